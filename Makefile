@@ -1,0 +1,44 @@
+# The two commands a newcomer runs: `make demo` and `make test`. Both install what they
+# need (a virtualenv with the project, the pinned Kafka jars) idempotently and quietly.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint unit integration e2e run kafka-jars clean help
+
+help:
+	@echo "make demo   - run the CP-IS scenario end to end on a real Kafka, print the result"
+	@echo "make test   - lint, type-check and run the whole suite (real Kafka included)"
+	@echo "make run    - run the whole stack in the foreground until Ctrl-C (infoshare up)"
+	@echo "make lint   - ruff and mypy strict"
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is needed, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install -q --upgrade pip >/dev/null
+	@$(BIN)/python -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+kafka-jars: $(STAMP)
+	@$(BIN)/infoshare kafka fetch --quiet
+
+demo: $(STAMP) kafka-jars
+	@$(BIN)/infoshare demo
+
+run: $(STAMP) kafka-jars
+	@$(BIN)/infoshare up
+
+lint: $(STAMP)
+	@$(BIN)/ruff check services consent tests
+	@$(BIN)/ruff format --check services consent tests
+	@$(BIN)/mypy services consent
+
+test: $(STAMP) kafka-jars lint
+	@$(BIN)/pytest -q
+
+unit: $(STAMP)
+	@$(BIN)/pytest -q tests/unit
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

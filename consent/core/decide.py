@@ -1,0 +1,133 @@
+"""The decision: for one event, per recipient, share (and exactly what) or withhold, and why."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from consent.core.fields import project
+from consent.core.model import Condition, Protocol, RecipientRule
+from consent.core.state import SubjectState
+from services.backbone.keyed import keyed_id
+from services.backbone.keyring import Key
+
+
+class Outcome(StrEnum):
+    SHARED = "shared"
+    WITHHELD = "withheld"
+
+
+class ReasonCode(StrEnum):
+    PROTOCOL_ALLOWS = "shared.protocol_allows"
+    CONDITION_NOT_MET = "withheld.condition_not_met"
+    NO_PROTOCOL = "withheld.no_protocol"
+
+
+@dataclass(frozen=True)
+class EventFacts:
+    """What the core needs of an event: its identity, its data and whom it is about."""
+
+    id: str
+    type: str
+    source_agency: str
+    data: Mapping[str, Any]
+    subject_id: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    recipient: str | None
+    outcome: Outcome
+    reason_code: ReasonCode
+    reason: str
+    protocol: Protocol | None = None
+    identity: str | None = None
+    payload: Mapping[str, Any] | None = field(default=None, repr=False)
+    fields_disclosed: tuple[str, ...] = ()
+    fields_pseudonymised: tuple[str, ...] = ()
+    fields_withheld: tuple[str, ...] = ()
+    key_id: str | None = None
+    delivery_key: str | None = None
+
+
+def pseudonym(key: Key, recipient: str, subject_id: str) -> str:
+    """The recipient's stable pseudonym for a subject: keyed per recipient domain, so two
+    recipients' pseudonyms for one child cannot be linked."""
+    return keyed_id(key.secret, f"pseudonym:{recipient}", subject_id)
+
+
+def _condition_holds(rule: RecipientRule, state: SubjectState) -> tuple[bool, str]:
+    plan = state.protection_plan
+    if rule.condition is Condition.ALWAYS:
+        return True, "no condition"
+    if rule.condition is Condition.ACTIVE_PROTECTION_PLAN:
+        return plan is not None, "the child has an active child protection plan"
+    held = plan is not None and plan.authority == rule.agency
+    return held, f"the child has an active child protection plan held by {rule.agency}"
+
+
+def _decide_for(
+    event: EventFacts,
+    protocol: Protocol,
+    rule: RecipientRule,
+    state: SubjectState,
+    keys: Mapping[str, Key],
+) -> Decision:
+    holds, condition_text = _condition_holds(rule, state)
+    if not holds:
+        return Decision(
+            recipient=rule.agency,
+            outcome=Outcome.WITHHELD,
+            reason_code=ReasonCode.CONDITION_NOT_MET,
+            reason=f"{protocol.ref} shares only when {condition_text}; it does not",
+            protocol=protocol,
+            identity=rule.identity.value,
+        )
+    key = keys[rule.agency]
+    subject_pseudonym = pseudonym(key, rule.agency, event.subject_id)
+    projection = project(event.data, rule.fields, pseudonymise=lambda _v: subject_pseudonym)
+    return Decision(
+        recipient=rule.agency,
+        outcome=Outcome.SHARED,
+        reason_code=ReasonCode.PROTOCOL_ALLOWS,
+        reason=f"{protocol.ref} ({protocol.purpose.value}) allows {rule.identity.value} sharing",
+        protocol=protocol,
+        identity=rule.identity.value,
+        payload=projection.payload,
+        fields_disclosed=projection.disclosed,
+        fields_pseudonymised=projection.pseudonymised,
+        fields_withheld=projection.withheld,
+        key_id=key.key_id,
+        delivery_key=subject_pseudonym,
+    )
+
+
+def decide(
+    event: EventFacts,
+    protocols: Sequence[Protocol],
+    state: SubjectState,
+    keys: Mapping[str, Key],
+) -> list[Decision]:
+    """Every decision for ``event``: one per recipient rule of every protocol covering it,
+    or one ``withheld.no_protocol`` decision when no protocol covers it at all.
+
+    ``keys`` maps each recipient to its pseudonym key; the delivery key is always the
+    recipient's pseudonym, so record keys never let two recipients link a child.
+    """
+    covering = [p for p in protocols if p.covers(event.source_agency, event.type)]
+    if not covering:
+        return [
+            Decision(
+                recipient=None,
+                outcome=Outcome.WITHHELD,
+                reason_code=ReasonCode.NO_PROTOCOL,
+                reason=f"no protocol covers {event.type} from {event.source_agency}",
+            )
+        ]
+    return [
+        _decide_for(event, protocol, rule, state, keys)
+        for protocol in covering
+        for rule in protocol.recipients
+    ]

@@ -1,0 +1,78 @@
+"""Subject state the processor keeps from the event stream: active protection plans.
+
+Kept per subject routing key, built from social care's own events (no database reads
+across services), and written to a compacted changelog topic so a restarted processor
+gets it back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+PLAN_STARTED = "socialcare.child_protection_plan.started"
+PLAN_ENDED = "socialcare.child_protection_plan.ended"
+STATE_EVENT_TYPES = frozenset({PLAN_STARTED, PLAN_ENDED})
+
+
+@dataclass(frozen=True)
+class ProtectionPlan:
+    authority: str
+    plan_id: str
+    category: str
+    start_date: str
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> ProtectionPlan:
+        return cls(
+            authority=str(doc["authority"]),
+            plan_id=str(doc["plan_id"]),
+            category=str(doc["category"]),
+            start_date=str(doc["start_date"]),
+        )
+
+
+@dataclass(frozen=True)
+class SubjectState:
+    protection_plan: ProtectionPlan | None = None
+
+
+@dataclass(frozen=True)
+class Transition:
+    """A change to a subject's plan; ``plan`` None means the plan ended (a tombstone)."""
+
+    plan: ProtectionPlan | None
+
+
+def next_state(
+    current: SubjectState, *, event_type: str, source_agency: str, data: Mapping[str, Any]
+) -> Transition | None:
+    """The state change an event causes, or None if it changes nothing.
+
+    A plan ends only if the ending event names the active plan and comes from the
+    authority holding it: another authority cannot end a plan it does not hold.
+    """
+    plan = data.get("plan")
+    if event_type not in STATE_EVENT_TYPES or not isinstance(plan, Mapping):
+        return None
+    if event_type == PLAN_STARTED:
+        return Transition(
+            ProtectionPlan(
+                authority=source_agency,
+                plan_id=str(plan["plan_id"]),
+                category=str(plan["category"]),
+                start_date=str(plan["start_date"]),
+            )
+        )
+    active = current.protection_plan
+    if (
+        active is not None
+        and active.plan_id == str(plan["plan_id"])
+        and active.authority == source_agency
+    ):
+        return Transition(None)
+    return None

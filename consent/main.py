@@ -1,0 +1,52 @@
+"""Composition root of the consent-and-policy processor: settings in, a running loop out."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from consent.processor.handle import Context
+from consent.processor.loop import LoopConfig, Processor
+from consent.protocol_set import load_protocols
+from consent.settings import ProcessorSettings
+from services.backbone import kafka
+
+
+def bootstrap(settings: ProcessorSettings) -> Processor:
+    """Wire the processor; refuses (ConfigurationError/ProtocolError) without keys or protocols."""
+    directory = settings.directory()
+    schemas = settings.schemas()
+    protocols = load_protocols(settings.protocols_dir, directory=directory, schemas=schemas)
+    keyring = settings.keyring()
+    recipients = {r.agency for p in protocols for r in p.recipients}
+    topics = settings.topics()
+    ctx = Context(
+        topics=topics,
+        protocols=protocols,
+        schemas=schemas,
+        pseudonym_keys=keyring.require_pseudonym_keys(recipients),
+        audit_key=keyring.require_audit_subject(),
+    )
+    namespace = settings.topic_namespace
+    config = LoopConfig(
+        bootstrap=settings.kafka_bootstrap,
+        group_id=f"{namespace}{settings.processor_group}",
+        transactional_id=f"{namespace}{settings.processor_group}-{settings.processor_instance}",
+        source_topics=[topics.source(a.id) for a in directory.publishers],
+        batch_max=settings.batch_max,
+    )
+    return Processor(config, ctx)
+
+
+async def serve(settings: ProcessorSettings) -> None:
+    processor = bootstrap(settings)
+    await kafka.ensure_topics(
+        settings.kafka_bootstrap, settings.topics().all_specs(settings.directory())
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    logging.getLogger(__name__).info("consent-and-policy processor starting")
+    await processor.run(stop)

@@ -1,0 +1,1 @@
+"""The consent-and-policy stream processor: source topics in, deliveries and audit out."""

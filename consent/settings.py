@@ -1,0 +1,16 @@
+"""Settings of the consent-and-policy processor (env prefix INFOSHARE_)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+
+from services.backbone.settings import BackboneSettings
+
+
+class ProcessorSettings(BackboneSettings):
+    protocols_dir: Path | None = Field(None, description="directory of protocol YAML files")
+    processor_group: str = Field("infoshare-processor", description="consumer group id")
+    processor_instance: str = Field("0", description="this instance's transactional id suffix")
+    batch_max: int = Field(500, ge=1, le=10000, description="records per transaction at most")

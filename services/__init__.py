@@ -1,0 +1,1 @@
+"""infoshare services: the agency services, delivery, audit and the shared event backbone."""

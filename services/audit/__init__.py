@@ -1,0 +1,1 @@
+"""The audit service: stores every decision from audit.decisions and serves IG searches."""

@@ -1,0 +1,104 @@
+"""Composition root of the audit service: ingestion task plus the IG search API."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from fastapi import FastAPI, Query
+from pydantic import Field
+
+from services.audit.ingest import ingest
+from services.audit.models import AuditEntryPublic, AuditPage
+from services.audit.store import AuditQuery, AuditStore
+from services.backbone.settings import HttpSettings
+
+
+class AuditSettings(HttpSettings):
+    audit_database_url: str = Field(
+        "sqlite:///infoshare-audit.db", description="SQLAlchemy URL of the audit store"
+    )
+    audit_group: str = Field("infoshare-audit", description="consumer group id")
+
+
+class DecisionFilter(StrEnum):
+    SHARED = "shared"
+    WITHHELD = "withheld"
+    DEAD_LETTERED = "dead_lettered"
+
+
+def create_app(settings: AuditSettings | None = None) -> FastAPI:
+    settings = settings or AuditSettings()
+    store = AuditStore(settings.audit_database_url)
+    store.create_schema()
+    stop = asyncio.Event()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        task = asyncio.create_task(
+            ingest(
+                store,
+                topic=settings.topics().audit,
+                bootstrap=settings.kafka_bootstrap,
+                group_id=settings.topic_namespace + settings.audit_group,
+                stop=stop,
+            )
+        )
+        try:
+            yield
+        finally:
+            stop.set()
+            await task
+
+    app = FastAPI(
+        title="infoshare: audit service",
+        description="Every sharing decision, shared or withheld, with its reason. "
+        "Never a payload, never an identifier in clear.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+
+    @app.get("/healthz", tags=["operations"], summary="Liveness")
+    async def healthz() -> dict[str, Any]:
+        return {"status": "ok"}
+
+    @app.get(
+        "/audit/decisions",
+        response_model=AuditPage,
+        tags=["audit"],
+        summary="Search decisions by recipient, decision and time",
+    )
+    def decisions(
+        recipient: str | None = Query(None, description="recipient agency id"),
+        decision: DecisionFilter | None = Query(None),
+        source_agency: str | None = Query(None, description="publishing agency id"),
+        event_type: str | None = Query(None),
+        since: datetime | None = Query(None, description="recorded at or after (ISO 8601)"),
+        until: datetime | None = Query(None, description="recorded before (ISO 8601)"),
+        limit: int = Query(100, ge=1, le=1000),
+        offset: int = Query(0, ge=0),
+    ) -> AuditPage:
+        rows, total = store.search(
+            AuditQuery(
+                recipient=recipient,
+                decision=decision.value if decision else None,
+                source_agency=source_agency,
+                event_type=event_type,
+                since=since,
+                until=until,
+                limit=limit,
+                offset=offset,
+            )
+        )
+        return AuditPage(
+            items=[AuditEntryPublic.model_validate(r, from_attributes=True) for r in rows],
+            total=total,
+            limit=limit,
+            offset=offset,
+        )
+
+    return app

@@ -1,0 +1,54 @@
+"""Audit storage models (sqlmodel). The table model is never returned from the API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, Column
+from sqlmodel import Field, SQLModel
+
+
+class AuditEntryBase(SQLModel):
+    audit_id: str = Field(max_length=36, unique=True, index=True)
+    recorded_at: datetime = Field(index=True)
+    occurred_at: datetime | None = None
+    action: str = Field(max_length=32)
+    decision: str = Field(max_length=32, index=True)
+    reason_code: str = Field(max_length=64)
+    reason: str
+    actor: str = Field(max_length=128)
+    event_id: str | None = Field(default=None, max_length=64, index=True)
+    event_type: str | None = Field(default=None, max_length=128)
+    source_agency: str | None = Field(default=None, max_length=64, index=True)
+    recipient: str | None = Field(default=None, max_length=64, index=True)
+    purpose: str | None = Field(default=None, max_length=64)
+    protocol_id: str | None = Field(default=None, max_length=128)
+    protocol_version: int | None = None
+    lawful_basis: str | None = None
+    identity_level: str | None = Field(default=None, max_length=32)
+    subject_key: str | None = Field(default=None, max_length=64, index=True)
+    fields_disclosed: list[str] = Field(default_factory=list, sa_column=Column(JSON))
+    fields_pseudonymised: list[str] = Field(default_factory=list, sa_column=Column(JSON))
+    fields_withheld: list[str] = Field(default_factory=list, sa_column=Column(JSON))
+    key_id: str | None = Field(default=None, max_length=128)
+    topic_in: str | None = Field(default=None, max_length=255)
+    partition_in: int | None = None
+    offset_in: int | None = None
+    topic_out: str | None = Field(default=None, max_length=255)
+    trace_id: str | None = Field(default=None, max_length=32)
+
+
+class AuditEntry(AuditEntryBase, table=True):
+    __tablename__ = "audit_entry"
+    seq: int | None = Field(default=None, primary_key=True)
+
+
+class AuditEntryPublic(AuditEntryBase):
+    seq: int
+
+
+class AuditPage(SQLModel):
+    items: list[AuditEntryPublic]
+    total: int
+    limit: int
+    offset: int

@@ -1,0 +1,75 @@
+"""Audit storage through sqlmodel: SQLite by default, any SQLAlchemy URL the settings give."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Engine, func
+from sqlmodel import Session, SQLModel, col, create_engine, select
+
+from services.audit.models import AuditEntry
+from services.backbone.audit_contract import AuditRecord
+
+
+@dataclass(frozen=True)
+class AuditQuery:
+    recipient: str | None = None
+    decision: str | None = None
+    source_agency: str | None = None
+    event_type: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    limit: int = 100
+    offset: int = 0
+
+
+class AuditStore:
+    def __init__(self, url: str) -> None:
+        args = {"check_same_thread": False} if url.startswith("sqlite") else {}
+        self.engine: Engine = create_engine(url, connect_args=args)
+
+    def create_schema(self) -> None:
+        SQLModel.metadata.create_all(self.engine)
+
+    def add_batch(self, records: Sequence[AuditRecord]) -> int:
+        """Store records not stored before (by audit id); return how many were new."""
+        if not records:
+            return 0
+        ids = [r.audit_id for r in records]
+        with Session(self.engine) as session:
+            existing = set(
+                session.exec(select(AuditEntry.audit_id).where(col(AuditEntry.audit_id).in_(ids)))
+            )
+            fresh: dict[str, AuditRecord] = {}
+            for r in records:
+                if r.audit_id not in existing:
+                    fresh.setdefault(r.audit_id, r)
+            session.add_all(AuditEntry.model_validate(r.model_dump()) for r in fresh.values())
+            session.commit()
+        return len(fresh)
+
+    def search(self, q: AuditQuery) -> tuple[list[AuditEntry], int]:
+        stmt = select(AuditEntry)
+        filters = []
+        if q.recipient:
+            filters.append(col(AuditEntry.recipient) == q.recipient)
+        if q.decision:
+            filters.append(col(AuditEntry.decision) == q.decision)
+        if q.source_agency:
+            filters.append(col(AuditEntry.source_agency) == q.source_agency)
+        if q.event_type:
+            filters.append(col(AuditEntry.event_type) == q.event_type)
+        if q.since:
+            filters.append(col(AuditEntry.recorded_at) >= q.since)
+        if q.until:
+            filters.append(col(AuditEntry.recorded_at) < q.until)
+        for f in filters:
+            stmt = stmt.where(f)
+        with Session(self.engine) as session:
+            total = session.exec(select(func.count()).select_from(stmt.subquery())).one()
+            rows = session.exec(
+                stmt.order_by(col(AuditEntry.seq)).offset(q.offset).limit(q.limit)
+            ).all()
+        return list(rows), int(total)

@@ -1,0 +1,56 @@
+"""The record on ``audit.decisions``: the contract between the processor and the audit service.
+
+Shaped on IHE BALP / FHIR AuditEvent. It names fields, never their values; the subject is a
+keyed audit subject key, never an identifier.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+_AUDIT_NS = uuid.UUID("6f0b1c1e-8d3a-4b8e-9b1a-0c5e2f7d9a11")
+
+
+class AuditOutcome(StrEnum):
+    SHARED = "shared"
+    WITHHELD = "withheld"
+    DEAD_LETTERED = "dead_lettered"
+
+
+class AuditRecord(BaseModel):
+    audit_id: str = Field(description="deterministic per input record and recipient")
+    recorded_at: datetime
+    occurred_at: datetime | None = None
+    action: str = Field(description="disclose | dead_letter")
+    decision: AuditOutcome
+    reason_code: str
+    reason: str
+    actor: str = Field(description="the system or user that made the decision")
+    event_id: str | None = None
+    event_type: str | None = None
+    source_agency: str | None = None
+    recipient: str | None = None
+    purpose: str | None = None
+    protocol_id: str | None = None
+    protocol_version: int | None = None
+    lawful_basis: str | None = None
+    identity_level: str | None = None
+    subject_key: str | None = Field(None, description="keyed audit subject key")
+    fields_disclosed: list[str] = Field(default_factory=list)
+    fields_pseudonymised: list[str] = Field(default_factory=list)
+    fields_withheld: list[str] = Field(default_factory=list)
+    key_id: str | None = None
+    topic_in: str | None = None
+    partition_in: int | None = None
+    offset_in: int | None = None
+    topic_out: str | None = None
+    trace_id: str | None = None
+
+
+def audit_id_for(*, topic: str, partition: int, offset: int, recipient: str | None) -> str:
+    """The same input record and recipient always give the same audit id (idempotent store)."""
+    return str(uuid.uuid5(_AUDIT_NS, f"{topic}|{partition}|{offset}|{recipient or '-'}"))

@@ -1,0 +1,91 @@
+"""The agency directory: who takes part, what kind of body each is, and which publish."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from services.backbone.errors import ConfigurationError
+
+AGENCY_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
+DEFAULT_FILE = Path(__file__).resolve().parents[2] / "deploy" / "agencies.yaml"
+
+
+class AgencyKind(StrEnum):
+    EDUCATION = "education"
+    SOCIALCARE = "socialcare"
+    HEALTH = "health"
+    ANALYTICS = "analytics"
+
+    @property
+    def publishes(self) -> bool:
+        """Agencies of this kind publish source events (analytics only receives)."""
+        return self is not AgencyKind.ANALYTICS
+
+
+@dataclass(frozen=True)
+class Agency:
+    id: str
+    name: str
+    kind: AgencyKind
+
+
+@dataclass(frozen=True)
+class Directory:
+    agencies: Mapping[str, Agency]
+
+    def __iter__(self) -> Iterator[Agency]:
+        return iter(self.agencies.values())
+
+    def __contains__(self, agency_id: object) -> bool:
+        return agency_id in self.agencies
+
+    def get(self, agency_id: str) -> Agency:
+        try:
+            return self.agencies[agency_id]
+        except KeyError:
+            raise ConfigurationError(f"unknown agency {agency_id!r}") from None
+
+    @property
+    def publishers(self) -> list[Agency]:
+        return [a for a in self if a.kind.publishes]
+
+
+def parse_directory(doc: Any, *, origin: str = "agencies file") -> Directory:
+    rows = doc.get("agencies") if isinstance(doc, Mapping) else None
+    if not isinstance(rows, list) or not rows:
+        raise ConfigurationError(f"{origin}: expected a non-empty 'agencies' list")
+    agencies: dict[str, Agency] = {}
+    for index, row in enumerate(rows):
+        where = f"{origin}: agencies[{index}]"
+        if not isinstance(row, Mapping):
+            raise ConfigurationError(f"{where} is not a mapping")
+        agency_id = str(row.get("id", ""))
+        if not AGENCY_ID.match(agency_id):
+            raise ConfigurationError(f"{where}: id {agency_id!r} must match {AGENCY_ID.pattern}")
+        if agency_id in agencies:
+            raise ConfigurationError(f"{where}: duplicate id {agency_id!r}")
+        try:
+            kind = AgencyKind(str(row.get("kind")))
+        except ValueError:
+            kinds = ", ".join(k.value for k in AgencyKind)
+            raise ConfigurationError(f"{where}: kind must be one of {kinds}") from None
+        agencies[agency_id] = Agency(agency_id, str(row.get("name") or agency_id), kind)
+    return Directory(agencies)
+
+
+def load_directory(path: Path | None = None) -> Directory:
+    path = path or DEFAULT_FILE
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read {path}: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigurationError(f"{path} is not valid YAML: {exc}") from exc
+    return parse_directory(doc, origin=str(path))

@@ -1,0 +1,26 @@
+"""One exception hierarchy for the backbone; edges translate these into HTTP or dead letters."""
+
+
+class BackboneError(Exception):
+    """Base of every error the backbone raises."""
+
+
+class ConfigurationError(BackboneError):
+    """Settings, keys or data files are missing or unusable; the service must not start."""
+
+
+class EnvelopeError(BackboneError):
+    """A Kafka record is not a well-formed infoshare CloudEvent."""
+
+
+class SchemaViolation(BackboneError):
+    """Event data does not conform to the JSON Schema its type and version name."""
+
+    def __init__(self, message: str, *, path: str, rule: str) -> None:
+        super().__init__(message)
+        self.path = path
+        self.rule = rule
+
+
+class UnknownEventType(BackboneError):
+    """No schema is registered for this event type and version."""

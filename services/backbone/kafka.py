@@ -1,0 +1,80 @@
+"""Kafka client factories and topic administration: the one place aiokafka is configured."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterable
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
+from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
+
+from services.backbone.errors import BackboneError
+from services.backbone.topics import TopicSpec
+
+
+class KafkaUnavailable(BackboneError):
+    """The broker could not be reached."""
+
+
+def producer(bootstrap: str, *, transactional_id: str | None = None) -> AIOKafkaProducer:
+    """An idempotent producer (acks=all); transactional when given an id."""
+    return AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        enable_idempotence=True,
+        acks="all",
+        transactional_id=transactional_id,
+        linger_ms=5,
+        request_timeout_ms=30000,
+    )
+
+
+def consumer(
+    *topics: str, bootstrap: str, group_id: str | None, from_beginning: bool = True
+) -> AIOKafkaConsumer:
+    """A read_committed consumer with manual offset management (auto-commit never on).
+
+    Range assignment keeps partition N of every co-partitioned source topic on the same
+    instance, so one instance holds all of a child's state.
+    """
+    return AIOKafkaConsumer(
+        *topics,
+        bootstrap_servers=bootstrap,
+        group_id=group_id,
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+        auto_offset_reset="earliest" if from_beginning else "latest",
+        partition_assignment_strategy=(RangePartitionAssignor,),
+    )
+
+
+async def ensure_topics(
+    bootstrap: str, specs: Iterable[TopicSpec], *, wait_s: float = 30
+) -> list[str]:
+    """Create the topics that do not exist yet; return the names created."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
+    try:
+        await asyncio.wait_for(admin.start(), wait_s)
+    except (KafkaConnectionError, TimeoutError) as exc:
+        raise KafkaUnavailable(f"cannot reach Kafka at {bootstrap}") from exc
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [s for s in specs if s.name not in existing]
+        if not wanted:
+            return []
+        new = [
+            NewTopic(
+                s.name,
+                s.partitions,
+                1,
+                topic_configs={"cleanup.policy": "compact"} if s.compacted else {},
+            )
+            for s in wanted
+        ]
+        with contextlib.suppress(TopicAlreadyExistsError):  # created meanwhile by another
+            await admin.create_topics(new)
+        return [s.name for s in wanted]
+    finally:
+        await admin.close()

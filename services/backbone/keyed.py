@@ -1,0 +1,25 @@
+"""Keyed one-way identifiers (HMAC-SHA256). Pure functions, no I/O.
+
+Routing keys, audit subject keys and per-recipient pseudonyms are all the same primitive
+with different keys and domains, so that no two of them can be linked without the keys.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+
+_SEP = b"\x1f"
+
+
+def keyed_id(secret: bytes, domain: str, identifier: str, *, length: int = 26) -> str:
+    """A stable, unlinkable token for ``identifier`` under ``secret`` and ``domain``.
+
+    Lower-case base32 of HMAC-SHA256(secret, domain || 0x1f || identifier), cut to
+    ``length`` characters (26 characters = 130 bits). Deterministic; not reversible.
+    """
+    if not secret:
+        raise ValueError("a keyed identifier needs a non-empty secret")
+    mac = hmac.new(secret, domain.encode() + _SEP + identifier.encode(), hashlib.sha256)
+    return base64.b32encode(mac.digest()).decode().rstrip("=").lower()[:length]

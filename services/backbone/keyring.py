@@ -1,0 +1,131 @@
+"""The keyring: the secrets behind routing keys, audit subject keys and pseudonyms.
+
+Stored as a YAML file (mode 0600) that ``infoshare keys generate`` writes. There are no
+default keys: a service that needs a key refuses to start without it, and a secret that is
+short or looks like a placeholder is refused too. Secrets never appear in a repr or a log.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import secrets
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from services.backbone.errors import ConfigurationError
+
+MIN_SECRET_BYTES = 32
+_PLACEHOLDERS = ("change", "secret", "example", "default", "placeholder", "xxxx", "todo")
+
+
+@dataclass(frozen=True)
+class Key:
+    key_id: str
+    secret: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Keyring:
+    routing: Key | None
+    audit_subject: Key | None
+    pseudonym: Mapping[str, Key]
+
+    def require_routing(self) -> Key:
+        if self.routing is None:
+            raise ConfigurationError("the keyring has no 'routing' key")
+        return self.routing
+
+    def require_audit_subject(self) -> Key:
+        if self.audit_subject is None:
+            raise ConfigurationError("the keyring has no 'audit_subject' key")
+        return self.audit_subject
+
+    def require_pseudonym_keys(self, agencies: Iterable[str]) -> Mapping[str, Key]:
+        missing = sorted(set(agencies) - set(self.pseudonym))
+        if missing:
+            raise ConfigurationError("the keyring has no pseudonym key for: " + ", ".join(missing))
+        return self.pseudonym
+
+
+def _parse_key(name: str, raw: Any) -> Key:
+    if not isinstance(raw, Mapping) or "id" not in raw or "secret" not in raw:
+        raise ConfigurationError(f"keyring entry {name!r} needs 'id' and 'secret'")
+    text = str(raw["secret"])
+    if any(word in text.lower() for word in _PLACEHOLDERS):
+        raise ConfigurationError(f"keyring entry {name!r} holds a placeholder, not a secret")
+    try:
+        secret = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ConfigurationError(f"keyring entry {name!r}: secret is not base64") from exc
+    if len(secret) < MIN_SECRET_BYTES:
+        raise ConfigurationError(
+            f"keyring entry {name!r}: secret has {len(secret)} bytes, "
+            f"at least {MIN_SECRET_BYTES} are required"
+        )
+    return Key(key_id=str(raw["id"]), secret=secret)
+
+
+def parse_keyring(doc: Any) -> Keyring:
+    if not isinstance(doc, Mapping):
+        raise ConfigurationError("the keyring file is not a YAML mapping")
+    pseudonym_doc = doc.get("pseudonym") or {}
+    if not isinstance(pseudonym_doc, Mapping):
+        raise ConfigurationError("keyring 'pseudonym' must map agency ids to keys")
+    return Keyring(
+        routing=_parse_key("routing", doc["routing"]) if "routing" in doc else None,
+        audit_subject=(
+            _parse_key("audit_subject", doc["audit_subject"]) if "audit_subject" in doc else None
+        ),
+        pseudonym={
+            str(agency): _parse_key(f"pseudonym.{agency}", raw)
+            for agency, raw in pseudonym_doc.items()
+        },
+    )
+
+
+def load_keyring(path: Path | None) -> Keyring:
+    """Load and check a keyring file; a missing or bad file is a ConfigurationError."""
+    if path is None:
+        raise ConfigurationError(
+            "no keyring configured: set INFOSHARE_KEYRING_FILE "
+            "(create one with `infoshare keys generate`)"
+        )
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read the keyring file {path}: {exc.strerror}") from exc
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigurationError(f"the keyring file {path} is not valid YAML") from exc
+    return parse_keyring(doc)
+
+
+def _new_key(purpose: str, stamp: str) -> dict[str, str]:
+    secret = base64.b64encode(secrets.token_bytes(MIN_SECRET_BYTES)).decode()
+    return {"id": f"{purpose}-{stamp}", "secret": secret}
+
+
+def generate_keyring(path: Path, agencies: Iterable[str], *, overwrite: bool = False) -> Path:
+    """Write a fresh keyring with random keys for routing, audit and every agency."""
+    if path.exists() and not overwrite:
+        raise ConfigurationError(f"{path} exists; refusing to overwrite keys without --force")
+    stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+    doc = {
+        "routing": _new_key("routing", stamp),
+        "audit_subject": _new_key("audit-subject", stamp),
+        "pseudonym": {agency: _new_key(f"pseudonym-{agency}", stamp) for agency in agencies},
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write("# infoshare keyring: secrets. Never commit, never share, never log.\n")
+        yaml.safe_dump(doc, fh, sort_keys=False)
+    return path

@@ -1,0 +1,45 @@
+"""Settings every service shares. Each service extends these with its own class.
+
+Environment variables carry the ``INFOSHARE_`` prefix (``INFOSHARE_KAFKA_BOOTSTRAP`` ...).
+Nothing reads them at import time: a composition root builds its settings object.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.backbone.directory import Directory, load_directory
+from services.backbone.keyring import Keyring, load_keyring
+from services.backbone.schemas import SchemaRegistry
+from services.backbone.topics import Topics
+
+
+class BackboneSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="INFOSHARE_", extra="ignore")
+
+    kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers")
+    topic_namespace: str = Field("", description="prefix of every topic name (tests, stacks)")
+    topic_partitions: int = Field(3, ge=1, description="partitions of topics this stack creates")
+    keyring_file: Path | None = Field(None, description="YAML keyring (infoshare keys generate)")
+    agencies_file: Path | None = Field(None, description="agency directory YAML")
+    schemas_dir: Path | None = Field(None, description="directory of event JSON Schemas")
+
+    def topics(self) -> Topics:
+        return Topics(namespace=self.topic_namespace, partitions=self.topic_partitions)
+
+    def directory(self) -> Directory:
+        return load_directory(self.agencies_file)
+
+    def keyring(self) -> Keyring:
+        return load_keyring(self.keyring_file)
+
+    def schemas(self) -> SchemaRegistry:
+        return SchemaRegistry.load(self.schemas_dir)
+
+
+class HttpSettings(BackboneSettings):
+    host: str = Field("127.0.0.1", description="address the HTTP API listens on")
+    port: int = Field(8000, ge=0, le=65535, description="port the HTTP API listens on")

@@ -1,0 +1,69 @@
+"""The processes of a stack and how to run each one (``infoshare run NAME``)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from fastapi import FastAPI
+
+from services.backbone import telemetry
+
+
+@dataclass(frozen=True)
+class Component:
+    name: str
+    port: int | None
+    agency_id: str | None = None
+    description: str = ""
+
+
+COMPONENTS = (
+    Component("processor", None, description="consent-and-policy processor"),
+    Component("audit", 8120, description="audit store and IG search API"),
+    Component("delivery", 8110, description="pull inbox for every recipient"),
+    Component("socialcare", 8101, "la-northshire", "children's social care service"),
+    Component("health", 8102, "nhs-riverside-ed", "health service (FHIR R4)"),
+)
+BY_NAME = {c.name: c for c in COMPONENTS}
+
+
+def _app_factory(name: str) -> Callable[[], FastAPI]:
+    # Imported here so that `infoshare kafka status` does not pay for FastAPI and FHIR.
+    if name == "audit":
+        from services.audit.app import create_app as audit_app
+
+        return audit_app
+    if name == "delivery":
+        from services.delivery.app import create_app as delivery_app
+
+        return delivery_app
+    if name == "socialcare":
+        from services.socialcare.app import create_app as socialcare_app
+
+        return socialcare_app
+    from services.health.app import create_app as health_app
+
+    return health_app
+
+
+def run_component(name: str) -> None:
+    """Run one component in the foreground until SIGINT/SIGTERM. Settings come from the env."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    telemetry.setup_tracing(f"infoshare-{name}")
+    if name == "processor":
+        from consent.main import serve
+        from consent.settings import ProcessorSettings
+
+        asyncio.run(serve(ProcessorSettings()))
+        return
+    import uvicorn
+
+    from services.backbone.settings import HttpSettings
+
+    http = HttpSettings()
+    app = _app_factory(name)()
+    # Access logs are off: URLs may one day carry search terms about a person.
+    uvicorn.run(app, host=http.host, port=http.port, log_level="warning", access_log=False)

@@ -1,0 +1,235 @@
+"""The ``infoshare`` command: run Kafka, the stack, the demo, and each component."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from services.broker import BrokerError, BrokerNode
+from services.broker.fetch import ensure_jars, pinned_version
+
+app = typer.Typer(
+    help="infoshare: information sharing between schools, social care and the NHS",
+    pretty_exceptions_enable=False,
+    no_args_is_help=True,
+    add_completion=False,
+)
+kafka_app = typer.Typer(
+    help="Run the pinned Apache Kafka broker (single-node KRaft, loopback)", no_args_is_help=True
+)
+keys_app = typer.Typer(
+    help="Manage the keyring (routing, audit and pseudonym keys)", no_args_is_help=True
+)
+app.add_typer(kafka_app, name="kafka")
+app.add_typer(keys_app, name="keys")
+console = Console()
+err = Console(stderr=True)
+
+
+def _xdg(var: str, fallback: str) -> Path:
+    return Path(os.environ.get(var) or Path.home() / fallback) / "infoshare"
+
+
+def default_state_dir() -> Path:
+    return Path(os.environ.get("INFOSHARE_STATE_DIR") or _xdg("XDG_STATE_HOME", ".local/state"))
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("INFOSHARE_CACHE_DIR") or _xdg("XDG_CACHE_HOME", ".cache"))
+
+
+StateDir = Annotated[
+    Path,
+    typer.Option(
+        help="where state lives (env INFOSHARE_STATE_DIR)", default_factory=default_state_dir
+    ),
+]
+CacheDir = Annotated[
+    Path,
+    typer.Option(
+        help="where Kafka jars are cached (INFOSHARE_CACHE_DIR)", default_factory=default_cache_dir
+    ),
+]
+Port = Annotated[int, typer.Option(help="Kafka client port on 127.0.0.1")]
+ControllerPort = Annotated[int, typer.Option(help="KRaft controller port on 127.0.0.1")]
+
+
+def _fail(message: str) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}")
+    return typer.Exit(code=1)
+
+
+def _node(state_dir: Path, cache_dir: Path, port: int, controller_port: int) -> BrokerNode:
+    return BrokerNode(
+        state_dir=state_dir / "kafka",
+        cache_dir=cache_dir,
+        port=port,
+        controller_port=controller_port,
+    )
+
+
+@kafka_app.command("fetch")
+def kafka_fetch(cache_dir: CacheDir, quiet: bool = False) -> None:
+    """Resolve the pinned Kafka jars from Maven Central into the cache (once)."""
+    try:
+        libs = ensure_jars(cache_dir)
+    except BrokerError as exc:
+        raise _fail(str(exc)) from None
+    if not quiet:
+        console.print(f"Kafka {pinned_version()} jars in {libs}")
+
+
+@kafka_app.command("start")
+def kafka_start(
+    state_dir: StateDir,
+    cache_dir: CacheDir,
+    port: Port = 9092,
+    controller_port: ControllerPort = 9093,
+) -> None:
+    """Start the broker in the background and wait until it accepts clients."""
+    try:
+        with console.status(f"starting Kafka {pinned_version()} ..."):
+            status = _node(state_dir, cache_dir, port, controller_port).start()
+    except BrokerError as exc:
+        raise _fail(str(exc)) from None
+    console.print(status.describe())
+
+
+@kafka_app.command("stop")
+def kafka_stop(
+    state_dir: StateDir,
+    cache_dir: CacheDir,
+    port: Port = 9092,
+    controller_port: ControllerPort = 9093,
+) -> None:
+    """Stop the broker started from this state directory."""
+    stopped = _node(state_dir, cache_dir, port, controller_port).stop()
+    console.print("Kafka stopped" if stopped else "Kafka was not running")
+
+
+@kafka_app.command("status")
+def kafka_status(
+    state_dir: StateDir,
+    cache_dir: CacheDir,
+    port: Port = 9092,
+    controller_port: ControllerPort = 9093,
+) -> None:
+    """Say whether the broker runs; exit status 0 if it does, 3 if not."""
+    status = _node(state_dir, cache_dir, port, controller_port).status()
+    console.print(status.describe())
+    if not status.running:
+        raise typer.Exit(code=3)
+
+
+@keys_app.command("generate")
+def keys_generate(
+    out: Annotated[Path, typer.Option(help="keyring file to write (mode 0600)")],
+    force: Annotated[bool, typer.Option(help="overwrite an existing keyring")] = False,
+) -> None:
+    """Write a keyring with fresh random keys for every agency in the directory."""
+    from services.backbone.directory import load_directory
+    from services.backbone.errors import ConfigurationError
+    from services.backbone.keyring import generate_keyring
+
+    try:
+        generate_keyring(out, [a.id for a in load_directory(None)], overwrite=force)
+    except ConfigurationError as exc:
+        raise _fail(str(exc)) from None
+    console.print(f"keyring written to {out} (keep it secret; never commit it)")
+
+
+@app.command("run")
+def run(
+    component: Annotated[
+        str, typer.Argument(help="processor | audit | delivery | socialcare | health")
+    ],
+) -> None:
+    """Run one component in the foreground; settings come from INFOSHARE_* variables."""
+    from services.cli.components import BY_NAME, run_component
+
+    if component not in BY_NAME:
+        raise _fail(f"unknown component {component!r}; one of: {', '.join(BY_NAME)}")
+    run_component(component)
+
+
+def _stack(state_dir: Path, cache_dir: Path, bootstrap: str | None, *, free_ports: bool) -> object:
+    from services.cli.stack import Stack, StackConfig, free_ports_config
+
+    if free_ports:
+        return Stack(free_ports_config(state_dir, cache_dir, bootstrap=bootstrap))
+    return Stack(StackConfig(state_dir=state_dir, cache_dir=cache_dir, bootstrap=bootstrap))
+
+
+Bootstrap = Annotated[
+    str | None, typer.Option(help="use this running Kafka instead of starting one (host:port)")
+]
+
+
+@app.command("up")
+def up(state_dir: StateDir, cache_dir: CacheDir, bootstrap: Bootstrap = None) -> None:
+    """Run Kafka and every service in the foreground until Ctrl-C, printing where each listens."""
+    from services.cli.stack import Stack
+
+    stack = _stack(state_dir, cache_dir, bootstrap, free_ports=False)
+    assert isinstance(stack, Stack)
+    try:
+        with console.status("starting infoshare ..."):
+            stack.start(say=console.print)
+        for r in stack.running:
+            where = stack.url(r.component.name) + "/docs" if r.component.port else "(Kafka only)"
+            console.print(f"  {r.component.name:<11} {where:<34} {r.component.description}")
+        console.print(
+            f"  kafka       {stack.bootstrap}\nlogs in {state_dir / 'logs'}; "
+            "Ctrl-C stops everything"
+        )
+        stop_signals = {signal.SIGINT, signal.SIGTERM}
+        signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)  # children started unblocked
+        signal.sigwait(stop_signals)
+    except Exception as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        with console.status("stopping ..."):
+            stack.stop()
+
+
+@app.command("demo")
+def demo(
+    cache_dir: CacheDir,
+    bootstrap: Bootstrap = None,
+    keep_state: Annotated[bool, typer.Option(help="keep the demo's state directory")] = False,
+) -> None:
+    """Play the CP-IS scenario end to end on a real Kafka, show the result, stop everything."""
+    from services.cli.demo import play, render
+    from services.cli.stack import Stack
+
+    state_dir = Path(tempfile.mkdtemp(prefix="infoshare-demo-"))
+    stack = _stack(state_dir, cache_dir, bootstrap, free_ports=True)
+    assert isinstance(stack, Stack)
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        with console.status("starting Kafka and the services ..."):
+            stack.start(say=console.print)
+        outcome = play(stack, say=console.print)
+        render(outcome, console)
+    except KeyboardInterrupt:
+        raise _fail("interrupted") from None
+    except Exception as exc:
+        raise _fail(f"{exc} (logs in {state_dir / 'logs'})") from None
+    finally:
+        with console.status("stopping everything the demo started ..."):
+            stack.stop()
+        signal.signal(signal.SIGTERM, previous)
+        if not keep_state:
+            shutil.rmtree(state_dir, ignore_errors=True)
+    console.print("[bold green]demo complete[/]: everything it started has stopped")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,193 @@
+"""Run the whole system on one machine: Kafka (unless one is given), keys, topics and every
+component as its own process. Used by ``infoshare up``, ``infoshare demo`` and the e2e tests.
+
+Everything the stack starts, it stops, in reverse order, also on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from services.backbone import kafka
+from services.backbone.directory import load_directory
+from services.backbone.keyring import generate_keyring
+from services.backbone.topics import Topics
+from services.broker import BrokerNode
+from services.cli.components import COMPONENTS, Component
+
+
+class StackError(RuntimeError):
+    """A component did not start; the message names it and its log file."""
+
+
+@dataclass
+class StackConfig:
+    state_dir: Path
+    cache_dir: Path
+    bootstrap: str | None = None  # None: run our own broker
+    namespace: str = ""
+    kafka_port: int = 9092
+    controller_port: int = 9093
+    ports: dict[str, int] = field(default_factory=dict)  # component -> port; else its default
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Running:
+    component: Component
+    process: subprocess.Popen[bytes]
+    log: Path
+
+
+class Stack:
+    def __init__(self, config: StackConfig) -> None:
+        self.config = config
+        self.broker: BrokerNode | None = None
+        self.started_broker = False
+        self.running: list[Running] = []
+        self.bootstrap = config.bootstrap or f"127.0.0.1:{config.kafka_port}"
+        self.keyring = config.state_dir / "keyring.yaml"
+
+    def port(self, component: Component) -> int:
+        assert component.port is not None
+        return self.config.ports.get(component.name, component.port)
+
+    def url(self, name: str) -> str:
+        for r in self.running:
+            if r.component.name == name and r.component.port is not None:
+                return f"http://127.0.0.1:{self.port(r.component)}"
+        raise KeyError(name)
+
+    def _env(self, component: Component) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            {
+                "INFOSHARE_KAFKA_BOOTSTRAP": self.bootstrap,
+                "INFOSHARE_TOPIC_NAMESPACE": self.config.namespace,
+                "INFOSHARE_KEYRING_FILE": str(self.keyring),
+                "INFOSHARE_AUDIT_DATABASE_URL": f"sqlite:///{self.config.state_dir / 'audit.db'}",
+            }
+        )
+        if component.port is not None:
+            env["INFOSHARE_PORT"] = str(self.port(component))
+        if component.agency_id:
+            env["INFOSHARE_AGENCY_ID"] = component.agency_id
+        env.update(self.config.extra_env)
+        return env
+
+    def start(self, *, say: object = print, timeout: float = 60.0) -> None:
+        """Start everything; on any failure stop what was started and raise StackError."""
+        announce = say if callable(say) else print
+        state = self.config.state_dir
+        state.mkdir(parents=True, exist_ok=True)
+        (state / "logs").mkdir(exist_ok=True)
+        try:
+            if self.config.bootstrap is None:
+                self.broker = BrokerNode(
+                    state_dir=state / "kafka",
+                    cache_dir=self.config.cache_dir,
+                    port=self.config.kafka_port,
+                    controller_port=self.config.controller_port,
+                )
+                self.started_broker = not self.broker.status().running
+                announce(self.broker.start().describe())
+            directory = load_directory(None)
+            if not self.keyring.exists():
+                generate_keyring(self.keyring, [a.id for a in directory])
+                announce(f"generated a fresh keyring at {self.keyring}")
+            topics = Topics(namespace=self.config.namespace)
+            asyncio.run(kafka.ensure_topics(self.bootstrap, topics.all_specs(directory)))
+            for component in COMPONENTS:
+                log = state / "logs" / f"{component.name}.log"
+                fh = log.open("wb")
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", "services.cli.main", "run", component.name],
+                    env=self._env(component),
+                    stdout=fh,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
+                fh.close()
+                self.running.append(Running(component, proc, log))
+            self._wait_ready(timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        pending = list(self.running)
+        with httpx.Client(timeout=1.0) as client:
+            while pending:
+                for r in list(pending):
+                    if r.process.poll() is not None:
+                        raise StackError(
+                            f"{r.component.name} exited with status {r.process.returncode}; "
+                            f"see {r.log}"
+                        )
+                    if _ready(client, self, r):
+                        pending.remove(r)
+                if time.monotonic() > deadline:
+                    names = ", ".join(r.component.name for r in pending)
+                    raise StackError(f"not ready after {timeout:.0f}s: {names}")
+                time.sleep(0.2)
+
+    def stop(self) -> None:
+        for r in reversed(self.running):
+            if r.process.poll() is None:
+                r.process.send_signal(signal.SIGTERM)
+        for r in reversed(self.running):
+            try:
+                r.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                r.process.kill()
+                r.process.wait()
+        self.running.clear()
+        if self.broker is not None and self.started_broker:
+            self.broker.stop()
+            self.started_broker = False
+
+
+def free_port() -> int:
+    """A port the OS says is free on loopback now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def free_ports_config(state_dir: Path, cache_dir: Path, **kwargs: Any) -> StackConfig:
+    """A stack config on free ports, so it can run beside anything else on this machine."""
+    ports = {c.name: free_port() for c in COMPONENTS if c.port is not None}
+    return StackConfig(
+        state_dir=state_dir,
+        cache_dir=cache_dir,
+        kafka_port=free_port(),
+        controller_port=free_port(),
+        ports=ports,
+        **kwargs,
+    )
+
+
+def _ready(client: httpx.Client, stack: Stack, r: Running) -> bool:
+    if r.component.port is None:
+        # The processor says so in its log once it has joined its consumer group.
+        try:
+            return b"processing " in r.log.read_bytes()
+        except OSError:
+            return False
+    try:
+        return client.get(stack.url(r.component.name) + "/healthz").status_code == 200
+    except httpx.HTTPError:
+        return False

@@ -1,0 +1,1 @@
+"""Delivery to recipient agencies: their Kafka topic, and a pull inbox over HTTP."""

@@ -1,0 +1,1 @@
+"""Health agency service: FHIR R4 in, canonical health.* events out."""

@@ -1,0 +1,1 @@
+"""Children's social care agency service: case-system JSON in, canonical events out."""

@@ -1,0 +1,79 @@
+"""The local authority case system's own JSON for child protection plans (camelCase)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from services.backbone.identifiers import nhs_number_problem, normalise_nhs_number
+
+Category = Literal["neglect", "physical_abuse", "emotional_abuse", "sexual_abuse", "multiple"]
+
+
+class _Native(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class Child(_Native):
+    nhs_number: str = Field(alias="nhsNumber", description="10 digits, check digit validated")
+    person_id: str = Field(
+        alias="personId", min_length=1, max_length=64, description="the authority's own person id"
+    )
+    first_name: str | None = Field(None, alias="firstName", min_length=1)
+    last_name: str | None = Field(None, alias="lastName", min_length=1)
+    date_of_birth: date | None = Field(None, alias="dateOfBirth")
+
+    @field_validator("nhs_number")
+    @classmethod
+    def _valid_nhs_number(cls, value: str) -> str:
+        problem = nhs_number_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return normalise_nhs_number(value)
+
+
+class Contact(_Native):
+    team: str = Field(min_length=1)
+    phone: str = Field(min_length=5)
+    email: str | None = Field(None, pattern=r"^[^@\s]+@[^@\s]+$")
+
+
+class Practitioner(_Native):
+    name: str
+    role: str
+
+
+class PlanStart(_Native):
+    id: str = Field(min_length=1, max_length=64)
+    start_date: date = Field(alias="startDate")
+    category: Category
+    unborn: bool = False
+
+
+class ChildProtectionPlanStarted(_Native):
+    """POST body: a child protection plan has started."""
+
+    child: Child
+    plan: PlanStart
+    contact: Contact
+    lead_practitioner: Practitioner | None = Field(None, alias="leadPractitioner")
+
+
+class PlanEnd(_Native):
+    id: str = Field(min_length=1, max_length=64)
+    start_date: date | None = Field(None, alias="startDate")
+    end_date: date = Field(alias="endDate")
+    category: Category
+    end_reason: Literal["no_longer_at_risk", "moved_authority", "looked_after", "other"] = Field(
+        "other", alias="endReason"
+    )
+
+
+class ChildProtectionPlanEnded(_Native):
+    """POST body: a child protection plan has ended."""
+
+    child: Child
+    plan: PlanEnd
+    contact: Contact
