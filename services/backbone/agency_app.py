@@ -16,7 +16,7 @@ from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import Field
 
-from services.backbone.errors import SchemaViolation
+from services.backbone.errors import PublishFailed, SchemaViolation
 from services.backbone.publisher import EventPublisher
 from services.backbone.settings import HttpSettings
 from services.delivery.inbox import Inbox, consume_into
@@ -106,6 +106,14 @@ def create_agency_app(*, title: str, description: str, settings: AgencyServiceSe
     @app.exception_handler(SchemaViolation)
     async def _invalid(_: Request, exc: SchemaViolation) -> JSONResponse:
         return _rejection(["event", *exc.path.split(".")], str(exc), f"schema.{exc.rule}")
+
+    @app.exception_handler(PublishFailed)
+    async def _unavailable(_: Request, exc: PublishFailed) -> JSONResponse:
+        return JSONResponse(
+            status_code=503,
+            headers={"Retry-After": "5"},
+            content={"detail": f"{exc}; retry the request"},
+        )
 
     @app.get("/healthz", tags=["operations"], summary="Liveness and identity of this service")
     async def healthz() -> dict[str, Any]:

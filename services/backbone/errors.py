@@ -22,5 +22,9 @@ class SchemaViolation(BackboneError):
         self.rule = rule
 
 
+class PublishFailed(BackboneError):
+    """Kafka did not acknowledge an event; the caller may retry."""
+
+
 class UnknownEventType(BackboneError):
     """No schema is registered for this event type and version."""

@@ -11,9 +11,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 from opentelemetry import trace
 
 from services.backbone import envelope, kafka, telemetry
+from services.backbone.errors import PublishFailed
 from services.backbone.keyed import keyed_id
 from services.backbone.keyring import Key
 from services.backbone.schemas import SchemaRegistry
@@ -84,4 +86,9 @@ class EventPublisher:
             if self._producer is None:
                 raise RuntimeError("the publisher is not started")
             key, value, headers = envelope.encode(event, extra_headers=telemetry.inject_headers())
-            await self._producer.send_and_wait(self.topic, value, key=key, headers=headers)
+            try:
+                await self._producer.send_and_wait(self.topic, value, key=key, headers=headers)
+            except KafkaError as exc:
+                raise PublishFailed(
+                    f"Kafka did not acknowledge the event: {type(exc).__name__}"
+                ) from exc

@@ -120,46 +120,49 @@ def play(stack: Stack, *, say: Callable[[str], None] = print, timeout: float = 3
         )
 
 
+def _leaves(data: Any, prefix: str = "") -> list[str]:
+    if isinstance(data, dict):
+        return [line for k, v in data.items() for line in _leaves(v, f"{prefix}{k}.")]
+    return [f"{prefix[:-1]} = {data}"]
+
+
 def render(outcome: Outcome, console: Console) -> None:
     for agency, items in outcome.received.items():
         table = Table(title=f"Received by {agency}", show_lines=True, expand=True)
         table.add_column("#", justify="right")
         table.add_column("event type")
-        table.add_column("protocol")
-        table.add_column("identity")
-        table.add_column("data as delivered", overflow="fold")
+        table.add_column("protocol, identity level")
+        table.add_column("data exactly as delivered", overflow="fold")
         for item in items:
             table.add_row(
                 str(item["number"]),
                 item["type"],
-                item["protocol"] or "",
-                item["identity_level"] or "",
-                orjson.dumps(item["data"], option=orjson.OPT_INDENT_2).decode(),
+                f"{item['protocol']}\n{item['identity_level']}",
+                "\n".join(_leaves(item["data"])),
             )
         console.print(table)
     table = Table(
-        title="Audit trail (every decision, never a payload)", show_lines=True, expand=True
+        title="Audit trail: every decision with its reason (never a payload)",
+        show_lines=True,
+        expand=True,
     )
     for column in (
         "event type",
-        "from",
-        "to",
+        "from -> to",
         "decision",
         "reason",
         "fields disclosed",
-        "pseudonymised",
         "trace id",
     ):
         table.add_column(column, overflow="fold")
     for row in outcome.audit:
+        fields = row["fields_disclosed"] + [f"{f} (pseudonym)" for f in row["fields_pseudonymised"]]
         table.add_row(
             row["event_type"] or "",
-            row["source_agency"] or "",
-            row["recipient"] or "-",
+            f"{row['source_agency'] or ''}\n-> {row['recipient'] or '-'}",
             row["decision"],
             row["reason"],
-            ", ".join(row["fields_disclosed"]),
-            ", ".join(row["fields_pseudonymised"]),
+            "\n".join(fields),
             (row["trace_id"] or "")[:16],
         )
     console.print(table)

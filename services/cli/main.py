@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import sys
 import tempfile
 from pathlib import Path
 from typing import Annotated
@@ -29,7 +30,7 @@ keys_app = typer.Typer(
 )
 app.add_typer(kafka_app, name="kafka")
 app.add_typer(keys_app, name="keys")
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 150)
 err = Console(stderr=True)
 
 
@@ -159,12 +160,31 @@ def run(
     run_component(component)
 
 
-def _stack(state_dir: Path, cache_dir: Path, bootstrap: str | None, *, free_ports: bool) -> object:
+def _stack(
+    state_dir: Path,
+    cache_dir: Path,
+    bootstrap: str | None,
+    *,
+    free_ports: bool,
+    base_port: int = 8100,
+    kafka_port: int = 9092,
+) -> object:
+    from services.cli.components import COMPONENTS
     from services.cli.stack import Stack, StackConfig, free_ports_config
 
     if free_ports:
         return Stack(free_ports_config(state_dir, cache_dir, bootstrap=bootstrap))
-    return Stack(StackConfig(state_dir=state_dir, cache_dir=cache_dir, bootstrap=bootstrap))
+    ports = {c.name: base_port + c.port % 100 for c in COMPONENTS if c.port is not None}
+    return Stack(
+        StackConfig(
+            state_dir=state_dir,
+            cache_dir=cache_dir,
+            bootstrap=bootstrap,
+            kafka_port=kafka_port,
+            controller_port=kafka_port + 1,
+            ports=ports,
+        )
+    )
 
 
 Bootstrap = Annotated[
@@ -173,11 +193,29 @@ Bootstrap = Annotated[
 
 
 @app.command("up")
-def up(state_dir: StateDir, cache_dir: CacheDir, bootstrap: Bootstrap = None) -> None:
+def up(
+    state_dir: StateDir,
+    cache_dir: CacheDir,
+    bootstrap: Bootstrap = None,
+    base_port: Annotated[
+        int,
+        typer.Option(
+            help="HTTP ports: socialcare base+1, health base+2, delivery base+10, audit base+20"
+        ),
+    ] = 8100,
+    kafka_port: Port = 9092,
+) -> None:
     """Run Kafka and every service in the foreground until Ctrl-C, printing where each listens."""
     from services.cli.stack import Stack
 
-    stack = _stack(state_dir, cache_dir, bootstrap, free_ports=False)
+    stack = _stack(
+        state_dir,
+        cache_dir,
+        bootstrap,
+        free_ports=False,
+        base_port=base_port,
+        kafka_port=kafka_port,
+    )
     assert isinstance(stack, Stack)
     try:
         with console.status("starting infoshare ..."):

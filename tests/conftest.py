@@ -1,0 +1,61 @@
+"""Fixtures shared by every test layer. The real Kafka broker is started once per session
+(unless INFOSHARE_TEST_KAFKA_BOOTSTRAP names one) and each test gets its own namespace of
+uuid-named topics, so no two tests share state."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from services.backbone.directory import Directory, load_directory
+from services.backbone.keyring import Keyring, generate_keyring, load_keyring
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    given = os.environ.get("INFOSHARE_TEST_KAFKA_BOOTSTRAP")
+    if given:
+        yield given
+        return
+    from services.broker import BrokerNode
+    from services.cli.main import default_cache_dir
+    from services.cli.stack import free_port
+
+    node = BrokerNode(
+        state_dir=tmp_path_factory.mktemp("kafka"),
+        cache_dir=default_cache_dir(),
+        port=free_port(),
+        controller_port=free_port(),
+    )
+    node.start()
+    try:
+        yield node.bootstrap
+    finally:
+        node.stop()
+
+
+@pytest.fixture
+def namespace() -> str:
+    """A topic-name prefix of this test's own."""
+    return f"t{uuid.uuid4().hex[:10]}."
+
+
+@pytest.fixture(scope="session")
+def directory() -> Directory:
+    return load_directory(None)
+
+
+@pytest.fixture(scope="session")
+def keyring_path(tmp_path_factory: pytest.TempPathFactory, directory: Directory) -> Path:
+    return generate_keyring(
+        tmp_path_factory.mktemp("keys") / "keyring.yaml", [a.id for a in directory]
+    )
+
+
+@pytest.fixture(scope="session")
+def keyring(keyring_path: Path) -> Keyring:
+    return load_keyring(keyring_path)

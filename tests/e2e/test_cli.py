@@ -1,0 +1,181 @@
+"""The README's commands as a user types them: `infoshare demo`, `infoshare up` and
+`infoshare kafka start|status|stop`, each run as its own process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from services.broker.node import port_open
+from services.cli.main import default_cache_dir
+from services.cli.stack import free_port
+
+pytestmark = pytest.mark.e2e
+INFOSHARE = [sys.executable, "-m", "services.cli.main"]
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({"INFOSHARE_CACHE_DIR": str(default_cache_dir()), "COLUMNS": "160", **extra})
+    return env
+
+
+def _processes_mentioning(text: str) -> list[int]:
+    """Live processes whose command line or environment mentions ``text``."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            if "Z" in (proc / "stat").read_text().rsplit(")", 1)[-1].split()[:1]:
+                continue
+            if any(text.encode() in (proc / f).read_bytes() for f in ("cmdline", "environ")):
+                pids.append(int(proc.name))
+        except OSError:
+            continue
+    return pids
+
+
+@pytest.mark.kafka
+def test_demo_plays_the_scenario_and_stops_everything_it_started() -> None:
+    result = subprocess.run(
+        [*INFOSHARE, "demo"], capture_output=True, text=True, timeout=240, env=_env(), check=False
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    out = result.stdout
+    assert "Kafka 4.1.1 running" in out
+    for title in (
+        "Received by nhs-riverside-ed",
+        "Received by la-northshire",
+        "Received by ph-northshire",
+        "Audit trail",
+    ):
+        assert title in out
+    assert "withheld" in out and "demo complete" in out
+    assert _processes_mentioning("infoshare-demo-") == []
+
+
+@pytest.mark.kafka
+def test_demo_interrupted_stops_everything_it_started() -> None:
+    proc = subprocess.Popen(
+        [*INFOSHARE, "demo"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=_env(),
+    )
+    assert proc.stdout is not None
+    seen = []
+    for line in proc.stdout:  # wait until every component runs and the scenario plays
+        seen.append(line)
+        if line.startswith("1. Social care"):
+            break
+    assert _processes_mentioning("infoshare-demo-"), "".join(seen)
+    proc.send_signal(signal.SIGINT)
+    rest = proc.communicate(timeout=90)[0]
+    assert proc.returncode == 1 and "interrupted" in rest
+    assert _processes_mentioning("infoshare-demo-") == []
+
+
+@pytest.mark.kafka
+def test_up_serves_until_interrupted(kafka_bootstrap: str, tmp_path: Path) -> None:
+    base = free_port() // 100 * 100 % 30000 + 20000  # a base whose +1..+20 are likely free
+    ports = [base + 1, base + 2, base + 10, base + 20]
+    if any(port_open(p) for p in ports):
+        pytest.skip("the chosen ports are busy on this machine")
+    proc = subprocess.Popen(
+        [
+            *INFOSHARE,
+            "up",
+            "--bootstrap",
+            kafka_bootstrap,
+            "--state-dir",
+            str(tmp_path),
+            "--base-port",
+            str(base),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=_env(),
+    )
+    assert proc.stdout is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if "Ctrl-C stops everything" in line:
+            break
+    try:
+        text = "".join(lines)
+        assert f"http://127.0.0.1:{base + 2}/docs" in text, text
+        assert httpx.get(f"http://127.0.0.1:{base + 20}/healthz").status_code == 200
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
+    assert proc.returncode == 0
+    assert not any(port_open(p) for p in ports)
+
+
+@pytest.mark.kafka
+def test_kafka_start_status_stop(tmp_path: Path) -> None:
+    port, controller = free_port(), free_port()
+    args = ["--state-dir", str(tmp_path), "--port", str(port), "--controller-port", str(controller)]
+
+    def run(*cmd: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*INFOSHARE, "kafka", *cmd, *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=_env(),
+            check=False,
+        )
+
+    assert run("status").returncode == 3
+    started = run("start")
+    assert started.returncode == 0, started.stderr
+    try:
+        status = run("status")
+        assert status.returncode == 0 and "running" in status.stdout
+        assert port_open(port)
+        assert (tmp_path / "kafka" / "logs" / "server.log").exists()
+    finally:
+        stopped = run("stop")
+    assert stopped.returncode == 0 and "stopped" in stopped.stdout
+    assert run("status").returncode == 3
+    assert not port_open(port)
+
+
+def test_missing_java_says_what_to_install(tmp_path: Path) -> None:
+    env = _env(PATH=str(Path(sys.executable).parent), JAVA_HOME=str(tmp_path / "nojava"))
+    result = subprocess.run(
+        [
+            *INFOSHARE,
+            "kafka",
+            "start",
+            "--state-dir",
+            str(tmp_path),
+            "--port",
+            str(free_port()),
+            "--controller-port",
+            str(free_port()),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "Java 17 or newer" in result.stderr and "apt-get install" in result.stderr

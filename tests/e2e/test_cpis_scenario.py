@@ -1,0 +1,248 @@
+"""The CP-IS scenario driven as the agencies drive it: HTTP in (case-system JSON, FHIR R4),
+every component as its own process on the real broker, deliveries and audit read back."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import httpx
+import orjson
+import pytest
+
+from services.backbone.directory import Directory
+from services.backbone.topics import Topics
+from services.cli import scenario
+from services.cli.demo import Outcome, play
+from services.cli.main import default_cache_dir
+from services.cli.stack import Stack, free_ports_config
+from tests.integration.kafka_helpers import end_offsets, read_topic
+
+pytestmark = [pytest.mark.kafka, pytest.mark.e2e]
+
+ATTENDANCE = "health.unscheduled_care.attendance"
+
+
+@pytest.fixture(scope="module")
+def stack(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    config = free_ports_config(
+        tmp_path_factory.mktemp("stack"),
+        default_cache_dir(),
+        bootstrap=kafka_bootstrap,
+        namespace=f"e{uuid.uuid4().hex[:10]}.",
+    )
+    running = Stack(config)
+    running.start(say=lambda _m: None)
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def outcome(stack: Stack) -> Outcome:
+    return play(stack, say=lambda _m: None)
+
+
+def test_ed_receives_exactly_the_plan_flag(outcome: Outcome) -> None:
+    (flag,) = outcome.received["nhs-riverside-ed"]
+    assert flag["type"] == "socialcare.child_protection_plan.started"
+    assert flag["protocol"] == "cpis-protection-plan-flag@1"
+    assert flag["identity_level"] == "identified"
+    assert flag["data"] == {
+        "subject": {"nhs_number": scenario.ON_PLAN.nhs_number},
+        "plan": {"start_date": "2026-11-02", "category": "neglect"},
+        "authority": {
+            "name": "Northshire County Council, children's social care",
+            "contact": {
+                "team": "Northshire MASH",
+                "phone": "0300 555 0142",
+                "email": "mash@northshire.example",
+            },
+        },
+    }
+
+
+def test_authority_is_notified_only_of_the_child_on_its_plan(outcome: Outcome) -> None:
+    (notice,) = outcome.received["la-northshire"]
+    assert notice["type"] == ATTENDANCE
+    assert notice["data"] == {
+        "subject": {"nhs_number": scenario.ON_PLAN.nhs_number},
+        "attendance": {
+            "arrival_time": "2026-11-20T21:14:00Z",
+            "setting_type": "emergency_department",
+            "site": {"ods_code": "RVR01", "name": "Riverside General Hospital ED"},
+            "presenting_complaint_category": "injury",
+        },
+    }
+
+
+def test_public_health_gets_pseudonymised_attendances(outcome: Outcome) -> None:
+    first, second = outcome.received["ph-northshire"]
+    assert first["identity_level"] == "pseudonymised"
+    pseudonym = first["data"]["subject"]["pseudonym"]
+    assert first["data"] == {
+        "subject": {"pseudonym": pseudonym, "year_of_birth": "2016", "postcode_district": "NS1"},
+        "attendance": {
+            "arrival_time": "2026-11-20T21:14:00Z",
+            "setting_type": "emergency_department",
+            "site": {"ods_code": "RVR01"},
+            "presenting_complaint_category": "injury",
+        },
+    }
+    assert second["data"]["subject"]["year_of_birth"] == "2014"
+    assert second["data"]["subject"]["pseudonym"] != pseudonym
+    text = orjson.dumps(outcome.received["ph-northshire"]).decode()
+    for child in (scenario.ON_PLAN, scenario.NOT_ON_PLAN):
+        for value in (
+            child.nhs_number,
+            child.given_name,
+            child.family_name,
+            child.date_of_birth,
+            child.postcode,
+        ):
+            assert value not in text
+
+
+def test_audit_records_every_decision_with_its_reason(outcome: Outcome) -> None:
+    rows = {(r["event_type"], r["recipient"], r["decision"]): r for r in outcome.audit}
+    assert (
+        sorted(rows)
+        == sorted(
+            [
+                ("socialcare.child_protection_plan.started", "nhs-riverside-ed", "shared"),
+                (ATTENDANCE, "la-northshire", "shared"),
+                (ATTENDANCE, "la-northshire", "withheld"),
+                (ATTENDANCE, "ph-northshire", "shared"),
+            ]
+        )
+        and len(outcome.audit) == 5
+    )
+    withheld = rows[(ATTENDANCE, "la-northshire", "withheld")]
+    assert withheld["reason_code"] == "withheld.condition_not_met"
+    assert "active child protection plan held by la-northshire" in withheld["reason"]
+    assert withheld["fields_disclosed"] == []
+    shared = rows[(ATTENDANCE, "ph-northshire", "shared")]
+    assert shared["protocol_id"] == "public-health-attendance-analytics"
+    assert shared["lawful_basis"].startswith("UK GDPR Art 6(1)(e); Art 9(2)(i)")
+    assert shared["fields_pseudonymised"] == ["subject.pseudonym"]
+    assert "attendance.clinical_notes" in shared["fields_withheld"]
+    assert all(len(r["trace_id"]) == 32 and r["subject_key"] for r in outcome.audit)
+    text = orjson.dumps(outcome.audit).decode()
+    assert scenario.ON_PLAN.nhs_number not in text and scenario.NOT_ON_PLAN.nhs_number not in text
+    assert "Bruising" not in text  # never a payload
+
+
+async def test_pseudonyms_are_stable_per_recipient_and_differ_across_recipients(
+    stack: Stack, outcome: Outcome
+) -> None:
+    health = stack.url("health")
+    bundle = scenario.attendance_bundle(
+        scenario.ON_PLAN, encounter_id="ED-79001", arrival="2026-11-24T08:30:00Z"
+    )
+    async with httpx.AsyncClient() as http:
+        response = await http.post(
+            f"{health}/fhir/Bundle",
+            content=orjson.dumps(bundle),
+            headers={"content-type": "application/fhir+json"},
+        )
+    assert response.status_code == 202
+    topics = Topics(namespace=stack.config.namespace)
+    ph = await read_topic(
+        topics.deliver("ph-northshire"), stack.bootstrap, until=lambda rs: len(rs) >= 3
+    )
+    la = await read_topic(
+        topics.deliver("la-northshire"), stack.bootstrap, until=lambda rs: len(rs) >= 2
+    )
+    on_plan = [r for r in ph if orjson.loads(r.value)["subject"]["year_of_birth"] == "2016"]
+    assert len(on_plan) == 2
+    assert on_plan[0].key == on_plan[1].key  # same child, same recipient: same pseudonym
+    assert orjson.loads(on_plan[0].value)["subject"]["pseudonym"] == on_plan[0].key.decode()
+    assert {r.key for r in la} == {la[0].key}
+    assert la[0].key != on_plan[0].key  # two recipients cannot link their records
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "loc_end", "rule"),
+    [
+        (
+            "/child-protection-plans",
+            {
+                **scenario.plan_started(scenario.ON_PLAN),
+                "child": {
+                    **scenario.plan_started(scenario.ON_PLAN)["child"],
+                    "nhsNumber": "9990000124",
+                },
+            },
+            "nhsNumber",
+            "value_error",
+        ),
+        (
+            "/child-protection-plans",
+            {**scenario.plan_started(scenario.ON_PLAN), "plan": {"id": "P1"}},
+            "startDate",
+            "missing",
+        ),
+    ],
+)
+async def test_bad_social_care_input_is_rejected_and_nothing_is_published(
+    stack: Stack,
+    directory: Directory,
+    path: str,
+    body: dict[str, object],
+    loc_end: str,
+    rule: str,
+) -> None:
+    topic = Topics(namespace=stack.config.namespace).source("la-northshire")
+    before = await end_offsets(topic, stack.bootstrap)
+    async with httpx.AsyncClient() as http:
+        response = await http.post(stack.url("socialcare") + path, json=body)
+    assert response.status_code == 422
+    detail = response.json()["detail"]
+    assert any(d["loc"][-1] == loc_end and d["type"] == rule for d in detail), detail
+    assert await end_offsets(topic, stack.bootstrap) == before
+
+
+async def test_bad_fhir_is_rejected_naming_the_element(stack: Stack) -> None:
+    topic = Topics(namespace=stack.config.namespace).source("nhs-riverside-ed")
+    before = await end_offsets(topic, stack.bootstrap)
+    bundle = scenario.attendance_bundle(scenario.NOT_ON_PLAN)
+    bundle["entry"][0]["resource"]["identifier"][0]["value"] = "9990000230"
+    async with httpx.AsyncClient() as http:
+        response = await http.post(
+            stack.url("health") + "/fhir/Bundle",
+            content=orjson.dumps(bundle),
+            headers={"content-type": "application/fhir+json"},
+        )
+        wrong_class = scenario.attendance_bundle(scenario.NOT_ON_PLAN)
+        wrong_class["entry"][1]["resource"]["class"]["code"] = "AMB"
+        response2 = await http.post(
+            stack.url("health") + "/fhir/Bundle",
+            content=orjson.dumps(wrong_class),
+            headers={"content-type": "application/fhir+json"},
+        )
+    assert response.status_code == 422
+    (detail,) = response.json()["detail"]
+    assert detail["loc"] == ["body", "entry", 0, "resource", "identifier", 0, "value"]
+    assert detail["type"] == "nhs_number.check_digit"
+    assert "9990000230" not in response.text
+    assert response2.status_code == 422
+    assert response2.json()["detail"][0]["loc"][-1] == "class"
+    assert await end_offsets(topic, stack.bootstrap) == before
+
+
+def test_services_document_every_endpoint(stack: Stack) -> None:
+    for name in ("socialcare", "health", "delivery", "audit"):
+        spec = httpx.get(stack.url(name) + "/openapi.json").json()
+        for path, methods in spec["paths"].items():
+            for method, op in methods.items():
+                assert op.get("summary"), f"{name} {method.upper()} {path} has no summary"
+
+
+def test_audit_filters(stack: Stack, outcome: Outcome) -> None:
+    audit = stack.url("audit") + "/audit/decisions"
+    withheld = httpx.get(audit, params={"decision": "withheld"}).json()
+    assert withheld["total"] == 1 and withheld["items"][0]["recipient"] == "la-northshire"
+    ph = httpx.get(audit, params={"recipient": "ph-northshire"}).json()
+    assert ph["total"] >= 2
+    assert httpx.get(audit, params={"decision": "bogus"}).status_code == 422
+    future = httpx.get(audit, params={"since": "2999-01-01T00:00:00Z"}).json()
+    assert future["total"] == 0
