@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -51,6 +52,8 @@ def _app_factory(name: str) -> Callable[[], FastAPI]:
 
 def run_component(name: str) -> None:
     """Run one component in the foreground until SIGINT/SIGTERM. Settings come from the env."""
+    # A supervisor that waits on signals (infoshare up) may have them blocked; we must not.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     telemetry.setup_tracing(f"infoshare-{name}")
     if name == "processor":

@@ -229,7 +229,9 @@ def up(
         )
         stop_signals = {signal.SIGINT, signal.SIGTERM}
         signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)  # children started unblocked
-        signal.sigwait(stop_signals)
+        while signal.sigtimedwait(stop_signals, 1.0) is None:
+            for name in stack.restart_exited():
+                err.print(f"[yellow]{name} stopped; restarted it[/] (see its log)")
     except Exception as exc:
         raise _fail(str(exc)) from None
     finally:

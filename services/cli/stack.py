@@ -109,22 +109,34 @@ class Stack:
             topics = Topics(namespace=self.config.namespace)
             asyncio.run(kafka.ensure_topics(self.bootstrap, topics.all_specs(directory)))
             for component in COMPONENTS:
-                log = state / "logs" / f"{component.name}.log"
-                fh = log.open("wb")
-                proc = subprocess.Popen(
-                    [sys.executable, "-m", "services.cli.main", "run", component.name],
-                    env=self._env(component),
-                    stdout=fh,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    start_new_session=True,
-                )
-                fh.close()
-                self.running.append(Running(component, proc, log))
+                self.running.append(self._spawn(component, mode="wb"))
             self._wait_ready(timeout)
         except BaseException:
             self.stop()
             raise
+
+    def _spawn(self, component: Component, *, mode: str) -> Running:
+        log = self.config.state_dir / "logs" / f"{component.name}.log"
+        with log.open(mode) as fh:  # the child keeps its own copy of the descriptor
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "services.cli.main", "run", component.name],
+                env=self._env(component),
+                stdout=fh,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        return Running(component, proc, log)
+
+    def restart_exited(self) -> list[str]:
+        """Start again every component that has exited (a crashed processor resumes from its
+        committed offsets and changelog); return their names with their exit status."""
+        restarted = []
+        for i, r in enumerate(self.running):
+            if r.process.poll() is not None:
+                restarted.append(f"{r.component.name} (exit status {r.process.returncode})")
+                self.running[i] = self._spawn(r.component, mode="ab")
+        return restarted
 
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout

@@ -4,11 +4,14 @@
 from __future__ import annotations
 
 import os
+import queue
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+from typing import IO
 
 import httpx
 import pytest
@@ -25,6 +28,45 @@ def _env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update({"INFOSHARE_CACHE_DIR": str(default_cache_dir()), "COLUMNS": "160", **extra})
     return env
+
+
+class Lines:
+    """A child's output, read on a thread, so a test waits on a line with a timeout."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        self.seen: list[str] = []
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        assert proc.stdout is not None
+        stream = proc.stdout
+        threading.Thread(target=self._pump, args=(stream,), daemon=True).start()
+
+    def _pump(self, stream: IO[str]) -> None:
+        for line in stream:
+            self._queue.put(line)
+        self._queue.put(None)
+
+    def wait_for(self, text: str, timeout: float = 90.0) -> str:
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                line = self._queue.get(timeout=left)
+            except queue.Empty:
+                break
+            if line is None:
+                break
+            self.seen.append(line)
+            if text in line:
+                return line
+        raise AssertionError(f"no line with {text!r}; output so far:\n" + "".join(self.seen))
+
+    def rest(self, timeout: float = 90.0) -> str:
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            line = self._queue.get(timeout=left)
+            if line is None:
+                break
+            self.seen.append(line)
+        return "".join(self.seen)
 
 
 def _processes_mentioning(text: str) -> list[int]:
@@ -71,16 +113,12 @@ def test_demo_interrupted_stops_everything_it_started() -> None:
         text=True,
         env=_env(),
     )
-    assert proc.stdout is not None
-    seen = []
-    for line in proc.stdout:  # wait until every component runs and the scenario plays
-        seen.append(line)
-        if line.startswith("1. Social care"):
-            break
-    assert _processes_mentioning("infoshare-demo-"), "".join(seen)
+    lines = Lines(proc)
+    lines.wait_for("1. Social care")  # every component runs and the scenario plays
+    assert _processes_mentioning("infoshare-demo-")
     proc.send_signal(signal.SIGINT)
-    rest = proc.communicate(timeout=90)[0]
-    assert proc.returncode == 1 and "interrupted" in rest
+    assert proc.wait(timeout=90) == 1
+    assert "interrupted" in lines.rest()
     assert _processes_mentioning("infoshare-demo-") == []
 
 
@@ -106,20 +144,19 @@ def test_up_serves_until_interrupted(kafka_bootstrap: str, tmp_path: Path) -> No
         text=True,
         env=_env(),
     )
-    assert proc.stdout is not None
-    lines: list[str] = []
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        lines.append(line)
-        if "Ctrl-C stops everything" in line:
-            break
+    lines = Lines(proc)
     try:
-        text = "".join(lines)
-        assert f"http://127.0.0.1:{base + 2}/docs" in text, text
+        lines.wait_for("Ctrl-C stops everything")
+        assert f"http://127.0.0.1:{base + 2}/docs" in "".join(lines.seen)
         assert httpx.get(f"http://127.0.0.1:{base + 20}/healthz").status_code == 200
+        # A component that dies is started again.
+        (processor,) = [
+            pid
+            for pid in _processes_mentioning(str(tmp_path))
+            if b"processor" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        ]
+        os.kill(processor, signal.SIGKILL)
+        assert "processor (exit status -9)" in lines.wait_for("restarted it")
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=60)
