@@ -246,3 +246,38 @@ def test_audit_filters(stack: Stack, outcome: Outcome) -> None:
     assert httpx.get(audit, params={"decision": "bogus"}).status_code == 422
     future = httpx.get(audit, params={"since": "2999-01-01T00:00:00Z"}).json()
     assert future["total"] == 0
+
+
+async def test_no_identifier_in_logs_keys_or_headers(stack: Stack, outcome: Outcome) -> None:
+    identifiers = [
+        value
+        for child in (scenario.ON_PLAN, scenario.NOT_ON_PLAN)
+        for value in (
+            child.nhs_number,
+            child.person_id,
+            child.given_name,
+            child.family_name,
+            child.date_of_birth,
+            child.postcode,
+        )
+    ]
+    logs = stack.config.state_dir / "logs"
+    for log in logs.iterdir():
+        text = log.read_text(errors="replace")
+        assert not [v for v in identifiers if v in text], log.name
+    topics = Topics(namespace=stack.config.namespace)
+    for topic in (
+        topics.source("la-northshire"),
+        topics.source("nhs-riverside-ed"),
+        topics.deliver("la-northshire"),
+        topics.deliver("ph-northshire"),
+        topics.deliver("nhs-riverside-ed"),
+        topics.audit,
+        topics.state("protection-plans"),
+    ):
+        records = await read_topic(topic, stack.bootstrap, until=lambda rs: len(rs) >= 1)
+        for record in records:
+            exposed = (record.key or b"") + b"".join(n.encode() + v for n, v in record.headers)
+            if topic in (topics.audit, topics.state("protection-plans")):
+                exposed += record.value or b""  # these never carry a payload at all
+            assert not [v for v in identifiers if v.encode() in exposed], topic
