@@ -32,7 +32,7 @@ run: $(STAMP) kafka-jars
 lint: $(STAMP)
 	@$(BIN)/ruff check services consent tests
 	@$(BIN)/ruff format --check services consent tests
-	@$(BIN)/mypy services consent
+	@$(BIN)/mypy services consent tests
 
 test: $(STAMP) kafka-jars lint
 	@$(BIN)/pytest -q

@@ -27,6 +27,7 @@ def bootstrap(settings: ProcessorSettings) -> Processor:
         schemas=schemas,
         pseudonym_keys=keyring.require_pseudonym_keys(recipients),
         audit_key=keyring.require_audit_subject(),
+        directory=directory,
     )
     namespace = settings.topic_namespace
     config = LoopConfig(

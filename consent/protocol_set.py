@@ -52,14 +52,31 @@ class ProtocolError(Exception):
         self.problems = problems
 
 
-def _schema_has_path(schema: Mapping[str, Any], path: str) -> bool:
+def _schema_node(schema: Mapping[str, Any], path: str) -> Mapping[str, Any] | None:
     node: Any = schema
     for part in path.split("."):
         props = node.get("properties") if isinstance(node, Mapping) else None
         if not isinstance(props, Mapping) or part not in props:
-            return False
+            return None
         node = props[part]
-    return True
+    return node if isinstance(node, Mapping) else None
+
+
+def _generalisable(node: Mapping[str, Any], path: str, to: Generalisation) -> bool:
+    """Dates (format date or date-time) coarsen to year or month; postcodes to district."""
+    if to is Generalisation.POSTCODE_DISTRICT:
+        return path.rsplit(".", 1)[-1] == "postcode"
+    return node.get("format") in ("date", "date-time")
+
+
+def _check_against_schemas(
+    rule: FieldRule, where: str, event_schemas: list[Mapping[str, Any]], problems: list[str]
+) -> None:
+    nodes = [n for s in event_schemas if (n := _schema_node(s, rule.path)) is not None]
+    if not nodes:
+        problems.append(f"{where}: {rule.path} is not defined by the events' schemas")
+    elif rule.to is not None and not all(_generalisable(n, rule.path, rule.to) for n in nodes):
+        problems.append(f"{where}: {rule.path} cannot be generalised to {rule.to.value}")
 
 
 def _field_rule(raw: Any, where: str, problems: list[str]) -> FieldRule | None:
@@ -109,10 +126,7 @@ def _recipient(
         rule = _field_rule(item, f"{where}.fields[{i}]", problems)
         if rule is None:
             continue
-        if not any(_schema_has_path(s, rule.path) for s in event_schemas):
-            problems.append(
-                f"{where}.fields[{i}]: {rule.path} is not defined by the events' schemas"
-            )
+        _check_against_schemas(rule, f"{where}.fields[{i}]", event_schemas, problems)
         if (
             identity is IdentityLevel.PSEUDONYMISED
             and rule.kind is RuleKind.ALLOW
@@ -148,7 +162,21 @@ def parse_protocol(
     if missing:
         problems.append(f"{origin}: missing {', '.join(missing)}")
         return None
-    sources = doc["sources"] or {}
+    for key in ("sources", "lawful_basis"):
+        if not isinstance(doc[key], Mapping):
+            problems.append(f"{origin}: {key} must be a mapping")
+    if not isinstance(doc["version"], int) or doc["version"] < 1:
+        problems.append(f"{origin}: version must be a positive whole number")
+    if not isinstance(doc["recipients"], list) or not doc["recipients"]:
+        problems.append(f"{origin}: recipients must list at least one recipient")
+    if len(problems) > start:
+        return None
+    sources = doc["sources"]
+    for key in ("agencies", "event_types"):
+        if not isinstance(sources.get(key), list) or not sources.get(key):
+            problems.append(f"{origin}: sources.{key} must be a non-empty list")
+    if len(problems) > start:
+        return None
     agencies = frozenset(str(a) for a in sources.get("agencies") or [])
     event_types = frozenset(str(t) for t in sources.get("event_types") or [])
     for agency in sorted(agencies - set(directory.agencies)):
@@ -159,7 +187,7 @@ def parse_protocol(
             problems.append(f"{origin}: sources.event_types: unknown event type {event_type!r}")
         else:
             event_schemas.append(schemas.get(event_type).document)
-    basis = doc["lawful_basis"] or {}
+    basis = doc["lawful_basis"]
     article6 = str(basis.get("article6", ""))
     article9 = basis.get("article9")
     if article6 not in ARTICLE6:
@@ -210,9 +238,13 @@ def load_protocols(
         except (OSError, yaml.YAMLError) as exc:
             problems.append(f"{path.name}: cannot be read as YAML: {exc}")
             continue
-        protocol = parse_protocol(
-            doc, origin=path.name, directory=directory, schemas=schemas, problems=problems
-        )
+        try:
+            protocol = parse_protocol(
+                doc, origin=path.name, directory=directory, schemas=schemas, problems=problems
+            )
+        except (TypeError, ValueError, AttributeError) as exc:  # a value of an unexpected shape
+            problems.append(f"{path.name}: malformed protocol: {exc}")
+            continue
         if protocol is not None:
             protocols.append(protocol)
     refs = [p.id for p in protocols]

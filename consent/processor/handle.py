@@ -14,10 +14,12 @@ from datetime import UTC, datetime
 import orjson
 
 from consent.core.decide import Decision, EventFacts, Outcome, decide
+from consent.core.fields import TransformError
 from consent.core.model import Protocol
 from consent.core.state import ProtectionPlan, SubjectState, next_state
 from services.backbone import envelope
 from services.backbone.audit_contract import AuditOutcome, AuditRecord, audit_id_for
+from services.backbone.directory import Directory
 from services.backbone.errors import BackboneError, EnvelopeError
 from services.backbone.identifiers import nhs_number_problem, subject_identifier
 from services.backbone.keyed import keyed_id
@@ -62,6 +64,7 @@ class Context:
     schemas: SchemaRegistry
     pseudonym_keys: Mapping[str, Key]
     audit_key: Key
+    directory: Directory
 
 
 def _source_agency_of(topic: str, topics: Topics) -> str:
@@ -80,6 +83,10 @@ def _facts(rec: InRecord, ctx: Context) -> tuple[envelope.CloudEvent, EventFacts
     if schema.event_type != event.type:
         raise EnvelopeError(f"dataschema names {schema.event_type}, ce_type is {event.type}")
     schema.validate(event.data)
+    kind = ctx.directory.agencies[agency].kind if agency in ctx.directory else None
+    if kind is None or event.type.split(".", 1)[0] != kind.value:
+        # A health trust cannot start a child protection plan, nor a school report an ED visit.
+        raise EnvelopeError(f"agency {agency} ({kind}) may not publish {event.type} events")
     subject = event.data.get("subject") or {}
     problem = nhs_number_problem(str(subject.get("nhs_number", "")))
     if problem:
@@ -103,7 +110,10 @@ def handle(
         return _dead_letter(rec, ctx, str(exc), now, trace_id)
     routing_key = event.key
     current = SubjectState(state.get(routing_key))
-    decisions = decide(facts, ctx.protocols, current, ctx.pseudonym_keys)
+    try:
+        decisions = decide(facts, ctx.protocols, current, ctx.pseudonym_keys)
+    except TransformError as exc:
+        return _dead_letter(rec, ctx, f"a protocol rule cannot be applied: {exc}", now, trace_id)
     subject_key = keyed_id(ctx.audit_key.secret, "audit-subject", facts.subject_id)
     out: list[OutRecord] = []
     for d in decisions:

@@ -122,6 +122,9 @@ def _parse_time(raw: str | None) -> datetime:
     if not raw:
         return datetime.now(UTC)
     try:
-        return datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
         raise EnvelopeError(f"ce_time {raw!r} is not RFC 3339") from None
+    if moment.tzinfo is None or "T" not in raw:
+        raise EnvelopeError(f"ce_time {raw!r} is not RFC 3339: it needs a time and an offset")
+    return moment

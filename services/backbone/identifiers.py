@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-_NHS_RE = re.compile(r"^\d{10}$")
+_NHS_RE = re.compile(r"[0-9]{10}")
 
 
 def normalise_nhs_number(raw: str) -> str:
@@ -19,7 +19,7 @@ def nhs_number_problem(raw: str) -> str | None:
     and 10 means no valid number has this stem.
     """
     number = normalise_nhs_number(raw)
-    if not _NHS_RE.match(number):
+    if not _NHS_RE.fullmatch(number):
         return "an NHS number is 10 digits"
     total = sum(int(d) * w for d, w in zip(number[:9], range(10, 1, -1), strict=True))
     check = 11 - total % 11

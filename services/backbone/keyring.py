@@ -54,21 +54,41 @@ class Keyring:
         return self.pseudonym
 
 
+def _looks_like_placeholder(secret: bytes) -> bool:
+    """Typed text ("change-me-please...") or a repeated pattern, not random bytes. Random
+    32 bytes almost always hold 25+ distinct values and are rarely all printable ASCII."""
+    lowered = secret.lower()
+    if secret.isascii() and any(word.encode() in lowered for word in _PLACEHOLDERS):
+        return True
+    return len(set(secret)) < 12
+
+
 def _parse_key(name: str, raw: Any) -> Key:
     if not isinstance(raw, Mapping) or "id" not in raw or "secret" not in raw:
         raise ConfigurationError(f"keyring entry {name!r} needs 'id' and 'secret'")
     text = str(raw["secret"])
-    if any(word in text.lower() for word in _PLACEHOLDERS):
-        raise ConfigurationError(f"keyring entry {name!r} holds a placeholder, not a secret")
     try:
-        secret = base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise ConfigurationError(f"keyring entry {name!r}: secret is not base64") from exc
+        secret: bytes | None = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        secret = None
+    usable = (
+        secret is not None
+        and len(secret) >= MIN_SECRET_BYTES
+        and not _looks_like_placeholder(secret)
+    )
+    # Random base64 may spell "ToDo" by chance; only text that is not a usable secret anyway
+    # is called a placeholder for the words it holds.
+    if not usable and any(word in text.lower() for word in _PLACEHOLDERS):
+        raise ConfigurationError(f"keyring entry {name!r} holds a placeholder, not a secret")
+    if secret is None:
+        raise ConfigurationError(f"keyring entry {name!r}: secret is not base64")
     if len(secret) < MIN_SECRET_BYTES:
         raise ConfigurationError(
             f"keyring entry {name!r}: secret has {len(secret)} bytes, "
             f"at least {MIN_SECRET_BYTES} are required"
         )
+    if _looks_like_placeholder(secret):
+        raise ConfigurationError(f"keyring entry {name!r} holds a placeholder, not a secret")
     return Key(key_id=str(raw["id"]), secret=secret)
 
 
@@ -125,6 +145,7 @@ def generate_keyring(path: Path, agencies: Iterable[str], *, overwrite: bool = F
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # O_CREAT's mode does not apply to a file that already exists
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write("# infoshare keyring: secrets. Never commit, never share, never log.\n")
         yaml.safe_dump(doc, fh, sort_keys=False)

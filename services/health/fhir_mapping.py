@@ -20,6 +20,7 @@ R4, and fhir.resources ships no separate R4 package.
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from typing import Any
 
 from fhir.resources.R4B.bundle import Bundle
@@ -110,6 +111,12 @@ def _subject(patient: Patient, index: int) -> dict[str, Any]:
         if name.family:
             subject["family_name"] = name.family
     if patient.birthDate:
+        if not isinstance(patient.birthDate, date):  # FHIR allows "2016" or "2016-04"
+            raise InputRejected(
+                _loc("entry", index, "resource", "birthDate"),
+                "birthDate must be a full date (YYYY-MM-DD)",
+                "patient.birth_date",
+            )
         subject["date_of_birth"] = patient.birthDate.isoformat()
     if patient.address and patient.address[0].postalCode:
         subject["postcode"] = patient.address[0].postalCode.strip().upper()
@@ -151,6 +158,12 @@ def _attendance(enc: Encounter, index: int, full_url: str | None) -> dict[str, A
             "encounter.site",
         )
     arrival = enc.period.start
+    if not isinstance(arrival, datetime) or arrival.tzinfo is None:
+        raise InputRejected(
+            _loc(*where, "period", "start"),
+            "the arrival time must be a date and time with a time zone offset",
+            "encounter.period",
+        )
     attendance: dict[str, Any] = {
         "encounter_id": enc.id or (full_url or "").rsplit(":", 1)[-1] or "unknown",
         "arrival_time": arrival.isoformat().replace("+00:00", "Z"),

@@ -52,7 +52,7 @@ async def test_published_attendance_reads_back_as_a_cloudevent(
     assert ce.get_source() == "/agencies/nhs-riverside-ed"
     assert ce.get_datacontenttype() == "application/json"
     assert ce.get_dataschema() == schemas.get(ATTENDANCE).uri
-    assert ce.get_dataschema().endswith("/health.unscheduled_care.attendance/v1.json")
+    assert str(ce.get_dataschema()).endswith("/health.unscheduled_care.attendance/v1.json")
     assert ce.get_time() is not None
     assert ce.get_data() == data
     # The key is the pseudonymous routing key, and nothing identifying rides in key or headers.

@@ -1,0 +1,62 @@
+"""The agency directory file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from services.backbone.directory import AgencyKind, Directory, load_directory, parse_directory
+from services.backbone.errors import ConfigurationError
+from tests.unit.factories import ED, LA, PH
+
+
+def test_the_shipped_directory(directory: Directory) -> None:
+    assert [(a.id, a.kind) for a in directory] == [
+        (LA, AgencyKind.SOCIALCARE),
+        (ED, AgencyKind.HEALTH),
+        (PH, AgencyKind.ANALYTICS),
+    ]
+    assert [a.id for a in directory.publishers] == [LA, ED]
+    assert LA in directory
+    assert "la-elsewhere" not in directory
+    assert directory.get(ED).name.startswith("Riverside University Hospitals")
+
+
+def test_an_unknown_agency_is_refused(directory: Directory) -> None:
+    with pytest.raises(ConfigurationError, match="unknown agency 'la-elsewhere'"):
+        directory.get("la-elsewhere")
+
+
+def test_a_missing_name_falls_back_to_the_id() -> None:
+    directory = parse_directory({"agencies": [{"id": "school-7", "kind": "education"}]})
+    assert directory.get("school-7").name == "school-7"
+
+
+@pytest.mark.parametrize(
+    ("doc", "match"),
+    [
+        (None, "non-empty 'agencies' list"),
+        ({"agencies": []}, "non-empty 'agencies' list"),
+        ({"agencies": ["la-x"]}, r"agencies\[0\] is not a mapping"),
+        ({"agencies": [{"id": "LA_X", "kind": "socialcare"}]}, "id 'LA_X' must match"),
+        ({"agencies": [{"id": "la-x", "kind": "police"}]}, "kind must be one of"),
+        (
+            {"agencies": [{"id": "la-x", "kind": "socialcare"}] * 2},
+            r"agencies\[1\]: duplicate id 'la-x'",
+        ),
+    ],
+)
+def test_a_bad_directory_is_refused(doc: Any, match: str) -> None:
+    with pytest.raises(ConfigurationError, match=match):
+        parse_directory(doc)
+
+
+def test_load_refuses_missing_and_invalid_files(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="cannot read"):
+        load_directory(tmp_path / "absent.yaml")
+    bad = tmp_path / "agencies.yaml"
+    bad.write_text("agencies: [", encoding="utf-8")
+    with pytest.raises(ConfigurationError, match="not valid YAML"):
+        load_directory(bad)

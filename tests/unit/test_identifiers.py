@@ -1,0 +1,97 @@
+"""NHS number validation (modulus 11) and the canonical subject identifier."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from services.backbone.identifiers import (
+    is_valid_nhs_number,
+    nhs_number_problem,
+    normalise_nhs_number,
+    subject_identifier,
+)
+from services.cli import scenario
+from tests.unit.strategies import check_digit, valid_nhs_numbers
+
+LENGTH = "an NHS number is 10 digits"
+CHECK = "the NHS number check digit does not match (modulus 11)"
+
+
+@pytest.mark.parametrize(
+    "number", [scenario.ON_PLAN.nhs_number, scenario.NOT_ON_PLAN.nhs_number, "9434765919"]
+)
+def test_known_valid_numbers(number: str) -> None:
+    assert nhs_number_problem(number) is None
+    assert is_valid_nhs_number(number)
+
+
+@pytest.mark.parametrize("typed", ["999 000 0123", "999-000-0123", " 9990000123 ", "999 000-0123"])
+def test_spaces_and_hyphens_are_normalised_away(typed: str) -> None:
+    assert normalise_nhs_number(typed) == "9990000123"
+    assert is_valid_nhs_number(typed)
+
+
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [
+        ("", LENGTH),
+        ("999000012", LENGTH),
+        ("99900001234", LENGTH),
+        ("999000012X", LENGTH),
+        ("9990000124", CHECK),
+        ("9990000120", CHECK),
+        # Stem 999000000 gives check 10: no digit completes it.
+        *[(f"999000000{d}", CHECK) for d in "0123456789"],
+    ],
+)
+def test_invalid_numbers_say_why(raw: str, problem: str) -> None:
+    assert nhs_number_problem(raw) == problem
+    assert not is_valid_nhs_number(raw)
+
+
+def test_a_check_of_eleven_means_zero() -> None:
+    assert check_digit("999000005") == 0
+    assert is_valid_nhs_number("9990000050")
+    assert not is_valid_nhs_number("9990000051")
+
+
+def test_the_problem_never_repeats_the_number() -> None:
+    for raw in ("9990000124", "99900001"):
+        problem = nhs_number_problem(raw)
+        assert problem is not None
+        assert raw not in problem
+
+
+def test_subject_identifier_is_over_the_normalised_number() -> None:
+    assert subject_identifier(nhs_number="999 000 0123") == "nhs:9990000123"
+    assert subject_identifier(nhs_number="9990000123") == subject_identifier(
+        nhs_number="999-000-0123"
+    )
+
+
+@given(valid_nhs_numbers())
+def test_generated_numbers_are_valid(number: str) -> None:
+    assert is_valid_nhs_number(number)
+
+
+@given(valid_nhs_numbers(), st.integers(0, 9), st.integers(1, 9))
+def test_changing_any_single_digit_makes_a_valid_number_invalid(
+    number: str, position: int, shift: int
+) -> None:
+    digit = (int(number[position]) + shift) % 10
+    changed = number[:position] + str(digit) + number[position + 1 :]
+    assert changed != number
+    assert not is_valid_nhs_number(changed)
+
+
+@given(st.text(alphabet="0123456789", min_size=10, max_size=10))
+def test_agrees_with_the_modulus_11_oracle(number: str) -> None:
+    assert is_valid_nhs_number(number) == (check_digit(number[:9]) == int(number[9]))
+
+
+@pytest.mark.parametrize("zero", [0xFF10, 0x0660], ids=["full-width", "arabic-indic"])
+def test_only_ascii_digits_make_an_nhs_number(zero: int) -> None:
+    number = "".join(chr(zero + int(d)) for d in scenario.ON_PLAN.nhs_number)
+    assert not is_valid_nhs_number(number)

@@ -1,0 +1,36 @@
+"""Topic names are a contract (ACLs, dashboards, runbooks depend on them)."""
+
+from __future__ import annotations
+
+from services.backbone.directory import Directory
+from services.backbone.topics import Topics, TopicSpec
+from tests.unit.factories import ED, LA, PH
+
+
+def test_names_without_a_namespace() -> None:
+    topics = Topics()
+    assert topics.source(LA) == "source.la-northshire"
+    assert topics.deliver(PH) == "deliver.ph-northshire"
+    assert topics.state("protection-plans") == "state.protection-plans"
+    assert topics.dlq("processor") == "dlq.processor"
+    assert topics.audit == "audit.decisions"
+    assert topics.consent_records == "consent.records"
+
+
+def test_a_namespace_prefixes_every_name(directory: Directory) -> None:
+    names = [s.name for s in Topics(namespace="t1.").all_specs(directory)]
+    assert all(n.startswith("t1.") for n in names)
+
+
+def test_all_specs(directory: Directory) -> None:
+    assert Topics(partitions=6).all_specs(directory) == [
+        TopicSpec(f"source.{LA}", 6),
+        TopicSpec(f"source.{ED}", 6),
+        TopicSpec(f"deliver.{LA}", 6),
+        TopicSpec(f"deliver.{ED}", 6),
+        TopicSpec(f"deliver.{PH}", 6),
+        TopicSpec("audit.decisions", 6),
+        TopicSpec("state.protection-plans", 6, compacted=True),
+        TopicSpec("consent.records", 6, compacted=True),
+        TopicSpec("dlq.processor", 1),
+    ]
