@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is needed, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install -q --upgrade pip >/dev/null
-	@$(BIN)/python -m pip install -q -e '.[dev]'
+	@PYTHONWARNINGS=ignore $(BIN)/python -m pip install -q -e '.[dev]'  # setuptools warns on every editable install
 	@touch $(STAMP)
 
 kafka-jars: $(STAMP)
