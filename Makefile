@@ -15,7 +15,8 @@ help:
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is needed, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip --version >/dev/null 2>&1 || $(PYTHON) -m venv --clear $(VENV) || \
+		{ echo "python3 -m venv failed: install it (apt-get install python3-venv)"; exit 1; }
 	@$(BIN)/python -m pip install -q --upgrade pip >/dev/null
 	@PYTHONWARNINGS=ignore $(BIN)/python -m pip install -q -e '.[dev]'  # setuptools warns on every editable install
 	@touch $(STAMP)

@@ -27,6 +27,7 @@ def bootstrap(settings: ProcessorSettings) -> Processor:
         schemas=schemas,
         pseudonym_keys=keyring.require_pseudonym_keys(recipients),
         audit_key=keyring.require_audit_subject(),
+        routing=keyring.require_routing(),
         directory=directory,
     )
     namespace = settings.topic_namespace

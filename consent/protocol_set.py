@@ -27,19 +27,9 @@ from services.backbone.directory import Directory
 from services.backbone.schemas import SchemaRegistry
 
 DEFAULT_DIR = Path(__file__).resolve().parent / "protocols"
-# Fields that identify a person: never `allow`ed to a pseudonymised recipient.
-IDENTIFYING = frozenset(
-    f"subject.{f}"
-    for f in (
-        "nhs_number",
-        "upn",
-        "la_person_id",
-        "given_name",
-        "family_name",
-        "date_of_birth",
-        "postcode",
-    )
-)
+# Schemas mark fields that identify a person or a record about them "x-identifying": such a
+# field, or an object holding one, is never `allow`ed to a pseudonymised recipient.
+IDENTIFYING_MARK = "x-identifying"
 ARTICLE6 = frozenset("abcdef")
 ARTICLE9 = frozenset("abcdefghij")
 
@@ -60,6 +50,20 @@ def _schema_node(schema: Mapping[str, Any], path: str) -> Mapping[str, Any] | No
             return None
         node = props[part]
     return node if isinstance(node, Mapping) else None
+
+
+def _identifying(schema: Mapping[str, Any], path: str) -> bool:
+    """Whether the field at ``path``, or anything inside it, is marked identifying."""
+    node = _schema_node(schema, path)
+
+    def marked(n: Any) -> bool:
+        if not isinstance(n, Mapping):
+            return False
+        props = n.get("properties")
+        inner = props.values() if isinstance(props, Mapping) else ()
+        return n.get(IDENTIFYING_MARK) is True or any(marked(p) for p in inner)
+
+    return node is not None and marked(node)
 
 
 def _generalisable(node: Mapping[str, Any], path: str, to: Generalisation) -> bool:
@@ -130,7 +134,7 @@ def _recipient(
         if (
             identity is IdentityLevel.PSEUDONYMISED
             and rule.kind is RuleKind.ALLOW
-            and (rule.path in IDENTIFYING or rule.path == "subject")
+            and any(_identifying(s, rule.path) for s in event_schemas)
         ):
             problems.append(
                 f"{where}.fields[{i}]: a pseudonymised recipient cannot get {rule.path}"

@@ -7,11 +7,11 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from consent.core.fields import project
+from consent.core.fields import TransformError, project
 from consent.core.model import Condition, Protocol, RecipientRule
 from consent.core.state import SubjectState
-from services.backbone.keyed import keyed_id
-from services.backbone.keyring import Key
+from services.backbone.identifiers import subject_identifier
+from services.backbone.keyed import Key, keyed_id
 
 
 class Outcome(StrEnum):
@@ -23,6 +23,7 @@ class ReasonCode(StrEnum):
     PROTOCOL_ALLOWS = "shared.protocol_allows"
     CONDITION_NOT_MET = "withheld.condition_not_met"
     NO_PROTOCOL = "withheld.no_protocol"
+    TRANSFORM_FAILED = "withheld.transform_failed"
 
 
 @dataclass(frozen=True)
@@ -50,12 +51,27 @@ class Decision:
     fields_withheld: tuple[str, ...] = ()
     key_id: str | None = None
     delivery_key: str | None = None
+    delivery_id: str | None = None
 
 
 def pseudonym(key: Key, recipient: str, subject_id: str) -> str:
     """The recipient's stable pseudonym for a subject: keyed per recipient domain, so two
     recipients' pseudonyms for one child cannot be linked."""
     return keyed_id(key.secret, f"pseudonym:{recipient}", subject_id)
+
+
+def field_pseudonym(key: Key, recipient: str, path: str, value: str) -> str:
+    """A pseudonymised field's value. The subject's NHS number gives the subject pseudonym
+    (the same as the delivery key); any other field is keyed with its path too."""
+    if path == "subject.nhs_number":
+        return pseudonym(key, recipient, subject_identifier(nhs_number=value))
+    return keyed_id(key.secret, f"pseudonym:{recipient}", f"{path}={value}")
+
+
+def delivery_id(key: Key, recipient: str, event_id: str) -> str:
+    """The id a recipient sees for an event: stable (a replay carries the same id, so the
+    recipient can drop duplicates) but different per recipient, so ids cannot link records."""
+    return keyed_id(key.secret, f"event:{recipient}", event_id)
 
 
 def _condition_holds(rule: RecipientRule, state: SubjectState) -> tuple[bool, str]:
@@ -86,8 +102,21 @@ def _decide_for(
             identity=rule.identity.value,
         )
     key = keys[rule.agency]
-    subject_pseudonym = pseudonym(key, rule.agency, event.subject_id)
-    projection = project(event.data, rule.fields, pseudonymise=lambda _v: subject_pseudonym)
+    try:
+        projection = project(
+            event.data,
+            rule.fields,
+            pseudonymise=lambda path, value: field_pseudonym(key, rule.agency, path, value),
+        )
+    except TransformError as exc:
+        return Decision(
+            recipient=rule.agency,
+            outcome=Outcome.WITHHELD,
+            reason_code=ReasonCode.TRANSFORM_FAILED,
+            reason=f"{protocol.ref}: a field rule cannot be applied to this event: {exc}",
+            protocol=protocol,
+            identity=rule.identity.value,
+        )
     return Decision(
         recipient=rule.agency,
         outcome=Outcome.SHARED,
@@ -100,7 +129,8 @@ def _decide_for(
         fields_pseudonymised=projection.pseudonymised,
         fields_withheld=projection.withheld,
         key_id=key.key_id,
-        delivery_key=subject_pseudonym,
+        delivery_key=pseudonym(key, rule.agency, event.subject_id),
+        delivery_id=delivery_id(key, rule.agency, event.id),
     )
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,11 +71,15 @@ def _covered(leaf: str, consumed: set[str]) -> bool:
 
 
 def project(
-    data: Mapping[str, Any], rules: tuple[FieldRule, ...], *, pseudonymise: Any
+    data: Mapping[str, Any],
+    rules: tuple[FieldRule, ...],
+    *,
+    pseudonymise: Callable[[str, str], str],
 ) -> Projection:
-    """Apply ``rules`` to ``data``; ``pseudonymise(value) -> str`` is the recipient's keyed hash.
+    """Apply ``rules`` to ``data``; ``pseudonymise(path, value)`` is the recipient's keyed hash.
 
-    The output holds only rule targets. Field lists name paths, never values.
+    The output holds only rule targets, as copies: ``data`` is never changed and no two
+    recipients' payloads share an object. Field lists name paths, never values.
     """
     payload: dict[str, Any] = {}
     consumed: set[str] = set()
@@ -86,14 +91,14 @@ def project(
             continue
         consumed.add(rule.path)
         if rule.kind is RuleKind.ALLOW:
-            set_path(payload, rule.target, value)
+            set_path(payload, rule.target, copy.deepcopy(value))
             disclosed.append(rule.target)
         elif rule.kind is RuleKind.GENERALISE:
             assert rule.to is not None
             set_path(payload, rule.target, generalise(value, rule.to))
             disclosed.append(rule.target)
         else:
-            set_path(payload, rule.target, pseudonymise(str(value)))
+            set_path(payload, rule.target, pseudonymise(rule.path, str(value)))
             pseudonymised.append(rule.target)
     withheld = tuple(p for p in leaf_paths(data) if not _covered(p, consumed))
     return Projection(payload, tuple(disclosed), tuple(pseudonymised), withheld)

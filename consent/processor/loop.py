@@ -12,11 +12,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import orjson
-from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from opentelemetry import trace
 
 from consent.core.state import ProtectionPlan
-from consent.processor.handle import PLAN_STATE, Context, InRecord, handle
+from consent.processor.handle import PLAN_STATE, Context, handle
+from consent.processor.records import InRecord
 from services.backbone import kafka, telemetry
 
 log = logging.getLogger(__name__)
@@ -38,9 +39,16 @@ class Processor:
         self.ctx = ctx
         self.plans: dict[str, ProtectionPlan] = {}
         self.processed = 0
+        # Set once state matches the current assignment. aiokafka may fetch (and getmany
+        # return) records while the rebalance listener is still restoring, so the loop waits.
+        self.state_ready = asyncio.Event()
+        self.restore_failed: BaseException | None = None
 
     async def restore_state(self) -> int:
-        """Read the compacted plan changelog to its end; return how many subjects hold plans."""
+        """Rebuild plan state from the compacted changelog, read to its end; return how many
+        subjects hold plans. Runs on every partition assignment, so an instance that takes
+        over partitions never decides on stale state."""
+        plans: dict[str, ProtectionPlan] = {}
         topic = self.ctx.topics.state(PLAN_STATE)
         # No group: a group-less subscription is assigned every partition of the topic.
         reader = kafka.consumer(topic, bootstrap=self.config.bootstrap, group_id=None)
@@ -55,29 +63,18 @@ class Processor:
                 batch = await reader.getmany(*pending, timeout_ms=1000)
                 for records in batch.values():
                     for rec in records:
-                        self._apply_state(rec)
+                        _apply_state(plans, rec)
                 for tp in list(pending):
                     if await reader.position(tp) >= ends[tp]:
                         pending.discard(tp)
         finally:
             await reader.stop()
-        return len(self.plans)
-
-    def _apply_state(self, rec: ConsumerRecord) -> None:
-        key = rec.key.decode()
-        if rec.value is None:
-            self.plans.pop(key, None)
-        else:
-            self.plans[key] = ProtectionPlan.from_json(orjson.loads(rec.value))
+        self.plans = plans
+        return len(plans)
 
     async def run(self, stop: asyncio.Event) -> None:
-        restored = await self.restore_state()
-        log.info("restored %d active protection plans", restored)
-        consumer = kafka.consumer(
-            *self.config.source_topics,
-            bootstrap=self.config.bootstrap,
-            group_id=self.config.group_id,
-        )
+        consumer = kafka.consumer(bootstrap=self.config.bootstrap, group_id=self.config.group_id)
+        consumer.subscribe(list(self.config.source_topics), listener=_RestoreOnAssign(self))
         producer = kafka.producer(
             self.config.bootstrap, transactional_id=self.config.transactional_id
         )
@@ -88,6 +85,9 @@ class Processor:
             while not stop.is_set():
                 batch = await consumer.getmany(timeout_ms=500, max_records=self.config.batch_max)
                 if batch:
+                    await self.state_ready.wait()
+                    if self.restore_failed is not None:
+                        raise RuntimeError("cannot restore plan state") from self.restore_failed
                     await self._process_batch(batch, producer)
         finally:
             await consumer.stop()
@@ -99,11 +99,15 @@ class Processor:
         pending: dict[str, ProtectionPlan | None] = {}
         view: ChainMap[str, ProtectionPlan | None] = ChainMap(pending, self.plans)  # type: ignore[arg-type]
         offsets: dict[TopicPartition, int] = {}
+        sent: list[asyncio.Future[object]] = []
         async with producer.transaction():
             for tp, records in batch.items():
                 for rec in records:
-                    await self._process_one(rec, view, pending, producer)
+                    await self._process_one(rec, view, pending, producer, sent)
                 offsets[tp] = records[-1].offset + 1
+            # aiokafka does not fail a transaction when the broker refuses one of its records
+            # (too large, not authorised): wait for every send, so a refusal aborts the batch.
+            await asyncio.gather(*sent)
             await producer.send_offsets_to_transaction(offsets, self.config.group_id)
         # Only what Kafka committed becomes state: an aborted batch raises above and the
         # process restarts from the changelog and the committed offsets.
@@ -120,6 +124,7 @@ class Processor:
         view: ChainMap[str, ProtectionPlan | None],
         pending: dict[str, ProtectionPlan | None],
         producer: AIOKafkaProducer,
+        sent: list[asyncio.Future[object]],
     ) -> None:
         headers = list(rec.headers or ())
         parent = telemetry.extract_context(headers)
@@ -135,17 +140,49 @@ class Processor:
                 "messaging.kafka.offset": rec.offset,
             },
         ) as span:
+            here = span.get_span_context()
             handled = handle(
                 InRecord(rec.topic, rec.partition, rec.offset, rec.key, rec.value, headers),
                 self.ctx,
                 view,
                 telemetry.current_trace_id(),
-                telemetry.inject_headers(),
+                lambda: telemetry.new_trace_headers("deliver", link_to=here),
             )
             span.set_attribute("infoshare.decisions", len(handled.decisions))
             if handled.dead_letter_reason:
                 span.set_attribute("infoshare.dead_lettered", True)
                 log.warning("dead-lettered %s[%d]@%d", rec.topic, rec.partition, rec.offset)
             for out in handled.records:
-                await producer.send(out.topic, out.value, key=out.key, headers=out.headers)
+                sent.append(
+                    await producer.send(out.topic, out.value, key=out.key, headers=out.headers)
+                )
             pending.update(handled.state_changes)
+
+
+class _RestoreOnAssign(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, processor: Processor) -> None:
+        self.processor = processor
+
+    async def on_partitions_revoked(self, revoked: object) -> None:
+        """Nothing to flush (every batch commits in its own transaction); state is stale
+        from here until the next assignment has restored it."""
+        self.processor.state_ready.clear()
+
+    async def on_partitions_assigned(self, assigned: object) -> None:
+        try:
+            restored = await self.processor.restore_state()
+        except Exception as exc:
+            # aiokafka would only log a listener's error; the loop must stop instead.
+            self.processor.restore_failed = exc
+            raise
+        finally:
+            self.processor.state_ready.set()
+        log.info("partitions assigned; restored %d active protection plans", restored)
+
+
+def _apply_state(plans: dict[str, ProtectionPlan], rec: ConsumerRecord) -> None:
+    key = rec.key.decode()
+    if rec.value is None:
+        plans.pop(key, None)
+    else:
+        plans[key] = ProtectionPlan.from_json(orjson.loads(rec.value))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -16,6 +16,7 @@ from services.audit.ingest import ingest
 from services.audit.models import AuditEntryPublic, AuditPage
 from services.audit.store import AuditQuery, AuditStore
 from services.backbone.settings import HttpSettings
+from services.backbone.tasks import critical_task
 
 
 class AuditSettings(HttpSettings):
@@ -31,6 +32,13 @@ class DecisionFilter(StrEnum):
     DEAD_LETTERED = "dead_lettered"
 
 
+def _utc(moment: datetime | None) -> datetime | None:
+    """A time given without an offset is read as UTC (the store holds UTC)."""
+    if moment is not None and moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment
+
+
 def create_app(settings: AuditSettings | None = None) -> FastAPI:
     settings = settings or AuditSettings()
     store = AuditStore(settings.audit_database_url)
@@ -39,20 +47,23 @@ def create_app(settings: AuditSettings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        task = asyncio.create_task(
+        task = critical_task(
             ingest(
                 store,
                 topic=settings.topics().audit,
                 bootstrap=settings.kafka_bootstrap,
                 group_id=settings.topic_namespace + settings.audit_group,
+                dlq_topic=settings.topics().dlq("audit"),
                 stop=stop,
-            )
+            ),
+            name="audit ingestion",
         )
         try:
             yield
         finally:
             stop.set()
-            await task
+            with contextlib.suppress(Exception):  # already reported by critical_task
+                await task
 
     app = FastAPI(
         title="infoshare: audit service",
@@ -77,11 +88,16 @@ def create_app(settings: AuditSettings | None = None) -> FastAPI:
         decision: DecisionFilter | None = Query(None),
         source_agency: str | None = Query(None, description="publishing agency id"),
         event_type: str | None = Query(None),
-        since: datetime | None = Query(None, description="recorded at or after (ISO 8601)"),
-        until: datetime | None = Query(None, description="recorded before (ISO 8601)"),
+        since: datetime | None = Query(
+            None, description="recorded at or after (ISO 8601; UTC if no offset)"
+        ),
+        until: datetime | None = Query(
+            None, description="recorded before (ISO 8601; UTC if no offset)"
+        ),
         limit: int = Query(100, ge=1, le=1000),
         offset: int = Query(0, ge=0),
     ) -> AuditPage:
+        since, until = _utc(since), _utc(until)
         rows, total = store.search(
             AuditQuery(
                 recipient=recipient,

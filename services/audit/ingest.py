@@ -1,11 +1,16 @@
 """Ingest audit.decisions into the store: batched, idempotent, offsets committed after the
-database commit (at-least-once from Kafka, exactly once in the table by audit id)."""
+database commit (at-least-once from Kafka, exactly once in the table by audit id).
+
+A record that is not an audit record goes, untouched, to ``dlq.audit`` with its reason
+before the offset moves past it: nothing is dropped silently.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 
+from aiokafka import AIOKafkaProducer, ConsumerRecord
 from pydantic import ValidationError
 
 from services.audit.store import AuditStore
@@ -15,10 +20,32 @@ from services.backbone.audit_contract import AuditRecord
 log = logging.getLogger(__name__)
 
 
+async def _dead_letter(producer: AIOKafkaProducer, topic: str, msg: ConsumerRecord) -> None:
+    headers = [
+        *(msg.headers or ()),
+        ("dlq_reason", b"not an audit record (schema validation failed)"),
+        ("dlq_topic", msg.topic.encode()),
+        ("dlq_partition", str(msg.partition).encode()),
+        ("dlq_offset", str(msg.offset).encode()),
+    ]
+    await producer.send_and_wait(topic, msg.value, key=msg.key, headers=headers)
+    log.error(
+        "dead-lettered a malformed audit record %s[%d]@%d", msg.topic, msg.partition, msg.offset
+    )
+
+
 async def ingest(
-    store: AuditStore, *, topic: str, bootstrap: str, group_id: str, stop: asyncio.Event
+    store: AuditStore,
+    *,
+    topic: str,
+    bootstrap: str,
+    group_id: str,
+    dlq_topic: str,
+    stop: asyncio.Event,
 ) -> None:
     reader = kafka.consumer(topic, bootstrap=bootstrap, group_id=group_id)
+    producer = kafka.producer(bootstrap)
+    await producer.start()
     await reader.start()
     try:
         while not stop.is_set():
@@ -26,19 +53,14 @@ async def ingest(
             if not batch:
                 continue
             records: list[AuditRecord] = []
-            for tp, msgs in batch.items():
+            for msgs in batch.values():
                 for msg in msgs:
                     try:
-                        records.append(AuditRecord.model_validate_json(msg.value))
+                        records.append(AuditRecord.model_validate_json(msg.value or b""))
                     except ValidationError:
-                        # Never dropped silently: the record stays in the topic at this offset.
-                        log.error(
-                            "malformed audit record at %s[%d]@%d",
-                            tp.topic,
-                            tp.partition,
-                            msg.offset,
-                        )
+                        await _dead_letter(producer, dlq_topic, msg)
             await asyncio.to_thread(store.add_batch, records)
             await reader.commit()
     finally:
         await reader.stop()
+        await producer.stop()

@@ -35,6 +35,7 @@ class AuditEntryBase(SQLModel):
     partition_in: int | None = None
     offset_in: int | None = None
     topic_out: str | None = Field(default=None, max_length=255)
+    delivery_id: str | None = Field(default=None, max_length=64)
     trace_id: str | None = Field(default=None, max_length=32)
 
 

@@ -13,12 +13,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import Field
 
-from services.backbone.errors import PublishFailed, SchemaViolation
+from services.backbone.directory import AgencyKind
+from services.backbone.errors import ConfigurationError, PublishFailed, SchemaViolation
 from services.backbone.publisher import EventPublisher
 from services.backbone.settings import HttpSettings
+from services.backbone.tasks import critical_task
 from services.delivery.inbox import Inbox, consume_into
 
 
@@ -50,11 +53,13 @@ def runtime(request: Request) -> AgencyRuntime:
 
 
 async def publish_event(
-    request: Request, *, event_type: str, data: dict[str, Any], subject_id: str
+    request: Request, *, event_type: str, data: dict[str, Any], subject_id: str, native_id: str
 ) -> dict[str, str]:
     """Validate, key and publish one canonical event; the 202 body names it."""
     rt = runtime(request)
-    event = rt.publisher.build(event_type=event_type, data=data, subject_id=subject_id)
+    event = rt.publisher.build(
+        event_type=event_type, data=data, subject_id=subject_id, native_id=native_id
+    )
     await rt.publisher.publish(event)
     return {"id": event.id, "type": event.type}
 
@@ -65,9 +70,16 @@ def _rejection(loc: list[str | int], msg: str, rule: str) -> JSONResponse:
     )
 
 
-def create_agency_app(*, title: str, description: str, settings: AgencyServiceSettings) -> FastAPI:
+def create_agency_app(
+    *, title: str, description: str, settings: AgencyServiceSettings, kind: AgencyKind
+) -> FastAPI:
     directory = settings.directory()
-    directory.get(settings.agency_id)  # refuse to start as an agency nobody knows
+    agency = directory.get(settings.agency_id)  # refuse to start as an agency nobody knows
+    if agency.kind is not kind:
+        raise ConfigurationError(
+            f"INFOSHARE_AGENCY_ID={settings.agency_id} is a {agency.kind} agency; "
+            f"this service publishes for {kind} agencies"
+        )
     topics = settings.topics()
     publisher = EventPublisher(
         agency_id=settings.agency_id,
@@ -81,19 +93,21 @@ def create_agency_app(*, title: str, description: str, settings: AgencyServiceSe
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await publisher.start()
-        reader = asyncio.create_task(
+        reader = critical_task(
             consume_into(
                 rt.inbox,
                 topic=topics.deliver(settings.agency_id),
                 bootstrap=settings.kafka_bootstrap,
                 stop=rt.stop,
-            )
+            ),
+            name="inbox reader",
         )
         try:
             yield
         finally:
             rt.stop.set()
-            await reader
+            with contextlib.suppress(Exception):  # already reported by critical_task
+                await reader
             await publisher.stop()
 
     app = FastAPI(title=title, description=description, version="0.1.0", lifespan=lifespan)
@@ -102,6 +116,12 @@ def create_agency_app(*, title: str, description: str, settings: AgencyServiceSe
     @app.exception_handler(InputRejected)
     async def _rejected(_: Request, exc: InputRejected) -> JSONResponse:
         return _rejection(exc.loc, exc.msg, exc.rule)
+
+    @app.exception_handler(RequestValidationError)
+    async def _malformed(_: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's default echoes the input back; it may be an NHS number or a whole body.
+        detail = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+        return JSONResponse(status_code=422, content={"detail": detail})
 
     @app.exception_handler(SchemaViolation)
     async def _invalid(_: Request, exc: SchemaViolation) -> JSONResponse:

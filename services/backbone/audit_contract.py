@@ -48,9 +48,15 @@ class AuditRecord(BaseModel):
     partition_in: int | None = None
     offset_in: int | None = None
     topic_out: str | None = None
+    delivery_id: str | None = Field(None, description="the event id the recipient received")
     trace_id: str | None = None
 
 
-def audit_id_for(*, topic: str, partition: int, offset: int, recipient: str | None) -> str:
-    """The same input record and recipient always give the same audit id (idempotent store)."""
-    return str(uuid.uuid5(_AUDIT_NS, f"{topic}|{partition}|{offset}|{recipient or '-'}"))
+def audit_id_for(
+    *, topic: str, partition: int, offset: int, recipient: str | None, protocol: str | None
+) -> str:
+    """The same input record, recipient and protocol always give the same audit id, so the
+    store keeps a decision once however often it is delivered; two protocols deciding for one
+    recipient keep two."""
+    name = f"{topic}|{partition}|{offset}|{recipient or '-'}|{protocol or '-'}"
+    return str(uuid.uuid5(_AUDIT_NS, name))

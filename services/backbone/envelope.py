@@ -25,7 +25,6 @@ Headers = list[tuple[str, bytes]]
 # Extension attributes infoshare uses on delivered records (CloudEvents names: [a-z0-9]).
 EXT_PROTOCOL = "protocol"
 EXT_IDENTITY = "identitylevel"
-EXT_DECISION = "decisionid"
 
 
 @dataclass(frozen=True)
@@ -72,14 +71,19 @@ def encode(
     return event.key.encode(), orjson.dumps(event.data), headers
 
 
+MAX_ID = 64
+
+
 def decode(
-    key: bytes | None, value: bytes | None, headers: Sequence[tuple[str, bytes]]
+    key: bytes | None, value: bytes | None, headers: Sequence[tuple[str, bytes | None]]
 ) -> CloudEvent:
     """Parse a record written by :func:`encode`; EnvelopeError says what is wrong."""
     attrs: dict[str, str] = {}
     for name, raw in headers:
         lowered = name.lower()
         if lowered.startswith("ce_") or lowered == "content-type":
+            if raw is None:
+                raise EnvelopeError(f"header {name} is null")
             try:
                 attrs[lowered] = raw.decode()
             except UnicodeDecodeError:
@@ -87,6 +91,8 @@ def decode(
     for required in ("ce_specversion", "ce_id", "ce_source", "ce_type"):
         if not attrs.get(required):
             raise EnvelopeError(f"missing CloudEvents header {required}")
+    if len(attrs["ce_id"]) > MAX_ID:
+        raise EnvelopeError(f"ce_id is longer than {MAX_ID} characters")
     if attrs["ce_specversion"] != SPECVERSION:
         raise EnvelopeError(f"unsupported specversion {attrs['ce_specversion']}")
     if attrs.get("content-type", CONTENT_TYPE).split(";")[0].strip() != CONTENT_TYPE:

@@ -30,6 +30,15 @@ def nhs_number_problem(raw: str) -> str | None:
     return None
 
 
+def nhs_number_rule(raw: str) -> tuple[str, str] | None:
+    """(rule, message) for an invalid NHS number, for errors that name the rule broken."""
+    problem = nhs_number_problem(raw)
+    if problem is None:
+        return None
+    rule = "nhs_number.check_digit" if "check digit" in problem else "nhs_number.format"
+    return rule, problem
+
+
 def is_valid_nhs_number(raw: str) -> bool:
     return nhs_number_problem(raw) is None
 

@@ -9,8 +9,17 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from dataclasses import dataclass, field
 
 _SEP = b"\x1f"
+
+
+@dataclass(frozen=True)
+class Key:
+    """A secret and its id. The secret never appears in a repr."""
+
+    key_id: str
+    secret: bytes = field(repr=False)
 
 
 def keyed_id(secret: bytes, domain: str, identifier: str, *, length: int = 26) -> str:
@@ -23,3 +32,9 @@ def keyed_id(secret: bytes, domain: str, identifier: str, *, length: int = 26) -
         raise ValueError("a keyed identifier needs a non-empty secret")
     mac = hmac.new(secret, domain.encode() + _SEP + identifier.encode(), hashlib.sha256)
     return base64.b32encode(mac.digest()).decode().rstrip("=").lower()[:length]
+
+
+def routing_key(key: Key, subject_id: str) -> str:
+    """The subject routing key: one per child across agencies, so every agency's events about
+    a child land on the same partition number of their co-partitioned source topics."""
+    return keyed_id(key.secret, "routing", subject_id)

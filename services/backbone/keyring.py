@@ -12,7 +12,7 @@ import binascii
 import os
 import secrets
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,15 +20,10 @@ from typing import Any
 import yaml
 
 from services.backbone.errors import ConfigurationError
+from services.backbone.keyed import Key
 
 MIN_SECRET_BYTES = 32
 _PLACEHOLDERS = ("change", "secret", "example", "default", "placeholder", "xxxx", "todo")
-
-
-@dataclass(frozen=True)
-class Key:
-    key_id: str
-    secret: bytes = field(repr=False)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ can publish only to its own topic, under its own source.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,17 +17,11 @@ from opentelemetry import trace
 
 from services.backbone import envelope, kafka, telemetry
 from services.backbone.errors import PublishFailed
-from services.backbone.keyed import keyed_id
-from services.backbone.keyring import Key
+from services.backbone.keyed import Key, routing_key
 from services.backbone.schemas import SchemaRegistry
 
 tracer = trace.get_tracer("infoshare.publisher")
-
-
-def routing_key(key: Key, subject_id: str) -> str:
-    """The subject routing key: one per child across agencies, so every agency's events about
-    a child land on the same partition number of their co-partitioned source topics."""
-    return keyed_id(key.secret, "routing", subject_id)
+_EVENT_NS = uuid.UUID("0b9c1f43-5f0e-4a57-9d83-2f7a61c4e2d5")
 
 
 class EventPublisher:
@@ -57,12 +52,24 @@ class EventPublisher:
             self._producer = None
 
     def build(
-        self, *, event_type: str, data: Mapping[str, Any], subject_id: str, version: int = 1
+        self,
+        *,
+        event_type: str,
+        data: Mapping[str, Any],
+        subject_id: str,
+        native_id: str,
+        version: int = 1,
     ) -> envelope.CloudEvent:
-        """Validate ``data`` and wrap it; raises SchemaViolation naming the field and rule."""
+        """Validate ``data`` and wrap it; raises SchemaViolation naming the field and rule.
+
+        The event id derives from the agency, the type and the record's id in the agency's
+        own system (plan id, encounter id), so a request retried after a lost answer
+        publishes the same event id and every reader can drop the duplicate.
+        """
         schema = self.schemas.get(event_type, version)
         schema.validate(data)
         return envelope.CloudEvent(
+            id=str(uuid.uuid5(_EVENT_NS, f"{self.agency_id}|{event_type}|{native_id}")),
             type=event_type,
             source=envelope.agency_source(self.agency_id),
             data=data,

@@ -38,9 +38,27 @@ def inject_headers() -> list[tuple[str, bytes]]:
     return [(k, v.encode()) for k, v in carrier.items() if k in _TRACE_HEADERS]
 
 
-def extract_context(headers: Sequence[tuple[str, bytes]]) -> Context:
-    carrier = {k: v.decode(errors="replace") for k, v in headers if k.lower() in _TRACE_HEADERS}
+def extract_context(headers: Sequence[tuple[str, bytes | None]]) -> Context:
+    """The trace context of an incoming record. Only ``traceparent`` is read: ``tracestate``
+    is vendor data we do not vouch for, and it must never ride on into deliveries."""
+    carrier = {
+        k.lower(): v.decode(errors="replace")
+        for k, v in headers
+        if k.lower() == "traceparent" and v is not None
+    }
     return propagate.extract(carrier)
+
+
+def new_trace_headers(name: str, *, link_to: trace.SpanContext | None) -> list[tuple[str, bytes]]:
+    """Headers of a new trace (a short span linked to ``link_to``), for a record that leaves
+    for a recipient: each recipient gets a trace id of its own, so trace ids cannot link
+    what two recipients receive, while operators still follow the link."""
+    tracer = trace.get_tracer("infoshare")
+    links = [trace.Link(link_to)] if link_to is not None and link_to.is_valid else []
+    with tracer.start_as_current_span(
+        name, context=Context(), kind=trace.SpanKind.PRODUCER, links=links
+    ):
+        return inject_headers()
 
 
 def current_trace_id() -> str | None:

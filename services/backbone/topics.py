@@ -55,5 +55,6 @@ class Topics:
             TopicSpec(self.state("protection-plans"), n, compacted=True),
             TopicSpec(self.consent_records, n, compacted=True),
             TopicSpec(self.dlq("processor"), 1),
+            TopicSpec(self.dlq("audit"), 1),
         ]
         return specs

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import fcntl
 import os
 import re
 import signal
@@ -15,6 +16,7 @@ import socket
 import subprocess
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from string import Template
@@ -106,11 +108,32 @@ class BrokerNode:
         return self.state_dir / "logs"
 
     def _pid(self) -> int | None:
+        """The recorded broker's pid, only if that process is alive and is this state
+        directory's Kafka: a stale pid file must never make us signal another process."""
         try:
             pid = int(self._pid_file.read_text().strip())
         except (OSError, ValueError):
             return None
-        return pid if _alive(pid) else None
+        if not _alive(pid):
+            return None
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            return None
+        config = str(self.state_dir / "server.properties").encode()
+        return pid if b"kafka.Kafka" in cmdline and config in cmdline else None
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """One start or stop at a time per state directory (two starts would race to
+        format the storage and to own the pid file)."""
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        with (self.state_dir / "kafka.lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
 
     def status(self) -> NodeStatus:
         pid = self._pid()
@@ -157,9 +180,18 @@ class BrokerNode:
 
     def start(self, *, timeout: float = 90.0) -> NodeStatus:
         """Start the broker unless it runs already; return once it accepts clients."""
+        with self._locked():
+            return self._start(timeout)
+
+    def _start(self, timeout: float) -> NodeStatus:
         current = self.status()
         if current.running:
             return current
+        if current.pid is not None:
+            raise BrokerError(
+                f"Kafka (pid {current.pid}) is starting or stuck: wait, or run "
+                "`infoshare kafka stop` first"
+            )
         if port_open(self.port) or port_open(self.controller_port):
             raise BrokerError(
                 f"port {self.port} or {self.controller_port} is taken by another process: "
@@ -204,11 +236,15 @@ class BrokerNode:
             if _logged_since(server_log, offset, _STARTED) and port_open(self.port):
                 return self.status()
             time.sleep(0.2)
-        self.stop()
+        self._stop(30.0)
         raise BrokerError(f"Kafka did not start within {timeout:.0f}s; see {server_log}")
 
     def stop(self, *, timeout: float = 30.0) -> bool:
         """Stop the broker (SIGTERM, then SIGKILL after ``timeout``). False if not running."""
+        with self._locked():
+            return self._stop(timeout)
+
+    def _stop(self, timeout: float) -> bool:
         pid = self._pid()
         if pid is None:
             self._pid_file.unlink(missing_ok=True)

@@ -56,17 +56,30 @@ def run_component(name: str) -> None:
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     telemetry.setup_tracing(f"infoshare-{name}")
-    if name == "processor":
-        from consent.main import serve
-        from consent.settings import ProcessorSettings
+    from pydantic import ValidationError
 
-        asyncio.run(serve(ProcessorSettings()))
-        return
+    from consent.protocol_set import ProtocolError
+    from services.backbone.errors import ConfigurationError
+
+    try:
+        if name == "processor":
+            from consent.main import serve
+            from consent.settings import ProcessorSettings
+
+            asyncio.run(serve(ProcessorSettings()))
+            return
+        from services.backbone.settings import HttpSettings
+
+        http = HttpSettings()
+        app = _app_factory(name)()
+    except (ConfigurationError, ProtocolError) as exc:
+        raise SystemExit(f"infoshare {name}: cannot start: {exc}") from None
+    except ValidationError as exc:
+        fields = ", ".join(
+            f"INFOSHARE_{'_'.join(map(str, e['loc'])).upper()} ({e['msg']})" for e in exc.errors()
+        )
+        raise SystemExit(f"infoshare {name}: cannot start: settings: {fields}") from None
     import uvicorn
 
-    from services.backbone.settings import HttpSettings
-
-    http = HttpSettings()
-    app = _app_factory(name)()
     # Access logs are off: URLs may one day carry search terms about a person.
     uvicorn.run(app, host=http.host, port=http.port, log_level="warning", access_log=False)

@@ -7,6 +7,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import uuid
 from pathlib import Path
 from typing import Annotated
 
@@ -173,7 +174,12 @@ def _stack(
     from services.cli.stack import Stack, StackConfig, free_ports_config
 
     if free_ports:
-        return Stack(free_ports_config(state_dir, cache_dir, bootstrap=bootstrap))
+        # Topics, groups and transactional ids of their own: a demo on a shared broker must
+        # never fence, join or read the stack that already runs there.
+        namespace = f"demo{uuid.uuid4().hex[:8]}."
+        return Stack(
+            free_ports_config(state_dir, cache_dir, bootstrap=bootstrap, namespace=namespace)
+        )
     ports = {c.name: base_port + c.port % 100 for c in COMPONENTS if c.port is not None}
     return Stack(
         StackConfig(

@@ -48,6 +48,8 @@ class Running:
     component: Component
     process: subprocess.Popen[bytes]
     log: Path
+    started: float = field(default_factory=time.monotonic)
+    crashes: int = 0  # consecutive quick exits, for back-off
 
 
 class Stack:
@@ -132,10 +134,18 @@ class Stack:
         """Start again every component that has exited (a crashed processor resumes from its
         committed offsets and changelog); return their names with their exit status."""
         restarted = []
+        now = time.monotonic()
         for i, r in enumerate(self.running):
-            if r.process.poll() is not None:
-                restarted.append(f"{r.component.name} (exit status {r.process.returncode})")
-                self.running[i] = self._spawn(r.component, mode="ab")
+            if r.process.poll() is None:
+                continue
+            # A component that keeps failing is restarted after 1, 2, 4 ... 30 s, not in a
+            # tight loop; one that ran for a minute starts its count again.
+            crashes = 0 if now - r.started > 60 else r.crashes
+            if now < r.started + min(30.0, 2.0**crashes) - 1.0:
+                continue
+            restarted.append(f"{r.component.name} (exit status {r.process.returncode})")
+            self.running[i] = self._spawn(r.component, mode="ab")
+            self.running[i].crashes = crashes + 1
         return restarted
 
     def _wait_ready(self, timeout: float) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import FastAPI, HTTPException, Query
 
 from services.backbone.settings import HttpSettings
+from services.backbone.tasks import critical_task
 from services.delivery.inbox import Inbox, consume_into
 
 
@@ -27,13 +28,14 @@ def create_app(settings: HttpSettings | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         readers = [
-            asyncio.create_task(
+            critical_task(
                 consume_into(
                     inbox,
                     topic=topics.deliver(agency),
                     bootstrap=settings.kafka_bootstrap,
                     stop=stop,
-                )
+                ),
+                name=f"inbox reader {agency}",
             )
             for agency, inbox in inboxes.items()
         ]
@@ -41,7 +43,7 @@ def create_app(settings: HttpSettings | None = None) -> FastAPI:
             yield
         finally:
             stop.set()
-            await asyncio.gather(*readers)
+            await asyncio.gather(*readers, return_exceptions=True)  # failures already reported
 
     app = FastAPI(
         title="infoshare: delivery service",

@@ -57,6 +57,8 @@ class Inbox:
     async def add(self, event: envelope.CloudEvent) -> None:
         if event.id in self._seen:  # duplicates are dropped by event id
             return
+        if len(self._items) == self._items.maxlen:
+            self._seen.discard(self._items[0].event_id)  # forget what falls out of the window
         self._seen.add(event.id)
         self._items.append(
             Received(

@@ -11,6 +11,7 @@ from services.backbone.agency_app import (
     create_agency_app,
     publish_event,
 )
+from services.backbone.directory import AgencyKind
 from services.backbone.identifiers import subject_identifier
 from services.health.fhir_mapping import ATTENDANCE, attendance_from_bundle
 
@@ -22,6 +23,7 @@ def create_app(settings: AgencyServiceSettings | None = None) -> FastAPI:
         description="Accepts FHIR R4 from NHS systems and publishes canonical health.* events. "
         "Shows what this trust has received.",
         settings=settings,
+        kind=AgencyKind.HEALTH,
     )
 
     @app.post(
@@ -40,6 +42,7 @@ def create_app(settings: AgencyServiceSettings | None = None) -> FastAPI:
             event_type=ATTENDANCE,
             data=data,
             subject_id=subject_identifier(nhs_number=data["subject"]["nhs_number"]),
+            native_id=data["attendance"]["encounter_id"],
         )
 
     return app

@@ -29,7 +29,7 @@ from fhir.resources.R4B.patient import Patient
 from pydantic import ValidationError
 
 from services.backbone.agency_app import InputRejected
-from services.backbone.identifiers import nhs_number_problem, normalise_nhs_number
+from services.backbone.identifiers import nhs_number_rule, normalise_nhs_number
 
 NHS_NUMBER_SYSTEM = "https://fhir.nhs.uk/Id/nhs-number"
 ODS_SYSTEM = "https://fhir.nhs.uk/Id/ods-organization-code"
@@ -87,12 +87,11 @@ def _one(bundle: Bundle, kind: type[Any]) -> tuple[int, Any, str | None]:
 def _nhs_number(patient: Patient, index: int) -> str:
     for i, ident in enumerate(patient.identifier or []):
         if ident.system == NHS_NUMBER_SYSTEM and ident.value:
-            problem = nhs_number_problem(ident.value)
-            if problem:
+            broken = nhs_number_rule(ident.value)
+            if broken:
+                rule, problem = broken
                 raise InputRejected(
-                    _loc("entry", index, "resource", "identifier", i, "value"),
-                    problem,
-                    "nhs_number.check_digit",
+                    _loc("entry", index, "resource", "identifier", i, "value"), problem, rule
                 )
             return normalise_nhs_number(ident.value)
     raise InputRejected(

@@ -9,6 +9,7 @@ from services.backbone.agency_app import (
     create_agency_app,
     publish_event,
 )
+from services.backbone.directory import AgencyKind
 from services.backbone.identifiers import subject_identifier
 from services.socialcare import mapping
 from services.socialcare.native import ChildProtectionPlanEnded, ChildProtectionPlanStarted
@@ -21,6 +22,7 @@ def create_app(settings: AgencyServiceSettings | None = None) -> FastAPI:
         description="Accepts the local authority case system's JSON and publishes canonical "
         "socialcare.* events. Shows what this authority has received.",
         settings=settings,
+        kind=AgencyKind.SOCIALCARE,
     )
     authority = settings.directory().get(settings.agency_id).name
 
@@ -37,6 +39,7 @@ def create_app(settings: AgencyServiceSettings | None = None) -> FastAPI:
             event_type=mapping.PLAN_STARTED,
             data=data,
             subject_id=subject_identifier(nhs_number=body.child.nhs_number),
+            native_id=body.plan.id,
         )
 
     @app.post(
@@ -52,6 +55,7 @@ def create_app(settings: AgencyServiceSettings | None = None) -> FastAPI:
             event_type=mapping.PLAN_ENDED,
             data=data,
             subject_id=subject_identifier(nhs_number=body.child.nhs_number),
+            native_id=body.plan.id,
         )
 
     return app

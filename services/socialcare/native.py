@@ -6,8 +6,9 @@ from datetime import date
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
-from services.backbone.identifiers import nhs_number_problem, normalise_nhs_number
+from services.backbone.identifiers import nhs_number_rule, normalise_nhs_number
 
 Category = Literal["neglect", "physical_abuse", "emotional_abuse", "sexual_abuse", "multiple"]
 
@@ -28,9 +29,9 @@ class Child(_Native):
     @field_validator("nhs_number")
     @classmethod
     def _valid_nhs_number(cls, value: str) -> str:
-        problem = nhs_number_problem(value)
-        if problem:
-            raise ValueError(problem)
+        broken = nhs_number_rule(value)
+        if broken:
+            raise PydanticCustomError(*broken)
         return normalise_nhs_number(value)
 
 

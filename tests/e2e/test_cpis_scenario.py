@@ -13,7 +13,7 @@ import pytest
 from services.backbone.directory import Directory
 from services.backbone.topics import Topics
 from services.cli import scenario
-from services.cli.demo import Outcome, play
+from services.cli.demo import Outcome, play, wait_for
 from services.cli.main import default_cache_dir
 from services.cli.stack import Stack, free_ports_config
 from tests.integration.kafka_helpers import end_offsets, read_topic
@@ -173,7 +173,7 @@ async def test_pseudonyms_are_stable_per_recipient_and_differ_across_recipients(
                 },
             },
             "nhsNumber",
-            "value_error",
+            "nhs_number.check_digit",
         ),
         (
             "/child-protection-plans",
@@ -281,3 +281,23 @@ async def test_no_identifier_in_logs_keys_or_headers(stack: Stack, outcome: Outc
             if topic in (topics.audit, topics.state("protection-plans")):
                 exposed += record.value or b""  # these never carry a payload at all
             assert not [v for v in identifiers if v.encode() in exposed], topic
+
+
+def test_a_retried_request_publishes_the_same_event_id(stack: Stack, outcome: Outcome) -> None:
+    url = stack.url("socialcare") + "/child-protection-plans"
+    body = scenario.plan_started(scenario.ON_PLAN, plan_id="CPP-2026-0999")
+    first, again = httpx.post(url, json=body), httpx.post(url, json=body)
+    assert first.status_code == again.status_code == 202
+    assert first.json()["id"] == again.json()["id"]
+    health = stack.url("health") + "/inbox"
+    wait_for("the second plan's flag", lambda: len(httpx.get(health).json()["items"]) >= 2)
+    items = httpx.get(health).json()["items"]
+    assert len(items) == 2  # the retry's duplicate delivery is dropped by its event id
+
+
+def test_a_422_never_echoes_what_was_sent(stack: Stack) -> None:
+    body = scenario.plan_started(scenario.ON_PLAN)
+    body["child"]["nhsNumber"] = "9990000124"
+    response = httpx.post(stack.url("socialcare") + "/child-protection-plans", json=body)
+    assert response.status_code == 422
+    assert "9990000124" not in response.text and "input" not in response.json()["detail"][0]

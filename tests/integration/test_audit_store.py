@@ -11,7 +11,9 @@ from services.backbone.audit_contract import AuditOutcome, AuditRecord, audit_id
 
 def _record(offset: int, *, recipient: str, decision: AuditOutcome, at: datetime) -> AuditRecord:
     return AuditRecord(
-        audit_id=audit_id_for(topic="source.x", partition=0, offset=offset, recipient=recipient),
+        audit_id=audit_id_for(
+            topic="source.x", partition=0, offset=offset, recipient=recipient, protocol="p@1"
+        ),
         recorded_at=at,
         action="disclose",
         decision=decision,

@@ -8,8 +8,9 @@ from cloudevents.core.bindings.kafka import KafkaMessage, from_binary
 from cloudevents.core.formats.json import JSONFormat
 
 from services.backbone import kafka
+from services.backbone.keyed import routing_key
 from services.backbone.keyring import Keyring
-from services.backbone.publisher import EventPublisher, routing_key
+from services.backbone.publisher import EventPublisher
 from services.backbone.schemas import SchemaRegistry
 from services.backbone.topics import Topics, TopicSpec
 from services.cli import scenario
@@ -37,7 +38,9 @@ async def test_published_attendance_reads_back_as_a_cloudevent(
     subject = f"nhs:{scenario.ON_PLAN.nhs_number}"
     await publisher.start()
     try:
-        event = publisher.build(event_type=ATTENDANCE, data=data, subject_id=subject)
+        event = publisher.build(
+            event_type=ATTENDANCE, data=data, subject_id=subject, native_id="ED-77812"
+        )
         await publisher.publish(event)
     finally:
         await publisher.stop()

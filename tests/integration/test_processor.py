@@ -4,6 +4,7 @@ survives a restart, and poison records dead-lettered without stopping the partit
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -15,8 +16,9 @@ from consent.processor.loop import Processor
 from consent.settings import ProcessorSettings
 from services.backbone import kafka
 from services.backbone.directory import Directory
+from services.backbone.keyed import routing_key
 from services.backbone.keyring import Keyring
-from services.backbone.publisher import EventPublisher, routing_key
+from services.backbone.publisher import EventPublisher
 from services.backbone.schemas import SchemaRegistry
 from services.backbone.topics import Topics
 from services.cli import scenario
@@ -83,6 +85,7 @@ async def _publish(
             event_type=event_type,
             data=data,
             subject_id=f"nhs:{data['subject']['nhs_number']}",  # type: ignore[index]
+            native_id=str(uuid.uuid4()),
         )
         await publisher.publish(event)
     finally:

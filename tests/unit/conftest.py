@@ -10,7 +10,8 @@ import pytest
 from consent.core.model import Protocol
 from consent.protocol_set import load_protocols
 from services.backbone.directory import Directory
-from services.backbone.keyring import Key, Keyring
+from services.backbone.keyed import Key
+from services.backbone.keyring import Keyring
 from services.backbone.schemas import SchemaRegistry
 from services.backbone.topics import Topics
 from tests.unit.factories import LA

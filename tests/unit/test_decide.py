@@ -12,12 +12,21 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from consent.core.decide import Decision, EventFacts, Outcome, ReasonCode, decide, pseudonym
+from consent.core.decide import (
+    Decision,
+    EventFacts,
+    Outcome,
+    ReasonCode,
+    decide,
+    field_pseudonym,
+    pseudonym,
+)
 from consent.core.fields import TransformError, generalise, get_path, leaf_paths, set_path
 from consent.core.model import Protocol, RecipientRule, RuleKind
 from consent.core.state import ProtectionPlan, SubjectState
 from services.backbone.identifiers import subject_identifier
-from services.backbone.keyring import Key, Keyring
+from services.backbone.keyed import Key
+from services.backbone.keyring import Keyring
 from services.cli import scenario
 from tests.unit.factories import (
     ATTENDANCE,
@@ -302,7 +311,9 @@ def test_nothing_leaks_past_a_protocol(
             if f.kind is RuleKind.ALLOW:
                 assert shown == source_value
             elif f.kind is RuleKind.PSEUDONYMISE and shown is not MISSING:
-                assert shown == decision.delivery_key
+                key = keyring.pseudonym[decision.recipient]
+                expected = field_pseudonym(key, decision.recipient, f.path, str(source_value))
+                assert shown == expected
 
 
 @given(st.data())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import pytest
@@ -107,8 +108,8 @@ def test_project_keeps_only_what_the_rules_name() -> None:
     )
     seen: list[str] = []
 
-    def pseudonymise(value: str) -> str:
-        seen.append(value)
+    def pseudonymise(path: str, value: str) -> str:
+        seen.append(f"{path}={value}")
         return "pseudo-1"
 
     projection = project(DATA, rules, pseudonymise=pseudonymise)
@@ -116,7 +117,7 @@ def test_project_keeps_only_what_the_rules_name() -> None:
         "subject": {"pseudonym": "pseudo-1", "year_of_birth": "2016"},
         "site": "RVR01",
     }
-    assert seen == ["9990000123"]
+    assert seen == ["subject.nhs_number=9990000123"]
     assert projection.disclosed == ("subject.year_of_birth", "site")
     assert projection.pseudonymised == ("subject.pseudonym",)
     assert projection.withheld == (
@@ -128,8 +129,12 @@ def test_project_keeps_only_what_the_rules_name() -> None:
     )
 
 
+def _keep(path: str, value: str) -> str:
+    return value
+
+
 def test_allowing_an_object_allows_all_of_it() -> None:
-    projection = project(DATA, (allow("attendance.site"),), pseudonymise=str)
+    projection = project(DATA, (allow("attendance.site"),), pseudonymise=_keep)
     assert projection.payload == {
         "attendance": {"site": {"ods_code": "RVR01", "name": "Riverside"}}
     }
@@ -139,7 +144,7 @@ def test_allowing_an_object_allows_all_of_it() -> None:
 
 
 def test_no_rules_share_nothing() -> None:
-    projection = project(DATA, (), pseudonymise=str)
+    projection = project(DATA, (), pseudonymise=_keep)
     assert projection.payload == {}
     assert projection.withheld == tuple(leaf_paths(DATA))
 
@@ -147,4 +152,18 @@ def test_no_rules_share_nothing() -> None:
 def test_a_value_that_cannot_be_generalised_raises() -> None:
     rule = FieldRule(RuleKind.GENERALISE, "attendance.notes", "n", Generalisation.YEAR)
     with pytest.raises(TransformError):
-        project(DATA, (rule,), pseudonymise=str)
+        project(DATA, (rule,), pseudonymise=_keep)
+
+
+def test_project_never_changes_its_input_nor_shares_objects_with_it() -> None:
+    data = copy.deepcopy(DATA)
+    rules = (
+        allow("subject"),
+        FieldRule(RuleKind.PSEUDONYMISE, "subject.nhs_number", "subject.pseudonym"),
+    )
+    first = project(data, rules, pseudonymise=lambda _p, _v: "p1")
+    second = project(data, rules, pseudonymise=lambda _p, _v: "p2")
+    assert data == DATA
+    assert first.payload["subject"]["pseudonym"] == "p1"
+    assert second.payload["subject"]["pseudonym"] == "p2"
+    assert first.payload["subject"] is not data["subject"]

@@ -9,17 +9,17 @@ from collections.abc import Callable
 import orjson
 import pytest
 
-from consent.core.decide import pseudonym
+from consent.core.decide import delivery_id, pseudonym
 from consent.core.model import FieldRule, Generalisation, Protocol, RuleKind
 from consent.core.state import ProtectionPlan
-from consent.processor.handle import Context, Handled, InRecord, OutRecord, handle
+from consent.processor.handle import Context, Handled, handle
+from consent.processor.records import InRecord, OutRecord
 from services.backbone.audit_contract import AuditOutcome, AuditRecord
 from services.backbone.directory import Directory
 from services.backbone.envelope import CloudEvent, agency_source, decode, encode
 from services.backbone.identifiers import subject_identifier
-from services.backbone.keyed import keyed_id
+from services.backbone.keyed import keyed_id, routing_key
 from services.backbone.keyring import Keyring
-from services.backbone.publisher import routing_key
 from services.backbone.schemas import SchemaRegistry
 from services.backbone.topics import Topics
 from services.cli import scenario
@@ -58,6 +58,7 @@ def ctx(
         schemas=schemas,
         pseudonym_keys=keyring.require_pseudonym_keys(recipients),
         audit_key=keyring.require_audit_subject(),
+        routing=keyring.require_routing(),
         directory=directory,
     )
 
@@ -104,10 +105,10 @@ def audits(handled: Handled, ctx: Context) -> list[AuditRecord]:
     ]
 
 
-def assert_nothing_identifying(*blobs: bytes) -> None:
+def assert_nothing_identifying(*blobs: bytes | None) -> None:
     for blob in blobs:
         for value in IDENTIFYING:
-            assert value.encode() not in blob, value
+            assert value.encode() not in (blob or b""), value
 
 
 # --- Dead letters ---------------------------------------------------------------------------
@@ -203,7 +204,7 @@ def test_an_unprocessable_record_is_dead_lettered_and_audited(
     reason: str,
 ) -> None:
     rec = spoil(build(PLAN_STARTED))
-    handled = handle(rec, ctx, {}, "trace-1", TRACE)
+    handled = handle(rec, ctx, {}, "trace-1", lambda: TRACE)
 
     assert handled.dead_letter_reason is not None
     assert handled.dead_letter_reason.startswith(reason)
@@ -247,8 +248,8 @@ def test_a_dead_letter_keeps_the_event_id_and_type_for_the_audit(
     ctx: Context, build: Callable[..., InRecord]
 ) -> None:
     rec = with_nhs_number("9990000124")(build(PLAN_STARTED))
-    (audit,) = audits(handle(rec, ctx, {}, None, []), ctx)
-    assert audit.event_id == dict(rec.headers)["ce_id"].decode()
+    (audit,) = audits(handle(rec, ctx, {}, None, lambda: []), ctx)
+    assert audit.event_id == (dict(rec.headers)["ce_id"] or b"").decode()
     assert audit.event_type == PLAN_STARTED
 
 
@@ -259,7 +260,7 @@ def test_a_plan_start_is_flagged_audited_and_remembered(
     ctx: Context, build: Callable[..., InRecord], keyring: Keyring, rkey: str
 ) -> None:
     rec = build(PLAN_STARTED)
-    handled = handle(rec, ctx, {}, "trace-1", TRACE)
+    handled = handle(rec, ctx, {}, "trace-1", lambda: TRACE)
 
     assert handled.dead_letter_reason is None
     assert [r.topic for r in handled.records] == [
@@ -278,7 +279,7 @@ def test_a_plan_start_is_flagged_audited_and_remembered(
     }
     assert delivered.key == pseudonym(keyring.pseudonym[ED], ED, SUBJECT)
     assert (delivered.id, delivered.type, delivered.source) == (
-        original.id,
+        delivery_id(keyring.pseudonym[ED], ED, original.id),
         PLAN_STARTED,
         agency_source(LA),
     )
@@ -287,8 +288,8 @@ def test_a_plan_start_is_flagged_audited_and_remembered(
     assert delivered.extensions == {
         "protocol": "cpis-protection-plan-flag@1",
         "identitylevel": "identified",
-        "decisionid": audit.audit_id,
     }
+    assert delivered.id == audit.delivery_id != original.id
     assert TRACE[0] in delivery_out.headers
     assert_nothing_identifying(delivery_out.key, *(v for _, v in delivery_out.headers))
 
@@ -335,7 +336,7 @@ def test_a_plan_start_is_flagged_audited_and_remembered(
 def test_an_attendance_with_a_plan_goes_to_the_authority_and_public_health(
     ctx: Context, build: Callable[..., InRecord], rkey: str
 ) -> None:
-    handled = handle(build(ATTENDANCE), ctx, {rkey: PLAN}, None, [])
+    handled = handle(build(ATTENDANCE), ctx, {rkey: PLAN}, None, lambda: [])
     assert [r.topic for r in handled.records] == [
         ctx.topics.deliver(LA),
         ctx.topics.audit,
@@ -355,7 +356,7 @@ def test_an_attendance_with_a_plan_goes_to_the_authority_and_public_health(
 def test_an_attendance_without_a_plan_is_withheld_from_the_authority(
     ctx: Context, build: Callable[..., InRecord]
 ) -> None:
-    handled = handle(build(ATTENDANCE), ctx, {}, None, [])
+    handled = handle(build(ATTENDANCE), ctx, {}, None, lambda: [])
     assert [r.topic for r in handled.records] == [
         ctx.topics.audit,
         ctx.topics.deliver(PH),
@@ -372,7 +373,7 @@ def test_an_attendance_without_a_plan_is_withheld_from_the_authority(
 def test_the_holder_ending_the_plan_clears_it(
     ctx: Context, build: Callable[..., InRecord], rkey: str
 ) -> None:
-    handled = handle(build(PLAN_ENDED), ctx, {rkey: PLAN}, None, [])
+    handled = handle(build(PLAN_ENDED), ctx, {rkey: PLAN}, None, lambda: [])
     assert handled.state_changes == {rkey: None}
     (tombstone,) = on(handled.records, ctx.topics.state("protection-plans"))
     assert (tombstone.key, tombstone.value) == (rkey.encode(), None)
@@ -387,7 +388,9 @@ def test_the_holder_ending_the_plan_clears_it(
 def test_an_event_no_protocol_covers_is_audited_as_withheld(
     ctx: Context, build: Callable[..., InRecord]
 ) -> None:
-    handled = handle(build(ATTENDANCE), dataclasses.replace(ctx, protocols=()), {}, None, [])
+    handled = handle(
+        build(ATTENDANCE), dataclasses.replace(ctx, protocols=()), {}, None, lambda: []
+    )
     assert [r.topic for r in handled.records] == [ctx.topics.audit]
     (audit,) = audits(handled, ctx)
     assert audit.decision is AuditOutcome.WITHHELD
@@ -399,11 +402,13 @@ def test_audit_ids_are_the_same_when_a_record_is_handled_again(
     ctx: Context, build: Callable[..., InRecord], rkey: str
 ) -> None:
     rec = build(ATTENDANCE)
-    first = [a.audit_id for a in audits(handle(rec, ctx, {rkey: PLAN}, None, []), ctx)]
-    again = [a.audit_id for a in audits(handle(rec, ctx, {rkey: PLAN}, None, []), ctx)]
+    first = [a.audit_id for a in audits(handle(rec, ctx, {rkey: PLAN}, None, lambda: []), ctx)]
+    again = [a.audit_id for a in audits(handle(rec, ctx, {rkey: PLAN}, None, lambda: []), ctx)]
     other = [
         a.audit_id
-        for a in audits(handle(build(ATTENDANCE, offset=42), ctx, {rkey: PLAN}, None, []), ctx)
+        for a in audits(
+            handle(build(ATTENDANCE, offset=42), ctx, {rkey: PLAN}, None, lambda: []), ctx
+        )
     ]
     assert first == again
     assert len(set(first)) == 2
@@ -413,30 +418,111 @@ def test_audit_ids_are_the_same_when_a_record_is_handled_again(
 # --- Bugs -----------------------------------------------------------------------------------
 
 
-def test_a_record_the_core_cannot_transform_is_dead_lettered(
-    ctx: Context, build: Callable[..., InRecord]
+def test_a_rule_that_cannot_be_applied_withholds_from_that_recipient_only(
+    ctx: Context, build: Callable[..., InRecord], rkey: str
 ) -> None:
     # The loader refuses such a rule (see test_protocol_set); a protocol built in code can
-    # still hold one, and the record must then become a dead letter, not block its partition.
-    flag = next(p for p in ctx.protocols if p.id == "cpis-protection-plan-flag")
-    bad_rule = FieldRule(RuleKind.GENERALISE, "plan.plan_id", "plan.year", Generalisation.YEAR)
+    # still hold one. That recipient is then withheld from, audited, and the others proceed.
+    analytics = next(p for p in ctx.protocols if p.id == "public-health-attendance-analytics")
+    bad_rule = FieldRule(RuleKind.GENERALISE, "attendance.site.ods_code", "x", Generalisation.YEAR)
     recipient = dataclasses.replace(
-        flag.recipients[0], fields=(*flag.recipients[0].fields, bad_rule)
+        analytics.recipients[0], fields=(*analytics.recipients[0].fields, bad_rule)
     )
-    broken = dataclasses.replace(flag, recipients=(recipient,))
+    broken = dataclasses.replace(analytics, recipients=(recipient,))
+    others = tuple(p for p in ctx.protocols if p.id != analytics.id)
     handled = handle(
-        build(PLAN_STARTED), dataclasses.replace(ctx, protocols=(broken,)), {}, None, []
+        build(ATTENDANCE),
+        dataclasses.replace(ctx, protocols=(*others, broken)),
+        {rkey: PLAN},
+        None,
+        lambda: [],
     )
-    assert handled.dead_letter_reason is not None
-    assert "cannot be applied" in handled.dead_letter_reason
-    assert len(on(handled.records, ctx.topics.dlq("processor"))) == 1
-    assert [a.decision for a in audits(handled, ctx)] == ["dead_lettered"]
+    assert handled.dead_letter_reason is None
+    assert on(handled.records, ctx.topics.deliver(LA))
+    assert not on(handled.records, ctx.topics.deliver(PH))
+    by_recipient = {a.recipient: a for a in audits(handled, ctx)}
+    assert by_recipient[PH].reason_code == "withheld.transform_failed"
+    assert by_recipient[LA].decision == "shared"
 
 
 def test_only_social_care_can_start_a_plan(
     ctx: Context, build: Callable[..., InRecord], rkey: str
 ) -> None:
     state: dict[str, ProtectionPlan | None] = {rkey: PLAN}
-    state |= handle(build(PLAN_STARTED, source=ED), ctx, state, None, []).state_changes
-    attendance = handle(build(ATTENDANCE), ctx, state, None, [])
+    state |= handle(build(PLAN_STARTED, source=ED), ctx, state, None, lambda: []).state_changes
+    attendance = handle(build(ATTENDANCE), ctx, state, None, lambda: [])
     assert on(attendance.records, ctx.topics.deliver(LA)), "la-northshire was not notified"
+
+
+# --- Found in review --------------------------------------------------------------------------
+
+
+def test_a_key_that_is_not_the_subjects_routing_key_is_dead_lettered(
+    ctx: Context, build: Callable[..., InRecord], keyring: Keyring, rkey: str
+) -> None:
+    # Another child's key would consult another child's plan; a foreign routing secret none.
+    other = routing_key(keyring.require_routing(), f"nhs:{scenario.NOT_ON_PLAN.nhs_number}")
+    rec = dataclasses.replace(build(ATTENDANCE), key=other.encode())
+    handled = handle(rec, ctx, {other: PLAN, rkey: None}, None, lambda: [])
+    assert handled.dead_letter_reason == (
+        "the record key is not the routing key of the event's subject"
+    )
+    assert not on(handled.records, ctx.topics.deliver(LA))
+
+
+def test_a_null_header_is_dead_lettered_not_a_crash(
+    ctx: Context, build: Callable[..., InRecord]
+) -> None:
+    rec = build(ATTENDANCE)
+    headers = [(n, None if n == "ce_id" else v) for n, v in rec.headers]
+    headers.append(("traceparent", None))
+    handled = handle(dataclasses.replace(rec, headers=headers), ctx, {}, None, lambda: [])
+    assert handled.dead_letter_reason == "header ce_id is null"
+    (audit,) = audits(handled, ctx)
+    assert audit.event_id is None
+
+
+def test_any_unexpected_failure_is_a_dead_letter(
+    ctx: Context, build: Callable[..., InRecord], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def explode(*_args: object, **_kwargs: object) -> None:
+        raise KeyError("boom")
+
+    monkeypatch.setattr("consent.processor.handle.decide", explode)
+    handled = handle(build(ATTENDANCE), ctx, {}, None, lambda: [])
+    assert handled.dead_letter_reason == "unexpected KeyError while processing"
+
+
+def test_two_protocols_for_one_recipient_keep_two_audit_records(
+    ctx: Context, build: Callable[..., InRecord], rkey: str
+) -> None:
+    analytics = next(p for p in ctx.protocols if p.id == "public-health-attendance-analytics")
+    research = dataclasses.replace(analytics, id="research-copy")
+    handled = handle(
+        build(ATTENDANCE),
+        dataclasses.replace(ctx, protocols=(analytics, research)),
+        {rkey: PLAN},
+        None,
+        lambda: [],
+    )
+    ids = [a.audit_id for a in audits(handled, ctx)]
+    assert len(ids) == 2 and len(set(ids)) == 2
+
+
+def test_two_recipients_deliveries_share_no_header_value_nor_key(
+    ctx: Context, build: Callable[..., InRecord], rkey: str
+) -> None:
+    traces = iter(
+        [
+            [("traceparent", b"00-" + b"1" * 32 + b"-" + b"2" * 16 + b"-01")],
+            [("traceparent", b"00-" + b"3" * 32 + b"-" + b"4" * 16 + b"-01")],
+        ]
+    )
+    handled = handle(build(ATTENDANCE), ctx, {rkey: PLAN}, None, lambda: next(traces))
+    (la,) = on(handled.records, ctx.topics.deliver(LA))
+    (ph,) = on(handled.records, ctx.topics.deliver(PH))
+    linking = {"ce_id", "traceparent", "tracestate"}
+    la_values = {v for n, v in la.headers if n in linking}
+    ph_values = {v for n, v in ph.headers if n in linking}
+    assert la_values and ph_values and not la_values & ph_values
+    assert la.key != ph.key

@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from services.backbone.errors import ConfigurationError
+from services.backbone.keyed import Key
 from services.backbone.keyring import (
-    Key,
     Keyring,
     generate_keyring,
     load_keyring,

@@ -240,3 +240,16 @@ def test_a_generalisation_the_field_cannot_take_is_refused_at_load(
     write(tmp_path, "x", analytics_with(lambda d: d["recipients"][0]["fields"].append(rule)))
     (found,) = problems_of(tmp_path, directory, schemas)
     assert found.endswith(problem) and found.startswith("x.yaml: recipients[0].fields[")
+
+
+@pytest.mark.parametrize("path", ["attendance.encounter_id", "attendance", "subject"])
+def test_a_pseudonymised_recipient_gets_no_field_the_schema_marks_identifying(
+    tmp_path: Path, directory: Directory, schemas: SchemaRegistry, path: str
+) -> None:
+    write(
+        tmp_path,
+        "x",
+        analytics_with(lambda d: d["recipients"][0]["fields"].append({"allow": path})),
+    )
+    (found,) = problems_of(tmp_path, directory, schemas)
+    assert found.endswith(f"a pseudonymised recipient cannot get {path}")

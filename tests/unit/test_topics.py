@@ -33,4 +33,5 @@ def test_all_specs(directory: Directory) -> None:
         TopicSpec("state.protection-plans", 6, compacted=True),
         TopicSpec("consent.records", 6, compacted=True),
         TopicSpec("dlq.processor", 1),
+        TopicSpec("dlq.audit", 1),
     ]

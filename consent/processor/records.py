@@ -1,0 +1,116 @@
+"""The records the processor reads and writes, and how decisions become them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from consent.core.decide import Decision
+from services.backbone import envelope
+from services.backbone.audit_contract import AuditOutcome, AuditRecord, audit_id_for
+
+ACTOR = "infoshare-processor"
+MAX_TEXT = 64  # event ids and types in audit records come from untrusted input
+
+
+@dataclass(frozen=True)
+class InRecord:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: Sequence[tuple[str, bytes | None]]
+
+
+@dataclass(frozen=True)
+class OutRecord:
+    topic: str
+    key: bytes
+    value: bytes | None
+    headers: list[tuple[str, bytes | None]] = field(default_factory=list)
+
+
+def header_text(headers: Sequence[tuple[str, bytes | None]], name: str) -> str | None:
+    """A header as text for an audit record: None if absent, null or not UTF-8; cut short."""
+    for key, value in headers:
+        if key == name and value is not None:
+            try:
+                return value.decode()[:MAX_TEXT] or None
+            except UnicodeDecodeError:
+                return None
+    return None
+
+
+def delivery_record(
+    event: envelope.CloudEvent, d: Decision, topic: str, trace: list[tuple[str, bytes]]
+) -> OutRecord:
+    """What the recipient receives: only the decision's payload, under the recipient's own
+    event id and key, so nothing in it links to what another recipient receives."""
+    assert d.protocol is not None and d.delivery_key and d.delivery_id and d.payload is not None
+    delivered = envelope.CloudEvent(
+        type=event.type,
+        source=event.source,
+        data=d.payload,
+        key=d.delivery_key,
+        id=d.delivery_id,
+        time=event.time,
+        extensions={
+            envelope.EXT_PROTOCOL: d.protocol.ref,
+            envelope.EXT_IDENTITY: d.identity or "",
+        },
+    )
+    key, value, headers = envelope.encode(delivered, extra_headers=trace)
+    return OutRecord(topic, key, value, list(headers))
+
+
+def audit_record(
+    d: Decision,
+    event: envelope.CloudEvent,
+    rec: InRecord,
+    *,
+    now: datetime,
+    subject_key: str,
+    topic_out: str | None,
+    trace_id: str | None,
+) -> bytes:
+    """The audit record of one decision: what, who, why, about whom (keyed), which fields."""
+    protocol = d.protocol
+    record = AuditRecord(
+        audit_id=audit_id_for(
+            topic=rec.topic,
+            partition=rec.partition,
+            offset=rec.offset,
+            recipient=d.recipient,
+            protocol=protocol.ref if protocol else None,
+        ),
+        recorded_at=now,
+        occurred_at=event.time,
+        action="disclose",
+        decision=AuditOutcome(d.outcome.value),
+        reason_code=d.reason_code.value,
+        reason=d.reason,
+        actor=ACTOR,
+        event_id=event.id,
+        event_type=event.type,
+        source_agency=event.source_agency,
+        recipient=d.recipient,
+        purpose=protocol.purpose.value if protocol else None,
+        protocol_id=protocol.id if protocol else None,
+        protocol_version=protocol.version if protocol else None,
+        lawful_basis=protocol.lawful_basis.describe() if protocol else None,
+        identity_level=d.identity,
+        subject_key=subject_key,
+        fields_disclosed=list(d.fields_disclosed),
+        fields_pseudonymised=list(d.fields_pseudonymised),
+        fields_withheld=list(d.fields_withheld),
+        key_id=d.key_id,
+        topic_out=topic_out,
+        delivery_id=d.delivery_id if topic_out else None,
+        trace_id=trace_id,
+        topic_in=rec.topic,
+        partition_in=rec.partition,
+        offset_in=rec.offset,
+    )
+    return record.model_dump_json().encode()
