@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 
 from consent.core.fields import TransformError, project
-from consent.core.model import Condition, Protocol, RecipientRule
+from consent.core.model import IdentityLevel, Protocol, ProtocolSet, RecipientRule
 from consent.core.state import SubjectState
 from services.backbone.identifiers import subject_identifier
 from services.backbone.keyed import Key, keyed_id
@@ -24,6 +25,7 @@ class ReasonCode(StrEnum):
     CONDITION_NOT_MET = "withheld.condition_not_met"
     NO_PROTOCOL = "withheld.no_protocol"
     TRANSFORM_FAILED = "withheld.transform_failed"
+    NOT_IN_FORCE = "withheld.protocol_not_in_force"
 
 
 @dataclass(frozen=True)
@@ -74,14 +76,21 @@ def delivery_id(key: Key, recipient: str, event_id: str) -> str:
     return keyed_id(key.secret, f"event:{recipient}", event_id)
 
 
-def _condition_holds(rule: RecipientRule, state: SubjectState) -> tuple[bool, str]:
-    plan = state.protection_plan
-    if rule.condition is Condition.ALWAYS:
-        return True, "no condition"
-    if rule.condition is Condition.ACTIVE_PROTECTION_PLAN:
-        return plan is not None, "the child has an active child protection plan"
-    held = plan is not None and plan.authority == rule.agency
-    return held, f"the child has an active child protection plan held by {rule.agency}"
+def _condition_fails(event: EventFacts, rule: RecipientRule, state: SubjectState) -> str | None:
+    """Why the recipient's condition does not hold, or None if it holds (or there is none)."""
+    if rule.condition is None:
+        return None
+    holds = rule.condition.holds(
+        event={"type": event.type, "source": event.source_agency, "data": event.data},
+        state=state.as_cel(),
+        recipient=rule.agency,
+    )
+    if holds:
+        return None
+    meaning = rule.condition_text or rule.condition.source
+    if holds is None:
+        return f"its condition ({meaning}) cannot be evaluated for this event"
+    return f"it shares only when {meaning}; this event does not meet that"
 
 
 def _decide_for(
@@ -91,13 +100,13 @@ def _decide_for(
     state: SubjectState,
     keys: Mapping[str, Key],
 ) -> Decision:
-    holds, condition_text = _condition_holds(rule, state)
-    if not holds:
+    failed = _condition_fails(event, rule, state)
+    if failed is not None:
         return Decision(
             recipient=rule.agency,
             outcome=Outcome.WITHHELD,
             reason_code=ReasonCode.CONDITION_NOT_MET,
-            reason=f"{protocol.ref} shares only when {condition_text}; it does not",
+            reason=f"{protocol.ref}: {failed}",
             protocol=protocol,
             identity=rule.identity.value,
         )
@@ -129,16 +138,23 @@ def _decide_for(
         fields_pseudonymised=projection.pseudonymised,
         fields_withheld=projection.withheld,
         key_id=key.key_id,
-        delivery_key=pseudonym(key, rule.agency, event.subject_id),
+        # An anonymised recipient gets no subject key at all, not even in the record key.
+        delivery_key=(
+            None
+            if rule.identity is IdentityLevel.ANONYMISED
+            else pseudonym(key, rule.agency, event.subject_id)
+        ),
         delivery_id=delivery_id(key, rule.agency, event.id),
     )
 
 
 def decide(
     event: EventFacts,
-    protocols: Sequence[Protocol],
+    protocols: ProtocolSet | Sequence[Protocol],
     state: SubjectState,
     keys: Mapping[str, Key],
+    *,
+    on: date | None = None,
 ) -> list[Decision]:
     """Every decision for ``event``: one per recipient rule of every protocol covering it,
     or one ``withheld.no_protocol`` decision when no protocol covers it at all.
@@ -146,7 +162,8 @@ def decide(
     ``keys`` maps each recipient to its pseudonym key; the delivery key is always the
     recipient's pseudonym, so record keys never let two recipients link a child.
     """
-    covering = [p for p in protocols if p.covers(event.source_agency, event.type)]
+    covering = ProtocolSet.of(protocols).covering(event.source_agency, event.type)
+    today = on or datetime.now(UTC).date()
     if not covering:
         return [
             Decision(
@@ -158,6 +175,20 @@ def decide(
         ]
     return [
         _decide_for(event, protocol, rule, state, keys)
+        if protocol.in_force(today)
+        else _not_in_force(protocol, rule, today)
         for protocol in covering
         for rule in protocol.recipients
     ]
+
+
+def _not_in_force(protocol: Protocol, rule: RecipientRule, today: date) -> Decision:
+    return Decision(
+        recipient=rule.agency,
+        outcome=Outcome.WITHHELD,
+        reason_code=ReasonCode.NOT_IN_FORCE,
+        reason=f"{protocol.ref} is not in force on {today} "
+        f"(valid {protocol.valid_from or '...'} to {protocol.valid_until or '...'})",
+        protocol=protocol,
+        identity=rule.identity.value,
+    )

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date
 from enum import StrEnum
+
+from consent.core.conditions import Condition
 
 
 class IdentityLevel(StrEnum):
     IDENTIFIED = "identified"
     PSEUDONYMISED = "pseudonymised"
+    ANONYMISED = "anonymised"
 
 
 class Purpose(StrEnum):
@@ -19,24 +24,26 @@ class Purpose(StrEnum):
     RESEARCH = "research"
 
 
-class Condition(StrEnum):
-    """Named conditions on the processor's subject state (CEL comes with the full engine)."""
-
-    ALWAYS = "always"
-    ACTIVE_PROTECTION_PLAN = "active_protection_plan"
-    ACTIVE_PROTECTION_PLAN_HELD_BY_RECIPIENT = "active_protection_plan_held_by_recipient"
+class ConsentRequirement(StrEnum):
+    NOT_REQUIRED = "not_required"
+    REQUIRED = "required"
+    REQUIRED_UNLESS_OVERRIDE = "required_unless_override"
 
 
 class RuleKind(StrEnum):
     ALLOW = "allow"
+    MASK = "mask"
     GENERALISE = "generalise"
     PSEUDONYMISE = "pseudonymise"
+    TOKENISE = "tokenise"
 
 
 class Generalisation(StrEnum):
     YEAR = "year"
     MONTH = "month"
+    AGE_BAND = "age_band"
     POSTCODE_DISTRICT = "postcode_district"
+    POSTCODE_AREA = "postcode_area"
 
 
 @dataclass(frozen=True)
@@ -45,6 +52,7 @@ class FieldRule:
     path: str
     target: str
     to: Generalisation | None = None
+    line: int = field(default=0, compare=False)  # where the protocol file says it
 
 
 @dataclass(frozen=True)
@@ -66,8 +74,11 @@ class LawfulBasis:
 class RecipientRule:
     agency: str
     identity: IdentityLevel
-    condition: Condition
     fields: tuple[FieldRule, ...]
+    condition: Condition | None = None
+    condition_text: str | None = None  # what the condition means, for people
+    retention: str | None = None  # ISO 8601 duration the recipient may keep what it gets
+    line: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True)
@@ -81,6 +92,11 @@ class Protocol:
     source_agencies: frozenset[str]
     event_types: frozenset[str]
     recipients: tuple[RecipientRule, ...]
+    consent: ConsentRequirement = ConsentRequirement.NOT_REQUIRED
+    valid_from: date | None = None
+    valid_until: date | None = None
+    review_date: date | None = None
+    origin: str = field(default="", compare=False)  # the file it was loaded from
 
     @property
     def ref(self) -> str:
@@ -88,3 +104,40 @@ class Protocol:
 
     def covers(self, source_agency: str, event_type: str) -> bool:
         return source_agency in self.source_agencies and event_type in self.event_types
+
+    def in_force(self, on: date) -> bool:
+        return (self.valid_from is None or self.valid_from <= on) and (
+            self.valid_until is None or on <= self.valid_until
+        )
+
+
+@dataclass(frozen=True)
+class ProtocolSet:
+    """Protocols indexed by (source agency, event type), so finding the protocols that cover
+    an event costs the same for ten protocols or ten thousand."""
+
+    protocols: tuple[Protocol, ...]
+    _index: dict[tuple[str, str], tuple[Protocol, ...]] = field(
+        init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        index: dict[tuple[str, str], list[Protocol]] = {}
+        for protocol in self.protocols:
+            for agency in protocol.source_agencies:
+                for event_type in protocol.event_types:
+                    index.setdefault((agency, event_type), []).append(protocol)
+        object.__setattr__(self, "_index", {k: tuple(v) for k, v in index.items()})
+
+    @classmethod
+    def of(cls, protocols: ProtocolSet | Sequence[Protocol]) -> ProtocolSet:
+        return protocols if isinstance(protocols, ProtocolSet) else cls(tuple(protocols))
+
+    def covering(self, source_agency: str, event_type: str) -> tuple[Protocol, ...]:
+        return self._index.get((source_agency, event_type), ())
+
+    def __iter__(self) -> Iterator[Protocol]:
+        return iter(self.protocols)
+
+    def __len__(self) -> int:
+        return len(self.protocols)

@@ -40,6 +40,11 @@ class ProtectionPlan:
 class SubjectState:
     protection_plan: ProtectionPlan | None = None
 
+    def as_cel(self) -> dict[str, Any]:
+        """The state as protocol conditions see it (``state.protection_plan.authority``)."""
+        plan = self.protection_plan
+        return {} if plan is None else {"protection_plan": plan.to_json()}
+
 
 @dataclass(frozen=True)
 class Transition:

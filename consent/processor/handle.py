@@ -7,14 +7,14 @@ it never stops the partition.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import orjson
 
 from consent.core.decide import Decision, EventFacts, Outcome, decide
-from consent.core.model import Protocol
+from consent.core.model import Protocol, ProtocolSet
 from consent.core.state import ProtectionPlan, SubjectState, next_state
 from consent.processor.records import (
     ACTOR,
@@ -47,12 +47,16 @@ class Handled:
 @dataclass(frozen=True)
 class Context:
     topics: Topics
-    protocols: tuple[Protocol, ...]
+    protocols: ProtocolSet | Sequence[Protocol]
     schemas: SchemaRegistry
     pseudonym_keys: Mapping[str, Key]
     audit_key: Key
     routing: Key
     directory: Directory
+
+    def __post_init__(self) -> None:
+        # Indexed once here, not per event.
+        object.__setattr__(self, "protocols", ProtocolSet.of(self.protocols))
 
 
 def source_agency_of(topic: str, topics: Topics) -> str:

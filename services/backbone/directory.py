@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,7 @@ class Agency:
 @dataclass(frozen=True)
 class Directory:
     agencies: Mapping[str, Agency]
+    groups: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def __iter__(self) -> Iterator[Agency]:
         return iter(self.agencies.values())
@@ -77,7 +78,16 @@ def parse_directory(doc: Any, *, origin: str = "agencies file") -> Directory:
             kinds = ", ".join(k.value for k in AgencyKind)
             raise ConfigurationError(f"{where}: kind must be one of {kinds}") from None
         agencies[agency_id] = Agency(agency_id, str(row.get("name") or agency_id), kind)
-    return Directory(agencies)
+    groups_doc = doc.get("groups") or {}
+    if not isinstance(groups_doc, Mapping):
+        raise ConfigurationError(f"{origin}: 'groups' maps a group name to agency ids")
+    groups: dict[str, tuple[str, ...]] = {}
+    for name, members in groups_doc.items():
+        unknown = [m for m in members or [] if m not in agencies]
+        if not members or unknown:
+            raise ConfigurationError(f"{origin}: group {name!r} must list known agencies")
+        groups[str(name)] = tuple(str(m) for m in members)
+    return Directory(agencies, groups)
 
 
 def load_directory(path: Path | None = None) -> Directory:

@@ -16,6 +16,7 @@ from rich.console import Console
 
 from services.broker import BrokerError, BrokerNode
 from services.broker.fetch import ensure_jars, pinned_version
+from services.cli import protocols_cmd
 
 app = typer.Typer(
     help="infoshare: information sharing between schools, social care and the NHS",
@@ -30,6 +31,7 @@ keys_app = typer.Typer(
     help="Manage the keyring (routing, audit and pseudonym keys)", no_args_is_help=True
 )
 app.add_typer(kafka_app, name="kafka")
+app.add_typer(protocols_cmd.app, name="protocols")
 app.add_typer(keys_app, name="keys")
 console = Console(width=None if sys.stdout.isatty() else 150)
 err = Console(stderr=True)

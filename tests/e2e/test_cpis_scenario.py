@@ -45,7 +45,7 @@ def outcome(stack: Stack) -> Outcome:
 def test_ed_receives_exactly_the_plan_flag(outcome: Outcome) -> None:
     (flag,) = outcome.received["nhs-riverside-ed"]
     assert flag["type"] == "socialcare.child_protection_plan.started"
-    assert flag["protocol"] == "cpis-protection-plan-flag@1"
+    assert flag["protocol"] == "cpis-protection-plan-flag@2"
     assert flag["identity_level"] == "identified"
     assert flag["data"] == {
         "subject": {"nhs_number": scenario.ON_PLAN.nhs_number},
@@ -118,7 +118,7 @@ def test_audit_records_every_decision_with_its_reason(outcome: Outcome) -> None:
     )
     withheld = rows[(ATTENDANCE, "la-northshire", "withheld")]
     assert withheld["reason_code"] == "withheld.condition_not_met"
-    assert "active child protection plan held by la-northshire" in withheld["reason"]
+    assert "active child protection plan held by the recipient" in withheld["reason"]
     assert withheld["fields_disclosed"] == []
     shared = rows[(ATTENDANCE, "ph-northshire", "shared")]
     assert shared["protocol_id"] == "public-health-attendance-analytics"

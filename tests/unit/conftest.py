@@ -25,7 +25,7 @@ def schemas() -> SchemaRegistry:
 @pytest.fixture(scope="session")
 def protocols(directory: Directory, schemas: SchemaRegistry) -> tuple[Protocol, ...]:
     """The protocols shipped in consent/protocols."""
-    return load_protocols(None, directory=directory, schemas=schemas)
+    return tuple(load_protocols(None, directory=directory, schemas=schemas))
 
 
 @pytest.fixture(scope="session")

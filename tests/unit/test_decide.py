@@ -67,7 +67,7 @@ def test_plan_flag_to_the_emergency_department(
     assert flag.recipient == ED
     assert flag.outcome is Outcome.SHARED
     assert flag.reason_code is ReasonCode.PROTOCOL_ALLOWS
-    assert flag.protocol is not None and flag.protocol.ref == "cpis-protection-plan-flag@1"
+    assert flag.protocol is not None and flag.protocol.ref == "cpis-protection-plan-flag@2"
     assert flag.identity == "identified"
     assert flag.payload == {
         "subject": {"nhs_number": "9990000123"},
@@ -109,7 +109,7 @@ def test_attendance_notified_to_the_authority_holding_the_plan(
     event = facts(ATTENDANCE, ED, attendance_data(scenario.ON_PLAN))
     notice = by_recipient(decide(event, protocols, PLAN_BY_LA, keyring.pseudonym))[LA]
     assert notice.outcome is Outcome.SHARED
-    assert notice.protocol is not None and notice.protocol.ref == "cpis-attendance-notification@1"
+    assert notice.protocol is not None and notice.protocol.ref == "cpis-attendance-notification@2"
     assert notice.payload == {
         "subject": {"nhs_number": "9990000123"},
         "attendance": {
@@ -126,8 +126,8 @@ def test_attendance_notified_to_the_authority_holding_the_plan(
 @pytest.mark.parametrize(
     ("state", "because"),
     [
-        (SubjectState(), "held by la-northshire; it does not"),
-        (PLAN_ELSEWHERE, "held by la-northshire; it does not"),
+        (SubjectState(), "held by the recipient; this event does not meet that"),
+        (PLAN_ELSEWHERE, "held by the recipient; this event does not meet that"),
     ],
     ids=["no-plan", "plan-held-by-another-authority"],
 )

@@ -72,7 +72,7 @@ def test_no_identifier_reaches_the_key_or_a_header() -> None:
 
 
 def test_round_trips() -> None:
-    ev = event(extensions={"protocol": "cpis-attendance-notification@1"})
+    ev = event(extensions={"protocol": "cpis-attendance-notification@2"})
     assert decode(*encode(ev)) == ev
 
 

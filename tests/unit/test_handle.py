@@ -286,7 +286,7 @@ def test_a_plan_start_is_flagged_audited_and_remembered(
     assert delivered.time == original.time
     (audit,) = audits(handled, ctx)
     assert delivered.extensions == {
-        "protocol": "cpis-protection-plan-flag@1",
+        "protocol": "cpis-protection-plan-flag@2",
         "identitylevel": "identified",
     }
     assert delivered.id == audit.delivery_id != original.id
@@ -299,7 +299,7 @@ def test_a_plan_start_is_flagged_audited_and_remembered(
     assert (audit.recipient, audit.protocol_id, audit.protocol_version) == (
         ED,
         "cpis-protection-plan-flag",
-        1,
+        2,
     )
     assert audit.purpose == "direct_safeguarding"
     assert audit.lawful_basis == "UK GDPR Art 6(1)(e); Art 9(2)(g); DPA 2018 Sch 1 part 2 para 18"

@@ -1,0 +1,46 @@
+"""`infoshare protocols check`: its output and exit status, as a user runs it."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from consent.protocol_set import DEFAULT_DIR
+from services.cli.main import app
+
+runner = CliRunner()
+
+
+def test_the_shipped_set_checks_clean() -> None:
+    result = runner.invoke(app, ["protocols", "check", str(DEFAULT_DIR), "--on", "2026-11-26"])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == "3 protocol(s) OK"
+
+
+def test_a_bad_set_names_file_line_and_rule_and_exits_1(tmp_path: Path) -> None:
+    shutil.copytree(DEFAULT_DIR, tmp_path / "p")
+    target = tmp_path / "p" / "public-health-attendance-analytics.yaml"
+    lines = target.read_text().splitlines()
+    n = next(i for i, line in enumerate(lines) if "allow: attendance.setting_type" in line)
+    lines[n] = lines[n].replace("setting_type", "triage")
+    target.write_text("\n".join(lines) + "\n")
+    result = runner.invoke(app, ["protocols", "check", str(tmp_path / "p"), "--on", "2026-11-26"])
+    assert result.exit_code == 1
+    assert f"public-health-attendance-analytics.yaml:{n + 1}: error [unknown-field]" in (
+        result.output
+    )
+    assert "1 error(s), 0 warning(s): this set would not load" in result.output
+
+
+def test_validity_is_checked_as_of_a_date() -> None:
+    late = runner.invoke(app, ["protocols", "check", str(DEFAULT_DIR), "--on", "2028-01-01"])
+    assert late.exit_code == 0 and "warning [review]" in late.output
+    expired = runner.invoke(app, ["protocols", "check", str(DEFAULT_DIR), "--on", "2029-06-01"])
+    assert expired.exit_code == 1 and expired.output.count("error [expired]") == 3
+
+
+def test_a_bad_date_is_a_usage_error() -> None:
+    result = runner.invoke(app, ["protocols", "check", str(DEFAULT_DIR), "--on", "soon"])
+    assert result.exit_code == 2
