@@ -29,6 +29,7 @@ def bootstrap(settings: ProcessorSettings) -> Processor:
         audit_key=keyring.require_audit_subject(),
         routing=keyring.require_routing(),
         directory=directory,
+        token_key=keyring.token_key(),
     )
     namespace = settings.topic_namespace
     config = LoopConfig(

@@ -25,6 +25,7 @@ from consent.core.model import (
     RecipientRule,
     RuleKind,
 )
+from consent.core.paths import split_at_last_array
 from consent.protocol_parse import Problem
 from services.backbone.schemas import SchemaRegistry
 
@@ -77,6 +78,13 @@ def _check_rules(
 
     hidden = rule.identity is not IdentityLevel.IDENTIFIED
     for f in rule.fields:
+        if split_at_last_array(f.path)[0] != split_at_last_array(f.target)[0]:
+            report(
+                f.line,
+                "array-target",
+                f"{f.target} must keep the arrays of {f.path} "
+                "(only the part after the last [*] may be renamed)",
+            )
         trails = [t for s in schemas if (t := _nodes(s, f.path)) is not None]
         if not trails:
             report(

@@ -9,8 +9,9 @@ from enum import StrEnum
 from typing import Any
 
 from consent.core.fields import TransformError, project
-from consent.core.model import IdentityLevel, Protocol, ProtocolSet, RecipientRule
+from consent.core.model import IdentityLevel, Protocol, ProtocolSet, RecipientRule, RuleKind
 from consent.core.state import SubjectState
+from consent.core.tokens import tokenise
 from services.backbone.identifiers import subject_identifier
 from services.backbone.keyed import Key, keyed_id
 
@@ -37,6 +38,7 @@ class EventFacts:
     source_agency: str
     data: Mapping[str, Any]
     subject_id: str
+    occurred: date | None = None  # the event's date: age bands are computed for it
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,9 @@ class Decision:
     fields_disclosed: tuple[str, ...] = ()
     fields_pseudonymised: tuple[str, ...] = ()
     fields_withheld: tuple[str, ...] = ()
+    fields_tokenised: tuple[str, ...] = ()
     key_id: str | None = None
+    token_key_id: str | None = None
     delivery_key: str | None = None
     delivery_id: str | None = None
 
@@ -99,6 +103,7 @@ def _decide_for(
     rule: RecipientRule,
     state: SubjectState,
     keys: Mapping[str, Key],
+    token_key: Key | None,
 ) -> Decision:
     failed = _condition_fails(event, rule, state)
     if failed is not None:
@@ -111,11 +116,21 @@ def _decide_for(
             identity=rule.identity.value,
         )
     key = keys[rule.agency]
+    uses_tokens = any(f.kind is RuleKind.TOKENISE for f in rule.fields)
     try:
+        if uses_tokens and token_key is None:
+            raise TransformError("the keyring has no active token key")
+
+        def token(path: str, value: str) -> str:
+            assert token_key is not None
+            return tokenise(token_key, recipient=rule.agency, path=path, value=value)
+
         projection = project(
             event.data,
             rule.fields,
             pseudonymise=lambda path, value: field_pseudonym(key, rule.agency, path, value),
+            tokenise=token,
+            on=event.occurred,
         )
     except TransformError as exc:
         return Decision(
@@ -137,7 +152,9 @@ def _decide_for(
         fields_disclosed=projection.disclosed,
         fields_pseudonymised=projection.pseudonymised,
         fields_withheld=projection.withheld,
+        fields_tokenised=projection.tokenised,
         key_id=key.key_id,
+        token_key_id=token_key.key_id if uses_tokens and token_key else None,
         # An anonymised recipient gets no subject key at all, not even in the record key.
         delivery_key=(
             None
@@ -154,6 +171,7 @@ def decide(
     state: SubjectState,
     keys: Mapping[str, Key],
     *,
+    token_key: Key | None = None,
     on: date | None = None,
 ) -> list[Decision]:
     """Every decision for ``event``: one per recipient rule of every protocol covering it,
@@ -174,7 +192,7 @@ def decide(
             )
         ]
     return [
-        _decide_for(event, protocol, rule, state, keys)
+        _decide_for(event, protocol, rule, state, keys, token_key)
         if protocol.in_force(today)
         else _not_in_force(protocol, rule, today)
         for protocol in covering

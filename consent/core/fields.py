@@ -1,61 +1,24 @@
-"""Field selection and transforms by dotted JSON path. Allow-list: what no rule names is dropped."""
+"""Apply a recipient's field rules to event data. Allow-list: what no rule names is dropped.
+
+Rules name dotted JSON paths, arrays included (``codes[*].code``). Every value placed in
+the output is a copy, so the input is never changed and no two recipients' payloads share
+an object. Field lists name paths, never values.
+"""
 
 from __future__ import annotations
 
 import copy
-import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
-from consent.core.model import FieldRule, Generalisation, RuleKind
+from consent.core.generalise import TransformError, generalise, mask
+from consent.core.model import FieldRule, RuleKind
+from consent.core.paths import apply, covers, get_path, leaf_paths, set_path
 
-_MISSING = object()
-_POSTCODE = re.compile(r"^([A-Z]{1,2}[0-9][A-Z0-9]?)\s*[0-9][A-Z]{2}$")
-
-
-class TransformError(ValueError):
-    """A value cannot be transformed as the rule asks (e.g. a malformed date)."""
-
-
-def get_path(data: Mapping[str, Any], path: str) -> Any:
-    node: Any = data
-    for part in path.split("."):
-        if not isinstance(node, Mapping) or part not in node:
-            return _MISSING
-        node = node[part]
-    return node
-
-
-def set_path(out: dict[str, Any], path: str, value: Any) -> None:
-    parts = path.split(".")
-    node = out
-    for part in parts[:-1]:
-        node = node.setdefault(part, {})
-    node[parts[-1]] = value
-
-
-def leaf_paths(data: Mapping[str, Any], prefix: str = "") -> Iterator[str]:
-    """Every leaf's dotted path (a list counts as a leaf until arrays come with the engine)."""
-    for key, value in data.items():
-        path = f"{prefix}{key}"
-        if isinstance(value, Mapping) and value:
-            yield from leaf_paths(value, path + ".")
-        else:
-            yield path
-
-
-def generalise(value: Any, to: Generalisation) -> str:
-    """Coarsen a date to its year or month, or a UK postcode to its district (outward code)."""
-    text = str(value).strip()
-    if to in (Generalisation.YEAR, Generalisation.MONTH):
-        if not re.match(r"^\d{4}-\d{2}", text):
-            raise TransformError(f"cannot generalise a non-date value to {to}")
-        return text[:4] if to is Generalisation.YEAR else text[:7]
-    match = _POSTCODE.match(text.upper())
-    if not match:
-        raise TransformError("cannot generalise a malformed postcode")
-    return match.group(1)
+__all__ = ["Projection", "TransformError", "get_path", "leaf_paths", "project", "set_path"]
+Keyed = Callable[[str, str], str]  # (path, value) -> pseudonym or token
 
 
 @dataclass(frozen=True)
@@ -64,41 +27,44 @@ class Projection:
     disclosed: tuple[str, ...]
     pseudonymised: tuple[str, ...]
     withheld: tuple[str, ...]
+    tokenised: tuple[str, ...] = ()
 
 
-def _covered(leaf: str, consumed: set[str]) -> bool:
-    return any(leaf == c or leaf.startswith(c + ".") for c in consumed)
+def _refuse(_path: str, _value: str) -> str:
+    raise TransformError("no token key is configured for tokenise rules")
 
 
 def project(
     data: Mapping[str, Any],
     rules: tuple[FieldRule, ...],
     *,
-    pseudonymise: Callable[[str, str], str],
+    pseudonymise: Keyed,
+    tokenise: Keyed = _refuse,
+    on: date | None = None,
 ) -> Projection:
-    """Apply ``rules`` to ``data``; ``pseudonymise(path, value)`` is the recipient's keyed hash.
-
-    The output holds only rule targets, as copies: ``data`` is never changed and no two
-    recipients' payloads share an object. Field lists name paths, never values.
-    """
+    """Apply ``rules`` to ``data``. ``pseudonymise`` and ``tokenise`` are the recipient's
+    keyed transforms; ``on`` is the date age bands are computed for (the event's date)."""
+    when = on or date.today()
+    transforms: dict[RuleKind, Callable[[FieldRule], Callable[[str, Any], Any]]] = {
+        RuleKind.ALLOW: lambda _r: lambda _p, v: copy.deepcopy(v),
+        RuleKind.MASK: lambda _r: lambda _p, v: mask(v),
+        RuleKind.GENERALISE: lambda r: lambda _p, v: generalise(v, r.to, on=when),  # type: ignore[arg-type]
+        RuleKind.PSEUDONYMISE: lambda _r: lambda p, v: pseudonymise(p, str(v)),
+        RuleKind.TOKENISE: lambda _r: lambda p, v: tokenise(p, str(v)),
+    }
     payload: dict[str, Any] = {}
-    consumed: set[str] = set()
-    disclosed: list[str] = []
-    pseudonymised: list[str] = []
+    consumed: list[str] = []
+    lists: dict[RuleKind, list[str]] = {kind: [] for kind in RuleKind}
     for rule in rules:
-        value = get_path(data, rule.path)
-        if value is _MISSING:
-            continue
-        consumed.add(rule.path)
-        if rule.kind is RuleKind.ALLOW:
-            set_path(payload, rule.target, copy.deepcopy(value))
-            disclosed.append(rule.target)
-        elif rule.kind is RuleKind.GENERALISE:
-            assert rule.to is not None
-            set_path(payload, rule.target, generalise(value, rule.to))
-            disclosed.append(rule.target)
-        else:
-            set_path(payload, rule.target, pseudonymise(rule.path, str(value)))
-            pseudonymised.append(rule.target)
-    withheld = tuple(p for p in leaf_paths(data) if not _covered(p, consumed))
-    return Projection(payload, tuple(disclosed), tuple(pseudonymised), withheld)
+        if apply(data, payload, rule.path, rule.target, transforms[rule.kind](rule)):
+            consumed.append(rule.path)
+            lists[rule.kind].append(rule.target)
+    withheld = tuple(p for p in leaf_paths(data) if not any(covers(c, p) for c in consumed))
+    disclosed = lists[RuleKind.ALLOW] + lists[RuleKind.MASK] + lists[RuleKind.GENERALISE]
+    return Projection(
+        payload=payload,
+        disclosed=tuple(sorted(disclosed, key=[r.target for r in rules].index)),
+        pseudonymised=tuple(lists[RuleKind.PSEUDONYMISE]),
+        withheld=withheld,
+        tokenised=tuple(lists[RuleKind.TOKENISE]),
+    )

@@ -53,6 +53,7 @@ class Context:
     audit_key: Key
     routing: Key
     directory: Directory
+    token_key: Key | None = None
 
     def __post_init__(self) -> None:
         # Indexed once here, not per event.
@@ -88,7 +89,9 @@ def _facts(rec: InRecord, ctx: Context) -> tuple[envelope.CloudEvent, EventFacts
     # child's plan (or none, if the publisher's routing secret differs from ours).
     if event.key != routing_key(ctx.routing, subject_id):
         raise EnvelopeError("the record key is not the routing key of the event's subject")
-    return event, EventFacts(event.id, event.type, agency, event.data, subject_id)
+    return event, EventFacts(
+        event.id, event.type, agency, event.data, subject_id, occurred=event.time.date()
+    )
 
 
 def handle(
@@ -109,7 +112,9 @@ def handle(
         event, facts = _facts(rec, ctx)
         routing = event.key
         current = SubjectState(state.get(routing))
-        decisions = decide(facts, ctx.protocols, current, ctx.pseudonym_keys)
+        decisions = decide(
+            facts, ctx.protocols, current, ctx.pseudonym_keys, token_key=ctx.token_key
+        )
         transition = next_state(
             current, event_type=event.type, source_agency=facts.source_agency, data=event.data
         )

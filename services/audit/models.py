@@ -30,7 +30,9 @@ class AuditEntryBase(SQLModel):
     fields_disclosed: list[str] = Field(default_factory=list, sa_column=Column(JSON))
     fields_pseudonymised: list[str] = Field(default_factory=list, sa_column=Column(JSON))
     fields_withheld: list[str] = Field(default_factory=list, sa_column=Column(JSON))
+    fields_tokenised: list[str] = Field(default_factory=list, sa_column=Column(JSON))
     key_id: str | None = Field(default=None, max_length=128)
+    token_key_id: str | None = Field(default=None, max_length=128)
     topic_in: str | None = Field(default=None, max_length=255)
     partition_in: int | None = None
     offset_in: int | None = None

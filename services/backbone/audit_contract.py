@@ -43,7 +43,9 @@ class AuditRecord(BaseModel):
     fields_disclosed: list[str] = Field(default_factory=list)
     fields_pseudonymised: list[str] = Field(default_factory=list)
     fields_withheld: list[str] = Field(default_factory=list)
+    fields_tokenised: list[str] = Field(default_factory=list)
     key_id: str | None = None
+    token_key_id: str | None = None
     topic_in: str | None = None
     partition_in: int | None = None
     offset_in: int | None = None

@@ -12,7 +12,7 @@ import binascii
 import os
 import secrets
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,13 @@ class Keyring:
     routing: Key | None
     audit_subject: Key | None
     pseudonym: Mapping[str, Key]
+    tokens: Mapping[str, Key] = field(default_factory=dict)  # by key id, retired ones gone
+    active_token: str | None = None  # the key id new tokens are made with
+
+    def token_key(self) -> Key | None:
+        """The key new tokens are made with (rotation adds a new active key and keeps the
+        old ones, so tokens already given out can still be reversed)."""
+        return self.tokens.get(self.active_token) if self.active_token else None
 
     def require_routing(self) -> Key:
         if self.routing is None:
@@ -102,7 +109,25 @@ def parse_keyring(doc: Any) -> Keyring:
             str(agency): _parse_key(f"pseudonym.{agency}", raw)
             for agency, raw in pseudonym_doc.items()
         },
+        **_parse_tokens(doc.get("token") or []),
     )
+
+
+def _parse_tokens(rows: Any) -> dict[str, Any]:
+    if not isinstance(rows, list):
+        raise ConfigurationError("keyring 'token' is a list of keys")
+    tokens = {}
+    active = [str(r.get("id")) for r in rows if isinstance(r, Mapping) and r.get("active")]
+    if len(active) > 1:
+        raise ConfigurationError("keyring 'token': more than one key is marked active")
+    for i, raw in enumerate(rows):
+        key = _parse_key(f"token[{i}]", raw)
+        if len(key.secret) not in (32, 48, 64):
+            raise ConfigurationError(
+                f"keyring entry 'token[{i}]': AES-SIV needs 32, 48 or 64 bytes"
+            )
+        tokens[key.key_id] = key
+    return {"tokens": tokens, "active_token": active[0] if active else None}
 
 
 def load_keyring(path: Path | None) -> Keyring:
@@ -123,8 +148,8 @@ def load_keyring(path: Path | None) -> Keyring:
     return parse_keyring(doc)
 
 
-def _new_key(purpose: str, stamp: str) -> dict[str, str]:
-    secret = base64.b64encode(secrets.token_bytes(MIN_SECRET_BYTES)).decode()
+def _new_key(purpose: str, stamp: str, size: int = MIN_SECRET_BYTES) -> dict[str, str]:
+    secret = base64.b64encode(secrets.token_bytes(size)).decode()
     return {"id": f"{purpose}-{stamp}", "secret": secret}
 
 
@@ -137,6 +162,7 @@ def generate_keyring(path: Path, agencies: Iterable[str], *, overwrite: bool = F
         "routing": _new_key("routing", stamp),
         "audit_subject": _new_key("audit-subject", stamp),
         "pseudonym": {agency: _new_key(f"pseudonym-{agency}", stamp) for agency in agencies},
+        "token": [{**_new_key("token", stamp, 64), "active": True}],  # AES-256-SIV
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

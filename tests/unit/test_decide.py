@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
+from datetime import date
 from typing import Any
 
 import pytest
@@ -21,7 +22,8 @@ from consent.core.decide import (
     field_pseudonym,
     pseudonym,
 )
-from consent.core.fields import TransformError, generalise, get_path, leaf_paths, set_path
+from consent.core.fields import TransformError, get_path, leaf_paths, set_path
+from consent.core.generalise import generalise
 from consent.core.model import Protocol, RecipientRule, RuleKind
 from consent.core.state import ProtectionPlan, SubjectState
 from services.backbone.identifiers import subject_identifier
@@ -277,7 +279,7 @@ def events(draw: st.DrawFn, protocols: tuple[Protocol, ...]) -> EventFacts:
                 value = get_path(data, f.path)
                 if f.to is not None and value is not MISSING:
                     try:
-                        generalise(value, f.to)
+                        generalise(value, f.to, on=date(2026, 11, 20))
                     except TransformError:
                         set_path(data, f.path, VALID_FOR[f.to.value])
     nhs = draw(valid_nhs_numbers())

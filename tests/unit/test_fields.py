@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import copy
+from datetime import date
 from typing import Any
 
 import pytest
 
 from consent.core.fields import (
     TransformError,
-    generalise,
     get_path,
     leaf_paths,
     project,
     set_path,
 )
+from consent.core.generalise import generalise
 from consent.core.model import FieldRule, Generalisation, RuleKind
 
 DATA: dict[str, Any] = {
@@ -23,6 +24,9 @@ DATA: dict[str, Any] = {
     "empty": {},
     "tags": ["a", "b"],
 }
+
+
+ON = date(2026, 11, 20)
 
 
 def allow(path: str, target: str | None = None) -> FieldRule:
@@ -55,7 +59,7 @@ def test_leaf_paths() -> None:
         "attendance.site.name",
         "attendance.notes",
         "empty",
-        "tags",
+        "tags[*]",
     ]
 
 
@@ -74,7 +78,7 @@ def test_leaf_paths() -> None:
     ],
 )
 def test_generalise(value: str, to: Generalisation, expected: str) -> None:
-    assert generalise(value, to) == expected
+    assert generalise(value, to, on=ON) == expected
 
 
 @pytest.mark.parametrize(
@@ -90,7 +94,7 @@ def test_generalise(value: str, to: Generalisation, expected: str) -> None:
 )
 def test_generalise_refuses_what_it_cannot_coarsen(value: Any, to: Generalisation) -> None:
     with pytest.raises(TransformError) as info:
-        generalise(value, to)
+        generalise(value, to, on=ON)
     assert str(value).strip() not in str(info.value)
 
 
@@ -125,7 +129,7 @@ def test_project_keeps_only_what_the_rules_name() -> None:
         "attendance.site.name",
         "attendance.notes",
         "empty",
-        "tags",
+        "tags[*]",
     )
 
 
