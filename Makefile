@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint unit integration e2e run kafka-jars clean help
+.PHONY: demo test lint unit integration e2e run kafka-jars clean help bench
 
 help:
 	@echo "make demo   - run the CP-IS scenario end to end on a real Kafka, print the result"
@@ -43,3 +43,6 @@ unit: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+
+bench: $(STAMP)
+	@$(BIN)/infoshare bench policy --write docs/benchmarks.md

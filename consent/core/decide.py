@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 
-from consent.core.fields import TransformError, project
+from consent.core.fields import TransformError, leaf_paths, project
 from consent.core.model import IdentityLevel, Protocol, ProtocolSet, RecipientRule, RuleKind
 from consent.core.state import SubjectState
 from consent.core.tokens import tokenise
@@ -80,15 +80,22 @@ def delivery_id(key: Key, recipient: str, event_id: str) -> str:
     return keyed_id(key.secret, f"event:{recipient}", event_id)
 
 
-def _condition_fails(event: EventFacts, rule: RecipientRule, state: SubjectState) -> str | None:
+@dataclass(frozen=True)
+class _Prepared:
+    """What every recipient's decision reads of one event, computed once per event."""
+
+    cel_event: Mapping[str, Any]
+    cel_state: Mapping[str, Any]
+    leaves: tuple[str, ...]
+
+
+def _condition_fails(
+    rule: RecipientRule, cel_event: Mapping[str, Any], cel_state: Mapping[str, Any]
+) -> str | None:
     """Why the recipient's condition does not hold, or None if it holds (or there is none)."""
     if rule.condition is None:
         return None
-    holds = rule.condition.holds(
-        event={"type": event.type, "source": event.source_agency, "data": event.data},
-        state=state.as_cel(),
-        recipient=rule.agency,
-    )
+    holds = rule.condition.holds(event=cel_event, state=cel_state, recipient=rule.agency)
     if holds:
         return None
     meaning = rule.condition_text or rule.condition.source
@@ -101,11 +108,11 @@ def _decide_for(
     event: EventFacts,
     protocol: Protocol,
     rule: RecipientRule,
-    state: SubjectState,
+    prepared: _Prepared,
     keys: Mapping[str, Key],
     token_key: Key | None,
 ) -> Decision:
-    failed = _condition_fails(event, rule, state)
+    failed = _condition_fails(rule, prepared.cel_event, prepared.cel_state)
     if failed is not None:
         return Decision(
             recipient=rule.agency,
@@ -131,6 +138,7 @@ def _decide_for(
             pseudonymise=lambda path, value: field_pseudonym(key, rule.agency, path, value),
             tokenise=token,
             on=event.occurred,
+            leaves=prepared.leaves,
         )
     except TransformError as exc:
         return Decision(
@@ -191,8 +199,13 @@ def decide(
                 reason=f"no protocol covers {event.type} from {event.source_agency}",
             )
         ]
+    prepared = _Prepared(
+        cel_event={"type": event.type, "source": event.source_agency, "data": event.data},
+        cel_state=state.as_cel(),
+        leaves=tuple(leaf_paths(event.data)),
+    )
     return [
-        _decide_for(event, protocol, rule, state, keys, token_key)
+        _decide_for(event, protocol, rule, prepared, keys, token_key)
         if protocol.in_force(today)
         else _not_in_force(protocol, rule, today)
         for protocol in covering

@@ -41,9 +41,12 @@ def project(
     pseudonymise: Keyed,
     tokenise: Keyed = _refuse,
     on: date | None = None,
+    leaves: tuple[str, ...] | None = None,
 ) -> Projection:
     """Apply ``rules`` to ``data``. ``pseudonymise`` and ``tokenise`` are the recipient's
-    keyed transforms; ``on`` is the date age bands are computed for (the event's date)."""
+    keyed transforms; ``on`` is the date age bands are computed for (the event's date);
+    ``leaves`` is ``leaf_paths(data)`` when the caller has it already (one event, many
+    recipients)."""
     when = on or date.today()
     transforms: dict[RuleKind, Callable[[FieldRule], Callable[[str, Any], Any]]] = {
         RuleKind.ALLOW: lambda _r: lambda _p, v: copy.deepcopy(v),
@@ -59,7 +62,8 @@ def project(
         if apply(data, payload, rule.path, rule.target, transforms[rule.kind](rule)):
             consumed.append(rule.path)
             lists[rule.kind].append(rule.target)
-    withheld = tuple(p for p in leaf_paths(data) if not any(covers(c, p) for c in consumed))
+    all_leaves = leaves if leaves is not None else tuple(leaf_paths(data))
+    withheld = tuple(p for p in all_leaves if not any(covers(c, p) for c in consumed))
     disclosed = lists[RuleKind.ALLOW] + lists[RuleKind.MASK] + lists[RuleKind.GENERALISE]
     return Projection(
         payload=payload,

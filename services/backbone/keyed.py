@@ -6,8 +6,6 @@ with different keys and domains, so that no two of them can be linked without th
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import hmac
 from dataclasses import dataclass, field
 
@@ -22,16 +20,16 @@ class Key:
     secret: bytes = field(repr=False)
 
 
-def keyed_id(secret: bytes, domain: str, identifier: str, *, length: int = 26) -> str:
+def keyed_id(secret: bytes, domain: str, identifier: str, *, length: int = 32) -> str:
     """A stable, unlinkable token for ``identifier`` under ``secret`` and ``domain``.
 
-    Lower-case base32 of HMAC-SHA256(secret, domain || 0x1f || identifier), cut to
-    ``length`` characters (26 characters = 130 bits). Deterministic; not reversible.
+    Lower-case hex of HMAC-SHA256(secret, domain || 0x1f || identifier), cut to ``length``
+    characters (32 characters = 128 bits). Deterministic; not reversible.
     """
     if not secret:
         raise ValueError("a keyed identifier needs a non-empty secret")
-    mac = hmac.new(secret, domain.encode() + _SEP + identifier.encode(), hashlib.sha256)
-    return base64.b32encode(mac.digest()).decode().rstrip("=").lower()[:length]
+    message = domain.encode() + _SEP + identifier.encode()
+    return hmac.digest(secret, message, "sha256").hex()[:length]
 
 
 def routing_key(key: Key, subject_id: str) -> str:

@@ -149,6 +149,29 @@ def keys_generate(
     console.print(f"keyring written to {out} (keep it secret; never commit it)")
 
 
+bench_app = typer.Typer(help="Benchmarks: measure and report, side by side", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
+
+
+@bench_app.command("policy")
+def bench_policy(
+    iterations: Annotated[int, typer.Option(min=100, help="decisions timed per case")] = 5000,
+    write: Annotated[
+        Path | None,
+        typer.Option(help="replace this section of a Markdown file (docs/benchmarks.md)"),
+    ] = None,
+) -> None:
+    """Time one policy decision (5 recipients, mixed rules) against 10 and 1,000 protocols."""
+    from services.cli.bench_policy import report, run
+    from services.cli.benchmarks_doc import replace_section
+
+    text = report(run(iterations), iterations)
+    console.print(text)
+    if write is not None:
+        replace_section(write, "## Policy decision", text)
+        console.print(f"written to {write}")
+
+
 @app.command("run")
 def run(
     component: Annotated[
