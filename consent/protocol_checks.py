@@ -30,6 +30,7 @@ from consent.protocol_parse import Problem
 from services.backbone.schemas import SchemaRegistry
 
 IDENTIFYING = "x-identifying"
+NEVER_SHARED = "x-never-shared"
 SPECIAL = "x-special-category"
 NEEDS_SCHEDULE1 = frozenset("bghij")
 _DATES = (Generalisation.YEAR, Generalisation.MONTH, Generalisation.AGE_BAND)
@@ -94,6 +95,10 @@ def _check_rules(
             )
             continue
         leaf_nodes = [t[-1] for t in trails]
+        on_path = any(n.get(NEVER_SHARED) is True for t in trails for n in t)
+        if on_path or any(_marked(t[-1], NEVER_SHARED) for t in trails):
+            report(f.line, "never-shared", f"{f.path} is never shared with anyone")
+            continue
         if f.to is not None and not all(_generalisable(n, f.path, f.to) for n in leaf_nodes):
             report(f.line, "generalise", f"{f.path} cannot be generalised to {f.to.value}")
         revealing = f.kind in (RuleKind.ALLOW, RuleKind.MASK)
@@ -112,7 +117,9 @@ def _check_rules(
                 "identifying-field",
                 f"an anonymised recipient gets no pseudonym or token ({f.path})",
             )
-        special = any(any(_marked(n, SPECIAL) for n in t) for t in trails)
+        special = any(
+            any(n.get(SPECIAL) is True for n in t) or _marked(t[-1], SPECIAL) for t in trails
+        )
         basis = protocol.lawful_basis
         if special and basis.article9 is None:
             report(

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 
+from consent.core.consent import ConsentRecord, Override, evaluate
 from consent.core.fields import TransformError, leaf_paths, project
 from consent.core.model import IdentityLevel, Protocol, ProtocolSet, RecipientRule, RuleKind
 from consent.core.state import SubjectState
@@ -27,6 +28,10 @@ class ReasonCode(StrEnum):
     NO_PROTOCOL = "withheld.no_protocol"
     TRANSFORM_FAILED = "withheld.transform_failed"
     NOT_IN_FORCE = "withheld.protocol_not_in_force"
+    NO_CONSENT = "withheld.no_consent"
+    CONSENT_REFUSED = "withheld.consent_refused"
+    CONSENT_WITHDRAWN = "withheld.consent_withdrawn"
+    SAFEGUARDING_OVERRIDE = "shared.safeguarding_override"
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,8 @@ class EventFacts:
     data: Mapping[str, Any]
     subject_id: str
     occurred: date | None = None  # the event's date: age bands are computed for it
+    consents: Mapping[tuple[str, str], ConsentRecord] = field(default_factory=dict)
+    override: Override | None = None
 
 
 @dataclass(frozen=True)
@@ -56,6 +63,8 @@ class Decision:
     fields_tokenised: tuple[str, ...] = ()
     key_id: str | None = None
     token_key_id: str | None = None
+    consent: ConsentRecord | None = None
+    override: Override | None = None
     delivery_key: str | None = None
     delivery_id: str | None = None
 
@@ -122,6 +131,17 @@ def _decide_for(
             protocol=protocol,
             identity=rule.identity.value,
         )
+    consent = evaluate(protocol, rule.agency, event.consents, event.override)
+    if not consent.allowed:
+        return Decision(
+            recipient=rule.agency,
+            outcome=Outcome.WITHHELD,
+            reason_code=ReasonCode(consent.code),
+            reason=f"{protocol.ref} requires consent: {consent.reason}",
+            protocol=protocol,
+            identity=rule.identity.value,
+            consent=consent.record,
+        )
     key = keys[rule.agency]
     uses_tokens = any(f.kind is RuleKind.TOKENISE for f in rule.fields)
     try:
@@ -152,8 +172,11 @@ def _decide_for(
     return Decision(
         recipient=rule.agency,
         outcome=Outcome.SHARED,
-        reason_code=ReasonCode.PROTOCOL_ALLOWS,
-        reason=f"{protocol.ref} ({protocol.purpose.value}) allows {rule.identity.value} sharing",
+        reason_code=ReasonCode(consent.code),
+        reason=f"{protocol.ref} ({protocol.purpose.value}) allows {rule.identity.value} "
+        f"sharing; {consent.reason}",
+        consent=consent.record,
+        override=consent.override,
         protocol=protocol,
         identity=rule.identity.value,
         payload=projection.payload,
@@ -169,7 +192,7 @@ def _decide_for(
             if rule.identity is IdentityLevel.ANONYMISED
             else pseudonym(key, rule.agency, event.subject_id)
         ),
-        delivery_id=delivery_id(key, rule.agency, event.id),
+        delivery_id=delivery_id(key, rule.agency, f"{event.id}|{protocol.ref}"),
     )
 
 

@@ -10,9 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 
+from consent.core.consent import ConsentRecord, Override
 from consent.core.decide import Decision, EventFacts, Outcome, decide
 from consent.core.model import Protocol, ProtocolSet
 from consent.core.state import ProtectionPlan, SubjectState, next_state
@@ -65,7 +67,20 @@ def source_agency_of(topic: str, topics: Topics) -> str:
     return topic[len(prefix) :] if topic.startswith(prefix) else ""
 
 
-def _facts(rec: InRecord, ctx: Context) -> tuple[envelope.CloudEvent, EventFacts]:
+SubjectConsents = Mapping[tuple[str, str], ConsentRecord]
+NO_CONSENTS: Mapping[str, SubjectConsents] = {}
+
+
+def _override(data: Mapping[str, Any]) -> Override | None:
+    raw = data.get("safeguarding_override")
+    if not isinstance(raw, Mapping):
+        return None
+    return Override(justification=str(raw["justification"]), role=str(raw["role"]))
+
+
+def _facts(
+    rec: InRecord, ctx: Context, consents: Mapping[str, SubjectConsents]
+) -> tuple[envelope.CloudEvent, EventFacts]:
     event = envelope.decode(rec.key, rec.value, rec.headers)
     agency = event.source_agency
     if agency != source_agency_of(rec.topic, ctx.topics):
@@ -90,7 +105,14 @@ def _facts(rec: InRecord, ctx: Context) -> tuple[envelope.CloudEvent, EventFacts
     if event.key != routing_key(ctx.routing, subject_id):
         raise EnvelopeError("the record key is not the routing key of the event's subject")
     return event, EventFacts(
-        event.id, event.type, agency, event.data, subject_id, occurred=event.time.date()
+        event.id,
+        event.type,
+        agency,
+        event.data,
+        subject_id,
+        occurred=event.time.date(),
+        consents=consents.get(event.key, {}),
+        override=_override(event.data),
     )
 
 
@@ -100,6 +122,7 @@ def handle(
     state: Mapping[str, ProtectionPlan | None],
     trace_id: str | None,
     delivery_trace: Callable[[], list[tuple[str, bytes]]],
+    consents: Mapping[str, SubjectConsents] = NO_CONSENTS,
 ) -> Handled:
     """Everything one input record causes. Pure but for the clock and ``delivery_trace``,
     which gives each delivery trace headers of its own (a new trace linked to this one,
@@ -109,7 +132,7 @@ def handle(
     """
     now = datetime.now(UTC)
     try:
-        event, facts = _facts(rec, ctx)
+        event, facts = _facts(rec, ctx, consents)
         routing = event.key
         current = SubjectState(state.get(routing))
         decisions = decide(

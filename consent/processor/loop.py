@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord
 from opentelemetry import trace
 
 from consent.core.state import ProtectionPlan
+from consent.processor.consents import ConsentView
 from consent.processor.handle import PLAN_STATE, Context, handle
 from consent.processor.records import InRecord
 from services.backbone import kafka, telemetry
@@ -43,6 +44,7 @@ class Processor:
         # return) records while the rebalance listener is still restoring, so the loop waits.
         self.state_ready = asyncio.Event()
         self.restore_failed: BaseException | None = None
+        self.consents = ConsentView(topic=ctx.topics.consent_records, bootstrap=config.bootstrap)
 
     async def restore_state(self) -> int:
         """Rebuild plan state from the compacted changelog, read to its end; return how many
@@ -79,6 +81,7 @@ class Processor:
             self.config.bootstrap, transactional_id=self.config.transactional_id
         )
         await producer.start()
+        await self.consents.start()
         await consumer.start()
         log.info("processing %s", ", ".join(self.config.source_topics))
         try:
@@ -88,9 +91,12 @@ class Processor:
                     await self.state_ready.wait()
                     if self.restore_failed is not None:
                         raise RuntimeError("cannot restore plan state") from self.restore_failed
+                    # Consent first: a withdrawal committed before this batch applies to it.
+                    await self.consents.catch_up()
                     await self._process_batch(batch, producer)
         finally:
             await consumer.stop()
+            await self.consents.stop()
             await producer.stop()
 
     async def _process_batch(
@@ -147,6 +153,7 @@ class Processor:
                 view,
                 telemetry.current_trace_id(),
                 lambda: telemetry.new_trace_headers("deliver", link_to=here),
+                self.consents.by_subject,
             )
             span.set_attribute("infoshare.decisions", len(handled.decisions))
             if handled.dead_letter_reason:

@@ -9,12 +9,20 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from fastapi import FastAPI, Query
+from fastapi import FastAPI, HTTPException, Query
 from pydantic import Field
 
 from services.audit.ingest import ingest
-from services.audit.models import AuditEntryPublic, AuditPage
-from services.audit.store import AuditQuery, AuditStore
+from services.audit.models import AuditEntryPublic, AuditPage, OverridePublic, OverrideReviewIn
+from services.audit.store import (
+    AlreadyReviewed,
+    AuditQuery,
+    AuditStore,
+    NotAnOverride,
+    overrides,
+    review_override,
+)
+from services.backbone.http_errors import install_validation_handler
 from services.backbone.settings import HttpSettings
 from services.backbone.tasks import critical_task
 
@@ -24,6 +32,12 @@ class AuditSettings(HttpSettings):
         "sqlite:///infoshare-audit.db", description="SQLAlchemy URL of the audit store"
     )
     audit_group: str = Field("infoshare-audit", description="consumer group id")
+
+
+class ReviewFilter(StrEnum):
+    PENDING = "pending"
+    REVIEWED = "reviewed"
+    ALL = "all"
 
 
 class DecisionFilter(StrEnum):
@@ -72,6 +86,7 @@ def create_app(settings: AuditSettings | None = None) -> FastAPI:
         version="0.1.0",
         lifespan=lifespan,
     )
+    install_validation_handler(app)
 
     @app.get("/healthz", tags=["operations"], summary="Liveness")
     async def healthz() -> dict[str, Any]:
@@ -116,5 +131,42 @@ def create_app(settings: AuditSettings | None = None) -> FastAPI:
             limit=limit,
             offset=offset,
         )
+
+    @app.get(
+        "/audit/overrides",
+        response_model=list[OverridePublic],
+        tags=["IG review"],
+        summary="Decisions shared under a safeguarding override, with their review",
+    )
+    def list_overrides(
+        status: ReviewFilter = Query(ReviewFilter.PENDING),
+        limit: int = Query(100, ge=1, le=1000),
+    ) -> list[OverridePublic]:
+        reviewed = {"pending": False, "reviewed": True, "all": None}[status.value]
+        return [
+            OverridePublic(
+                decision=AuditEntryPublic.model_validate(entry, from_attributes=True),
+                review=OverrideReviewIn(reviewer=r.reviewer, note=r.note) if r else None,
+                reviewed_at=r.reviewed_at if r else None,
+            )
+            for entry, r in overrides(store, reviewed=reviewed, limit=limit)
+        ]
+
+    @app.post(
+        "/audit/overrides/{audit_id}/review",
+        status_code=201,
+        tags=["IG review"],
+        summary="Record an IG officer's review of an override (once)",
+    )
+    def review(audit_id: str, body: OverrideReviewIn) -> dict[str, Any]:
+        try:
+            row = review_override(store, audit_id, body)
+        except NotAnOverride:
+            raise HTTPException(
+                404, detail="no decision shared under an override has this audit id"
+            ) from None
+        except AlreadyReviewed:
+            raise HTTPException(409, detail="this override has been reviewed already") from None
+        return {"audit_id": row.audit_id, "reviewed_at": row.reviewed_at.isoformat()}
 
     return app

@@ -33,6 +33,10 @@ class AuditEntryBase(SQLModel):
     fields_tokenised: list[str] = Field(default_factory=list, sa_column=Column(JSON))
     key_id: str | None = Field(default=None, max_length=128)
     token_key_id: str | None = Field(default=None, max_length=128)
+    consent_record_id: str | None = Field(default=None, max_length=64)
+    consent_version: int | None = None
+    override_justification: str | None = None
+    override_role: str | None = Field(default=None, max_length=80)
     topic_in: str | None = Field(default=None, max_length=255)
     partition_in: int | None = None
     offset_in: int | None = None
@@ -55,3 +59,27 @@ class AuditPage(SQLModel):
     total: int
     limit: int
     offset: int
+
+
+OVERRIDE_CODE = "shared.safeguarding_override"
+
+
+class OverrideReviewIn(SQLModel):
+    reviewer: str = Field(min_length=2, max_length=120, description="the IG officer")
+    note: str = Field(min_length=2, max_length=4000)
+
+
+class OverrideReview(OverrideReviewIn, table=True):
+    """An IG officer's review of a decision shared under a safeguarding override. Kept apart
+    from the audit record itself, which is never changed."""
+
+    __tablename__ = "override_review"
+    id: int | None = Field(default=None, primary_key=True)
+    audit_id: str = Field(max_length=36, unique=True, index=True)
+    reviewed_at: datetime
+
+
+class OverridePublic(SQLModel):
+    decision: AuditEntryPublic
+    review: OverrideReviewIn | None = None
+    reviewed_at: datetime | None = None

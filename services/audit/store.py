@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import Engine, func
 from sqlmodel import Session, SQLModel, col, create_engine, select
 
-from services.audit.models import AuditEntry
+from services.audit.models import OVERRIDE_CODE, AuditEntry, OverrideReview, OverrideReviewIn
 from services.backbone.audit_contract import AuditRecord
 
 
@@ -73,3 +73,52 @@ class AuditStore:
                 stmt.order_by(col(AuditEntry.seq)).offset(q.offset).limit(q.limit)
             ).all()
         return list(rows), int(total)
+
+
+class NotAnOverride(LookupError):
+    """No decision with this audit id was shared under a safeguarding override."""
+
+
+class AlreadyReviewed(LookupError):
+    """This override has been reviewed already; reviews are not rewritten."""
+
+
+def overrides(
+    store: AuditStore, *, reviewed: bool | None, limit: int = 100
+) -> list[tuple[AuditEntry, OverrideReview | None]]:
+    """Decisions shared under a safeguarding override, oldest first, with their review."""
+    stmt = (
+        select(AuditEntry, OverrideReview)
+        .join(
+            OverrideReview, col(OverrideReview.audit_id) == col(AuditEntry.audit_id), isouter=True
+        )
+        .where(col(AuditEntry.reason_code) == OVERRIDE_CODE)
+    )
+    if reviewed is True:
+        stmt = stmt.where(col(OverrideReview.id).is_not(None))
+    elif reviewed is False:
+        stmt = stmt.where(col(OverrideReview.id).is_(None))
+    with Session(store.engine) as session:
+        return [(e, r) for e, r in session.exec(stmt.order_by(col(AuditEntry.seq)).limit(limit))]
+
+
+def review_override(store: AuditStore, audit_id: str, review: OverrideReviewIn) -> OverrideReview:
+    with Session(store.engine) as session:
+        entry = session.exec(select(AuditEntry).where(col(AuditEntry.audit_id) == audit_id)).first()
+        if entry is None or entry.reason_code != OVERRIDE_CODE:
+            raise NotAnOverride(audit_id)
+        done = session.exec(
+            select(OverrideReview).where(col(OverrideReview.audit_id) == audit_id)
+        ).first()
+        if done is not None:
+            raise AlreadyReviewed(audit_id)
+        row = OverrideReview(
+            audit_id=audit_id,
+            reviewer=review.reviewer,
+            note=review.note,
+            reviewed_at=datetime.now(UTC),
+        )
+        session.add(row)
+        session.commit()
+        session.refresh(row)
+        return row

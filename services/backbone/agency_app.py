@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import FastAPI, Query, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import Field
 
 from services.backbone.directory import AgencyKind
 from services.backbone.errors import ConfigurationError, PublishFailed, SchemaViolation
+from services.backbone.http_errors import install_validation_handler
 from services.backbone.publisher import EventPublisher
 from services.backbone.settings import HttpSettings
 from services.backbone.tasks import critical_task
@@ -27,6 +27,10 @@ from services.delivery.inbox import Inbox, consume_into
 
 class AgencyServiceSettings(HttpSettings):
     agency_id: str = Field(description="the agency this service publishes as")
+
+
+OVERRIDE_HEADER = "Safeguarding-Override-Justification"
+OVERRIDE_ROLE_HEADER = "Safeguarding-Override-Role"
 
 
 class InputRejected(Exception):
@@ -55,8 +59,17 @@ def runtime(request: Request) -> AgencyRuntime:
 async def publish_event(
     request: Request, *, event_type: str, data: dict[str, Any], subject_id: str, native_id: str
 ) -> dict[str, str]:
-    """Validate, key and publish one canonical event; the 202 body names it."""
+    """Validate, key and publish one canonical event; the 202 body names it.
+
+    A practitioner who shares without consent to safeguard a child says so, and why, in the
+    ``Safeguarding-Override-Justification`` and ``Safeguarding-Override-Role`` headers; the
+    event then carries it for the protocol to honour (or not), the audit and IG review.
+    """
     rt = runtime(request)
+    justification = request.headers.get(OVERRIDE_HEADER)
+    if justification is not None:
+        role = request.headers.get(OVERRIDE_ROLE_HEADER, "")
+        data = {**data, "safeguarding_override": {"justification": justification, "role": role}}
     event = rt.publisher.build(
         event_type=event_type, data=data, subject_id=subject_id, native_id=native_id
     )
@@ -117,11 +130,7 @@ def create_agency_app(
     async def _rejected(_: Request, exc: InputRejected) -> JSONResponse:
         return _rejection(exc.loc, exc.msg, exc.rule)
 
-    @app.exception_handler(RequestValidationError)
-    async def _malformed(_: Request, exc: RequestValidationError) -> JSONResponse:
-        # FastAPI's default echoes the input back; it may be an NHS number or a whole body.
-        detail = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
-        return JSONResponse(status_code=422, content={"detail": detail})
+    install_validation_handler(app)
 
     @app.exception_handler(SchemaViolation)
     async def _invalid(_: Request, exc: SchemaViolation) -> JSONResponse:

@@ -46,6 +46,12 @@ class AuditRecord(BaseModel):
     fields_tokenised: list[str] = Field(default_factory=list)
     key_id: str | None = None
     token_key_id: str | None = None
+    consent_record_id: str | None = None
+    consent_version: int | None = None
+    override_justification: str | None = Field(
+        None, description="why the publisher shared without consent (reviewed by IG)"
+    )
+    override_role: str | None = None
     topic_in: str | None = None
     partition_in: int | None = None
     offset_in: int | None = None

@@ -24,6 +24,7 @@ class Component:
 COMPONENTS = (
     Component("processor", None, description="consent-and-policy processor"),
     Component("audit", 8120, description="audit store and IG search API"),
+    Component("consent", 8130, description="consent registry API"),
     Component("delivery", 8110, description="pull inbox for every recipient"),
     Component("socialcare", 8101, "la-northshire", "children's social care service"),
     Component("health", 8102, "nhs-riverside-ed", "health service (FHIR R4)"),
@@ -37,6 +38,10 @@ def _app_factory(name: str) -> Callable[[], FastAPI]:
         from services.audit.app import create_app as audit_app
 
         return audit_app
+    if name == "consent":
+        from consent.api import create_app as consent_app
+
+        return consent_app
     if name == "delivery":
         from services.delivery.app import create_app as delivery_app
 

@@ -1,5 +1,6 @@
-"""Play the CP-IS scenario against a running stack and show what each agency received and
-what the audit trail recorded."""
+"""Play the demo scenario against a running stack: the CP-IS flow, then consent given and
+withdrawn for early help, and a safeguarding override; return what each agency received,
+the audit trail and the IG review queue. Rendering lives in ``demo_render``."""
 
 from __future__ import annotations
 
@@ -10,13 +11,12 @@ from typing import Any
 
 import httpx
 import orjson
-from rich.console import Console
-from rich.table import Table
 
 from services.cli import scenario
 from services.cli.stack import Stack
 
-EXPECTED_DECISIONS = 5  # plan flag; attendance A to LA and PH; attendance B to LA and PH
+# plan flag (1), then 5 attendances x 3 protocols covering attendances
+EXPECTED_DECISIONS = 1 + 5 * 3
 
 
 class ScenarioFailed(RuntimeError):
@@ -27,6 +27,7 @@ class ScenarioFailed(RuntimeError):
 class Outcome:
     received: dict[str, list[dict[str, Any]]]
     audit: list[dict[str, Any]]
+    pending_reviews: list[dict[str, Any]]
 
 
 def wait_for(what: str, check: Callable[[], bool], *, timeout: float = 30.0) -> None:
@@ -37,8 +38,8 @@ def wait_for(what: str, check: Callable[[], bool], *, timeout: float = 30.0) -> 
         time.sleep(0.2)
 
 
-def _accepted(response: httpx.Response) -> dict[str, Any]:
-    if response.status_code != 202:
+def _expect(response: httpx.Response, code: int) -> dict[str, Any]:
+    if response.status_code != code:
         raise ScenarioFailed(
             f"{response.request.url} answered {response.status_code}: {response.text[:300]}"
         )
@@ -46,123 +47,95 @@ def _accepted(response: httpx.Response) -> dict[str, Any]:
     return body
 
 
+class _Driver:
+    """The agencies' and practitioners' HTTP calls, and the conditions the demo waits on."""
+
+    def __init__(self, stack: Stack, http: httpx.Client, timeout: float) -> None:
+        self.stack, self.http, self.timeout = stack, http, timeout
+        self.encounters = 0
+
+    def url(self, name: str) -> str:
+        return self.stack.url(name)
+
+    def items(self, url: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = self.http.get(url).json()["items"]
+        return items
+
+    def audit_rows(self) -> list[dict[str, Any]]:
+        return self.items(f"{self.url('audit')}/audit/decisions?limit=1000")
+
+    def decided(self, count: int, what: str) -> None:
+        wait_for(what, lambda: len(self.audit_rows()) >= count, timeout=self.timeout)
+
+    def attend(self, child: scenario.Child, arrival: str, override: str | None = None) -> None:
+        self.encounters += 1
+        headers = {"content-type": "application/fhir+json"}
+        if override:
+            headers["Safeguarding-Override-Justification"] = override
+            headers["Safeguarding-Override-Role"] = "ED consultant"
+        bundle = scenario.attendance_bundle(
+            child, encounter_id=f"ED-{77800 + self.encounters}", arrival=arrival
+        )
+        _expect(
+            self.http.post(
+                f"{self.url('health')}/fhir/Bundle", headers=headers, content=orjson.dumps(bundle)
+            ),
+            202,
+        )
+
+    def consent(self, child: scenario.Child, status: str) -> None:
+        _expect(
+            self.http.post(
+                f"{self.url('consent')}/consents",
+                json={
+                    "nhs_number": child.nhs_number,
+                    "purpose": "early_help",
+                    "scope": "la-northshire",
+                    "status": status,
+                    "given_by": "parent",
+                    "recorded_by": "Riverside ED social worker",
+                    "evidence_ref": "consent form EH-2026-311",
+                },
+            ),
+            201,
+        )
+
+
 def play(stack: Stack, *, say: Callable[[str], None] = print, timeout: float = 30.0) -> Outcome:
-    socialcare, health = stack.url("socialcare"), stack.url("health")
-    delivery, audit = stack.url("delivery"), stack.url("audit")
     with httpx.Client(timeout=10.0) as http:
-
-        def inbox(url: str) -> list[dict[str, Any]]:
-            items: list[dict[str, Any]] = http.get(url).json()["items"]
-            return items
-
-        def audit_rows() -> list[dict[str, Any]]:
-            rows: list[dict[str, Any]] = http.get(
-                f"{audit}/audit/decisions", params={"limit": 1000}
-            ).json()["items"]
-            return rows
-
+        run = _Driver(stack, http, timeout)
         say("1. Social care places a child on a child protection plan")
-        _accepted(
+        _expect(
             http.post(
-                f"{socialcare}/child-protection-plans", json=scenario.plan_started(scenario.ON_PLAN)
-            )
+                f"{run.url('socialcare')}/child-protection-plans",
+                json=scenario.plan_started(scenario.ON_PLAN),
+            ),
+            202,
         )
-        wait_for(
-            "the ED to receive the plan flag",
-            lambda: len(inbox(f"{health}/inbox")) >= 1,
-            timeout=timeout,
-        )
+        run.decided(1, "the plan flag decision")
         say("2. The child attends the emergency department")
-        fhir = {"content-type": "application/fhir+json"}
-        _accepted(
-            http.post(
-                f"{health}/fhir/Bundle",
-                headers=fhir,
-                content=orjson.dumps(scenario.attendance_bundle(scenario.ON_PLAN)),
-            )
-        )
-        say("3. A child who is not on a plan attends the emergency department")
-        _accepted(
-            http.post(
-                f"{health}/fhir/Bundle",
-                headers=fhir,
-                content=orjson.dumps(
-                    scenario.attendance_bundle(
-                        scenario.NOT_ON_PLAN,
-                        encounter_id="ED-77840",
-                        arrival="2026-11-20T22:03:00Z",
-                    )
-                ),
-            )
-        )
-        wait_for(
-            "the authority to be notified",
-            lambda: len(inbox(f"{socialcare}/inbox")) >= 1,
-            timeout=timeout,
-        )
-        wait_for(
-            "public health to receive both attendances",
-            lambda: len(inbox(f"{delivery}/recipients/ph-northshire/inbox")) >= 2,
-            timeout=timeout,
-        )
-        wait_for(
-            "every decision in the audit trail",
-            lambda: len(audit_rows()) >= EXPECTED_DECISIONS,
-            timeout=timeout,
-        )
+        run.attend(scenario.ON_PLAN, "2026-11-20T21:14:00Z")
+        say("3. A child who is not on a plan attends: no consent for early help yet")
+        run.attend(scenario.NOT_ON_PLAN, "2026-11-20T22:03:00Z")
+        run.decided(7, "the first attendances' decisions")
+        say("4. The family consents to early help; the child attends again")
+        run.consent(scenario.NOT_ON_PLAN, "granted")
+        run.attend(scenario.NOT_ON_PLAN, "2026-11-22T19:40:00Z")
+        run.decided(10, "the attendance under consent")
+        say("5. The family withdraws consent; the child attends again")
+        run.consent(scenario.NOT_ON_PLAN, "withdrawn")
+        run.attend(scenario.NOT_ON_PLAN, "2026-11-24T08:15:00Z")
+        run.decided(13, "the attendance after the withdrawal")
+        say("6. A clinician shares a third child's attendance without consent, saying why")
+        run.attend(scenario.THIRD, "2026-11-25T02:30:00Z", override=scenario.OVERRIDE_REASON)
+        run.decided(EXPECTED_DECISIONS, "every decision in the audit trail")
+        pending = http.get(f"{run.url('audit')}/audit/overrides").json()
         return Outcome(
             received={
-                "nhs-riverside-ed": inbox(f"{health}/inbox"),
-                "la-northshire": inbox(f"{socialcare}/inbox"),
-                "ph-northshire": inbox(f"{delivery}/recipients/ph-northshire/inbox"),
+                "nhs-riverside-ed": run.items(f"{run.url('health')}/inbox"),
+                "la-northshire": run.items(f"{run.url('socialcare')}/inbox"),
+                "ph-northshire": run.items(f"{run.url('delivery')}/recipients/ph-northshire/inbox"),
             },
-            audit=audit_rows(),
+            audit=run.audit_rows(),
+            pending_reviews=pending,
         )
-
-
-def _leaves(data: Any, prefix: str = "") -> list[str]:
-    if isinstance(data, dict):
-        return [line for k, v in data.items() for line in _leaves(v, f"{prefix}{k}.")]
-    return [f"{prefix[:-1]} = {data}"]
-
-
-def render(outcome: Outcome, console: Console) -> None:
-    for agency, items in outcome.received.items():
-        table = Table(title=f"Received by {agency}", show_lines=True, expand=True)
-        table.add_column("#", justify="right")
-        table.add_column("event type")
-        table.add_column("protocol, identity level")
-        table.add_column("data exactly as delivered", overflow="fold")
-        for item in items:
-            table.add_row(
-                str(item["number"]),
-                item["type"],
-                f"{item['protocol']}\n{item['identity_level']}",
-                "\n".join(_leaves(item["data"])),
-            )
-        console.print(table)
-    table = Table(
-        title="Audit trail: every decision with its reason (never a payload)",
-        show_lines=True,
-        expand=True,
-    )
-    for column in (
-        "event type",
-        "from -> to",
-        "decision",
-        "reason",
-        "fields disclosed",
-        "trace id",
-    ):
-        table.add_column(column, overflow="fold")
-    for row in outcome.audit:
-        fields = row["fields_disclosed"] + [f"{f} (pseudonym)" for f in row["fields_pseudonymised"]]
-        table.add_row(
-            row["event_type"] or "",
-            f"{row['source_agency'] or ''}\n-> {row['recipient'] or '-'}",
-            row["decision"],
-            row["reason"],
-            "\n".join(fields),
-            (row["trace_id"] or "")[:16],
-        )
-    console.print(table)

@@ -175,7 +175,7 @@ def bench_policy(
 @app.command("run")
 def run(
     component: Annotated[
-        str, typer.Argument(help="processor | audit | delivery | socialcare | health")
+        str, typer.Argument(help="processor | audit | consent | delivery | socialcare | health")
     ],
 ) -> None:
     """Run one component in the foreground; settings come from INFOSHARE_* variables."""
@@ -277,7 +277,8 @@ def demo(
     keep_state: Annotated[bool, typer.Option(help="keep the demo's state directory")] = False,
 ) -> None:
     """Play the CP-IS scenario end to end on a real Kafka, show the result, stop everything."""
-    from services.cli.demo import play, render
+    from services.cli.demo import play
+    from services.cli.demo_render import render, render_reviews
     from services.cli.stack import Stack
 
     state_dir = Path(tempfile.mkdtemp(prefix="infoshare-demo-"))
@@ -289,6 +290,7 @@ def demo(
             stack.start(say=console.print)
         outcome = play(stack, say=console.print)
         render(outcome, console)
+        render_reviews(outcome, console)
     except KeyboardInterrupt:
         raise _fail("interrupted") from None
     except Exception as exc:

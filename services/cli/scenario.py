@@ -21,6 +21,11 @@ class Child:
 
 ON_PLAN = Child("9990000123", "NS-104233", "Maisie", "Testchild", "2016-04-09", "NS1 4AP")
 NOT_ON_PLAN = Child("9990000239", "NS-104288", "Ollie", "Examplechild", "2014-11-23", "NS3 9ZD")
+THIRD = Child("9990000344", "NS-104301", "Ruby", "Samplechild", "2019-07-30", "NS2 6QT")
+OVERRIDE_REASON = (
+    "Third attendance this month with unexplained injuries; the adult with the child was "
+    "hostile, and asking for consent would put the child at risk"
+)
 
 
 def plan_started(

@@ -13,6 +13,7 @@ from typing import Any
 
 from fastapi import FastAPI, HTTPException, Query
 
+from services.backbone.http_errors import install_validation_handler
 from services.backbone.settings import HttpSettings
 from services.backbone.tasks import critical_task
 from services.delivery.inbox import Inbox, consume_into
@@ -51,6 +52,7 @@ def create_app(settings: HttpSettings | None = None) -> FastAPI:
         version="0.1.0",
         lifespan=lifespan,
     )
+    install_validation_handler(app)
 
     @app.get("/healthz", tags=["operations"], summary="Liveness")
     async def healthz() -> dict[str, Any]:

@@ -62,7 +62,11 @@ def test_ed_receives_exactly_the_plan_flag(outcome: Outcome) -> None:
 
 
 def test_authority_is_notified_only_of_the_child_on_its_plan(outcome: Outcome) -> None:
-    (notice,) = outcome.received["la-northshire"]
+    (notice,) = [
+        n
+        for n in outcome.received["la-northshire"]
+        if n["protocol"] == "cpis-attendance-notification@2"
+    ]
     assert notice["type"] == ATTENDANCE
     assert notice["data"] == {
         "subject": {"nhs_number": scenario.ON_PLAN.nhs_number},
@@ -76,7 +80,8 @@ def test_authority_is_notified_only_of_the_child_on_its_plan(outcome: Outcome) -
 
 
 def test_public_health_gets_pseudonymised_attendances(outcome: Outcome) -> None:
-    first, second = outcome.received["ph-northshire"]
+    first, second, *rest = outcome.received["ph-northshire"]
+    assert len(rest) == 3  # every attendance, consent or not: planning needs no consent
     assert first["identity_level"] == "pseudonymised"
     pseudonym = first["data"]["subject"]["pseudonym"]
     assert first["data"] == {
@@ -91,7 +96,7 @@ def test_public_health_gets_pseudonymised_attendances(outcome: Outcome) -> None:
     assert second["data"]["subject"]["year_of_birth"] == "2014"
     assert second["data"]["subject"]["pseudonym"] != pseudonym
     text = orjson.dumps(outcome.received["ph-northshire"]).decode()
-    for child in (scenario.ON_PLAN, scenario.NOT_ON_PLAN):
+    for child in (scenario.ON_PLAN, scenario.NOT_ON_PLAN, scenario.THIRD):
         for value in (
             child.nhs_number,
             child.given_name,
@@ -103,32 +108,82 @@ def test_public_health_gets_pseudonymised_attendances(outcome: Outcome) -> None:
 
 
 def test_audit_records_every_decision_with_its_reason(outcome: Outcome) -> None:
-    rows = {(r["event_type"], r["recipient"], r["decision"]): r for r in outcome.audit}
-    assert (
-        sorted(rows)
-        == sorted(
-            [
-                ("socialcare.child_protection_plan.started", "nhs-riverside-ed", "shared"),
-                (ATTENDANCE, "la-northshire", "shared"),
-                (ATTENDANCE, "la-northshire", "withheld"),
-                (ATTENDANCE, "ph-northshire", "shared"),
-            ]
-        )
-        and len(outcome.audit) == 5
+    codes = sorted((r["recipient"], r["protocol_id"], r["reason_code"]) for r in outcome.audit)
+    cpis, early, ph = (
+        "cpis-attendance-notification",
+        "early-help-attendance",
+        "public-health-attendance-analytics",
     )
-    withheld = rows[(ATTENDANCE, "la-northshire", "withheld")]
-    assert withheld["reason_code"] == "withheld.condition_not_met"
+    assert codes == sorted(
+        [
+            ("nhs-riverside-ed", "cpis-protection-plan-flag", "shared.protocol_allows"),
+            ("la-northshire", cpis, "shared.protocol_allows"),
+            *[("la-northshire", cpis, "withheld.condition_not_met")] * 4,
+            ("la-northshire", early, "withheld.condition_not_met"),  # on a plan: CP-IS covers it
+            ("la-northshire", early, "withheld.no_consent"),
+            ("la-northshire", early, "shared.protocol_allows"),
+            ("la-northshire", early, "withheld.consent_withdrawn"),
+            ("la-northshire", early, "shared.safeguarding_override"),
+            *[("ph-northshire", ph, "shared.protocol_allows")] * 5,
+        ]
+    )
+    withheld = next(
+        r
+        for r in outcome.audit
+        if r["reason_code"] == "withheld.condition_not_met" and r["protocol_id"] == cpis
+    )
     assert "active child protection plan held by the recipient" in withheld["reason"]
     assert withheld["fields_disclosed"] == []
-    shared = rows[(ATTENDANCE, "ph-northshire", "shared")]
-    assert shared["protocol_id"] == "public-health-attendance-analytics"
+    shared = next(r for r in outcome.audit if r["protocol_id"] == ph)
     assert shared["lawful_basis"].startswith("UK GDPR Art 6(1)(e); Art 9(2)(i)")
     assert shared["fields_pseudonymised"] == ["subject.pseudonym"]
     assert "attendance.clinical_notes" in shared["fields_withheld"]
     assert all(len(r["trace_id"]) == 32 and r["subject_key"] for r in outcome.audit)
     text = orjson.dumps(outcome.audit).decode()
-    assert scenario.ON_PLAN.nhs_number not in text and scenario.NOT_ON_PLAN.nhs_number not in text
+    for child in (scenario.ON_PLAN, scenario.NOT_ON_PLAN, scenario.THIRD):
+        assert child.nhs_number not in text
     assert "Bruising" not in text  # never a payload
+
+
+def test_consent_is_honoured_and_its_withdrawal_applies_at_once(outcome: Outcome) -> None:
+    early = [
+        r
+        for r in outcome.audit
+        if r["protocol_id"] == "early-help-attendance"
+        and r["reason_code"] != "withheld.condition_not_met"
+    ]
+    assert [r["reason_code"] for r in early] == [
+        "withheld.no_consent",
+        "shared.protocol_allows",
+        "withheld.consent_withdrawn",
+        "shared.safeguarding_override",
+    ]
+    granted, withdrawn = early[1], early[2]
+    assert granted["consent_record_id"] == withdrawn["consent_record_id"]
+    assert (granted["consent_version"], withdrawn["consent_version"]) == (1, 2)
+    la = [
+        n for n in outcome.received["la-northshire"] if n["protocol"] == "early-help-attendance@1"
+    ]
+    assert [n["data"]["attendance"]["arrival_time"] for n in la] == [
+        "2026-11-22T19:40:00Z",  # under consent
+        "2026-11-25T02:30:00Z",  # under the override
+    ]
+
+
+def test_an_override_is_audited_and_queued_for_ig_review(stack: Stack, outcome: Outcome) -> None:
+    (pending,) = outcome.pending_reviews
+    decision = pending["decision"]
+    assert decision["reason_code"] == "shared.safeguarding_override"
+    assert decision["override_justification"] == scenario.OVERRIDE_REASON
+    assert decision["override_role"] == "ED consultant" and pending["review"] is None
+    url = f"{stack.url('audit')}/audit/overrides"
+    review = {"reviewer": "Caldicott guardian", "note": "Justified: risk of harm if asked."}
+    assert httpx.post(f"{url}/{decision['audit_id']}/review", json=review).status_code == 201
+    assert httpx.post(f"{url}/{decision['audit_id']}/review", json=review).status_code == 409
+    assert httpx.post(f"{url}/not-an-override/review", json=review).status_code == 404
+    assert httpx.get(url).json() == []
+    (done,) = httpx.get(url, params={"status": "reviewed"}).json()
+    assert done["review"] == review
 
 
 async def test_pseudonyms_are_stable_per_recipient_and_differ_across_recipients(
@@ -147,16 +202,18 @@ async def test_pseudonyms_are_stable_per_recipient_and_differ_across_recipients(
     assert response.status_code == 202
     topics = Topics(namespace=stack.config.namespace)
     ph = await read_topic(
-        topics.deliver("ph-northshire"), stack.bootstrap, until=lambda rs: len(rs) >= 3
+        topics.deliver("ph-northshire"), stack.bootstrap, until=lambda rs: len(rs) >= 6
     )
-    la = await read_topic(
-        topics.deliver("la-northshire"), stack.bootstrap, until=lambda rs: len(rs) >= 2
+    la_all = await read_topic(
+        topics.deliver("la-northshire"), stack.bootstrap, until=lambda rs: len(rs) >= 4
     )
     on_plan = [r for r in ph if orjson.loads(r.value)["subject"]["year_of_birth"] == "2016"]
     assert len(on_plan) == 2
     assert on_plan[0].key == on_plan[1].key  # same child, same recipient: same pseudonym
     assert orjson.loads(on_plan[0].value)["subject"]["pseudonym"] == on_plan[0].key.decode()
-    assert {r.key for r in la} == {la[0].key}
+    nhs = scenario.ON_PLAN.nhs_number
+    la = [r for r in la_all if orjson.loads(r.value)["subject"]["nhs_number"] == nhs]
+    assert len(la) == 2 and la[0].key == la[1].key
     assert la[0].key != on_plan[0].key  # two recipients cannot link their records
 
 
@@ -239,10 +296,12 @@ def test_services_document_every_endpoint(stack: Stack) -> None:
 
 def test_audit_filters(stack: Stack, outcome: Outcome) -> None:
     audit = stack.url("audit") + "/audit/decisions"
-    withheld = httpx.get(audit, params={"decision": "withheld"}).json()
-    assert withheld["total"] == 1 and withheld["items"][0]["recipient"] == "la-northshire"
+    expected = sum(r["decision"] == "withheld" for r in outcome.audit)
+    withheld = httpx.get(audit, params={"decision": "withheld", "limit": 1000}).json()
+    assert withheld["total"] >= expected == 7
+    assert {i["recipient"] for i in withheld["items"]} == {"la-northshire"}
     ph = httpx.get(audit, params={"recipient": "ph-northshire"}).json()
-    assert ph["total"] >= 2
+    assert ph["total"] >= 5 and {i["recipient"] for i in ph["items"]} == {"ph-northshire"}
     assert httpx.get(audit, params={"decision": "bogus"}).status_code == 422
     future = httpx.get(audit, params={"since": "2999-01-01T00:00:00Z"}).json()
     assert future["total"] == 0
@@ -251,7 +310,7 @@ def test_audit_filters(stack: Stack, outcome: Outcome) -> None:
 async def test_no_identifier_in_logs_keys_or_headers(stack: Stack, outcome: Outcome) -> None:
     identifiers = [
         value
-        for child in (scenario.ON_PLAN, scenario.NOT_ON_PLAN)
+        for child in (scenario.ON_PLAN, scenario.NOT_ON_PLAN, scenario.THIRD)
         for value in (
             child.nhs_number,
             child.person_id,

@@ -143,7 +143,7 @@ async def test_plan_state_survives_a_restart_and_poison_is_dead_lettered(
     reason = dict(dead[0].headers)["dlq_reason"].decode()
     assert "not JSON" in reason
 
-    audit = await read_topic(topics.audit, kafka_bootstrap, until=_count(4))
+    audit = await read_topic(topics.audit, kafka_bootstrap, until=_count(5))
     decisions = sorted(
         (r["event_type"], r["recipient"] or "-", r["decision"])
         for r in (orjson.loads(a.value) for a in audit)
@@ -151,6 +151,7 @@ async def test_plan_state_survives_a_restart_and_poison_is_dead_lettered(
     assert decisions == [
         (ATTENDANCE, "-", "dead_lettered"),
         (ATTENDANCE, "la-northshire", "shared"),
+        (ATTENDANCE, "la-northshire", "withheld"),  # early help: the child is on a plan
         (ATTENDANCE, "ph-northshire", "shared"),
         (mapping.PLAN_STARTED, "nhs-riverside-ed", "shared"),
     ]

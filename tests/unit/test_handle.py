@@ -279,7 +279,7 @@ def test_a_plan_start_is_flagged_audited_and_remembered(
     }
     assert delivered.key == pseudonym(keyring.pseudonym[ED], ED, SUBJECT)
     assert (delivered.id, delivered.type, delivered.source) == (
-        delivery_id(keyring.pseudonym[ED], ED, original.id),
+        delivery_id(keyring.pseudonym[ED], ED, f"{original.id}|cpis-protection-plan-flag@2"),
         PLAN_STARTED,
         agency_source(LA),
     )

@@ -16,7 +16,7 @@ runner = CliRunner()
 def test_the_shipped_set_checks_clean() -> None:
     result = runner.invoke(app, ["protocols", "check", str(DEFAULT_DIR), "--on", "2026-11-26"])
     assert result.exit_code == 0, result.output
-    assert result.output.strip() == "3 protocol(s) OK"
+    assert result.output.strip() == "4 protocol(s) OK"
 
 
 def test_a_bad_set_names_file_line_and_rule_and_exits_1(tmp_path: Path) -> None:
@@ -38,7 +38,7 @@ def test_validity_is_checked_as_of_a_date() -> None:
     late = runner.invoke(app, ["protocols", "check", str(DEFAULT_DIR), "--on", "2028-01-01"])
     assert late.exit_code == 0 and "warning [review]" in late.output
     expired = runner.invoke(app, ["protocols", "check", str(DEFAULT_DIR), "--on", "2029-06-01"])
-    assert expired.exit_code == 1 and expired.output.count("error [expired]") == 3
+    assert expired.exit_code == 1 and expired.output.count("error [expired]") == 4
 
 
 def test_a_bad_date_is_a_usage_error() -> None:

@@ -1,0 +1,135 @@
+"""Composition root of the consent registry API: record consent (granted, refused,
+withdrawn) per subject, purpose and recipient scope, kept on the compacted
+``consent.records`` topic that the processor reads before every batch.
+
+Identifiers arrive in request bodies only (never in a URL), are turned into the subject's
+routing key at once, and are never stored, logged or echoed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaProducer
+from fastapi import FastAPI, HTTPException, status
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
+
+from consent.core.consent import ALL_RECIPIENTS, ConsentRecord, ConsentStatus, GivenBy, record_key
+from consent.core.model import Purpose
+from consent.processor.consents import ConsentView
+from services.backbone import kafka
+from services.backbone.http_errors import install_validation_handler
+from services.backbone.identifiers import nhs_number_rule, subject_identifier
+from services.backbone.keyed import routing_key
+from services.backbone.settings import HttpSettings
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    nhs_number: str = Field(description="the child's NHS number (10 digits, check digit)")
+
+    @field_validator("nhs_number")
+    @classmethod
+    def _valid(cls, value: str) -> str:
+        broken = nhs_number_rule(value)
+        if broken:
+            raise PydanticCustomError(*broken)
+        return value
+
+
+class ConsentIn(_Body):
+    purpose: Purpose
+    scope: str = Field(ALL_RECIPIENTS, description="a recipient agency id, or * for all")
+    status: ConsentStatus
+    given_by: GivenBy
+    recorded_by: str = Field(min_length=2, max_length=120, description="practitioner or team")
+    evidence_ref: str | None = Field(None, max_length=200, description="where the form is kept")
+
+
+class SubjectQuery(_Body):
+    pass
+
+
+def create_app(settings: HttpSettings | None = None) -> FastAPI:
+    settings = settings or HttpSettings()
+    directory = settings.directory()
+    topic = settings.topics().consent_records
+    routing = settings.keyring().require_routing()
+    view = ConsentView(topic=topic, bootstrap=settings.kafka_bootstrap)
+    producer: dict[str, AIOKafkaProducer] = {}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        producer["p"] = kafka.producer(settings.kafka_bootstrap)
+        await producer["p"].start()
+        await view.start()
+        try:
+            yield
+        finally:
+            await view.stop()
+            await producer["p"].stop()
+
+    app = FastAPI(
+        title="infoshare: consent registry",
+        description="Consent per child, purpose and recipient scope: granted, refused or "
+        "withdrawn; given by the child, a parent or a guardian. A withdrawal applies to every "
+        "event processed after it is recorded.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    install_validation_handler(app)
+
+    @app.get("/healthz", tags=["operations"], summary="Liveness")
+    async def healthz() -> dict[str, Any]:
+        return {"status": "ok"}
+
+    @app.post(
+        "/consents",
+        status_code=status.HTTP_201_CREATED,
+        tags=["consent"],
+        summary="Record consent given, refused or withdrawn",
+    )
+    async def record(body: ConsentIn) -> dict[str, Any]:
+        if body.scope != ALL_RECIPIENTS and body.scope not in directory:
+            raise HTTPException(
+                422,
+                detail=[
+                    {"loc": ["body", "scope"], "msg": "unknown agency", "type": "scope.unknown"}
+                ],
+            )
+        subject = routing_key(routing, subject_identifier(nhs_number=body.nhs_number))
+        await view.catch_up()
+        previous = view.by_subject.get(subject, {}).get((body.purpose.value, body.scope))
+        record = ConsentRecord(
+            record_id=previous.record_id if previous else str(uuid.uuid4()),
+            version=previous.version + 1 if previous else 1,
+            status=body.status,
+            purpose=body.purpose.value,
+            scope=body.scope,
+            given_by=body.given_by,
+            recorded_by=body.recorded_by,
+            recorded_at=datetime.now(UTC).isoformat(),
+            evidence_ref=body.evidence_ref,
+        )
+        key = record_key(subject, record.purpose, record.scope).encode()
+        await producer["p"].send_and_wait(topic, orjson.dumps(record.to_json()), key=key)
+        return record.to_json()
+
+    @app.post(
+        "/consents/search",
+        tags=["consent"],
+        summary="The current consent records of one child (identifier in the body)",
+    )
+    async def search(body: SubjectQuery) -> dict[str, Any]:
+        subject = routing_key(routing, subject_identifier(nhs_number=body.nhs_number))
+        await view.catch_up()
+        records = view.by_subject.get(subject, {})
+        return {"items": [r.to_json() for _, r in sorted(records.items())]}
+
+    return app

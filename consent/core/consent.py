@@ -1,0 +1,125 @@
+"""Consent: what the registry says a subject (or their parent) agreed to, and how a
+protocol's consent requirement turns that, or a safeguarding override, into share or
+withhold. Pure values and functions, no I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from consent.core.model import ConsentRequirement, Protocol
+
+ALL_RECIPIENTS = "*"
+
+
+class ConsentStatus(StrEnum):
+    GRANTED = "granted"
+    REFUSED = "refused"
+    WITHDRAWN = "withdrawn"
+
+
+class GivenBy(StrEnum):
+    CHILD = "child"
+    PARENT = "parent"
+    GUARDIAN = "guardian"
+
+
+@dataclass(frozen=True)
+class ConsentRecord:
+    """One registry record, as kept on the compacted ``consent.records`` topic. It holds no
+    identifier: the subject is the record key's routing key."""
+
+    record_id: str
+    version: int
+    status: ConsentStatus
+    purpose: str
+    scope: str  # a recipient agency id, or "*" for every recipient of that purpose
+    given_by: GivenBy
+    recorded_by: str
+    recorded_at: str
+    evidence_ref: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: str(v) if isinstance(v, StrEnum) else v for k, v in self.__dict__.items()}
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> ConsentRecord:
+        return cls(
+            record_id=str(doc["record_id"]),
+            version=int(doc["version"]),
+            status=ConsentStatus(doc["status"]),
+            purpose=str(doc["purpose"]),
+            scope=str(doc["scope"]),
+            given_by=GivenBy(doc["given_by"]),
+            recorded_by=str(doc["recorded_by"]),
+            recorded_at=str(doc["recorded_at"]),
+            evidence_ref=doc.get("evidence_ref"),
+        )
+
+
+def record_key(routing_key: str, purpose: str, scope: str) -> str:
+    """The compacted topic's key: the latest record per subject, purpose and scope wins."""
+    return f"{routing_key}|{purpose}|{scope}"
+
+
+@dataclass(frozen=True)
+class Override:
+    """A publisher's statement that this event is shared without consent to safeguard a
+    child (DPA 2018 Sch 1 para 18), and why."""
+
+    justification: str
+    role: str
+
+
+@dataclass(frozen=True)
+class ConsentOutcome:
+    allowed: bool
+    code: str  # a ReasonCode value
+    reason: str
+    record: ConsentRecord | None = None
+    override: Override | None = None
+
+
+def evaluate(
+    protocol: Protocol,
+    recipient: str,
+    consents: Mapping[tuple[str, str], ConsentRecord],
+    override: Override | None,
+) -> ConsentOutcome:
+    """Whether the protocol's consent requirement lets this recipient have this event.
+
+    ``consents`` are this subject's records by (purpose, scope); a record for the recipient
+    itself is more specific than one for every recipient (``*``) and wins over it.
+    """
+    requirement = protocol.consent
+    if requirement is ConsentRequirement.NOT_REQUIRED:
+        return ConsentOutcome(True, "shared.protocol_allows", "consent not required")
+    purpose = protocol.purpose.value
+    record = consents.get((purpose, recipient)) or consents.get((purpose, ALL_RECIPIENTS))
+    if record is not None and record.status is ConsentStatus.GRANTED:
+        return ConsentOutcome(
+            True,
+            "shared.protocol_allows",
+            f"consent {record.record_id} v{record.version} given by the {record.given_by}",
+            record,
+        )
+    if override is not None and requirement is ConsentRequirement.REQUIRED_UNLESS_OVERRIDE:
+        return ConsentOutcome(
+            True,
+            "shared.safeguarding_override",
+            f"shared without consent under a safeguarding override by a {override.role} "
+            "(DPA 2018 Sch 1 para 18); queued for IG review",
+            record,
+            override,
+        )
+    if record is None:
+        code, why = "withheld.no_consent", f"no consent is recorded for {purpose}"
+    elif record.status is ConsentStatus.REFUSED:
+        code, why = "withheld.consent_refused", f"consent {record.record_id} was refused"
+    else:
+        code, why = "withheld.consent_withdrawn", f"consent {record.record_id} was withdrawn"
+    if override is not None:
+        why += "; the protocol does not allow a safeguarding override"
+    return ConsentOutcome(False, code, why, record)

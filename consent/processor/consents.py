@@ -1,0 +1,63 @@
+"""The processor's view of the consent registry: the compacted ``consent.records`` topic,
+read to its end before every batch, so a withdrawal committed before a batch starts
+applies to every event in it and after it."""
+
+from __future__ import annotations
+
+import logging
+
+import orjson
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
+
+from consent.core.consent import ConsentRecord
+from services.backbone import kafka
+
+log = logging.getLogger(__name__)
+Subject = dict[tuple[str, str], ConsentRecord]
+
+
+class ConsentView:
+    def __init__(self, *, topic: str, bootstrap: str) -> None:
+        self.topic = topic
+        self.bootstrap = bootstrap
+        self.by_subject: dict[str, Subject] = {}
+        self._reader: AIOKafkaConsumer | None = None
+
+    async def start(self) -> None:
+        # No group: a group-less subscription is assigned every partition.
+        self._reader = kafka.consumer(self.topic, bootstrap=self.bootstrap, group_id=None)
+        await self._reader.start()
+        await self.catch_up()
+
+    async def stop(self) -> None:
+        if self._reader is not None:
+            await self._reader.stop()
+
+    async def catch_up(self) -> None:
+        """Read every committed record up to the end offsets as of now."""
+        reader = self._reader
+        assert reader is not None, "start() first"
+        partitions = list(reader.assignment())
+        ends = await reader.end_offsets(partitions)
+        pending = {tp for tp in partitions if await reader.position(tp) < ends[tp]}
+        while pending:
+            batch = await reader.getmany(*pending, timeout_ms=1000)
+            for records in batch.values():
+                for rec in records:
+                    self._apply(rec)
+            pending = {tp for tp in pending if await reader.position(tp) < ends[tp]}
+
+    def _apply(self, rec: ConsumerRecord) -> None:
+        try:
+            routing, purpose, scope = rec.key.decode().split("|")
+        except (AttributeError, ValueError):
+            log.error("ignoring a consent record with a malformed key at offset %d", rec.offset)
+            return
+        subject = self.by_subject.setdefault(routing, {})
+        if rec.value is None:
+            subject.pop((purpose, scope), None)
+            return
+        try:
+            subject[(purpose, scope)] = ConsentRecord.from_json(orjson.loads(rec.value))
+        except (ValueError, KeyError, orjson.JSONDecodeError):
+            log.error("ignoring a malformed consent record at offset %d", rec.offset)
