@@ -61,3 +61,33 @@ def check(
         f"[green]{len(checked.protocols)} protocol(s) OK[/]"
         + (f", {warnings} warning(s)" if warnings else "")
     )
+
+
+@app.command("explain")
+def explain_cmd(
+    directory: Directory,
+    agencies: Agencies = None,
+    schemas: Schemas = None,
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="write the Markdown here instead of printing it")
+    ] = None,
+) -> None:
+    """The sharing map in plain language (Markdown with a Mermaid diagram)."""
+    from consent.explain import explain
+    from consent.protocol_set import ProtocolError, load_protocols
+    from services.backbone.directory import load_directory
+    from services.backbone.schemas import SchemaRegistry
+
+    registry = SchemaRegistry.load(schemas)
+    agency_directory = load_directory(agencies)
+    try:
+        protocols = load_protocols(directory, directory=agency_directory, schemas=registry)
+    except ProtocolError as exc:
+        err.print(escape(str(exc)))
+        raise typer.Exit(code=1) from None
+    text = explain(protocols, agency_directory, registry)
+    if out_file is None:
+        print(text)
+    else:
+        out_file.write_text(text + "\n", encoding="utf-8")
+        out.print(f"written to {out_file}")
