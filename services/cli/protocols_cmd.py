@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import date
 from pathlib import Path
 from typing import Annotated
@@ -11,7 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 
 app = typer.Typer(help="Check, explain and try out sharing protocols", no_args_is_help=True)
-out = Console(highlight=False)
+out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, highlight=False)
 
 Directory = Annotated[
@@ -91,3 +92,62 @@ def explain_cmd(
     else:
         out_file.write_text(text + "\n", encoding="utf-8")
         out.print(f"written to {out_file}")
+
+
+@app.command("simulate")
+def simulate_cmd(
+    directory: Directory,
+    events: Annotated[
+        Path | None,
+        typer.Option(help="JSON lines: {type, source, data, date?, state?, consents?} per line"),
+    ] = None,
+    topic: Annotated[str | None, typer.Option(help="or a raw source topic to read from")] = None,
+    partition: Annotated[int, typer.Option(help="the topic partition")] = 0,
+    start: Annotated[int, typer.Option("--from", help="first offset")] = 0,
+    end: Annotated[int, typer.Option("--to", help="last offset (inclusive)")] = 99,
+    bootstrap: Annotated[str, typer.Option(help="Kafka bootstrap")] = "127.0.0.1:9092",
+    namespace: Annotated[str, typer.Option(help="topic namespace (for plan state)")] = "",
+    live: Annotated[
+        Path | None, typer.Option(help="the live protocol set to compare with (default: none)")
+    ] = None,
+    agencies: Agencies = None,
+    schemas: Schemas = None,
+) -> None:
+    """What DIRECTORY's protocols would share or withhold, per event and recipient, and
+    what differs from the live set. Writes nothing to Kafka."""
+    import asyncio
+
+    from consent.protocol_set import ProtocolError, load_protocols
+    from consent.simulate import SimulationInputError, simulate
+    from services.backbone.directory import load_directory
+    from services.backbone.schemas import SchemaRegistry
+    from services.backbone.topics import Topics
+    from services.cli.simulate_cmd import events_from_file, events_from_topic, render
+
+    if (events is None) == (topic is None):
+        err.print("[bold red]error:[/] give either --events FILE or --topic NAME")
+        raise typer.Exit(code=2)
+    registry, agency_directory = SchemaRegistry.load(schemas), load_directory(agencies)
+    try:
+        candidate = load_protocols(directory, directory=agency_directory, schemas=registry)
+        current = (
+            load_protocols(live, directory=agency_directory, schemas=registry) if live else None
+        )
+        inputs = (
+            events_from_file(events)
+            if events is not None
+            else asyncio.run(
+                events_from_topic(
+                    bootstrap=bootstrap,
+                    topic=str(topic),
+                    partition=partition,
+                    start=start,
+                    end=end,
+                    topics=Topics(namespace=namespace),
+                )
+            )
+        )
+    except (ProtocolError, SimulationInputError, OSError) as exc:
+        err.print(f"[bold red]error:[/] {escape(str(exc))}")
+        raise typer.Exit(code=1) from None
+    render(simulate(inputs, candidate, current), out, compared=current is not None)
