@@ -9,6 +9,7 @@ import signal
 from consent.processor.handle import Context
 from consent.processor.loop import LoopConfig, Processor
 from consent.protocol_set import load_protocols
+from consent.reload import ProtocolReloader
 from consent.settings import ProcessorSettings
 from services.backbone import kafka
 
@@ -39,7 +40,7 @@ def bootstrap(settings: ProcessorSettings) -> Processor:
         source_topics=[topics.source(a.id) for a in directory.publishers],
         batch_max=settings.batch_max,
     )
-    return Processor(config, ctx)
+    return Processor(config, ctx, reload=ProtocolReloader(settings.protocols_dir, keyring))
 
 
 async def serve(settings: ProcessorSettings) -> None:

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import ChainMap
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import orjson
@@ -35,9 +36,19 @@ class LoopConfig:
 
 
 class Processor:
-    def __init__(self, config: LoopConfig, ctx: Context) -> None:
+    def __init__(
+        self,
+        config: LoopConfig,
+        ctx: Context,
+        *,
+        reload: Callable[[Context], Context | None] | None = None,
+        reload_every: float = 2.0,
+    ) -> None:
         self.config = config
         self.ctx = ctx
+        self.reload = reload
+        self.reload_every = reload_every
+        self._next_reload = 0.0
         self.plans: dict[str, ProtectionPlan] = {}
         self.processed = 0
         # Set once state matches the current assignment. aiokafka may fetch (and getmany
@@ -86,6 +97,7 @@ class Processor:
         log.info("processing %s", ", ".join(self.config.source_topics))
         try:
             while not stop.is_set():
+                self._maybe_reload()
                 batch = await consumer.getmany(timeout_ms=500, max_records=self.config.batch_max)
                 if batch:
                     await self.state_ready.wait()
@@ -98,6 +110,16 @@ class Processor:
             await consumer.stop()
             await self.consents.stop()
             await producer.stop()
+
+    def _maybe_reload(self) -> None:
+        """Between batches only: a batch is decided under one protocol set."""
+        now = time.monotonic()
+        if self.reload is None or now < self._next_reload:
+            return
+        self._next_reload = now + self.reload_every
+        fresh = self.reload(self.ctx)
+        if fresh is not None:
+            self.ctx = fresh
 
     async def _process_batch(
         self, batch: dict[TopicPartition, list[ConsumerRecord]], producer: AIOKafkaProducer
