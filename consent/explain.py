@@ -61,7 +61,9 @@ def _field_words(rule: FieldRule) -> str:
         return f"{name} as {rule.to.value.replace('_', ' ')} (`{rule.target}`)"
     if rule.kind is RuleKind.PSEUDONYMISE:
         return f"a pseudonym instead of {name} (`{rule.target}`)"
-    return f"a reversible token instead of {name} (`{rule.target}`)"
+    if rule.kind is RuleKind.TOKENISE:
+        return f"a reversible token instead of {name} (`{rule.target}`)"
+    return f"{name}, encrypted so only the recipient can read it (`{rule.target}`)"
 
 
 def _leaves(node: Mapping[str, Any], prefix: str = "") -> Iterator[str]:

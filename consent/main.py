@@ -31,6 +31,7 @@ def bootstrap(settings: ProcessorSettings) -> Processor:
         routing=keyring.require_routing(),
         directory=directory,
         token_key=keyring.token_key(),
+        recipient_public=keyring.recipient_public,
     )
     namespace = settings.topic_namespace
     config = LoopConfig(

@@ -101,7 +101,8 @@ def _check_rules(
             continue
         if f.to is not None and not all(_generalisable(n, f.path, f.to) for n in leaf_nodes):
             report(f.line, "generalise", f"{f.path} cannot be generalised to {f.to.value}")
-        revealing = f.kind in (RuleKind.ALLOW, RuleKind.MASK)
+        # Encrypted values open for the recipient: they reveal as much as allow does.
+        revealing = f.kind in (RuleKind.ALLOW, RuleKind.MASK, RuleKind.ENCRYPT)
         if hidden and revealing and any(_marked(n, IDENTIFYING) for n in leaf_nodes):
             report(
                 f.line,

@@ -102,7 +102,12 @@ def _field_rule(doc: _Doc, raw: Any, path: DocPath) -> FieldRule | None:
         to = doc.enum((*path, "to"), raw.get("to"), Generalisation, "field-rule")
         if to is None:
             return None
-    renames = kind in (RuleKind.GENERALISE, RuleKind.PSEUDONYMISE, RuleKind.TOKENISE)
+    renames = kind in (
+        RuleKind.GENERALISE,
+        RuleKind.PSEUDONYMISE,
+        RuleKind.TOKENISE,
+        RuleKind.ENCRYPT,
+    )
     if renames and "as" not in raw:
         doc.problem(path, "field-rule", f"{kind.value} needs 'as' (the field the recipient sees)")
         return None

@@ -8,9 +8,12 @@ from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
+
 from consent.core.consent import ConsentRecord, Override, evaluate
 from consent.core.fields import TransformError, leaf_paths, project
 from consent.core.model import IdentityLevel, Protocol, ProtocolSet, RecipientRule, RuleKind
+from consent.core.sealed import seal
 from consent.core.state import SubjectState
 from consent.core.tokens import tokenise
 from services.backbone.identifiers import subject_identifier
@@ -61,6 +64,7 @@ class Decision:
     fields_pseudonymised: tuple[str, ...] = ()
     fields_withheld: tuple[str, ...] = ()
     fields_tokenised: tuple[str, ...] = ()
+    fields_encrypted: tuple[str, ...] = ()
     key_id: str | None = None
     token_key_id: str | None = None
     consent: ConsentRecord | None = None
@@ -120,6 +124,7 @@ def _decide_for(
     prepared: _Prepared,
     keys: Mapping[str, Key],
     token_key: Key | None,
+    recipient_keys: Mapping[str, X25519PublicKey],
 ) -> Decision:
     failed = _condition_fails(rule, prepared.cel_event, prepared.cel_state)
     if failed is not None:
@@ -152,11 +157,18 @@ def _decide_for(
             assert token_key is not None
             return tokenise(token_key, recipient=rule.agency, path=path, value=value)
 
+        def sealed(path: str, value: str) -> str:
+            public = recipient_keys.get(rule.agency)
+            if public is None:
+                raise TransformError(f"no public key is configured for {rule.agency}")
+            return seal(public, recipient=rule.agency, path=path, value=value)
+
         projection = project(
             event.data,
             rule.fields,
             pseudonymise=lambda path, value: field_pseudonym(key, rule.agency, path, value),
             tokenise=token,
+            encrypt=sealed,
             on=event.occurred,
             leaves=prepared.leaves,
         )
@@ -184,6 +196,7 @@ def _decide_for(
         fields_pseudonymised=projection.pseudonymised,
         fields_withheld=projection.withheld,
         fields_tokenised=projection.tokenised,
+        fields_encrypted=projection.encrypted,
         key_id=key.key_id,
         token_key_id=token_key.key_id if uses_tokens and token_key else None,
         # An anonymised recipient gets no subject key at all, not even in the record key.
@@ -203,6 +216,7 @@ def decide(
     keys: Mapping[str, Key],
     *,
     token_key: Key | None = None,
+    recipient_keys: Mapping[str, X25519PublicKey] | None = None,
     on: date | None = None,
 ) -> list[Decision]:
     """Every decision for ``event``: one per recipient rule of every protocol covering it,
@@ -228,7 +242,7 @@ def decide(
         leaves=tuple(leaf_paths(event.data)),
     )
     return [
-        _decide_for(event, protocol, rule, prepared, keys, token_key)
+        _decide_for(event, protocol, rule, prepared, keys, token_key, recipient_keys or {})
         if protocol.in_force(today)
         else _not_in_force(protocol, rule, today)
         for protocol in covering

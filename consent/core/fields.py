@@ -28,10 +28,11 @@ class Projection:
     pseudonymised: tuple[str, ...]
     withheld: tuple[str, ...]
     tokenised: tuple[str, ...] = ()
+    encrypted: tuple[str, ...] = ()
 
 
 def _refuse(_path: str, _value: str) -> str:
-    raise TransformError("no token key is configured for tokenise rules")
+    raise TransformError("no key is configured for this rule")
 
 
 def project(
@@ -40,6 +41,7 @@ def project(
     *,
     pseudonymise: Keyed,
     tokenise: Keyed = _refuse,
+    encrypt: Keyed = _refuse,
     on: date | None = None,
     leaves: tuple[str, ...] | None = None,
 ) -> Projection:
@@ -54,6 +56,7 @@ def project(
         RuleKind.GENERALISE: lambda r: lambda _p, v: generalise(v, r.to, on=when),  # type: ignore[arg-type]
         RuleKind.PSEUDONYMISE: lambda _r: lambda p, v: pseudonymise(p, str(v)),
         RuleKind.TOKENISE: lambda _r: lambda p, v: tokenise(p, str(v)),
+        RuleKind.ENCRYPT: lambda _r: lambda p, v: encrypt(p, str(v)),
     }
     payload: dict[str, Any] = {}
     consumed: list[str] = []
@@ -71,4 +74,5 @@ def project(
         pseudonymised=tuple(lists[RuleKind.PSEUDONYMISE]),
         withheld=withheld,
         tokenised=tuple(lists[RuleKind.TOKENISE]),
+        encrypted=tuple(lists[RuleKind.ENCRYPT]),
     )

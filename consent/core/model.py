@@ -36,6 +36,7 @@ class RuleKind(StrEnum):
     GENERALISE = "generalise"
     PSEUDONYMISE = "pseudonymise"
     TOKENISE = "tokenise"
+    ENCRYPT = "encrypt"
 
 
 class Generalisation(StrEnum):

@@ -8,11 +8,12 @@ it never stops the partition.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
 from consent.core.consent import ConsentRecord, Override
 from consent.core.decide import Decision, EventFacts, Outcome, decide
@@ -56,6 +57,7 @@ class Context:
     routing: Key
     directory: Directory
     token_key: Key | None = None
+    recipient_public: Mapping[str, X25519PublicKey] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # Indexed once here, not per event.
@@ -136,7 +138,12 @@ def handle(
         routing = event.key
         current = SubjectState(state.get(routing))
         decisions = decide(
-            facts, ctx.protocols, current, ctx.pseudonym_keys, token_key=ctx.token_key
+            facts,
+            ctx.protocols,
+            current,
+            ctx.pseudonym_keys,
+            token_key=ctx.token_key,
+            recipient_keys=ctx.recipient_public,
         )
         transition = next_state(
             current, event_type=event.type, source_agency=facts.source_agency, data=event.data

@@ -106,6 +106,7 @@ def audit_record(
         fields_pseudonymised=list(d.fields_pseudonymised),
         fields_withheld=list(d.fields_withheld),
         fields_tokenised=list(d.fields_tokenised),
+        fields_encrypted=list(d.fields_encrypted),
         key_id=d.key_id,
         token_key_id=d.token_key_id,
         consent_record_id=d.consent.record_id if d.consent else None,

@@ -22,6 +22,7 @@ from services.audit.store import (
     overrides,
     review_override,
 )
+from services.backbone.audit_contract import AuditOutcome
 from services.backbone.http_errors import install_validation_handler
 from services.backbone.settings import HttpSettings
 from services.backbone.tasks import critical_task
@@ -38,12 +39,6 @@ class ReviewFilter(StrEnum):
     PENDING = "pending"
     REVIEWED = "reviewed"
     ALL = "all"
-
-
-class DecisionFilter(StrEnum):
-    SHARED = "shared"
-    WITHHELD = "withheld"
-    DEAD_LETTERED = "dead_lettered"
 
 
 def _utc(moment: datetime | None) -> datetime | None:
@@ -100,7 +95,7 @@ def create_app(settings: AuditSettings | None = None) -> FastAPI:
     )
     def decisions(
         recipient: str | None = Query(None, description="recipient agency id"),
-        decision: DecisionFilter | None = Query(None),
+        decision: AuditOutcome | None = Query(None),
         source_agency: str | None = Query(None, description="publishing agency id"),
         event_type: str | None = Query(None),
         since: datetime | None = Query(

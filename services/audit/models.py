@@ -31,6 +31,7 @@ class AuditEntryBase(SQLModel):
     fields_pseudonymised: list[str] = Field(default_factory=list, sa_column=Column(JSON))
     fields_withheld: list[str] = Field(default_factory=list, sa_column=Column(JSON))
     fields_tokenised: list[str] = Field(default_factory=list, sa_column=Column(JSON))
+    fields_encrypted: list[str] = Field(default_factory=list, sa_column=Column(JSON))
     key_id: str | None = Field(default=None, max_length=128)
     token_key_id: str | None = Field(default=None, max_length=128)
     consent_record_id: str | None = Field(default=None, max_length=64)

@@ -19,6 +19,7 @@ class AuditOutcome(StrEnum):
     SHARED = "shared"
     WITHHELD = "withheld"
     DEAD_LETTERED = "dead_lettered"
+    RE_IDENTIFIED = "re_identified"
 
 
 class AuditRecord(BaseModel):
@@ -44,6 +45,7 @@ class AuditRecord(BaseModel):
     fields_pseudonymised: list[str] = Field(default_factory=list)
     fields_withheld: list[str] = Field(default_factory=list)
     fields_tokenised: list[str] = Field(default_factory=list)
+    fields_encrypted: list[str] = Field(default_factory=list)
     key_id: str | None = None
     token_key_id: str | None = None
     consent_record_id: str | None = None

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import os
 import secrets
 from collections.abc import Iterable, Mapping
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
 from services.backbone.errors import ConfigurationError
 from services.backbone.keyed import Key
@@ -33,6 +36,16 @@ class Keyring:
     pseudonym: Mapping[str, Key]
     tokens: Mapping[str, Key] = field(default_factory=dict)  # by key id, retired ones gone
     active_token: str | None = None  # the key id new tokens are made with
+    ig_officers: Mapping[str, str] = field(default_factory=dict)  # name -> sha256 of token
+    recipient_public: Mapping[str, X25519PublicKey] = field(default_factory=dict)
+
+    def ig_officer(self, bearer: str) -> str | None:
+        """The IG officer a bearer token belongs to, or None. Tokens are stored hashed."""
+        digest = hashlib.sha256(bearer.encode()).hexdigest()
+        for name, expected in self.ig_officers.items():
+            if hmac.compare_digest(digest, expected):
+                return name
+        return None
 
     def token_key(self) -> Key | None:
         """The key new tokens are made with (rotation adds a new active key and keeps the
@@ -110,7 +123,21 @@ def parse_keyring(doc: Any) -> Keyring:
             for agency, raw in pseudonym_doc.items()
         },
         **_parse_tokens(doc.get("token") or []),
+        ig_officers={str(k): str(v) for k, v in (doc.get("ig_officers") or {}).items()},
+        recipient_public=_parse_public(doc.get("recipient_public") or {}),
     )
+
+
+def _parse_public(rows: Any) -> dict[str, X25519PublicKey]:
+    if not isinstance(rows, Mapping):
+        raise ConfigurationError("keyring 'recipient_public' maps agency ids to public keys")
+    keys = {}
+    for agency, text in rows.items():
+        try:
+            keys[str(agency)] = X25519PublicKey.from_public_bytes(base64.b64decode(str(text)))
+        except ValueError as exc:
+            raise ConfigurationError(f"keyring recipient_public.{agency}: {exc}") from None
+    return keys
 
 
 def _parse_tokens(rows: Any) -> dict[str, Any]:
@@ -153,21 +180,52 @@ def _new_key(purpose: str, stamp: str, size: int = MIN_SECRET_BYTES) -> dict[str
     return {"id": f"{purpose}-{stamp}", "secret": secret}
 
 
+def write_private(path: Path, text: str) -> None:
+    """Write a secret file readable by its owner only, replacing any file atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = path.with_name(f".{path.name}.new")
+    fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # O_CREAT's mode does not apply to a file that already exists
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    staging.replace(path)
+
+
+def dump_keyring(doc: Mapping[str, Any]) -> str:
+    head = "# infoshare keyring: secrets. Never commit, never share, never log.\n"
+    return head + yaml.safe_dump(dict(doc), sort_keys=False)
+
+
 def generate_keyring(path: Path, agencies: Iterable[str], *, overwrite: bool = False) -> Path:
-    """Write a fresh keyring with random keys for routing, audit and every agency."""
+    """Write a fresh keyring with random keys for routing, audit, tokens and every agency.
+
+    Beside it: ``ig-officer.token``, the bearer token of one IG officer (the keyring keeps
+    only its hash), and ``agency-keys/<agency>.key``, each recipient's X25519 private key
+    for the ``encrypt`` rule, whose public half the keyring holds. On a real deployment
+    each agency makes its own key pair and sends only the public key.
+    """
     if path.exists() and not overwrite:
         raise ConfigurationError(f"{path} exists; refusing to overwrite keys without --force")
+    agencies = list(agencies)
     stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+    ig_token = secrets.token_urlsafe(32)
+    pairs = {agency: X25519PrivateKey.generate() for agency in agencies}
     doc = {
         "routing": _new_key("routing", stamp),
         "audit_subject": _new_key("audit-subject", stamp),
         "pseudonym": {agency: _new_key(f"pseudonym-{agency}", stamp) for agency in agencies},
         "token": [{**_new_key("token", stamp, 64), "active": True}],  # AES-256-SIV
+        "ig_officers": {"ig-officer": hashlib.sha256(ig_token.encode()).hexdigest()},
+        "recipient_public": {a: _b64(k.public_key().public_bytes_raw()) for a, k in pairs.items()},
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(fd, 0o600)  # O_CREAT's mode does not apply to a file that already exists
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write("# infoshare keyring: secrets. Never commit, never share, never log.\n")
-        yaml.safe_dump(doc, fh, sort_keys=False)
+    write_private(path, dump_keyring(doc))
+    write_private(path.parent / "ig-officer.token", ig_token + "\n")
+    for agency, key in pairs.items():
+        write_private(
+            path.parent / "agency-keys" / f"{agency}.key", _b64(key.private_bytes_raw()) + "\n"
+        )
     return path
+
+
+def _b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode()

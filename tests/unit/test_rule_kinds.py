@@ -154,3 +154,34 @@ def test_a_token_reverses_only_for_its_recipient_and_field_and_known_keys() -> N
         detokenise({KEY.key_id: KEY}, recipient="la", path="a", token=tampered)
     with pytest.raises(TokenError, match="not an infoshare token"):
         detokenise({KEY.key_id: KEY}, recipient="la", path="a", token="hello")
+
+
+def test_encrypt_seals_a_field_only_its_recipient_can_open() -> None:
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+    from consent.core.sealed import SealError, open_sealed, seal
+
+    private = X25519PrivateKey.generate()
+
+    def sealed(path: str, value: str) -> str:
+        return seal(private.public_key(), recipient="r", path=path, value=value)
+
+    result = project(
+        DATA,
+        (rule(RuleKind.ENCRYPT, "subject.postcode", "subject.sealed"),),
+        pseudonymise=lambda p, v: v,
+        encrypt=sealed,
+        on=ON,
+    )
+    value = result.payload["subject"]["sealed"]
+    assert value.startswith("hpke1.") and "NS1" not in value
+    assert result.encrypted == ("subject.sealed",)
+    assert open_sealed(private, recipient="r", path="subject.postcode", sealed=value) == "NS1 4AP"
+    with pytest.raises(SealError):
+        open_sealed(private, recipient="other", path="subject.postcode", sealed=value)
+    with pytest.raises(SealError):
+        open_sealed(
+            X25519PrivateKey.generate(), recipient="r", path="subject.postcode", sealed=value
+        )
+    # HPKE is randomised: the same value seals differently each time (nothing to link).
+    assert sealed("subject.postcode", "NS1 4AP") != sealed("subject.postcode", "NS1 4AP")
