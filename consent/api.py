@@ -16,17 +16,20 @@ from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaProducer
-from fastapi import FastAPI, HTTPException, status
+from aiokafka.errors import KafkaError
+from fastapi import FastAPI, Header, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 
 from consent.core.consent import ALL_RECIPIENTS, ConsentRecord, ConsentStatus, GivenBy, record_key
 from consent.core.model import Purpose
+from consent.core.tokens import TokenError, detokenise, key_id_of
 from consent.processor.consents import ConsentView
 from services.backbone import kafka
+from services.backbone.audit_contract import AuditOutcome, AuditRecord
 from services.backbone.http_errors import install_validation_handler
 from services.backbone.identifiers import nhs_number_rule, subject_identifier
-from services.backbone.keyed import routing_key
+from services.backbone.keyed import keyed_id, routing_key
 from services.backbone.settings import HttpSettings
 
 
@@ -56,11 +59,21 @@ class SubjectQuery(_Body):
     pass
 
 
+class ReidentifyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    token: str = Field(min_length=10, max_length=2000, description="a tok1. value")
+    recipient: str = Field(description="the agency the token was given to")
+    field: str = Field(description="the source field it stands for, e.g. subject.nhs_number")
+    reason: str = Field(min_length=20, max_length=2000, description="why, for the audit")
+
+
 def create_app(settings: HttpSettings | None = None) -> FastAPI:
     settings = settings or HttpSettings()
     directory = settings.directory()
     topic = settings.topics().consent_records
-    routing = settings.keyring().require_routing()
+    keyring = settings.keyring()
+    routing = keyring.require_routing()
+    audit_topic = settings.topics().audit
     view = ConsentView(topic=topic, bootstrap=settings.kafka_bootstrap)
     producer: dict[str, AIOKafkaProducer] = {}
 
@@ -120,6 +133,64 @@ def create_app(settings: HttpSettings | None = None) -> FastAPI:
         key = record_key(subject, record.purpose, record.scope).encode()
         await producer["p"].send_and_wait(topic, orjson.dumps(record.to_json()), key=key)
         return record.to_json()
+
+    @app.post(
+        "/reidentify",
+        tags=["re-identification"],
+        summary="An IG officer reverses a token, stating why; always audited first",
+    )
+    async def reidentify(
+        body: ReidentifyIn, authorization: str | None = Header(None)
+    ) -> dict[str, Any]:
+        scheme, _, bearer = (authorization or "").partition(" ")
+        officer = keyring.ig_officer(bearer) if scheme.lower() == "bearer" and bearer else None
+        if officer is None:
+            raise HTTPException(
+                401,
+                detail="an IG officer's bearer token is required",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        try:
+            value = detokenise(
+                keyring.tokens, recipient=body.recipient, path=body.field, token=body.token
+            )
+        except TokenError as exc:
+            raise HTTPException(
+                422, detail=[{"loc": ["body", "token"], "msg": str(exc), "type": "token.invalid"}]
+            ) from None
+        now = datetime.now(UTC)
+        subject_key = (
+            keyed_id(
+                keyring.require_audit_subject().secret,
+                "audit-subject",
+                subject_identifier(nhs_number=value),
+            )
+            if body.field == "subject.nhs_number"
+            else None
+        )
+        record = AuditRecord(
+            audit_id=str(uuid.uuid4()),
+            recorded_at=now,
+            occurred_at=now,
+            action="re_identify",
+            decision=AuditOutcome.RE_IDENTIFIED,
+            reason_code="re_identified.by_ig",
+            reason=body.reason,
+            actor=officer,
+            recipient=body.recipient,
+            fields_disclosed=[body.field],
+            key_id=key_id_of(body.token),
+            subject_key=subject_key,
+        )
+        try:  # audited before the value is given, or not given at all
+            await producer["p"].send_and_wait(
+                audit_topic, record.model_dump_json().encode(), key=(subject_key or "").encode()
+            )
+        except KafkaError:
+            raise HTTPException(
+                503, detail="the audit trail is unavailable; nothing was re-identified"
+            ) from None
+        return {"value": value, "audit_id": record.audit_id, "officer": officer}
 
     @app.post(
         "/consents/search",

@@ -84,6 +84,8 @@ def test_public_health_gets_pseudonymised_attendances(outcome: Outcome) -> None:
     assert len(rest) == 3  # every attendance, consent or not: planning needs no consent
     assert first["identity_level"] == "pseudonymised"
     pseudonym = first["data"]["subject"]["pseudonym"]
+    token = first["data"]["attendance"].pop("encounter_token")
+    assert token.startswith("tok1.") and "ED-" not in token
     assert first["data"] == {
         "subject": {"pseudonym": pseudonym, "year_of_birth": "2016", "postcode_district": "NS1"},
         "attendance": {
@@ -360,3 +362,40 @@ def test_a_422_never_echoes_what_was_sent(stack: Stack) -> None:
     response = httpx.post(stack.url("socialcare") + "/child-protection-plans", json=body)
     assert response.status_code == 422
     assert "9990000124" not in response.text and "input" not in response.json()["detail"][0]
+
+
+def test_an_ig_officer_reidentifies_a_token_stating_why_and_it_is_audited(
+    stack: Stack, outcome: Outcome
+) -> None:
+    delivered = httpx.get(stack.url("delivery") + "/recipients/ph-northshire/inbox").json()
+    token = delivered["items"][0]["data"]["attendance"]["encounter_token"]
+    url = stack.url("consent") + "/reidentify"
+    reason = "Data quality query DQ-118: duplicate attendance suspected by the PH analyst"
+    body = {
+        "token": token,
+        "recipient": "ph-northshire",
+        "field": "attendance.encounter_id",
+        "reason": reason,
+    }
+    assert httpx.post(url, json=body).status_code == 401
+    assert httpx.post(url, json=body, headers={"Authorization": "Bearer guess"}).status_code == 401
+    officer = (stack.config.state_dir / "ig-officer.token").read_text().strip()
+    auth = {"Authorization": f"Bearer {officer}"}
+    answer = httpx.post(url, json=body, headers=auth)
+    assert answer.status_code == 200 and answer.json()["value"] == "ED-77801"
+    wrong = httpx.post(url, json={**body, "recipient": "la-northshire"}, headers=auth)
+    assert wrong.status_code == 422 and wrong.json()["detail"][0]["type"] == "token.invalid"
+
+    audit = stack.url("audit") + "/audit/decisions"
+    wait_for(
+        "the re-identification in the audit trail",
+        lambda: httpx.get(audit, params={"decision": "re_identified"}).json()["total"] == 1,
+    )
+    (row,) = httpx.get(audit, params={"decision": "re_identified"}).json()["items"]
+    assert (row["actor"], row["reason"], row["recipient"]) == (
+        "ig-officer",
+        reason,
+        "ph-northshire",
+    )
+    assert row["fields_disclosed"] == ["attendance.encounter_id"]
+    assert "ED-77801" not in orjson.dumps(row).decode()

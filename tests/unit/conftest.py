@@ -39,6 +39,8 @@ def keyring(directory: Directory) -> Keyring:
         routing=Key("routing-unit", secrets.token_bytes(32)),
         audit_subject=Key("audit-subject-unit", secrets.token_bytes(32)),
         pseudonym={a.id: Key(f"pseudonym-{a.id}-unit", secrets.token_bytes(32)) for a in directory},
+        tokens={"token-unit": Key("token-unit", secrets.token_bytes(64))},
+        active_token="token-unit",
     )
 
 

@@ -26,6 +26,7 @@ from consent.core.fields import TransformError, get_path, leaf_paths, set_path
 from consent.core.generalise import generalise
 from consent.core.model import Protocol, RecipientRule, RuleKind
 from consent.core.state import ProtectionPlan, SubjectState
+from consent.core.tokens import tokenise
 from services.backbone.identifiers import subject_identifier
 from services.backbone.keyed import Key
 from services.backbone.keyring import Keyring
@@ -65,7 +66,13 @@ def test_plan_flag_to_the_emergency_department(
     protocols: tuple[Protocol, ...], keyring: Keyring, authority_name: str
 ) -> None:
     data = plan_started_data(scenario.ON_PLAN, authority_name=authority_name)
-    (flag,) = decide(facts(PLAN_STARTED, LA, data), protocols, SubjectState(), keyring.pseudonym)
+    (flag,) = decide(
+        facts(PLAN_STARTED, LA, data),
+        protocols,
+        SubjectState(),
+        keyring.pseudonym,
+        token_key=keyring.token_key(),
+    )
     assert flag.recipient == ED
     assert flag.outcome is Outcome.SHARED
     assert flag.reason_code is ReasonCode.PROTOCOL_ALLOWS
@@ -109,7 +116,9 @@ def test_attendance_notified_to_the_authority_holding_the_plan(
     protocols: tuple[Protocol, ...], keyring: Keyring
 ) -> None:
     event = facts(ATTENDANCE, ED, attendance_data(scenario.ON_PLAN))
-    notice = by_recipient(decide(event, protocols, PLAN_BY_LA, keyring.pseudonym))[LA]
+    notice = by_recipient(
+        decide(event, protocols, PLAN_BY_LA, keyring.pseudonym, token_key=keyring.token_key())
+    )[LA]
     assert notice.outcome is Outcome.SHARED
     assert notice.protocol is not None and notice.protocol.ref == "cpis-attendance-notification@2"
     assert notice.payload == {
@@ -137,7 +146,9 @@ def test_attendance_withheld_from_the_authority_without_a_plan(
     protocols: tuple[Protocol, ...], keyring: Keyring, state: SubjectState, because: str
 ) -> None:
     event = facts(ATTENDANCE, ED, attendance_data(scenario.ON_PLAN))
-    notice = by_recipient(decide(event, protocols, state, keyring.pseudonym))[LA]
+    notice = by_recipient(
+        decide(event, protocols, state, keyring.pseudonym, token_key=keyring.token_key())
+    )[LA]
     assert notice.outcome is Outcome.WITHHELD
     assert notice.reason_code is ReasonCode.CONDITION_NOT_MET
     assert notice.reason_code.value == "withheld.condition_not_met"
@@ -152,7 +163,9 @@ def test_pseudonymised_attendance_to_public_health(
     protocols: tuple[Protocol, ...], keyring: Keyring, state: SubjectState
 ) -> None:
     event = facts(ATTENDANCE, ED, attendance_data(scenario.ON_PLAN))
-    analytics = by_recipient(decide(event, protocols, state, keyring.pseudonym))[PH]
+    analytics = by_recipient(
+        decide(event, protocols, state, keyring.pseudonym, token_key=keyring.token_key())
+    )[PH]
     subject_pseudonym = pseudonym(keyring.pseudonym[PH], PH, SUBJECT)
     assert analytics.outcome is Outcome.SHARED
     assert analytics.identity == "pseudonymised"
@@ -167,9 +180,16 @@ def test_pseudonymised_attendance_to_public_health(
             "setting_type": "emergency_department",
             "site": {"ods_code": "RVR01"},
             "presenting_complaint_category": "injury",
+            "encounter_token": tokenise(
+                keyring.tokens["token-unit"],
+                recipient=PH,
+                path="attendance.encounter_id",
+                value="ED-77812",
+            ),
         },
     }
     assert analytics.fields_pseudonymised == ("subject.pseudonym",)
+    assert analytics.fields_tokenised == ("attendance.encounter_token",)
     assert analytics.delivery_key == subject_pseudonym
     shown = repr(analytics.payload)
     for identifying in ("9990000123", "Maisie", "Testchild", "2016-04-09", "NS1 4AP", "Bruising"):
@@ -180,7 +200,9 @@ def test_recipients_get_unlinkable_delivery_keys(
     protocols: tuple[Protocol, ...], keyring: Keyring
 ) -> None:
     event = facts(ATTENDANCE, ED, attendance_data(scenario.ON_PLAN))
-    decisions = by_recipient(decide(event, protocols, PLAN_BY_LA, keyring.pseudonym))
+    decisions = by_recipient(
+        decide(event, protocols, PLAN_BY_LA, keyring.pseudonym, token_key=keyring.token_key())
+    )
     assert decisions[LA].delivery_key != decisions[PH].delivery_key
 
 
@@ -193,7 +215,9 @@ def test_no_protocol_withholds_everything(
     protocols: tuple[Protocol, ...], keyring: Keyring, event_type: str, source: str
 ) -> None:
     event = facts(event_type, source, attendance_data(scenario.ON_PLAN))
-    (decision,) = decide(event, protocols, PLAN_BY_LA, keyring.pseudonym)
+    (decision,) = decide(
+        event, protocols, PLAN_BY_LA, keyring.pseudonym, token_key=keyring.token_key()
+    )
     assert decision.recipient is None
     assert decision.outcome is Outcome.WITHHELD
     assert decision.reason_code.value == "withheld.no_protocol"
@@ -298,7 +322,9 @@ def test_nothing_leaks_past_a_protocol(
         if p.covers(event.source_agency, event.type)
         for r in p.recipients
     }
-    for decision in decide(event, protocols, state, keyring.pseudonym):
+    for decision in decide(
+        event, protocols, state, keyring.pseudonym, token_key=keyring.token_key()
+    ):
         if decision.outcome is Outcome.WITHHELD:
             assert decision.payload is None
             continue
@@ -345,10 +371,18 @@ def test_decisions_cover_every_recipient_of_every_covering_protocol(
     protocols: tuple[Protocol, ...], keyring: Keyring
 ) -> None:
     event = facts(ATTENDANCE, ED, attendance_data(scenario.ON_PLAN))
-    decisions = decide(event, protocols, SubjectState(), keyring.pseudonym)
+    decisions = decide(
+        event, protocols, SubjectState(), keyring.pseudonym, token_key=keyring.token_key()
+    )
     assert [(d.protocol.id if d.protocol else None, d.recipient) for d in decisions] == [
         ("cpis-attendance-notification", LA),
         ("public-health-attendance-analytics", PH),
     ]
-    (flag,) = decide(facts(PLAN_ENDED, LA, {}), protocols, SubjectState(), keyring.pseudonym)
+    (flag,) = decide(
+        facts(PLAN_ENDED, LA, {}),
+        protocols,
+        SubjectState(),
+        keyring.pseudonym,
+        token_key=keyring.token_key(),
+    )
     assert flag.recipient == ED

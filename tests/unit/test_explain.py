@@ -31,7 +31,8 @@ def test_the_map_names_every_flow_its_law_and_what_is_never_shared(
     assert "`subject.date_of_birth` as year (`subject.year_of_birth`)" in text
     assert "may keep it for 5 years" in text
     analytics = text.split("## Children's unscheduled-care attendances")[1].split("## ")[0]
-    assert "never: `attendance.clinical_notes`, `attendance.encounter_id`" in analytics
+    assert "never: `attendance.clinical_notes`, `attendance.site.name`" in analytics
+    assert "a reversible token instead of `attendance.encounter_id`" in analytics
 
 
 def test_the_committed_map_is_what_the_protocols_say(tmp_path: Path) -> None:

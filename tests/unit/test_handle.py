@@ -60,6 +60,7 @@ def ctx(
         audit_key=keyring.require_audit_subject(),
         routing=keyring.require_routing(),
         directory=directory,
+        token_key=keyring.token_key(),
     )
 
 
