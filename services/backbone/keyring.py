@@ -149,6 +149,8 @@ def _parse_tokens(rows: Any) -> dict[str, Any]:
         raise ConfigurationError("keyring 'token': more than one key is marked active")
     for i, raw in enumerate(rows):
         key = _parse_key(f"token[{i}]", raw)
+        if key.key_id in tokens:
+            raise ConfigurationError(f"keyring 'token': id {key.key_id!r} appears twice")
         if len(key.secret) not in (32, 48, 64):
             raise ConfigurationError(
                 f"keyring entry 'token[{i}]': AES-SIV needs 32, 48 or 64 bytes"
@@ -161,23 +163,60 @@ def load_keyring(path: Path | None) -> Keyring:
     """Load and check a keyring file; a missing or bad file is a ConfigurationError."""
     if path is None:
         raise ConfigurationError(
-            "no keyring configured: set INFOSHARE_KEYRING_FILE "
+            "no keyring configured: set INFOSHARE_KEYRING_FILE or INFOSHARE_KEYRING_YAML "
             "(create one with `infoshare keys generate`)"
         )
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigurationError(f"cannot read the keyring file {path}: {exc.strerror}") from exc
+    return keyring_from_text(text, f"the keyring file {path}")
+
+
+def keyring_from_text(text: str, origin: str) -> Keyring:
     try:
         doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigurationError(f"the keyring file {path} is not valid YAML") from exc
+    except yaml.YAMLError:
+        raise ConfigurationError(f"{origin} is not valid YAML") from None  # never echo secrets
     return parse_keyring(doc)
+
+
+def rotate_token_key(path: Path) -> str:
+    """Add a new active token key; earlier keys stay, inactive, to reverse old tokens."""
+    doc = _read_doc(path)
+    stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+    key = _new_key("token", stamp, 64)
+    rows = [{k: v for k, v in row.items() if k != "active"} for row in doc.get("token") or []]
+    doc["token"] = [*rows, {**key, "active": True}]
+    parse_keyring(doc)  # never write a keyring that would not load
+    write_private(path, dump_keyring(doc))
+    return key["id"]
+
+
+def retire_token_key(path: Path, key_id: str) -> None:
+    """Remove an inactive token key: tokens made with it can no longer be reversed."""
+    doc = _read_doc(path)
+    rows = doc.get("token") or []
+    row = next((r for r in rows if str(r.get("id")) == key_id), None)
+    if row is None:
+        raise ConfigurationError(f"no token key {key_id!r} in {path}")
+    if row.get("active"):
+        raise ConfigurationError(f"{key_id} is the active token key: rotate first")
+    doc["token"] = [r for r in rows if r is not row]
+    write_private(path, dump_keyring(doc))
+
+
+def _read_doc(path: Path) -> dict[str, Any]:
+    keyring = load_keyring(path)  # checks it first
+    del keyring
+    doc: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return doc
 
 
 def _new_key(purpose: str, stamp: str, size: int = MIN_SECRET_BYTES) -> dict[str, str]:
     secret = base64.b64encode(secrets.token_bytes(size)).decode()
-    return {"id": f"{purpose}-{stamp}", "secret": secret}
+    # The random suffix keeps ids unique when two keys are made in the same second.
+    return {"id": f"{purpose}-{stamp}-{secrets.token_hex(3)}", "secret": secret}
 
 
 def write_private(path: Path, text: str) -> None:

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.backbone.directory import Directory, load_directory
-from services.backbone.keyring import Keyring, load_keyring
+from services.backbone.keyring import Keyring, keyring_from_text, load_keyring
 from services.backbone.schemas import SchemaRegistry
 from services.backbone.topics import Topics
 
@@ -24,6 +24,9 @@ class BackboneSettings(BaseSettings):
     topic_namespace: str = Field("", description="prefix of every topic name (tests, stacks)")
     topic_partitions: int = Field(3, ge=1, description="partitions of topics this stack creates")
     keyring_file: Path | None = Field(None, description="YAML keyring (infoshare keys generate)")
+    keyring_yaml: SecretStr | None = Field(
+        None, description="the keyring itself, for platforms that inject secrets as variables"
+    )
     agencies_file: Path | None = Field(None, description="agency directory YAML")
     schemas_dir: Path | None = Field(None, description="directory of event JSON Schemas")
 
@@ -34,6 +37,8 @@ class BackboneSettings(BaseSettings):
         return load_directory(self.agencies_file)
 
     def keyring(self) -> Keyring:
+        if self.keyring_yaml is not None:
+            return keyring_from_text(self.keyring_yaml.get_secret_value(), "INFOSHARE_KEYRING_YAML")
         return load_keyring(self.keyring_file)
 
     def schemas(self) -> SchemaRegistry:

@@ -172,6 +172,37 @@ def bench_policy(
         console.print(f"written to {write}")
 
 
+@keys_app.command("rotate")
+def keys_rotate(
+    keyring: Annotated[Path, typer.Option(help="the keyring file", exists=True)],
+) -> None:
+    """Make a new active token key; older ones stay to reverse tokens already given out."""
+    from services.backbone.errors import ConfigurationError
+    from services.backbone.keyring import rotate_token_key
+
+    try:
+        key_id = rotate_token_key(keyring)
+    except ConfigurationError as exc:
+        raise _fail(str(exc)) from None
+    console.print(f"new active token key {key_id}; restart the processor to use it")
+
+
+@keys_app.command("retire")
+def keys_retire(
+    keyring: Annotated[Path, typer.Option(help="the keyring file", exists=True)],
+    key_id: Annotated[str, typer.Option(help="the inactive token key to remove")],
+) -> None:
+    """Remove an old token key: tokens made with it can never be reversed again."""
+    from services.backbone.errors import ConfigurationError
+    from services.backbone.keyring import retire_token_key
+
+    try:
+        retire_token_key(keyring, key_id)
+    except ConfigurationError as exc:
+        raise _fail(str(exc)) from None
+    console.print(f"token key {key_id} retired")
+
+
 @app.command("run")
 def run(
     component: Annotated[

@@ -182,3 +182,35 @@ def test_a_generated_keyring_always_loads(tmp_path: Path, monkeypatch: pytest.Mo
     doc = yaml.safe_load(path.read_text(encoding="utf-8"))
     assert doc["routing"]["secret"].startswith("ToDo")
     assert isinstance(load_keyring(path), Keyring)
+
+
+def test_rotation_adds_an_active_token_key_and_keeps_the_old_until_retired(
+    tmp_path: Path,
+) -> None:
+    from services.backbone.keyring import retire_token_key, rotate_token_key
+
+    path = generate_keyring(tmp_path / "keyring.yaml", AGENCIES)
+    old = load_keyring(path)
+    assert old.active_token is not None
+    new_id = rotate_token_key(path)
+    rotated = load_keyring(path)
+    assert rotated.active_token == new_id != old.active_token
+    assert set(rotated.tokens) == {old.active_token, new_id}
+    with pytest.raises(ConfigurationError, match="active token key"):
+        retire_token_key(path, new_id)
+    retire_token_key(path, old.active_token)
+    assert set(load_keyring(path).tokens) == {new_id}
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_a_keyring_can_come_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from services.backbone.settings import BackboneSettings
+
+    path = generate_keyring(tmp_path / "keyring.yaml", AGENCIES)
+    monkeypatch.setenv("INFOSHARE_KEYRING_YAML", path.read_text())
+    monkeypatch.delenv("INFOSHARE_KEYRING_FILE", raising=False)
+    settings = BackboneSettings()
+    assert settings.keyring().routing == load_keyring(path).routing
+    assert "secret" not in repr(settings)  # SecretStr hides it
