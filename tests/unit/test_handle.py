@@ -8,6 +8,8 @@ from collections.abc import Callable
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from consent.core.decide import delivery_id, pseudonym
 from consent.core.model import FieldRule, Generalisation, Protocol, RuleKind
@@ -527,3 +529,58 @@ def test_two_recipients_deliveries_share_no_header_value_nor_key(
     ph_values = {v for n, v in ph.headers if n in linking}
     assert la_values and ph_values and not la_values & ph_values
     assert la.key != ph.key
+
+
+_TEXT = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789 ", min_size=12, max_size=30)
+
+
+@settings(max_examples=60, deadline=None)
+@given(secret_notes=_TEXT, secret_site=_TEXT, with_plan=st.booleans())
+def test_nothing_unallowed_reaches_a_delivered_value_key_or_header(
+    ctx: Context,
+    keyring: Keyring,
+    rkey: str,
+    secret_notes: str,
+    secret_site: str,
+    with_plan: bool,
+) -> None:
+    # Values no rule for the analytics recipient names (notes, site name, identifiers)
+    # must not appear anywhere in what it receives: payload, key, header names or values.
+    data = attendance_data(scenario.ON_PLAN)
+    data["attendance"]["clinical_notes"] = secret_notes
+    data["attendance"]["site"]["name"] = secret_site
+    event = CloudEvent(
+        type=ATTENDANCE,
+        source=agency_source(ED),
+        data=data,
+        key=routing_key(keyring.require_routing(), SUBJECT),
+        dataschema=ctx.schemas.get(ATTENDANCE).uri,
+    )
+    key, value, headers = encode(event)
+    rec = InRecord(ctx.topics.source(ED), 0, 7, key, value, headers)
+    handled = handle(rec, ctx, {rkey: PLAN if with_plan else None}, None, lambda: TRACE)
+    (ph,) = on(handled.records, ctx.topics.deliver(PH))
+    exposed = ph.key + (ph.value or b"") + b"".join(n.encode() + (v or b"") for n, v in ph.headers)
+    for secret in (
+        secret_notes,
+        secret_site,
+        NHS,
+        "Maisie",
+        "Testchild",
+        "2016-04-09",
+        "NS1 4AP",
+        "ED-77812",
+        rkey,
+    ):
+        assert secret.encode() not in exposed, secret
+    assert {n for n, _ in ph.headers} <= {
+        "ce_specversion",
+        "ce_id",
+        "ce_source",
+        "ce_type",
+        "ce_time",
+        "content-type",
+        "ce_protocol",
+        "ce_identitylevel",
+        "traceparent",
+    }
