@@ -18,8 +18,7 @@ import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from fastapi import FastAPI, Header, HTTPException, status
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-from pydantic_core import PydanticCustomError
+from pydantic import BaseModel, ConfigDict, Field
 
 from consent.core.consent import ALL_RECIPIENTS, ConsentRecord, ConsentStatus, GivenBy, record_key
 from consent.core.model import Purpose
@@ -27,23 +26,15 @@ from consent.core.tokens import TokenError, detokenise, key_id_of
 from consent.processor.consents import ConsentView
 from services.backbone import kafka
 from services.backbone.audit_contract import AuditOutcome, AuditRecord
-from services.backbone.http_errors import install_validation_handler
-from services.backbone.identifiers import nhs_number_rule, subject_identifier
+from services.backbone.http import NhsNumber, create_service_app
+from services.backbone.identifiers import subject_identifier
 from services.backbone.keyed import keyed_id, routing_key
 from services.backbone.settings import HttpSettings
 
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    nhs_number: str = Field(description="the child's NHS number (10 digits, check digit)")
-
-    @field_validator("nhs_number")
-    @classmethod
-    def _valid(cls, value: str) -> str:
-        broken = nhs_number_rule(value)
-        if broken:
-            raise PydanticCustomError(*broken)
-        return value
+    nhs_number: NhsNumber = Field(description="the child's NHS number (10 digits, check digit)")
 
 
 class ConsentIn(_Body):
@@ -88,19 +79,13 @@ def create_app(settings: HttpSettings | None = None) -> FastAPI:
             await view.stop()
             await producer["p"].stop()
 
-    app = FastAPI(
+    app = create_service_app(
         title="infoshare: consent registry",
         description="Consent per child, purpose and recipient scope: granted, refused or "
         "withdrawn; given by the child, a parent or a guardian. A withdrawal applies to every "
         "event processed after it is recorded.",
-        version="0.1.0",
         lifespan=lifespan,
     )
-    install_validation_handler(app)
-
-    @app.get("/healthz", tags=["operations"], summary="Liveness")
-    async def healthz() -> dict[str, Any]:
-        return {"status": "ok"}
 
     @app.post(
         "/consents",

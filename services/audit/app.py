@@ -23,7 +23,7 @@ from services.audit.store import (
     review_override,
 )
 from services.backbone.audit_contract import AuditOutcome
-from services.backbone.http_errors import install_validation_handler
+from services.backbone.http import create_service_app
 from services.backbone.settings import HttpSettings
 from services.backbone.tasks import critical_task
 
@@ -74,18 +74,12 @@ def create_app(settings: AuditSettings | None = None) -> FastAPI:
             with contextlib.suppress(Exception):  # already reported by critical_task
                 await task
 
-    app = FastAPI(
+    app = create_service_app(
         title="infoshare: audit service",
         description="Every sharing decision, shared or withheld, with its reason. "
         "Never a payload, never an identifier in clear.",
-        version="0.1.0",
         lifespan=lifespan,
     )
-    install_validation_handler(app)
-
-    @app.get("/healthz", tags=["operations"], summary="Liveness")
-    async def healthz() -> dict[str, Any]:
-        return {"status": "ok"}
 
     @app.get(
         "/audit/decisions",

@@ -18,7 +18,7 @@ from pydantic import Field
 
 from services.backbone.directory import AgencyKind
 from services.backbone.errors import ConfigurationError, PublishFailed, SchemaViolation
-from services.backbone.http_errors import install_validation_handler
+from services.backbone.http import create_service_app
 from services.backbone.publisher import EventPublisher
 from services.backbone.settings import HttpSettings
 from services.backbone.tasks import critical_task
@@ -123,14 +123,17 @@ def create_agency_app(
                 await reader
             await publisher.stop()
 
-    app = FastAPI(title=title, description=description, version="0.1.0", lifespan=lifespan)
+    app = create_service_app(
+        title=title,
+        description=description,
+        lifespan=lifespan,
+        health=lambda: {"agency": settings.agency_id, "received": len(rt.inbox)},
+    )
     app.state.runtime = rt
 
     @app.exception_handler(InputRejected)
     async def _rejected(_: Request, exc: InputRejected) -> JSONResponse:
         return _rejection(exc.loc, exc.msg, exc.rule)
-
-    install_validation_handler(app)
 
     @app.exception_handler(SchemaViolation)
     async def _invalid(_: Request, exc: SchemaViolation) -> JSONResponse:
@@ -143,10 +146,6 @@ def create_agency_app(
             headers={"Retry-After": "5"},
             content={"detail": f"{exc}; retry the request"},
         )
-
-    @app.get("/healthz", tags=["operations"], summary="Liveness and identity of this service")
-    async def healthz() -> dict[str, Any]:
-        return {"status": "ok", "agency": settings.agency_id, "received": len(rt.inbox)}
 
     @app.get("/inbox", tags=["inbox"], summary="What this agency has received, in order")
     async def inbox(

@@ -13,7 +13,7 @@ from typing import Any
 
 from fastapi import FastAPI, HTTPException, Query
 
-from services.backbone.http_errors import install_validation_handler
+from services.backbone.http import create_service_app
 from services.backbone.settings import HttpSettings
 from services.backbone.tasks import critical_task
 from services.delivery.inbox import Inbox, consume_into
@@ -46,17 +46,12 @@ def create_app(settings: HttpSettings | None = None) -> FastAPI:
             stop.set()
             await asyncio.gather(*readers, return_exceptions=True)  # failures already reported
 
-    app = FastAPI(
+    app = create_service_app(
         title="infoshare: delivery service",
         description="Pull inbox per recipient agency, read from its deliver.<agency> topic.",
-        version="0.1.0",
         lifespan=lifespan,
+        health=lambda: {"recipients": {a: len(i) for a, i in inboxes.items()}},
     )
-    install_validation_handler(app)
-
-    @app.get("/healthz", tags=["operations"], summary="Liveness")
-    async def healthz() -> dict[str, Any]:
-        return {"status": "ok", "recipients": {a: len(i) for a, i in inboxes.items()}}
 
     @app.get(
         "/recipients/{agency}/inbox",

@@ -5,10 +5,9 @@ from __future__ import annotations
 from datetime import date
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-from pydantic_core import PydanticCustomError
+from pydantic import BaseModel, ConfigDict, Field
 
-from services.backbone.identifiers import nhs_number_rule, normalise_nhs_number
+from services.backbone.http import NhsNumber
 
 Category = Literal["neglect", "physical_abuse", "emotional_abuse", "sexual_abuse", "multiple"]
 
@@ -18,21 +17,13 @@ class _Native(BaseModel):
 
 
 class Child(_Native):
-    nhs_number: str = Field(alias="nhsNumber", description="10 digits, check digit validated")
+    nhs_number: NhsNumber = Field(alias="nhsNumber", description="10 digits, check digit validated")
     person_id: str = Field(
         alias="personId", min_length=1, max_length=64, description="the authority's own person id"
     )
     first_name: str | None = Field(None, alias="firstName", min_length=1)
     last_name: str | None = Field(None, alias="lastName", min_length=1)
     date_of_birth: date | None = Field(None, alias="dateOfBirth")
-
-    @field_validator("nhs_number")
-    @classmethod
-    def _valid_nhs_number(cls, value: str) -> str:
-        broken = nhs_number_rule(value)
-        if broken:
-            raise PydanticCustomError(*broken)
-        return normalise_nhs_number(value)
 
 
 class Contact(_Native):

@@ -1,0 +1,52 @@
+"""What every HTTP service shares: its FastAPI app with a health check, and validation
+errors answered as 422 naming the field (``loc``) and the rule (``type``), never echoing
+the input, which may be an NHS number or a whole body about a child."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import AfterValidator
+from pydantic_core import PydanticCustomError
+
+from services.backbone.identifiers import nhs_number_rule, normalise_nhs_number
+
+
+def _nhs_number(value: str) -> str:
+    broken = nhs_number_rule(value)
+    if broken:
+        raise PydanticCustomError(*broken)
+    return normalise_nhs_number(value)
+
+
+NhsNumber = Annotated[str, AfterValidator(_nhs_number)]
+"""An NHS number in a request body: 10 digits whose check digit matches, spaces removed."""
+
+
+def create_service_app(
+    *,
+    title: str,
+    description: str,
+    lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None = None,
+    health: Callable[[], dict[str, Any]] = lambda: {},
+) -> FastAPI:
+    app = FastAPI(title=title, description=description, version="0.1.0", lifespan=lifespan)
+
+    @app.exception_handler(RequestValidationError)
+    async def _malformed(_: Request, exc: RequestValidationError) -> JSONResponse:
+        detail = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+        return JSONResponse(status_code=422, content={"detail": detail})
+
+    @app.get("/healthz", tags=["operations"], summary="Liveness of this service")
+    async def healthz() -> dict[str, Any]:
+        return {"status": "ok", **health()}
+
+    return app
+
+
+__all__ = ["NhsNumber", "create_service_app"]
