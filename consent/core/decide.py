@@ -128,23 +128,14 @@ def _decide_for(
 ) -> Decision:
     failed = _condition_fails(rule, prepared.cel_event, prepared.cel_state)
     if failed is not None:
-        return Decision(
-            recipient=rule.agency,
-            outcome=Outcome.WITHHELD,
-            reason_code=ReasonCode.CONDITION_NOT_MET,
-            reason=f"{protocol.ref}: {failed}",
-            protocol=protocol,
-            identity=rule.identity.value,
-        )
+        return _withheld(protocol, rule, ReasonCode.CONDITION_NOT_MET, failed)
     consent = evaluate(protocol, rule.agency, event.consents, event.override)
     if not consent.allowed:
-        return Decision(
-            recipient=rule.agency,
-            outcome=Outcome.WITHHELD,
-            reason_code=ReasonCode(consent.code),
-            reason=f"{protocol.ref} requires consent: {consent.reason}",
-            protocol=protocol,
-            identity=rule.identity.value,
+        return _withheld(
+            protocol,
+            rule,
+            ReasonCode(consent.code),
+            f"requires consent: {consent.reason}",
             consent=consent.record,
         )
     key = keys[rule.agency]
@@ -173,13 +164,11 @@ def _decide_for(
             leaves=prepared.leaves,
         )
     except TransformError as exc:
-        return Decision(
-            recipient=rule.agency,
-            outcome=Outcome.WITHHELD,
-            reason_code=ReasonCode.TRANSFORM_FAILED,
-            reason=f"{protocol.ref}: a field rule cannot be applied to this event: {exc}",
-            protocol=protocol,
-            identity=rule.identity.value,
+        return _withheld(
+            protocol,
+            rule,
+            ReasonCode.TRANSFORM_FAILED,
+            f"a field rule cannot be applied to this event: {exc}",
         )
     return Decision(
         recipient=rule.agency,
@@ -251,12 +240,25 @@ def decide(
 
 
 def _not_in_force(protocol: Protocol, rule: RecipientRule, today: date) -> Decision:
+    window = f"valid {protocol.valid_from or '...'} to {protocol.valid_until or '...'}"
+    return _withheld(
+        protocol, rule, ReasonCode.NOT_IN_FORCE, f"not in force on {today} ({window})"
+    )
+
+
+def _withheld(
+    protocol: Protocol,
+    rule: RecipientRule,
+    code: ReasonCode,
+    why: str,
+    consent: ConsentRecord | None = None,
+) -> Decision:
     return Decision(
         recipient=rule.agency,
         outcome=Outcome.WITHHELD,
-        reason_code=ReasonCode.NOT_IN_FORCE,
-        reason=f"{protocol.ref} is not in force on {today} "
-        f"(valid {protocol.valid_from or '...'} to {protocol.valid_until or '...'})",
+        reason_code=code,
+        reason=f"{protocol.ref}: {why}",
         protocol=protocol,
         identity=rule.identity.value,
+        consent=consent,
     )
