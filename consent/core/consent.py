@@ -90,14 +90,22 @@ def evaluate(
 ) -> ConsentOutcome:
     """Whether the protocol's consent requirement lets this recipient have this event.
 
-    ``consents`` are this subject's records by (purpose, scope); a record for the recipient
-    itself is more specific than one for every recipient (``*``) and wins over it.
+    ``consents`` are this subject's records by (purpose, scope): one for the recipient and
+    one for every recipient (``*``). A refusal or withdrawal in either wins over a grant.
     """
     requirement = protocol.consent
     if requirement is ConsentRequirement.NOT_REQUIRED:
         return ConsentOutcome(True, "shared.protocol_allows", "consent not required")
     purpose = protocol.purpose.value
-    record = consents.get((purpose, recipient)) or consents.get((purpose, ALL_RECIPIENTS))
+    records = [
+        r
+        for r in (consents.get((purpose, recipient)), consents.get((purpose, ALL_RECIPIENTS)))
+        if r is not None
+    ]
+    # A refusal or withdrawal at any scope outweighs a grant at any other: a family that
+    # withdraws consent "for everyone" has withdrawn it from this recipient too.
+    record = next((r for r in records if r.status is not ConsentStatus.GRANTED), None)
+    record = record or (records[0] if records else None)
     if record is not None and record.status is ConsentStatus.GRANTED:
         return ConsentOutcome(
             True,

@@ -189,11 +189,7 @@ def _decide_for(
         key_id=key.key_id,
         token_key_id=token_key.key_id if uses_tokens and token_key else None,
         # An anonymised recipient gets no subject key at all, not even in the record key.
-        delivery_key=(
-            None
-            if rule.identity is IdentityLevel.ANONYMISED
-            else pseudonym(key, rule.agency, event.subject_id)
-        ),
+        delivery_key=_delivery_key(key, rule, event.subject_id),
         delivery_id=delivery_id(key, rule.agency, f"{event.id}|{protocol.ref}"),
     )
 
@@ -239,11 +235,21 @@ def decide(
     ]
 
 
+def _delivery_key(key: Key, rule: RecipientRule, subject_id: str) -> str | None:
+    """The record key of a delivery. Pseudonymised: the recipient's pseudonym, which it can
+    see in the payload anyway. Identified: a different keyed value, so that a recipient that
+    is identified under one protocol and pseudonymised under another cannot join the two by
+    record key. Anonymised: none at all."""
+    if rule.identity is IdentityLevel.ANONYMISED:
+        return None
+    if rule.identity is IdentityLevel.PSEUDONYMISED:
+        return pseudonym(key, rule.agency, subject_id)
+    return keyed_id(key.secret, f"key:{rule.agency}:identified", subject_id)
+
+
 def _not_in_force(protocol: Protocol, rule: RecipientRule, today: date) -> Decision:
     window = f"valid {protocol.valid_from or '...'} to {protocol.valid_until or '...'}"
-    return _withheld(
-        protocol, rule, ReasonCode.NOT_IN_FORCE, f"not in force on {today} ({window})"
-    )
+    return _withheld(protocol, rule, ReasonCode.NOT_IN_FORCE, f"not in force on {today} ({window})")
 
 
 def _withheld(

@@ -60,4 +60,6 @@ class ConsentView:
         try:
             subject[(purpose, scope)] = ConsentRecord.from_json(orjson.loads(rec.value))
         except (ValueError, KeyError, orjson.JSONDecodeError):
-            log.error("ignoring a malformed consent record at offset %d", rec.offset)
+            # Fail closed: an unreadable record must not leave an earlier grant in force.
+            subject.pop((purpose, scope), None)
+            log.error("unreadable consent record at offset %d: treated as no consent", rec.offset)

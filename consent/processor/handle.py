@@ -153,28 +153,32 @@ def handle(
     except Exception as exc:
         reason = f"unexpected {type(exc).__name__} while processing"
         return dead_letter(rec, ctx, reason, now=now, trace_id=trace_id)
-    subject_key = keyed_id(ctx.audit_key.secret, "audit-subject", facts.subject_id)
-    out: list[OutRecord] = []
-    for d in decisions:
-        delivered = d.outcome is Outcome.SHARED and d.recipient and d.payload is not None
-        topic_out = ctx.topics.deliver(d.recipient) if delivered and d.recipient else None
-        if topic_out:
-            out.append(delivery_record(event, d, topic_out, delivery_trace()))
-        audit = audit_record(
-            d,
-            event,
-            rec,
-            now=now,
-            subject_key=subject_key,
-            topic_out=topic_out,
-            trace_id=trace_id,
-        )
-        out.append(OutRecord(ctx.topics.audit, routing.encode(), audit))
-    changes: dict[str, ProtectionPlan | None] = {}
-    if transition is not None:
-        changes[routing] = transition.plan
-        value = orjson.dumps(transition.plan.to_json()) if transition.plan else None
-        out.append(OutRecord(ctx.topics.state(PLAN_STATE), routing.encode(), value))
+    try:
+        subject_key = keyed_id(ctx.audit_key.secret, "audit-subject", facts.subject_id)
+        out: list[OutRecord] = []
+        for d in decisions:
+            delivered = d.outcome is Outcome.SHARED and d.recipient and d.payload is not None
+            topic_out = ctx.topics.deliver(d.recipient) if delivered and d.recipient else None
+            if topic_out:
+                out.append(delivery_record(event, d, topic_out, delivery_trace()))
+            audit = audit_record(
+                d,
+                event,
+                rec,
+                now=now,
+                subject_key=subject_key,
+                topic_out=topic_out,
+                trace_id=trace_id,
+            )
+            out.append(OutRecord(ctx.topics.audit, routing.encode(), audit))
+        changes: dict[str, ProtectionPlan | None] = {}
+        if transition is not None:
+            changes[routing] = transition.plan
+            value = orjson.dumps(transition.plan.to_json()) if transition.plan else None
+            out.append(OutRecord(ctx.topics.state(PLAN_STATE), routing.encode(), value))
+    except Exception as exc:
+        reason = f"unexpected {type(exc).__name__} while building the outputs"
+        return dead_letter(rec, ctx, reason, now=now, trace_id=trace_id)
     return Handled(out, changes, decisions)
 
 

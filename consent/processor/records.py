@@ -27,7 +27,7 @@ class InRecord:
 @dataclass(frozen=True)
 class OutRecord:
     topic: str
-    key: bytes
+    key: bytes | None
     value: bytes | None
     headers: list[tuple[str, bytes | None]] = field(default_factory=list)
 
@@ -48,12 +48,12 @@ def delivery_record(
 ) -> OutRecord:
     """What the recipient receives: only the decision's payload, under the recipient's own
     event id and key, so nothing in it links to what another recipient receives."""
-    assert d.protocol is not None and d.delivery_key and d.delivery_id and d.payload is not None
+    assert d.protocol is not None and d.delivery_id and d.payload is not None
     delivered = envelope.CloudEvent(
         type=event.type,
         source=event.source,
         data=d.payload,
-        key=d.delivery_key,
+        key=d.delivery_key or "",
         id=d.delivery_id,
         time=event.time,
         extensions={
@@ -62,7 +62,8 @@ def delivery_record(
         },
     )
     key, value, headers = envelope.encode(delivered, extra_headers=trace)
-    return OutRecord(topic, key, value, list(headers))
+    # An anonymised recipient gets no subject key at all: a null Kafka key.
+    return OutRecord(topic, key if d.delivery_key else None, value, list(headers))
 
 
 def audit_record(

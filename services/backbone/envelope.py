@@ -75,7 +75,11 @@ MAX_ID = 64
 
 
 def decode(
-    key: bytes | None, value: bytes | None, headers: Sequence[tuple[str, bytes | None]]
+    key: bytes | None,
+    value: bytes | None,
+    headers: Sequence[tuple[str, bytes | None]],
+    *,
+    require_key: bool = True,
 ) -> CloudEvent:
     """Parse a record written by :func:`encode`; EnvelopeError says what is wrong."""
     attrs: dict[str, str] = {}
@@ -97,7 +101,7 @@ def decode(
         raise EnvelopeError(f"unsupported specversion {attrs['ce_specversion']}")
     if attrs.get("content-type", CONTENT_TYPE).split(";")[0].strip() != CONTENT_TYPE:
         raise EnvelopeError(f"unsupported content-type {attrs.get('content-type')}")
-    if not key:
+    if not key and require_key:
         raise EnvelopeError("record has no key (the subject routing key)")
     if value is None:
         raise EnvelopeError("record has no value")
@@ -112,7 +116,7 @@ def decode(
         type=attrs["ce_type"],
         source=attrs["ce_source"],
         data=data,
-        key=key.decode(errors="replace"),
+        key=(key or b"").decode(errors="replace"),
         id=attrs["ce_id"],
         time=_parse_time(attrs.get("ce_time")),
         dataschema=attrs.get("ce_dataschema"),

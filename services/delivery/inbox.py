@@ -94,7 +94,10 @@ async def consume_into(inbox: Inbox, *, topic: str, bootstrap: str, stop: asynci
             for records in batch.values():
                 for rec in records:
                     try:
-                        event = envelope.decode(rec.key, rec.value, list(rec.headers or ()))
+                        # Deliveries to anonymised recipients carry no key at all.
+                        event = envelope.decode(
+                            rec.key, rec.value, list(rec.headers or ()), require_key=False
+                        )
                     except EnvelopeError as exc:
                         log.error("undecodable delivery at %s@%d: %s", topic, rec.offset, exc)
                         continue

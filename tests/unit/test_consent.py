@@ -148,3 +148,35 @@ def test_consent_granted_is_used_before_an_override(early_help: Protocol) -> Non
 def test_a_consent_record_round_trips_through_json() -> None:
     granted = record(ConsentStatus.GRANTED)
     assert ConsentRecord.from_json(granted.to_json()) == granted
+
+
+def test_a_withdrawal_for_all_recipients_beats_a_grant_to_one(
+    shipped: Any, keyring: Keyring
+) -> None:
+    consents = {
+        ("early_help", LA): record(ConsentStatus.GRANTED, LA),
+        ("early_help", ALL_RECIPIENTS): record(ConsentStatus.WITHDRAWN, ALL_RECIPIENTS, 3),
+    }
+    la = decide_for_la(shipped, keyring, consents=consents)
+    assert la.reason_code.value == "withheld.consent_withdrawn"
+
+
+def test_an_unreadable_consent_record_fails_closed() -> None:
+    from aiokafka import ConsumerRecord
+
+    from consent.processor.consents import ConsentView
+
+    view = ConsentView(topic="t", bootstrap="unused")
+
+    def rec(value: bytes | None) -> ConsumerRecord:
+        return ConsumerRecord(
+            "t", 0, 1, 0, 0, b"rk|early_help|la-northshire", value, None, 0, len(value or b""), []
+        )
+
+    import orjson
+
+    view._apply(rec(orjson.dumps(record(ConsentStatus.GRANTED).to_json())))
+    assert view.by_subject["rk"][("early_help", LA)].status is ConsentStatus.GRANTED
+    broken = {**record(ConsentStatus.WITHDRAWN).to_json(), "given_by": "local_authority"}
+    view._apply(rec(orjson.dumps(broken)))
+    assert ("early_help", LA) not in view.by_subject["rk"]

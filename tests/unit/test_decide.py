@@ -28,7 +28,7 @@ from consent.core.model import Protocol, RecipientRule, RuleKind
 from consent.core.state import ProtectionPlan, SubjectState
 from consent.core.tokens import tokenise
 from services.backbone.identifiers import subject_identifier
-from services.backbone.keyed import Key
+from services.backbone.keyed import Key, keyed_id
 from services.backbone.keyring import Keyring
 from services.cli import scenario
 from tests.unit.factories import (
@@ -109,7 +109,10 @@ def test_plan_flag_to_the_emergency_department(
         "lead_practitioner.role",
     }
     assert flag.key_id == keyring.pseudonym[ED].key_id
-    assert flag.delivery_key == pseudonym(keyring.pseudonym[ED], ED, SUBJECT)
+    assert flag.delivery_key == keyed_id(
+        keyring.pseudonym[ED].secret, f"key:{ED}:identified", SUBJECT
+    )
+    assert flag.delivery_key != pseudonym(keyring.pseudonym[ED], ED, SUBJECT)
 
 
 def test_attendance_notified_to_the_authority_holding_the_plan(
@@ -131,7 +134,9 @@ def test_attendance_notified_to_the_authority_holding_the_plan(
         },
     }
     assert "attendance.clinical_notes" in notice.fields_withheld
-    assert notice.delivery_key == pseudonym(keyring.pseudonym[LA], LA, SUBJECT)
+    assert notice.delivery_key == keyed_id(
+        keyring.pseudonym[LA].secret, f"key:{LA}:identified", SUBJECT
+    )
 
 
 @pytest.mark.parametrize(

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from consent.core.decide import delivery_id, pseudonym
-from consent.core.model import FieldRule, Generalisation, Protocol, RuleKind
+from consent.core.decide import delivery_id
+from consent.core.model import FieldRule, Generalisation, IdentityLevel, Protocol, RuleKind
 from consent.core.state import ProtectionPlan
 from consent.processor.handle import Context, Handled, handle
 from consent.processor.records import InRecord, OutRecord
@@ -280,7 +280,7 @@ def test_a_plan_start_is_flagged_audited_and_remembered(
         "plan": {"start_date": "2026-11-02", "category": "neglect"},
         "authority": original.data["authority"],
     }
-    assert delivered.key == pseudonym(keyring.pseudonym[ED], ED, SUBJECT)
+    assert delivered.key == keyed_id(keyring.pseudonym[ED].secret, f"key:{ED}:identified", SUBJECT)
     assert (delivered.id, delivered.type, delivered.source) == (
         delivery_id(keyring.pseudonym[ED], ED, f"{original.id}|cpis-protection-plan-flag@2"),
         PLAN_STARTED,
@@ -560,7 +560,11 @@ def test_nothing_unallowed_reaches_a_delivered_value_key_or_header(
     rec = InRecord(ctx.topics.source(ED), 0, 7, key, value, headers)
     handled = handle(rec, ctx, {rkey: PLAN if with_plan else None}, None, lambda: TRACE)
     (ph,) = on(handled.records, ctx.topics.deliver(PH))
-    exposed = ph.key + (ph.value or b"") + b"".join(n.encode() + (v or b"") for n, v in ph.headers)
+    exposed = (
+        (ph.key or b"")
+        + (ph.value or b"")
+        + b"".join(n.encode() + (v or b"") for n, v in ph.headers)
+    )
     for secret in (
         secret_notes,
         secret_site,
@@ -584,3 +588,29 @@ def test_nothing_unallowed_reaches_a_delivered_value_key_or_header(
         "ce_identitylevel",
         "traceparent",
     }
+
+
+def test_an_anonymised_recipient_gets_a_delivery_with_no_key_at_all(
+    ctx: Context, build: Callable[..., InRecord], rkey: str
+) -> None:
+    analytics = next(p for p in ctx.protocols if p.id == "public-health-attendance-analytics")
+    rule = analytics.recipients[0]
+    anonymous = dataclasses.replace(
+        rule,
+        identity=IdentityLevel.ANONYMISED,
+        fields=tuple(f for f in rule.fields if f.kind in (RuleKind.ALLOW, RuleKind.GENERALISE)),
+    )
+    protocol = dataclasses.replace(analytics, recipients=(anonymous,))
+    handled = handle(
+        build(ATTENDANCE),
+        dataclasses.replace(ctx, protocols=(protocol,)),
+        {rkey: PLAN},
+        None,
+        lambda: [],
+    )
+    assert handled.dead_letter_reason is None
+    (delivery,) = on(handled.records, ctx.topics.deliver(PH))
+    assert delivery.key is None
+    assert decode(delivery.key, delivery.value, delivery.headers, require_key=False).data[
+        "subject"
+    ] == {"year_of_birth": "2016", "postcode_district": "NS1"}
