@@ -103,7 +103,12 @@ def _check_rules(
             report(f.line, "generalise", f"{f.path} cannot be generalised to {f.to.value}")
         # Encrypted values open for the recipient: they reveal as much as allow does.
         revealing = f.kind in (RuleKind.ALLOW, RuleKind.MASK, RuleKind.ENCRYPT)
-        if hidden and revealing and any(_marked(n, IDENTIFYING) for n in leaf_nodes):
+        # Identifying if the field, anything inside it, or anything it sits inside is marked.
+        identifying = any(
+            any(n.get(IDENTIFYING) is True for n in t) or _marked(t[-1], IDENTIFYING)
+            for t in trails
+        )
+        if hidden and revealing and identifying:
             report(
                 f.line,
                 "identifying-field",
@@ -156,10 +161,46 @@ def _check_overlaps(rule: RecipientRule, report: Any) -> None:
                 report(b.line, "contradiction", f"two rules write {b.target}")
 
 
+def _check_protocol(protocol: Protocol, problems: list[Problem]) -> None:
+    """Checks of one protocol as a whole: its recipients, its law and its dates."""
+
+    def report(line: int, code: str, message: str) -> None:
+        problems.append(Problem(protocol.origin, line, code, message))
+
+    seen: set[str] = set()
+    for rule in protocol.recipients:
+        if rule.agency in seen:
+            report(
+                rule.line,
+                "contradiction",
+                f"{rule.agency} is a recipient twice (directly or through a group)",
+            )
+        seen.add(rule.agency)
+    basis, consent = protocol.lawful_basis, protocol.consent.value
+    first = protocol.recipients[0].line if protocol.recipients else 1
+    if (basis.article6 == "a" or basis.article9 == "a") and consent == "not_required":
+        report(
+            first,
+            "lawful-basis",
+            "a consent basis (Art 6(1)(a) or 9(2)(a)) needs consent: required",
+        )
+    if basis.article6 == "f":
+        report(
+            first,
+            "lawful-basis",
+            "Art 6(1)(f) legitimate interests is not available to "
+            "public authorities performing their tasks",
+        )
+    if protocol.valid_from and protocol.valid_until and protocol.valid_from > protocol.valid_until:
+        report(first, "validity", "valid_from is after valid_until")
+
+
 def check_protocols(protocols: Iterable[Protocol], schemas: SchemaRegistry) -> list[Problem]:
     """Every problem found across a parsed protocol set."""
     problems: list[Problem] = []
     protocols = list(protocols)
+    for protocol in protocols:
+        _check_protocol(protocol, problems)
     seen: dict[tuple[str, str, str], tuple[Protocol, RecipientRule]] = {}
     ids: dict[str, Protocol] = {}
     for protocol in protocols:
@@ -180,6 +221,22 @@ def check_protocols(protocols: Iterable[Protocol], schemas: SchemaRegistry) -> l
                 for event_type in protocol.event_types:
                     key = (agency, event_type, rule.agency)
                     other = seen.get(key)
+                    if other and other[0].consent is not protocol.consent:
+                        # A warning: their conditions may never both hold (CP-IS and early
+                        # help split children by whether a plan is active), which no check
+                        # can prove, so a person must confirm it.
+                        problems.append(
+                            Problem(
+                                protocol.origin,
+                                rule.line,
+                                "consent-overlap",
+                                f"{rule.agency} gets {event_type} from {agency} with consent "
+                                f"{protocol.consent.value} here but {other[0].consent.value} "
+                                f"under {other[0].ref} ({other[0].origin}): make sure their "
+                                "conditions never both hold, or one bypasses the other's consent",
+                                warning=True,
+                            )
+                        )
                     if other and other[1].identity is not rule.identity:
                         problems.append(
                             Problem(

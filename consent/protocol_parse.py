@@ -30,7 +30,26 @@ from services.backbone.directory import Directory
 
 ARTICLE6 = frozenset("abcdef")
 ARTICLE9 = frozenset("abcdefghij")
-REQUIRED = ("id", "version", "title", "owner", "purpose", "lawful_basis", "sources", "recipients")
+REQUIRED = (
+    "id",
+    "version",
+    "title",
+    "owner",
+    "purpose",
+    "lawful_basis",
+    "consent",
+    "sources",
+    "recipients",
+)
+# Every key a protocol may use, per level: a misspelt key (`wen:` for `when:`) must be an
+# error, or the rule it was meant to add silently does nothing.
+TOP_KEYS = frozenset({*REQUIRED, "valid_from", "valid_until", "review_date"})
+BASIS_KEYS = frozenset({"article6", "article9", "dpa2018_schedule1"})
+SOURCE_KEYS = frozenset({"agencies", "event_types"})
+RECIPIENT_KEYS = frozenset(
+    {"agency", "group", "identity", "retention", "when", "when_description", "fields"}
+)
+RULE_EXTRA_KEYS = frozenset({"as", "to"})
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,80}$")
 _DURATION = re.compile(r"^P(?=\d)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?$")
 E = TypeVar("E", bound=StrEnum)
@@ -65,6 +84,15 @@ class _Doc:
     def failed(self) -> bool:
         return any(not p.warning for p in self.problems[self.start :])
 
+    def known_keys(self, path: DocPath, raw: Mapping[str, Any], allowed: frozenset[str]) -> None:
+        for key in raw:
+            if key not in allowed:
+                self.problem(
+                    (*path, key),
+                    "unknown-key",
+                    f"unknown key {key!r} (allowed: {', '.join(sorted(allowed))})",
+                )
+
     def enum(self, path: DocPath, value: Any, kind: type[E], rule: str) -> E | None:
         try:
             return kind(str(value))
@@ -97,6 +125,8 @@ def _field_rule(doc: _Doc, raw: Any, path: DocPath) -> FieldRule | None:
         doc.problem(path, "field-rule", f"name exactly one of {names}")
         return None
     kind = kinds[0]
+    extra = RULE_EXTRA_KEYS if kind is RuleKind.GENERALISE else RULE_EXTRA_KEYS - {"to"}
+    doc.known_keys(path, raw, extra | {kind.value})
     to = None
     if kind is RuleKind.GENERALISE:
         to = doc.enum((*path, "to"), raw.get("to"), Generalisation, "field-rule")
@@ -130,6 +160,7 @@ def _recipients(doc: _Doc, raw: Any, path: DocPath, directory: Directory) -> lis
     if not isinstance(raw, Mapping):
         doc.problem(path, "type", "a recipient is a mapping")
         return []
+    doc.known_keys(path, raw, RECIPIENT_KEYS)
     if ("agency" in raw) == ("group" in raw):
         doc.problem(path, "recipient", "name exactly one of agency or group")
         return []
@@ -198,6 +229,7 @@ def parse_protocol(
     if not isinstance(raw, Mapping):
         doc.problem((), "type", "a protocol is a YAML mapping")
         return None
+    doc.known_keys((), raw, TOP_KEYS)
     missing = [k for k in REQUIRED if k not in raw]
     if missing:
         doc.problem((), "required", f"missing {', '.join(missing)}")
@@ -211,6 +243,8 @@ def parse_protocol(
         doc.problem(("recipients",), "recipient", "must list at least one recipient")
     if doc.failed:
         return None
+    doc.known_keys(("sources",), raw["sources"], SOURCE_KEYS)
+    doc.known_keys(("lawful_basis",), raw["lawful_basis"], BASIS_KEYS)
     sources = raw["sources"]
     agencies = sources.get("agencies")
     event_types = sources.get("event_types")
@@ -230,9 +264,7 @@ def parse_protocol(
                 f"unknown event type {event_type!r}",
             )
     purpose = doc.enum(("purpose",), raw["purpose"], Purpose, "purpose")
-    consent = doc.enum(
-        ("consent",), raw.get("consent", "not_required"), ConsentRequirement, "consent"
-    )
+    consent = doc.enum(("consent",), raw["consent"], ConsentRequirement, "consent")
     basis = _lawful_basis(doc, raw["lawful_basis"])
     recipients = [
         rule

@@ -15,7 +15,7 @@ import yaml
 from consent.core.model import ProtocolSet
 from consent.protocol_checks import check_protocols
 from consent.protocol_parse import Problem, parse_protocol
-from consent.yaml_marks import load_marked
+from consent.yaml_marks import StrictYamlError, load_marked
 from services.backbone.directory import Directory
 from services.backbone.schemas import SchemaRegistry
 
@@ -65,14 +65,24 @@ def check_directory(
             line = mark.line + 1 if mark is not None else 0
             problems.append(Problem(path.name, line, "yaml", f"not valid YAML: {exc}"))
             continue
-        protocol = parse_protocol(
-            marked,
-            file=path.name,
-            directory=directory,
-            problems=problems,
-            known_event_types=lambda t: t in schemas.event_types,
-            today=today,
-        )
+        except StrictYamlError as exc:
+            problems.append(Problem(path.name, exc.line, "yaml", str(exc)))
+            continue
+        except Exception as exc:
+            problems.append(Problem(path.name, 0, "yaml", f"cannot be read: {type(exc).__name__}"))
+            continue
+        try:
+            protocol = parse_protocol(
+                marked,
+                file=path.name,
+                directory=directory,
+                problems=problems,
+                known_event_types=lambda t: t in schemas.event_types,
+                today=today,
+            )
+        except Exception as exc:
+            problems.append(Problem(path.name, 0, "malformed", f"{type(exc).__name__}: {exc}"))
+            continue
         if protocol is not None:
             parsed.append(protocol)
     problems += check_protocols(parsed, schemas)

@@ -30,17 +30,36 @@ class Marked:
         return self.lines.get(path, 1)
 
 
-def _build(node: yaml.Node, path: Path, lines: dict[Path, int], loader: Any) -> Any:
-    lines[path] = node.start_mark.line + 1
+class StrictYamlError(ValueError):
+    """YAML that is valid but not allowed here; ``line`` says where."""
+
+    def __init__(self, message: str, line: int) -> None:
+        super().__init__(message)
+        self.line = line
+
+
+def _build(node: yaml.Node, path: Path, lines: dict[Path, int], loader: Any, seen: set[int]) -> Any:
+    line = node.start_mark.line + 1
+    if id(node) in seen:  # the composer resolves an alias to the node it names
+        raise StrictYamlError("anchors and aliases are not allowed in protocols", line)
+    seen.add(id(node))
+    lines[path] = line
     if isinstance(node, yaml.MappingNode):
         out: dict[Hashable, Any] = {}
         for key_node, value_node in node.value:
+            key_line = key_node.start_mark.line + 1
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise StrictYamlError("a key must be a plain value", key_line)
             key = loader.construct_object(key_node, deep=True)
-            lines[(*path, key)] = key_node.start_mark.line + 1
-            out[key] = _build(value_node, (*path, key), lines, loader)
+            if key in out:
+                # PyYAML would keep the last value silently; a second `when:` or `fields:`
+                # would then change what is shared without anyone reading it.
+                raise StrictYamlError(f"key {key!r} appears twice", key_line)
+            lines[(*path, key)] = key_line
+            out[key] = _build(value_node, (*path, key), lines, loader, seen)
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [_build(item, (*path, i), lines, loader) for i, item in enumerate(node.value)]
+        return [_build(item, (*path, i), lines, loader, seen) for i, item in enumerate(node.value)]
     return loader.construct_object(node, deep=True)
 
 
@@ -52,6 +71,6 @@ def load_marked(text: str) -> Marked:
         if node is None:
             return Marked(None)
         lines: dict[Path, int] = {}
-        return Marked(_build(node, (), lines, loader), lines)
+        return Marked(_build(node, (), lines, loader, set()), lines)
     finally:
         loader.dispose()

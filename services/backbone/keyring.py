@@ -144,7 +144,7 @@ def _parse_tokens(rows: Any) -> dict[str, Any]:
     if not isinstance(rows, list):
         raise ConfigurationError("keyring 'token' is a list of keys")
     tokens = {}
-    active = [str(r.get("id")) for r in rows if isinstance(r, Mapping) and r.get("active")]
+    active = [str(r.get("id")) for r in rows if isinstance(r, Mapping) and r.get("active") is True]
     if len(active) > 1:
         raise ConfigurationError("keyring 'token': more than one key is marked active")
     for i, raw in enumerate(rows):

@@ -531,7 +531,8 @@ def test_two_recipients_deliveries_share_no_header_value_nor_key(
     assert la.key != ph.key
 
 
-_TEXT = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789 ", min_size=12, max_size=30)
+# Letters that hex, header names and the JSON keys here never run together twelve long.
+_TEXT = st.text(alphabet="qxzjkwvy", min_size=12, max_size=30)
 
 
 @settings(max_examples=60, deadline=None)

@@ -3,6 +3,7 @@ every problem names its file, line and rule."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -160,6 +161,22 @@ def test_the_shipped_protocols_load(protocols: tuple[Any, ...]) -> None:
         (lambda d: d.update(sources=["nhs-riverside-ed"]), "type", "sources: must be a mapping"),
         (lambda d: d.update(lawful_basis="e"), "type", "lawful_basis: must be a mapping"),
         (lambda d: d.update(recipients=[]), "recipient", "at least one recipient"),
+        (lambda d: d["recipients"][0].update(wen="true"), "unknown-key", "unknown key 'wen'"),
+        (lambda d: d.update(consents="required"), "unknown-key", "unknown key 'consents'"),
+        (lambda d: d.pop("consent"), "required", "missing consent"),
+        (lambda d: field(d, 3).update(to="year"), "unknown-key", "unknown key 'to'"),
+        (
+            lambda d: d["recipients"].append(copy.deepcopy(d["recipients"][0])),
+            "contradiction",
+            "ph-northshire is a recipient twice",
+        ),
+        (lambda d: d["lawful_basis"].update(article6="f"), "lawful-basis", "Art 6(1)(f)"),
+        (lambda d: d["lawful_basis"].update(article9="a"), "lawful-basis", "needs consent"),
+        (
+            lambda d: d.update(valid_from=date(2028, 1, 1), valid_until=date(2027, 1, 1)),
+            "validity",
+            "valid_from is after valid_until",
+        ),
     ],
 )
 def test_a_bad_protocol_is_refused_naming_the_rule(
@@ -294,3 +311,20 @@ def test_a_pseudonymised_recipient_gets_no_field_the_schema_marks_identifying(
     assert any(
         p.rule == "identifying-field" and p.message.endswith(f"cannot get {path}") for p in problems
     ), problems
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("id: a\nid: b\n", "key 'id' appears twice"),
+        ("a: &x [1]\nb: *x\n", "anchors and aliases are not allowed"),
+        ("a: &x [*x]\n", "anchors and aliases are not allowed"),
+        ("? [a, b]\n: 1\n", "a key must be a plain value"),
+    ],
+)
+def test_yaml_that_could_hide_a_rule_is_refused_with_its_line(
+    tmp_path: Path, directory: Directory, schemas: SchemaRegistry, text: str, message: str
+) -> None:
+    write(tmp_path, "x", text)
+    (problem,) = problems_of(tmp_path, directory, schemas)
+    assert problem.rule == "yaml" and message in problem.message and problem.line >= 1

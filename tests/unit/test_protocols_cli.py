@@ -16,7 +16,8 @@ runner = CliRunner()
 def test_the_shipped_set_checks_clean() -> None:
     result = runner.invoke(app, ["protocols", "check", str(DEFAULT_DIR), "--on", "2026-11-26"])
     assert result.exit_code == 0, result.output
-    assert result.output.strip() == "4 protocol(s) OK"
+    assert result.output.strip().endswith("4 protocol(s) OK, 1 warning(s)")
+    assert "warning [consent-overlap]" in result.output
 
 
 def test_a_bad_set_names_file_line_and_rule_and_exits_1(tmp_path: Path) -> None:
@@ -31,7 +32,7 @@ def test_a_bad_set_names_file_line_and_rule_and_exits_1(tmp_path: Path) -> None:
     assert f"public-health-attendance-analytics.yaml:{n + 1}: error [unknown-field]" in (
         result.output
     )
-    assert "1 error(s), 0 warning(s): this set would not load" in result.output
+    assert "1 error(s), 1 warning(s): this set would not load" in result.output
 
 
 def test_validity_is_checked_as_of_a_date() -> None:
