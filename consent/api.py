@@ -26,7 +26,7 @@ from consent.core.tokens import TokenError, detokenise, key_id_of
 from consent.processor.consents import ConsentView
 from services.backbone import kafka
 from services.backbone.audit_contract import AuditOutcome, AuditRecord
-from services.backbone.http import NhsNumber, create_service_app
+from services.backbone.http import NhsNumber, bearer_holder, create_service_app
 from services.backbone.identifiers import subject_identifier
 from services.backbone.keyed import keyed_id, routing_key
 from services.backbone.settings import HttpSettings
@@ -93,7 +93,8 @@ def create_app(settings: HttpSettings | None = None) -> FastAPI:
         tags=["consent"],
         summary="Record consent given, refused or withdrawn",
     )
-    async def record(body: ConsentIn) -> dict[str, Any]:
+    async def record(body: ConsentIn, authorization: str | None = Header(None)) -> dict[str, Any]:
+        bearer_holder(authorization, keyring.practitioner)
         if body.scope != ALL_RECIPIENTS and body.scope not in directory:
             raise HTTPException(
                 422,
@@ -127,14 +128,7 @@ def create_app(settings: HttpSettings | None = None) -> FastAPI:
     async def reidentify(
         body: ReidentifyIn, authorization: str | None = Header(None)
     ) -> dict[str, Any]:
-        scheme, _, bearer = (authorization or "").partition(" ")
-        officer = keyring.ig_officer(bearer) if scheme.lower() == "bearer" and bearer else None
-        if officer is None:
-            raise HTTPException(
-                401,
-                detail="an IG officer's bearer token is required",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
+        officer = bearer_holder(authorization, keyring.ig_officer)
         try:
             value = detokenise(
                 keyring.tokens, recipient=body.recipient, path=body.field, token=body.token
@@ -182,7 +176,10 @@ def create_app(settings: HttpSettings | None = None) -> FastAPI:
         tags=["consent"],
         summary="The current consent records of one child (identifier in the body)",
     )
-    async def search(body: SubjectQuery) -> dict[str, Any]:
+    async def search(
+        body: SubjectQuery, authorization: str | None = Header(None)
+    ) -> dict[str, Any]:
+        bearer_holder(authorization, keyring.practitioner)
         subject = routing_key(routing, subject_identifier(nhs_number=body.nhs_number))
         await view.catch_up()
         records = view.by_subject.get(subject, {})

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import signal
 
+from consent.core.model import RuleKind
 from consent.processor.handle import Context
 from consent.processor.loop import LoopConfig, Processor
 from consent.protocol_set import load_protocols
@@ -21,6 +22,10 @@ def bootstrap(settings: ProcessorSettings) -> Processor:
     protocols = load_protocols(settings.protocols_dir, directory=directory, schemas=schemas)
     keyring = settings.keyring()
     recipients = {r.agency for p in protocols for r in p.recipients}
+    keyring.require_rule_keys(
+        tokenising=protocols.recipients_using(RuleKind.TOKENISE),
+        encrypting=protocols.recipients_using(RuleKind.ENCRYPT),
+    )
     topics = settings.topics()
     ctx = Context(
         topics=topics,

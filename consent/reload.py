@@ -9,6 +9,7 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
+from consent.core.model import RuleKind
 from consent.processor.handle import Context
 from consent.protocol_set import DEFAULT_DIR, check_directory
 from services.backbone.errors import ConfigurationError
@@ -53,6 +54,10 @@ class ProtocolReloader:
         recipients = {r.agency for p in checked.protocols for r in p.recipients}
         try:
             keys = self.keyring.require_pseudonym_keys(recipients)
+            self.keyring.require_rule_keys(
+                tokenising=checked.protocols.recipients_using(RuleKind.TOKENISE),
+                encrypting=checked.protocols.recipients_using(RuleKind.ENCRYPT),
+            )
         except ConfigurationError as exc:
             self.last_problems = [str(exc)]
             log.error("protocol set NOT loaded; keeping the last good set: %s", exc)

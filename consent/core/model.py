@@ -134,6 +134,15 @@ class ProtocolSet:
     def of(cls, protocols: ProtocolSet | Sequence[Protocol]) -> ProtocolSet:
         return protocols if isinstance(protocols, ProtocolSet) else cls(tuple(protocols))
 
+    def recipients_using(self, kind: RuleKind) -> set[str]:
+        """The recipients some rule of ``kind`` applies to (to check their keys exist)."""
+        return {
+            r.agency
+            for p in self.protocols
+            for r in p.recipients
+            if any(f.kind is kind for f in r.fields)
+        }
+
     def covering(self, source_agency: str, event_type: str) -> tuple[Protocol, ...]:
         return self._index.get((source_agency, event_type), ())
 

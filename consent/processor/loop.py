@@ -117,7 +117,11 @@ class Processor:
         if self.reload is None or now < self._next_reload:
             return
         self._next_reload = now + self.reload_every
-        fresh = self.reload(self.ctx)
+        try:
+            fresh = self.reload(self.ctx)
+        except Exception as exc:
+            log.error("protocol reload failed (%s); keeping the current set", type(exc).__name__)
+            return
         if fresh is not None:
             self.ctx = fresh
 

@@ -55,7 +55,9 @@ def delivery_record(
         data=d.payload,
         key=d.delivery_key or "",
         id=d.delivery_id,
-        time=event.time,
+        # The exact publication time would let recipients join their records; only an
+        # identified recipient (which sees who the child is anyway) gets it.
+        time=event.time if d.identity == "identified" else _day(event.time),
         extensions={
             envelope.EXT_PROTOCOL: d.protocol.ref,
             envelope.EXT_IDENTITY: d.identity or "",
@@ -64,6 +66,10 @@ def delivery_record(
     key, value, headers = envelope.encode(delivered, extra_headers=trace)
     # An anonymised recipient gets no subject key at all: a null Kafka key.
     return OutRecord(topic, key if d.delivery_key else None, value, list(headers))
+
+
+def _day(moment: datetime) -> datetime:
+    return moment.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 def audit_record(

@@ -9,11 +9,17 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from fastapi import FastAPI, HTTPException, Query
+from fastapi import FastAPI, Header, HTTPException, Query
 from pydantic import Field
 
 from services.audit.ingest import ingest
-from services.audit.models import AuditEntryPublic, AuditPage, OverridePublic, OverrideReviewIn
+from services.audit.models import (
+    AuditEntryPublic,
+    AuditPage,
+    OverridePublic,
+    OverrideReviewIn,
+    OverrideReviewPublic,
+)
 from services.audit.store import (
     AlreadyReviewed,
     AuditQuery,
@@ -23,7 +29,7 @@ from services.audit.store import (
     review_override,
 )
 from services.backbone.audit_contract import AuditOutcome
-from services.backbone.http import create_service_app
+from services.backbone.http import bearer_holder, create_service_app
 from services.backbone.settings import HttpSettings
 from services.backbone.tasks import critical_task
 
@@ -51,6 +57,7 @@ def _utc(moment: datetime | None) -> datetime | None:
 def create_app(settings: AuditSettings | None = None) -> FastAPI:
     settings = settings or AuditSettings()
     store = AuditStore(settings.audit_database_url)
+    keyring = settings.keyring()  # IG officers' token hashes, for reviews
     store.create_schema()
     stop = asyncio.Event()
 
@@ -135,7 +142,7 @@ def create_app(settings: AuditSettings | None = None) -> FastAPI:
         return [
             OverridePublic(
                 decision=AuditEntryPublic.model_validate(entry, from_attributes=True),
-                review=OverrideReviewIn(reviewer=r.reviewer, note=r.note) if r else None,
+                review=OverrideReviewPublic(reviewer=r.reviewer, note=r.note) if r else None,
                 reviewed_at=r.reviewed_at if r else None,
             )
             for entry, r in overrides(store, reviewed=reviewed, limit=limit)
@@ -147,9 +154,12 @@ def create_app(settings: AuditSettings | None = None) -> FastAPI:
         tags=["IG review"],
         summary="Record an IG officer's review of an override (once)",
     )
-    def review(audit_id: str, body: OverrideReviewIn) -> dict[str, Any]:
+    def review(
+        audit_id: str, body: OverrideReviewIn, authorization: str | None = Header(None)
+    ) -> dict[str, Any]:
+        officer = bearer_holder(authorization, keyring.ig_officer)
         try:
-            row = review_override(store, audit_id, body)
+            row = review_override(store, audit_id, body, reviewer=officer)
         except NotAnOverride:
             raise HTTPException(
                 404, detail="no decision shared under an override has this audit id"

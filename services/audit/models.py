@@ -66,11 +66,14 @@ OVERRIDE_CODE = "shared.safeguarding_override"
 
 
 class OverrideReviewIn(SQLModel):
-    reviewer: str = Field(min_length=2, max_length=120, description="the IG officer")
-    note: str = Field(min_length=2, max_length=4000)
+    note: str = Field(min_length=2, max_length=4000, description="the IG officer's finding")
 
 
-class OverrideReview(OverrideReviewIn, table=True):
+class OverrideReviewPublic(OverrideReviewIn):
+    reviewer: str = Field(description="the IG officer, from their token")
+
+
+class OverrideReview(OverrideReviewPublic, table=True):
     """An IG officer's review of a decision shared under a safeguarding override. Kept apart
     from the audit record itself, which is never changed."""
 
@@ -82,5 +85,5 @@ class OverrideReview(OverrideReviewIn, table=True):
 
 class OverridePublic(SQLModel):
     decision: AuditEntryPublic
-    review: OverrideReviewIn | None = None
+    review: OverrideReviewPublic | None = None
     reviewed_at: datetime | None = None

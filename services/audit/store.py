@@ -102,7 +102,9 @@ def overrides(
         return [(e, r) for e, r in session.exec(stmt.order_by(col(AuditEntry.seq)).limit(limit))]
 
 
-def review_override(store: AuditStore, audit_id: str, review: OverrideReviewIn) -> OverrideReview:
+def review_override(
+    store: AuditStore, audit_id: str, review: OverrideReviewIn, *, reviewer: str
+) -> OverrideReview:
     with Session(store.engine) as session:
         entry = session.exec(select(AuditEntry).where(col(AuditEntry.audit_id) == audit_id)).first()
         if entry is None or entry.reason_code != OVERRIDE_CODE:
@@ -114,7 +116,7 @@ def review_override(store: AuditStore, audit_id: str, review: OverrideReviewIn) 
             raise AlreadyReviewed(audit_id)
         row = OverrideReview(
             audit_id=audit_id,
-            reviewer=review.reviewer,
+            reviewer=reviewer,
             note=review.note,
             reviewed_at=datetime.now(UTC),
         )

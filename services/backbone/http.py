@@ -8,7 +8,7 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import AfterValidator
@@ -26,6 +26,17 @@ def _nhs_number(value: str) -> str:
 
 NhsNumber = Annotated[str, AfterValidator(_nhs_number)]
 """An NHS number in a request body: 10 digits whose check digit matches, spaces removed."""
+
+
+def bearer_holder(authorization: str | None, lookup: Callable[[str], str | None]) -> str:
+    """Who the ``Authorization: Bearer`` token belongs to, or 401."""
+    scheme, _, token = (authorization or "").partition(" ")
+    holder = lookup(token) if scheme.lower() == "bearer" and token else None
+    if holder is None:
+        raise HTTPException(
+            401, detail="a valid bearer token is required", headers={"WWW-Authenticate": "Bearer"}
+        )
+    return holder
 
 
 def create_service_app(
@@ -49,4 +60,4 @@ def create_service_app(
     return app
 
 
-__all__ = ["NhsNumber", "create_service_app"]
+__all__ = ["NhsNumber", "bearer_holder", "create_service_app"]

@@ -37,15 +37,16 @@ class Keyring:
     tokens: Mapping[str, Key] = field(default_factory=dict)  # by key id, retired ones gone
     active_token: str | None = None  # the key id new tokens are made with
     ig_officers: Mapping[str, str] = field(default_factory=dict)  # name -> sha256 of token
+    practitioners: Mapping[str, str] = field(default_factory=dict)  # who may record consent
     recipient_public: Mapping[str, X25519PublicKey] = field(default_factory=dict)
 
     def ig_officer(self, bearer: str) -> str | None:
         """The IG officer a bearer token belongs to, or None. Tokens are stored hashed."""
-        digest = hashlib.sha256(bearer.encode()).hexdigest()
-        for name, expected in self.ig_officers.items():
-            if hmac.compare_digest(digest, expected):
-                return name
-        return None
+        return _holder(bearer, self.ig_officers)
+
+    def practitioner(self, bearer: str) -> str | None:
+        """The practitioner (or, with every right of one, IG officer) a token belongs to."""
+        return _holder(bearer, self.practitioners) or _holder(bearer, self.ig_officers)
 
     def token_key(self) -> Key | None:
         """The key new tokens are made with (rotation adds a new active key and keeps the
@@ -62,11 +63,37 @@ class Keyring:
             raise ConfigurationError("the keyring has no 'audit_subject' key")
         return self.audit_subject
 
+    def require_rule_keys(self, *, tokenising: set[str], encrypting: set[str]) -> None:
+        """Refuse a protocol set whose rules need keys the keyring lacks: an active token key
+        for tokenise rules, each recipient's public key for encrypt rules."""
+        if tokenising and self.token_key() is None:
+            raise ConfigurationError(
+                "protocols tokenise fields for "
+                + ", ".join(sorted(tokenising))
+                + " but the keyring has no active token key"
+            )
+        missing = sorted(encrypting - set(self.recipient_public))
+        if missing:
+            raise ConfigurationError(
+                "protocols encrypt fields for "
+                + ", ".join(missing)
+                + " but the keyring has no public key for them"
+            )
+
     def require_pseudonym_keys(self, agencies: Iterable[str]) -> Mapping[str, Key]:
         missing = sorted(set(agencies) - set(self.pseudonym))
         if missing:
             raise ConfigurationError("the keyring has no pseudonym key for: " + ", ".join(missing))
         return self.pseudonym
+
+
+def _holder(bearer: str, table: Mapping[str, str]) -> str | None:
+    digest = hashlib.sha256(bearer.encode()).hexdigest()
+    found = None
+    for name, expected in table.items():  # compare with every entry: no early exit to time
+        if hmac.compare_digest(digest, expected):
+            found = name
+    return found
 
 
 def _looks_like_placeholder(secret: bytes) -> bool:
@@ -124,6 +151,7 @@ def parse_keyring(doc: Any) -> Keyring:
         },
         **_parse_tokens(doc.get("token") or []),
         ig_officers={str(k): str(v) for k, v in (doc.get("ig_officers") or {}).items()},
+        practitioners={str(k): str(v) for k, v in (doc.get("practitioners") or {}).items()},
         recipient_public=_parse_public(doc.get("recipient_public") or {}),
     )
 
@@ -248,6 +276,7 @@ def generate_keyring(path: Path, agencies: Iterable[str], *, overwrite: bool = F
     agencies = list(agencies)
     stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
     ig_token = secrets.token_urlsafe(32)
+    practitioner_token = secrets.token_urlsafe(32)
     pairs = {agency: X25519PrivateKey.generate() for agency in agencies}
     doc = {
         "routing": _new_key("routing", stamp),
@@ -255,10 +284,12 @@ def generate_keyring(path: Path, agencies: Iterable[str], *, overwrite: bool = F
         "pseudonym": {agency: _new_key(f"pseudonym-{agency}", stamp) for agency in agencies},
         "token": [{**_new_key("token", stamp, 64), "active": True}],  # AES-256-SIV
         "ig_officers": {"ig-officer": hashlib.sha256(ig_token.encode()).hexdigest()},
+        "practitioners": {"practitioner": hashlib.sha256(practitioner_token.encode()).hexdigest()},
         "recipient_public": {a: _b64(k.public_key().public_bytes_raw()) for a, k in pairs.items()},
     }
     write_private(path, dump_keyring(doc))
     write_private(path.parent / "ig-officer.token", ig_token + "\n")
+    write_private(path.parent / "practitioner.token", practitioner_token + "\n")
     for agency, key in pairs.items():
         write_private(
             path.parent / "agency-keys" / f"{agency}.key", _b64(key.private_bytes_raw()) + "\n"

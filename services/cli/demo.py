@@ -84,9 +84,11 @@ class _Driver:
         )
 
     def consent(self, child: scenario.Child, status: str) -> None:
+        token = (self.stack.config.state_dir / "practitioner.token").read_text().strip()
         _expect(
             self.http.post(
                 f"{self.url('consent')}/consents",
+                headers={"Authorization": f"Bearer {token}"},
                 json={
                     "nhs_number": child.nhs_number,
                     "purpose": "early_help",

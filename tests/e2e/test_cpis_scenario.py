@@ -179,13 +179,36 @@ def test_an_override_is_audited_and_queued_for_ig_review(stack: Stack, outcome: 
     assert decision["override_justification"] == scenario.OVERRIDE_REASON
     assert decision["override_role"] == "ED consultant" and pending["review"] is None
     url = f"{stack.url('audit')}/audit/overrides"
-    review = {"reviewer": "Caldicott guardian", "note": "Justified: risk of harm if asked."}
-    assert httpx.post(f"{url}/{decision['audit_id']}/review", json=review).status_code == 201
-    assert httpx.post(f"{url}/{decision['audit_id']}/review", json=review).status_code == 409
-    assert httpx.post(f"{url}/not-an-override/review", json=review).status_code == 404
+    review = {"note": "Justified: risk of harm if asked."}
+    target = f"{url}/{decision['audit_id']}/review"
+    assert httpx.post(target, json=review).status_code == 401  # IG officers only
+    practitioner = (stack.config.state_dir / "practitioner.token").read_text().strip()
+    as_practitioner = {"Authorization": f"Bearer {practitioner}"}
+    assert httpx.post(target, json=review, headers=as_practitioner).status_code == 401
+    officer = (stack.config.state_dir / "ig-officer.token").read_text().strip()
+    auth = {"Authorization": f"Bearer {officer}"}
+    assert httpx.post(target, json=review, headers=auth).status_code == 201
+    assert httpx.post(target, json=review, headers=auth).status_code == 409
+    missing = httpx.post(f"{url}/not-an-override/review", json=review, headers=auth)
+    assert missing.status_code == 404
     assert httpx.get(url).json() == []
     (done,) = httpx.get(url, params={"status": "reviewed"}).json()
-    assert done["review"] == review
+    assert done["review"] == {**review, "reviewer": "ig-officer"}  # from the token, not the body
+
+
+def test_consent_cannot_be_recorded_without_a_practitioners_token(stack: Stack) -> None:
+    body = {
+        "nhs_number": scenario.THIRD.nhs_number,
+        "purpose": "early_help",
+        "scope": "la-northshire",
+        "status": "granted",
+        "given_by": "parent",
+        "recorded_by": "someone",
+    }
+    url = stack.url("consent")
+    assert httpx.post(f"{url}/consents", json=body).status_code == 401
+    search = {"nhs_number": scenario.THIRD.nhs_number}
+    assert httpx.post(f"{url}/consents/search", json=search).status_code == 401
 
 
 async def test_pseudonyms_are_stable_per_recipient_and_differ_across_recipients(

@@ -280,7 +280,8 @@ def merged(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
 
 def allowed(rule: RecipientRule, leaf: str) -> bool:
     return any(
-        leaf == f.target or (f.kind is RuleKind.ALLOW and leaf.startswith(f.target + "."))
+        leaf == f.target
+        or (f.kind is RuleKind.ALLOW and leaf.startswith((f.target + ".", f.target + "[")))
         for f in rule.fields
     )
 
