@@ -134,6 +134,22 @@ def create_app(settings: HttpSettings | None = None) -> FastAPI:
                 keyring.tokens, recipient=body.recipient, path=body.field, token=body.token
             )
         except TokenError as exc:
+            # A failed attempt is audited too: who tried, why they said, and what failed.
+            failed = AuditRecord(
+                audit_id=str(uuid.uuid4()),
+                recorded_at=datetime.now(UTC),
+                action="re_identify",
+                decision=AuditOutcome.WITHHELD,
+                reason_code="re_identify.refused",
+                reason=f"{exc}; stated reason: {body.reason}",
+                actor=officer,
+                recipient=body.recipient,
+                fields_withheld=[body.field],
+            )
+            with contextlib.suppress(KafkaError):
+                await producer["p"].send_and_wait(
+                    audit_topic, failed.model_dump_json().encode(), key=b""
+                )
             raise HTTPException(
                 422, detail=[{"loc": ["body", "token"], "msg": str(exc), "type": "token.invalid"}]
             ) from None

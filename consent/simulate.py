@@ -9,7 +9,9 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from consent.core.consent import ConsentRecord
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+
+from consent.core.consent import ConsentRecord, override_from
 from consent.core.decide import Decision, EventFacts, decide
 from consent.core.model import ProtocolSet
 from consent.core.state import ProtectionPlan, SubjectState
@@ -63,6 +65,7 @@ def sim_event(doc: Mapping[str, Any], *, index: int) -> SimEvent:
                 (c.purpose, c.scope): c
                 for c in map(ConsentRecord.from_json, doc.get("consents") or [])
             },
+            override=override_from(data),
         )
         return SimEvent(facts, SubjectState(ProtectionPlan.from_json(plan) if plan else None))
     except (KeyError, TypeError, ValueError) as exc:
@@ -76,14 +79,17 @@ def _label(d: Decision) -> str:
 
 
 def _decisions(
-    event: SimEvent, protocols: ProtocolSet, keys: Mapping[str, Key], token: Key
+    event: SimEvent,
+    protocols: ProtocolSet,
+    keys: Mapping[str, Key],
+    token: Key,
+    public: Mapping[str, X25519PublicKey],
 ) -> dict[tuple[str, str], Decision]:
-    return {
-        (d.recipient or "-", d.protocol.ref if d.protocol else "-"): d
-        for d in decide(
-            event.facts, protocols, event.state, keys, token_key=token, on=event.facts.occurred
-        )
-    }
+    # Validity is judged today, as the live processor judges it.
+    decisions = decide(
+        event.facts, protocols, event.state, keys, token_key=token, recipient_keys=public
+    )
+    return {(d.recipient or "-", d.protocol.ref if d.protocol else "-"): d for d in decisions}
 
 
 def simulate(
@@ -92,10 +98,12 @@ def simulate(
     """A row per event, recipient and protocol, in either set."""
     keys = _ThrowawayKeys()
     token = Key("simulation", os.urandom(64))
+    recipients = {r.agency for s in (candidate, live or ()) for p in s for r in p.recipients}
+    public = {a: X25519PrivateKey.generate().public_key() for a in recipients}
     rows: list[Row] = []
     for index, event in enumerate(events, 1):
-        new = _decisions(event, candidate, keys, token)
-        old = _decisions(event, live, keys, token) if live is not None else {}
+        new = _decisions(event, candidate, keys, token, public)
+        old = _decisions(event, live, keys, token, public) if live is not None else {}
         for recipient, protocol in sorted(set(new) | set(old)):
             d = new.get((recipient, protocol))
             before = old.get((recipient, protocol))
@@ -107,7 +115,12 @@ def simulate(
                     protocol,
                     candidate=_label(d) if d else "-",
                     live=(_label(before) if before else "-") if live is not None else None,
-                    fields=(*d.fields_disclosed, *d.fields_pseudonymised, *d.fields_tokenised)
+                    fields=(
+                        *d.fields_disclosed,
+                        *d.fields_pseudonymised,
+                        *d.fields_tokenised,
+                        *d.fields_encrypted,
+                    )
                     if d
                     else (),
                 )

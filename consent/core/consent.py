@@ -131,3 +131,11 @@ def evaluate(
     if override is not None:
         why += "; the protocol does not allow a safeguarding override"
     return ConsentOutcome(False, code, why, record)
+
+
+def override_from(data: Mapping[str, Any]) -> Override | None:
+    """The override an event carries in ``safeguarding_override`` (the schema checked it)."""
+    raw = data.get("safeguarding_override")
+    if not isinstance(raw, Mapping):
+        return None
+    return Override(justification=str(raw["justification"]), role=str(raw["role"]))

@@ -10,12 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 import orjson
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
-from consent.core.consent import ConsentRecord, Override
+from consent.core.consent import ConsentRecord, override_from
 from consent.core.decide import Decision, EventFacts, Outcome, decide
 from consent.core.model import Protocol, ProtocolSet
 from consent.core.state import ProtectionPlan, SubjectState, next_state
@@ -73,13 +72,6 @@ SubjectConsents = Mapping[tuple[str, str], ConsentRecord]
 NO_CONSENTS: Mapping[str, SubjectConsents] = {}
 
 
-def _override(data: Mapping[str, Any]) -> Override | None:
-    raw = data.get("safeguarding_override")
-    if not isinstance(raw, Mapping):
-        return None
-    return Override(justification=str(raw["justification"]), role=str(raw["role"]))
-
-
 def _facts(
     rec: InRecord, ctx: Context, consents: Mapping[str, SubjectConsents]
 ) -> tuple[envelope.CloudEvent, EventFacts]:
@@ -114,7 +106,7 @@ def _facts(
         subject_id,
         occurred=event.time.date(),
         consents=consents.get(event.key, {}),
-        override=_override(event.data),
+        override=override_from(event.data),
     )
 
 

@@ -422,3 +422,10 @@ def test_an_ig_officer_reidentifies_a_token_stating_why_and_it_is_audited(
     )
     assert row["fields_disclosed"] == ["attendance.encounter_id"]
     assert "ED-77801" not in orjson.dumps(row).decode()
+    wait_for(
+        "the refused attempt in the audit trail",
+        lambda: any(
+            r["reason_code"] == "re_identify.refused" and r["recipient"] == "la-northshire"
+            for r in httpx.get(audit, params={"limit": 1000}).json()["items"]
+        ),
+    )
