@@ -315,7 +315,10 @@ def demo(
     state_dir = Path(tempfile.mkdtemp(prefix="infoshare-demo-"))
     stack = _stack(state_dir, cache_dir, bootstrap, free_ports=True)
     assert isinstance(stack, Stack)
+    # Ctrl-C and SIGTERM stop the demo and everything it started, even when this process was
+    # launched with SIGINT ignored (as a shell does for a command run in the background).
     previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         with console.status("starting Kafka and the services ..."):
             stack.start(say=console.print)
@@ -330,6 +333,7 @@ def demo(
         with console.status("stopping everything the demo started ..."):
             stack.stop()
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
         if not keep_state:
             shutil.rmtree(state_dir, ignore_errors=True)
     console.print("[bold green]demo complete[/]: everything it started has stopped")
