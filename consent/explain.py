@@ -136,7 +136,12 @@ def explain(protocols: ProtocolSet, directory: Directory, schemas: SchemaRegistr
             "",
         ]
         for r in p.recipients:
-            when = f" when {r.condition_text or r.condition.source}" if r.condition else ""
+            # The description is for people; the CEL beside it is what the processor applies.
+            when = (
+                f" when {r.condition_text or 'its condition holds'} (`{r.condition.source}`)"
+                if r.condition
+                else ""
+            )
             keep = f"; may keep it for {_duration(r.retention)}" if r.retention else ""
             out.append(
                 f"- with **{name.get(r.agency, r.agency)}**{when}, "
