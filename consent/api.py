@@ -16,19 +16,18 @@ from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
 from fastapi import FastAPI, Header, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field
 
+from consent import reidentify
 from consent.core.consent import ALL_RECIPIENTS, ConsentRecord, ConsentStatus, GivenBy, record_key
 from consent.core.model import Purpose
-from consent.core.tokens import TokenError, detokenise, key_id_of
 from consent.processor.consents import ConsentView
 from services.backbone import kafka
-from services.backbone.audit_contract import AuditOutcome, AuditRecord
+from services.backbone.audit_contract import AuditRecord
 from services.backbone.http import NhsNumber, bearer_holder, create_service_app
 from services.backbone.identifiers import subject_identifier
-from services.backbone.keyed import keyed_id, routing_key
+from services.backbone.keyed import routing_key
 from services.backbone.settings import HttpSettings
 
 
@@ -48,14 +47,6 @@ class ConsentIn(_Body):
 
 class SubjectQuery(_Body):
     pass
-
-
-class ReidentifyIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    token: str = Field(min_length=10, max_length=2000, description="a tok1. value")
-    recipient: str = Field(description="the agency the token was given to")
-    field: str = Field(description="the source field it stands for, e.g. subject.nhs_number")
-    reason: str = Field(min_length=20, max_length=2000, description="why, for the audit")
 
 
 def create_app(settings: HttpSettings | None = None) -> FastAPI:
@@ -121,73 +112,6 @@ def create_app(settings: HttpSettings | None = None) -> FastAPI:
         return record.to_json()
 
     @app.post(
-        "/reidentify",
-        tags=["re-identification"],
-        summary="An IG officer reverses a token, stating why; always audited first",
-    )
-    async def reidentify(
-        body: ReidentifyIn, authorization: str | None = Header(None)
-    ) -> dict[str, Any]:
-        officer = bearer_holder(authorization, keyring.ig_officer)
-        try:
-            value = detokenise(
-                keyring.tokens, recipient=body.recipient, path=body.field, token=body.token
-            )
-        except TokenError as exc:
-            # A failed attempt is audited too: who tried, why they said, and what failed.
-            failed = AuditRecord(
-                audit_id=str(uuid.uuid4()),
-                recorded_at=datetime.now(UTC),
-                action="re_identify",
-                decision=AuditOutcome.WITHHELD,
-                reason_code="re_identify.refused",
-                reason=f"{exc}; stated reason: {body.reason}",
-                actor=officer,
-                recipient=body.recipient,
-                fields_withheld=[body.field],
-            )
-            with contextlib.suppress(KafkaError):
-                await producer["p"].send_and_wait(
-                    audit_topic, failed.model_dump_json().encode(), key=b""
-                )
-            raise HTTPException(
-                422, detail=[{"loc": ["body", "token"], "msg": str(exc), "type": "token.invalid"}]
-            ) from None
-        now = datetime.now(UTC)
-        subject_key = (
-            keyed_id(
-                keyring.require_audit_subject().secret,
-                "audit-subject",
-                subject_identifier(nhs_number=value),
-            )
-            if body.field == "subject.nhs_number"
-            else None
-        )
-        record = AuditRecord(
-            audit_id=str(uuid.uuid4()),
-            recorded_at=now,
-            occurred_at=now,
-            action="re_identify",
-            decision=AuditOutcome.RE_IDENTIFIED,
-            reason_code="re_identified.by_ig",
-            reason=body.reason,
-            actor=officer,
-            recipient=body.recipient,
-            fields_disclosed=[body.field],
-            key_id=key_id_of(body.token),
-            subject_key=subject_key,
-        )
-        try:  # audited before the value is given, or not given at all
-            await producer["p"].send_and_wait(
-                audit_topic, record.model_dump_json().encode(), key=(subject_key or "").encode()
-            )
-        except KafkaError:
-            raise HTTPException(
-                503, detail="the audit trail is unavailable; nothing was re-identified"
-            ) from None
-        return {"value": value, "audit_id": record.audit_id, "officer": officer}
-
-    @app.post(
         "/consents/search",
         tags=["consent"],
         summary="The current consent records of one child (identifier in the body)",
@@ -201,4 +125,8 @@ def create_app(settings: HttpSettings | None = None) -> FastAPI:
         records = view.by_subject.get(subject, {})
         return {"items": [r.to_json() for _, r in sorted(records.items())]}
 
+    async def send_audit(record: AuditRecord, key: bytes) -> None:
+        await producer["p"].send_and_wait(audit_topic, record.model_dump_json().encode(), key=key)
+
+    reidentify.add_routes(app, keyring=keyring, send_audit=send_audit)
     return app

@@ -1,0 +1,101 @@
+"""Re-identification: an IG officer reverses a token for a stated reason. Every attempt is
+audited; a successful one before the value is returned, so no answer leaves unrecorded."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from aiokafka.errors import KafkaError
+from fastapi import FastAPI, Header, HTTPException
+from pydantic import BaseModel, ConfigDict, Field
+
+from consent.core.tokens import TokenError, detokenise, key_id_of
+from services.backbone.audit_contract import AuditOutcome, AuditRecord
+from services.backbone.http import bearer_holder
+from services.backbone.identifiers import subject_identifier
+from services.backbone.keyed import keyed_id
+from services.backbone.keyring import Keyring
+
+SendAudit = Callable[[AuditRecord, bytes], Awaitable[None]]
+
+
+class ReidentifyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    token: str = Field(min_length=10, max_length=2000, description="a tok1. value")
+    recipient: str = Field(description="the agency the token was given to")
+    field: str = Field(description="the source field it stands for, e.g. subject.nhs_number")
+    reason: str = Field(min_length=20, max_length=2000, description="why, for the audit")
+
+
+def _record(body: ReidentifyIn, officer: str, **outcome: Any) -> AuditRecord:
+    now = datetime.now(UTC)
+    return AuditRecord(
+        audit_id=str(uuid.uuid4()),
+        recorded_at=now,
+        occurred_at=now,
+        action="re_identify",
+        actor=officer,
+        recipient=body.recipient,
+        **outcome,
+    )
+
+
+def add_routes(app: FastAPI, *, keyring: Keyring, send_audit: SendAudit) -> None:
+    @app.post(
+        "/reidentify",
+        tags=["re-identification"],
+        summary="An IG officer reverses a token, stating why; always audited first",
+    )
+    async def reidentify(
+        body: ReidentifyIn, authorization: str | None = Header(None)
+    ) -> dict[str, Any]:
+        officer = bearer_holder(authorization, keyring.ig_officer)
+        try:
+            value = detokenise(
+                keyring.tokens, recipient=body.recipient, path=body.field, token=body.token
+            )
+        except TokenError as exc:
+            failed = _record(
+                body,
+                officer,
+                decision=AuditOutcome.WITHHELD,
+                reason_code="re_identify.refused",
+                reason=f"{exc}; stated reason: {body.reason}",
+                fields_withheld=[body.field],
+            )
+            # Who tried, why they said and what failed: best effort, the answer is no anyway.
+            with contextlib.suppress(KafkaError):
+                await send_audit(failed, b"")
+            raise HTTPException(
+                422, detail=[{"loc": ["body", "token"], "msg": str(exc), "type": "token.invalid"}]
+            ) from None
+        subject_key = (
+            keyed_id(
+                keyring.require_audit_subject().secret,
+                "audit-subject",
+                subject_identifier(nhs_number=value),
+            )
+            if body.field == "subject.nhs_number"
+            else None
+        )
+        record = _record(
+            body,
+            officer,
+            decision=AuditOutcome.RE_IDENTIFIED,
+            reason_code="re_identified.by_ig",
+            reason=body.reason,
+            fields_disclosed=[body.field],
+            key_id=key_id_of(body.token),
+            subject_key=subject_key,
+        )
+        try:  # audited before the value is given, or not given at all
+            await send_audit(record, (subject_key or "").encode())
+        except KafkaError:
+            raise HTTPException(
+                503, detail="the audit trail is unavailable; nothing was re-identified"
+            ) from None
+        return {"value": value, "audit_id": record.audit_id, "officer": officer}
