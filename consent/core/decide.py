@@ -177,7 +177,8 @@ def _decide_for(
         reason=f"{protocol.ref} ({protocol.purpose.value}) allows {rule.identity.value} "
         f"sharing; {consent.reason}",
         consent=consent.record,
-        override=consent.override,
+        # An override the event claimed is recorded even where consent was not needed.
+        override=consent.override or event.override,
         protocol=protocol,
         identity=rule.identity.value,
         payload=projection.payload,

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date
 
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
 from consent.core.conditions import Condition
 from consent.core.decide import EventFacts, decide
 from consent.core.model import (
@@ -67,7 +69,10 @@ def _rules(i: int) -> tuple[FieldRule, ...]:
                 RuleKind.GENERALISE, "subject.date_of_birth", "subject.year", Generalisation.YEAR
             ),
         ),
-        (FieldRule(A, "attendance.presenting_complaint_category", "attendance.category"),),
+        (
+            FieldRule(A, "attendance.presenting_complaint_category", "attendance.category"),
+            FieldRule(RuleKind.ENCRYPT, "attendance.clinical_notes", "attendance.notes_sealed"),
+        ),
     ]
     return common + per[i]
 
@@ -135,6 +140,7 @@ def _time_side_by_side(
 def run(iterations: int = 5000) -> dict[str, Timing]:
     keys = {agency: Key(f"k-{agency}", os.urandom(32)) for agency in RECIPIENTS}
     token_key = Key("bench-token", os.urandom(64))
+    public = {agency: X25519PrivateKey.generate().public_key() for agency in RECIPIENTS}
     data = attendance_from_bundle(scenario.attendance_bundle(scenario.ON_PLAN))
     event = EventFacts(
         "e1",
@@ -147,7 +153,9 @@ def run(iterations: int = 5000) -> dict[str, Timing]:
     state = SubjectState(ProtectionPlan(RECIPIENTS[0], "CPP-1", "neglect", "2026-11-02"))
     small, large = protocol_set(10), protocol_set(1000)
     for protocols in (small, large):
-        decisions = decide(event, protocols, state, keys, token_key=token_key)
+        decisions = decide(
+            event, protocols, state, keys, token_key=token_key, recipient_keys=public
+        )
         assert len(decisions) == 5 and all(d.payload for d in decisions)
     quiet = replace(
         event,
@@ -158,10 +166,14 @@ def run(iterations: int = 5000) -> dict[str, Timing]:
     )
     return _time_side_by_side(
         {
-            "10 protocols": lambda: decide(event, small, state, keys, token_key=token_key),
-            "1000 protocols": lambda: decide(event, large, state, keys, token_key=token_key),
+            "10 protocols": lambda: decide(
+                event, small, state, keys, token_key=token_key, recipient_keys=public
+            ),
+            "1000 protocols": lambda: decide(
+                event, large, state, keys, token_key=token_key, recipient_keys=public
+            ),
             "10 protocols, condition false for 4 of 5": lambda: decide(
-                quiet, small, state, keys, token_key=token_key
+                quiet, small, state, keys, token_key=token_key, recipient_keys=public
             ),
         },
         iterations,
@@ -177,7 +189,7 @@ def report(results: dict[str, Timing], iterations: int) -> str:
         f"`infoshare bench policy --iterations {iterations}` on {platform.python_implementation()}"
         f" {platform.python_version()}, {os.cpu_count()} cores. One attendance decided for 5"
         " recipients (CEL condition; allow, mask, generalise to age band / year / district,"
-        " pseudonymise, tokenise).",
+        " pseudonymise, tokenise, encrypt).",
         "",
         "| protocol set | median per event | p99 per event |",
         "| --- | --- | --- |",

@@ -180,3 +180,22 @@ def test_an_unreadable_consent_record_fails_closed() -> None:
     broken = {**record(ConsentStatus.WITHDRAWN).to_json(), "given_by": "local_authority"}
     view._apply(rec(orjson.dumps(broken)))
     assert ("early_help", LA) not in view.by_subject["rk"]
+
+
+def test_an_override_is_recorded_even_where_consent_is_not_needed(
+    shipped: Any, keyring: Keyring
+) -> None:
+    event = EventFacts(
+        "ev-1",
+        ATTENDANCE,
+        ED,
+        attendance_data(scenario.NOT_ON_PLAN),
+        subject_identifier(nhs_number=scenario.NOT_ON_PLAN.nhs_number),
+        override=OVERRIDE,
+    )
+    decisions = decide(
+        event, shipped, SubjectState(), keyring.pseudonym, token_key=keyring.token_key()
+    )
+    analytics = next(d for d in decisions if d.recipient == "ph-northshire")
+    assert analytics.reason_code.value == "shared.protocol_allows"
+    assert analytics.override == OVERRIDE  # so the audit shows the claim was made
