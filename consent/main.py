@@ -6,7 +6,6 @@ import asyncio
 import logging
 import signal
 
-from consent.core.model import RuleKind
 from consent.processor.handle import Context
 from consent.processor.loop import LoopConfig, Processor
 from consent.protocol_set import load_protocols
@@ -21,22 +20,9 @@ def bootstrap(settings: ProcessorSettings) -> Processor:
     schemas = settings.schemas()
     protocols = load_protocols(settings.protocols_dir, directory=directory, schemas=schemas)
     keyring = settings.keyring()
-    recipients = {r.agency for p in protocols for r in p.recipients}
-    keyring.require_rule_keys(
-        tokenising=protocols.recipients_using(RuleKind.TOKENISE),
-        encrypting=protocols.recipients_using(RuleKind.ENCRYPT),
-    )
     topics = settings.topics()
-    ctx = Context(
-        topics=topics,
-        protocols=protocols,
-        schemas=schemas,
-        pseudonym_keys=keyring.require_pseudonym_keys(recipients),
-        audit_key=keyring.require_audit_subject(),
-        routing=keyring.require_routing(),
-        directory=directory,
-        token_key=keyring.token_key(),
-        recipient_public=keyring.recipient_public,
+    ctx = Context.from_keyring(
+        topics=topics, protocols=protocols, schemas=schemas, directory=directory, keyring=keyring
     )
     namespace = settings.topic_namespace
     config = LoopConfig(

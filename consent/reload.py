@@ -4,12 +4,10 @@ why, problem by problem."""
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from consent.core.model import RuleKind
 from consent.processor.handle import Context
 from consent.protocol_set import DEFAULT_DIR, check_directory
 from services.backbone.errors import ConfigurationError
@@ -51,19 +49,20 @@ class ProtocolReloader:
             for line in self.last_problems:
                 log.error("  %s", line)
             return None
-        recipients = {r.agency for p in checked.protocols for r in p.recipients}
         try:
-            keys = self.keyring.require_pseudonym_keys(recipients)
-            self.keyring.require_rule_keys(
-                tokenising=checked.protocols.recipients_using(RuleKind.TOKENISE),
-                encrypting=checked.protocols.recipients_using(RuleKind.ENCRYPT),
+            fresh = Context.from_keyring(
+                topics=ctx.topics,
+                protocols=checked.protocols,
+                schemas=ctx.schemas,
+                directory=ctx.directory,
+                keyring=self.keyring,
             )
         except ConfigurationError as exc:
             self.last_problems = [str(exc)]
             log.error("protocol set NOT loaded; keeping the last good set: %s", exc)
             return None
         log.info("protocol set reloaded: %s", ", ".join(sorted(p.ref for p in checked.protocols)))
-        return dataclasses.replace(ctx, protocols=checked.protocols, pseudonym_keys=keys)
+        return fresh
 
 
 Reloader = Callable[[Context], Context | None]

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
 from consent.core.consent import ConsentRecord, override_from
 from consent.core.decide import Decision, EventFacts, Outcome, decide
-from consent.core.model import Protocol, ProtocolSet
+from consent.core.model import Protocol, ProtocolSet, RuleKind
 from consent.core.state import ProtectionPlan, SubjectState, next_state
 from consent.processor.records import (
     ACTOR,
@@ -32,6 +32,7 @@ from services.backbone.directory import Directory
 from services.backbone.errors import BackboneError, EnvelopeError
 from services.backbone.identifiers import nhs_number_problem, subject_identifier
 from services.backbone.keyed import Key, keyed_id, routing_key
+from services.backbone.keyring import Keyring
 from services.backbone.schemas import SchemaRegistry
 from services.backbone.topics import Topics
 
@@ -61,6 +62,36 @@ class Context:
     def __post_init__(self) -> None:
         # Indexed once here, not per event.
         object.__setattr__(self, "protocols", ProtocolSet.of(self.protocols))
+
+    @classmethod
+    def from_keyring(
+        cls,
+        *,
+        topics: Topics,
+        protocols: ProtocolSet | Sequence[Protocol],
+        schemas: SchemaRegistry,
+        directory: Directory,
+        keyring: Keyring,
+    ) -> Context:
+        """A context whose keys the keyring holds, or ConfigurationError naming the missing
+        ones: a pseudonym key per recipient, and the keys tokenise and encrypt rules need."""
+        indexed = ProtocolSet.of(protocols)
+        keyring.require_rule_keys(
+            tokenising=indexed.recipients_using(RuleKind.TOKENISE),
+            encrypting=indexed.recipients_using(RuleKind.ENCRYPT),
+        )
+        recipients = {r.agency for p in indexed for r in p.recipients}
+        return cls(
+            topics=topics,
+            protocols=indexed,
+            schemas=schemas,
+            pseudonym_keys=keyring.require_pseudonym_keys(recipients),
+            audit_key=keyring.require_audit_subject(),
+            routing=keyring.require_routing(),
+            directory=directory,
+            token_key=keyring.token_key(),
+            recipient_public=keyring.recipient_public,
+        )
 
 
 def source_agency_of(topic: str, topics: Topics) -> str:

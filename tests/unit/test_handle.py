@@ -53,16 +53,8 @@ def ctx(
     keyring: Keyring,
     directory: Directory,
 ) -> Context:
-    recipients = {r.agency for p in protocols for r in p.recipients}
-    return Context(
-        topics=topics,
-        protocols=protocols,
-        schemas=schemas,
-        pseudonym_keys=keyring.require_pseudonym_keys(recipients),
-        audit_key=keyring.require_audit_subject(),
-        routing=keyring.require_routing(),
-        directory=directory,
-        token_key=keyring.token_key(),
+    return Context.from_keyring(
+        topics=topics, protocols=protocols, schemas=schemas, directory=directory, keyring=keyring
     )
 
 
