@@ -20,13 +20,18 @@ class AuditOutcome(StrEnum):
     WITHHELD = "withheld"
     DEAD_LETTERED = "dead_lettered"
     RE_IDENTIFIED = "re_identified"
+    SUPPRESSED = "suppressed"  # a duplicate of an event already decided
+    UNDELIVERABLE = "undeliverable"  # a push channel gave up after its retry horizon
+    RETRIED = "retried"  # a dead letter re-published to its origin topic
 
 
 class AuditRecord(BaseModel):
     audit_id: str = Field(description="deterministic per input record and recipient")
     recorded_at: datetime
     occurred_at: datetime | None = None
-    action: str = Field(description="disclose | dead_letter")
+    action: str = Field(
+        description="disclose | replay | suppress_duplicate | dead_letter | deliver | dlq_retry"
+    )
     decision: AuditOutcome
     reason_code: str
     reason: str

@@ -69,7 +69,7 @@ async def ensure_topics(
                 s.name,
                 s.partitions,
                 1,
-                topic_configs={"cleanup.policy": "compact"} if s.compacted else {},
+                topic_configs=s.configs(),
             )
             for s in wanted
         ]

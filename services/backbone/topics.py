@@ -10,12 +10,24 @@ from dataclasses import dataclass
 
 from services.backbone.directory import Directory
 
+SEEN_EVENTS = "seen-events"
+DEDUP_WINDOW_MS = 30 * 24 * 3600 * 1000
+"""How long the processor remembers an event id to suppress its duplicates (30 days)."""
+
 
 @dataclass(frozen=True)
 class TopicSpec:
     name: str
     partitions: int
     compacted: bool = False
+    retention_ms: int | None = None  # with compaction: keys older than this are deleted too
+
+    def configs(self) -> dict[str, str]:
+        if not self.compacted:
+            return {}
+        if self.retention_ms is None:
+            return {"cleanup.policy": "compact"}
+        return {"cleanup.policy": "compact,delete", "retention.ms": str(self.retention_ms)}
 
 
 @dataclass(frozen=True)
@@ -53,8 +65,10 @@ class Topics:
         specs += [
             TopicSpec(self.audit, n),
             TopicSpec(self.state("protection-plans"), n, compacted=True),
+            TopicSpec(self.state(SEEN_EVENTS), n, compacted=True, retention_ms=DEDUP_WINDOW_MS),
             TopicSpec(self.consent_records, n, compacted=True),
             TopicSpec(self.dlq("processor"), 1),
             TopicSpec(self.dlq("audit"), 1),
+            TopicSpec(self.dlq("delivery"), 1),
         ]
         return specs

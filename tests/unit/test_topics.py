@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from services.backbone.directory import Directory
-from services.backbone.topics import Topics, TopicSpec
+from services.backbone.topics import DEDUP_WINDOW_MS, Topics, TopicSpec
 from tests.unit.factories import ED, LA, PH
 
 
@@ -31,7 +31,18 @@ def test_all_specs(directory: Directory) -> None:
         TopicSpec(f"deliver.{PH}", 6),
         TopicSpec("audit.decisions", 6),
         TopicSpec("state.protection-plans", 6, compacted=True),
+        TopicSpec("state.seen-events", 6, compacted=True, retention_ms=DEDUP_WINDOW_MS),
         TopicSpec("consent.records", 6, compacted=True),
         TopicSpec("dlq.processor", 1),
         TopicSpec("dlq.audit", 1),
+        TopicSpec("dlq.delivery", 1),
     ]
+
+
+def test_a_windowed_compacted_topic_also_deletes_old_keys() -> None:
+    assert TopicSpec("t", 1).configs() == {}
+    assert TopicSpec("t", 1, compacted=True).configs() == {"cleanup.policy": "compact"}
+    assert TopicSpec("t", 1, compacted=True, retention_ms=5).configs() == {
+        "cleanup.policy": "compact,delete",
+        "retention.ms": "5",
+    }
