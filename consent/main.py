@@ -28,9 +28,10 @@ def bootstrap(settings: ProcessorSettings) -> Processor:
     config = LoopConfig(
         bootstrap=settings.kafka_bootstrap,
         group_id=f"{namespace}{settings.processor_group}",
-        transactional_id=f"{namespace}{settings.processor_group}-{settings.processor_instance}",
+        transactional_prefix=f"{namespace}{settings.processor_group}",
         source_topics=[topics.source(a.id) for a in directory.publishers],
         batch_max=settings.batch_max,
+        transaction_timeout_ms=settings.transaction_timeout_ms,
     )
     return Processor(config, ctx, reload=ProtocolReloader(settings.protocols_dir, keyring))
 

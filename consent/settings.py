@@ -12,5 +12,9 @@ from services.backbone.settings import BackboneSettings
 class ProcessorSettings(BackboneSettings):
     protocols_dir: Path | None = Field(None, description="directory of protocol YAML files")
     processor_group: str = Field("infoshare-processor", description="consumer group id")
-    processor_instance: str = Field("0", description="this instance's transactional id suffix")
+    transaction_timeout_ms: int = Field(
+        60000,
+        ge=1000,
+        description="the broker aborts a batch's transaction still open after this long",
+    )
     batch_max: int = Field(500, ge=1, le=10000, description="records per transaction at most")

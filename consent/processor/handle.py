@@ -18,6 +18,7 @@ from consent.core.consent import ConsentRecord, override_from
 from consent.core.decide import Decision, EventFacts, Outcome, decide
 from consent.core.model import Protocol, ProtocolSet, RuleKind
 from consent.core.state import ProtectionPlan, SubjectState, next_state
+from consent.processor.dedup import Seen, duplicate_reason, seen_key
 from consent.processor.records import (
     ACTOR,
     InRecord,
@@ -34,7 +35,7 @@ from services.backbone.identifiers import nhs_number_problem, subject_identifier
 from services.backbone.keyed import Key, keyed_id, routing_key
 from services.backbone.keyring import Keyring
 from services.backbone.schemas import SchemaRegistry
-from services.backbone.topics import Topics
+from services.backbone.topics import SEEN_EVENTS, Topics
 
 PLAN_STATE = "protection-plans"
 
@@ -45,6 +46,8 @@ class Handled:
     state_changes: dict[str, ProtectionPlan | None]
     decisions: list[Decision]
     dead_letter_reason: str | None = None
+    seen_changes: dict[str, Seen] = field(default_factory=dict)
+    suppressed: bool = False
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,9 @@ class Context:
     directory: Directory
     token_key: Key | None = None
     recipient_public: Mapping[str, X25519PublicKey] = field(default_factory=dict)
+    # Set by `infoshare replay`: decide again under today's protocols and consent, audited
+    # as that run, without touching state or the duplicate memory.
+    replay_run: str | None = None
 
     def __post_init__(self) -> None:
         # Indexed once here, not per event.
@@ -148,16 +154,21 @@ def handle(
     trace_id: str | None,
     delivery_trace: Callable[[], list[tuple[str, bytes]]],
     consents: Mapping[str, SubjectConsents] = NO_CONSENTS,
+    seen: Mapping[str, Seen] | None = None,
 ) -> Handled:
     """Everything one input record causes. Pure but for the clock and ``delivery_trace``,
     which gives each delivery trace headers of its own (a new trace linked to this one,
-    so two recipients never share a trace id).
+    so two recipients never share a trace id). ``seen`` is the duplicate memory.
 
     Any failure to understand the record makes it a dead letter; it never stops the loop.
     """
     now = datetime.now(UTC)
+    replay = ctx.replay_run
     try:
         event, facts = _facts(rec, ctx, consents)
+        earlier = None if replay else (seen or {}).get(seen_key(event))
+        if earlier is not None:
+            return suppressed(rec, ctx, event, earlier, now=now, trace_id=trace_id)
         routing = event.key
         current = SubjectState(state.get(routing))
         decisions = decide(
@@ -183,7 +194,8 @@ def handle(
             delivered = d.outcome is Outcome.SHARED and d.recipient and d.payload is not None
             topic_out = ctx.topics.deliver(d.recipient) if delivered and d.recipient else None
             if topic_out:
-                out.append(delivery_record(event, d, topic_out, delivery_trace()))
+                trace = delivery_trace()
+                out.append(delivery_record(event, d, topic_out, trace, replay_run=replay))
             audit = audit_record(
                 d,
                 event,
@@ -192,17 +204,68 @@ def handle(
                 subject_key=subject_key,
                 topic_out=topic_out,
                 trace_id=trace_id,
+                replay_run=replay,
             )
             out.append(OutRecord(ctx.topics.audit, routing.encode(), audit))
+        if replay:
+            return Handled(out, {}, decisions)
         changes: dict[str, ProtectionPlan | None] = {}
         if transition is not None:
             changes[routing] = transition.plan
             value = orjson.dumps(transition.plan.to_json()) if transition.plan else None
-            out.append(OutRecord(ctx.topics.state(PLAN_STATE), routing.encode(), value))
+            out.append(_state(ctx, PLAN_STATE, routing, value, rec))
+        first = Seen.now(rec.value, now)
+        out.append(_state(ctx, SEEN_EVENTS, seen_key(event), first.to_bytes(), rec))
     except Exception as exc:
         reason = f"unexpected {type(exc).__name__} while building the outputs"
         return dead_letter(rec, ctx, reason, now=now, trace_id=trace_id)
-    return Handled(out, changes, decisions)
+    return Handled(out, changes, decisions, seen_changes={seen_key(event): first})
+
+
+def _state(ctx: Context, name: str, key: str, value: bytes | None, rec: InRecord) -> OutRecord:
+    """A changelog record on the input's partition number: source topics are co-partitioned,
+    so an instance restores exactly the state of the partitions it was assigned."""
+    return OutRecord(ctx.topics.state(name), key.encode(), value, partition=rec.partition)
+
+
+def suppressed(
+    rec: InRecord,
+    ctx: Context,
+    event: envelope.CloudEvent,
+    earlier: Seen,
+    *,
+    now: datetime,
+    trace_id: str | None,
+) -> Handled:
+    """A duplicate: no delivery, no state change, one audit record saying it was suppressed."""
+    code, reason = duplicate_reason(earlier, rec.value)
+    subject = subject_identifier(nhs_number=str(event.data["subject"]["nhs_number"]))
+    record = AuditRecord(
+        audit_id=audit_id_for(
+            topic=rec.topic,
+            partition=rec.partition,
+            offset=rec.offset,
+            recipient=None,
+            protocol="duplicate",
+        ),
+        recorded_at=now,
+        occurred_at=event.time,
+        action="suppress_duplicate",
+        decision=AuditOutcome.SUPPRESSED,
+        reason_code=code,
+        reason=reason,
+        actor=ACTOR,
+        event_id=event.id,
+        event_type=event.type,
+        source_agency=event.source_agency,
+        subject_key=keyed_id(ctx.audit_key.secret, "audit-subject", subject),
+        trace_id=trace_id,
+        topic_in=rec.topic,
+        partition_in=rec.partition,
+        offset_in=rec.offset,
+    )
+    audit = OutRecord(ctx.topics.audit, event.key.encode(), record.model_dump_json().encode())
+    return Handled([audit], {}, [], suppressed=True)
 
 
 def dead_letter(

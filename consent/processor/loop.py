@@ -1,38 +1,66 @@
-"""The transactional stream loop: one Kafka transaction per batch holds the deliveries, the
-audit records, the state changes and the consumer offsets, so each input is decided
-exactly once as far as every read_committed reader can tell.
+"""The transactional stream loop: one Kafka transaction per input partition per batch holds
+the deliveries, the audit records, the state changes and the consumer offsets, so each
+input is decided exactly once as far as every read_committed reader can tell.
+
+Fencing and recovery, in short (docs/decisions.md has the long form):
+- the transactional id names the input partition (see producers.py), so whoever holds
+  partition N fences every earlier holder before it reads N's committed offset;
+- a rebalance waits for the batch in flight to commit or fail, and a batch fetched across a
+  rebalance is dropped and re-read from the committed offsets;
+- any Kafka failure (fenced, commit timeout, broker gone) ends the session: producers and
+  consumer are thrown away and a new session starts from the committed offsets, restoring
+  state first. Nothing half-done survives, because nothing uncommitted is ever read.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import ChainMap
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import orjson
-from aiokafka import AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError
 from opentelemetry import trace
 
 from consent.core.state import ProtectionPlan
 from consent.processor.consents import ConsentView
-from consent.processor.handle import PLAN_STATE, Context, handle
+from consent.processor.dedup import Seen
+from consent.processor.handle import PLAN_STATE, Context, Handled, handle
+from consent.processor.producers import PartitionProducers, quietly
+from consent.processor.rebalance import Rebalance, rewind
 from consent.processor.records import InRecord
+from consent.processor.restore import read_changelog
 from services.backbone import kafka, telemetry
+from services.backbone.topics import SEEN_EVENTS
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("infoshare.processor")
+
+RETRY_FIRST_S = 0.5
+RETRY_MAX_S = 30.0
 
 
 @dataclass(frozen=True)
 class LoopConfig:
     bootstrap: str
     group_id: str
-    transactional_id: str
+    transactional_prefix: str
     source_topics: Sequence[str]
     batch_max: int = 500
+    transaction_timeout_ms: int = 60000
+
+
+@dataclass
+class _Pending:
+    """What a partition's transaction changes, applied to memory only once it commits."""
+
+    plans: dict[str, ProtectionPlan | None]
+    seen: dict[str, Seen]
 
 
 class Processor:
@@ -50,66 +78,118 @@ class Processor:
         self.reload_every = reload_every
         self._next_reload = 0.0
         self.plans: dict[str, ProtectionPlan] = {}
+        self.seen: dict[str, Seen] = {}
         self.processed = 0
-        # Set once state matches the current assignment. aiokafka may fetch (and getmany
-        # return) records while the rebalance listener is still restoring, so the loop waits.
+        self.sessions = 0
+        # Set once state matches the current assignment; cleared on revocation.
         self.state_ready = asyncio.Event()
         self.restore_failed: BaseException | None = None
+        # Bumped by every revocation and assignment: a batch fetched under another
+        # generation may straddle a rebalance and is re-read instead.
+        self.generation = 0
+        # Held while a batch is decided and committed; a revocation waits for it.
+        self.batch_lock = asyncio.Lock()
         self.consents = ConsentView(topic=ctx.topics.consent_records, bootstrap=config.bootstrap)
 
-    async def restore_state(self) -> int:
-        """Rebuild plan state from the compacted changelog, read to its end; return how many
-        subjects hold plans. Runs on every partition assignment, so an instance that takes
-        over partitions never decides on stale state."""
+    async def restore_state(self, partitions: Iterable[int]) -> int:
+        """Rebuild plan state and the duplicate memory of ``partitions`` from their
+        changelogs; return how many subjects hold plans."""
+        numbers = set(partitions)
         plans: dict[str, ProtectionPlan] = {}
-        topic = self.ctx.topics.state(PLAN_STATE)
-        # No group: a group-less subscription is assigned every partition of the topic.
-        reader = kafka.consumer(topic, bootstrap=self.config.bootstrap, group_id=None)
-        await reader.start()
-        try:
-            partitions = list(reader.assignment())
-            if not partitions:
-                raise RuntimeError(f"state topic {topic} has no partitions")
-            ends = await reader.end_offsets(partitions)
-            pending = {tp for tp in partitions if ends[tp] > 0}
-            while pending:
-                batch = await reader.getmany(*pending, timeout_ms=1000)
-                for records in batch.values():
-                    for rec in records:
-                        _apply_state(plans, rec)
-                for tp in list(pending):
-                    if await reader.position(tp) >= ends[tp]:
-                        pending.discard(tp)
-        finally:
-            await reader.stop()
-        self.plans = plans
+        seen: dict[str, Seen] = {}
+
+        def plan(rec: ConsumerRecord) -> None:
+            key = rec.key.decode()
+            if rec.value is None:
+                plans.pop(key, None)
+            else:
+                plans[key] = ProtectionPlan.from_json(orjson.loads(rec.value))
+
+        def memory(rec: ConsumerRecord) -> None:
+            if rec.value is None:
+                seen.pop(rec.key.decode(), None)
+            else:
+                seen[rec.key.decode()] = Seen.from_bytes(rec.value)
+
+        bootstrap = self.config.bootstrap
+        topics = self.ctx.topics
+        await read_changelog(
+            bootstrap=bootstrap, topic=topics.state(PLAN_STATE), partitions=numbers, apply=plan
+        )
+        await read_changelog(
+            bootstrap=bootstrap, topic=topics.state(SEEN_EVENTS), partitions=numbers, apply=memory
+        )
+        self.plans, self.seen = plans, seen
         return len(plans)
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Process until ``stop``; a failed session is started again after a back-off."""
+        delay = RETRY_FIRST_S
+        while not stop.is_set():
+            before = self.processed
+            try:
+                await self._session(stop)
+            except (KafkaError, OSError, TimeoutError, RestoreFailed, LookupError) as exc:
+                if self.processed > before:
+                    delay = RETRY_FIRST_S
+                detail = str(exc) if isinstance(exc, KafkaError | RestoreFailed) else ""
+                log.warning(
+                    "processing session ended by %s %s; starting again in %.1fs",
+                    type(exc).__name__,
+                    detail,
+                    delay,
+                )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), delay)
+                delay = min(delay * 2, RETRY_MAX_S)
+
+    async def _session(self, stop: asyncio.Event) -> None:
+        self.sessions += 1
+        self.state_ready.clear()
+        self.restore_failed = None
         consumer = kafka.consumer(bootstrap=self.config.bootstrap, group_id=self.config.group_id)
-        consumer.subscribe(list(self.config.source_topics), listener=_RestoreOnAssign(self))
-        producer = kafka.producer(
-            self.config.bootstrap, transactional_id=self.config.transactional_id
+        producers = PartitionProducers(
+            bootstrap=self.config.bootstrap,
+            prefix=self.config.transactional_prefix,
+            transaction_timeout_ms=self.config.transaction_timeout_ms,
         )
-        await producer.start()
-        await self.consents.start()
-        await consumer.start()
-        log.info("processing %s", ", ".join(self.config.source_topics))
+        consumer.subscribe(
+            list(self.config.source_topics), listener=Rebalance(self, consumer, producers)
+        )
         try:
+            await self.consents.start()
+            await consumer.start()
+            log.info(
+                "processing %s (session %d)", ", ".join(self.config.source_topics), self.sessions
+            )
             while not stop.is_set():
                 self._maybe_reload()
+                generation = self.generation
                 batch = await consumer.getmany(timeout_ms=500, max_records=self.config.batch_max)
-                if batch:
-                    await self.state_ready.wait()
-                    if self.restore_failed is not None:
-                        raise RuntimeError("cannot restore plan state") from self.restore_failed
+                if not batch:
+                    continue
+                await self._until_ready(stop)
+                async with self.batch_lock:
+                    if generation != self.generation or not self.state_ready.is_set():
+                        await rewind(consumer, batch)
+                        continue
                     # Consent first: a withdrawal committed before this batch applies to it.
                     await self.consents.catch_up()
-                    await self._process_batch(batch, producer)
+                    await self._process_batch(batch, producers)
         finally:
-            await consumer.stop()
-            await self.consents.stop()
-            await producer.stop()
+            self.state_ready.clear()
+            await quietly(consumer.stop())
+            await quietly(self.consents.stop())
+            await producers.close()
+
+    async def _until_ready(self, stop: asyncio.Event) -> None:
+        while not self.state_ready.is_set() and not stop.is_set():
+            try:
+                await asyncio.wait_for(self.state_ready.wait(), 1.0)
+            except TimeoutError:
+                continue
+        if self.restore_failed is not None:
+            raise RestoreFailed("cannot restore state") from self.restore_failed
 
     def _maybe_reload(self) -> None:
         """Between batches only: a batch is decided under one protocol set."""
@@ -126,38 +206,66 @@ class Processor:
             self.ctx = fresh
 
     async def _process_batch(
-        self, batch: dict[TopicPartition, list[ConsumerRecord]], producer: AIOKafkaProducer
+        self, batch: dict[TopicPartition, list[ConsumerRecord]], producers: PartitionProducers
     ) -> None:
-        pending: dict[str, ProtectionPlan | None] = {}
-        view: ChainMap[str, ProtectionPlan | None] = ChainMap(pending, self.plans)  # type: ignore[arg-type]
-        offsets: dict[TopicPartition, int] = {}
-        sent: list[asyncio.Future[object]] = []
-        async with producer.transaction():
-            for tp, records in batch.items():
-                for rec in records:
-                    await self._process_one(rec, view, pending, producer, sent)
-                offsets[tp] = records[-1].offset + 1
-            # aiokafka does not fail a transaction when the broker refuses one of its records
-            # (too large, not authorised): wait for every send, so a refusal aborts the batch.
-            await asyncio.gather(*sent)
-            await producer.send_offsets_to_transaction(offsets, self.config.group_id)
-        # Only what Kafka committed becomes state: an aborted batch raises above and the
-        # process restarts from the changelog and the committed offsets.
-        for key, plan in pending.items():
-            if plan is None:
-                self.plans.pop(key, None)
-            else:
-                self.plans[key] = plan
-        self.processed += sum(len(r) for r in batch.values())
+        by_number: dict[int, list[TopicPartition]] = {}
+        for tp in batch:
+            by_number.setdefault(tp.partition, []).append(tp)
+        deadline = self.config.transaction_timeout_ms / 1000
+        for number, tps in sorted(by_number.items()):
+            pending = _Pending({}, {})
+            # No abort on failure: the session ends, the producer is dropped, and the next
+            # holder of this transactional id aborts whatever is open.
+            async with asyncio.timeout(deadline):
+                await self._transaction(producers[number], {tp: batch[tp] for tp in tps}, pending)
+            # Only what Kafka committed becomes state.
+            for key, plan in pending.plans.items():
+                if plan is None:
+                    self.plans.pop(key, None)
+                else:
+                    self.plans[key] = plan
+            self.seen.update(pending.seen)
+            self.processed += sum(len(batch[tp]) for tp in tps)
 
-    async def _process_one(
+    async def _transaction(
+        self,
+        producer: AIOKafkaProducer,
+        part: dict[TopicPartition, list[ConsumerRecord]],
+        pending: _Pending,
+    ) -> None:
+        await producer.begin_transaction()
+        sent: list[asyncio.Future[object]] = []
+        offsets: dict[TopicPartition, int] = {}
+        plans: ChainMap[str, ProtectionPlan | None] = ChainMap(pending.plans, self.plans)  # type: ignore[arg-type]
+        seen: ChainMap[str, Seen] = ChainMap(pending.seen, self.seen)
+        for tp, records in part.items():
+            for rec in records:
+                handled = self._decide(rec, plans, seen)
+                for out in handled.records:
+                    sent.append(
+                        await producer.send(
+                            out.topic,
+                            out.value,
+                            key=out.key,
+                            headers=out.headers,
+                            partition=out.partition,
+                        )
+                    )
+                pending.plans.update(handled.state_changes)
+                pending.seen.update(handled.seen_changes)
+            offsets[tp] = records[-1].offset + 1
+        # aiokafka does not fail a transaction when the broker refuses one of its records
+        # (too large, not authorised): wait for every send, so a refusal fails the batch.
+        await asyncio.gather(*sent)
+        await producer.send_offsets_to_transaction(offsets, self.config.group_id)
+        await producer.commit_transaction()
+
+    def _decide(
         self,
         rec: ConsumerRecord,
-        view: ChainMap[str, ProtectionPlan | None],
-        pending: dict[str, ProtectionPlan | None],
-        producer: AIOKafkaProducer,
-        sent: list[asyncio.Future[object]],
-    ) -> None:
+        plans: ChainMap[str, ProtectionPlan | None],
+        seen: ChainMap[str, Seen],
+    ) -> Handled:
         headers = list(rec.headers or ())
         parent = telemetry.extract_context(headers)
         with tracer.start_as_current_span(
@@ -176,46 +284,20 @@ class Processor:
             handled = handle(
                 InRecord(rec.topic, rec.partition, rec.offset, rec.key, rec.value, headers),
                 self.ctx,
-                view,
+                plans,
                 telemetry.current_trace_id(),
                 lambda: telemetry.new_trace_headers("deliver", link_to=here),
                 self.consents.by_subject,
+                seen,
             )
             span.set_attribute("infoshare.decisions", len(handled.decisions))
+            if handled.suppressed:
+                span.set_attribute("infoshare.duplicate", True)
             if handled.dead_letter_reason:
                 span.set_attribute("infoshare.dead_lettered", True)
                 log.warning("dead-lettered %s[%d]@%d", rec.topic, rec.partition, rec.offset)
-            for out in handled.records:
-                sent.append(
-                    await producer.send(out.topic, out.value, key=out.key, headers=out.headers)
-                )
-            pending.update(handled.state_changes)
+            return handled
 
 
-class _RestoreOnAssign(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, processor: Processor) -> None:
-        self.processor = processor
-
-    async def on_partitions_revoked(self, revoked: object) -> None:
-        """Nothing to flush (every batch commits in its own transaction); state is stale
-        from here until the next assignment has restored it."""
-        self.processor.state_ready.clear()
-
-    async def on_partitions_assigned(self, assigned: object) -> None:
-        try:
-            restored = await self.processor.restore_state()
-        except Exception as exc:
-            # aiokafka would only log a listener's error; the loop must stop instead.
-            self.processor.restore_failed = exc
-            raise
-        finally:
-            self.processor.state_ready.set()
-        log.info("partitions assigned; restored %d active protection plans", restored)
-
-
-def _apply_state(plans: dict[str, ProtectionPlan], rec: ConsumerRecord) -> None:
-    key = rec.key.decode()
-    if rec.value is None:
-        plans.pop(key, None)
-    else:
-        plans[key] = ProtectionPlan.from_json(orjson.loads(rec.value))
+class RestoreFailed(Exception):
+    """State could not be rebuilt for the assigned partitions."""

@@ -30,6 +30,7 @@ class OutRecord:
     key: bytes | None
     value: bytes | None
     headers: list[tuple[str, bytes | None]] = field(default_factory=list)
+    partition: int | None = None  # None: by key; state changelogs follow the input partition
 
 
 def header_text(headers: Sequence[tuple[str, bytes | None]], name: str) -> str | None:
@@ -44,10 +45,16 @@ def header_text(headers: Sequence[tuple[str, bytes | None]], name: str) -> str |
 
 
 def delivery_record(
-    event: envelope.CloudEvent, d: Decision, topic: str, trace: list[tuple[str, bytes]]
+    event: envelope.CloudEvent,
+    d: Decision,
+    topic: str,
+    trace: list[tuple[str, bytes]],
+    *,
+    replay_run: str | None = None,
 ) -> OutRecord:
     """What the recipient receives: only the decision's payload, under the recipient's own
-    event id and key, so nothing in it links to what another recipient receives."""
+    event id and key, so nothing in it links to what another recipient receives. A replayed
+    delivery keeps its id (a recipient that has it drops it) and names the replay run."""
     assert d.protocol is not None and d.delivery_id and d.payload is not None
     delivered = envelope.CloudEvent(
         type=event.type,
@@ -61,6 +68,7 @@ def delivery_record(
         extensions={
             envelope.EXT_PROTOCOL: d.protocol.ref,
             envelope.EXT_IDENTITY: d.identity or "",
+            **({envelope.EXT_REPLAY: replay_run} if replay_run else {}),
         },
     )
     key, value, headers = envelope.encode(delivered, extra_headers=trace)
@@ -81,6 +89,7 @@ def audit_record(
     subject_key: str,
     topic_out: str | None,
     trace_id: str | None,
+    replay_run: str | None = None,
 ) -> bytes:
     """The audit record of one decision: what, who, why, about whom (keyed), which fields."""
     protocol = d.protocol
@@ -91,10 +100,11 @@ def audit_record(
             offset=rec.offset,
             recipient=d.recipient,
             protocol=protocol.ref if protocol else None,
+            run=replay_run,
         ),
         recorded_at=now,
         occurred_at=event.time,
-        action="disclose",
+        action="replay" if replay_run else "disclose",
         decision=AuditOutcome(d.outcome.value),
         reason_code=d.reason_code.value,
         reason=d.reason,

@@ -68,10 +68,18 @@ class AuditRecord(BaseModel):
 
 
 def audit_id_for(
-    *, topic: str, partition: int, offset: int, recipient: str | None, protocol: str | None
+    *,
+    topic: str,
+    partition: int,
+    offset: int,
+    recipient: str | None,
+    protocol: str | None,
+    run: str | None = None,
 ) -> str:
     """The same input record, recipient and protocol always give the same audit id, so the
     store keeps a decision once however often it is delivered; two protocols deciding for one
-    recipient keep two."""
+    recipient keep two. A replay ``run`` decides again, so it has ids of its own."""
     name = f"{topic}|{partition}|{offset}|{recipient or '-'}|{protocol or '-'}"
+    if run is not None:
+        name += f"|replay:{run}"
     return str(uuid.uuid5(_AUDIT_NS, name))

@@ -25,6 +25,7 @@ Headers = list[tuple[str, bytes]]
 # Extension attributes infoshare uses on delivered records (CloudEvents names: [a-z0-9]).
 EXT_PROTOCOL = "protocol"
 EXT_IDENTITY = "identitylevel"
+EXT_REPLAY = "replay"  # the replay run that re-decided this delivery
 
 
 @dataclass(frozen=True)

@@ -19,13 +19,20 @@ class KafkaUnavailable(BackboneError):
     """The broker could not be reached."""
 
 
-def producer(bootstrap: str, *, transactional_id: str | None = None) -> AIOKafkaProducer:
-    """An idempotent producer (acks=all); transactional when given an id."""
+def producer(
+    bootstrap: str,
+    *,
+    transactional_id: str | None = None,
+    transaction_timeout_ms: int = 60000,
+) -> AIOKafkaProducer:
+    """An idempotent producer (acks=all); transactional when given an id. The broker aborts
+    a transaction still open after ``transaction_timeout_ms``."""
     return AIOKafkaProducer(
         bootstrap_servers=bootstrap,
         enable_idempotence=True,
         acks="all",
         transactional_id=transactional_id,
+        transaction_timeout_ms=transaction_timeout_ms,
         linger_ms=5,
         request_timeout_ms=30000,
     )

@@ -4,17 +4,34 @@ memory. Nothing here touches the network or Kafka."""
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 
 import pytest
 
 from consent.core.model import Protocol
+from consent.processor.handle import Context
+from consent.processor.records import InRecord
 from consent.protocol_set import load_protocols
 from services.backbone.directory import Directory
-from services.backbone.keyed import Key
+from services.backbone.envelope import CloudEvent, agency_source, encode
+from services.backbone.identifiers import subject_identifier
+from services.backbone.keyed import Key, routing_key
 from services.backbone.keyring import Keyring
 from services.backbone.schemas import SchemaRegistry
 from services.backbone.topics import Topics
-from tests.unit.factories import LA
+from services.cli import scenario
+from tests.unit.factories import (
+    ATTENDANCE,
+    ED,
+    LA,
+    PLAN_ENDED,
+    PLAN_STARTED,
+    attendance_data,
+    plan_ended_data,
+    plan_started_data,
+)
+
+SUBJECT = subject_identifier(nhs_number=scenario.ON_PLAN.nhs_number)
 
 
 @pytest.fixture(scope="session")
@@ -53,3 +70,47 @@ def topics() -> Topics:
 def authority_name(directory: Directory) -> str:
     """The name the social care service puts in ``authority.name``: the directory's."""
     return directory.get(LA).name
+
+
+@pytest.fixture(scope="session")
+def ctx(
+    topics: Topics,
+    protocols: tuple[Protocol, ...],
+    schemas: SchemaRegistry,
+    keyring: Keyring,
+    directory: Directory,
+) -> Context:
+    return Context.from_keyring(
+        topics=topics, protocols=protocols, schemas=schemas, directory=directory, keyring=keyring
+    )
+
+
+@pytest.fixture(scope="session")
+def rkey(keyring: Keyring) -> str:
+    return routing_key(keyring.require_routing(), SUBJECT)
+
+
+@pytest.fixture(scope="session")
+def build(ctx: Context, keyring: Keyring, authority_name: str) -> Callable[..., InRecord]:
+    """A source record as an agency service publishes it (encode + routing_key)."""
+
+    canonical = {
+        PLAN_STARTED: plan_started_data(scenario.ON_PLAN, authority_name=authority_name),
+        PLAN_ENDED: plan_ended_data(scenario.ON_PLAN, authority_name=authority_name),
+        ATTENDANCE: attendance_data(scenario.ON_PLAN),
+    }
+
+    def build_record(event_type: str, *, source: str | None = None, offset: int = 41) -> InRecord:
+        """The scenario's ``event_type`` event, from its usual agency unless ``source``."""
+        source = source or (ED if event_type == ATTENDANCE else LA)
+        event = CloudEvent(
+            type=event_type,
+            source=agency_source(source),
+            data=canonical[event_type],
+            key=routing_key(keyring.require_routing(), SUBJECT),
+            dataschema=ctx.schemas.get(event_type).uri,
+        )
+        key, value, headers = encode(event)
+        return InRecord(ctx.topics.source(source), 2, offset, key, value, headers)
+
+    return build_record

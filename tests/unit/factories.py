@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from consent.processor.handle import Context, Handled
+from consent.processor.records import OutRecord
+from services.backbone.audit_contract import AuditRecord
 from services.cli import scenario
 from services.health.fhir_mapping import attendance_from_bundle
 from services.socialcare import mapping
@@ -44,3 +47,14 @@ def plan_ended_data(
 
 def attendance_data(child: scenario.Child) -> dict[str, Any]:
     return attendance_from_bundle(scenario.attendance_bundle(child))
+
+
+def on(records: list[OutRecord], topic: str) -> list[OutRecord]:
+    return [r for r in records if r.topic == topic]
+
+
+def audits(handled: Handled, ctx: Context) -> list[AuditRecord]:
+    return [
+        AuditRecord.model_validate_json(r.value or b"")
+        for r in on(handled.records, ctx.topics.audit)
+    ]

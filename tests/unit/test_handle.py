@@ -12,18 +12,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from consent.core.decide import delivery_id
-from consent.core.model import FieldRule, Generalisation, IdentityLevel, Protocol, RuleKind
+from consent.core.model import FieldRule, Generalisation, IdentityLevel, RuleKind
 from consent.core.state import ProtectionPlan
-from consent.processor.handle import Context, Handled, handle
-from consent.processor.records import InRecord, OutRecord
-from services.backbone.audit_contract import AuditOutcome, AuditRecord
-from services.backbone.directory import Directory
+from consent.processor.handle import Context, handle
+from consent.processor.records import InRecord
+from services.backbone.audit_contract import AuditOutcome
 from services.backbone.envelope import CloudEvent, agency_source, decode, encode
 from services.backbone.identifiers import subject_identifier
 from services.backbone.keyed import keyed_id, routing_key
 from services.backbone.keyring import Keyring
-from services.backbone.schemas import SchemaRegistry
-from services.backbone.topics import Topics
 from services.cli import scenario
 from tests.unit.factories import (
     ATTENDANCE,
@@ -33,8 +30,8 @@ from tests.unit.factories import (
     PLAN_ENDED,
     PLAN_STARTED,
     attendance_data,
-    plan_ended_data,
-    plan_started_data,
+    audits,
+    on,
 )
 
 NHS = scenario.ON_PLAN.nhs_number
@@ -43,61 +40,6 @@ TRACE = [("traceparent", b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-
 PLAN = ProtectionPlan(LA, "CPP-2026-0117", "neglect", "2026-11-02")
 # Values that must never reach a dead letter's reason or headers, or any audit record.
 IDENTIFYING = [NHS, "9990000124", "99900001234", "Maisie", "Testchild"]
-
-
-@pytest.fixture(scope="session")
-def ctx(
-    topics: Topics,
-    protocols: tuple[Protocol, ...],
-    schemas: SchemaRegistry,
-    keyring: Keyring,
-    directory: Directory,
-) -> Context:
-    return Context.from_keyring(
-        topics=topics, protocols=protocols, schemas=schemas, directory=directory, keyring=keyring
-    )
-
-
-@pytest.fixture(scope="session")
-def rkey(keyring: Keyring) -> str:
-    return routing_key(keyring.require_routing(), SUBJECT)
-
-
-@pytest.fixture(scope="session")
-def build(ctx: Context, keyring: Keyring, authority_name: str) -> Callable[..., InRecord]:
-    """A source record as an agency service publishes it (encode + routing_key)."""
-
-    canonical = {
-        PLAN_STARTED: plan_started_data(scenario.ON_PLAN, authority_name=authority_name),
-        PLAN_ENDED: plan_ended_data(scenario.ON_PLAN, authority_name=authority_name),
-        ATTENDANCE: attendance_data(scenario.ON_PLAN),
-    }
-
-    def build_record(event_type: str, *, source: str | None = None, offset: int = 41) -> InRecord:
-        """The scenario's ``event_type`` event, from its usual agency unless ``source``."""
-        source = source or (ED if event_type == ATTENDANCE else LA)
-        event = CloudEvent(
-            type=event_type,
-            source=agency_source(source),
-            data=canonical[event_type],
-            key=routing_key(keyring.require_routing(), SUBJECT),
-            dataschema=ctx.schemas.get(event_type).uri,
-        )
-        key, value, headers = encode(event)
-        return InRecord(ctx.topics.source(source), 2, offset, key, value, headers)
-
-    return build_record
-
-
-def on(records: list[OutRecord], topic: str) -> list[OutRecord]:
-    return [r for r in records if r.topic == topic]
-
-
-def audits(handled: Handled, ctx: Context) -> list[AuditRecord]:
-    return [
-        AuditRecord.model_validate_json(r.value or b"")
-        for r in on(handled.records, ctx.topics.audit)
-    ]
 
 
 def assert_nothing_identifying(*blobs: bytes | None) -> None:
@@ -262,8 +204,9 @@ def test_a_plan_start_is_flagged_audited_and_remembered(
         ctx.topics.deliver(ED),
         ctx.topics.audit,
         ctx.topics.state("protection-plans"),
+        ctx.topics.state("seen-events"),
     ]
-    delivery_out, audit_out, state_out = handled.records
+    delivery_out, audit_out, state_out, _ = handled.records
 
     delivered = decode(delivery_out.key, delivery_out.value, delivery_out.headers)
     original = decode(rec.key, rec.value, rec.headers)
@@ -326,6 +269,7 @@ def test_a_plan_start_is_flagged_audited_and_remembered(
     assert handled.state_changes == {rkey: PLAN}
     assert state_out.key == rkey.encode()
     assert orjson.loads(state_out.value or b"") == PLAN.to_json()
+    assert state_out.partition == rec.partition
 
 
 def test_an_attendance_with_a_plan_goes_to_the_authority_and_public_health(
@@ -337,6 +281,7 @@ def test_an_attendance_with_a_plan_goes_to_the_authority_and_public_health(
         ctx.topics.audit,
         ctx.topics.deliver(PH),
         ctx.topics.audit,
+        ctx.topics.state("seen-events"),
     ]
     assert [(a.recipient, a.decision) for a in audits(handled, ctx)] == [
         (LA, AuditOutcome.SHARED),
@@ -356,6 +301,7 @@ def test_an_attendance_without_a_plan_is_withheld_from_the_authority(
         ctx.topics.audit,
         ctx.topics.deliver(PH),
         ctx.topics.audit,
+        ctx.topics.state("seen-events"),
     ]
     withheld, shared = audits(handled, ctx)
     assert (withheld.recipient, withheld.decision) == (LA, AuditOutcome.WITHHELD)
@@ -386,7 +332,10 @@ def test_an_event_no_protocol_covers_is_audited_as_withheld(
     handled = handle(
         build(ATTENDANCE), dataclasses.replace(ctx, protocols=()), {}, None, lambda: []
     )
-    assert [r.topic for r in handled.records] == [ctx.topics.audit]
+    assert [r.topic for r in handled.records] == [
+        ctx.topics.audit,
+        ctx.topics.state("seen-events"),
+    ]
     (audit,) = audits(handled, ctx)
     assert audit.decision is AuditOutcome.WITHHELD
     assert audit.reason_code == "withheld.no_protocol"

@@ -1,0 +1,71 @@
+"""What the processor does when the group moves partitions: finish or fail the batch in
+flight before letting go, and on taking partitions, fence, seek, restore, then decide."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+
+from consent.processor.producers import PartitionProducers
+
+if TYPE_CHECKING:
+    from consent.processor.loop import Processor
+
+log = logging.getLogger(__name__)
+
+
+class Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(
+        self, processor: Processor, consumer: AIOKafkaConsumer, producers: PartitionProducers
+    ) -> None:
+        self.processor = processor
+        self.consumer = consumer
+        self.producers = producers
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        """Wait for the batch in flight (it commits or fails as a whole); from here until
+        the next assignment has restored state, nothing is decided."""
+        async with self.processor.batch_lock:
+            self.processor.state_ready.clear()
+            self.processor.generation += 1
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        """In this order: start the producers of the assigned partition numbers (which
+        fences earlier holders and completes their last commit), then read the committed
+        offsets, which are now final, then restore state. aiokafka would only log a
+        listener's error; the loop reads ``restore_failed`` and ends the session instead."""
+        processor = self.processor
+        numbers = {tp.partition for tp in assigned}
+        try:
+            await self.producers.take(numbers)
+            await rewind(self.consumer, assigned)
+            restored = await processor.restore_state(numbers)
+            log.info(
+                "assigned partitions %s; restored %d active protection plans, %d event ids",
+                sorted(numbers),
+                restored,
+                len(processor.seen),
+            )
+        except Exception as exc:
+            processor.restore_failed = exc
+            log.error("could not take partitions %s: %s", sorted(numbers), type(exc).__name__)
+        finally:
+            processor.generation += 1
+            processor.state_ready.set()
+
+
+async def rewind(consumer: AIOKafkaConsumer, partitions: Iterable[TopicPartition]) -> None:
+    """Put still-assigned ``partitions`` back at their committed offsets: the only offsets
+    that are right whoever processed in between, since nothing commits outside a batch."""
+    assigned = consumer.assignment()
+    for tp in partitions:
+        if tp not in assigned:
+            continue
+        committed = await consumer.committed(tp)
+        if committed is None:
+            await consumer.seek_to_beginning(tp)
+        else:
+            consumer.seek(tp, committed)
