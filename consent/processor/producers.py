@@ -13,7 +13,6 @@ goes through the same producer.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Iterable
 
 from aiokafka import AIOKafkaProducer
@@ -61,6 +60,13 @@ class PartitionProducers:
 
 
 async def quietly(step: Awaitable[object], wait_s: float = STOP_WAIT_S) -> None:
-    """Run a clean-up step, giving up after ``wait_s``; its failure is not news."""
-    with contextlib.suppress(Exception):
-        await asyncio.wait_for(step, wait_s)
+    """Run a clean-up step, giving up after ``wait_s``; its failure is not news. Not even
+    a CancelledError of its own making (aiokafka's stop() can raise one when the broker is
+    gone): only a cancellation of the caller propagates."""
+    task = asyncio.ensure_future(step)
+    done, _ = await asyncio.wait({task}, timeout=wait_s)
+    if not done:
+        task.cancel()
+        return
+    if not task.cancelled():
+        task.exception()  # retrieved, so asyncio does not report it

@@ -244,12 +244,18 @@ class BrokerNode:
         with self._locked():
             return self._stop(timeout)
 
+    def kill(self) -> bool:
+        """Hard-stop the broker (SIGKILL, no controlled shutdown), as a crash would. For
+        fault tests; False if not running."""
+        with self._locked():
+            return self._stop(0.0)
+
     def _stop(self, timeout: float) -> bool:
         pid = self._pid()
         if pid is None:
             self._pid_file.unlink(missing_ok=True)
             return False
-        os.kill(pid, signal.SIGTERM)
+        os.kill(pid, signal.SIGTERM if timeout > 0 else signal.SIGKILL)
         deadline = time.monotonic() + timeout
         while _alive(pid) and time.monotonic() < deadline:
             _reap(pid)
@@ -260,6 +266,13 @@ class BrokerNode:
                 _reap(pid)
                 time.sleep(0.05)
         self._pid_file.unlink(missing_ok=True)
+        # A killed process's listening sockets close a moment after it dies; a start
+        # right after must not mistake them for another process's.
+        closing = time.monotonic() + 10
+        while (port_open(self.port) or port_open(self.controller_port)) and (
+            time.monotonic() < closing
+        ):
+            time.sleep(0.05)
         return True
 
 

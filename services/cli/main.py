@@ -16,7 +16,7 @@ from rich.console import Console
 
 from services.broker import BrokerError, BrokerNode
 from services.broker.fetch import ensure_jars, pinned_version
-from services.cli import protocols_cmd
+from services.cli import dlq_cmd, protocols_cmd
 
 app = typer.Typer(
     help="infoshare: information sharing between schools, social care and the NHS",
@@ -32,6 +32,7 @@ keys_app = typer.Typer(
 )
 app.add_typer(kafka_app, name="kafka")
 app.add_typer(protocols_cmd.app, name="protocols")
+app.add_typer(dlq_cmd.app, name="dlq")
 app.add_typer(keys_app, name="keys")
 console = Console(width=None if sys.stdout.isatty() else 150)
 err = Console(stderr=True)
