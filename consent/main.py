@@ -14,16 +14,24 @@ from consent.settings import ProcessorSettings
 from services.backbone import kafka
 
 
-def bootstrap(settings: ProcessorSettings) -> Processor:
-    """Wire the processor; refuses (ConfigurationError/ProtocolError) without keys or protocols."""
+def context(settings: ProcessorSettings) -> Context:
+    """What decisions are made with: the protocols, schemas, directory and keys the settings
+    name. Refuses (ConfigurationError/ProtocolError) without keys or protocols."""
     directory = settings.directory()
     schemas = settings.schemas()
-    protocols = load_protocols(settings.protocols_dir, directory=directory, schemas=schemas)
-    keyring = settings.keyring()
-    topics = settings.topics()
-    ctx = Context.from_keyring(
-        topics=topics, protocols=protocols, schemas=schemas, directory=directory, keyring=keyring
+    return Context.from_keyring(
+        topics=settings.topics(),
+        protocols=load_protocols(settings.protocols_dir, directory=directory, schemas=schemas),
+        schemas=schemas,
+        directory=directory,
+        keyring=settings.keyring(),
     )
+
+
+def bootstrap(settings: ProcessorSettings) -> Processor:
+    """Wire the processor; refuses (ConfigurationError/ProtocolError) without keys or protocols."""
+    ctx = context(settings)
+    directory, topics, keyring = ctx.directory, ctx.topics, settings.keyring()
     namespace = settings.topic_namespace
     config = LoopConfig(
         bootstrap=settings.kafka_bootstrap,

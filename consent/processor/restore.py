@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from aiokafka import ConsumerRecord, TopicPartition
+from aiokafka import ConsumerRecord
 
 from services.backbone import kafka
 
@@ -13,19 +13,24 @@ async def read_changelog(
     *,
     bootstrap: str,
     topic: str,
-    partitions: Iterable[int],
+    partitions: Iterable[int] | None,
     apply: Callable[[ConsumerRecord], None],
 ) -> int:
-    """Apply every committed record of ``topic``'s ``partitions`` in order; return how many.
-    End offsets are read first (read_committed: the last stable offset), so it terminates."""
-    tps = [TopicPartition(topic, p) for p in sorted(set(partitions))]
-    if not tps:
-        return 0
-    reader = kafka.consumer(bootstrap=bootstrap, group_id=None)
+    """Apply every committed record of ``topic``'s ``partitions`` (None: all) in order;
+    return how many. End offsets are read first (read_committed: the last stable offset),
+    so it terminates."""
+    reader = kafka.consumer(topic, bootstrap=bootstrap, group_id=None)
     await reader.start()
     applied = 0
     try:
-        reader.assign(tps)
+        tps = sorted(reader.assignment())  # group-less: every partition of the topic
+        if partitions is not None:
+            wanted = set(partitions)
+            tps = [tp for tp in tps if tp.partition in wanted]
+            reader.unsubscribe()
+            reader.assign(tps)
+        if not tps:
+            return 0
         await reader.seek_to_beginning(*tps)
         ends = await reader.end_offsets(tps)
         pending = {tp for tp in tps if ends[tp] > 0}

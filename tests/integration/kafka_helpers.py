@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Callable
+from typing import TypeVar
 
-from aiokafka import ConsumerRecord
+from aiokafka import ConsumerRecord, TopicPartition
 
+from consent.main import bootstrap
+from consent.processor.loop import Processor
+from consent.settings import ProcessorSettings
 from services.backbone import kafka
+from services.backbone.keyring import Keyring
+from services.backbone.publisher import EventPublisher
+from services.backbone.schemas import SchemaRegistry
+from services.backbone.topics import Topics
+from services.cli import scenario
+from services.socialcare import mapping
+from services.socialcare.native import ChildProtectionPlanStarted
+
+T = TypeVar("T")
 
 
 async def read_topic(
@@ -44,3 +58,82 @@ async def end_offsets(topic: str, bootstrap: str) -> dict[int, int]:
     finally:
         await reader.stop()
     return {tp.partition: offset for tp, offset in ends.items()}
+
+
+async def publish_event(
+    agency: str,
+    event_type: str,
+    data: dict[str, object],
+    *,
+    namespace: str,
+    bootstrap: str,
+    keyring: Keyring,
+    native_id: str | None = None,
+) -> str:
+    publisher = EventPublisher(
+        agency_id=agency,
+        topic=Topics(namespace=namespace).source(agency),
+        bootstrap=bootstrap,
+        schemas=SchemaRegistry.load(),
+        routing=keyring.require_routing(),
+    )
+    await publisher.start()
+    try:
+        event = publisher.build(
+            event_type=event_type,
+            data=data,
+            subject_id=f"nhs:{data['subject']['nhs_number']}",  # type: ignore[index]
+            native_id=native_id or str(uuid.uuid4()),
+        )
+        await publisher.publish(event)
+    finally:
+        await publisher.stop()
+    return event.id
+
+
+def plan_data() -> dict[str, object]:
+    native = ChildProtectionPlanStarted.model_validate(scenario.plan_started(scenario.ON_PLAN))
+    return mapping.plan_started(native, authority_name="Northshire County Council")
+
+
+def at_least(n: int) -> Callable[[list[object]], bool]:
+    return lambda records: len(records) >= n
+
+
+class Running:
+    def __init__(self, settings: ProcessorSettings) -> None:
+        self.settings = settings
+        self.processor: Processor | None = None
+        self.stop = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+
+    async def start(self) -> Processor:
+        self.stop = asyncio.Event()
+        self.processor = bootstrap(self.settings)
+        self.task = asyncio.create_task(self.processor.run(self.stop))
+        return self.processor
+
+    async def halt(self) -> None:
+        self.stop.set()
+        if self.task:
+            await self.task
+
+
+async def read_all(topic: str, bootstrap: str, keep: Callable[[ConsumerRecord], T]) -> list[T]:
+    """``keep(record)`` of every committed record of ``topic`` up to its end offsets as of
+    now, partition after partition (records of one partition in their order)."""
+    reader = kafka.consumer(topic, bootstrap=bootstrap, group_id=None)
+    await reader.start()
+    try:
+        tps = sorted(reader.assignment())
+        ends = await reader.end_offsets(tps)
+        by_tp: dict[TopicPartition, list[T]] = {tp: [] for tp in tps}
+        pending = {tp for tp in tps if ends[tp] > 0}
+        while pending:
+            batch = await reader.getmany(*pending, timeout_ms=1000, max_records=20000)
+            for tp, records in batch.items():
+                by_tp[tp].extend(keep(r) for r in records)
+            pending = {tp for tp in pending if await reader.position(tp) < ends[tp]}
+    finally:
+        await reader.stop()
+    return [item for tp in tps for item in by_tp[tp]]

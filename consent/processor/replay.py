@@ -1,0 +1,196 @@
+"""Replay: decide a range of a source topic again under today's protocols, consent and plan
+state, never re-sending old payloads.
+
+Each decision is audited as ``replay`` under the run's id; deliveries keep the id the
+recipient saw before (so a recipient that has one drops it) and name the run. A run is its
+own transactional producer: deliveries and audit records of a batch commit together, and
+running the same run id again yields the same ids. Plan state and the duplicate memory are
+read, never written: a replay is not a second occurrence of the events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from functools import partial
+
+import orjson
+from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
+from opentelemetry import trace
+
+from consent.core.state import ProtectionPlan
+from consent.processor.consents import ConsentView
+from consent.processor.handle import PLAN_STATE, Context, handle
+from consent.processor.producers import quietly
+from consent.processor.records import InRecord, OutRecord
+from consent.processor.restore import read_changelog
+from services.backbone import kafka, telemetry
+
+BATCH = 500
+tracer = trace.get_tracer("infoshare.replay")
+
+
+@dataclass(frozen=True)
+class ReplayRange:
+    """Which records: partitions of one source topic, bounded by time and/or offsets."""
+
+    topic: str
+    partitions: tuple[int, ...] = ()  # empty: all
+    since: datetime | None = None
+    until: datetime | None = None
+    from_offset: int | None = None
+    to_offset: int | None = None  # exclusive
+
+
+@dataclass
+class ReplayReport:
+    run: str
+    planned: int = 0
+    read: int = 0
+    unprocessable: int = 0
+    outcomes: Counter[tuple[str, str]] = field(default_factory=Counter)  # (recipient, decision)
+
+
+def new_run_id(now: datetime) -> str:
+    return f"replay-{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+
+
+async def plan_offsets(bootstrap: str, what: ReplayRange) -> dict[TopicPartition, tuple[int, int]]:
+    """Per partition, the first offset and the offset to stop before."""
+    reader = kafka.consumer(what.topic, bootstrap=bootstrap, group_id=None)
+    await reader.start()
+    try:
+        tps = sorted(reader.assignment())
+        if what.partitions:
+            unknown = set(what.partitions) - {tp.partition for tp in tps}
+            if unknown:
+                raise ValueError(f"{what.topic} has no partition {sorted(unknown)[0]}")
+            tps = [tp for tp in tps if tp.partition in what.partitions]
+        firsts = await reader.beginning_offsets(tps)
+        ends = await reader.end_offsets(tps)
+        starts = dict(firsts)
+        stops = dict(ends)
+        if what.since is not None:
+            found = await reader.offsets_for_times({tp: _ms(what.since) for tp in tps})
+            starts = {tp: found[tp].offset if found[tp] else ends[tp] for tp in tps}
+        if what.until is not None:
+            found = await reader.offsets_for_times({tp: _ms(what.until) for tp in tps})
+            stops = {tp: found[tp].offset if found[tp] else ends[tp] for tp in tps}
+        if what.from_offset is not None:
+            starts = {tp: max(starts[tp], what.from_offset) for tp in tps}
+        if what.to_offset is not None:
+            stops = {tp: min(stops[tp], what.to_offset) for tp in tps}
+        return {tp: (starts[tp], stops[tp]) for tp in tps if starts[tp] < stops[tp]}
+    finally:
+        await reader.stop()
+
+
+def _ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+async def replay(
+    ctx: Context,
+    *,
+    bootstrap: str,
+    what: ReplayRange,
+    recipient: str | None = None,
+    progress: Callable[[ReplayReport], None] = lambda r: None,
+) -> ReplayReport:
+    """Decide ``what`` again; only ``recipient``'s decisions are kept when one is named."""
+    assert ctx.replay_run, "a replay needs ctx.replay_run"
+    report = ReplayReport(ctx.replay_run)
+    ranges = await plan_offsets(bootstrap, what)
+    report.planned = sum(stop - start for start, stop in ranges.values())
+    if not ranges:
+        return report
+    plans = await _current_plans(ctx, bootstrap)
+    consents = ConsentView(topic=ctx.topics.consent_records, bootstrap=bootstrap)
+    await consents.start()
+    producer = kafka.producer(bootstrap, transactional_id=f"{ctx.topics.namespace}{ctx.replay_run}")
+    reader = kafka.consumer(bootstrap=bootstrap, group_id=None)
+    await producer.start()
+    await reader.start()
+    try:
+        reader.assign(list(ranges))
+        for tp, (start, _) in ranges.items():
+            reader.seek(tp, start)
+        pending = set(ranges)
+        while pending:
+            batch = await reader.getmany(*pending, timeout_ms=1000, max_records=BATCH)
+            outs: list[OutRecord] = []
+            for tp, records in batch.items():
+                for rec in records:
+                    if rec.offset >= ranges[tp][1]:
+                        continue
+                    inrec = InRecord(
+                        rec.topic, rec.partition, rec.offset, rec.key, rec.value, rec.headers
+                    )
+                    with tracer.start_as_current_span(f"replay {rec.topic}") as span:
+                        here = span.get_span_context()
+                        handled = handle(
+                            inrec,
+                            ctx,
+                            plans,
+                            telemetry.current_trace_id(),
+                            partial(telemetry.new_trace_headers, "deliver", link_to=here),
+                            consents.by_subject,
+                        )
+                    report.read += 1
+                    if handled.dead_letter_reason:
+                        report.unprocessable += 1  # dead-lettered (and audited) when first read
+                        continue
+                    outs += _kept(handled.records, ctx, recipient, report)
+            if outs:
+                await _commit(producer, outs)
+            pending = {tp for tp in pending if await reader.position(tp) < ranges[tp][1]}
+            progress(report)
+    finally:
+        await quietly(reader.stop())
+        await quietly(consents.stop())
+        await quietly(producer.stop())
+    return report
+
+
+def _kept(
+    records: list[OutRecord], ctx: Context, recipient: str | None, report: ReplayReport
+) -> list[OutRecord]:
+    kept: list[OutRecord] = []
+    for out in records:
+        if out.topic == ctx.topics.audit:
+            audit = orjson.loads(out.value or b"{}")
+            if recipient and audit.get("recipient") != recipient:
+                continue
+            report.outcomes[(audit.get("recipient") or "-", audit["decision"])] += 1
+            kept.append(out)
+        elif not recipient or out.topic == ctx.topics.deliver(recipient):
+            kept.append(out)
+    return kept
+
+
+async def _commit(producer: AIOKafkaProducer, outs: list[OutRecord]) -> None:
+    async with producer.transaction():
+        sent = [await producer.send(o.topic, o.value, key=o.key, headers=o.headers) for o in outs]
+        await asyncio.gather(*sent)
+
+
+async def _current_plans(ctx: Context, bootstrap: str) -> dict[str, ProtectionPlan | None]:
+    plans: dict[str, ProtectionPlan | None] = {}
+
+    def apply(rec: ConsumerRecord) -> None:
+        if rec.value is None:
+            plans.pop(rec.key.decode(), None)
+        else:
+            plans[rec.key.decode()] = ProtectionPlan.from_json(orjson.loads(rec.value))
+
+    topic = ctx.topics.state(PLAN_STATE)
+    await read_changelog(bootstrap=bootstrap, topic=topic, partitions=None, apply=apply)
+    return plans
+
+
+def for_run(ctx: Context, run: str) -> Context:
+    return replace(ctx, replay_run=run)

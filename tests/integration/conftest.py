@@ -1,0 +1,28 @@
+"""Fixtures of the integration tests: a consent-and-policy processor running in this
+process against the session's real broker, on the test's own topics."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from consent.settings import ProcessorSettings
+from services.backbone import kafka
+from services.backbone.directory import Directory
+from tests.integration.kafka_helpers import Running
+
+
+@pytest.fixture
+async def stack(
+    kafka_bootstrap: str, namespace: str, keyring_path: Path, directory: Directory
+) -> AsyncIterator[Running]:
+    settings = ProcessorSettings(
+        kafka_bootstrap=kafka_bootstrap, topic_namespace=namespace, keyring_file=keyring_path
+    )
+    await kafka.ensure_topics(kafka_bootstrap, settings.topics().all_specs(directory))
+    running = Running(settings)
+    await running.start()
+    yield running
+    await running.halt()
