@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import jsonschema_rs
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import SchemaError
 
@@ -30,9 +31,16 @@ class EventSchema:
     uri: str
     document: Mapping[str, Any]
     validator: Draft202012Validator
+    fast: Any  # jsonschema_rs validator of the same document, formats checked
 
     def validate(self, data: Any) -> None:
-        """Raise SchemaViolation naming the first failing field and rule."""
+        """Raise SchemaViolation naming the first failing field and rule.
+
+        jsonschema-rs decides in about 2 µs; only a record it rejects goes through the
+        reference validator (about 300 µs), to name the field and rule. A unit property
+        checks that the two agree on valid and broken events alike."""
+        if self.fast.is_valid(data):
+            return
         error = next(iter(sorted(self.validator.iter_errors(data), key=_error_order)), None)
         if error is None:
             return
@@ -94,6 +102,7 @@ class SchemaRegistry:
                     uri=uri,
                     document=doc,
                     validator=Draft202012Validator(doc, format_checker=checker),
+                    fast=jsonschema_rs.validator_for(doc, validate_formats=True),
                 )
             )
         if not schemas:

@@ -170,3 +170,62 @@ def test_refuses_an_id_that_does_not_match_the_file(tmp_path: Path) -> None:
     write_schema(tmp_path, "x.y", minimal("x.z"))
     with pytest.raises(ConfigurationError, match=r"\$id must end with /x.y/v1.json"):
         SchemaRegistry.load(tmp_path)
+
+
+_LEAVES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-5, 10**12),
+    st.floats(allow_nan=False),
+    st.text(max_size=12),
+    st.sampled_from(
+        ["2026-11-20T21:14:00Z", "2026-11-20", "2026-13-01", "RVR01", "9990000123", "injury", ""]
+    ),
+    st.just({}),
+    st.just([]),
+)
+
+
+def _paths(node: Any, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    found = [prefix] if prefix else []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            found += _paths(value, (*prefix, key))
+    return found
+
+
+@given(data=st.data())
+def test_the_fast_validator_agrees_with_the_reference_one(
+    schemas: SchemaRegistry, authority_name: str, data: st.DataObject
+) -> None:
+    """Valid events and events broken at any field (replaced, removed, or a stranger
+    added) get the same verdict from jsonschema-rs as from the reference validator."""
+    event_type, doc = data.draw(
+        st.sampled_from(
+            [
+                (ATTENDANCE, attendance_data(scenario.ON_PLAN)),
+                (PLAN_STARTED, plan_started_data(scenario.ON_PLAN, authority_name=authority_name)),
+                (PLAN_ENDED, plan_ended_data(scenario.ON_PLAN, authority_name=authority_name)),
+            ]
+        )
+    )
+    doc = copy.deepcopy(doc)
+    for _ in range(data.draw(st.integers(0, 3))):
+        if not _paths(doc):
+            break
+        *parents, last = data.draw(st.sampled_from(_paths(doc)))
+        node = doc
+        for part in parents:
+            node = node[part] if isinstance(node, dict) else {}
+        if not isinstance(node, dict):
+            continue
+        action = data.draw(st.sampled_from(["replace", "remove", "add"]))
+        if action == "replace":
+            node[last] = data.draw(_LEAVES)
+        elif action == "remove":
+            node.pop(last, None)
+        else:
+            node[data.draw(st.text(min_size=1, max_size=8))] = data.draw(_LEAVES)
+    schema = schemas.get(event_type)
+    reference = not any(True for _ in schema.validator.iter_errors(doc))
+    assert schema.fast.is_valid(doc) == reference
