@@ -12,6 +12,7 @@ from consent.protocol_set import load_protocols
 from consent.reload import ProtocolReloader
 from consent.settings import ProcessorSettings
 from services.backbone import kafka
+from services.backbone.errors import ConfigurationError
 
 
 def context(settings: ProcessorSettings) -> Context:
@@ -26,6 +27,18 @@ def context(settings: ProcessorSettings) -> Context:
         directory=directory,
         keyring=settings.keyring(),
     )
+
+
+async def check_co_partitioned(bootstrap: str, topics: list[str]) -> None:
+    """Source topics and the state changelogs must have one partition count: partition N of
+    each holds the same children, and one transactional id fences all of them."""
+    counts = await kafka.partition_counts(bootstrap, topics)
+    if len(set(counts.values())) > 1:
+        listed = ", ".join(f"{t}: {n}" for t, n in counts.items())
+        raise ConfigurationError(
+            f"these topics must have the same number of partitions, and have {listed}; "
+            "add partitions to the smaller ones before starting the processor"
+        )
 
 
 def bootstrap(settings: ProcessorSettings) -> Processor:
@@ -49,6 +62,7 @@ async def serve(settings: ProcessorSettings) -> None:
     await kafka.ensure_topics(
         settings.kafka_bootstrap, settings.topics().all_specs(settings.directory())
     )
+    await check_co_partitioned(processor.config.bootstrap, processor.co_partitioned_topics())
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

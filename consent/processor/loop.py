@@ -91,6 +91,15 @@ class Processor:
         self.batch_lock = asyncio.Lock()
         self.consents = ConsentView(topic=ctx.topics.consent_records, bootstrap=config.bootstrap)
 
+    def co_partitioned_topics(self) -> list[str]:
+        """The topics whose partition N this processor reads or writes as one unit."""
+        topics = self.ctx.topics
+        return [
+            *self.config.source_topics,
+            topics.state(PLAN_STATE),
+            topics.state(SEEN_EVENTS),
+        ]
+
     async def restore_state(self, partitions: Iterable[int]) -> int:
         """Rebuild plan state and the duplicate memory of ``partitions`` from their
         changelogs; return how many subjects hold plans."""

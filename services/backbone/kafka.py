@@ -85,3 +85,18 @@ async def ensure_topics(
         return [s.name for s in wanted]
     finally:
         await admin.close()
+
+
+async def partition_counts(bootstrap: str, topics: Iterable[str]) -> dict[str, int]:
+    """How many partitions each of ``topics`` has (0: it does not exist)."""
+    names = list(topics)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
+    try:
+        await asyncio.wait_for(admin.start(), 30)
+        described = await admin.describe_topics(names)
+    except (KafkaConnectionError, TimeoutError) as exc:
+        raise KafkaUnavailable(f"cannot reach Kafka at {bootstrap}") from exc
+    finally:
+        await admin.close()
+    found = {d["topic"]: len(d["partitions"]) for d in described if not d["error_code"]}
+    return {t: found.get(t, 0) for t in names}

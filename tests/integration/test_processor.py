@@ -6,10 +6,12 @@ from __future__ import annotations
 import orjson
 import pytest
 
+from consent.main import check_co_partitioned
 from services.backbone import kafka
+from services.backbone.errors import ConfigurationError
 from services.backbone.keyed import routing_key
 from services.backbone.keyring import Keyring
-from services.backbone.topics import Topics
+from services.backbone.topics import Topics, TopicSpec
 from services.cli import scenario
 from services.health.fhir_mapping import ATTENDANCE, attendance_from_bundle
 from services.socialcare import mapping
@@ -71,3 +73,18 @@ async def test_plan_state_survives_a_restart_and_poison_is_dead_lettered(
         (ATTENDANCE, "ph-northshire", "shared"),
         (mapping.PLAN_STARTED, "nhs-riverside-ed", "shared"),
     ]
+
+
+async def test_the_processor_refuses_topics_that_are_not_co_partitioned(
+    kafka_bootstrap: str, namespace: str
+) -> None:
+    topics = Topics(namespace=namespace)
+    await kafka.ensure_topics(
+        kafka_bootstrap,
+        [TopicSpec(topics.source("la-northshire"), 3), TopicSpec(topics.state("x"), 2, True)],
+    )
+    with pytest.raises(ConfigurationError, match="same number of partitions"):
+        await check_co_partitioned(
+            kafka_bootstrap, [topics.source("la-northshire"), topics.state("x")]
+        )
+    await check_co_partitioned(kafka_bootstrap, [topics.source("la-northshire")])
