@@ -37,7 +37,8 @@ async def check_co_partitioned(bootstrap: str, topics: list[str]) -> None:
         listed = ", ".join(f"{t}: {n}" for t, n in counts.items())
         raise ConfigurationError(
             f"these topics must have the same number of partitions, and have {listed}; "
-            "add partitions to the smaller ones before starting the processor"
+            "grow only the state changelogs (adding partitions to a source topic moves "
+            "children away from their state)"
         )
 
 
@@ -67,5 +68,8 @@ async def serve(settings: ProcessorSettings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    # aiokafka logs whole records at DEBUG: never below INFO here, whatever the root says.
+    quiet = logging.getLogger("aiokafka")
+    quiet.setLevel(max(logging.INFO, quiet.getEffectiveLevel()))
     logging.getLogger(__name__).info("consent-and-policy processor starting")
     await processor.run(stop)

@@ -24,6 +24,9 @@ class ConsentView:
         self._reader: AIOKafkaConsumer | None = None
 
     async def start(self) -> None:
+        # From scratch each time: a tombstone compacted away while this view was stopped
+        # must not leave an old grant in force.
+        self.by_subject = {}
         # No group: a group-less subscription is assigned every partition.
         self._reader = kafka.consumer(self.topic, bootstrap=self.bootstrap, group_id=None)
         await self._reader.start()

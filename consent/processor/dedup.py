@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import orjson
 
 from services.backbone import envelope
+from services.backbone.topics import DEDUP_WINDOW_MS
+
+WINDOW = timedelta(milliseconds=DEDUP_WINDOW_MS)
 
 
 def seen_key(event: envelope.CloudEvent) -> str:
@@ -60,3 +63,11 @@ def duplicate_reason(earlier: Seen, value: bytes | None) -> tuple[str, str]:
         f"an event with this source and id but different content was decided at "
         f"{earlier.first_seen}; ids must not be re-used, this copy is suppressed",
     )
+
+
+def forget_expired(seen: dict[str, Seen], now: datetime) -> dict[str, Seen]:
+    """The entries younger than the dedup window: Kafka deletes older ones from the
+    changelog, so memory must forget them too, or suppression would differ after a restart."""
+    horizon = (now - WINDOW).isoformat()
+    # ISO 8601 strings in UTC with one format compare in time order.
+    return {k: v for k, v in seen.items() if v.first_seen >= horizon}

@@ -38,6 +38,9 @@ from services.backbone.schemas import SchemaRegistry
 from services.backbone.topics import SEEN_EVENTS, Topics
 
 PLAN_STATE = "protection-plans"
+# Under the producer's max_request_size and the broker's message.max.bytes (both ~1 MiB),
+# with room for the batch framing.
+MAX_RECORD_BYTES = 1_000_000
 
 
 @dataclass
@@ -166,7 +169,8 @@ def handle(
     replay = ctx.replay_run
     try:
         event, facts = _facts(rec, ctx, consents)
-        earlier = None if replay else (seen or {}).get(seen_key(event))
+        # A replay passes the memory of its own run: a copy later in the range is skipped.
+        earlier = (seen or {}).get(seen_key(event))
         if earlier is not None:
             return suppressed(rec, ctx, event, earlier, now=now, trace_id=trace_id)
         routing = event.key
@@ -207,8 +211,9 @@ def handle(
                 replay_run=replay,
             )
             out.append(OutRecord(ctx.topics.audit, routing.encode(), audit))
-        if replay:
-            return Handled(out, {}, decisions)
+        if replay:  # state and the duplicate memory are read, never written
+            first = Seen.now(rec.value, now)
+            return Handled(out, {}, decisions, seen_changes={seen_key(event): first})
         changes: dict[str, ProtectionPlan | None] = {}
         if transition is not None:
             changes[routing] = transition.plan
@@ -218,6 +223,15 @@ def handle(
         out.append(_state(ctx, SEEN_EVENTS, seen_key(event), first.to_bytes(), rec))
     except Exception as exc:
         reason = f"unexpected {type(exc).__name__} while building the outputs"
+        return dead_letter(rec, ctx, reason, now=now, trace_id=trace_id)
+    too_big = next((o for o in out if o.size() > MAX_RECORD_BYTES), None)
+    if too_big is not None:
+        # The broker would refuse it, and the batch with it, again and again: the
+        # partition would stall. Deterministic here, so the input is dead-lettered instead.
+        reason = (
+            f"an output for {too_big.topic} would be {too_big.size()} bytes, over the "
+            f"{MAX_RECORD_BYTES}-byte record limit"
+        )
         return dead_letter(rec, ctx, reason, now=now, trace_id=trace_id)
     return Handled(out, changes, decisions, seen_changes={seen_key(event): first})
 
@@ -304,4 +318,6 @@ def dead_letter(
     )
     audit = OutRecord(ctx.topics.audit, b"", record.model_dump_json().encode())
     dead = OutRecord(ctx.topics.dlq("processor"), rec.key or b"", rec.value, headers)
+    if dead.size() > MAX_RECORD_BYTES:  # the original itself is too big to keep: say so
+        dead = OutRecord(dead.topic, dead.key, None, [*headers, ("dlq_value_dropped", b"size")])
     return Handled([dead, audit], {}, [], dead_letter_reason=reason)

@@ -21,6 +21,7 @@ import time
 from collections import ChainMap
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import orjson
 from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -29,7 +30,7 @@ from opentelemetry import trace
 
 from consent.core.state import ProtectionPlan
 from consent.processor.consents import ConsentView
-from consent.processor.dedup import Seen
+from consent.processor.dedup import Seen, forget_expired
 from consent.processor.handle import PLAN_STATE, Context, Handled, handle
 from consent.processor.producers import PartitionProducers, quietly
 from consent.processor.rebalance import Rebalance, rewind
@@ -42,7 +43,10 @@ log = logging.getLogger(__name__)
 tracer = trace.get_tracer("infoshare.processor")
 
 RETRY_FIRST_S = 0.5
+ABORT_WAIT_S = 5.0
 RETRY_MAX_S = 30.0
+GIVE_UP_AFTER = 40  # failed sessions without progress: about 18 minutes of back-off
+EVICT_EVERY_S = 3600.0  # how often the duplicate memory forgets ids past the window
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,7 @@ class Processor:
         self.reload = reload
         self.reload_every = reload_every
         self._next_reload = 0.0
+        self._next_evict = time.monotonic() + EVICT_EVERY_S
         self.plans: dict[str, ProtectionPlan] = {}
         self.seen: dict[str, Seen] = {}
         self.processed = 0
@@ -128,19 +133,29 @@ class Processor:
         await read_changelog(
             bootstrap=bootstrap, topic=topics.state(SEEN_EVENTS), partitions=numbers, apply=memory
         )
-        self.plans, self.seen = plans, seen
+        self.plans, self.seen = plans, forget_expired(seen, datetime.now(UTC))
         return len(plans)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Process until ``stop``; a failed session is started again after a back-off."""
+        """Process until ``stop``. A failed session is started again after a back-off; after
+        ``GIVE_UP_AFTER`` failed sessions in a row without progress the error is raised, the
+        process exits non-zero, and its supervisor (``infoshare up``, systemd, Kubernetes)
+        decides what next, so a permanent fault is loud rather than retried forever."""
         delay = RETRY_FIRST_S
+        fruitless = 0
         while not stop.is_set():
             before = self.processed
             try:
                 await self._session(stop)
-            except (KafkaError, OSError, TimeoutError, RestoreFailed, LookupError) as exc:
-                if self.processed > before:
+            except Exception as exc:
+                fruitless = 0 if self.processed > before else fruitless + 1
+                if fruitless == 0:
                     delay = RETRY_FIRST_S
+                if fruitless >= GIVE_UP_AFTER:
+                    log.error("%d sessions in a row made no progress; giving up", fruitless)
+                    raise
+                # Kafka's messages name topics and errors, never record values; others
+                # might, so only their type is logged.
                 detail = str(exc) if isinstance(exc, KafkaError | RestoreFailed) else ""
                 log.warning(
                     "processing session ended by %s %s; starting again in %.1fs",
@@ -225,8 +240,15 @@ class Processor:
             pending = _Pending({}, {})
             # No abort on failure: the session ends, the producer is dropped, and the next
             # holder of this transactional id aborts whatever is open.
-            async with asyncio.timeout(deadline):
-                await self._transaction(producers[number], {tp: batch[tp] for tp in tps}, pending)
+            producer = producers[number]
+            try:
+                async with asyncio.timeout(deadline):
+                    await self._transaction(producer, {tp: batch[tp] for tp in tps}, pending)
+            except BaseException:
+                # Best effort, briefly: an open transaction holds back every read_committed
+                # reader of the partitions it wrote to until the broker's timeout.
+                await quietly(producer.abort_transaction(), ABORT_WAIT_S)
+                raise
             # Only what Kafka committed becomes state.
             for key, plan in pending.plans.items():
                 if plan is None:
@@ -235,6 +257,9 @@ class Processor:
                     self.plans[key] = plan
             self.seen.update(pending.seen)
             self.processed += sum(len(batch[tp]) for tp in tps)
+        if time.monotonic() >= self._next_evict:
+            self._next_evict = time.monotonic() + EVICT_EVERY_S
+            self.seen = forget_expired(self.seen, datetime.now(UTC))
 
     async def _transaction(
         self,

@@ -19,7 +19,8 @@ from aiokafka import AIOKafkaProducer
 
 from services.backbone import kafka
 
-STOP_WAIT_S = 10.0
+STOP_WAIT_S = 30.0
+START_WAIT_S = 60.0
 
 
 class PartitionProducers:
@@ -35,16 +36,24 @@ class PartitionProducers:
     async def take(self, numbers: Iterable[int]) -> None:
         """Hold exactly ``numbers``: close every producer, then start one per number. A
         fresh start even for a number held before, so a holder in between is fenced and
-        its last commit is complete before offsets are read."""
+        its last commit is complete before offsets are read. Within ``START_WAIT_S``, or
+        TimeoutError (InitProducerId retries forever while the broker is away)."""
         await self.close()
-        for number in sorted(set(numbers)):
-            producer = kafka.producer(
+        started = {
+            number: kafka.producer(
                 self.bootstrap,
                 transactional_id=self.transactional_id(number),
                 transaction_timeout_ms=self.transaction_timeout_ms,
             )
-            await producer.start()  # InitProducerId: the fence
-            self._by_number[number] = producer
+            for number in sorted(set(numbers))
+        }
+        try:
+            async with asyncio.timeout(START_WAIT_S):
+                await asyncio.gather(*(p.start() for p in started.values()))  # the fence
+        except BaseException:
+            await asyncio.gather(*(quietly(p.stop()) for p in started.values()))
+            raise
+        self._by_number = started
 
     def __getitem__(self, number: int) -> AIOKafkaProducer:
         try:

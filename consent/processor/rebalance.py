@@ -39,7 +39,9 @@ class Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         listener's error; the loop reads ``restore_failed`` and ends the session instead."""
         processor = self.processor
         numbers = {tp.partition for tp in assigned}
+        processor.restore_failed = None
         try:
+            _require_whole_numbers(assigned, self.consumer.subscription())
             await self.producers.take(numbers)
             await rewind(self.consumer, assigned)
             restored = await processor.restore_state(numbers)
@@ -55,6 +57,26 @@ class Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         finally:
             processor.generation += 1
             processor.state_ready.set()
+
+
+class NotCoPartitioned(Exception):
+    """This member holds partition N of some source topics but not of others."""
+
+
+def _require_whole_numbers(assigned: set[TopicPartition], topics: Iterable[str]) -> None:
+    """Partition N of every source topic, or none of them: one transactional id per number
+    fences them together, and plan state is per child, whatever the agency. The range
+    assignor gives that when every member subscribes to the same topics; during a rolling
+    deploy that adds a publisher, members disagree, and this instance refuses to decide."""
+    topics = set(topics)
+    for number in {tp.partition for tp in assigned}:
+        held = {tp.topic for tp in assigned if tp.partition == number}
+        if held != topics:
+            missing = ", ".join(sorted(topics - held))
+            raise NotCoPartitioned(
+                f"assigned partition {number} without the same partition of {missing}: "
+                "are all processor instances running the same agency directory?"
+            )
 
 
 async def rewind(consumer: AIOKafkaConsumer, partitions: Iterable[TopicPartition]) -> None:

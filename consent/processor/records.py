@@ -32,6 +32,11 @@ class OutRecord:
     headers: list[tuple[str, bytes | None]] = field(default_factory=list)
     partition: int | None = None  # None: by key; state changelogs follow the input partition
 
+    def size(self) -> int:
+        """Bytes of key, value and headers: what counts against the record size limit."""
+        headers = sum(len(k) + len(v or b"") for k, v in self.headers)
+        return len(self.key or b"") + len(self.value or b"") + headers
+
 
 def header_text(headers: Sequence[tuple[str, bytes | None]], name: str) -> str | None:
     """A header as text for an audit record: None if absent, null or not UTF-8; cut short."""

@@ -3,9 +3,11 @@ state, never re-sending old payloads.
 
 Each decision is audited as ``replay`` under the run's id; deliveries keep the id the
 recipient saw before (so a recipient that has one drops it) and name the run. A run is its
-own transactional producer: deliveries and audit records of a batch commit together, and
-running the same run id again yields the same ids. Plan state and the duplicate memory are
-read, never written: a replay is not a second occurrence of the events.
+own transactional producer and consumer group: the deliveries, audit records and progress of
+a batch commit together, so the same run id again resumes where it stopped and decides
+nothing twice. Plan state is read, never written, and the processor's duplicate memory is
+left alone: a replay is not a second occurrence of the events. A copy of an event later in
+the range is skipped, as it was when first read.
 """
 
 from __future__ import annotations
@@ -20,11 +22,13 @@ from functools import partial
 
 import orjson
 from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from opentelemetry import trace
 
 from consent.core.state import ProtectionPlan
 from consent.processor.consents import ConsentView
-from consent.processor.handle import PLAN_STATE, Context, handle
+from consent.processor.dedup import Seen
+from consent.processor.handle import PLAN_STATE, Context, Handled, handle
 from consent.processor.producers import quietly
 from consent.processor.records import InRecord, OutRecord
 from consent.processor.restore import read_changelog
@@ -52,6 +56,8 @@ class ReplayReport:
     planned: int = 0
     read: int = 0
     unprocessable: int = 0
+    duplicates: int = 0
+    resumed: int = 0  # records an earlier attempt of this run had already decided
     outcomes: Counter[tuple[str, str]] = field(default_factory=Counter)  # (recipient, decision)
 
 
@@ -101,18 +107,28 @@ async def replay(
     recipient: str | None = None,
     progress: Callable[[ReplayReport], None] = lambda r: None,
 ) -> ReplayReport:
-    """Decide ``what`` again; only ``recipient``'s decisions are kept when one is named."""
+    """Decide ``what`` again; only ``recipient``'s decisions are kept when one is named.
+
+    The run commits its progress as the offsets of a consumer group of its own, in the same
+    transaction as its outputs, so running the same run id again resumes after the last
+    committed batch instead of deciding anything twice."""
     assert ctx.replay_run, "a replay needs ctx.replay_run"
     report = ReplayReport(ctx.replay_run)
     ranges = await plan_offsets(bootstrap, what)
     report.planned = sum(stop - start for start, stop in ranges.values())
+    group = run_group(ctx)
+    done = await _committed(bootstrap, group, list(ranges))
+    ranges = {tp: (max(a, done.get(tp, a)), b) for tp, (a, b) in ranges.items()}
+    report.resumed = report.planned - sum(b - a for a, b in ranges.values() if a < b)
+    ranges = {tp: (a, b) for tp, (a, b) in ranges.items() if a < b}
     if not ranges:
         return report
     plans = await _current_plans(ctx, bootstrap)
     consents = ConsentView(topic=ctx.topics.consent_records, bootstrap=bootstrap)
     await consents.start()
-    producer = kafka.producer(bootstrap, transactional_id=f"{ctx.topics.namespace}{ctx.replay_run}")
+    producer = kafka.producer(bootstrap, transactional_id=group)
     reader = kafka.consumer(bootstrap=bootstrap, group_id=None)
+    seen: dict[str, Seen] = {}
     await producer.start()
     await reader.start()
     try:
@@ -123,30 +139,23 @@ async def replay(
         while pending:
             batch = await reader.getmany(*pending, timeout_ms=1000, max_records=BATCH)
             outs: list[OutRecord] = []
+            offsets: dict[TopicPartition, int] = {}
             for tp, records in batch.items():
                 for rec in records:
                     if rec.offset >= ranges[tp][1]:
                         continue
-                    inrec = InRecord(
-                        rec.topic, rec.partition, rec.offset, rec.key, rec.value, rec.headers
-                    )
-                    with tracer.start_as_current_span(f"replay {rec.topic}") as span:
-                        here = span.get_span_context()
-                        handled = handle(
-                            inrec,
-                            ctx,
-                            plans,
-                            telemetry.current_trace_id(),
-                            partial(telemetry.new_trace_headers, "deliver", link_to=here),
-                            consents.by_subject,
-                        )
+                    offsets[tp] = rec.offset + 1
+                    handled = _decide(ctx, rec, plans, consents, seen)
                     report.read += 1
                     if handled.dead_letter_reason:
                         report.unprocessable += 1  # dead-lettered (and audited) when first read
-                        continue
-                    outs += _kept(handled.records, ctx, recipient, report)
-            if outs:
-                await _commit(producer, outs)
+                    elif handled.suppressed:
+                        report.duplicates += 1  # a copy: suppressed (and audited) when first read
+                    else:
+                        seen.update(handled.seen_changes)
+                        outs += _kept(handled.records, ctx, recipient, report)
+            if offsets:
+                await _commit(producer, outs, offsets, group)
             pending = {tp for tp in pending if await reader.position(tp) < ranges[tp][1]}
             progress(report)
     finally:
@@ -154,6 +163,44 @@ async def replay(
         await quietly(consents.stop())
         await quietly(producer.stop())
     return report
+
+
+def run_group(ctx: Context) -> str:
+    """The run's consumer group and transactional id (never a processor's ``<group>-pN``)."""
+    return f"{ctx.topics.namespace}infoshare-replay.{ctx.replay_run}"
+
+
+def _decide(
+    ctx: Context,
+    rec: ConsumerRecord,
+    plans: dict[str, ProtectionPlan | None],
+    consents: ConsentView,
+    seen: dict[str, Seen],
+) -> Handled:
+    inrec = InRecord(rec.topic, rec.partition, rec.offset, rec.key, rec.value, rec.headers)
+    with tracer.start_as_current_span(f"replay {rec.topic}") as span:
+        here = span.get_span_context()
+        return handle(
+            inrec,
+            ctx,
+            plans,
+            telemetry.current_trace_id(),
+            partial(telemetry.new_trace_headers, "deliver", link_to=here),
+            consents.by_subject,
+            seen,
+        )
+
+
+async def _committed(
+    bootstrap: str, group: str, partitions: list[TopicPartition]
+) -> dict[TopicPartition, int]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group, partitions=partitions)
+    finally:
+        await admin.close()
+    return {tp: meta.offset for tp, meta in offsets.items() if meta.offset >= 0}
 
 
 def _kept(
@@ -172,10 +219,16 @@ def _kept(
     return kept
 
 
-async def _commit(producer: AIOKafkaProducer, outs: list[OutRecord]) -> None:
+async def _commit(
+    producer: AIOKafkaProducer,
+    outs: list[OutRecord],
+    offsets: dict[TopicPartition, int],
+    group: str,
+) -> None:
     async with producer.transaction():
         sent = [await producer.send(o.topic, o.value, key=o.key, headers=o.headers) for o in outs]
         await asyncio.gather(*sent)
+        await producer.send_offsets_to_transaction(offsets, group)
 
 
 async def _current_plans(ctx: Context, bootstrap: str) -> dict[str, ProtectionPlan | None]:

@@ -127,6 +127,9 @@ def replay(
     if not yes and not typer.confirm(f"Decide {total} record(s) again and deliver?"):
         raise typer.Exit(code=1)
     run_id = run or new_run_id(datetime.now(UTC))
+    out.print(
+        f"run {run_id} (should it stop half-way, the same command with --run {run_id} resumes it)"
+    )
     _execute(for_run(ctx, run_id), bootstrap, what, recipient, total)
 
 
@@ -152,6 +155,10 @@ def _execute(
         table.add_row(who, decision, str(count))
     out.print(table)
     out.print(f"{report.read} record(s) decided again under run {report.run}")
+    if report.resumed:
+        out.print(f"{report.resumed} record(s) an earlier attempt of this run had decided")
+    if report.duplicates:
+        out.print(f"{report.duplicates} copy(ies) of earlier events skipped, as when first read")
     if report.unprocessable:
         out.print(
             f"{report.unprocessable} record(s) could not be processed; they went to the dead "
@@ -172,7 +179,7 @@ def _run(work: Coroutine[Any, Any, T]) -> T:
     except KafkaError as exc:
         raise _fail(
             f"Kafka failed the replay ({type(exc).__name__}); the batch in flight was not "
-            "committed: run the same command with the same --run to finish it",
+            "committed: run the same command with the same --run to resume it",
             1,
         ) from None
     finally:

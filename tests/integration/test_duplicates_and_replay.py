@@ -84,6 +84,8 @@ async def test_a_replay_decides_again_under_todays_protocols_and_is_audited_as_i
     # Today public health may receive it: same delivery id as before, marked as the replay.
     report = await replay(for_run(ctx, "run-a"), bootstrap=kafka_bootstrap, what=what, recipient=PH)
     assert (report.read, dict(report.outcomes)) == (1, {(PH, "shared"): 1})
+    again = await replay(for_run(ctx, "run-a"), bootstrap=kafka_bootstrap, what=what)
+    assert (again.read, again.resumed) == (0, 1), "a run decided the same record twice"
     ph = await read_topic(topics.deliver(PH), kafka_bootstrap, until=at_least(2))
     assert ph[1].headers and dict(ph[1].headers)["ce_replay"] == b"run-a"
     assert dict(ph[1].headers)["ce_id"] == dict(first[0].headers)["ce_id"]

@@ -6,9 +6,11 @@ import dataclasses
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from consent.processor import handle as handle_module
 from consent.processor.dedup import Seen, content_digest, duplicate_reason, seen_key
 from consent.processor.handle import Context, handle
 from consent.processor.records import InRecord
@@ -83,14 +85,17 @@ def test_a_replay_decides_again_audited_as_its_run_and_changes_no_state(
     ctx: Context, build: Callable[..., InRecord]
 ) -> None:
     rec = build(ATTENDANCE)
-    seen = _remember(ctx, rec)
     original = handle(rec, ctx, {}, None, lambda: [])
     replay_ctx = dataclasses.replace(ctx, replay_run="run-7")
-    replayed = handle(rec, replay_ctx, {}, None, lambda: [], seen=seen)
+    replayed = handle(rec, replay_ctx, {}, None, lambda: [], seen={})
 
     assert not replayed.suppressed
-    assert replayed.state_changes == {} and replayed.seen_changes == {}
+    assert replayed.state_changes == {}
     assert not on(replayed.records, ctx.topics.state(SEEN_EVENTS))
+    assert not on(replayed.records, ctx.topics.state("protection-plans"))
+    # The run remembers the event for itself: a copy later in the range is skipped.
+    copy = dataclasses.replace(rec, offset=rec.offset + 1)
+    assert handle(copy, replay_ctx, {}, None, lambda: [], seen=replayed.seen_changes).suppressed
     (ph,) = on(replayed.records, ctx.topics.deliver(PH))
     delivered = decode(ph.key, ph.value, ph.headers, require_key=False)
     assert delivered.extensions["replay"] == "run-7"
@@ -113,3 +118,27 @@ def test_only_identical_content_counts_as_a_plain_retry(a: bytes, b: bytes) -> N
     code, reason = duplicate_reason(Seen.now(a, _T0), b)
     assert code == ("duplicate.identical" if a == b else "duplicate.conflicting")
     assert _T0.isoformat() in reason
+
+
+def test_an_input_whose_outputs_are_too_big_is_dead_lettered_not_retried(
+    ctx: Context, build: Callable[..., InRecord], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rec = build(ATTENDANCE)
+    monkeypatch.setattr(handle_module, "MAX_RECORD_BYTES", len(rec.value or b"") + 400)
+    handled = handle(rec, ctx, {}, None, lambda: [])
+    assert handled.dead_letter_reason and "record limit" in handled.dead_letter_reason
+    assert handled.decisions == [] and handled.seen_changes == {}
+    assert on(handled.records, ctx.topics.dlq("processor"))
+    assert not on(handled.records, ctx.topics.deliver(PH))
+    (audit,) = audits(handled, ctx)
+    assert audit.decision is AuditOutcome.DEAD_LETTERED
+
+
+def test_a_dead_letter_too_big_to_keep_keeps_its_headers_and_says_why(
+    ctx: Context, build: Callable[..., InRecord], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(handle_module, "MAX_RECORD_BYTES", 100)
+    handled = handle(build(ATTENDANCE), ctx, {}, None, lambda: [])
+    (dead,) = on(handled.records, ctx.topics.dlq("processor"))
+    assert dead.value is None
+    assert dict(dead.headers)["dlq_value_dropped"] == b"size"
