@@ -111,8 +111,11 @@ async def publish(
     keyring: Keyring,
     schemas: SchemaRegistry,
     progress: Callable[[int], None] = lambda n: None,
+    sample_every: int = 0,
+    samples: list[Sent] | None = None,
 ) -> int:
-    """Publish as the agency services do (CloudEvents binary, routing key), in bulk."""
+    """Publish as the agency services do (CloudEvents binary, routing key), in bulk; every
+    ``sample_every``-th record is also kept in ``samples``, to be published again."""
     producer = kafka.producer(bootstrap)
     await producer.start()
     routing = keyring.require_routing()
@@ -130,8 +133,11 @@ async def publish(
                 id=str(uuid.uuid4()),
             )
             key, value, headers = envelope.encode(event)
-            sent.append(await producer.send(topics.source(agency), value, key=key, headers=headers))
+            topic = topics.source(agency)
+            sent.append(await producer.send(topic, value, key=key, headers=headers))
             count += 1
+            if sample_every and samples is not None and count % sample_every == 0:
+                samples.append(Sent(topic, key, value, list(headers)))
             if len(sent) >= 5000:
                 await asyncio.gather(*sent)
                 sent.clear()
@@ -142,6 +148,28 @@ async def publish(
     return count
 
 
+@dataclass(frozen=True)
+class Sent:
+    topic: str
+    key: bytes
+    value: bytes
+    headers: list[tuple[str, bytes]]
+
+
+async def publish_again(records: list[Sent], *, bootstrap: str) -> int:
+    """The same records once more, as a publisher retrying after a lost acknowledgement."""
+    producer = kafka.producer(bootstrap)
+    await producer.start()
+    try:
+        sent = [
+            await producer.send(r.topic, r.value, key=r.key, headers=r.headers) for r in records
+        ]
+        await asyncio.gather(*sent)
+    finally:
+        await producer.stop()
+    return len(records)
+
+
 class ProcessorProcess:
     """``infoshare run processor`` as a child process of its own session."""
 
@@ -150,6 +178,7 @@ class ProcessorProcess:
         self.env = env
         self.log = log_dir / f"processor-{name}.log"
         self.proc: subprocess.Popen[bytes] | None = None
+        self.killed = False
 
     def start(self) -> None:
         with self.log.open("ab") as out:
@@ -167,20 +196,25 @@ class ProcessorProcess:
         os.kill(self.proc.pid, sig)
 
     def kill9(self) -> None:
+        self.killed = True
         self.signal(signal.SIGKILL)
         assert self.proc is not None
         self.proc.wait(10)
 
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
+    def stop(self) -> int | None:
+        """SIGTERM and wait; the exit status (None if it was never started)."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is not None:
+            return self.proc.returncode
         os.kill(self.proc.pid, signal.SIGCONT)
         os.kill(self.proc.pid, signal.SIGTERM)
         try:
-            self.proc.wait(30)
+            return self.proc.wait(30)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(10)
+            return None
 
     @property
     def alive(self) -> bool:

@@ -1,7 +1,8 @@
 """Exactly once through crashes: 100,000 attendances over six partitions to three recipients,
 while the processor is killed (-9) three times, the broker is hard-stopped and restarted,
 the processor is paused past its transaction timeout, and a second instance with the same
-identity joins and the first is paused until it is a zombie.
+identity joins and the first is paused until it is a zombie. Meanwhile 1,000 events are
+published a second time, as a retrying publisher would.
 
 Pass: each recipient's delivered set equals the expected set, no duplicates, nothing
 missing, per-child order kept, and exactly one audit record per decision.
@@ -42,8 +43,10 @@ from tests.e2e.fault_harness import (
     ED_SOURCE,
     Child,
     ProcessorProcess,
+    Sent,
     Workload,
     publish,
+    publish_again,
     wait_for_progress,
 )
 from tests.integration.kafka_helpers import read_all
@@ -136,9 +139,13 @@ async def _run(
         return any(p.alive for p in processes)
 
     async def until(target: int, wait_s: float = 600) -> None:
-        await wait_for_progress(
+        done = await wait_for_progress(
             bootstrap, group, sources, target, wait_s=wait_s, report=_log, alive=alive
         )
+        assert done < total, "the run ended before the fault: it would test nothing"
+
+    total = 10**12  # until everything is published
+    samples: list[Sent] = []
 
     try:
         plans = await publish(workload.plan_events(), **common)
@@ -148,14 +155,21 @@ async def _run(
         attendances = await publish(
             workload.attendance_events(),
             progress=lambda n: _log(f"published {n}") if n % 50_000 == 0 else None,
+            sample_every=100,
+            samples=samples,
             **common,
         )
-        total = plans + attendances
+        half = len(samples) // 2
+        copies = len(samples)
+        total = plans + attendances + copies
 
         for i, share in enumerate((0.08, 0.18, 0.28), start=2):
             await until(int(total * share))
             _log(f"kill -9 processor {a.name}")
             a.kill9()
+            if i == 2:  # a publisher retries while nothing is processing
+                await publish_again(samples[:half], bootstrap=bootstrap)
+                _log(f"published {half} copies of earlier events")
             a = processor(f"a{i}")
 
         await until(int(total * 0.40))
@@ -163,6 +177,8 @@ async def _run(
         assert broker.kill()
         broker.start()
         _log("broker back")
+        await publish_again(samples[half:], bootstrap=bootstrap)
+        _log(f"published {copies - half} more copies")
 
         await until(int(total * 0.52))
         _log(f"SIGSTOP {a.name} past the {TXN_TIMEOUT_MS} ms transaction timeout")
@@ -175,17 +191,27 @@ async def _run(
         b = processor("b1")
         await until(int(total * 0.76))
         _log(f"SIGSTOP {a.name} until the group has moved its partitions to {b.name}")
+        zombie, before_pause = a, a.log.stat().st_size
         a.signal(signal.SIGSTOP)
         await asyncio.sleep(15)  # past the consumer session timeout (10 s)
         a.signal(signal.SIGCONT)  # a zombie now: its producers were fenced by b1
 
-        await until(total, wait_s=900)
+        await wait_for_progress(
+            bootstrap, group, sources, total, wait_s=900, report=_log, alive=alive
+        )
+        survivors = [p for p in processes if not p.killed]
+        assert all(p.alive for p in survivors), "a processor died of a fault it should survive"
     finally:
-        for proc in processes:
-            proc.stop()
+        exits = {p.name: p.stop() for p in processes}
+    assert all(exits[p.name] == 0 for p in survivors), f"exit statuses: {exits}"
+    after = zombie.log.read_bytes()[before_pause:]
+    woke = [line for line in after.splitlines() if b"session ended by" in line]
+    _log(f"the zombie after SIGCONT: {woke[0].decode()[24:140] if woke else 'rejoined idle'}")
+    assert woke or b"assigned partitions" in after, "the zombie never noticed it lost its place"
 
     _log("all inputs committed; reading every output back")
     await _verify(workload, bootstrap, topics, keyring, directory, schemas, plans, attendances)
+    await _verify_copies(topics, bootstrap, copies)
     _assert_logs_hold_no_identifiers(processes, workload)
 
 
@@ -225,16 +251,18 @@ async def _verify(
     ids = Counter(a[0] for a in audits)
     assert len(ids) == len(audits), f"{len(audits) - len(ids)} duplicate audit records"
     outcomes = Counter(a[2] for a in audits)
-    assert outcomes.keys() <= {"shared", "withheld"}, outcomes
+    assert outcomes.keys() <= {"shared", "withheld", "suppressed"}, outcomes
     per_input = Counter(a[1] for a in audits)
     expected = _decisions_per_input(workload, topics, keyring, directory, schemas)
     for topic in (topics.source(LA), topics.source(ED_SOURCE)):
         inputs = await read_all(topic, bootstrap, _input_summary)
-        for where, (event_type, nhs) in inputs:
-            want = expected[(event_type, nhs in on_plan)]
+        first: set[str] = set()
+        for where, (event_type, nhs, event_id) in inputs:
+            want = 1 if event_id in first else expected[(event_type, nhs in on_plan)]
+            first.add(event_id)
             assert per_input[where] == want, f"{where}: {per_input[where]} audits, want {want}"
     assert sum(per_input.values()) == len(audits)
-    assert len(audits) == sum(
+    assert len(audits) - outcomes["suppressed"] == sum(
         expected[(ATTENDANCE, c.on_plan)] * workload.per_child
         + (expected[(PLAN_STARTED, True)] if c.on_plan else 0)
         for c in workload.children
@@ -287,9 +315,25 @@ def _audit_summary(rec: ConsumerRecord) -> tuple[str, tuple[str, int, int], str]
     return a["audit_id"], (a["topic_in"], a["partition_in"], a["offset_in"]), a["decision"]
 
 
-def _input_summary(rec: ConsumerRecord) -> tuple[tuple[str, int, int], tuple[str, str]]:
+def _input_summary(rec: ConsumerRecord) -> tuple[tuple[str, int, int], tuple[str, str, str]]:
     event = envelope.decode(rec.key, rec.value, list(rec.headers))
-    return (rec.topic, rec.partition, rec.offset), (event.type, event.data["subject"]["nhs_number"])
+    where = (rec.topic, rec.partition, rec.offset)
+    return where, (event.type, event.data["subject"]["nhs_number"], event.id)
+
+
+async def _verify_copies(topics: Topics, bootstrap: str, copies: int) -> None:
+    """Every copy is audited as suppressed, once; none reached a recipient (checked above:
+    the delivered sets have no duplicates)."""
+
+    def verdict(rec: ConsumerRecord) -> tuple[str, str]:
+        audit = orjson.loads(rec.value)
+        return audit["decision"], audit["reason_code"]
+
+    suppressed = [
+        v for v in await read_all(topics.audit, bootstrap, verdict) if v[0] == "suppressed"
+    ]
+    assert len(suppressed) == copies, f"{len(suppressed)} suppressed, {copies} copies published"
+    assert {code for _, code in suppressed} == {"duplicate.identical"}
 
 
 def _decisions_per_input(
