@@ -14,6 +14,8 @@ from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 from services.backbone.errors import BackboneError
 from services.backbone.topics import TopicSpec
 
+MAX_BATCH_BYTES = 512 * 1024
+
 
 class KafkaUnavailable(BackboneError):
     """The broker could not be reached."""
@@ -34,6 +36,9 @@ def producer(
         transactional_id=transactional_id,
         transaction_timeout_ms=transaction_timeout_ms,
         linger_ms=5,
+        # aiokafka holds one batch per partition: when it is full, send() waits for it to
+        # reach the broker. 16 KiB (the default) is ten audit records; this is thousands.
+        max_batch_size=MAX_BATCH_BYTES,
         request_timeout_ms=30000,
     )
 

@@ -163,8 +163,8 @@ class BrokerNode:
                 f"{libs}/*",
                 "kafka.tools.StorageTool",
                 "format",
-                "-t",
-                cluster_id,
+                # One argument: a random id may start with "-", which would read as an option.
+                f"--cluster-id={cluster_id}",
                 "-c",
                 str(config),
                 "--standalone",
