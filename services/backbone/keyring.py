@@ -38,6 +38,7 @@ class Keyring:
     active_token: str | None = None  # the key id new tokens are made with
     ig_officers: Mapping[str, str] = field(default_factory=dict)  # name -> sha256 of token
     practitioners: Mapping[str, str] = field(default_factory=dict)  # who may record consent
+    agency_tokens: Mapping[str, str] = field(default_factory=dict)  # agency id -> sha256
     recipient_public: Mapping[str, X25519PublicKey] = field(default_factory=dict)
 
     def ig_officer(self, bearer: str) -> str | None:
@@ -47,6 +48,10 @@ class Keyring:
     def practitioner(self, bearer: str) -> str | None:
         """The practitioner (or, with every right of one, IG officer) a token belongs to."""
         return _holder(bearer, self.practitioners) or _holder(bearer, self.ig_officers)
+
+    def agency(self, bearer: str) -> str | None:
+        """The agency an API token belongs to (recipients of the delivery service), or None."""
+        return _holder(bearer, self.agency_tokens)
 
     def token_key(self) -> Key | None:
         """The key new tokens are made with (rotation adds a new active key and keeps the
@@ -152,6 +157,7 @@ def parse_keyring(doc: Any) -> Keyring:
         **_parse_tokens(doc.get("token") or []),
         ig_officers={str(k): str(v) for k, v in (doc.get("ig_officers") or {}).items()},
         practitioners={str(k): str(v) for k, v in (doc.get("practitioners") or {}).items()},
+        agency_tokens={str(k): str(v) for k, v in (doc.get("agency_tokens") or {}).items()},
         recipient_public=_parse_public(doc.get("recipient_public") or {}),
     )
 
@@ -267,9 +273,11 @@ def generate_keyring(path: Path, agencies: Iterable[str], *, overwrite: bool = F
     """Write a fresh keyring with random keys for routing, audit, tokens and every agency.
 
     Beside it: ``ig-officer.token``, the bearer token of one IG officer (the keyring keeps
-    only its hash), and ``agency-keys/<agency>.key``, each recipient's X25519 private key
-    for the ``encrypt`` rule, whose public half the keyring holds. On a real deployment
-    each agency makes its own key pair and sends only the public key.
+    only its hash), ``agency-keys/<agency>.key``, each recipient's X25519 private key
+    for the ``encrypt`` rule, whose public half the keyring holds, and
+    ``agency-tokens/<agency>.token``, each agency's API token for the delivery service
+    (hashed in the keyring too). On a real deployment each agency makes its own key pair
+    and sends only the public key, and receives its token over a secure channel.
     """
     if path.exists() and not overwrite:
         raise ConfigurationError(f"{path} exists; refusing to overwrite keys without --force")
@@ -278,6 +286,8 @@ def generate_keyring(path: Path, agencies: Iterable[str], *, overwrite: bool = F
     ig_token = secrets.token_urlsafe(32)
     practitioner_token = secrets.token_urlsafe(32)
     pairs = {agency: X25519PrivateKey.generate() for agency in agencies}
+    agency_tokens = {agency: secrets.token_urlsafe(32) for agency in agencies}
+    hashed = {a: hashlib.sha256(t.encode()).hexdigest() for a, t in agency_tokens.items()}
     doc = {
         "routing": _new_key("routing", stamp),
         "audit_subject": _new_key("audit-subject", stamp),
@@ -286,6 +296,7 @@ def generate_keyring(path: Path, agencies: Iterable[str], *, overwrite: bool = F
         "ig_officers": {"ig-officer": hashlib.sha256(ig_token.encode()).hexdigest()},
         "practitioners": {"practitioner": hashlib.sha256(practitioner_token.encode()).hexdigest()},
         "recipient_public": {a: _b64(k.public_key().public_bytes_raw()) for a, k in pairs.items()},
+        "agency_tokens": hashed,  # each agency's delivery API token, hashed
     }
     write_private(path, dump_keyring(doc))
     write_private(path.parent / "ig-officer.token", ig_token + "\n")
@@ -294,6 +305,8 @@ def generate_keyring(path: Path, agencies: Iterable[str], *, overwrite: bool = F
         write_private(
             path.parent / "agency-keys" / f"{agency}.key", _b64(key.private_bytes_raw()) + "\n"
         )
+    for agency, token in agency_tokens.items():
+        write_private(path.parent / "agency-tokens" / f"{agency}.token", token + "\n")
     return path
 
 

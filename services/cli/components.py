@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from fastapi import FastAPI
 
@@ -25,7 +27,7 @@ COMPONENTS = (
     Component("processor", None, description="consent-and-policy processor"),
     Component("audit", 8120, description="audit store and IG search API"),
     Component("consent", 8130, description="consent registry API"),
-    Component("delivery", 8110, description="pull inbox for every recipient"),
+    Component("delivery", 8110, description="subscriptions: webhook push and pull inbox"),
     Component("socialcare", 8101, "la-northshire", "children's social care service"),
     Component("health", 8102, "nhs-riverside-ed", "health service (FHIR R4)"),
 )
@@ -55,6 +57,18 @@ def _app_factory(name: str) -> Callable[[], FastAPI]:
     return health_app
 
 
+def delivery_env(env: MutableMapping[str, str]) -> None:
+    """Defaults of the delivery component where the environment sets none: its notification
+    log beside the keyring (a stack's state directory, so that a stack never resumes from
+    another broker's offsets), and the all-deliveries inbox view open, as the demo reads it
+    without an agency token (set INFOSHARE_DELIVERY_OPEN_INBOX=false to close it)."""
+    keyring = env.get("INFOSHARE_KEYRING_FILE")
+    if keyring:
+        db = Path(keyring).resolve().parent / "delivery.db"
+        env.setdefault("INFOSHARE_DELIVERY_DATABASE_URL", f"sqlite:///{db}")
+    env.setdefault("INFOSHARE_DELIVERY_OPEN_INBOX", "true")
+
+
 def run_component(name: str) -> None:
     """Run one component in the foreground until SIGINT/SIGTERM. Settings come from the env."""
     # A supervisor that waits on signals (infoshare up) may have them blocked; we must not.
@@ -75,6 +89,8 @@ def run_component(name: str) -> None:
             return
         from services.backbone.settings import HttpSettings
 
+        if name == "delivery":
+            delivery_env(os.environ)
         http = HttpSettings()
         app = _app_factory(name)()
     except (ConfigurationError, ProtocolError) as exc:

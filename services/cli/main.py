@@ -151,6 +151,10 @@ def keys_generate(
     except ConfigurationError as exc:
         raise _fail(str(exc)) from None
     console.print(f"keyring written to {out} (keep it secret; never commit it)")
+    console.print(
+        f"each agency's delivery API token: {out.parent / 'agency-tokens'}/<agency>.token "
+        "(the keyring holds only their hashes)"
+    )
 
 
 bench_app = typer.Typer(help="Benchmarks: measure and report, side by side", no_args_is_help=True)

@@ -1,75 +1,157 @@
-"""Composition root of the delivery service: a pull inbox over HTTP for every recipient.
+"""Composition root of the delivery service: subscriptions, webhook push and the pull
+inbox over every recipient's ``deliver.<agency>`` topic (read_committed).
 
-Each recipient's ``deliver.<agency>`` topic is its Kafka channel; this service reads them
-all (read_committed) and serves them with a cursor, for recipients that pull.
+The Kafka channel needs nothing from here: a recipient that speaks Kafka reads its own
+``deliver.<agency>`` topic. This service reads them all into a durable notification log
+and serves recipients that want a push (webhook) or a pull (inbox).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import time
 from collections.abc import AsyncIterator
-from typing import Any
 
-from fastapi import FastAPI, HTTPException, Query
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 
+from services.backbone import kafka
 from services.backbone.http import create_service_app
-from services.backbone.settings import HttpSettings
 from services.backbone.tasks import critical_task
-from services.delivery.inbox import Inbox, consume_into
+from services.delivery import queue, webhook
+from services.delivery.breaker import BreakerBoard
+from services.delivery.dispatcher import Changes, Dispatcher
+from services.delivery.errors import (
+    AckBeyondLast,
+    DeliveryNotFound,
+    InvalidSubscription,
+    SubscriptionNotFound,
+    WrongChannel,
+)
+from services.delivery.kafka_edge import DeadLetters, ingest
+from services.delivery.routes_channels import channel_routes
+from services.delivery.routes_recipients import recipient_routes
+from services.delivery.runtime import Runtime
+from services.delivery.settings import DeliverySettings
+from services.delivery.store import DeliveryStore
+
+log = logging.getLogger(__name__)
 
 
-def create_app(settings: HttpSettings | None = None) -> FastAPI:
-    settings = settings or HttpSettings()
+def create_app(settings: DeliverySettings | None = None) -> FastAPI:
+    settings = settings or DeliverySettings()
     directory = settings.directory()
     topics = settings.topics()
-    inboxes = {agency.id: Inbox() for agency in directory}
-    stop = asyncio.Event()
+    keyring = settings.keyring()
+    if not keyring.agency_tokens:
+        log.warning(
+            "the keyring holds no agency tokens: no recipient can call this service "
+            "(make a new keyring with `infoshare keys generate`)"
+        )
+    store = DeliveryStore(settings.delivery_database_url)
+    store.create_schema()
+    rt = Runtime(
+        settings=settings,
+        store=store,
+        keyring=keyring,
+        event_types=frozenset(settings.schemas().event_types),
+        agencies=frozenset(a.id for a in directory),
+        changes=Changes(),
+        breakers=BreakerBoard(
+            failure_threshold=settings.delivery_breaker_failures,
+            cooldown_s=settings.delivery_breaker_cooldown_s,
+        ),
+    )
+    deliver_topics = {topics.deliver(a.id): a.id for a in directory}
+    needed = {*deliver_topics, topics.dlq("delivery"), topics.audit}
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        readers = [
+        stop = asyncio.Event()
+        bootstrap = settings.kafka_bootstrap
+        await kafka.ensure_topics(
+            bootstrap, [s for s in topics.all_specs(directory) if s.name in needed]
+        )
+        producer = kafka.producer(bootstrap)
+        await producer.start()
+        http = webhook.client(settings.delivery_webhook_timeout_s)
+        dead_letters = DeadLetters(
+            producer, dlq_topic=topics.dlq("delivery"), audit_topic=topics.audit
+        )
+        dispatcher = Dispatcher(
+            store=store,
+            sender=webhook.WebhookSender(http),
+            dead_letters=dead_letters,
+            policy=settings.retry_policy(),
+            breakers=rt.breakers,
+            changes=rt.changes,
+            base_url=settings.delivery_public_url,
+            poll_s=settings.delivery_poll_s,
+        )
+        tasks = [
             critical_task(
-                consume_into(
-                    inbox,
-                    topic=topics.deliver(agency),
-                    bootstrap=settings.kafka_bootstrap,
+                ingest(
+                    store,
+                    topics=deliver_topics,
+                    bootstrap=bootstrap,
+                    dead_letters=dead_letters,
                     stop=stop,
+                    on_new=rt.changes.notify,
                 ),
-                name=f"inbox reader {agency}",
-            )
-            for agency, inbox in inboxes.items()
+                name="delivery reader",
+            ),
+            critical_task(dispatcher.run(stop), name="webhook dispatcher"),
         ]
         try:
             yield
         finally:
             stop.set()
-            await asyncio.gather(*readers, return_exceptions=True)  # failures already reported
+            rt.changes.notify()
+            await asyncio.gather(*tasks, return_exceptions=True)  # failures already reported
+            await http.aclose()
+            await producer.stop()
 
     app = create_service_app(
         title="infoshare: delivery service",
-        description="Pull inbox per recipient agency, read from its deliver.<agency> topic.",
+        description="Subscriptions to each recipient's deliveries, modelled on FHIR R5 "
+        "topic-based subscriptions: webhook push (signed, retried, dead-lettered at a "
+        "horizon) and a pull inbox, both numbered exactly once per subscription.",
         lifespan=lifespan,
-        health=lambda: {"recipients": {a: len(i) for a, i in inboxes.items()}},
+        health=lambda: {
+            "alerts": queue.alert_count(store),
+            "open_breakers": rt.breakers.open_count(time.monotonic()),
+        },
     )
-
-    @app.get(
-        "/recipients/{agency}/inbox",
-        tags=["pull inbox"],
-        summary="Deliveries for one recipient after a cursor, in order",
-    )
-    async def inbox(
-        agency: str,
-        after: int = Query(0, ge=0, description="the last number already seen"),
-        limit: int = Query(100, ge=1, le=1000),
-    ) -> dict[str, Any]:
-        if agency not in inboxes:
-            raise HTTPException(status_code=404, detail=f"unknown recipient {agency!r}")
-        items = [r.public() for r in inboxes[agency].after(after, limit)]
-        return {
-            "agency": agency,
-            "items": items,
-            "next_cursor": items[-1]["number"] if items else after,
-        }
-
+    _error_answers(app)
+    app.include_router(recipient_routes(rt))
+    app.include_router(channel_routes(rt))
     return app
+
+
+def _error_answers(app: FastAPI) -> None:
+    """Our exceptions as HTTP answers; none quotes a value that was sent or delivered."""
+
+    @app.exception_handler(InvalidSubscription)
+    async def _invalid(_: Request, exc: InvalidSubscription) -> JSONResponse:
+        detail = [{"loc": ["body", *exc.loc], "msg": exc.message, "type": exc.rule}]
+        return JSONResponse(status_code=422, content={"detail": detail})
+
+    @app.exception_handler(SubscriptionNotFound)
+    async def _no_subscription(_: Request, exc: SubscriptionNotFound) -> JSONResponse:
+        return JSONResponse(status_code=404, content={"detail": "no subscription has this id"})
+
+    @app.exception_handler(DeliveryNotFound)
+    async def _no_delivery(_: Request, exc: DeliveryNotFound) -> JSONResponse:
+        return JSONResponse(
+            status_code=404, content={"detail": "this recipient has no delivery with this id"}
+        )
+
+    @app.exception_handler(WrongChannel)
+    async def _wrong_channel(_: Request, exc: WrongChannel) -> JSONResponse:
+        return JSONResponse(status_code=409, content={"detail": str(exc)})
+
+    @app.exception_handler(AckBeyondLast)
+    async def _beyond(_: Request, exc: AckBeyondLast) -> JSONResponse:
+        return JSONResponse(status_code=409, content={"detail": str(exc)})

@@ -1,0 +1,266 @@
+"""Webhook push: one worker per active webhook subscription, each sending its queue one
+notification at a time in event-number order (so one child's events arrive in order),
+retrying with backoff behind a circuit breaker per endpoint, dead-lettering what is still
+undelivered at the retry horizon, and sending heartbeats when there is nothing to say.
+
+Delivery is at least once: a notification whose 2xx was lost is sent again with the same
+``Idempotency-Key``, and the receiver drops the repeat.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import orjson
+
+from services.delivery import queue, subscriptions
+from services.delivery.backoff import RetryPolicy, expired, next_attempt
+from services.delivery.breaker import BreakerBoard
+from services.delivery.deadletter import Origin, Undeliverable
+from services.delivery.endpoints import origin
+from services.delivery.errors import SubscriptionNotFound
+from services.delivery.kafka_edge import DeadLetters
+from services.delivery.model import Channel, Content, NotificationType, Status
+from services.delivery.notifications import Entry, notification
+from services.delivery.signing import idempotency_key
+from services.delivery.store import DeliveryStore, delivered, headers_of, utc
+from services.delivery.tables import SubscriptionRow
+from services.delivery.webhook import WebhookSender
+
+log = logging.getLogger(__name__)
+MIN_WAIT_S = 0.02  # never spin: even a wait that is already over yields this long
+
+
+class Changes:
+    """Wakes every waiting worker when something may have changed (new events, a status
+    change, a resend). Must be used from the event loop's thread."""
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    def notify(self) -> None:
+        self._event.set()
+        self._event = asyncio.Event()
+
+    async def wait(self, at_most_s: float) -> None:
+        event = self._event
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(max(MIN_WAIT_S, at_most_s)):
+                await event.wait()
+
+
+@dataclass
+class Dispatcher:
+    store: DeliveryStore
+    sender: WebhookSender
+    dead_letters: DeadLetters
+    policy: RetryPolicy
+    breakers: BreakerBoard
+    changes: Changes
+    base_url: str = ""
+    poll_s: float = 1.0
+    rand: Callable[[], float] = random.random
+    _workers: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Keep one worker per active webhook subscription until ``stop`` is set."""
+        try:
+            while not stop.is_set():
+                for sub_id in await asyncio.to_thread(self.store.active_webhooks):
+                    worker = self._workers.get(sub_id)
+                    if worker is None or worker.done():
+                        self._workers[sub_id] = asyncio.create_task(
+                            self._guarded(sub_id), name=f"webhook {sub_id}"
+                        )
+                await self.changes.wait(self.poll_s)
+        finally:
+            for worker in self._workers.values():
+                worker.cancel()
+            await asyncio.gather(*self._workers.values(), return_exceptions=True)
+
+    async def _guarded(self, sub_id: str) -> None:
+        try:
+            await self._work(sub_id)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the supervisor starts it again on its next round
+            log.error("webhook worker %s failed (%s)", sub_id, type(exc).__name__)
+            await asyncio.sleep(self.poll_s)
+
+    async def _work(self, sub_id: str) -> None:
+        last_sent = time.monotonic()
+        while True:
+            try:
+                sub = await asyncio.to_thread(subscriptions.get, self.store, sub_id)
+            except SubscriptionNotFound:
+                return
+            if sub.status != Status.ACTIVE.value or sub.channel != Channel.WEBHOOK.value:
+                return
+            assert sub.endpoint is not None and sub.secret is not None
+            head = await asyncio.to_thread(queue.head, self.store, sub_id)
+            if head is None:
+                last_sent = await self._idle(sub, last_sent)
+                continue
+            if await self._push(sub, head):
+                last_sent = time.monotonic()
+
+    async def _idle(self, sub: SubscriptionRow, last_sent: float) -> float:
+        """Nothing queued: send a heartbeat if one is due, else wait for news."""
+        period = sub.heartbeat_period_s
+        now = time.monotonic()
+        if period and now - last_sent >= period:
+            assert sub.endpoint is not None and sub.secret is not None
+            breaker = self.breakers.get(origin(sub.endpoint))
+            if breaker.allow(now):
+                body = notification(
+                    subscription_id=sub.id,
+                    kind=NotificationType.HEARTBEAT,
+                    status=sub.status,
+                    events_since_start=sub.events_since_start,
+                )
+                outcome = await self.sender.post(
+                    sub.endpoint,
+                    orjson.dumps(body),
+                    secret=sub.secret,
+                    idempotency_key=f"{sub.id}:heartbeat:{int(time.time())}",
+                    subscription_id=sub.id,
+                    event_number=None,
+                )
+                if outcome.ok or outcome.gone:
+                    breaker.record_success()
+                else:
+                    breaker.record_failure(time.monotonic())
+                if outcome.gone:
+                    await self._turn_off(sub.id)
+            return time.monotonic()  # a failed heartbeat is not retried before the next
+        await self.changes.wait(
+            min(self.poll_s, period - (now - last_sent)) if period else self.poll_s
+        )
+        return last_sent
+
+    async def _push(self, sub: SubscriptionRow, head: queue.Queued) -> bool:
+        """Try the head of the queue once if it is due and its endpoint's breaker allows;
+        True if the endpoint took it."""
+        assert sub.endpoint is not None and sub.secret is not None
+        n = head.notification
+        now = datetime.now(UTC)
+        queued_at = utc(n.queued_at)
+        if expired(self.policy, queued_at=queued_at, now=now):
+            await self._dead_letter(sub, head, attempts=n.attempts, error=n.last_error)
+            return False
+        deadline = queued_at.timestamp() + self.policy.horizon_s
+        if n.next_attempt_at is not None and utc(n.next_attempt_at) > now:
+            due = utc(n.next_attempt_at).timestamp()
+            await self.changes.wait(min(due, deadline) - now.timestamp())
+            return False
+        breaker = self.breakers.get(origin(sub.endpoint))
+        if not breaker.allow(time.monotonic()):
+            reopen = (breaker.retry_at() or time.monotonic()) - time.monotonic()
+            await self.changes.wait(min(reopen, deadline - now.timestamp()))
+            return False
+        body = notification(
+            subscription_id=sub.id,
+            kind=NotificationType.EVENT,
+            status=sub.status,
+            events_since_start=sub.events_since_start,
+            entries=[Entry(n.event_number, utc(n.created_at), delivered(head.delivery))],
+            content=Content(sub.content),
+            agency=sub.agency,
+            base_url=self.base_url,
+        )
+        outcome = await self.sender.post(
+            sub.endpoint,
+            orjson.dumps(body),
+            secret=sub.secret,
+            idempotency_key=idempotency_key(sub.id, n.event_number),
+            subscription_id=sub.id,
+            event_number=n.event_number,
+        )
+        now = datetime.now(UTC)
+        if outcome.ok:
+            breaker.record_success()
+            await asyncio.to_thread(queue.mark_delivered, self.store, n, now=now)
+            return True
+        if outcome.gone:
+            breaker.record_success()  # the endpoint is up; it wants no more
+            await self._turn_off(sub.id)
+            return False
+        breaker.record_failure(time.monotonic())
+        attempts = n.attempts + 1
+        error = outcome.error or "failed"
+        retry_at = next_attempt(
+            self.policy, attempts=attempts, queued_at=queued_at, now=now, rand=self.rand
+        )
+        if retry_at is None:
+            await self._dead_letter(sub, head, attempts=attempts, error=error)
+            return False
+        await asyncio.to_thread(
+            queue.mark_failed,
+            self.store,
+            n,
+            attempts=attempts,
+            next_attempt_at=retry_at,
+            error=error,
+        )
+        return False
+
+    async def _turn_off(self, sub_id: str) -> None:
+        log.warning("the webhook of subscription %s answered 410 Gone: turned off", sub_id)
+        await asyncio.to_thread(
+            subscriptions.set_status,
+            self.store,
+            sub_id,
+            Status.OFF,
+            now=datetime.now(UTC),
+            error="the endpoint answered 410 Gone: subscription turned off",
+        )
+
+    async def _dead_letter(
+        self, sub: SubscriptionRow, head: queue.Queued, *, attempts: int, error: str | None
+    ) -> None:
+        d = head.delivery
+        letter = Undeliverable(
+            subscription_id=sub.id,
+            event_number=head.notification.event_number,
+            agency=sub.agency,
+            origin=Origin(
+                d.kafka_topic,
+                d.kafka_partition,
+                d.kafka_offset,
+                d.record_key,
+                d.record_value,
+                headers_of(d),
+            ),
+            event=delivered(d),
+            attempts=attempts,
+            last_error=error,
+            horizon_s=self.policy.horizon_s,
+        )
+        await self.dead_letters.undeliverable(letter)
+        await asyncio.to_thread(
+            queue.mark_dead_lettered,
+            self.store,
+            head.notification,
+            attempts=attempts,
+            error=error,
+            now=datetime.now(UTC),
+        )
+        # An alert: ids only. The event id is the recipient's own, linking to nobody.
+        log.error(
+            "ALERT undeliverable: subscription %s (recipient %s) event number %d, delivery %s, "
+            "dead-lettered to %s after %d attempts (%s)",
+            sub.id,
+            sub.agency,
+            head.notification.event_number,
+            d.event_id,
+            self.dead_letters.dlq_topic,
+            attempts,
+            error or "retry horizon passed",
+        )

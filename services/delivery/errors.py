@@ -1,0 +1,39 @@
+"""The delivery service's exceptions. Routes turn them into HTTP answers; nothing here
+chooses a status code, and no message ever quotes a delivered value."""
+
+from __future__ import annotations
+
+
+class DeliveryError(Exception):
+    """Base of every error the delivery service raises."""
+
+
+class InvalidSubscription(DeliveryError):
+    """A subscription request breaks a rule; ``loc`` names the field, ``rule`` the rule."""
+
+    def __init__(self, loc: tuple[str | int, ...], rule: str, message: str) -> None:
+        super().__init__(message)
+        self.loc = loc
+        self.rule = rule
+        self.message = message
+
+
+class SubscriptionNotFound(DeliveryError):
+    """No subscription has this id."""
+
+
+class AckBeyondLast(DeliveryError):
+    """An acknowledgement names an event number the subscription has not reached."""
+
+    def __init__(self, through: int, last: int) -> None:
+        super().__init__(f"cannot acknowledge through {through}: the last event number is {last}")
+        self.through = through
+        self.last = last
+
+
+class WrongChannel(DeliveryError):
+    """The operation belongs to the other channel (ack is for inboxes, resend for webhooks)."""
+
+
+class DeliveryNotFound(DeliveryError):
+    """The recipient has no delivered event with this id."""

@@ -1,0 +1,135 @@
+"""The delivery service's Kafka edge: read every ``deliver.<agency>`` topic from the offsets
+the store holds, and write dead letters and their audit records."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+
+from aiokafka import AIOKafkaProducer, ConsumerRecord
+
+from services.backbone import envelope, kafka
+from services.backbone.errors import EnvelopeError
+from services.delivery.deadletter import (
+    Origin,
+    Undeliverable,
+    dlq_headers,
+    dlq_record,
+    undecodable_audit,
+    undeliverable_audit,
+)
+from services.delivery.model import Delivered, Incoming
+from services.delivery.store import DeliveryStore
+
+log = logging.getLogger(__name__)
+
+
+class DeadLetters:
+    """Writes to ``dlq.delivery`` and ``audit.decisions`` (idempotent producer, acks=all).
+    A crash after writing and before the store records it writes them again on restart:
+    the audit store keeps one record per audit id."""
+
+    def __init__(self, producer: AIOKafkaProducer, *, dlq_topic: str, audit_topic: str) -> None:
+        self.producer = producer
+        self.dlq_topic = dlq_topic
+        self.audit_topic = audit_topic
+
+    async def undeliverable(self, u: Undeliverable) -> None:
+        key, value, headers = dlq_record(u)
+        audit = undeliverable_audit(u, now=datetime.now(UTC), dlq_topic=self.dlq_topic)
+        await self.producer.send_and_wait(self.dlq_topic, value, key=key, headers=headers)
+        # Keyed by subscription: its audit records stay in order on one partition.
+        await self.producer.send_and_wait(
+            self.audit_topic, audit.model_dump_json().encode(), key=u.subscription_id.encode()
+        )
+
+    async def undecodable(self, origin: Origin, *, agency: str, problem: str) -> None:
+        headers = dlq_headers(origin, reason=problem)
+        audit = undecodable_audit(
+            origin, agency=agency, now=datetime.now(UTC), dlq_topic=self.dlq_topic
+        )
+        await self.producer.send_and_wait(
+            self.dlq_topic, origin.value, key=origin.key, headers=headers
+        )
+        await self.producer.send_and_wait(self.audit_topic, audit.model_dump_json().encode())
+
+
+def incoming(rec: ConsumerRecord, agency: str) -> Incoming:
+    """A delivery record as the store keeps it; EnvelopeError if it is not a CloudEvent."""
+    headers = list(rec.headers or ())
+    # Deliveries to anonymised recipients carry no key at all.
+    event = envelope.decode(rec.key, rec.value, headers, require_key=False)
+    assert rec.value is not None  # decode refuses a record without a value
+    return Incoming(
+        agency=agency,
+        topic=rec.topic,
+        partition=rec.partition,
+        offset=rec.offset,
+        key=rec.key,
+        value=rec.value,
+        headers=headers,
+        event=Delivered(
+            event_id=event.id,
+            type=event.type,
+            source=event.source,
+            time=event.time,
+            protocol=event.extensions.get(envelope.EXT_PROTOCOL) or None,
+            identity_level=event.extensions.get(envelope.EXT_IDENTITY) or None,
+            data=event.data,
+        ),
+    )
+
+
+async def ingest(
+    store: DeliveryStore,
+    *,
+    topics: Mapping[str, str],
+    bootstrap: str,
+    dead_letters: DeadLetters,
+    stop: asyncio.Event,
+    on_new: Callable[[], None] | None = None,
+    max_records: int = 500,
+) -> None:
+    """Read ``topics`` (topic -> recipient agency) until ``stop`` is set, from the offsets
+    in the store, storing each batch and its offsets in one transaction. ``on_new`` is
+    called after every batch that gave some subscription a new event."""
+    reader = kafka.consumer(*topics, bootstrap=bootstrap, group_id=None)
+    await reader.start()
+    try:
+        stored = await asyncio.to_thread(store.offsets)
+        for tp in reader.assignment():
+            if (tp.topic, tp.partition) in stored:
+                reader.seek(tp, stored[(tp.topic, tp.partition)])
+            else:
+                await reader.seek_to_beginning(tp)
+        while not stop.is_set():
+            batch = await reader.getmany(timeout_ms=300, max_records=max_records)
+            if not batch:
+                continue
+            items: list[Incoming] = []
+            offsets: dict[tuple[str, int], int] = {}
+            for tp, records in batch.items():
+                for rec in records:
+                    offsets[(tp.topic, tp.partition)] = rec.offset + 1
+                    try:
+                        items.append(incoming(rec, topics[tp.topic]))
+                    except EnvelopeError as exc:
+                        log.error(
+                            "undecodable delivery at %s[%d]@%d: dead-lettered",
+                            rec.topic,
+                            rec.partition,
+                            rec.offset,
+                        )
+                        origin = Origin(
+                            rec.topic, rec.partition, rec.offset, rec.key, rec.value, rec.headers
+                        )
+                        await dead_letters.undecodable(
+                            origin, agency=topics[tp.topic], problem=str(exc)
+                        )
+            result = await asyncio.to_thread(store.ingest, items, offsets, now=datetime.now(UTC))
+            if result.notified and on_new is not None:
+                on_new()
+    finally:
+        await reader.stop()

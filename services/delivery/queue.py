@@ -1,0 +1,166 @@
+"""A subscription's notification log as a queue: the head to push next, what happened to
+each push, ranges to re-read or send again, and what was given up (the alerts)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, update
+from sqlmodel import col, select
+
+from services.delivery.model import State
+from services.delivery.store import DeliveryStore, db_time
+from services.delivery.tables import DeliveryRow, NotificationRow, SubscriptionRow
+
+
+@dataclass(frozen=True)
+class Queued:
+    notification: NotificationRow
+    delivery: DeliveryRow
+
+
+def head(store: DeliveryStore, sub_id: str) -> Queued | None:
+    """The pending notification with the lowest event number: pushes go one at a time, in
+    order, so a child's events arrive in the order they happened."""
+    with store.read() as s:
+        found = s.exec(
+            select(NotificationRow, DeliveryRow)
+            .join(DeliveryRow, col(DeliveryRow.seq) == col(NotificationRow.delivery_seq))
+            .where(
+                col(NotificationRow.subscription_id) == sub_id,
+                col(NotificationRow.state) == State.PENDING.value,
+            )
+            .order_by(col(NotificationRow.event_number))
+            .limit(1)
+        ).first()
+    return Queued(*found) if found else None
+
+
+def entries(store: DeliveryStore, sub_id: str, low: int, high: int) -> list[Queued]:
+    """Notifications numbered ``low`` to ``high`` (inclusive), in order, in any state."""
+    with store.read() as s:
+        rows = s.exec(
+            select(NotificationRow, DeliveryRow)
+            .join(DeliveryRow, col(DeliveryRow.seq) == col(NotificationRow.delivery_seq))
+            .where(
+                col(NotificationRow.subscription_id) == sub_id,
+                col(NotificationRow.event_number) >= low,
+                col(NotificationRow.event_number) <= high,
+            )
+            .order_by(col(NotificationRow.event_number))
+        ).all()
+    return [Queued(n, d) for n, d in rows]
+
+
+def mark_delivered(store: DeliveryStore, queued: NotificationRow, *, now: datetime) -> None:
+    """The endpoint answered 2xx: delivered and acknowledged."""
+    with store.write() as s:
+        row = s.get(NotificationRow, queued.id)
+        if row is None:  # the subscription was deleted meanwhile
+            return
+        row.state, row.acknowledged = State.DELIVERED.value, True
+        row.settled_at, row.last_error = db_time(now), None
+        s.add(row)
+        sub = s.get(SubscriptionRow, row.subscription_id)
+        if sub is not None:
+            sub.acked_through = max(sub.acked_through, row.event_number)
+            sub.last_error = None
+            s.add(sub)
+
+
+def mark_failed(
+    store: DeliveryStore,
+    queued: NotificationRow,
+    *,
+    attempts: int,
+    next_attempt_at: datetime,
+    error: str,
+) -> None:
+    with store.write() as s:
+        row = s.get(NotificationRow, queued.id)
+        if row is None:
+            return
+        row.attempts, row.last_error = attempts, error
+        row.next_attempt_at = db_time(next_attempt_at)
+        s.add(row)
+        sub = s.get(SubscriptionRow, row.subscription_id)
+        if sub is not None:
+            sub.last_error = error
+            s.add(sub)
+
+
+def mark_dead_lettered(
+    store: DeliveryStore,
+    queued: NotificationRow,
+    *,
+    attempts: int,
+    error: str | None,
+    now: datetime,
+) -> None:
+    with store.write() as s:
+        row = s.get(NotificationRow, queued.id)
+        if row is None:
+            return
+        row.state, row.attempts = State.DEAD_LETTERED.value, attempts
+        row.last_error, row.settled_at = error, db_time(now)
+        s.add(row)
+
+
+def requeue(store: DeliveryStore, sub_id: str, low: int, high: int, *, now: datetime) -> int:
+    """Queue ``low``..``high`` for pushing again, dead-lettered ones included, with a fresh
+    retry horizon; how many were queued."""
+    with store.write() as s:
+        result = s.exec(
+            update(NotificationRow)
+            .where(
+                col(NotificationRow.subscription_id) == sub_id,
+                col(NotificationRow.event_number) >= low,
+                col(NotificationRow.event_number) <= high,
+            )
+            .values(
+                state=State.PENDING.value,
+                attempts=0,
+                next_attempt_at=None,
+                queued_at=db_time(now),
+                settled_at=None,
+            )
+        )
+        return int(result.rowcount)
+
+
+@dataclass(frozen=True)
+class Alert:
+    subscription_id: str
+    agency: str
+    event_number: int
+    event_id: str
+    dead_lettered_at: datetime | None
+    reason: str | None
+
+
+def alerts(store: DeliveryStore, *, limit: int = 100) -> list[Alert]:
+    """Dead-lettered notifications, newest first: ids and reasons, never a payload."""
+    with store.read() as s:
+        rows = s.exec(
+            select(NotificationRow, SubscriptionRow.agency, DeliveryRow.event_id)
+            .join(SubscriptionRow, col(SubscriptionRow.id) == col(NotificationRow.subscription_id))
+            .join(DeliveryRow, col(DeliveryRow.seq) == col(NotificationRow.delivery_seq))
+            .where(col(NotificationRow.state) == State.DEAD_LETTERED.value)
+            .order_by(col(NotificationRow.settled_at).desc(), col(NotificationRow.id).desc())
+            .limit(limit)
+        ).all()
+    return [
+        Alert(n.subscription_id, agency, n.event_number, event_id, n.settled_at, n.last_error)
+        for n, agency, event_id in rows
+    ]
+
+
+def alert_count(store: DeliveryStore) -> int:
+    with store.read() as s:
+        stmt = (
+            select(func.count())
+            .select_from(NotificationRow)
+            .where(col(NotificationRow.state) == State.DEAD_LETTERED.value)
+        )
+        return int(s.exec(stmt).one())

@@ -1,0 +1,188 @@
+"""Routes under ``/subscriptions/{id}``: the pull inbox (notifications after a cursor and
+acknowledgements), R5 ``$status`` and ``$events`` for any channel, resending a range to a
+webhook; and ``/alerts``, what could not be delivered."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+from fastapi import APIRouter, Header, HTTPException, Query
+
+from services.delivery import queue, subscriptions
+from services.delivery.api_models import (
+    AckIn,
+    AckOut,
+    AlertOut,
+    NotificationOut,
+    ResendOut,
+    StatusOut,
+)
+from services.delivery.endpoints import origin
+from services.delivery.errors import WrongChannel
+from services.delivery.model import Channel, Content, NotificationType, Status
+from services.delivery.notifications import Entry, notification
+from services.delivery.numbering import event_range
+from services.delivery.runtime import Runtime
+from services.delivery.store import delivered, utc
+from services.delivery.tables import SubscriptionRow
+
+INBOX, R5 = "pull inbox", "subscription status and events"
+AUTH = "Bearer token of the agency holding the subscription."
+
+
+def _page(
+    rt: Runtime, row: SubscriptionRow, found: list[queue.Queued], kind: NotificationType
+) -> NotificationOut:
+    entries = [
+        Entry(q.notification.event_number, utc(q.notification.created_at), delivered(q.delivery))
+        for q in found
+    ]
+    body = notification(
+        subscription_id=row.id,
+        kind=kind,
+        status=row.status,
+        events_since_start=row.events_since_start,
+        entries=entries,
+        content=Content(row.content),
+        agency=row.agency,
+        base_url=rt.settings.delivery_public_url,
+    )
+    return NotificationOut(**body)
+
+
+def channel_routes(rt: Runtime) -> APIRouter:
+    router = APIRouter()
+
+    @router.get(
+        "/subscriptions/{sub_id}/notifications",
+        response_model=NotificationOut,
+        tags=[INBOX],
+        summary="An inbox subscription's notifications after a cursor",
+        description="Events numbered after `after` (default: the last acknowledged), in "
+        "order, at most `limit`. Reading does not acknowledge; `next_after` is the cursor "
+        "for the next page. " + AUTH,
+    )
+    async def notifications(
+        sub_id: str,
+        after: int | None = Query(None, ge=0, description="default: last acknowledged"),
+        limit: int = Query(100, ge=1, le=1000),
+        authorization: str | None = Header(None),
+    ) -> NotificationOut:
+        row = await rt.owned(authorization, sub_id)
+        if row.channel != Channel.INBOX.value:
+            raise WrongChannel("a webhook subscription is pushed; read it again with $events")
+        cursor = row.acked_through if after is None else after
+        found = await rt.db(queue.entries, rt.store, sub_id, cursor + 1, cursor + limit)
+        page = _page(rt, row, found, NotificationType.EVENT)
+        page.next_after = found[-1].notification.event_number if found else cursor
+        return page
+
+    @router.post(
+        "/subscriptions/{sub_id}/ack",
+        response_model=AckOut,
+        tags=[INBOX],
+        summary="Acknowledge an inbox subscription's events up to a number",
+        description="Monotonic: acknowledging an older number changes nothing; beyond the "
+        "last event number is a 409. The default cursor of `notifications` follows. " + AUTH,
+    )
+    async def ack(sub_id: str, body: AckIn, authorization: str | None = Header(None)) -> AckOut:
+        await rt.owned(authorization, sub_id)
+        acked = await rt.db(
+            subscriptions.acknowledge, rt.store, sub_id, body.through, now=datetime.now(UTC)
+        )
+        return AckOut(subscription=sub_id, last_acknowledged=acked)
+
+    @router.get(
+        "/subscriptions/{sub_id}/status",
+        response_model=StatusOut,
+        tags=[R5],
+        summary="R5 $status: where a subscription stands",
+        description="Its event count, last acknowledged number, notifications per state; "
+        "for a webhook also the last push error and its endpoint's circuit breaker. " + AUTH,
+    )
+    async def status(sub_id: str, authorization: str | None = Header(None)) -> StatusOut:
+        row = await rt.owned(authorization, sub_id)
+        per_state = await rt.db(subscriptions.counts, rt.store, sub_id)
+        breaker = None
+        if row.channel == Channel.WEBHOOK.value and row.endpoint:
+            breaker = rt.breakers.get(origin(row.endpoint)).state(time.monotonic()).value
+        return StatusOut(
+            subscription=row.id,
+            status=Status(row.status),
+            channel=Channel(row.channel),
+            events_since_subscription_start=row.events_since_start,
+            last_acknowledged=row.acked_through,
+            notifications=per_state,
+            last_error=row.last_error,
+            breaker=breaker,
+        )
+
+    @router.get(
+        "/subscriptions/{sub_id}/events",
+        response_model=NotificationOut,
+        tags=[R5],
+        summary="R5 $events: fetch any range of a subscription's events again",
+        description="For any channel: a recipient that sees a gap in event numbers asks for "
+        "it here. `since` and `until` are inclusive (defaults: 1 and the last number). " + AUTH,
+    )
+    async def events(
+        sub_id: str,
+        since: int | None = Query(None, ge=1),
+        until: int | None = Query(None, ge=1),
+        limit: int = Query(100, ge=1, le=1000),
+        authorization: str | None = Header(None),
+    ) -> NotificationOut:
+        row = await rt.owned(authorization, sub_id)
+        span = event_range(since, until, last=row.events_since_start, limit=limit)
+        found = await rt.db(queue.entries, rt.store, sub_id, *span) if span else []
+        return _page(rt, row, found, NotificationType.QUERY_EVENT)
+
+    @router.post(
+        "/subscriptions/{sub_id}/resend",
+        response_model=ResendOut,
+        tags=[R5],
+        summary="Push a range of a webhook subscription's events again",
+        description="Queues `since`..`until` (inclusive; defaults 1 and the last number), "
+        "dead-lettered ones included, with a fresh retry horizon. They go out in number "
+        "order with their original Idempotency-Key. " + AUTH,
+    )
+    async def resend(
+        sub_id: str,
+        since: int | None = Query(None, ge=1),
+        until: int | None = Query(None, ge=1),
+        authorization: str | None = Header(None),
+    ) -> ResendOut:
+        row = await rt.owned(authorization, sub_id)
+        if row.channel != Channel.WEBHOOK.value:
+            raise WrongChannel("an inbox subscription is pulled; read it again with $events")
+        low, high = since or 1, until or row.events_since_start
+        if low > high:
+            raise HTTPException(422, detail="since must not be after until")
+        count = await rt.db(queue.requeue, rt.store, sub_id, low, high, now=datetime.now(UTC))
+        rt.changes.notify()
+        return ResendOut(subscription=sub_id, requeued=count)
+
+    @router.get(
+        "/alerts",
+        response_model=list[AlertOut],
+        tags=["operations"],
+        summary="Notifications given up on (dead-lettered), newest first",
+        description="Ids, numbers and reasons only, never a payload: what operations act "
+        "on. Each is also on dlq.delivery and audited as undeliverable.",
+    )
+    async def alerts(limit: int = Query(100, ge=1, le=1000)) -> list[AlertOut]:
+        found = await rt.db(queue.alerts, rt.store, limit=limit)
+        return [
+            AlertOut(
+                subscription=a.subscription_id,
+                recipient=a.agency,
+                event_number=a.event_number,
+                delivery_id=a.event_id,
+                dead_lettered_at=utc(a.dead_lettered_at) if a.dead_lettered_at else None,
+                reason=a.reason,
+            )
+            for a in found
+        ]
+
+    return router

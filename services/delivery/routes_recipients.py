@@ -1,0 +1,194 @@
+"""Routes under ``/recipients/{agency}``: subscriptions (create, list, read, switch on or
+off, delete), one delivered event by id, and the all-deliveries inbox view."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Header, HTTPException, Query, Response
+
+from services.delivery import subscriptions
+from services.delivery.api_models import (
+    InboxPage,
+    SubscriptionCreate,
+    SubscriptionCreated,
+    SubscriptionPublic,
+    SubscriptionUpdate,
+)
+from services.delivery.auth import require_agency
+from services.delivery.endpoints import check_endpoint
+from services.delivery.errors import DeliveryNotFound, InvalidSubscription
+from services.delivery.filters import parse_filters
+from services.delivery.runtime import Runtime
+from services.delivery.store import delivered
+
+SUBS = "subscriptions"
+AUTH = "Bearer token of the recipient agency (`agency-tokens/<agency>.token`)"
+
+
+def _spec(rt: Runtime, agency: str, body: SubscriptionCreate) -> subscriptions.NewSubscription:
+    for i, event_type in enumerate(body.event_types):
+        if event_type not in rt.event_types:
+            raise InvalidSubscription(
+                ("event_types", i), "event_type.unknown", "not an event type the registry knows"
+            )
+    endpoint = None
+    if body.endpoint is not None:
+        endpoint = check_endpoint(
+            body.endpoint, allow_http_loopback=rt.settings.delivery_webhook_allow_http_loopback
+        )
+    return subscriptions.NewSubscription(
+        agency=agency,
+        event_types=body.event_types,
+        filters=parse_filters([f.model_dump() for f in body.filters]),
+        content=body.content,
+        channel=body.channel,
+        endpoint=endpoint,
+        heartbeat_period_s=body.heartbeat_period,
+    )
+
+
+def recipient_routes(rt: Runtime) -> APIRouter:
+    router = APIRouter(prefix="/recipients/{agency}")
+
+    async def _own(agency: str, sub_id: str, authorization: str | None) -> None:
+        require_agency(authorization, rt.keyring, agency)
+        row = await rt.db(subscriptions.get, rt.store, sub_id)
+        if row.agency != agency:
+            raise HTTPException(403, detail="this subscription belongs to another agency")
+
+    @router.post(
+        "/subscriptions",
+        status_code=201,
+        response_model=SubscriptionCreated,
+        tags=[SUBS],
+        summary="Subscribe to this recipient's deliveries (webhook or inbox)",
+        description="Events delivered after this call that are of one of `event_types` and "
+        "pass every filter get numbered 1, 2, 3 ... for this subscription. A webhook "
+        "subscription's signing secret is in this answer only. " + AUTH,
+    )
+    async def create(
+        agency: str, body: SubscriptionCreate, authorization: str | None = Header(None)
+    ) -> SubscriptionCreated:
+        require_agency(authorization, rt.keyring, agency)
+        spec = _spec(rt, agency, body)
+        row = await rt.db(subscriptions.create, rt.store, spec, now=datetime.now(UTC))
+        rt.changes.notify()
+        return SubscriptionCreated(**SubscriptionPublic.of(row).model_dump(), secret=row.secret)
+
+    @router.get(
+        "/subscriptions",
+        response_model=list[SubscriptionPublic],
+        tags=[SUBS],
+        summary="This recipient's subscriptions",
+        description="Every subscription of the agency, oldest first, without secrets. " + AUTH,
+    )
+    async def list_all(
+        agency: str, authorization: str | None = Header(None)
+    ) -> list[SubscriptionPublic]:
+        require_agency(authorization, rt.keyring, agency)
+        rows = await rt.db(subscriptions.of_agency, rt.store, agency)
+        return [SubscriptionPublic.of(r) for r in rows]
+
+    @router.get(
+        "/subscriptions/{sub_id}",
+        response_model=SubscriptionPublic,
+        tags=[SUBS],
+        summary="One subscription",
+        description="The subscription as stored, with its event count; never its secret. " + AUTH,
+    )
+    async def read(
+        agency: str, sub_id: str, authorization: str | None = Header(None)
+    ) -> SubscriptionPublic:
+        await _own(agency, sub_id, authorization)
+        return SubscriptionPublic.of(await rt.db(subscriptions.get, rt.store, sub_id))
+
+    @router.patch(
+        "/subscriptions/{sub_id}",
+        response_model=SubscriptionPublic,
+        tags=[SUBS],
+        summary="Switch a subscription on (active) or off",
+        description="While off it is given no new events (and no numbers); what is queued "
+        "for a webhook waits until it is active again. " + AUTH,
+    )
+    async def update(
+        agency: str,
+        sub_id: str,
+        body: SubscriptionUpdate,
+        authorization: str | None = Header(None),
+    ) -> SubscriptionPublic:
+        await _own(agency, sub_id, authorization)
+        row = await rt.db(
+            subscriptions.set_status, rt.store, sub_id, body.status, now=datetime.now(UTC)
+        )
+        rt.changes.notify()
+        return SubscriptionPublic.of(row)
+
+    @router.delete(
+        "/subscriptions/{sub_id}",
+        status_code=204,
+        tags=[SUBS],
+        summary="Delete a subscription and its notification log",
+        description="The deliveries themselves stay (other subscriptions may hold them). " + AUTH,
+    )
+    async def remove(
+        agency: str, sub_id: str, authorization: str | None = Header(None)
+    ) -> Response:
+        await _own(agency, sub_id, authorization)
+        await rt.db(subscriptions.remove, rt.store, sub_id)
+        rt.changes.notify()
+        return Response(status_code=204)
+
+    @router.get(
+        "/deliveries/{event_id}",
+        tags=["deliveries"],
+        summary="One delivered event by id (what id-only notifications point to)",
+        description="The event exactly as delivered, in CloudEvents JSON. " + AUTH,
+    )
+    async def fetch(
+        agency: str, event_id: str, authorization: str | None = Header(None)
+    ) -> dict[str, Any]:
+        require_agency(authorization, rt.keyring, agency)
+        row = await rt.db(rt.store.delivery, agency, event_id)
+        if row is None:
+            raise DeliveryNotFound(event_id)
+        return delivered(row).cloudevent()
+
+    @router.get(
+        "/inbox",
+        response_model=InboxPage,
+        tags=["deliveries"],
+        summary="Every delivery for one recipient after a cursor, in order",
+        description="All of the recipient's deliveries numbered in arrival order, "
+        "duplicates dropped by event id; page with `after`. Subscriptions are the way to be "
+        "told of new ones. " + AUTH,
+    )
+    async def inbox(
+        agency: str,
+        after: int = Query(0, ge=0, description="the last number already seen"),
+        limit: int = Query(100, ge=1, le=1000),
+        authorization: str | None = Header(None),
+    ) -> InboxPage:
+        if not rt.settings.delivery_open_inbox:
+            require_agency(authorization, rt.keyring, agency)
+        if agency not in rt.agencies:
+            raise HTTPException(404, detail="unknown recipient")
+        rows = await rt.db(rt.store.deliveries_after, agency, after, limit)
+        items = [{"number": r.number, **_inbox_item(delivered(r).cloudevent())} for r in rows]
+        return InboxPage(agency=agency, items=items, next_cursor=rows[-1].number if rows else after)
+
+    return router
+
+
+def _inbox_item(event: dict[str, Any]) -> dict[str, Any]:
+    """The walking skeleton's item shape, which agency views and the demo read."""
+    return {
+        "id": event["id"],
+        "type": event["type"],
+        "source": event["source"],
+        "time": event["time"],
+        "protocol": event.get("protocol"),
+        "identity_level": event.get("identitylevel"),
+        "data": event["data"],
+    }

@@ -1,0 +1,50 @@
+"""The delivery service's settings (``INFOSHARE_DELIVERY_*`` on top of the shared ones)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from services.backbone.settings import HttpSettings
+from services.delivery.backoff import RetryPolicy
+
+
+class DeliverySettings(HttpSettings):
+    delivery_database_url: str = Field(
+        "sqlite:///infoshare-delivery.db",
+        description="SQLAlchemy URL of the notification log (SQLite or PostgreSQL)",
+    )
+    delivery_public_url: str = Field(
+        "",
+        description="base URL recipients reach this service at, for id-only notifications' "
+        "focus.url (empty: the URL is a path)",
+    )
+    delivery_webhook_allow_http_loopback: bool = Field(
+        False, description="accept http:// webhooks on loopback addresses (tests, local trials)"
+    )
+    delivery_webhook_timeout_s: float = Field(10.0, gt=0, description="per POST")
+    delivery_retry_base_s: float = Field(1.0, gt=0, description="first retry within this")
+    delivery_retry_factor: float = Field(2.0, ge=1, description="backoff multiplier")
+    delivery_retry_cap_s: float = Field(600.0, gt=0, description="longest wait between tries")
+    delivery_retry_horizon_s: float = Field(
+        86400.0, gt=0, description="undelivered this long after queueing: dead-lettered"
+    )
+    delivery_breaker_failures: int = Field(
+        5, ge=1, description="consecutive failures that open an endpoint's circuit breaker"
+    )
+    delivery_breaker_cooldown_s: float = Field(
+        30.0, ge=0, description="how long an open breaker waits before one trial"
+    )
+    delivery_poll_s: float = Field(1.0, gt=0, description="longest idle wait of the workers")
+    delivery_open_inbox: bool = Field(
+        False,
+        description="serve GET /recipients/{agency}/inbox without a token (the walking "
+        "skeleton's view, which the demo reads; never on a real deployment)",
+    )
+
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(
+            base_s=min(self.delivery_retry_base_s, self.delivery_retry_cap_s),
+            factor=self.delivery_retry_factor,
+            cap_s=self.delivery_retry_cap_s,
+            horizon_s=self.delivery_retry_horizon_s,
+        )

@@ -1,0 +1,262 @@
+"""The durable notification log (sqlmodel): SQLite by default, any SQLAlchemy URL the
+settings give. :meth:`DeliveryStore.ingest` is the heart of exactly-once numbering: one
+transaction stores a batch of deliveries, numbers them for every subscription that wants
+them, and advances the Kafka offsets the batch was read up to."""
+
+from __future__ import annotations
+
+import base64
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import Engine, event, func
+from sqlmodel import Session, SQLModel, col, create_engine, select
+
+from services.delivery.filters import parse_filters
+from services.delivery.model import Channel, Delivered, Incoming, State, Status
+from services.delivery.numbering import Subscriber, assign_numbers
+from services.delivery.tables import (
+    ConsumerOffsetRow,
+    DeliveryRow,
+    NotificationRow,
+    SubscriptionRow,
+)
+
+TopicPartition = tuple[str, int]
+
+
+def db_time(moment: datetime) -> datetime:
+    """UTC with its offset: sqlmodel stores it as UTC on every database (and refuses a
+    time without an offset); a naive time is taken to be UTC already."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def utc(moment: datetime) -> datetime:
+    """A time read back, in UTC (sqlmodel returns it so; this only guards the type)."""
+    return db_time(moment)
+
+
+def delivered(row: DeliveryRow) -> Delivered:
+    return Delivered(
+        event_id=row.event_id,
+        type=row.event_type,
+        source=row.source,
+        time=utc(row.event_time),
+        protocol=row.protocol,
+        identity_level=row.identity_level,
+        data=orjson.loads(row.record_value),
+    )
+
+
+def headers_of(row: DeliveryRow) -> list[tuple[str, bytes | None]]:
+    return [(str(n), base64.b64decode(v) if v is not None else None) for n, v in row.record_headers]
+
+
+def subscriber(row: SubscriptionRow) -> Subscriber:
+    return Subscriber(
+        id=row.id,
+        agency=row.agency,
+        status=Status(row.status),
+        event_types=frozenset(row.event_types),
+        filters=parse_filters(row.filters),
+        events_since_start=row.events_since_start,
+    )
+
+
+@dataclass
+class IngestResult:
+    stored: int = 0
+    duplicates: int = 0
+    notified: dict[str, int] = field(default_factory=dict)  # subscription id -> last number
+
+
+class DeliveryStore:
+    def __init__(self, url: str) -> None:
+        sqlite = url.startswith("sqlite")
+        self.engine: Engine = create_engine(
+            url, connect_args={"check_same_thread": False} if sqlite else {}
+        )
+        if sqlite:
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        # One writer at a time in this process: SQLite would otherwise refuse a second
+        # writer outright; on PostgreSQL the unique constraints guard other processes.
+        self._write_lock = threading.RLock()
+
+    def create_schema(self) -> None:
+        SQLModel.metadata.create_all(self.engine)
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        with Session(self.engine, expire_on_commit=False) as session:
+            yield session
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """A transaction: committed when the block ends, rolled back if it raises."""
+        with self._write_lock, Session(self.engine, expire_on_commit=False) as session:
+            yield session
+            self._before_commit(session)
+            session.commit()
+
+    def _before_commit(self, session: Session) -> None:
+        """A seam for tests that crash a transaction at its last moment."""
+
+    def offsets(self) -> dict[TopicPartition, int]:
+        with self.read() as s:
+            rows = s.exec(select(ConsumerOffsetRow)).all()
+        return {(r.topic, r.kafka_partition): r.next_offset for r in rows}
+
+    def ingest(
+        self,
+        batch: Sequence[Incoming],
+        offsets: Mapping[TopicPartition, int],
+        *,
+        now: datetime,
+    ) -> IngestResult:
+        """Store ``batch``, append a numbered notification for every active subscription
+        that wants each new delivery, and advance ``offsets``: all or nothing."""
+        result = IngestResult()
+        stamp = db_time(now)
+        with self.write() as s:
+            fresh = self._fresh(s, batch)
+            result.duplicates = len(batch) - len(fresh)
+            rows = self._store_deliveries(s, fresh, stamp)
+            result.stored = len(rows)
+            agencies = sorted({i.agency for i in fresh})
+            subs = {
+                r.id: r
+                for r in s.exec(
+                    select(SubscriptionRow).where(
+                        col(SubscriptionRow.agency).in_(agencies),
+                        col(SubscriptionRow.status) == Status.ACTIVE.value,
+                    )
+                )
+            }
+            numbered = assign_numbers(
+                [subscriber(r) for r in subs.values()], [(i.agency, i.event) for i in fresh]
+            )
+            for n in numbered:
+                seq = rows[n.index].seq
+                assert seq is not None  # flushed
+                s.add(
+                    NotificationRow(
+                        subscription_id=n.subscription_id,
+                        event_number=n.event_number,
+                        delivery_seq=seq,
+                        state=State.PENDING.value,
+                        queued_at=stamp,
+                        created_at=stamp,
+                    )
+                )
+                result.notified[n.subscription_id] = n.event_number
+            for sub_id, last in result.notified.items():
+                subs[sub_id].events_since_start = last
+                s.add(subs[sub_id])
+            self._advance(s, offsets)
+        return result
+
+    def _fresh(self, s: Session, batch: Sequence[Incoming]) -> list[Incoming]:
+        """The deliveries not stored before (by recipient and event id), first copy only."""
+        known: set[tuple[str, str]] = set()
+        for agency in {i.agency for i in batch}:
+            ids = [i.event.event_id for i in batch if i.agency == agency]
+            stmt = select(DeliveryRow.event_id).where(
+                col(DeliveryRow.agency) == agency, col(DeliveryRow.event_id).in_(ids)
+            )
+            known |= {(agency, e) for e in s.exec(stmt)}
+        fresh = []
+        for i in batch:
+            if (i.agency, i.event.event_id) not in known:
+                known.add((i.agency, i.event.event_id))
+                fresh.append(i)
+        return fresh
+
+    def _store_deliveries(
+        self, s: Session, fresh: Sequence[Incoming], stamp: datetime
+    ) -> list[DeliveryRow]:
+        last: dict[str, int] = {}
+        rows = []
+        for i in fresh:
+            if i.agency not in last:
+                top = s.exec(
+                    select(func.max(DeliveryRow.number)).where(col(DeliveryRow.agency) == i.agency)
+                ).one()
+                last[i.agency] = int(top or 0)
+            last[i.agency] += 1
+            row = DeliveryRow(
+                agency=i.agency,
+                number=last[i.agency],
+                event_id=i.event.event_id,
+                event_type=i.event.type,
+                source=i.event.source,
+                event_time=db_time(i.event.time),
+                protocol=i.event.protocol,
+                identity_level=i.event.identity_level,
+                kafka_topic=i.topic,
+                kafka_partition=i.partition,
+                kafka_offset=i.offset,
+                record_key=i.key,
+                record_value=i.value,
+                record_headers=[
+                    [n, base64.b64encode(v).decode() if v is not None else None]
+                    for n, v in i.headers
+                ],
+                received_at=stamp,
+            )
+            s.add(row)
+            rows.append(row)
+        s.flush()  # gives every row its seq
+        return rows
+
+    def _advance(self, s: Session, offsets: Mapping[TopicPartition, int]) -> None:
+        for (topic, partition), next_offset in offsets.items():
+            row = s.get(ConsumerOffsetRow, (topic, partition))
+            if row is None:
+                row = ConsumerOffsetRow(
+                    topic=topic, kafka_partition=partition, next_offset=next_offset
+                )
+            row.next_offset = max(row.next_offset, next_offset)
+            s.add(row)
+
+    def delivery(self, agency: str, event_id: str) -> DeliveryRow | None:
+        with self.read() as s:
+            return s.exec(
+                select(DeliveryRow).where(
+                    col(DeliveryRow.agency) == agency, col(DeliveryRow.event_id) == event_id
+                )
+            ).first()
+
+    def deliveries_after(self, agency: str, after: int, limit: int) -> list[DeliveryRow]:
+        """One recipient's deliveries numbered after ``after``, in order."""
+        with self.read() as s:
+            stmt = (
+                select(DeliveryRow)
+                .where(col(DeliveryRow.agency) == agency, col(DeliveryRow.number) > after)
+                .order_by(col(DeliveryRow.number))
+                .limit(limit)
+            )
+            return list(s.exec(stmt).all())
+
+    def delivered_count(self) -> int:
+        with self.read() as s:
+            return int(s.exec(select(func.count()).select_from(DeliveryRow)).one())
+
+    def active_webhooks(self) -> list[str]:
+        with self.read() as s:
+            stmt = select(SubscriptionRow.id).where(
+                col(SubscriptionRow.channel) == Channel.WEBHOOK.value,
+                col(SubscriptionRow.status) == Status.ACTIVE.value,
+            )
+            return list(s.exec(stmt).all())
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")  # readers do not wait for the writer
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()

@@ -1,0 +1,92 @@
+"""The delivery service's tables (sqlmodel). Never returned from the API: routes build the
+public models of ``api_models`` from them.
+
+Only portable types and SQL (no SQLite or PostgreSQL dialect features): times are UTC
+(sqlmodel's UTCDateTime), record bytes LargeBinary, lists JSON.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, LargeBinary, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+class SubscriptionRow(SQLModel, table=True):
+    __tablename__ = "delivery_subscription"
+    id: str = Field(primary_key=True, max_length=36)
+    agency: str = Field(index=True, max_length=64)
+    status: str = Field(max_length=16)
+    channel: str = Field(max_length=16)
+    content: str = Field(max_length=16)
+    event_types: list[str] = Field(default_factory=list, sa_column=Column(JSON))
+    filters: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON))
+    endpoint: str | None = Field(default=None, max_length=2048)
+    secret: str | None = Field(default=None, max_length=128, repr=False)
+    heartbeat_period_s: int | None = None
+    events_since_start: int = 0  # the last event number given out
+    acked_through: int = 0  # inbox: acknowledged; webhook: last one the endpoint took
+    last_error: str | None = Field(default=None, max_length=300)
+    created_at: datetime
+    updated_at: datetime
+
+
+class DeliveryRow(SQLModel, table=True):
+    """A delivered event, stored once per recipient and event id (a replayed or duplicated
+    record is not stored or notified again). ``number`` orders one recipient's deliveries
+    for the all-deliveries inbox view."""
+
+    __tablename__ = "delivery_event"
+    __table_args__ = (
+        UniqueConstraint("agency", "event_id", name="uq_delivery_event_id"),
+        UniqueConstraint("agency", "number", name="uq_delivery_event_number"),
+    )
+    seq: int | None = Field(default=None, primary_key=True)
+    agency: str = Field(index=True, max_length=64)
+    number: int
+    event_id: str = Field(max_length=64)
+    event_type: str = Field(max_length=128)
+    source: str = Field(max_length=255)
+    event_time: datetime
+    protocol: str | None = Field(default=None, max_length=160)
+    identity_level: str | None = Field(default=None, max_length=32)
+    kafka_topic: str = Field(max_length=255)
+    kafka_partition: int
+    kafka_offset: int
+    record_key: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    record_value: bytes = Field(sa_column=Column(LargeBinary, nullable=False), repr=False)
+    record_headers: list[list[str | None]] = Field(default_factory=list, sa_column=Column(JSON))
+    received_at: datetime
+
+
+class NotificationRow(SQLModel, table=True):
+    """One event in one subscription's log under its event number."""
+
+    __tablename__ = "delivery_notification"
+    __table_args__ = (
+        UniqueConstraint("subscription_id", "event_number", name="uq_notification_number"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    subscription_id: str = Field(index=True, max_length=36)
+    event_number: int
+    delivery_seq: int = Field(index=True)
+    state: str = Field(index=True, max_length=16)
+    attempts: int = 0
+    queued_at: datetime  # the retry horizon counts from here (reset by a resend)
+    next_attempt_at: datetime | None = None
+    last_error: str | None = Field(default=None, max_length=300)
+    acknowledged: bool = False
+    created_at: datetime
+    settled_at: datetime | None = None  # delivered, acknowledged or dead-lettered
+
+
+class ConsumerOffsetRow(SQLModel, table=True):
+    """The next offset to read per delivery topic partition: advanced in the same
+    transaction that stores what was read."""
+
+    __tablename__ = "delivery_consumer_offset"
+    topic: str = Field(primary_key=True, max_length=255)
+    kafka_partition: int = Field(primary_key=True)
+    next_offset: int
