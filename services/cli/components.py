@@ -60,13 +60,11 @@ def _app_factory(name: str) -> Callable[[], FastAPI]:
 def delivery_env(env: MutableMapping[str, str]) -> None:
     """Defaults of the delivery component where the environment sets none: its notification
     log beside the keyring (a stack's state directory, so that a stack never resumes from
-    another broker's offsets), and the all-deliveries inbox view open, as the demo reads it
-    without an agency token (set INFOSHARE_DELIVERY_OPEN_INBOX=false to close it)."""
+    another broker's offsets)."""
     keyring = env.get("INFOSHARE_KEYRING_FILE")
     if keyring:
         db = Path(keyring).resolve().parent / "delivery.db"
         env.setdefault("INFOSHARE_DELIVERY_DATABASE_URL", f"sqlite:///{db}")
-    env.setdefault("INFOSHARE_DELIVERY_OPEN_INBOX", "true")
 
 
 def run_component(name: str) -> None:

@@ -57,8 +57,12 @@ class _Driver:
     def url(self, name: str) -> str:
         return self.stack.url(name)
 
-    def items(self, url: str) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = self.http.get(url).json()["items"]
+    def items(self, url: str, *, as_agency: str | None = None) -> list[dict[str, Any]]:
+        headers = {}
+        if as_agency:  # the delivery service answers each agency with its own API token
+            token = self.stack.config.state_dir / "agency-tokens" / f"{as_agency}.token"
+            headers["Authorization"] = f"Bearer {token.read_text().strip()}"
+        items: list[dict[str, Any]] = _expect(self.http.get(url, headers=headers), 200)["items"]
         return items
 
     def audit_rows(self) -> list[dict[str, Any]]:
@@ -136,7 +140,10 @@ def play(stack: Stack, *, say: Callable[[str], None] = print, timeout: float = 3
             received={
                 "nhs-riverside-ed": run.items(f"{run.url('health')}/inbox"),
                 "la-northshire": run.items(f"{run.url('socialcare')}/inbox"),
-                "ph-northshire": run.items(f"{run.url('delivery')}/recipients/ph-northshire/inbox"),
+                "ph-northshire": run.items(
+                    f"{run.url('delivery')}/recipients/ph-northshire/inbox",
+                    as_agency="ph-northshire",
+                ),
             },
             audit=run.audit_rows(),
             pending_reviews=pending,

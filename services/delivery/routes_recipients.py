@@ -170,8 +170,7 @@ def recipient_routes(rt: Runtime) -> APIRouter:
         limit: int = Query(100, ge=1, le=1000),
         authorization: str | None = Header(None),
     ) -> InboxPage:
-        if not rt.settings.delivery_open_inbox:
-            require_agency(authorization, rt.keyring, agency)
+        require_agency(authorization, rt.keyring, agency)
         if agency not in rt.agencies:
             raise HTTPException(404, detail="unknown recipient")
         rows = await rt.db(rt.store.deliveries_after, agency, after, limit)

@@ -35,11 +35,6 @@ class DeliverySettings(HttpSettings):
         30.0, ge=0, description="how long an open breaker waits before one trial"
     )
     delivery_poll_s: float = Field(1.0, gt=0, description="longest idle wait of the workers")
-    delivery_open_inbox: bool = Field(
-        False,
-        description="serve GET /recipients/{agency}/inbox without a token (the walking "
-        "skeleton's view, which the demo reads; never on a real deployment)",
-    )
 
     def retry_policy(self) -> RetryPolicy:
         return RetryPolicy(

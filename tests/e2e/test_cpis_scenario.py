@@ -390,7 +390,10 @@ def test_a_422_never_echoes_what_was_sent(stack: Stack) -> None:
 def test_an_ig_officer_reidentifies_a_token_stating_why_and_it_is_audited(
     stack: Stack, outcome: Outcome
 ) -> None:
-    delivered = httpx.get(stack.url("delivery") + "/recipients/ph-northshire/inbox").json()
+    agency_token = (stack.config.state_dir / "agency-tokens" / "ph-northshire.token").read_text()
+    inbox = stack.url("delivery") + "/recipients/ph-northshire/inbox"
+    assert httpx.get(inbox).status_code == 401, "the inbox answers without a token"
+    delivered = httpx.get(inbox, headers={"Authorization": f"Bearer {agency_token.strip()}"}).json()
     token = delivered["items"][0]["data"]["attendance"]["encounter_token"]
     url = stack.url("consent") + "/reidentify"
     reason = "Data quality query DQ-118: duplicate attendance suspected by the PH analyst"
