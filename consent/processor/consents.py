@@ -28,7 +28,10 @@ class ConsentView:
         # must not leave an old grant in force.
         self.by_subject = {}
         # No group: a group-less subscription is assigned every partition.
-        self._reader = kafka.consumer(self.topic, bootstrap=self.bootstrap, group_id=None)
+        # Asked for its end offsets before every batch: fetches must not hold that up.
+        self._reader = kafka.consumer(
+            self.topic, bootstrap=self.bootstrap, group_id=None, fetch_max_wait_ms=20
+        )
         await self._reader.start()
         await self.catch_up()
 

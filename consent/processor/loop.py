@@ -232,34 +232,44 @@ class Processor:
     async def _process_batch(
         self, batch: dict[TopicPartition, list[ConsumerRecord]], producers: PartitionProducers
     ) -> None:
-        by_number: dict[int, list[TopicPartition]] = {}
-        for tp in batch:
-            by_number.setdefault(tp.partition, []).append(tp)
-        deadline = self.config.transaction_timeout_ms / 1000
-        for number, tps in sorted(by_number.items()):
-            pending = _Pending({}, {})
-            # No abort on failure: the session ends, the producer is dropped, and the next
-            # holder of this transactional id aborts whatever is open.
-            producer = producers[number]
-            try:
-                async with asyncio.timeout(deadline):
-                    await self._transaction(producer, {tp: batch[tp] for tp in tps}, pending)
-            except BaseException:
-                # Best effort, briefly: an open transaction holds back every read_committed
-                # reader of the partitions it wrote to until the broker's timeout.
-                await quietly(producer.abort_transaction(), ABORT_WAIT_S)
-                raise
-            # Only what Kafka committed becomes state.
-            for key, plan in pending.plans.items():
-                if plan is None:
-                    self.plans.pop(key, None)
-                else:
-                    self.plans[key] = plan
-            self.seen.update(pending.seen)
-            self.processed += sum(len(batch[tp]) for tp in tps)
+        """One transaction per input partition number, all in flight together: their
+        children are disjoint, so they commit (or fail) independently, and their round trips
+        to the broker overlap instead of adding up."""
+        by_number: dict[int, dict[TopicPartition, list[ConsumerRecord]]] = {}
+        for tp, records in batch.items():
+            by_number.setdefault(tp.partition, {})[tp] = records
+        outcomes = await asyncio.gather(
+            *(self._partition(producers[n], part) for n, part in sorted(by_number.items())),
+            return_exceptions=True,
+        )
         if time.monotonic() >= self._next_evict:
             self._next_evict = time.monotonic() + EVICT_EVERY_S
             self.seen = forget_expired(self.seen, datetime.now(UTC))
+        failed = [o for o in outcomes if isinstance(o, BaseException)]
+        if failed:
+            raise failed[0]
+
+    async def _partition(
+        self, producer: AIOKafkaProducer, part: dict[TopicPartition, list[ConsumerRecord]]
+    ) -> None:
+        pending = _Pending({}, {})
+        try:
+            async with asyncio.timeout(self.config.transaction_timeout_ms / 1000):
+                await self._transaction(producer, part, pending)
+        except BaseException:
+            # Best effort, briefly: an open transaction holds back every read_committed
+            # reader of the partitions it wrote to until the broker's timeout. A fenced or
+            # broken producer cannot abort; the next holder of its transactional id will.
+            await quietly(producer.abort_transaction(), ABORT_WAIT_S)
+            raise
+        # Only what Kafka committed becomes state.
+        for key, plan in pending.plans.items():
+            if plan is None:
+                self.plans.pop(key, None)
+            else:
+                self.plans[key] = plan
+        self.seen.update(pending.seen)
+        self.processed += sum(len(records) for records in part.values())
 
     async def _transaction(
         self,

@@ -98,7 +98,9 @@ def audit_record(
 ) -> bytes:
     """The audit record of one decision: what, who, why, about whom (keyed), which fields."""
     protocol = d.protocol
-    record = AuditRecord(
+    # Built without validation (a third of its cost, per decision): every value is made
+    # here from typed data, and the audit service validates each record it reads.
+    record = AuditRecord.model_construct(
         audit_id=audit_id_for(
             topic=rec.topic,
             partition=rec.partition,

@@ -44,12 +44,18 @@ def producer(
 
 
 def consumer(
-    *topics: str, bootstrap: str, group_id: str | None, from_beginning: bool = True
+    *topics: str,
+    bootstrap: str,
+    group_id: str | None,
+    from_beginning: bool = True,
+    fetch_max_wait_ms: int = 500,
 ) -> AIOKafkaConsumer:
     """A read_committed consumer with manual offset management (auto-commit never on).
 
     Range assignment keeps partition N of every co-partitioned source topic on the same
-    instance, so one instance holds all of a child's state.
+    instance, so one instance holds all of a child's state. ``fetch_max_wait_ms`` is how
+    long the broker holds a fetch of an idle topic; aiokafka answers ``end_offsets`` only
+    between fetches, so a reader that asks for them often wants it short.
     """
     return AIOKafkaConsumer(
         *topics,
@@ -59,6 +65,7 @@ def consumer(
         isolation_level="read_committed",
         auto_offset_reset="earliest" if from_beginning else "latest",
         partition_assignment_strategy=(RangePartitionAssignor,),
+        fetch_max_wait_ms=fetch_max_wait_ms,
     )
 
 
