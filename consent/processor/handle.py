@@ -28,7 +28,7 @@ from consent.processor.records import (
     header_text,
 )
 from services.backbone import envelope
-from services.backbone.audit_contract import AuditOutcome, AuditRecord, audit_id_for
+from services.backbone.audit_contract import AuditOutcome, AuditRecord
 from services.backbone.directory import Directory
 from services.backbone.errors import BackboneError, EnvelopeError
 from services.backbone.identifiers import nhs_number_problem, subject_identifier
@@ -254,14 +254,11 @@ def suppressed(
     """A duplicate: no delivery, no state change, one audit record saying it was suppressed."""
     code, reason = duplicate_reason(earlier, rec.value)
     subject = subject_identifier(nhs_number=str(event.data["subject"]["nhs_number"]))
-    record = AuditRecord(
-        audit_id=audit_id_for(
-            topic=rec.topic,
-            partition=rec.partition,
-            offset=rec.offset,
-            recipient=None,
-            protocol="duplicate",
-        ),
+    record = AuditRecord.about(
+        topic=rec.topic,
+        partition=rec.partition,
+        offset=rec.offset,
+        protocol="duplicate",
         recorded_at=now,
         occurred_at=event.time,
         action="suppress_duplicate",
@@ -274,9 +271,6 @@ def suppressed(
         source_agency=event.source_agency,
         subject_key=keyed_id(ctx.audit_key.secret, "audit-subject", subject),
         trace_id=trace_id,
-        topic_in=rec.topic,
-        partition_in=rec.partition,
-        offset_in=rec.offset,
     )
     audit = OutRecord(ctx.topics.audit, event.key.encode(), record.model_dump_json().encode())
     return Handled([audit], {}, [], suppressed=True)
@@ -293,14 +287,10 @@ def dead_letter(
         ("dlq_partition", str(rec.partition).encode()),
         ("dlq_offset", str(rec.offset).encode()),
     ]
-    record = AuditRecord(
-        audit_id=audit_id_for(
-            topic=rec.topic,
-            partition=rec.partition,
-            offset=rec.offset,
-            recipient=None,
-            protocol=None,
-        ),
+    record = AuditRecord.about(
+        topic=rec.topic,
+        partition=rec.partition,
+        offset=rec.offset,
         recorded_at=now,
         action="dead_letter",
         decision=AuditOutcome.DEAD_LETTERED,
@@ -312,9 +302,6 @@ def dead_letter(
         source_agency=source_agency_of(rec.topic, ctx.topics) or None,
         topic_out=ctx.topics.dlq("processor"),
         trace_id=trace_id,
-        topic_in=rec.topic,
-        partition_in=rec.partition,
-        offset_in=rec.offset,
     )
     audit = OutRecord(ctx.topics.audit, b"", record.model_dump_json().encode())
     dead = OutRecord(ctx.topics.dlq("processor"), rec.key or b"", rec.value, headers)

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from consent.core.decide import Decision
 from services.backbone import envelope
-from services.backbone.audit_contract import AuditOutcome, AuditRecord, audit_id_for
+from services.backbone.audit_contract import AuditOutcome, AuditRecord
 
 ACTOR = "infoshare-processor"
 MAX_TEXT = 64  # event ids and types in audit records come from untrusted input
@@ -100,15 +100,14 @@ def audit_record(
     protocol = d.protocol
     # Built without validation (a third of its cost, per decision): every value is made
     # here from typed data, and the audit service validates each record it reads.
-    record = AuditRecord.model_construct(
-        audit_id=audit_id_for(
-            topic=rec.topic,
-            partition=rec.partition,
-            offset=rec.offset,
-            recipient=d.recipient,
-            protocol=protocol.ref if protocol else None,
-            run=replay_run,
-        ),
+    record = AuditRecord.about(
+        topic=rec.topic,
+        partition=rec.partition,
+        offset=rec.offset,
+        recipient=d.recipient,
+        protocol=protocol.ref if protocol else None,
+        run=replay_run,
+        validate=False,
         recorded_at=now,
         occurred_at=event.time,
         action="replay" if replay_run else "disclose",
@@ -119,7 +118,6 @@ def audit_record(
         event_id=event.id,
         event_type=event.type,
         source_agency=event.source_agency,
-        recipient=d.recipient,
         purpose=protocol.purpose.value if protocol else None,
         protocol_id=protocol.id if protocol else None,
         protocol_version=protocol.version if protocol else None,
@@ -140,8 +138,5 @@ def audit_record(
         topic_out=topic_out,
         delivery_id=d.delivery_id if topic_out else None,
         trace_id=trace_id,
-        topic_in=rec.topic,
-        partition_in=rec.partition,
-        offset_in=rec.offset,
     )
     return record.model_dump_json().encode()

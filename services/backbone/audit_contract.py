@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -65,6 +66,40 @@ class AuditRecord(BaseModel):
     topic_out: str | None = None
     delivery_id: str | None = Field(None, description="the event id the recipient received")
     trace_id: str | None = None
+
+    @classmethod
+    def about(
+        cls,
+        *,
+        topic: str,
+        partition: int,
+        offset: int,
+        recipient: str | None = None,
+        protocol: str | None = None,
+        run: str | None = None,
+        validate: bool = True,
+        **fields: Any,
+    ) -> AuditRecord:
+        """The record of a decision about the input record at ``topic[partition]@offset``:
+        its coordinates, and the audit id they give with ``recipient``, ``protocol`` (the
+        protocol ref, or a word naming the kind of decision) and a replay ``run``.
+        ``validate=False`` skips validation, for hot paths building from typed values."""
+        values: dict[str, Any] = {
+            "audit_id": audit_id_for(
+                topic=topic,
+                partition=partition,
+                offset=offset,
+                recipient=recipient,
+                protocol=protocol,
+                run=run,
+            ),
+            "recipient": recipient,
+            "topic_in": topic,
+            "partition_in": partition,
+            "offset_in": offset,
+            **fields,
+        }
+        return cls(**values) if validate else cls.model_construct(**values)
 
 
 def audit_id_for(

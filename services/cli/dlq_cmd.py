@@ -7,8 +7,6 @@ audits it in the same Kafka transaction: either both are committed or neither is
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import os
 import sys
 from collections.abc import Coroutine, Sequence
@@ -34,6 +32,7 @@ from services.cli.dlq_render import (
     list_table,
     render_detail,
 )
+from services.cli.quiet import run_quietly
 
 app = typer.Typer(
     help="Dead letters: records a stage could not process, with why (values never shown)",
@@ -148,15 +147,10 @@ def _settings(bootstrap: str | None, namespace: str | None) -> tuple[str, Topics
 
 
 def _run(work: Coroutine[Any, Any, T]) -> T:
-    quiet = logging.getLogger("aiokafka")
-    level = quiet.level
-    quiet.setLevel(logging.CRITICAL)  # we say once, in words, what aiokafka logs per attempt
     try:
-        return asyncio.run(work)
+        return run_quietly(work)
     except KafkaUnavailable as exc:
         raise _fail(f"{exc} (is it running? see `infoshare kafka status`)", NO_KAFKA) from None
-    finally:
-        quiet.setLevel(level)
 
 
 def _confirmed(question: str) -> bool:

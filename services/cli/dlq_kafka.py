@@ -12,7 +12,7 @@ from typing import Any
 from aiokafka.errors import KafkaError
 
 from services.backbone import kafka
-from services.backbone.audit_contract import AuditOutcome, AuditRecord, audit_id_for
+from services.backbone.audit_contract import AuditOutcome, AuditRecord
 from services.backbone.kafka import KafkaUnavailable
 from services.backbone.topics import Topics
 from services.cli.dlq_render import RETRY_OF, DeadLetter, Header
@@ -32,14 +32,11 @@ def retry_audit(letter: DeadLetter, *, actor: str, now: datetime, topics: Topics
     origin = letter.origin
     assert origin is not None
     source = topics.source("")
-    return AuditRecord(
-        audit_id=audit_id_for(
-            topic=letter.topic,
-            partition=letter.partition,
-            offset=letter.offset,
-            recipient=None,
-            protocol="dlq-retry",
-        ),
+    return AuditRecord.about(
+        topic=letter.topic,
+        partition=letter.partition,
+        offset=letter.offset,
+        protocol="dlq-retry",
         recorded_at=now,
         action="dlq_retry",
         decision=AuditOutcome.RETRIED,
@@ -49,9 +46,6 @@ def retry_audit(letter: DeadLetter, *, actor: str, now: datetime, topics: Topics
         event_id=(letter.header("ce_id") or "")[:MAX_TEXT] or None,
         event_type=(letter.header("ce_type") or "")[:MAX_TEXT] or None,
         source_agency=origin.topic[len(source) :] if origin.topic.startswith(source) else None,
-        topic_in=letter.topic,
-        partition_in=letter.partition,
-        offset_in=letter.offset,
         topic_out=origin.topic,
     )
 

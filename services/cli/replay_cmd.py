@@ -3,8 +3,6 @@ consent, audited as a replay run (see consent/processor/replay.py)."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import sys
 from collections.abc import Coroutine
 from datetime import UTC, datetime
@@ -19,6 +17,7 @@ from rich.table import Table
 
 from services.backbone.errors import ConfigurationError
 from services.backbone.kafka import KafkaUnavailable
+from services.cli.quiet import run_quietly
 
 if TYPE_CHECKING:
     from consent.processor.handle import Context
@@ -167,11 +166,8 @@ def _execute(
 
 
 def _run(work: Coroutine[Any, Any, T]) -> T:
-    quiet = logging.getLogger("aiokafka")
-    level = quiet.level
-    quiet.setLevel(logging.CRITICAL)  # we say once, in words, what aiokafka logs per attempt
     try:
-        return asyncio.run(work)
+        return run_quietly(work)
     except (KafkaConnectionError, KafkaUnavailable) as exc:
         raise _fail(
             f"cannot reach Kafka ({type(exc).__name__}); see `infoshare kafka status`", NO_KAFKA
@@ -182,5 +178,3 @@ def _run(work: Coroutine[Any, Any, T]) -> T:
             "committed: run the same command with the same --run to resume it",
             1,
         ) from None
-    finally:
-        quiet.setLevel(level)

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from services.backbone.audit_contract import AuditOutcome, AuditRecord, audit_id_for
+from services.backbone.audit_contract import AuditOutcome, AuditRecord
 from services.delivery.model import Delivered
 
 ACTOR = "infoshare-delivery"
@@ -120,23 +120,16 @@ def undeliverable_audit(u: Undeliverable, *, now: datetime, dlq_topic: str) -> A
 def undecodable_audit(origin: Origin, *, agency: str, now: datetime, dlq_topic: str) -> AuditRecord:
     """The DEAD_LETTERED audit record of a delivery record that is not a CloudEvent. The
     problem itself is in the dead letter's ``dlq_reason``: it may quote a header."""
-    return AuditRecord(
-        audit_id=audit_id_for(
-            topic=origin.topic,
-            partition=origin.partition,
-            offset=origin.offset,
-            recipient=agency,
-            protocol=None,
-        ),
+    return AuditRecord.about(
+        topic=origin.topic,
+        partition=origin.partition,
+        offset=origin.offset,
+        recipient=agency,
         recorded_at=now,
         action="dead_letter",
         decision=AuditOutcome.DEAD_LETTERED,
         reason_code=UNDECODABLE_CODE,
         reason="the delivery record is not a well-formed CloudEvent (see its dlq_reason)",
         actor=ACTOR,
-        recipient=agency,
-        topic_in=origin.topic,
-        partition_in=origin.partition,
-        offset_in=origin.offset,
         topic_out=dlq_topic,
     )
