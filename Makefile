@@ -44,5 +44,6 @@ unit: $(STAMP)
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
 
-bench: $(STAMP)
+bench: $(STAMP) kafka-jars
 	@$(BIN)/infoshare bench policy --write docs/benchmarks.md
+	@$(BIN)/infoshare bench processor --write docs/benchmarks.md

@@ -180,6 +180,25 @@ def bench_policy(
         console.print(f"written to {write}")
 
 
+@bench_app.command("processor")
+def bench_processor(
+    events: Annotated[int, typer.Option(min=1000, help="attendances per batch size")] = 20000,
+    write: Annotated[
+        Path | None,
+        typer.Option(help="replace this section of a Markdown file (docs/benchmarks.md)"),
+    ] = None,
+) -> None:
+    """Time the processor on a broker of its own: events/s at batch_max 100 and 500."""
+    from services.cli.bench_processor import report, run
+    from services.cli.benchmarks_doc import replace_section
+
+    text = report(run(default_cache_dir(), events, say=lambda m: err.print(m)))
+    console.print(text)
+    if write is not None:
+        replace_section(write, "## Processor throughput", text)
+        console.print(f"written to {write}")
+
+
 @keys_app.command("rotate")
 def keys_rotate(
     keyring: Annotated[Path, typer.Option(help="the keyring file", exists=True)],

@@ -37,18 +37,17 @@ from services.backbone.keyring import Keyring
 from services.backbone.schemas import SchemaRegistry
 from services.backbone.topics import Topics
 from services.broker import BrokerNode
-from services.cli.main import default_cache_dir
-from services.cli.stack import free_port
-from tests.e2e.fault_harness import (
+from services.cli.loadgen import (
     ED_SOURCE,
     Child,
-    ProcessorProcess,
     Sent,
     Workload,
     publish,
     publish_again,
-    wait_for_progress,
 )
+from services.cli.main import default_cache_dir
+from services.cli.stack import free_port
+from tests.e2e.fault_harness import ProcessorProcess, wait_for_progress
 from tests.integration.kafka_helpers import read_all
 from tests.unit.factories import ATTENDANCE, ED, LA, PH, PLAN_STARTED
 
