@@ -16,7 +16,7 @@ from services.cli import scenario
 from services.cli.stack import Stack
 
 # plan flag (1), then 5 attendances x 3 protocols covering attendances
-EXPECTED_DECISIONS = 1 + 5 * 3
+EXPECTED_DECISIONS = 1 + 5 * 3 + 1  # a plan flag, five attendances, one suppressed copy
 
 
 class ScenarioFailed(RuntimeError):
@@ -53,6 +53,7 @@ class _Driver:
     def __init__(self, stack: Stack, http: httpx.Client, timeout: float) -> None:
         self.stack, self.http, self.timeout = stack, http, timeout
         self.encounters = 0
+        self.last: tuple[dict[str, str], bytes] = ({}, b"")
 
     def url(self, name: str) -> str:
         return self.stack.url(name)
@@ -80,11 +81,14 @@ class _Driver:
         bundle = scenario.attendance_bundle(
             child, encounter_id=f"ED-{77800 + self.encounters}", arrival=arrival
         )
+        self.last = (headers, orjson.dumps(bundle))
+        self.send_last()
+
+    def send_last(self) -> None:
+        """The last attendance again, byte for byte: the same encounter, so the same event."""
+        headers, body = self.last
         _expect(
-            self.http.post(
-                f"{self.url('health')}/fhir/Bundle", headers=headers, content=orjson.dumps(bundle)
-            ),
-            202,
+            self.http.post(f"{self.url('health')}/fhir/Bundle", headers=headers, content=body), 202
         )
 
     def consent(self, child: scenario.Child, status: str) -> None:
@@ -134,6 +138,9 @@ def play(stack: Stack, *, say: Callable[[str], None] = print, timeout: float = 3
         run.decided(13, "the attendance after the withdrawal")
         say("6. A clinician shares a third child's attendance without consent, saying why")
         run.attend(scenario.THIRD, "2026-11-25T02:30:00Z", override=scenario.OVERRIDE_REASON)
+        run.decided(EXPECTED_DECISIONS - 1, "the override's decisions")
+        say("7. The hospital's system, unsure its request arrived, sends it again")
+        run.send_last()
         run.decided(EXPECTED_DECISIONS, "every decision in the audit trail")
         pending = http.get(f"{run.url('audit')}/audit/overrides").json()
         return Outcome(

@@ -245,7 +245,7 @@ async def _verify(
     ed = await read_all(topics.deliver(ED), bootstrap, _payload("subject", "nhs_number"))
     _assert_exact(ed, {(n, None) for n in on_plan}, "nhs-riverside-ed", ordered=False)
 
-    # One audit record per decision, none suppressed or dead-lettered.
+    # One audit record per decision, one per suppressed copy, none dead-lettered.
     audits = await read_all(topics.audit, bootstrap, _audit_summary)
     ids = Counter(a[0] for a in audits)
     assert len(ids) == len(audits), f"{len(audits) - len(ids)} duplicate audit records"
