@@ -105,7 +105,7 @@ class SubscriptionUpdate(SQLModel):
 
 
 class AckIn(SQLModel):
-    through: int = Field(ge=0, description="acknowledge every event numbered up to this")
+    through: int = Field(ge=0, le=2**53, description="acknowledge every event numbered up to this")
 
 
 class AckOut(SQLModel):

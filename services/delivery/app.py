@@ -82,7 +82,7 @@ def create_app(settings: DeliverySettings | None = None) -> FastAPI:
         )
         dispatcher = Dispatcher(
             store=store,
-            sender=webhook.WebhookSender(http),
+            sender=webhook.WebhookSender(http, timeout_s=settings.delivery_webhook_timeout_s),
             dead_letters=dead_letters,
             policy=settings.retry_policy(),
             breakers=rt.breakers,

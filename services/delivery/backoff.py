@@ -59,3 +59,15 @@ def next_attempt(
 
 def expired(policy: RetryPolicy, *, queued_at: datetime, now: datetime) -> bool:
     return now >= queued_at + timedelta(seconds=policy.horizon_s)
+
+
+def give_up_untried(
+    policy: RetryPolicy, *, started: datetime, next_attempt_at: datetime | None, now: datetime
+) -> bool:
+    """Whether to dead-letter without another try: the horizon (from ``started``) has
+    passed and no last try is due on it. :func:`next_attempt` may schedule the last try
+    exactly at the deadline; that try still goes out, and its failure dead-letters."""
+    deadline = started + timedelta(seconds=policy.horizon_s)
+    if now < deadline:
+        return False
+    return next_attempt_at is None or next_attempt_at < deadline

@@ -37,8 +37,14 @@ class CircuitBreaker:
         return BreakerState.HALF_OPEN
 
     def retry_at(self) -> float | None:
-        """When an open breaker lets its trial through (None when closed)."""
-        return None if self._opened_at is None else self._opened_at + self.cooldown_s
+        """When a request may next go out if :meth:`allow` refuses now (None when closed):
+        the end of the cooldown, or, while a half-open trial is out, when it is given up
+        on (its outcome usually comes sooner and wakes the waiters)."""
+        if self._opened_at is None:
+            return None
+        if self._trial_at is not None:
+            return self._trial_at + self.cooldown_s
+        return self._opened_at + self.cooldown_s
 
     def allow(self, now: float) -> bool:
         """Whether a request may go out now. Half-open admits one trial until its outcome
@@ -66,7 +72,8 @@ class CircuitBreaker:
 
 
 class BreakerBoard:
-    """One breaker per endpoint (scheme, host and port), shared by its subscriptions."""
+    """One breaker per key (the delivery service uses agency and endpoint origin), shared
+    by the subscriptions with that key."""
 
     def __init__(self, *, failure_threshold: int, cooldown_s: float) -> None:
         self._threshold = failure_threshold

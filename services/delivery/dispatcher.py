@@ -21,10 +21,10 @@ from datetime import UTC, datetime
 import orjson
 
 from services.delivery import queue, subscriptions
-from services.delivery.backoff import RetryPolicy, expired, next_attempt
-from services.delivery.breaker import BreakerBoard
+from services.delivery.backoff import RetryPolicy, give_up_untried, next_attempt
+from services.delivery.breaker import BreakerBoard, BreakerState, CircuitBreaker
 from services.delivery.deadletter import Origin, Undeliverable
-from services.delivery.endpoints import origin
+from services.delivery.endpoints import breaker_key
 from services.delivery.errors import SubscriptionNotFound
 from services.delivery.kafka_edge import DeadLetters
 from services.delivery.model import Channel, Content, NotificationType, Status
@@ -32,7 +32,7 @@ from services.delivery.notifications import Entry, notification
 from services.delivery.signing import idempotency_key
 from services.delivery.store import DeliveryStore, delivered, headers_of, utc
 from services.delivery.tables import SubscriptionRow
-from services.delivery.webhook import WebhookSender
+from services.delivery.webhook import PushOutcome, WebhookSender
 
 log = logging.getLogger(__name__)
 MIN_WAIT_S = 0.02  # never spin: even a wait that is already over yields this long
@@ -117,7 +117,7 @@ class Dispatcher:
         now = time.monotonic()
         if period and now - last_sent >= period:
             assert sub.endpoint is not None and sub.secret is not None
-            breaker = self.breakers.get(origin(sub.endpoint))
+            breaker = self.breakers.get(breaker_key(sub.agency, sub.endpoint))
             if breaker.allow(now):
                 body = notification(
                     subscription_id=sub.id,
@@ -133,10 +133,7 @@ class Dispatcher:
                     subscription_id=sub.id,
                     event_number=None,
                 )
-                if outcome.ok or outcome.gone:
-                    breaker.record_success()
-                else:
-                    breaker.record_failure(time.monotonic())
+                self._record(breaker, outcome)
                 if outcome.gone:
                     await self._turn_off(sub.id)
             return time.monotonic()  # a failed heartbeat is not retried before the next
@@ -147,21 +144,34 @@ class Dispatcher:
 
     async def _push(self, sub: SubscriptionRow, head: queue.Queued) -> bool:
         """Try the head of the queue once if it is due and its endpoint's breaker allows;
-        True if the endpoint took it."""
+        True if the endpoint took it.
+
+        The retry horizon counts from when a notification became the head (a fresh one, a
+        resent one and every one queued while its subscription was off start afresh), so
+        each gets at least one try however long it waited behind others."""
         assert sub.endpoint is not None and sub.secret is not None
         n = head.notification
         now = datetime.now(UTC)
-        queued_at = utc(n.queued_at)
-        if expired(self.policy, queued_at=queued_at, now=now):
+        fresh = n.attempts == 0 and n.next_attempt_at is None
+        started = now if fresh else utc(n.queued_at)
+        due = None if n.next_attempt_at is None else utc(n.next_attempt_at)
+        if not fresh and give_up_untried(
+            self.policy, started=started, next_attempt_at=due, now=now
+        ):
             await self._dead_letter(sub, head, attempts=n.attempts, error=n.last_error)
             return False
-        deadline = queued_at.timestamp() + self.policy.horizon_s
-        if n.next_attempt_at is not None and utc(n.next_attempt_at) > now:
-            due = utc(n.next_attempt_at).timestamp()
-            await self.changes.wait(min(due, deadline) - now.timestamp())
+        deadline = started.timestamp() + self.policy.horizon_s
+        if due is not None and due > now:
+            await self.changes.wait(min(due.timestamp(), deadline) - now.timestamp())
             return False
-        breaker = self.breakers.get(origin(sub.endpoint))
+        breaker = self.breakers.get(breaker_key(sub.agency, sub.endpoint))
         if not breaker.allow(time.monotonic()):
+            if fresh:  # it is the head now, waiting: its horizon starts
+                await asyncio.to_thread(queue.start, self.store, n, now=now)
+                return False
+            if now.timestamp() >= deadline:  # its last try cannot go out
+                await self._dead_letter(sub, head, attempts=n.attempts, error=n.last_error)
+                return False
             reopen = (breaker.retry_at() or time.monotonic()) - time.monotonic()
             await self.changes.wait(min(reopen, deadline - now.timestamp()))
             return False
@@ -184,19 +194,17 @@ class Dispatcher:
             event_number=n.event_number,
         )
         now = datetime.now(UTC)
+        self._record(breaker, outcome)
         if outcome.ok:
-            breaker.record_success()
             await asyncio.to_thread(queue.mark_delivered, self.store, n, now=now)
             return True
         if outcome.gone:
-            breaker.record_success()  # the endpoint is up; it wants no more
             await self._turn_off(sub.id)
             return False
-        breaker.record_failure(time.monotonic())
         attempts = n.attempts + 1
         error = outcome.error or "failed"
         retry_at = next_attempt(
-            self.policy, attempts=attempts, queued_at=queued_at, now=now, rand=self.rand
+            self.policy, attempts=attempts, queued_at=started, now=now, rand=self.rand
         )
         if retry_at is None:
             await self._dead_letter(sub, head, attempts=attempts, error=error)
@@ -206,10 +214,22 @@ class Dispatcher:
             self.store,
             n,
             attempts=attempts,
+            started=started,
             next_attempt_at=retry_at,
             error=error,
         )
         return False
+
+    def _record(self, breaker: CircuitBreaker, outcome: PushOutcome) -> None:
+        """Only an endpoint in trouble counts against its breaker; any other answer shows
+        it is up. A breaker that closes wakes the workers waiting on it."""
+        if outcome.endpoint_down:
+            breaker.record_failure(time.monotonic())
+            return
+        was_closed = breaker.state(time.monotonic()) is BreakerState.CLOSED
+        breaker.record_success()
+        if not was_closed:
+            self.changes.notify()
 
     async def _turn_off(self, sub_id: str) -> None:
         log.warning("the webhook of subscription %s answered 410 Gone: turned off", sub_id)
@@ -244,7 +264,7 @@ class Dispatcher:
             horizon_s=self.policy.horizon_s,
         )
         await self.dead_letters.undeliverable(letter)
-        await asyncio.to_thread(
+        marked = await asyncio.to_thread(
             queue.mark_dead_lettered,
             self.store,
             head.notification,
@@ -252,6 +272,13 @@ class Dispatcher:
             error=error,
             now=datetime.now(UTC),
         )
+        if not marked:  # resent or switched back on meanwhile: it stays queued
+            log.warning(
+                "subscription %s event number %d changed while being dead-lettered: kept queued",
+                sub.id,
+                head.notification.event_number,
+            )
+            return
         # An alert: ids only. The event id is the recipient's own, linking to nobody.
         log.error(
             "ALERT undeliverable: subscription %s (recipient %s) event number %d, delivery %s, "

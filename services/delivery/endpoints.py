@@ -1,10 +1,17 @@
 """Which webhook URLs a subscription may name. HTTPS only: a notification may carry a
 child's data. Plain HTTP only to this machine (loopback), and only when a setting allows
-it, for tests and local trials."""
+it, for tests and local trials.
+
+Against server-side request forgery, a host that is an IP address must be a global one
+(not private, loopback, link-local or reserved), and ``localhost`` is refused, unless the
+loopback setting is on (then loopback only). DNS names are not yet resolved and pinned: a
+name that resolves to an internal address is not caught here.
+"""
 
 from __future__ import annotations
 
 import ipaddress
+import re
 from urllib.parse import urlsplit
 
 from services.delivery.errors import InvalidSubscription
@@ -20,6 +27,24 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+_NUMERIC_LABEL = re.compile(r"(0x[0-9a-f]*|[0-9]+)", re.IGNORECASE)
+
+
+def _internal(host: str) -> bool:
+    """Whether ``host`` names an address that is not on the public internet."""
+    if host.lower().rstrip(".") in _LOOPBACK_NAMES:
+        return True
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        # 127.1, 2130706433, 0x7f.1: not canonical, yet resolvers take them for addresses.
+        labels = host.rstrip(".").split(".")
+        return all(_NUMERIC_LABEL.fullmatch(label) for label in labels)
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return not ip.is_global or ip.is_multicast
 
 
 def check_endpoint(url: str, *, allow_http_loopback: bool) -> str:
@@ -40,15 +65,27 @@ def check_endpoint(url: str, *, allow_http_loopback: bool) -> str:
         raise InvalidSubscription(loc, "endpoint.credentials", "no credentials in the URL")
     if parts.fragment:
         raise InvalidSubscription(loc, "endpoint.url", "no fragment in a webhook URL")
-    if parts.scheme == "http" and not (allow_http_loopback and _is_loopback(host)):
+    loopback_allowed = allow_http_loopback and _is_loopback(host)
+    if parts.scheme == "http" and not loopback_allowed:
         raise InvalidSubscription(
             loc, "endpoint.https_required", "webhooks must use https (TLS protects the payload)"
+        )
+    if _internal(host) and not loopback_allowed:
+        raise InvalidSubscription(
+            loc, "endpoint.internal", "the endpoint must be an address on the public internet"
         )
     return url
 
 
 def origin(url: str) -> str:
-    """scheme://host:port: what one circuit breaker guards."""
+    """scheme://host:port."""
     parts = urlsplit(url)
     port = parts.port or (443 if parts.scheme == "https" else 80)
     return f"{parts.scheme}://{(parts.hostname or '').lower()}:{port}"
+
+
+def breaker_key(agency: str, url: str) -> str:
+    """What one circuit breaker guards: an agency's endpoint origin. Per agency, so one
+    agency's failing (or hostile) endpoint cannot stop pushes to another agency that
+    names the same host."""
+    return f"{agency} {origin(url)}"

@@ -22,6 +22,7 @@ from services.delivery.deadletter import (
 )
 from services.delivery.model import Delivered, Incoming
 from services.delivery.store import DeliveryStore
+from services.delivery.tables import DeliveryRow
 
 log = logging.getLogger(__name__)
 
@@ -56,13 +57,43 @@ class DeadLetters:
         await self.producer.send_and_wait(self.audit_topic, audit.model_dump_json().encode())
 
 
+def _bound(column: str) -> int:
+    length = getattr(DeliveryRow.__table__.c[column].type, "length", None)  # type: ignore[attr-defined]
+    assert isinstance(length, int), column
+    return length
+
+
+# What the store's bounded columns hold. A longer value would fail the insert on PostgreSQL
+# (SQLite does not check), rolling back the whole batch again and again: refuse it here.
+BOUNDED = {
+    column: _bound(column)
+    for column in ("event_id", "event_type", "source", "protocol", "identity_level", "kafka_topic")
+}
+
+
+def _check_lengths(incoming: Incoming) -> None:
+    e = incoming.event
+    values = {
+        "event_id": e.event_id,
+        "event_type": e.type,
+        "source": e.source,
+        "protocol": e.protocol,
+        "identity_level": e.identity_level,
+        "kafka_topic": incoming.topic,
+    }
+    for column, value in values.items():
+        if value is not None and len(value) > BOUNDED[column]:
+            raise EnvelopeError(f"{column} is longer than {BOUNDED[column]} characters")
+
+
 def incoming(rec: ConsumerRecord, agency: str) -> Incoming:
-    """A delivery record as the store keeps it; EnvelopeError if it is not a CloudEvent."""
+    """A delivery record as the store keeps it; EnvelopeError if it is not a CloudEvent or
+    an attribute is longer than the store keeps."""
     headers = list(rec.headers or ())
     # Deliveries to anonymised recipients carry no key at all.
     event = envelope.decode(rec.key, rec.value, headers, require_key=False)
     assert rec.value is not None  # decode refuses a record without a value
-    return Incoming(
+    found = Incoming(
         agency=agency,
         topic=rec.topic,
         partition=rec.partition,
@@ -80,6 +111,8 @@ def incoming(rec: ConsumerRecord, agency: str) -> Incoming:
             data=event.data,
         ),
     )
+    _check_lengths(found)
+    return found
 
 
 async def ingest(

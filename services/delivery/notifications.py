@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 from services.delivery.model import Content, Delivered, NotificationType
 
@@ -41,7 +42,7 @@ class Entry:
 
 def fetch_path(agency: str, event_id: str) -> str:
     """Where a recipient fetches one delivered event (``GET``, its bearer token)."""
-    return f"/recipients/{agency}/deliveries/{event_id}"
+    return f"/recipients/{quote(agency, safe='')}/deliveries/{quote(event_id, safe='')}"
 
 
 def _time(moment: datetime) -> str:

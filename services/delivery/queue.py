@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, update
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from services.delivery.model import State
-from services.delivery.store import DeliveryStore, db_time
+from services.delivery.store import DeliveryStore, db_time, utc
 from services.delivery.tables import DeliveryRow, NotificationRow, SubscriptionRow
 
 
@@ -53,12 +53,40 @@ def entries(store: DeliveryStore, sub_id: str, low: int, high: int) -> list[Queu
     return [Queued(n, d) for n, d in rows]
 
 
-def mark_delivered(store: DeliveryStore, queued: NotificationRow, *, now: datetime) -> None:
-    """The endpoint answered 2xx: delivered and acknowledged."""
+def _as_read(s: Session, queued: NotificationRow) -> NotificationRow | None:
+    """The row, locked, if it is still what the worker read: pending, with the same attempt
+    count and horizon start. A resend, a switch back on or a deletion meanwhile changed it,
+    and the worker's outcome must not undo that."""
+    row = s.get(NotificationRow, queued.id, with_for_update=True)
+    if (
+        row is None
+        or row.state != State.PENDING.value
+        or row.attempts != queued.attempts
+        or utc(row.queued_at) != utc(queued.queued_at)
+    ):
+        return None
+    return row
+
+
+def start(store: DeliveryStore, queued: NotificationRow, *, now: datetime) -> bool:
+    """The notification became the head of its queue at ``now``: its retry horizon counts
+    from here. False if it changed meanwhile."""
     with store.write() as s:
-        row = s.get(NotificationRow, queued.id)
-        if row is None:  # the subscription was deleted meanwhile
-            return
+        row = _as_read(s, queued)
+        if row is None:
+            return False
+        row.queued_at = row.next_attempt_at = db_time(now)
+        s.add(row)
+        return True
+
+
+def mark_delivered(store: DeliveryStore, queued: NotificationRow, *, now: datetime) -> bool:
+    """The endpoint answered 2xx: delivered and acknowledged. False (nothing changed) if
+    the row is no longer as the worker read it."""
+    with store.write() as s:
+        row = _as_read(s, queued)
+        if row is None:
+            return False
         row.state, row.acknowledged = State.DELIVERED.value, True
         row.settled_at, row.last_error = db_time(now), None
         s.add(row)
@@ -67,6 +95,7 @@ def mark_delivered(store: DeliveryStore, queued: NotificationRow, *, now: dateti
             sub.acked_through = max(sub.acked_through, row.event_number)
             sub.last_error = None
             s.add(sub)
+        return True
 
 
 def mark_failed(
@@ -74,20 +103,25 @@ def mark_failed(
     queued: NotificationRow,
     *,
     attempts: int,
+    started: datetime,
     next_attempt_at: datetime,
     error: str,
-) -> None:
+) -> bool:
+    """A try failed: try again at ``next_attempt_at``; the horizon counts from ``started``
+    (when it became the head). False if the row is no longer as the worker read it."""
     with store.write() as s:
-        row = s.get(NotificationRow, queued.id)
+        row = _as_read(s, queued)
         if row is None:
-            return
+            return False
         row.attempts, row.last_error = attempts, error
+        row.queued_at = db_time(started)
         row.next_attempt_at = db_time(next_attempt_at)
         s.add(row)
         sub = s.get(SubscriptionRow, row.subscription_id)
         if sub is not None:
             sub.last_error = error
             s.add(sub)
+        return True
 
 
 def mark_dead_lettered(
@@ -97,14 +131,16 @@ def mark_dead_lettered(
     attempts: int,
     error: str | None,
     now: datetime,
-) -> None:
+) -> bool:
+    """Given up on. False if the row is no longer as the worker read it."""
     with store.write() as s:
-        row = s.get(NotificationRow, queued.id)
+        row = _as_read(s, queued)
         if row is None:
-            return
+            return False
         row.state, row.attempts = State.DEAD_LETTERED.value, attempts
         row.last_error, row.settled_at = error, db_time(now)
         s.add(row)
+        return True
 
 
 def requeue(store: DeliveryStore, sub_id: str, low: int, high: int, *, now: datetime) -> int:
@@ -139,14 +175,18 @@ class Alert:
     reason: str | None
 
 
-def alerts(store: DeliveryStore, *, limit: int = 100) -> list[Alert]:
-    """Dead-lettered notifications, newest first: ids and reasons, never a payload."""
+def alerts(store: DeliveryStore, *, agency: str, limit: int = 100) -> list[Alert]:
+    """``agency``'s dead-lettered notifications, newest first: ids and reasons, never a
+    payload."""
     with store.read() as s:
         rows = s.exec(
             select(NotificationRow, SubscriptionRow.agency, DeliveryRow.event_id)
             .join(SubscriptionRow, col(SubscriptionRow.id) == col(NotificationRow.subscription_id))
             .join(DeliveryRow, col(DeliveryRow.seq) == col(NotificationRow.delivery_seq))
-            .where(col(NotificationRow.state) == State.DEAD_LETTERED.value)
+            .where(
+                col(NotificationRow.state) == State.DEAD_LETTERED.value,
+                col(SubscriptionRow.agency) == agency,
+            )
             .order_by(col(NotificationRow.settled_at).desc(), col(NotificationRow.id).desc())
             .limit(limit)
         ).all()

@@ -1,6 +1,6 @@
 """Routes under ``/subscriptions/{id}``: the pull inbox (notifications after a cursor and
 acknowledgements), R5 ``$status`` and ``$events`` for any channel, resending a range to a
-webhook; and ``/alerts``, what could not be delivered."""
+webhook; and ``/recipients/{agency}/alerts``, what could not be delivered to an agency."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ from services.delivery.api_models import (
     ResendOut,
     StatusOut,
 )
-from services.delivery.endpoints import origin
+from services.delivery.auth import require_agency
+from services.delivery.endpoints import breaker_key
 from services.delivery.errors import WrongChannel
 from services.delivery.model import Channel, Content, NotificationType, Status
 from services.delivery.notifications import Entry, notification
@@ -29,6 +30,7 @@ from services.delivery.tables import SubscriptionRow
 
 INBOX, R5 = "pull inbox", "subscription status and events"
 AUTH = "Bearer token of the agency holding the subscription."
+MAX_NUMBER = 2**53  # larger event numbers are a 422, not a database error
 
 
 def _page(
@@ -65,7 +67,9 @@ def channel_routes(rt: Runtime) -> APIRouter:
     )
     async def notifications(
         sub_id: str,
-        after: int | None = Query(None, ge=0, description="default: last acknowledged"),
+        after: int | None = Query(
+            None, ge=0, le=MAX_NUMBER, description="default: last acknowledged"
+        ),
         limit: int = Query(100, ge=1, le=1000),
         authorization: str | None = Header(None),
     ) -> NotificationOut:
@@ -106,7 +110,9 @@ def channel_routes(rt: Runtime) -> APIRouter:
         per_state = await rt.db(subscriptions.counts, rt.store, sub_id)
         breaker = None
         if row.channel == Channel.WEBHOOK.value and row.endpoint:
-            breaker = rt.breakers.get(origin(row.endpoint)).state(time.monotonic()).value
+            breaker = (
+                rt.breakers.get(breaker_key(row.agency, row.endpoint)).state(time.monotonic()).value
+            )
         return StatusOut(
             subscription=row.id,
             status=Status(row.status),
@@ -128,12 +134,14 @@ def channel_routes(rt: Runtime) -> APIRouter:
     )
     async def events(
         sub_id: str,
-        since: int | None = Query(None, ge=1),
-        until: int | None = Query(None, ge=1),
+        since: int | None = Query(None, ge=1, le=MAX_NUMBER),
+        until: int | None = Query(None, ge=1, le=MAX_NUMBER),
         limit: int = Query(100, ge=1, le=1000),
         authorization: str | None = Header(None),
     ) -> NotificationOut:
         row = await rt.owned(authorization, sub_id)
+        if since is not None and until is not None and since > until:
+            raise HTTPException(422, detail="since must not be after until")
         span = event_range(since, until, last=row.events_since_start, limit=limit)
         found = await rt.db(queue.entries, rt.store, sub_id, *span) if span else []
         return _page(rt, row, found, NotificationType.QUERY_EVENT)
@@ -149,8 +157,8 @@ def channel_routes(rt: Runtime) -> APIRouter:
     )
     async def resend(
         sub_id: str,
-        since: int | None = Query(None, ge=1),
-        until: int | None = Query(None, ge=1),
+        since: int | None = Query(None, ge=1, le=MAX_NUMBER),
+        until: int | None = Query(None, ge=1, le=MAX_NUMBER),
         authorization: str | None = Header(None),
     ) -> ResendOut:
         row = await rt.owned(authorization, sub_id)
@@ -164,15 +172,21 @@ def channel_routes(rt: Runtime) -> APIRouter:
         return ResendOut(subscription=sub_id, requeued=count)
 
     @router.get(
-        "/alerts",
+        "/recipients/{agency}/alerts",
         response_model=list[AlertOut],
         tags=["operations"],
-        summary="Notifications given up on (dead-lettered), newest first",
-        description="Ids, numbers and reasons only, never a payload: what operations act "
-        "on. Each is also on dlq.delivery and audited as undeliverable.",
+        summary="This recipient's notifications given up on (dead-lettered), newest first",
+        description="Ids, numbers and reasons only, never a payload, and only the agency's "
+        "own subscriptions. Each is also on dlq.delivery and audited as undeliverable; "
+        "/healthz shows only their total count. Bearer token of the agency.",
     )
-    async def alerts(limit: int = Query(100, ge=1, le=1000)) -> list[AlertOut]:
-        found = await rt.db(queue.alerts, rt.store, limit=limit)
+    async def alerts(
+        agency: str,
+        limit: int = Query(100, ge=1, le=1000),
+        authorization: str | None = Header(None),
+    ) -> list[AlertOut]:
+        require_agency(authorization, rt.keyring, agency)
+        found = await rt.db(queue.alerts, rt.store, agency=agency, limit=limit)
         return [
             AlertOut(
                 subscription=a.subscription_id,

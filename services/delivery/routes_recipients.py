@@ -166,7 +166,7 @@ def recipient_routes(rt: Runtime) -> APIRouter:
     )
     async def inbox(
         agency: str,
-        after: int = Query(0, ge=0, description="the last number already seen"),
+        after: int = Query(0, ge=0, le=2**53, description="the last number already seen"),
         limit: int = Query(100, ge=1, le=1000),
         authorization: str | None = Header(None),
     ) -> InboxPage:

@@ -21,12 +21,16 @@ class DeliverySettings(HttpSettings):
     delivery_webhook_allow_http_loopback: bool = Field(
         False, description="accept http:// webhooks on loopback addresses (tests, local trials)"
     )
-    delivery_webhook_timeout_s: float = Field(10.0, gt=0, description="per POST")
+    delivery_webhook_timeout_s: float = Field(
+        10.0, gt=0, description="per POST, the whole exchange"
+    )
     delivery_retry_base_s: float = Field(1.0, gt=0, description="first retry within this")
     delivery_retry_factor: float = Field(2.0, ge=1, description="backoff multiplier")
     delivery_retry_cap_s: float = Field(600.0, gt=0, description="longest wait between tries")
     delivery_retry_horizon_s: float = Field(
-        86400.0, gt=0, description="undelivered this long after queueing: dead-lettered"
+        86400.0,
+        gt=0,
+        description="undelivered this long after becoming the head of its queue: dead-lettered",
     )
     delivery_breaker_failures: int = Field(
         5, ge=1, description="consecutive failures that open an endpoint's circuit breaker"

@@ -16,6 +16,7 @@ HEADER = "Infoshare-Signature"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 SCHEME = "v1"
 DEFAULT_TOLERANCE_S = 300
+MAX_TIMESTAMP_DIGITS = 12  # unix seconds for the next 30,000 years
 
 
 def new_secret() -> str:
@@ -50,7 +51,11 @@ def verify_signature(
     candidates: list[str] = []
     for part in header.split(","):
         name, _, value = part.strip().partition("=")
-        if name == "t" and value.isdigit():
+        # ASCII digits only (str.isdigit also takes "²"), and few: int() of a huge number
+        # is slow, and float arithmetic on it overflows.
+        if name == "t" and value.isascii() and value.isdigit():
+            if len(value) > MAX_TIMESTAMP_DIGITS:
+                return False
             timestamp = int(value)
         elif name == SCHEME and value:
             candidates.append(value)

@@ -79,11 +79,21 @@ def set_status(
     store: DeliveryStore, sub_id: str, status: Status, *, now: datetime, error: str | None = None
 ) -> SubscriptionRow:
     """Switch a subscription on or off. While off it is given no events (and no numbers);
-    what was queued waits until it is on again."""
+    what was queued waits until it is on again, and then starts afresh: no attempts, no
+    wait, its retry horizon counting again from when it next becomes the head."""
     with store.write() as s:
         row = s.get(SubscriptionRow, sub_id)
         if row is None:
             raise SubscriptionNotFound(sub_id)
+        if status is Status.ACTIVE and row.status != Status.ACTIVE.value:
+            s.exec(
+                update(NotificationRow)
+                .where(
+                    col(NotificationRow.subscription_id) == sub_id,
+                    col(NotificationRow.state) == State.PENDING.value,
+                )
+                .values(attempts=0, next_attempt_at=None, queued_at=db_time(now))
+            )
         row.status = status.value
         row.updated_at = db_time(now)
         if error is not None or status is Status.ACTIVE:

@@ -6,6 +6,7 @@ failure), never the endpoint's answer: a receiver could echo what it was sent.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 
@@ -16,16 +17,33 @@ from services.delivery.signing import HEADER, IDEMPOTENCY_HEADER, sign
 USER_AGENT = "infoshare-delivery/0.1"
 
 
+# Answers that say the endpoint itself is in trouble: they count towards its circuit
+# breaker. Any other 4xx is about this one request; it is retried, but trips nothing.
+_ENDPOINT_TROUBLE = {408, 429}
+MAX_BODY = 4096  # bytes of an answer read (and dropped) before the connection is closed
+
+
 @dataclass(frozen=True)
 class PushOutcome:
     ok: bool  # 2xx: delivered
     gone: bool = False  # 410: the receiver wants no more: turn the subscription off
     error: str | None = None
+    endpoint_down: bool = False  # a timeout, connection failure, 5xx, 408 or 429
+
+
+def _outcome(code: int) -> PushOutcome:
+    if 200 <= code < 300:
+        return PushOutcome(ok=True)
+    if code == 410:
+        return PushOutcome(ok=False, gone=True, error="HTTP 410 Gone")
+    down = code >= 500 or code in _ENDPOINT_TROUBLE
+    return PushOutcome(ok=False, error=f"HTTP {code}", endpoint_down=down)
 
 
 class WebhookSender:
-    def __init__(self, client: httpx.AsyncClient) -> None:
+    def __init__(self, client: httpx.AsyncClient, *, timeout_s: float = 10.0) -> None:
         self._client = client
+        self._timeout_s = timeout_s  # for the whole exchange, not per read
 
     async def post(
         self,
@@ -48,17 +66,25 @@ class WebhookSender:
         if event_number is not None:
             headers["Infoshare-Event-Number"] = str(event_number)
         try:
-            response = await self._client.post(url, content=body, headers=headers)
-        except httpx.TimeoutException:
-            return PushOutcome(ok=False, error="timed out")
+            async with (
+                asyncio.timeout(self._timeout_s),
+                self._client.stream("POST", url, content=body, headers=headers) as response,
+            ):
+                # The answer's body means nothing to us: read a little (so a small answer
+                # keeps the connection reusable), never all of it.
+                read = 0
+                async for chunk in response.aiter_raw():
+                    read += len(chunk)
+                    if read >= MAX_BODY:
+                        break
+                code = response.status_code
+        except (TimeoutError, httpx.TimeoutException):
+            return PushOutcome(ok=False, error="timed out", endpoint_down=True)
         except httpx.HTTPError as exc:
-            return PushOutcome(ok=False, error=f"request failed ({type(exc).__name__})")
-        code = response.status_code
-        if 200 <= code < 300:
-            return PushOutcome(ok=True)
-        if code == 410:
-            return PushOutcome(ok=False, gone=True, error="HTTP 410 Gone")
-        return PushOutcome(ok=False, error=f"HTTP {code}")
+            return PushOutcome(
+                ok=False, error=f"request failed ({type(exc).__name__})", endpoint_down=True
+            )
+        return _outcome(code)
 
 
 def client(timeout_s: float) -> httpx.AsyncClient:

@@ -186,3 +186,20 @@ async def test_every_endpoint_is_documented(api: httpx.AsyncClient) -> None:
             assert op.get("summary") and op.get("tags"), where
             if path != "/healthz":
                 assert op.get("description"), where
+
+
+async def test_huge_or_reversed_ranges_are_a_422_not_a_500(
+    api: httpx.AsyncClient, keyring_path: Path
+) -> None:
+    la = token(keyring_path, LA)
+    sub = (await api.post(f"/recipients/{LA}/subscriptions", json=_body(), headers=la)).json()
+    huge = str(2**64)
+    for path, params in (
+        (f"/subscriptions/{sub['id']}/events", {"since": huge}),
+        (f"/subscriptions/{sub['id']}/events", {"until": huge}),
+        (f"/subscriptions/{sub['id']}/notifications", {"after": huge}),
+        (f"/recipients/{LA}/inbox", {"after": huge}),
+        (f"/subscriptions/{sub['id']}/events", {"since": "3", "until": "2"}),
+    ):
+        response = await api.get(path, params=params, headers=la)
+        assert response.status_code == 422, (path, params, response.text)

@@ -292,3 +292,55 @@ async def test_the_inbox_cursor_follows_acknowledgements(
         assert (await api.post(f"/subscriptions/{sub}/resend", headers=la)).status_code == 409
         missing = await api.get(f"/recipients/{LA}/deliveries/no-such-id", headers=la)
         assert missing.status_code == 404
+
+
+async def test_an_over_long_attribute_is_dead_lettered_and_the_partition_moves_on(
+    tmp_path: Path, kafka_bootstrap: str, namespace: str, directory: Directory
+) -> None:
+    # A ce_type longer than the store's column fails the insert on PostgreSQL, which would
+    # roll the batch back and replay it forever: it must be refused before the store.
+    topics = Topics(namespace=namespace)
+    topic = topics.deliver(LA)
+    await kafka.ensure_topics(kafka_bootstrap, topics.all_specs(directory))
+    store = DeliveryStore(database_url(tmp_path))
+    store.create_schema()
+    spec = subscriptions.NewSubscription(
+        agency=LA,
+        event_types=[ATTENDANCE],
+        filters=parse_filters([]),
+        content=Content.ID_ONLY,
+        channel=Channel.INBOX,
+    )
+    sub = subscriptions.create(store, spec, now=datetime.now(UTC))
+    key, value, headers = delivery()[1]
+    long_type = [(n, b"x" * 129 if n == "ce_type" else v) for n, v in headers]
+    good = [delivery(n=i) for i in range(2)]
+    await publish(kafka_bootstrap, topic, [good[0][1], (key, value, long_type), good[1][1]])
+    producer = kafka.producer(kafka_bootstrap)
+    await producer.start()
+    letters = DeadLetters(producer, dlq_topic=topics.dlq("delivery"), audit_topic=topics.audit)
+    stop = asyncio.Event()
+    reader = asyncio.create_task(
+        ingest(
+            store, topics={topic: LA}, bootstrap=kafka_bootstrap, dead_letters=letters, stop=stop
+        )
+    )
+    try:
+
+        async def both_numbered() -> bool:
+            return subscriptions.get(store, sub.id).events_since_start >= 2
+
+        await eventually("the good deliveries on both sides of the bad one", both_numbered)
+        (dead,) = await read_topic(topics.dlq("delivery"), kafka_bootstrap, until=_count(1))
+        assert dead.value == value
+        assert b"event_type is longer than 128" in dict(dead.headers)["dlq_reason"]
+        audit = await read_topic(topics.audit, kafka_bootstrap, until=_count(1))
+        assert orjson.loads(audit[0].value)["decision"] == "dead_lettered"
+    finally:
+        stop.set()
+        await reader
+        await producer.stop()
+    rows = queue.entries(store, sub.id, 1, 100)
+    assert [q.delivery.event_id for q in rows] == [e.id for e, _ in good]
+    assert store.delivered_count() == 2
+    assert max(store.offsets().values()) == 3  # read past all three

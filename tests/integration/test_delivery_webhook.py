@@ -20,6 +20,7 @@ from services.delivery.settings import DeliverySettings
 from tests.integration.kafka_helpers import read_topic
 from tests.integration.test_delivery_harness import (
     ATTENDANCE,
+    ED,
     LA,
     Receiver,
     delivery,
@@ -158,9 +159,15 @@ async def test_a_receiver_that_never_comes_back_is_dead_lettered_audited_and_ale
                 a.value for a in audit
             )
 
-        alerts = (await api.get("/alerts")).json()
+        alerts = (await api.get(f"/recipients/{LA}/alerts", headers=la)).json()
         assert sorted(a["event_number"] for a in alerts) == [1, 2]
         assert {a["subscription"] for a in alerts} == {sub}
+        # Per agency: another agency sees none of them, on its own path or on this one.
+        ed = token(keyring_path, ED)
+        assert (await api.get(f"/recipients/{ED}/alerts", headers=ed)).json() == []
+        assert (await api.get(f"/recipients/{LA}/alerts", headers=ed)).status_code == 403
+        assert (await api.get(f"/recipients/{LA}/alerts")).status_code == 401
+        assert (await api.get("/alerts")).status_code == 404
         assert (await api.get("/healthz")).json()["alerts"] == 2
         status = await _status(api, sub, la)
         assert status["notifications"]["dead_lettered"] == 2

@@ -214,3 +214,9 @@ def _loaded(extra: str = "") -> list[str]:
 def test_the_pure_part_of_delivery_imports_no_edge_library() -> None:
     assert _loaded() == []
     assert _loaded("import httpx") == ["httpx"]  # the check sees one when there is one
+
+
+def test_the_focus_url_quotes_the_event_id() -> None:
+    from services.delivery.notifications import fetch_path
+
+    assert fetch_path(LA, "a/../b?c#d e") == f"/recipients/{LA}/deliveries/a%2F..%2Fb%3Fc%23d%20e"

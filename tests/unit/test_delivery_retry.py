@@ -9,7 +9,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.delivery.backoff import RetryPolicy, ceiling, delay, expired, next_attempt
+from services.delivery.backoff import (
+    RetryPolicy,
+    ceiling,
+    delay,
+    expired,
+    give_up_untried,
+    next_attempt,
+)
 from services.delivery.breaker import BreakerBoard, BreakerState, CircuitBreaker
 
 policies = st.builds(
@@ -99,3 +106,24 @@ def test_one_breaker_per_endpoint() -> None:
     assert board.get("https://a:443") is board.get("https://a:443")
     assert board.get("https://b:443").allow(0)
     assert board.open_count(1) == 1 and board.open_count(6) == 1  # half-open is not closed
+
+
+def test_while_a_trial_is_out_the_others_wait_for_it_not_for_the_past() -> None:
+    b = CircuitBreaker(failure_threshold=1, cooldown_s=10)
+    b.record_failure(0)
+    assert b.allow(10)  # the trial goes out
+    assert not b.allow(12)
+    retry = b.retry_at()
+    assert retry is not None and retry == 20  # not 10, already past: no busy polling
+
+
+def test_the_last_try_falls_on_the_horizon_and_is_not_given_up_untried() -> None:
+    policy = RetryPolicy(base_s=1000, factor=2, cap_s=1000, horizon_s=100)
+    at = next_attempt(
+        policy, attempts=3, queued_at=T0, now=T0 + timedelta(seconds=99), rand=lambda: 0.9
+    )
+    deadline = T0 + timedelta(seconds=100)
+    assert at == deadline
+    assert not give_up_untried(policy, started=T0, next_attempt_at=at, now=deadline)
+    assert give_up_untried(policy, started=T0, next_attempt_at=None, now=deadline)
+    assert not give_up_untried(policy, started=T0, next_attempt_at=None, now=T0)

@@ -72,3 +72,9 @@ def test_every_body_verifies_and_any_changed_byte_fails(body: bytes, flip: int) 
 def test_secrets_are_fresh_and_keys_stable() -> None:
     assert new_secret() != new_secret()
     assert idempotency_key("sub", 7) == idempotency_key("sub", 7) != idempotency_key("sub", 8)
+
+
+def test_a_timestamp_not_in_ascii_digits_or_too_long_fails_without_raising() -> None:
+    mac = sign(SECRET, BODY, timestamp=NOW).split(",")[1]
+    for t in ("²", "١٢٣", "1" * 400, "1" * 13):  # superscript, Arabic-Indic, huge, too long
+        assert not verify_signature(SECRET, f"t={t},{mac}", BODY, now=NOW), t

@@ -1,0 +1,230 @@
+"""The webhook dispatcher's decisions against a real database (SQLite here, PostgreSQL when
+the harness names one), with a scripted endpoint instead of HTTP and a recording dead-letter
+writer instead of Kafka: switching on starts the retry horizon afresh, the last try on the
+horizon goes out, a resend is not undone by a worker in flight, and only an endpoint in
+trouble trips its (per agency) circuit breaker."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import orjson
+from sqlmodel import col, select
+
+from services.delivery import queue, subscriptions
+from services.delivery.backoff import RetryPolicy
+from services.delivery.breaker import BreakerBoard
+from services.delivery.deadletter import Undeliverable
+from services.delivery.dispatcher import Changes, Dispatcher
+from services.delivery.filters import parse_filters
+from services.delivery.kafka_edge import DeadLetters
+from services.delivery.model import Channel, Content, Delivered, Incoming, State, Status
+from services.delivery.store import DeliveryStore, db_time
+from services.delivery.tables import NotificationRow, SubscriptionRow
+from services.delivery.webhook import PushOutcome, WebhookSender
+from tests.integration.test_delivery_harness import ATTENDANCE, ED, LA, database_url
+
+URL = "https://hooks.example.org/infoshare"
+HORIZON_S = 3600.0
+
+
+class Letters(DeadLetters):
+    def __init__(self) -> None:  # no producer: it only records
+        self.dlq_topic = "dlq.delivery"
+        self.letters: list[Undeliverable] = []
+
+    async def undeliverable(self, u: Undeliverable) -> None:
+        self.letters.append(u)
+
+
+class Endpoint(WebhookSender):
+    """Answers from a script; ``during`` runs while the request is in flight."""
+
+    def __init__(self, *outcomes: PushOutcome) -> None:
+        self.outcomes = list(outcomes)
+        self.calls: list[str] = []
+        self.during: Callable[[], None] | None = None
+
+    async def post(
+        self,
+        url: str,
+        body: bytes,
+        *,
+        secret: str,
+        idempotency_key: str,
+        subscription_id: str,
+        event_number: int | None,
+    ) -> PushOutcome:
+        self.calls.append(subscription_id)
+        if self.during is not None:
+            await asyncio.to_thread(self.during)
+        return self.outcomes.pop(0)
+
+
+OK = PushOutcome(ok=True)
+DOWN = PushOutcome(ok=False, error="HTTP 503", endpoint_down=True)
+BAD_REQUEST = PushOutcome(ok=False, error="HTTP 400")
+
+
+def _store(tmp_path: Path) -> DeliveryStore:
+    store = DeliveryStore(database_url(tmp_path))
+    store.create_schema()
+    return store
+
+
+def _dispatcher(store: DeliveryStore, endpoint: Endpoint, letters: Letters) -> Dispatcher:
+    return Dispatcher(
+        store=store,
+        sender=endpoint,
+        dead_letters=letters,
+        policy=RetryPolicy(base_s=1, factor=2, cap_s=10, horizon_s=HORIZON_S),
+        breakers=BreakerBoard(failure_threshold=1, cooldown_s=60),
+        changes=Changes(),
+        rand=lambda: 0.0,  # retry at once
+    )
+
+
+def _webhook(store: DeliveryStore, agency: str = LA) -> SubscriptionRow:
+    spec = subscriptions.NewSubscription(
+        agency=agency,
+        event_types=[ATTENDANCE],
+        filters=parse_filters([]),
+        content=Content.ID_ONLY,
+        channel=Channel.WEBHOOK,
+        endpoint=URL,
+    )
+    return subscriptions.create(store, spec, now=datetime.now(UTC))
+
+
+def _deliver(store: DeliveryStore, agency: str = LA) -> None:
+    data = {"attendance": {"site": {"ods_code": "RVR01"}}}
+    event = Delivered(
+        event_id=str(uuid.uuid4()),
+        type=ATTENDANCE,
+        source="/agencies/nhs-riverside-ed",
+        time=datetime.now(UTC),
+        protocol=None,
+        identity_level=None,
+        data=data,
+    )
+    item = Incoming(agency, f"deliver.{agency}", 0, 0, None, orjson.dumps(data), [], event)
+    store.ingest([item], {}, now=datetime.now(UTC))
+
+
+async def _push_head(dispatcher: Dispatcher, sub_id: str) -> bool:
+    sub = subscriptions.get(dispatcher.store, sub_id)
+    head = queue.head(dispatcher.store, sub_id)
+    assert head is not None
+    return await dispatcher._push(sub, head)
+
+
+def _only(store: DeliveryStore, sub_id: str) -> NotificationRow:
+    with store.read() as s:
+        return s.exec(
+            select(NotificationRow).where(col(NotificationRow.subscription_id) == sub_id)
+        ).one()
+
+
+def _age(store: DeliveryStore, sub_id: str, *, queued_s: float, due_s: float | None) -> None:
+    """Pretend time has passed: horizon started ``queued_s`` ago, next try ``due_s`` ago."""
+    now = datetime.now(UTC)
+    with store.write() as s:
+        row = s.exec(
+            select(NotificationRow).where(col(NotificationRow.subscription_id) == sub_id)
+        ).one()
+        row.queued_at = db_time(now - timedelta(seconds=queued_s))
+        row.next_attempt_at = None if due_s is None else db_time(now - timedelta(seconds=due_s))
+        s.add(row)
+
+
+async def test_switching_back_on_gives_the_backlog_a_fresh_horizon(tmp_path: Path) -> None:
+    store, endpoint, letters = _store(tmp_path), Endpoint(DOWN, OK), Letters()
+    dispatcher = _dispatcher(store, endpoint, letters)
+    sub = _webhook(store)
+    _deliver(store)
+    assert not await _push_head(dispatcher, sub.id)  # tried once, failed
+    assert _only(store, sub.id).attempts == 1
+    subscriptions.set_status(store, sub.id, Status.OFF, now=datetime.now(UTC))
+    _age(store, sub.id, queued_s=3 * HORIZON_S, due_s=2 * HORIZON_S)  # off for a long time
+    dispatcher.breakers = BreakerBoard(failure_threshold=1, cooldown_s=60)  # mended meanwhile
+    subscriptions.set_status(store, sub.id, Status.ACTIVE, now=datetime.now(UTC))
+
+    assert _only(store, sub.id).attempts == 0
+    assert await _push_head(dispatcher, sub.id)
+    assert letters.letters == [] and len(endpoint.calls) == 2
+    assert _only(store, sub.id).state == State.DELIVERED.value
+
+
+async def test_the_horizon_counts_from_the_head_not_from_queueing(tmp_path: Path) -> None:
+    store, endpoint, letters = _store(tmp_path), Endpoint(OK), Letters()
+    dispatcher = _dispatcher(store, endpoint, letters)
+    sub = _webhook(store)
+    _deliver(store)
+    _age(store, sub.id, queued_s=2 * HORIZON_S, due_s=None)  # waited behind others, untried
+    assert await _push_head(dispatcher, sub.id)
+    assert letters.letters == []
+
+
+async def test_the_last_try_on_the_horizon_goes_out(tmp_path: Path) -> None:
+    store, endpoint, letters = _store(tmp_path), Endpoint(DOWN), Letters()
+    dispatcher = _dispatcher(store, endpoint, letters)
+    sub = _webhook(store)
+    _deliver(store)
+    with store.write() as s:
+        row = s.exec(select(NotificationRow)).one()
+        row.attempts = 3
+        s.add(row)
+    # next_attempt scheduled the last try exactly on the deadline, which is now past.
+    _age(store, sub.id, queued_s=HORIZON_S + 1, due_s=1)
+    assert not await _push_head(dispatcher, sub.id)
+    assert endpoint.calls == [sub.id]  # tried, then given up on
+    assert [u.attempts for u in letters.letters] == [4]
+    assert _only(store, sub.id).state == State.DEAD_LETTERED.value
+
+
+async def test_a_resend_during_a_push_is_not_undone(tmp_path: Path) -> None:
+    store, endpoint, letters = _store(tmp_path), Endpoint(DOWN), Letters()
+    dispatcher = _dispatcher(store, endpoint, letters)
+    sub = _webhook(store)
+    _deliver(store)
+    with store.write() as s:
+        row = s.exec(select(NotificationRow)).one()
+        row.attempts = 3
+        s.add(row)
+    _age(store, sub.id, queued_s=HORIZON_S + 1, due_s=1)  # the last try: it will fail
+
+    def resend() -> None:  # POST /subscriptions/{id}/resend while the push is out
+        queue.requeue(store, sub.id, 1, 1, now=datetime.now(UTC))
+
+    endpoint.during = resend
+    assert not await _push_head(dispatcher, sub.id)
+    row = _only(store, sub.id)
+    assert (row.state, row.attempts) == (State.PENDING.value, 0)  # queued again, as asked
+
+
+async def test_only_an_endpoint_in_trouble_trips_its_breaker(tmp_path: Path) -> None:
+    store, endpoint, letters = _store(tmp_path), Endpoint(BAD_REQUEST, DOWN), Letters()
+    dispatcher = _dispatcher(store, endpoint, letters)
+    sub = _webhook(store)
+    _deliver(store)
+    assert not await _push_head(dispatcher, sub.id)  # 400: retried, but the endpoint is up
+    assert dispatcher.breakers.open_count(0) == 0 and _only(store, sub.id).attempts == 1
+    assert not await _push_head(dispatcher, sub.id)  # 503: the endpoint is in trouble
+    assert dispatcher.breakers.open_count(0) == 1
+
+
+async def test_one_agencys_failing_endpoint_does_not_stop_another_agencys(
+    tmp_path: Path,
+) -> None:
+    store, endpoint, letters = _store(tmp_path), Endpoint(DOWN, OK), Letters()
+    dispatcher = _dispatcher(store, endpoint, letters)
+    la, ed = _webhook(store, LA), _webhook(store, ED)
+    _deliver(store, LA)
+    _deliver(store, ED)
+    assert not await _push_head(dispatcher, la.id)  # opens LA's breaker for that host
+    assert await _push_head(dispatcher, ed.id)  # ED's own breaker for it is closed
+    assert endpoint.calls == [la.id, ed.id]
