@@ -1,0 +1,249 @@
+"""Tamper evidence for the audit trail, pure (no I/O): a keyed hash chain over every record,
+and signed Merkle tree heads (RFC 6962) over the record hashes at checkpoints.
+
+- Each record's **entry hash** is the RFC 6962 leaf hash (SHA-256 of 0x00 and the record's
+  canonical bytes, its sequence number included), so moving a record changes its hash.
+- The **chain hash** of record n is HMAC-SHA256(chain key, chain hash of n-1 || entry hash
+  of n). Without the chain key, nobody who can write to the database can make an edited,
+  inserted or reordered record whose chain checks out, even after the last checkpoint.
+- A **checkpoint** signs, with Ed25519, the tree size, the Merkle tree head over the entry
+  hashes and the chain head. It is kept in the database and in a file outside it: rewriting
+  history, or cutting records off the end, disagrees with the last checkpoint.
+
+``verify`` walks the records in sequence order and names the first one that is wrong.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+GENESIS = bytes(32)
+CHECKPOINT_CONTEXT = b"infoshare audit checkpoint v1\n"
+
+
+def canonical(seq: int, content: Mapping[str, Any]) -> bytes:
+    """The bytes a record's hash covers: its sequence number and every content field, keys
+    sorted, datetimes in ISO 8601, so the same record always gives the same bytes."""
+    return orjson.dumps(
+        {"seq": seq, **content}, option=orjson.OPT_SORT_KEYS | orjson.OPT_UTC_Z, default=str
+    )
+
+
+def leaf_hash(data: bytes) -> bytes:
+    return hashlib.sha256(b"\x00" + data).digest()
+
+
+def node_hash(left: bytes, right: bytes) -> bytes:
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+def chain_hash(key: bytes, previous: bytes, entry: bytes) -> bytes:
+    return hmac.new(key, previous + entry, hashlib.sha256).digest()
+
+
+def merkle_root(leaves: Sequence[bytes]) -> bytes:
+    """RFC 6962 Merkle tree head over leaf hashes (the empty tree: SHA-256 of nothing)."""
+    if not leaves:
+        return hashlib.sha256(b"").digest()
+    level = list(leaves)
+    # Bottom-up with the odd node carried up: the same tree as RFC 6962's split at the
+    # largest power of two below n.
+    while len(level) > 1:
+        nxt = [node_hash(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+        if len(level) % 2:
+            nxt.append(level[-1])
+        level = nxt
+    return level[0]
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    tree_size: int
+    root: str  # hex
+    chain_head: str  # hex
+    created_at: str  # ISO 8601
+    key_id: str
+    signature: str = ""  # hex, Ed25519 over signed_bytes()
+
+    def signed_bytes(self) -> bytes:
+        body = f"{self.tree_size}\n{self.root}\n{self.chain_head}\n{self.created_at}\n{self.key_id}"
+        return CHECKPOINT_CONTEXT + body.encode()
+
+    def signed(self, key: Ed25519PrivateKey) -> Checkpoint:
+        return Checkpoint(
+            self.tree_size,
+            self.root,
+            self.chain_head,
+            self.created_at,
+            self.key_id,
+            key.sign(self.signed_bytes()).hex(),
+        )
+
+    def signature_valid(self, public: Ed25519PublicKey) -> bool:
+        try:
+            public.verify(bytes.fromhex(self.signature), self.signed_bytes())
+        except (InvalidSignature, ValueError):
+            return False
+        return True
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "tree_size": self.tree_size,
+            "root": self.root,
+            "chain_head": self.chain_head,
+            "created_at": self.created_at,
+            "key_id": self.key_id,
+            "signature": self.signature,
+        }
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> Checkpoint:
+        return cls(
+            int(doc["tree_size"]),
+            str(doc["root"]),
+            str(doc["chain_head"]),
+            str(doc["created_at"]),
+            str(doc["key_id"]),
+            str(doc["signature"]),
+        )
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A record as read back: its sequence number, content, and the hashes stored with it."""
+
+    seq: int
+    content: Mapping[str, Any]
+    entry_hash: str
+    chain_hash: str
+
+
+@dataclass(frozen=True)
+class Sealed:
+    entry_hash: str
+    chain_hash: str
+
+
+def seal(key: bytes, previous_chain: bytes, seq: int, content: Mapping[str, Any]) -> Sealed:
+    """The hashes to store with a new record ``seq`` after a chain head ``previous_chain``."""
+    entry = leaf_hash(canonical(seq, content))
+    return Sealed(entry.hex(), chain_hash(key, previous_chain, entry).hex())
+
+
+@dataclass(frozen=True)
+class Problem:
+    seq: int | None
+    kind: str  # edited | missing | out_of_order | chain_broken | checkpoint | truncated
+    detail: str
+
+    def __str__(self) -> str:
+        where = f"record {self.seq}" if self.seq is not None else "the trail"
+        return f"{where}: {self.kind}: {self.detail}"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    records: int
+    checkpoints: int
+    problem: Problem | None
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+
+def verify(
+    key: bytes,
+    records: Iterable[Stored],
+    checkpoints: Sequence[Checkpoint],
+    public: Ed25519PublicKey,
+) -> Verdict:
+    """Walk ``records`` (in the order the store returns them, by sequence number) and stop
+    at the first problem: a record whose content no longer gives its stored hash (edited),
+    a sequence number skipped (deleted) or out of order (reordered), a chain link that does
+    not follow from the one before (inserted, or hashes recomputed without the key), a
+    checkpoint that is unsigned, disagrees with the records, or lies beyond the last record
+    (truncated)."""
+    ordered = sorted(checkpoints, key=lambda c: c.tree_size)
+    for cp in ordered:
+        if not cp.signature_valid(public):
+            return Verdict(
+                0, 0, Problem(None, "checkpoint", f"bad signature at size {cp.tree_size}")
+            )
+    pending = iter(ordered)
+    due = next(pending, None)
+    leaves: list[bytes] = []
+    previous = GENESIS
+    checked = 0
+    for expected, stored in enumerate(records, start=1):
+        problem = _check_one(key, expected, stored, previous)
+        if problem is not None:
+            return Verdict(expected - 1, checked, problem)
+        entry = bytes.fromhex(stored.entry_hash)
+        previous = bytes.fromhex(stored.chain_hash)
+        leaves.append(entry)
+        while due is not None and due.tree_size == expected:
+            problem = _check_checkpoint(due, leaves, previous)
+            if problem is not None:
+                return Verdict(expected, checked, problem)
+            checked += 1
+            due = next(pending, None)
+    if due is not None:
+        last = ordered[-1]
+        return Verdict(
+            len(leaves),
+            checked,
+            Problem(
+                len(leaves) + 1,
+                "truncated",
+                f"checkpoint {last.created_at} covers {last.tree_size} records, "
+                f"the store holds {len(leaves)}",
+            ),
+        )
+    return Verdict(len(leaves), checked, None)
+
+
+def _check_one(key: bytes, expected: int, stored: Stored, previous: bytes) -> Problem | None:
+    if stored.seq != expected:
+        kind = "missing" if stored.seq > expected else "out_of_order"
+        return Problem(expected, kind, f"expected record {expected}, found {stored.seq}")
+    entry = leaf_hash(canonical(stored.seq, stored.content))
+    if entry.hex() != stored.entry_hash:
+        return Problem(stored.seq, "edited", "its content does not give its stored hash")
+    if chain_hash(key, previous, entry).hex() != stored.chain_hash:
+        return Problem(
+            stored.seq, "chain_broken", "its chain link does not follow from the record before"
+        )
+    return None
+
+
+def _check_checkpoint(cp: Checkpoint, leaves: list[bytes], head: bytes) -> Problem | None:
+    if merkle_root(leaves).hex() != cp.root or head.hex() != cp.chain_head:
+        return Problem(
+            cp.tree_size,
+            "checkpoint",
+            f"records 1..{cp.tree_size} differ from the checkpoint signed at {cp.created_at}",
+        )
+    return None
+
+
+def checkpoint_for(
+    leaves: Sequence[bytes], head: bytes, *, now: datetime, key: Ed25519PrivateKey, key_id: str
+) -> Checkpoint:
+    return Checkpoint(
+        len(leaves), merkle_root(leaves).hex(), head.hex(), now.isoformat(), key_id
+    ).signed(key)
+
+
+def entries(records: Iterable[Stored]) -> Iterator[bytes]:
+    for r in records:
+        yield bytes.fromhex(r.entry_hash)

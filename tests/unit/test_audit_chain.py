@@ -1,0 +1,194 @@
+"""The audit trail's tamper evidence: any single edit, deletion, reordering, insertion or
+truncation of stored records is caught, and the first bad record is named."""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import given
+from hypothesis import strategies as st
+
+from services.audit.chain import (
+    GENESIS,
+    Checkpoint,
+    Stored,
+    checkpoint_for,
+    leaf_hash,
+    merkle_root,
+    node_hash,
+    seal,
+    verify,
+)
+
+KEY = secrets.token_bytes(32)
+SIGNING = Ed25519PrivateKey.generate()
+NOW = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
+
+
+def _content(i: int) -> dict[str, Any]:
+    return {
+        "audit_id": f"id-{i}",
+        "decision": "shared" if i % 2 else "withheld",
+        "recipient": "la-northshire",
+        "fields_disclosed": ["subject.nhs_number", f"f{i}"],
+        "recorded_at": NOW,
+    }
+
+
+def _trail(n: int, key: bytes = KEY) -> list[Stored]:
+    out: list[Stored] = []
+    previous = GENESIS
+    for seq in range(1, n + 1):
+        sealed = seal(key, previous, seq, _content(seq))
+        out.append(Stored(seq, _content(seq), sealed.entry_hash, sealed.chain_hash))
+        previous = bytes.fromhex(sealed.chain_hash)
+    return out
+
+
+def _checkpoint(trail: list[Stored], size: int) -> Checkpoint:
+    leaves = [bytes.fromhex(r.entry_hash) for r in trail[:size]]
+    head = bytes.fromhex(trail[size - 1].chain_hash) if size else GENESIS
+    return checkpoint_for(leaves, head, now=NOW, key=SIGNING, key_id="audit-signing-test")
+
+
+def _verify(trail: list[Stored], checkpoints: list[Checkpoint]) -> Any:
+    return verify(KEY, trail, checkpoints, SIGNING.public_key())
+
+
+def _rfc6962(leaves: list[bytes]) -> bytes:
+    if len(leaves) == 1:
+        return leaves[0]
+    k = 1
+    while k * 2 < len(leaves):
+        k *= 2
+    return node_hash(_rfc6962(leaves[:k]), _rfc6962(leaves[k:]))
+
+
+@given(st.lists(st.binary(max_size=8), min_size=1, max_size=40))
+def test_the_tree_head_is_rfc_6962s(data: list[bytes]) -> None:
+    leaves = [leaf_hash(d) for d in data]
+    assert merkle_root(leaves) == _rfc6962(leaves)
+
+
+def test_an_untouched_trail_verifies_with_its_checkpoints() -> None:
+    trail = _trail(12)
+    verdict = _verify(trail, [_checkpoint(trail, 5), _checkpoint(trail, 12)])
+    assert verdict.ok and (verdict.records, verdict.checkpoints) == (12, 2)
+
+
+def test_an_empty_trail_verifies() -> None:
+    assert _verify([], []).ok
+
+
+trails = st.integers(min_value=2, max_value=25)
+
+
+@given(trails, st.data())
+def test_an_edited_record_is_named(n: int, data: st.DataObject) -> None:
+    trail = _trail(n)
+    i = data.draw(st.integers(0, n - 1))
+    field = data.draw(st.sampled_from(["decision", "recipient", "fields_disclosed", "extra"]))
+    edited = {**trail[i].content, field: "tampered"}
+    trail[i] = dataclasses.replace(trail[i], content=edited)
+    problem = _verify(trail, []).problem
+    assert problem is not None and (problem.seq, problem.kind) == (i + 1, "edited")
+
+
+@given(trails, st.data())
+def test_a_deleted_record_is_named(n: int, data: st.DataObject) -> None:
+    trail = _trail(n)
+    i = data.draw(st.integers(0, n - 2))  # the last one: see truncation
+    del trail[i]
+    problem = _verify(trail, []).problem
+    assert problem is not None and (problem.seq, problem.kind) == (i + 1, "missing")
+
+
+@given(trails, st.data())
+def test_two_records_swapped_are_caught_at_the_first(n: int, data: st.DataObject) -> None:
+    trail = _trail(n)
+    i, j = sorted(data.draw(st.lists(st.integers(0, n - 1), min_size=2, max_size=2, unique=True)))
+    how = data.draw(st.sampled_from(["rows", "contents", "contents_and_hashes"]))
+    a, b = trail[i], trail[j]
+    if how == "rows":  # the rows themselves change places, sequence numbers and all
+        trail[i], trail[j] = b, a
+    elif how == "contents":
+        trail[i] = dataclasses.replace(a, content=b.content)
+        trail[j] = dataclasses.replace(b, content=a.content)
+    else:  # everything but the sequence number
+        trail[i] = Stored(a.seq, b.content, b.entry_hash, b.chain_hash)
+        trail[j] = Stored(b.seq, a.content, a.entry_hash, a.chain_hash)
+    problem = _verify(trail, []).problem
+    assert problem is not None and problem.seq == i + 1
+
+
+@given(trails, st.data())
+def test_an_inserted_record_is_caught_without_the_chain_key(n: int, data: st.DataObject) -> None:
+    """Whoever can write to the database but not read the keyring: a record put anywhere,
+    the rest renumbered and their hashes recomputed, fails at the record put in."""
+    trail = _trail(n)
+    i = data.draw(st.integers(0, n))
+    forged_key = secrets.token_bytes(32)
+    contents = [r.content for r in trail]
+    contents.insert(i, {**_content(999), "audit_id": "forged"})
+    previous = bytes.fromhex(trail[i - 1].chain_hash) if i else GENESIS
+    rebuilt = trail[:i]
+    for seq, content in enumerate(contents[i:], start=i + 1):
+        sealed = seal(forged_key, previous, seq, content)
+        rebuilt.append(Stored(seq, content, sealed.entry_hash, sealed.chain_hash))
+        previous = bytes.fromhex(sealed.chain_hash)
+    problem = _verify(rebuilt, []).problem
+    assert problem is not None and (problem.seq, problem.kind) == (i + 1, "chain_broken")
+
+
+@given(trails, st.data())
+def test_history_rewritten_with_the_key_is_caught_by_the_checkpoint(
+    n: int, data: st.DataObject
+) -> None:
+    """Even an insider holding the chain key cannot rewrite what a checkpoint signed."""
+    trail = _trail(n)
+    cp = _checkpoint(trail, n)
+    i = data.draw(st.integers(0, n - 1))
+    contents = [r.content for r in trail]
+    contents[i] = {**contents[i], "decision": "withheld", "reason": "rewritten"}
+    rebuilt, previous = [], GENESIS
+    for seq, content in enumerate(contents, start=1):
+        sealed = seal(KEY, previous, seq, content)
+        rebuilt.append(Stored(seq, content, sealed.entry_hash, sealed.chain_hash))
+        previous = bytes.fromhex(sealed.chain_hash)
+    problem = _verify(rebuilt, [cp]).problem
+    assert problem is not None and problem.kind == "checkpoint"
+
+
+@given(trails, st.data())
+def test_truncation_is_caught_against_the_last_checkpoint(n: int, data: st.DataObject) -> None:
+    trail = _trail(n)
+    cp = _checkpoint(trail, n)
+    keep = data.draw(st.integers(0, n - 1))
+    problem = _verify(trail[:keep], [cp]).problem
+    assert problem is not None and (problem.seq, problem.kind) == (keep + 1, "truncated")
+
+
+def test_a_checkpoint_not_signed_by_the_audit_key_is_refused() -> None:
+    trail = _trail(4)
+    forged = checkpoint_for(
+        [bytes.fromhex(r.entry_hash) for r in trail],
+        bytes.fromhex(trail[-1].chain_hash),
+        now=NOW,
+        key=Ed25519PrivateKey.generate(),
+        key_id="audit-signing-test",
+    )
+    problem = _verify(trail, [forged]).problem
+    assert problem is not None and problem.kind == "checkpoint" and "signature" in problem.detail
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 7, 8, 9])
+def test_a_checkpoint_round_trips_through_json(size: int) -> None:
+    trail = _trail(size)
+    cp = _checkpoint(trail, size)
+    again = Checkpoint.from_json(cp.to_json())
+    assert again == cp and again.signature_valid(SIGNING.public_key())
