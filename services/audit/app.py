@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Header, HTTPException, Query
@@ -20,6 +21,7 @@ from services.audit.models import (
     OverrideReviewIn,
     OverrideReviewPublic,
 )
+from services.audit.sealing import sealing_from
 from services.audit.store import (
     AlreadyReviewed,
     AuditQuery,
@@ -39,6 +41,13 @@ class AuditSettings(HttpSettings):
         "sqlite:///infoshare-audit.db", description="SQLAlchemy URL of the audit store"
     )
     audit_group: str = Field("infoshare-audit", description="consumer group id")
+    audit_checkpoint_file: Path = Field(
+        Path("infoshare-audit-checkpoints.jsonl"),
+        description="signed checkpoints are also appended here, outside the database",
+    )
+    audit_checkpoint_every: int = Field(
+        1000, ge=1, description="records between signed checkpoints (and one each minute)"
+    )
 
 
 class ReviewFilter(StrEnum):
@@ -56,8 +65,13 @@ def _utc(moment: datetime | None) -> datetime | None:
 
 def create_app(settings: AuditSettings | None = None) -> FastAPI:
     settings = settings or AuditSettings()
-    store = AuditStore(settings.audit_database_url)
-    keyring = settings.keyring()  # IG officers' token hashes, for reviews
+    keyring = settings.keyring()  # IG officers' token hashes, for reviews; the audit keys
+    sealing = sealing_from(
+        keyring,
+        settings.audit_checkpoint_file,
+        checkpoint_every=settings.audit_checkpoint_every,
+    )
+    store = AuditStore(settings.audit_database_url, sealing)
     store.create_schema()
     stop = asyncio.Event()
 

@@ -19,7 +19,7 @@ import hashlib
 import hmac
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -32,10 +32,15 @@ CHECKPOINT_CONTEXT = b"infoshare audit checkpoint v1\n"
 
 def canonical(seq: int, content: Mapping[str, Any]) -> bytes:
     """The bytes a record's hash covers: its sequence number and every content field, keys
-    sorted, datetimes in ISO 8601, so the same record always gives the same bytes."""
-    return orjson.dumps(
-        {"seq": seq, **content}, option=orjson.OPT_SORT_KEYS | orjson.OPT_UTC_Z, default=str
-    )
+    sorted, datetimes in ISO 8601 UTC (databases hand them back without a zone: they are
+    stored in UTC), so the same record always gives the same bytes."""
+    fields = {k: _utc(v) if isinstance(v, datetime) else v for k, v in content.items()}
+    options = orjson.OPT_SORT_KEYS | orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC
+    return orjson.dumps({"seq": seq, **fields}, option=options, default=str)
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC) if moment.tzinfo else moment
 
 
 def leaf_hash(data: bytes) -> bytes:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 from pydantic import ValidationError
@@ -18,6 +19,7 @@ from services.backbone import kafka
 from services.backbone.audit_contract import AuditRecord
 
 log = logging.getLogger(__name__)
+CHECKPOINT_EVERY_S = 60.0
 
 
 async def _dead_letter(producer: AIOKafkaProducer, topic: str, msg: ConsumerRecord) -> None:
@@ -47,8 +49,12 @@ async def ingest(
     producer = kafka.producer(bootstrap)
     await producer.start()
     await reader.start()
+    next_checkpoint = time.monotonic() + CHECKPOINT_EVERY_S
     try:
         while not stop.is_set():
+            if time.monotonic() >= next_checkpoint:
+                next_checkpoint = time.monotonic() + CHECKPOINT_EVERY_S
+                await asyncio.to_thread(store.checkpoint)
             batch = await reader.getmany(timeout_ms=500, max_records=1000)
             if not batch:
                 continue
@@ -64,3 +70,4 @@ async def ingest(
     finally:
         await reader.stop()
         await producer.stop()
+        await asyncio.to_thread(store.checkpoint)  # what was stored is signed before we go

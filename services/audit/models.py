@@ -46,9 +46,34 @@ class AuditEntryBase(SQLModel):
     trace_id: str | None = Field(default=None, max_length=32)
 
 
+CONTENT_FIELDS = tuple(AuditEntryBase.model_fields)
+"""What a record's hash covers: every field of the record, none of the storage's own."""
+
+
 class AuditEntry(AuditEntryBase, table=True):
     __tablename__ = "audit_entry"
-    seq: int | None = Field(default=None, primary_key=True)
+    # Given by the store, 1, 2, 3 ... in the order records are sealed into the chain.
+    seq: int | None = Field(
+        default=None, primary_key=True, sa_column_kwargs={"autoincrement": False}
+    )
+    entry_hash: str = Field(max_length=64, description="RFC 6962 leaf hash of seq and content")
+    chain_hash: str = Field(max_length=64, description="HMAC chain link after this record")
+
+    def content(self) -> dict[str, object]:
+        return {name: getattr(self, name) for name in CONTENT_FIELDS}
+
+
+class AuditCheckpoint(SQLModel, table=True):
+    """A signed Merkle tree head over the first ``tree_size`` records (also in a file)."""
+
+    __tablename__ = "audit_checkpoint"
+    id: int | None = Field(default=None, primary_key=True)
+    tree_size: int = Field(index=True)
+    root: str = Field(max_length=64)
+    chain_head: str = Field(max_length=64)
+    created_at: str = Field(max_length=40)
+    key_id: str = Field(max_length=128)
+    signature: str = Field(max_length=128)
 
 
 class AuditEntryPublic(AuditEntryBase):

@@ -9,7 +9,9 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine, func
 from sqlmodel import Session, SQLModel, col, create_engine, select
 
+from services.audit.chain import Checkpoint
 from services.audit.models import OVERRIDE_CODE, AuditEntry, OverrideReview, OverrideReviewIn
+from services.audit.sealing import Sealing, last_checkpoint_size, seal_new, write_checkpoint
 from services.backbone.audit_contract import AuditRecord
 
 
@@ -26,9 +28,14 @@ class AuditQuery:
 
 
 class AuditStore:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, sealing: Sealing) -> None:
+        self.engine = self.engine_for(url)
+        self.sealing = sealing
+
+    @staticmethod
+    def engine_for(url: str) -> Engine:
         args = {"check_same_thread": False} if url.startswith("sqlite") else {}
-        self.engine: Engine = create_engine(url, connect_args=args)
+        return create_engine(url, connect_args=args)
 
     def create_schema(self) -> None:
         SQLModel.metadata.create_all(self.engine)
@@ -46,9 +53,20 @@ class AuditStore:
             for r in records:
                 if r.audit_id not in existing:
                     fresh.setdefault(r.audit_id, r)
-            session.add_all(AuditEntry.model_validate(r.model_dump()) for r in fresh.values())
+            entries = [
+                AuditEntry.model_validate({**r.model_dump(), "entry_hash": "", "chain_hash": ""})
+                for r in fresh.values()
+            ]
+            last = seal_new(session, entries, self.sealing.chain_key)
+            session.add_all(entries)
             session.commit()
+        if entries and last - last_checkpoint_size(self.engine) >= self.sealing.checkpoint_every:
+            self.checkpoint()
         return len(fresh)
+
+    def checkpoint(self) -> Checkpoint | None:
+        """Sign the tree head over everything stored (the ingester calls it on a schedule)."""
+        return write_checkpoint(self.engine, self.sealing, now=datetime.now(UTC))
 
     def search(self, q: AuditQuery) -> tuple[list[AuditEntry], int]:
         stmt = select(AuditEntry)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
 from services.backbone.errors import ConfigurationError
@@ -40,6 +41,8 @@ class Keyring:
     practitioners: Mapping[str, str] = field(default_factory=dict)  # who may record consent
     agency_tokens: Mapping[str, str] = field(default_factory=dict)  # agency id -> sha256
     recipient_public: Mapping[str, X25519PublicKey] = field(default_factory=dict)
+    audit_chain: Key | None = None  # HMAC key of the audit trail's hash chain
+    audit_signing: Key | None = None  # Ed25519 seed that signs audit checkpoints
 
     def ig_officer(self, bearer: str) -> str | None:
         """The IG officer a bearer token belongs to, or None. Tokens are stored hashed."""
@@ -67,6 +70,22 @@ class Keyring:
         if self.audit_subject is None:
             raise ConfigurationError("the keyring has no 'audit_subject' key")
         return self.audit_subject
+
+    def require_audit_chain(self) -> Key:
+        if self.audit_chain is None:
+            raise ConfigurationError(
+                "the keyring has no 'audit_chain' key (made by `infoshare keys generate`)"
+            )
+        return self.audit_chain
+
+    def require_audit_signing(self) -> tuple[str, Ed25519PrivateKey]:
+        """The key id and Ed25519 private key that sign audit checkpoints."""
+        if self.audit_signing is None:
+            raise ConfigurationError(
+                "the keyring has no 'audit_signing' key (made by `infoshare keys generate`)"
+            )
+        seed = self.audit_signing.secret[:32]
+        return self.audit_signing.key_id, Ed25519PrivateKey.from_private_bytes(seed)
 
     def require_rule_keys(self, *, tokenising: set[str], encrypting: set[str]) -> None:
         """Refuse a protocol set whose rules need keys the keyring lacks: an active token key
@@ -159,6 +178,10 @@ def parse_keyring(doc: Any) -> Keyring:
         practitioners={str(k): str(v) for k, v in (doc.get("practitioners") or {}).items()},
         agency_tokens={str(k): str(v) for k, v in (doc.get("agency_tokens") or {}).items()},
         recipient_public=_parse_public(doc.get("recipient_public") or {}),
+        audit_chain=_parse_key("audit_chain", doc["audit_chain"]) if "audit_chain" in doc else None,
+        audit_signing=(
+            _parse_key("audit_signing", doc["audit_signing"]) if "audit_signing" in doc else None
+        ),
     )
 
 
@@ -291,6 +314,8 @@ def generate_keyring(path: Path, agencies: Iterable[str], *, overwrite: bool = F
     doc = {
         "routing": _new_key("routing", stamp),
         "audit_subject": _new_key("audit-subject", stamp),
+        "audit_chain": _new_key("audit-chain", stamp),
+        "audit_signing": _new_key("audit-signing", stamp),  # an Ed25519 seed
         "pseudonym": {agency: _new_key(f"pseudonym-{agency}", stamp) for agency in agencies},
         "token": [{**_new_key("token", stamp, 64), "active": True}],  # AES-256-SIV
         "ig_officers": {"ig-officer": hashlib.sha256(ig_token.encode()).hexdigest()},

@@ -16,7 +16,7 @@ from rich.console import Console
 
 from services.broker import BrokerError, BrokerNode
 from services.broker.fetch import ensure_jars, pinned_version
-from services.cli import dlq_cmd, protocols_cmd, replay_cmd
+from services.cli import audit_cmd, dlq_cmd, protocols_cmd, replay_cmd
 
 app = typer.Typer(
     help="infoshare: information sharing between schools, social care and the NHS",
@@ -33,6 +33,7 @@ keys_app = typer.Typer(
 app.add_typer(kafka_app, name="kafka")
 app.add_typer(protocols_cmd.app, name="protocols")
 app.add_typer(dlq_cmd.app, name="dlq")
+app.add_typer(audit_cmd.app, name="audit")
 app.command("replay", short_help="Decide a range of a source topic again, audited as replay")(
     replay_cmd.replay
 )

@@ -79,6 +79,10 @@ class Stack:
                 "INFOSHARE_TOPIC_NAMESPACE": self.config.namespace,
                 "INFOSHARE_KEYRING_FILE": str(self.keyring),
                 "INFOSHARE_AUDIT_DATABASE_URL": f"sqlite:///{self.config.state_dir / 'audit.db'}",
+                # Outside the database, so that rewriting the database cannot rewrite them.
+                "INFOSHARE_AUDIT_CHECKPOINT_FILE": str(
+                    self.config.state_dir / "audit-checkpoints.jsonl"
+                ),
             }
         )
         if component.port is not None:

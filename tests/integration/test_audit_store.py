@@ -1,12 +1,21 @@
-"""The audit store on a real SQLite database: idempotent batches and filtered search."""
+"""The audit store on a real SQLite database: idempotent batches, filtered search, and a
+trail that `infoshare audit verify` proves intact, or shows where it was altered by hand."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+import sqlalchemy
+from typer.testing import CliRunner
+
+from services.audit.models import AuditEntry
+from services.audit.sealing import sealing_from
 from services.audit.store import AuditQuery, AuditStore
 from services.backbone.audit_contract import AuditOutcome, AuditRecord, audit_id_for
+from services.backbone.keyring import Keyring
+from services.cli.main import app
 
 
 def _record(offset: int, *, recipient: str, decision: AuditOutcome, at: datetime) -> AuditRecord:
@@ -25,9 +34,15 @@ def _record(offset: int, *, recipient: str, decision: AuditOutcome, at: datetime
     )
 
 
-def test_batches_are_idempotent_and_searchable(tmp_path: Path) -> None:
-    store = AuditStore(f"sqlite:///{tmp_path / 'audit.db'}")
+def _store(tmp_path: Path, keyring: Keyring, every: int = 1000) -> AuditStore:
+    sealing = sealing_from(keyring, tmp_path / "checkpoints.jsonl", checkpoint_every=every)
+    store = AuditStore(f"sqlite:///{tmp_path / 'audit.db'}", sealing)
     store.create_schema()
+    return store
+
+
+def test_batches_are_idempotent_and_searchable(tmp_path: Path, keyring: Keyring) -> None:
+    store = _store(tmp_path, keyring)
     t0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
     batch = [
         _record(1, recipient="la-northshire", decision=AuditOutcome.SHARED, at=t0),
@@ -49,3 +64,57 @@ def test_batches_are_idempotent_and_searchable(tmp_path: Path) -> None:
     assert total == 2 and rows[0].fields_disclosed == ["a.b"]
     rows, total = store.search(AuditQuery(limit=1, offset=1))
     assert total == 3 and len(rows) == 1 and rows[0].recipient == "la-northshire"
+
+
+_COLUMNS = [c.name for c in AuditEntry.__table__.columns]  # type: ignore[attr-defined]
+_COPY_OF_3 = ", ".join(
+    {"seq": "seq + 100", "audit_id": "audit_id || 'x'"}.get(c, c) for c in _COLUMNS
+)
+TAMPERING = {
+    "edited": ("UPDATE audit_entry SET decision = 'withheld' WHERE seq = 7", 7, "edited"),
+    "deleted": ("DELETE FROM audit_entry WHERE seq = 7", 7, "missing"),
+    "inserted": (
+        f"INSERT INTO audit_entry ({', '.join(_COLUMNS)}) "  # noqa: S608 (our own columns)
+        f"SELECT {_COPY_OF_3} FROM audit_entry WHERE seq = 3",
+        13,
+        "missing",
+    ),
+    "reordered": (
+        "UPDATE audit_entry SET seq = -1 WHERE seq = 4; "
+        "UPDATE audit_entry SET seq = 4 WHERE seq = 5; "
+        "UPDATE audit_entry SET seq = 5 WHERE seq = -1",
+        4,
+        "edited",
+    ),
+    "truncated": ("DELETE FROM audit_entry WHERE seq > 9", 10, "truncated"),
+}
+
+
+@pytest.mark.parametrize("how", list(TAMPERING))
+def test_audit_verify_names_the_first_record_altered_by_hand(
+    tmp_path: Path, keyring: Keyring, keyring_path: Path, how: str
+) -> None:
+    store = _store(tmp_path, keyring, every=5)
+    t0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+    for start in (1, 7):  # two batches: a checkpoint after each
+        batch = [
+            _record(i, recipient="la-northshire", decision=AuditOutcome.SHARED, at=t0)
+            for i in range(start, start + 6)
+        ]
+        store.add_batch(batch)
+    env = {
+        "INFOSHARE_KEYRING_FILE": str(keyring_path),
+        "INFOSHARE_AUDIT_DATABASE_URL": f"sqlite:///{tmp_path / 'audit.db'}",
+        "INFOSHARE_AUDIT_CHECKPOINT_FILE": str(tmp_path / "checkpoints.jsonl"),
+    }
+    intact = CliRunner().invoke(app, ["audit", "verify"], env=env)
+    assert intact.exit_code == 0, intact.output
+    assert "intact: 12 record(s)" in intact.output and "2 signed checkpoint(s)" in intact.output
+
+    sql, seq, kind = TAMPERING[how]
+    with store.engine.begin() as conn:
+        for statement in sql.split("; "):
+            conn.execute(sqlalchemy.text(statement))
+    result = CliRunner().invoke(app, ["audit", "verify"], env=env)
+    assert result.exit_code == 1, result.output
+    assert f"TAMPERED: record {seq}: {kind}" in result.output

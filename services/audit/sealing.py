@@ -1,0 +1,131 @@
+"""The store's side of tamper evidence: seal new records into the chain as they are stored,
+write signed checkpoints to the database and to a file outside it, read everything back for
+``infoshare audit verify``. The hashing itself is in chain.py."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import Engine
+from sqlmodel import Session, col, select
+
+from services.audit.chain import GENESIS, Checkpoint, Stored, checkpoint_for, seal
+from services.audit.models import AuditCheckpoint, AuditEntry
+from services.backbone.keyring import Keyring
+
+
+@dataclass(frozen=True)
+class Sealing:
+    chain_key: bytes
+    key_id: str
+    signing: Ed25519PrivateKey
+    checkpoint_file: Path | None = None
+    checkpoint_every: int = 1000  # records between checkpoints (and one at every start)
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    """In UTC before it is hashed: what is read back (in whatever zone the database gives,
+    or none) is then the same instant the hash covered."""
+    if moment is None:
+        return None
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def seal_new(session: Session, entries: Sequence[AuditEntry], key: bytes) -> int:
+    """Number ``entries`` after the last stored record and chain them to it, in the caller's
+    transaction (the audit service is the only writer). Returns the new last seq."""
+    last = session.exec(select(AuditEntry).order_by(col(AuditEntry.seq).desc()).limit(1)).first()
+    seq = (last.seq or 0) if last else 0
+    previous = bytes.fromhex(last.chain_hash) if last else GENESIS
+    for entry in entries:
+        entry.recorded_at = _utc(entry.recorded_at) or entry.recorded_at
+        entry.occurred_at = _utc(entry.occurred_at)
+        seq += 1
+        entry.seq = seq
+        sealed = seal(key, previous, seq, entry.content())
+        entry.entry_hash, entry.chain_hash = sealed.entry_hash, sealed.chain_hash
+        previous = bytes.fromhex(sealed.chain_hash)
+    return seq
+
+
+def last_checkpoint_size(engine: Engine) -> int:
+    with Session(engine) as session:
+        row = session.exec(
+            select(AuditCheckpoint).order_by(col(AuditCheckpoint.tree_size).desc()).limit(1)
+        ).first()
+    return row.tree_size if row else 0
+
+
+def write_checkpoint(engine: Engine, sealing: Sealing, *, now: datetime) -> Checkpoint | None:
+    """Sign the tree head over every record stored so far; None if nothing is new."""
+    with Session(engine) as session:
+        rows = session.exec(
+            select(AuditEntry.entry_hash, AuditEntry.chain_hash).order_by(col(AuditEntry.seq))
+        ).all()
+        if not rows or len(rows) == last_checkpoint_size(engine):
+            return None
+        leaves = [bytes.fromhex(entry) for entry, _ in rows]
+        cp = checkpoint_for(
+            leaves,
+            bytes.fromhex(rows[-1][1]),
+            now=now,
+            key=sealing.signing,
+            key_id=sealing.key_id,
+        )
+        session.add(AuditCheckpoint(**cp.to_json()))
+        session.commit()
+    if sealing.checkpoint_file is not None:
+        sealing.checkpoint_file.parent.mkdir(parents=True, exist_ok=True)
+        with sealing.checkpoint_file.open("ab") as out:
+            out.write(orjson.dumps(cp.to_json()) + b"\n")
+    return cp
+
+
+def stored_records(engine: Engine, batch: int = 5000) -> Iterator[Stored]:
+    """Every record in seq order, read in pages (the table may be large)."""
+    after = 0
+    while True:
+        with Session(engine) as session:
+            page = session.exec(
+                select(AuditEntry)
+                .where(col(AuditEntry.seq) > after)
+                .order_by(col(AuditEntry.seq))
+                .limit(batch)
+            ).all()
+        for row in page:
+            yield Stored(row.seq or 0, row.content(), row.entry_hash, row.chain_hash)
+        if len(page) < batch:
+            return
+        after = page[-1].seq or 0
+
+
+def sealing_from(
+    keyring: Keyring, checkpoint_file: Path | None, *, checkpoint_every: int = 1000
+) -> Sealing:
+    """The store's keys from the keyring; refuses (ConfigurationError) without them."""
+    key_id, signing = keyring.require_audit_signing()
+    return Sealing(
+        keyring.require_audit_chain().secret, key_id, signing, checkpoint_file, checkpoint_every
+    )
+
+
+def stored_checkpoints(engine: Engine) -> list[Checkpoint]:
+    with Session(engine) as session:
+        rows = session.exec(select(AuditCheckpoint).order_by(col(AuditCheckpoint.tree_size)))
+        return [Checkpoint.from_json(r.model_dump()) for r in rows]
+
+
+def file_checkpoints(path: Path) -> list[Checkpoint]:
+    """The checkpoints kept outside the database, one JSON object per line."""
+    if not path.exists():
+        return []
+    return [
+        Checkpoint.from_json(orjson.loads(line))
+        for line in path.read_bytes().splitlines()
+        if line.strip()
+    ]

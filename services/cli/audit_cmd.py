@@ -1,0 +1,89 @@
+"""``infoshare audit verify``: prove the audit trail has not been altered, or say where."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+app = typer.Typer(help="The audit trail: verify it has not been altered", no_args_is_help=True)
+out = Console(highlight=False, width=None if sys.stdout.isatty() else 150)
+err = Console(stderr=True, highlight=False)
+TAMPERED, BAD_INPUT = 1, 2
+
+
+@app.command("verify")
+def verify_cmd(
+    database_url: Annotated[
+        str | None,
+        typer.Option(help="the audit store (default: INFOSHARE_AUDIT_DATABASE_URL)"),
+    ] = None,
+    checkpoints: Annotated[
+        Path | None,
+        typer.Option(
+            help="checkpoint file kept outside the database (default: "
+            "INFOSHARE_AUDIT_CHECKPOINT_FILE)"
+        ),
+    ] = None,
+) -> None:
+    """Recompute every record's hash and chain link, check every signed checkpoint (from the
+    database and from the file outside it), and name the first record that was edited,
+    deleted, reordered or inserted, or the truncation. Exit 0 intact, 1 tampered, 2 bad input.
+    Needs the keyring (INFOSHARE_KEYRING_FILE): the chain is keyed."""
+    from pydantic import ValidationError
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from services.audit.app import AuditSettings
+    from services.audit.chain import verify
+    from services.audit.sealing import file_checkpoints, stored_checkpoints, stored_records
+    from services.audit.store import AuditStore
+    from services.backbone.errors import ConfigurationError
+
+    try:
+        settings = AuditSettings()
+        keyring = settings.keyring()
+        chain_key = keyring.require_audit_chain().secret
+        _, signing = keyring.require_audit_signing()
+    except ValidationError as exc:
+        raise _fail(f"settings: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}") from None
+    except ConfigurationError as exc:
+        raise _fail(str(exc)) from None
+    url = database_url or settings.audit_database_url
+    cp_file = checkpoints or settings.audit_checkpoint_file
+    engine = AuditStore.engine_for(url)
+    try:
+        in_db = stored_checkpoints(engine)
+        outside = file_checkpoints(cp_file)
+        missing = [c for c in outside if c not in in_db]
+        if missing:
+            out.print(
+                f"[bold red]TAMPERED[/]: the checkpoint of {missing[0].tree_size} records "
+                f"signed at {escape(missing[0].created_at)} is in {cp_file} but not (as signed) "
+                "in the database"
+            )
+            raise typer.Exit(TAMPERED)
+        merged = {c.signature: c for c in [*in_db, *outside]}
+        verdict = verify(
+            chain_key, stored_records(engine), list(merged.values()), signing.public_key()
+        )
+    except SQLAlchemyError as exc:
+        raise _fail(f"cannot read the audit store: {type(exc).__name__}") from None
+    if not outside:
+        err.print(f"note: no checkpoint file at {cp_file}; only the database's checkpoints count")
+    if verdict.problem is not None:
+        out.print(f"[bold red]TAMPERED[/]: {escape(str(verdict.problem))}")
+        out.print(f"{verdict.records} record(s) before it verified")
+        raise typer.Exit(TAMPERED)
+    out.print(
+        f"[bold green]intact[/]: {verdict.records} record(s), chain and hashes verified; "
+        f"{verdict.checkpoints} signed checkpoint(s) agree"
+    )
+
+
+def _fail(message: str) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {escape(message)}")
+    return typer.Exit(BAD_INPUT)
