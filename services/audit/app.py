@@ -21,6 +21,7 @@ from services.audit.models import (
     OverrideReviewIn,
     OverrideReviewPublic,
 )
+from services.audit.routes_ig import add_ig_routes
 from services.audit.sealing import sealing_from
 from services.audit.store import (
     AlreadyReviewed,
@@ -182,4 +183,5 @@ def create_app(settings: AuditSettings | None = None) -> FastAPI:
             raise HTTPException(409, detail="this override has been reviewed already") from None
         return {"audit_id": row.audit_id, "reviewed_at": row.reviewed_at.isoformat()}
 
+    add_ig_routes(app, store, keyring)
     return app

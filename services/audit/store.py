@@ -27,6 +27,9 @@ class AuditQuery:
     offset: int = 0
 
 
+ACCESS_ACTION = "audit_access"
+
+
 class AuditStore:
     def __init__(self, url: str, sealing: Sealing) -> None:
         self.engine = self.engine_for(url)
@@ -63,6 +66,20 @@ class AuditStore:
         if entries and last - last_checkpoint_size(self.engine) >= self.sealing.checkpoint_every:
             self.checkpoint()
         return len(fresh)
+
+    def by_subject(self, subject_key: str, *, limit: int = 10000) -> list[AuditEntry]:
+        """Every decision about one child (by audit subject key), oldest first; reads of the
+        trail itself (action ``audit_access``) are left out of a disclosure report."""
+        with Session(self.engine) as session:
+            return list(
+                session.exec(
+                    select(AuditEntry)
+                    .where(col(AuditEntry.subject_key) == subject_key)
+                    .where(col(AuditEntry.action) != ACCESS_ACTION)
+                    .order_by(col(AuditEntry.seq))
+                    .limit(limit)
+                )
+            )
 
     def checkpoint(self) -> Checkpoint | None:
         """Sign the tree head over everything stored (the ingester calls it on a schedule)."""

@@ -24,6 +24,7 @@ class AuditOutcome(StrEnum):
     SUPPRESSED = "suppressed"  # a duplicate of an event already decided
     UNDELIVERABLE = "undeliverable"  # a push channel gave up after its retry horizon
     RETRIED = "retried"  # a dead letter re-published to its origin topic
+    ACCESSED = "accessed"  # someone read the audit trail about a child (watching the watchers)
 
 
 class AuditRecord(BaseModel):

@@ -3,9 +3,6 @@ every component as its own process on the real broker, deliveries and audit read
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
-
 import httpx
 import orjson
 import pytest
@@ -13,33 +10,13 @@ import pytest
 from services.backbone.directory import Directory
 from services.backbone.topics import Topics
 from services.cli import scenario
-from services.cli.demo import Outcome, play, wait_for
-from services.cli.main import default_cache_dir
-from services.cli.stack import Stack, free_ports_config
+from services.cli.demo import Outcome, wait_for
+from services.cli.stack import Stack
 from tests.integration.kafka_helpers import end_offsets, read_topic
 
 pytestmark = [pytest.mark.kafka, pytest.mark.e2e]
 
 ATTENDANCE = "health.unscheduled_care.attendance"
-
-
-@pytest.fixture(scope="module")
-def stack(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    config = free_ports_config(
-        tmp_path_factory.mktemp("stack"),
-        default_cache_dir(),
-        bootstrap=kafka_bootstrap,
-        namespace=f"e{uuid.uuid4().hex[:10]}.",
-    )
-    running = Stack(config)
-    running.start(say=lambda _m: None)
-    yield running
-    running.stop()
-
-
-@pytest.fixture(scope="module")
-def outcome(stack: Stack) -> Outcome:
-    return play(stack, say=lambda _m: None)
 
 
 def test_ed_receives_exactly_the_plan_flag(outcome: Outcome) -> None:

@@ -1,0 +1,94 @@
+"""The IG officer's view of one child: the disclosure report, as JSON, CSV or a FHIR R4
+AuditEvent Bundle. The officer types the child's NHS number; the service turns it into the
+audit subject key (the store holds no identifier) and records the look-up itself in the
+trail: who looked at which child's record, when, in what form."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from fastapi import FastAPI, Header, Query
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
+
+from services.audit import disclosures
+from services.audit.store import ACCESS_ACTION, AuditStore
+from services.backbone.audit_contract import AuditOutcome, AuditRecord
+from services.backbone.http import NhsNumber, bearer_holder
+from services.backbone.identifiers import subject_identifier
+from services.backbone.keyed import keyed_id
+from services.backbone.keyring import Keyring
+
+
+class ReportFormat(StrEnum):
+    JSON = "json"
+    CSV = "csv"
+    FHIR = "fhir"
+
+
+class ChildQuery(BaseModel):
+    nhs_number: NhsNumber = Field(description="the child's NHS number (10 digits, check digit)")
+
+
+def add_ig_routes(app: FastAPI, store: AuditStore, keyring: Keyring) -> None:
+    audit_key = keyring.require_audit_subject()
+
+    @app.post(
+        "/audit/disclosure-report",
+        tags=["IG"],
+        summary="Every disclosure decision about one child (IG officers only)",
+        description="The accounting of disclosures for a child: who received what, when, "
+        "under which protocol and lawful basis, which fields, and what was withheld and why. "
+        "`format`: `json` (default), `csv`, or `fhir` (a FHIR R4 Bundle of AuditEvents, IHE "
+        "BALP PrivacyDisclosure). Needs an IG officer's bearer token. The NHS number travels "
+        "in the body, never the URL; the look-up is itself recorded in the audit trail.",
+        responses={200: {"content": {"text/csv": {}, "application/fhir+json": {}}}},
+    )
+    def disclosure_report(
+        child: ChildQuery,
+        format: ReportFormat = Query(ReportFormat.JSON),
+        authorization: str | None = Header(None),
+    ) -> Response:
+        officer = bearer_holder(authorization, keyring.ig_officer)
+        subject = subject_identifier(nhs_number=child.nhs_number)
+        subject_key = keyed_id(audit_key.secret, "audit-subject", subject)
+        entries = [e.model_dump() for e in store.by_subject(subject_key)]
+        store.add_batch([_access(officer, subject_key, format, len(entries))])
+        if format is ReportFormat.CSV:
+            return Response(disclosures.as_csv(entries), media_type="text/csv")
+        if format is ReportFormat.FHIR:
+            bundle = disclosures.as_fhir_bundle(entries, subject_key=subject_key)
+            return JSONResponse(bundle, media_type="application/fhir+json")
+        body: dict[str, Any] = {
+            "subject_key": subject_key,
+            "count": len(entries),
+            "items": disclosures.rows(entries),
+        }
+        return JSONResponse(_jsonable(body))
+
+
+def _access(officer: str, subject_key: str, fmt: ReportFormat, count: int) -> AuditRecord:
+    """Who looked at which child's trail: sealed into the chain like every decision."""
+    return AuditRecord(
+        audit_id=str(uuid.uuid4()),
+        recorded_at=datetime.now(UTC),
+        action=ACCESS_ACTION,
+        decision=AuditOutcome.ACCESSED,
+        reason_code="access.disclosure_report",
+        reason=f"disclosure report ({fmt.value}, {count} decisions) produced for an IG officer",
+        actor=f"ig-officer:{officer}",
+        subject_key=subject_key,
+    )
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, datetime):
+        return disclosures.iso(value)
+    return value

@@ -1,0 +1,82 @@
+"""An IG officer, as the README says: find every disclosure about a child from the demo,
+export it, tamper with the database by hand, and see `infoshare audit verify` say where."""
+
+from __future__ import annotations
+
+import csv
+import io
+import sqlite3
+
+import httpx
+import pytest
+from fhir.resources.R4B.bundle import Bundle
+from typer.testing import CliRunner
+
+from services.cli import scenario
+from services.cli.demo import Outcome
+from services.cli.main import app
+from services.cli.stack import Stack
+
+pytestmark = [pytest.mark.kafka, pytest.mark.e2e]
+
+
+def _report(stack: Stack, fmt: str, token: str | None) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return httpx.post(
+        stack.url("audit") + f"/audit/disclosure-report?format={fmt}",
+        json={"nhs_number": scenario.ON_PLAN.nhs_number},
+        headers=headers,
+        timeout=10,
+    )
+
+
+def test_an_ig_officer_finds_exports_and_proves_a_childs_disclosures(
+    stack: Stack, outcome: Outcome
+) -> None:
+    officer = (stack.config.state_dir / "ig-officer.token").read_text().strip()
+    assert _report(stack, "json", None).status_code == 401
+    practitioner = (stack.config.state_dir / "practitioner.token").read_text().strip()
+    assert _report(stack, "json", practitioner).status_code == 401
+
+    report = _report(stack, "json", officer).json()
+    got = sorted((r["recipient"], r["decision"], r["protocol_id"]) for r in report["items"])
+    assert got == sorted(
+        [
+            ("nhs-riverside-ed", "shared", "cpis-protection-plan-flag"),
+            ("la-northshire", "shared", "cpis-attendance-notification"),
+            ("la-northshire", "withheld", "early-help-attendance"),
+            ("ph-northshire", "shared", "public-health-attendance-analytics"),
+        ]
+    )
+    assert scenario.ON_PLAN.nhs_number not in str(report)
+
+    table = list(csv.DictReader(io.StringIO(_report(stack, "csv", officer).text)))
+    assert len(table) == 4 and table[0]["recorded_at"].endswith("Z")
+    bundle = _report(stack, "fhir", officer)
+    assert bundle.headers["content-type"].startswith("application/fhir+json")
+    parsed = Bundle.model_validate(bundle.json())
+    assert len(parsed.entry or []) == 4
+
+    # Each look-up is itself in the trail: who looked, at which child (by key), when.
+    seen = httpx.get(stack.url("audit") + "/audit/decisions?decision=accessed", timeout=10).json()
+    looks = [r for r in seen["items"] if r["subject_key"] == report["subject_key"]]
+    assert len(looks) >= 3 and all(r["actor"] == "ig-officer:ig-officer" for r in looks)
+
+
+def test_audit_verify_proves_the_trail_then_names_the_record_edited_by_hand(
+    stack: Stack, outcome: Outcome
+) -> None:
+    state = stack.config.state_dir
+    env = {
+        "INFOSHARE_KEYRING_FILE": str(stack.keyring),
+        "INFOSHARE_AUDIT_DATABASE_URL": f"sqlite:///{state / 'audit.db'}",
+        "INFOSHARE_AUDIT_CHECKPOINT_FILE": str(state / "audit-checkpoints.jsonl"),
+    }
+    runner = CliRunner()
+    intact = runner.invoke(app, ["audit", "verify"], env=env)
+    assert intact.exit_code == 0, intact.output
+    with sqlite3.connect(state / "audit.db") as db:
+        db.execute("UPDATE audit_entry SET decision = 'withheld' WHERE seq = 2")
+    tampered = runner.invoke(app, ["audit", "verify"], env=env)
+    assert tampered.exit_code == 1
+    assert "TAMPERED: record 2: edited" in tampered.output
