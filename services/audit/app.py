@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI, Header, HTTPException, Query
 from pydantic import Field
 
+from services.audit.access import reader
 from services.audit.ingest import ingest
 from services.audit.models import (
     AuditEntryPublic,
@@ -21,7 +22,7 @@ from services.audit.models import (
     OverrideReviewIn,
     OverrideReviewPublic,
 )
-from services.audit.routes_ig import add_ig_routes
+from services.audit.routes_ig import access_record, add_ig_routes
 from services.audit.sealing import sealing_from
 from services.audit.store import (
     AlreadyReviewed,
@@ -122,7 +123,13 @@ def create_app(settings: AuditSettings | None = None) -> FastAPI:
         ),
         limit: int = Query(100, ge=1, le=1000),
         offset: int = Query(0, ge=0),
+        authorization: str | None = Header(None),
     ) -> AuditPage:
+        who = reader(authorization, keyring)
+        if who.agency is not None:  # an agency sees the decisions about what it published
+            if source_agency not in (None, who.agency):
+                raise HTTPException(403, detail="an agency sees only the data it published")
+            source_agency = who.agency
         since, until = _utc(since), _utc(until)
         rows, total = store.search(
             AuditQuery(
@@ -135,6 +142,22 @@ def create_app(settings: AuditSettings | None = None) -> FastAPI:
                 limit=limit,
                 offset=offset,
             )
+        )
+        filters = {
+            "recipient": recipient,
+            "decision": decision.value if decision else None,
+            "source_agency": source_agency,
+            "event_type": event_type,
+        }
+        named = ", ".join(f"{k}={v}" for k, v in filters.items() if v) or "none"
+        store.add_batch(
+            [
+                access_record(
+                    actor=who.actor,
+                    code="access.search",
+                    reason=f"searched the audit trail (filters: {named}; {total} found)",
+                )
+            ]
         )
         return AuditPage(
             items=[AuditEntryPublic.model_validate(r, from_attributes=True) for r in rows],
@@ -152,7 +175,9 @@ def create_app(settings: AuditSettings | None = None) -> FastAPI:
     def list_overrides(
         status: ReviewFilter = Query(ReviewFilter.PENDING),
         limit: int = Query(100, ge=1, le=1000),
+        authorization: str | None = Header(None),
     ) -> list[OverridePublic]:
+        bearer_holder(authorization, keyring.ig_officer)  # the review queue is IG's
         reviewed = {"pending": False, "reviewed": True, "all": None}[status.value]
         return [
             OverridePublic(

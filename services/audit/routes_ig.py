@@ -72,14 +72,26 @@ def add_ig_routes(app: FastAPI, store: AuditStore, keyring: Keyring) -> None:
 
 def _access(officer: str, subject_key: str, fmt: ReportFormat, count: int) -> AuditRecord:
     """Who looked at which child's trail: sealed into the chain like every decision."""
+    return access_record(
+        actor=f"ig-officer:{officer}",
+        code="access.disclosure_report",
+        reason=f"disclosure report ({fmt.value}, {count} decisions) produced for an IG officer",
+        subject_key=subject_key,
+    )
+
+
+def access_record(
+    *, actor: str, code: str, reason: str, subject_key: str | None = None
+) -> AuditRecord:
+    """A read of the audit trail, recorded in it (who watches the watchers)."""
     return AuditRecord(
         audit_id=str(uuid.uuid4()),
         recorded_at=datetime.now(UTC),
         action=ACCESS_ACTION,
         decision=AuditOutcome.ACCESSED,
-        reason_code="access.disclosure_report",
-        reason=f"disclosure report ({fmt.value}, {count} decisions) produced for an IG officer",
-        actor=f"ig-officer:{officer}",
+        reason_code=code,
+        reason=reason,
+        actor=actor,
         subject_key=subject_key,
     )
 

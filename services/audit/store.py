@@ -92,6 +92,8 @@ class AuditStore:
             filters.append(col(AuditEntry.recipient) == q.recipient)
         if q.decision:
             filters.append(col(AuditEntry.decision) == q.decision)
+        else:  # reads of the trail are asked for by name (decision=accessed)
+            filters.append(col(AuditEntry.action) != ACCESS_ACTION)
         if q.source_agency:
             filters.append(col(AuditEntry.source_agency) == q.source_agency)
         if q.event_type:

@@ -16,6 +16,13 @@ from services.cli import scenario
 from services.cli.stack import Stack
 
 # plan flag (1), then 5 attendances x 3 protocols covering attendances
+IG_OFFICER = "ig-officer.token"  # files in the state directory that hold bearer tokens
+
+
+def agency_credentials(agency: str) -> str:
+    return f"agency-tokens/{agency}.token"
+
+
 EXPECTED_DECISIONS = 1 + 5 * 3 + 1  # a plan flag, five attendances, one suppressed copy
 
 
@@ -58,16 +65,20 @@ class _Driver:
     def url(self, name: str) -> str:
         return self.stack.url(name)
 
-    def items(self, url: str, *, as_agency: str | None = None) -> list[dict[str, Any]]:
-        headers = {}
-        if as_agency:  # the delivery service answers each agency with its own API token
-            token = self.stack.config.state_dir / "agency-tokens" / f"{as_agency}.token"
-            headers["Authorization"] = f"Bearer {token.read_text().strip()}"
-        items: list[dict[str, Any]] = _expect(self.http.get(url, headers=headers), 200)["items"]
+    def bearer(self, credentials: str) -> dict[str, str]:
+        """The Authorization header of a token ``infoshare up`` wrote to the state directory:
+        ``ig-officer.token``, ``practitioner.token``, ``agency-tokens/<agency>.token``."""
+        token = (self.stack.config.state_dir / credentials).read_text().strip()
+        return {"Authorization": f"Bearer {token}"}
+
+    def items(self, url: str, *, credentials: str | None = None) -> list[dict[str, Any]]:
+        headers = self.bearer(credentials) if credentials else {}
+        got = _expect(self.http.get(url, headers=headers), 200)
+        items: list[dict[str, Any]] = got["items"]
         return items
 
     def audit_rows(self) -> list[dict[str, Any]]:
-        return self.items(f"{self.url('audit')}/audit/decisions?limit=1000")
+        return self.items(f"{self.url('audit')}/audit/decisions?limit=1000", credentials=IG_OFFICER)
 
     def decided(self, count: int, what: str) -> None:
         wait_for(what, lambda: len(self.audit_rows()) >= count, timeout=self.timeout)
@@ -142,14 +153,16 @@ def play(stack: Stack, *, say: Callable[[str], None] = print, timeout: float = 3
         say("7. The hospital's system, unsure its request arrived, sends it again")
         run.send_last()
         run.decided(EXPECTED_DECISIONS, "every decision in the audit trail")
-        pending = http.get(f"{run.url('audit')}/audit/overrides").json()
+        queue = http.get(f"{run.url('audit')}/audit/overrides", headers=run.bearer(IG_OFFICER))
+        queue.raise_for_status()
+        pending: list[dict[str, Any]] = queue.json()
         return Outcome(
             received={
                 "nhs-riverside-ed": run.items(f"{run.url('health')}/inbox"),
                 "la-northshire": run.items(f"{run.url('socialcare')}/inbox"),
                 "ph-northshire": run.items(
                     f"{run.url('delivery')}/recipients/ph-northshire/inbox",
-                    as_agency="ph-northshire",
+                    credentials=agency_credentials("ph-northshire"),
                 ),
             },
             audit=run.audit_rows(),

@@ -58,7 +58,11 @@ def test_an_ig_officer_finds_exports_and_proves_a_childs_disclosures(
     assert len(parsed.entry or []) == 4
 
     # Each look-up is itself in the trail: who looked, at which child (by key), when.
-    seen = httpx.get(stack.url("audit") + "/audit/decisions?decision=accessed", timeout=10).json()
+    seen = httpx.get(
+        stack.url("audit") + "/audit/decisions?decision=accessed&limit=1000",
+        headers={"Authorization": f"Bearer {officer}"},
+        timeout=10,
+    ).json()
     looks = [r for r in seen["items"] if r["subject_key"] == report["subject_key"]]
     assert len(looks) >= 3 and all(r["actor"] == "ig-officer:ig-officer" for r in looks)
 

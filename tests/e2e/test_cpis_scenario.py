@@ -171,8 +171,9 @@ def test_an_override_is_audited_and_queued_for_ig_review(stack: Stack, outcome: 
     assert httpx.post(target, json=review, headers=auth).status_code == 409
     missing = httpx.post(f"{url}/not-an-override/review", json=review, headers=auth)
     assert missing.status_code == 404
-    assert httpx.get(url).json() == []
-    (done,) = httpx.get(url, params={"status": "reviewed"}).json()
+    assert httpx.get(url).status_code == 401  # the queue is IG's too
+    assert httpx.get(url, headers=auth).json() == []
+    (done,) = httpx.get(url, params={"status": "reviewed"}, headers=auth).json()
     assert done["review"] == {**review, "reviewer": "ig-officer"}  # from the token, not the body
 
 
@@ -299,16 +300,46 @@ def test_services_document_every_endpoint(stack: Stack) -> None:
                 assert op.get("summary"), f"{name} {method.upper()} {path} has no summary"
 
 
+def _bearer(stack: Stack, token_file: str) -> dict[str, str]:
+    token = (stack.config.state_dir / token_file).read_text().strip()
+    return {"Authorization": f"Bearer {token}"}
+
+
 def test_audit_filters(stack: Stack, outcome: Outcome) -> None:
     audit = stack.url("audit") + "/audit/decisions"
+    ig = _bearer(stack, "ig-officer.token")
     expected = sum(r["decision"] == "withheld" for r in outcome.audit)
-    withheld = httpx.get(audit, params={"decision": "withheld", "limit": 1000}).json()
-    assert withheld["total"] >= expected == 7
-    assert {i["recipient"] for i in withheld["items"]} == {"la-northshire"}
-    ph = httpx.get(audit, params={"recipient": "ph-northshire"}).json()
+    withheld = httpx.get(audit, params={"decision": "withheld", "limit": 1000}, headers=ig)
+    assert withheld.json()["total"] >= expected == 7
+    assert {i["recipient"] for i in withheld.json()["items"]} == {"la-northshire"}
+    ph = httpx.get(audit, params={"recipient": "ph-northshire"}, headers=ig).json()
     assert ph["total"] >= 5 and {i["recipient"] for i in ph["items"]} == {"ph-northshire"}
-    assert httpx.get(audit, params={"decision": "bogus"}).status_code == 422
-    future = httpx.get(audit, params={"since": "2999-01-01T00:00:00Z"}).json()
+    assert httpx.get(audit, params={"decision": "bogus"}, headers=ig).status_code == 422
+
+
+def test_only_ig_searches_across_agencies_and_an_agency_sees_what_it_published(
+    stack: Stack, outcome: Outcome
+) -> None:
+    audit = stack.url("audit") + "/audit/decisions"
+    assert httpx.get(audit).status_code == 401
+    practitioner = _bearer(stack, "practitioner.token")
+    assert httpx.get(audit, headers=practitioner).status_code == 401
+    la = _bearer(stack, "agency-tokens/la-northshire.token")
+    mine = httpx.get(audit, params={"limit": 1000}, headers=la).json()
+    assert mine["total"] >= 1
+    assert {i["source_agency"] for i in mine["items"]} == {"la-northshire"}
+    other = httpx.get(audit, params={"source_agency": "nhs-riverside-ed"}, headers=la)
+    assert other.status_code == 403
+    ph = _bearer(stack, "agency-tokens/ph-northshire.token")  # publishes nothing
+    assert httpx.get(audit, headers=ph).json()["total"] == 0
+    assert httpx.get(stack.url("audit") + "/audit/overrides", headers=la).status_code == 401
+    # Every search is itself on record, by whom.
+    ig = _bearer(stack, "ig-officer.token")
+    looks = httpx.get(audit, params={"decision": "accessed", "limit": 1000}, headers=ig)
+    assert {"agency:la-northshire", "agency:ph-northshire"} <= {
+        r["actor"] for r in looks.json()["items"]
+    }
+    future = httpx.get(audit, params={"since": "2999-01-01T00:00:00Z"}, headers=ig).json()
     assert future["total"] == 0
 
 
@@ -393,11 +424,14 @@ def test_an_ig_officer_reidentifies_a_token_stating_why_and_it_is_audited(
     assert wrong.status_code == 422 and wrong.json()["detail"][0]["type"] == "token.invalid"
 
     audit = stack.url("audit") + "/audit/decisions"
+    ig = _bearer(stack, "ig-officer.token")
     wait_for(
         "the re-identification in the audit trail",
-        lambda: httpx.get(audit, params={"decision": "re_identified"}).json()["total"] == 1,
+        lambda: (
+            httpx.get(audit, params={"decision": "re_identified"}, headers=ig).json()["total"] == 1
+        ),
     )
-    (row,) = httpx.get(audit, params={"decision": "re_identified"}).json()["items"]
+    (row,) = httpx.get(audit, params={"decision": "re_identified"}, headers=ig).json()["items"]
     assert (row["actor"], row["reason"], row["recipient"]) == (
         "ig-officer",
         reason,
@@ -409,6 +443,6 @@ def test_an_ig_officer_reidentifies_a_token_stating_why_and_it_is_audited(
         "the refused attempt in the audit trail",
         lambda: any(
             r["reason_code"] == "re_identify.refused" and r["recipient"] == "la-northshire"
-            for r in httpx.get(audit, params={"limit": 1000}).json()["items"]
+            for r in httpx.get(audit, params={"limit": 1000}, headers=ig).json()["items"]
         ),
     )
