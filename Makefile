@@ -47,3 +47,4 @@ clean:
 bench: $(STAMP) kafka-jars
 	@$(BIN)/infoshare bench policy --write docs/benchmarks.md
 	@$(BIN)/infoshare bench processor --write docs/benchmarks.md
+	@$(BIN)/infoshare bench audit --write docs/benchmarks.md

@@ -200,6 +200,24 @@ def bench_processor(
         console.print(f"written to {write}")
 
 
+@bench_app.command("audit")
+def bench_audit(
+    write: Annotated[
+        Path | None,
+        typer.Option(help="replace this section of a Markdown file (docs/benchmarks.md)"),
+    ] = None,
+) -> None:
+    """Time sealed ingest into the SQLite audit store, and verify, at 10k and 100k records."""
+    from services.cli.bench_audit import report, run
+    from services.cli.benchmarks_doc import replace_section
+
+    text = report(run(say=lambda m: err.print(m)))
+    console.print(text)
+    if write is not None:
+        replace_section(write, "## Audit store", text)
+        console.print(f"written to {write}")
+
+
 @keys_app.command("rotate")
 def keys_rotate(
     keyring: Annotated[Path, typer.Option(help="the keyring file", exists=True)],
