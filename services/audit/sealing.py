@@ -8,6 +8,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -15,7 +16,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from services.audit.chain import GENESIS, Checkpoint, Stored, checkpoint_for, seal
-from services.audit.models import AuditCheckpoint, AuditEntry
+from services.audit.models import CONTENT_FIELDS, AuditCheckpoint, AuditEntry
 from services.backbone.keyring import Keyring
 
 
@@ -36,19 +37,20 @@ def _utc(moment: datetime | None) -> datetime | None:
     return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def seal_new(session: Session, entries: Sequence[AuditEntry], key: bytes) -> int:
-    """Number ``entries`` after the last stored record and chain them to it, in the caller's
-    transaction (the audit service is the only writer). Returns the new last seq."""
+def seal_new(session: Session, rows: Sequence[dict[str, Any]], key: bytes) -> int:
+    """Number ``rows`` (column dicts) after the last stored record and chain them to it, in
+    the caller's transaction (the audit service is the only writer). Returns the new last
+    seq."""
     last = session.exec(select(AuditEntry).order_by(col(AuditEntry.seq).desc()).limit(1)).first()
     seq = (last.seq or 0) if last else 0
     previous = bytes.fromhex(last.chain_hash) if last else GENESIS
-    for entry in entries:
-        entry.recorded_at = _utc(entry.recorded_at) or entry.recorded_at
-        entry.occurred_at = _utc(entry.occurred_at)
+    for row in rows:
+        row["recorded_at"] = _utc(row["recorded_at"])
+        row["occurred_at"] = _utc(row.get("occurred_at"))
         seq += 1
-        entry.seq = seq
-        sealed = seal(key, previous, seq, entry.content())
-        entry.entry_hash, entry.chain_hash = sealed.entry_hash, sealed.chain_hash
+        row["seq"] = seq
+        sealed = seal(key, previous, seq, {name: row.get(name) for name in CONTENT_FIELDS})
+        row["entry_hash"], row["chain_hash"] = sealed.entry_hash, sealed.chain_hash
         previous = bytes.fromhex(sealed.chain_hash)
     return seq
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, func
+from sqlalchemy import Engine, func, insert
 from sqlmodel import Session, SQLModel, col, create_engine, select
 
 from services.audit.chain import Checkpoint
@@ -56,14 +56,13 @@ class AuditStore:
             for r in records:
                 if r.audit_id not in existing:
                     fresh.setdefault(r.audit_id, r)
-            entries = [
-                AuditEntry.model_validate({**r.model_dump(), "entry_hash": "", "chain_hash": ""})
-                for r in fresh.values()
-            ]
-            last = seal_new(session, entries, self.sealing.chain_key)
-            session.add_all(entries)
+            # Plain rows and one executemany: building ORM objects cost half the ingest time.
+            rows = [r.model_dump() for r in fresh.values()]
+            last = seal_new(session, rows, self.sealing.chain_key)
+            if rows:
+                session.execute(insert(AuditEntry.__table__), rows)  # type: ignore[attr-defined]
             session.commit()
-        if entries and last - last_checkpoint_size(self.engine) >= self.sealing.checkpoint_every:
+        if rows and last - last_checkpoint_size(self.engine) >= self.sealing.checkpoint_every:
             self.checkpoint()
         return len(fresh)
 

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from services.audit.chain import (
     GENESIS,
     Checkpoint,
+    MerkleAccumulator,
     Stored,
     checkpoint_for,
     leaf_hash,
@@ -73,6 +74,10 @@ def _rfc6962(leaves: list[bytes]) -> bytes:
 def test_the_tree_head_is_rfc_6962s(data: list[bytes]) -> None:
     leaves = [leaf_hash(d) for d in data]
     assert merkle_root(leaves) == _rfc6962(leaves)
+    growing = MerkleAccumulator()
+    for i, leaf in enumerate(leaves, start=1):
+        growing.append(leaf)
+        assert growing.root() == _rfc6962(leaves[:i])
 
 
 def test_an_untouched_trail_verifies_with_its_checkpoints() -> None:
