@@ -250,6 +250,23 @@ def rotate_token_key(path: Path) -> str:
     return key["id"]
 
 
+AUDIT_KEYS = {"audit_chain": "audit-chain", "audit_signing": "audit-signing"}
+
+
+def add_audit_keys(path: Path) -> list[str]:
+    """Add the audit trail's chain and signing keys to a keyring made before they existed;
+    every other key stays as it is. Returns the names added (none if it has both)."""
+    doc = _read_doc(path)
+    stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+    added = [name for name in AUDIT_KEYS if name not in doc]
+    for name in added:
+        doc[name] = _new_key(AUDIT_KEYS[name], stamp)
+    if added:
+        parse_keyring(doc)  # never write a keyring that would not load
+        write_private(path, dump_keyring(doc))
+    return added
+
+
 def retire_token_key(path: Path, key_id: str) -> None:
     """Remove an inactive token key: tokens made with it can no longer be reversed."""
     doc = _read_doc(path)
@@ -314,8 +331,7 @@ def generate_keyring(path: Path, agencies: Iterable[str], *, overwrite: bool = F
     doc = {
         "routing": _new_key("routing", stamp),
         "audit_subject": _new_key("audit-subject", stamp),
-        "audit_chain": _new_key("audit-chain", stamp),
-        "audit_signing": _new_key("audit-signing", stamp),  # an Ed25519 seed
+        **{name: _new_key(purpose, stamp) for name, purpose in AUDIT_KEYS.items()},
         "pseudonym": {agency: _new_key(f"pseudonym-{agency}", stamp) for agency in agencies},
         "token": [{**_new_key("token", stamp, 64), "active": True}],  # AES-256-SIV
         "ig_officers": {"ig-officer": hashlib.sha256(ig_token.encode()).hexdigest()},

@@ -233,6 +233,25 @@ def keys_rotate(
     console.print(f"new active token key {key_id}; restart the processor to use it")
 
 
+@keys_app.command("add-audit")
+def keys_add_audit(
+    keyring: Annotated[Path, typer.Option(help="the keyring file", exists=True)],
+) -> None:
+    """Add the audit trail's chain and signing keys to an older keyring, keeping every
+    other key (regenerating would change every pseudonym)."""
+    from services.backbone.errors import ConfigurationError
+    from services.backbone.keyring import add_audit_keys
+
+    try:
+        added = add_audit_keys(keyring)
+    except ConfigurationError as exc:
+        raise _fail(str(exc)) from None
+    if added:
+        console.print(f"added {', '.join(added)}; restart the audit service to use them")
+    else:
+        console.print("the keyring has its audit keys already; nothing changed")
+
+
 @keys_app.command("retire")
 def keys_retire(
     keyring: Annotated[Path, typer.Option(help="the keyring file", exists=True)],

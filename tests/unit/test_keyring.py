@@ -16,6 +16,7 @@ from services.backbone.errors import ConfigurationError
 from services.backbone.keyed import Key
 from services.backbone.keyring import (
     Keyring,
+    add_audit_keys,
     generate_keyring,
     load_keyring,
     parse_keyring,
@@ -214,3 +215,22 @@ def test_a_keyring_can_come_from_the_environment(
     settings = BackboneSettings()
     assert settings.keyring().routing == load_keyring(path).routing
     assert "secret" not in repr(settings)  # SecretStr hides it
+
+
+def test_audit_keys_are_added_to_an_older_keyring_and_nothing_else_changes(
+    tmp_path: Path,
+) -> None:
+    path = generate_keyring(tmp_path / "keyring.yaml", ["la-northshire"])
+    doc = yaml.safe_load(path.read_text())
+    older = {k: v for k, v in doc.items() if k not in ("audit_chain", "audit_signing")}
+    path.write_text(yaml.safe_dump(older))
+    with pytest.raises(ConfigurationError, match="audit_chain"):
+        load_keyring(path).require_audit_chain()
+
+    assert add_audit_keys(path) == ["audit_chain", "audit_signing"]
+    upgraded = load_keyring(path)
+    assert upgraded.require_audit_chain().secret and upgraded.require_audit_signing()[0]
+    again = yaml.safe_load(path.read_text())
+    assert {k: again[k] for k in older} == older  # every other key kept
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert add_audit_keys(path) == []  # idempotent
