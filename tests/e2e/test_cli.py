@@ -124,7 +124,9 @@ def test_demo_interrupted_stops_everything_it_started() -> None:
 
 @pytest.mark.kafka
 def test_up_serves_until_interrupted(kafka_bootstrap: str, tmp_path: Path) -> None:
-    base = free_port() // 100 * 100 % 30000 + 20000  # a base whose +1..+20 are likely free
+    # Below Linux's ephemeral range (32768 and up), so no client socket of the stack's own
+    # Kafka connections can take one of these ports between the check and the bind.
+    base = 20000 + free_port() % 120 * 100
     ports = [base + 1, base + 2, base + 10, base + 20]
     if any(port_open(p) for p in ports):
         pytest.skip("the chosen ports are busy on this machine")
