@@ -160,62 +160,55 @@ def keys_generate(
 
 bench_app = typer.Typer(help="Benchmarks: measure and report, side by side", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
+WriteSection = Annotated[
+    Path | None,
+    typer.Option(help="replace this section of a Markdown file (docs/benchmarks.md)"),
+]
+
+
+def _show_bench(text: str, write: Path | None, heading: str) -> None:
+    """Print a benchmark's report; with --write, replace its section of the Markdown file."""
+    from services.cli.benchmarks_doc import replace_section
+
+    console.print(text)
+    if write is not None:
+        replace_section(write, heading, text)
+        console.print(f"written to {write}")
 
 
 @bench_app.command("policy")
 def bench_policy(
     iterations: Annotated[int, typer.Option(min=100, help="decisions timed per case")] = 5000,
-    write: Annotated[
-        Path | None,
-        typer.Option(help="replace this section of a Markdown file (docs/benchmarks.md)"),
-    ] = None,
+    write: WriteSection = None,
 ) -> None:
     """Time one policy decision (5 recipients, mixed rules) against 10 and 1,000 protocols."""
     from services.cli.bench_policy import report, run
-    from services.cli.benchmarks_doc import replace_section
 
     text = report(run(iterations), iterations)
-    console.print(text)
-    if write is not None:
-        replace_section(write, "## Policy decision", text)
-        console.print(f"written to {write}")
+    _show_bench(text, write, "## Policy decision")
 
 
 @bench_app.command("processor")
 def bench_processor(
     events: Annotated[int, typer.Option(min=1000, help="attendances per batch size")] = 20000,
-    write: Annotated[
-        Path | None,
-        typer.Option(help="replace this section of a Markdown file (docs/benchmarks.md)"),
-    ] = None,
+    write: WriteSection = None,
 ) -> None:
     """Time the processor on a broker of its own: events/s at batch_max 100 and 500."""
     from services.cli.bench_processor import report, run
-    from services.cli.benchmarks_doc import replace_section
 
     text = report(run(default_cache_dir(), events, say=lambda m: err.print(m)))
-    console.print(text)
-    if write is not None:
-        replace_section(write, "## Processor throughput", text)
-        console.print(f"written to {write}")
+    _show_bench(text, write, "## Processor throughput")
 
 
 @bench_app.command("audit")
 def bench_audit(
-    write: Annotated[
-        Path | None,
-        typer.Option(help="replace this section of a Markdown file (docs/benchmarks.md)"),
-    ] = None,
+    write: WriteSection = None,
 ) -> None:
     """Time sealed ingest into the SQLite audit store, and verify, at 10k and 100k records."""
     from services.cli.bench_audit import report, run
-    from services.cli.benchmarks_doc import replace_section
 
     text = report(run(say=lambda m: err.print(m)))
-    console.print(text)
-    if write is not None:
-        replace_section(write, "## Audit store", text)
-        console.print(f"written to {write}")
+    _show_bench(text, write, "## Audit store")
 
 
 @keys_app.command("rotate")
