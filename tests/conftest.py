@@ -1,6 +1,7 @@
-"""Fixtures shared by every test layer. The real Kafka broker is started once per session
-(unless INFOSHARE_TEST_KAFKA_BOOTSTRAP names one) and each test gets its own namespace of
-uuid-named topics, so no two tests share state."""
+"""Fixtures shared by every test layer. The real Kafka broker and PostgreSQL cluster are
+started once per session (unless INFOSHARE_TEST_KAFKA_BOOTSTRAP names a broker) and each
+test gets its own namespace of uuid-named topics and its own database, so no two tests
+share state."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 
 from services.backbone.directory import Directory, load_directory
 from services.backbone.keyring import Keyring, generate_keyring, load_keyring
+from services.pgserver import PostgresNode
 
 
 @pytest.fixture(scope="session")
@@ -22,7 +24,7 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield given
         return
     from services.broker import BrokerNode
-    from services.cli.main import default_cache_dir
+    from services.cli.paths import default_cache_dir
     from services.cli.stack import free_port
 
     node = BrokerNode(
@@ -36,6 +38,30 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield node.bootstrap
     finally:
         node.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresNode]:
+    """A PostgreSQL cluster of the session's own (Debian's server, installed if missing);
+    each test makes a database of its own on it (``database_url``)."""
+    from services.cli.stack import free_port
+
+    node = PostgresNode(state_dir=tmp_path_factory.mktemp("pg"), port=free_port())
+    node.start()
+    try:
+        yield node
+    finally:
+        node.destroy()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A new, empty database for this test, once on each backend: contract tests take it
+    and so run the same assertions on SQLite and PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'test.db'}"
+    node: PostgresNode = request.getfixturevalue("postgres")
+    return node.ensure_database(f"t{uuid.uuid4().hex[:12]}")
 
 
 @pytest.fixture

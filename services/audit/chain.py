@@ -33,8 +33,14 @@ CHECKPOINT_CONTEXT = b"infoshare audit checkpoint v1\n"
 def canonical(seq: int, content: Mapping[str, Any]) -> bytes:
     """The bytes a record's hash covers: its sequence number and every content field, keys
     sorted, datetimes in ISO 8601 UTC (databases hand them back without a zone: they are
-    stored in UTC), so the same record always gives the same bytes."""
-    fields = {k: _utc(v) if isinstance(v, datetime) else v for k, v in content.items()}
+    stored in UTC), so the same record always gives the same bytes. A field that is null or
+    an empty list is left out, as if absent: a migration that adds an optional column leaves
+    the hashes of the records sealed before it as they were."""
+    fields = {
+        k: _utc(v) if isinstance(v, datetime) else v
+        for k, v in content.items()
+        if v is not None and v != []
+    }
     options = orjson.OPT_SORT_KEYS | orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC
     return orjson.dumps({"seq": seq, **fields}, option=options, default=str)
 
@@ -85,6 +91,19 @@ class MerkleAccumulator:
             count, left = self._peaks.pop()
             peak = (count * 2, node_hash(left, peak[1]))
         self._peaks.append(peak)
+
+    @property
+    def peaks(self) -> list[tuple[int, str]]:
+        """The compact range: enough to carry on from here without the leaves before."""
+        return [(count, digest.hex()) for count, digest in self._peaks]
+
+    @classmethod
+    def resume(cls, peaks: Sequence[Sequence[Any]]) -> MerkleAccumulator:
+        """An accumulator carrying on from ``peaks`` (as :attr:`peaks` gave them)."""
+        tree = cls()
+        tree._peaks = [(int(count), bytes.fromhex(str(digest))) for count, digest in peaks]
+        tree.size = sum(count for count, _ in tree._peaks)
+        return tree
 
     def root(self) -> bytes:
         if not self._peaks:

@@ -2,7 +2,8 @@
 database commit (at-least-once from Kafka, exactly once in the table by audit id).
 
 A record that is not an audit record goes, untouched, to ``dlq.audit`` with its reason
-before the offset moves past it: nothing is dropped silently.
+before the offset moves past it, and the trail records that it did (``dead_lettered``):
+nothing is dropped silently.
 """
 
 from __future__ import annotations
@@ -10,22 +11,27 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 from pydantic import ValidationError
 
 from services.audit.store import AuditStore
 from services.backbone import kafka
-from services.backbone.audit_contract import AuditRecord
+from services.backbone.audit_contract import AuditOutcome, AuditRecord
 
 log = logging.getLogger(__name__)
 CHECKPOINT_EVERY_S = 60.0
 
 
-async def _dead_letter(producer: AIOKafkaProducer, topic: str, msg: ConsumerRecord) -> None:
+NOT_AN_AUDIT_RECORD = "not an audit record (schema validation failed)"
+
+
+async def _dead_letter(producer: AIOKafkaProducer, topic: str, msg: ConsumerRecord) -> AuditRecord:
+    """Park the record on the dead-letter topic; return the audit record saying so."""
     headers = [
         *(msg.headers or ()),
-        ("dlq_reason", b"not an audit record (schema validation failed)"),
+        ("dlq_reason", NOT_AN_AUDIT_RECORD.encode()),
         ("dlq_topic", msg.topic.encode()),
         ("dlq_partition", str(msg.partition).encode()),
         ("dlq_offset", str(msg.offset).encode()),
@@ -33,6 +39,19 @@ async def _dead_letter(producer: AIOKafkaProducer, topic: str, msg: ConsumerReco
     await producer.send_and_wait(topic, msg.value, key=msg.key, headers=headers)
     log.error(
         "dead-lettered a malformed audit record %s[%d]@%d", msg.topic, msg.partition, msg.offset
+    )
+    return AuditRecord.about(
+        topic=msg.topic,
+        partition=msg.partition,
+        offset=msg.offset,
+        protocol="dead_letter",
+        recorded_at=datetime.now(UTC),
+        action="dead_letter",
+        decision=AuditOutcome.DEAD_LETTERED,
+        reason_code="dead_letter.unprocessable",
+        reason=NOT_AN_AUDIT_RECORD,
+        actor="infoshare-audit",
+        topic_out=topic,
     )
 
 
@@ -64,7 +83,7 @@ async def ingest(
                     try:
                         records.append(AuditRecord.model_validate_json(msg.value or b""))
                     except ValidationError:
-                        await _dead_letter(producer, dlq_topic, msg)
+                        records.append(await _dead_letter(producer, dlq_topic, msg))
             await asyncio.to_thread(store.add_batch, records)
             await reader.commit()
     finally:

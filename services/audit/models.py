@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import JSON, Column
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Integer
 from sqlmodel import Field, SQLModel
+
+# Kafka offsets and the record count outgrow 32 bits; SQLite keeps INTEGER, so that seq
+# stays the table's rowid there.
+BIG = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class AuditEntryBase(SQLModel):
     audit_id: str = Field(max_length=36, unique=True, index=True)
-    recorded_at: datetime = Field(index=True)
-    occurred_at: datetime | None = None
+    recorded_at: datetime = Field(index=True, sa_type=DateTime(timezone=True))
+    occurred_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
     action: str = Field(max_length=32)
     decision: str = Field(max_length=32, index=True)
     reason_code: str = Field(max_length=64)
@@ -27,6 +32,7 @@ class AuditEntryBase(SQLModel):
     lawful_basis: str | None = None
     identity_level: str | None = Field(default=None, max_length=32)
     subject_key: str | None = Field(default=None, max_length=64, index=True)
+    subject_aliases: list[str] = Field(default_factory=list, sa_column=Column(JSON))
     fields_disclosed: list[str] = Field(default_factory=list, sa_column=Column(JSON))
     fields_pseudonymised: list[str] = Field(default_factory=list, sa_column=Column(JSON))
     fields_withheld: list[str] = Field(default_factory=list, sa_column=Column(JSON))
@@ -40,7 +46,7 @@ class AuditEntryBase(SQLModel):
     override_role: str | None = Field(default=None, max_length=80)
     topic_in: str | None = Field(default=None, max_length=255)
     partition_in: int | None = None
-    offset_in: int | None = None
+    offset_in: int | None = Field(default=None, sa_type=BIG)
     topic_out: str | None = Field(default=None, max_length=255)
     delivery_id: str | None = Field(default=None, max_length=64)
     trace_id: str | None = Field(default=None, max_length=32)
@@ -54,7 +60,7 @@ class AuditEntry(AuditEntryBase, table=True):
     __tablename__ = "audit_entry"
     # Given by the store, 1, 2, 3 ... in the order records are sealed into the chain.
     seq: int | None = Field(
-        default=None, primary_key=True, sa_column_kwargs={"autoincrement": False}
+        default=None, primary_key=True, sa_type=BIG, sa_column_kwargs={"autoincrement": False}
     )
     entry_hash: str = Field(max_length=64, description="RFC 6962 leaf hash of seq and content")
     chain_hash: str = Field(max_length=64, description="HMAC chain link after this record")
@@ -68,12 +74,15 @@ class AuditCheckpoint(SQLModel, table=True):
 
     __tablename__ = "audit_checkpoint"
     id: int | None = Field(default=None, primary_key=True)
-    tree_size: int = Field(index=True)
+    tree_size: int = Field(index=True, sa_type=BIG)
     root: str = Field(max_length=64)
     chain_head: str = Field(max_length=64)
     created_at: str = Field(max_length=40)
     key_id: str = Field(max_length=128)
     signature: str = Field(max_length=128)
+    # Not signed: the Merkle compact range at this size, so that the next checkpoint hashes
+    # only the records after it. Checked against ``root`` before it is used.
+    peaks: list[list[Any]] | None = Field(default=None, sa_column=Column(JSON))
 
 
 class AuditEntryPublic(AuditEntryBase):
@@ -105,7 +114,17 @@ class OverrideReview(OverrideReviewPublic, table=True):
     __tablename__ = "override_review"
     id: int | None = Field(default=None, primary_key=True)
     audit_id: str = Field(max_length=36, unique=True, index=True)
-    reviewed_at: datetime
+    reviewed_at: datetime = Field(sa_type=DateTime(timezone=True))
+
+
+class SubjectAlias(SQLModel, table=True):
+    """Another identifier of a child (UPN, LA person id), keyed like the subject key, and
+    the subject key its decisions are stored under: how an IG officer's search by UPN or LA
+    id finds them. Derived from the records' ``subject_aliases``; never an identifier."""
+
+    __tablename__ = "audit_subject_alias"
+    alias_key: str = Field(max_length=64, primary_key=True)
+    subject_key: str = Field(max_length=64, primary_key=True)
 
 
 class OverridePublic(SQLModel):

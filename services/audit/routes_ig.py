@@ -55,7 +55,7 @@ def add_ig_routes(app: FastAPI, store: AuditStore, keyring: Keyring) -> None:
         officer = bearer_holder(authorization, keyring.ig_officer)
         subject = subject_identifier(nhs_number=child.nhs_number)
         subject_key = keyed_id(audit_key.secret, "audit-subject", subject)
-        entries = [e.model_dump() for e in store.by_subject(subject_key)]
+        entries = [e.model_dump() for e in store.by_subject([subject_key])]
         store.add_batch([_access(officer, subject_key, format, len(entries))])
         if format is ReportFormat.CSV:
             return Response(disclosures.as_csv(entries), media_type="text/csv")

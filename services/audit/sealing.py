@@ -4,6 +4,7 @@ write signed checkpoints to the database and to a file outside it, read everythi
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -15,9 +16,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from services.audit.chain import GENESIS, Checkpoint, Stored, checkpoint_for, seal
+from services.audit.chain import GENESIS, Checkpoint, MerkleAccumulator, Stored, seal
 from services.audit.models import CONTENT_FIELDS, AuditCheckpoint, AuditEntry
 from services.backbone.keyring import Keyring
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -41,9 +44,11 @@ def seal_new(session: Session, rows: Sequence[dict[str, Any]], key: bytes) -> in
     """Number ``rows`` (column dicts) after the last stored record and chain them to it, in
     the caller's transaction (the audit service is the only writer). Returns the new last
     seq."""
-    last = session.exec(select(AuditEntry).order_by(col(AuditEntry.seq).desc()).limit(1)).first()
-    seq = (last.seq or 0) if last else 0
-    previous = bytes.fromhex(last.chain_hash) if last else GENESIS
+    last = session.exec(
+        select(AuditEntry.seq, AuditEntry.chain_hash).order_by(col(AuditEntry.seq).desc()).limit(1)
+    ).first()
+    seq = (last[0] or 0) if last else 0
+    previous = bytes.fromhex(last[1]) if last else GENESIS
     for row in rows:
         row["recorded_at"] = _utc(row["recorded_at"])
         row["occurred_at"] = _utc(row.get("occurred_at"))
@@ -63,23 +68,47 @@ def last_checkpoint_size(engine: Engine) -> int:
     return row.tree_size if row else 0
 
 
+def _resumed(session: Session) -> MerkleAccumulator:
+    """The tree as of the last checkpoint, from its compact range if it has one that gives
+    its signed root; an empty tree otherwise (every record is then hashed again)."""
+    last = session.exec(
+        select(AuditCheckpoint).order_by(col(AuditCheckpoint.tree_size).desc()).limit(1)
+    ).first()
+    if last is None or not last.peaks:
+        return MerkleAccumulator()
+    tree = MerkleAccumulator.resume(last.peaks)
+    if tree.size != last.tree_size or tree.root().hex() != last.root:
+        return MerkleAccumulator()
+    return tree
+
+
 def write_checkpoint(engine: Engine, sealing: Sealing, *, now: datetime) -> Checkpoint | None:
-    """Sign the tree head over every record stored so far; None if nothing is new."""
+    """Sign the tree head over every record stored so far; None if nothing is new. Hashes
+    only the records after the last checkpoint (its compact range carries the rest)."""
     with Session(engine) as session:
+        tree = _resumed(session)
         rows = session.exec(
-            select(AuditEntry.entry_hash, AuditEntry.chain_hash).order_by(col(AuditEntry.seq))
+            select(AuditEntry.seq, AuditEntry.entry_hash, AuditEntry.chain_hash)
+            .where(col(AuditEntry.seq) > tree.size)
+            .order_by(col(AuditEntry.seq))
         ).all()
-        if not rows or len(rows) == last_checkpoint_size(engine):
+        if not rows:
             return None
-        leaves = [bytes.fromhex(entry) for entry, _ in rows]
-        cp = checkpoint_for(
-            leaves,
-            bytes.fromhex(rows[-1][1]),
-            now=now,
-            key=sealing.signing,
-            key_id=sealing.key_id,
-        )
-        session.add(AuditCheckpoint(**cp.to_json()))
+        for _, entry, _ in rows:
+            tree.append(bytes.fromhex(entry))
+        if rows[-1][0] != tree.size:  # a record is missing: never sign over the gap
+            log.error(
+                "audit checkpoint not signed: %d records after seq %d end at seq %d; "
+                "run `infoshare audit verify`",
+                len(rows),
+                tree.size - len(rows),
+                rows[-1][0],
+            )
+            return None
+        cp = Checkpoint(
+            tree.size, tree.root().hex(), rows[-1][2], now.isoformat(), sealing.key_id
+        ).signed(sealing.signing)
+        session.add(AuditCheckpoint(**cp.to_json(), peaks=[list(p) for p in tree.peaks]))
         session.commit()
     if sealing.checkpoint_file is not None:
         sealing.checkpoint_file.parent.mkdir(parents=True, exist_ok=True)

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import Engine, func, insert
-from sqlmodel import Session, SQLModel, col, create_engine, select
+from sqlalchemy import Engine, func, insert, text
+from sqlmodel import Session, col, create_engine, select
 
+from services.audit import migrate
 from services.audit.chain import Checkpoint
-from services.audit.models import OVERRIDE_CODE, AuditEntry, OverrideReview, OverrideReviewIn
+from services.audit.models import (
+    OVERRIDE_CODE,
+    AuditEntry,
+    OverrideReview,
+    OverrideReviewIn,
+    SubjectAlias,
+)
 from services.audit.sealing import Sealing, last_checkpoint_size, seal_new, write_checkpoint
 from services.backbone.audit_contract import AuditRecord
 
@@ -28,12 +37,17 @@ class AuditQuery:
 
 
 ACCESS_ACTION = "audit_access"
+# Any number, the same in every process: PostgreSQL's lock for the one writer of the chain.
+_SEALING_LOCK = 0x1A0D17
 
 
 class AuditStore:
     def __init__(self, url: str, sealing: Sealing) -> None:
         self.engine = self.engine_for(url)
         self.sealing = sealing
+        # Records are numbered and chained after the last one: one batch at a time (the
+        # ingester and the API's access records write from different threads).
+        self._sealing = threading.Lock()
 
     @staticmethod
     def engine_for(url: str) -> Engine:
@@ -41,14 +55,21 @@ class AuditStore:
         return create_engine(url, connect_args=args)
 
     def create_schema(self) -> None:
-        SQLModel.metadata.create_all(self.engine)
+        """Bring the database to the newest schema revision (Alembic)."""
+        migrate.upgrade(self.engine)
 
     def add_batch(self, records: Sequence[AuditRecord]) -> int:
         """Store records not stored before (by audit id); return how many were new."""
         if not records:
             return 0
+        with self._sealing:
+            return self._add_batch(records)
+
+    def _add_batch(self, records: Sequence[AuditRecord]) -> int:
         ids = [r.audit_id for r in records]
         with Session(self.engine) as session:
+            if self.engine.dialect.name == "postgresql":  # another process may seal too
+                session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _SEALING_LOCK})
             existing = set(
                 session.exec(select(AuditEntry.audit_id).where(col(AuditEntry.audit_id).in_(ids)))
             )
@@ -61,19 +82,50 @@ class AuditStore:
             last = seal_new(session, rows, self.sealing.chain_key)
             if rows:
                 session.execute(insert(AuditEntry.__table__), rows)  # type: ignore[attr-defined]
+                self._add_aliases(session, rows)
             session.commit()
         if rows and last - last_checkpoint_size(self.engine) >= self.sealing.checkpoint_every:
             self.checkpoint()
         return len(fresh)
 
-    def by_subject(self, subject_key: str, *, limit: int = 10000) -> list[AuditEntry]:
-        """Every decision about one child (by audit subject key), oldest first; reads of the
+    @staticmethod
+    def _add_aliases(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+        pairs = {
+            (alias, row["subject_key"])
+            for row in rows
+            if row.get("subject_key")
+            for alias in row.get("subject_aliases") or ()
+        }
+        if not pairs:
+            return
+        known = set(
+            session.exec(
+                select(SubjectAlias.alias_key, SubjectAlias.subject_key).where(
+                    col(SubjectAlias.alias_key).in_({a for a, _ in pairs})
+                )
+            )
+        )
+        fresh = [{"alias_key": a, "subject_key": k} for a, k in pairs - known]
+        if fresh:
+            session.execute(insert(SubjectAlias.__table__), fresh)  # type: ignore[attr-defined]
+
+    def subject_keys(self, key: str) -> list[str]:
+        """The subject keys a keyed identifier finds: itself (records about a child whose
+        primary identifier it is) and those it is an alias of."""
+        with Session(self.engine) as session:
+            linked = session.exec(
+                select(SubjectAlias.subject_key).where(col(SubjectAlias.alias_key) == key)
+            ).all()
+        return sorted({key, *linked})
+
+    def by_subject(self, subject_keys: Sequence[str], *, limit: int = 10000) -> list[AuditEntry]:
+        """Every decision about one child (by audit subject keys), oldest first; reads of the
         trail itself (action ``audit_access``) are left out of a disclosure report."""
         with Session(self.engine) as session:
             return list(
                 session.exec(
                     select(AuditEntry)
-                    .where(col(AuditEntry.subject_key) == subject_key)
+                    .where(col(AuditEntry.subject_key).in_(subject_keys))
                     .where(col(AuditEntry.action) != ACCESS_ACTION)
                     .order_by(col(AuditEntry.seq))
                     .limit(limit)

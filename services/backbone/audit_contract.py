@@ -48,6 +48,10 @@ class AuditRecord(BaseModel):
     lawful_basis: str | None = None
     identity_level: str | None = None
     subject_key: str | None = Field(None, description="keyed audit subject key")
+    subject_aliases: list[str] = Field(
+        default_factory=list,
+        description="the child's other identifiers (UPN, LA person id), keyed the same way",
+    )
     fields_disclosed: list[str] = Field(default_factory=list)
     fields_pseudonymised: list[str] = Field(default_factory=list)
     fields_withheld: list[str] = Field(default_factory=list)

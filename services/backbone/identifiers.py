@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from typing import Any
 
 _NHS_RE = re.compile(r"[0-9]{10}")
 
@@ -46,3 +48,53 @@ def is_valid_nhs_number(raw: str) -> bool:
 def subject_identifier(*, nhs_number: str) -> str:
     """The canonical string that routing keys and pseudonyms are computed over."""
     return "nhs:" + normalise_nhs_number(nhs_number)
+
+
+# The UPN's check letter and a temporary UPN's last character: A=0 ... Z=22, without I, O, S.
+_UPN_LETTERS = "ABCDEFGHJKLMNPQRTUVWXYZ"
+_UPN_RE = re.compile(rf"[{_UPN_LETTERS}][0-9]{{11}}[0-9{_UPN_LETTERS}]")
+
+
+def normalise_upn(raw: str) -> str:
+    """Upper case, without the spaces and hyphens people type."""
+    return re.sub(r"[\s-]", "", raw).upper()
+
+
+def upn_problem(raw: str) -> str | None:
+    """Why ``raw`` is not a valid Unique Pupil Number, or None if it is.
+
+    A check letter, then 12 characters: LA number (3), establishment (4), year (2) and a
+    serial (3 digits, or 2 and a letter for a temporary UPN). The check letter is the sum of
+    characters 2-13 weighted by their position (a temporary UPN's letter counts as its place
+    in the alphabet above), modulo 23, as a letter of that alphabet (DfE's rule).
+    """
+    upn = normalise_upn(raw)
+    if not _UPN_RE.fullmatch(upn):
+        return "a UPN is a check letter and 12 characters: 11 digits, then a digit or letter"
+    values = [int(c) if c.isdigit() else _UPN_LETTERS.index(c) for c in upn[1:]]
+    total = sum(v * w for v, w in zip(values, range(2, 14), strict=True))
+    if _UPN_LETTERS[total % 23] != upn[0]:
+        return "the UPN check letter does not match (modulus 23)"
+    return None
+
+
+def upn_identifier(upn: str) -> str:
+    return "upn:" + normalise_upn(upn)
+
+
+def la_person_identifier(local_authority: str, person_id: str) -> str:
+    """An LA person id is only unique within its local authority: the agency id names it."""
+    return f"la:{local_authority}:{person_id.strip()}"
+
+
+def alias_identifiers(subject: Mapping[str, Any], source_agency: str) -> list[str]:
+    """The child's identifiers other than the NHS number that an event's subject carries (a
+    valid UPN; the publishing LA's person id), in the canonical form aliases are keyed over."""
+    found = []
+    upn = subject.get("upn")
+    if isinstance(upn, str) and upn_problem(upn) is None:
+        found.append(upn_identifier(upn))
+    person = subject.get("la_person_id")
+    if isinstance(person, str) and person.strip():
+        found.append(la_person_identifier(source_agency, person))
+    return found

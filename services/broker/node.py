@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import fcntl
 import os
 import re
 import signal
@@ -21,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from string import Template
 
+from services.backbone.filelock import exclusive
 from services.broker.errors import BrokerError
 from services.broker.fetch import DEPLOY_DIR, ensure_jars, pinned_version
 
@@ -127,13 +127,8 @@ class BrokerNode:
     def _locked(self) -> Iterator[None]:
         """One start or stop at a time per state directory (two starts would race to
         format the storage and to own the pid file)."""
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        with (self.state_dir / "kafka.lock").open("w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+        with exclusive(self.state_dir / "kafka.lock"):
+            yield
 
     def status(self) -> NodeStatus:
         pid = self._pid()

@@ -1,16 +1,34 @@
-"""``infoshare audit verify``: prove the audit trail has not been altered, or say where."""
+"""``infoshare audit verify``: prove the audit trail has not been altered, or say where.
+``infoshare audit migrate``: bring the audit store's schema to the newest revision."""
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+)
 
-app = typer.Typer(help="The audit trail: verify it has not been altered", no_args_is_help=True)
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    help="The audit trail: verify it has not been altered; migrate its schema",
+    no_args_is_help=True,
+)
 out = Console(highlight=False, width=None if sys.stdout.isatty() else 150)
 err = Console(stderr=True, highlight=False)
 TAMPERED, BAD_INPUT = 1, 2
@@ -67,9 +85,13 @@ def verify_cmd(
             )
             raise typer.Exit(TAMPERED)
         merged = {c.signature: c for c in [*in_db, *outside]}
-        verdict = verify(
-            chain_key, stored_records(engine), list(merged.values()), signing.public_key()
-        )
+        with _progress(engine) as counted:
+            verdict = verify(
+                chain_key,
+                counted(stored_records(engine)),
+                list(merged.values()),
+                signing.public_key(),
+            )
     except SQLAlchemyError as exc:
         raise _fail(f"cannot read the audit store: {type(exc).__name__}") from None
     if not outside:
@@ -82,6 +104,65 @@ def verify_cmd(
         f"[bold green]intact[/]: {verdict.records} record(s), chain and hashes verified; "
         f"{verdict.checkpoints} signed checkpoint(s) agree"
     )
+
+
+@contextlib.contextmanager
+def _progress(engine: Engine) -> Iterator[Callable[[Iterable[T]], Iterator[T]]]:
+    """Counts records as they are verified, on stderr (a large trail takes minutes)."""
+    from sqlalchemy import func, select
+
+    from services.audit.models import AuditEntry
+
+    with engine.connect() as conn:
+        total = conn.execute(select(func.count()).select_from(AuditEntry)).scalar_one()
+    columns = (
+        TextColumn("verifying"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("records"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=err, transient=True, disable=total < 50_000) as bar:
+        task = bar.add_task("verify", total=total)
+
+        def counted(items: Iterable[T]) -> Iterator[T]:
+            for n, item in enumerate(items, 1):
+                if n % 5000 == 0:
+                    bar.update(task, completed=n)
+                yield item
+
+        yield counted
+
+
+@app.command("migrate")
+def migrate_cmd(
+    database_url: Annotated[
+        str | None,
+        typer.Option(help="the audit store (default: INFOSHARE_AUDIT_DATABASE_URL)"),
+    ] = None,
+    revision: Annotated[str, typer.Option(help="target revision")] = "head",
+) -> None:
+    """Bring the audit store's schema to the newest revision (Alembic; the audit service
+    does it too when it starts). Safe to run again. Exit 0 done, 2 refused."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from services.audit import migrate
+    from services.audit.app import AuditSettings
+    from services.audit.store import AuditStore
+
+    url = database_url or AuditSettings().audit_database_url
+    engine = AuditStore.engine_for(url)
+    try:
+        before = migrate.current(engine)
+        after = migrate.upgrade(engine, revision)
+    except (migrate.MigrationError, SQLAlchemyError) as exc:
+        raise _fail(str(exc).splitlines()[0]) from None
+    finally:
+        engine.dispose()
+    if before == after:
+        out.print(f"audit store already at revision {after}")
+    else:
+        out.print(f"audit store migrated from {before or 'empty'} to revision {after}")
 
 
 def _fail(message: str) -> typer.Exit:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import sys
@@ -16,7 +15,8 @@ from rich.console import Console
 
 from services.broker import BrokerError, BrokerNode
 from services.broker.fetch import ensure_jars, pinned_version
-from services.cli import audit_cmd, dlq_cmd, protocols_cmd, replay_cmd
+from services.cli import audit_cmd, dlq_cmd, postgres_cmd, protocols_cmd, replay_cmd
+from services.cli.paths import CacheDir, StateDir, default_cache_dir
 
 app = typer.Typer(
     help="infoshare: information sharing between schools, social care and the NHS",
@@ -31,6 +31,7 @@ keys_app = typer.Typer(
     help="Manage the keyring (routing, audit and pseudonym keys)", no_args_is_help=True
 )
 app.add_typer(kafka_app, name="kafka")
+app.add_typer(postgres_cmd.app, name="postgres")
 app.add_typer(protocols_cmd.app, name="protocols")
 app.add_typer(dlq_cmd.app, name="dlq")
 app.add_typer(audit_cmd.app, name="audit")
@@ -42,30 +43,6 @@ console = Console(width=None if sys.stdout.isatty() else 150)
 err = Console(stderr=True)
 
 
-def _xdg(var: str, fallback: str) -> Path:
-    return Path(os.environ.get(var) or Path.home() / fallback) / "infoshare"
-
-
-def default_state_dir() -> Path:
-    return Path(os.environ.get("INFOSHARE_STATE_DIR") or _xdg("XDG_STATE_HOME", ".local/state"))
-
-
-def default_cache_dir() -> Path:
-    return Path(os.environ.get("INFOSHARE_CACHE_DIR") or _xdg("XDG_CACHE_HOME", ".cache"))
-
-
-StateDir = Annotated[
-    Path,
-    typer.Option(
-        help="where state lives (env INFOSHARE_STATE_DIR)", default_factory=default_state_dir
-    ),
-]
-CacheDir = Annotated[
-    Path,
-    typer.Option(
-        help="where Kafka jars are cached (INFOSHARE_CACHE_DIR)", default_factory=default_cache_dir
-    ),
-]
 Port = Annotated[int, typer.Option(help="Kafka client port on 127.0.0.1")]
 ControllerPort = Annotated[int, typer.Option(help="KRaft controller port on 127.0.0.1")]
 
@@ -283,17 +260,19 @@ def _stack(
     free_ports: bool,
     base_port: int = 8100,
     kafka_port: int = 9092,
+    postgres_port: int | None = None,
 ) -> object:
     from services.cli.components import COMPONENTS
-    from services.cli.stack import Stack, StackConfig, free_ports_config
+    from services.cli.stack import Stack, StackConfig, free_port, free_ports_config
 
     if free_ports:
         # Topics, groups and transactional ids of their own: a demo on a shared broker must
         # never fence, join or read the stack that already runs there.
         namespace = f"demo{uuid.uuid4().hex[:8]}."
-        return Stack(
-            free_ports_config(state_dir, cache_dir, bootstrap=bootstrap, namespace=namespace)
-        )
+        config = free_ports_config(state_dir, cache_dir, bootstrap=bootstrap, namespace=namespace)
+        if postgres_port is not None:
+            config.postgres_port = free_port()
+        return Stack(config)
     ports = {c.name: base_port + c.port % 100 for c in COMPONENTS if c.port is not None}
     return Stack(
         StackConfig(
@@ -303,12 +282,20 @@ def _stack(
             kafka_port=kafka_port,
             controller_port=kafka_port + 1,
             ports=ports,
+            postgres_port=postgres_port,
         )
     )
 
 
 Bootstrap = Annotated[
     str | None, typer.Option(help="use this running Kafka instead of starting one (host:port)")
+]
+Postgres = Annotated[
+    bool,
+    typer.Option(
+        help="keep the audit trail in the project's PostgreSQL (installed and started if "
+        "need be) instead of SQLite"
+    ),
 ]
 
 
@@ -324,6 +311,8 @@ def up(
         ),
     ] = 8100,
     kafka_port: Port = 9092,
+    postgres: Postgres = False,
+    postgres_port: Annotated[int, typer.Option(help="PostgreSQL port, with --postgres")] = 5433,
 ) -> None:
     """Run Kafka and every service in the foreground until Ctrl-C, printing where each listens."""
     from services.cli.stack import Stack
@@ -335,6 +324,7 @@ def up(
         free_ports=False,
         base_port=base_port,
         kafka_port=kafka_port,
+        postgres_port=postgres_port if postgres else None,
     )
     assert isinstance(stack, Stack)
     try:
@@ -364,6 +354,7 @@ def demo(
     cache_dir: CacheDir,
     bootstrap: Bootstrap = None,
     keep_state: Annotated[bool, typer.Option(help="keep the demo's state directory")] = False,
+    postgres: Postgres = False,
 ) -> None:
     """Play the CP-IS scenario end to end on a real Kafka, show the result, stop everything."""
     from services.cli.demo import play
@@ -371,7 +362,9 @@ def demo(
     from services.cli.stack import Stack
 
     state_dir = Path(tempfile.mkdtemp(prefix="infoshare-demo-"))
-    stack = _stack(state_dir, cache_dir, bootstrap, free_ports=True)
+    stack = _stack(
+        state_dir, cache_dir, bootstrap, free_ports=True, postgres_port=0 if postgres else None
+    )
     assert isinstance(stack, Stack)
     # Ctrl-C and SIGTERM stop the demo and everything it started, even when this process was
     # launched with SIGINT ignored (as a shell does for a command run in the background).
@@ -393,6 +386,8 @@ def demo(
         signal.signal(signal.SIGTERM, previous)
         signal.signal(signal.SIGINT, previous_int)
         if not keep_state:
+            if stack.postgres is not None:
+                stack.postgres.destroy()
             shutil.rmtree(state_dir, ignore_errors=True)
     console.print("[bold green]demo complete[/]: everything it started has stopped")
 

@@ -25,6 +25,7 @@ from services.backbone.keyring import generate_keyring
 from services.backbone.topics import Topics
 from services.broker import BrokerNode
 from services.cli.components import COMPONENTS, Component
+from services.pgserver import PostgresNode
 
 
 class StackError(RuntimeError):
@@ -41,6 +42,9 @@ class StackConfig:
     controller_port: int = 9093
     ports: dict[str, int] = field(default_factory=dict)  # component -> port; else its default
     extra_env: dict[str, str] = field(default_factory=dict)
+    # The audit store on the project's own PostgreSQL (started, stopped with the stack)
+    # instead of SQLite; None: SQLite.
+    postgres_port: int | None = None
 
 
 @dataclass
@@ -57,6 +61,9 @@ class Stack:
         self.config = config
         self.broker: BrokerNode | None = None
         self.started_broker = False
+        self.postgres: PostgresNode | None = None
+        self.started_postgres = False
+        self.audit_database_url = f"sqlite:///{config.state_dir / 'audit.db'}"
         self.running: list[Running] = []
         self.bootstrap = config.bootstrap or f"127.0.0.1:{config.kafka_port}"
         self.keyring = config.state_dir / "keyring.yaml"
@@ -78,7 +85,7 @@ class Stack:
                 "INFOSHARE_KAFKA_BOOTSTRAP": self.bootstrap,
                 "INFOSHARE_TOPIC_NAMESPACE": self.config.namespace,
                 "INFOSHARE_KEYRING_FILE": str(self.keyring),
-                "INFOSHARE_AUDIT_DATABASE_URL": f"sqlite:///{self.config.state_dir / 'audit.db'}",
+                "INFOSHARE_AUDIT_DATABASE_URL": self.audit_database_url,
                 # Outside the database, so that rewriting the database cannot rewrite them.
                 "INFOSHARE_AUDIT_CHECKPOINT_FILE": str(
                     self.config.state_dir / "audit-checkpoints.jsonl"
@@ -108,6 +115,8 @@ class Stack:
                 )
                 self.started_broker = not self.broker.status().running
                 announce(self.broker.start().describe())
+            if self.config.postgres_port is not None:
+                self._start_postgres(self.config.postgres_port, announce)
             directory = load_directory(None)
             if not self.keyring.exists():
                 generate_keyring(self.keyring, [a.id for a in directory])
@@ -120,6 +129,12 @@ class Stack:
         except BaseException:
             self.stop()
             raise
+
+    def _start_postgres(self, port: int, announce: Any) -> None:
+        self.postgres = PostgresNode(state_dir=self.config.state_dir, port=port)
+        self.started_postgres = not self.postgres.status().running
+        announce(self.postgres.start().describe())
+        self.audit_database_url = self.postgres.ensure_database("infoshare_audit")
 
     def _spawn(self, component: Component, *, mode: str) -> Running:
         log = self.config.state_dir / "logs" / f"{component.name}.log"
@@ -184,6 +199,9 @@ class Stack:
         if self.broker is not None and self.started_broker:
             self.broker.stop()
             self.started_broker = False
+        if self.postgres is not None and self.started_postgres:
+            self.postgres.stop()
+            self.started_postgres = False
 
 
 def free_port() -> int:

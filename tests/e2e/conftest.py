@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from services.cli.demo import Outcome, play
-from services.cli.main import default_cache_dir
+from services.cli.paths import default_cache_dir
 from services.cli.stack import Stack, free_ports_config
 
 

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from services.broker.node import port_open
-from services.cli.main import default_cache_dir
+from services.cli.paths import default_cache_dir
 from services.cli.stack import free_port
 
 pytestmark = pytest.mark.e2e

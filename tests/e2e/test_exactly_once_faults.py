@@ -45,7 +45,7 @@ from services.cli.loadgen import (
     publish,
     publish_again,
 )
-from services.cli.main import default_cache_dir
+from services.cli.paths import default_cache_dir
 from services.cli.stack import free_port
 from tests.e2e.fault_harness import ProcessorProcess, wait_for_progress
 from tests.integration.kafka_helpers import read_all

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from aiokafka import ConsumerRecord, TopicPartition
@@ -137,3 +138,14 @@ async def read_all(topic: str, bootstrap: str, keep: Callable[[ConsumerRecord], 
     finally:
         await reader.stop()
     return [item for tp in tps for item in by_tp[tp]]
+
+
+async def eventually(
+    what: str, check: Callable[[], Awaitable[bool]], *, wait_s: float = 20.0
+) -> None:
+    """Wait until ``check()`` holds (polling), or fail naming ``what``."""
+    deadline = time.monotonic() + wait_s
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {wait_s:.0f}s waiting for {what}")
+        await asyncio.sleep(0.05)

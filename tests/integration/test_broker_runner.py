@@ -6,7 +6,7 @@ import subprocess
 from pathlib import Path
 
 from services.broker import BrokerNode
-from services.cli.main import default_cache_dir
+from services.cli.paths import default_cache_dir
 
 
 def test_a_stale_pid_file_does_not_make_stop_kill_another_process(tmp_path: Path) -> None:

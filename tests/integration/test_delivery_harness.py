@@ -9,7 +9,7 @@ import asyncio
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -87,17 +87,6 @@ async def running(settings: DeliverySettings) -> AsyncIterator[httpx.AsyncClient
         ) as client,
     ):
         yield client
-
-
-async def eventually(
-    what: str, check: Callable[[], Awaitable[bool]], *, wait_s: float = 20.0
-) -> None:
-    """Wait until ``check()`` holds (polling), or fail naming ``what``."""
-    deadline = time.monotonic() + wait_s
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {wait_s:.0f}s waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 def delivery(

@@ -25,7 +25,7 @@ from services.delivery.model import Channel, Content
 from services.delivery.settings import DeliverySettings
 from services.delivery.store import DeliveryStore
 from services.delivery.tables import NotificationRow
-from tests.integration.kafka_helpers import read_topic
+from tests.integration.kafka_helpers import eventually, read_topic
 from tests.integration.test_delivery_harness import (
     ATTENDANCE,
     ED,
@@ -33,7 +33,6 @@ from tests.integration.test_delivery_harness import (
     PLAN,
     database_url,
     delivery,
-    eventually,
     fast_settings,
     publish,
     running,

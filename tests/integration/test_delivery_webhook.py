@@ -17,14 +17,13 @@ import pytest
 from services.backbone.topics import Topics
 from services.delivery.deadletter import undeliverable_audit_id
 from services.delivery.settings import DeliverySettings
-from tests.integration.kafka_helpers import read_topic
+from tests.integration.kafka_helpers import eventually, read_topic
 from tests.integration.test_delivery_harness import (
     ATTENDANCE,
     ED,
     LA,
     Receiver,
     delivery,
-    eventually,
     fast_settings,
     publish,
     running,

@@ -18,6 +18,7 @@ from services.audit.chain import (
     Checkpoint,
     MerkleAccumulator,
     Stored,
+    canonical,
     checkpoint_for,
     leaf_hash,
     merkle_root,
@@ -78,6 +79,28 @@ def test_the_tree_head_is_rfc_6962s(data: list[bytes]) -> None:
     for i, leaf in enumerate(leaves, start=1):
         growing.append(leaf)
         assert growing.root() == _rfc6962(leaves[:i])
+
+
+@given(st.lists(st.binary(max_size=8), min_size=1, max_size=40), st.data())
+def test_a_tree_resumed_from_its_compact_range_gives_the_same_heads(
+    data: list[bytes], draw: st.DataObject
+) -> None:
+    leaves = [leaf_hash(d) for d in data]
+    cut = draw.draw(st.integers(0, len(leaves)))
+    first = MerkleAccumulator()
+    for leaf in leaves[:cut]:
+        first.append(leaf)
+    resumed = MerkleAccumulator.resume(first.peaks)
+    assert resumed.size == cut and resumed.root() == merkle_root(leaves[:cut])
+    for leaf in leaves[cut:]:
+        resumed.append(leaf)
+    assert resumed.root() == merkle_root(leaves)
+
+
+def test_canonical_bytes_leave_out_nulls_and_empty_lists() -> None:
+    """So a column added later (null in old rows, empty in new) changes no old hash."""
+    assert canonical(1, {"a": 1, "b": None, "c": []}) == canonical(1, {"a": 1})
+    assert canonical(1, {"a": 1, "c": ["x"]}) != canonical(1, {"a": 1})
 
 
 def test_an_untouched_trail_verifies_with_its_checkpoints() -> None:

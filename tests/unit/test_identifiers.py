@@ -7,10 +7,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from services.backbone.identifiers import (
+    alias_identifiers,
     is_valid_nhs_number,
+    la_person_identifier,
     nhs_number_problem,
     normalise_nhs_number,
     subject_identifier,
+    upn_identifier,
+    upn_problem,
 )
 from services.cli import scenario
 from tests.unit.strategies import check_digit, valid_nhs_numbers
@@ -95,3 +99,53 @@ def test_agrees_with_the_modulus_11_oracle(number: str) -> None:
 def test_only_ascii_digits_make_an_nhs_number(zero: int) -> None:
     number = "".join(chr(zero + int(d)) for d in scenario.ON_PLAN.nhs_number)
     assert not is_valid_nhs_number(number)
+
+
+UPN_LETTERS = "ABCDEFGHJKLMNPQRTUVWXYZ"
+upn_bodies = st.builds(
+    lambda digits, last: digits + last,
+    st.text("0123456789", min_size=11, max_size=11),
+    st.sampled_from(list("0123456789" + UPN_LETTERS)),
+)
+
+
+def _check_letter(body: str) -> str:
+    """Written out differently from the code under test: position weights from 2, letters by
+    their place in the 23-letter alphabet."""
+    total = 0
+    for weight, char in enumerate(body, start=2):
+        total += weight * (int(char) if char.isdigit() else UPN_LETTERS.index(char))
+    return UPN_LETTERS[total % 23]
+
+
+@pytest.mark.parametrize("upn", ["B801200005001", "b801 2000 05001", "B801-2000-05001"])
+def test_a_known_valid_upn_passes_as_typed(upn: str) -> None:
+    assert upn_problem(upn) is None
+    assert upn_identifier(upn) == "upn:B801200005001"
+
+
+@given(upn_bodies)
+def test_exactly_one_check_letter_fits_each_upn(body: str) -> None:
+    right = _check_letter(body)
+    assert upn_problem(right + body) is None
+    for wrong in set(UPN_LETTERS) - {right}:
+        assert upn_problem(wrong + body) == "the UPN check letter does not match (modulus 23)"
+
+
+@pytest.mark.parametrize(
+    "raw", ["", "B80120000500", "B8012000050011", "X80120000A001", "I801200005001", "B80120000500S"]
+)
+def test_malformed_upns_are_refused_by_format(raw: str) -> None:
+    assert upn_problem(raw) == (
+        "a UPN is a check letter and 12 characters: 11 digits, then a digit or letter"
+    )
+
+
+def test_aliases_are_the_valid_upn_and_the_publishers_la_person_id() -> None:
+    subject = {"nhs_number": "9434765919", "upn": "B801200005001", "la_person_id": " 12345 "}
+    assert alias_identifiers(subject, "la-northshire") == [
+        "upn:B801200005001",
+        "la:la-northshire:12345",
+    ]
+    assert alias_identifiers({"upn": "A801200005001", "la_person_id": ""}, "x") == []
+    assert la_person_identifier("la-a", "1") != la_person_identifier("la-b", "1")

@@ -1,0 +1,38 @@
+"""Where the command keeps state and caches (XDG base directories, or INFOSHARE_* overrides)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def _xdg(var: str, fallback: str) -> Path:
+    return Path(os.environ.get(var) or Path.home() / fallback) / "infoshare"
+
+
+def default_state_dir() -> Path:
+    return Path(os.environ.get("INFOSHARE_STATE_DIR") or _xdg("XDG_STATE_HOME", ".local/state"))
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("INFOSHARE_CACHE_DIR") or _xdg("XDG_CACHE_HOME", ".cache"))
+
+
+StateDir = Annotated[
+    Path,
+    typer.Option(
+        help="where state lives (env INFOSHARE_STATE_DIR)", default_factory=default_state_dir
+    ),
+]
+CacheDir = Annotated[
+    Path,
+    typer.Option(
+        help="where Kafka jars are cached (INFOSHARE_CACHE_DIR)", default_factory=default_cache_dir
+    ),
+]
+
+
+__all__ = ["CacheDir", "StateDir", "default_cache_dir", "default_state_dir"]

@@ -1,0 +1,66 @@
+"""Find Debian's PostgreSQL server binaries, installing the package when they are missing.
+
+The package is installed with its default "main" cluster turned off: infoshare runs its own
+cluster, in its own directory, on a port it chooses, and leaves nothing else running.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from services.pgserver.errors import PostgresError
+
+LIB = Path("/usr/lib/postgresql")
+NO_MAIN_CLUSTER = Path("/etc/postgresql-common/createcluster.d/infoshare.conf")
+
+
+def find_bin() -> Path | None:
+    """The newest installed server's bin directory (``/usr/lib/postgresql/<v>/bin``)."""
+    found = [p.parent for p in LIB.glob("*/bin/postgres") if p.parent.parent.name.isdigit()]
+    return max(found, key=lambda b: int(b.parent.name)) if found else None
+
+
+def _apt(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    return subprocess.run(
+        ["apt-get", "-q", "-y", "-o", "Dpkg::Use-Pty=0", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+
+
+def _install(package: str) -> None:
+    result = _apt("install", "--no-install-recommends", package)
+    if result.returncode != 0:  # the package lists may be missing or stale
+        _apt("update")
+        result = _apt("install", "--no-install-recommends", package)
+    if result.returncode != 0:
+        tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-8:])
+        raise PostgresError(f"apt-get install {package} failed:\n{tail}")
+
+
+def ensure_server() -> Path:
+    """The server's bin directory; installs Debian's ``postgresql`` package first if this
+    machine has none and we may (root with apt-get). Idempotent and quiet."""
+    found = find_bin()
+    if found is not None:
+        return found
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        raise PostgresError(
+            "PostgreSQL's server is not installed: run `apt-get install postgresql` as root "
+            "(or point INFOSHARE_AUDIT_DATABASE_URL at a server of your own)"
+        )
+    _install("postgresql-common")
+    # Debian would create and start a "main" cluster on port 5432; we run our own.
+    NO_MAIN_CLUSTER.parent.mkdir(parents=True, exist_ok=True)
+    NO_MAIN_CLUSTER.write_text("create_main_cluster = false\n")
+    _install("postgresql")
+    found = find_bin()
+    if found is None:
+        raise PostgresError(f"the postgresql package installed no server under {LIB}")
+    return found
