@@ -14,7 +14,7 @@ from fastapi import FastAPI, Header, Query
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from services.audit import disclosures
+from services.audit import disclosures, disclosures_pdf
 from services.audit.store import ACCESS_ACTION, AuditStore
 from services.backbone.audit_contract import AuditOutcome, AuditRecord
 from services.backbone.http import NhsNumber, bearer_holder
@@ -27,6 +27,7 @@ class ReportFormat(StrEnum):
     JSON = "json"
     CSV = "csv"
     FHIR = "fhir"
+    PDF = "pdf"
 
 
 class ChildQuery(BaseModel):
@@ -42,10 +43,13 @@ def add_ig_routes(app: FastAPI, store: AuditStore, keyring: Keyring) -> None:
         summary="Every disclosure decision about one child (IG officers only)",
         description="The accounting of disclosures for a child: who received what, when, "
         "under which protocol and lawful basis, which fields, and what was withheld and why. "
-        "`format`: `json` (default), `csv`, or `fhir` (a FHIR R4 Bundle of AuditEvents, IHE "
-        "BALP PrivacyDisclosure). Needs an IG officer's bearer token. The NHS number travels "
-        "in the body, never the URL; the look-up is itself recorded in the audit trail.",
-        responses={200: {"content": {"text/csv": {}, "application/fhir+json": {}}}},
+        "`format`: `json` (default), `csv`, `fhir` (a FHIR R4 Bundle of AuditEvents, IHE "
+        "BALP PrivacyDisclosure) or `pdf` (a printable report, landscape A4). Needs an IG "
+        "officer's bearer token. The NHS number travels in the body, never the URL; the "
+        "look-up is itself recorded in the audit trail.",
+        responses={
+            200: {"content": {"text/csv": {}, "application/fhir+json": {}, "application/pdf": {}}}
+        },
     )
     def disclosure_report(
         child: ChildQuery,
@@ -62,6 +66,18 @@ def add_ig_routes(app: FastAPI, store: AuditStore, keyring: Keyring) -> None:
         if format is ReportFormat.FHIR:
             bundle = disclosures.as_fhir_bundle(entries, subject_key=subject_key)
             return JSONResponse(bundle, media_type="application/fhir+json")
+        if format is ReportFormat.PDF:
+            pdf = disclosures_pdf.as_pdf(
+                entries,
+                subject_key=subject_key,
+                produced_at=datetime.now(UTC),
+                produced_for=officer,
+            )
+            return Response(
+                pdf,
+                media_type="application/pdf",
+                headers={"Content-Disposition": 'attachment; filename="disclosure-report.pdf"'},
+            )
         body: dict[str, Any] = {
             "subject_key": subject_key,
             "count": len(entries),
