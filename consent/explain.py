@@ -110,6 +110,20 @@ def _diagram(protocols: ProtocolSet, directory: Directory) -> list[str]:
     return lines
 
 
+def _access_back(directory: Directory) -> list[str]:
+    told = [f"**{a.name}**" for a in directory if a.access_back]
+    if not told:
+        return []
+    verb, own = ("is", "its") if len(told) == 1 else ("are", "their")
+    return [
+        f"Access back (`deploy/agencies.yaml`): {', '.join(told)} {verb} told, for each of "
+        f"{own} events shared with another recipient, who received it under which protocol, "
+        "at which identity level, and the names of the fields (`infoshare.access_back`; no "
+        "identifier, no value).",
+        "",
+    ]
+
+
 def explain(protocols: ProtocolSet, directory: Directory, schemas: SchemaRegistry) -> str:
     name = {a.id: a.name for a in directory}
     out = [
@@ -121,6 +135,7 @@ def explain(protocols: ProtocolSet, directory: Directory, schemas: SchemaRegistr
         "",
         *_diagram(protocols, directory),
         "",
+        *_access_back(directory),
     ]
     for p in sorted(protocols, key=lambda p: p.id):
         sources = ", ".join(name.get(a, a) for a in sorted(p.source_agencies))

@@ -245,7 +245,15 @@ def _delivery_key(key: Key, rule: RecipientRule, subject_id: str) -> str | None:
         return None
     if rule.identity is IdentityLevel.PSEUDONYMISED:
         return pseudonym(key, rule.agency, subject_id)
-    return keyed_id(key.secret, f"key:{rule.agency}:identified", subject_id)
+    return identified_key(key, rule.agency, subject_id)
+
+
+def identified_key(key: Key, recipient: str, subject_id: str) -> str:
+    """The record key of everything a recipient gets about a subject with identifiers in it
+    (identified deliveries, access-back notices): one per recipient and child, so a
+    recipient's records about one child stay in order on one partition, and unlinkable to
+    its pseudonym for the same child."""
+    return keyed_id(key.secret, f"key:{recipient}:identified", subject_id)
 
 
 def _not_in_force(protocol: Protocol, rule: RecipientRule, today: date) -> Decision:

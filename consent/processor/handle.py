@@ -18,9 +18,11 @@ from consent.core.consent import ConsentRecord, override_from
 from consent.core.decide import Decision, EventFacts, Outcome, decide
 from consent.core.model import Protocol, ProtocolSet, RuleKind
 from consent.core.state import ProtectionPlan, SubjectState, next_state
+from consent.processor import access_back
 from consent.processor.dedup import Seen, duplicate_reason, seen_key
 from consent.processor.records import (
     ACTOR,
+    AuditSubject,
     InRecord,
     OutRecord,
     audit_record,
@@ -31,8 +33,12 @@ from services.backbone import envelope
 from services.backbone.audit_contract import AuditOutcome, AuditRecord
 from services.backbone.directory import Directory
 from services.backbone.errors import BackboneError, EnvelopeError
-from services.backbone.identifiers import nhs_number_problem, subject_identifier
-from services.backbone.keyed import Key, keyed_id, routing_key
+from services.backbone.identifiers import (
+    alias_identifiers,
+    nhs_number_problem,
+    subject_identifier,
+)
+from services.backbone.keyed import Key, routing_key
 from services.backbone.keyring import Keyring
 from services.backbone.schemas import SchemaRegistry
 from services.backbone.topics import SEEN_EVENTS, Topics
@@ -83,13 +89,15 @@ class Context:
         keyring: Keyring,
     ) -> Context:
         """A context whose keys the keyring holds, or ConfigurationError naming the missing
-        ones: a pseudonym key per recipient, and the keys tokenise and encrypt rules need."""
+        ones: a pseudonym key per recipient (agencies told of access back included), and
+        the keys tokenise and encrypt rules need."""
         indexed = ProtocolSet.of(protocols)
         keyring.require_rule_keys(
             tokenising=indexed.recipients_using(RuleKind.TOKENISE),
             encrypting=indexed.recipients_using(RuleKind.ENCRYPT),
         )
-        recipients = {r.agency for p in indexed for r in p.recipients}
+        told = access_back.agencies_told(directory, schemas)
+        recipients = {r.agency for p in indexed for r in p.recipients} | told
         return cls(
             topics=topics,
             protocols=indexed,
@@ -192,7 +200,7 @@ def handle(
         reason = f"unexpected {type(exc).__name__} while processing"
         return dead_letter(rec, ctx, reason, now=now, trace_id=trace_id)
     try:
-        subject_key = keyed_id(ctx.audit_key.secret, "audit-subject", facts.subject_id)
+        subject = audit_subject(ctx, event)
         out: list[OutRecord] = []
         for d in decisions:
             delivered = d.outcome is Outcome.SHARED and d.recipient and d.payload is not None
@@ -205,7 +213,7 @@ def handle(
                 event,
                 rec,
                 now=now,
-                subject_key=subject_key,
+                subject=subject,
                 topic_out=topic_out,
                 trace_id=trace_id,
                 replay_run=replay,
@@ -214,6 +222,19 @@ def handle(
         if replay:  # state and the duplicate memory are read, never written
             first = Seen.now(rec.value, now)
             return Handled(out, {}, decisions, seen_changes={seen_key(event): first})
+        # Not on a replay: that is the hub deciding again, and the agency was told when the
+        # event was first shared (the notice id would be the same, so it would drop it).
+        out += access_back.records(
+            event,
+            decisions,
+            rec,
+            ctx,
+            subject_id=facts.subject_id,
+            subject=subject,
+            now=now,
+            trace_id=trace_id,
+            delivery_trace=delivery_trace,
+        )
         changes: dict[str, ProtectionPlan | None] = {}
         if transition is not None:
             changes[routing] = transition.plan
@@ -253,7 +274,6 @@ def suppressed(
 ) -> Handled:
     """A duplicate: no delivery, no state change, one audit record saying it was suppressed."""
     code, reason = duplicate_reason(earlier, rec.value)
-    subject = subject_identifier(nhs_number=str(event.data["subject"]["nhs_number"]))
     record = AuditRecord.about(
         topic=rec.topic,
         partition=rec.partition,
@@ -269,11 +289,18 @@ def suppressed(
         event_id=event.id,
         event_type=event.type,
         source_agency=event.source_agency,
-        subject_key=keyed_id(ctx.audit_key.secret, "audit-subject", subject),
+        **audit_subject(ctx, event).fields(),
         trace_id=trace_id,
     )
     audit = OutRecord(ctx.topics.audit, event.key.encode(), record.model_dump_json().encode())
     return Handled([audit], {}, [], suppressed=True)
+
+
+def audit_subject(ctx: Context, event: envelope.CloudEvent) -> AuditSubject:
+    """The event's subject as the audit trail knows it: keyed, with its other identifiers."""
+    subject = event.data["subject"]
+    nhs = subject_identifier(nhs_number=str(subject["nhs_number"]))
+    return AuditSubject.of(ctx.audit_key, nhs, alias_identifiers(subject, event.source_agency))
 
 
 def dead_letter(

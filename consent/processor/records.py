@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from consent.core.decide import Decision
 from services.backbone import envelope
 from services.backbone.audit_contract import AuditOutcome, AuditRecord
+from services.backbone.keyed import Key, keyed_id
 
 ACTOR = "infoshare-processor"
 MAX_TEXT = 64  # event ids and types in audit records come from untrusted input
@@ -85,13 +87,33 @@ def _day(moment: datetime) -> datetime:
     return moment.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
+@dataclass(frozen=True)
+class AuditSubject:
+    """Whom a decision is about, keyed: the audit subject key (over the NHS number) and the
+    keys of the child's other identifiers the event carried (UPN, LA person id), which let
+    an IG officer find the decision by those too."""
+
+    key: str
+    aliases: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, audit_key: Key, subject_id: str, others: Sequence[str] = ()) -> AuditSubject:
+        def keyed(identifier: str) -> str:
+            return keyed_id(audit_key.secret, "audit-subject", identifier)
+
+        return cls(keyed(subject_id), tuple(keyed(i) for i in others))
+
+    def fields(self) -> dict[str, Any]:
+        return {"subject_key": self.key, "subject_aliases": list(self.aliases)}
+
+
 def audit_record(
     d: Decision,
     event: envelope.CloudEvent,
     rec: InRecord,
     *,
     now: datetime,
-    subject_key: str,
+    subject: AuditSubject,
     topic_out: str | None,
     trace_id: str | None,
     replay_run: str | None = None,
@@ -123,7 +145,7 @@ def audit_record(
         protocol_version=protocol.version if protocol else None,
         lawful_basis=protocol.lawful_basis.describe() if protocol else None,
         identity_level=d.identity,
-        subject_key=subject_key,
+        **subject.fields(),
         fields_disclosed=list(d.fields_disclosed),
         fields_pseudonymised=list(d.fields_pseudonymised),
         fields_withheld=list(d.fields_withheld),

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -13,26 +12,23 @@ from typing import Any
 from fastapi import FastAPI, Header, HTTPException, Query
 from pydantic import Field
 
-from services.audit.access import reader
 from services.audit.ingest import ingest
 from services.audit.models import (
     AuditEntryPublic,
-    AuditPage,
     OverridePublic,
     OverrideReviewIn,
     OverrideReviewPublic,
 )
-from services.audit.routes_ig import access_record, add_ig_routes
+from services.audit.routes_ig import add_ig_routes
+from services.audit.routes_search import add_search_routes
 from services.audit.sealing import sealing_from
 from services.audit.store import (
     AlreadyReviewed,
-    AuditQuery,
     AuditStore,
     NotAnOverride,
     overrides,
     review_override,
 )
-from services.backbone.audit_contract import AuditOutcome
 from services.backbone.http import bearer_holder, create_service_app
 from services.backbone.settings import HttpSettings
 from services.backbone.tasks import critical_task
@@ -56,13 +52,6 @@ class ReviewFilter(StrEnum):
     PENDING = "pending"
     REVIEWED = "reviewed"
     ALL = "all"
-
-
-def _utc(moment: datetime | None) -> datetime | None:
-    """A time given without an offset is read as UTC (the store holds UTC)."""
-    if moment is not None and moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment
 
 
 def create_app(settings: AuditSettings | None = None) -> FastAPI:
@@ -103,68 +92,6 @@ def create_app(settings: AuditSettings | None = None) -> FastAPI:
         "Never a payload, never an identifier in clear.",
         lifespan=lifespan,
     )
-
-    @app.get(
-        "/audit/decisions",
-        response_model=AuditPage,
-        tags=["audit"],
-        summary="Search decisions by recipient, decision and time",
-    )
-    def decisions(
-        recipient: str | None = Query(None, description="recipient agency id"),
-        decision: AuditOutcome | None = Query(None),
-        source_agency: str | None = Query(None, description="publishing agency id"),
-        event_type: str | None = Query(None),
-        since: datetime | None = Query(
-            None, description="recorded at or after (ISO 8601; UTC if no offset)"
-        ),
-        until: datetime | None = Query(
-            None, description="recorded before (ISO 8601; UTC if no offset)"
-        ),
-        limit: int = Query(100, ge=1, le=1000),
-        offset: int = Query(0, ge=0),
-        authorization: str | None = Header(None),
-    ) -> AuditPage:
-        who = reader(authorization, keyring)
-        if who.agency is not None:  # an agency sees the decisions about what it published
-            if source_agency not in (None, who.agency):
-                raise HTTPException(403, detail="an agency sees only the data it published")
-            source_agency = who.agency
-        since, until = _utc(since), _utc(until)
-        rows, total = store.search(
-            AuditQuery(
-                recipient=recipient,
-                decision=decision.value if decision else None,
-                source_agency=source_agency,
-                event_type=event_type,
-                since=since,
-                until=until,
-                limit=limit,
-                offset=offset,
-            )
-        )
-        filters = {
-            "recipient": recipient,
-            "decision": decision.value if decision else None,
-            "source_agency": source_agency,
-            "event_type": event_type,
-        }
-        named = ", ".join(f"{k}={v}" for k, v in filters.items() if v) or "none"
-        store.add_batch(
-            [
-                access_record(
-                    actor=who.actor,
-                    code="access.search",
-                    reason=f"searched the audit trail (filters: {named}; {total} found)",
-                )
-            ]
-        )
-        return AuditPage(
-            items=[AuditEntryPublic.model_validate(r, from_attributes=True) for r in rows],
-            total=total,
-            limit=limit,
-            offset=offset,
-        )
 
     @app.get(
         "/audit/overrides",
@@ -209,4 +136,6 @@ def create_app(settings: AuditSettings | None = None) -> FastAPI:
         return {"audit_id": row.audit_id, "reviewed_at": row.reviewed_at.isoformat()}
 
     add_ig_routes(app, store, keyring)
+    add_search_routes(app, store, keyring)
+    app.state.audit_store = store  # for benchmarks and operators' tools in process
     return app

@@ -1,7 +1,7 @@
-"""The IG officer's view of one child: the disclosure report, as JSON, CSV or a FHIR R4
-AuditEvent Bundle. The officer types the child's NHS number; the service turns it into the
-audit subject key (the store holds no identifier) and records the look-up itself in the
-trail: who looked at which child's record, when, in what form."""
+"""The IG officer's view of one child: the disclosure report, as JSON, CSV, a FHIR R4
+AuditEvent Bundle or PDF. The officer types the child's NHS number, UPN or LA person id;
+the service turns it into audit subject keys (the store holds no identifier) and records the
+look-up itself in the trail: who looked at which child's record, when, in what form."""
 
 from __future__ import annotations
 
@@ -12,14 +12,12 @@ from typing import Any
 
 from fastapi import FastAPI, Header, Query
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, Field
 
 from services.audit import disclosures, disclosures_pdf
+from services.audit.child import Child, ChildQuery, find_child
 from services.audit.store import ACCESS_ACTION, AuditStore
 from services.backbone.audit_contract import AuditOutcome, AuditRecord
-from services.backbone.http import NhsNumber, bearer_holder
-from services.backbone.identifiers import subject_identifier
-from services.backbone.keyed import keyed_id
+from services.backbone.http import bearer_holder
 from services.backbone.keyring import Keyring
 
 
@@ -28,10 +26,6 @@ class ReportFormat(StrEnum):
     CSV = "csv"
     FHIR = "fhir"
     PDF = "pdf"
-
-
-class ChildQuery(BaseModel):
-    nhs_number: NhsNumber = Field(description="the child's NHS number (10 digits, check digit)")
 
 
 def add_ig_routes(app: FastAPI, store: AuditStore, keyring: Keyring) -> None:
@@ -45,8 +39,9 @@ def add_ig_routes(app: FastAPI, store: AuditStore, keyring: Keyring) -> None:
         "under which protocol and lawful basis, which fields, and what was withheld and why. "
         "`format`: `json` (default), `csv`, `fhir` (a FHIR R4 Bundle of AuditEvents, IHE "
         "BALP PrivacyDisclosure) or `pdf` (a printable report, landscape A4). Needs an IG "
-        "officer's bearer token. The NHS number travels in the body, never the URL; the "
-        "look-up is itself recorded in the audit trail.",
+        "officer's bearer token. The child is named by exactly one of `nhs_number`, `upn` or "
+        "`la_person_id` with `local_authority`, in the body, never the URL; the look-up is "
+        "itself recorded in the audit trail.",
         responses={
             200: {"content": {"text/csv": {}, "application/fhir+json": {}, "application/pdf": {}}}
         },
@@ -57,10 +52,10 @@ def add_ig_routes(app: FastAPI, store: AuditStore, keyring: Keyring) -> None:
         authorization: str | None = Header(None),
     ) -> Response:
         officer = bearer_holder(authorization, keyring.ig_officer)
-        subject = subject_identifier(nhs_number=child.nhs_number)
-        subject_key = keyed_id(audit_key.secret, "audit-subject", subject)
-        entries = [e.model_dump() for e in store.by_subject([subject_key])]
-        store.add_batch([_access(officer, subject_key, format, len(entries))])
+        found = find_child(child, store, audit_key)
+        subject_key = found.key
+        entries = [e.model_dump() for e in store.by_subject(found.subject_keys)]
+        store.add_batch([_access(officer, found, format, len(entries))])
         if format is ReportFormat.CSV:
             return Response(disclosures.as_csv(entries), media_type="text/csv")
         if format is ReportFormat.FHIR:
@@ -86,19 +81,18 @@ def add_ig_routes(app: FastAPI, store: AuditStore, keyring: Keyring) -> None:
         return JSONResponse(_jsonable(body))
 
 
-def _access(officer: str, subject_key: str, fmt: ReportFormat, count: int) -> AuditRecord:
+def _access(officer: str, child: Child, fmt: ReportFormat, count: int) -> AuditRecord:
     """Who looked at which child's trail: sealed into the chain like every decision."""
     return access_record(
         actor=f"ig-officer:{officer}",
         code="access.disclosure_report",
-        reason=f"disclosure report ({fmt.value}, {count} decisions) produced for an IG officer",
-        subject_key=subject_key,
+        reason=f"disclosure report ({fmt.value}, {count} decisions) produced for an IG "
+        f"officer, child found by {child.kind}",
+        child=child,
     )
 
 
-def access_record(
-    *, actor: str, code: str, reason: str, subject_key: str | None = None
-) -> AuditRecord:
+def access_record(*, actor: str, code: str, reason: str, child: Child | None = None) -> AuditRecord:
     """A read of the audit trail, recorded in it (who watches the watchers)."""
     return AuditRecord(
         audit_id=str(uuid.uuid4()),
@@ -108,7 +102,8 @@ def access_record(
         reason_code=code,
         reason=reason,
         actor=actor,
-        subject_key=subject_key,
+        subject_key=child.key if child else None,
+        subject_aliases=[child.typed_key] if child and child.typed_key != child.key else [],
     )
 
 

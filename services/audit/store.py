@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import Engine, func, insert, text
 from sqlmodel import Session, col, create_engine, select
 
@@ -30,6 +31,9 @@ class AuditQuery:
     decision: str | None = None
     source_agency: str | None = None
     event_type: str | None = None
+    protocol_id: str | None = None
+    purpose: str | None = None
+    subject_keys: Sequence[str] | None = None
     since: datetime | None = None
     until: datetime | None = None
     limit: int = 100
@@ -52,7 +56,13 @@ class AuditStore:
     @staticmethod
     def engine_for(url: str) -> Engine:
         args = {"check_same_thread": False} if url.startswith("sqlite") else {}
-        return create_engine(url, connect_args=args)
+        # orjson for the field-name lists: the stdlib's json cost a tenth of the ingest time.
+        return create_engine(
+            url,
+            connect_args=args,
+            json_serializer=lambda value: orjson.dumps(value).decode(),
+            json_deserializer=orjson.loads,
+        )
 
     def create_schema(self) -> None:
         """Bring the database to the newest schema revision (Alembic)."""
@@ -149,6 +159,12 @@ class AuditStore:
             filters.append(col(AuditEntry.source_agency) == q.source_agency)
         if q.event_type:
             filters.append(col(AuditEntry.event_type) == q.event_type)
+        if q.protocol_id:
+            filters.append(col(AuditEntry.protocol_id) == q.protocol_id)
+        if q.purpose:
+            filters.append(col(AuditEntry.purpose) == q.purpose)
+        if q.subject_keys is not None:
+            filters.append(col(AuditEntry.subject_key).in_(q.subject_keys))
         if q.since:
             filters.append(col(AuditEntry.recorded_at) >= q.since)
         if q.until:

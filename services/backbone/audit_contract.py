@@ -32,7 +32,8 @@ class AuditRecord(BaseModel):
     recorded_at: datetime
     occurred_at: datetime | None = None
     action: str = Field(
-        description="disclose | replay | suppress_duplicate | dead_letter | deliver | dlq_retry"
+        description="disclose | replay | access_back | suppress_duplicate | dead_letter | "
+        "deliver | dlq_retry"
     )
     decision: AuditOutcome
     reason_code: str

@@ -1,4 +1,5 @@
-"""The agency directory: who takes part, what kind of body each is, and which publish."""
+"""The agency directory: who takes part, what kind of body each is, which publish, and which
+are told when their records are shared (access-back)."""
 
 from __future__ import annotations
 
@@ -34,6 +35,9 @@ class Agency:
     id: str
     name: str
     kind: AgencyKind
+    # Told, on its own delivery topic, which recipients received each of its events (as
+    # CP-IS tells a local authority that an ED has seen its plan). Publishers only.
+    access_back: bool = False
 
 
 @dataclass(frozen=True)
@@ -77,7 +81,17 @@ def parse_directory(doc: Any, *, origin: str = "agencies file") -> Directory:
         except ValueError:
             kinds = ", ".join(k.value for k in AgencyKind)
             raise ConfigurationError(f"{where}: kind must be one of {kinds}") from None
-        agencies[agency_id] = Agency(agency_id, str(row.get("name") or agency_id), kind)
+        access_back = row.get("access_back", False)
+        if not isinstance(access_back, bool):
+            raise ConfigurationError(f"{where}: access_back of {agency_id!r} must be true or false")
+        if access_back and not kind.publishes:
+            raise ConfigurationError(
+                f"{where}: access_back of {agency_id!r} needs an agency that publishes "
+                f"({kind} agencies do not)"
+            )
+        agencies[agency_id] = Agency(
+            agency_id, str(row.get("name") or agency_id), kind, access_back=access_back
+        )
     groups_doc = doc.get("groups") or {}
     if not isinstance(groups_doc, Mapping):
         raise ConfigurationError(f"{origin}: 'groups' maps a group name to agency ids")

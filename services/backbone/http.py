@@ -14,18 +14,34 @@ from fastapi.responses import JSONResponse
 from pydantic import AfterValidator
 from pydantic_core import PydanticCustomError
 
-from services.backbone.identifiers import nhs_number_rule, normalise_nhs_number
+from services.backbone.identifiers import (
+    nhs_number_rule,
+    normalise_nhs_number,
+    normalise_upn,
+    upn_rule,
+)
 
 
-def _nhs_number(value: str) -> str:
-    broken = nhs_number_rule(value)
-    if broken:
-        raise PydanticCustomError(*broken)
-    return normalise_nhs_number(value)
+def _checked(
+    rule: Callable[[str], tuple[str, str] | None], normalise: Callable[[str], str]
+) -> Callable[[str], str]:
+    """A validator: the value normalised, or a 422 naming the rule broken (never the value)."""
+
+    def check(value: str) -> str:
+        broken = rule(value)
+        if broken:
+            raise PydanticCustomError(*broken)
+        return normalise(value)
+
+    return check
 
 
-NhsNumber = Annotated[str, AfterValidator(_nhs_number)]
+NhsNumber = Annotated[str, AfterValidator(_checked(nhs_number_rule, normalise_nhs_number))]
 """An NHS number in a request body: 10 digits whose check digit matches, spaces removed."""
+
+Upn = Annotated[str, AfterValidator(_checked(upn_rule, normalise_upn))]
+"""A Unique Pupil Number in a request body: check letter and 12 characters, check letter
+matching (modulus 23); upper case, spaces removed."""
 
 
 def bearer_holder(authorization: str | None, lookup: Callable[[str], str | None]) -> str:
@@ -60,4 +76,4 @@ def create_service_app(
     return app
 
 
-__all__ = ["NhsNumber", "bearer_holder", "create_service_app"]
+__all__ = ["NhsNumber", "Upn", "bearer_holder", "create_service_app"]

@@ -78,6 +78,14 @@ def upn_problem(raw: str) -> str | None:
     return None
 
 
+def upn_rule(raw: str) -> tuple[str, str] | None:
+    """(rule, message) for an invalid UPN, for errors that name the rule broken."""
+    problem = upn_problem(raw)
+    if problem is None:
+        return None
+    return ("upn.check_letter" if problem.startswith("the UPN") else "upn.format"), problem
+
+
 def upn_identifier(upn: str) -> str:
     return "upn:" + normalise_upn(upn)
 

@@ -15,7 +15,6 @@ import orjson
 from services.cli import scenario
 from services.cli.stack import Stack
 
-# plan flag (1), then 5 attendances x 3 protocols covering attendances
 IG_OFFICER = "ig-officer.token"  # files in the state directory that hold bearer tokens
 
 
@@ -23,7 +22,9 @@ def agency_credentials(agency: str) -> str:
     return f"agency-tokens/{agency}.token"
 
 
-EXPECTED_DECISIONS = 1 + 5 * 3 + 1  # a plan flag, five attendances, one suppressed copy
+# A plan flag, the authority told the ED received it (access back), five attendances
+# decided under three protocols each, one suppressed copy.
+EXPECTED_DECISIONS = 1 + 1 + 5 * 3 + 1
 
 
 class ScenarioFailed(RuntimeError):
@@ -133,20 +134,20 @@ def play(stack: Stack, *, say: Callable[[str], None] = print, timeout: float = 3
             ),
             202,
         )
-        run.decided(1, "the plan flag decision")
+        run.decided(2, "the plan flag decision and the authority's access-back notice")
         say("2. The child attends the emergency department")
         run.attend(scenario.ON_PLAN, "2026-11-20T21:14:00Z")
         say("3. A child who is not on a plan attends: no consent for early help yet")
         run.attend(scenario.NOT_ON_PLAN, "2026-11-20T22:03:00Z")
-        run.decided(7, "the first attendances' decisions")
+        run.decided(8, "the first attendances' decisions")
         say("4. The family consents to early help; the child attends again")
         run.consent(scenario.NOT_ON_PLAN, "granted")
         run.attend(scenario.NOT_ON_PLAN, "2026-11-22T19:40:00Z")
-        run.decided(10, "the attendance under consent")
+        run.decided(11, "the attendance under consent")
         say("5. The family withdraws consent; the child attends again")
         run.consent(scenario.NOT_ON_PLAN, "withdrawn")
         run.attend(scenario.NOT_ON_PLAN, "2026-11-24T08:15:00Z")
-        run.decided(13, "the attendance after the withdrawal")
+        run.decided(14, "the attendance after the withdrawal")
         say("6. A clinician shares a third child's attendance without consent, saying why")
         run.attend(scenario.THIRD, "2026-11-25T02:30:00Z", override=scenario.OVERRIDE_REASON)
         run.decided(EXPECTED_DECISIONS - 1, "the override's decisions")

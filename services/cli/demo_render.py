@@ -7,6 +7,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from consent.processor.access_back import ACCESS_BACK
 from services.cli.demo import Outcome
 
 
@@ -14,6 +15,15 @@ def _leaves(data: Any, prefix: str = "") -> list[str]:
     if isinstance(data, dict):
         return [line for k, v in data.items() for line in _leaves(v, f"{prefix}{k}.")]
     return [f"{prefix[:-1]} = {data}"]
+
+
+def _shown(item: dict[str, Any]) -> str:
+    """What a delivery holds; an access-back notice in one line."""
+    data = item["data"]
+    if item["type"] == ACCESS_BACK:
+        to = ", ".join(f"{s['recipient']} ({s['protocol']})" for s in data["shared_with"])
+        return f"told: its {data['event_type']} was shared with {to}"
+    return "\n".join(_leaves(data))
 
 
 def render(outcome: Outcome, console: Console) -> None:
@@ -27,8 +37,8 @@ def render(outcome: Outcome, console: Console) -> None:
             table.add_row(
                 str(item["number"]),
                 item["type"],
-                f"{item['protocol']}\n{item['identity_level']}",
-                "\n".join(_leaves(item["data"])),
+                f"{item['protocol'] or '-'}\n{item['identity_level']}",
+                _shown(item),
             )
         console.print(table)
     table = Table(

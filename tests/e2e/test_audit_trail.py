@@ -1,23 +1,35 @@
 """An IG officer, as the README says: find every disclosure about a child from the demo,
-export it, tamper with the database by hand, and see `infoshare audit verify` say where."""
+export it, tamper with the database by hand, and see `infoshare audit verify` say where.
+This module's stack keeps its audit trail in PostgreSQL (`infoshare up --postgres`), so the
+production store is driven end to end; the other modules' stacks use SQLite."""
 
 from __future__ import annotations
 
 import csv
 import io
-import sqlite3
+from collections.abc import Iterator
 
 import httpx
 import pytest
+import sqlalchemy
 from fhir.resources.R4B.bundle import Bundle
+from pypdf import PdfReader
 from typer.testing import CliRunner
 
 from services.cli import scenario
 from services.cli.demo import Outcome
 from services.cli.main import app
 from services.cli.stack import Stack
+from tests.e2e.stacks import running_stack
 
 pytestmark = [pytest.mark.kafka, pytest.mark.e2e]
+
+
+@pytest.fixture(scope="module")
+def stack(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    with running_stack(kafka_bootstrap, tmp_path_factory, postgres=True) as running:
+        assert running.audit_database_url.startswith("postgresql+psycopg://")
+        yield running
 
 
 def _report(stack: Stack, fmt: str, token: str | None) -> httpx.Response:
@@ -39,10 +51,11 @@ def test_an_ig_officer_finds_exports_and_proves_a_childs_disclosures(
     assert _report(stack, "json", practitioner).status_code == 401
 
     report = _report(stack, "json", officer).json()
-    got = sorted((r["recipient"], r["decision"], r["protocol_id"]) for r in report["items"])
+    got = sorted((r["recipient"], r["decision"], r["protocol_id"] or "-") for r in report["items"])
     assert got == sorted(
         [
             ("nhs-riverside-ed", "shared", "cpis-protection-plan-flag"),
+            ("la-northshire", "shared", "-"),  # access back: told the ED received its plan
             ("la-northshire", "shared", "cpis-attendance-notification"),
             ("la-northshire", "withheld", "early-help-attendance"),
             ("ph-northshire", "shared", "public-health-attendance-analytics"),
@@ -51,11 +64,33 @@ def test_an_ig_officer_finds_exports_and_proves_a_childs_disclosures(
     assert scenario.ON_PLAN.nhs_number not in str(report)
 
     table = list(csv.DictReader(io.StringIO(_report(stack, "csv", officer).text)))
-    assert len(table) == 4 and table[0]["recorded_at"].endswith("Z")
+    assert len(table) == 5 and table[0]["recorded_at"].endswith("Z")
     bundle = _report(stack, "fhir", officer)
     assert bundle.headers["content-type"].startswith("application/fhir+json")
     parsed = Bundle.model_validate(bundle.json())
-    assert len(parsed.entry or []) == 4
+    assert len(parsed.entry or []) == 5
+    pdf = _report(stack, "pdf", officer)
+    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+    assert pdf.content.startswith(b"%PDF")
+    printed = "".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf.content)).pages)
+    assert report["items"][0]["recipient"] in printed
+    assert scenario.ON_PLAN.nhs_number not in printed
+
+    # The authority's own person id finds the same decisions (the trail keeps it keyed).
+    by_la_id = httpx.post(
+        stack.url("audit") + "/audit/decisions/search",
+        json={
+            "child": {
+                "la_person_id": scenario.ON_PLAN.person_id,
+                "local_authority": "la-northshire",
+            }
+        },
+        headers={"Authorization": f"Bearer {officer}"},
+        timeout=10,
+    ).json()
+    assert sorted(i["audit_id"] for i in by_la_id["items"]) == sorted(
+        i["audit_id"] for i in report["items"]
+    )
 
     # Each look-up is itself in the trail: who looked, at which child (by key), when.
     seen = httpx.get(
@@ -64,7 +99,7 @@ def test_an_ig_officer_finds_exports_and_proves_a_childs_disclosures(
         timeout=10,
     ).json()
     looks = [r for r in seen["items"] if r["subject_key"] == report["subject_key"]]
-    assert len(looks) >= 3 and all(r["actor"] == "ig-officer:ig-officer" for r in looks)
+    assert len(looks) >= 5 and all(r["actor"] == "ig-officer:ig-officer" for r in looks)
 
 
 def test_audit_verify_proves_the_trail_then_names_the_record_edited_by_hand(
@@ -73,14 +108,16 @@ def test_audit_verify_proves_the_trail_then_names_the_record_edited_by_hand(
     state = stack.config.state_dir
     env = {
         "INFOSHARE_KEYRING_FILE": str(stack.keyring),
-        "INFOSHARE_AUDIT_DATABASE_URL": f"sqlite:///{state / 'audit.db'}",
+        "INFOSHARE_AUDIT_DATABASE_URL": stack.audit_database_url,
         "INFOSHARE_AUDIT_CHECKPOINT_FILE": str(state / "audit-checkpoints.jsonl"),
     }
     runner = CliRunner()
     intact = runner.invoke(app, ["audit", "verify"], env=env)
     assert intact.exit_code == 0, intact.output
-    with sqlite3.connect(state / "audit.db") as db:
-        db.execute("UPDATE audit_entry SET decision = 'withheld' WHERE seq = 2")
+    engine = sqlalchemy.create_engine(stack.audit_database_url)
+    with engine.begin() as db:  # by hand, as anyone with write access to the database could
+        db.execute(sqlalchemy.text("UPDATE audit_entry SET decision = 'withheld' WHERE seq = 2"))
+    engine.dispose()
     tampered = runner.invoke(app, ["audit", "verify"], env=env)
     assert tampered.exit_code == 1
     assert "TAMPERED: record 2: edited" in tampered.output

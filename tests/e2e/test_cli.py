@@ -19,6 +19,7 @@ import pytest
 from services.broker.node import port_open
 from services.cli.paths import default_cache_dir
 from services.cli.stack import free_port
+from services.pgserver import PostgresNode
 
 pytestmark = pytest.mark.e2e
 INFOSHARE = [sys.executable, "-m", "services.cli.main"]
@@ -166,20 +167,19 @@ def test_up_serves_until_interrupted(kafka_bootstrap: str, tmp_path: Path) -> No
     assert not any(port_open(p) for p in ports)
 
 
+def _infoshare(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*INFOSHARE, *argv], capture_output=True, text=True, timeout=120, env=_env(), check=False
+    )
+
+
 @pytest.mark.kafka
 def test_kafka_start_status_stop(tmp_path: Path) -> None:
     port, controller = free_port(), free_port()
     args = ["--state-dir", str(tmp_path), "--port", str(port), "--controller-port", str(controller)]
 
     def run(*cmd: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [*INFOSHARE, "kafka", *cmd, *args],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            env=_env(),
-            check=False,
-        )
+        return _infoshare("kafka", *cmd, *args)
 
     assert run("status").returncode == 3
     started = run("start")
@@ -193,6 +193,34 @@ def test_kafka_start_status_stop(tmp_path: Path) -> None:
         stopped = run("stop")
     assert stopped.returncode == 0 and "stopped" in stopped.stdout
     assert run("status").returncode == 3
+    assert not port_open(port)
+
+
+def test_postgres_start_url_status_stop(tmp_path: Path) -> None:
+    port = free_port()
+    args = ["--state-dir", str(tmp_path), "--port", str(port)]
+
+    def run(*cmd: str) -> subprocess.CompletedProcess[str]:
+        return _infoshare("postgres", *cmd, *args)
+
+    assert run("status").returncode == 3
+    refused = run("url")
+    assert refused.returncode == 1 and "not running" in refused.stderr
+    started = run("start")
+    assert started.returncode == 0, started.stderr
+    try:
+        assert port_open(port) and "running" in run("status").stdout
+        url = run("url").stdout.strip()
+        assert url.startswith("postgresql+psycopg://infoshare:") and url.endswith(
+            f"@127.0.0.1:{port}/infoshare_audit"
+        )
+        migrated = _infoshare("audit", "migrate", "--database-url", url)
+        assert migrated.returncode == 0 and "to revision" in migrated.stdout, migrated.stderr
+        assert (tmp_path / "postgres" / "password").stat().st_mode & 0o077 == 0
+    finally:
+        stopped = run("stop")
+        PostgresNode(state_dir=tmp_path, port=port).destroy()
+    assert stopped.returncode == 0 and "stopped" in stopped.stdout
     assert not port_open(port)
 
 

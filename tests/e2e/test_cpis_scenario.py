@@ -7,12 +7,14 @@ import httpx
 import orjson
 import pytest
 
+from consent.processor.access_back import ACCESS_BACK
 from services.backbone.directory import Directory
 from services.backbone.topics import Topics
 from services.cli import scenario
 from services.cli.demo import Outcome, wait_for
 from services.cli.stack import Stack
 from tests.integration.kafka_helpers import end_offsets, read_topic
+from tests.unit.factories import FLAG_FIELDS
 
 pytestmark = [pytest.mark.kafka, pytest.mark.e2e]
 
@@ -54,6 +56,29 @@ def test_authority_is_notified_only_of_the_child_on_its_plan(outcome: Outcome) -
             "presenting_complaint_category": "injury",
         },
     }
+
+
+def test_authority_is_told_the_ed_received_its_plan_and_nothing_identifying(
+    outcome: Outcome,
+) -> None:
+    (told,) = [n for n in outcome.received["la-northshire"] if n["type"] == ACCESS_BACK]
+    assert (told["source"], told["protocol"]) == ("/infoshare/processor", None)
+    assert told["data"]["event_type"] == "socialcare.child_protection_plan.started"
+    assert told["data"]["shared_with"] == [
+        {
+            "recipient": "nhs-riverside-ed",
+            "protocol": "cpis-protection-plan-flag@2",
+            "identity": "identified",
+            "fields": FLAG_FIELDS,
+            "fields_pseudonymised": [],
+            "fields_tokenised": [],
+            "fields_encrypted": [],
+        }
+    ]
+    child = scenario.ON_PLAN
+    text = orjson.dumps(told).decode()
+    for value in (child.nhs_number, child.person_id, child.given_name, child.date_of_birth):
+        assert value not in text
 
 
 def test_public_health_gets_pseudonymised_attendances(outcome: Outcome) -> None:
@@ -98,6 +123,7 @@ def test_audit_records_every_decision_with_its_reason(outcome: Outcome) -> None:
     assert codes == sorted(
         [
             ("nhs-riverside-ed", "cpis-protection-plan-flag", "shared.protocol_allows"),
+            ("la-northshire", "-", "shared.access_back"),  # told the ED received its plan
             ("la-northshire", cpis, "shared.protocol_allows"),
             *[("la-northshire", cpis, "withheld.condition_not_met")] * 4,
             ("la-northshire", early, "withheld.condition_not_met"),  # on a plan: CP-IS covers it
@@ -210,15 +236,17 @@ async def test_pseudonyms_are_stable_per_recipient_and_differ_across_recipients(
     ph = await read_topic(
         topics.deliver("ph-northshire"), stack.bootstrap, until=lambda rs: len(rs) >= 6
     )
+    # The access-back notice, the CP-IS notification, two early-help ones, and this one.
     la_all = await read_topic(
-        topics.deliver("la-northshire"), stack.bootstrap, until=lambda rs: len(rs) >= 4
+        topics.deliver("la-northshire"), stack.bootstrap, until=lambda rs: len(rs) >= 5
     )
     on_plan = [r for r in ph if orjson.loads(r.value)["subject"]["year_of_birth"] == "2016"]
     assert len(on_plan) == 2
     assert on_plan[0].key == on_plan[1].key  # same child, same recipient: same pseudonym
     assert orjson.loads(on_plan[0].value)["subject"]["pseudonym"] == on_plan[0].key.decode()
     nhs = scenario.ON_PLAN.nhs_number
-    la = [r for r in la_all if orjson.loads(r.value)["subject"]["nhs_number"] == nhs]
+    attendances = [r for r in la_all if dict(r.headers)["ce_type"] == ATTENDANCE.encode()]
+    la = [r for r in attendances if orjson.loads(r.value)["subject"]["nhs_number"] == nhs]
     assert len(la) == 2 and la[0].key == la[1].key
     assert la[0].key != on_plan[0].key  # two recipients cannot link their records
 

@@ -5,7 +5,8 @@ identity joins and the first is paused until it is a zombie. Meanwhile 1,000 eve
 published a second time, as a retrying publisher would.
 
 Pass: each recipient's delivered set equals the expected set, no duplicates, nothing
-missing, per-child order kept, and exactly one audit record per decision.
+missing, per-child order kept, the authority told once per plan that the ED received it
+(access back), and exactly one audit record per decision.
 
 ``pytest -m soak`` runs the same with 1,000,000 events.
 """
@@ -27,7 +28,8 @@ from aiokafka import ConsumerRecord
 
 from consent.core.decide import pseudonym
 from consent.core.state import ProtectionPlan
-from consent.processor.handle import Context, handle
+from consent.processor.access_back import ACCESS_BACK
+from consent.processor.handle import Context, Handled, handle
 from consent.processor.records import InRecord
 from consent.protocol_set import load_protocols
 from services.backbone import envelope, kafka
@@ -227,9 +229,13 @@ async def _verify(
     on_plan = {c.nhs_number for c in workload.children if c.on_plan}
     arrivals = [workload.arrival(s) for s in range(workload.per_child)]
 
-    # The authority holding the plan: every attendance of a child on a plan, in order.
-    la = await read_all(topics.deliver(LA), bootstrap, _payload("subject", "nhs_number"))
+    # The authority holding the plan: every attendance of a child on a plan, in order; and,
+    # as it asked for access back, one notice per plan that the ED received it.
+    to_la = await read_all(topics.deliver(LA), bootstrap, _la_delivery)
+    la = [(key, who, arrival) for kind, key, who, arrival in to_la if kind == ATTENDANCE]
     _assert_exact(la, {(n, t) for n in on_plan for t in arrivals}, "la-northshire")
+    plans_in = await read_all(topics.source(LA), bootstrap, _input_summary)
+    told = _assert_told_once(to_la, {event_id for _, (_, _, event_id) in plans_in})
     # Public health: every attendance, pseudonymised, in order per pseudonym.
     ph_key = keyring.pseudonym[PH]
     by_pseudonym = {pseudonym(ph_key, PH, c.subject_id): c for c in workload.children}
@@ -252,7 +258,7 @@ async def _verify(
     outcomes = Counter(a[2] for a in audits)
     assert outcomes.keys() <= {"shared", "withheld", "suppressed"}, outcomes
     per_input = Counter(a[1] for a in audits)
-    expected = _decisions_per_input(workload, topics, keyring, directory, schemas)
+    expected = _audits_per_input(workload, topics, keyring, directory, schemas)
     for topic in (topics.source(LA), topics.source(ED_SOURCE)):
         inputs = await read_all(topic, bootstrap, _input_summary)
         first: set[str] = set()
@@ -267,7 +273,7 @@ async def _verify(
         for c in workload.children
     )
     _log(
-        f"verified: la {len(la)}, ph {len(ph)}, ed {len(ed)} deliveries; "
+        f"verified: la {len(la)} (+{told} access back), ph {len(ph)}, ed {len(ed)} deliveries; "
         f"{len(audits)} audit records ({dict(outcomes)}); inputs {plans}+{attendances}"
     )
 
@@ -282,6 +288,35 @@ def _payload(*path: str) -> Callable[[ConsumerRecord], tuple[bytes | None, str, 
         return rec.key, str(who), arrival
 
     return keep
+
+
+def _la_delivery(rec: ConsumerRecord) -> tuple[str, bytes | None, str, str | None]:
+    """(type, key, who, arrival) of a delivery to the authority: ``who`` is the NHS number
+    of an attendance notification, the reported event id of an access-back notice."""
+    if dict(rec.headers)["ce_type"] == ACCESS_BACK.encode():
+        return ACCESS_BACK, rec.key, str(orjson.loads(rec.value)["event_id"]), None
+    key, who, arrival = _payload("subject", "nhs_number")(rec)
+    return ATTENDANCE, key, who, arrival
+
+
+def _assert_told_once(
+    to_la: list[tuple[str, bytes | None, str, str | None]], plan_ids: set[str]
+) -> int:
+    """One access-back notice per plan, none twice, each on the key of that child's
+    attendance notifications and ahead of them (plans were all decided before the first
+    attendance was published). ``to_la`` is in partition order. The number of notices."""
+    told = [(key, event_id) for kind, key, event_id, _ in to_la if kind == ACCESS_BACK]
+    ids = Counter(event_id for _, event_id in told)
+    assert sum(n - 1 for n in ids.values()) == 0, "an authority told twice of one plan"
+    assert ids.keys() == plan_ids, "a plan the authority was not told of, or a stray notice"
+    attended: set[bytes | None] = set()
+    for kind, key, _, _ in to_la:
+        if kind == ACCESS_BACK:
+            assert key is not None and key not in attended, "a notice behind its attendances"
+        else:
+            attended.add(key)
+    assert {key for key, _ in told} == attended, "a notice off its child's key"
+    return len(told)
 
 
 def _assert_exact(
@@ -335,14 +370,19 @@ async def _verify_copies(topics: Topics, bootstrap: str, copies: int) -> None:
     assert {code for _, code in suppressed} == {"duplicate.identical"}
 
 
-def _decisions_per_input(
+def _audits_per_input(
     workload: Workload,
     topics: Topics,
     keyring: Keyring,
     directory: Directory,
     schemas: SchemaRegistry,
 ) -> dict[tuple[str, bool], int]:
-    """How many decisions the shipped protocols make per event kind, from the pure core."""
+    """How many audit records the shipped protocols and directory give per event kind, from
+    the pure core: a decision each, and a plan start's access-back notice to the authority."""
+
+    def audited(handled: Handled) -> int:
+        return sum(r.topic == topics.audit for r in handled.records)
+
     ctx = Context.from_keyring(
         topics=topics,
         protocols=load_protocols(None, directory=directory, schemas=schemas),
@@ -365,12 +405,12 @@ def _decisions_per_input(
                 None,
                 list,
             )
-            counts[(PLAN_STARTED, True)] = len(started.decisions)
+            counts[(PLAN_STARTED, True)] = audited(started)
             state = dict(started.state_changes)
         handled = handle(
             _record(child, ATTENDANCE, attendance, ctx, routing), ctx, state, None, list
         )
-        counts[(ATTENDANCE, on_plan)] = len(handled.decisions)
+        counts[(ATTENDANCE, on_plan)] = audited(handled)
     return counts
 
 

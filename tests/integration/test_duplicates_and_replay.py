@@ -14,6 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from consent.main import context
+from consent.processor.access_back import ACCESS_BACK
 from consent.processor.replay import ReplayRange, for_run, plan_offsets, replay
 from services.backbone.keyring import Keyring
 from services.backbone.topics import Topics
@@ -38,6 +39,10 @@ def _id(rec: Any) -> Any:
     return rec
 
 
+def _type(rec: Any) -> str:
+    return str(dict(rec.headers)["ce_type"].decode())
+
+
 def _audits(records: list[Any]) -> list[dict[str, Any]]:
     return [orjson.loads(r.value) for r in records]
 
@@ -54,14 +59,16 @@ async def test_a_duplicate_is_delivered_once_and_audited_as_suppressed_even_afte
     await stack.halt()  # the memory of seen events must come back from its changelog
     await stack.start()
     await publish_event(LA, mapping.PLAN_STARTED, plan, keyring=keyring, native_id="n1", **common)
-    audits = _audits(await read_topic(topics.audit, kafka_bootstrap, until=at_least(2)))
+    audits = _audits(await read_topic(topics.audit, kafka_bootstrap, until=at_least(3)))
     assert [(a["decision"], a["action"]) for a in audits] == [
         ("shared", "disclose"),
+        ("shared", "access_back"),  # the authority asked to be told (deploy/agencies.yaml)
         ("suppressed", "suppress_duplicate"),
     ]
-    assert audits[1]["reason_code"] == "duplicate.identical"
-    assert audits[0]["event_id"] == audits[1]["event_id"]
+    assert audits[2]["reason_code"] == "duplicate.identical"
+    assert audits[0]["event_id"] == audits[2]["event_id"]
     assert len(await read_all(topics.deliver(ED), kafka_bootstrap, _id)) == 1, "delivered twice"
+    assert len(await read_all(topics.deliver(LA), kafka_bootstrap, _id)) == 1, "told twice"
 
 
 async def test_a_replay_decides_again_under_todays_protocols_and_is_audited_as_its_run(
@@ -74,7 +81,7 @@ async def test_a_replay_decides_again_under_todays_protocols_and_is_audited_as_i
     attendance = attendance_from_bundle(scenario.attendance_bundle(scenario.ON_PLAN))
     await publish_event(ED, ATTENDANCE, attendance, keyring=keyring, **common)
     first = await read_topic(topics.deliver(PH), kafka_bootstrap, until=at_least(1))
-    await read_topic(topics.audit, kafka_bootstrap, until=at_least(4))
+    await read_topic(topics.audit, kafka_bootstrap, until=at_least(5))  # 2 (plan) + 3
     await stack.halt()
 
     ctx = context(stack.settings)
@@ -97,14 +104,23 @@ async def test_a_replay_decides_again_under_todays_protocols_and_is_audited_as_i
         what=what,
     )
     assert dict(report.outcomes) == {("-", "withheld"): 1}
-    audits = _audits(await read_topic(topics.audit, kafka_bootstrap, until=at_least(6)))
+
+    # The plan again: the ED's flag is decided again; the authority is not told again (it
+    # was told when the plan was first shared, and a replay is the hub deciding again).
+    plans = ReplayRange(topic=topics.source(LA))
+    report = await replay(for_run(ctx, "run-c"), bootstrap=kafka_bootstrap, what=plans)
+    assert dict(report.outcomes) == {(ED, "shared"): 1}
+    audits = _audits(await read_topic(topics.audit, kafka_bootstrap, until=at_least(8)))
     replays = [a for a in audits if a["action"] == "replay"]
     assert [(a["recipient"], a["decision"], a["reason_code"]) for a in replays] == [
         (PH, "shared", "shared.protocol_allows"),
         (None, "withheld", "withheld.no_protocol"),
+        (ED, "shared", "shared.protocol_allows"),
     ]
+    assert [a["action"] for a in audits].count("access_back") == 1
     assert len({a["audit_id"] for a in audits}) == len(audits)
-    assert len(await read_all(topics.deliver(LA), kafka_bootstrap, _id)) == 1  # not replayed
+    la = await read_all(topics.deliver(LA), kafka_bootstrap, _type)
+    assert la == [ACCESS_BACK, ATTENDANCE]  # the notice once; the attendance not replayed
     # State is read, never written: the changelogs hold only what the processor wrote.
     assert len(await read_all(topics.state("protection-plans"), kafka_bootstrap, _id)) == 1
     assert len(await read_all(topics.state("seen-events"), kafka_bootstrap, _id)) == 2
@@ -116,7 +132,7 @@ async def test_the_replay_command_dry_run_counts_and_writes_nothing(
     topics = Topics(namespace=namespace)
     common: dict[str, Any] = {"namespace": namespace, "bootstrap": kafka_bootstrap}
     await publish_event(LA, mapping.PLAN_STARTED, plan_data(), keyring=keyring, **common)
-    await read_topic(topics.audit, kafka_bootstrap, until=at_least(1))
+    await read_topic(topics.audit, kafka_bootstrap, until=at_least(2))  # flag + access back
     env = {
         "INFOSHARE_KAFKA_BOOTSTRAP": kafka_bootstrap,
         "INFOSHARE_TOPIC_NAMESPACE": namespace,
@@ -130,4 +146,4 @@ async def test_the_replay_command_dry_run_counts_and_writes_nothing(
         CliRunner().invoke, app, ["replay", "--source", "ph-northshire"], env=env
     )
     assert result.exit_code == 2 and "publishes nothing" in result.output
-    assert len(await read_all(topics.audit, kafka_bootstrap, _id)) == 1
+    assert len(await read_all(topics.audit, kafka_bootstrap, _id)) == 2

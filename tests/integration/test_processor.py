@@ -7,6 +7,7 @@ import orjson
 import pytest
 
 from consent.main import check_co_partitioned
+from consent.processor.access_back import ACCESS_BACK
 from services.backbone import kafka
 from services.backbone.errors import ConfigurationError
 from services.backbone.keyed import routing_key
@@ -52,8 +53,12 @@ async def test_plan_state_survives_a_restart_and_poison_is_dead_lettered(
     attendance = attendance_from_bundle(scenario.attendance_bundle(scenario.ON_PLAN))
     await publish_event("nhs-riverside-ed", ATTENDANCE, attendance, **common)  # type: ignore[arg-type]
 
-    notified = await read_topic(topics.deliver("la-northshire"), kafka_bootstrap, until=at_least(1))
-    assert orjson.loads(notified[0].value)["attendance"]["site"]["ods_code"] == "RVR01"
+    # First the notice that the ED received the plan (the authority asked for access back).
+    told, notified = await read_topic(
+        topics.deliver("la-northshire"), kafka_bootstrap, until=at_least(2)
+    )
+    assert dict(told.headers)["ce_type"] == ACCESS_BACK.encode()
+    assert orjson.loads(notified.value)["attendance"]["site"]["ods_code"] == "RVR01"
     assert len(restarted.plans) == 1
 
     dead = await read_topic(topics.dlq("processor"), kafka_bootstrap, until=at_least(1))
@@ -61,7 +66,7 @@ async def test_plan_state_survives_a_restart_and_poison_is_dead_lettered(
     reason = dict(dead[0].headers)["dlq_reason"].decode()
     assert "not JSON" in reason
 
-    audit = await read_topic(topics.audit, kafka_bootstrap, until=at_least(5))
+    audit = await read_topic(topics.audit, kafka_bootstrap, until=at_least(6))
     decisions = sorted(
         (r["event_type"], r["recipient"] or "-", r["decision"])
         for r in (orjson.loads(a.value) for a in audit)
@@ -71,6 +76,7 @@ async def test_plan_state_survives_a_restart_and_poison_is_dead_lettered(
         (ATTENDANCE, "la-northshire", "shared"),
         (ATTENDANCE, "la-northshire", "withheld"),  # early help: the child is on a plan
         (ATTENDANCE, "ph-northshire", "shared"),
+        (mapping.PLAN_STARTED, "la-northshire", "shared"),  # access back
         (mapping.PLAN_STARTED, "nhs-riverside-ed", "shared"),
     ]
 

@@ -18,6 +18,14 @@ PH = "ph-northshire"
 PLAN_STARTED = "socialcare.child_protection_plan.started"
 PLAN_ENDED = "socialcare.child_protection_plan.ended"
 ATTENDANCE = "health.unscheduled_care.attendance"
+# What the CP-IS flag protocol discloses to the emergency department, in its order.
+FLAG_FIELDS = [
+    "subject.nhs_number",
+    "plan.start_date",
+    "plan.category",
+    "authority.name",
+    "authority.contact",
+]
 
 
 def plan_started_data(child: scenario.Child, *, authority_name: str) -> dict[str, Any]:

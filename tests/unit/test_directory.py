@@ -22,6 +22,8 @@ def test_the_shipped_directory(directory: Directory) -> None:
     assert LA in directory
     assert "la-elsewhere" not in directory
     assert directory.get(ED).name.startswith("Riverside University Hospitals")
+    # CP-IS: the authority is told when the ED has received its plan; nobody else asked.
+    assert [a.id for a in directory if a.access_back] == [LA]
 
 
 def test_an_unknown_agency_is_refused(directory: Directory) -> None:
@@ -32,6 +34,23 @@ def test_an_unknown_agency_is_refused(directory: Directory) -> None:
 def test_a_missing_name_falls_back_to_the_id() -> None:
     directory = parse_directory({"agencies": [{"id": "school-7", "kind": "education"}]})
     assert directory.get("school-7").name == "school-7"
+
+
+def test_access_back_is_off_unless_asked_for() -> None:
+    directory = parse_directory(
+        {
+            "agencies": [
+                {"id": "school-7", "kind": "education"},
+                {"id": "la-x", "kind": "socialcare", "access_back": True},
+                {"id": "ed-y", "kind": "health", "access_back": False},
+            ]
+        }
+    )
+    assert [(a.id, a.access_back) for a in directory] == [
+        ("school-7", False),
+        ("la-x", True),
+        ("ed-y", False),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -45,6 +64,18 @@ def test_a_missing_name_falls_back_to_the_id() -> None:
         (
             {"agencies": [{"id": "la-x", "kind": "socialcare"}] * 2},
             r"agencies\[1\]: duplicate id 'la-x'",
+        ),
+        (
+            {"agencies": [{"id": "la-x", "kind": "socialcare", "access_back": "true"}]},
+            r"agencies\[0\]: access_back of 'la-x' must be true or false",
+        ),
+        (
+            {"agencies": [{"id": "la-x", "kind": "socialcare", "access_back": None}]},
+            r"agencies\[0\]: access_back of 'la-x' must be true or false",
+        ),
+        (
+            {"agencies": [{"id": "ph-x", "kind": "analytics", "access_back": True}]},
+            r"agencies\[0\]: access_back of 'ph-x' needs an agency that publishes",
         ),
     ],
 )

@@ -30,6 +30,10 @@ def test_the_map_names_every_flow_its_law_and_what_is_never_shared(
     assert "a pseudonym instead of `subject.nhs_number` (`subject.pseudonym`)" in text
     assert "`subject.date_of_birth` as year (`subject.year_of_birth`)" in text
     assert "may keep it for 5 years" in text
+    assert (
+        "Access back (`deploy/agencies.yaml`): **Northshire County Council, children's social "
+        "care** is told, for each of its events shared with another recipient, who received it"
+    ) in text
     analytics = text.split("## Children's unscheduled-care attendances")[1].split("## ")[0]
     assert "never: `attendance.clinical_notes`, `attendance.site.name`" in analytics
     assert "a reversible token instead of `attendance.encounter_id`" in analytics

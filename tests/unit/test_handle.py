@@ -18,13 +18,14 @@ from consent.processor.handle import Context, handle
 from consent.processor.records import InRecord
 from services.backbone.audit_contract import AuditOutcome
 from services.backbone.envelope import CloudEvent, agency_source, decode, encode
-from services.backbone.identifiers import subject_identifier
+from services.backbone.identifiers import la_person_identifier, subject_identifier
 from services.backbone.keyed import keyed_id, routing_key
 from services.backbone.keyring import Keyring
 from services.cli import scenario
 from tests.unit.factories import (
     ATTENDANCE,
     ED,
+    FLAG_FIELDS,
     LA,
     PH,
     PLAN_ENDED,
@@ -203,10 +204,12 @@ def test_a_plan_start_is_flagged_audited_and_remembered(
     assert [r.topic for r in handled.records] == [
         ctx.topics.deliver(ED),
         ctx.topics.audit,
+        ctx.topics.deliver(LA),  # access back: the authority is told the ED received it
+        ctx.topics.audit,
         ctx.topics.state("protection-plans"),
         ctx.topics.state("seen-events"),
     ]
-    delivery_out, audit_out, state_out, _ = handled.records
+    delivery_out, audit_out, _, _, state_out, _ = handled.records
 
     delivered = decode(delivery_out.key, delivery_out.value, delivery_out.headers)
     original = decode(rec.key, rec.value, rec.headers)
@@ -222,7 +225,7 @@ def test_a_plan_start_is_flagged_audited_and_remembered(
         agency_source(LA),
     )
     assert delivered.time == original.time
-    (audit,) = audits(handled, ctx)
+    audit, _ = audits(handled, ctx)  # the second is the access back's (test_access_back)
     assert delivered.extensions == {
         "protocol": "cpis-protection-plan-flag@2",
         "identitylevel": "identified",
@@ -246,14 +249,12 @@ def test_a_plan_start_is_flagged_audited_and_remembered(
         keyring.require_audit_subject().secret, "audit-subject", SUBJECT
     )
     assert audit.subject_key not in (rkey, delivered.key)
+    # The authority's own person id, keyed, finds the decision for an IG officer too.
+    person = la_person_identifier(LA, str(original.data["subject"]["la_person_id"]))
+    alias = keyed_id(keyring.require_audit_subject().secret, "audit-subject", person)
+    assert audit.subject_aliases == [alias] and audits(handled, ctx)[1].subject_aliases == [alias]
     assert audit.key_id == keyring.pseudonym[ED].key_id
-    assert audit.fields_disclosed == [
-        "subject.nhs_number",
-        "plan.start_date",
-        "plan.category",
-        "authority.name",
-        "authority.contact",
-    ]
+    assert audit.fields_disclosed == FLAG_FIELDS
     assert "subject.given_name" in audit.fields_withheld
     assert (audit.event_id, audit.event_type, audit.source_agency) == (
         original.id,

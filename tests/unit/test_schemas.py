@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from consent.processor.access_back import ACCESS_BACK
 from services.backbone.errors import ConfigurationError, SchemaViolation, UnknownEventType
 from services.backbone.schemas import SchemaRegistry
 from services.cli import scenario
@@ -26,7 +27,7 @@ from tests.unit.factories import (
 
 
 def test_loads_every_shipped_event_type(schemas: SchemaRegistry) -> None:
-    assert schemas.event_types == [ATTENDANCE, PLAN_ENDED, PLAN_STARTED]
+    assert schemas.event_types == [ATTENDANCE, ACCESS_BACK, PLAN_ENDED, PLAN_STARTED]
 
 
 @pytest.mark.parametrize("event_type", [ATTENDANCE, PLAN_ENDED, PLAN_STARTED])

@@ -1,0 +1,85 @@
+"""How an IG officer names a child: by NHS number, UPN or a local authority's person id.
+The service keys what was typed like every audit subject key (the store holds no
+identifier), then follows the aliases the trail has recorded to every key the child's
+decisions are stored under."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import BaseModel, Field, model_validator
+from pydantic_core import PydanticCustomError
+
+from services.audit.store import AuditStore
+from services.backbone.http import NhsNumber, Upn
+from services.backbone.identifiers import (
+    la_person_identifier,
+    subject_identifier,
+    upn_identifier,
+)
+from services.backbone.keyed import Key, keyed_id
+
+
+class ChildQuery(BaseModel):
+    """Exactly one identifier of the child. It travels in a request body, never a URL."""
+
+    nhs_number: NhsNumber | None = Field(
+        None, description="the child's NHS number (10 digits, check digit)"
+    )
+    upn: Upn | None = Field(
+        None, description="the child's Unique Pupil Number (check letter, 12 characters)"
+    )
+    la_person_id: str | None = Field(
+        None, min_length=1, max_length=64, description="a local authority's person id"
+    )
+    local_authority: str | None = Field(
+        None,
+        min_length=2,
+        max_length=63,
+        description="the agency id of the authority whose person id it is (with la_person_id)",
+    )
+
+    @model_validator(mode="after")
+    def _one_identifier(self) -> ChildQuery:
+        given = [n for n in ("nhs_number", "upn", "la_person_id") if getattr(self, n)]
+        if len(given) != 1:
+            raise PydanticCustomError(
+                "child.one_identifier", "give exactly one of nhs_number, upn or la_person_id"
+            )
+        if self.la_person_id and not self.local_authority:
+            raise PydanticCustomError(
+                "child.local_authority", "an la_person_id needs its local_authority"
+            )
+        return self
+
+    @property
+    def kind(self) -> str:
+        return "NHS number" if self.nhs_number else "UPN" if self.upn else "LA person id"
+
+    def identifier(self) -> str:
+        """The canonical identifier string subject keys and aliases are keyed over."""
+        if self.nhs_number:
+            return subject_identifier(nhs_number=self.nhs_number)
+        if self.upn:
+            return upn_identifier(self.upn)
+        assert self.la_person_id and self.local_authority
+        return la_person_identifier(self.local_authority, self.la_person_id)
+
+
+@dataclass(frozen=True)
+class Child:
+    typed_key: str  # the keyed form of what the officer typed
+    subject_keys: list[str]  # every key the child's decisions are stored under
+    kind: str
+
+    @property
+    def key(self) -> str:
+        """The one key to record a look-up under: the child's own subject key when the
+        identifier typed leads to exactly one, else the key of what was typed."""
+        others = [k for k in self.subject_keys if k != self.typed_key]
+        return others[0] if len(others) == 1 else self.typed_key
+
+
+def find_child(query: ChildQuery, store: AuditStore, audit_key: Key) -> Child:
+    typed = keyed_id(audit_key.secret, "audit-subject", query.identifier())
+    return Child(typed, store.subject_keys(typed), query.kind)

@@ -1,0 +1,159 @@
+"""Searching the audit trail: by recipient, publishing agency, event type, protocol,
+purpose, decision and time (``GET /audit/decisions``), and by child as well (``POST
+/audit/decisions/search``, the identifier in the body). An IG officer searches everything;
+an agency, with its API token, only the decisions about the data it published. Every search
+is itself recorded (decision ``accessed``)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from fastapi import FastAPI, Header, HTTPException, Query
+from pydantic import BaseModel, Field
+
+from services.audit.access import Reader, reader
+from services.audit.child import Child, ChildQuery, find_child
+from services.audit.models import AuditEntryPublic, AuditPage
+from services.audit.routes_ig import access_record
+from services.audit.store import AuditQuery, AuditStore
+from services.backbone.audit_contract import AuditOutcome
+from services.backbone.keyring import Keyring
+
+MAX_PAGE = 1000
+
+
+class DecisionFilters(BaseModel):
+    recipient: str | None = Field(None, description="recipient agency id")
+    decision: AuditOutcome | None = None
+    source_agency: str | None = Field(None, description="publishing agency id")
+    event_type: str | None = None
+    protocol_id: str | None = Field(None, description="sharing protocol id")
+    purpose: str | None = Field(None, description="purpose of use, as the protocol names it")
+    since: datetime | None = Field(
+        None, description="recorded at or after (ISO 8601; UTC if no offset)"
+    )
+    until: datetime | None = Field(None, description="recorded before (ISO 8601; UTC if no offset)")
+    limit: int = Field(100, ge=1, le=MAX_PAGE)
+    offset: int = Field(0, ge=0)
+
+
+class ChildSearch(DecisionFilters):
+    child: ChildQuery | None = Field(
+        None, description="the child, by exactly one of NHS number, UPN or LA person id"
+    )
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    """A time given without an offset is read as UTC (the store holds UTC)."""
+    if moment is not None and moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment
+
+
+def search(
+    store: AuditStore, who: Reader, filters: DecisionFilters, child: Child | None = None
+) -> AuditPage:
+    source_agency = filters.source_agency
+    if who.agency is not None:  # an agency sees the decisions about what it published
+        if source_agency not in (None, who.agency):
+            raise HTTPException(403, detail="an agency sees only the data it published")
+        source_agency = who.agency
+    decision = filters.decision.value if filters.decision else None
+    rows, total = store.search(
+        AuditQuery(
+            recipient=filters.recipient,
+            decision=decision,
+            source_agency=source_agency,
+            event_type=filters.event_type,
+            protocol_id=filters.protocol_id,
+            purpose=filters.purpose,
+            subject_keys=child.subject_keys if child else None,
+            since=_utc(filters.since),
+            until=_utc(filters.until),
+            limit=filters.limit,
+            offset=filters.offset,
+        )
+    )
+    named = {
+        "recipient": filters.recipient,
+        "decision": decision,
+        "source_agency": source_agency,
+        "event_type": filters.event_type,
+        "protocol_id": filters.protocol_id,
+        "purpose": filters.purpose,
+        "child": f"by {child.kind}" if child else None,
+    }
+    listed = ", ".join(f"{k}={v}" for k, v in named.items() if v) or "none"
+    store.add_batch(
+        [
+            access_record(
+                actor=who.actor,
+                code="access.search",
+                reason=f"searched the audit trail (filters: {listed}; {total} found)",
+                child=child,
+            )
+        ]
+    )
+    return AuditPage(
+        items=[AuditEntryPublic.model_validate(r, from_attributes=True) for r in rows],
+        total=total,
+        limit=filters.limit,
+        offset=filters.offset,
+    )
+
+
+def add_search_routes(app: FastAPI, store: AuditStore, keyring: Keyring) -> None:
+    audit_key = keyring.require_audit_subject()
+
+    @app.get(
+        "/audit/decisions",
+        response_model=AuditPage,
+        tags=["audit"],
+        summary="Search decisions by agency, protocol, purpose, decision and time",
+    )
+    def decisions(
+        recipient: str | None = Query(None, description="recipient agency id"),
+        decision: AuditOutcome | None = Query(None),
+        source_agency: str | None = Query(None, description="publishing agency id"),
+        event_type: str | None = Query(None),
+        protocol_id: str | None = Query(None, description="sharing protocol id"),
+        purpose: str | None = Query(None, description="purpose of use"),
+        since: datetime | None = Query(
+            None, description="recorded at or after (ISO 8601; UTC if no offset)"
+        ),
+        until: datetime | None = Query(
+            None, description="recorded before (ISO 8601; UTC if no offset)"
+        ),
+        limit: int = Query(100, ge=1, le=MAX_PAGE),
+        offset: int = Query(0, ge=0),
+        authorization: str | None = Header(None),
+    ) -> AuditPage:
+        who = reader(authorization, keyring)
+        filters = DecisionFilters(
+            recipient=recipient,
+            decision=decision,
+            source_agency=source_agency,
+            event_type=event_type,
+            protocol_id=protocol_id,
+            purpose=purpose,
+            since=since,
+            until=until,
+            limit=limit,
+            offset=offset,
+        )
+        return search(store, who, filters)
+
+    @app.post(
+        "/audit/decisions/search",
+        response_model=AuditPage,
+        tags=["audit"],
+        summary="Search decisions, by child too (the identifier in the body)",
+        description="The filters of `GET /audit/decisions`, plus `child`: exactly one of "
+        "`nhs_number`, `upn`, or `la_person_id` with `local_authority`. The service keys the "
+        "identifier (the store holds none) and follows the aliases the trail recorded, so a "
+        "UPN finds the decisions filed under the child's NHS number too.",
+    )
+    def search_decisions(body: ChildSearch, authorization: str | None = Header(None)) -> AuditPage:
+        who = reader(authorization, keyring)
+        child = find_child(body.child, store, audit_key) if body.child else None
+        return search(store, who, body, child)

@@ -1,0 +1,36 @@
+"""Starting a whole stack for a test module (see conftest.py)."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from services.cli.paths import default_cache_dir
+from services.cli.stack import Stack, free_port, free_ports_config
+
+
+@contextlib.contextmanager
+def running_stack(
+    kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory, *, postgres: bool = False
+) -> Iterator[Stack]:
+    """Every component on free ports and topics of its own; with ``postgres``, the audit
+    trail in a PostgreSQL cluster the stack starts (and this removes) instead of SQLite."""
+    config = free_ports_config(
+        tmp_path_factory.mktemp("stack"),
+        default_cache_dir(),
+        bootstrap=kafka_bootstrap,
+        namespace=f"e{uuid.uuid4().hex[:10]}.",
+    )
+    if postgres:
+        config.postgres_port = free_port()
+    running = Stack(config)
+    try:
+        running.start(say=lambda _m: None)
+        yield running
+    finally:
+        running.stop()
+        if running.postgres is not None:
+            running.postgres.destroy()

@@ -1,0 +1,209 @@
+"""The audit service's HTTP API on a real database (SQLite and PostgreSQL): who may call
+each endpoint, search by any of a child's identifiers, and every search recorded. The
+ingester is not started (no lifespan): records are stored directly, as it would store them."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from services.audit.app import AuditSettings, create_app
+from services.audit.sealing import sealing_from
+from services.audit.store import AuditStore
+from services.backbone.audit_contract import AuditOutcome, AuditRecord
+from services.backbone.identifiers import (
+    la_person_identifier,
+    subject_identifier,
+    upn_identifier,
+)
+from services.backbone.keyed import keyed_id
+from services.backbone.keyring import Keyring
+
+NHS = "9434765919"
+UPN = "B801200005001"
+LA_ID = "LA-77"
+ED, LA, PH = "nhs-riverside-ed", "la-northshire", "ph-northshire"
+
+
+def _key(keyring: Keyring, identifier: str) -> str:
+    return keyed_id(keyring.require_audit_subject().secret, "audit-subject", identifier)
+
+
+def _decision(offset: int, keyring: Keyring, **fields: Any) -> AuditRecord:
+    base: dict[str, Any] = {
+        "recorded_at": datetime(2026, 11, 20, 9, 0, tzinfo=UTC) + timedelta(minutes=offset),
+        "action": "disclose",
+        "decision": AuditOutcome.SHARED,
+        "reason_code": "shared.protocol_allows",
+        "reason": "the protocol allows it",
+        "actor": "infoshare-processor",
+        "source_agency": ED,
+        "recipient": LA,
+        "protocol_id": "cpis-attendance-notification",
+        "purpose": "safeguarding",
+        "subject_key": _key(keyring, subject_identifier(nhs_number=NHS)),
+    }
+    values = {**base, **fields}
+    recipient = values.pop("recipient")
+    return AuditRecord.about(
+        topic="source.x", partition=0, offset=offset, recipient=recipient, protocol="p", **values
+    )
+
+
+@pytest.fixture
+async def audit(
+    database_url: str, tmp_path: Path, keyring: Keyring, keyring_path: Path
+) -> AsyncIterator[httpx.AsyncClient]:
+    settings = AuditSettings(
+        keyring_file=keyring_path,
+        audit_database_url=database_url,
+        audit_checkpoint_file=tmp_path / "cp.jsonl",
+    )
+    app = create_app(settings)
+    store = AuditStore(database_url, sealing_from(keyring, tmp_path / "cp.jsonl"))
+    child = _key(keyring, subject_identifier(nhs_number=NHS))
+    aliases = [_key(keyring, upn_identifier(UPN)), _key(keyring, la_person_identifier(LA, LA_ID))]
+    store.add_batch(
+        [
+            _decision(1, keyring),
+            _decision(2, keyring, recipient=PH, purpose="planning", protocol_id="ph-analytics"),
+            _decision(3, keyring, source_agency=LA, recipient=ED, subject_aliases=aliases),
+            _decision(4, keyring, subject_key=_key(keyring, "nhs:somebody-else")),
+            _decision(5, keyring, decision=AuditOutcome.WITHHELD, reason_code="withheld.x"),
+        ]
+    )
+    assert child  # the decisions above are about this child but for the fourth
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://audit"
+    ) as client:
+        yield client
+
+
+def _bearer(path: Path) -> dict[str, str]:
+    return {"Authorization": f"Bearer {path.read_text().strip()}"}
+
+
+@pytest.fixture
+def tokens(keyring_path: Path) -> dict[str, dict[str, str]]:
+    root = keyring_path.parent
+    return {
+        "none": {},
+        "ig": _bearer(root / "ig-officer.token"),
+        "practitioner": _bearer(root / "practitioner.token"),
+        "ed": _bearer(root / "agency-tokens" / f"{ED}.token"),
+        "bogus": {"Authorization": "Bearer not-a-token"},
+    }
+
+
+ENDPOINTS: list[tuple[str, str, dict[str, Any] | None]] = [
+    ("GET", "/audit/decisions", None),
+    ("POST", "/audit/decisions/search", {"child": {"nhs_number": NHS}}),
+    ("POST", "/audit/disclosure-report", {"nhs_number": NHS}),
+    ("GET", "/audit/overrides", None),
+    ("POST", "/audit/overrides/some-id/review", {"note": "checked with the DSL"}),
+]
+# Who gets in (anything but 401/403): the IG officer everywhere; an agency only to search.
+ALLOWED = {
+    "ig": {e[1] for e in ENDPOINTS},
+    "ed": {"/audit/decisions", "/audit/decisions/search"},
+}
+
+
+@pytest.mark.parametrize("who", ["none", "bogus", "practitioner", "ed", "ig"])
+async def test_every_endpoint_admits_only_whom_it_should(
+    audit: httpx.AsyncClient, tokens: dict[str, dict[str, str]], who: str
+) -> None:
+    for method, path, body in ENDPOINTS:
+        response = await audit.request(method, path, json=body, headers=tokens[who])
+        admitted = path in ALLOWED.get(who, set())
+        assert (response.status_code not in (401, 403)) == admitted, (who, path, response.text)
+
+
+async def test_an_agency_sees_only_the_decisions_about_what_it_published(
+    audit: httpx.AsyncClient, tokens: dict[str, dict[str, str]]
+) -> None:
+    mine = (await audit.get("/audit/decisions", headers=tokens["ed"])).json()
+    assert mine["total"] == 4 and {i["source_agency"] for i in mine["items"]} == {ED}
+    other = await audit.get(f"/audit/decisions?source_agency={LA}", headers=tokens["ed"])
+    assert other.status_code == 403
+    by_child = await audit.post(
+        "/audit/decisions/search", json={"child": {"upn": UPN}}, headers=tokens["ed"]
+    )
+    # The UPN leads to the child's decisions; the one the LA published stays hidden.
+    assert {i["source_agency"] for i in by_child.json()["items"]} == {ED}
+    assert by_child.json()["total"] == 3
+
+
+@pytest.mark.parametrize(
+    "child",
+    [
+        {"nhs_number": "943 476 5919"},
+        {"upn": "b801 2000 05001"},
+        {"la_person_id": LA_ID, "local_authority": LA},
+    ],
+)
+async def test_an_ig_officer_finds_a_child_by_any_of_its_identifiers(
+    audit: httpx.AsyncClient, tokens: dict[str, dict[str, str]], child: dict[str, str]
+) -> None:
+    found = await audit.post("/audit/decisions/search", json={"child": child}, headers=tokens["ig"])
+    assert found.status_code == 200, found.text
+    assert [i["offset_in"] for i in found.json()["items"]] == [1, 2, 3, 5]
+    report = await audit.post("/audit/disclosure-report", json=child, headers=tokens["ig"])
+    assert report.json()["count"] == 4
+    nhs_key = _key_of(report.json())
+    assert nhs_key == found.json()["items"][0]["subject_key"]  # recorded under the child
+    looks = await audit.get("/audit/decisions?decision=accessed", headers=tokens["ig"])
+    assert {i["subject_key"] for i in looks.json()["items"]} == {nhs_key}
+
+
+def _key_of(report: dict[str, Any]) -> str:
+    return str(report["subject_key"])
+
+
+async def test_filters_by_protocol_purpose_and_decision(
+    audit: httpx.AsyncClient, tokens: dict[str, dict[str, str]]
+) -> None:
+    async def total(query: str) -> int:
+        response = await audit.get(f"/audit/decisions?{query}", headers=tokens["ig"])
+        return int(response.json()["total"])
+
+    assert await total("protocol_id=ph-analytics") == 1
+    assert await total("purpose=safeguarding") == 4
+    assert await total("decision=withheld") == 1
+    assert await total("purpose=safeguarding&decision=shared&limit=1") == 3
+    search = await audit.post(
+        "/audit/decisions/search",
+        json={"child": {"nhs_number": NHS}, "purpose": "planning"},
+        headers=tokens["ig"],
+    )
+    assert search.json()["total"] == 1
+
+
+@pytest.mark.parametrize(
+    ("child", "rule"),
+    [
+        ({"upn": "A801200005001"}, "upn.check_letter"),
+        ({"upn": "B80120000"}, "upn.format"),
+        ({"nhs_number": NHS, "upn": UPN}, "child.one_identifier"),
+        ({}, "child.one_identifier"),
+        ({"la_person_id": LA_ID}, "child.local_authority"),
+        ({"nhs_number": "9434765910"}, "nhs_number.check_digit"),
+    ],
+)
+async def test_a_bad_identifier_is_refused_naming_the_rule_never_echoing_it(
+    audit: httpx.AsyncClient, tokens: dict[str, dict[str, str]], child: dict[str, str], rule: str
+) -> None:
+    for path, body in (
+        ("/audit/decisions/search", {"child": child}),
+        ("/audit/disclosure-report", child),
+    ):
+        response = await audit.post(path, json=body, headers=tokens["ig"])
+        assert response.status_code == 422, response.text
+        assert rule in response.text
+        for value in child.values():
+            assert value not in response.text
