@@ -25,13 +25,14 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         return
     from services.broker import BrokerNode
     from services.cli.paths import default_cache_dir
-    from services.cli.stack import free_port
+    from services.cli.stack import free_listen_port
 
+    port = free_listen_port(2)
     node = BrokerNode(
         state_dir=tmp_path_factory.mktemp("kafka"),
         cache_dir=default_cache_dir(),
-        port=free_port(),
-        controller_port=free_port(),
+        port=port,
+        controller_port=port + 1,
     )
     node.start()
     try:
@@ -43,10 +44,13 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresNode]:
     """A PostgreSQL cluster of the session's own (Debian's server, installed if missing);
-    each test makes a database of its own on it (``database_url``)."""
-    from services.cli.stack import free_port
+    each test makes a database of its own on it (``database_url``). Clusters that killed
+    runs left behind are stopped and deleted first, once pytest has removed those runs'
+    temporary directories (it keeps the last few)."""
+    from services.cli.stack import free_listen_port
 
-    node = PostgresNode(state_dir=tmp_path_factory.mktemp("pg"), port=free_port())
+    PostgresNode.sweep_orphans()
+    node = PostgresNode(state_dir=tmp_path_factory.mktemp("pg"), port=free_listen_port())
     node.start()
     try:
         yield node
@@ -55,13 +59,17 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresNode]
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A new, empty database for this test, once on each backend: contract tests take it
-    and so run the same assertions on SQLite and PostgreSQL."""
+    and so run the same assertions on SQLite and PostgreSQL. The PostgreSQL one is dropped
+    afterwards, so a session does not pile databases up."""
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'test.db'}"
+        yield f"sqlite:///{tmp_path / 'test.db'}"
+        return
     node: PostgresNode = request.getfixturevalue("postgres")
-    return node.ensure_database(f"t{uuid.uuid4().hex[:12]}")
+    name = f"t{uuid.uuid4().hex[:12]}"
+    yield node.ensure_database(name)
+    node.drop_database(name)
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ it never stops the partition.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -146,6 +147,10 @@ def _facts(
     # child's plan (or none, if the publisher's routing secret differs from ours).
     if event.key != routing_key(ctx.routing, subject_id):
         raise EnvelopeError("the record key is not the routing key of the event's subject")
+    override = override_from(event.data)
+    if override is not None and _has_control(override.justification, override.role or ""):
+        # It would go into the audit record, which could then not be stored.
+        raise EnvelopeError("safeguarding_override holds control characters")
     return event, EventFacts(
         event.id,
         event.type,
@@ -154,8 +159,12 @@ def _facts(
         subject_id,
         occurred=event.time.date(),
         consents=consents.get(event.key, {}),
-        override=override_from(event.data),
+        override=override,
     )
+
+
+def _has_control(*texts: str) -> bool:
+    return any(unicodedata.category(c) == "Cc" for text in texts for c in text)
 
 
 def handle(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -41,13 +42,16 @@ class OutRecord:
 
 
 def header_text(headers: Sequence[tuple[str, bytes | None]], name: str) -> str | None:
-    """A header as text for an audit record: None if absent, null or not UTF-8; cut short."""
+    """A header as text for an audit record: None if absent, null, not UTF-8 or holding
+    control characters; cut short."""
     for key, value in headers:
         if key == name and value is not None:
             try:
-                return value.decode()[:MAX_TEXT] or None
+                text = value.decode()[:MAX_TEXT]
             except UnicodeDecodeError:
                 return None
+            # Control characters (NUL above all) could not be stored in the trail.
+            return None if any(unicodedata.category(c) == "Cc" for c in text) else text or None
     return None
 
 

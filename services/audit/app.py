@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Header, HTTPException, Query
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from services.audit.ingest import ingest
 from services.audit.models import (
@@ -35,8 +35,9 @@ from services.backbone.tasks import critical_task
 
 
 class AuditSettings(HttpSettings):
-    audit_database_url: str = Field(
-        "sqlite:///infoshare-audit.db", description="SQLAlchemy URL of the audit store"
+    audit_database_url: SecretStr = Field(
+        SecretStr("sqlite:///infoshare-audit.db"),
+        description="SQLAlchemy URL of the audit store (it may hold a password: kept secret)",
     )
     audit_group: str = Field("infoshare-audit", description="consumer group id")
     audit_checkpoint_file: Path = Field(
@@ -62,7 +63,7 @@ def create_app(settings: AuditSettings | None = None) -> FastAPI:
         settings.audit_checkpoint_file,
         checkpoint_every=settings.audit_checkpoint_every,
     )
-    store = AuditStore(settings.audit_database_url, sealing)
+    store = AuditStore(settings.audit_database_url.get_secret_value(), sealing)
     store.create_schema()
     stop = asyncio.Event()
 

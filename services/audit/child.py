@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from fastapi import HTTPException
 from pydantic import BaseModel, Field, model_validator
 from pydantic_core import PydanticCustomError
 
@@ -46,9 +47,10 @@ class ChildQuery(BaseModel):
             raise PydanticCustomError(
                 "child.one_identifier", "give exactly one of nhs_number, upn or la_person_id"
             )
-        if self.la_person_id and not self.local_authority:
+        if bool(self.la_person_id) != bool(self.local_authority):
             raise PydanticCustomError(
-                "child.local_authority", "an la_person_id needs its local_authority"
+                "child.local_authority",
+                "an la_person_id needs its local_authority, and only it takes one",
             )
         return self
 
@@ -73,6 +75,12 @@ class Child:
     kind: str
 
     @property
+    def ambiguous(self) -> bool:
+        """The identifier typed is linked to more than one child's subject key (a publisher
+        re-used an id, or mixed two children up): no report may merge them."""
+        return len([k for k in self.subject_keys if k != self.typed_key]) > 1
+
+    @property
     def key(self) -> str:
         """The one key to record a look-up under: the child's own subject key when the
         identifier typed leads to exactly one, else the key of what was typed."""
@@ -80,6 +88,17 @@ class Child:
         return others[0] if len(others) == 1 else self.typed_key
 
 
-def find_child(query: ChildQuery, store: AuditStore, audit_key: Key) -> Child:
+def find_child(
+    query: ChildQuery, store: AuditStore, audit_key: Key, *, linked_by: str | None = None
+) -> Child:
+    """The child's keys; ``linked_by``: follow only links that agency's records made (an
+    agency must not learn what another agency linked). 409 if the identifier is ambiguous."""
     typed = keyed_id(audit_key.secret, "audit-subject", query.identifier())
-    return Child(typed, store.subject_keys(typed), query.kind)
+    child = Child(typed, store.subject_keys(typed, linked_by=linked_by), query.kind)
+    if child.ambiguous:
+        raise HTTPException(
+            409,
+            detail=f"this {child.kind} is linked to more than one child in the audit trail; "
+            "the publishers' records need correcting before a report can be made",
+        )
+    return child

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 from pydantic import ValidationError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from services.audit.store import AuditStore
 from services.backbone import kafka
@@ -27,18 +28,23 @@ CHECKPOINT_EVERY_S = 60.0
 NOT_AN_AUDIT_RECORD = "not an audit record (schema validation failed)"
 
 
-async def _dead_letter(producer: AIOKafkaProducer, topic: str, msg: ConsumerRecord) -> AuditRecord:
+REFUSED_BY_STORE = "the audit store refused it"
+
+
+async def _dead_letter(
+    producer: AIOKafkaProducer, topic: str, msg: ConsumerRecord, reason: str = NOT_AN_AUDIT_RECORD
+) -> AuditRecord:
     """Park the record on the dead-letter topic; return the audit record saying so."""
     headers = [
         *(msg.headers or ()),
-        ("dlq_reason", NOT_AN_AUDIT_RECORD.encode()),
+        ("dlq_reason", reason.encode()),
         ("dlq_topic", msg.topic.encode()),
         ("dlq_partition", str(msg.partition).encode()),
         ("dlq_offset", str(msg.offset).encode()),
     ]
     await producer.send_and_wait(topic, msg.value, key=msg.key, headers=headers)
     log.error(
-        "dead-lettered a malformed audit record %s[%d]@%d", msg.topic, msg.partition, msg.offset
+        "dead-lettered an audit record %s[%d]@%d: %s", msg.topic, msg.partition, msg.offset, reason
     )
     return AuditRecord.about(
         topic=msg.topic,
@@ -49,10 +55,30 @@ async def _dead_letter(producer: AIOKafkaProducer, topic: str, msg: ConsumerReco
         action="dead_letter",
         decision=AuditOutcome.DEAD_LETTERED,
         reason_code="dead_letter.unprocessable",
-        reason=NOT_AN_AUDIT_RECORD,
+        reason=reason,
         actor="infoshare-audit",
         topic_out=topic,
     )
+
+
+async def _one_by_one(
+    store: AuditStore,
+    producer: AIOKafkaProducer,
+    dlq_topic: str,
+    arrived: list[tuple[ConsumerRecord, AuditRecord]],
+) -> None:
+    """The database refused the batch for its data: store what it takes, one record at a
+    time, and dead-letter (and audit) the rest, so one bad record never stops the trail."""
+    for msg, record in arrived:
+        try:
+            await asyncio.to_thread(store.add_batch, [record])
+        except DBAPIError as exc:
+            if exc.connection_invalidated or isinstance(exc, OperationalError):
+                raise
+            reason = f"{REFUSED_BY_STORE} ({type(exc.orig).__name__})"
+            await asyncio.to_thread(
+                store.add_batch, [await _dead_letter(producer, dlq_topic, msg, reason)]
+            )
 
 
 async def ingest(
@@ -77,14 +103,20 @@ async def ingest(
             batch = await reader.getmany(timeout_ms=500, max_records=1000)
             if not batch:
                 continue
-            records: list[AuditRecord] = []
+            arrived: list[tuple[ConsumerRecord, AuditRecord]] = []
             for msgs in batch.values():
                 for msg in msgs:
                     try:
-                        records.append(AuditRecord.model_validate_json(msg.value or b""))
+                        record = AuditRecord.model_validate_json(msg.value or b"")
                     except ValidationError:
-                        records.append(await _dead_letter(producer, dlq_topic, msg))
-            await asyncio.to_thread(store.add_batch, records)
+                        record = await _dead_letter(producer, dlq_topic, msg)
+                    arrived.append((msg, record))
+            try:
+                await asyncio.to_thread(store.add_batch, [r for _, r in arrived])
+            except DBAPIError as exc:
+                if exc.connection_invalidated or isinstance(exc, OperationalError):
+                    raise  # the database is away, not the data: the service restarts
+                await _one_by_one(store, producer, dlq_topic, arrived)
             await reader.commit()
     finally:
         await reader.stop()

@@ -10,13 +10,14 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, MetaData, inspect
+from sqlalchemy import Engine, MetaData, inspect, text
 
 VERSION_TABLE = "audit_alembic_version"
 AUDIT_TABLES = frozenset(
     {"audit_entry", "audit_checkpoint", "override_review", "audit_subject_alias"}
 )
 _SCRIPTS = Path(__file__).resolve().parent / "migrations"
+_MIGRATION_LOCK = 0x1A0D18  # PostgreSQL advisory lock: one migration at a time
 
 
 class MigrationError(RuntimeError):
@@ -66,14 +67,17 @@ def current(engine: Engine) -> str | None:
 
 def upgrade(engine: Engine, revision: str = "head") -> str:
     """Bring the database to ``revision`` (default: the newest) and return where it is."""
-    tables = set(inspect(engine).get_table_names())
-    if "audit_entry" in tables and VERSION_TABLE not in tables:
-        raise MigrationError(
-            "this audit database was created before infoshare kept migrations; "
-            "verify it (`infoshare audit verify`), archive it, and start a new one"
-        )
     config = _config()
     with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":  # two services starting on a new database
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK})
+        tables = set(inspect(conn).get_table_names())
+        if "audit_entry" in tables and VERSION_TABLE not in tables:
+            raise MigrationError(
+                "this audit database was created before infoshare kept migrations, and hashes "
+                "its records in an older form: verify it with the infoshare release that wrote "
+                "it, archive it, and start a new one"
+            )
         config.attributes["connection"] = conn
         command.upgrade(config, revision)
     return current(engine) or "base"

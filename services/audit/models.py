@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from pydantic import field_validator
 from sqlalchemy import JSON, BigInteger, Column, DateTime, Integer
 from sqlmodel import Field, SQLModel
 
@@ -88,6 +89,20 @@ class AuditCheckpoint(SQLModel, table=True):
 class AuditEntryPublic(AuditEntryBase):
     seq: int
 
+    @field_validator(
+        "subject_aliases",
+        "fields_disclosed",
+        "fields_pseudonymised",
+        "fields_withheld",
+        "fields_tokenised",
+        "fields_encrypted",
+        mode="before",
+    )
+    @classmethod
+    def _no_null_lists(cls, value: Any) -> Any:
+        """A null list is an empty one (they hash alike; older rows may hold either)."""
+        return [] if value is None else value
+
 
 class AuditPage(SQLModel):
     items: list[AuditEntryPublic]
@@ -125,6 +140,9 @@ class SubjectAlias(SQLModel, table=True):
     __tablename__ = "audit_subject_alias"
     alias_key: str = Field(max_length=64, primary_key=True)
     subject_key: str = Field(max_length=64, primary_key=True)
+    # The agency whose record made the link ("" if the record named none): an agency
+    # searching by alias follows only its own links.
+    source_agency: str = Field(max_length=64, primary_key=True)
 
 
 class OverridePublic(SQLModel):

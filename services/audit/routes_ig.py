@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from fastapi import FastAPI, Header, Query
+from fastapi import FastAPI, Header, HTTPException, Query
 from fastapi.responses import JSONResponse, Response
 
 from services.audit import disclosures, disclosures_pdf
@@ -19,6 +19,8 @@ from services.audit.store import ACCESS_ACTION, AuditStore
 from services.backbone.audit_contract import AuditOutcome, AuditRecord
 from services.backbone.http import bearer_holder
 from services.backbone.keyring import Keyring
+
+MAX_REPORT = 100_000
 
 
 class ReportFormat(StrEnum):
@@ -54,7 +56,14 @@ def add_ig_routes(app: FastAPI, store: AuditStore, keyring: Keyring) -> None:
         officer = bearer_holder(authorization, keyring.ig_officer)
         found = find_child(child, store, audit_key)
         subject_key = found.key
-        entries = [e.model_dump() for e in store.by_subject(found.subject_keys)]
+        stored = store.by_subject(found.subject_keys, limit=MAX_REPORT + 1)
+        if len(stored) > MAX_REPORT:  # never a report that silently leaves decisions out
+            raise HTTPException(
+                413,
+                detail=f"more than {MAX_REPORT:,} decisions about this child: page through "
+                "them with POST /audit/decisions/search and the child",
+            )
+        entries = [e.model_dump() for e in stored]
         store.add_batch([_access(officer, found, format, len(entries))])
         if format is ReportFormat.CSV:
             return Response(disclosures.as_csv(entries), media_type="text/csv")

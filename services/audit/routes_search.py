@@ -44,10 +44,11 @@ class ChildSearch(DecisionFilters):
 
 
 def _utc(moment: datetime | None) -> datetime | None:
-    """A time given without an offset is read as UTC (the store holds UTC)."""
-    if moment is not None and moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment
+    """In UTC, as the store holds times: a time without an offset is read as UTC, one with
+    an offset converted (SQLite would otherwise compare its wall-clock digits)."""
+    if moment is None:
+        return None
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def search(
@@ -155,5 +156,7 @@ def add_search_routes(app: FastAPI, store: AuditStore, keyring: Keyring) -> None
     )
     def search_decisions(body: ChildSearch, authorization: str | None = Header(None)) -> AuditPage:
         who = reader(authorization, keyring)
-        child = find_child(body.child, store, audit_key) if body.child else None
+        child = (
+            find_child(body.child, store, audit_key, linked_by=who.agency) if body.child else None
+        )
         return search(store, who, body, child)

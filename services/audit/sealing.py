@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
 from services.audit.chain import GENESIS, Checkpoint, MerkleAccumulator, Stored, seal
 from services.audit.models import CONTENT_FIELDS, AuditCheckpoint, AuditEntry
@@ -60,24 +60,55 @@ def seal_new(session: Session, rows: Sequence[dict[str, Any]], key: bytes) -> in
     return seq
 
 
-def last_checkpoint_size(engine: Engine) -> int:
+def trusted_checkpoint(session: Session, sealing: Sealing) -> AuditCheckpoint | None:
+    """The newest checkpoint to build on: signed with the audit key and within the records
+    stored. Anyone who can write to the database can add a row; one that is not signed, or
+    covers records that are no longer there, is reported and passed over, never trusted."""
+    top = session.exec(select(func.max(AuditEntry.seq))).one() or 0
+    public = sealing.signing.public_key()
+    rows = session.exec(
+        select(AuditCheckpoint).order_by(col(AuditCheckpoint.tree_size).desc()).limit(50)
+    ).all()
+    for row in rows:
+        if not Checkpoint.from_json(row.model_dump()).signature_valid(public):
+            log.error(
+                "an audit checkpoint row (id %s) is not signed by the audit key: ignored; "
+                "run `infoshare audit verify`",
+                row.id,
+            )
+        elif row.tree_size > top:
+            log.error(
+                "an audit checkpoint covers %d records but the store holds %d: records were "
+                "removed; run `infoshare audit verify`",
+                row.tree_size,
+                top,
+            )
+        else:
+            return row
+    return None
+
+
+def last_checkpoint_size(engine: Engine, sealing: Sealing) -> int:
     with Session(engine) as session:
-        row = session.exec(
-            select(AuditCheckpoint).order_by(col(AuditCheckpoint.tree_size).desc()).limit(1)
-        ).first()
+        row = trusted_checkpoint(session, sealing)
     return row.tree_size if row else 0
 
 
-def _resumed(session: Session) -> MerkleAccumulator:
-    """The tree as of the last checkpoint, from its compact range if it has one that gives
-    its signed root; an empty tree otherwise (every record is then hashed again)."""
-    last = session.exec(
-        select(AuditCheckpoint).order_by(col(AuditCheckpoint.tree_size).desc()).limit(1)
-    ).first()
-    if last is None or not last.peaks:
+def _resumed(checkpoint: AuditCheckpoint | None) -> MerkleAccumulator:
+    """The tree as of ``checkpoint``, from its compact range if that gives its signed root;
+    an empty tree otherwise (every record is then hashed again)."""
+    if checkpoint is None or not checkpoint.peaks:
         return MerkleAccumulator()
-    tree = MerkleAccumulator.resume(last.peaks)
-    if tree.size != last.tree_size or tree.root().hex() != last.root:
+    try:
+        tree = MerkleAccumulator.resume(checkpoint.peaks)
+    except (ValueError, TypeError):
+        tree = None
+    if tree is None or tree.size != checkpoint.tree_size or tree.root().hex() != checkpoint.root:
+        log.error(
+            "the compact range kept with the checkpoint of %d records does not give its "
+            "signed root (altered by hand?): hashing every record again",
+            checkpoint.tree_size,
+        )
         return MerkleAccumulator()
     return tree
 
@@ -86,7 +117,7 @@ def write_checkpoint(engine: Engine, sealing: Sealing, *, now: datetime) -> Chec
     """Sign the tree head over every record stored so far; None if nothing is new. Hashes
     only the records after the last checkpoint (its compact range carries the rest)."""
     with Session(engine) as session:
-        tree = _resumed(session)
+        tree = _resumed(trusted_checkpoint(session, sealing))
         rows = session.exec(
             select(AuditEntry.seq, AuditEntry.entry_hash, AuditEntry.chain_hash)
             .where(col(AuditEntry.seq) > tree.size)

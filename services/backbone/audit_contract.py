@@ -11,7 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 _AUDIT_NS = uuid.UUID("6f0b1c1e-8d3a-4b8e-9b1a-0c5e2f7d9a11")
 
@@ -28,27 +28,28 @@ class AuditOutcome(StrEnum):
 
 
 class AuditRecord(BaseModel):
-    audit_id: str = Field(description="deterministic per input record and recipient")
+    audit_id: str = Field(max_length=36, description="deterministic per input record and recipient")
     recorded_at: datetime
     occurred_at: datetime | None = None
     action: str = Field(
+        max_length=32,
         description="disclose | replay | access_back | suppress_duplicate | dead_letter | "
-        "deliver | dlq_retry"
+        "deliver | dlq_retry",
     )
     decision: AuditOutcome
-    reason_code: str
+    reason_code: str = Field(max_length=64)
     reason: str
-    actor: str = Field(description="the system or user that made the decision")
-    event_id: str | None = None
-    event_type: str | None = None
-    source_agency: str | None = None
-    recipient: str | None = None
-    purpose: str | None = None
-    protocol_id: str | None = None
+    actor: str = Field(max_length=128, description="the system or user that made the decision")
+    event_id: str | None = Field(None, max_length=64)
+    event_type: str | None = Field(None, max_length=128)
+    source_agency: str | None = Field(None, max_length=64)
+    recipient: str | None = Field(None, max_length=64)
+    purpose: str | None = Field(None, max_length=64)
+    protocol_id: str | None = Field(None, max_length=128)
     protocol_version: int | None = None
     lawful_basis: str | None = None
-    identity_level: str | None = None
-    subject_key: str | None = Field(None, description="keyed audit subject key")
+    identity_level: str | None = Field(None, max_length=32)
+    subject_key: str | None = Field(None, max_length=64, description="keyed audit subject key")
     subject_aliases: list[str] = Field(
         default_factory=list,
         description="the child's other identifiers (UPN, LA person id), keyed the same way",
@@ -58,20 +59,33 @@ class AuditRecord(BaseModel):
     fields_withheld: list[str] = Field(default_factory=list)
     fields_tokenised: list[str] = Field(default_factory=list)
     fields_encrypted: list[str] = Field(default_factory=list)
-    key_id: str | None = None
-    token_key_id: str | None = None
-    consent_record_id: str | None = None
+    key_id: str | None = Field(None, max_length=128)
+    token_key_id: str | None = Field(None, max_length=128)
+    consent_record_id: str | None = Field(None, max_length=64)
     consent_version: int | None = None
     override_justification: str | None = Field(
         None, description="why the publisher shared without consent (reviewed by IG)"
     )
-    override_role: str | None = None
-    topic_in: str | None = None
+    override_role: str | None = Field(None, max_length=80)
+    topic_in: str | None = Field(None, max_length=255)
     partition_in: int | None = None
     offset_in: int | None = None
-    topic_out: str | None = None
-    delivery_id: str | None = Field(None, description="the event id the recipient received")
-    trace_id: str | None = None
+    topic_out: str | None = Field(None, max_length=255)
+    delivery_id: str | None = Field(
+        None, max_length=64, description="the event id the recipient received"
+    )
+    trace_id: str | None = Field(None, max_length=32)
+
+    @field_validator("*")
+    @classmethod
+    def _storable(cls, value: Any) -> Any:
+        """No NUL in any text: PostgreSQL cannot store one, and a batch holding one record
+        that cannot be stored would stop the trail. Such a record is dead-lettered instead.
+        (Lengths are the store's column lengths, for the same reason.)"""
+        texts = value if isinstance(value, list) else [value]
+        if any(isinstance(t, str) and "\x00" in t for t in texts):
+            raise ValueError("text may not contain NUL")
+        return value
 
     @classmethod
     def about(

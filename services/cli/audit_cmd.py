@@ -23,6 +23,8 @@ from rich.progress import (
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
+    from services.audit.chain import Stored
+
 T = TypeVar("T")
 
 app = typer.Typer(
@@ -58,7 +60,7 @@ def verify_cmd(
     from services.audit.app import AuditSettings
     from services.audit.chain import verify
     from services.audit.sealing import file_checkpoints, stored_checkpoints, stored_records
-    from services.audit.store import AuditStore
+    from services.audit.store import AuditStore, alias_links
     from services.backbone.errors import ConfigurationError
 
     try:
@@ -70,7 +72,7 @@ def verify_cmd(
         raise _fail(f"settings: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}") from None
     except ConfigurationError as exc:
         raise _fail(str(exc)) from None
-    url = database_url or settings.audit_database_url
+    url = database_url or settings.audit_database_url.get_secret_value()
     cp_file = checkpoints or settings.audit_checkpoint_file
     engine = AuditStore.engine_for(url)
     try:
@@ -85,13 +87,15 @@ def verify_cmd(
             )
             raise typer.Exit(TAMPERED)
         merged = {c.signature: c for c in [*in_db, *outside]}
+        sealed: set[tuple[str, str, str]] = set()
         with _progress(engine) as counted:
             verdict = verify(
                 chain_key,
-                counted(stored_records(engine)),
+                _links_into(sealed, counted(stored_records(engine))),
                 list(merged.values()),
                 signing.public_key(),
             )
+        indexed = alias_links(engine) if verdict.problem is None else sealed
     except SQLAlchemyError as exc:
         raise _fail(f"cannot read the audit store: {type(exc).__name__}") from None
     if not outside:
@@ -100,10 +104,26 @@ def verify_cmd(
         out.print(f"[bold red]TAMPERED[/]: {escape(str(verdict.problem))}")
         out.print(f"{verdict.records} record(s) before it verified")
         raise typer.Exit(TAMPERED)
+    if indexed != sealed:
+        out.print(
+            "[bold red]TAMPERED[/]: the alias index (audit_subject_alias) differs from the "
+            f"sealed records: {len(indexed - sealed)} link(s) added, {len(sealed - indexed)} "
+            "removed; a search by UPN or LA person id would find the wrong decisions"
+        )
+        raise typer.Exit(TAMPERED)
     out.print(
         f"[bold green]intact[/]: {verdict.records} record(s), chain and hashes verified; "
-        f"{verdict.checkpoints} signed checkpoint(s) agree"
+        f"{verdict.checkpoints} signed checkpoint(s) agree; the alias index matches"
     )
+
+
+def _links_into(links: set[tuple[str, str, str]], records: Iterable[Stored]) -> Iterator[Stored]:
+    """The records, unchanged, noting on the way the alias links each makes."""
+    from services.audit.store import sealed_links
+
+    for record in records:
+        links |= sealed_links(record.content)
+        yield record
 
 
 @contextlib.contextmanager
@@ -150,7 +170,7 @@ def migrate_cmd(
     from services.audit.app import AuditSettings
     from services.audit.store import AuditStore
 
-    url = database_url or AuditSettings().audit_database_url
+    url = database_url or AuditSettings().audit_database_url.get_secret_value()
     engine = AuditStore.engine_for(url)
     try:
         before = migrate.current(engine)

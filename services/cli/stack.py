@@ -7,7 +7,9 @@ Everything the stack starts, it stops, in reverse order, also on Ctrl-C.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -205,21 +207,49 @@ class Stack:
 
 
 def free_port() -> int:
-    """A port the OS says is free on loopback now."""
+    """A port the OS says is free on loopback now (in the ephemeral range: only for things
+    that bind it at once; a server started later should have ``free_listen_port``)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 
-def free_ports_config(state_dir: Path, cache_dir: Path, **kwargs: Any) -> StackConfig:
-    """A stack config on free ports, so it can run beside anything else on this machine."""
-    ports = {c.name: free_port() for c in COMPONENTS if c.port is not None}
+# Below Linux's ephemeral range (32768 and up): a port the OS hands out for an outgoing
+# connection (say a Kafka client's) can never take one of these between the check and the
+# moment a server we start binds it.
+LISTEN_PORTS = range(20000, 32000)
+
+
+def free_listen_port(span: int = 1, *, attempts: int = 50) -> int:
+    """The first of ``span`` consecutive ports, below the ephemeral range, that are all free
+    to bind on loopback now: for a server this process will start (PostgreSQL, Kafka, HTTP)."""
+    for _ in range(attempts):
+        first = LISTEN_PORTS.start + secrets.randbelow(len(LISTEN_PORTS) - span + 1)
+        with contextlib.ExitStack() as held:
+            try:
+                for port in range(first, first + span):
+                    held.enter_context(socket.socket()).bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return first
+    raise StackError(f"no {span} consecutive free ports in {LISTEN_PORTS} after {attempts} tries")
+
+
+def free_ports_config(
+    state_dir: Path, cache_dir: Path, *, postgres: bool = False, **kwargs: Any
+) -> StackConfig:
+    """A stack config on free ports, so it can run beside anything else on this machine;
+    with ``postgres``, a free port for the stack's PostgreSQL cluster (the audit store) too."""
+    names = [c.name for c in COMPONENTS if c.port is not None]
+    first = free_listen_port(len(names) + 3)  # the HTTP ports, Kafka's two, PostgreSQL's
+    kafka_port = first + len(names)
     return StackConfig(
         state_dir=state_dir,
         cache_dir=cache_dir,
-        kafka_port=free_port(),
-        controller_port=free_port(),
-        ports=ports,
+        kafka_port=kafka_port,
+        controller_port=kafka_port + 1,
+        ports={name: first + i for i, name in enumerate(names)},
+        postgres_port=kafka_port + 2 if postgres else None,
         **kwargs,
     )
 

@@ -23,6 +23,30 @@ def find_bin() -> Path | None:
     return max(found, key=lambda b: int(b.parent.name)) if found else None
 
 
+def bin_for(version: str) -> Path | None:
+    """The bin directory of the installed server of major ``version`` (a data directory's
+    ``PG_VERSION``), or None: a cluster runs only under the version that made it."""
+    bin_dir = LIB / version / "bin"
+    return bin_dir if version.isdigit() and (bin_dir / "postgres").exists() else None
+
+
+def data_version(data_dir: Path) -> str | None:
+    """The major version that made the cluster in ``data_dir``; None if there is none."""
+    try:
+        return (data_dir / "PG_VERSION").read_text().strip() or None
+    except OSError:
+        return None
+
+
+def pg_ctl_for(data_dir: Path) -> Path | None:
+    """A pg_ctl that can say whether the cluster in ``data_dir`` runs and stop it: its own
+    version's if installed, else any (status and stop only read postmaster.pid and signal
+    that process). None: no server is installed, so none can be running."""
+    version = data_version(data_dir)
+    bin_dir = (bin_for(version) if version else None) or find_bin()
+    return None if bin_dir is None else bin_dir / "pg_ctl"
+
+
 def _apt(*args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     return subprocess.run(

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from services.cli.paths import default_cache_dir
-from services.cli.stack import Stack, free_port, free_ports_config
+from services.cli.stack import Stack, free_ports_config
 
 
 @contextlib.contextmanager
@@ -23,9 +23,8 @@ def running_stack(
         default_cache_dir(),
         bootstrap=kafka_bootstrap,
         namespace=f"e{uuid.uuid4().hex[:10]}.",
+        postgres=postgres,
     )
-    if postgres:
-        config.postgres_port = free_port()
     running = Stack(config)
     try:
         running.start(say=lambda _m: None)

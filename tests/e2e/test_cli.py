@@ -18,7 +18,7 @@ import pytest
 
 from services.broker.node import port_open
 from services.cli.paths import default_cache_dir
-from services.cli.stack import free_port
+from services.cli.stack import free_listen_port, free_port
 from services.pgserver import PostgresNode
 
 pytestmark = pytest.mark.e2e
@@ -125,12 +125,10 @@ def test_demo_interrupted_stops_everything_it_started() -> None:
 
 @pytest.mark.kafka
 def test_up_serves_until_interrupted(kafka_bootstrap: str, tmp_path: Path) -> None:
-    # Below Linux's ephemeral range (32768 and up), so no client socket of the stack's own
-    # Kafka connections can take one of these ports between the check and the bind.
-    base = 20000 + free_port() % 120 * 100
+    # Below Linux's ephemeral range, so no client socket of the stack's own Kafka
+    # connections can take one of these ports between the check and the bind.
+    base = free_listen_port(21)
     ports = [base + 1, base + 2, base + 10, base + 20]
-    if any(port_open(p) for p in ports):
-        pytest.skip("the chosen ports are busy on this machine")
     proc = subprocess.Popen(
         [
             *INFOSHARE,
@@ -175,7 +173,8 @@ def _infoshare(*argv: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.kafka
 def test_kafka_start_status_stop(tmp_path: Path) -> None:
-    port, controller = free_port(), free_port()
+    port = free_listen_port(2)
+    controller = port + 1
     args = ["--state-dir", str(tmp_path), "--port", str(port), "--controller-port", str(controller)]
 
     def run(*cmd: str) -> subprocess.CompletedProcess[str]:
@@ -197,7 +196,7 @@ def test_kafka_start_status_stop(tmp_path: Path) -> None:
 
 
 def test_postgres_start_url_status_stop(tmp_path: Path) -> None:
-    port = free_port()
+    port = free_listen_port()
     args = ["--state-dir", str(tmp_path), "--port", str(port)]
 
     def run(*cmd: str) -> subprocess.CompletedProcess[str]:

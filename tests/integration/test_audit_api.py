@@ -131,12 +131,17 @@ async def test_an_agency_sees_only_the_decisions_about_what_it_published(
     assert mine["total"] == 4 and {i["source_agency"] for i in mine["items"]} == {ED}
     other = await audit.get(f"/audit/decisions?source_agency={LA}", headers=tokens["ed"])
     assert other.status_code == 403
-    by_child = await audit.post(
-        "/audit/decisions/search", json={"child": {"upn": UPN}}, headers=tokens["ed"]
+    by_nhs = await audit.post(
+        "/audit/decisions/search", json={"child": {"nhs_number": NHS}}, headers=tokens["ed"]
     )
-    # The UPN leads to the child's decisions; the one the LA published stays hidden.
-    assert {i["source_agency"] for i in by_child.json()["items"]} == {ED}
-    assert by_child.json()["total"] == 3
+    assert [i["offset_in"] for i in by_nhs.json()["items"]] == [1, 2, 5]
+    # The LA's record linked the UPN and its person id to the child: the ED must not follow
+    # that link (it would learn which of its patients the LA holds a plan for).
+    for child in ({"upn": UPN}, {"la_person_id": LA_ID, "local_authority": LA}):
+        found = await audit.post(
+            "/audit/decisions/search", json={"child": child}, headers=tokens["ed"]
+        )
+        assert found.status_code == 200 and found.json()["total"] == 0
 
 
 @pytest.mark.parametrize(
@@ -173,6 +178,9 @@ async def test_filters_by_protocol_purpose_and_decision(
         return int(response.json()["total"])
 
     assert await total("protocol_id=ph-analytics") == 1
+    # 10:02:30 at UTC+1 is 09:02:30Z: decisions 3, 4 and 5 (recorded 09:03Z to 09:05Z).
+    assert await total("since=2026-11-20T10:02:30%2B01:00") == 3
+    assert await total("until=2026-11-20T09:02:30") == 2  # no offset: UTC
     assert await total("purpose=safeguarding") == 4
     assert await total("decision=withheld") == 1
     assert await total("purpose=safeguarding&decision=shared&limit=1") == 3
@@ -192,6 +200,7 @@ async def test_filters_by_protocol_purpose_and_decision(
         ({"nhs_number": NHS, "upn": UPN}, "child.one_identifier"),
         ({}, "child.one_identifier"),
         ({"la_person_id": LA_ID}, "child.local_authority"),
+        ({"nhs_number": NHS, "local_authority": LA}, "child.local_authority"),
         ({"nhs_number": "9434765910"}, "nhs_number.check_digit"),
     ],
 )
@@ -207,3 +216,23 @@ async def test_a_bad_identifier_is_refused_naming_the_rule_never_echoing_it(
         assert rule in response.text
         for value in child.values():
             assert value not in response.text
+
+
+async def test_an_identifier_linked_to_two_children_is_refused_not_merged(
+    audit: httpx.AsyncClient,
+    tokens: dict[str, dict[str, str]],
+    keyring: Keyring,
+    database_url: str,
+    tmp_path: Path,
+) -> None:
+    store = AuditStore(database_url, sealing_from(keyring, tmp_path / "cp.jsonl"))
+    other = _key(keyring, "nhs:another-child")
+    upn_key = _key(keyring, upn_identifier(UPN))
+    store.add_batch([_decision(9, keyring, subject_key=other, subject_aliases=[upn_key])])
+    for path, body in (
+        ("/audit/disclosure-report", {"upn": UPN}),
+        ("/audit/decisions/search", {"child": {"upn": UPN}}),
+    ):
+        response = await audit.post(path, json=body, headers=tokens["ig"])
+        assert response.status_code == 409 and "more than one child" in response.text
+    store.engine.dispose()

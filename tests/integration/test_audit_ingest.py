@@ -1,6 +1,6 @@
 """The audit service's ingester on the real broker: valid records are stored once however
-often they arrive; a record that is not an audit record is parked on dlq.audit, untouched,
-and the trail says so."""
+often they arrive; a record that is not an audit record, or that the database refuses, is
+parked on dlq.audit, untouched, and the trail says so; the rest of its batch is stored."""
 
 from __future__ import annotations
 
@@ -8,7 +8,11 @@ import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 
-from services.audit.ingest import NOT_AN_AUDIT_RECORD, ingest
+import sqlalchemy
+from aiokafka import ConsumerRecord
+
+from services.audit.ingest import NOT_AN_AUDIT_RECORD, REFUSED_BY_STORE, ingest
+from services.audit.models import AuditEntry
 from services.audit.sealing import sealing_from
 from services.audit.store import AuditQuery, AuditStore
 from services.backbone import kafka
@@ -18,36 +22,49 @@ from services.backbone.topics import Topics, TopicSpec
 from tests.integration.kafka_helpers import eventually, read_topic
 
 
-async def test_records_are_stored_once_and_garbage_is_dead_lettered_and_audited(
-    kafka_bootstrap: str, namespace: str, keyring: Keyring, tmp_path: Path
-) -> None:
-    topics = Topics(namespace=namespace)
-    await kafka.ensure_topics(
-        kafka_bootstrap, [TopicSpec(topics.audit, 1), TopicSpec(topics.dlq("audit"), 1)]
+def _decision(offset: int, event_id: str) -> bytes:
+    return (
+        AuditRecord.about(
+            topic="source.x",
+            partition=0,
+            offset=offset,
+            recorded_at=datetime.now(UTC),
+            action="disclose",
+            decision=AuditOutcome.WITHHELD,
+            reason_code="withheld.no_protocol",
+            reason="no protocol covers it",
+            actor="test",
+            event_id=event_id,
+        )
+        .model_dump_json()
+        .encode()
     )
+
+
+def _store(tmp_path: Path, keyring: Keyring) -> AuditStore:
     store = AuditStore(
         f"sqlite:///{tmp_path / 'audit.db'}", sealing_from(keyring, tmp_path / "cp.jsonl")
     )
     store.create_schema()
-    good = AuditRecord.about(
-        topic="source.x",
-        partition=0,
-        offset=1,
-        recorded_at=datetime.now(UTC),
-        action="disclose",
-        decision=AuditOutcome.WITHHELD,
-        reason_code="withheld.no_protocol",
-        reason="no protocol covers it",
-        actor="test",
-    ).model_dump_json()
+    return store
+
+
+async def _ingest(
+    store: AuditStore, kafka_bootstrap: str, namespace: str, values: list[bytes], stored: int
+) -> tuple[ConsumerRecord, list[AuditEntry]]:
+    """Publish ``values`` to the audit topic, run the ingester until ``stored`` records are
+    in the store; return the one dead letter and what was stored."""
+    topics = Topics(namespace=namespace)
+    await kafka.ensure_topics(
+        kafka_bootstrap, [TopicSpec(topics.audit, 1), TopicSpec(topics.dlq("audit"), 1)]
+    )
     producer = kafka.producer(kafka_bootstrap)
     await producer.start()
     try:
-        for value in (good.encode(), b"{not json", good.encode()):
+        for value in values:
             await producer.send_and_wait(topics.audit, value, key=b"k")
     finally:
         await producer.stop()
-
     stop = asyncio.Event()
     task = asyncio.create_task(
         ingest(
@@ -64,16 +81,48 @@ async def test_records_are_stored_once_and_garbage_is_dead_lettered_and_audited(
             topics.dlq("audit"), kafka_bootstrap, until=lambda r: len(r) >= 1
         )
 
-        async def both_stored() -> bool:
-            return store.search(AuditQuery())[1] >= 2
+        async def all_stored() -> bool:
+            return store.search(AuditQuery())[1] >= stored
 
-        await eventually("the record and the dead letter's record stored", both_stored)
+        await eventually(f"{stored} records stored", all_stored)
     finally:
         stop.set()
         await task
+    rows, total = store.search(AuditQuery())
+    assert total == stored
+    return parked, rows
+
+
+async def test_records_are_stored_once_and_garbage_is_dead_lettered_and_audited(
+    kafka_bootstrap: str, namespace: str, keyring: Keyring, tmp_path: Path
+) -> None:
+    good = _decision(1, "e1")
+    parked, rows = await _ingest(
+        _store(tmp_path, keyring), kafka_bootstrap, namespace, [good, b"{not json", good], 2
+    )
     assert parked.value == b"{not json"
     assert dict(parked.headers)["dlq_reason"] == NOT_AN_AUDIT_RECORD.encode()
-    rows, total = store.search(AuditQuery())
-    assert total == 2  # the good record once, and the dead letter's own record
+    # The good record once, and the dead letter's own record.
     (dead,) = [r for r in rows if r.decision == AuditOutcome.DEAD_LETTERED]
-    assert (dead.topic_in, dead.offset_in, dead.topic_out) == (topics.audit, 1, topics.dlq("audit"))
+    audit_topic, dlq_topic = Topics(namespace=namespace).audit, Topics(namespace=namespace).dlq
+    assert (dead.topic_in, dead.offset_in, dead.topic_out) == (audit_topic, 1, dlq_topic("audit"))
+
+
+async def test_a_record_the_database_refuses_is_dead_lettered_and_the_rest_stored(
+    kafka_bootstrap: str, namespace: str, keyring: Keyring, tmp_path: Path
+) -> None:
+    """One record the database will not take (here a trigger refuses it, as PostgreSQL
+    refuses text it cannot store) must not stop the trail: its batch is stored one by one."""
+    store = _store(tmp_path, keyring)
+    with store.engine.begin() as conn:
+        conn.execute(
+            sqlalchemy.text(
+                "CREATE TRIGGER refuse BEFORE INSERT ON audit_entry "
+                "WHEN NEW.event_id = 'poison' BEGIN SELECT RAISE(ABORT, 'refused'); END"
+            )
+        )
+    values = [_decision(1, "fine-1"), _decision(2, "poison"), _decision(3, "fine-2")]
+    parked, rows = await _ingest(store, kafka_bootstrap, namespace, values, 3)
+    assert parked.value == values[1]
+    assert dict(parked.headers)["dlq_reason"] == f"{REFUSED_BY_STORE} (IntegrityError)".encode()
+    assert sorted(r.event_id or r.decision for r in rows) == ["dead_lettered", "fine-1", "fine-2"]

@@ -137,7 +137,7 @@ def test_aliases_find_a_child_by_another_identifier(
     store.add_batch([_record(3, subject="child-b")])
     assert store.subject_keys("upn-a") == ["child-a", "upn-a"]
     assert store.subject_keys("nobody") == ["nobody"]
-    found = store.by_subject(store.subject_keys("la-a"))
+    found = store.by_subject(store.subject_keys("la-a"), limit=10)
     assert [e.offset_in for e in found] == [1, 2]
 
 
@@ -149,7 +149,7 @@ def test_times_in_any_zone_come_back_as_the_same_instant(
     record = _record(1)
     at = datetime(2026, 6, 1, 9, 30, tzinfo=timezone(timedelta(hours=1)))  # BST
     store.add_batch([record.model_copy(update={"recorded_at": at, "occurred_at": at})])
-    (entry,) = store.by_subject(["s1"])
+    (entry,) = store.by_subject(["s1"], limit=10)
     assert entry.recorded_at.replace(tzinfo=entry.recorded_at.tzinfo or UTC) == at
     assert _problem(store, keyring) is None
 
@@ -184,3 +184,43 @@ def test_concurrent_writers_keep_one_unbroken_chain(
     assert [r.seq for r in records] == list(range(1, 181))
     first.checkpoint()
     assert _problem(first, keyring) is None
+
+
+def test_a_checkpoint_row_written_by_hand_is_never_built_on(
+    database_url: str, tmp_path: Path, keyring: Keyring
+) -> None:
+    """A forged row claiming a huge tree must not stop checkpoints (then records could be
+    cut off the end unseen); one with a wrong compact range must not be resumed from."""
+    store = _store(database_url, tmp_path, keyring)
+    store.create_schema()
+    store.add_batch([_record(i) for i in range(1, 6)])
+    assert store.checkpoint() is not None
+    forged = {"tree_size": 2**30, "root": "ab" * 32, "chain_head": "cd" * 32}
+    with store.engine.begin() as conn:
+        conn.execute(
+            sqlalchemy.insert(SQLModel.metadata.tables["audit_checkpoint"]),
+            [
+                {
+                    **forged,
+                    "created_at": "2026-11-26T00:00:00+00:00",
+                    "key_id": "x",
+                    "signature": "00" * 64,
+                    "peaks": [[2**30, "ab" * 32]],
+                },
+            ],
+        )
+        # And the real checkpoint's compact range altered.
+        conn.execute(
+            sqlalchemy.text("UPDATE audit_checkpoint SET peaks = :p WHERE tree_size = 5"),
+            {"p": '[[5, "' + "ee" * 32 + '"]]'},
+        )
+    store.add_batch([_record(i) for i in range(6, 16)])
+    signed = store.checkpoint()
+    assert signed is not None and signed.tree_size == 15
+    with store.engine.begin() as conn:  # now cut the last records off, and the forged row
+        conn.execute(sqlalchemy.text("DELETE FROM audit_entry WHERE seq > 12"))
+        conn.execute(sqlalchemy.text("DELETE FROM audit_checkpoint WHERE key_id = 'x'"))
+    assert _problem(store, keyring) == (
+        "record 13: truncated: checkpoint "
+        f"{signed.created_at} covers 15 records, the store holds 12"
+    )

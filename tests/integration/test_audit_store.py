@@ -122,3 +122,46 @@ def test_audit_verify_names_the_first_record_altered_by_hand(
     result = CliRunner().invoke(app, ["audit", "verify"], env=env)
     assert result.exit_code == 1, result.output
     assert f"TAMPERED: record {seq}: {kind}" in result.output
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "DELETE FROM audit_subject_alias",
+        "INSERT INTO audit_subject_alias (alias_key, subject_key, source_agency) "
+        "VALUES ('upn-key', 'another-child', 'la-northshire')",
+    ],
+    ids=["link-removed", "link-added"],
+)
+def test_audit_verify_catches_an_alias_index_altered_by_hand(
+    database_url: str, tmp_path: Path, keyring: Keyring, keyring_path: Path, sql: str
+) -> None:
+    """The alias index is not sealed itself, but derived from sealed records: verify
+    rebuilds it and compares, so a search by UPN cannot be pointed at another child."""
+    store = _store(database_url, tmp_path, keyring)
+    t0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+    record = _record(1, recipient="la-northshire", decision=AuditOutcome.SHARED, at=t0)
+    store.add_batch(
+        [
+            record.model_copy(
+                update={
+                    "subject_key": "the-child",
+                    "subject_aliases": ["upn-key"],
+                    "source_agency": "la-northshire",
+                }
+            )
+        ]
+    )
+    store.checkpoint()
+    env = {
+        "INFOSHARE_KEYRING_FILE": str(keyring_path),
+        "INFOSHARE_AUDIT_DATABASE_URL": database_url,
+        "INFOSHARE_AUDIT_CHECKPOINT_FILE": str(tmp_path / "checkpoints.jsonl"),
+    }
+    intact = CliRunner().invoke(app, ["audit", "verify"], env=env)
+    assert intact.exit_code == 0 and "the alias index matches" in intact.output, intact.output
+    with store.engine.begin() as conn:
+        conn.execute(sqlalchemy.text(sql))
+    result = CliRunner().invoke(app, ["audit", "verify"], env=env)
+    assert result.exit_code == 1, result.output
+    assert "TAMPERED: the alias index (audit_subject_alias) differs" in result.output

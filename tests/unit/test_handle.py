@@ -91,6 +91,12 @@ def without_authority(rec: InRecord) -> InRecord:
     return dataclasses.replace(rec, value=orjson.dumps(data))
 
 
+def with_nul_in_override(rec: InRecord) -> InRecord:
+    data = orjson.loads(rec.value or b"")
+    data["safeguarding_override"] = {"justification": "child at risk \x00 tonight", "role": "DSL"}
+    return dataclasses.replace(rec, value=orjson.dumps(data))
+
+
 def with_type(event_type: str) -> Callable[[InRecord], InRecord]:
     def change(rec: InRecord) -> InRecord:
         headers = [(n, event_type.encode() if n == "ce_type" else v) for n, v in rec.headers]
@@ -121,6 +127,7 @@ def with_type(event_type: str) -> Callable[[InRecord], InRecord]:
             with_nhs_number("9990000124"),
             "subject.nhs_number: the NHS number check digit does not match (modulus 11)",
         ),
+        (with_nul_in_override, "safeguarding_override holds control characters"),
     ],
     ids=[
         "undecodable-json",
@@ -133,6 +140,7 @@ def with_type(event_type: str) -> Callable[[InRecord], InRecord]:
         "schema-violation-pattern",
         "schema-violation-required",
         "invalid-nhs-number",
+        "control-characters-in-override",
     ],
 )
 def test_an_unprocessable_record_is_dead_lettered_and_audited(
