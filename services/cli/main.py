@@ -147,7 +147,7 @@ def _show_bench(text: str, write: Path | None, heading: str) -> None:
     """Print a benchmark's report; with --write, replace its section of the Markdown file."""
     from services.cli.benchmarks_doc import replace_section
 
-    console.print(text)
+    console.print(text, markup=False, highlight=False)
     if write is not None:
         replace_section(write, heading, text)
         console.print(f"written to {write}")
@@ -179,13 +179,18 @@ def bench_processor(
 
 @bench_app.command("audit")
 def bench_audit(
+    report_records: Annotated[
+        int,
+        typer.Option(min=1000, help="records in the table for the disclosure-report timing"),
+    ] = 5_000_000,
     write: WriteSection = None,
 ) -> None:
-    """Time sealed ingest into the SQLite audit store, and verify, at 10k and 100k records."""
+    """The audit store on SQLite and PostgreSQL side by side: sealed ingest and verify at 10k
+    and 100k records, and disclosure-report p50/p95 with --report-records in the table."""
     from services.cli.bench_audit import report, run
 
-    text = report(run(say=lambda m: err.print(m)))
-    _show_bench(text, write, "## Audit store")
+    results, reports = run(report_records=report_records, say=lambda m: err.print(m))
+    _show_bench(report(results, reports), write, "## Audit store")
 
 
 @keys_app.command("rotate")
@@ -263,15 +268,19 @@ def _stack(
     postgres_port: int | None = None,
 ) -> object:
     from services.cli.components import COMPONENTS
-    from services.cli.stack import Stack, StackConfig, free_port, free_ports_config
+    from services.cli.stack import Stack, StackConfig, free_ports_config
 
     if free_ports:
         # Topics, groups and transactional ids of their own: a demo on a shared broker must
         # never fence, join or read the stack that already runs there.
         namespace = f"demo{uuid.uuid4().hex[:8]}."
-        config = free_ports_config(state_dir, cache_dir, bootstrap=bootstrap, namespace=namespace)
-        if postgres_port is not None:
-            config.postgres_port = free_port()
+        config = free_ports_config(
+            state_dir,
+            cache_dir,
+            bootstrap=bootstrap,
+            namespace=namespace,
+            postgres=postgres_port is not None,  # on a free port, below the ephemeral range
+        )
         return Stack(config)
     ports = {c.name: base_port + c.port % 100 for c in COMPONENTS if c.port is not None}
     return Stack(
