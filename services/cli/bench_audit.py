@@ -203,4 +203,4 @@ def report(results: Sequence[Result], reports: Sequence[ReportResult]) -> str:
         "times the audit records each event makes (three or four in the CP-IS protocols).",
         "",
     ]
-    return "\n".join(lines) + report_section(reports)
+    return "\n".join(lines) + "\n" + report_section(reports)
