@@ -7,7 +7,14 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-CORE = ["consent.core.model", "consent.core.fields", "consent.core.decide", "consent.core.state"]
+CORE = [
+    "consent.core.model",
+    "consent.core.fields",
+    "consent.core.decide",
+    "consent.core.state",
+    "services.audit.chain",
+    "services.personindex.matching",
+]
 FORBIDDEN = ["aiokafka", "fastapi", "sqlmodel", "sqlalchemy", "starlette"]
 
 PROGRAM = f"""
