@@ -7,7 +7,6 @@ it never stops the partition.
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -148,7 +147,9 @@ def _facts(
     if event.key != routing_key(ctx.routing, subject_id):
         raise EnvelopeError("the record key is not the routing key of the event's subject")
     override = override_from(event.data)
-    if override is not None and _has_control(override.justification, override.role or ""):
+    if override is not None and envelope.has_control_characters(
+        override.justification, override.role or ""
+    ):
         # It would go into the audit record, which could then not be stored.
         raise EnvelopeError("safeguarding_override holds control characters")
     return event, EventFacts(
@@ -161,10 +162,6 @@ def _facts(
         consents=consents.get(event.key, {}),
         override=override,
     )
-
-
-def _has_control(*texts: str) -> bool:
-    return any(unicodedata.category(c) == "Cc" for text in texts for c in text)
 
 
 def handle(

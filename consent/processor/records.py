@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -51,7 +50,7 @@ def header_text(headers: Sequence[tuple[str, bytes | None]], name: str) -> str |
             except UnicodeDecodeError:
                 return None
             # Control characters (NUL above all) could not be stored in the trail.
-            return None if any(unicodedata.category(c) == "Cc" for c in text) else text or None
+            return None if envelope.has_control_characters(text) else text or None
     return None
 
 

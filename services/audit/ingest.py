@@ -61,6 +61,12 @@ async def _dead_letter(
     )
 
 
+def _data_refused(exc: DBAPIError) -> bool:
+    """The database refused the data (a constraint, a value it cannot store), rather than
+    being unreachable: only then is storing record by record worth trying."""
+    return not (exc.connection_invalidated or isinstance(exc, OperationalError))
+
+
 async def _one_by_one(
     store: AuditStore,
     producer: AIOKafkaProducer,
@@ -73,7 +79,7 @@ async def _one_by_one(
         try:
             await asyncio.to_thread(store.add_batch, [record])
         except DBAPIError as exc:
-            if exc.connection_invalidated or isinstance(exc, OperationalError):
+            if not _data_refused(exc):
                 raise
             reason = f"{REFUSED_BY_STORE} ({type(exc.orig).__name__})"
             await asyncio.to_thread(
@@ -114,7 +120,7 @@ async def ingest(
             try:
                 await asyncio.to_thread(store.add_batch, [r for _, r in arrived])
             except DBAPIError as exc:
-                if exc.connection_invalidated or isinstance(exc, OperationalError):
+                if not _data_refused(exc):
                     raise  # the database is away, not the data: the service restarts
                 await _one_by_one(store, producer, dlq_topic, arrived)
             await reader.commit()

@@ -6,7 +6,8 @@ is itself recorded (decision ``accessed``)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
+from typing import Annotated
 
 from fastapi import FastAPI, Header, HTTPException, Query
 from pydantic import BaseModel, Field
@@ -15,6 +16,7 @@ from services.audit.access import Reader, reader
 from services.audit.child import Child, ChildQuery, find_child
 from services.audit.models import AuditEntryPublic, AuditPage
 from services.audit.routes_ig import access_record
+from services.audit.sealing import as_utc
 from services.audit.store import AuditQuery, AuditStore
 from services.backbone.audit_contract import AuditOutcome
 from services.backbone.keyring import Keyring
@@ -43,14 +45,6 @@ class ChildSearch(DecisionFilters):
     )
 
 
-def _utc(moment: datetime | None) -> datetime | None:
-    """In UTC, as the store holds times: a time without an offset is read as UTC, one with
-    an offset converted (SQLite would otherwise compare its wall-clock digits)."""
-    if moment is None:
-        return None
-    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def search(
     store: AuditStore, who: Reader, filters: DecisionFilters, child: Child | None = None
 ) -> AuditPage:
@@ -69,8 +63,8 @@ def search(
             protocol_id=filters.protocol_id,
             purpose=filters.purpose,
             subject_keys=child.subject_keys if child else None,
-            since=_utc(filters.since),
-            until=_utc(filters.until),
+            since=as_utc(filters.since),
+            until=as_utc(filters.until),
             limit=filters.limit,
             offset=filters.offset,
         )
@@ -113,35 +107,10 @@ def add_search_routes(app: FastAPI, store: AuditStore, keyring: Keyring) -> None
         summary="Search decisions by agency, protocol, purpose, decision and time",
     )
     def decisions(
-        recipient: str | None = Query(None, description="recipient agency id"),
-        decision: AuditOutcome | None = Query(None),
-        source_agency: str | None = Query(None, description="publishing agency id"),
-        event_type: str | None = Query(None),
-        protocol_id: str | None = Query(None, description="sharing protocol id"),
-        purpose: str | None = Query(None, description="purpose of use"),
-        since: datetime | None = Query(
-            None, description="recorded at or after (ISO 8601; UTC if no offset)"
-        ),
-        until: datetime | None = Query(
-            None, description="recorded before (ISO 8601; UTC if no offset)"
-        ),
-        limit: int = Query(100, ge=1, le=MAX_PAGE),
-        offset: int = Query(0, ge=0),
+        filters: Annotated[DecisionFilters, Query()],
         authorization: str | None = Header(None),
     ) -> AuditPage:
         who = reader(authorization, keyring)
-        filters = DecisionFilters(
-            recipient=recipient,
-            decision=decision,
-            source_agency=source_agency,
-            event_type=event_type,
-            protocol_id=protocol_id,
-            purpose=purpose,
-            since=since,
-            until=until,
-            limit=limit,
-            offset=offset,
-        )
         return search(store, who, filters)
 
     @app.post(

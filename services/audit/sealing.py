@@ -32,9 +32,11 @@ class Sealing:
     checkpoint_every: int = 1000  # records between checkpoints (and one at every start)
 
 
-def _utc(moment: datetime | None) -> datetime | None:
-    """In UTC before it is hashed: what is read back (in whatever zone the database gives,
-    or none) is then the same instant the hash covered."""
+def as_utc(moment: datetime | None) -> datetime | None:
+    """In UTC, as the store holds times: a time without an offset is read as UTC, one with an
+    offset converted. Before it is hashed, so what is read back (in whatever zone the
+    database gives, or none) is the same instant the hash covered; before a search, so
+    SQLite never compares wall-clock digits of two zones."""
     if moment is None:
         return None
     return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
@@ -50,8 +52,8 @@ def seal_new(session: Session, rows: Sequence[dict[str, Any]], key: bytes) -> in
     seq = (last[0] or 0) if last else 0
     previous = bytes.fromhex(last[1]) if last else GENESIS
     for row in rows:
-        row["recorded_at"] = _utc(row["recorded_at"])
-        row["occurred_at"] = _utc(row.get("occurred_at"))
+        row["recorded_at"] = as_utc(row["recorded_at"])
+        row["occurred_at"] = as_utc(row.get("occurred_at"))
         seq += 1
         row["seq"] = seq
         sealed = seal(key, previous, seq, {name: row.get(name) for name in CONTENT_FIELDS})

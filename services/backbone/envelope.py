@@ -76,6 +76,12 @@ def encode(
 MAX_ID = 64
 
 
+def has_control_characters(*texts: str) -> bool:
+    """Whether any text holds a control character (NUL above all): such text cannot go
+    into a header, an audit record or a dead-letter reason."""
+    return any(unicodedata.category(c) == "Cc" for text in texts for c in text)
+
+
 def decode(
     key: bytes | None,
     value: bytes | None,
@@ -102,7 +108,7 @@ def decode(
     # Reasons name the header, never its value: it is the publisher's, unchecked, and goes
     # into audit records and dead-letter headers.
     for name, text in attrs.items():
-        if any(unicodedata.category(c) == "Cc" for c in text):
+        if has_control_characters(text):
             raise EnvelopeError(f"header {name} holds control characters")
     if attrs["ce_specversion"] != SPECVERSION:
         raise EnvelopeError(f"unsupported specversion (expected {SPECVERSION})")
