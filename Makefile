@@ -48,3 +48,4 @@ bench: $(STAMP) kafka-jars
 	@$(BIN)/infoshare bench policy --write docs/benchmarks.md
 	@$(BIN)/infoshare bench processor --write docs/benchmarks.md
 	@$(BIN)/infoshare bench audit --write docs/benchmarks.md
+	@$(BIN)/infoshare bench agencies --write docs/benchmarks.md

@@ -8,6 +8,7 @@ routing key at once, and are never stored, logged or echoed.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
@@ -29,6 +30,7 @@ from services.backbone.http import NhsNumber, bearer_holder, create_service_app
 from services.backbone.identifiers import subject_identifier
 from services.backbone.keyed import routing_key
 from services.backbone.settings import HttpSettings
+from services.personindex.store import PersonIndex
 
 
 class _Body(BaseModel):
@@ -55,7 +57,16 @@ def create_app(settings: HttpSettings | None = None) -> FastAPI:
     topic = settings.topics().consent_records
     keyring = settings.keyring()
     routing = keyring.require_routing()
+    index = PersonIndex(settings.person_index_url(), routing)
+    index.create_schema()
     audit_topic = settings.topics().audit
+
+    def subject_key(nhs_number: str) -> str:
+        """The child's routing key: under the identity the person index keys the child's
+        events by (a child a school founded by UPN), else the NHS number's."""
+        identity = subject_identifier(nhs_number=nhs_number)
+        return routing_key(routing, index.identity_of(identity) or identity)
+
     view = ConsentView(topic=topic, bootstrap=settings.kafka_bootstrap)
     producer: dict[str, AIOKafkaProducer] = {}
 
@@ -93,7 +104,7 @@ def create_app(settings: HttpSettings | None = None) -> FastAPI:
                     {"loc": ["body", "scope"], "msg": "unknown agency", "type": "scope.unknown"}
                 ],
             )
-        subject = routing_key(routing, subject_identifier(nhs_number=body.nhs_number))
+        subject = await asyncio.to_thread(subject_key, body.nhs_number)
         await view.catch_up()
         previous = view.by_subject.get(subject, {}).get((body.purpose.value, body.scope))
         record = ConsentRecord(
@@ -120,7 +131,7 @@ def create_app(settings: HttpSettings | None = None) -> FastAPI:
         body: SubjectQuery, authorization: str | None = Header(None)
     ) -> dict[str, Any]:
         bearer_holder(authorization, keyring.practitioner)
-        subject = routing_key(routing, subject_identifier(nhs_number=body.nhs_number))
+        subject = await asyncio.to_thread(subject_key, body.nhs_number)
         await view.catch_up()
         records = view.by_subject.get(subject, {})
         return {"items": [r.to_json() for _, r in sorted(records.items())]}

@@ -79,11 +79,15 @@ def pseudonym(key: Key, recipient: str, subject_id: str) -> str:
     return keyed_id(key.secret, f"pseudonym:{recipient}", subject_id)
 
 
-def field_pseudonym(key: Key, recipient: str, path: str, value: str) -> str:
+def field_pseudonym(
+    key: Key, recipient: str, path: str, value: str, *, subject_id: str | None = None
+) -> str:
     """A pseudonymised field's value. The subject's NHS number gives the subject pseudonym
-    (the same as the delivery key); any other field is keyed with its path too."""
+    (the same as the delivery key: over ``subject_id``, the identity the event is keyed by,
+    which the person index may have founded on another identifier); any other field is
+    keyed with its path too."""
     if path == "subject.nhs_number":
-        return pseudonym(key, recipient, subject_identifier(nhs_number=value))
+        return pseudonym(key, recipient, subject_id or subject_identifier(nhs_number=value))
     return keyed_id(key.secret, f"pseudonym:{recipient}", f"{path}={value}")
 
 
@@ -157,7 +161,9 @@ def _decide_for(
         projection = project(
             event.data,
             rule.fields,
-            pseudonymise=lambda path, value: field_pseudonym(key, rule.agency, path, value),
+            pseudonymise=lambda path, value: field_pseudonym(
+                key, rule.agency, path, value, subject_id=event.subject_id
+            ),
             tokenise=token,
             encrypt=sealed,
             on=event.occurred,

@@ -35,8 +35,7 @@ from services.backbone.directory import Directory
 from services.backbone.errors import BackboneError, EnvelopeError
 from services.backbone.identifiers import (
     alias_identifiers,
-    nhs_number_problem,
-    subject_identifier,
+    subject_identity,
 )
 from services.backbone.keyed import Key, routing_key
 from services.backbone.keyring import Keyring
@@ -137,11 +136,10 @@ def _facts(
     if kind is None or event.type.split(".", 1)[0] != kind.value:
         # A health trust cannot start a child protection plan, nor a school report an ED visit.
         raise EnvelopeError(f"agency {agency} ({kind}) may not publish {event.type} events")
-    subject = event.data.get("subject") or {}
-    problem = nhs_number_problem(str(subject.get("nhs_number", "")))
-    if problem:
-        raise EnvelopeError(f"subject.nhs_number: {problem}")
-    subject_id = subject_identifier(nhs_number=str(subject["nhs_number"]))
+    try:
+        subject_id = subject_identity(event.data.get("subject") or {}, agency)
+    except ValueError as exc:
+        raise EnvelopeError(str(exc)) from None
     # State is looked up by key: a key that is not this child's would consult another
     # child's plan (or none, if the publisher's routing secret differs from ours).
     if event.key != routing_key(ctx.routing, subject_id):
@@ -305,8 +303,9 @@ def suppressed(
 def audit_subject(ctx: Context, event: envelope.CloudEvent) -> AuditSubject:
     """The event's subject as the audit trail knows it: keyed, with its other identifiers."""
     subject = event.data["subject"]
-    nhs = subject_identifier(nhs_number=str(subject["nhs_number"]))
-    return AuditSubject.of(ctx.audit_key, nhs, alias_identifiers(subject, event.source_agency))
+    subject_id = subject_identity(subject, event.source_agency)
+    aliases = [a for a in alias_identifiers(subject, event.source_agency) if a != subject_id]
+    return AuditSubject.of(ctx.audit_key, subject_id, aliases)
 
 
 def dead_letter(

@@ -28,3 +28,18 @@ class PublishFailed(BackboneError):
 
 class UnknownEventType(BackboneError):
     """No schema is registered for this event type and version."""
+
+
+class InputRejected(BackboneError):
+    """Native input that cannot be mapped; ``loc`` names the field, ``rule`` the rule broken.
+    The message never quotes the input."""
+
+    def __init__(self, loc: list[str | int], msg: str, rule: str) -> None:
+        super().__init__(msg)
+        self.loc = loc
+        self.msg = msg
+        self.rule = rule
+
+
+class InputTooLarge(InputRejected):
+    """Input over a size limit, refused whole and unread: 413, in the shape of a 422."""

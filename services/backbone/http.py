@@ -4,15 +4,17 @@ the input, which may be an NHS number or a whole body about a child."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Annotated, Any
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, HTTPException, Request, Response, params
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import AfterValidator
 from pydantic_core import PydanticCustomError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.backbone.identifiers import (
     nhs_number_rule,
@@ -61,13 +63,30 @@ def create_service_app(
     description: str,
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None = None,
     health: Callable[[], dict[str, Any]] = lambda: {},
+    dependencies: Sequence[params.Depends] | None = None,
 ) -> FastAPI:
-    app = FastAPI(title=title, description=description, version="0.1.0", lifespan=lifespan)
+    app = FastAPI(
+        title=title,
+        description=description,
+        version="0.1.0",
+        lifespan=lifespan,
+        dependencies=dependencies,
+    )
 
     @app.exception_handler(RequestValidationError)
     async def _malformed(_: Request, exc: RequestValidationError) -> JSONResponse:
         detail = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
         return JSONResponse(status_code=422, content={"detail": detail})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _refused(request: Request, exc: StarletteHTTPException) -> Response:
+        # FastAPI answers a JSON body it cannot decode (not UTF-8, nested past the parser's
+        # limit, a number of over 4300 digits) 400 "There was an error parsing the body",
+        # while a syntax error is 422 json_invalid: one answer for both.
+        if exc.status_code == 400 and isinstance(exc.__cause__, ValueError | RecursionError):
+            problem = {"loc": ["body"], "msg": "the body is not valid JSON", "type": "json_invalid"}
+            return JSONResponse(status_code=422, content={"detail": [problem]})
+        return await http_exception_handler(request, exc)
 
     @app.get("/healthz", tags=["operations"], summary="Liveness of this service")
     async def healthz() -> dict[str, Any]:

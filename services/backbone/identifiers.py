@@ -96,9 +96,13 @@ def la_person_identifier(local_authority: str, person_id: str) -> str:
 
 
 def alias_identifiers(subject: Mapping[str, Any], source_agency: str) -> list[str]:
-    """The child's identifiers other than the NHS number that an event's subject carries (a
-    valid UPN; the publishing LA's person id), in the canonical form aliases are keyed over."""
+    """The child's identifiers that an event's subject carries (a valid NHS number and UPN;
+    the publishing LA's person id), in the canonical form aliases are keyed over. The caller
+    leaves out the one the subject is keyed by."""
     found = []
+    nhs = subject.get("nhs_number")
+    if isinstance(nhs, str) and nhs_number_problem(nhs) is None:
+        found.append(subject_identifier(nhs_number=nhs))
     upn = subject.get("upn")
     if isinstance(upn, str) and upn_problem(upn) is None:
         found.append(upn_identifier(upn))
@@ -106,3 +110,46 @@ def alias_identifiers(subject: Mapping[str, Any], source_agency: str) -> list[st
     if isinstance(person, str) and person.strip():
         found.append(la_person_identifier(source_agency, person))
     return found
+
+
+def subject_identity(subject: Mapping[str, Any], source_agency: str) -> str:
+    """The canonical identifier an event's subject is keyed by: its NHS number if it has
+    one, else its UPN, else the publishing authority's person id. ValueError names the
+    problem (never the value) when the subject has none of them valid.
+
+    An agency service sets ``indexed_as`` from the person index: the identifier of the
+    record that founded the child there, so that a child known to a school by UPN and to
+    the NHS by NHS number is one subject once a record has carried both.
+    """
+    indexed = subject.get("indexed_as")
+    if indexed is not None:
+        return _canonical(str(indexed))
+    nhs = subject.get("nhs_number")
+    if nhs is not None:
+        problem = nhs_number_problem(str(nhs))
+        if problem:
+            raise ValueError(f"subject.nhs_number: {problem}")
+        return subject_identifier(nhs_number=str(nhs))
+    upn = subject.get("upn")
+    if upn is not None:
+        problem = upn_problem(str(upn))
+        if problem:
+            raise ValueError(f"subject.upn: {problem}")
+        return upn_identifier(str(upn))
+    person = subject.get("la_person_id")
+    if isinstance(person, str) and person.strip():
+        return la_person_identifier(source_agency, person)
+    raise ValueError("the subject has no NHS number, UPN or local authority person id")
+
+
+def _canonical(identity: str) -> str:
+    """A canonical identifier (``nhs:...``, ``upn:...``, ``la:<agency>:<id>``), checked."""
+    kind, _, rest = identity.partition(":")
+    if kind == "nhs" and nhs_number_problem(rest) is None and rest == normalise_nhs_number(rest):
+        return identity
+    if kind == "upn" and upn_problem(rest) is None and rest == normalise_upn(rest):
+        return identity
+    agency, _, person = rest.partition(":")
+    if kind == "la" and agency and person.strip():
+        return identity
+    raise ValueError("subject.indexed_as is not a valid canonical identifier")

@@ -23,6 +23,7 @@ import yaml
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
+from services.backbone.api_keys import AgencyCredential, ApiKey, credential_for, parse_api_keys
 from services.backbone.errors import ConfigurationError
 from services.backbone.keyed import Key
 
@@ -43,6 +44,7 @@ class Keyring:
     recipient_public: Mapping[str, X25519PublicKey] = field(default_factory=dict)
     audit_chain: Key | None = None  # HMAC key of the audit trail's hash chain
     audit_signing: Key | None = None  # Ed25519 seed that signs audit checkpoints
+    agency_api_keys: tuple[ApiKey, ...] = ()  # narrower keys of agencies (api_keys.py)
 
     def ig_officer(self, bearer: str) -> str | None:
         """The IG officer a bearer token belongs to, or None. Tokens are stored hashed."""
@@ -55,6 +57,12 @@ class Keyring:
     def agency(self, bearer: str) -> str | None:
         """The agency an API token belongs to (recipients of the delivery service), or None."""
         return _holder(bearer, self.agency_tokens)
+
+    def agency_credential(self, bearer: str) -> AgencyCredential | None:
+        """The agency, key and scopes a bearer token proves (agency services), or None."""
+        return credential_for(
+            bearer, agency_tokens=self.agency_tokens, api_keys=self.agency_api_keys
+        )
 
     def token_key(self) -> Key | None:
         """The key new tokens are made with (rotation adds a new active key and keeps the
@@ -182,6 +190,7 @@ def parse_keyring(doc: Any) -> Keyring:
         audit_signing=(
             _parse_key("audit_signing", doc["audit_signing"]) if "audit_signing" in doc else None
         ),
+        agency_api_keys=parse_api_keys(doc.get("agency_api_keys")),
     )
 
 
@@ -240,7 +249,7 @@ def keyring_from_text(text: str, origin: str) -> Keyring:
 
 def rotate_token_key(path: Path) -> str:
     """Add a new active token key; earlier keys stay, inactive, to reverse old tokens."""
-    doc = _read_doc(path)
+    doc = read_keyring_doc(path)
     stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
     key = _new_key("token", stamp, 64)
     rows = [{k: v for k, v in row.items() if k != "active"} for row in doc.get("token") or []]
@@ -256,7 +265,7 @@ AUDIT_KEYS = {"audit_chain": "audit-chain", "audit_signing": "audit-signing"}
 def add_audit_keys(path: Path) -> list[str]:
     """Add the audit trail's chain and signing keys to a keyring made before they existed;
     every other key stays as it is. Returns the names added (none if it has both)."""
-    doc = _read_doc(path)
+    doc = read_keyring_doc(path)
     stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
     added = [name for name in AUDIT_KEYS if name not in doc]
     for name in added:
@@ -269,7 +278,7 @@ def add_audit_keys(path: Path) -> list[str]:
 
 def retire_token_key(path: Path, key_id: str) -> None:
     """Remove an inactive token key: tokens made with it can no longer be reversed."""
-    doc = _read_doc(path)
+    doc = read_keyring_doc(path)
     rows = doc.get("token") or []
     row = next((r for r in rows if str(r.get("id")) == key_id), None)
     if row is None:
@@ -280,7 +289,7 @@ def retire_token_key(path: Path, key_id: str) -> None:
     write_private(path, dump_keyring(doc))
 
 
-def _read_doc(path: Path) -> dict[str, Any]:
+def read_keyring_doc(path: Path) -> dict[str, Any]:
     keyring = load_keyring(path)  # checks it first
     del keyring
     doc: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))

@@ -24,32 +24,13 @@ tracer = trace.get_tracer("infoshare.publisher")
 _EVENT_NS = uuid.UUID("0b9c1f43-5f0e-4a57-9d83-2f7a61c4e2d5")
 
 
-class EventPublisher:
-    def __init__(
-        self,
-        *,
-        agency_id: str,
-        topic: str,
-        bootstrap: str,
-        schemas: SchemaRegistry,
-        routing: Key,
-    ) -> None:
+class EventBuilder:
+    """Validates canonical events of one agency and wraps them in their envelope."""
+
+    def __init__(self, *, agency_id: str, schemas: SchemaRegistry, routing: Key) -> None:
         self.agency_id = agency_id
-        self.topic = topic
         self.schemas = schemas
         self.routing = routing
-        self._bootstrap = bootstrap
-        self._producer: AIOKafkaProducer | None = None
-
-    async def start(self) -> None:
-        # Created here, not in __init__: aiokafka binds to the running event loop.
-        self._producer = kafka.producer(self._bootstrap)
-        await self._producer.start()
-
-    async def stop(self) -> None:
-        if self._producer is not None:
-            await self._producer.stop()
-            self._producer = None
 
     def build(
         self,
@@ -76,6 +57,35 @@ class EventPublisher:
             key=routing_key(self.routing, subject_id),
             dataschema=schema.uri,
         )
+
+
+class EventPublisher(EventBuilder):
+    """An :class:`EventBuilder` that also sends, straight to Kafka (tests and tools; agency
+    services publish through their outbox)."""
+
+    def __init__(
+        self,
+        *,
+        agency_id: str,
+        topic: str,
+        bootstrap: str,
+        schemas: SchemaRegistry,
+        routing: Key,
+    ) -> None:
+        super().__init__(agency_id=agency_id, schemas=schemas, routing=routing)
+        self.topic = topic
+        self._bootstrap = bootstrap
+        self._producer: AIOKafkaProducer | None = None
+
+    async def start(self) -> None:
+        # Created here, not in __init__: aiokafka binds to the running event loop.
+        self._producer = kafka.producer(self._bootstrap)
+        await self._producer.start()
+
+    async def stop(self) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
 
     async def publish(self, event: envelope.CloudEvent) -> None:
         """Send and wait for the broker's acknowledgement (acks=all, idempotent)."""

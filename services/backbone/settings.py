@@ -12,6 +12,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.backbone.directory import Directory, load_directory
+from services.backbone.errors import ConfigurationError
 from services.backbone.keyring import Keyring, keyring_from_text, load_keyring
 from services.backbone.schemas import SchemaRegistry
 from services.backbone.topics import Topics
@@ -29,6 +30,11 @@ class BackboneSettings(BaseSettings):
     )
     agencies_file: Path | None = Field(None, description="agency directory YAML")
     schemas_dir: Path | None = Field(None, description="directory of event JSON Schemas")
+    person_index_database_url: str | None = Field(
+        None,
+        description="the person index the agency services and the consent API share "
+        "(SQLAlchemy URL); default: SQLite beside the keyring file, person-index.db",
+    )
 
     def topics(self) -> Topics:
         return Topics(namespace=self.topic_namespace, partitions=self.topic_partitions)
@@ -43,6 +49,20 @@ class BackboneSettings(BaseSettings):
 
     def schemas(self) -> SchemaRegistry:
         return SchemaRegistry.load(self.schemas_dir)
+
+    def person_index_url(self) -> str:
+        return self.beside_keyring(self.person_index_database_url, "person-index.db")
+
+    def beside_keyring(self, url: str | None, name: str) -> str:
+        """``url``, or an SQLite database ``name`` beside the keyring file."""
+        if url:
+            return url
+        if self.keyring_file is None:
+            raise ConfigurationError(
+                f"set the database URL for {name} (see INFOSHARE_*_DATABASE_URL) or "
+                "INFOSHARE_KEYRING_FILE, beside which SQLite databases are kept"
+            )
+        return f"sqlite:///{self.keyring_file.resolve().parent / name}"
 
 
 class HttpSettings(BackboneSettings):

@@ -30,6 +30,7 @@ COMPONENTS = (
     Component("delivery", 8110, description="subscriptions: webhook push and pull inbox"),
     Component("socialcare", 8101, "la-northshire", "children's social care service"),
     Component("health", 8102, "nhs-riverside-ed", "health service (FHIR R4)"),
+    Component("education", 8103, "school-oakfield", "education service (MIS CSV and JSON)"),
 )
 BY_NAME = {c.name: c for c in COMPONENTS}
 
@@ -52,6 +53,10 @@ def _app_factory(name: str) -> Callable[[], FastAPI]:
         from services.socialcare.app import create_app as socialcare_app
 
         return socialcare_app
+    if name == "education":
+        from services.education.app import create_app as education_app
+
+        return education_app
     from services.health.app import create_app as health_app
 
     return health_app

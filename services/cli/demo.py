@@ -86,7 +86,10 @@ class _Driver:
 
     def attend(self, child: scenario.Child, arrival: str, override: str | None = None) -> None:
         self.encounters += 1
-        headers = {"content-type": "application/fhir+json"}
+        headers = {
+            "content-type": "application/fhir+json",
+            **self.bearer(agency_credentials("nhs-riverside-ed")),
+        }
         if override:
             headers["Safeguarding-Override-Justification"] = override
             headers["Safeguarding-Override-Role"] = "ED consultant"
@@ -131,6 +134,7 @@ def play(stack: Stack, *, say: Callable[[str], None] = print, timeout: float = 3
             http.post(
                 f"{run.url('socialcare')}/child-protection-plans",
                 json=scenario.plan_started(scenario.ON_PLAN),
+                headers=run.bearer(agency_credentials("la-northshire")),
             ),
             202,
         )
@@ -159,8 +163,14 @@ def play(stack: Stack, *, say: Callable[[str], None] = print, timeout: float = 3
         pending: list[dict[str, Any]] = queue.json()
         return Outcome(
             received={
-                "nhs-riverside-ed": run.items(f"{run.url('health')}/inbox"),
-                "la-northshire": run.items(f"{run.url('socialcare')}/inbox"),
+                "nhs-riverside-ed": run.items(
+                    f"{run.url('health')}/inbox",
+                    credentials=agency_credentials("nhs-riverside-ed"),
+                ),
+                "la-northshire": run.items(
+                    f"{run.url('socialcare')}/inbox",
+                    credentials=agency_credentials("la-northshire"),
+                ),
                 "ph-northshire": run.items(
                     f"{run.url('delivery')}/recipients/ph-northshire/inbox",
                     credentials=agency_credentials("ph-northshire"),

@@ -15,7 +15,15 @@ from rich.console import Console
 
 from services.broker import BrokerError, BrokerNode
 from services.broker.fetch import ensure_jars, pinned_version
-from services.cli import audit_cmd, dlq_cmd, postgres_cmd, protocols_cmd, replay_cmd
+from services.cli import (
+    api_keys_cmd,
+    audit_cmd,
+    dlq_cmd,
+    persons_cmd,
+    postgres_cmd,
+    protocols_cmd,
+    replay_cmd,
+)
 from services.cli.paths import CacheDir, StateDir, default_cache_dir
 
 app = typer.Typer(
@@ -35,10 +43,12 @@ app.add_typer(postgres_cmd.app, name="postgres")
 app.add_typer(protocols_cmd.app, name="protocols")
 app.add_typer(dlq_cmd.app, name="dlq")
 app.add_typer(audit_cmd.app, name="audit")
+app.add_typer(persons_cmd.app, name="persons")
 app.command("replay", short_help="Decide a range of a source topic again, audited as replay")(
     replay_cmd.replay
 )
 app.add_typer(keys_app, name="keys")
+keys_app.add_typer(api_keys_cmd.app, name="api-key")
 console = Console(width=None if sys.stdout.isatty() else 150)
 err = Console(stderr=True)
 
@@ -191,6 +201,22 @@ def bench_audit(
 
     results, reports = run(report_records=report_records, say=lambda m: err.print(m))
     _show_bench(report(results, reports), write, "## Audit store")
+
+
+@bench_app.command("agencies")
+def bench_agencies(
+    requests: Annotated[int, typer.Option(min=200, help="requests per load")] = 2000,
+    concurrency: Annotated[int, typer.Option(min=1, max=256, help="requests in flight")] = 16,
+    write: WriteSection = None,
+) -> None:
+    """Each agency service alone on loopback: accepted requests and events/s, p50/p99
+    latency, and whether the outbox relay keeps up with what is accepted."""
+    from services.cli.bench_agencies import report, run
+
+    results = run(
+        default_cache_dir(), requests=requests, concurrency=concurrency, say=lambda m: err.print(m)
+    )
+    _show_bench(report(results, concurrency=concurrency), write, "## Agency services")
 
 
 @keys_app.command("rotate")

@@ -47,6 +47,8 @@ class StackConfig:
     # The audit store on the project's own PostgreSQL (started, stopped with the stack)
     # instead of SQLite; None: SQLite.
     postgres_port: int | None = None
+    # Only these components (benchmarks of one service); None: every component.
+    only: tuple[str, ...] | None = None
 
 
 @dataclass
@@ -126,7 +128,8 @@ class Stack:
             topics = Topics(namespace=self.config.namespace)
             asyncio.run(kafka.ensure_topics(self.bootstrap, topics.all_specs(directory)))
             for component in COMPONENTS:
-                self.running.append(self._spawn(component, mode="wb"))
+                if self.config.only is None or component.name in self.config.only:
+                    self.running.append(self._spawn(component, mode="wb"))
             self._wait_ready(timeout)
         except BaseException:
             self.stop()

@@ -8,12 +8,16 @@ event number, so a reader can page with a cursor.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+from aiokafka import AIOKafkaConsumer
+from aiokafka.errors import KafkaError
 
 from services.backbone import envelope, kafka
 from services.backbone.errors import EnvelopeError
@@ -83,11 +87,32 @@ class Inbox:
         return len(self._items)
 
 
+async def _started_reader(
+    topic: str, *, bootstrap: str, stop: asyncio.Event
+) -> AIOKafkaConsumer | None:
+    """A started reader of ``topic``; while Kafka cannot be reached, try again (backing off
+    to 5 s) until ``stop`` is set (then None): a service starts, and accepts, without it."""
+    backoff = 0.2
+    while not stop.is_set():
+        reader = kafka.consumer(topic, bootstrap=bootstrap, group_id=None)
+        try:
+            await reader.start()
+            return reader
+        except KafkaError as exc:
+            await reader.stop()
+            log.warning("inbox reader: Kafka unavailable (%s); retrying", type(exc).__name__)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), backoff)
+        backoff = min(backoff * 2, 5.0)
+    return None
+
+
 async def consume_into(inbox: Inbox, *, topic: str, bootstrap: str, stop: asyncio.Event) -> None:
     """Fill ``inbox`` from ``topic`` until ``stop`` is set. Reads the whole topic (no group),
     so the view is complete after a restart."""
-    reader = kafka.consumer(topic, bootstrap=bootstrap, group_id=None)
-    await reader.start()
+    reader = await _started_reader(topic, bootstrap=bootstrap, stop=stop)
+    if reader is None:
+        return
     try:
         while not stop.is_set():
             batch = await reader.getmany(timeout_ms=500)

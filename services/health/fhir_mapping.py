@@ -1,193 +1,96 @@
-"""Map a FHIR R4 Bundle (an Encounter of class EMER and its Patient) to the canonical
-``health.unscheduled_care.attendance`` event.
+"""FHIR R4 in, canonical ``health.*`` events out: the health adapter's entry points.
 
-Models come from ``fhir.resources.R4B``: R4B changed nothing in Encounter or Patient from
-R4, and fhir.resources ships no separate R4 package.
+| FHIR R4 resource                         | canonical event                    | module           |
+| ---------------------------------------- | ---------------------------------- | ---------------- |
+| Encounter, class EMER (AMB at UTC/MIU/...) | health.unscheduled_care.attendance | fhir_encounter |
+| Flag, active, safeguarding SNOMED CT code | health.safeguarding.concern       | fhir_flag        |
+| Appointment, status noshow               | health.appointment.was_not_brought | fhir_appointment |
+| Patient (referenced, contained, in Bundle) | every event's ``subject``        | fhir_patient     |
 
-| FHIR                                                        | canonical                       |
-| ----------------------------------------------------------- | ------------------------------- |
-| Patient.identifier[system=https://fhir.nhs.uk/Id/nhs-number] | subject.nhs_number              |
-| Patient.name[0].given[0] / family                           | subject.given_name / family_name|
-| Patient.birthDate                                           | subject.date_of_birth           |
-| Patient.address[0].postalCode                               | subject.postcode                |
-| Encounter.id (or the entry's fullUrl)                       | attendance.encounter_id         |
-| Encounter.period.start                                      | attendance.arrival_time         |
-| Encounter.class = v3-ActCode EMER                           | attendance.setting_type (below) |
-| Encounter.serviceProvider.identifier (ODS) / display        | attendance.site.ods_code / name |
-| Encounter.reasonCode[0].coding (SNOMED CT, see below)  | attendance.presenting_complaint_cat. |
-| Encounter.reasonCode[0].text                                | attendance.clinical_notes       |
+Parsing and validation are in fhir_parse, Bundle rules and reference resolution in
+fhir_bundle, code lists in fhir_codes. Everything is mapped before anything is published:
+:func:`events_from_bundle` returns every entry's event or raises for the first bad one.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from collections.abc import Callable
 from typing import Any
 
-from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.encounter import Encounter
 from fhir.resources.R4B.patient import Patient
-from pydantic import ValidationError
 
-from services.backbone.agency_app import InputRejected
-from services.backbone.identifiers import nhs_number_rule, normalise_nhs_number
+from services.backbone.errors import InputRejected
+from services.health.fhir_appointment import was_not_brought
+from services.health.fhir_bundle import Located, References, bundle_entries
+from services.health.fhir_codes import ATTENDANCE, SAFEGUARDING_CONCERN, WAS_NOT_BROUGHT
+from services.health.fhir_encounter import attendance
+from services.health.fhir_flag import safeguarding_concern
+from services.health.fhir_parse import Mapped, body_loc, parse_bundle, parse_resource
+from services.health.fhir_patient import subject_from_patient
 
-NHS_NUMBER_SYSTEM = "https://fhir.nhs.uk/Id/nhs-number"
-ODS_SYSTEM = "https://fhir.nhs.uk/Id/ods-organization-code"
-ACT_CODE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
-SNOMED = "http://snomed.info/sct"
-ATTENDANCE = "health.unscheduled_care.attendance"
-ARRIVED_STATUSES = {"arrived", "triaged", "in-progress", "onleave", "finished"}
-# Setting type by Encounter.type SNOMED CT code; an EMER encounter without one is an ED.
-# Other unscheduled-care settings (UTC, MIU, walk-in) come with the full health adapter.
-SETTING_BY_TYPE = {
-    "4525004": "emergency_department",  # Emergency department patient visit
-}
-# Presenting complaint category by SNOMED CT reason code.
-CATEGORY_BY_REASON = {
-    "417163006": "injury",  # Traumatic AND/OR non-traumatic injury
-    "125605004": "injury",  # Fracture of bone
-    "75478009": "poisoning",  # Poisoning
-    "248062006": "self_harm",  # Self-injurious behaviour
-    "74732009": "mental_health",  # Mental disorder
-    "64572001": "illness",  # Disease
+Mapper = Callable[[Located, References], Mapped]
+MAPPERS: dict[str, Mapper] = {
+    "Encounter": attendance,
+    "Flag": safeguarding_concern,
+    "Appointment": was_not_brought,
 }
 
-
-def _loc(*parts: str | int) -> list[str | int]:
-    return ["body", *parts]
-
-
-def _parse(doc: Any) -> Bundle:
-    if not isinstance(doc, dict) or doc.get("resourceType") != "Bundle":
-        raise InputRejected(_loc("resourceType"), "expected a FHIR Bundle", "fhir.resource_type")
-    try:
-        return Bundle.model_validate(doc)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise InputRejected(
-            _loc(*first["loc"]), f"FHIR R4 validation: {first['msg']}", "fhir.invalid"
-        ) from None
+__all__ = [
+    "ATTENDANCE",
+    "MAPPERS",
+    "SAFEGUARDING_CONCERN",
+    "WAS_NOT_BROUGHT",
+    "attendance_event_from_bundle",
+    "attendance_from_bundle",
+    "event_from_resource",
+    "events_from_bundle",
+]
 
 
-def _one(bundle: Bundle, kind: type[Any]) -> tuple[int, Any, str | None]:
-    found = [
-        (i, e.resource, e.fullUrl)
-        for i, e in enumerate(bundle.entry or [])
-        if isinstance(e.resource, kind)
-    ]
-    if len(found) != 1:
-        raise InputRejected(
-            _loc("entry"),
-            f"the Bundle must hold exactly one {kind.__name__}, found {len(found)}",
-            "bundle.cardinality",
-        )
-    return found[0]
+def event_from_resource(doc: Any, resource_type: str) -> Mapped:
+    """The event one resource posted to ``/fhir/<resource_type>`` records. Its patient is a
+    contained Patient or a logical reference by NHS number (there is no Bundle to find one
+    in)."""
+    resource = parse_resource(doc, resource_type)
+    return MAPPERS[resource_type](Located(resource, ()), References())
 
 
-def _nhs_number(patient: Patient, index: int) -> str:
-    for i, ident in enumerate(patient.identifier or []):
-        if ident.system == NHS_NUMBER_SYSTEM and ident.value:
-            broken = nhs_number_rule(ident.value)
-            if broken:
-                rule, problem = broken
-                raise InputRejected(
-                    _loc("entry", index, "resource", "identifier", i, "value"), problem, rule
-                )
-            return normalise_nhs_number(ident.value)
-    raise InputRejected(
-        _loc("entry", index, "resource", "identifier"),
-        f"the Patient needs an identifier with system {NHS_NUMBER_SYSTEM}",
-        "nhs_number.missing",
-    )
+def events_from_bundle(doc: Any) -> list[Mapped]:
+    """One event per Encounter, Flag and Appointment entry, in entry order, or
+    InputRejected for the first entry that cannot be mapped (its loc names the entry).
 
-
-def _subject(patient: Patient, index: int) -> dict[str, Any]:
-    subject: dict[str, Any] = {"nhs_number": _nhs_number(patient, index)}
-    if patient.name:
-        name = patient.name[0]
-        if name.given:
-            subject["given_name"] = name.given[0]
-        if name.family:
-            subject["family_name"] = name.family
-    if patient.birthDate:
-        if not isinstance(patient.birthDate, date):  # FHIR allows "2016" or "2016-04"
-            raise InputRejected(
-                _loc("entry", index, "resource", "birthDate"),
-                "birthDate must be a full date (YYYY-MM-DD)",
-                "patient.birth_date",
-            )
-        subject["date_of_birth"] = patient.birthDate.isoformat()
-    if patient.address and patient.address[0].postalCode:
-        subject["postcode"] = patient.address[0].postalCode.strip().upper()
-    return subject
-
-
-def _coded(concepts: Any, table: dict[str, str]) -> str | None:
-    for concept in concepts or []:
-        for coding in concept.coding or []:
-            if coding.system == SNOMED and coding.code in table:
-                return table[coding.code]
-    return None
-
-
-def _attendance(enc: Encounter, index: int, full_url: str | None) -> dict[str, Any]:
-    where = ("entry", index, "resource")
-    klass = enc.class_fhir
-    if klass is None or klass.code != "EMER" or klass.system not in (None, ACT_CODE_SYSTEM):
-        raise InputRejected(
-            _loc(*where, "class"), "Encounter.class must be v3-ActCode EMER", "encounter.class"
-        )
-    if enc.status not in ARRIVED_STATUSES:
-        raise InputRejected(
-            _loc(*where, "status"),
-            "Encounter.status must show the child arrived: " + ", ".join(sorted(ARRIVED_STATUSES)),
-            "encounter.status",
-        )
-    if enc.period is None or enc.period.start is None:
-        raise InputRejected(
-            _loc(*where, "period", "start"), "the arrival time is required", "encounter.period"
-        )
-    provider = enc.serviceProvider
-    ident = provider.identifier if provider else None
-    ods = ident.value if ident and ident.system == ODS_SYSTEM else None
-    if not ods or provider is None:
-        raise InputRejected(
-            _loc(*where, "serviceProvider", "identifier"),
-            f"the site needs an identifier with system {ODS_SYSTEM}",
-            "encounter.site",
-        )
-    arrival = enc.period.start
-    if not isinstance(arrival, datetime) or arrival.tzinfo is None:
-        raise InputRejected(
-            _loc(*where, "period", "start"),
-            "the arrival time must be a date and time with a time zone offset",
-            "encounter.period",
-        )
-    attendance: dict[str, Any] = {
-        "encounter_id": enc.id or (full_url or "").rsplit(":", 1)[-1] or "unknown",
-        "arrival_time": arrival.isoformat().replace("+00:00", "Z"),
-        "setting_type": _coded(enc.type, SETTING_BY_TYPE) or "emergency_department",
-        "site": {"ods_code": ods.upper(), "name": provider.display or ods.upper()},
-        "presenting_complaint_category": _coded(enc.reasonCode, CATEGORY_BY_REASON) or "other",
-    }
-    if enc.reasonCode and enc.reasonCode[0].text:
-        attendance["clinical_notes"] = enc.reasonCode[0].text
-    return attendance
+    Every Patient entry must carry a valid NHS number, referenced or not: the NHS number
+    is the only identity the broker links a child by, and a bad one is bad input."""
+    entries = bundle_entries(parse_bundle(doc))
+    refs = References(entries)
+    events = []
+    for entry in entries:
+        if isinstance(entry.resource, Patient):
+            subject_from_patient(entry)
+        elif entry.kind in MAPPERS:
+            events.append(MAPPERS[entry.kind](entry, refs))
+    return events
 
 
 def attendance_from_bundle(doc: Any) -> dict[str, Any]:
-    """The canonical attendance data, or InputRejected naming the FHIR element and rule."""
-    bundle = _parse(doc)
-    p_index, patient, p_url = _one(bundle, Patient)
-    e_index, encounter, e_url = _one(bundle, Encounter)
-    ref = encounter.subject.reference if encounter.subject else None
-    if ref not in {p_url, f"Patient/{patient.id}" if patient.id else None} or ref is None:
-        raise InputRejected(
-            _loc("entry", e_index, "resource", "subject"),
-            "Encounter.subject must reference the Bundle's Patient",
-            "encounter.subject",
-        )
-    return {
-        "subject": _subject(patient, p_index),
-        "attendance": _attendance(encounter, e_index, e_url),
-    }
+    """The attendance data of a Bundle holding exactly one Encounter and its Patient."""
+    data: dict[str, Any] = attendance_event_from_bundle(doc).data
+    return data
+
+
+def attendance_event_from_bundle(doc: Any) -> Mapped:
+    """The attendance event of a Bundle holding exactly one Encounter and its Patient: what
+    ``POST /fhir/Bundle`` has always taken. Other Bundles go to ``POST /fhir``."""
+    bundle = parse_bundle(doc)
+    for kind in (Patient, Encounter):
+        found = [e for e in bundle.entry or [] if isinstance(e.resource, kind)]
+        if len(found) != 1:
+            raise InputRejected(
+                body_loc("entry"),
+                f"the Bundle must hold exactly one {kind.__name__}, found {len(found)}",
+                "bundle.cardinality",
+            )
+    entries = bundle_entries(bundle)
+    encounter = next(e for e in entries if isinstance(e.resource, Encounter))
+    return attendance(encounter, References(entries))

@@ -16,6 +16,9 @@ from services.cli.stack import Stack
 from tests.integration.kafka_helpers import end_offsets, read_topic
 from tests.unit.factories import FLAG_FIELDS
 
+LA = "la-northshire"
+ED = "nhs-riverside-ed"
+
 pytestmark = [pytest.mark.kafka, pytest.mark.e2e]
 
 ATTENDANCE = "health.unscheduled_care.attendance"
@@ -229,7 +232,7 @@ async def test_pseudonyms_are_stable_per_recipient_and_differ_across_recipients(
         response = await http.post(
             f"{health}/fhir/Bundle",
             content=orjson.dumps(bundle),
-            headers={"content-type": "application/fhir+json"},
+            headers={"content-type": "application/fhir+json", **agency_auth(stack, ED)},
         )
     assert response.status_code == 202
     topics = Topics(namespace=stack.config.namespace)
@@ -285,7 +288,9 @@ async def test_bad_social_care_input_is_rejected_and_nothing_is_published(
     topic = Topics(namespace=stack.config.namespace).source("la-northshire")
     before = await end_offsets(topic, stack.bootstrap)
     async with httpx.AsyncClient() as http:
-        response = await http.post(stack.url("socialcare") + path, json=body)
+        response = await http.post(
+            stack.url("socialcare") + path, json=body, headers=agency_auth(stack, LA)
+        )
     assert response.status_code == 422
     detail = response.json()["detail"]
     assert any(d["loc"][-1] == loc_end and d["type"] == rule for d in detail), detail
@@ -301,14 +306,14 @@ async def test_bad_fhir_is_rejected_naming_the_element(stack: Stack) -> None:
         response = await http.post(
             stack.url("health") + "/fhir/Bundle",
             content=orjson.dumps(bundle),
-            headers={"content-type": "application/fhir+json"},
+            headers={"content-type": "application/fhir+json", **agency_auth(stack, ED)},
         )
         wrong_class = scenario.attendance_bundle(scenario.NOT_ON_PLAN)
         wrong_class["entry"][1]["resource"]["class"]["code"] = "AMB"
         response2 = await http.post(
             stack.url("health") + "/fhir/Bundle",
             content=orjson.dumps(wrong_class),
-            headers={"content-type": "application/fhir+json"},
+            headers={"content-type": "application/fhir+json", **agency_auth(stack, ED)},
         )
     assert response.status_code == 422
     (detail,) = response.json()["detail"]
@@ -406,22 +411,39 @@ async def test_no_identifier_in_logs_keys_or_headers(stack: Stack, outcome: Outc
             assert not [v for v in identifiers if v.encode() in exposed], topic
 
 
+def agency_auth(stack: Stack, agency: str) -> dict[str, str]:
+    """The Authorization header of ``agency``'s API key, which ``infoshare up`` wrote."""
+    secret = (stack.config.state_dir / "agency-tokens" / f"{agency}.token").read_text().strip()
+    return {"Authorization": f"Bearer {secret}"}
+
+
 def test_a_retried_request_publishes_the_same_event_id(stack: Stack, outcome: Outcome) -> None:
     url = stack.url("socialcare") + "/child-protection-plans"
     body = scenario.plan_started(scenario.ON_PLAN, plan_id="CPP-2026-0999")
-    first, again = httpx.post(url, json=body), httpx.post(url, json=body)
+    la = agency_auth(stack, LA)
+    first, again = httpx.post(url, json=body, headers=la), httpx.post(url, json=body, headers=la)
     assert first.status_code == again.status_code == 202
-    assert first.json()["id"] == again.json()["id"]
+    assert first.json()["events"] == again.json()["events"]
     health = stack.url("health") + "/inbox"
-    wait_for("the second plan's flag", lambda: len(httpx.get(health).json()["items"]) >= 2)
-    items = httpx.get(health).json()["items"]
+    ed = agency_auth(stack, ED)
+
+    def received() -> list[dict[str, object]]:
+        got: list[dict[str, object]] = httpx.get(health, headers=ed).json()["items"]
+        return got
+
+    wait_for("the second plan's flag", lambda: len(received()) >= 2)
+    items = received()
     assert len(items) == 2  # the retry's duplicate delivery is dropped by its event id
 
 
 def test_a_422_never_echoes_what_was_sent(stack: Stack) -> None:
     body = scenario.plan_started(scenario.ON_PLAN)
     body["child"]["nhsNumber"] = "9990000124"
-    response = httpx.post(stack.url("socialcare") + "/child-protection-plans", json=body)
+    response = httpx.post(
+        stack.url("socialcare") + "/child-protection-plans",
+        json=body,
+        headers=agency_auth(stack, LA),
+    )
     assert response.status_code == 422
     assert "9990000124" not in response.text and "input" not in response.json()["detail"][0]
 

@@ -346,7 +346,9 @@ def test_nothing_leaks_past_a_protocol(
                 assert shown == source_value
             elif f.kind is RuleKind.PSEUDONYMISE and shown is not MISSING:
                 key = keyring.pseudonym[decision.recipient]
-                expected = field_pseudonym(key, decision.recipient, f.path, str(source_value))
+                expected = field_pseudonym(
+                    key, decision.recipient, f.path, str(source_value), subject_id=event.subject_id
+                )
                 assert shown == expected
 
 

@@ -16,9 +16,10 @@ def test_the_shipped_directory(directory: Directory) -> None:
     assert [(a.id, a.kind) for a in directory] == [
         (LA, AgencyKind.SOCIALCARE),
         (ED, AgencyKind.HEALTH),
+        ("school-oakfield", AgencyKind.EDUCATION),
         (PH, AgencyKind.ANALYTICS),
     ]
-    assert [a.id for a in directory.publishers] == [LA, ED]
+    assert [a.id for a in directory.publishers] == [LA, ED, "school-oakfield"]
     assert LA in directory
     assert "la-elsewhere" not in directory
     assert directory.get(ED).name.startswith("Riverside University Hospitals")

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from services.backbone.agency_app import InputRejected
+from services.backbone.errors import InputRejected
 from services.backbone.schemas import SchemaRegistry
 from services.cli import scenario
 from services.health.fhir_mapping import ATTENDANCE, attendance_from_bundle

@@ -13,6 +13,7 @@ from services.backbone.identifiers import (
     nhs_number_problem,
     normalise_nhs_number,
     subject_identifier,
+    subject_identity,
     upn_identifier,
     upn_problem,
 )
@@ -141,11 +142,46 @@ def test_malformed_upns_are_refused_by_format(raw: str) -> None:
     )
 
 
-def test_aliases_are_the_valid_upn_and_the_publishers_la_person_id() -> None:
+def test_aliases_are_the_valid_identifiers_and_the_publishers_la_person_id() -> None:
     subject = {"nhs_number": "9434765919", "upn": "B801200005001", "la_person_id": " 12345 "}
     assert alias_identifiers(subject, "la-northshire") == [
+        "nhs:9434765919",
         "upn:B801200005001",
         "la:la-northshire:12345",
     ]
     assert alias_identifiers({"upn": "A801200005001", "la_person_id": ""}, "x") == []
     assert la_person_identifier("la-a", "1") != la_person_identifier("la-b", "1")
+
+
+@pytest.mark.parametrize(
+    ("subject", "identity"),
+    [
+        ({"nhs_number": "9434765919", "upn": "B801200005001"}, "nhs:9434765919"),
+        ({"upn": "b8012 0000 5001", "la_person_id": "7"}, "upn:B801200005001"),
+        ({"la_person_id": " 7 "}, "la:la-a:7"),
+        # The person index's founding identifier wins over the record's own.
+        ({"nhs_number": "9434765919", "indexed_as": "upn:B801200005001"}, "upn:B801200005001"),
+        ({"indexed_as": "la:la-b:NS-1"}, "la:la-b:NS-1"),
+    ],
+)
+def test_the_subject_identity(subject: dict[str, str], identity: str) -> None:
+    assert subject_identity(subject, "la-a") == identity
+
+
+@pytest.mark.parametrize(
+    ("subject", "problem"),
+    [
+        ({}, "no NHS number, UPN or local authority person id"),
+        ({"nhs_number": "9434765918"}, "subject.nhs_number: the NHS number check digit"),
+        ({"upn": "B801200005002"}, "subject.upn"),
+        ({"indexed_as": "nhs:9434765918"}, "indexed_as"),
+        ({"indexed_as": "upn:b801200005001"}, "indexed_as"),
+        ({"indexed_as": "la::x"}, "indexed_as"),
+        ({"indexed_as": "person:1"}, "indexed_as"),
+    ],
+)
+def test_a_subject_without_a_valid_identity_is_refused(
+    subject: dict[str, str], problem: str
+) -> None:
+    with pytest.raises(ValueError, match=problem):
+        subject_identity(subject, "la-a")

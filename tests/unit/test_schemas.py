@@ -27,7 +27,25 @@ from tests.unit.factories import (
 
 
 def test_loads_every_shipped_event_type(schemas: SchemaRegistry) -> None:
-    assert schemas.event_types == [ATTENDANCE, ACCESS_BACK, PLAN_ENDED, PLAN_STARTED]
+    assert schemas.event_types == sorted(
+        [
+            "education.attendance.concern",
+            "education.exclusion.recorded",
+            "education.missing_education.reported",
+            "education.safeguarding.concern",
+            "health.appointment.was_not_brought",
+            "health.safeguarding.concern",
+            ATTENDANCE,
+            ACCESS_BACK,
+            "socialcare.assessment.completed",
+            "socialcare.case.closed",
+            PLAN_ENDED,
+            PLAN_STARTED,
+            "socialcare.looked_after.ended",
+            "socialcare.looked_after.started",
+            "socialcare.referral.received",
+        ]
+    )
 
 
 @pytest.mark.parametrize("event_type", [ATTENDANCE, PLAN_ENDED, PLAN_STARTED])

@@ -26,8 +26,10 @@ def test_all_specs(directory: Directory) -> None:
     assert Topics(partitions=6).all_specs(directory) == [
         TopicSpec(f"source.{LA}", 6),
         TopicSpec(f"source.{ED}", 6),
+        TopicSpec("source.school-oakfield", 6),
         TopicSpec(f"deliver.{LA}", 6),
         TopicSpec(f"deliver.{ED}", 6),
+        TopicSpec("deliver.school-oakfield", 6),
         TopicSpec(f"deliver.{PH}", 6),
         TopicSpec("audit.decisions", 6),
         TopicSpec("state.protection-plans", 6, compacted=True),

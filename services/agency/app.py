@@ -1,0 +1,145 @@
+"""What every agency service shares: authentication, publishing through the outbox, its
+submissions, its own inbox, health and errors.
+
+Each agency service's ``create_app`` is its composition root; it calls
+:func:`create_agency_app` and adds the routes for its own native formats.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials
+
+from services.agency import routes
+from services.agency.auth import authenticate, bearer_scheme
+from services.agency.inbox_view import load_private_key
+from services.agency.openapi import document_agency_api
+from services.agency.runtime import AgencyRuntime, AgencyServiceSettings
+from services.backbone import kafka
+from services.backbone.directory import AgencyKind
+from services.backbone.errors import (
+    ConfigurationError,
+    InputRejected,
+    InputTooLarge,
+    SchemaViolation,
+)
+from services.backbone.http import create_service_app
+from services.backbone.publisher import EventBuilder
+from services.backbone.tasks import critical_task
+from services.delivery.inbox import consume_into
+from services.outbox.relay import OutboxRelay
+from services.outbox.store import OutboxStore
+from services.personindex.store import PersonIndex
+
+
+def _rejection(loc: list[str | int], msg: str, rule: str, status: int = 422) -> JSONResponse:
+    return JSONResponse(
+        status_code=status, content={"detail": [{"loc": loc, "msg": msg, "type": rule}]}
+    )
+
+
+def build_runtime(settings: AgencyServiceSettings, kind: AgencyKind) -> AgencyRuntime:
+    directory = settings.directory()
+    agency = directory.get(settings.agency_id)  # refuse to start as an agency nobody knows
+    if agency.kind is not kind:
+        raise ConfigurationError(
+            f"INFOSHARE_AGENCY_ID={settings.agency_id} is a {agency.kind} agency; "
+            f"this service publishes for {kind} agencies"
+        )
+    keyring = settings.keyring()
+    outbox = OutboxStore(settings.outbox_url())
+    key_path = settings.private_key_path()
+    return AgencyRuntime(
+        agency=settings.agency_id,
+        source_topic=settings.topics().source(settings.agency_id),
+        settings=settings,
+        keyring=keyring,
+        builder=EventBuilder(
+            agency_id=settings.agency_id,
+            schemas=settings.schemas(),
+            routing=keyring.require_routing(),
+        ),
+        outbox=outbox,
+        relay=OutboxRelay(outbox, producer=lambda: kafka.producer(settings.kafka_bootstrap)),
+        private_key=load_private_key(key_path) if key_path else None,
+        index=PersonIndex(settings.person_index_url(), keyring.require_routing()),
+        is_authority=kind is AgencyKind.SOCIALCARE,
+    )
+
+
+def create_agency_app(
+    *, title: str, description: str, settings: AgencyServiceSettings, kind: AgencyKind
+) -> FastAPI:
+    rt = build_runtime(settings, kind)
+    rt.outbox.create_schema()
+    rt.index.create_schema()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        relay = critical_task(rt.relay.run(rt.stop), name="outbox relay")
+        reader = critical_task(
+            consume_into(
+                rt.inbox,
+                topic=settings.topics().deliver(settings.agency_id),
+                bootstrap=settings.kafka_bootstrap,
+                stop=rt.stop,
+            ),
+            name="inbox reader",
+        )
+        try:
+            yield
+        finally:
+            rt.stop.set()
+            for task in (relay, reader):
+                with contextlib.suppress(Exception):  # already reported by critical_task
+                    await task
+            rt.outbox.engine.dispose()
+            rt.index.engine.dispose()
+
+    async def caller(
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+    ) -> None:
+        authenticate(request, credentials, agency=rt.agency, lookup=rt.keyring.agency_credential)
+
+    app = create_service_app(
+        title=title,
+        description=description,
+        lifespan=lifespan,
+        health=lambda: routes.health(rt),
+        dependencies=[Depends(caller)],
+    )
+    app.state.runtime = rt
+    app.include_router(routes.router)
+    document_agency_api(app)
+
+    @app.middleware("http")
+    async def _headers(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        response = await call_next(request)
+        for name, value in getattr(request.state, "response_headers", {}).items():
+            response.headers[name] = value
+        return response
+
+    @app.exception_handler(InputRejected)
+    async def _rejected(_: Request, exc: InputRejected) -> JSONResponse:
+        return _rejection(exc.loc, exc.msg, exc.rule)
+
+    @app.exception_handler(InputTooLarge)
+    async def _too_large(_: Request, exc: InputTooLarge) -> JSONResponse:
+        return _rejection(exc.loc, exc.msg, exc.rule, status=413)
+
+    @app.exception_handler(SchemaViolation)
+    async def _invalid(_: Request, exc: SchemaViolation) -> JSONResponse:
+        return _rejection(["event", *exc.path.split(".")], str(exc), f"schema.{exc.rule}")
+
+    return app
+
+
+__all__ = ["AgencyServiceSettings", "create_agency_app"]

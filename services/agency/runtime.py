@@ -1,0 +1,65 @@
+"""The parts of one running agency service, and its settings."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from fastapi import Request
+from pydantic import Field
+
+from services.backbone.keyring import Keyring
+from services.backbone.publisher import EventBuilder
+from services.backbone.settings import HttpSettings
+from services.delivery.inbox import Inbox
+from services.outbox.relay import OutboxRelay
+from services.outbox.store import OutboxStore
+from services.personindex.store import PersonIndex
+
+
+class AgencyServiceSettings(HttpSettings):
+    agency_id: str = Field(description="the agency this service publishes as")
+    outbox_database_url: str | None = Field(
+        None,
+        description="the outbox's database (SQLAlchemy URL); default: SQLite beside the "
+        "keyring file, outbox-<agency>.db",
+    )
+    agency_key_file: Path | None = Field(
+        None,
+        description="the agency's X25519 private key, to open fields encrypted to it; "
+        "default: agency-keys/<agency>.key beside the keyring file, if there is one",
+    )
+
+    def outbox_url(self) -> str:
+        return self.beside_keyring(self.outbox_database_url, f"outbox-{self.agency_id}.db")
+
+    def private_key_path(self) -> Path | None:
+        if self.agency_key_file is not None:
+            return self.agency_key_file
+        if self.keyring_file is None:
+            return None
+        path = self.keyring_file.resolve().parent / "agency-keys" / f"{self.agency_id}.key"
+        return path if path.exists() else None
+
+
+@dataclass
+class AgencyRuntime:
+    agency: str
+    source_topic: str
+    settings: AgencyServiceSettings
+    keyring: Keyring
+    builder: EventBuilder
+    outbox: OutboxStore
+    relay: OutboxRelay
+    private_key: X25519PrivateKey | None
+    index: PersonIndex
+    is_authority: bool  # a local authority: its person ids are identifiers
+    inbox: Inbox = field(default_factory=Inbox)
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+def runtime(request: Request) -> AgencyRuntime:
+    rt: AgencyRuntime = request.app.state.runtime
+    return rt

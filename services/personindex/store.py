@@ -1,0 +1,172 @@
+"""The person index's storage: links from keyed identifiers to people, and the review queue.
+
+Every agency service resolves the subjects of the events it accepts here, so a child known
+to a school by UPN, to the NHS by NHS number and to a local authority by its person id is
+one subject once any record has carried two of them together. The rules are pure
+(:mod:`services.personindex.matching`); this module stores what they decide, all of one
+request's subjects in one transaction. Two services resolving at once is safe without a
+lock: a key or person is unique, so the second writer fails, reads the first's links and
+decides again (links never move, so it cannot undo anything).
+
+A person's *subject identity* is the canonical identifier of the record that founded them
+(``nhs:...``, ``upn:...`` or ``la:<agency>:...``): events about them are keyed by it, so a
+child first known by NHS number keeps the keys, pseudonyms and consent it always had.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESSIV
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlmodel import Session, SQLModel, col, select
+
+from services.backbone.database import engine_for
+from services.backbone.keyed import Key, keyed_id
+from services.personindex.matching import Conflict, Presented, Resolved, resolve
+from services.personindex.tables import LinkRow, PersonRow, ReviewRow
+
+_SEAL_INFO = b"infoshare person-index subject identity v1"
+_ATTEMPTS = 8
+
+
+@dataclass(frozen=True)
+class Resolution:
+    identity: str | None  # the subject identity to key the event by; None: nobody
+    outcome: str  # identifier | demographics | new | conflict | unidentified
+
+
+class PersonIndex:
+    def __init__(self, url: str, routing: Key) -> None:
+        self.engine = engine_for(url)
+        self._secret = routing.secret
+        seal_key = HKDF(hashes.SHA256(), 64, salt=None, info=_SEAL_INFO).derive(routing.secret)
+        self._siv = AESSIV(seal_key)
+        self._lock = threading.Lock()  # SQLite: one writer of this process at a time
+
+    def create_schema(self) -> None:
+        names = (PersonRow.__tablename__, LinkRow.__tablename__, ReviewRow.__tablename__)
+        tables = [SQLModel.metadata.tables[str(n)] for n in names]
+        SQLModel.metadata.create_all(self.engine, tables=tables)
+
+    def hashed(self, canonical: str) -> str:
+        return keyed_id(self._secret, "person-index", canonical, length=64)
+
+    def resolve_all(self, records: Sequence[Presented], *, agency: str) -> list[Resolution]:
+        """Resolve each record's subject, linking what the rules say, in one transaction;
+        conflicts and demographic matches are queued for review."""
+        for attempt in range(_ATTEMPTS):
+            try:
+                with self._lock:
+                    return self._resolve_all(records, agency)
+            except (IntegrityError, OperationalError):
+                # Another service linked one of these keys (or held the write lock) first.
+                if attempt == _ATTEMPTS - 1:
+                    raise
+                time.sleep(0.01 * 2**attempt)
+        raise AssertionError("unreachable")
+
+    def _resolve_all(self, records: Sequence[Presented], agency: str) -> list[Resolution]:
+        now = datetime.now(UTC)
+        out = []
+        with Session(self.engine) as s:
+            for presented in records:
+                out.append(self._resolve(s, presented, agency, now))
+                s.flush()  # the next record of this request sees these links
+            s.commit()
+        return out
+
+    def _resolve(self, s: Session, presented: Presented, agency: str, now: datetime) -> Resolution:
+        keys = presented.strong_keys()
+        demo = presented.demographics.key() if presented.demographics else None
+        candidates = {self.hashed(k): k for k in [*keys, *([demo] if demo else [])]}
+        rows = s.exec(select(LinkRow).where(col(LinkRow.key).in_(list(candidates)))).all()
+        person_of = {candidates[r.key]: r.person for r in rows}
+        founding = keys[0] if keys else None
+        decided = resolve(presented, person_of, lambda: self.hashed(f"person|{founding}"))
+        if isinstance(decided, Conflict):
+            s.add(
+                ReviewRow(
+                    kind="conflict",
+                    reason=decided.reason,
+                    persons=list(decided.persons),
+                    key_kinds=[k.split(":", 1)[0] for k in decided.keys],
+                    source_agency=agency,
+                    created_at=now,
+                )
+            )
+            return Resolution(founding, "conflict")  # keyed by its own identifier, unlinked
+        if not isinstance(decided, Resolved):
+            return Resolution(None, "unidentified")
+        if decided.by == "new":
+            if founding is None:  # demographics alone found nobody to key by
+                return Resolution(None, "unidentified")
+            s.add(PersonRow(id=decided.person, subject_sealed=self._seal(founding), created_at=now))
+        for key in decided.new_links:
+            s.add(
+                LinkRow(
+                    key=self.hashed(key),
+                    person=decided.person,
+                    kind=key.split(":", 1)[0],
+                    source_agency=agency,
+                    linked_at=now,
+                )
+            )
+        if decided.review:
+            kind = "demographic_match" if decided.by == "demographics" else "demographics_elsewhere"
+            s.add(
+                ReviewRow(
+                    kind=kind,
+                    reason=decided.review,
+                    persons=[decided.person],
+                    key_kinds=sorted({k.split(":", 1)[0] for k in decided.new_links}),
+                    source_agency=agency,
+                    created_at=now,
+                )
+            )
+        person = s.get(PersonRow, decided.person)
+        if person is None:
+            raise LookupError("a link names a person the index does not hold")
+        return Resolution(self._unseal(person.subject_sealed), decided.by)
+
+    def identity_of(self, canonical: str) -> str | None:
+        """The subject identity the index links ``canonical`` to (``nhs:...``), or None if
+        the identifier is not linked to anyone yet."""
+        with Session(self.engine) as s:
+            link = s.get(LinkRow, self.hashed(canonical))
+            person = s.get(PersonRow, link.person) if link else None
+        return self._unseal(person.subject_sealed) if person else None
+
+    def reviews(self, *, status: str | None = "pending") -> list[ReviewRow]:
+        with Session(self.engine) as s:
+            query = select(ReviewRow).order_by(col(ReviewRow.id))
+            if status:
+                query = query.where(ReviewRow.status == status)
+            return list(s.exec(query).all())
+
+    def close_review(self, review_id: int, *, by: str, note: str) -> ReviewRow:
+        """Record that a person looked at a flagged match, and what they found. Links are
+        not changed: two people are never merged by the index."""
+        with self._lock, Session(self.engine, expire_on_commit=False) as s:
+            row = s.get(ReviewRow, review_id)
+            if row is None:
+                raise KeyError(review_id)
+            if row.status != "pending":
+                raise ValueError(f"review {review_id} was closed already")
+            row.status, row.resolved_by, row.note = "resolved", by, note
+            row.resolved_at = datetime.now(UTC)
+            s.add(row)
+            s.commit()
+            return row
+
+    def _seal(self, identity: str) -> str:
+        return self._siv.encrypt(identity.encode(), [b"subject"]).hex()
+
+    def _unseal(self, sealed: str) -> str:
+        return self._siv.decrypt(bytes.fromhex(sealed), [b"subject"]).decode()
