@@ -1,5 +1,6 @@
 """Play the demo scenario against a running stack: the CP-IS flow, then consent given and
-withdrawn for early help, and a safeguarding override; return what each agency received,
+withdrawn for early help, a safeguarding override, a resent request, and a school's MIS
+attendance export; return what each agency received,
 the audit trail and the IG review queue. Rendering lives in ``demo_render``."""
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ def agency_credentials(agency: str) -> str:
 
 
 # A plan flag, the authority told the ED received it (access back), five attendances
-# decided under three protocols each, one suppressed copy.
-EXPECTED_DECISIONS = 1 + 1 + 5 * 3 + 1
+# decided under three protocols each, one suppressed copy, two attendance concerns.
+SCHOOL_CONCERNS = 2
+EXPECTED_DECISIONS = 1 + 1 + 5 * 3 + 1 + SCHOOL_CONCERNS
 
 
 class ScenarioFailed(RuntimeError):
@@ -106,6 +108,27 @@ class _Driver:
             self.http.post(f"{self.url('health')}/fhir/Bundle", headers=headers, content=body), 202
         )
 
+    def upload_attendance(self) -> None:
+        start, end = scenario.ATTENDANCE_PERIOD
+        _expect(
+            self.http.post(
+                f"{self.url('education')}/attendance/upload",
+                params={
+                    "period_start": start,
+                    "period_end": end,
+                    "urn": "999001",
+                    "dsl_name": "Alex Teacher",
+                    "dsl_phone": "01632 960123",
+                },
+                headers={
+                    "content-type": "text/csv",
+                    **self.bearer(agency_credentials("school-oakfield")),
+                },
+                content=scenario.attendance_export(),
+            ),
+            202,
+        )
+
     def consent(self, child: scenario.Child, status: str) -> None:
         token = (self.stack.config.state_dir / "practitioner.token").read_text().strip()
         _expect(
@@ -154,9 +177,15 @@ def play(stack: Stack, *, say: Callable[[str], None] = print, timeout: float = 3
         run.decided(14, "the attendance after the withdrawal")
         say("6. A clinician shares a third child's attendance without consent, saying why")
         run.attend(scenario.THIRD, "2026-11-25T02:30:00Z", override=scenario.OVERRIDE_REASON)
-        run.decided(EXPECTED_DECISIONS - 1, "the override's decisions")
+        run.decided(EXPECTED_DECISIONS - SCHOOL_CONCERNS - 1, "the override's decisions")
         say("7. The hospital's system, unsure its request arrived, sends it again")
         run.send_last()
+        run.decided(EXPECTED_DECISIONS - SCHOOL_CONCERNS, "the copy, suppressed")
+        say(
+            "8. The school uploads its MIS attendance export: the authority hears of the pupils "
+            "whose attendance gives concern"
+        )
+        run.upload_attendance()
         run.decided(EXPECTED_DECISIONS, "every decision in the audit trail")
         queue = http.get(f"{run.url('audit')}/audit/overrides", headers=run.bearer(IG_OFFICER))
         queue.raise_for_status()

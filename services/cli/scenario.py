@@ -118,3 +118,31 @@ def attendance_bundle(
             },
         ],
     }
+
+
+# The scenario's children in a school's MIS attendance export, as a MIS writes it: a byte
+# order mark, CRLF line ends, a blank line, columns infoshare does not use. UPNs are
+# fictional with valid check letters.
+_EXPORT_HEADER = (
+    "UPN,Legal Surname,Legal Forename,DOB,NHS Number,Reg Group,Year,Possible Sessions,"
+    "Attendance %,Authorised Absences,Unauthorised Absences,I,M,C2,G,N,O,U,/,L"
+)
+_EXPORT_ROWS = (
+    # UPN, child, attendance figures: 88.5% and 45.9% are concerns, 97.3% is not.
+    ("H999400116001", ON_PLAN, '"4T, Willow",4,148,88.5,9,8,7,2,,3,,5,,125,6'),
+    ("X999400116002", NOT_ON_PLAN, '"6E, Elm",6,148,97.3,4,0,4,,,,,,,140,4'),
+    ("C999400115014", THIRD, '"3S, Sycamore",3,148,45.9,30,50,20,,10,,10,40,,60,8'),
+)
+ATTENDANCE_PERIOD = ("2026-09-03", "2026-12-18")
+
+
+def attendance_export() -> bytes:
+    """The autumn term's attendance export of Oakfield Academy (two pupils of concern)."""
+    lines = [_EXPORT_HEADER]
+    for upn, child, figures in _EXPORT_ROWS:
+        born = "/".join(reversed(child.date_of_birth.split("-")))  # dd/mm/yyyy, as MIS do
+        lines.append(
+            f"{upn},{child.family_name},{child.given_name},{born},{child.nhs_number},{figures}"
+        )
+    lines.insert(2, "")
+    return ("\ufeff" + "\r\n".join(lines) + "\r\n").encode()

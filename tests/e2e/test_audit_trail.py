@@ -59,16 +59,18 @@ def test_an_ig_officer_finds_exports_and_proves_a_childs_disclosures(
             ("la-northshire", "shared", "cpis-attendance-notification"),
             ("la-northshire", "withheld", "early-help-attendance"),
             ("ph-northshire", "shared", "public-health-attendance-analytics"),
+            # The school's attendance concern: the same child, named by UPN and NHS number.
+            ("la-northshire", "shared", "school-notifications-to-local-authority"),
         ]
     )
     assert scenario.ON_PLAN.nhs_number not in str(report)
 
     table = list(csv.DictReader(io.StringIO(_report(stack, "csv", officer).text)))
-    assert len(table) == 5 and table[0]["recorded_at"].endswith("Z")
+    assert len(table) == 6 and table[0]["recorded_at"].endswith("Z")
     bundle = _report(stack, "fhir", officer)
     assert bundle.headers["content-type"].startswith("application/fhir+json")
     parsed = Bundle.model_validate(bundle.json())
-    assert len(parsed.entry or []) == 5
+    assert len(parsed.entry or []) == 6
     pdf = _report(stack, "pdf", officer)
     assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
     assert pdf.content.startswith(b"%PDF")

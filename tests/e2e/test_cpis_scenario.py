@@ -136,6 +136,15 @@ def test_audit_records_every_decision_with_its_reason(outcome: Outcome) -> None:
             ("la-northshire", early, "shared.safeguarding_override"),
             *[("ph-northshire", ph, "shared.protocol_allows")] * 5,
             ("-", "-", "duplicate.identical"),  # the attendance sent twice: decided once
+            # The school's attendance export: two pupils at or below 90%.
+            *[
+                (
+                    "la-northshire",
+                    "school-notifications-to-local-authority",
+                    "shared.protocol_allows",
+                )
+            ]
+            * 2,
         ]
     )
     withheld = next(
