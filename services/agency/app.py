@@ -17,6 +17,7 @@ from fastapi.security import HTTPAuthorizationCredentials
 
 from services.agency import routes
 from services.agency.auth import authenticate, bearer_scheme
+from services.agency.gate import AgencyGate
 from services.agency.inbox_view import load_private_key
 from services.agency.openapi import document_agency_api
 from services.agency.runtime import AgencyRuntime, AgencyServiceSettings
@@ -32,7 +33,7 @@ from services.backbone.http import create_service_app
 from services.backbone.publisher import EventBuilder
 from services.backbone.tasks import critical_task
 from services.delivery.inbox import consume_into
-from services.outbox.relay import OutboxRelay
+from services.outbox.relay import OutboxRelay, RelayTopics
 from services.outbox.store import OutboxStore
 from services.personindex.store import PersonIndex
 
@@ -54,6 +55,10 @@ def build_runtime(settings: AgencyServiceSettings, kind: AgencyKind) -> AgencyRu
     keyring = settings.keyring()
     outbox = OutboxStore(settings.outbox_url())
     key_path = settings.private_key_path()
+    topics = settings.topics()
+    relay_topics = RelayTopics(
+        source=topics.source(settings.agency_id), dlq=topics.dlq("outbox"), audit=topics.audit
+    )
     return AgencyRuntime(
         agency=settings.agency_id,
         source_topic=settings.topics().source(settings.agency_id),
@@ -65,7 +70,12 @@ def build_runtime(settings: AgencyServiceSettings, kind: AgencyKind) -> AgencyRu
             routing=keyring.require_routing(),
         ),
         outbox=outbox,
-        relay=OutboxRelay(outbox, producer=lambda: kafka.producer(settings.kafka_bootstrap)),
+        relay=OutboxRelay(
+            outbox,
+            agency=settings.agency_id,
+            topics=relay_topics,
+            producer=lambda: kafka.producer(settings.kafka_bootstrap),
+        ),
         private_key=load_private_key(key_path) if key_path else None,
         index=PersonIndex(settings.person_index_url(), keyring.require_routing()),
         is_authority=kind is AgencyKind.SOCIALCARE,
@@ -115,6 +125,8 @@ def create_agency_app(
         dependencies=[Depends(caller)],
     )
     app.state.runtime = rt
+    # Outermost: a request without this agency's key is refused before its body is read.
+    app.add_middleware(AgencyGate, agency=rt.agency, lookup=rt.keyring.agency_credential)
     app.include_router(routes.router)
     document_agency_api(app)
 

@@ -63,7 +63,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     },
 }
 ERROR_SHAPES = {
-    **{str(code): MESSAGE for code in (400, 401, 403, 404, 415)},
+    **{str(code): MESSAGE for code in (400, 401, 403, 404, 411, 415)},
     **{str(code): INPUT_ERRORS for code in (413, 422)},
 }
 SECURED = {
@@ -73,6 +73,8 @@ SECURED = {
 PUBLISHING = {
     202: "accepted: stored in the outbox, to be published to Kafka (Location names the submission)",
     400: f"a malformed {IDEMPOTENCY_HEADER}",
+    411: "a body sent without Content-Length (chunked): send its length",
+    413: "the body is over 6 MiB, or an event would be over 900 KiB on Kafka",
     422: "input that cannot be mapped (loc names the field, type the rule; the value is never "
     f"echoed), or an {IDEMPOTENCY_HEADER} used before for a different request",
 }

@@ -26,7 +26,7 @@ from pydantic import BaseModel, Field
 
 from services.agency.runtime import AgencyRuntime, runtime
 from services.backbone import envelope, telemetry
-from services.backbone.errors import InputRejected
+from services.backbone.errors import InputRejected, InputTooLarge
 from services.backbone.identifiers import subject_identity
 from services.outbox.store import IdempotencyKeyReused, Record
 from services.personindex.matching import Presented
@@ -38,6 +38,7 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 OVERRIDE_HEADER = "Safeguarding-Override-Justification"
 OVERRIDE_ROLE_HEADER = "Safeguarding-Override-Role"
 MAX_IDEMPOTENCY_KEY = 255
+MAX_RECORD_BYTES = 900 * 1024
 # (shortest, longest) in characters: the events' schemas' limits, checked here too so a
 # refusal names the header the caller sent rather than a field of the event.
 OVERRIDE_JUSTIFICATION = (20, 2000)
@@ -146,7 +147,7 @@ def _records(
     datas: Sequence[dict[str, Any]],
     identities: Sequence[Resolution],
 ) -> list[Record]:
-    records = []
+    records: list[Record] = []
     for out, data, resolved in zip(events, datas, identities, strict=True):
         if resolved.identity is not None:
             data = {**data, "subject": {**data["subject"], "indexed_as": resolved.identity}}
@@ -168,6 +169,15 @@ def _records(
             },
         ):
             key, value, headers = envelope.encode(event, extra_headers=telemetry.inject_headers())
+        size = len(key or b"") + len(value) + sum(len(n) + len(v) for n, v in headers)
+        if size > MAX_RECORD_BYTES:
+            # Kafka takes up to 1 MiB by default; what it would refuse is refused here.
+            raise InputTooLarge(
+                ["event", len(records)],
+                f"the event would be over {MAX_RECORD_BYTES // 1024} KiB on Kafka: send it in "
+                "smaller parts (free text is the usual cause)",
+                "event.too_large",
+            )
         records.append(Record(event.id, event.type, rt.source_topic, key, value, headers))
     return records
 
@@ -183,23 +193,34 @@ async def publish_events(request: Request, events: Sequence[Outgoing]) -> Accept
         for e in events
     ]
     presented = _subjects(rt, events, datas)
-    identities = await asyncio.to_thread(rt.index.resolve_all, presented, agency=rt.agency)
-    records = _records(rt, events, datas, identities)
-    response = {
-        "status": "accepted",
-        "events": [{"id": r.event_id, "type": r.event_type} for r in records],
-    }
+    fingerprinted = await fingerprint(request)
     try:
+        # A retry is answered before anything else happens: it links nobody again.
         accepted = await asyncio.to_thread(
-            rt.outbox.accept,
-            agency=rt.agency,
-            key_id=request.state.caller.key_id,
-            idempotency_key=key,
-            fingerprint=await fingerprint(request),
-            records=records,
-            response=response,
-            now=datetime.now(UTC),
+            rt.outbox.replay, agency=rt.agency, idempotency_key=key, fingerprint=fingerprinted
         )
+        if accepted is None:
+            identities = await asyncio.to_thread(
+                rt.index.resolve_all,
+                presented,
+                agency=rt.agency,
+                event_ids=[rt.builder.event_id(e.event_type, e.native_id) for e in events],
+            )
+            records = _records(rt, events, datas, identities)
+            response = {
+                "status": "accepted",
+                "events": [{"id": r.event_id, "type": r.event_type} for r in records],
+            }
+            accepted = await asyncio.to_thread(
+                rt.outbox.accept,
+                agency=rt.agency,
+                key_id=request.state.caller.key_id,
+                idempotency_key=key,
+                fingerprint=fingerprinted,
+                records=records,
+                response=response,
+                now=datetime.now(UTC),
+            )
     except IdempotencyKeyReused as exc:
         raise InputRejected(
             ["header", IDEMPOTENCY_HEADER], str(exc), "idempotency_key.reused"

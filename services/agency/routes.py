@@ -3,6 +3,7 @@ it sent, and whether the relay has published it yet) and its inbox (what it rece
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
@@ -47,7 +48,7 @@ class InboxPage(BaseModel):
 
 
 def health(rt: AgencyRuntime) -> dict[str, Any]:
-    backlog = rt.outbox.backlog()
+    backlog = rt.outbox.backlog(rt.source_topic)
     age = (datetime.now(UTC) - backlog.oldest).total_seconds() if backlog.oldest else 0.0
     return {
         "agency": rt.agency,
@@ -55,6 +56,7 @@ def health(rt: AgencyRuntime) -> dict[str, Any]:
         "outbox": {
             "pending": backlog.pending,
             "oldest_pending_s": round(age, 3),
+            "dead_lettered": backlog.failed,
             "kafka_connected": rt.relay.connected,
         },
     }
@@ -69,7 +71,7 @@ def health(rt: AgencyRuntime) -> dict[str, Any]:
 )
 async def submission(request: Request, submission_id: str = Path(max_length=36)) -> Submission:
     rt = runtime(request)
-    found = rt.outbox.submission(rt.agency, submission_id)
+    found = await asyncio.to_thread(rt.outbox.submission, rt.agency, submission_id)
     if found is None:
         raise HTTPException(404, detail="no submission of this agency has this id")
     sub, rows = found

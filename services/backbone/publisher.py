@@ -17,11 +17,10 @@ from opentelemetry import trace
 
 from services.backbone import envelope, kafka, telemetry
 from services.backbone.errors import PublishFailed
-from services.backbone.keyed import Key, routing_key
+from services.backbone.keyed import Key, keyed_id, routing_key
 from services.backbone.schemas import SchemaRegistry
 
 tracer = trace.get_tracer("infoshare.publisher")
-_EVENT_NS = uuid.UUID("0b9c1f43-5f0e-4a57-9d83-2f7a61c4e2d5")
 
 
 class EventBuilder:
@@ -31,6 +30,19 @@ class EventBuilder:
         self.agency_id = agency_id
         self.schemas = schemas
         self.routing = routing
+
+    def event_id(self, event_type: str, native_id: str) -> str:
+        """The id of the event for the record ``native_id`` of the agency's own system:
+        the same for the same record, so a copy is recognised. Keyed (HMAC under the
+        routing key), because a native id can hold an identifier (a pupil's UPN in an
+        attendance record's natural key), and an unkeyed hash of it could be reversed by
+        trying every UPN of a school. Formatted as an RFC 9562 version 8 UUID."""
+        digest = bytearray.fromhex(
+            keyed_id(self.routing.secret, "event-id", f"{self.agency_id}|{event_type}|{native_id}")
+        )
+        digest[6] = (digest[6] & 0x0F) | 0x80  # version 8: custom
+        digest[8] = (digest[8] & 0x3F) | 0x80  # the RFC variant
+        return str(uuid.UUID(bytes=bytes(digest)))
 
     def build(
         self,
@@ -50,7 +62,7 @@ class EventBuilder:
         schema = self.schemas.get(event_type, version)
         schema.validate(data)
         return envelope.CloudEvent(
-            id=str(uuid.uuid5(_EVENT_NS, f"{self.agency_id}|{event_type}|{native_id}")),
+            id=self.event_id(event_type, native_id),
             type=event_type,
             source=envelope.agency_source(self.agency_id),
             data=data,

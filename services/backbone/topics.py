@@ -70,5 +70,6 @@ class Topics:
             TopicSpec(self.dlq("processor"), 1),
             TopicSpec(self.dlq("audit"), 1),
             TopicSpec(self.dlq("delivery"), 1),
+            TopicSpec(self.dlq("outbox"), 1),
         ]
         return specs

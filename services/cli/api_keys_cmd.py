@@ -38,10 +38,10 @@ def issue(
 ) -> None:
     """Make a key for AGENCY with the given scopes; print it once (only its hash is kept).
     Services read the keyring at start: restart the agency's service to use it."""
-    from services.backbone.directory import load_directory
+    from services.backbone.settings import BackboneSettings
 
     try:
-        load_directory(None).get(agency)
+        BackboneSettings().directory().get(agency)  # INFOSHARE_AGENCIES_FILE, if set
         doc = read_keyring_doc(keyring)
         key_id, secret = new_api_key(doc, agency=agency, scopes=scope, name=name)
         write_private(keyring, dump_keyring(doc))

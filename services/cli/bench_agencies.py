@@ -9,6 +9,7 @@ that measures and reports, never a test."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import os
 import platform
@@ -17,6 +18,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -71,12 +73,13 @@ def _concern(template: dict[str, Any]) -> Callable[[int], Body]:
 
 
 def _upload(csv: bytes) -> Callable[[int], Body]:
-    # The same export for a different week each time: new natural keys, new events.
+    # The same export for a period ending a day later each time: new natural keys, new
+    # events (the warm-up's negative numbers end before the term's first day + 40).
     def body(i: int) -> Body:
-        start = f"2026-09-{1 + i % 28:02d}"
+        end = date(2026, 9, 1) + timedelta(days=40 + i + 30)
         query = (
             f"?urn=999001&dsl_name=Alex%20Teacher&dsl_phone=01632%20960123"
-            f"&period_start={start}&period_end=2027-{1 + i // 28 % 12:02d}-28"
+            f"&period_start=2026-09-01&period_end={end.isoformat()}"
         )
         return "/attendance/upload" + query, "text/csv", csv
 
@@ -141,6 +144,8 @@ async def _drive(url: str, token: str, load: Load, *, requests: int, concurrency
         await asyncio.gather(*(client() for _ in range(concurrency)))
         seconds = time.perf_counter() - started
         watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
         loaded = time.perf_counter()
         await _drained(http)
         drain = time.perf_counter() - loaded

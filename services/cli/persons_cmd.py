@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from services.backbone.errors import ConfigurationError
 
@@ -49,11 +50,12 @@ def reviews(
         people = ", ".join(p[:12] for p in r.persons)
         line = (
             f"{r.id}  {r.status}  {r.kind}  {r.created_at:%Y-%m-%d %H:%M}  from {r.source_agency}"
-            f"  keys: {'+'.join(r.key_kinds) or '-'}  people: {people}\n    {r.reason}"
+            f"  keys: {'+'.join(r.key_kinds) or '-'}  people: {people}"
+            f"  event: {r.event_id or '-'}\n    {r.reason}"
         )
         if r.status != "pending":
             line += f"\n    closed by {r.resolved_by}: {r.note}"
-        out.print(line)
+        out.print(escape(line))
 
 
 @app.command("close")
@@ -65,6 +67,9 @@ def close(
     """Close a flagged match with what the person who checked it found."""
     if not by.strip() or not note.strip():
         err.print("[bold red]error:[/] --by and --note must say something")
+        raise typer.Exit(2)
+    if len(by) > 128 or len(note) > 2000:
+        err.print("[bold red]error:[/] --by is at most 128 characters, --note 2000")
         raise typer.Exit(2)
     try:
         _index().close_review(review_id, by=by.strip(), note=note.strip())

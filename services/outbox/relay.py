@@ -1,11 +1,15 @@
-"""The outbox relay: publish accepted records to Kafka in the order they were accepted, and
-mark each one published when the broker has acknowledged it.
+"""The outbox relay: publish one agency's accepted records to its source topic in the order
+they were accepted, and mark each one published when the broker has acknowledged it.
 
-While Kafka is down the relay waits and tries again (backing off up to
-``max_backoff_s``); requests are still accepted meanwhile, and the backlog shows in the
-service's health. Delivery to Kafka is at least once: a record whose acknowledgement was
-lost in a crash is sent again after the restart, with the same event id, and the processor
-suppresses (and audits) the copy.
+- **Kafka away.** The producer keeps what it was given and retries it; the relay waits for
+  it rather than send anything again (that would publish it twice), says meanwhile that
+  Kafka cannot be reached, and requests are still accepted. The backlog shows in health.
+- **Order.** Records are marked published only up to the first one not acknowledged; the
+  rest of the batch is sent again. A record sent twice that way keeps its event id, and the
+  processor suppresses (and audits) the copy.
+- **Refused for good** (a non-retriable broker error such as an authorisation failure):
+  the record goes to ``dlq.outbox`` with why, is audited, and is not sent again.
+- **Database trouble** is logged and retried with back-off; it never stops the service.
 """
 
 from __future__ import annotations
@@ -13,15 +17,32 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
+from aiokafka.errors import (
+    InvalidProducerEpoch,
+    KafkaError,
+    OutOfOrderSequenceNumber,
+    UnknownProducerId,
+)
+from sqlalchemy.exc import SQLAlchemyError
 
+from services.outbox import deadletter
 from services.outbox.store import OutboxStore, Pending
 
 log = logging.getLogger(__name__)
+# Errors of the producer's own state, not of a record: cured by a new producer.
+_PRODUCER_STATE = (OutOfOrderSequenceNumber, UnknownProducerId, InvalidProducerEpoch)
+
+
+@dataclass(frozen=True)
+class RelayTopics:
+    source: str  # the agency's source topic: the only one this relay publishes to
+    dlq: str
+    audit: str
 
 
 class OutboxRelay:
@@ -29,6 +50,8 @@ class OutboxRelay:
         self,
         store: OutboxStore,
         *,
+        agency: str,
+        topics: RelayTopics,
         producer: Callable[[], AIOKafkaProducer],
         batch_size: int = 500,
         poll_s: float = 1.0,
@@ -36,10 +59,12 @@ class OutboxRelay:
         stall_s: float = 5.0,
     ) -> None:
         self.store = store
+        self.agency = agency
+        self.topics = topics
         self._new_producer = producer
         self._producer: AIOKafkaProducer | None = None
         self.batch_size = batch_size
-        self.poll_s = poll_s  # also picks up what another process or an earlier run accepted
+        self.poll_s = poll_s  # also picks up what an earlier run accepted
         self.max_backoff_s = max_backoff_s
         self.stall_s = stall_s  # unacknowledged this long: Kafka is reported unreachable
         self.wake = asyncio.Event()
@@ -53,13 +78,10 @@ class OutboxRelay:
                 self.wake.clear()  # before looking, so that an accept meanwhile wakes us
                 try:
                     sent = await self._relay_once(stop)
-                except KafkaError as exc:
-                    self.connected = False
-                    # The type only: a Kafka error may quote a record.
-                    log.warning(
-                        "outbox relay: Kafka unavailable (%s); retrying", type(exc).__name__
-                    )
-                    await self._close_producer()
+                except (KafkaError, SQLAlchemyError) as exc:
+                    self.connected = self.connected and isinstance(exc, SQLAlchemyError)
+                    # The type only: an error's text may quote a record.
+                    log.warning("outbox relay: %s; retrying", type(exc).__name__)
                     await _wait(stop, backoff)
                     backoff = min(backoff * 2, self.max_backoff_s)
                     continue
@@ -70,31 +92,87 @@ class OutboxRelay:
             await self._close_producer()
 
     async def _relay_once(self, stop: asyncio.Event) -> int:
-        batch = await asyncio.to_thread(self.store.pending, self.batch_size)
+        batch = await asyncio.to_thread(self.store.pending, self.topics.source, self.batch_size)
         if not batch:
             return 0
         producer = await self._started_producer()
-        # Send the whole batch, then wait: the idempotent producer keeps their order per
-        # partition. Each record is marked published only once the broker has taken it.
-        futures = [await _send(producer, p) for p in batch]
-        # While the broker is away the producer keeps these records and retries them; we
-        # wait for it rather than send them again (which would publish them twice), and say
-        # meanwhile that Kafka cannot be reached.
-        pending: set[asyncio.Future[object]] = set(futures)
+        futures: list[asyncio.Future[object]] = []
+        refused: KafkaError | None = None
+        for p in batch:  # the idempotent producer keeps their order per partition
+            try:
+                futures.append(await producer.send(p.topic, p.value, key=p.key, headers=p.headers))
+            except KafkaError as exc:  # refused before it left (too large?), or no metadata
+                refused = exc
+                break
+        if futures:
+            if not await self._settled(futures, stop):
+                return 0  # stopping: what is unacknowledged is sent again after a restart
+            if not await self._settle(producer, batch[: len(futures)], futures):
+                return len(futures)
+        if refused is not None:
+            if getattr(refused, "retriable", True):
+                raise refused
+            await self._dead_letter(producer, batch[len(futures)], type(refused).__name__)
+        return len(futures)
+
+    async def _settled(
+        self, futures: Sequence[asyncio.Future[object]], stop: asyncio.Event
+    ) -> bool:
+        """Wait until the broker answered for every record (True), or we are stopping."""
+        pending = set(futures)
         while pending and not stop.is_set():
             _done, pending = await asyncio.wait(pending, timeout=self.stall_s)
             if pending:
                 self.connected = False
-        if pending:  # stopping: what is unacknowledged is sent again after the restart
-            return 0
-        failed = [f.exception() for f in futures if f.exception() is not None]
-        done = [p.seq for p, f in zip(batch, futures, strict=True) if f.exception() is None]
+        return not pending
+
+    async def _settle(
+        self,
+        producer: AIOKafkaProducer,
+        batch: Sequence[Pending],
+        futures: Sequence[asyncio.Future[object]],
+    ) -> bool:
+        """Mark published what was acknowledged before the first failure (True if all
+        was); dead-letter a record refused for good; raise a retriable error so the rest
+        is sent again, in order."""
+        done: list[int] = []
+        for i, (p, f) in enumerate(zip(batch, futures, strict=True)):
+            error = f.exception()
+            if error is None:
+                done.append(p.seq)
+                continue
+            for later in futures[i + 1 :]:
+                later.exception()  # retrieved: they are sent again, in order
+            await asyncio.to_thread(self.store.mark_published, done, now=datetime.now(UTC))
+            self.published += len(done)
+            if getattr(error, "retriable", True) or isinstance(error, _PRODUCER_STATE):
+                # A broken sequence follows a refused record on its partition: a producer
+                # with a new id starts the partition afresh, nothing is dead-lettered for it.
+                await self._close_producer()
+                raise error
+            await self._dead_letter(producer, p, type(error).__name__)
+            await self._close_producer()  # the refused record left its partition's sequence
+            return False  # the records after it are sent again, in order, on the next pass
         await asyncio.to_thread(self.store.mark_published, done, now=datetime.now(UTC))
         self.published += len(done)
-        if failed:
-            raise failed[0]  # type: ignore[misc]
         self.connected = True
-        return len(done)
+        return True
+
+    async def _dead_letter(self, producer: AIOKafkaProducer, p: Pending, failure: str) -> None:
+        now = datetime.now(UTC)
+        key, value, headers = deadletter.dlq_record(p, failure)
+        audit = deadletter.refused_audit(
+            p, failure=failure, agency=self.agency, now=now, dlq_topic=self.topics.dlq
+        )
+        try:
+            await producer.send_and_wait(self.topics.dlq, value, key=key, headers=headers)
+        except KafkaError:  # the dead letter refused too (its size?): keep why, not what
+            await producer.send_and_wait(self.topics.dlq, None, key=key, headers=headers)
+        await producer.send_and_wait(
+            self.topics.audit, audit.model_dump_json().encode(), key=(p.key or b"")
+        )
+        await asyncio.to_thread(self.store.mark_failed, p.seq, failure=failure, now=now)
+        log.error("outbox relay: a record was refused for good (%s); dead-lettered", failure)
 
     async def _started_producer(self) -> AIOKafkaProducer:
         if self._producer is None:
@@ -114,13 +192,6 @@ class OutboxRelay:
             # stop() waits for what the producer still holds; the broker may be gone.
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(producer.stop(), self.stall_s)
-
-
-async def _send(producer: AIOKafkaProducer, p: Pending) -> asyncio.Future[object]:
-    future: asyncio.Future[object] = await producer.send(
-        p.topic, p.value, key=p.key, headers=p.headers
-    )
-    return future
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> None:

@@ -51,6 +51,8 @@ class Accepted:
 @dataclass(frozen=True)
 class Pending:
     seq: int
+    event_id: str
+    event_type: str
     topic: str
     key: bytes | None
     value: bytes
@@ -62,6 +64,7 @@ class Pending:
 class Backlog:
     pending: int
     oldest: datetime | None
+    failed: int = 0  # refused by the broker for good, dead-lettered
 
 
 def _utc(moment: datetime) -> datetime:
@@ -121,6 +124,15 @@ class OutboxStore:
             return earlier
         return Accepted(submission_id, answer, replayed=False)
 
+    def replay(
+        self, *, agency: str, idempotency_key: str | None, fingerprint: str
+    ) -> Accepted | None:
+        """The answer to an earlier request with this key, if there was one (so a retry
+        does nothing else); IdempotencyKeyReused if the key was used for another request."""
+        if idempotency_key is None:
+            return None
+        return self._earlier(agency, idempotency_key, fingerprint)
+
     def _earlier(self, agency: str, key: str, fingerprint: str) -> Accepted | None:
         with Session(self.engine) as s:
             row = s.exec(
@@ -149,18 +161,25 @@ class OutboxStore:
             ).all()
         return sub, list(rows)
 
-    def pending(self, limit: int) -> list[Pending]:
-        """The oldest unpublished records, in the order they were accepted."""
+    def pending(self, topic: str, limit: int) -> list[Pending]:
+        """The oldest unpublished records for ``topic`` (one agency's source topic: services
+        of two agencies may share a database), in the order they were accepted."""
         with Session(self.engine) as s:
             rows = s.exec(
                 select(OutboxRow)
-                .where(col(OutboxRow.published_at).is_(None))
+                .where(
+                    OutboxRow.topic == topic,
+                    col(OutboxRow.published_at).is_(None),
+                    col(OutboxRow.failed_at).is_(None),
+                )
                 .order_by(col(OutboxRow.seq))
                 .limit(limit)
             ).all()
         return [
             Pending(
                 seq=r.seq or 0,
+                event_id=r.event_id,
+                event_type=r.event_type,
                 topic=r.topic,
                 key=r.record_key,
                 value=r.record_value,
@@ -171,24 +190,48 @@ class OutboxStore:
         ]
 
     def mark_published(self, seqs: Sequence[int], *, now: datetime) -> None:
+        """Record that the broker took these; their content is no longer kept."""
         if not seqs:
             return
         with self._write_lock, Session(self.engine) as s:
             s.execute(
                 update(OutboxRow)
                 .where(col(OutboxRow.seq).in_(seqs))
-                .values(published_at=now, attempts=OutboxRow.attempts + 1)
+                .values(published_at=now, record_key=None, record_value=b"", record_headers=[])
             )
             s.commit()
 
-    def backlog(self) -> Backlog:
+    def mark_failed(self, seq: int, *, failure: str, now: datetime) -> None:
+        """The broker refused this record for good: it is not sent again, nor kept."""
+        with self._write_lock, Session(self.engine) as s:
+            s.execute(
+                update(OutboxRow)
+                .where(col(OutboxRow.seq) == seq)
+                .values(
+                    failed_at=now,
+                    failure=failure[:120],
+                    record_key=None,
+                    record_value=b"",
+                    record_headers=[],
+                )
+            )
+            s.commit()
+
+    def backlog(self, topic: str) -> Backlog:
         with Session(self.engine) as s:
             count, oldest = s.exec(
                 select(func.count(), func.min(OutboxRow.created_at)).where(
-                    col(OutboxRow.published_at).is_(None)
+                    OutboxRow.topic == topic,
+                    col(OutboxRow.published_at).is_(None),
+                    col(OutboxRow.failed_at).is_(None),
                 )
             ).one()
-        return Backlog(int(count), _utc(oldest) if oldest is not None else None)
+            failed = s.exec(
+                select(func.count()).where(
+                    OutboxRow.topic == topic, col(OutboxRow.failed_at).is_not(None)
+                )
+            ).one()
+        return Backlog(int(count), _utc(oldest) if oldest is not None else None, int(failed))
 
 
 def _row(submission_id: str, r: Record, now: datetime) -> OutboxRow:

@@ -33,7 +33,8 @@ class SubmissionRow(SQLModel, table=True):
 
 class OutboxRow(SQLModel, table=True):
     """An encoded Kafka record waiting for, or sent by, the relay; ``seq`` is the order it
-    is published in."""
+    is published in. Once published, its key, value and headers are blanked: the outbox is
+    not a second store of what agencies sent."""
 
     __tablename__ = "outbox_event"
     seq: int | None = Field(default=None, primary_key=True)
@@ -46,4 +47,7 @@ class OutboxRow(SQLModel, table=True):
     record_headers: list[list[str]] = Field(default_factory=list, sa_column=Column(JSON))
     created_at: datetime
     published_at: datetime | None = Field(default=None, index=True)
-    attempts: int = 0
+    # Set when the broker refused the record for good (its type, never its text); the
+    # record went to dlq.outbox instead.
+    failed_at: datetime | None = None
+    failure: str | None = Field(default=None, max_length=120)

@@ -58,13 +58,21 @@ class PersonIndex:
     def hashed(self, canonical: str) -> str:
         return keyed_id(self._secret, "person-index", canonical, length=64)
 
-    def resolve_all(self, records: Sequence[Presented], *, agency: str) -> list[Resolution]:
+    def resolve_all(
+        self,
+        records: Sequence[Presented],
+        *,
+        agency: str,
+        event_ids: Sequence[str] | None = None,
+    ) -> list[Resolution]:
         """Resolve each record's subject, linking what the rules say, in one transaction;
-        conflicts and demographic matches are queued for review."""
+        conflicts and demographic matches are queued for review, once per event (a record
+        sent again is not queued again)."""
+        ids: Sequence[str | None] = event_ids if event_ids is not None else [None] * len(records)
         for attempt in range(_ATTEMPTS):
             try:
                 with self._lock:
-                    return self._resolve_all(records, agency)
+                    return self._resolve_all(records, ids, agency)
             except (IntegrityError, OperationalError):
                 # Another service linked one of these keys (or held the write lock) first.
                 if attempt == _ATTEMPTS - 1:
@@ -72,17 +80,21 @@ class PersonIndex:
                 time.sleep(0.01 * 2**attempt)
         raise AssertionError("unreachable")
 
-    def _resolve_all(self, records: Sequence[Presented], agency: str) -> list[Resolution]:
+    def _resolve_all(
+        self, records: Sequence[Presented], ids: Sequence[str | None], agency: str
+    ) -> list[Resolution]:
         now = datetime.now(UTC)
         out = []
         with Session(self.engine) as s:
-            for presented in records:
-                out.append(self._resolve(s, presented, agency, now))
+            for presented, event_id in zip(records, ids, strict=True):
+                review = _Review(s, agency, event_id, now)
+                out.append(self._resolve(s, presented, review))
                 s.flush()  # the next record of this request sees these links
             s.commit()
         return out
 
-    def _resolve(self, s: Session, presented: Presented, agency: str, now: datetime) -> Resolution:
+    def _resolve(self, s: Session, presented: Presented, review: _Review) -> Resolution:
+        agency, now = review.agency, review.now
         keys = presented.strong_keys()
         demo = presented.demographics.key() if presented.demographics else None
         candidates = {self.hashed(k): k for k in [*keys, *([demo] if demo else [])]}
@@ -91,15 +103,11 @@ class PersonIndex:
         founding = keys[0] if keys else None
         decided = resolve(presented, person_of, lambda: self.hashed(f"person|{founding}"))
         if isinstance(decided, Conflict):
-            s.add(
-                ReviewRow(
-                    kind="conflict",
-                    reason=decided.reason,
-                    persons=list(decided.persons),
-                    key_kinds=[k.split(":", 1)[0] for k in decided.keys],
-                    source_agency=agency,
-                    created_at=now,
-                )
+            review.add(
+                "conflict",
+                decided.reason,
+                list(decided.persons),
+                [k.split(":", 1)[0] for k in decided.keys],
             )
             return Resolution(founding, "conflict")  # keyed by its own identifier, unlinked
         if not isinstance(decided, Resolved):
@@ -120,15 +128,11 @@ class PersonIndex:
             )
         if decided.review:
             kind = "demographic_match" if decided.by == "demographics" else "demographics_elsewhere"
-            s.add(
-                ReviewRow(
-                    kind=kind,
-                    reason=decided.review,
-                    persons=[decided.person],
-                    key_kinds=sorted({k.split(":", 1)[0] for k in decided.new_links}),
-                    source_agency=agency,
-                    created_at=now,
-                )
+            review.add(
+                kind,
+                decided.review,
+                [decided.person],
+                sorted({k.split(":", 1)[0] for k in decided.new_links}),
             )
         person = s.get(PersonRow, decided.person)
         if person is None:
@@ -170,3 +174,34 @@ class PersonIndex:
 
     def _unseal(self, sealed: str) -> str:
         return self._siv.decrypt(bytes.fromhex(sealed), [b"subject"]).decode()
+
+
+@dataclass
+class _Review:
+    """Queues a review for one record's event, unless that event has one of the kind."""
+
+    session: Session
+    agency: str
+    event_id: str | None
+    now: datetime
+
+    def add(self, kind: str, reason: str, persons: list[str], key_kinds: list[str]) -> None:
+        if self.event_id is not None:
+            earlier = self.session.exec(
+                select(ReviewRow.id).where(
+                    ReviewRow.event_id == self.event_id, ReviewRow.kind == kind
+                )
+            ).first()
+            if earlier is not None:
+                return
+        self.session.add(
+            ReviewRow(
+                kind=kind,
+                reason=reason,
+                persons=persons,
+                key_kinds=key_kinds,
+                source_agency=self.agency,
+                event_id=self.event_id,
+                created_at=self.now,
+            )
+        )

@@ -40,6 +40,8 @@ class ReviewRow(SQLModel, table=True):
     persons: list[str] = Field(default_factory=list, sa_column=Column(JSON))
     key_kinds: list[str] = Field(default_factory=list, sa_column=Column(JSON))
     source_agency: str = Field(max_length=64)
+    # The event whose record raised it: the agency finds and corrects the record by it.
+    event_id: str | None = Field(default=None, max_length=64, index=True)
     status: str = Field(default="pending", max_length=16, index=True)
     created_at: datetime
     resolved_by: str | None = Field(default=None, max_length=128)

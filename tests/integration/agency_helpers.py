@@ -152,3 +152,9 @@ async def client_of(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 def runtime_of(app: FastAPI) -> AgencyRuntime:
     rt: AgencyRuntime = app.state.runtime
     return rt
+
+
+def pending(app: FastAPI) -> int:
+    """How many of the app's agency's events wait in its outbox."""
+    rt = runtime_of(app)
+    return rt.outbox.backlog(rt.source_topic).pending

@@ -6,6 +6,7 @@ and every secured operation documents its answers."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -21,6 +22,7 @@ from tests.integration.agency_helpers import (
     Service,
     bearer,
     client_of,
+    pending,
     runtime_of,
     settings_for,
     token,
@@ -94,7 +96,7 @@ async def test_every_operation_refuses_whoever_is_not_this_agency_with_the_scope
             narrow = await call(bearer(keys[f"{service.agency}/{wrong_scope}"]))
             assert narrow.status_code == 403, (method, path)
             assert "scope" in narrow.json()["detail"]
-    assert runtime_of(app).outbox.backlog().pending == 0  # nothing refused was stored
+    assert pending(app) == 0  # nothing refused was stored
 
 
 async def test_the_right_scope_is_enough(
@@ -147,7 +149,6 @@ async def test_a_retried_request_never_publishes_twice(
     app = service.factory(
         settings_for(service, keyring_path=keyring_path, database_url=database_url)
     )
-    outbox = runtime_of(app).outbox
     headers = {**bearer(token(keyring_path, service.agency)), "Idempotency-Key": "req-0001"}
     async with client_of(app) as api:
         first = await service.sample.post(api, **headers)
@@ -160,7 +161,7 @@ async def test_a_retried_request_never_publishes_twice(
             assert again.json() == first.json()
             assert again.headers["idempotent-replayed"] == "true"
             assert again.headers["location"] == first.headers["location"]
-        assert outbox.backlog().pending == len(first.json()["events"])
+        assert pending(app) == len(first.json()["events"])
 
         # A different request under the same key: here, an override the first did not carry.
         other = await service.sample.post(
@@ -182,7 +183,7 @@ async def test_a_retried_request_never_publishes_twice(
         for bad in ("", "x" * 256, "del\x7f"):
             refused = await service.sample.post(api, **{**headers, "Idempotency-Key": bad})
             assert refused.status_code == 400, bad
-    assert outbox.backlog().pending == 2 * len(first.json()["events"])
+    assert pending(app) == 2 * len(first.json()["events"])
 
 
 async def test_a_rejected_request_stores_nothing(
@@ -202,7 +203,7 @@ async def test_a_rejected_request_stores_nothing(
         )
         assert got.status_code == 422
         assert "9990000123" not in got.text
-    assert runtime_of(app).outbox.backlog().pending == 0
+    assert pending(app) == 0
 
 
 async def test_a_body_that_does_not_decode_is_422_like_any_json_that_does_not_parse(
@@ -246,7 +247,7 @@ async def test_the_override_headers_are_checked_and_a_refusal_names_the_header(
             )
             assert got.status_code == 422, headers
             assert got.json()["detail"][0]["loc"] == ["header", refused], headers
-    assert runtime_of(app).outbox.backlog().pending == 0
+    assert pending(app) == 0
 
 
 async def test_every_secured_operation_documents_its_answers(
@@ -285,7 +286,7 @@ async def test_every_native_sample_is_accepted(
             assert got.status_code == 202, (sample.path, got.text)
             assert len(got.json()["events"]) == events, sample.path
             expected += events
-    assert runtime_of(app).outbox.backlog().pending == expected
+    assert pending(app) == expected
 
 
 async def test_uploads_refuse_other_media_types_and_oversized_bodies(
@@ -310,7 +311,7 @@ async def test_uploads_refuse_other_media_types_and_oversized_bodies(
                 headers={"content-type": s.content_type, **auth},
             )
             assert huge.status_code == 413, s.path
-    assert runtime_of(app).outbox.backlog().pending == 0
+    assert pending(app) == 0
 
 
 async def test_the_inbox_opens_fields_encrypted_to_this_agency_only(
@@ -344,3 +345,55 @@ async def test_the_inbox_opens_fields_encrypted_to_this_agency_only(
     assert item["decrypted_fields"] == ["subject.nhs_number"]
     assert item["data"]["plan"]["category"] == foreign
     assert item["sealed_fields"] == ["plan.category"]
+
+
+async def test_no_body_is_read_before_the_key_is_checked(
+    service: Service, keyring_path: Path, tmp_path: Path
+) -> None:
+    app = service.factory(
+        settings_for(service, keyring_path=keyring_path, database_url=f"sqlite:///{tmp_path}/o.db")
+    )
+    path = service.sample.path
+    async with client_of(app) as api:
+        # Malformed JSON without a key: 401, so nothing about the input rules is learnt.
+        bad = await api.post(
+            path, content=b"{not json", headers={"content-type": "application/json"}
+        )
+        assert bad.status_code == 401
+        own = bearer(token(keyring_path, service.agency))
+
+        async def chunks() -> AsyncIterator[bytes]:
+            yield service.sample.body
+
+        chunked = await api.post(
+            path, content=chunks(), headers={"content-type": service.sample.content_type, **own}
+        )
+        assert chunked.status_code == 411
+        huge = await api.post(
+            path,
+            content=b" " * (7 * 1024 * 1024),
+            headers={"content-type": service.sample.content_type, **own},
+        )
+        assert huge.status_code == 413
+        assert huge.json()["detail"][0]["type"] == "body.too_large"
+    assert pending(app) == 0
+
+
+async def test_a_retry_under_the_same_key_links_and_queues_nothing_again(
+    service: Service, keyring_path: Path, tmp_path: Path
+) -> None:
+    app = service.factory(
+        settings_for(service, keyring_path=keyring_path, database_url=f"sqlite:///{tmp_path}/o.db")
+    )
+    index = runtime_of(app).index
+    headers = {**bearer(token(keyring_path, service.agency)), "Idempotency-Key": "k-1"}
+    async with client_of(app) as api:
+        first = await service.sample.post(api, **headers)
+        assert first.status_code == 202
+        with index.engine.connect() as conn:
+            before = conn.exec_driver_sql("SELECT count(*) FROM person_index_link").scalar()
+        index.resolve_all = None  # type: ignore[assignment,method-assign]  # must not be called
+        again = await service.sample.post(api, **headers)
+        assert again.status_code == 202 and again.json() == first.json()
+        with index.engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT count(*) FROM person_index_link").scalar() == before

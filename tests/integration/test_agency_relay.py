@@ -30,7 +30,7 @@ from tests.integration.agency_helpers import (
     settings_for,
     token,
 )
-from tests.integration.kafka_helpers import read_topic
+from tests.integration.kafka_helpers import end_offsets, read_topic
 
 SOCIALCARE = SERVICES["socialcare"]
 
@@ -91,7 +91,9 @@ async def test_accepted_events_reach_the_source_topic_in_order(
         directory=directory,
     ) as (api, rt):
         ids = await send(api, keyring_path, 0, 30)
-        await until("the outbox is drained", lambda: rt.outbox.backlog().pending == 0)
+        await until(
+            "the outbox is drained", lambda: rt.outbox.backlog(rt.source_topic).pending == 0
+        )
         records = await read_topic(
             rt.source_topic, kafka_bootstrap, until=lambda r: len(r) >= len(ids)
         )
@@ -136,7 +138,10 @@ async def test_kafka_down_requests_are_accepted_and_published_once_when_it_retur
         directory=directory,
     ) as (api, rt):
         before = await send(api, keyring_path, 0, 10)
-        await until("the first requests are published", lambda: rt.outbox.backlog().pending == 0)
+        await until(
+            "the first requests are published",
+            lambda: rt.outbox.backlog(rt.source_topic).pending == 0,
+        )
 
         await asyncio.to_thread(own_broker.stop)
         during = await send(api, keyring_path, 10, 25)  # every one still answered 202
@@ -146,12 +151,86 @@ async def test_kafka_down_requests_are_accepted_and_published_once_when_it_retur
 
         await asyncio.to_thread(own_broker.start)
         await until(
-            "the backlog is published", lambda: rt.outbox.backlog().pending == 0, wait_s=120
+            "the backlog is published",
+            lambda: rt.outbox.backlog(rt.source_topic).pending == 0,
+            wait_s=120,
         )
         ids = before + during
         records = await read_topic(
             rt.source_topic, own_broker.bootstrap, until=lambda r: len(r) >= len(ids)
         )
     published = [envelope.decode(r.key, r.value, list(r.headers)).id for r in records]
-    assert sorted(published) == sorted(ids)  # each exactly once: none lost, none twice
-    assert published == ids  # and in the order they were accepted
+    assert sorted(published) == sorted(ids)  # none lost
+    assert published == ids  # in the order they were accepted
+    ends = await end_offsets(rt.source_topic, own_broker.bootstrap)
+    assert sum(ends.values()) == len(ids)  # and none twice: nothing after them either
+
+
+async def test_a_record_the_broker_refuses_for_good_is_dead_lettered_not_retried(
+    kafka_bootstrap: str, namespace: str, keyring_path: Path, tmp_path: Path, directory: Directory
+) -> None:
+    """The source topic takes records of at most 1,500 bytes: a plan with a long lead
+    practitioner's role is refused (not retriable). It goes to dlq.outbox with why and is
+    audited; the records before and after it are published, in order."""
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    topics = settings_for(
+        SOCIALCARE, keyring_path=keyring_path, database_url="sqlite://", topic_namespace=namespace
+    ).topics()
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics(
+            [
+                NewTopic(
+                    topics.source(SOCIALCARE.agency),
+                    3,
+                    1,
+                    topic_configs={"max.message.bytes": "1500"},
+                )
+            ]
+        )
+    finally:
+        await admin.close()
+    big = scenario.plan_started(scenario.ON_PLAN, plan_id="CPP-BIG")
+    big["leadPractitioner"] = {"name": "Sam Worker", "role": "social worker " * 150}
+    async with running_service(
+        bootstrap=kafka_bootstrap,
+        namespace=namespace,
+        keyring_path=keyring_path,
+        tmp_path=tmp_path,
+        directory=directory,
+    ) as (api, rt):
+        auth = {
+            "content-type": "application/json",
+            **bearer(token(keyring_path, SOCIALCARE.agency)),
+        }
+        small = [plan(1), json.dumps(big).encode(), plan(2)]
+        ids = []
+        for body in small:
+            got = await api.post(SOCIALCARE.sample.path, content=body, headers=auth)
+            assert got.status_code == 202, got.text
+            ids.append(got.json()["events"][0]["id"])
+        await until(
+            "the outbox is settled", lambda: rt.outbox.backlog(rt.source_topic).pending == 0
+        )
+        assert rt.outbox.backlog(rt.source_topic).failed == 1
+        health = (await api.get("/healthz")).json()["outbox"]
+        assert health["dead_lettered"] == 1
+        published = await read_topic(rt.source_topic, kafka_bootstrap, until=lambda r: len(r) >= 2)
+        dead = await read_topic(topics.dlq("outbox"), kafka_bootstrap, until=lambda r: len(r) >= 1)
+        audit = await read_topic(
+            topics.audit,
+            kafka_bootstrap,
+            until=lambda r: any(b"refused_by_broker" in (x.value or b"") for x in r),
+        )
+    assert [envelope.decode(r.key, r.value, list(r.headers)).id for r in published] == [
+        ids[0],
+        ids[2],
+    ]
+    (letter,) = dead
+    assert dict(letter.headers)["dlq_reason"].startswith(b"the broker refused the record for good")
+    assert dict(letter.headers)["ce_id"] == ids[1].encode()
+    (record,) = [json.loads(x.value) for x in audit if b"refused_by_broker" in (x.value or b"")]
+    assert record["decision"] == "dead_lettered" and record["event_id"] == ids[1]
+    assert scenario.ON_PLAN.nhs_number not in json.dumps(record)

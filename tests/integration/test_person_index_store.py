@@ -167,3 +167,14 @@ def test_the_review_queue_from_the_command_line(
     assert (
         runner.invoke(app, ["persons", "close", "999", "--by", "x", "--note", "y"]).exit_code == 1
     )
+
+
+def test_a_record_sent_again_is_queued_once_with_its_event(index: PersonIndex) -> None:
+    one(index, nhs_number=NHS_A)
+    one(index, upn=UPN_A)
+    for _ in range(3):
+        index.resolve_all(
+            [Presented(nhs_number=NHS_A, upn=UPN_A)], agency="la-northshire", event_ids=["ev-1"]
+        )
+    (review,) = index.reviews()
+    assert review.event_id == "ev-1"

@@ -38,6 +38,7 @@ def test_all_specs(directory: Directory) -> None:
         TopicSpec("dlq.processor", 1),
         TopicSpec("dlq.audit", 1),
         TopicSpec("dlq.delivery", 1),
+        TopicSpec("dlq.outbox", 1),
     ]
 
 
