@@ -8,9 +8,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
-from sqlalchemy import Engine, event, func, insert, text
-from sqlmodel import Session, col, create_engine, select
+from sqlalchemy import Engine, func, insert, text
+from sqlmodel import Session, col, select
 
 from services.audit import migrate
 from services.audit.bulk import insert_rows
@@ -24,6 +23,7 @@ from services.audit.models import (
 )
 from services.audit.sealing import Sealing, last_checkpoint_size, seal_new, write_checkpoint
 from services.backbone.audit_contract import AuditRecord
+from services.backbone.database import engine_for
 
 
 @dataclass(frozen=True)
@@ -46,21 +46,10 @@ ACCESS_ACTION = "audit_access"
 _SEALING_LOCK = 0x1A0D17
 
 
+# SQLite's default page cache is 2 MB: with millions of records every index insert went to
+# the disk, and loading the benchmark's 5 million records fell from about 8,000 records/s
+# to 1,200 past 3 million (with this cache: about 5,000 throughout).
 SQLITE_CACHE_KIB = 256 * 1024
-
-
-def _sqlite_pragmas(connection: Any, _record: object) -> None:
-    """SQLite's default page cache is 2 MB: with millions of records every index insert
-    went to the disk, and loading the benchmark's 5 million records fell from about 8,000
-    records/s to 1,200 past 3 million (with this cache: about 5,000 throughout). WAL lets
-    readers (the IG API) run beside the writer. Commits stay fully synchronous: the ingester
-    commits its Kafka offsets after the database commit, so a commit must survive a power
-    cut."""
-    cursor = connection.cursor()
-    cursor.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
-    cursor.execute("PRAGMA journal_mode = WAL")
-    cursor.execute("PRAGMA synchronous = FULL")
-    cursor.close()
 
 
 class AuditStore:
@@ -73,17 +62,9 @@ class AuditStore:
 
     @staticmethod
     def engine_for(url: str) -> Engine:
-        sqlite = url.startswith("sqlite")
-        # orjson for the field-name lists: the stdlib's json cost a tenth of the ingest time.
-        engine = create_engine(
-            url,
-            connect_args={"check_same_thread": False} if sqlite else {},
-            json_serializer=lambda value: orjson.dumps(value).decode(),
-            json_deserializer=orjson.loads,
-        )
-        if sqlite:
-            event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
+        """The audit store's engine: WAL lets the IG API read beside the ingester, and a
+        commit is fully synchronous, as the ingester commits its Kafka offsets after it."""
+        return engine_for(url, sqlite_cache_kib=SQLITE_CACHE_KIB)
 
     def create_schema(self) -> None:
         """Bring the database to the newest schema revision (Alembic)."""

@@ -11,12 +11,12 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 import orjson
-from sqlalchemy import Engine, event, func
-from sqlmodel import Session, SQLModel, col, create_engine, select
+from sqlalchemy import Engine, func
+from sqlmodel import Session, SQLModel, col, select
 
+from services.backbone.database import engine_for
 from services.delivery.filters import parse_filters
 from services.delivery.model import Channel, Delivered, Incoming, State, Status
 from services.delivery.numbering import Subscriber, assign_numbers
@@ -77,12 +77,7 @@ class IngestResult:
 
 class DeliveryStore:
     def __init__(self, url: str) -> None:
-        sqlite = url.startswith("sqlite")
-        self.engine: Engine = create_engine(
-            url, connect_args={"check_same_thread": False} if sqlite else {}
-        )
-        if sqlite:
-            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self.engine: Engine = engine_for(url)
         # One writer at a time in this process: SQLite would otherwise refuse a second
         # writer outright; on PostgreSQL the unique constraints guard other processes.
         self._write_lock = threading.RLock()
@@ -253,10 +248,3 @@ class DeliveryStore:
                 col(SubscriptionRow.status) == Status.ACTIVE.value,
             )
             return list(s.exec(stmt).all())
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")  # readers do not wait for the writer
-    cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.close()
