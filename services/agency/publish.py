@@ -157,16 +157,12 @@ def _records(
             subject_id=subject_identity(data["subject"], rt.agency),
             native_id=out.native_id,
         )
-        with tracer.start_as_current_span(
-            f"create {rt.source_topic}",
-            kind=trace.SpanKind.PRODUCER,
-            attributes={
-                "messaging.system": "kafka",
-                "messaging.operation.type": "create",
-                "messaging.destination.name": rt.source_topic,
-                "messaging.message.id": event.id,
-                "cloudevents.event_type": event.type,
-            },
+        with telemetry.producer_span(
+            tracer,
+            operation="create",
+            topic=rt.source_topic,
+            event_id=event.id,
+            event_type=event.type,
         ):
             key, value, headers = envelope.encode(event, extra_headers=telemetry.inject_headers())
         size = len(key or b"") + len(value) + sum(len(n) + len(v) for n, v in headers)

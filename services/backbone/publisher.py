@@ -101,16 +101,12 @@ class EventPublisher(EventBuilder):
 
     async def publish(self, event: envelope.CloudEvent) -> None:
         """Send and wait for the broker's acknowledgement (acks=all, idempotent)."""
-        with tracer.start_as_current_span(
-            f"send {self.topic}",
-            kind=trace.SpanKind.PRODUCER,
-            attributes={
-                "messaging.system": "kafka",
-                "messaging.operation.type": "send",
-                "messaging.destination.name": self.topic,
-                "messaging.message.id": event.id,
-                "cloudevents.event_type": event.type,
-            },
+        with telemetry.producer_span(
+            tracer,
+            operation="send",
+            topic=self.topic,
+            event_id=event.id,
+            event_type=event.type,
         ):
             if self._producer is None:
                 raise RuntimeError("the publisher is not started")

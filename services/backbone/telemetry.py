@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
@@ -29,6 +30,24 @@ def setup_tracing(service_name: str) -> TracerProvider:
         provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter()))
     trace.set_tracer_provider(provider)
     return provider
+
+
+def producer_span(
+    tracer: trace.Tracer, *, operation: str, topic: str, event_id: str, event_type: str
+) -> AbstractContextManager[trace.Span]:
+    """A PRODUCER span for one event (OTel messaging conventions): ``create`` when it is
+    stored to be sent (the outbox), ``send`` when it is sent. Ids and types only."""
+    return tracer.start_as_current_span(
+        f"{operation} {topic}",
+        kind=trace.SpanKind.PRODUCER,
+        attributes={
+            "messaging.system": "kafka",
+            "messaging.operation.type": operation,
+            "messaging.destination.name": topic,
+            "messaging.message.id": event_id,
+            "cloudevents.event_type": event_type,
+        },
+    )
 
 
 def inject_headers() -> list[tuple[str, bytes]]:
