@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import signal
 from collections.abc import Callable, MutableMapping
@@ -12,7 +11,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.backbone import telemetry
+from services.backbone import logs, telemetry
 
 
 @dataclass(frozen=True)
@@ -76,7 +75,7 @@ def run_component(name: str) -> None:
     """Run one component in the foreground until SIGINT/SIGTERM. Settings come from the env."""
     # A supervisor that waits on signals (infoshare up) may have them blocked; we must not.
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logs.configure_logging(f"infoshare-{name}")
     telemetry.setup_tracing(f"infoshare-{name}")
     from pydantic import ValidationError
 
@@ -106,4 +105,12 @@ def run_component(name: str) -> None:
     import uvicorn
 
     # Access logs are off: URLs may one day carry search terms about a person.
-    uvicorn.run(app, host=http.host, port=http.port, log_level="warning", access_log=False)
+    # log_config=None: uvicorn's own lines go through our JSON, redacting handler too.
+    uvicorn.run(
+        app,
+        host=http.host,
+        port=http.port,
+        log_level="warning",
+        access_log=False,
+        log_config=None,
+    )

@@ -505,3 +505,31 @@ def test_an_ig_officer_reidentifies_a_token_stating_why_and_it_is_audited(
             for r in httpx.get(audit, params={"limit": 1000}, headers=ig).json()["items"]
         ),
     )
+
+
+def test_no_log_line_of_any_component_holds_a_childs_identifier(
+    stack: Stack, outcome: Outcome
+) -> None:
+    """Every component's log after the whole scenario: JSON lines, none of them naming a
+    child (identifiers, names, dates of birth, postcodes of the scenario's children)."""
+    logs = sorted((stack.config.state_dir / "logs").glob("*.log"))
+    assert {p.stem for p in logs} >= {"processor", "health", "socialcare", "education"}
+    secrets = [
+        value
+        for child in (scenario.ON_PLAN, scenario.NOT_ON_PLAN, scenario.THIRD)
+        for value in (
+            child.nhs_number,
+            child.person_id,
+            child.given_name,
+            child.family_name,
+            child.date_of_birth,
+            child.postcode,
+        )
+    ]
+    for path in logs:
+        text = path.read_text(errors="replace")
+        leaked = [s for s in secrets if s in text]
+        assert not leaked, f"{path.name} holds {len(leaked)} identifying value(s)"
+        for line in text.splitlines():
+            if line.startswith("{"):
+                assert orjson.loads(line)["service"] == f"infoshare-{path.stem}"
