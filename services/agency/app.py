@@ -19,6 +19,8 @@ from services.agency import routes
 from services.agency.auth import authenticate, bearer_scheme
 from services.agency.gate import AgencyGate
 from services.agency.inbox_view import load_private_key
+from services.agency.metrics import AgencyMetrics
+from services.agency.metrics import router as metrics_router
 from services.agency.openapi import document_agency_api
 from services.agency.runtime import AgencyRuntime, AgencyServiceSettings
 from services.backbone import kafka
@@ -125,8 +127,12 @@ def create_agency_app(
         dependencies=[Depends(caller)],
     )
     app.state.runtime = rt
-    # Outermost: a request without this agency's key is refused before its body is read.
+    app.state.metrics = AgencyMetrics(rt)
+    app.include_router(metrics_router)
+    # Before any route: a request without this agency's key is refused before its body is read.
     app.add_middleware(AgencyGate, agency=rt.agency, lookup=rt.keyring.agency_credential)
+    # Outside the gate: refused requests are counted too (route "unmatched").
+    app.middleware("http")(app.state.metrics.observe)
     app.include_router(routes.router)
     document_agency_api(app)
 

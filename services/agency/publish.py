@@ -221,6 +221,10 @@ async def publish_events(request: Request, events: Sequence[Outgoing]) -> Accept
         raise InputRejected(
             ["header", IDEMPOTENCY_HEADER], str(exc), "idempotency_key.reused"
         ) from None
+    if not accepted.replayed:
+        counter = request.app.state.metrics.accepted
+        for event in events:
+            counter.labels(rt.agency, event.event_type).inc()
     rt.relay.wake.set()
     request.state.response_headers = {
         "Location": f"/submissions/{accepted.submission_id}",

@@ -397,3 +397,42 @@ async def test_a_retry_under_the_same_key_links_and_queues_nothing_again(
         assert again.status_code == 202 and again.json() == first.json()
         with index.engine.connect() as conn:
             assert conn.exec_driver_sql("SELECT count(*) FROM person_index_link").scalar() == before
+
+
+async def test_metrics_count_what_was_accepted_and_name_no_one(
+    service: Service, keyring_path: Path, tmp_path: Path
+) -> None:
+    app = service.factory(
+        settings_for(service, keyring_path=keyring_path, database_url=f"sqlite:///{tmp_path}/o.db")
+    )
+    async with client_of(app) as api:
+        sent = await service.sample.post(api, **bearer(token(keyring_path, service.agency)))
+        assert sent.status_code == 202
+        refused = await api.post(service.sample.path, content=b"{}")  # no key
+        assert refused.status_code == 401
+        scraped = await api.get("/metrics")  # Prometheus scrapes without a key
+    assert scraped.status_code == 200
+    assert scraped.headers["content-type"].startswith("text/plain")
+    text = scraped.text
+    agency = f'agency="{service.agency}"'
+    for event in sent.json()["events"]:
+        line = f'infoshare_agency_events_accepted_total{{{agency},event_type="{event["type"]}"}}'
+        assert line in text
+    assert f"infoshare_outbox_pending{{{agency}}} {float(pending(app))}" in text
+    route = service.sample.path.split("?")[0]
+    assert f'infoshare_agency_requests_total{{{agency},route="{route}",status="202"}} 1.0' in text
+    assert f'infoshare_agency_requests_total{{{agency},route="unmatched",status="401"}} 1.0' in text
+    for value in _identifying_values(service.sample.body):
+        assert value not in text
+
+
+def _identifying_values(body: bytes) -> list[str]:
+    """The sample's identifiers and names, wherever they sit in it."""
+    import re
+
+    text = body.decode("utf-8", errors="replace")
+    found = re.findall(r"\b999[0-9]{7}\b|\b[A-Z][0-9]{11}[0-9A-Z]\b", text)
+    found += re.findall(
+        r'"(?:firstName|lastName|forename|surname|family|given)":\s*"([^"]+)"', text
+    )
+    return found
