@@ -10,10 +10,8 @@ rules.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from fastapi import HTTPException, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPBearer
 
 from services.backbone.api_keys import PUBLISH, READ_INBOX, AgencyCredential
 
@@ -35,28 +33,21 @@ def required_scope(tags: list[str]) -> str | None:
     return READ_INBOX if INBOX_TAGS & set(tags) else PUBLISH
 
 
-def authenticate(
-    request: Request,
-    credentials: HTTPAuthorizationCredentials | None,
-    *,
-    agency: str,
-    lookup: Callable[[str], AgencyCredential | None],
-) -> AgencyCredential | None:
-    """The caller's credential, checked against the route's scope (None on open routes)."""
+def authenticate(request: Request) -> AgencyCredential | None:
+    """The caller's credential, checked against the route's scope (None on open routes).
+    The gate (``gate.py``) has found the key and checked its agency before the body was
+    read; here only the route's scope is left to check."""
     route = request.scope.get("route")
     scope = required_scope(list(getattr(route, "tags", None) or []))
     if scope is None:
         return None
-    found = lookup(credentials.credentials) if credentials else None
-    if found is None:
+    found: AgencyCredential | None = getattr(request.state, "caller", None)
+    if found is None:  # the gate lets no such request through; refuse all the same
         raise HTTPException(
             401,
             detail="a valid API key is required (Authorization: Bearer <key>)",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    if found.agency != agency:
-        raise HTTPException(403, detail="this key belongs to another agency")
     if scope not in found.scopes:
         raise HTTPException(403, detail=f"this key does not have the {scope} scope")
-    request.state.caller = found
     return found

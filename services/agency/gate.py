@@ -38,16 +38,19 @@ class AgencyGate:
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        refusal = self._refusal(headers)
+        scheme, _, token = headers.get("authorization", "").partition(" ")
+        found = self.lookup(token) if scheme.lower() == "bearer" and token else None
+        refusal = self._refusal(found, headers)
         if refusal is not None:
             status, detail, extra = refusal
             await _answer(send, status, {"detail": detail}, extra)
             return
+        scope.setdefault("state", {})["caller"] = found  # request.state.caller, for the scope
         await self.app(scope, receive, send)
 
-    def _refusal(self, headers: dict[str, str]) -> tuple[int, object, dict[str, str]] | None:
-        scheme, _, token = headers.get("authorization", "").partition(" ")
-        found = self.lookup(token) if scheme.lower() == "bearer" and token else None
+    def _refusal(
+        self, found: AgencyCredential | None, headers: dict[str, str]
+    ) -> tuple[int, object, dict[str, str]] | None:
         if found is None:
             return (
                 401,
