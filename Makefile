@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint unit integration e2e run kafka-jars clean help bench
+.PHONY: demo test lint unit integration e2e run kafka-jars observe-backends clean help bench
 
 help:
 	@echo "make demo   - run the CP-IS scenario end to end on a real Kafka, print the result"
@@ -24,7 +24,11 @@ $(STAMP): pyproject.toml
 kafka-jars: $(STAMP)
 	@$(BIN)/infoshare kafka fetch --quiet
 
-demo: $(STAMP) kafka-jars
+# Zipkin's pinned server jar; Debian's prometheus package when we are root.
+observe-backends: $(STAMP)
+	@$(BIN)/infoshare observe fetch --quiet
+
+demo: $(STAMP) kafka-jars observe-backends
 	@$(BIN)/infoshare demo
 
 run: $(STAMP) kafka-jars
@@ -35,7 +39,7 @@ lint: $(STAMP)
 	@$(BIN)/ruff format --check services consent tests
 	@$(BIN)/mypy services consent tests
 
-test: $(STAMP) kafka-jars lint
+test: $(STAMP) kafka-jars observe-backends lint
 	@$(BIN)/pytest -q
 
 unit: $(STAMP)
@@ -49,3 +53,4 @@ bench: $(STAMP) kafka-jars
 	@$(BIN)/infoshare bench processor --write docs/benchmarks.md
 	@$(BIN)/infoshare bench audit --write docs/benchmarks.md
 	@$(BIN)/infoshare bench agencies --write docs/benchmarks.md
+	@$(BIN)/infoshare bench telemetry --write docs/benchmarks.md

@@ -24,11 +24,13 @@ from consent import reidentify
 from consent.core.consent import ALL_RECIPIENTS, ConsentRecord, ConsentStatus, GivenBy, record_key
 from consent.core.model import Purpose
 from consent.processor.consents import ConsentView
-from services.backbone import kafka
+from services.backbone import kafka, telemetry
 from services.backbone.audit_contract import AuditRecord
 from services.backbone.http import NhsNumber, bearer_holder, create_service_app
+from services.backbone.http_telemetry import instrument_http
 from services.backbone.identifiers import subject_identifier
 from services.backbone.keyed import routing_key
+from services.backbone.metering import Metrics
 from services.backbone.settings import HttpSettings
 from services.personindex.store import PersonIndex
 
@@ -70,6 +72,8 @@ def create_app(settings: HttpSettings | None = None) -> FastAPI:
     view = ConsentView(topic=topic, bootstrap=settings.kafka_bootstrap)
     producer: dict[str, AIOKafkaProducer] = {}
 
+    metrics = Metrics("infoshare-consent")
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         producer["p"] = kafka.producer(settings.kafka_bootstrap)
@@ -80,6 +84,7 @@ def create_app(settings: HttpSettings | None = None) -> FastAPI:
         finally:
             await view.stop()
             await producer["p"].stop()
+            metrics.shutdown()  # an OTLP reader sends its last interval
 
     app = create_service_app(
         title="infoshare: consent registry",
@@ -137,7 +142,11 @@ def create_app(settings: HttpSettings | None = None) -> FastAPI:
         return {"items": [r.to_json() for _, r in sorted(records.items())]}
 
     async def send_audit(record: AuditRecord, key: bytes) -> None:
-        await producer["p"].send_and_wait(audit_topic, record.model_dump_json().encode(), key=key)
+        value = record.model_dump_json().encode()
+        # The request's trace rides along: the audit write joins it.
+        headers = telemetry.inject_headers()
+        await producer["p"].send_and_wait(audit_topic, value, key=key, headers=headers)
 
     reidentify.add_routes(app, keyring=keyring, send_audit=send_audit)
+    instrument_http(app, metrics, token=settings.scrape_token())
     return app

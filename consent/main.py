@@ -13,6 +13,7 @@ from consent.reload import ProtocolReloader
 from consent.settings import ProcessorSettings
 from services.backbone import kafka
 from services.backbone.errors import ConfigurationError
+from services.backbone.metrics_server import MetricsServer
 
 
 def context(settings: ProcessorSettings) -> Context:
@@ -64,6 +65,16 @@ async def serve(settings: ProcessorSettings) -> None:
         settings.kafka_bootstrap, settings.topics().all_specs(settings.directory())
     )
     await check_co_partitioned(processor.config.bootstrap, processor.co_partitioned_topics())
+    server = (
+        MetricsServer(
+            processor.metrics.source,
+            host=settings.host,
+            port=settings.port,
+            token=settings.scrape_token(),
+        )
+        if settings.port
+        else None
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -72,4 +83,9 @@ async def serve(settings: ProcessorSettings) -> None:
     quiet = logging.getLogger("aiokafka")
     quiet.setLevel(max(logging.INFO, quiet.getEffectiveLevel()))
     logging.getLogger(__name__).info("consent-and-policy processor starting")
-    await processor.run(stop)
+    try:
+        await processor.run(stop)
+    finally:
+        if server is not None:
+            server.close()
+        processor.metrics.source.shutdown()

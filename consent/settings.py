@@ -17,4 +17,8 @@ class ProcessorSettings(BackboneSettings):
         ge=1000,
         description="the broker aborts a batch's transaction still open after this long",
     )
+    port: int = Field(
+        8140, ge=0, le=65535, description="port of GET /metrics for Prometheus (0: none)"
+    )
+    host: str = Field("127.0.0.1", description="address GET /metrics listens on")
     batch_max: int = Field(500, ge=1, le=10000, description="records per transaction at most")

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import pytest
 
 from services.backbone.directory import Directory, load_directory
 from services.backbone.keyring import Keyring, generate_keyring, load_keyring
+from services.observe import PrometheusServer, ZipkinServer
 from services.pgserver import PostgresNode
 
 
@@ -56,6 +57,54 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresNode]
         yield node
     finally:
         node.destroy()
+
+
+@pytest.fixture(scope="session")
+def zipkin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ZipkinServer]:
+    """Zipkin's server of the session's own (the pinned jar, fetched if missing), spans in
+    memory; each test reads back only the traces it made (trace ids are random)."""
+    from services.cli.paths import default_cache_dir
+    from services.cli.stack import free_listen_port
+
+    server = ZipkinServer(
+        state_dir=tmp_path_factory.mktemp("zipkin"),
+        cache_dir=default_cache_dir(),
+        port=free_listen_port(),
+    )
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+PrometheusFactory = Callable[[Mapping[str, Sequence[str]]], PrometheusServer]
+
+
+@pytest.fixture(scope="session")
+def prometheus_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusFactory]:
+    """Starts a Prometheus (Debian's, installed if missing) scraping the given jobs'
+    ``host:port`` targets every second, on a free port: one per test, as each test scrapes
+    its own services. A test stops its own (``with factory(...) as prometheus:``); any
+    left running stop with the session."""
+    from services.cli.stack import free_listen_port
+    from services.observe.install import ensure_prometheus
+
+    ensure_prometheus()
+    started: list[PrometheusServer] = []
+
+    def start(scrape: Mapping[str, Sequence[str]]) -> PrometheusServer:
+        server = PrometheusServer(
+            state_dir=tmp_path_factory.mktemp("prometheus"), port=free_listen_port(), scrape=scrape
+        )
+        started.append(server)
+        return server.start()
+
+    try:
+        yield start
+    finally:
+        for server in started:
+            server.stop()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -62,7 +62,7 @@ def records(
     subject: AuditSubject,
     now: datetime,
     trace_id: str | None,
-    delivery_trace: Callable[[], list[tuple[str, bytes]]],
+    delivery_trace: Callable[[str], list[tuple[str, bytes]]],
 ) -> list[OutRecord]:
     """The notice and its audit record, if the publisher asked to be told and another
     recipient received the event; otherwise nothing."""
@@ -81,7 +81,7 @@ def records(
         key=identified_key(key, agency, subject_id),
         dataschema=ctx.schemas.get(ACCESS_BACK).uri,
         now=now,
-        trace=delivery_trace(),
+        trace=delivery_trace(topic),
     )
     audit = notice_audit(
         event,

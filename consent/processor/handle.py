@@ -8,7 +8,7 @@ it never stops the partition.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 import orjson
@@ -69,6 +69,7 @@ class Context:
     directory: Directory
     token_key: Key | None = None
     recipient_public: Mapping[str, X25519PublicKey] = field(default_factory=dict)
+    trace_seal: Key | None = None  # seals the event's trace in deliveries (telemetry.TraceSeal)
     # Set by `infoshare replay`: decide again under today's protocols and consent, audited
     # as that run, without touching state or the duplicate memory.
     replay_run: str | None = None
@@ -107,6 +108,7 @@ class Context:
             directory=directory,
             token_key=keyring.token_key(),
             recipient_public=keyring.recipient_public,
+            trace_seal=keyring.trace_seal,
         )
 
 
@@ -162,21 +164,45 @@ def _facts(
     )
 
 
+DeliveryTrace = Callable[[str], list[tuple[str, bytes]]]
+
+
 def handle(
     rec: InRecord,
     ctx: Context,
     state: Mapping[str, ProtectionPlan | None],
     trace_id: str | None,
-    delivery_trace: Callable[[], list[tuple[str, bytes]]],
+    delivery_trace: DeliveryTrace,
     consents: Mapping[str, SubjectConsents] = NO_CONSENTS,
     seen: Mapping[str, Seen] | None = None,
+    *,
+    audit_trace: Sequence[tuple[str, bytes]] = (),
 ) -> Handled:
     """Everything one input record causes. Pure but for the clock and ``delivery_trace``,
-    which gives each delivery trace headers of its own (a new trace linked to this one,
-    so two recipients never share a trace id). ``seen`` is the duplicate memory.
+    which gives a delivery to a topic trace headers of its own (a new trace linked to this
+    one, so two recipients never share a trace id). ``audit_trace`` (this record's trace
+    context) rides on its audit records, so the audit write joins the event's trace.
+    ``seen`` is the duplicate memory.
 
     Any failure to understand the record makes it a dead letter; it never stops the loop.
     """
+    handled = _handle(rec, ctx, state, trace_id, delivery_trace, consents, seen)
+    if audit_trace:
+        for i, out in enumerate(handled.records):
+            if out.topic == ctx.topics.audit and not out.headers:
+                handled.records[i] = replace(out, headers=list(audit_trace))
+    return handled
+
+
+def _handle(
+    rec: InRecord,
+    ctx: Context,
+    state: Mapping[str, ProtectionPlan | None],
+    trace_id: str | None,
+    delivery_trace: DeliveryTrace,
+    consents: Mapping[str, SubjectConsents],
+    seen: Mapping[str, Seen] | None,
+) -> Handled:
     now = datetime.now(UTC)
     replay = ctx.replay_run
     try:
@@ -210,7 +236,7 @@ def handle(
             delivered = d.outcome is Outcome.SHARED and d.recipient and d.payload is not None
             topic_out = ctx.topics.deliver(d.recipient) if delivered and d.recipient else None
             if topic_out:
-                trace = delivery_trace()
+                trace = delivery_trace(topic_out)
                 out.append(delivery_record(event, d, topic_out, trace, replay_run=replay))
             audit = audit_record(
                 d,

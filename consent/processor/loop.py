@@ -22,6 +22,7 @@ from collections import ChainMap
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 
 import orjson
 from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -32,11 +33,13 @@ from consent.core.state import ProtectionPlan
 from consent.processor.consents import ConsentView
 from consent.processor.dedup import Seen, forget_expired
 from consent.processor.handle import PLAN_STATE, Context, Handled, handle
+from consent.processor.observe import ProcessorMetrics, delivery_headers, note_decisions
 from consent.processor.producers import PartitionProducers, quietly
 from consent.processor.rebalance import Rebalance, rewind
 from consent.processor.records import InRecord
 from consent.processor.restore import read_changelog
 from services.backbone import kafka, telemetry
+from services.backbone.metering import Metrics
 from services.backbone.topics import SEEN_EVENTS
 
 log = logging.getLogger(__name__)
@@ -65,6 +68,7 @@ class _Pending:
 
     plans: dict[str, ProtectionPlan | None]
     seen: dict[str, Seen]
+    handled: list[tuple[str, list[tuple[str, bytes | None]], Handled]]
 
 
 class Processor:
@@ -75,9 +79,16 @@ class Processor:
         *,
         reload: Callable[[Context], Context | None] | None = None,
         reload_every: float = 2.0,
+        metrics: ProcessorMetrics | None = None,
     ) -> None:
         self.config = config
         self.ctx = ctx
+        self.metrics = metrics or ProcessorMetrics(
+            Metrics("infoshare-processor"),
+            group=config.group_id,
+            known_types=ctx.schemas.event_types,
+        )
+        self.seal = telemetry.TraceSeal.of(ctx.trace_seal)
         self.reload = reload
         self.reload_every = reload_every
         self._next_reload = 0.0
@@ -183,6 +194,7 @@ class Processor:
         try:
             await self.consents.start()
             await consumer.start()
+            self.metrics.lag.attach(consumer)
             log.info(
                 "processing %s (session %d)", ", ".join(self.config.source_topics), self.sessions
             )
@@ -190,6 +202,7 @@ class Processor:
                 self._maybe_reload()
                 generation = self.generation
                 batch = await consumer.getmany(timeout_ms=500, max_records=self.config.batch_max)
+                await self.metrics.lag.refresh()
                 if not batch:
                     continue
                 await self._until_ready(stop)
@@ -202,6 +215,7 @@ class Processor:
                     await self._process_batch(batch, producers)
         finally:
             self.state_ready.clear()
+            self.metrics.lag.attach(None)
             await quietly(consumer.stop())
             await quietly(self.consents.stop())
             await producers.close()
@@ -252,7 +266,7 @@ class Processor:
     async def _partition(
         self, producer: AIOKafkaProducer, part: dict[TopicPartition, list[ConsumerRecord]]
     ) -> None:
-        pending = _Pending({}, {})
+        pending = _Pending({}, {}, [])
         try:
             async with asyncio.timeout(self.config.transaction_timeout_ms / 1000):
                 await self._transaction(producer, part, pending)
@@ -270,6 +284,7 @@ class Processor:
                 self.plans[key] = plan
         self.seen.update(pending.seen)
         self.processed += sum(len(records) for records in part.values())
+        self.metrics.committed(pending.handled)
 
     async def _transaction(
         self,
@@ -297,6 +312,7 @@ class Processor:
                     )
                 pending.plans.update(handled.state_changes)
                 pending.seen.update(handled.seen_changes)
+                pending.handled.append((rec.topic, list(rec.headers or ()), handled))
             offsets[tp] = records[-1].offset + 1
         # aiokafka does not fail a transaction when the broker refuses one of its records
         # (too large, not authorised): wait for every send, so a refusal fails the batch.
@@ -312,33 +328,21 @@ class Processor:
     ) -> Handled:
         headers = list(rec.headers or ())
         parent = telemetry.extract_context(headers)
-        with tracer.start_as_current_span(
-            f"process {rec.topic}",
-            context=parent,
-            kind=trace.SpanKind.CONSUMER,
-            attributes={
-                "messaging.system": "kafka",
-                "messaging.operation.type": "process",
-                "messaging.destination.name": rec.topic,
-                "messaging.destination.partition.id": str(rec.partition),
-                "messaging.kafka.offset": rec.offset,
-            },
-        ) as span:
-            here = span.get_span_context()
+        with telemetry.consumer_span(tracer, rec, context=parent) as span:
+            started = time.perf_counter()
             handled = handle(
                 InRecord(rec.topic, rec.partition, rec.offset, rec.key, rec.value, headers),
                 self.ctx,
                 plans,
                 telemetry.current_trace_id(),
-                lambda: telemetry.new_trace_headers("deliver", link_to=here),
+                partial(delivery_headers, self.seal),
                 self.consents.by_subject,
                 seen,
+                audit_trace=telemetry.inject_headers(),
             )
-            span.set_attribute("infoshare.decisions", len(handled.decisions))
-            if handled.suppressed:
-                span.set_attribute("infoshare.duplicate", True)
+            self.metrics.decided(time.perf_counter() - started)
+            note_decisions(span, handled)
             if handled.dead_letter_reason:
-                span.set_attribute("infoshare.dead_lettered", True)
                 log.warning("dead-lettered %s[%d]@%d", rec.topic, rec.partition, rec.offset)
             return handled
 

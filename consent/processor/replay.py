@@ -29,6 +29,7 @@ from consent.core.state import ProtectionPlan
 from consent.processor.consents import ConsentView
 from consent.processor.dedup import Seen
 from consent.processor.handle import PLAN_STATE, Context, Handled, handle
+from consent.processor.observe import delivery_headers
 from consent.processor.producers import quietly
 from consent.processor.records import InRecord, OutRecord
 from consent.processor.restore import read_changelog
@@ -129,6 +130,7 @@ async def replay(
     producer = kafka.producer(bootstrap, transactional_id=group)
     reader = kafka.consumer(bootstrap=bootstrap, group_id=None)
     seen: dict[str, Seen] = {}
+    seal = telemetry.TraceSeal.of(ctx.trace_seal)
     await producer.start()
     await reader.start()
     try:
@@ -145,7 +147,7 @@ async def replay(
                     if rec.offset >= ranges[tp][1]:
                         continue
                     offsets[tp] = rec.offset + 1
-                    handled = _decide(ctx, rec, plans, consents, seen)
+                    handled = _decide(ctx, rec, plans, consents, seen, seal)
                     report.read += 1
                     if handled.dead_letter_reason:
                         report.unprocessable += 1  # dead-lettered (and audited) when first read
@@ -176,18 +178,19 @@ def _decide(
     plans: dict[str, ProtectionPlan | None],
     consents: ConsentView,
     seen: dict[str, Seen],
+    seal: telemetry.TraceSeal | None,
 ) -> Handled:
     inrec = InRecord(rec.topic, rec.partition, rec.offset, rec.key, rec.value, rec.headers)
-    with tracer.start_as_current_span(f"replay {rec.topic}") as span:
-        here = span.get_span_context()
+    with telemetry.span(tracer, f"replay {rec.topic}"):
         return handle(
             inrec,
             ctx,
             plans,
             telemetry.current_trace_id(),
-            partial(telemetry.new_trace_headers, "deliver", link_to=here),
+            partial(delivery_headers, seal),
             consents.by_subject,
             seen,
+            audit_trace=telemetry.inject_headers(),
         )
 
 

@@ -20,7 +20,6 @@ from services.agency.auth import authenticate, bearer_scheme
 from services.agency.gate import AgencyGate
 from services.agency.inbox_view import load_private_key
 from services.agency.metrics import AgencyMetrics
-from services.agency.metrics import router as metrics_router
 from services.agency.openapi import document_agency_api
 from services.agency.runtime import AgencyRuntime, AgencyServiceSettings
 from services.backbone import kafka
@@ -32,6 +31,8 @@ from services.backbone.errors import (
     SchemaViolation,
 )
 from services.backbone.http import create_service_app
+from services.backbone.http_telemetry import instrument_http
+from services.backbone.metering import Metrics
 from services.backbone.publisher import EventBuilder
 from services.backbone.tasks import critical_task
 from services.delivery.inbox import consume_into
@@ -112,6 +113,7 @@ def create_agency_app(
                     await task
             rt.outbox.engine.dispose()
             rt.index.engine.dispose()
+            metrics.shutdown()  # an OTLP reader sends its last interval
 
     async def caller(
         request: Request,
@@ -128,12 +130,10 @@ def create_agency_app(
         dependencies=[Depends(caller)],
     )
     app.state.runtime = rt
-    app.state.metrics = AgencyMetrics(rt)
-    app.include_router(metrics_router)
+    metrics = Metrics(f"infoshare-{settings.agency_id}")
+    app.state.agency_metrics = AgencyMetrics(rt, metrics)
     # Before any route: a request without this agency's key is refused before its body is read.
     app.add_middleware(AgencyGate, agency=rt.agency, lookup=rt.keyring.agency_credential)
-    # Outside the gate: refused requests are counted too (route "unmatched").
-    app.middleware("http")(app.state.metrics.observe)
     app.include_router(routes.router)
     document_agency_api(app)
 
@@ -158,6 +158,7 @@ def create_agency_app(
     async def _invalid(_: Request, exc: SchemaViolation) -> JSONResponse:
         return _rejection(["event", *exc.path.split(".")], str(exc), f"schema.{exc.rule}")
 
+    instrument_http(app, metrics, token=settings.scrape_token())
     return app
 
 

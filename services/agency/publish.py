@@ -222,9 +222,7 @@ async def publish_events(request: Request, events: Sequence[Outgoing]) -> Accept
             ["header", IDEMPOTENCY_HEADER], str(exc), "idempotency_key.reused"
         ) from None
     if not accepted.replayed:
-        counter = request.app.state.metrics.accepted
-        for event in events:
-            counter.labels(rt.agency, event.event_type).inc()
+        request.app.state.agency_metrics.count_accepted(e.event_type for e in events)
     rt.relay.wake.set()
     request.state.response_headers = {
         "Location": f"/submissions/{accepted.submission_id}",

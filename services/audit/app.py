@@ -1,4 +1,5 @@
-"""Composition root of the audit service: ingestion task plus the IG search API."""
+"""Composition root of the audit service: ingestion and periodic verification tasks plus the
+IG search API."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI, Header, HTTPException, Query
 from pydantic import Field, SecretStr
 
+from services.audit.health import audit_health
 from services.audit.ingest import ingest
 from services.audit.models import (
     AuditEntryPublic,
@@ -19,6 +21,7 @@ from services.audit.models import (
     OverrideReviewIn,
     OverrideReviewPublic,
 )
+from services.audit.observe import AuditTelemetry
 from services.audit.routes_ig import add_ig_routes
 from services.audit.routes_search import add_search_routes
 from services.audit.sealing import sealing_from
@@ -29,7 +32,10 @@ from services.audit.store import (
     overrides,
     review_override,
 )
+from services.audit.verification import verify_every
 from services.backbone.http import bearer_holder, create_service_app
+from services.backbone.http_telemetry import instrument_http
+from services.backbone.metering import Metrics
 from services.backbone.settings import HttpSettings
 from services.backbone.tasks import critical_task
 
@@ -46,6 +52,13 @@ class AuditSettings(HttpSettings):
     )
     audit_checkpoint_every: int = Field(
         1000, ge=1, description="records between signed checkpoints (and one each minute)"
+    )
+    audit_verify_every_s: float = Field(
+        300.0,
+        ge=0,
+        description="seconds between the service's own verifications of the whole trail "
+        "(one right after start; the gauge infoshare_audit_chain_verified shows the last "
+        "verdict); 0 turns them off",
     )
 
 
@@ -66,6 +79,9 @@ def create_app(settings: AuditSettings | None = None) -> FastAPI:
     store = AuditStore(settings.audit_database_url.get_secret_value(), sealing)
     store.create_schema()
     stop = asyncio.Event()
+    group = settings.topic_namespace + settings.audit_group
+    metrics = Metrics("infoshare-audit")
+    seen = AuditTelemetry(metrics, group=group, checkpoint_age=lambda: _checkpoint_age(store))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -74,24 +90,37 @@ def create_app(settings: AuditSettings | None = None) -> FastAPI:
                 store,
                 topic=settings.topics().audit,
                 bootstrap=settings.kafka_bootstrap,
-                group_id=settings.topic_namespace + settings.audit_group,
+                group_id=group,
                 dlq_topic=settings.topics().dlq("audit"),
                 stop=stop,
+                seen=seen,
             ),
             name="audit ingestion",
         )
+        checks: asyncio.Task[None] | None = None
+        if settings.audit_verify_every_s > 0:
+            checks = asyncio.create_task(
+                verify_every(
+                    settings.audit_verify_every_s, store, stop=stop, report=seen.verification
+                ),
+                name="audit verification",
+            )
         try:
             yield
         finally:
             stop.set()
             with contextlib.suppress(Exception):  # already reported by critical_task
                 await task
+            if checks is not None:
+                await checks  # it ends at the next record it walks
+            metrics.shutdown()  # an OTLP reader sends its last interval
 
     app = create_service_app(
         title="infoshare: audit service",
         description="Every sharing decision, shared or withheld, with its reason. "
         "Never a payload, never an identifier in clear.",
         lifespan=lifespan,
+        health=lambda: audit_health(store),
     )
 
     @app.get(
@@ -139,4 +168,10 @@ def create_app(settings: AuditSettings | None = None) -> FastAPI:
     add_ig_routes(app, store, keyring)
     add_search_routes(app, store, keyring)
     app.state.audit_store = store  # for benchmarks and operators' tools in process
+    instrument_http(app, metrics, token=settings.scrape_token())
     return app
+
+
+def _checkpoint_age(store: AuditStore) -> float | None:
+    newest = audit_health(store)["last_checkpoint"]
+    return None if newest is None else newest["age_s"]

@@ -17,6 +17,7 @@ from aiokafka import AIOKafkaProducer, ConsumerRecord
 from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from services.audit.observe import AuditTelemetry
 from services.audit.store import AuditStore
 from services.backbone import kafka
 from services.backbone.audit_contract import AuditOutcome, AuditRecord
@@ -72,6 +73,7 @@ async def _one_by_one(
     producer: AIOKafkaProducer,
     dlq_topic: str,
     arrived: list[tuple[ConsumerRecord, AuditRecord]],
+    seen: AuditTelemetry | None = None,
 ) -> None:
     """The database refused the batch for its data: store what it takes, one record at a
     time, and dead-letter (and audit) the rest, so one bad record never stops the trail."""
@@ -85,6 +87,8 @@ async def _one_by_one(
             await asyncio.to_thread(
                 store.add_batch, [await _dead_letter(producer, dlq_topic, msg, reason)]
             )
+            if seen is not None:
+                seen.dead_lettered()
 
 
 async def ingest(
@@ -95,11 +99,14 @@ async def ingest(
     group_id: str,
     dlq_topic: str,
     stop: asyncio.Event,
+    seen: AuditTelemetry | None = None,
 ) -> None:
     reader = kafka.consumer(topic, bootstrap=bootstrap, group_id=group_id)
     producer = kafka.producer(bootstrap)
     await producer.start()
     await reader.start()
+    if seen is not None:
+        seen.lag.attach(reader)
     next_checkpoint = time.monotonic() + CHECKPOINT_EVERY_S
     try:
         while not stop.is_set():
@@ -108,7 +115,10 @@ async def ingest(
                 await asyncio.to_thread(store.checkpoint)
             batch = await reader.getmany(timeout_ms=500, max_records=1000)
             if not batch:
+                if seen is not None:
+                    await seen.lag.refresh()
                 continue
+            started_ns = time.time_ns()
             arrived: list[tuple[ConsumerRecord, AuditRecord]] = []
             for msgs in batch.values():
                 for msg in msgs:
@@ -116,15 +126,22 @@ async def ingest(
                         record = AuditRecord.model_validate_json(msg.value or b"")
                     except ValidationError:
                         record = await _dead_letter(producer, dlq_topic, msg)
+                        if seen is not None:
+                            seen.dead_lettered()
                     arrived.append((msg, record))
             try:
                 await asyncio.to_thread(store.add_batch, [r for _, r in arrived])
             except DBAPIError as exc:
                 if not _data_refused(exc):
                     raise  # the database is away, not the data: the service restarts
-                await _one_by_one(store, producer, dlq_topic, arrived)
+                await _one_by_one(store, producer, dlq_topic, arrived, seen)
             await reader.commit()
+            if seen is not None:
+                seen.stored(arrived, started_ns=started_ns)
+                await seen.lag.refresh()
     finally:
+        if seen is not None:
+            seen.lag.attach(None)
         await reader.stop()
         await producer.stop()
         await asyncio.to_thread(store.checkpoint)  # what was stored is signed before we go

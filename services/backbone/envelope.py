@@ -131,7 +131,7 @@ def decode(
         data=data,
         key=(key or b"").decode(errors="replace"),
         id=attrs["ce_id"],
-        time=_parse_time(attrs.get("ce_time")),
+        time=parse_time(attrs.get("ce_time")),
         dataschema=attrs.get("ce_dataschema"),
         extensions={k[3:]: v for k, v in attrs.items() if k.startswith("ce_") and k not in known},
     )
@@ -141,7 +141,8 @@ def _format_time(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def _parse_time(raw: str | None) -> datetime:
+def parse_time(raw: str | None) -> datetime:
+    """A ``ce_time`` value (RFC 3339 with a time and an offset); now if there is none."""
     if not raw:
         return datetime.now(UTC)
     try:

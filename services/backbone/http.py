@@ -4,6 +4,7 @@ the input, which may be an NHS number or a whole body about a child."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Annotated, Any
@@ -71,6 +72,10 @@ def create_service_app(
         version="0.1.0",
         lifespan=lifespan,
         dependencies=dependencies,
+        # FastAPI's own spans would carry url.path and url.query, where an identifier can
+        # sit: requests are traced by http_telemetry.HttpTelemetry, with the route's
+        # template only. Its logs would carry exception messages.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
 
     @app.exception_handler(RequestValidationError)
@@ -90,7 +95,8 @@ def create_service_app(
 
     @app.get("/healthz", tags=["operations"], summary="Liveness of this service")
     async def healthz() -> dict[str, Any]:
-        return {"status": "ok", **health()}
+        # Off the event loop: a service's health may read its database.
+        return {"status": "ok", **await asyncio.to_thread(health)}
 
     return app
 

@@ -44,6 +44,9 @@ class Keyring:
     recipient_public: Mapping[str, X25519PublicKey] = field(default_factory=dict)
     audit_chain: Key | None = None  # HMAC key of the audit trail's hash chain
     audit_signing: Key | None = None  # Ed25519 seed that signs audit checkpoints
+    # Seals the event's trace context in deliveries: the processor and the delivery service
+    # only, never an agency service (telemetry.TraceSeal).
+    trace_seal: Key | None = None
     agency_api_keys: tuple[ApiKey, ...] = ()  # narrower keys of agencies (api_keys.py)
 
     def ig_officer(self, bearer: str) -> str | None:
@@ -191,6 +194,7 @@ def parse_keyring(doc: Any) -> Keyring:
             _parse_key("audit_signing", doc["audit_signing"]) if "audit_signing" in doc else None
         ),
         agency_api_keys=parse_api_keys(doc.get("agency_api_keys")),
+        trace_seal=_parse_key("trace_seal", doc["trace_seal"]) if "trace_seal" in doc else None,
     )
 
 
@@ -341,6 +345,7 @@ def generate_keyring(path: Path, agencies: Iterable[str], *, overwrite: bool = F
         "routing": _new_key("routing", stamp),
         "audit_subject": _new_key("audit-subject", stamp),
         **{name: _new_key(purpose, stamp) for name, purpose in AUDIT_KEYS.items()},
+        "trace_seal": _new_key("trace-seal", stamp),
         "pseudonym": {agency: _new_key(f"pseudonym-{agency}", stamp) for agency in agencies},
         "token": [{**_new_key("token", stamp, 64), "active": True}],  # AES-256-SIV
         "ig_officers": {"ig-officer": hashlib.sha256(ig_token.encode()).hexdigest()},

@@ -30,6 +30,11 @@ class BackboneSettings(BaseSettings):
     )
     agencies_file: Path | None = Field(None, description="agency directory YAML")
     schemas_dir: Path | None = Field(None, description="directory of event JSON Schemas")
+    metrics_token: SecretStr | None = Field(
+        None,
+        description="if set, GET /metrics answers only `Authorization: Bearer <token>` "
+        "(Prometheus: `authorization: {credentials: ...}`)",
+    )
     person_index_database_url: str | None = Field(
         None,
         description="the person index the agency services and the consent API share "
@@ -49,6 +54,9 @@ class BackboneSettings(BaseSettings):
 
     def schemas(self) -> SchemaRegistry:
         return SchemaRegistry.load(self.schemas_dir)
+
+    def scrape_token(self) -> str | None:
+        return self.metrics_token.get_secret_value() if self.metrics_token else None
 
     def person_index_url(self) -> str:
         return self.beside_keyring(self.person_index_database_url, "person-index.db")

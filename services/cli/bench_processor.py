@@ -41,7 +41,7 @@ class Result:
         return self.events / self.seconds
 
 
-async def _measure(
+async def measure(
     bootstrap_servers: str, keyring_file: Path, events: int, batch_max: int, namespace: str
 ) -> Result:
     directory = load_directory(None)
@@ -101,7 +101,7 @@ def run(
             for size in batch_sizes:
                 say(f"batch_max {size}: publishing {events} attendances, then processing")
                 result = run_quietly(
-                    _measure(node.bootstrap, keyring_file, events, size, f"bench{size}.")
+                    measure(node.bootstrap, keyring_file, events, size, f"bench{size}.")
                 )
                 say(f"batch_max {size}: {result.per_second:.0f} events/s")
                 results.append(result)

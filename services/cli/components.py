@@ -23,7 +23,7 @@ class Component:
 
 
 COMPONENTS = (
-    Component("processor", None, description="consent-and-policy processor"),
+    Component("processor", 8140, description="consent-and-policy processor (GET /metrics)"),
     Component("audit", 8120, description="audit store and IG search API"),
     Component("consent", 8130, description="consent registry API"),
     Component("delivery", 8110, description="subscriptions: webhook push and pull inbox"),
@@ -76,13 +76,13 @@ def run_component(name: str) -> None:
     # A supervisor that waits on signals (infoshare up) may have them blocked; we must not.
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
     logs.configure_logging(f"infoshare-{name}")
-    telemetry.setup_tracing(f"infoshare-{name}")
     from pydantic import ValidationError
 
     from consent.protocol_set import ProtocolError
     from services.backbone.errors import ConfigurationError
 
     try:
+        telemetry.setup_tracing(f"infoshare-{name}")
         if name == "processor":
             from consent.main import serve
             from consent.settings import ProcessorSettings

@@ -9,6 +9,7 @@ from rich.table import Table
 
 from consent.processor.access_back import ACCESS_BACK
 from services.cli.demo import Outcome
+from services.cli.demo_observe import Operations
 
 
 def _leaves(data: Any, prefix: str = "") -> list[str]:
@@ -85,3 +86,32 @@ def render_reviews(outcome: Outcome, console: Console) -> None:
             d["override_justification"] or "",
         )
     console.print(table)
+
+
+def render_operations(seen: Operations, console: Console) -> None:
+    """The plan event's trace as Zipkin holds it, and the counters Prometheus scraped."""
+    if seen.spans:
+        table = Table(
+            title=f"One event's whole path: the plan's trace {seen.trace_id}, read back from "
+            "Zipkin",
+            expand=True,
+        )
+        table.add_column("span (indented under its parent)")
+        table.add_column("service")
+        table.add_column("ms", justify="right")
+        for row in seen.spans:
+            table.add_row("  " * row.depth + row.name, row.service, f"{row.duration_ms:.1f}")
+        console.print(table)
+        console.print(f"open it while a stack runs (infoshare up): {seen.trace_url}")
+    if seen.counters:
+        table = Table(title="Counters the demo moved, read back from Prometheus", expand=True)
+        table.add_column("what")
+        table.add_column("by")
+        table.add_column("value", justify="right")
+        for title, samples in seen.counters.items():
+            for label, value in samples:
+                shown = f"{value:.3f}" if value != int(value) else str(int(value))
+                table.add_row(title, label, shown)
+        console.print(table)
+    for note in seen.notes:
+        console.print(f"[yellow]observability[/]: {note}")

@@ -19,10 +19,12 @@ from services.cli import (
     api_keys_cmd,
     audit_cmd,
     dlq_cmd,
+    observe_cmd,
     persons_cmd,
     postgres_cmd,
     protocols_cmd,
     replay_cmd,
+    status_cmd,
 )
 from services.cli.paths import CacheDir, StateDir, default_cache_dir
 
@@ -44,8 +46,12 @@ app.add_typer(protocols_cmd.app, name="protocols")
 app.add_typer(dlq_cmd.app, name="dlq")
 app.add_typer(audit_cmd.app, name="audit")
 app.add_typer(persons_cmd.app, name="persons")
+app.add_typer(observe_cmd.app, name="observe")
 app.command("replay", short_help="Decide a range of a source topic again, audited as replay")(
     replay_cmd.replay
+)
+app.command("status", short_help="One screen: health, lag, dead letters, circuits, audit")(
+    status_cmd.status
 )
 app.add_typer(keys_app, name="keys")
 keys_app.add_typer(api_keys_cmd.app, name="api-key")
@@ -203,6 +209,19 @@ def bench_audit(
     _show_bench(report(results, reports), write, "## Audit store")
 
 
+@bench_app.command("telemetry")
+def bench_telemetry(
+    events: Annotated[int, typer.Option(min=1000, help="attendances per run")] = 20000,
+    write: WriteSection = None,
+) -> None:
+    """The processor with no trace exporter and with every span sent to a real Zipkin, side
+    by side: events/s, and how many spans Zipkin received."""
+    from services.cli.bench_telemetry import report, run
+
+    runs = run(default_cache_dir(), events=events, say=lambda m: err.print(m))
+    _show_bench(report(runs), write, "## What tracing costs the processor")
+
+
 @bench_app.command("agencies")
 def bench_agencies(
     requests: Annotated[int, typer.Option(min=200, help="requests per load")] = 2000,
@@ -292,6 +311,7 @@ def _stack(
     base_port: int = 8100,
     kafka_port: int = 9092,
     postgres_port: int | None = None,
+    observe: bool = False,
 ) -> object:
     from services.cli.components import COMPONENTS
     from services.cli.stack import Stack, StackConfig, free_ports_config
@@ -306,9 +326,14 @@ def _stack(
             bootstrap=bootstrap,
             namespace=namespace,
             postgres=postgres_port is not None,  # on a free port, below the ephemeral range
+            observe=observe,
         )
         return Stack(config)
     ports = {c.name: base_port + c.port % 100 for c in COMPONENTS if c.port is not None}
+    # Their usual ports beside the usual stack; next to the services' ports otherwise.
+    usual = base_port == 8100
+    ports |= {"zipkin": 9411 if usual else base_port + 50}
+    ports |= {"prometheus": 9090 if usual else base_port + 51}
     return Stack(
         StackConfig(
             state_dir=state_dir,
@@ -318,12 +343,20 @@ def _stack(
             controller_port=kafka_port + 1,
             ports=ports,
             postgres_port=postgres_port,
+            observe=observe,
         )
     )
 
 
 Bootstrap = Annotated[
     str | None, typer.Option(help="use this running Kafka instead of starting one (host:port)")
+]
+Observe = Annotated[
+    bool,
+    typer.Option(
+        help="run Zipkin (traces) and Prometheus (metrics, alert rules) beside the stack; "
+        "either that cannot be had is left out"
+    ),
 ]
 Postgres = Annotated[
     bool,
@@ -348,6 +381,7 @@ def up(
     kafka_port: Port = 9092,
     postgres: Postgres = False,
     postgres_port: Annotated[int, typer.Option(help="PostgreSQL port, with --postgres")] = 5433,
+    observe: Observe = True,
 ) -> None:
     """Run Kafka and every service in the foreground until Ctrl-C, printing where each listens."""
     from services.cli.stack import Stack
@@ -360,13 +394,15 @@ def up(
         base_port=base_port,
         kafka_port=kafka_port,
         postgres_port=postgres_port if postgres else None,
+        observe=observe,
     )
     assert isinstance(stack, Stack)
     try:
         with console.status("starting infoshare ..."):
             stack.start(say=console.print)
         for r in stack.running:
-            where = stack.url(r.component.name) + "/docs" if r.component.port else "(Kafka only)"
+            page = "/metrics" if r.component.name == "processor" else "/docs"
+            where = stack.url(r.component.name) + page
             console.print(f"  {r.component.name:<11} {where:<34} {r.component.description}")
         console.print(
             f"  kafka       {stack.bootstrap}\nlogs in {state_dir / 'logs'}; "
@@ -390,15 +426,22 @@ def demo(
     bootstrap: Bootstrap = None,
     keep_state: Annotated[bool, typer.Option(help="keep the demo's state directory")] = False,
     postgres: Postgres = False,
+    observe: Observe = True,
 ) -> None:
     """Play the CP-IS scenario end to end on a real Kafka, show the result, stop everything."""
     from services.cli.demo import play
-    from services.cli.demo_render import render, render_reviews
+    from services.cli.demo_observe import observe as observed
+    from services.cli.demo_render import render, render_operations, render_reviews
     from services.cli.stack import Stack
 
     state_dir = Path(tempfile.mkdtemp(prefix="infoshare-demo-"))
     stack = _stack(
-        state_dir, cache_dir, bootstrap, free_ports=True, postgres_port=0 if postgres else None
+        state_dir,
+        cache_dir,
+        bootstrap,
+        free_ports=True,
+        postgres_port=0 if postgres else None,
+        observe=observe,
     )
     assert isinstance(stack, Stack)
     # Ctrl-C and SIGTERM stop the demo and everything it started, even when this process was
@@ -411,6 +454,9 @@ def demo(
         outcome = play(stack, say=console.print)
         render(outcome, console)
         render_reviews(outcome, console)
+        if observe:
+            console.print("9. Operations: the plan's trace and the counters, as operators see them")
+            render_operations(observed(stack, outcome), console)
     except KeyboardInterrupt:
         raise _fail("interrupted") from None
     except Exception as exc:

@@ -27,6 +27,7 @@ from services.backbone.keyring import generate_keyring
 from services.backbone.topics import Topics
 from services.broker import BrokerNode
 from services.cli.components import COMPONENTS, Component
+from services.cli.stack_observe import Observers
 from services.pgserver import PostgresNode
 
 
@@ -49,6 +50,8 @@ class StackConfig:
     postgres_port: int | None = None
     # Only these components (benchmarks of one service); None: every component.
     only: tuple[str, ...] | None = None
+    # Zipkin and Prometheus beside it (ports "zipkin" and "prometheus" in ``ports``).
+    observe: bool = False
 
 
 @dataclass
@@ -71,6 +74,11 @@ class Stack:
         self.running: list[Running] = []
         self.bootstrap = config.bootstrap or f"127.0.0.1:{config.kafka_port}"
         self.keyring = config.state_dir / "keyring.yaml"
+        self.observers = (
+            Observers(state_dir=config.state_dir, cache_dir=config.cache_dir, ports=config.ports)
+            if config.observe
+            else None
+        )
 
     def port(self, component: Component) -> int:
         assert component.port is not None
@@ -100,6 +108,8 @@ class Stack:
             env["INFOSHARE_PORT"] = str(self.port(component))
         if component.agency_id:
             env["INFOSHARE_AGENCY_ID"] = component.agency_id
+        if self.observers is not None:
+            env.update(self.observers.component_env())
         env.update(self.config.extra_env)
         return env
 
@@ -110,6 +120,8 @@ class Stack:
         state.mkdir(parents=True, exist_ok=True)
         (state / "logs").mkdir(exist_ok=True)
         try:
+            if self.observers is not None:
+                self.observers.begin_zipkin()
             if self.config.bootstrap is None:
                 self.broker = BrokerNode(
                     state_dir=state / "kafka",
@@ -131,6 +143,12 @@ class Stack:
                 if self.config.only is None or component.name in self.config.only:
                     self.running.append(self._spawn(component, mode="wb"))
             self._wait_ready(timeout)
+            if self.observers is not None:
+                scrape = {
+                    f"infoshare-{r.component.name}": [f"127.0.0.1:{self.port(r.component)}"]
+                    for r in self.running
+                }
+                self.observers.settle(scrape, announce)
         except BaseException:
             self.stop()
             raise
@@ -201,6 +219,8 @@ class Stack:
                 r.process.kill()
                 r.process.wait()
         self.running.clear()
+        if self.observers is not None:
+            self.observers.stop()
         if self.broker is not None and self.started_broker:
             self.broker.stop()
             self.started_broker = False
@@ -243,7 +263,7 @@ def free_ports_config(
 ) -> StackConfig:
     """A stack config on free ports, so it can run beside anything else on this machine;
     with ``postgres``, a free port for the stack's PostgreSQL cluster (the audit store) too."""
-    names = [c.name for c in COMPONENTS if c.port is not None]
+    names = [c.name for c in COMPONENTS if c.port is not None] + ["zipkin", "prometheus"]
     first = free_listen_port(len(names) + 3)  # the HTTP ports, Kafka's two, PostgreSQL's
     kafka_port = first + len(names)
     return StackConfig(
@@ -258,7 +278,7 @@ def free_ports_config(
 
 
 def _ready(client: httpx.Client, stack: Stack, r: Running) -> bool:
-    if r.component.port is None:
+    if r.component.name == "processor":
         # The processor says so in its log once it has joined its consumer group.
         try:
             return b"processing " in r.log.read_bytes()

@@ -11,16 +11,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from services.backbone import kafka
+from services.backbone import kafka, telemetry
 from services.backbone.http import create_service_app
+from services.backbone.http_telemetry import instrument_http
+from services.backbone.metering import Metrics
 from services.backbone.tasks import critical_task
-from services.delivery import queue, webhook
+from services.delivery import webhook
 from services.delivery.breaker import BreakerBoard
 from services.delivery.dispatcher import Changes, Dispatcher
 from services.delivery.errors import (
@@ -30,7 +31,9 @@ from services.delivery.errors import (
     SubscriptionNotFound,
     WrongChannel,
 )
+from services.delivery.health import delivery_health
 from services.delivery.kafka_edge import DeadLetters, ingest
+from services.delivery.observe import DeliveryTelemetry
 from services.delivery.routes_channels import channel_routes
 from services.delivery.routes_recipients import recipient_routes
 from services.delivery.runtime import Runtime
@@ -64,6 +67,10 @@ def create_app(settings: DeliverySettings | None = None) -> FastAPI:
             cooldown_s=settings.delivery_breaker_cooldown_s,
         ),
     )
+    seal = telemetry.TraceSeal.of(keyring.trace_seal)
+    metrics = Metrics("infoshare-delivery")
+    seen = DeliveryTelemetry(metrics, rt.breakers, seal)
+    rt.telemetry = seen
     deliver_topics = {topics.deliver(a.id): a.id for a in directory}
     needed = {*deliver_topics, topics.dlq("delivery"), topics.audit}
 
@@ -89,6 +96,7 @@ def create_app(settings: DeliverySettings | None = None) -> FastAPI:
             changes=rt.changes,
             base_url=settings.delivery_public_url,
             poll_s=settings.delivery_poll_s,
+            telemetry=seen,
         )
         tasks = [
             critical_task(
@@ -99,6 +107,7 @@ def create_app(settings: DeliverySettings | None = None) -> FastAPI:
                     dead_letters=dead_letters,
                     stop=stop,
                     on_new=rt.changes.notify,
+                    seen=seen,
                 ),
                 name="delivery reader",
             ),
@@ -112,6 +121,7 @@ def create_app(settings: DeliverySettings | None = None) -> FastAPI:
             await asyncio.gather(*tasks, return_exceptions=True)  # failures already reported
             await http.aclose()
             await producer.stop()
+            metrics.shutdown()  # an OTLP reader sends its last interval
 
     app = create_service_app(
         title="infoshare: delivery service",
@@ -119,14 +129,12 @@ def create_app(settings: DeliverySettings | None = None) -> FastAPI:
         "topic-based subscriptions: webhook push (signed, retried, dead-lettered at a "
         "horizon) and a pull inbox, both numbered exactly once per subscription.",
         lifespan=lifespan,
-        health=lambda: {
-            "alerts": queue.alert_count(store),
-            "open_breakers": rt.breakers.open_count(time.monotonic()),
-        },
+        health=lambda: delivery_health(store, rt.breakers),
     )
     _error_answers(app)
     app.include_router(recipient_routes(rt))
     app.include_router(channel_routes(rt))
+    instrument_http(app, metrics, token=settings.scrape_token())
     return app
 
 

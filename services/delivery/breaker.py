@@ -87,5 +87,10 @@ class BreakerBoard:
             )
         return self._breakers[endpoint]
 
+    def states(self, now: float) -> list[tuple[str, BreakerState]]:
+        """Every breaker made so far, by key, and its state now."""
+        return [(key, b.state(now)) for key, b in sorted(list(self._breakers.items()))]
+
     def open_count(self, now: float) -> int:
-        return sum(b.state(now) is not BreakerState.CLOSED for b in self._breakers.values())
+        # A snapshot: /healthz reads it from a worker thread while the loop may add one.
+        return sum(b.state(now) is not BreakerState.CLOSED for b in list(self._breakers.values()))

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 
 import orjson
 
+from services.backbone.metering import Metrics
 from services.delivery import queue, subscriptions
 from services.delivery.backoff import RetryPolicy, give_up_untried, next_attempt
 from services.delivery.breaker import BreakerBoard, BreakerState, CircuitBreaker
@@ -29,6 +30,7 @@ from services.delivery.errors import SubscriptionNotFound
 from services.delivery.kafka_edge import DeadLetters
 from services.delivery.model import Channel, Content, NotificationType, Status
 from services.delivery.notifications import Entry, notification
+from services.delivery.observe import DeliveryTelemetry
 from services.delivery.signing import idempotency_key
 from services.delivery.store import DeliveryStore, delivered, headers_of, utc
 from services.delivery.tables import SubscriptionRow
@@ -67,7 +69,12 @@ class Dispatcher:
     base_url: str = ""
     poll_s: float = 1.0
     rand: Callable[[], float] = random.random
+    telemetry: DeliveryTelemetry | None = None
     _workers: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.telemetry is None:
+            self.telemetry = DeliveryTelemetry(Metrics("infoshare-delivery"), self.breakers, None)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Keep one worker per active webhook subscription until ``stop`` is set."""
@@ -185,14 +192,24 @@ class Dispatcher:
             agency=sub.agency,
             base_url=self.base_url,
         )
-        outcome = await self.sender.post(
-            sub.endpoint,
-            orjson.dumps(body),
-            secret=sub.secret,
-            idempotency_key=idempotency_key(sub.id, n.event_number),
-            subscription_id=sub.id,
-            event_number=n.event_number,
-        )
+        seen = self.telemetry
+        assert seen is not None
+        with seen.webhook_post(
+            recipient=sub.agency,
+            subscription=sub.id,
+            url=sub.endpoint,
+            attempt=n.attempts + 1,
+            headers=headers_of(head.delivery),
+        ) as span:
+            outcome = await self.sender.post(
+                sub.endpoint,
+                orjson.dumps(body),
+                secret=sub.secret,
+                idempotency_key=idempotency_key(sub.id, n.event_number),
+                subscription_id=sub.id,
+                event_number=n.event_number,
+            )
+            seen.pushed(span, sub.agency, outcome)
         now = datetime.now(UTC)
         self._record(breaker, outcome)
         if outcome.ok:
@@ -209,6 +226,7 @@ class Dispatcher:
         if retry_at is None:
             await self._dead_letter(sub, head, attempts=attempts, error=error)
             return False
+        seen.retrying(sub.agency)
         await asyncio.to_thread(
             queue.mark_failed,
             self.store,
@@ -264,6 +282,8 @@ class Dispatcher:
             horizon_s=self.policy.horizon_s,
         )
         await self.dead_letters.undeliverable(letter)
+        if self.telemetry is not None:
+            self.telemetry.dead_lettered(sub.agency)
         marked = await asyncio.to_thread(
             queue.mark_dead_lettered,
             self.store,

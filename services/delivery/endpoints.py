@@ -89,3 +89,8 @@ def breaker_key(agency: str, url: str) -> str:
     agency's failing (or hostile) endpoint cannot stop pushes to another agency that
     names the same host."""
     return f"{agency} {origin(url)}"
+
+
+def recipient_of(key: str) -> str:
+    """The agency a ``breaker_key`` belongs to."""
+    return key.split(" ", 1)[0]

@@ -18,11 +18,13 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
+from opentelemetry import trace
 
-from services.backbone import envelope, kafka
+from services.backbone import envelope, kafka, telemetry
 from services.backbone.errors import EnvelopeError
 
 log = logging.getLogger(__name__)
+tracer = trace.get_tracer("infoshare.inbox")
 
 
 @dataclass(frozen=True)
@@ -107,9 +109,17 @@ async def _started_reader(
     return None
 
 
-async def consume_into(inbox: Inbox, *, topic: str, bootstrap: str, stop: asyncio.Event) -> None:
+async def consume_into(
+    inbox: Inbox,
+    *,
+    topic: str,
+    bootstrap: str,
+    stop: asyncio.Event,
+) -> None:
     """Fill ``inbox`` from ``topic`` until ``stop`` is set. Reads the whole topic (no group),
-    so the view is complete after a restart."""
+    so the view is complete after a restart. Each record read is a ``receive`` span in the
+    recipient's own trace: an agency service is the recipient's side, and never opens the
+    event's sealed trace (``telemetry.TraceSeal``)."""
     reader = await _started_reader(topic, bootstrap=bootstrap, stop=stop)
     if reader is None:
         return
@@ -118,14 +128,15 @@ async def consume_into(inbox: Inbox, *, topic: str, bootstrap: str, stop: asynci
             batch = await reader.getmany(timeout_ms=500)
             for records in batch.values():
                 for rec in records:
-                    try:
-                        # Deliveries to anonymised recipients carry no key at all.
-                        event = envelope.decode(
-                            rec.key, rec.value, list(rec.headers or ()), require_key=False
-                        )
-                    except EnvelopeError as exc:
-                        log.error("undecodable delivery at %s@%d: %s", topic, rec.offset, exc)
-                        continue
-                    await inbox.add(event)
+                    headers = list(rec.headers or ())
+                    context = telemetry.extract_context(headers)
+                    with telemetry.consumer_span(tracer, rec, operation="receive", context=context):
+                        try:
+                            # Deliveries to anonymised recipients carry no key at all.
+                            event = envelope.decode(rec.key, rec.value, headers, require_key=False)
+                        except EnvelopeError as exc:
+                            log.error("undecodable delivery at %s@%d: %s", topic, rec.offset, exc)
+                            continue
+                        await inbox.add(event)
     finally:
         await reader.stop()

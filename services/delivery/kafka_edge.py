@@ -21,6 +21,7 @@ from services.delivery.deadletter import (
     undeliverable_audit,
 )
 from services.delivery.model import Delivered, Incoming
+from services.delivery.observe import DeliveryTelemetry
 from services.delivery.store import DeliveryStore
 from services.delivery.tables import DeliveryRow
 
@@ -124,12 +125,16 @@ async def ingest(
     stop: asyncio.Event,
     on_new: Callable[[], None] | None = None,
     max_records: int = 500,
+    seen: DeliveryTelemetry | None = None,
 ) -> None:
     """Read ``topics`` (topic -> recipient agency) until ``stop`` is set, from the offsets
     in the store, storing each batch and its offsets in one transaction. ``on_new`` is
-    called after every batch that gave some subscription a new event."""
+    called after every batch that gave some subscription a new event; ``seen`` traces each
+    record and keeps the reader's lag."""
     reader = kafka.consumer(*topics, bootstrap=bootstrap, group_id=None)
     await reader.start()
+    if seen is not None:
+        seen.lag.attach(reader)
     try:
         stored = await asyncio.to_thread(store.offsets)
         for tp in reader.assignment():
@@ -140,6 +145,8 @@ async def ingest(
         while not stop.is_set():
             batch = await reader.getmany(timeout_ms=300, max_records=max_records)
             if not batch:
+                if seen is not None:
+                    await seen.lag.refresh()
                 continue
             items: list[Incoming] = []
             offsets: dict[tuple[str, int], int] = {}
@@ -148,6 +155,8 @@ async def ingest(
                     offsets[(tp.topic, tp.partition)] = rec.offset + 1
                     try:
                         items.append(incoming(rec, topics[tp.topic]))
+                        if seen is not None:
+                            seen.received(rec, items[-1].headers)
                     except EnvelopeError as exc:
                         log.error(
                             "undecodable delivery at %s[%d]@%d: dead-lettered",
@@ -161,8 +170,14 @@ async def ingest(
                         await dead_letters.undecodable(
                             origin, agency=topics[tp.topic], problem=str(exc)
                         )
+                        if seen is not None:
+                            seen.dead_letter()
             result = await asyncio.to_thread(store.ingest, items, offsets, now=datetime.now(UTC))
+            if seen is not None:
+                await seen.lag.refresh()
             if result.notified and on_new is not None:
                 on_new()
     finally:
+        if seen is not None:
+            seen.lag.attach(None)
         await reader.stop()

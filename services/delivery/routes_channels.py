@@ -25,7 +25,7 @@ from services.delivery.model import Channel, Content, NotificationType, Status
 from services.delivery.notifications import Entry, notification
 from services.delivery.numbering import event_range
 from services.delivery.runtime import Runtime
-from services.delivery.store import delivered, utc
+from services.delivery.store import delivered, headers_of, utc
 from services.delivery.tables import SubscriptionRow
 
 INBOX, R5 = "pull inbox", "subscription status and events"
@@ -78,6 +78,9 @@ def channel_routes(rt: Runtime) -> APIRouter:
             raise WrongChannel("a webhook subscription is pushed; read it again with $events")
         cursor = row.acked_through if after is None else after
         found = await rt.db(queue.entries, rt.store, sub_id, cursor + 1, cursor + limit)
+        if rt.telemetry is not None:
+            pulled = [(q.delivery.kafka_topic, headers_of(q.delivery)) for q in found]
+            rt.telemetry.pulled(row.agency, pulled)
         page = _page(rt, row, found, NotificationType.EVENT)
         page.next_after = found[-1].notification.event_number if found else cursor
         return page
@@ -91,10 +94,12 @@ def channel_routes(rt: Runtime) -> APIRouter:
         "last event number is a 409. The default cursor of `notifications` follows. " + AUTH,
     )
     async def ack(sub_id: str, body: AckIn, authorization: str | None = Header(None)) -> AckOut:
-        await rt.owned(authorization, sub_id)
+        row = await rt.owned(authorization, sub_id)
         acked = await rt.db(
             subscriptions.acknowledge, rt.store, sub_id, body.through, now=datetime.now(UTC)
         )
+        if rt.telemetry is not None:
+            rt.telemetry.acknowledged(row.agency, acked - row.acked_through)
         return AckOut(subscription=sub_id, last_acknowledged=acked)
 
     @router.get(

@@ -14,6 +14,7 @@ from services.delivery import subscriptions
 from services.delivery.auth import calling_agency
 from services.delivery.breaker import BreakerBoard
 from services.delivery.dispatcher import Changes
+from services.delivery.observe import DeliveryTelemetry
 from services.delivery.settings import DeliverySettings
 from services.delivery.store import DeliveryStore
 from services.delivery.tables import SubscriptionRow
@@ -31,6 +32,7 @@ class Runtime:
     agencies: frozenset[str]
     changes: Changes
     breakers: BreakerBoard
+    telemetry: DeliveryTelemetry | None = None
 
     async def db(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run a store call off the event loop (SQLite and psycopg block)."""

@@ -29,15 +29,16 @@ class PushOutcome:
     gone: bool = False  # 410: the receiver wants no more: turn the subscription off
     error: str | None = None
     endpoint_down: bool = False  # a timeout, connection failure, 5xx, 408 or 429
+    status: int | None = None  # the HTTP status code, if there was an answer
 
 
 def _outcome(code: int) -> PushOutcome:
     if 200 <= code < 300:
-        return PushOutcome(ok=True)
+        return PushOutcome(ok=True, status=code)
     if code == 410:
-        return PushOutcome(ok=False, gone=True, error="HTTP 410 Gone")
+        return PushOutcome(ok=False, gone=True, error="HTTP 410 Gone", status=code)
     down = code >= 500 or code in _ENDPOINT_TROUBLE
-    return PushOutcome(ok=False, error=f"HTTP {code}", endpoint_down=down)
+    return PushOutcome(ok=False, error=f"HTTP {code}", endpoint_down=down, status=code)
 
 
 class WebhookSender:

@@ -28,12 +28,15 @@ from aiokafka.errors import (
     OutOfOrderSequenceNumber,
     UnknownProducerId,
 )
+from opentelemetry import trace
 from sqlalchemy.exc import SQLAlchemyError
 
+from services.backbone import telemetry
 from services.outbox import deadletter
 from services.outbox.store import OutboxStore, Pending
 
 log = logging.getLogger(__name__)
+tracer = trace.get_tracer("infoshare.outbox")
 # Errors of the producer's own state, not of a record: cured by a new producer.
 _PRODUCER_STATE = (OutOfOrderSequenceNumber, UnknownProducerId, InvalidProducerEpoch)
 
@@ -99,11 +102,18 @@ class OutboxRelay:
         futures: list[asyncio.Future[object]] = []
         refused: KafkaError | None = None
         for p in batch:  # the idempotent producer keeps their order per partition
+            sent = telemetry.end_when_sent(tracer, p.topic, p.headers)
             try:
-                futures.append(await producer.send(p.topic, p.value, key=p.key, headers=p.headers))
+                future = await producer.send(p.topic, p.value, key=p.key, headers=p.headers)
             except KafkaError as exc:  # refused before it left (too large?), or no metadata
+                sent(exc)
                 refused = exc
                 break
+            except BaseException as exc:  # stopping: the span ends all the same
+                sent(exc)
+                raise
+            future.add_done_callback(sent)
+            futures.append(future)
         if futures:
             if not await self._settled(futures, stop):
                 return 0  # stopping: what is unacknowledged is sent again after a restart

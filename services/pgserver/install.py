@@ -6,11 +6,9 @@ cluster, in its own directory, on a port it chooses, and leaves nothing else run
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 from pathlib import Path
 
+from services import debian
 from services.pgserver.errors import PostgresError
 
 LIB = Path("/usr/lib/postgresql")
@@ -47,25 +45,10 @@ def pg_ctl_for(data_dir: Path) -> Path | None:
     return None if bin_dir is None else bin_dir / "pg_ctl"
 
 
-def _apt(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    return subprocess.run(
-        ["apt-get", "-q", "-y", "-o", "Dpkg::Use-Pty=0", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
-
-
 def _install(package: str) -> None:
-    result = _apt("install", "--no-install-recommends", package)
-    if result.returncode != 0:  # the package lists may be missing or stale
-        _apt("update")
-        result = _apt("install", "--no-install-recommends", package)
-    if result.returncode != 0:
-        tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-8:])
-        raise PostgresError(f"apt-get install {package} failed:\n{tail}")
+    failed = debian.install(package)
+    if failed is not None:
+        raise PostgresError(f"apt-get install {package} failed:\n{failed}")
 
 
 def ensure_server() -> Path:
@@ -74,7 +57,7 @@ def ensure_server() -> Path:
     found = find_bin()
     if found is not None:
         return found
-    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+    if not debian.can_install():
         raise PostgresError(
             "PostgreSQL's server is not installed: run `apt-get install postgresql` as root "
             "(or point INFOSHARE_AUDIT_DATABASE_URL at a server of your own)"

@@ -9,12 +9,15 @@ import pytest
 
 from services.cli.demo import Outcome, play
 from services.cli.stack import Stack
+from services.observe import ZipkinServer
 from tests.e2e.stacks import running_stack
 
 
 @pytest.fixture(scope="module")
-def stack(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    with running_stack(kafka_bootstrap, tmp_path_factory) as running:
+def stack(
+    kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory, zipkin: ZipkinServer
+) -> Iterator[Stack]:
+    with running_stack(kafka_bootstrap, tmp_path_factory, zipkin=zipkin) as running:
         yield running
 
 

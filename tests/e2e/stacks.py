@@ -10,20 +10,37 @@ import pytest
 
 from services.cli.paths import default_cache_dir
 from services.cli.stack import Stack, free_ports_config
+from services.observe import ZipkinServer
+
+
+def tracing_to(zipkin: ZipkinServer) -> dict[str, str]:
+    """The environment that sends a component's spans to ``zipkin`` without delay."""
+    return {
+        "OTEL_TRACES_EXPORTER": "zipkin",
+        "OTEL_EXPORTER_ZIPKIN_ENDPOINT": zipkin.spans_url,
+        "OTEL_BSP_SCHEDULE_DELAY": "200",
+    }
 
 
 @contextlib.contextmanager
 def running_stack(
-    kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory, *, postgres: bool = False
+    kafka_bootstrap: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    *,
+    postgres: bool = False,
+    zipkin: ZipkinServer | None = None,
 ) -> Iterator[Stack]:
     """Every component on free ports and topics of its own; with ``postgres``, the audit
-    trail in a PostgreSQL cluster the stack starts (and this removes) instead of SQLite."""
+    trail in a PostgreSQL cluster the stack starts (and this removes) instead of SQLite;
+    with ``zipkin``, every component's spans sent there."""
+    traces = {} if zipkin is None else tracing_to(zipkin)
     config = free_ports_config(
         tmp_path_factory.mktemp("stack"),
         default_cache_dir(),
         bootstrap=kafka_bootstrap,
         namespace=f"e{uuid.uuid4().hex[:10]}.",
         postgres=postgres,
+        extra_env=traces,
     )
     running = Stack(config)
     try:

@@ -102,7 +102,10 @@ def test_demo_plays_the_scenario_and_stops_everything_it_started() -> None:
     ):
         assert title in out
     assert "withheld" in out and "demo complete" in out
-    assert _processes_mentioning("infoshare-demo-") == []
+    # Operations: the plan's trace read back from Zipkin, the counters from Prometheus.
+    assert "One event's whole path" in out and "read back from Zipkin" in out
+    assert "Counters the demo moved" in out and "write audit" in out
+    assert _processes_mentioning("infoshare-demo-") == []  # Zipkin and Prometheus too
 
 
 @pytest.mark.kafka
@@ -139,6 +142,7 @@ def test_up_serves_until_interrupted(kafka_bootstrap: str, tmp_path: Path) -> No
             str(tmp_path),
             "--base-port",
             str(base),
+            "--no-observe",  # Zipkin and Prometheus: the demo's test runs them
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -13,6 +13,7 @@ from services.backbone.topics import Topics
 from services.cli import scenario
 from services.cli.demo import Outcome, wait_for
 from services.cli.stack import Stack
+from tests.e2e.scenario_data import IDENTIFYING
 from tests.integration.kafka_helpers import end_offsets, read_topic
 from tests.unit.factories import FLAG_FIELDS
 
@@ -386,18 +387,7 @@ def test_only_ig_searches_across_agencies_and_an_agency_sees_what_it_published(
 
 
 async def test_no_identifier_in_logs_keys_or_headers(stack: Stack, outcome: Outcome) -> None:
-    identifiers = [
-        value
-        for child in (scenario.ON_PLAN, scenario.NOT_ON_PLAN, scenario.THIRD)
-        for value in (
-            child.nhs_number,
-            child.person_id,
-            child.given_name,
-            child.family_name,
-            child.date_of_birth,
-            child.postcode,
-        )
-    ]
+    identifiers = IDENTIFYING
     logs = stack.config.state_dir / "logs"
     for log in logs.iterdir():
         text = log.read_text(errors="replace")
@@ -514,18 +504,7 @@ def test_no_log_line_of_any_component_holds_a_childs_identifier(
     child (identifiers, names, dates of birth, postcodes of the scenario's children)."""
     logs = sorted((stack.config.state_dir / "logs").glob("*.log"))
     assert {p.stem for p in logs} >= {"processor", "health", "socialcare", "education"}
-    secrets = [
-        value
-        for child in (scenario.ON_PLAN, scenario.NOT_ON_PLAN, scenario.THIRD)
-        for value in (
-            child.nhs_number,
-            child.person_id,
-            child.given_name,
-            child.family_name,
-            child.date_of_birth,
-            child.postcode,
-        )
-    ]
+    secrets = IDENTIFYING
     for path in logs:
         text = path.read_text(errors="replace")
         leaked = [s for s in secrets if s in text]

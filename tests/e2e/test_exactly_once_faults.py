@@ -121,6 +121,7 @@ async def _run(
         "INFOSHARE_TOPIC_PARTITIONS": str(PARTITIONS),
         "INFOSHARE_KEYRING_FILE": str(keyring_path),
         "INFOSHARE_TRANSACTION_TIMEOUT_MS": str(TXN_TIMEOUT_MS),
+        "INFOSHARE_PORT": "0",  # several processors on one host: no metrics port for any
     }
     common: dict[str, Any] = {
         "bootstrap": bootstrap,
@@ -403,12 +404,16 @@ def _audits_per_input(
                 ctx,
                 {},
                 None,
-                list,
+                lambda _topic: [],
             )
             counts[(PLAN_STARTED, True)] = audited(started)
             state = dict(started.state_changes)
         handled = handle(
-            _record(child, ATTENDANCE, attendance, ctx, routing), ctx, state, None, list
+            _record(child, ATTENDANCE, attendance, ctx, routing),
+            ctx,
+            state,
+            None,
+            lambda _topic: [],
         )
         counts[(ATTENDANCE, on_plan)] = audited(handled)
     return counts

@@ -420,10 +420,14 @@ async def test_metrics_count_what_was_accepted_and_name_no_one(
         assert line in text
     assert f"infoshare_outbox_pending{{{agency}}} {float(pending(app))}" in text
     route = service.sample.path.split("?")[0]
-    assert f'infoshare_agency_requests_total{{{agency},route="{route}",status="202"}} 1.0' in text
-    assert f'infoshare_agency_requests_total{{{agency},route="unmatched",status="401"}} 1.0' in text
+    for status, template in (("202", route), ("401", "unmatched")):  # refused ones too
+        labels = f'http_request_method="POST",http_response_status_code="{status}"'
+        assert f'{HTTP_COUNT}{{{labels},http_route="{template}"}} 1.0' in text
     for value in _identifying_values(service.sample.body):
         assert value not in text
+
+
+HTTP_COUNT = "http_server_request_duration_seconds_count"
 
 
 def _identifying_values(body: bytes) -> list[str]:

@@ -46,6 +46,6 @@ def test_a_free_ports_config_gives_every_server_its_own_port(tmp_path: Path) -> 
     ports = [*config.ports.values(), config.kafka_port, config.controller_port]
     ports.append(config.postgres_port)
     servers = [c for c in COMPONENTS if c.port is not None]
-    assert len(set(ports)) == len(ports) == len(servers) + 3
+    assert len(set(ports)) == len(ports) == len(servers) + 2 + 3  # Zipkin, Prometheus
     assert all(p in LISTEN_PORTS for p in ports)
     assert free_ports_config(tmp_path, tmp_path).postgres_port is None

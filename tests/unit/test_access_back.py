@@ -62,11 +62,11 @@ IDENTIFYING = [
 ]
 
 
-def traces() -> Callable[[], list[tuple[str, bytes]]]:
+def traces() -> Callable[[str], list[tuple[str, bytes]]]:
     """A fresh traceparent per delivery, as the loop's ``delivery_trace`` gives."""
     numbers: Iterator[int] = iter(range(1, 100))
 
-    def next_trace() -> list[tuple[str, bytes]]:
+    def next_trace(_topic: str) -> list[tuple[str, bytes]]:
         n = next(numbers)
         return [("traceparent", f"00-{n:032x}-{n:016x}-01".encode())]
 

@@ -150,7 +150,7 @@ def test_an_unprocessable_record_is_dead_lettered_and_audited(
     reason: str,
 ) -> None:
     rec = spoil(build(PLAN_STARTED))
-    handled = handle(rec, ctx, {}, "trace-1", lambda: TRACE)
+    handled = handle(rec, ctx, {}, "trace-1", lambda _: TRACE)
 
     assert handled.dead_letter_reason is not None
     assert handled.dead_letter_reason.startswith(reason)
@@ -194,7 +194,7 @@ def test_a_dead_letter_keeps_the_event_id_and_type_for_the_audit(
     ctx: Context, build: Callable[..., InRecord]
 ) -> None:
     rec = with_nhs_number("9990000124")(build(PLAN_STARTED))
-    (audit,) = audits(handle(rec, ctx, {}, None, lambda: []), ctx)
+    (audit,) = audits(handle(rec, ctx, {}, None, lambda _: []), ctx)
     assert audit.event_id == (dict(rec.headers)["ce_id"] or b"").decode()
     assert audit.event_type == PLAN_STARTED
 
@@ -206,7 +206,7 @@ def test_a_plan_start_is_flagged_audited_and_remembered(
     ctx: Context, build: Callable[..., InRecord], keyring: Keyring, rkey: str
 ) -> None:
     rec = build(PLAN_STARTED)
-    handled = handle(rec, ctx, {}, "trace-1", lambda: TRACE)
+    handled = handle(rec, ctx, {}, "trace-1", lambda _: TRACE)
 
     assert handled.dead_letter_reason is None
     assert [r.topic for r in handled.records] == [
@@ -284,7 +284,7 @@ def test_a_plan_start_is_flagged_audited_and_remembered(
 def test_an_attendance_with_a_plan_goes_to_the_authority_and_public_health(
     ctx: Context, build: Callable[..., InRecord], rkey: str
 ) -> None:
-    handled = handle(build(ATTENDANCE), ctx, {rkey: PLAN}, None, lambda: [])
+    handled = handle(build(ATTENDANCE), ctx, {rkey: PLAN}, None, lambda _: [])
     assert [r.topic for r in handled.records] == [
         ctx.topics.deliver(LA),
         ctx.topics.audit,
@@ -305,7 +305,7 @@ def test_an_attendance_with_a_plan_goes_to_the_authority_and_public_health(
 def test_an_attendance_without_a_plan_is_withheld_from_the_authority(
     ctx: Context, build: Callable[..., InRecord]
 ) -> None:
-    handled = handle(build(ATTENDANCE), ctx, {}, None, lambda: [])
+    handled = handle(build(ATTENDANCE), ctx, {}, None, lambda _: [])
     assert [r.topic for r in handled.records] == [
         ctx.topics.audit,
         ctx.topics.deliver(PH),
@@ -323,7 +323,7 @@ def test_an_attendance_without_a_plan_is_withheld_from_the_authority(
 def test_the_holder_ending_the_plan_clears_it(
     ctx: Context, build: Callable[..., InRecord], rkey: str
 ) -> None:
-    handled = handle(build(PLAN_ENDED), ctx, {rkey: PLAN}, None, lambda: [])
+    handled = handle(build(PLAN_ENDED), ctx, {rkey: PLAN}, None, lambda _: [])
     assert handled.state_changes == {rkey: None}
     (tombstone,) = on(handled.records, ctx.topics.state("protection-plans"))
     assert (tombstone.key, tombstone.value) == (rkey.encode(), None)
@@ -339,7 +339,7 @@ def test_an_event_no_protocol_covers_is_audited_as_withheld(
     ctx: Context, build: Callable[..., InRecord]
 ) -> None:
     handled = handle(
-        build(ATTENDANCE), dataclasses.replace(ctx, protocols=()), {}, None, lambda: []
+        build(ATTENDANCE), dataclasses.replace(ctx, protocols=()), {}, None, lambda _: []
     )
     assert [r.topic for r in handled.records] == [
         ctx.topics.audit,
@@ -355,12 +355,12 @@ def test_audit_ids_are_the_same_when_a_record_is_handled_again(
     ctx: Context, build: Callable[..., InRecord], rkey: str
 ) -> None:
     rec = build(ATTENDANCE)
-    first = [a.audit_id for a in audits(handle(rec, ctx, {rkey: PLAN}, None, lambda: []), ctx)]
-    again = [a.audit_id for a in audits(handle(rec, ctx, {rkey: PLAN}, None, lambda: []), ctx)]
+    first = [a.audit_id for a in audits(handle(rec, ctx, {rkey: PLAN}, None, lambda _: []), ctx)]
+    again = [a.audit_id for a in audits(handle(rec, ctx, {rkey: PLAN}, None, lambda _: []), ctx)]
     other = [
         a.audit_id
         for a in audits(
-            handle(build(ATTENDANCE, offset=42), ctx, {rkey: PLAN}, None, lambda: []), ctx
+            handle(build(ATTENDANCE, offset=42), ctx, {rkey: PLAN}, None, lambda _: []), ctx
         )
     ]
     assert first == again
@@ -388,7 +388,7 @@ def test_a_rule_that_cannot_be_applied_withholds_from_that_recipient_only(
         dataclasses.replace(ctx, protocols=(*others, broken)),
         {rkey: PLAN},
         None,
-        lambda: [],
+        lambda _: [],
     )
     assert handled.dead_letter_reason is None
     assert on(handled.records, ctx.topics.deliver(LA))
@@ -402,8 +402,8 @@ def test_only_social_care_can_start_a_plan(
     ctx: Context, build: Callable[..., InRecord], rkey: str
 ) -> None:
     state: dict[str, ProtectionPlan | None] = {rkey: PLAN}
-    state |= handle(build(PLAN_STARTED, source=ED), ctx, state, None, lambda: []).state_changes
-    attendance = handle(build(ATTENDANCE), ctx, state, None, lambda: [])
+    state |= handle(build(PLAN_STARTED, source=ED), ctx, state, None, lambda _: []).state_changes
+    attendance = handle(build(ATTENDANCE), ctx, state, None, lambda _: [])
     assert on(attendance.records, ctx.topics.deliver(LA)), "la-northshire was not notified"
 
 
@@ -416,7 +416,7 @@ def test_a_key_that_is_not_the_subjects_routing_key_is_dead_lettered(
     # Another child's key would consult another child's plan; a foreign routing secret none.
     other = routing_key(keyring.require_routing(), f"nhs:{scenario.NOT_ON_PLAN.nhs_number}")
     rec = dataclasses.replace(build(ATTENDANCE), key=other.encode())
-    handled = handle(rec, ctx, {other: PLAN, rkey: None}, None, lambda: [])
+    handled = handle(rec, ctx, {other: PLAN, rkey: None}, None, lambda _: [])
     assert handled.dead_letter_reason == (
         "the record key is not the routing key of the event's subject"
     )
@@ -429,7 +429,7 @@ def test_a_null_header_is_dead_lettered_not_a_crash(
     rec = build(ATTENDANCE)
     headers = [(n, None if n == "ce_id" else v) for n, v in rec.headers]
     headers.append(("traceparent", None))
-    handled = handle(dataclasses.replace(rec, headers=headers), ctx, {}, None, lambda: [])
+    handled = handle(dataclasses.replace(rec, headers=headers), ctx, {}, None, lambda _: [])
     assert handled.dead_letter_reason == "header ce_id is null"
     (audit,) = audits(handled, ctx)
     assert audit.event_id is None
@@ -442,7 +442,7 @@ def test_any_unexpected_failure_is_a_dead_letter(
         raise KeyError("boom")
 
     monkeypatch.setattr("consent.processor.handle.decide", explode)
-    handled = handle(build(ATTENDANCE), ctx, {}, None, lambda: [])
+    handled = handle(build(ATTENDANCE), ctx, {}, None, lambda _: [])
     assert handled.dead_letter_reason == "unexpected KeyError while processing"
 
 
@@ -456,7 +456,7 @@ def test_two_protocols_for_one_recipient_keep_two_audit_records(
         dataclasses.replace(ctx, protocols=(analytics, research)),
         {rkey: PLAN},
         None,
-        lambda: [],
+        lambda _: [],
     )
     ids = [a.audit_id for a in audits(handled, ctx)]
     assert len(ids) == 2 and len(set(ids)) == 2
@@ -471,7 +471,7 @@ def test_two_recipients_deliveries_share_no_header_value_nor_key(
             [("traceparent", b"00-" + b"3" * 32 + b"-" + b"4" * 16 + b"-01")],
         ]
     )
-    handled = handle(build(ATTENDANCE), ctx, {rkey: PLAN}, None, lambda: next(traces))
+    handled = handle(build(ATTENDANCE), ctx, {rkey: PLAN}, None, lambda _: next(traces))
     (la,) = on(handled.records, ctx.topics.deliver(LA))
     (ph,) = on(handled.records, ctx.topics.deliver(PH))
     linking = {"ce_id", "traceparent", "tracestate"}
@@ -509,7 +509,7 @@ def test_nothing_unallowed_reaches_a_delivered_value_key_or_header(
     )
     key, value, headers = encode(event)
     rec = InRecord(ctx.topics.source(ED), 0, 7, key, value, headers)
-    handled = handle(rec, ctx, {rkey: PLAN if with_plan else None}, None, lambda: TRACE)
+    handled = handle(rec, ctx, {rkey: PLAN if with_plan else None}, None, lambda _: TRACE)
     (ph,) = on(handled.records, ctx.topics.deliver(PH))
     exposed = (
         (ph.key or b"")
@@ -557,7 +557,7 @@ def test_an_anonymised_recipient_gets_a_delivery_with_no_key_at_all(
         dataclasses.replace(ctx, protocols=(protocol,)),
         {rkey: PLAN},
         None,
-        lambda: [],
+        lambda _: [],
     )
     assert handled.dead_letter_reason is None
     (delivery,) = on(handled.records, ctx.topics.deliver(PH))

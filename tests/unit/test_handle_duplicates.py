@@ -23,7 +23,7 @@ _T0 = datetime(2026, 11, 26, 9, 30, tzinfo=UTC)
 
 
 def _remember(ctx: Context, rec: InRecord) -> dict[str, Seen]:
-    first = handle(rec, ctx, {}, None, lambda: [])
+    first = handle(rec, ctx, {}, None, lambda _: [])
     assert not first.suppressed
     return first.seen_changes
 
@@ -32,7 +32,7 @@ def test_a_decided_event_is_remembered_on_its_input_partition(
     ctx: Context, build: Callable[..., InRecord]
 ) -> None:
     rec = build(ATTENDANCE)
-    handled = handle(rec, ctx, {}, None, lambda: [])
+    handled = handle(rec, ctx, {}, None, lambda _: [])
     (memory,) = on(handled.records, ctx.topics.state(SEEN_EVENTS))
     event = decode(rec.key, rec.value, rec.headers)
     assert memory.key == seen_key(event).encode()
@@ -47,7 +47,7 @@ def test_the_same_event_again_is_suppressed_and_audited_once(
     rec = build(PLAN_STARTED, offset=10)
     seen = _remember(ctx, rec)
     copy = dataclasses.replace(rec, offset=11)
-    again = handle(copy, ctx, {}, "t", lambda: [], seen=seen)
+    again = handle(copy, ctx, {}, "t", lambda _: [], seen=seen)
     assert again.suppressed
     assert again.decisions == [] and again.state_changes == {} and again.seen_changes == {}
     assert [r.topic for r in again.records] == [ctx.topics.audit]
@@ -67,7 +67,7 @@ def test_a_reused_id_with_other_content_is_suppressed_as_conflicting(
     seen = _remember(ctx, rec)
     # Same headers (so same source and id), different body: still valid, still suppressed.
     other = dataclasses.replace(rec, value=(rec.value or b"") + b" ")
-    (audit,) = audits(handle(other, ctx, {}, None, lambda: [], seen=seen), ctx)
+    (audit,) = audits(handle(other, ctx, {}, None, lambda _: [], seen=seen), ctx)
     assert audit.reason_code == "duplicate.conflicting"
 
 
@@ -77,7 +77,7 @@ def test_an_invalid_copy_is_a_dead_letter_not_a_duplicate(
     rec = build(ATTENDANCE)
     seen = _remember(ctx, rec)
     broken = dataclasses.replace(rec, value=b"{}")
-    handled = handle(broken, ctx, {}, None, lambda: [], seen=seen)
+    handled = handle(broken, ctx, {}, None, lambda _: [], seen=seen)
     assert handled.dead_letter_reason and not handled.suppressed
 
 
@@ -85,9 +85,9 @@ def test_a_replay_decides_again_audited_as_its_run_and_changes_no_state(
     ctx: Context, build: Callable[..., InRecord]
 ) -> None:
     rec = build(ATTENDANCE)
-    original = handle(rec, ctx, {}, None, lambda: [])
+    original = handle(rec, ctx, {}, None, lambda _: [])
     replay_ctx = dataclasses.replace(ctx, replay_run="run-7")
-    replayed = handle(rec, replay_ctx, {}, None, lambda: [], seen={})
+    replayed = handle(rec, replay_ctx, {}, None, lambda _: [], seen={})
 
     assert not replayed.suppressed
     assert replayed.state_changes == {}
@@ -95,7 +95,7 @@ def test_a_replay_decides_again_audited_as_its_run_and_changes_no_state(
     assert not on(replayed.records, ctx.topics.state("protection-plans"))
     # The run remembers the event for itself: a copy later in the range is skipped.
     copy = dataclasses.replace(rec, offset=rec.offset + 1)
-    assert handle(copy, replay_ctx, {}, None, lambda: [], seen=replayed.seen_changes).suppressed
+    assert handle(copy, replay_ctx, {}, None, lambda _: [], seen=replayed.seen_changes).suppressed
     (ph,) = on(replayed.records, ctx.topics.deliver(PH))
     delivered = decode(ph.key, ph.value, ph.headers, require_key=False)
     assert delivered.extensions["replay"] == "run-7"
@@ -125,7 +125,7 @@ def test_an_input_whose_outputs_are_too_big_is_dead_lettered_not_retried(
 ) -> None:
     rec = build(ATTENDANCE)
     monkeypatch.setattr(handle_module, "MAX_RECORD_BYTES", len(rec.value or b"") + 400)
-    handled = handle(rec, ctx, {}, None, lambda: [])
+    handled = handle(rec, ctx, {}, None, lambda _: [])
     assert handled.dead_letter_reason and "record limit" in handled.dead_letter_reason
     assert handled.decisions == [] and handled.seen_changes == {}
     assert on(handled.records, ctx.topics.dlq("processor"))
@@ -138,7 +138,7 @@ def test_a_dead_letter_too_big_to_keep_keeps_its_headers_and_says_why(
     ctx: Context, build: Callable[..., InRecord], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(handle_module, "MAX_RECORD_BYTES", 100)
-    handled = handle(build(ATTENDANCE), ctx, {}, None, lambda: [])
+    handled = handle(build(ATTENDANCE), ctx, {}, None, lambda _: [])
     (dead,) = on(handled.records, ctx.topics.dlq("processor"))
     assert dead.value is None
     assert dict(dead.headers)["dlq_value_dropped"] == b"size"

@@ -1,0 +1,136 @@
+"""What the processor tells operators: its metrics, and the spans of one record's path.
+
+Labels and span attributes are agencies, event types (only those the schema registry
+knows: a header is the publisher's word), outcomes and reason codes: never a value from
+an event, never a key.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+
+from opentelemetry import trace
+
+from consent.core.decide import Decision
+from consent.processor.handle import Handled
+from consent.processor.records import header_text
+from services.backbone import envelope, telemetry
+from services.backbone.consumer_lag import ConsumerLag
+from services.backbone.errors import EnvelopeError
+from services.backbone.metering import LATENCY_BUCKETS, Metrics, dead_letter_counter
+
+tracer = trace.get_tracer("infoshare.processor")
+
+Headers = list[tuple[str, bytes]]
+Headers_ = Sequence[tuple[str, bytes | None]]
+
+
+def delivery_headers(seal: telemetry.TraceSeal | None, topic: str) -> Headers:
+    """A delivery's trace headers, made under a ``create deliver.<recipient>`` span of this
+    event's trace: the recipient's own trace (linked to that span) and, sealed, ours."""
+    with telemetry.producer_span(tracer, operation="create", topic=topic) as span:
+        linked = telemetry.new_trace_headers("deliver", link_to=span.get_span_context())
+        return linked + (seal.seal() if seal is not None else [])
+
+
+def note_decisions(span: trace.Span, handled: Handled) -> None:
+    """One span event per decision: who, what, why (codes only)."""
+    span.set_attribute("infoshare.decisions", len(handled.decisions))
+    for d in handled.decisions:
+        span.add_event(
+            "decision",
+            {
+                "infoshare.recipient": d.recipient or "",
+                "infoshare.outcome": d.outcome.value,
+                "infoshare.reason_code": d.reason_code.value,
+                "infoshare.protocol": d.protocol.ref if d.protocol else "",
+                "infoshare.overridden": d.override is not None,
+            },
+        )
+    if handled.suppressed:
+        span.set_attribute("infoshare.duplicate", True)
+    if handled.dead_letter_reason:
+        span.set_attribute("infoshare.dead_lettered", True)
+
+
+class ProcessorMetrics:
+    def __init__(self, metrics: Metrics, *, group: str, known_types: Iterable[str]) -> None:
+        self.source = metrics
+        self.registry = metrics.registry
+        meter = metrics.meter("infoshare.processor")
+        self.known_types = frozenset(known_types)
+        self.received = meter.create_counter(
+            "infoshare.events.received", description="Source records read, by agency and type"
+        )
+        self.decisions = meter.create_counter(
+            "infoshare.decisions",
+            description="Sharing decisions, by recipient, outcome and reason code",
+        )
+        self.overridden = meter.create_counter(
+            "infoshare.decisions.overridden",
+            description="Decisions made under a practitioner's override",
+        )
+        self.dead_lettered = dead_letter_counter(meter, "processor")
+        self.duplicates = meter.create_counter(
+            "infoshare.events.duplicate", description="Records suppressed as duplicates"
+        )
+        self.decision_time = meter.create_histogram(
+            "infoshare.decision.duration",
+            unit="s",
+            description="Time to decide one source record (all its recipients)",
+            explicit_bucket_boundaries_advisory=LATENCY_BUCKETS,
+        )
+        self.latency = meter.create_histogram(
+            "infoshare.event.latency",
+            unit="s",
+            description="From the agency's acceptance of an event to its decisions committed",
+            explicit_bucket_boundaries_advisory=LATENCY_BUCKETS,
+        )
+        self.lag = ConsumerLag(meter, group)
+
+    def registry_text(self) -> str:
+        """What Prometheus would scrape now."""
+        return self.source.exposition().decode()
+
+    def decided(self, seconds: float) -> None:
+        self.decision_time.record(seconds)
+
+    def committed(self, results: Iterable[tuple[str, Headers_, Handled]]) -> None:
+        """After a transaction commits (a batch retried after an abort counts once): what
+        was read and decided, and how long each event took since its agency accepted it."""
+        now = datetime.now(UTC)
+        for topic, headers, h in results:
+            event_type = header_text(headers, "ce_type") or ""
+            self.received.add(
+                1,
+                {
+                    "source_agency": topic.rpartition("source.")[2],
+                    "event_type": event_type if event_type in self.known_types else "unknown",
+                },
+            )
+            for d in h.decisions:
+                self._decision(d)
+            if h.dead_letter_reason:
+                self.dead_lettered()
+            if h.suppressed:
+                self.duplicates.add(1)
+            raw = header_text(headers, "ce_time")
+            with contextlib.suppress(EnvelopeError):
+                if raw:
+                    accepted = envelope.parse_time(raw)
+                    self.latency.record(max(0.0, (now - accepted).total_seconds()))
+
+    def _decision(self, d: Decision) -> None:
+        recipient = d.recipient or "none"
+        self.decisions.add(
+            1,
+            {
+                "recipient": recipient,
+                "outcome": d.outcome.value,
+                "reason_code": d.reason_code.value,
+            },
+        )
+        if d.override is not None:
+            self.overridden.add(1, {"recipient": recipient})

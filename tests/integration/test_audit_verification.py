@@ -1,0 +1,213 @@
+"""The audit trail verified by the audit service itself, on a real database: the verifier
+that `infoshare audit verify` uses finds an intact trail intact and names the record edited
+by hand, without mistaking records sealed while it reads for tampering; the service runs it
+on a schedule, shows the verdict at GET /metrics for an alert to fire on, and logs the
+failure by sequence number and check, never by what a record says."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy
+
+from services.audit.app import AuditSettings, create_app
+from services.audit.chain import Stored
+from services.audit.sealing import sealing_from
+from services.audit.store import AuditStore
+from services.audit.verification import TrailVerdict, verify_every, verify_trail
+from services.backbone import kafka
+from services.backbone.audit_contract import AuditOutcome, AuditRecord
+from services.backbone.keyring import Keyring
+from services.backbone.topics import Topics, TopicSpec
+from tests.integration.kafka_helpers import eventually
+
+REASON = "the protocol allows it (reason-text-7f3a)"
+ACTOR = "actor-7f3a"
+
+
+def _record(offset: int, **fields: Any) -> AuditRecord:
+    return AuditRecord.about(
+        topic="source.x",
+        partition=0,
+        offset=offset,
+        recipient="la-northshire",
+        protocol="p@1",
+        recorded_at=datetime(2026, 11, 20, 12, 0, tzinfo=UTC),
+        action="disclose",
+        decision=AuditOutcome.SHARED,
+        reason_code="shared.protocol_allows",
+        reason=REASON,
+        actor=ACTOR,
+        source_agency="la-northshire",
+        subject_key=f"child-{offset}",
+        **fields,
+    )
+
+
+def _store(url: str, checkpoints: Path, keyring: Keyring, *, schema: bool = True) -> AuditStore:
+    store = AuditStore(url, sealing_from(keyring, checkpoints, checkpoint_every=3))
+    if schema:
+        store.create_schema()
+    return store
+
+
+def _verify(store: AuditStore, **options: Any) -> TrailVerdict:
+    return verify_trail(
+        store.engine,
+        chain_key=store.sealing.chain_key,
+        public_key=store.sealing.signing.public_key(),
+        checkpoint_file=options.pop("checkpoint_file", store.sealing.checkpoint_file),
+        **options,
+    )
+
+
+def _edit_record_2(engine: sqlalchemy.Engine) -> None:
+    with engine.begin() as db:  # by hand, as anyone with write access to the database could
+        db.execute(sqlalchemy.text("UPDATE audit_entry SET decision = 'withheld' WHERE seq = 2"))
+
+
+def test_the_verifier_proves_a_trail_then_names_the_record_edited(
+    database_url: str, tmp_path: Path, keyring: Keyring
+) -> None:
+    store = _store(database_url, tmp_path / "cp.jsonl", keyring)
+    store.add_batch([_record(i, subject_aliases=[f"upn-{i}"]) for i in range(1, 7)])
+
+    intact = _verify(store)
+    assert intact.ok and intact.problem is None and intact.failed is None
+    assert (intact.records, intact.checkpoints) == (6, 1)
+    assert not intact.checkpoint_file_missing
+    assert _verify(store, checkpoint_file=tmp_path / "elsewhere.jsonl").checkpoint_file_missing
+
+    _edit_record_2(store.engine)
+    tampered = _verify(store)
+    assert not tampered.ok and tampered.failed == "chain" and tampered.records == 1
+    assert tampered.problem == "record 2: edited: its content does not give its stored hash"
+
+
+def test_records_sealed_while_the_verifier_reads_are_not_taken_for_tampering(
+    database_url: str, tmp_path: Path, keyring: Keyring
+) -> None:
+    """The service verifies while it ingests: a record (and its alias link) stored after
+    the walk but before the alias index is read is the next verification's to walk."""
+    store = _store(database_url, tmp_path / "cp.jsonl", keyring)
+    store.add_batch([_record(1, subject_aliases=["upn-1"])])
+
+    def and_then_one_more(records: Iterable[Stored]) -> Iterator[Stored]:
+        yield from records
+        store.add_batch([_record(2, subject_aliases=["upn-2"])])
+
+    verdict = _verify(store, counted=and_then_one_more)
+    assert verdict.ok, verdict.problem
+    assert verdict.records == 1
+    assert _verify(store).records == 2
+
+
+async def test_a_trail_that_cannot_be_read_is_logged_and_no_verdict_is_reported(
+    tmp_path: Path, keyring: Keyring, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.ERROR, logger="services.audit.verification")
+    store = _store(f"sqlite:///{tmp_path / 'no-tables.db'}", tmp_path / "cp", keyring, schema=False)
+    reports: list[bool] = []
+    stop = asyncio.Event()
+    task = asyncio.create_task(verify_every(0.05, store, stop=stop, report=reports.append))
+
+    async def failed_twice() -> bool:  # the first failure did not end the task
+        return len([r for r in caplog.records if "not verified" in r.getMessage()]) >= 2
+
+    try:
+        await eventually("two verifications that could not read the trail", failed_twice)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+    assert reports == []
+    message = caplog.records[0].getMessage()
+    assert message == "audit trail not verified: cannot read it (OperationalError)"
+
+
+async def test_stopping_does_not_wait_for_the_next_verification(
+    tmp_path: Path, keyring: Keyring
+) -> None:
+    store = _store(f"sqlite:///{tmp_path / 'audit.db'}", tmp_path / "cp.jsonl", keyring)
+    store.add_batch([_record(1)])
+    reports: list[bool] = []
+    stop = asyncio.Event()
+    task = asyncio.create_task(verify_every(3600, store, stop=stop, report=reports.append))
+
+    async def verified() -> bool:
+        return reports == [True]
+
+    await eventually("the verification right after start", verified)
+    stop.set()
+    await asyncio.wait_for(task, 5)
+
+
+def _metric(text: str, name: str) -> float | None:
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return None
+
+
+@pytest.mark.kafka
+async def test_the_service_verifies_its_trail_and_its_gauge_turns_to_0_when_tampered(
+    kafka_bootstrap: str,
+    namespace: str,
+    tmp_path: Path,
+    keyring: Keyring,
+    keyring_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="services.audit.verification")
+    url, checkpoints = f"sqlite:///{tmp_path / 'audit.db'}", tmp_path / "cp.jsonl"
+    topics = Topics(namespace=namespace)
+    await kafka.ensure_topics(
+        kafka_bootstrap, [TopicSpec(topics.audit, 1), TopicSpec(topics.dlq("audit"), 1)]
+    )
+    settings = AuditSettings(
+        keyring_file=keyring_path,
+        audit_database_url=url,
+        audit_checkpoint_file=checkpoints,
+        kafka_bootstrap=kafka_bootstrap,
+        topic_namespace=namespace,
+        audit_verify_every_s=0.2,
+    )
+    app = create_app(settings)
+    records = [_record(i) for i in range(1, 5)]
+    _store(url, checkpoints, keyring).add_batch(records)  # as the ingester would store them
+
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://a") as api,
+    ):
+
+        async def gauge_is(value: float) -> bool:
+            text = (await api.get("/metrics")).text
+            return _metric(text, "infoshare_audit_chain_verified") == value
+
+        await eventually("the trail verified", lambda: gauge_is(1.0))
+        text = (await api.get("/metrics")).text
+        assert _metric(text, "infoshare_audit_verification_failures_total") in (None, 0.0)
+
+        _edit_record_2(sqlalchemy.create_engine(url))
+        await eventually("the tampering found", lambda: gauge_is(0.0))
+        text = (await api.get("/metrics")).text
+        assert (_metric(text, "infoshare_audit_verification_failures_total") or 0) >= 1
+
+    alerts = [
+        r for r in caplog.records if r.getMessage().startswith("ALERT audit trail verification")
+    ]
+    assert alerts and all(r.levelno == logging.ERROR for r in alerts)
+    line = alerts[0].getMessage()
+    assert line == (
+        "ALERT audit trail verification failed: "
+        "record 2: edited: its content does not give its stored hash"
+    )
+    said = [REASON, ACTOR, "withheld", *(r.audit_id for r in records), "child-2"]
+    assert not [value for value in said if value in caplog.text]
