@@ -201,8 +201,10 @@ class Processor:
             while not stop.is_set():
                 self._maybe_reload()
                 generation = self.generation
-                batch = await consumer.getmany(timeout_ms=500, max_records=self.config.batch_max)
+                # Before the poll: the position then covers only what was processed (or
+                # rewound), not a batch fetched and still to be decided.
                 await self.metrics.lag.refresh()
+                batch = await consumer.getmany(timeout_ms=500, max_records=self.config.batch_max)
                 if not batch:
                     continue
                 await self._until_ready(stop)

@@ -58,7 +58,6 @@ def note_decisions(span: trace.Span, handled: Handled) -> None:
 class ProcessorMetrics:
     def __init__(self, metrics: Metrics, *, group: str, known_types: Iterable[str]) -> None:
         self.source = metrics
-        self.registry = metrics.registry
         meter = metrics.meter("infoshare.processor")
         self.known_types = frozenset(known_types)
         self.received = meter.create_counter(
