@@ -35,9 +35,9 @@ run: $(STAMP) kafka-jars
 	@$(BIN)/infoshare up
 
 lint: $(STAMP)
-	@$(BIN)/ruff check services consent tests
-	@$(BIN)/ruff format --check services consent tests
-	@$(BIN)/mypy services consent tests
+	@$(BIN)/ruff check services consent deploy tests
+	@$(BIN)/ruff format --check services consent deploy tests
+	@$(BIN)/mypy services consent deploy tests
 
 test: $(STAMP) kafka-jars observe-backends lint
 	@$(BIN)/pytest -q

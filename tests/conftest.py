@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from deploy.devstack.observe import PrometheusServer, ZipkinServer
+from deploy.devstack.postgres import PostgresNode
 from services.backbone.directory import Directory, load_directory
 from services.backbone.keyring import Keyring, generate_keyring, load_keyring
-from services.observe import PrometheusServer, ZipkinServer
-from services.pgserver import PostgresNode
 
 
 @pytest.fixture(scope="session")
@@ -24,9 +24,9 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if given:
         yield given
         return
-    from services.broker import BrokerNode
-    from services.cli.paths import default_cache_dir
-    from services.cli.stack import free_listen_port
+    from deploy.devstack.broker import BrokerNode
+    from deploy.devstack.paths import default_cache_dir
+    from deploy.devstack.ports import free_listen_port
 
     port = free_listen_port(2)
     node = BrokerNode(
@@ -48,7 +48,7 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresNode]
     each test makes a database of its own on it (``database_url``). Clusters that killed
     runs left behind are stopped and deleted first, once pytest has removed those runs'
     temporary directories (it keeps the last few)."""
-    from services.cli.stack import free_listen_port
+    from deploy.devstack.ports import free_listen_port
 
     PostgresNode.sweep_orphans()
     node = PostgresNode(state_dir=tmp_path_factory.mktemp("pg"), port=free_listen_port())
@@ -63,8 +63,8 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresNode]
 def zipkin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ZipkinServer]:
     """Zipkin's server of the session's own (the pinned jar, fetched if missing), spans in
     memory; each test reads back only the traces it made (trace ids are random)."""
-    from services.cli.paths import default_cache_dir
-    from services.cli.stack import free_listen_port
+    from deploy.devstack.paths import default_cache_dir
+    from deploy.devstack.ports import free_listen_port
 
     server = ZipkinServer(
         state_dir=tmp_path_factory.mktemp("zipkin"),
@@ -87,8 +87,8 @@ def prometheus_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pro
     ``host:port`` targets every second, on a free port: one per test, as each test scrapes
     its own services. A test stops its own (``with factory(...) as prometheus:``); any
     left running stop with the session."""
-    from services.cli.stack import free_listen_port
-    from services.observe.install import ensure_prometheus
+    from deploy.devstack.observe.install import ensure_prometheus
+    from deploy.devstack.ports import free_listen_port
 
     ensure_prometheus()
     started: list[PrometheusServer] = []

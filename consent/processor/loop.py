@@ -30,7 +30,6 @@ from aiokafka.errors import KafkaError
 from opentelemetry import trace
 
 from consent.core.state import ProtectionPlan
-from consent.processor.consents import ConsentView
 from consent.processor.dedup import Seen, forget_expired
 from consent.processor.handle import PLAN_STATE, Context, Handled, handle
 from consent.processor.observe import ProcessorMetrics, delivery_headers, note_decisions
@@ -38,6 +37,7 @@ from consent.processor.producers import PartitionProducers, quietly
 from consent.processor.rebalance import Rebalance, rewind
 from consent.processor.records import InRecord
 from consent.processor.restore import read_changelog
+from consent.registry.view import ConsentView
 from services.backbone import kafka, telemetry
 from services.backbone.metering import Metrics
 from services.backbone.topics import SEEN_EVENTS

@@ -26,13 +26,13 @@ from aiokafka.admin import AIOKafkaAdminClient
 from opentelemetry import trace
 
 from consent.core.state import ProtectionPlan
-from consent.processor.consents import ConsentView
 from consent.processor.dedup import Seen
 from consent.processor.handle import PLAN_STATE, Context, Handled, handle
 from consent.processor.observe import delivery_headers
 from consent.processor.producers import quietly
 from consent.processor.records import InRecord, OutRecord
 from consent.processor.restore import read_changelog
+from consent.registry.view import ConsentView
 from services.backbone import kafka, telemetry
 
 BATCH = 500

@@ -18,6 +18,7 @@ from fastapi.security import HTTPAuthorizationCredentials
 from services.agency import routes
 from services.agency.auth import authenticate, bearer_scheme
 from services.agency.gate import AgencyGate
+from services.agency.inbox import consume_into
 from services.agency.inbox_view import load_private_key
 from services.agency.metrics import AgencyMetrics
 from services.agency.openapi import document_agency_api
@@ -35,7 +36,6 @@ from services.backbone.http_telemetry import instrument_http
 from services.backbone.metering import Metrics
 from services.backbone.publisher import EventBuilder
 from services.backbone.tasks import critical_task
-from services.delivery.inbox import consume_into
 from services.outbox.relay import OutboxRelay, RelayTopics
 from services.outbox.store import OutboxStore
 from services.personindex.store import PersonIndex

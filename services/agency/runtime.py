@@ -10,10 +10,10 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from fastapi import Request
 from pydantic import Field
 
+from services.agency.inbox import Inbox
 from services.backbone.keyring import Keyring
 from services.backbone.publisher import EventBuilder
 from services.backbone.settings import HttpSettings
-from services.delivery.inbox import Inbox
 from services.outbox.relay import OutboxRelay
 from services.outbox.store import OutboxStore
 from services.personindex.store import PersonIndex

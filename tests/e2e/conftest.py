@@ -7,9 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from services.cli.demo import Outcome, play
-from services.cli.stack import Stack
-from services.observe import ZipkinServer
+from deploy.devstack.demo.play import Outcome, play
+from deploy.devstack.observe import ZipkinServer
+from deploy.devstack.stack import Stack
 from tests.e2e.stacks import running_stack
 
 

@@ -29,7 +29,7 @@ class ProcessorProcess:
     def start(self) -> None:
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "services.cli.main", "run", "processor"],
+                [sys.executable, "-m", "services.ops.run", "processor"],
                 env={**os.environ, **self.env},
                 stdout=out,
                 stderr=subprocess.STDOUT,

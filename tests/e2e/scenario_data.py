@@ -3,7 +3,7 @@ numbers, authority person ids, names, dates of birth and postcodes."""
 
 from __future__ import annotations
 
-from services.cli import scenario
+from deploy.devstack.demo import scenario
 
 IDENTIFYING: tuple[str, ...] = tuple(
     value

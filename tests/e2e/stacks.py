@@ -8,9 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from services.cli.paths import default_cache_dir
-from services.cli.stack import Stack, free_ports_config
-from services.observe import ZipkinServer
+from deploy.devstack.observe import ZipkinServer
+from deploy.devstack.paths import default_cache_dir
+from deploy.devstack.stack import Stack, free_ports_config
 
 
 def tracing_to(zipkin: ZipkinServer) -> dict[str, str]:

@@ -11,9 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
-from services.cli import scenario
-from services.cli.demo import wait_for
-from services.cli.stack import Stack
+from deploy.devstack.demo import scenario
+from deploy.devstack.demo.play import wait_for
+from deploy.devstack.stack import Stack
 from tests.e2e.stacks import running_stack
 from tests.integration.agency_helpers import CSV_QUERY, DATA
 from tests.integration.kafka_helpers import end_offsets

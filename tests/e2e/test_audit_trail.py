@@ -16,10 +16,10 @@ from fhir.resources.R4B.bundle import Bundle
 from pypdf import PdfReader
 from typer.testing import CliRunner
 
-from services.cli import scenario
-from services.cli.demo import Outcome
-from services.cli.main import app
-from services.cli.stack import Stack
+from deploy.cli.main import app
+from deploy.devstack.demo import scenario
+from deploy.devstack.demo.play import Outcome
+from deploy.devstack.stack import Stack
 from tests.e2e.stacks import running_stack
 
 pytestmark = [pytest.mark.kafka, pytest.mark.e2e]

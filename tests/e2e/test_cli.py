@@ -16,13 +16,13 @@ from typing import IO
 import httpx
 import pytest
 
-from services.broker.node import port_open
-from services.cli.paths import default_cache_dir
-from services.cli.stack import free_listen_port, free_port
-from services.pgserver import PostgresNode
+from deploy.devstack.broker.node import port_open
+from deploy.devstack.paths import default_cache_dir
+from deploy.devstack.ports import free_listen_port, free_port
+from deploy.devstack.postgres import PostgresNode
 
 pytestmark = pytest.mark.e2e
-INFOSHARE = [sys.executable, "-m", "services.cli.main"]
+INFOSHARE = [sys.executable, "-m", "deploy.cli.main"]
 
 
 def _env(**extra: str) -> dict[str, str]:

@@ -8,11 +8,11 @@ import orjson
 import pytest
 
 from consent.processor.access_back import ACCESS_BACK
+from deploy.devstack.demo import scenario
+from deploy.devstack.demo.play import Outcome, wait_for
+from deploy.devstack.stack import Stack
 from services.backbone.directory import Directory
 from services.backbone.topics import Topics
-from services.cli import scenario
-from services.cli.demo import Outcome, wait_for
-from services.cli.stack import Stack
 from tests.e2e.scenario_data import IDENTIFYING
 from tests.integration.kafka_helpers import end_offsets, read_topic
 from tests.unit.factories import FLAG_FIELDS

@@ -28,18 +28,11 @@ from aiokafka import ConsumerRecord
 
 from consent.core.decide import pseudonym
 from consent.core.state import ProtectionPlan
+from consent.policy.load import load_protocols
 from consent.processor.access_back import ACCESS_BACK
 from consent.processor.handle import Context, Handled, handle
 from consent.processor.records import InRecord
-from consent.protocol_set import load_protocols
-from services.backbone import envelope, kafka
-from services.backbone.directory import Directory
-from services.backbone.keyed import routing_key
-from services.backbone.keyring import Keyring
-from services.backbone.schemas import SchemaRegistry
-from services.backbone.topics import Topics
-from services.broker import BrokerNode
-from services.cli.loadgen import (
+from deploy.bench.loadgen import (
     ED_SOURCE,
     Child,
     Sent,
@@ -47,8 +40,15 @@ from services.cli.loadgen import (
     publish,
     publish_again,
 )
-from services.cli.paths import default_cache_dir
-from services.cli.stack import free_port
+from deploy.devstack.broker import BrokerNode
+from deploy.devstack.paths import default_cache_dir
+from deploy.devstack.ports import free_port
+from services.backbone import envelope, kafka
+from services.backbone.directory import Directory
+from services.backbone.keyed import routing_key
+from services.backbone.keyring import Keyring
+from services.backbone.schemas import SchemaRegistry
+from services.backbone.topics import Topics
 from tests.e2e.fault_harness import ProcessorProcess, wait_for_progress
 from tests.integration.kafka_helpers import read_all
 from tests.unit.factories import ATTENDANCE, ED, LA, PH, PLAN_STARTED

@@ -10,10 +10,10 @@ import httpx
 import orjson
 import pytest
 
-from services.cli.demo import Outcome, wait_for
-from services.cli.demo_observe import caught_up
-from services.cli.stack import Stack
-from services.observe import PrometheusServer, ZipkinServer
+from deploy.devstack.demo.observe import caught_up
+from deploy.devstack.demo.play import Outcome, wait_for
+from deploy.devstack.observe import PrometheusServer, ZipkinServer
+from deploy.devstack.stack import Stack
 from services.socialcare.mapping import PLAN_STARTED
 from tests.conftest import PrometheusFactory
 from tests.e2e.scenario_data import IDENTIFYING

@@ -12,8 +12,8 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
-from services.cli.main import app
-from services.cli.stack import Stack
+from deploy.cli.main import app
+from deploy.devstack.stack import Stack
 from tests.e2e.stacks import running_stack
 
 pytestmark = pytest.mark.e2e

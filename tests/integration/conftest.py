@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from consent.settings import ProcessorSettings
+from consent.processor.settings import ProcessorSettings
 from services.backbone import kafka
 from services.backbone.directory import Directory
 from tests.integration.kafka_helpers import Running

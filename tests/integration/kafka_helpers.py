@@ -10,15 +10,15 @@ from typing import TypeVar
 
 from aiokafka import ConsumerRecord, TopicPartition
 
-from consent.main import bootstrap
 from consent.processor.loop import Processor
-from consent.settings import ProcessorSettings
+from consent.processor.main import bootstrap
+from consent.processor.settings import ProcessorSettings
+from deploy.devstack.demo import scenario
 from services.backbone import kafka
 from services.backbone.keyring import Keyring
 from services.backbone.publisher import EventPublisher
 from services.backbone.schemas import SchemaRegistry
 from services.backbone.topics import Topics
-from services.cli import scenario
 from services.socialcare import mapping
 from services.socialcare.native import ChildProtectionPlanStarted
 

@@ -11,9 +11,9 @@ import orjson
 import pytest
 
 from consent.processor.access_back import ACCESS_BACK, SOURCE
+from deploy.devstack.demo import scenario
 from services.backbone.keyring import Keyring
 from services.backbone.topics import Topics
-from services.cli import scenario
 from services.health.fhir_mapping import ATTENDANCE, attendance_from_bundle
 from services.socialcare import mapping
 from tests.integration.kafka_helpers import (

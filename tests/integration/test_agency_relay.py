@@ -15,13 +15,13 @@ from pathlib import Path
 import httpx
 import pytest
 
+from deploy.devstack.broker import BrokerNode
+from deploy.devstack.demo import scenario
+from deploy.devstack.paths import default_cache_dir
+from deploy.devstack.ports import free_listen_port
 from services.agency.runtime import AgencyRuntime
 from services.backbone import envelope, kafka
 from services.backbone.directory import Directory
-from services.broker import BrokerNode
-from services.cli import scenario
-from services.cli.paths import default_cache_dir
-from services.cli.stack import free_listen_port
 from tests.integration.agency_helpers import (
     SERVICES,
     bearer,

@@ -12,12 +12,12 @@ import pytest
 import sqlalchemy
 from typer.testing import CliRunner
 
+from deploy.cli.main import app
 from services.audit.models import AuditEntry
 from services.audit.sealing import sealing_from
 from services.audit.store import AuditQuery, AuditStore
 from services.backbone.audit_contract import AuditOutcome, AuditRecord, audit_id_for
 from services.backbone.keyring import Keyring
-from services.cli.main import app
 
 
 def _record(offset: int, *, recipient: str, decision: AuditOutcome, at: datetime) -> AuditRecord:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from services.broker import BrokerNode
-from services.cli.paths import default_cache_dir
+from deploy.devstack.broker import BrokerNode
+from deploy.devstack.paths import default_cache_dir
 
 
 def test_a_stale_pid_file_does_not_make_stop_kill_another_process(tmp_path: Path) -> None:

@@ -7,13 +7,13 @@ import pytest
 from cloudevents.core.bindings.kafka import KafkaMessage, from_binary
 from cloudevents.core.formats.json import JSONFormat
 
+from deploy.devstack.demo import scenario
 from services.backbone import kafka
 from services.backbone.keyed import routing_key
 from services.backbone.keyring import Keyring
 from services.backbone.publisher import EventPublisher
 from services.backbone.schemas import SchemaRegistry
 from services.backbone.topics import Topics, TopicSpec
-from services.cli import scenario
 from services.health.fhir_mapping import ATTENDANCE, attendance_from_bundle
 from tests.integration.kafka_helpers import read_topic
 

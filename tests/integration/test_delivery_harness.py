@@ -22,8 +22,8 @@ import uvicorn
 from fastapi import FastAPI, Request, Response
 from sqlalchemy import create_engine, make_url, text
 
+from deploy.devstack.ports import free_port
 from services.backbone import envelope, kafka
-from services.cli.stack import free_port
 from services.delivery.app import create_app
 from services.delivery.settings import DeliverySettings
 from services.delivery.signing import HEADER, IDEMPOTENCY_HEADER, verify_signature

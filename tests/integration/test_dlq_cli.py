@@ -13,9 +13,12 @@ import orjson
 import pytest
 from typer.testing import CliRunner, Result
 
+from consent.policy.load import load_protocols
 from consent.processor.handle import Context, dead_letter
 from consent.processor.records import InRecord
-from consent.protocol_set import load_protocols
+from deploy.cli.main import app
+from deploy.devstack.demo import scenario
+from deploy.devstack.ports import free_port
 from services.backbone import envelope, kafka
 from services.backbone.audit_contract import AuditOutcome, AuditRecord, audit_id_for
 from services.backbone.directory import Directory
@@ -23,9 +26,6 @@ from services.backbone.keyed import routing_key
 from services.backbone.keyring import Keyring
 from services.backbone.schemas import SchemaRegistry
 from services.backbone.topics import Topics
-from services.cli import scenario
-from services.cli.main import app
-from services.cli.stack import free_port
 from services.health.fhir_mapping import ATTENDANCE, attendance_from_bundle
 from tests.integration.kafka_helpers import end_offsets, read_topic
 

@@ -13,13 +13,13 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
-from consent.main import context
 from consent.processor.access_back import ACCESS_BACK
+from consent.processor.main import context
 from consent.processor.replay import ReplayRange, for_run, plan_offsets, replay
+from deploy.cli.main import app
+from deploy.devstack.demo import scenario
 from services.backbone.keyring import Keyring
 from services.backbone.topics import Topics
-from services.cli import scenario
-from services.cli.main import app
 from services.health.fhir_mapping import ATTENDANCE, attendance_from_bundle
 from services.socialcare import mapping
 from tests.integration.kafka_helpers import (

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from services.cli.components import COMPONENTS
-from services.cli.stack import LISTEN_PORTS, free_listen_port, free_ports_config
+from deploy.devstack.ports import LISTEN_PORTS, free_listen_port
+from deploy.devstack.stack import free_ports_config
+from services.ops.components import COMPONENTS
 
 
 def test_listen_ports_lie_below_the_ephemeral_range() -> None:

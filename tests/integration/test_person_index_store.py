@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import text
 from typer.testing import CliRunner
 
+from deploy.cli.main import app
 from services.backbone.keyring import Keyring
-from services.cli.main import app
 from services.personindex.matching import Demographics, Presented
 from services.personindex.store import PersonIndex
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from services.broker.node import port_open
-from services.cli.stack import free_listen_port
-from services.pgserver import PostgresError, PostgresNode
+from deploy.devstack.broker.node import port_open
+from deploy.devstack.ports import free_listen_port
+from deploy.devstack.postgres import PostgresError, PostgresNode
 
 
 def test_a_start_that_fails_quotes_the_server_log(tmp_path: Path) -> None:

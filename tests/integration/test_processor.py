@@ -6,14 +6,14 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from consent.main import check_co_partitioned
 from consent.processor.access_back import ACCESS_BACK
+from consent.processor.main import check_co_partitioned
+from deploy.devstack.demo import scenario
 from services.backbone import kafka
 from services.backbone.errors import ConfigurationError
 from services.backbone.keyed import routing_key
 from services.backbone.keyring import Keyring
 from services.backbone.topics import Topics, TopicSpec
-from services.cli import scenario
 from services.health.fhir_mapping import ATTENDANCE, attendance_from_bundle
 from services.socialcare import mapping
 from tests.integration.kafka_helpers import Running, at_least, plan_data, publish_event, read_topic

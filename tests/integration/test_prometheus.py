@@ -16,10 +16,10 @@ import httpx
 import uvicorn
 from fastapi import FastAPI
 
+from deploy.devstack.observe import PrometheusServer, Sample
+from deploy.devstack.ports import free_listen_port
 from services.backbone import kafka
 from services.backbone.directory import Directory
-from services.cli.stack import free_listen_port
-from services.observe import PrometheusServer, Sample
 from tests.conftest import PrometheusFactory
 from tests.integration.agency_helpers import SERVICES, bearer, settings_for, token
 

@@ -6,16 +6,16 @@ import uuid
 
 import pytest
 
-from consent.protocol_set import load_protocols
-from consent.simulate import simulate
+from consent.policy.load import load_protocols
+from consent.policy.simulate import simulate
+from deploy.cli.simulate_cmd import events_from_topic
+from deploy.devstack.demo import scenario
 from services.backbone import kafka
 from services.backbone.directory import Directory
 from services.backbone.keyring import Keyring
 from services.backbone.publisher import EventPublisher
 from services.backbone.schemas import SchemaRegistry
 from services.backbone.topics import Topics
-from services.cli import scenario
-from services.cli.simulate_cmd import events_from_topic
 from services.health.fhir_mapping import ATTENDANCE, attendance_from_bundle
 from tests.integration.kafka_helpers import end_offsets
 

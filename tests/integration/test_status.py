@@ -20,6 +20,8 @@ import pytest
 from aiokafka import TopicPartition
 from typer.testing import CliRunner, Result
 
+from deploy.cli.main import app
+from deploy.devstack.ports import free_port
 from services.audit.health import audit_health
 from services.audit.sealing import sealing_from
 from services.audit.store import AuditStore
@@ -28,8 +30,6 @@ from services.backbone.audit_contract import AuditOutcome, AuditRecord, audit_id
 from services.backbone.directory import Directory
 from services.backbone.keyring import Keyring
 from services.backbone.topics import Topics
-from services.cli.main import app
-from services.cli.stack import free_port
 from services.delivery.breaker import BreakerBoard
 from services.delivery.endpoints import breaker_key
 from services.delivery.health import delivery_health

@@ -12,7 +12,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
-from services.observe import ZipkinServer
+from deploy.devstack.observe import ZipkinServer
 
 
 def read_trace(zipkin: ZipkinServer, trace_id: str, spans: int, wait_s: float = 30.0) -> Any:

@@ -9,9 +9,10 @@ from collections.abc import Callable
 import pytest
 
 from consent.core.model import Protocol
+from consent.policy.load import load_protocols
 from consent.processor.handle import Context
 from consent.processor.records import InRecord
-from consent.protocol_set import load_protocols
+from deploy.devstack.demo import scenario
 from services.backbone.directory import Directory
 from services.backbone.envelope import CloudEvent, agency_source, encode
 from services.backbone.identifiers import subject_identifier
@@ -19,7 +20,6 @@ from services.backbone.keyed import Key, routing_key
 from services.backbone.keyring import Keyring
 from services.backbone.schemas import SchemaRegistry
 from services.backbone.topics import Topics
-from services.cli import scenario
 from tests.unit.factories import (
     ATTENDANCE,
     ED,

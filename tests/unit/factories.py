@@ -6,8 +6,8 @@ from typing import Any
 
 from consent.processor.handle import Context, Handled
 from consent.processor.records import OutRecord
+from deploy.devstack.demo import scenario
 from services.backbone.audit_contract import AuditRecord
-from services.cli import scenario
 from services.health.fhir_mapping import attendance_from_bundle
 from services.socialcare import mapping
 from services.socialcare.native import ChildProtectionPlanEnded, ChildProtectionPlanStarted

@@ -20,6 +20,7 @@ from consent.processor import handle as handle_module
 from consent.processor.access_back import ACCESS_BACK, SOURCE, notice_id
 from consent.processor.handle import Context, Handled, handle
 from consent.processor.records import InRecord, OutRecord
+from deploy.devstack.demo import scenario
 from services.backbone.audit_contract import AuditOutcome, AuditRecord
 from services.backbone.directory import Directory
 from services.backbone.envelope import CloudEvent, decode
@@ -28,7 +29,6 @@ from services.backbone.identifiers import subject_identifier
 from services.backbone.keyed import keyed_id
 from services.backbone.keyring import Keyring
 from services.backbone.schemas import SchemaRegistry
-from services.cli import scenario
 from services.delivery.filters import parse_filters
 from services.delivery.kafka_edge import incoming
 from services.delivery.model import Status

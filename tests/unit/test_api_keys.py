@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from deploy.cli.main import app
 from services.backbone.api_keys import (
     PUBLISH,
     READ_INBOX,
@@ -19,7 +20,6 @@ from services.backbone.api_keys import (
 )
 from services.backbone.errors import ConfigurationError
 from services.backbone.keyring import generate_keyring, load_keyring, read_keyring_doc
-from services.cli.main import app
 
 SCHOOL = "school-oakfield"
 

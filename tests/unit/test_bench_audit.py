@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from deploy.bench.audit import bench_record
+from deploy.bench.audit_report import _row, nhs_number
 from services.backbone.identifiers import is_valid_nhs_number
-from services.cli.bench_audit import bench_record
-from services.cli.bench_audit_report import _row, nhs_number
 
 
 def test_a_copied_row_is_the_record_it_stands_for() -> None:

@@ -19,12 +19,12 @@ from consent.core.consent import (
 from consent.core.decide import Decision, EventFacts, Outcome, decide
 from consent.core.model import ConsentRequirement, Protocol
 from consent.core.state import SubjectState
-from consent.protocol_set import load_protocols
+from consent.policy.load import load_protocols
+from deploy.devstack.demo import scenario
 from services.backbone.directory import Directory
 from services.backbone.identifiers import subject_identifier
 from services.backbone.keyring import Keyring
 from services.backbone.schemas import SchemaRegistry
-from services.cli import scenario
 from tests.unit.factories import ATTENDANCE, ED, LA, attendance_data
 
 EARLY_HELP = "early-help-attendance"
@@ -164,7 +164,7 @@ def test_a_withdrawal_for_all_recipients_beats_a_grant_to_one(
 def test_an_unreadable_consent_record_fails_closed() -> None:
     from aiokafka import ConsumerRecord
 
-    from consent.processor.consents import ConsentView
+    from consent.registry.view import ConsentView
 
     view = ConsentView(topic="t", bootstrap="unused")
 

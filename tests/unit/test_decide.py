@@ -27,10 +27,10 @@ from consent.core.generalise import generalise
 from consent.core.model import Protocol, RecipientRule, RuleKind
 from consent.core.state import ProtectionPlan, SubjectState
 from consent.core.tokens import tokenise
+from deploy.devstack.demo import scenario
 from services.backbone.identifiers import subject_identifier
 from services.backbone.keyed import Key, keyed_id
 from services.backbone.keyring import Keyring
-from services.cli import scenario
 from tests.unit.factories import (
     ATTENDANCE,
     ED,

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
-from services.debian import can_install
-from services.observe.install import ensure_prometheus, find_binaries
+from deploy.devstack.debian import can_install
+from deploy.devstack.observe.install import ensure_prometheus, find_binaries
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 PROMETHEUS = DEPLOY / "prometheus"

@@ -19,13 +19,13 @@ from hypothesis import strategies as st
 from rich.console import Console
 from typer.testing import CliRunner
 
+from deploy.cli import dlq_cmd
+from deploy.cli.dlq_cmd import SelectionError, select
+from deploy.cli.main import app
 from services.backbone.audit_contract import AuditOutcome, audit_id_for
 from services.backbone.kafka import KafkaUnavailable
 from services.backbone.topics import Topics
-from services.cli import dlq_cmd
-from services.cli.dlq_cmd import SelectionError, select
-from services.cli.dlq_kafka import retry_audit, retry_headers
-from services.cli.dlq_render import (
+from services.ops.deadletter_view import (
     DeadLetter,
     Header,
     detail,
@@ -34,7 +34,7 @@ from services.cli.dlq_render import (
     payload_shape,
     render_detail,
 )
-from services.cli.main import app
+from services.ops.deadletters import retry_audit, retry_headers
 
 TOPICS = Topics(namespace="ns.")
 SOURCE = TOPICS.source("nhs-riverside-ed")

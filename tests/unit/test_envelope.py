@@ -12,10 +12,10 @@ from cloudevents.core.formats.json import JSONFormat
 from hypothesis import given
 from hypothesis import strategies as st
 
+from deploy.devstack.demo import scenario
 from services.backbone import envelope
 from services.backbone.envelope import CloudEvent, agency_source, decode, encode
 from services.backbone.errors import EnvelopeError
-from services.cli import scenario
 from tests.unit.factories import ATTENDANCE, ED, attendance_data
 
 TIME = datetime(2026, 11, 20, 21, 14, 0, 123456, tzinfo=UTC)

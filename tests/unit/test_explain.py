@@ -6,11 +6,11 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from consent.explain import explain
-from consent.protocol_set import DEFAULT_DIR, load_protocols
+from consent.policy.explain import explain
+from consent.policy.load import DEFAULT_DIR, load_protocols
+from deploy.cli.main import app
 from services.backbone.directory import Directory
 from services.backbone.schemas import SchemaRegistry
-from services.cli.main import app
 
 MAP = Path(__file__).resolve().parents[2] / "docs" / "sharing-map.md"
 

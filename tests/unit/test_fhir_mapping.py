@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from deploy.devstack.demo import scenario
 from services.backbone.errors import InputRejected
 from services.backbone.schemas import SchemaRegistry
-from services.cli import scenario
 from services.health.fhir_mapping import ATTENDANCE, attendance_from_bundle
 
 Change = Callable[[dict[str, Any]], Any]

@@ -16,12 +16,12 @@ from consent.core.model import FieldRule, Generalisation, IdentityLevel, RuleKin
 from consent.core.state import ProtectionPlan
 from consent.processor.handle import Context, handle
 from consent.processor.records import InRecord
+from deploy.devstack.demo import scenario
 from services.backbone.audit_contract import AuditOutcome
 from services.backbone.envelope import CloudEvent, agency_source, decode, encode
 from services.backbone.identifiers import la_person_identifier, subject_identifier
 from services.backbone.keyed import keyed_id, routing_key
 from services.backbone.keyring import Keyring
-from services.cli import scenario
 from tests.unit.factories import (
     ATTENDANCE,
     ED,

@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from deploy.devstack.demo import scenario
 from services.backbone.identifiers import (
     alias_identifiers,
     is_valid_nhs_number,
@@ -17,7 +18,6 @@ from services.backbone.identifiers import (
     upn_identifier,
     upn_problem,
 )
-from services.cli import scenario
 from tests.unit.strategies import check_digit, valid_nhs_numbers
 
 LENGTH = "an NHS number is 10 digits"

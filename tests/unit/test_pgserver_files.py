@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from services.cli.main import app
-from services.pgserver import PostgresError, PostgresNode, install, node
+from deploy.cli.main import app
+from deploy.devstack.postgres import PostgresError, PostgresNode, install, node
 
 runner = CliRunner()
 

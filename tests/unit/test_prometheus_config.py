@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from services.observe.prometheus import PrometheusServer, render_config
+from deploy.devstack.observe.prometheus import PrometheusServer, render_config
 
 
 def test_each_job_is_scraped_with_the_token_file_when_there_is_one(tmp_path: Path) -> None:

@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from consent.core.model import ConsentRequirement, IdentityLevel, Purpose, RuleKind
-from consent.protocol_parse import Problem
-from consent.protocol_set import DEFAULT_DIR, ProtocolError, check_directory, load_protocols
+from consent.policy.load import DEFAULT_DIR, ProtocolError, check_directory, load_protocols
+from consent.policy.parse import Problem
 from services.backbone.directory import Directory
 from services.backbone.schemas import SchemaRegistry
 from tests.unit.factories import ATTENDANCE, ED, LA, PH, PLAN_ENDED, PLAN_STARTED

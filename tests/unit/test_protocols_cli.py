@@ -7,8 +7,8 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from consent.protocol_set import DEFAULT_DIR
-from services.cli.main import app
+from consent.policy.load import DEFAULT_DIR
+from deploy.cli.main import app
 
 runner = CliRunner()
 # Every helper adds protocols: the counts follow the shipped files, not a number written here.

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from consent.policy.load import DEFAULT_DIR, load_protocols
 from consent.processor.handle import Context
-from consent.protocol_set import DEFAULT_DIR, load_protocols
-from consent.reload import ProtocolReloader
+from consent.processor.reload import ProtocolReloader
 from services.backbone.directory import Directory
 from services.backbone.keyring import Keyring
 from services.backbone.schemas import SchemaRegistry

@@ -13,9 +13,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from consent.processor.access_back import ACCESS_BACK
+from deploy.devstack.demo import scenario
 from services.backbone.errors import ConfigurationError, SchemaViolation, UnknownEventType
 from services.backbone.schemas import SchemaRegistry
-from services.cli import scenario
 from tests.unit.factories import (
     ATTENDANCE,
     PLAN_ENDED,

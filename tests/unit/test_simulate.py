@@ -8,12 +8,12 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from consent.protocol_set import DEFAULT_DIR, load_protocols
-from consent.simulate import simulate
+from consent.policy.load import DEFAULT_DIR, load_protocols
+from consent.policy.simulate import simulate
+from deploy.cli.main import app
+from deploy.cli.simulate_cmd import events_from_file
 from services.backbone.directory import Directory
 from services.backbone.schemas import SchemaRegistry
-from services.cli.main import app
-from services.cli.simulate_cmd import events_from_file
 
 EVENTS = Path(__file__).resolve().parents[2] / "docs" / "examples" / "simulate-events.jsonl"
 

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from deploy.devstack.demo import scenario
 from services.backbone.schemas import SchemaRegistry
-from services.cli import scenario
 from services.socialcare import mapping
 from services.socialcare.native import ChildProtectionPlanEnded, ChildProtectionPlanStarted
 

@@ -11,7 +11,7 @@ import pytest
 from consent.core.decide import Decision, EventFacts, Outcome, ReasonCode, decide
 from consent.core.model import ProtocolSet
 from consent.core.state import SubjectState
-from consent.protocol_set import load_protocols
+from consent.policy.load import load_protocols
 from services.backbone.directory import Directory
 from services.backbone.identifiers import subject_identity
 from services.backbone.keyring import Keyring

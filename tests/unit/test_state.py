@@ -14,7 +14,7 @@ from consent.core.state import (
     Transition,
     next_state,
 )
-from services.cli import scenario
+from deploy.devstack.demo import scenario
 from tests.unit.factories import (
     ATTENDANCE,
     ED,

@@ -9,14 +9,15 @@ from typing import Any
 
 from rich.console import Console
 
-from services.cli.status_judge import (
+from deploy.cli.status_view import age, render
+from services.ops.status_judge import (
     audit_from,
     circuits_from,
     judge_http,
     judge_processor,
     reader_offsets,
 )
-from services.cli.status_model import (
+from services.ops.status_model import (
     AuditCheckpointStatus,
     Circuit,
     ComponentStatus,
@@ -28,7 +29,6 @@ from services.cli.status_model import (
     Report,
     State,
 )
-from services.cli.status_render import age, render
 
 KAFKA = KafkaStatus("127.0.0.1:9092", True)
 URL = "http://127.0.0.1:8120/healthz"

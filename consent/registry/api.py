@@ -1,0 +1,152 @@
+"""Composition root of the consent registry API: record consent (granted, refused,
+withdrawn) per subject, purpose and recipient scope, kept on the compacted
+``consent.records`` topic that the processor reads before every batch.
+
+Identifiers arrive in request bodies only (never in a URL), are turned into the subject's
+routing key at once, and are never stored, logged or echoed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaProducer
+from fastapi import FastAPI, Header, HTTPException, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from consent.core.consent import ALL_RECIPIENTS, ConsentRecord, ConsentStatus, GivenBy, record_key
+from consent.core.model import Purpose
+from consent.registry import reidentify
+from consent.registry.view import ConsentView
+from services.backbone import kafka, telemetry
+from services.backbone.audit_contract import AuditRecord
+from services.backbone.http import NhsNumber, bearer_holder, create_service_app
+from services.backbone.http_telemetry import instrument_http
+from services.backbone.identifiers import subject_identifier
+from services.backbone.keyed import routing_key
+from services.backbone.metering import Metrics
+from services.backbone.settings import HttpSettings
+from services.personindex.store import PersonIndex
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    nhs_number: NhsNumber = Field(description="the child's NHS number (10 digits, check digit)")
+
+
+class ConsentIn(_Body):
+    purpose: Purpose
+    scope: str = Field(ALL_RECIPIENTS, description="a recipient agency id, or * for all")
+    status: ConsentStatus
+    given_by: GivenBy
+    recorded_by: str = Field(min_length=2, max_length=120, description="practitioner or team")
+    evidence_ref: str | None = Field(None, max_length=200, description="where the form is kept")
+
+
+class SubjectQuery(_Body):
+    pass
+
+
+def create_app(settings: HttpSettings | None = None) -> FastAPI:
+    settings = settings or HttpSettings()
+    directory = settings.directory()
+    topic = settings.topics().consent_records
+    keyring = settings.keyring()
+    routing = keyring.require_routing()
+    index = PersonIndex(settings.person_index_url(), routing)
+    index.create_schema()
+    audit_topic = settings.topics().audit
+
+    def subject_key(nhs_number: str) -> str:
+        """The child's routing key: under the identity the person index keys the child's
+        events by (a child a school founded by UPN), else the NHS number's."""
+        identity = subject_identifier(nhs_number=nhs_number)
+        return routing_key(routing, index.identity_of(identity) or identity)
+
+    view = ConsentView(topic=topic, bootstrap=settings.kafka_bootstrap)
+    producer: dict[str, AIOKafkaProducer] = {}
+
+    metrics = Metrics("infoshare-consent")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        producer["p"] = kafka.producer(settings.kafka_bootstrap)
+        await producer["p"].start()
+        await view.start()
+        try:
+            yield
+        finally:
+            await view.stop()
+            await producer["p"].stop()
+            metrics.shutdown()  # an OTLP reader sends its last interval
+
+    app = create_service_app(
+        title="infoshare: consent registry",
+        description="Consent per child, purpose and recipient scope: granted, refused or "
+        "withdrawn; given by the child, a parent or a guardian. A withdrawal applies to every "
+        "event processed after it is recorded.",
+        lifespan=lifespan,
+    )
+
+    @app.post(
+        "/consents",
+        status_code=status.HTTP_201_CREATED,
+        tags=["consent"],
+        summary="Record consent given, refused or withdrawn",
+    )
+    async def record(body: ConsentIn, authorization: str | None = Header(None)) -> dict[str, Any]:
+        bearer_holder(authorization, keyring.practitioner)
+        if body.scope != ALL_RECIPIENTS and body.scope not in directory:
+            raise HTTPException(
+                422,
+                detail=[
+                    {"loc": ["body", "scope"], "msg": "unknown agency", "type": "scope.unknown"}
+                ],
+            )
+        subject = await asyncio.to_thread(subject_key, body.nhs_number)
+        await view.catch_up()
+        previous = view.by_subject.get(subject, {}).get((body.purpose.value, body.scope))
+        record = ConsentRecord(
+            record_id=previous.record_id if previous else str(uuid.uuid4()),
+            version=previous.version + 1 if previous else 1,
+            status=body.status,
+            purpose=body.purpose.value,
+            scope=body.scope,
+            given_by=body.given_by,
+            recorded_by=body.recorded_by,
+            recorded_at=datetime.now(UTC).isoformat(),
+            evidence_ref=body.evidence_ref,
+        )
+        key = record_key(subject, record.purpose, record.scope).encode()
+        await producer["p"].send_and_wait(topic, orjson.dumps(record.to_json()), key=key)
+        return record.to_json()
+
+    @app.post(
+        "/consents/search",
+        tags=["consent"],
+        summary="The current consent records of one child (identifier in the body)",
+    )
+    async def search(
+        body: SubjectQuery, authorization: str | None = Header(None)
+    ) -> dict[str, Any]:
+        bearer_holder(authorization, keyring.practitioner)
+        subject = await asyncio.to_thread(subject_key, body.nhs_number)
+        await view.catch_up()
+        records = view.by_subject.get(subject, {})
+        return {"items": [r.to_json() for _, r in sorted(records.items())]}
+
+    async def send_audit(record: AuditRecord, key: bytes) -> None:
+        value = record.model_dump_json().encode()
+        # The request's trace rides along: the audit write joins it.
+        headers = telemetry.inject_headers()
+        await producer["p"].send_and_wait(audit_topic, value, key=key, headers=headers)
+
+    reidentify.add_routes(app, keyring=keyring, send_audit=send_audit)
+    instrument_http(app, metrics, token=settings.scrape_token())
+    return app

@@ -1,0 +1,173 @@
+"""A load generator: children, half of them on a protection plan, attending the emergency
+department in arrival order; published as the agency services publish (CloudEvents binary,
+routing key), in bulk. The fault tests and ``infoshare bench processor`` drive it."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+
+from deploy.devstack.demo import scenario
+from services.backbone import envelope, kafka
+from services.backbone.identifiers import subject_identifier
+from services.backbone.keyed import routing_key
+from services.backbone.keyring import Keyring
+from services.backbone.schemas import SchemaRegistry
+from services.backbone.topics import Topics
+from services.health.fhir_mapping import ATTENDANCE, attendance_from_bundle
+from services.socialcare import mapping
+from services.socialcare.native import ChildProtectionPlanStarted
+
+LA = "la-northshire"
+PLAN_STARTED = mapping.PLAN_STARTED
+
+ED_SOURCE = "nhs-riverside-ed"
+T0 = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def nhs_numbers(count: int, start: int = 999_200_000) -> Iterator[str]:
+    """Valid test-range NHS numbers (modulus 11), skipping bases whose check digit is 10."""
+    base = start
+    made = 0
+    while made < count:
+        digits = f"{base:09d}"
+        total = sum(int(d) * w for d, w in zip(digits, range(10, 1, -1), strict=True))
+        check = 11 - total % 11
+        base += 1
+        if check == 10:
+            continue
+        made += 1
+        yield digits + str(0 if check == 11 else check)
+
+
+@dataclass(frozen=True)
+class Child:
+    nhs_number: str
+    on_plan: bool
+
+    @property
+    def subject_id(self) -> str:
+        return subject_identifier(nhs_number=self.nhs_number)
+
+
+@dataclass
+class Workload:
+    """Children, half on a plan, each attending ``per_child`` times in arrival order."""
+
+    children: list[Child]
+    per_child: int
+    authority_name: str
+
+    @classmethod
+    def make(cls, *, events: int, children: int, authority_name: str) -> Workload:
+        kids = [Child(n, i % 2 == 0) for i, n in enumerate(nhs_numbers(children))]
+        return cls(kids, max(1, events // children), authority_name)
+
+    @property
+    def attendances(self) -> int:
+        return self.per_child * len(self.children)
+
+    @staticmethod
+    def arrival(seq: int) -> str:
+        return (T0 + timedelta(minutes=seq)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def plan_events(self) -> Iterator[tuple[Child, str, dict[str, Any]]]:
+        for child in self.children:
+            if child.on_plan:
+                native = ChildProtectionPlanStarted.model_validate(
+                    scenario.plan_started(_template(child))
+                )
+                data = mapping.plan_started(native, authority_name=self.authority_name)
+                yield child, PLAN_STARTED, data
+
+    def attendance_events(self) -> Iterator[tuple[Child, str, dict[str, Any]]]:
+        """Round-robin over children, so every partition is busy all the way through."""
+        templates = {
+            c.nhs_number: attendance_from_bundle(scenario.attendance_bundle(_template(c)))
+            for c in self.children
+        }
+        for seq in range(self.per_child):
+            for child in self.children:
+                data = orjson.loads(orjson.dumps(templates[child.nhs_number]))
+                data["attendance"]["arrival_time"] = self.arrival(seq)
+                data["attendance"]["encounter_id"] = f"ED-{child.nhs_number[-6:]}-{seq}"
+                yield child, ATTENDANCE, data
+
+
+def _template(child: Child) -> scenario.Child:
+    return scenario.Child(
+        child.nhs_number, f"NS-{child.nhs_number[-6:]}", "Test", "Child", "2016-04-09", "NS1 4AP"
+    )
+
+
+async def publish(
+    events: Iterator[tuple[Child, str, dict[str, Any]]],
+    *,
+    bootstrap: str,
+    topics: Topics,
+    keyring: Keyring,
+    schemas: SchemaRegistry,
+    progress: Callable[[int], None] = lambda n: None,
+    sample_every: int = 0,
+    samples: list[Sent] | None = None,
+) -> int:
+    """Publish as the agency services do (CloudEvents binary, routing key), in bulk; every
+    ``sample_every``-th record is also kept in ``samples``, to be published again."""
+    producer = kafka.producer(bootstrap)
+    await producer.start()
+    routing = keyring.require_routing()
+    sent: list[asyncio.Future[object]] = []
+    count = 0
+    try:
+        for child, event_type, data in events:
+            agency = ED_SOURCE if event_type == ATTENDANCE else LA
+            event = envelope.CloudEvent(
+                type=event_type,
+                source=envelope.agency_source(agency),
+                data=data,
+                key=routing_key(routing, child.subject_id),
+                dataschema=schemas.get(event_type).uri,
+                id=str(uuid.uuid4()),
+            )
+            key, value, headers = envelope.encode(event)
+            topic = topics.source(agency)
+            sent.append(await producer.send(topic, value, key=key, headers=headers))
+            count += 1
+            if sample_every and samples is not None and count % sample_every == 0:
+                samples.append(Sent(topic, key, value, list(headers)))
+            if len(sent) >= 5000:
+                await asyncio.gather(*sent)
+                sent.clear()
+                progress(count)
+        await asyncio.gather(*sent)
+    finally:
+        await producer.stop()
+    return count
+
+
+@dataclass(frozen=True)
+class Sent:
+    topic: str
+    key: bytes
+    value: bytes
+    headers: list[tuple[str, bytes]]
+
+
+async def publish_again(records: list[Sent], *, bootstrap: str) -> int:
+    """The same records once more, as a publisher retrying after a lost acknowledgement."""
+    producer = kafka.producer(bootstrap)
+    await producer.start()
+    try:
+        sent = [
+            await producer.send(r.topic, r.value, key=r.key, headers=r.headers) for r in records
+        ]
+        await asyncio.gather(*sent)
+    finally:
+        await producer.stop()
+    return len(records)

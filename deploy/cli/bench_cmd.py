@@ -1,0 +1,98 @@
+"""``infoshare bench``: benchmarks that measure and report, side by side in one run; with
+``--write``, each replaces its own section of docs/benchmarks.md."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from deploy.cli.terminal import err, out
+from deploy.devstack.paths import default_cache_dir
+
+app = typer.Typer(help="Benchmarks: measure and report, side by side", no_args_is_help=True)
+WriteSection = Annotated[
+    Path | None,
+    typer.Option(help="replace this section of a Markdown file (docs/benchmarks.md)"),
+]
+
+
+def _say(message: str) -> None:
+    err.print(message)
+
+
+def _show(text: str, write: Path | None, heading: str) -> None:
+    """Print a benchmark's report; with --write, replace its section of the Markdown file."""
+    from deploy.bench.doc import replace_section
+
+    out.print(text, markup=False, highlight=False)
+    if write is not None:
+        replace_section(write, heading, text)
+        out.print(f"written to {write}")
+
+
+@app.command("policy")
+def bench_policy(
+    iterations: Annotated[int, typer.Option(min=100, help="decisions timed per case")] = 5000,
+    write: WriteSection = None,
+) -> None:
+    """Time one policy decision (5 recipients, mixed rules) against 10 and 1,000 protocols."""
+    from deploy.bench.policy import report, run
+
+    _show(report(run(iterations), iterations), write, "## Policy decision")
+
+
+@app.command("processor")
+def bench_processor(
+    events: Annotated[int, typer.Option(min=1000, help="attendances per batch size")] = 20000,
+    write: WriteSection = None,
+) -> None:
+    """Time the processor on a broker of its own: events/s at batch_max 100 and 500."""
+    from deploy.bench.processor import report, run
+
+    text = report(run(default_cache_dir(), events, say=_say))
+    _show(text, write, "## Processor throughput")
+
+
+@app.command("audit")
+def bench_audit(
+    report_records: Annotated[
+        int,
+        typer.Option(min=1000, help="records in the table for the disclosure-report timing"),
+    ] = 5_000_000,
+    write: WriteSection = None,
+) -> None:
+    """The audit store on SQLite and PostgreSQL side by side: sealed ingest and verify at 10k
+    and 100k records, and disclosure-report p50/p95 with --report-records in the table."""
+    from deploy.bench.audit import report, run
+
+    results, reports = run(report_records=report_records, say=_say)
+    _show(report(results, reports), write, "## Audit store")
+
+
+@app.command("telemetry")
+def bench_telemetry(
+    events: Annotated[int, typer.Option(min=1000, help="attendances per run")] = 20000,
+    write: WriteSection = None,
+) -> None:
+    """The processor with no trace exporter and with every span sent to a real Zipkin, side
+    by side: events/s, and how many spans Zipkin received."""
+    from deploy.bench.telemetry import report, run
+
+    runs = run(default_cache_dir(), events=events, say=_say)
+    _show(report(runs), write, "## What tracing costs the processor")
+
+
+@app.command("agencies")
+def bench_agencies(
+    requests: Annotated[int, typer.Option(min=200, help="requests per load")] = 2000,
+    concurrency: Annotated[int, typer.Option(min=1, max=256, help="requests in flight")] = 16,
+    write: WriteSection = None,
+) -> None:
+    """Each agency service alone on loopback: accepted requests and events/s, p50/p99
+    latency, and whether the outbox relay keeps up with what is accepted."""
+    from deploy.bench.agencies import report, run
+
+    results = run(default_cache_dir(), requests=requests, concurrency=concurrency, say=_say)
+    _show(report(results, concurrency=concurrency), write, "## Agency services")

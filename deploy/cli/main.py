@@ -1,0 +1,50 @@
+"""The ``infoshare`` command: one Typer app made of the command groups, each in a module of
+its own. Commands parse arguments and print; the work lives in the rooms they call."""
+
+from __future__ import annotations
+
+import typer
+
+from deploy.cli import (
+    audit_cmd,
+    bench_cmd,
+    dlq_cmd,
+    kafka_cmd,
+    keys_cmd,
+    observe_cmd,
+    persons_cmd,
+    postgres_cmd,
+    protocols_cmd,
+    replay_cmd,
+    run_cmd,
+    stack_cmd,
+    status_cmd,
+)
+
+app = typer.Typer(
+    help="infoshare: information sharing between schools, social care and the NHS",
+    pretty_exceptions_enable=False,
+    no_args_is_help=True,
+    add_completion=False,
+)
+app.command("up")(stack_cmd.up)
+app.command("demo")(stack_cmd.demo)
+app.command("run")(run_cmd.run)
+app.command("status", short_help="One screen: health, lag, dead letters, circuits, audit")(
+    status_cmd.status
+)
+app.command("replay", short_help="Decide a range of a source topic again, audited as replay")(
+    replay_cmd.replay
+)
+app.add_typer(kafka_cmd.app, name="kafka")
+app.add_typer(postgres_cmd.app, name="postgres")
+app.add_typer(observe_cmd.app, name="observe")
+app.add_typer(keys_cmd.app, name="keys")
+app.add_typer(protocols_cmd.app, name="protocols")
+app.add_typer(dlq_cmd.app, name="dlq")
+app.add_typer(audit_cmd.app, name="audit")
+app.add_typer(persons_cmd.app, name="persons")
+app.add_typer(bench_cmd.app, name="bench")
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,130 @@
+"""``infoshare up`` and ``infoshare demo``: the whole stack on this machine, in the
+foreground until Ctrl-C, or playing the CP-IS scenario and stopping everything after."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from deploy.cli.terminal import CacheDir, StateDir, err, fail, out
+
+Bootstrap = Annotated[
+    str | None, typer.Option(help="use this running Kafka instead of starting one (host:port)")
+]
+Observe = Annotated[
+    bool,
+    typer.Option(
+        help="run Zipkin (traces) and Prometheus (metrics, alert rules) beside the stack; "
+        "either that cannot be had is left out"
+    ),
+]
+Postgres = Annotated[
+    bool,
+    typer.Option(
+        help="keep the audit trail in the project's PostgreSQL (installed and started if "
+        "need be) instead of SQLite"
+    ),
+]
+
+
+def up(
+    state_dir: StateDir,
+    cache_dir: CacheDir,
+    bootstrap: Bootstrap = None,
+    base_port: Annotated[
+        int,
+        typer.Option(
+            help="HTTP ports: socialcare base+1, health base+2, delivery base+10, audit base+20"
+        ),
+    ] = 8100,
+    kafka_port: Annotated[int, typer.Option(help="Kafka client port on 127.0.0.1")] = 9092,
+    postgres: Postgres = False,
+    postgres_port: Annotated[int, typer.Option(help="PostgreSQL port, with --postgres")] = 5433,
+    observe: Observe = True,
+) -> None:
+    """Run Kafka and every service in the foreground until Ctrl-C, printing where each listens."""
+    from deploy.devstack.stack import Stack, usual_config
+
+    stack = Stack(
+        usual_config(
+            state_dir,
+            cache_dir,
+            bootstrap=bootstrap,
+            base_port=base_port,
+            kafka_port=kafka_port,
+            postgres_port=postgres_port if postgres else None,
+            observe=observe,
+        )
+    )
+    try:
+        with err.status("starting infoshare ..."):
+            stack.start(say=out.print)
+        for r in stack.running:
+            page = "/metrics" if r.component.name == "processor" else "/docs"
+            where = stack.url(r.component.name) + page
+            out.print(f"  {r.component.name:<11} {where:<34} {r.component.description}")
+        out.print(
+            f"  kafka       {stack.bootstrap}\nlogs in {state_dir / 'logs'}; "
+            "Ctrl-C stops everything"
+        )
+        stop_signals = {signal.SIGINT, signal.SIGTERM}
+        signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)  # children started unblocked
+        while signal.sigtimedwait(stop_signals, 1.0) is None:
+            for name in stack.restart_exited():
+                err.print(f"[yellow]{name} stopped; restarted it[/] (see its log)")
+    except Exception as exc:
+        raise fail(str(exc)) from None
+    finally:
+        with err.status("stopping ..."):
+            stack.stop()
+
+
+def demo(
+    cache_dir: CacheDir,
+    bootstrap: Bootstrap = None,
+    keep_state: Annotated[bool, typer.Option(help="keep the demo's state directory")] = False,
+    postgres: Postgres = False,
+    observe: Observe = True,
+) -> None:
+    """Play the CP-IS scenario end to end on a real Kafka, show the result, stop everything."""
+    from deploy.devstack.demo.observe import observe as observed
+    from deploy.devstack.demo.play import play
+    from deploy.devstack.demo.render import render, render_operations, render_reviews
+    from deploy.devstack.stack import Stack, demo_config
+
+    state_dir = Path(tempfile.mkdtemp(prefix="infoshare-demo-"))
+    stack = Stack(
+        demo_config(state_dir, cache_dir, bootstrap=bootstrap, postgres=postgres, observe=observe)
+    )
+    # Ctrl-C and SIGTERM stop the demo and everything it started, even when this process was
+    # launched with SIGINT ignored (as a shell does for a command run in the background).
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with err.status("starting Kafka and the services ..."):
+            stack.start(say=out.print)
+        outcome = play(stack, say=out.print)
+        render(outcome, out)
+        render_reviews(outcome, out)
+        if observe:
+            out.print("9. Operations: the plan's trace and the counters, as operators see them")
+            render_operations(observed(stack, outcome), out)
+    except KeyboardInterrupt:
+        raise fail("interrupted") from None
+    except Exception as exc:
+        raise fail(f"{exc} (logs in {state_dir / 'logs'})") from None
+    finally:
+        with err.status("stopping everything the demo started ..."):
+            stack.stop()
+        signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
+        if not keep_state:
+            if stack.postgres is not None:
+                stack.postgres.destroy()
+            shutil.rmtree(state_dir, ignore_errors=True)
+    out.print("[bold green]demo complete[/]: everything it started has stopped")

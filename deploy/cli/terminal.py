@@ -1,0 +1,39 @@
+"""What every command group shares: the two consoles, how a command fails, and the options
+that name the state and cache directories."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from deploy.devstack.paths import default_cache_dir, default_state_dir
+
+# Wide enough for tables when piped into a file or a test; the terminal's width otherwise.
+out = Console(highlight=False, width=None if sys.stdout.isatty() else 150)
+err = Console(stderr=True, highlight=False)
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    """Say what went wrong on stderr (markup in ``message`` is shown as typed) and give the
+    exit to raise."""
+    err.print(f"[bold red]error:[/] {escape(message)}")
+    return typer.Exit(code=code)
+
+
+StateDir = Annotated[
+    Path,
+    typer.Option(
+        help="where state lives (env INFOSHARE_STATE_DIR)", default_factory=default_state_dir
+    ),
+]
+CacheDir = Annotated[
+    Path,
+    typer.Option(
+        help="where Kafka jars are cached (INFOSHARE_CACHE_DIR)", default_factory=default_cache_dir
+    ),
+]

@@ -1,0 +1,290 @@
+"""Start, stop and inspect one single-node KRaft broker whose state lives in a directory.
+
+The broker runs detached (its own session) so that a Ctrl-C aimed at the caller reaches
+the broker only through :meth:`BrokerNode.stop`, which the caller runs on its way out.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from string import Template
+
+from deploy.devstack.broker.errors import BrokerError
+from deploy.devstack.broker.fetch import DEPLOY_DIR, ensure_jars, pinned_version
+from services.backbone.filelock import exclusive
+
+_STARTED = "Kafka Server started"
+
+
+@dataclass(frozen=True)
+class NodeStatus:
+    running: bool
+    pid: int | None
+    bootstrap: str
+    version: str
+    state_dir: Path
+
+    def describe(self) -> str:
+        if self.running:
+            return f"Kafka {self.version} running (pid {self.pid}) at {self.bootstrap}"
+        return f"Kafka {self.version} is not running (state in {self.state_dir})"
+
+
+def find_java() -> str:
+    """Path of a Java 17+ runtime, or a BrokerError that says what to install."""
+    java_home = os.environ.get("JAVA_HOME")
+    candidates = [str(Path(java_home) / "bin" / "java")] if java_home else []
+    candidates.append("java")
+    for candidate in candidates:
+        try:
+            out = subprocess.run(
+                [candidate, "-version"], capture_output=True, text=True, check=False
+            )
+        except FileNotFoundError:
+            continue
+        match = re.search(r'version "(\d+)', out.stderr + out.stdout)
+        if match and int(match.group(1)) >= 17:
+            return candidate
+    raise BrokerError(
+        "Java 17 or newer is needed to run Kafka and none was found: install it "
+        "(apt-get install openjdk-17-jre-headless) or set JAVA_HOME to a JDK 17+"
+    )
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child still answers kill(0); treat it as gone.
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
+class BrokerNode:
+    """One broker: its files under ``state_dir``, its jars under ``cache_dir``."""
+
+    def __init__(
+        self, *, state_dir: Path, cache_dir: Path, port: int = 9092, controller_port: int = 9093
+    ) -> None:
+        self.state_dir = state_dir
+        self.cache_dir = cache_dir
+        self.port = port
+        self.controller_port = controller_port
+        self.version = pinned_version()
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def _pid_file(self) -> Path:
+        return self.state_dir / "kafka.pid"
+
+    @property
+    def _logs(self) -> Path:
+        return self.state_dir / "logs"
+
+    def _pid(self) -> int | None:
+        """The recorded broker's pid, only if that process is alive and is this state
+        directory's Kafka: a stale pid file must never make us signal another process."""
+        try:
+            pid = int(self._pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        if not _alive(pid):
+            return None
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            return None
+        config = str(self.state_dir / "server.properties").encode()
+        return pid if b"kafka.Kafka" in cmdline and config in cmdline else None
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """One start or stop at a time per state directory (two starts would race to
+        format the storage and to own the pid file)."""
+        with exclusive(self.state_dir / "kafka.lock"):
+            yield
+
+    def status(self) -> NodeStatus:
+        pid = self._pid()
+        running = pid is not None and port_open(self.port)
+        return NodeStatus(running, pid, self.bootstrap, self.version, self.state_dir)
+
+    def _write_config(self) -> Path:
+        template = Template((DEPLOY_DIR / "server.properties.template").read_text())
+        config = self.state_dir / "server.properties"
+        config.write_text(
+            template.substitute(
+                port=self.port,
+                controller_port=self.controller_port,
+                data_dir=self.state_dir / "data",
+            )
+        )
+        return config
+
+    def _format(self, java: str, libs: Path, config: Path) -> None:
+        if (self.state_dir / "data" / "meta.properties").exists():
+            return
+        cluster_id = _kafka_uuid()
+        result = subprocess.run(
+            [
+                java,
+                "-cp",
+                f"{libs}/*",
+                "kafka.tools.StorageTool",
+                "format",
+                # One argument: a random id may start with "-", which would read as an option.
+                f"--cluster-id={cluster_id}",
+                "-c",
+                str(config),
+                "--standalone",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise BrokerError(
+                "Formatting the Kafka storage failed:\n" + result.stdout + result.stderr
+            )
+
+    def start(self, *, timeout: float = 90.0) -> NodeStatus:
+        """Start the broker unless it runs already; return once it accepts clients."""
+        with self._locked():
+            return self._start(timeout)
+
+    def _start(self, timeout: float) -> NodeStatus:
+        current = self.status()
+        if current.running:
+            return current
+        if current.pid is not None:
+            raise BrokerError(
+                f"Kafka (pid {current.pid}) is starting or stuck: wait, or run "
+                "`infoshare kafka stop` first"
+            )
+        if port_open(self.port) or port_open(self.controller_port):
+            raise BrokerError(
+                f"port {self.port} or {self.controller_port} is taken by another process: "
+                "stop it or choose other ports (--port, --controller-port)"
+            )
+        java = find_java()
+        libs = ensure_jars(self.cache_dir)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self._logs.mkdir(exist_ok=True)
+        config = self._write_config()
+        self._format(java, libs, config)
+        server_log = self._logs / "server.log"
+        offset = server_log.stat().st_size if server_log.exists() else 0
+        with (self._logs / "stdout.log").open("ab") as out:
+            proc = subprocess.Popen(
+                [
+                    java,
+                    "-Xms256m",
+                    "-Xmx768m",
+                    "-XX:+UseG1GC",
+                    "-Djava.awt.headless=true",
+                    f"-Dlog4j2.configurationFile={DEPLOY_DIR / 'log4j2.properties'}",
+                    f"-Dkafka.logs.dir={self._logs}",
+                    "-cp",
+                    f"{libs}/*",
+                    "kafka.Kafka",
+                    str(config),
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        self._pid_file.write_text(str(proc.pid))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise BrokerError(
+                    f"Kafka exited with status {proc.returncode} while starting; "
+                    f"see {self._logs / 'server.log'}"
+                )
+            if _logged_since(server_log, offset, _STARTED) and port_open(self.port):
+                return self.status()
+            time.sleep(0.2)
+        self._stop(30.0)
+        raise BrokerError(f"Kafka did not start within {timeout:.0f}s; see {server_log}")
+
+    def stop(self, *, timeout: float = 30.0) -> bool:
+        """Stop the broker (SIGTERM, then SIGKILL after ``timeout``). False if not running."""
+        with self._locked():
+            return self._stop(timeout)
+
+    def kill(self) -> bool:
+        """Hard-stop the broker (SIGKILL, no controlled shutdown), as a crash would. For
+        fault tests; False if not running."""
+        with self._locked():
+            return self._stop(0.0)
+
+    def _stop(self, timeout: float) -> bool:
+        pid = self._pid()
+        if pid is None:
+            self._pid_file.unlink(missing_ok=True)
+            return False
+        os.kill(pid, signal.SIGTERM if timeout > 0 else signal.SIGKILL)
+        deadline = time.monotonic() + timeout
+        while _alive(pid) and time.monotonic() < deadline:
+            _reap(pid)
+            time.sleep(0.1)
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+            while _alive(pid):
+                _reap(pid)
+                time.sleep(0.05)
+        self._pid_file.unlink(missing_ok=True)
+        # A killed process's listening sockets close a moment after it dies; a start
+        # right after must not mistake them for another process's.
+        closing = time.monotonic() + 10
+        while (port_open(self.port) or port_open(self.controller_port)) and (
+            time.monotonic() < closing
+        ):
+            time.sleep(0.05)
+        return True
+
+
+def _reap(pid: int) -> None:
+    with contextlib.suppress(ChildProcessError):  # not our child: nothing to reap
+        os.waitpid(pid, os.WNOHANG)
+
+
+def _kafka_uuid() -> str:
+    """A random cluster id in Kafka's own form: 16 bytes, URL-safe base64 without padding."""
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+def _logged_since(path: Path, offset: int, needle: str) -> bool:
+    try:
+        with path.open("rb") as fh:
+            fh.seek(offset)
+            return needle.encode() in fh.read()
+    except OSError:
+        return False

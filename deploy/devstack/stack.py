@@ -1,0 +1,304 @@
+"""Run the whole system on one machine: Kafka (unless one is given), keys, topics and every
+component as its own process. Used by ``infoshare up``, ``infoshare demo`` and the e2e tests.
+
+Everything the stack starts, it stops, in reverse order, also on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from deploy.devstack.broker import BrokerNode
+from deploy.devstack.ports import free_listen_port
+from deploy.devstack.postgres import PostgresNode
+from deploy.devstack.stack_observe import Observers
+from services.backbone import kafka
+from services.backbone.directory import load_directory
+from services.backbone.keyring import generate_keyring
+from services.backbone.topics import Topics
+from services.ops.components import COMPONENTS, Component
+
+
+class StackError(RuntimeError):
+    """A component did not start; the message names it and its log file."""
+
+
+@dataclass
+class StackConfig:
+    state_dir: Path
+    cache_dir: Path
+    bootstrap: str | None = None  # None: run our own broker
+    namespace: str = ""
+    kafka_port: int = 9092
+    controller_port: int = 9093
+    ports: dict[str, int] = field(default_factory=dict)  # component -> port; else its default
+    extra_env: dict[str, str] = field(default_factory=dict)
+    # The audit store on the project's own PostgreSQL (started, stopped with the stack)
+    # instead of SQLite; None: SQLite.
+    postgres_port: int | None = None
+    # Only these components (benchmarks of one service); None: every component.
+    only: tuple[str, ...] | None = None
+    # Zipkin and Prometheus beside it (ports "zipkin" and "prometheus" in ``ports``).
+    observe: bool = False
+
+
+@dataclass
+class Running:
+    component: Component
+    process: subprocess.Popen[bytes]
+    log: Path
+    started: float = field(default_factory=time.monotonic)
+    crashes: int = 0  # consecutive quick exits, for back-off
+
+
+class Stack:
+    def __init__(self, config: StackConfig) -> None:
+        self.config = config
+        self.broker: BrokerNode | None = None
+        self.started_broker = False
+        self.postgres: PostgresNode | None = None
+        self.started_postgres = False
+        self.audit_database_url = f"sqlite:///{config.state_dir / 'audit.db'}"
+        self.running: list[Running] = []
+        self.bootstrap = config.bootstrap or f"127.0.0.1:{config.kafka_port}"
+        self.keyring = config.state_dir / "keyring.yaml"
+        self.observers = (
+            Observers(state_dir=config.state_dir, cache_dir=config.cache_dir, ports=config.ports)
+            if config.observe
+            else None
+        )
+
+    def port(self, component: Component) -> int:
+        assert component.port is not None
+        return self.config.ports.get(component.name, component.port)
+
+    def url(self, name: str) -> str:
+        for r in self.running:
+            if r.component.name == name and r.component.port is not None:
+                return f"http://127.0.0.1:{self.port(r.component)}"
+        raise KeyError(name)
+
+    def _env(self, component: Component) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            {
+                "INFOSHARE_KAFKA_BOOTSTRAP": self.bootstrap,
+                "INFOSHARE_TOPIC_NAMESPACE": self.config.namespace,
+                "INFOSHARE_KEYRING_FILE": str(self.keyring),
+                "INFOSHARE_AUDIT_DATABASE_URL": self.audit_database_url,
+                # Outside the database, so that rewriting the database cannot rewrite them.
+                "INFOSHARE_AUDIT_CHECKPOINT_FILE": str(
+                    self.config.state_dir / "audit-checkpoints.jsonl"
+                ),
+            }
+        )
+        if component.port is not None:
+            env["INFOSHARE_PORT"] = str(self.port(component))
+        if component.agency_id:
+            env["INFOSHARE_AGENCY_ID"] = component.agency_id
+        if self.observers is not None:
+            env.update(self.observers.component_env())
+        env.update(self.config.extra_env)
+        return env
+
+    def start(self, *, say: object = print, timeout: float = 60.0) -> None:
+        """Start everything; on any failure stop what was started and raise StackError."""
+        announce = say if callable(say) else print
+        state = self.config.state_dir
+        state.mkdir(parents=True, exist_ok=True)
+        (state / "logs").mkdir(exist_ok=True)
+        try:
+            if self.observers is not None:
+                self.observers.begin_zipkin()
+            if self.config.bootstrap is None:
+                self.broker = BrokerNode(
+                    state_dir=state / "kafka",
+                    cache_dir=self.config.cache_dir,
+                    port=self.config.kafka_port,
+                    controller_port=self.config.controller_port,
+                )
+                self.started_broker = not self.broker.status().running
+                announce(self.broker.start().describe())
+            if self.config.postgres_port is not None:
+                self._start_postgres(self.config.postgres_port, announce)
+            directory = load_directory(None)
+            if not self.keyring.exists():
+                generate_keyring(self.keyring, [a.id for a in directory])
+                announce(f"generated a fresh keyring at {self.keyring}")
+            topics = Topics(namespace=self.config.namespace)
+            asyncio.run(kafka.ensure_topics(self.bootstrap, topics.all_specs(directory)))
+            for component in COMPONENTS:
+                if self.config.only is None or component.name in self.config.only:
+                    self.running.append(self._spawn(component, mode="wb"))
+            self._wait_ready(timeout)
+            if self.observers is not None:
+                scrape = {
+                    f"infoshare-{r.component.name}": [f"127.0.0.1:{self.port(r.component)}"]
+                    for r in self.running
+                }
+                self.observers.settle(scrape, announce)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start_postgres(self, port: int, announce: Any) -> None:
+        self.postgres = PostgresNode(state_dir=self.config.state_dir, port=port)
+        self.started_postgres = not self.postgres.status().running
+        announce(self.postgres.start().describe())
+        self.audit_database_url = self.postgres.ensure_database("infoshare_audit")
+
+    def _spawn(self, component: Component, *, mode: str) -> Running:
+        log = self.config.state_dir / "logs" / f"{component.name}.log"
+        with log.open(mode) as fh:  # the child keeps its own copy of the descriptor
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "services.ops.run", component.name],
+                env=self._env(component),
+                stdout=fh,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        return Running(component, proc, log)
+
+    def restart_exited(self) -> list[str]:
+        """Start again every component that has exited (a crashed processor resumes from its
+        committed offsets and changelog); return their names with their exit status."""
+        restarted = []
+        now = time.monotonic()
+        for i, r in enumerate(self.running):
+            if r.process.poll() is None:
+                continue
+            # A component that keeps failing is restarted after 1, 2, 4 ... 30 s, not in a
+            # tight loop; one that ran for a minute starts its count again.
+            crashes = 0 if now - r.started > 60 else r.crashes
+            if now < r.started + min(30.0, 2.0**crashes) - 1.0:
+                continue
+            restarted.append(f"{r.component.name} (exit status {r.process.returncode})")
+            self.running[i] = self._spawn(r.component, mode="ab")
+            self.running[i].crashes = crashes + 1
+        return restarted
+
+    def _wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        pending = list(self.running)
+        with httpx.Client(timeout=1.0) as client:
+            while pending:
+                for r in list(pending):
+                    if r.process.poll() is not None:
+                        raise StackError(
+                            f"{r.component.name} exited with status {r.process.returncode}; "
+                            f"see {r.log}"
+                        )
+                    if _ready(client, self, r):
+                        pending.remove(r)
+                if time.monotonic() > deadline:
+                    names = ", ".join(r.component.name for r in pending)
+                    raise StackError(f"not ready after {timeout:.0f}s: {names}")
+                time.sleep(0.2)
+
+    def stop(self) -> None:
+        for r in reversed(self.running):
+            if r.process.poll() is None:
+                r.process.send_signal(signal.SIGTERM)
+        for r in reversed(self.running):
+            try:
+                r.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                r.process.kill()
+                r.process.wait()
+        self.running.clear()
+        if self.observers is not None:
+            self.observers.stop()
+        if self.broker is not None and self.started_broker:
+            self.broker.stop()
+            self.started_broker = False
+        if self.postgres is not None and self.started_postgres:
+            self.postgres.stop()
+            self.started_postgres = False
+
+
+def free_ports_config(
+    state_dir: Path, cache_dir: Path, *, postgres: bool = False, **kwargs: Any
+) -> StackConfig:
+    """A stack config on free ports, so it can run beside anything else on this machine;
+    with ``postgres``, a free port for the stack's PostgreSQL cluster (the audit store) too."""
+    names = [c.name for c in COMPONENTS if c.port is not None] + ["zipkin", "prometheus"]
+    first = free_listen_port(len(names) + 3)  # the HTTP ports, Kafka's two, PostgreSQL's
+    kafka_port = first + len(names)
+    return StackConfig(
+        state_dir=state_dir,
+        cache_dir=cache_dir,
+        kafka_port=kafka_port,
+        controller_port=kafka_port + 1,
+        ports={name: first + i for i, name in enumerate(names)},
+        postgres_port=kafka_port + 2 if postgres else None,
+        **kwargs,
+    )
+
+
+def _ready(client: httpx.Client, stack: Stack, r: Running) -> bool:
+    if r.component.name == "processor":
+        # The processor says so in its log once it has joined its consumer group.
+        try:
+            return b"processing " in r.log.read_bytes()
+        except OSError:
+            return False
+    try:
+        return client.get(stack.url(r.component.name) + "/healthz").status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def usual_config(
+    state_dir: Path,
+    cache_dir: Path,
+    *,
+    bootstrap: str | None,
+    base_port: int = 8100,
+    kafka_port: int = 9092,
+    postgres_port: int | None = None,
+    observe: bool = False,
+) -> StackConfig:
+    """``infoshare up``'s stack: each component on ``base_port`` plus its usual offset, Zipkin
+    and Prometheus on their usual ports beside the usual stack (next to the services' ports
+    otherwise), Kafka on ``kafka_port`` and ``kafka_port + 1``."""
+    ports = {c.name: base_port + c.port % 100 for c in COMPONENTS if c.port is not None}
+    usual = base_port == 8100
+    ports |= {"zipkin": 9411 if usual else base_port + 50}
+    ports |= {"prometheus": 9090 if usual else base_port + 51}
+    return StackConfig(
+        state_dir=state_dir,
+        cache_dir=cache_dir,
+        bootstrap=bootstrap,
+        kafka_port=kafka_port,
+        controller_port=kafka_port + 1,
+        ports=ports,
+        postgres_port=postgres_port,
+        observe=observe,
+    )
+
+
+def demo_config(
+    state_dir: Path, cache_dir: Path, *, bootstrap: str | None, postgres: bool, observe: bool
+) -> StackConfig:
+    """The demo's stack: free ports, and topics, groups and transactional ids of its own, so
+    a demo on a shared broker never fences, joins or reads the stack that already runs there."""
+    return free_ports_config(
+        state_dir,
+        cache_dir,
+        bootstrap=bootstrap,
+        namespace=f"demo{secrets.token_hex(4)}.",
+        postgres=postgres,
+        observe=observe,
+    )

@@ -1,0 +1,85 @@
+"""The observability backends a stack can run beside itself (``infoshare up``, the demo):
+Zipkin, which every component sends its spans to, and Prometheus, which scrapes every
+component's ``/metrics`` with the alert rules of ``deploy/prometheus``.
+
+Neither is needed for the stack to work: one that cannot be had (no root to install
+Prometheus, no network for Zipkin's jar) is announced and left out.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from deploy.devstack.observe import ObserveError, PrometheusServer, ZipkinServer
+
+RULES = Path(__file__).resolve().parents[1] / "prometheus" / "alerts.yml"
+
+
+class Observers:
+    def __init__(self, *, state_dir: Path, cache_dir: Path, ports: Mapping[str, int]) -> None:
+        self.state_dir = state_dir
+        self.cache_dir = cache_dir
+        self.zipkin_port = ports.get("zipkin", 9411)
+        self.prometheus_port = ports.get("prometheus", 9090)
+        self.zipkin: ZipkinServer | None = None
+        self.prometheus: PrometheusServer | None = None
+        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+        self._starting: concurrent.futures.Future[ZipkinServer] | None = None
+
+    def begin_zipkin(self) -> None:
+        """Start Zipkin in the background (its JVM takes a while): ``settle`` waits."""
+        server = ZipkinServer(
+            state_dir=self.state_dir / "zipkin", cache_dir=self.cache_dir, port=self.zipkin_port
+        )
+        self._starting = self._pool.submit(server.start)
+
+    def component_env(self) -> dict[str, str]:
+        """What every component needs to send its spans to our Zipkin; nothing if the
+        operator has chosen an exporter (``OTEL_TRACES_EXPORTER``) already."""
+        if os.environ.get("OTEL_TRACES_EXPORTER"):
+            return {}
+        spans = f"http://127.0.0.1:{self.zipkin_port}/api/v2/spans"
+        return {
+            "OTEL_TRACES_EXPORTER": "zipkin",
+            "OTEL_EXPORTER_ZIPKIN_ENDPOINT": spans,
+            "OTEL_BSP_SCHEDULE_DELAY": "500",  # ms: an operator looks right after a request
+        }
+
+    def settle(self, scrape: Mapping[str, list[str]], announce: Callable[[Any], None]) -> None:
+        """Wait for Zipkin, start Prometheus on the components; announce either's absence."""
+        if self._starting is not None:
+            try:
+                self.zipkin = self._starting.result()
+                announce(f"Zipkin (traces) at {self.zipkin.base_url}")
+            except ObserveError as exc:
+                announce(f"[yellow]no trace backend[/]: {exc}")
+        try:
+            rules = [RULES] if RULES.exists() else []
+            prometheus = PrometheusServer(
+                state_dir=self.state_dir / "prometheus",
+                port=self.prometheus_port,
+                scrape=scrape,
+                scrape_interval="2s",
+                rule_files=rules,
+                token=os.environ.get("INFOSHARE_METRICS_TOKEN") or None,
+            )
+            self.prometheus = prometheus.start()
+            announce(f"Prometheus (metrics, alerts) at {prometheus.base_url}")
+        except ObserveError as exc:
+            announce(f"[yellow]no Prometheus[/]: {exc}")
+
+    def stop(self) -> None:
+        starting, self._starting = self._starting, None
+        if starting is not None and self.zipkin is None:  # the stack failed before settle
+            with contextlib.suppress(ObserveError):
+                self.zipkin = starting.result()
+        for server in (self.prometheus, self.zipkin):
+            if server is not None:
+                server.stop()
+        self.prometheus = self.zipkin = None
+        self._pool.shutdown(wait=True)
