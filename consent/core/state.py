@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import orjson
+
 PLAN_STARTED = "socialcare.child_protection_plan.started"
 PLAN_ENDED = "socialcare.child_protection_plan.ended"
 STATE_EVENT_TYPES = frozenset({PLAN_STARTED, PLAN_ENDED})
@@ -34,6 +36,15 @@ class ProtectionPlan:
             category=str(doc["category"]),
             start_date=str(doc["start_date"]),
         )
+
+    def to_bytes(self) -> bytes:
+        """The plan as a value of the ``state.protection-plans`` changelog."""
+        return orjson.dumps(self.to_json())
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> ProtectionPlan:
+        """A plan from a value of the ``state.protection-plans`` changelog."""
+        return cls.from_json(orjson.loads(raw))
 
 
 @dataclass(frozen=True)

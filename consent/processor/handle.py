@@ -11,7 +11,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-import orjson
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
 from consent.core.consent import ConsentRecord, override_from
@@ -29,7 +28,7 @@ from consent.processor.records import (
     delivery_record,
     header_text,
 )
-from services.backbone import envelope
+from services.backbone import deadletter, envelope
 from services.backbone.audit_contract import AuditOutcome, AuditRecord
 from services.backbone.directory import Directory
 from services.backbone.errors import BackboneError, EnvelopeError
@@ -40,12 +39,12 @@ from services.backbone.identifiers import (
 from services.backbone.keyed import Key, routing_key
 from services.backbone.keyring import Keyring
 from services.backbone.schemas import SchemaRegistry
-from services.backbone.topics import SEEN_EVENTS, Topics
+from services.backbone.topics import PROTECTION_PLANS, SEEN_EVENTS, Topics
 
-PLAN_STATE = "protection-plans"
 # Under the producer's max_request_size and the broker's message.max.bytes (both ~1 MiB),
 # with room for the batch framing.
 MAX_RECORD_BYTES = 1_000_000
+STAGE = "processor"  # its dead letters go to dlq.processor
 
 
 @dataclass
@@ -268,8 +267,8 @@ def _handle(
         changes: dict[str, ProtectionPlan | None] = {}
         if transition is not None:
             changes[routing] = transition.plan
-            value = orjson.dumps(transition.plan.to_json()) if transition.plan else None
-            out.append(_state(ctx, PLAN_STATE, routing, value, rec))
+            value = transition.plan.to_bytes() if transition.plan else None
+            out.append(_state(ctx, PROTECTION_PLANS, routing, value, rec))
         first = Seen.now(rec.value, now)
         out.append(_state(ctx, SEEN_EVENTS, seen_key(event), first.to_bytes(), rec))
     except Exception as exc:
@@ -337,14 +336,10 @@ def audit_subject(ctx: Context, event: envelope.CloudEvent) -> AuditSubject:
 def dead_letter(
     rec: InRecord, ctx: Context, reason: str, *, now: datetime, trace_id: str | None
 ) -> Handled:
-    """The original record, untouched, plus why: headers ``dlq_*`` name the reason and origin.
-    The reason names rules and fields, never values (it is also the audit record's reason)."""
-    headers = [h for h in rec.headers if not h[0].startswith("dlq_")] + [
-        ("dlq_reason", reason.encode()),
-        ("dlq_topic", rec.topic.encode()),
-        ("dlq_partition", str(rec.partition).encode()),
-        ("dlq_offset", str(rec.offset).encode()),
-    ]
+    """The original record, untouched, plus why (services/backbone/deadletter.py). The reason
+    names rules and fields, never values (it is also the audit record's reason)."""
+    origin = deadletter.Origin(rec.topic, rec.partition, rec.offset)
+    headers = deadletter.dead_letter_headers(rec.headers, stage=STAGE, reason=reason, origin=origin)
     record = AuditRecord.about(
         topic=rec.topic,
         partition=rec.partition,
@@ -358,11 +353,14 @@ def dead_letter(
         event_id=header_text(rec.headers, "ce_id"),
         event_type=header_text(rec.headers, "ce_type"),
         source_agency=source_agency_of(rec.topic, ctx.topics) or None,
-        topic_out=ctx.topics.dlq("processor"),
+        topic_out=ctx.topics.dlq(STAGE),
         trace_id=trace_id,
     )
     audit = OutRecord(ctx.topics.audit, b"", record.model_dump_json().encode())
-    dead = OutRecord(ctx.topics.dlq("processor"), rec.key or b"", rec.value, headers)
+    dead = OutRecord(ctx.topics.dlq(STAGE), rec.key or b"", rec.value, headers)
     if dead.size() > MAX_RECORD_BYTES:  # the original itself is too big to keep: say so
-        dead = OutRecord(dead.topic, dead.key, None, [*headers, ("dlq_value_dropped", b"size")])
+        dropped = deadletter.dead_letter_headers(
+            rec.headers, stage=STAGE, reason=reason, origin=origin, value_dropped="size"
+        )
+        dead = OutRecord(dead.topic, dead.key, None, dropped)
     return Handled([dead, audit], {}, [], dead_letter_reason=reason)

@@ -24,23 +24,22 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 
-import orjson
 from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 from opentelemetry import trace
 
 from consent.core.state import ProtectionPlan
 from consent.processor.dedup import Seen, forget_expired
-from consent.processor.handle import PLAN_STATE, Context, Handled, handle
+from consent.processor.handle import Context, Handled, handle
 from consent.processor.observe import ProcessorMetrics, delivery_headers, note_decisions
 from consent.processor.producers import PartitionProducers, quietly
 from consent.processor.rebalance import Rebalance, rewind
 from consent.processor.records import InRecord
-from consent.processor.restore import read_changelog
 from consent.registry.view import ConsentView
 from services.backbone import kafka, telemetry
 from services.backbone.metering import Metrics
-from services.backbone.topics import SEEN_EVENTS
+from services.backbone.reading import read_table
+from services.backbone.topics import PROTECTION_PLANS, SEEN_EVENTS
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("infoshare.processor")
@@ -112,7 +111,7 @@ class Processor:
         topics = self.ctx.topics
         return [
             *self.config.source_topics,
-            topics.state(PLAN_STATE),
+            topics.state(PROTECTION_PLANS),
             topics.state(SEEN_EVENTS),
         ]
 
@@ -120,29 +119,12 @@ class Processor:
         """Rebuild plan state and the duplicate memory of ``partitions`` from their
         changelogs; return how many subjects hold plans."""
         numbers = set(partitions)
-        plans: dict[str, ProtectionPlan] = {}
-        seen: dict[str, Seen] = {}
-
-        def plan(rec: ConsumerRecord) -> None:
-            key = rec.key.decode()
-            if rec.value is None:
-                plans.pop(key, None)
-            else:
-                plans[key] = ProtectionPlan.from_json(orjson.loads(rec.value))
-
-        def memory(rec: ConsumerRecord) -> None:
-            if rec.value is None:
-                seen.pop(rec.key.decode(), None)
-            else:
-                seen[rec.key.decode()] = Seen.from_bytes(rec.value)
-
-        bootstrap = self.config.bootstrap
-        topics = self.ctx.topics
-        await read_changelog(
-            bootstrap=bootstrap, topic=topics.state(PLAN_STATE), partitions=numbers, apply=plan
+        bootstrap, topics = self.config.bootstrap, self.ctx.topics
+        plans = await read_table(
+            bootstrap, topics.state(PROTECTION_PLANS), ProtectionPlan.from_bytes, partitions=numbers
         )
-        await read_changelog(
-            bootstrap=bootstrap, topic=topics.state(SEEN_EVENTS), partitions=numbers, apply=memory
+        seen = await read_table(
+            bootstrap, topics.state(SEEN_EVENTS), Seen.from_bytes, partitions=numbers
         )
         self.plans, self.seen = plans, forget_expired(seen, datetime.now(UTC))
         return len(plans)

@@ -27,13 +27,14 @@ from opentelemetry import trace
 
 from consent.core.state import ProtectionPlan
 from consent.processor.dedup import Seen
-from consent.processor.handle import PLAN_STATE, Context, Handled, handle
+from consent.processor.handle import Context, Handled, handle
 from consent.processor.observe import delivery_headers
 from consent.processor.producers import quietly
 from consent.processor.records import InRecord, OutRecord
-from consent.processor.restore import read_changelog
 from consent.registry.view import ConsentView
 from services.backbone import kafka, telemetry
+from services.backbone.reading import read_spans, read_table
+from services.backbone.topics import PROTECTION_PLANS
 
 BATCH = 500
 tracer = trace.get_tracer("infoshare.replay")
@@ -124,7 +125,9 @@ async def replay(
     ranges = {tp: (a, b) for tp, (a, b) in ranges.items() if a < b}
     if not ranges:
         return report
-    plans = await _current_plans(ctx, bootstrap)
+    plans: dict[str, ProtectionPlan | None] = dict(
+        await read_table(bootstrap, ctx.topics.state(PROTECTION_PLANS), ProtectionPlan.from_bytes)
+    )
     consents = ConsentView(topic=ctx.topics.consent_records, bootstrap=bootstrap)
     await consents.start()
     producer = kafka.producer(bootstrap, transactional_id=group)
@@ -135,30 +138,21 @@ async def replay(
     await reader.start()
     try:
         reader.assign(list(ranges))
-        for tp, (start, _) in ranges.items():
-            reader.seek(tp, start)
-        pending = set(ranges)
-        while pending:
-            batch = await reader.getmany(*pending, timeout_ms=1000, max_records=BATCH)
+        async for batch in read_spans(reader, ranges, max_records=BATCH):
             outs: list[OutRecord] = []
             offsets: dict[TopicPartition, int] = {}
-            for tp, records in batch.items():
-                for rec in records:
-                    if rec.offset >= ranges[tp][1]:
-                        continue
-                    offsets[tp] = rec.offset + 1
-                    handled = _decide(ctx, rec, plans, consents, seen, seal)
-                    report.read += 1
-                    if handled.dead_letter_reason:
-                        report.unprocessable += 1  # dead-lettered (and audited) when first read
-                    elif handled.suppressed:
-                        report.duplicates += 1  # a copy: suppressed (and audited) when first read
-                    else:
-                        seen.update(handled.seen_changes)
-                        outs += _kept(handled.records, ctx, recipient, report)
-            if offsets:
-                await _commit(producer, outs, offsets, group)
-            pending = {tp for tp in pending if await reader.position(tp) < ranges[tp][1]}
+            for rec in batch:
+                offsets[TopicPartition(rec.topic, rec.partition)] = rec.offset + 1
+                handled = _decide(ctx, rec, plans, consents, seen, seal)
+                report.read += 1
+                if handled.dead_letter_reason:
+                    report.unprocessable += 1  # dead-lettered (and audited) when first read
+                elif handled.suppressed:
+                    report.duplicates += 1  # a copy: suppressed (and audited) when first read
+                else:
+                    seen.update(handled.seen_changes)
+                    outs += _kept(handled.records, ctx, recipient, report)
+            await _commit(producer, outs, offsets, group)
             progress(report)
     finally:
         await quietly(reader.stop())
@@ -232,20 +226,6 @@ async def _commit(
         sent = [await producer.send(o.topic, o.value, key=o.key, headers=o.headers) for o in outs]
         await asyncio.gather(*sent)
         await producer.send_offsets_to_transaction(offsets, group)
-
-
-async def _current_plans(ctx: Context, bootstrap: str) -> dict[str, ProtectionPlan | None]:
-    plans: dict[str, ProtectionPlan | None] = {}
-
-    def apply(rec: ConsumerRecord) -> None:
-        if rec.value is None:
-            plans.pop(rec.key.decode(), None)
-        else:
-            plans[rec.key.decode()] = ProtectionPlan.from_json(orjson.loads(rec.value))
-
-    topic = ctx.topics.state(PLAN_STATE)
-    await read_changelog(bootstrap=bootstrap, topic=topic, partitions=None, apply=apply)
-    return plans
 
 
 def for_run(ctx: Context, run: str) -> Context:

@@ -11,6 +11,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
 from consent.core.consent import ConsentRecord
 from services.backbone import kafka
+from services.backbone.reading import read_to_end
 
 log = logging.getLogger(__name__)
 Subject = dict[tuple[str, str], ConsentRecord]
@@ -43,15 +44,9 @@ class ConsentView:
         """Read every committed record up to the end offsets as of now."""
         reader = self._reader
         assert reader is not None, "start() first"
-        partitions = list(reader.assignment())
-        ends = await reader.end_offsets(partitions)
-        pending = {tp for tp in partitions if await reader.position(tp) < ends[tp]}
-        while pending:
-            batch = await reader.getmany(*pending, timeout_ms=1000)
-            for records in batch.values():
-                for rec in records:
-                    self._apply(rec)
-            pending = {tp for tp in pending if await reader.position(tp) < ends[tp]}
+        async for batch in read_to_end(reader):
+            for rec in batch:
+                self._apply(rec)
 
     def _apply(self, rec: ConsumerRecord) -> None:
         try:

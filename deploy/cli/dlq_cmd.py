@@ -1,16 +1,11 @@
-"""``infoshare dlq``: list, inspect and retry dead letters.
-
-Reads are group-less and read_committed, up to the end offsets found at the start, so a
-command always finishes. A retry re-publishes the original record to its origin topic and
-audits it in the same Kafka transaction: either both are committed or neither is.
-"""
+"""``infoshare dlq``: list, inspect and retry dead letters (the reading, choosing and
+re-publishing are services/ops; what may be shown, services/ops/deadletter_view.py)."""
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Coroutine, Sequence
-from enum import StrEnum
+from collections.abc import Coroutine
 from typing import Annotated, Any, TypeVar
 
 import click
@@ -19,26 +14,22 @@ import typer
 from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 from rich.console import Console
-from rich.markup import escape
 
+from deploy.cli.dlq_view import list_table, render_detail
+from deploy.cli.terminal import err, fail
 from services.backbone.audit_contract import AuditOutcome
 from services.backbone.kafka import KafkaUnavailable
 from services.backbone.quiet import run_quietly
 from services.backbone.settings import BackboneSettings
 from services.backbone.topics import Topics
-from services.ops.deadletter_view import (
-    DeadLetter,
-    detail,
-    list_table,
-    render_detail,
-)
-from services.ops.deadletters import cli_actor, publish_retries, read_letters
+from services.ops.deadletter_view import detail, summary
+from services.ops.deadletters import Stage, cli_actor, publish_retries, read_letters
+from services.ops.retry_choice import OWNED_ELSEWHERE, SelectionError, select
 
 app = typer.Typer(
     help="Dead letters: records a stage could not process, with why (values never shown)",
     no_args_is_help=True,
 )
-err = Console(stderr=True, highlight=False)
 
 
 def _out() -> Console:
@@ -51,70 +42,10 @@ BAD_INPUT, NO_KAFKA = 2, 3
 PROGRESS_OVER = 5
 
 
-class Stage(StrEnum):
-    PROCESSOR = "processor"
-    AUDIT = "audit"
-    DELIVERY = "delivery"
-
-
-class SelectionError(ValueError):
-    """The dead letters asked for cannot all be retried; nothing is published."""
-
-
-def origin_problem(letter: DeadLetter, topics: Topics) -> str | None:
-    """Why ``letter`` cannot go back where it came from, or None if it can. Only to the topic
-    its stage reads: a forged ``dlq_topic`` must never land a record on a delivery topic."""
-    origin = letter.origin
-    if origin is None:
-        return "its dlq_topic/dlq_partition/dlq_offset headers do not name an origin"
-    if letter.stage == Stage.PROCESSOR and origin.topic.startswith(topics.source("")):
-        return None
-    if letter.stage == Stage.AUDIT and origin.topic == topics.audit:
-        return None
-    return f"its origin {origin.topic} is not a topic the {letter.stage} stage reads"
-
-
-def select(
-    letters: Sequence[DeadLetter],
-    *,
-    topics: Topics,
-    offsets: Sequence[int],
-    everything: bool,
-    reason_contains: str | None = None,
-    partition: int = 0,
-) -> tuple[list[DeadLetter], list[tuple[DeadLetter, str]]]:
-    """The dead letters to retry, and those passed over with why. Named offsets must all
-    exist and be retryable (SelectionError otherwise); ``--all`` passes over what is not."""
-    if everything == bool(offsets):
-        raise SelectionError("name the dead letters' offsets or give --all (not both)")
-    if everything:
-        candidates = list(letters)
-    else:
-        by_offset = {d.offset: d for d in letters if d.partition == partition}
-        missing = sorted({o for o in offsets if o not in by_offset})
-        if missing:
-            raise SelectionError(f"no dead letter at offset(s) {', '.join(map(str, missing))}")
-        candidates = [by_offset[o] for o in dict.fromkeys(offsets)]
-    chosen: list[DeadLetter] = []
-    passed: list[tuple[DeadLetter, str]] = []
-    for letter in candidates:
-        reason = letter.header("dlq_reason") or ""
-        problem = origin_problem(letter, topics)
-        if reason_contains and reason_contains.casefold() not in reason.casefold():
-            passed.append((letter, f"its reason does not contain {reason_contains!r}"))
-        elif problem and not everything:
-            raise SelectionError(f"{letter.where} cannot be retried: {problem}")
-        elif problem:
-            passed.append((letter, problem))
-        else:
-            chosen.append(letter)
-    return chosen, passed
-
-
 # ---------------------------------------------------------------- the commands
 
 StageArg = Annotated[
-    Stage, typer.Argument(help="the stage whose dead letters: processor, audit or delivery")
+    Stage, typer.Argument(help="the stage whose dead letters: processor, audit, delivery or outbox")
 ]
 Offset = Annotated[int, typer.Argument(min=0, help="the dead letter's offset (see dlq list)")]
 Partition = Annotated[
@@ -131,17 +62,12 @@ Namespace = Annotated[
 ]
 
 
-def _fail(message: str, code: int) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {escape(message)}")
-    return typer.Exit(code=code)
-
-
 def _settings(bootstrap: str | None, namespace: str | None) -> tuple[str, Topics]:
     try:
         settings = BackboneSettings()
     except ValidationError as exc:  # say which setting and rule, never the value given
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise _fail(f"INFOSHARE_* settings: {problems}", BAD_INPUT) from None
+        raise fail(f"INFOSHARE_* settings: {problems}", BAD_INPUT) from None
     prefix = settings.topic_namespace if namespace is None else namespace
     return bootstrap or settings.kafka_bootstrap, Topics(namespace=prefix)
 
@@ -150,7 +76,7 @@ def _run(work: Coroutine[Any, Any, T]) -> T:
     try:
         return run_quietly(work)
     except KafkaUnavailable as exc:
-        raise _fail(f"{exc} (is it running? see `infoshare kafka status`)", NO_KAFKA) from None
+        raise fail(f"{exc} (is it running? see `infoshare kafka status`)", NO_KAFKA) from None
 
 
 def _confirmed(question: str) -> bool:
@@ -178,7 +104,7 @@ def list_cmd(
     event and why. Reads up to the end found at the start, so it always finishes."""
     server, topics = _settings(bootstrap, namespace)
     stages = {topics.dlq(s): s.value for s in ([stage] if stage else list(Stage))}
-    rows = [d.summary() for d in _run(read_letters(server, stages))]
+    rows = [summary(d) for d in _run(read_letters(server, stages))]
     out = _out()
     if as_json:
         _json({"total": len(rows), "dead_letters": rows[:limit]})
@@ -208,7 +134,7 @@ def show_cmd(
     letters = _run(read_letters(server, {topic: stage.value}, window=window))
     found = [d for d in letters if (d.partition, d.offset) == (partition, offset)]
     if not found:
-        raise _fail(f"no dead letter at {topic}[{partition}]@{offset}", BAD_INPUT)
+        raise fail(f"no dead letter at {topic}[{partition}]@{offset}", BAD_INPUT)
     view = detail(found[0])
     if as_json:
         _json(view)
@@ -240,15 +166,12 @@ def retry_cmd(
     the dlq_* ones, plus infoshare_retry_of), each audited as retried in the same Kafka
     transaction. Retrying a letter twice is harmless: the processor drops an event id it has
     already decided, and the audit store keeps one record per audit id. Delivery dead letters
-    are the delivery service's to resend: POST /subscriptions/{id}/resend."""
-    if stage is Stage.DELIVERY:
-        raise _fail(
-            "dead letters of the delivery stage are resent by the delivery service, which owns "
-            "redelivery and event numbers: POST /subscriptions/{id}/resend on it",
-            BAD_INPUT,
-        )
+    are the delivery service's to resend (POST /subscriptions/{id}/resend); outbox ones, the
+    agency's to send again once the broker's refusal is mended."""
+    if stage in OWNED_ELSEWHERE:
+        raise fail(OWNED_ELSEWHERE[stage], BAD_INPUT)
     if everything == bool(offsets):
-        raise _fail("name the dead letters' offsets or give --all (not both)", BAD_INPUT)
+        raise fail("name the dead letters' offsets or give --all (not both)", BAD_INPUT)
     server, topics = _settings(bootstrap, namespace)
     letters = _run(read_letters(server, {topics.dlq(stage): stage.value}))
     try:
@@ -261,19 +184,19 @@ def retry_cmd(
             partition=partition,
         )
     except SelectionError as exc:
-        raise _fail(f"{topics.dlq(stage)}: {exc}", BAD_INPUT) from None
+        raise fail(f"{topics.dlq(stage)}: {exc}", BAD_INPUT) from None
     for letter, why in passed:
         err.print(f"passed over {letter.where}: {why}", markup=False)
     out = _out()
     if not chosen:
         out.print("no dead letters to retry")
         return
-    out.print(list_table([d.summary() for d in chosen], title="To retry"))
+    out.print(list_table([summary(d) for d in chosen], title="To retry"))
     if dry_run:
         out.print(f"dry run: {len(chosen)} dead letter(s) would be retried; nothing published")
         return
     if not yes and not _confirmed(f"Retry {len(chosen)} dead letter(s)?"):
-        raise _fail("nothing retried", 1)
+        raise fail("nothing retried", 1)
     done = 0
 
     def committed(count: int) -> None:
@@ -286,5 +209,5 @@ def retry_cmd(
         _run(publish_retries(server, chosen, topics=topics, actor=cli_actor(), advance=committed))
     except KafkaError as exc:
         left = len(chosen) - done
-        raise _fail(f"{type(exc).__name__}: {left} of {len(chosen)} not retried", 1) from None
+        raise fail(f"{type(exc).__name__}: {left} of {len(chosen)} not retried", 1) from None
     out.print(f"retried {len(chosen)} dead letter(s); each audited as {AuditOutcome.RETRIED}")

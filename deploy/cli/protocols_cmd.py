@@ -5,11 +5,15 @@ from __future__ import annotations
 import sys
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from consent.policy.simulate import Row
 
 app = typer.Typer(help="Check, explain and try out sharing protocols", no_args_is_help=True)
 out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
@@ -119,7 +123,7 @@ def simulate_cmd(
 
     from consent.policy.load import ProtocolError, load_protocols
     from consent.policy.simulate import SimulationInputError, simulate
-    from deploy.cli.simulate_cmd import events_from_file, events_from_topic, render
+    from consent.policy.simulate_inputs import events_from_file, events_from_topic
     from services.backbone.directory import load_directory
     from services.backbone.schemas import SchemaRegistry
     from services.backbone.topics import Topics
@@ -151,3 +155,41 @@ def simulate_cmd(
         err.print(f"[bold red]error:[/] {escape(str(exc))}")
         raise typer.Exit(code=1) from None
     render(simulate(inputs, candidate, current), out, compared=current is not None)
+
+
+def render(rows: list[Row], console: Console, *, compared: bool) -> None:
+    """One row per event and recipient; a changed decision is marked."""
+    table = Table(
+        title="Simulation (nothing was written; pseudonyms are throwaway)",
+        show_lines=True,
+        expand=True,
+    )
+    for column in (
+        "#",
+        "event type",
+        "recipient",
+        "protocol",
+        "would",
+        *(["live set"] if compared else []),
+        "fields it would get",
+    ):
+        table.add_column(column, overflow="fold")
+    for r in rows:
+        mark = "[bold yellow]* [/]" if r.changed else ""
+        table.add_row(
+            str(r.index),
+            r.event_type,
+            r.recipient,
+            r.protocol,
+            mark + r.candidate,
+            *([r.live or "-"] if compared else []),
+            "\n".join(r.fields),
+        )
+    console.print(table)
+    if compared:
+        changed = sum(r.changed for r in rows)
+        console.print(
+            f"{changed} decision(s) differ from the live set"
+            if changed
+            else "no decision differs from the live set"
+        )

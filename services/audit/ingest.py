@@ -19,7 +19,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from services.audit.observe import AuditTelemetry
 from services.audit.store import AuditStore
-from services.backbone import kafka
+from services.backbone import deadletter, kafka
 from services.backbone.audit_contract import AuditOutcome, AuditRecord
 
 log = logging.getLogger(__name__)
@@ -36,13 +36,12 @@ async def _dead_letter(
     producer: AIOKafkaProducer, topic: str, msg: ConsumerRecord, reason: str = NOT_AN_AUDIT_RECORD
 ) -> AuditRecord:
     """Park the record on the dead-letter topic; return the audit record saying so."""
-    headers = [
-        *(msg.headers or ()),
-        ("dlq_reason", reason.encode()),
-        ("dlq_topic", msg.topic.encode()),
-        ("dlq_partition", str(msg.partition).encode()),
-        ("dlq_offset", str(msg.offset).encode()),
-    ]
+    headers = deadletter.dead_letter_headers(
+        msg.headers or (),
+        stage="audit",
+        reason=reason,
+        origin=deadletter.Origin(msg.topic, msg.partition, msg.offset),
+    )
     await producer.send_and_wait(topic, msg.value, key=msg.key, headers=headers)
     log.error(
         "dead-lettered an audit record %s[%d]@%d: %s", msg.topic, msg.partition, msg.offset, reason

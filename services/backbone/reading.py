@@ -87,6 +87,8 @@ async def read_table(
         if partitions is not None:
             wanted = set(partitions)
             tps = [tp for tp in tps if tp.partition in wanted]
+            if not tps:  # (assigning nothing leaves aiokafka's fetcher unable to stop)
+                return table
             reader.unsubscribe()
             reader.assign(tps)
         async for batch in read_to_end(reader, tps, from_beginning=True):

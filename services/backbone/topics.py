@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 from services.backbone.directory import Directory
 
+PROTECTION_PLANS = "protection-plans"
+"""``state.protection-plans``: each child's active protection plan, by subject routing key."""
 SEEN_EVENTS = "seen-events"
 DEDUP_WINDOW_MS = 30 * 24 * 3600 * 1000
 """How long the processor remembers an event id to suppress its duplicates (30 days)."""
@@ -64,7 +66,7 @@ class Topics:
         specs += [TopicSpec(self.deliver(a.id), n) for a in directory]
         specs += [
             TopicSpec(self.audit, n),
-            TopicSpec(self.state("protection-plans"), n, compacted=True),
+            TopicSpec(self.state(PROTECTION_PLANS), n, compacted=True),
             TopicSpec(self.state(SEEN_EVENTS), n, compacted=True, retention_ms=DEDUP_WINDOW_MS),
             TopicSpec(self.consent_records, n, compacted=True),
             TopicSpec(self.dlq("processor"), 1),

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from services.backbone import deadletter
 from services.backbone.audit_contract import AuditOutcome, AuditRecord
 from services.delivery.model import Delivered
 
@@ -16,12 +17,13 @@ ACTOR = "infoshare-delivery"
 UNDELIVERABLE_CODE = "undeliverable.retry_horizon"
 UNDECODABLE_CODE = "dead_lettered.undecodable_delivery"
 _NS = uuid.UUID("0d7f4e52-3c1b-4f49-8a52-6b0f5d2e8c31")
+STAGE = "delivery"  # its dead letters go to dlq.delivery
 
-Headers = list[tuple[str, bytes | None]]
+Headers = deadletter.Headers
 
 
 @dataclass(frozen=True)
-class Origin:
+class ReadRecord:
     """Where a delivery record was read, and the record as read."""
 
     topic: str
@@ -37,7 +39,7 @@ class Undeliverable:
     subscription_id: str
     event_number: int
     agency: str
-    origin: Origin
+    origin: ReadRecord
     event: Delivered
     attempts: int
     last_error: str | None
@@ -49,14 +51,16 @@ def undeliverable_audit_id(subscription_id: str, event_number: int) -> str:
     return str(uuid.uuid5(_NS, f"undeliverable|{subscription_id}|{event_number}"))
 
 
-def dlq_headers(origin: Origin, **dlq: str | int) -> Headers:
-    """The original headers plus ``dlq_reason``, ``dlq_topic``, ``dlq_partition``,
-    ``dlq_offset`` and any further ``dlq_<name>`` given."""
-    where = {"topic": origin.topic, "partition": origin.partition, "offset": origin.offset}
-    return [
-        *origin.headers,
-        *((f"dlq_{name}", str(value).encode()) for name, value in {**dlq, **where}.items()),
-    ]
+def dlq_headers(origin: ReadRecord, *, reason: str, **more: str | int) -> Headers:
+    """The record's headers and the dead-letter contract's (services/backbone/deadletter.py),
+    ``more`` naming the subscription and event number where there are some."""
+    return deadletter.dead_letter_headers(
+        origin.headers,
+        stage=STAGE,
+        reason=reason,
+        origin=deadletter.Origin(origin.topic, origin.partition, origin.offset),
+        **more,
+    )
 
 
 def undeliverable_reason(u: Undeliverable) -> str:
@@ -117,7 +121,9 @@ def undeliverable_audit(u: Undeliverable, *, now: datetime, dlq_topic: str) -> A
     )
 
 
-def undecodable_audit(origin: Origin, *, agency: str, now: datetime, dlq_topic: str) -> AuditRecord:
+def undecodable_audit(
+    origin: ReadRecord, *, agency: str, now: datetime, dlq_topic: str
+) -> AuditRecord:
     """The DEAD_LETTERED audit record of a delivery record that is not a CloudEvent. The
     problem itself is in the dead letter's ``dlq_reason``: it may quote a header."""
     return AuditRecord.about(

@@ -24,7 +24,7 @@ from services.backbone.metering import Metrics
 from services.delivery import queue, subscriptions
 from services.delivery.backoff import RetryPolicy, give_up_untried, next_attempt
 from services.delivery.breaker import BreakerBoard, BreakerState, CircuitBreaker
-from services.delivery.deadletter import Origin, Undeliverable
+from services.delivery.deadletter import ReadRecord, Undeliverable
 from services.delivery.endpoints import breaker_key
 from services.delivery.errors import SubscriptionNotFound
 from services.delivery.kafka_edge import DeadLetters
@@ -268,7 +268,7 @@ class Dispatcher:
             subscription_id=sub.id,
             event_number=head.notification.event_number,
             agency=sub.agency,
-            origin=Origin(
+            origin=ReadRecord(
                 d.kafka_topic,
                 d.kafka_partition,
                 d.kafka_offset,

@@ -13,7 +13,7 @@ from aiokafka import AIOKafkaProducer, ConsumerRecord
 from services.backbone import envelope, kafka
 from services.backbone.errors import EnvelopeError
 from services.delivery.deadletter import (
-    Origin,
+    ReadRecord,
     Undeliverable,
     dlq_headers,
     dlq_record,
@@ -47,7 +47,7 @@ class DeadLetters:
             self.audit_topic, audit.model_dump_json().encode(), key=u.subscription_id.encode()
         )
 
-    async def undecodable(self, origin: Origin, *, agency: str, problem: str) -> None:
+    async def undecodable(self, origin: ReadRecord, *, agency: str, problem: str) -> None:
         headers = dlq_headers(origin, reason=problem)
         audit = undecodable_audit(
             origin, agency=agency, now=datetime.now(UTC), dlq_topic=self.dlq_topic
@@ -164,7 +164,7 @@ async def ingest(
                             rec.partition,
                             rec.offset,
                         )
-                        origin = Origin(
+                        origin = ReadRecord(
                             rec.topic, rec.partition, rec.offset, rec.key, rec.value, rec.headers
                         )
                         await dead_letters.undecodable(

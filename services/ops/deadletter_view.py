@@ -1,36 +1,26 @@
-"""What ``infoshare dlq`` may say about a dead letter, without Kafka: the model, the header
-policy, the payload's shape and the tables.
+"""What may be said about a dead letter, without Kafka: its summary, its headers, its key
+and the shape of its payload.
 
 A dead letter's value and key hold personal data (NHS numbers, names, a keyed hash of the
-child's identifier). Nothing here returns or prints any of it: headers are shown only from an
-allow-list of attributes infoshare writes itself, the key only as present and its length, the
-payload only as field paths with their types and sizes.
+child's identifier). Nothing here returns any of it: headers are shown only from an
+allow-list of attributes infoshare writes itself (the CloudEvents attributes of the envelope,
+the trace context, and every field of the dead-letter contract), the key only as present and
+its length, the payload only as field paths with their types and sizes.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
-Header = tuple[str, bytes | None]
-RETRY_OF = "infoshare_retry_of"
-DLQ_HEADERS = (
-    "dlq_reason",
-    "dlq_topic",
-    "dlq_partition",
-    "dlq_offset",
-    "dlq_subscription",
-    "dlq_event_number",
-)
+from services.backbone import deadletter
+from services.backbone.deadletter import DeadLetter, Header
+
 # The attributes infoshare writes (services/backbone/envelope.py and telemetry.py): none of
 # them names a person. Anything else (ce_subject, tracestate, a producer's own header) may,
 # so its value is withheld and only its size shown.
@@ -46,8 +36,8 @@ SHOWN_HEADERS = frozenset(
         "ce_identitylevel",
         "content-type",
         "traceparent",
-        RETRY_OF,
-        *DLQ_HEADERS,
+        deadletter.RETRY_OF,
+        *deadletter.FIELDS,
     }
 )
 MAX_TEXT = 200
@@ -64,74 +54,24 @@ def clean(text: str) -> str:
     return printable if len(printable) <= MAX_TEXT else printable[: MAX_TEXT - 1] + "…"
 
 
-@dataclass(frozen=True)
-class Origin:
-    topic: str
-    partition: int
-    offset: int
-
-    def __str__(self) -> str:
-        return f"{self.topic}[{self.partition}]@{self.offset}"
-
-
-@dataclass(frozen=True)
-class DeadLetter:
-    """One record of a ``dlq.<stage>`` topic, as read (key and value kept only to retry)."""
-
-    stage: str
-    topic: str
-    partition: int
-    offset: int
-    timestamp_ms: int
-    key: bytes | None
-    value: bytes | None
-    headers: Sequence[Header] = field(default_factory=tuple)
-
-    def header(self, name: str) -> str | None:
-        """The last header of this name as text; None if absent or null."""
-        found = [v for k, v in self.headers if k == name and v is not None]
-        return found[-1].decode(errors="replace") if found else None
-
-    @property
-    def where(self) -> str:
-        """``dlq.processor@5`` (the partition only when it is not 0)."""
-        part = f"[{self.partition}]" if self.partition else ""
-        return f"{self.topic}{part}@{self.offset}"
-
-    @property
-    def origin(self) -> Origin | None:
-        """Where the record was when it failed, or None if the headers do not say."""
-        topic, part, offset = (self.header(f"dlq_{n}") for n in ("topic", "partition", "offset"))
-        if not topic or part is None or offset is None:
-            return None
-        try:
-            return Origin(topic, int(part), int(offset))
-        except ValueError:
-            return None
-
-    @property
-    def recorded(self) -> str:
-        moment = datetime.fromtimestamp(self.timestamp_ms / 1000, UTC)
-        return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
-
-    def summary(self) -> dict[str, Any]:
-        """One row of ``dlq list``: where, when, from where, which event, why."""
-        origin = self.origin
-        return {
-            "stage": self.stage,
-            "topic": self.topic,
-            "partition": self.partition,
-            "offset": self.offset,
-            "recorded": self.recorded,
-            "origin": None if origin is None else vars(origin),
-            "ce_type": _text(self.header("ce_type")),
-            "ce_id": _text(self.header("ce_id")),
-            "reason": _text(self.header("dlq_reason")),
-        }
-
-
 def _text(value: str | None) -> str | None:
     return None if value is None else clean(value)
+
+
+def summary(letter: DeadLetter) -> dict[str, Any]:
+    """One row of ``dlq list``: where, when, from where, which event, why."""
+    origin = letter.origin
+    return {
+        "stage": letter.stage,
+        "topic": letter.topic,
+        "partition": letter.partition,
+        "offset": letter.offset,
+        "recorded": letter.recorded,
+        "origin": None if origin is None else vars(origin),
+        "ce_type": _text(letter.header("ce_type")),
+        "ce_id": _text(letter.header("ce_id")),
+        "reason": _text(letter.reason),
+    }
 
 
 def header_view(headers: Iterable[Header]) -> list[dict[str, Any]]:
@@ -232,65 +172,12 @@ def payload_shape(value: bytes | None) -> dict[str, Any]:
 
 
 def detail(letter: DeadLetter) -> dict[str, Any]:
-    """Everything ``dlq show`` says about one dead letter."""
+    """Everything ``dlq show`` says about one dead letter: the summary, every field of the
+    dead-letter contract it carries, its key, headers and payload shape."""
     return {
-        **letter.summary(),
+        **summary(letter),
+        "dead_letter": {name: clean(value) for name, value in letter.fields().items()},
         "key": key_view(letter.key),
         "headers": header_view(letter.headers),
         "payload": payload_shape(letter.value),
     }
-
-
-def list_table(rows: Sequence[dict[str, Any]], *, title: str) -> Table:
-    """``dlq list`` for people: one row per dead letter (the event's type above its id)."""
-    table = Table(title=title, show_lines=True)
-    for column in ("stage", "offset", "recorded", "origin", "event (ce_type, ce_id)", "reason"):
-        table.add_column(column, overflow="fold")
-    for r in rows:
-        origin = r["origin"]
-        offset = str(r["offset"]) if not r["partition"] else f"[{r['partition']}]@{r['offset']}"
-        cells = (
-            r["stage"],
-            offset,
-            r["recorded"],
-            "(not named)" if origin is None else str(Origin(**origin)),
-            f"{r['ce_type'] or '-'}\n{r['ce_id'] or '-'}",
-            r["reason"] or "-",
-        )
-        table.add_row(*(Text(c) for c in cells))
-    return table
-
-
-def render_detail(view: dict[str, Any], console: Console) -> None:
-    """``dlq show`` for people: headers, key, reason and origin, the payload's shape."""
-    origin = view["origin"]
-    key = view["key"]
-    facts = Table.grid(padding=(0, 2))
-    for name, value in (
-        ("dead letter", f"{view['topic']}[{view['partition']}]@{view['offset']}"),
-        ("recorded", view["recorded"]),
-        ("origin", "(not named)" if origin is None else str(Origin(**origin))),
-        ("reason", view["reason"] or "-"),
-        ("key", f"present ({key['bytes']} bytes, not shown)" if key["present"] else "none"),
-    ):
-        facts.add_row(Text(name, style="bold"), Text(value))
-    console.print(facts)
-    headers = Table(title="Headers", expand=True)
-    headers.add_column("name")
-    headers.add_column("value", overflow="fold")
-    for h in view["headers"]:
-        shown = h["value"] if h["value"] is not None else f"(not shown: {h['bytes']} bytes)"
-        headers.add_row(Text(h["name"]), Text(shown))
-    console.print(headers)
-    payload = view["payload"]
-    if not payload["json"]:
-        console.print(Text(payload["note"], style="yellow"))
-        return
-    shape = Table(title=f"Payload shape ({payload['bytes']} bytes; values never shown)")
-    shape.add_column("field path", overflow="fold")
-    shape.add_column("type", overflow="fold")
-    for f in payload["fields"]:
-        shape.add_row(Text(f["path"]), Text(f["type"]))
-    console.print(shape)
-    if payload["note"]:
-        console.print(Text(payload["note"], style="yellow"))

@@ -1,5 +1,9 @@
-"""The Kafka side of ``infoshare dlq``: read dead letters, re-publish them with their audit
-records in one transaction per batch."""
+"""Dead letters read back and retried: what ``infoshare dlq`` does on Kafka.
+
+Reads are group-less and read_committed, up to the end offsets found when the read begins,
+so they always finish. A retry re-publishes each original record to its origin and audits it
+in the same Kafka transaction: either both are committed or neither is.
+"""
 
 from __future__ import annotations
 
@@ -7,54 +11,30 @@ import asyncio
 import getpass
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
+from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 
 from services.backbone import kafka
 from services.backbone.audit_contract import AuditOutcome, AuditRecord
+from services.backbone.deadletter import DeadLetter, retry_headers
 from services.backbone.kafka import KafkaUnavailable
+from services.backbone.reading import read_spans
 from services.backbone.topics import Topics
-from services.ops.deadletter_view import RETRY_OF, DeadLetter, Header
 
 BATCH = 100  # dead letters per retry transaction
 MAX_TEXT = 64  # event ids and types in audit records come from untrusted input
 
 
-def retry_headers(letter: DeadLetter) -> list[Header]:
-    """The original headers, without the dead letter's, naming the letter retried."""
-    kept = [(k, v) for k, v in letter.headers if not k.startswith("dlq_") and k != RETRY_OF]
-    return [*kept, (RETRY_OF, letter.where.encode())]
+class Stage(StrEnum):
+    """The stages that dead-letter, each to ``dlq.<stage>``."""
 
-
-def retry_audit(letter: DeadLetter, *, actor: str, now: datetime, topics: Topics) -> AuditRecord:
-    """The audit record of one retry: who re-published which letter where (never a value)."""
-    origin = letter.origin
-    assert origin is not None
-    source = topics.source("")
-    return AuditRecord.about(
-        topic=letter.topic,
-        partition=letter.partition,
-        offset=letter.offset,
-        protocol="dlq-retry",
-        recorded_at=now,
-        action="dlq_retry",
-        decision=AuditOutcome.RETRIED,
-        reason_code="dlq.retried",
-        reason=f"dead letter {letter.where} re-published to its origin {origin}",
-        actor=actor,
-        event_id=(letter.header("ce_id") or "")[:MAX_TEXT] or None,
-        event_type=(letter.header("ce_type") or "")[:MAX_TEXT] or None,
-        source_agency=origin.topic[len(source) :] if origin.topic.startswith(source) else None,
-        topic_out=origin.topic,
-    )
-
-
-def cli_actor() -> str:
-    try:
-        return "infoshare-cli:" + getpass.getuser()
-    except (KeyError, OSError):  # no login name (a container's uid without a passwd entry)
-        return "infoshare-cli:unknown"
+    PROCESSOR = "processor"
+    AUDIT = "audit"
+    DELIVERY = "delivery"
+    OUTBOX = "outbox"
 
 
 async def _started(client: Any, bootstrap: str) -> None:
@@ -91,18 +71,14 @@ async def read_letters(
         async with asyncio.timeout(wait_s):
             parts = list(reader.assignment())
             ends = await reader.end_offsets(parts)
+            spans: dict[TopicPartition, tuple[int | None, int]] = {
+                tp: (None, ends[tp]) for tp in parts
+            }
             if window is not None:
                 part, first, stop = window
-                parts = [tp for tp in parts if tp.partition == part]
-                for tp in parts:
-                    reader.seek(tp, first)
-                    ends[tp] = min(ends[tp], stop)
-            pending = {tp for tp in parts if await reader.position(tp) < ends[tp]}
-            while pending:
-                for tp, records in (await reader.getmany(*pending, timeout_ms=500)).items():
-                    stage, end = stages[tp.topic], ends[tp]
-                    letters += [_letter(stage, r) for r in records if r.offset < end]
-                pending = {tp for tp in pending if await reader.position(tp) < ends[tp]}
+                spans = {tp: (first, min(ends[tp], stop)) for tp in parts if tp.partition == part}
+            async for batch in read_spans(reader, spans, poll_ms=500):
+                letters += [_letter(stages[r.topic], r) for r in batch]
     except (KafkaError, TimeoutError) as exc:
         raise KafkaUnavailable(f"Kafka at {bootstrap} stopped answering") from exc
     finally:
@@ -121,6 +97,37 @@ def _letter(stage: str, rec: Any) -> DeadLetter:
         rec.value,
         tuple(rec.headers or ()),
     )
+
+
+def retry_audit(letter: DeadLetter, *, actor: str, now: datetime, topics: Topics) -> AuditRecord:
+    """The audit record of one retry: who re-published which letter where (never a value)."""
+    origin = letter.origin
+    assert origin is not None
+    source = topics.source("")
+    return AuditRecord.about(
+        topic=letter.topic,
+        partition=letter.partition,
+        offset=letter.offset,
+        protocol="dlq-retry",
+        recorded_at=now,
+        action="dlq_retry",
+        decision=AuditOutcome.RETRIED,
+        reason_code="dlq.retried",
+        reason=f"dead letter {letter.where} re-published to its origin {origin}",
+        actor=actor,
+        event_id=(letter.header("ce_id") or "")[:MAX_TEXT] or None,
+        event_type=(letter.header("ce_type") or "")[:MAX_TEXT] or None,
+        source_agency=origin.topic[len(source) :] if origin.topic.startswith(source) else None,
+        topic_out=origin.topic,
+    )
+
+
+def cli_actor() -> str:
+    """Who retries: the operator's login name, as the audit trail's actor."""
+    try:
+        return "infoshare-cli:" + getpass.getuser()
+    except (KeyError, OSError):  # no login name (a container's uid without a passwd entry)
+        return "infoshare-cli:unknown"
 
 
 async def publish_retries(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import contextlib
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaConnectionError, KafkaError
 
 from services.backbone import kafka
+from services.backbone.reading import read_spans
 from services.ops.status_model import DeadLetterDepth, GroupLag, KafkaStatus, PartitionLag
 
 COUNT_AT_MOST = 20_000  # offsets of one partition read to count its records exactly
@@ -210,18 +212,12 @@ async def _committed_offsets(
     if not todo:
         return done
     consumer.assign(list(todo))
-    for tp, (first, _) in todo.items():
-        consumer.seek(tp, first)
     found: dict[TopicPartition, list[int]] = {tp: [] for tp in todo}
-    pending = set(todo)
-    try:
+    with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(max(0.0, deadline - time.monotonic() - 0.2)):
-            while pending:
-                batch = await consumer.getmany(*pending, timeout_ms=100, max_records=5000)
-                for tp, records in batch.items():
-                    found[tp] += [r.offset for r in records if r.offset < todo[tp][1]]
-                # Commit markers and aborted records are skipped: the position passes them.
-                pending = {tp for tp in pending if await consumer.position(tp) < todo[tp][1]}
-    except TimeoutError:
-        pass
-    return done | {tp: offsets for tp, offsets in found.items() if tp not in pending}
+            async for batch in read_spans(consumer, todo, max_records=5000, poll_ms=100):
+                for r in batch:
+                    found[TopicPartition(r.topic, r.partition)].append(r.offset)
+    # Commit markers and aborted records are skipped: the position passes them.
+    read = {tp for tp in todo if await consumer.position(tp) >= todo[tp][1]}
+    return done | {tp: offsets for tp, offsets in found.items() if tp in read}

@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
+from services.backbone import deadletter
 from services.backbone.audit_contract import AuditOutcome, AuditRecord
 from services.outbox.store import Pending
 
@@ -14,7 +15,7 @@ ACTOR = "infoshare-outbox-relay"
 REFUSED_CODE = "dead_lettered.refused_by_broker"
 _NS = uuid.UUID("5b0f1d7e-2a43-4c9e-9d1a-7e3c2b8f6a10")
 
-Headers = list[tuple[str, bytes | None]]
+Headers = deadletter.Headers
 
 
 def reason(failure: str) -> str:
@@ -23,12 +24,10 @@ def reason(failure: str) -> str:
 
 def dlq_record(p: Pending, failure: str) -> tuple[bytes | None, bytes, Headers]:
     """(key, value, headers) for ``dlq.outbox``: the record as accepted, and why."""
-    headers: Headers = [
-        *p.headers,
-        ("dlq_reason", reason(failure).encode()),
-        ("dlq_stage", b"outbox"),
-        ("dlq_topic", p.topic.encode()),
-    ]
+    # Never published, so no partition or offset: the topic it was to go to is its origin.
+    headers = deadletter.dead_letter_headers(
+        p.headers, stage="outbox", reason=reason(failure), origin=deadletter.Origin(p.topic)
+    )
     return p.key, p.value, headers
 
 

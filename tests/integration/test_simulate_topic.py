@@ -8,7 +8,7 @@ import pytest
 
 from consent.policy.load import load_protocols
 from consent.policy.simulate import simulate
-from deploy.cli.simulate_cmd import events_from_topic
+from consent.policy.simulate_inputs import events_from_topic
 from deploy.devstack.demo import scenario
 from services.backbone import kafka
 from services.backbone.directory import Directory

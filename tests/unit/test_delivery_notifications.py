@@ -14,7 +14,7 @@ import pytest
 
 from services.backbone.audit_contract import AuditOutcome
 from services.delivery.deadletter import (
-    Origin,
+    ReadRecord,
     Undeliverable,
     dlq_record,
     undeliverable_audit,
@@ -139,7 +139,7 @@ LETTER = Undeliverable(
     subscription_id="sub-1",
     event_number=7,
     agency=LA,
-    origin=Origin(
+    origin=ReadRecord(
         "deliver.la-northshire", 2, 41, b"key", orjson.dumps(EVENT.data), [("ce_id", b"d-42")]
     ),
     event=EVENT,

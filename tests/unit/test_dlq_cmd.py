@@ -20,21 +20,15 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from deploy.cli import dlq_cmd
-from deploy.cli.dlq_cmd import SelectionError, select
+from deploy.cli.dlq_view import list_table, render_detail
 from deploy.cli.main import app
 from services.backbone.audit_contract import AuditOutcome, audit_id_for
+from services.backbone.deadletter import DeadLetter, Header, retry_headers
 from services.backbone.kafka import KafkaUnavailable
 from services.backbone.topics import Topics
-from services.ops.deadletter_view import (
-    DeadLetter,
-    Header,
-    detail,
-    header_view,
-    list_table,
-    payload_shape,
-    render_detail,
-)
-from services.ops.deadletters import retry_audit, retry_headers
+from services.ops.deadletter_view import detail, header_view, payload_shape, summary
+from services.ops.deadletters import retry_audit
+from services.ops.retry_choice import SelectionError, select
 
 TOPICS = Topics(namespace="ns.")
 SOURCE = TOPICS.source("nhs-riverside-ed")
@@ -73,7 +67,7 @@ def shown(d: DeadLetter) -> str:
     """Everything `dlq show` and `dlq list` print for ``d``, tables and JSON."""
     console = Console(file=io.StringIO(), record=True, width=10_000)
     render_detail(detail(d), console)
-    console.print(list_table([d.summary()], title="t"))
+    console.print(list_table([summary(d)], title="t"))
     return console.export_text() + orjson.dumps(detail(d)).decode()
 
 

@@ -164,6 +164,7 @@ def test_an_unprocessable_record_is_dead_lettered_and_audited(
     assert dead.headers[: len(rec.headers)] == list(rec.headers)
     assert dead.headers[len(rec.headers) :] == [
         ("dlq_reason", handled.dead_letter_reason.encode()),
+        ("dlq_stage", b"processor"),
         ("dlq_topic", rec.topic.encode()),
         ("dlq_partition", b"2"),
         ("dlq_offset", b"41"),

@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 
 from consent.policy.load import DEFAULT_DIR, load_protocols
 from consent.policy.simulate import simulate
+from consent.policy.simulate_inputs import events_from_file
 from deploy.cli.main import app
-from deploy.cli.simulate_cmd import events_from_file
 from services.backbone.directory import Directory
 from services.backbone.schemas import SchemaRegistry
 
