@@ -1,5 +1,5 @@
 """An agency's view of what it received: fields the protocol encrypted to this agency
-(``hpke1.`` values, see consent/core/sealed.py) opened with its private key.
+(``hpke1.`` values, see services/backbone/sealed.py) opened with its private key.
 
 The hub cannot open them; the agency service, holding the agency's key, can. A value that
 does not open (another recipient's, or altered) stays sealed and is listed."""
@@ -14,8 +14,9 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from consent.core.sealed import PREFIX, SealError, open_sealed
+from services.agency.sealed import open_sealed
 from services.backbone.errors import ConfigurationError
+from services.backbone.sealed import PREFIX, SealError
 
 
 def load_private_key(path: Path) -> X25519PrivateKey:

@@ -159,7 +159,9 @@ def test_a_token_reverses_only_for_its_recipient_and_field_and_known_keys() -> N
 def test_encrypt_seals_a_field_only_its_recipient_can_open() -> None:
     from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-    from consent.core.sealed import SealError, open_sealed, seal
+    from consent.core.sealed import seal
+    from services.agency.sealed import open_sealed
+    from services.backbone.sealed import SealError
 
     private = X25519PrivateKey.generate()
 
