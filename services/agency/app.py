@@ -23,6 +23,7 @@ from services.agency.inbox_view import load_private_key
 from services.agency.metrics import AgencyMetrics
 from services.agency.openapi import document_agency_api
 from services.agency.runtime import AgencyRuntime, AgencyServiceSettings
+from services.agency.submission import Intake
 from services.backbone import kafka
 from services.backbone.directory import AgencyKind
 from services.backbone.errors import (
@@ -62,26 +63,31 @@ def build_runtime(settings: AgencyServiceSettings, kind: AgencyKind) -> AgencyRu
     relay_topics = RelayTopics(
         source=topics.source(settings.agency_id), dlq=topics.dlq("outbox"), audit=topics.audit
     )
-    return AgencyRuntime(
+    intake = Intake(
         agency=settings.agency_id,
-        source_topic=settings.topics().source(settings.agency_id),
-        settings=settings,
-        keyring=keyring,
+        is_authority=kind is AgencyKind.SOCIALCARE,
+        source_topic=relay_topics.source,
         builder=EventBuilder(
             agency_id=settings.agency_id,
             schemas=settings.schemas(),
             routing=keyring.require_routing(),
         ),
         outbox=outbox,
-        relay=OutboxRelay(
-            outbox,
-            agency=settings.agency_id,
-            topics=relay_topics,
-            producer=lambda: kafka.producer(settings.kafka_bootstrap),
-        ),
-        private_key=load_private_key(key_path) if key_path else None,
         index=PersonIndex(settings.person_index_url(), keyring.require_routing()),
-        is_authority=kind is AgencyKind.SOCIALCARE,
+    )
+    relay = OutboxRelay(
+        outbox,
+        agency=settings.agency_id,
+        topics=relay_topics,
+        producer=lambda: kafka.producer(settings.kafka_bootstrap),
+    )
+    intake.published = relay.wake.set
+    return AgencyRuntime(
+        settings=settings,
+        keyring=keyring,
+        intake=intake,
+        relay=relay,
+        private_key=load_private_key(key_path) if key_path else None,
     )
 
 

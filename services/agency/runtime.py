@@ -11,8 +11,8 @@ from fastapi import Request
 from pydantic import Field
 
 from services.agency.inbox import Inbox
+from services.agency.submission import Intake
 from services.backbone.keyring import Keyring
-from services.backbone.publisher import EventBuilder
 from services.backbone.settings import HttpSettings
 from services.outbox.relay import OutboxRelay
 from services.outbox.store import OutboxStore
@@ -46,18 +46,29 @@ class AgencyServiceSettings(HttpSettings):
 
 @dataclass
 class AgencyRuntime:
-    agency: str
-    source_topic: str
     settings: AgencyServiceSettings
     keyring: Keyring
-    builder: EventBuilder
-    outbox: OutboxStore
+    intake: Intake  # what a submission goes through (services/agency/submission.py)
     relay: OutboxRelay
     private_key: X25519PrivateKey | None
-    index: PersonIndex
-    is_authority: bool  # a local authority: its person ids are identifiers
     inbox: Inbox = field(default_factory=Inbox)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def agency(self) -> str:
+        return self.intake.agency
+
+    @property
+    def source_topic(self) -> str:
+        return self.intake.source_topic
+
+    @property
+    def outbox(self) -> OutboxStore:
+        return self.intake.outbox
+
+    @property
+    def index(self) -> PersonIndex:
+        return self.intake.index
 
 
 def runtime(request: Request) -> AgencyRuntime:

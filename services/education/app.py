@@ -8,8 +8,9 @@ from fastapi import FastAPI, Query, Request, status
 from starlette.concurrency import run_in_threadpool
 
 from services.agency.app import create_agency_app
-from services.agency.publish import Accepted, Outgoing, publish_event, publish_events
+from services.agency.publish import Accepted, publish_event, publish_events
 from services.agency.runtime import AgencyServiceSettings
+from services.agency.submission import Outgoing
 from services.backbone.directory import AgencyKind
 from services.education import attendance, mapping
 from services.education.attendance_csv import parse_attendance

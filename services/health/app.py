@@ -9,8 +9,9 @@ from enum import Enum
 from fastapi import FastAPI, Request, status
 
 from services.agency.app import create_agency_app
-from services.agency.publish import Accepted, Outgoing, publish_events
+from services.agency.publish import Accepted, publish_events
 from services.agency.runtime import AgencyServiceSettings
+from services.agency.submission import Outgoing
 from services.backbone.directory import AgencyKind
 from services.health import fhir_mapping
 from services.health.fhir_http import ERRORS, fhir_json, request_body

@@ -5,8 +5,9 @@ from __future__ import annotations
 from fastapi import FastAPI, Request, status
 
 from services.agency.app import create_agency_app
-from services.agency.publish import Accepted, Outgoing, publish_event
+from services.agency.publish import Accepted, publish_event
 from services.agency.runtime import AgencyServiceSettings
+from services.agency.submission import Outgoing
 from services.backbone.directory import AgencyKind
 from services.socialcare import mapping, mapping_cin, mapping_looked_after
 from services.socialcare.native import ChildProtectionPlanEnded, ChildProtectionPlanStarted

@@ -1,0 +1,190 @@
+"""An agency's submission, as a use case with plain arguments: every event of one request is
+accepted into the outbox, or none of them.
+
+Each event is validated against its schema and its subject checked, before anything is
+stored or anybody linked; a retry under a known idempotency key gets the first answer and
+does nothing else; otherwise the person index resolves each subject (in one transaction),
+each event is built and encoded as its Kafka record, and the submission with its records is
+committed to the outbox in one transaction. The relay publishes them; the answer does not
+wait for Kafka, so an agency's system learns of a refusal at once and of nothing that
+depends on Kafka's health.
+
+The HTTP edge (``services/agency/publish.py``) only reads the request into a
+:class:`Submission` and the :class:`Accepted` back into a response.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from opentelemetry import trace
+
+from services.backbone import envelope, telemetry
+from services.backbone.errors import InputRejected, InputTooLarge
+from services.backbone.identifiers import subject_identity
+from services.backbone.publisher import EventBuilder
+from services.outbox.store import Accepted, OutboxStore, Record
+from services.personindex.matching import Presented
+from services.personindex.presented import presented_from_subject
+from services.personindex.store import PersonIndex, Resolution
+
+tracer = trace.get_tracer("infoshare.agency")
+MAX_RECORD_BYTES = 900 * 1024
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One canonical event a request asks to publish: its type, its data (validated against
+    the type's schema) and the record's id in the agency's own system (plan id, encounter
+    id, a CSV row's natural key), from which the event id derives."""
+
+    event_type: str
+    data: dict[str, Any]
+    native_id: str
+
+
+@dataclass(frozen=True)
+class Override:
+    """A practitioner's safeguarding override: shared without consent, and why."""
+
+    justification: str
+    role: str
+
+
+@dataclass(frozen=True)
+class Submission:
+    """One request's events and what the edge read around them."""
+
+    events: Sequence[Outgoing]
+    key_id: str  # the API key that sent it
+    fingerprint: str  # what makes two requests the same (for the idempotency key)
+    idempotency_key: str | None = None
+    override: Override | None = None
+
+
+@dataclass
+class Intake:
+    """What one agency's submissions go through: its event builder, outbox and the person
+    index; ``published`` is told when records are waiting (it wakes the relay)."""
+
+    agency: str
+    is_authority: bool  # a local authority: its person ids are identifiers
+    source_topic: str
+    builder: EventBuilder
+    outbox: OutboxStore
+    index: PersonIndex
+    published: Callable[[], None] = lambda: None
+
+
+async def submit(intake: Intake, submission: Submission) -> Accepted:
+    """Accept every event of ``submission`` into the outbox, or none of them (InputRejected,
+    InputTooLarge, or IdempotencyKeyReused for a key used for another request); the answer
+    names the submission and its events."""
+    events = submission.events
+    datas = [_with_override(e.data, submission.override) for e in events]
+    presented = _subjects(intake, events, datas)
+    # A retry is answered before anything else happens: it links nobody again.
+    accepted = await asyncio.to_thread(
+        intake.outbox.replay,
+        agency=intake.agency,
+        idempotency_key=submission.idempotency_key,
+        fingerprint=submission.fingerprint,
+    )
+    if accepted is None:
+        identities = await asyncio.to_thread(
+            intake.index.resolve_all,
+            presented,
+            agency=intake.agency,
+            event_ids=[intake.builder.event_id(e.event_type, e.native_id) for e in events],
+        )
+        records = _records(intake, events, datas, identities)
+        response = {
+            "status": "accepted",
+            "events": [{"id": r.event_id, "type": r.event_type} for r in records],
+        }
+        accepted = await asyncio.to_thread(
+            intake.outbox.accept,
+            agency=intake.agency,
+            key_id=submission.key_id,
+            idempotency_key=submission.idempotency_key,
+            fingerprint=submission.fingerprint,
+            records=records,
+            response=response,
+            now=datetime.now(UTC),
+        )
+    intake.published()
+    return accepted
+
+
+def _with_override(data: dict[str, Any], override: Override | None) -> dict[str, Any]:
+    """The events carry an override for the protocol to honour (or not), the audit and IG
+    review."""
+    if override is None:
+        return data
+    return {
+        **data,
+        "safeguarding_override": {
+            "justification": override.justification,
+            "role": override.role,
+        },
+    }
+
+
+def _subjects(
+    intake: Intake, events: Sequence[Outgoing], datas: Sequence[dict[str, Any]]
+) -> list[Presented]:
+    """Each event's subject as the person index sees it, once every event is valid (a
+    request that is refused links nobody)."""
+    presented = []
+    for i, (out, data) in enumerate(zip(events, datas, strict=True)):
+        intake.builder.schemas.get(out.event_type).validate(data)
+        subject = data.get("subject") or {}
+        try:
+            subject_identity(subject, intake.agency)
+        except ValueError as exc:
+            raise InputRejected(["event", i, "subject"], str(exc), "subject.identifier") from None
+        presented.append(
+            presented_from_subject(subject, agency=intake.agency, is_authority=intake.is_authority)
+        )
+    return presented
+
+
+def _records(
+    intake: Intake,
+    events: Sequence[Outgoing],
+    datas: Sequence[dict[str, Any]],
+    identities: Sequence[Resolution],
+) -> list[Record]:
+    records: list[Record] = []
+    for out, data, resolved in zip(events, datas, identities, strict=True):
+        if resolved.identity is not None:
+            data = {**data, "subject": {**data["subject"], "indexed_as": resolved.identity}}
+        event = intake.builder.build(
+            event_type=out.event_type,
+            data=data,
+            subject_id=subject_identity(data["subject"], intake.agency),
+            native_id=out.native_id,
+        )
+        with telemetry.producer_span(
+            tracer,
+            operation="create",
+            topic=intake.source_topic,
+            event_id=event.id,
+            event_type=event.type,
+        ):
+            key, value, headers = envelope.encode(event, extra_headers=telemetry.inject_headers())
+        size = len(key or b"") + len(value) + sum(len(n) + len(v) for n, v in headers)
+        if size > MAX_RECORD_BYTES:
+            # Kafka takes up to 1 MiB by default; what it would refuse is refused here.
+            raise InputTooLarge(
+                ["event", len(records)],
+                f"the event would be over {MAX_RECORD_BYTES // 1024} KiB on Kafka: send it in "
+                "smaller parts (free text is the usual cause)",
+                "event.too_large",
+            )
+        records.append(Record(event.id, event.type, intake.source_topic, key, value, headers))
+    return records

@@ -1,0 +1,144 @@
+"""An agency's submission as a use case with plain arguments (services/agency/submission.py),
+run without the web framework: all events or none, a retry answered not repeated, a key
+re-used for another request refused, an event too large for Kafka refused, an override
+carried to the events. The stores are the real ones, on SQLite files of the test's own."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from deploy.devstack.demo import scenario
+from services.agency.submission import Intake, Outgoing, Override, Submission, submit
+from services.backbone import envelope
+from services.backbone.errors import InputTooLarge, SchemaViolation
+from services.backbone.identifiers import subject_identifier
+from services.backbone.keyring import Keyring
+from services.backbone.publisher import EventBuilder
+from services.backbone.schemas import SchemaRegistry
+from services.outbox.store import IdempotencyKeyReused, OutboxStore
+from services.personindex.store import PersonIndex
+from tests.unit.factories import ATTENDANCE, ED, attendance_data
+
+TOPIC = "unit.source.nhs-riverside-ed"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def intake(tmp_path: Path, keyring: Keyring, schemas: SchemaRegistry) -> Intake:
+    routing = keyring.require_routing()
+    outbox = OutboxStore(f"sqlite:///{tmp_path / 'outbox.db'}")
+    index = PersonIndex(f"sqlite:///{tmp_path / 'index.db'}", routing)
+    outbox.create_schema()
+    index.create_schema()
+    woken: list[int] = []
+    made = Intake(
+        agency=ED,
+        is_authority=False,
+        source_topic=TOPIC,
+        builder=EventBuilder(agency_id=ED, schemas=schemas, routing=routing),
+        outbox=outbox,
+        index=index,
+        published=lambda: woken.append(1),
+    )
+    made.woken = woken  # type: ignore[attr-defined]
+    return made
+
+
+def attendance(child: scenario.Child, native_id: str) -> Outgoing:
+    return Outgoing(ATTENDANCE, attendance_data(child), native_id)
+
+
+def sent(intake: Intake) -> list[envelope.CloudEvent]:
+    """What the outbox holds to publish, decoded as the processor will decode it."""
+    return [envelope.decode(p.key, p.value, p.headers) for p in intake.outbox.pending(TOPIC, 100)]
+
+
+def run(intake: Intake, submission: Submission) -> Any:
+    return asyncio.run(submit(intake, submission))
+
+
+def test_every_event_is_accepted_in_order_and_the_relay_is_woken(intake: Intake) -> None:
+    events = [attendance(scenario.ON_PLAN, "enc-1"), attendance(scenario.NOT_ON_PLAN, "enc-2")]
+    accepted = run(intake, Submission(events=events, key_id="k1", fingerprint="f1"))
+
+    assert not accepted.replayed
+    assert [e["type"] for e in accepted.response["events"]] == [ATTENDANCE, ATTENDANCE]
+    ids = [e["id"] for e in accepted.response["events"]]
+    assert ids == [intake.builder.event_id(ATTENDANCE, n) for n in ("enc-1", "enc-2")]
+    stored = sent(intake)
+    assert [e.id for e in stored] == ids
+    # The person index named each child, as the processor will key it.
+    assert [e.data["subject"]["indexed_as"] for e in stored] == [
+        subject_identifier(nhs_number=scenario.ON_PLAN.nhs_number),
+        subject_identifier(nhs_number=scenario.NOT_ON_PLAN.nhs_number),
+    ]
+    assert intake.woken == [1]  # type: ignore[attr-defined]
+
+
+def test_one_bad_event_refuses_the_request_and_nothing_is_stored_or_linked(
+    intake: Intake,
+) -> None:
+    bad = attendance(scenario.NOT_ON_PLAN, "enc-2")
+    del bad.data["attendance"]["arrival_time"]
+    events = [attendance(scenario.ON_PLAN, "enc-1"), bad]
+    with pytest.raises(SchemaViolation, match="arrival_time"):
+        run(intake, Submission(events=events, key_id="k1", fingerprint="f1"))
+    assert sent(intake) == []
+    assert intake.index.identity_of(f"nhs:{scenario.ON_PLAN.nhs_number}") is None
+
+
+def test_a_retry_gets_the_first_answer_and_stores_nothing_more(intake: Intake) -> None:
+    first = Submission(
+        events=[attendance(scenario.ON_PLAN, "enc-1")],
+        key_id="k1",
+        fingerprint="same-request",
+        idempotency_key="req-1",
+    )
+    accepted = run(intake, first)
+    again = run(intake, first)
+    assert again.replayed and again.submission_id == accepted.submission_id
+    assert again.response == accepted.response
+    assert len(sent(intake)) == 1
+
+
+def test_a_key_used_for_another_request_is_refused(intake: Intake) -> None:
+    events = [attendance(scenario.ON_PLAN, "enc-1")]
+    run(intake, Submission(events=events, key_id="k1", fingerprint="a", idempotency_key="r"))
+    with pytest.raises(IdempotencyKeyReused):
+        run(intake, Submission(events=events, key_id="k1", fingerprint="b", idempotency_key="r"))
+    assert len(sent(intake)) == 1
+
+
+def test_an_event_too_large_for_kafka_is_refused_whole(intake: Intake) -> None:
+    big = attendance(scenario.ON_PLAN, "enc-1")
+    big.data["attendance"]["clinical_notes"] = "x" * 950_000  # free text: the usual cause
+    with pytest.raises(InputTooLarge) as refused:
+        run(intake, Submission(events=[big], key_id="k1", fingerprint="f"))
+    assert refused.value.rule == "event.too_large"
+    assert sent(intake) == []
+
+
+def test_an_override_travels_with_every_event(intake: Intake) -> None:
+    why = Override(justification="asking the parent would put the child at risk", role="DSL")
+    events = [attendance(scenario.ON_PLAN, "enc-1"), attendance(scenario.NOT_ON_PLAN, "enc-2")]
+    run(intake, Submission(events=events, key_id="k1", fingerprint="f", override=why))
+    assert [e.data["safeguarding_override"] for e in sent(intake)] == [
+        {"justification": why.justification, "role": "DSL"}
+    ] * 2
+
+
+def test_the_use_case_loads_no_web_framework() -> None:
+    program = (
+        "import sys, services.agency.submission; "
+        "print(','.join(m for m in ('fastapi', 'starlette') if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert done.stdout.strip() == ""
