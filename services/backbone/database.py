@@ -3,12 +3,15 @@ any SQLAlchemy URL) in production, through the same code."""
 
 from __future__ import annotations
 
+import sqlite3
+import time
+from collections.abc import Sequence
 from functools import partial
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, event
-from sqlmodel import create_engine
+from sqlalchemy import Engine, Table, event, text
+from sqlmodel import SQLModel, create_engine
 
 
 def engine_for(url: str, *, sqlite_cache_kib: int | None = None) -> Engine:
@@ -31,9 +34,47 @@ def engine_for(url: str, *, sqlite_cache_kib: int | None = None) -> Engine:
 
 def _sqlite_pragmas(connection: Any, _record: object, *, cache_kib: int | None) -> None:
     cursor = connection.cursor()
+    cursor.execute("PRAGMA busy_timeout = 10000")
     if cache_kib:
         cursor.execute(f"PRAGMA cache_size = -{int(cache_kib)}")
-    cursor.execute("PRAGMA journal_mode = WAL")
+    _wal(cursor)
     cursor.execute("PRAGMA synchronous = FULL")
-    cursor.execute("PRAGMA busy_timeout = 10000")
     cursor.close()
+
+
+def _wal(cursor: Any) -> None:
+    """Switch to WAL. A new file is switched by whichever connection comes first; SQLite
+    answers "locked" at once, without its busy timeout, to the others opening it meanwhile
+    (several services starting on one new database), so they try again for a while."""
+    for attempt in range(_WAL_ATTEMPTS):
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError:
+            if attempt == _WAL_ATTEMPTS - 1:
+                raise
+            time.sleep(0.01 * min(2**attempt, 20))
+
+
+_WAL_ATTEMPTS = 60  # about ten seconds, like the busy timeout
+
+
+def create_tables(engine: Engine, tables: Sequence[Table] | None = None) -> None:
+    """Create ``tables`` (None: every table of the metadata) that do not exist yet, one
+    process at a time: several services may share a database (the agency services share the
+    person index), and two of them creating the same table at once made the second fail.
+    SQLite's own write lock is taken first (``BEGIN IMMEDIATE``), PostgreSQL's advisory lock
+    on others, so the check for each table and its creation are one step."""
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        elif engine.dialect.name == "postgresql":
+            conn.begin()
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _DDL_LOCK})
+        else:
+            conn.begin()
+        SQLModel.metadata.create_all(conn, tables=tables)
+        conn.commit()
+
+
+_DDL_LOCK = 0x1F05_5C4E_6DD1  # any constant: every infoshare process takes the same one

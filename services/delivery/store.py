@@ -14,9 +14,9 @@ from datetime import UTC, datetime
 
 import orjson
 from sqlalchemy import Engine, func
-from sqlmodel import Session, SQLModel, col, select
+from sqlmodel import Session, col, select
 
-from services.backbone.database import engine_for
+from services.backbone.database import create_tables, engine_for
 from services.delivery.filters import parse_filters
 from services.delivery.model import Channel, Delivered, Incoming, State, Status
 from services.delivery.numbering import Subscriber, assign_numbers
@@ -83,7 +83,7 @@ class DeliveryStore:
         self._write_lock = threading.RLock()
 
     def create_schema(self) -> None:
-        SQLModel.metadata.create_all(self.engine)
+        create_tables(self.engine)
 
     @contextmanager
     def read(self) -> Iterator[Session]:

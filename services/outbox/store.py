@@ -21,7 +21,7 @@ from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, col, select, update
 
-from services.backbone.database import engine_for
+from services.backbone.database import create_tables, engine_for
 from services.outbox.tables import OutboxRow, SubmissionRow
 
 
@@ -79,7 +79,7 @@ class OutboxStore:
     def create_schema(self) -> None:
         names = (SubmissionRow.__tablename__, OutboxRow.__tablename__)
         tables = [SQLModel.metadata.tables[str(n)] for n in names]
-        SQLModel.metadata.create_all(self.engine, tables=tables)
+        create_tables(self.engine, tables=tables)
 
     def accept(
         self,

@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, SQLModel, col, select
 
-from services.backbone.database import engine_for
+from services.backbone.database import create_tables, engine_for
 from services.backbone.keyed import Key, keyed_id
 from services.personindex.matching import Conflict, Presented, Resolved, resolve
 from services.personindex.tables import LinkRow, PersonRow, ReviewRow
@@ -53,7 +53,7 @@ class PersonIndex:
     def create_schema(self) -> None:
         names = (PersonRow.__tablename__, LinkRow.__tablename__, ReviewRow.__tablename__)
         tables = [SQLModel.metadata.tables[str(n)] for n in names]
-        SQLModel.metadata.create_all(self.engine, tables=tables)
+        create_tables(self.engine, tables=tables)
 
     def hashed(self, canonical: str) -> str:
         return keyed_id(self._secret, "person-index", canonical, length=64)
