@@ -15,9 +15,9 @@ child. No Kafka client here: ``handle`` adds what :func:`records` returns to its
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from consent.core.decide import Decision, Outcome, identified_key
 from consent.processor.records import ACTOR, AuditSubject, InRecord, OutRecord
@@ -25,16 +25,32 @@ from services.backbone import envelope
 from services.backbone.audit_contract import AuditOutcome, AuditRecord
 from services.backbone.directory import Directory
 from services.backbone.errors import ConfigurationError, UnknownEventType
+from services.backbone.keyed import Key
 from services.backbone.schemas import SchemaRegistry
-
-if TYPE_CHECKING:  # handle imports this module
-    from consent.processor.handle import Context
+from services.backbone.topics import Topics
 
 ACCESS_BACK = "infoshare.access_back"
 SOURCE = "/infoshare/processor"  # the hub itself, not an agency: it made the notice
 REASON_CODE = "shared.access_back"
 AUDIT_ACTION = "access_back"
 _ID_NAMESPACE = uuid.UUID("378fd4d4-364d-43c3-bdd8-5a56e839a6b0")
+
+
+class Hub(Protocol):
+    """What a notice is made with (the processor's Context has it): who asked to be told,
+    where their deliveries go, their keys and the notice's schema."""
+
+    @property
+    def directory(self) -> Directory: ...
+
+    @property
+    def topics(self) -> Topics: ...
+
+    @property
+    def pseudonym_keys(self) -> Mapping[str, Key]: ...
+
+    @property
+    def schemas(self) -> SchemaRegistry: ...
 
 
 def agencies_told(directory: Directory, schemas: SchemaRegistry) -> set[str]:
@@ -56,7 +72,7 @@ def records(
     event: envelope.CloudEvent,
     decisions: Sequence[Decision],
     rec: InRecord,
-    ctx: Context,
+    ctx: Hub,
     *,
     subject_id: str,
     subject: AuditSubject,

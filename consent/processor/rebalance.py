@@ -3,23 +3,36 @@ flight before letting go, and on taking partitions, fence, seek, restore, then d
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Sized
+from typing import Protocol
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 
 from consent.processor.producers import PartitionProducers
 
-if TYPE_CHECKING:
-    from consent.processor.loop import Processor
-
 log = logging.getLogger(__name__)
+
+
+class PartitionHolder(Protocol):
+    """What a rebalance needs of the processor whose partitions move (the loop's Processor):
+    the batch lock it waits for, the flags it sets, and the state it restores."""
+
+    batch_lock: asyncio.Lock
+    state_ready: asyncio.Event
+    generation: int
+    restore_failed: BaseException | None
+
+    @property
+    def seen(self) -> Sized: ...
+
+    async def restore_state(self, partitions: Iterable[int]) -> int: ...
 
 
 class Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
     def __init__(
-        self, processor: Processor, consumer: AIOKafkaConsumer, producers: PartitionProducers
+        self, processor: PartitionHolder, consumer: AIOKafkaConsumer, producers: PartitionProducers
     ) -> None:
         self.processor = processor
         self.consumer = consumer

@@ -12,7 +12,6 @@ import platform
 import secrets
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,13 +19,14 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from deploy.bench.audit_report import ReportResult, measure_reports
+from deploy.bench.audit_record import bench_record
+from deploy.bench.audit_report import ReportResult, measure_reports, report_section
 from deploy.devstack.ports import free_listen_port
 from deploy.devstack.postgres import PostgresNode
 from services.audit.chain import verify
 from services.audit.sealing import Sealing, stored_checkpoints, stored_records
 from services.audit.store import AuditStore
-from services.backbone.audit_contract import AuditOutcome, AuditRecord
+from services.backbone.audit_contract import AuditRecord
 
 BATCH = 1000
 BACKENDS = ("sqlite", "postgresql")
@@ -46,40 +46,6 @@ class Result:
     @property
     def verify_per_s(self) -> float:
         return self.records / self.verify_s
-
-
-def bench_record(i: int, now: datetime, subject_key: str) -> AuditRecord:
-    """A decision as the processor records one: public health's pseudonymised attendance."""
-    return AuditRecord.model_construct(
-        audit_id=str(uuid.UUID(int=i + 1)),
-        recorded_at=now,
-        occurred_at=now,
-        action="disclose",
-        decision=AuditOutcome.SHARED if i % 3 else AuditOutcome.WITHHELD,
-        reason_code="shared.protocol_allows",
-        reason="public-health-attendance-analytics@2 (planning) allows pseudonymised sharing",
-        actor="infoshare-processor",
-        event_id=f"event-{i}",
-        event_type="health.unscheduled_care.attendance",
-        source_agency="nhs-riverside-ed",
-        recipient="ph-northshire",
-        purpose="planning",
-        protocol_id="public-health-attendance-analytics",
-        protocol_version=2,
-        lawful_basis="UK GDPR Art 6(1)(e); Art 9(2)(i); DPA 2018 Sch 1 part 1 para 3",
-        identity_level="pseudonymised",
-        subject_key=subject_key,
-        subject_aliases=[],
-        fields_disclosed=["attendance.arrival_time", "attendance.site.ods_code"],
-        fields_pseudonymised=["subject.pseudonym"],
-        fields_withheld=["subject.nhs_number", "attendance.clinical_notes"],
-        fields_tokenised=[],
-        fields_encrypted=[],
-        topic_in="source.nhs-riverside-ed",
-        partition_in=i % 6,
-        offset_in=i,
-        trace_id=f"{i:032x}",
-    )
 
 
 def sealing(root: Path, label: str) -> Sealing:
@@ -164,7 +130,6 @@ def run(
 
 
 def report(results: Sequence[Result], reports: Sequence[ReportResult]) -> str:
-    from deploy.bench.audit_report import report_section
 
     lines = [
         "## Audit store (SQLite and PostgreSQL): sealed ingest, verify, disclosure reports",

@@ -22,6 +22,7 @@ import httpx
 from sqlalchemy import text
 from sqlmodel import Session
 
+from deploy.bench.audit_record import bench_record
 from services.audit.bulk import insert_rows
 from services.audit.models import AuditEntry
 from services.audit.sealing import seal_new
@@ -69,7 +70,6 @@ def nhs_number(n: int) -> str:
 def measure_reports(
     backend: str, url: str, records: int, *, say: Callable[[str], None]
 ) -> ReportResult:
-    from deploy.bench.audit import bench_record
     from services.audit.app import AuditSettings, create_app
 
     with tempfile.TemporaryDirectory(prefix="infoshare-bench-report-") as tmp:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from deploy.bench.audit import bench_record
+from deploy.bench.audit_record import bench_record
 from deploy.bench.audit_report import _row, nhs_number
 from services.backbone.identifiers import is_valid_nhs_number
 
