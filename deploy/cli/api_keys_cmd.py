@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
+from deploy.cli.terminal import err, fail, out
 from services.backbone.api_keys import SCOPES, new_api_key, parse_api_keys, revoke_api_key
 from services.backbone.errors import ConfigurationError
 from services.backbone.keyring import dump_keyring, read_keyring_doc, write_private
@@ -17,14 +17,7 @@ app = typer.Typer(
     help="Agency API keys with scopes (events:publish, inbox:read); hashed in the keyring",
     no_args_is_help=True,
 )
-console = Console()
-err = Console(stderr=True)
 Keyring = Annotated[Path, typer.Option(help="the keyring file", exists=True, dir_okay=False)]
-
-
-def _fail(message: str) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}")
-    return typer.Exit(code=1)
 
 
 @app.command("issue")
@@ -46,7 +39,7 @@ def issue(
         key_id, secret = new_api_key(doc, agency=agency, scopes=scope, name=name)
         write_private(keyring, dump_keyring(doc))
     except ConfigurationError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     err.print(f"issued {key_id} for {agency} ({', '.join(sorted(set(scope)))}); the key:")
     print(secret)  # alone on stdout, for a script to capture
 
@@ -57,11 +50,11 @@ def list_keys(keyring: Keyring) -> None:
     try:
         keys = parse_api_keys(read_keyring_doc(keyring).get("agency_api_keys"))
     except ConfigurationError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     if not keys:
-        console.print("no narrower API keys (each agency's own token has every scope)")
+        out.print("no narrower API keys (each agency's own token has every scope)")
     for key in keys:
-        console.print(f"{key.key_id}  {key.agency}  {' '.join(sorted(key.scopes))}")
+        out.print(f"{key.key_id}  {key.agency}  {' '.join(sorted(key.scopes))}")
 
 
 @app.command("revoke")
@@ -74,5 +67,5 @@ def revoke(
         revoke_api_key(doc, key_id)
         write_private(keyring, dump_keyring(doc))
     except ConfigurationError as exc:
-        raise _fail(str(exc)) from None
-    console.print(f"revoked {key_id}; restart the agency's service for it to take effect")
+        raise fail(str(exc)) from None
+    out.print(f"revoked {key_id}; restart the agency's service for it to take effect")

@@ -4,13 +4,11 @@
 from __future__ import annotations
 
 import contextlib
-import sys
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
     BarColumn,
@@ -19,6 +17,8 @@ from rich.progress import (
     TextColumn,
     TimeRemainingColumn,
 )
+
+from deploy.cli.terminal import err, fail, out
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -29,8 +29,6 @@ app = typer.Typer(
     help="The audit trail: verify it has not been altered; migrate its schema",
     no_args_is_help=True,
 )
-out = Console(highlight=False, width=None if sys.stdout.isatty() else 150)
-err = Console(stderr=True, highlight=False)
 TAMPERED, BAD_INPUT = 1, 2
 
 
@@ -156,5 +154,4 @@ def migrate_cmd(
 
 
 def _fail(message: str) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {escape(message)}")
-    return typer.Exit(BAD_INPUT)
+    return fail(message, BAD_INPUT)

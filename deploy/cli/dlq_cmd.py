@@ -3,8 +3,6 @@ re-publishing are services/ops; what may be shown, services/ops/deadletter_view.
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Coroutine
 from typing import Annotated, Any, TypeVar
 
@@ -13,10 +11,9 @@ import orjson
 import typer
 from aiokafka.errors import KafkaError
 from pydantic import ValidationError
-from rich.console import Console
 
 from deploy.cli.dlq_view import list_table, render_detail
-from deploy.cli.terminal import err, fail
+from deploy.cli.terminal import err, fail, wide_out
 from services.backbone.audit_contract import AuditOutcome
 from services.backbone.kafka import KafkaUnavailable
 from services.backbone.quiet import run_quietly
@@ -30,11 +27,6 @@ app = typer.Typer(
     help="Dead letters: records a stage could not process, with why (values never shown)",
     no_args_is_help=True,
 )
-
-
-def _out() -> Console:
-    wide = sys.stdout.isatty() or os.environ.get("COLUMNS")  # else a pipe: rich assumes 80
-    return Console(highlight=False, width=None if wide else 160)
 
 
 T = TypeVar("T")
@@ -105,7 +97,7 @@ def list_cmd(
     server, topics = _settings(bootstrap, namespace)
     stages = {topics.dlq(s): s.value for s in ([stage] if stage else list(Stage))}
     rows = [summary(d) for d in _run(read_letters(server, stages))]
-    out = _out()
+    out = wide_out()
     if as_json:
         _json({"total": len(rows), "dead_letters": rows[:limit]})
     elif not rows:
@@ -139,7 +131,7 @@ def show_cmd(
     if as_json:
         _json(view)
     else:
-        render_detail(view, _out())
+        render_detail(view, wide_out())
 
 
 @app.command("retry", short_help="Re-publish dead letters to their origin, audited")
@@ -187,7 +179,7 @@ def retry_cmd(
         raise fail(f"{topics.dlq(stage)}: {exc}", BAD_INPUT) from None
     for letter, why in passed:
         err.print(f"passed over {letter.where}: {why}", markup=False)
-    out = _out()
+    out = wide_out()
     if not chosen:
         out.print("no dead letters to retry")
         return

@@ -4,13 +4,12 @@ person looks, and closes the item with what they found; the index never merges p
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
+from deploy.cli.terminal import err, out
 from services.backbone.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -19,8 +18,6 @@ if TYPE_CHECKING:
 app = typer.Typer(
     help="The person index: matches flagged for a person to check", no_args_is_help=True
 )
-out = Console(highlight=False, width=None if sys.stdout.isatty() else 150)
-err = Console(stderr=True, highlight=False)
 
 
 def _index() -> PersonIndex:

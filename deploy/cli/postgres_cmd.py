@@ -3,22 +3,17 @@ if missing), on loopback with password authentication; the production audit stor
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
-from deploy.cli.terminal import StateDir
+from deploy.cli.terminal import StateDir, err, fail, out
 from deploy.devstack.postgres import PostgresError, PostgresNode
 
 app = typer.Typer(
     help="Run the project's PostgreSQL (production audit store) on loopback",
     no_args_is_help=True,
 )
-out = Console(highlight=False, width=None if sys.stdout.isatty() else 150)
-err = Console(stderr=True, highlight=False)
 PgPort = Annotated[int, typer.Option(help="port on 127.0.0.1")]
 
 
@@ -27,8 +22,7 @@ def _node(state_dir: StateDir, port: int) -> PostgresNode:
 
 
 def _fail(exc: PostgresError) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {escape(str(exc))}")
-    return typer.Exit(1)
+    return fail(str(exc))
 
 
 @app.command("start")

@@ -3,7 +3,6 @@ consent, audited as a replay run (see consent/processor/replay.py)."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Coroutine
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -11,10 +10,9 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 from aiokafka.errors import KafkaConnectionError, KafkaError
 from pydantic import ValidationError
-from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
+from deploy.cli.terminal import err, fail, out
 from services.backbone.errors import ConfigurationError
 from services.backbone.kafka import KafkaUnavailable
 from services.backbone.quiet import run_quietly
@@ -25,14 +23,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-out = Console(highlight=False, width=None if sys.stdout.isatty() else 150)
-err = Console(stderr=True, highlight=False)
 BAD_INPUT, NO_KAFKA = 2, 3
-
-
-def _fail(message: str, code: int) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {escape(message)}")
-    return typer.Exit(code=code)
 
 
 def _moment(text: str | None, option: str) -> datetime | None:
@@ -41,7 +32,7 @@ def _moment(text: str | None, option: str) -> datetime | None:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise _fail(f"{option}: not an ISO 8601 date-time (e.g. 2026-11-20T09:00Z)", 2) from None
+        raise fail(f"{option}: not an ISO 8601 date-time (e.g. 2026-11-20T09:00Z)", 2) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
@@ -85,22 +76,22 @@ def replay(
 
     start, stop = _moment(since, "--since"), _moment(until, "--until")
     if start and stop and start >= stop:
-        raise _fail("--since must be before --until", BAD_INPUT)
+        raise fail("--since must be before --until", BAD_INPUT)
     if (from_offset is not None or to_offset is not None) and not partition:
-        raise _fail("--from-offset and --to-offset need --partition", BAD_INPUT)
+        raise fail("--from-offset and --to-offset need --partition", BAD_INPUT)
     try:
         settings = ProcessorSettings()
         ctx = context(settings)
     except ValidationError as exc:
         first = exc.errors()[0]
-        raise _fail(f"setting {first['loc'][0]}: {first['msg']}", BAD_INPUT) from None
+        raise fail(f"setting {first['loc'][0]}: {first['msg']}", BAD_INPUT) from None
     except (ConfigurationError, ProtocolError) as exc:
-        raise _fail(str(exc), BAD_INPUT) from None
+        raise fail(str(exc), BAD_INPUT) from None
     if source not in {a.id for a in ctx.directory.publishers}:
         names = ", ".join(a.id for a in ctx.directory.publishers)
-        raise _fail(f"{source!r} publishes nothing; one of: {names}", BAD_INPUT)
+        raise fail(f"{source!r} publishes nothing; one of: {names}", BAD_INPUT)
     if recipient and recipient not in ctx.directory:
-        raise _fail(f"unknown recipient {recipient!r}", BAD_INPUT)
+        raise fail(f"unknown recipient {recipient!r}", BAD_INPUT)
     what = ReplayRange(
         topic=ctx.topics.source(source),
         partitions=tuple(partition or ()),
@@ -113,7 +104,7 @@ def replay(
     try:
         ranges = _run(plan_offsets(bootstrap, what))
     except ValueError as exc:
-        raise _fail(str(exc), BAD_INPUT) from None
+        raise fail(str(exc), BAD_INPUT) from None
     total = sum(b - a for a, b in ranges.values())
     for tp, (a, b) in sorted(ranges.items()):
         out.print(f"{tp.topic}[{tp.partition}] offsets {a}..{b - 1}: {b - a} record(s)")
@@ -169,11 +160,11 @@ def _run(work: Coroutine[Any, Any, T]) -> T:
     try:
         return run_quietly(work)
     except (KafkaConnectionError, KafkaUnavailable) as exc:
-        raise _fail(
+        raise fail(
             f"cannot reach Kafka ({type(exc).__name__}); see `infoshare kafka status`", NO_KAFKA
         ) from None
     except KafkaError as exc:
-        raise _fail(
+        raise fail(
             f"Kafka failed the replay ({type(exc).__name__}); the batch in flight was not "
             "committed: run the same command with the same --run to resume it",
             1,

@@ -3,6 +3,7 @@ that name the state and cache directories."""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -16,6 +17,13 @@ from deploy.devstack.paths import default_cache_dir, default_state_dir
 # Wide enough for tables when piped into a file or a test; the terminal's width otherwise.
 out = Console(highlight=False, width=None if sys.stdout.isatty() else 150)
 err = Console(stderr=True, highlight=False)
+
+
+def wide_out() -> Console:
+    """A console for wide tables: the terminal's width, or 160 columns when the output is a
+    pipe (rich would assume 80) unless COLUMNS says otherwise."""
+    wide = sys.stdout.isatty() or os.environ.get("COLUMNS")
+    return Console(highlight=False, width=None if wide else 160)
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
