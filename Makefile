@@ -4,6 +4,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# Most tests wait on Kafka rather than compute: four workers share two cores well. A test
+# module runs on one worker (its module-scoped stack starts once), the longest test first.
+PYTEST_PARALLEL ?= -n 4 --dist loadscope --no-loadscope-reorder
 
 .PHONY: demo test lint unit integration e2e run kafka-jars observe-backends clean help bench
 
@@ -40,7 +43,7 @@ lint: $(STAMP)
 	@$(BIN)/mypy services consent deploy tests
 
 test: $(STAMP) kafka-jars observe-backends lint
-	@$(BIN)/pytest -q
+	@$(BIN)/pytest -q $(PYTEST_PARALLEL)
 
 unit: $(STAMP)
 	@$(BIN)/pytest -q tests/unit

@@ -1,1 +1,2 @@
-"""The consent-and-policy service: protocols, the pure decision core and the stream processor."""
+"""The consent-and-policy service: the pure decision core (``core``), protocols as files
+(``policy``), the stream processor (``processor``) and the consent registry (``registry``)."""

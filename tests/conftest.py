@@ -1,11 +1,14 @@
-"""Fixtures shared by every test layer. The real Kafka broker and PostgreSQL cluster are
-started once per session (unless INFOSHARE_TEST_KAFKA_BOOTSTRAP names a broker) and each
-test gets its own namespace of uuid-named topics and its own database, so no two tests
-share state."""
+"""Fixtures shared by every test layer. The real Kafka broker, Zipkin and PostgreSQL
+cluster are started once per run (unless INFOSHARE_TEST_KAFKA_BOOTSTRAP names a broker):
+by the session, the first time a test asks, or, when pytest-xdist runs the suite on several
+workers, by the controller for all of them (tests/backends.py). Each test gets its own
+namespace of uuid-named topics and its own database, so no two tests share state."""
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -13,29 +16,69 @@ from pathlib import Path
 import pytest
 
 from deploy.devstack.observe import PrometheusServer, ZipkinServer
+from deploy.devstack.paths import default_cache_dir
 from deploy.devstack.postgres import PostgresNode
 from services.backbone.directory import Directory, load_directory
 from services.backbone.keyring import Keyring, generate_keyring, load_keyring
+from tests import backends
+
+ROOT = Path(__file__).resolve().parents[1]
+_SHARED = pytest.StashKey[backends.SharedBackends]()
+
+
+def _shared_root() -> Path | None:
+    root = os.environ.get(backends.SHARED)
+    return Path(root) if root else None
+
+
+def _needs_backends(config: pytest.Config) -> bool:
+    """Whether a parallel run may need the shared servers: not when it runs unit tests only."""
+    unit = ROOT / "tests" / "unit"
+    paths = [Path(a.split("::")[0]).resolve() for a in config.args]
+    return not paths or not all(p.is_relative_to(unit) for p in paths)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if hasattr(config, "workerinput"):
+        # pytest-xdist's workers are started with COLUMNS=80 and LINES=24 (execnet's
+        # default terminal): a test must see the environment a serial run gives it, where
+        # the commands' wide tables are as wide as a pipe gets (160 columns).
+        for variable in ("COLUMNS", "LINES"):
+            os.environ.pop(variable, None)
+    elif (
+        config.getoption("numprocesses", None)
+        and not os.environ.get("INFOSHARE_TEST_KAFKA_BOOTSTRAP")
+        and _needs_backends(config)
+    ):
+        # The controller, before it starts the workers (they inherit the variable).
+        shared = backends.SharedBackends(Path(tempfile.mkdtemp(prefix="infoshare-shared-")))
+        shared.begin()
+        os.environ[backends.SHARED] = str(shared.root)
+        config.stash[_SHARED] = shared
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The longest tests first (in the order found, as is everything else): run on several
+    workers, the rest of the suite then runs beside them instead of after them."""
+    items.sort(key=lambda item: item.get_closest_marker("longest") is None)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shared = config.stash.get(_SHARED, None)
+    if shared is not None:
+        shared.end()
+        shutil.rmtree(shared.root, ignore_errors=True)
+        os.environ.pop(backends.SHARED, None)
 
 
 @pytest.fixture(scope="session")
 def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     given = os.environ.get("INFOSHARE_TEST_KAFKA_BOOTSTRAP")
-    if given:
-        yield given
+    shared = _shared_root()
+    if given or shared:
+        yield given or backends.attach(shared, "kafka")["bootstrap"]  # type: ignore[arg-type]
         return
-    from deploy.devstack.broker import BrokerNode
-    from deploy.devstack.paths import default_cache_dir
-    from deploy.devstack.ports import free_listen_port
-
-    port = free_listen_port(2)
-    node = BrokerNode(
-        state_dir=tmp_path_factory.mktemp("kafka"),
-        cache_dir=default_cache_dir(),
-        port=port,
-        controller_port=port + 1,
-    )
-    node.start()
+    node = backends.start_kafka(tmp_path_factory.mktemp("kafka"))
     try:
         yield node.bootstrap
     finally:
@@ -44,15 +87,14 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresNode]:
-    """A PostgreSQL cluster of the session's own (Debian's server, installed if missing);
-    each test makes a database of its own on it (``database_url``). Clusters that killed
-    runs left behind are stopped and deleted first, once pytest has removed those runs'
-    temporary directories (it keeps the last few)."""
-    from deploy.devstack.ports import free_listen_port
-
-    PostgresNode.sweep_orphans()
-    node = PostgresNode(state_dir=tmp_path_factory.mktemp("pg"), port=free_listen_port())
-    node.start()
+    """A PostgreSQL cluster of the run's own (Debian's server, installed if missing); each
+    test makes a database of its own on it (``database_url``)."""
+    shared = _shared_root()
+    if shared:
+        facts = backends.attach(shared, "postgres")
+        yield PostgresNode(state_dir=Path(facts["state_dir"]), port=facts["port"])
+        return
+    node = backends.start_postgres(tmp_path_factory.mktemp("pg"))
     try:
         yield node
     finally:
@@ -61,18 +103,17 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresNode]
 
 @pytest.fixture(scope="session")
 def zipkin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ZipkinServer]:
-    """Zipkin's server of the session's own (the pinned jar, fetched if missing), spans in
+    """Zipkin's server of the run's own (the pinned jar, fetched if missing), spans in
     memory; each test reads back only the traces it made (trace ids are random)."""
-    from deploy.devstack.paths import default_cache_dir
-    from deploy.devstack.ports import free_listen_port
-
-    server = ZipkinServer(
-        state_dir=tmp_path_factory.mktemp("zipkin"),
-        cache_dir=default_cache_dir(),
-        port=free_listen_port(),
-    )
+    shared = _shared_root()
+    if shared:
+        facts = backends.attach(shared, "zipkin")
+        yield ZipkinServer(
+            state_dir=Path(facts["state_dir"]), cache_dir=default_cache_dir(), port=facts["port"]
+        )
+        return
+    server = backends.start_zipkin(tmp_path_factory.mktemp("zipkin"))
     try:
-        server.start()
         yield server
     finally:
         server.stop()

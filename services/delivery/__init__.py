@@ -1,1 +1,2 @@
-"""Delivery to recipient agencies: their Kafka topic, and a pull inbox over HTTP."""
+"""The delivery service: subscriptions over what recipients receive on ``deliver.<agency>``,
+pushed to webhooks or pulled from an inbox, each numbered once."""

@@ -1,3 +1,3 @@
-"""The person index: one internal person for a child's NHS number, UPN and LA person ids
-(issue 6). So far its matching rules (matching.py); storage and the agency services' use of
-it come with the agency adapters."""
+"""The person index: one internal person for a child's NHS number, UPN and LA person ids.
+Its matching rules are pure (``matching.py``); its store keeps keyed hashes and the sealed
+identity, never an identifier in clear (docs/person-index.md)."""

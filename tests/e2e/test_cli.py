@@ -87,9 +87,16 @@ def _processes_mentioning(text: str) -> list[int]:
 
 
 @pytest.mark.kafka
-def test_demo_plays_the_scenario_and_stops_everything_it_started() -> None:
+def test_demo_plays_the_scenario_and_stops_everything_it_started(tmp_path: Path) -> None:
+    # The demo's state directory under this test's own: another demo on the machine (a
+    # parallel test worker, a developer's) is never mistaken for this one's leftovers.
     result = subprocess.run(
-        [*INFOSHARE, "demo"], capture_output=True, text=True, timeout=240, env=_env(), check=False
+        [*INFOSHARE, "demo"],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env=_env(TMPDIR=str(tmp_path)),
+        check=False,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     out = result.stdout
@@ -105,25 +112,26 @@ def test_demo_plays_the_scenario_and_stops_everything_it_started() -> None:
     # Operations: the plan's trace read back from Zipkin, the counters from Prometheus.
     assert "One event's whole path" in out and "read back from Zipkin" in out
     assert "Counters the demo moved" in out and "write audit" in out
-    assert _processes_mentioning("infoshare-demo-") == []  # Zipkin and Prometheus too
+    assert _processes_mentioning(f"{tmp_path}/infoshare-demo-") == []  # Zipkin, Prometheus too
 
 
 @pytest.mark.kafka
-def test_demo_interrupted_stops_everything_it_started() -> None:
+def test_demo_interrupted_stops_everything_it_started(tmp_path: Path) -> None:
     proc = subprocess.Popen(
         [*INFOSHARE, "demo"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env=_env(),
+        env=_env(TMPDIR=str(tmp_path)),
     )
+    mine = f"{tmp_path}/infoshare-demo-"
     lines = Lines(proc)
     lines.wait_for("1. Social care")  # every component runs and the scenario plays
-    assert _processes_mentioning("infoshare-demo-")
+    assert _processes_mentioning(mine)
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=90) == 1
     assert "interrupted" in lines.rest()
-    assert _processes_mentioning("infoshare-demo-") == []
+    assert _processes_mentioning(mine) == []
 
 
 @pytest.mark.kafka

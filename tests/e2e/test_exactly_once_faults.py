@@ -80,6 +80,7 @@ def broker(tmp_path: Path) -> Iterator[BrokerNode]:
         node.stop()
 
 
+@pytest.mark.longest
 @pytest.mark.parametrize("events", [100_000])
 async def test_exactly_once_through_crashes_restarts_pauses_and_zombies(
     broker: BrokerNode,

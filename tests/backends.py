@@ -1,0 +1,125 @@
+"""The servers a test run shares: one Kafka broker, one Zipkin, one PostgreSQL cluster, all
+from the dev stack (deploy/devstack).
+
+Run in one process, the session starts each the first time a test asks for it (conftest.py).
+Run by pytest-xdist workers, the controller starts all three at once, in the background, as
+the run begins, and announces each in a directory named by ``INFOSHARE_TEST_SHARED`` once it
+answers; every worker attaches to the announced ones, so a run of N workers starts one
+broker rather than N. The controller stops them when the run ends. Tests never share topics,
+groups or databases: each takes a namespace and a database of its own.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from deploy.devstack.broker import BrokerNode
+from deploy.devstack.observe import ZipkinServer
+from deploy.devstack.paths import default_cache_dir
+from deploy.devstack.ports import free_listen_port
+from deploy.devstack.postgres import PostgresNode
+
+SHARED = "INFOSHARE_TEST_SHARED"
+KINDS = ("kafka", "zipkin", "postgres")
+
+
+def start_kafka(state_dir: Path) -> BrokerNode:
+    port = free_listen_port(2)
+    node = BrokerNode(
+        state_dir=state_dir,
+        cache_dir=default_cache_dir(),
+        port=port,
+        controller_port=port + 1,
+    )
+    node.start()
+    return node
+
+
+def start_zipkin(state_dir: Path) -> ZipkinServer:
+    server = ZipkinServer(
+        state_dir=state_dir, cache_dir=default_cache_dir(), port=free_listen_port()
+    )
+    return server.start()
+
+
+def start_postgres(state_dir: Path) -> PostgresNode:
+    """Clusters that killed runs left behind are stopped and deleted first, once pytest has
+    removed those runs' temporary directories (it keeps the last few)."""
+    PostgresNode.sweep_orphans()
+    node = PostgresNode(state_dir=state_dir, port=free_listen_port())
+    node.start()
+    return node
+
+
+class SharedBackends:
+    """The controller's side: start every backend on a thread of its own, announce each as it
+    answers (or why it could not start), stop them all at the end."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._started: dict[str, Any] = {}
+        self._threads = [
+            threading.Thread(target=self._start, args=(kind,), name=f"start-{kind}", daemon=True)
+            for kind in KINDS
+        ]
+
+    def begin(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        for thread in self._threads:
+            thread.start()
+
+    def _start(self, kind: str) -> None:
+        state_dir = self.root / kind
+        try:
+            if kind == "kafka":
+                node = start_kafka(state_dir)
+                self._started[kind] = node
+                facts: dict[str, Any] = {"bootstrap": node.bootstrap}
+            elif kind == "zipkin":
+                server = start_zipkin(state_dir)
+                self._started[kind] = server
+                facts = {"state_dir": str(state_dir), "port": server.port}
+            else:
+                cluster = start_postgres(state_dir)
+                self._started[kind] = cluster
+                facts = {"state_dir": str(state_dir), "port": cluster.port}
+        except Exception as exc:  # said to every worker that asks, as its error
+            facts = {"error": f"{type(exc).__name__}: {exc}"}
+        _announce(self.root / f"{kind}.json", facts)
+
+    def end(self) -> None:
+        for thread in self._threads:
+            thread.join(timeout=180)
+        stops: dict[str, Callable[[], object]] = {
+            "kafka": lambda: self._started["kafka"].stop(),
+            "zipkin": lambda: self._started["zipkin"].stop(),
+            "postgres": lambda: self._started["postgres"].destroy(),
+        }
+        for kind in KINDS:
+            if kind in self._started:
+                stops[kind]()
+
+
+def _announce(path: Path, facts: dict[str, Any]) -> None:
+    staging = path.with_suffix(".part")
+    staging.write_text(json.dumps(facts))
+    staging.replace(path)  # whole or not at all: a reader never sees half of it
+
+
+def attach(root: Path, kind: str, *, wait_s: float = 300.0) -> dict[str, Any]:
+    """A worker's side: what the controller announced of ``kind``, once it has."""
+    path = root / f"{kind}.json"
+    deadline = time.monotonic() + wait_s
+    while not path.exists():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the shared {kind} was not announced within {wait_s:.0f}s")
+        time.sleep(0.1)
+    facts: dict[str, Any] = json.loads(path.read_text())
+    if "error" in facts:
+        raise RuntimeError(f"the shared {kind} did not start: {facts['error']}")
+    return facts
