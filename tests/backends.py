@@ -2,10 +2,12 @@
 from the dev stack (deploy/devstack).
 
 Run in one process, the session starts each the first time a test asks for it (conftest.py).
-Run by pytest-xdist workers, the controller starts all three at once, in the background, as
-the run begins, and announces each in a directory named by ``INFOSHARE_TEST_SHARED`` once it
-answers; every worker attaches to the announced ones, so a run of N workers starts one
-broker rather than N. The controller stops them when the run ends. Tests never share topics,
+Run by pytest-xdist workers, the controller starts them and announces each in a directory
+named by ``INFOSHARE_TEST_SHARED`` once it answers; every worker attaches to the announced
+ones, so a run of N workers starts one broker rather than N. The broker is started as the
+run begins (nearly every test needs it); Zipkin and PostgreSQL when a worker first asks for
+them, so they do not compete with the workers' start for the CPU, and a run that needs
+neither never starts them. The controller stops them when the run ends. Tests never share topics,
 groups or databases: each takes a namespace and a database of its own.
 """
 
@@ -26,6 +28,7 @@ from deploy.devstack.postgres import PostgresNode
 
 SHARED = "INFOSHARE_TEST_SHARED"
 KINDS = ("kafka", "zipkin", "postgres")
+ON_DEMAND = frozenset({"zipkin", "postgres"})
 
 
 def start_kafka(state_dir: Path) -> BrokerNode:
@@ -62,6 +65,7 @@ class SharedBackends:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._ending = threading.Event()
         self._started: dict[str, Any] = {}
         self._threads = [
             threading.Thread(target=self._start, args=(kind,), name=f"start-{kind}", daemon=True)
@@ -74,6 +78,11 @@ class SharedBackends:
             thread.start()
 
     def _start(self, kind: str) -> None:
+        if kind in ON_DEMAND:
+            wanted = _wanted(self.root, kind)
+            while not wanted.exists():
+                if self._ending.wait(0.1):
+                    return
         state_dir = self.root / kind
         try:
             if kind == "kafka":
@@ -93,6 +102,7 @@ class SharedBackends:
         _announce(self.root / f"{kind}.json", facts)
 
     def end(self) -> None:
+        self._ending.set()
         for thread in self._threads:
             thread.join(timeout=180)
         stops: dict[str, Callable[[], object]] = {
@@ -111,8 +121,13 @@ def _announce(path: Path, facts: dict[str, Any]) -> None:
     staging.replace(path)  # whole or not at all: a reader never sees half of it
 
 
+def _wanted(root: Path, kind: str) -> Path:
+    return root / f"{kind}.wanted"
+
+
 def attach(root: Path, kind: str, *, wait_s: float = 300.0) -> dict[str, Any]:
-    """A worker's side: what the controller announced of ``kind``, once it has."""
+    """A worker's side: ask for ``kind`` and wait for what the controller announces of it."""
+    _wanted(root, kind).touch()
     path = root / f"{kind}.json"
     deadline = time.monotonic() + wait_s
     while not path.exists():

@@ -45,16 +45,17 @@ def pytest_configure(config: pytest.Config) -> None:
         # the commands' wide tables are as wide as a pipe gets (160 columns).
         for variable in ("COLUMNS", "LINES"):
             os.environ.pop(variable, None)
-    elif (
-        config.getoption("numprocesses", None)
-        and not os.environ.get("INFOSHARE_TEST_KAFKA_BOOTSTRAP")
-        and _needs_backends(config)
-    ):
-        # The controller, before it starts the workers (they inherit the variable).
-        shared = backends.SharedBackends(Path(tempfile.mkdtemp(prefix="infoshare-shared-")))
-        shared.begin()
-        os.environ[backends.SHARED] = str(shared.root)
-        config.stash[_SHARED] = shared
+    elif config.getoption("numprocesses", None):
+        # The controller of a parallel run, before it starts the workers.
+        from tests import scheduling
+
+        config.pluginmanager.register(scheduling, "infoshare-scheduling")
+        if not os.environ.get("INFOSHARE_TEST_KAFKA_BOOTSTRAP") and _needs_backends(config):
+            root = Path(tempfile.mkdtemp(prefix="infoshare-shared-"))
+            shared = backends.SharedBackends(root)
+            shared.begin()
+            os.environ[backends.SHARED] = str(root)  # the workers inherit it
+            config.stash[_SHARED] = shared
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -1,6 +1,6 @@
 """Parse one protocol document into a Protocol, reporting every problem with its line.
 
-Checks that need the event schemas or other protocols live in ``protocol_checks``.
+Checks that need the event schemas or other protocols live in ``checks``.
 """
 
 from __future__ import annotations

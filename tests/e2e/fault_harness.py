@@ -5,6 +5,7 @@ topic back and compare with what the protocols say each recipient must receive."
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -67,21 +68,37 @@ class ProcessorProcess:
         return self.proc is not None and self.proc.poll() is None
 
 
-async def committed(bootstrap: str, group: str, topics: list[str]) -> int:
-    """How many input records the group has committed across ``topics`` (0 if unreachable)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
-    try:
-        await asyncio.wait_for(admin.start(), 5)
-        offsets = await asyncio.wait_for(admin.list_consumer_group_offsets(group), 5)
-    except Exception:
-        return -1
-    finally:
-        await admin.close()
-    return sum(m.offset for tp, m in offsets.items() if tp.topic in topics and m.offset > 0)
+class Progress:
+    """How many input records a group has committed, asked of one admin client kept between
+    questions (made again after a failure: the broker is crashed on purpose)."""
+
+    def __init__(self, bootstrap: str) -> None:
+        self.bootstrap = bootstrap
+        self._admin: AIOKafkaAdminClient | None = None
+
+    async def committed(self, group: str, topics: list[str]) -> int:
+        """Committed input records across ``topics``; -1 if the broker does not answer."""
+        try:
+            if self._admin is None:
+                self._admin = AIOKafkaAdminClient(
+                    bootstrap_servers=self.bootstrap, request_timeout_ms=5000
+                )
+                await asyncio.wait_for(self._admin.start(), 5)
+            offsets = await asyncio.wait_for(self._admin.list_consumer_group_offsets(group), 5)
+        except Exception:
+            await self.close()
+            return -1
+        return sum(m.offset for tp, m in offsets.items() if tp.topic in topics and m.offset > 0)
+
+    async def close(self) -> None:
+        admin, self._admin = self._admin, None
+        if admin is not None:
+            with contextlib.suppress(Exception):
+                await admin.close()
 
 
 async def wait_for_progress(
-    bootstrap: str,
+    progress: Progress,
     group: str,
     topics: list[str],
     target: int,
@@ -94,7 +111,7 @@ async def wait_for_progress(
     deadline = time.monotonic() + wait_s
     done = -1
     while time.monotonic() < deadline:
-        done = await committed(bootstrap, group, topics)
+        done = await progress.committed(group, topics)
         if done >= target:
             report(f"committed {done}/{target}")
             return done

@@ -41,15 +41,14 @@ from deploy.bench.loadgen import (
     publish_again,
 )
 from deploy.devstack.broker import BrokerNode
-from deploy.devstack.paths import default_cache_dir
-from deploy.devstack.ports import free_port
 from services.backbone import envelope, kafka
 from services.backbone.directory import Directory
 from services.backbone.keyed import routing_key
 from services.backbone.keyring import Keyring
 from services.backbone.schemas import SchemaRegistry
 from services.backbone.topics import Topics
-from tests.e2e.fault_harness import ProcessorProcess, wait_for_progress
+from tests.backends import start_kafka
+from tests.e2e.fault_harness import ProcessorProcess, Progress, wait_for_progress
 from tests.integration.kafka_helpers import read_all
 from tests.unit.factories import ATTENDANCE, ED, LA, PH, PLAN_STARTED
 
@@ -67,13 +66,7 @@ def _log(message: str) -> None:
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[BrokerNode]:
     """A broker of this test's own: it is crashed on purpose, so it cannot be the shared one."""
-    node = BrokerNode(
-        state_dir=tmp_path / "kafka",
-        cache_dir=default_cache_dir(),
-        port=free_port(),
-        controller_port=free_port(),
-    )
-    node.start()
+    node = start_kafka(tmp_path / "kafka")
     try:
         yield node
     finally:
@@ -131,6 +124,7 @@ async def _run(
         "schemas": schemas,
     }
     processes: list[ProcessorProcess] = []
+    progress = Progress(bootstrap)
 
     def processor(name: str) -> ProcessorProcess:
         proc = ProcessorProcess(name, env, tmp_path)
@@ -143,7 +137,7 @@ async def _run(
 
     async def until(target: int, wait_s: float = 600) -> None:
         done = await wait_for_progress(
-            bootstrap, group, sources, target, wait_s=wait_s, report=_log, alive=alive
+            progress, group, sources, target, wait_s=wait_s, report=_log, alive=alive
         )
         assert done < total, "the run ended before the fault: it would test nothing"
 
@@ -200,11 +194,12 @@ async def _run(
         a.signal(signal.SIGCONT)  # a zombie now: its producers were fenced by b1
 
         await wait_for_progress(
-            bootstrap, group, sources, total, wait_s=900, report=_log, alive=alive
+            progress, group, sources, total, wait_s=900, report=_log, alive=alive
         )
         survivors = [p for p in processes if not p.killed]
         assert all(p.alive for p in survivors), "a processor died of a fault it should survive"
     finally:
+        await progress.close()
         exits = {p.name: p.stop() for p in processes}
     assert all(exits[p.name] == 0 for p in survivors), f"exit statuses: {exits}"
     after = zombie.log.read_bytes()[before_pause:]
@@ -213,8 +208,11 @@ async def _run(
     assert woke or b"assigned partitions" in after, "the zombie never noticed it lost its place"
 
     _log("all inputs committed; reading every output back")
-    await _verify(workload, bootstrap, topics, keyring, directory, schemas, plans, attendances)
-    await _verify_copies(topics, bootstrap, copies)
+    audits = await read_all(topics.audit, bootstrap, _audit_summary)
+    await _verify(
+        workload, bootstrap, topics, keyring, directory, schemas, plans, attendances, audits
+    )
+    _verify_copies(audits, copies)
     _assert_logs_hold_no_identifiers(processes, workload)
 
 
@@ -227,6 +225,7 @@ async def _verify(
     schemas: SchemaRegistry,
     plans: int,
     attendances: int,
+    audits: list[AuditSummary],
 ) -> None:
     on_plan = {c.nhs_number for c in workload.children if c.on_plan}
     arrivals = [workload.arrival(s) for s in range(workload.per_child)]
@@ -254,7 +253,6 @@ async def _verify(
     _assert_exact(ed, {(n, None) for n in on_plan}, "nhs-riverside-ed", ordered=False)
 
     # One audit record per decision, one per suppressed copy, none dead-lettered.
-    audits = await read_all(topics.audit, bootstrap, _audit_summary)
     ids = Counter(a[0] for a in audits)
     assert len(ids) == len(audits), f"{len(audits) - len(ids)} duplicate audit records"
     outcomes = Counter(a[2] for a in audits)
@@ -346,9 +344,13 @@ def _assert_exact(
         last[key] = arrival
 
 
-def _audit_summary(rec: ConsumerRecord) -> tuple[str, tuple[str, int, int], str]:
+AuditSummary = tuple[str, tuple[str, int, int], str, str]  # id, input, decision, reason code
+
+
+def _audit_summary(rec: ConsumerRecord) -> AuditSummary:
     a = orjson.loads(rec.value)
-    return a["audit_id"], (a["topic_in"], a["partition_in"], a["offset_in"]), a["decision"]
+    where = (a["topic_in"], a["partition_in"], a["offset_in"])
+    return a["audit_id"], where, a["decision"], a["reason_code"]
 
 
 def _input_summary(rec: ConsumerRecord) -> tuple[tuple[str, int, int], tuple[str, str, str]]:
@@ -357,19 +359,12 @@ def _input_summary(rec: ConsumerRecord) -> tuple[tuple[str, int, int], tuple[str
     return where, (event.type, event.data["subject"]["nhs_number"], event.id)
 
 
-async def _verify_copies(topics: Topics, bootstrap: str, copies: int) -> None:
+def _verify_copies(audits: list[AuditSummary], copies: int) -> None:
     """Every copy is audited as suppressed, once; none reached a recipient (checked above:
     the delivered sets have no duplicates)."""
-
-    def verdict(rec: ConsumerRecord) -> tuple[str, str]:
-        audit = orjson.loads(rec.value)
-        return audit["decision"], audit["reason_code"]
-
-    suppressed = [
-        v for v in await read_all(topics.audit, bootstrap, verdict) if v[0] == "suppressed"
-    ]
+    suppressed = [code for _, _, decision, code in audits if decision == "suppressed"]
     assert len(suppressed) == copies, f"{len(suppressed)} suppressed, {copies} copies published"
-    assert {code for _, code in suppressed} == {"duplicate.identical"}
+    assert set(suppressed) == {"duplicate.identical"}
 
 
 def _audits_per_input(

@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from aiokafka import ConsumerRecord, TopicPartition
+from aiokafka import ConsumerRecord
 
 from consent.processor.loop import Processor
 from consent.processor.main import bootstrap
@@ -17,6 +17,7 @@ from deploy.devstack.demo import scenario
 from services.backbone import kafka
 from services.backbone.keyring import Keyring
 from services.backbone.publisher import EventPublisher
+from services.backbone.reading import read_to_end
 from services.backbone.schemas import SchemaRegistry
 from services.backbone.topics import Topics
 from services.socialcare import mapping
@@ -125,19 +126,14 @@ async def read_all(topic: str, bootstrap: str, keep: Callable[[ConsumerRecord], 
     now, partition after partition (records of one partition in their order)."""
     reader = kafka.consumer(topic, bootstrap=bootstrap, group_id=None)
     await reader.start()
+    by_partition: dict[int, list[T]] = {}
     try:
-        tps = sorted(reader.assignment())
-        ends = await reader.end_offsets(tps)
-        by_tp: dict[TopicPartition, list[T]] = {tp: [] for tp in tps}
-        pending = {tp for tp in tps if ends[tp] > 0}
-        while pending:
-            batch = await reader.getmany(*pending, timeout_ms=1000, max_records=20000)
-            for tp, records in batch.items():
-                by_tp[tp].extend(keep(r) for r in records)
-            pending = {tp for tp in pending if await reader.position(tp) < ends[tp]}
+        async for batch in read_to_end(reader):
+            for rec in batch:
+                by_partition.setdefault(rec.partition, []).append(keep(rec))
     finally:
         await reader.stop()
-    return [item for tp in tps for item in by_tp[tp]]
+    return [item for partition in sorted(by_partition) for item in by_partition[partition]]
 
 
 async def eventually(

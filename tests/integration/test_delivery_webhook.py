@@ -158,6 +158,13 @@ async def test_a_receiver_that_never_comes_back_is_dead_lettered_audited_and_ale
                 a.value for a in audit
             )
 
+        # The service writes a dead letter to Kafka before its store records it (a crash in
+        # between writes it again): the store may be a moment behind the topic.
+        async def both_alerted() -> bool:
+            got = (await api.get(f"/recipients/{LA}/alerts", headers=la)).json()
+            return len(got) == 2
+
+        await eventually("both notifications listed as alerts", both_alerted)
         alerts = (await api.get(f"/recipients/{LA}/alerts", headers=la)).json()
         assert sorted(a["event_number"] for a in alerts) == [1, 2]
         assert {a["subscription"] for a in alerts} == {sub}
