@@ -20,12 +20,13 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from consent.core.decide import Decision, Outcome, identified_key
-from consent.processor.records import ACTOR, AuditSubject, InRecord, OutRecord
+from consent.processor.records import ACTOR, AuditSubject, OutRecord
 from services.backbone import envelope
 from services.backbone.audit_contract import AuditOutcome, AuditRecord
 from services.backbone.directory import Directory
 from services.backbone.errors import ConfigurationError, UnknownEventType
 from services.backbone.keyed import Key
+from services.backbone.records import ReadRecord
 from services.backbone.schemas import SchemaRegistry
 from services.backbone.topics import Topics
 
@@ -71,7 +72,7 @@ def agencies_told(directory: Directory, schemas: SchemaRegistry) -> set[str]:
 def records(
     event: envelope.CloudEvent,
     decisions: Sequence[Decision],
-    rec: InRecord,
+    rec: ReadRecord,
     ctx: Hub,
     *,
     subject_id: str,
@@ -174,7 +175,7 @@ def notice(
 
 def notice_audit(
     event: envelope.CloudEvent,
-    rec: InRecord,
+    rec: ReadRecord,
     shared: list[dict[str, Any]],
     *,
     agency: str,

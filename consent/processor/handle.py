@@ -22,7 +22,6 @@ from consent.processor.dedup import Seen, duplicate_reason, seen_key
 from consent.processor.records import (
     ACTOR,
     AuditSubject,
-    InRecord,
     OutRecord,
     audit_record,
     delivery_record,
@@ -38,6 +37,7 @@ from services.backbone.identifiers import (
 )
 from services.backbone.keyed import Key, routing_key
 from services.backbone.keyring import Keyring
+from services.backbone.records import ReadRecord
 from services.backbone.schemas import SchemaRegistry
 from services.backbone.topics import PROTECTION_PLANS, SEEN_EVENTS, Topics
 
@@ -121,7 +121,7 @@ NO_CONSENTS: Mapping[str, SubjectConsents] = {}
 
 
 def _facts(
-    rec: InRecord, ctx: Context, consents: Mapping[str, SubjectConsents]
+    rec: ReadRecord, ctx: Context, consents: Mapping[str, SubjectConsents]
 ) -> tuple[envelope.CloudEvent, EventFacts]:
     event = envelope.decode(rec.key, rec.value, rec.headers)
     agency = event.source_agency
@@ -167,7 +167,7 @@ DeliveryTrace = Callable[[str], list[tuple[str, bytes]]]
 
 
 def handle(
-    rec: InRecord,
+    rec: ReadRecord,
     ctx: Context,
     state: Mapping[str, ProtectionPlan | None],
     trace_id: str | None,
@@ -194,7 +194,7 @@ def handle(
 
 
 def _handle(
-    rec: InRecord,
+    rec: ReadRecord,
     ctx: Context,
     state: Mapping[str, ProtectionPlan | None],
     trace_id: str | None,
@@ -286,14 +286,14 @@ def _handle(
     return Handled(out, changes, decisions, seen_changes={seen_key(event): first})
 
 
-def _state(ctx: Context, name: str, key: str, value: bytes | None, rec: InRecord) -> OutRecord:
+def _state(ctx: Context, name: str, key: str, value: bytes | None, rec: ReadRecord) -> OutRecord:
     """A changelog record on the input's partition number: source topics are co-partitioned,
     so an instance restores exactly the state of the partitions it was assigned."""
     return OutRecord(ctx.topics.state(name), key.encode(), value, partition=rec.partition)
 
 
 def suppressed(
-    rec: InRecord,
+    rec: ReadRecord,
     ctx: Context,
     event: envelope.CloudEvent,
     earlier: Seen,
@@ -334,7 +334,7 @@ def audit_subject(ctx: Context, event: envelope.CloudEvent) -> AuditSubject:
 
 
 def dead_letter(
-    rec: InRecord, ctx: Context, reason: str, *, now: datetime, trace_id: str | None
+    rec: ReadRecord, ctx: Context, reason: str, *, now: datetime, trace_id: str | None
 ) -> Handled:
     """The original record, untouched, plus why (services/backbone/deadletter.py). The reason
     names rules and fields, never values (it is also the audit record's reason)."""

@@ -34,11 +34,11 @@ from consent.processor.handle import Context, Handled, handle
 from consent.processor.observe import ProcessorMetrics, delivery_headers, note_decisions
 from consent.processor.producers import PartitionProducers, quietly
 from consent.processor.rebalance import Rebalance, rewind
-from consent.processor.records import InRecord
 from consent.registry.view import ConsentView
 from services.backbone import kafka, telemetry
 from services.backbone.metering import Metrics
 from services.backbone.reading import read_table
+from services.backbone.records import ReadRecord
 from services.backbone.topics import PROTECTION_PLANS, SEEN_EVENTS
 
 log = logging.getLogger(__name__)
@@ -315,7 +315,7 @@ class Processor:
         with telemetry.consumer_span(tracer, rec, context=parent) as span:
             started = time.perf_counter()
             handled = handle(
-                InRecord(rec.topic, rec.partition, rec.offset, rec.key, rec.value, headers),
+                ReadRecord(rec.topic, rec.partition, rec.offset, rec.key, rec.value, headers),
                 self.ctx,
                 plans,
                 telemetry.current_trace_id(),

@@ -11,19 +11,10 @@ from consent.core.decide import Decision
 from services.backbone import envelope
 from services.backbone.audit_contract import AuditOutcome, AuditRecord
 from services.backbone.keyed import Key, keyed_id
+from services.backbone.records import ReadRecord
 
 ACTOR = "infoshare-processor"
 MAX_TEXT = 64  # event ids and types in audit records come from untrusted input
-
-
-@dataclass(frozen=True)
-class InRecord:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    headers: Sequence[tuple[str, bytes | None]]
 
 
 @dataclass(frozen=True)
@@ -113,7 +104,7 @@ class AuditSubject:
 def audit_record(
     d: Decision,
     event: envelope.CloudEvent,
-    rec: InRecord,
+    rec: ReadRecord,
     *,
     now: datetime,
     subject: AuditSubject,

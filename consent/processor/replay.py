@@ -30,10 +30,11 @@ from consent.processor.dedup import Seen
 from consent.processor.handle import Context, Handled, handle
 from consent.processor.observe import delivery_headers
 from consent.processor.producers import quietly
-from consent.processor.records import InRecord, OutRecord
+from consent.processor.records import OutRecord
 from consent.registry.view import ConsentView
 from services.backbone import kafka, telemetry
 from services.backbone.reading import read_spans, read_table
+from services.backbone.records import ReadRecord
 from services.backbone.topics import PROTECTION_PLANS
 
 BATCH = 500
@@ -174,7 +175,7 @@ def _decide(
     seen: dict[str, Seen],
     seal: telemetry.TraceSeal | None,
 ) -> Handled:
-    inrec = InRecord(rec.topic, rec.partition, rec.offset, rec.key, rec.value, rec.headers)
+    inrec = ReadRecord(rec.topic, rec.partition, rec.offset, rec.key, rec.value, rec.headers)
     with telemetry.span(tracer, f"replay {rec.topic}"):
         return handle(
             inrec,

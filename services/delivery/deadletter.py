@@ -5,12 +5,12 @@ the ``audit.decisions`` record (ids and reasons, never a payload value)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from services.backbone import deadletter
 from services.backbone.audit_contract import AuditOutcome, AuditRecord
+from services.backbone.records import ReadRecord
 from services.delivery.model import Delivered
 
 ACTOR = "infoshare-delivery"
@@ -20,18 +20,6 @@ _NS = uuid.UUID("0d7f4e52-3c1b-4f49-8a52-6b0f5d2e8c31")
 STAGE = "delivery"  # its dead letters go to dlq.delivery
 
 Headers = deadletter.Headers
-
-
-@dataclass(frozen=True)
-class ReadRecord:
-    """Where a delivery record was read, and the record as read."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    headers: Sequence[tuple[str, bytes | None]]
 
 
 @dataclass(frozen=True)

@@ -21,10 +21,11 @@ from datetime import UTC, datetime
 import orjson
 
 from services.backbone.metering import Metrics
+from services.backbone.records import ReadRecord
 from services.delivery import queue, subscriptions
 from services.delivery.backoff import RetryPolicy, give_up_untried, next_attempt
 from services.delivery.breaker import BreakerBoard, BreakerState, CircuitBreaker
-from services.delivery.deadletter import ReadRecord, Undeliverable
+from services.delivery.deadletter import Undeliverable
 from services.delivery.endpoints import breaker_key
 from services.delivery.errors import SubscriptionNotFound
 from services.delivery.kafka_edge import DeadLetters

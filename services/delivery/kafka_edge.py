@@ -12,8 +12,8 @@ from aiokafka import AIOKafkaProducer, ConsumerRecord
 
 from services.backbone import envelope, kafka
 from services.backbone.errors import EnvelopeError
+from services.backbone.records import ReadRecord
 from services.delivery.deadletter import (
-    ReadRecord,
     Undeliverable,
     dlq_headers,
     dlq_record,

@@ -31,7 +31,6 @@ from consent.core.state import ProtectionPlan
 from consent.policy.load import load_protocols
 from consent.processor.access_back import ACCESS_BACK
 from consent.processor.handle import Context, Handled, handle
-from consent.processor.records import InRecord
 from deploy.bench.loadgen import (
     ED_SOURCE,
     Child,
@@ -45,6 +44,7 @@ from services.backbone import envelope, kafka
 from services.backbone.directory import Directory
 from services.backbone.keyed import routing_key
 from services.backbone.keyring import Keyring
+from services.backbone.records import ReadRecord
 from services.backbone.schemas import SchemaRegistry
 from services.backbone.topics import Topics
 from tests.backends import start_kafka
@@ -417,7 +417,7 @@ def _audits_per_input(
 
 def _record(
     child: Child, event_type: str, data: dict[str, Any], ctx: Context, routing: Any
-) -> InRecord:
+) -> ReadRecord:
     agency = ED_SOURCE if event_type == ATTENDANCE else LA
     event = envelope.CloudEvent(
         type=event_type,
@@ -427,7 +427,7 @@ def _record(
         dataschema=ctx.schemas.get(event_type).uri,
     )
     key, value, headers = envelope.encode(event)
-    return InRecord(ctx.topics.source(agency), 0, 0, key, value, headers)
+    return ReadRecord(ctx.topics.source(agency), 0, 0, key, value, headers)
 
 
 def _assert_logs_hold_no_identifiers(processes: list[ProcessorProcess], workload: Workload) -> None:

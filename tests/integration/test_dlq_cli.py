@@ -15,7 +15,6 @@ from typer.testing import CliRunner, Result
 
 from consent.policy.load import load_protocols
 from consent.processor.handle import Context, dead_letter
-from consent.processor.records import InRecord
 from deploy.cli.main import app
 from deploy.devstack.demo import scenario
 from deploy.devstack.ports import free_port
@@ -24,6 +23,7 @@ from services.backbone.audit_contract import AuditOutcome, AuditRecord, audit_id
 from services.backbone.directory import Directory
 from services.backbone.keyed import routing_key
 from services.backbone.keyring import Keyring
+from services.backbone.records import ReadRecord
 from services.backbone.schemas import SchemaRegistry
 from services.backbone.topics import Topics
 from services.health.fhir_mapping import ATTENDANCE, attendance_from_bundle
@@ -80,7 +80,7 @@ async def letters(
             )
             key, value, headers = envelope.encode(event, extra_headers=[("tracestate", b"v=1")])
             keys.append(key.decode())
-            rec = InRecord(topics.source(ED), 0, 40 + n, key, value, headers)
+            rec = ReadRecord(topics.source(ED), 0, 40 + n, key, value, headers)
             handled = dead_letter(rec, ctx, reason, now=datetime.now(UTC), trace_id=None)
             async with producer.transaction():
                 for out in handled.records:

@@ -11,13 +11,13 @@ import pytest
 from consent.core.model import Protocol
 from consent.policy.load import load_protocols
 from consent.processor.handle import Context
-from consent.processor.records import InRecord
 from deploy.devstack.demo import scenario
 from services.backbone.directory import Directory
 from services.backbone.envelope import CloudEvent, agency_source, encode
 from services.backbone.identifiers import subject_identifier
 from services.backbone.keyed import Key, routing_key
 from services.backbone.keyring import Keyring
+from services.backbone.records import ReadRecord
 from services.backbone.schemas import SchemaRegistry
 from services.backbone.topics import Topics
 from tests.unit.factories import (
@@ -99,7 +99,7 @@ def rkey(keyring: Keyring) -> str:
 
 
 @pytest.fixture(scope="session")
-def build(ctx: Context, keyring: Keyring, authority_name: str) -> Callable[..., InRecord]:
+def build(ctx: Context, keyring: Keyring, authority_name: str) -> Callable[..., ReadRecord]:
     """A source record as an agency service publishes it (encode + routing_key)."""
 
     canonical = {
@@ -108,7 +108,7 @@ def build(ctx: Context, keyring: Keyring, authority_name: str) -> Callable[..., 
         ATTENDANCE: attendance_data(scenario.ON_PLAN),
     }
 
-    def build_record(event_type: str, *, source: str | None = None, offset: int = 41) -> InRecord:
+    def build_record(event_type: str, *, source: str | None = None, offset: int = 41) -> ReadRecord:
         """The scenario's ``event_type`` event, from its usual agency unless ``source``."""
         source = source or (ED if event_type == ATTENDANCE else LA)
         event = CloudEvent(
@@ -119,6 +119,6 @@ def build(ctx: Context, keyring: Keyring, authority_name: str) -> Callable[..., 
             dataschema=ctx.schemas.get(event_type).uri,
         )
         key, value, headers = encode(event)
-        return InRecord(ctx.topics.source(source), 2, offset, key, value, headers)
+        return ReadRecord(ctx.topics.source(source), 2, offset, key, value, headers)
 
     return build_record

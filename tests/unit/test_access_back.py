@@ -19,7 +19,7 @@ from consent.core.state import ProtectionPlan
 from consent.processor import handle as handle_module
 from consent.processor.access_back import ACCESS_BACK, SOURCE, notice_id
 from consent.processor.handle import Context, Handled, handle
-from consent.processor.records import InRecord, OutRecord
+from consent.processor.records import OutRecord
 from deploy.devstack.demo import scenario
 from services.backbone.audit_contract import AuditOutcome, AuditRecord
 from services.backbone.directory import Directory
@@ -28,6 +28,7 @@ from services.backbone.errors import ConfigurationError
 from services.backbone.identifiers import subject_identifier
 from services.backbone.keyed import keyed_id
 from services.backbone.keyring import Keyring
+from services.backbone.records import ReadRecord
 from services.backbone.schemas import SchemaRegistry
 from services.delivery.filters import parse_filters
 from services.delivery.kafka_edge import incoming
@@ -102,7 +103,7 @@ def with_access_back(ctx: Context, flags: dict[str, bool]) -> Context:
 
 
 def test_the_authority_is_told_once_that_the_ed_received_its_plan(
-    ctx: Context, build: Callable[..., InRecord], keyring: Keyring, rkey: str
+    ctx: Context, build: Callable[..., ReadRecord], keyring: Keyring, rkey: str
 ) -> None:
     rec = build(PLAN_STARTED)
     handled = handle(rec, ctx, {}, "trace-1", traces())
@@ -158,7 +159,7 @@ def test_the_authority_is_told_once_that_the_ed_received_its_plan(
 
 
 def test_the_notice_is_audited_beside_the_decision_it_reports(
-    ctx: Context, build: Callable[..., InRecord], keyring: Keyring
+    ctx: Context, build: Callable[..., ReadRecord], keyring: Keyring
 ) -> None:
     rec = build(PLAN_STARTED)
     handled = handle(rec, ctx, {}, "trace-1", traces())
@@ -192,7 +193,7 @@ def test_the_notice_is_audited_beside_the_decision_it_reports(
 
 
 def test_handling_the_record_again_gives_the_same_notice_and_audit_ids(
-    ctx: Context, build: Callable[..., InRecord], rkey: str
+    ctx: Context, build: Callable[..., ReadRecord], rkey: str
 ) -> None:
     # A transaction aborted and retried after a crash decides the record again.
     rec = build(PLAN_STARTED)
@@ -204,7 +205,7 @@ def test_handling_the_record_again_gives_the_same_notice_and_audit_ids(
 
 
 def test_a_publisher_with_two_recipients_hears_of_both_and_not_of_what_was_withheld(
-    ctx: Context, build: Callable[..., InRecord], keyring: Keyring, rkey: str
+    ctx: Context, build: Callable[..., ReadRecord], keyring: Keyring, rkey: str
 ) -> None:
     ctx = with_access_back(ctx, {ED: True})
     rec = build(ATTENDANCE)
@@ -228,7 +229,7 @@ def test_a_publisher_with_two_recipients_hears_of_both_and_not_of_what_was_withh
 
 
 def test_nothing_is_told_when_every_recipient_was_withheld_from(
-    ctx: Context, build: Callable[..., InRecord]
+    ctx: Context, build: Callable[..., ReadRecord]
 ) -> None:
     flag = next(p for p in ctx.protocols if p.id == FLAG)
     not_yet = dataclasses.replace(flag, valid_from=date(2999, 1, 1))
@@ -243,7 +244,7 @@ def test_nothing_is_told_when_every_recipient_was_withheld_from(
     assert not access_back_audits(bare, ctx)
 
 
-def test_nothing_is_told_on_a_replay(ctx: Context, build: Callable[..., InRecord]) -> None:
+def test_nothing_is_told_on_a_replay(ctx: Context, build: Callable[..., ReadRecord]) -> None:
     replayed = handle(
         build(PLAN_STARTED), dataclasses.replace(ctx, replay_run="run-7"), {}, None, traces()
     )
@@ -252,7 +253,7 @@ def test_nothing_is_told_on_a_replay(ctx: Context, build: Callable[..., InRecord
     assert [a.action for a in audits(replayed, ctx)] == ["replay"]
 
 
-def test_nothing_is_told_for_a_duplicate(ctx: Context, build: Callable[..., InRecord]) -> None:
+def test_nothing_is_told_for_a_duplicate(ctx: Context, build: Callable[..., ReadRecord]) -> None:
     rec = build(PLAN_STARTED, offset=10)
     first = handle(rec, ctx, {}, None, traces())
     assert len(told(first, ctx)) == 1
@@ -263,7 +264,7 @@ def test_nothing_is_told_for_a_duplicate(ctx: Context, build: Callable[..., InRe
 
 
 def test_nothing_is_told_to_an_agency_that_did_not_ask(
-    ctx: Context, build: Callable[..., InRecord], rkey: str
+    ctx: Context, build: Callable[..., ReadRecord], rkey: str
 ) -> None:
     quiet = with_access_back(ctx, {LA: False})
     handled = handle(build(PLAN_STARTED), quiet, {}, None, traces())
@@ -276,7 +277,7 @@ def test_nothing_is_told_to_an_agency_that_did_not_ask(
 
 
 def test_nothing_is_told_for_a_dead_letter(
-    ctx: Context, build: Callable[..., InRecord], monkeypatch: pytest.MonkeyPatch
+    ctx: Context, build: Callable[..., ReadRecord], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     rec = build(PLAN_STARTED)
     data = orjson.loads(rec.value or b"")
@@ -292,7 +293,7 @@ def test_nothing_is_told_for_a_dead_letter(
 
 
 def test_sharing_only_with_itself_tells_the_agency_nothing(
-    ctx: Context, build: Callable[..., InRecord]
+    ctx: Context, build: Callable[..., ReadRecord]
 ) -> None:
     flag = next(p for p in ctx.protocols if p.id == FLAG)
     to_itself = dataclasses.replace(
@@ -335,7 +336,7 @@ def test_the_context_refuses_an_agency_to_tell_without_its_key_or_the_schema(
 
 
 def test_the_delivery_service_stores_the_notice_for_a_subscription_to_its_type(
-    ctx: Context, build: Callable[..., InRecord]
+    ctx: Context, build: Callable[..., ReadRecord]
 ) -> None:
     handled = handle(build(PLAN_STARTED), ctx, {}, None, traces())
     (out,) = on(handled.records, ctx.topics.deliver(LA))

@@ -15,11 +15,11 @@ from hypothesis import strategies as st
 from rich.console import Console
 
 from consent.processor.handle import Context, dead_letter
-from consent.processor.records import InRecord
 from deploy.cli.dlq_view import render_detail
 from services.backbone import deadletter
 from services.backbone.deadletter import DeadLetter, Origin, dead_letter_headers
-from services.delivery.deadletter import ReadRecord, dlq_headers
+from services.backbone.records import ReadRecord
+from services.delivery.deadletter import dlq_headers
 from services.ops.deadletter_view import detail
 from services.outbox import deadletter as outbox_deadletter
 from services.outbox.store import Pending
@@ -78,11 +78,11 @@ def test_an_origin_that_is_not_a_number_is_no_origin() -> None:
 
 
 def test_the_processor_writes_the_contract_and_says_when_it_dropped_the_value(
-    ctx: Context, build: Callable[..., InRecord]
+    ctx: Context, build: Callable[..., ReadRecord]
 ) -> None:
     rec = build(ATTENDANCE)
     value = (rec.value or b"") + b" " * 1_100_000
-    too_big = InRecord(rec.topic, rec.partition, rec.offset, rec.key, value, rec.headers)
+    too_big = ReadRecord(rec.topic, rec.partition, rec.offset, rec.key, value, rec.headers)
     handled = dead_letter(too_big, ctx, "too big", now=datetime.now(UTC), trace_id=None)
     dead = next(r for r in handled.records if r.topic == ctx.topics.dlq("processor"))
     letter = read_back("processor", dead.headers, dead.value)

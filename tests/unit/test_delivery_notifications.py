@@ -13,8 +13,8 @@ import orjson
 import pytest
 
 from services.backbone.audit_contract import AuditOutcome
+from services.backbone.records import ReadRecord
 from services.delivery.deadletter import (
-    ReadRecord,
     Undeliverable,
     dlq_record,
     undeliverable_audit,

@@ -15,13 +15,13 @@ from consent.core.decide import delivery_id
 from consent.core.model import FieldRule, Generalisation, IdentityLevel, RuleKind
 from consent.core.state import ProtectionPlan
 from consent.processor.handle import Context, handle
-from consent.processor.records import InRecord
 from deploy.devstack.demo import scenario
 from services.backbone.audit_contract import AuditOutcome
 from services.backbone.envelope import CloudEvent, agency_source, decode, encode
 from services.backbone.identifiers import la_person_identifier, subject_identifier
 from services.backbone.keyed import keyed_id, routing_key
 from services.backbone.keyring import Keyring
+from services.backbone.records import ReadRecord
 from tests.unit.factories import (
     ATTENDANCE,
     ED,
@@ -52,32 +52,32 @@ def assert_nothing_identifying(*blobs: bytes | None) -> None:
 # --- Dead letters ---------------------------------------------------------------------------
 
 
-def undecodable_json(rec: InRecord) -> InRecord:
+def undecodable_json(rec: ReadRecord) -> ReadRecord:
     return dataclasses.replace(rec, value=b'{"subject": {"nhs_number": "9990000123", "given')
 
 
-def no_ce_headers(rec: InRecord) -> InRecord:
+def no_ce_headers(rec: ReadRecord) -> ReadRecord:
     return dataclasses.replace(rec, headers=[h for h in rec.headers if not h[0].startswith("ce_")])
 
 
-def no_ce_type(rec: InRecord) -> InRecord:
+def no_ce_type(rec: ReadRecord) -> ReadRecord:
     return dataclasses.replace(rec, headers=[h for h in rec.headers if h[0] != "ce_type"])
 
 
-def no_dataschema(rec: InRecord) -> InRecord:
+def no_dataschema(rec: ReadRecord) -> ReadRecord:
     return dataclasses.replace(rec, headers=[h for h in rec.headers if h[0] != "ce_dataschema"])
 
 
-def no_key(rec: InRecord) -> InRecord:
+def no_key(rec: ReadRecord) -> ReadRecord:
     return dataclasses.replace(rec, key=None)
 
 
-def on_another_agencys_topic(rec: InRecord) -> InRecord:
+def on_another_agencys_topic(rec: ReadRecord) -> ReadRecord:
     return dataclasses.replace(rec, topic=rec.topic.replace(LA, ED))
 
 
-def with_nhs_number(number: str) -> Callable[[InRecord], InRecord]:
-    def change(rec: InRecord) -> InRecord:
+def with_nhs_number(number: str) -> Callable[[ReadRecord], ReadRecord]:
+    def change(rec: ReadRecord) -> ReadRecord:
         data = orjson.loads(rec.value or b"")
         data["subject"]["nhs_number"] = number
         return dataclasses.replace(rec, value=orjson.dumps(data))
@@ -85,20 +85,20 @@ def with_nhs_number(number: str) -> Callable[[InRecord], InRecord]:
     return change
 
 
-def without_authority(rec: InRecord) -> InRecord:
+def without_authority(rec: ReadRecord) -> ReadRecord:
     data = orjson.loads(rec.value or b"")
     del data["authority"]
     return dataclasses.replace(rec, value=orjson.dumps(data))
 
 
-def with_nul_in_override(rec: InRecord) -> InRecord:
+def with_nul_in_override(rec: ReadRecord) -> ReadRecord:
     data = orjson.loads(rec.value or b"")
     data["safeguarding_override"] = {"justification": "child at risk \x00 tonight", "role": "DSL"}
     return dataclasses.replace(rec, value=orjson.dumps(data))
 
 
-def with_type(event_type: str) -> Callable[[InRecord], InRecord]:
-    def change(rec: InRecord) -> InRecord:
+def with_type(event_type: str) -> Callable[[ReadRecord], ReadRecord]:
+    def change(rec: ReadRecord) -> ReadRecord:
         headers = [(n, event_type.encode() if n == "ce_type" else v) for n, v in rec.headers]
         return dataclasses.replace(rec, headers=headers)
 
@@ -145,8 +145,8 @@ def with_type(event_type: str) -> Callable[[InRecord], InRecord]:
 )
 def test_an_unprocessable_record_is_dead_lettered_and_audited(
     ctx: Context,
-    build: Callable[..., InRecord],
-    spoil: Callable[[InRecord], InRecord],
+    build: Callable[..., ReadRecord],
+    spoil: Callable[[ReadRecord], ReadRecord],
     reason: str,
 ) -> None:
     rec = spoil(build(PLAN_STARTED))
@@ -192,7 +192,7 @@ def test_an_unprocessable_record_is_dead_lettered_and_audited(
 
 
 def test_a_dead_letter_keeps_the_event_id_and_type_for_the_audit(
-    ctx: Context, build: Callable[..., InRecord]
+    ctx: Context, build: Callable[..., ReadRecord]
 ) -> None:
     rec = with_nhs_number("9990000124")(build(PLAN_STARTED))
     (audit,) = audits(handle(rec, ctx, {}, None, lambda _: []), ctx)
@@ -204,7 +204,7 @@ def test_a_dead_letter_keeps_the_event_id_and_type_for_the_audit(
 
 
 def test_a_plan_start_is_flagged_audited_and_remembered(
-    ctx: Context, build: Callable[..., InRecord], keyring: Keyring, rkey: str
+    ctx: Context, build: Callable[..., ReadRecord], keyring: Keyring, rkey: str
 ) -> None:
     rec = build(PLAN_STARTED)
     handled = handle(rec, ctx, {}, "trace-1", lambda _: TRACE)
@@ -283,7 +283,7 @@ def test_a_plan_start_is_flagged_audited_and_remembered(
 
 
 def test_an_attendance_with_a_plan_goes_to_the_authority_and_public_health(
-    ctx: Context, build: Callable[..., InRecord], rkey: str
+    ctx: Context, build: Callable[..., ReadRecord], rkey: str
 ) -> None:
     handled = handle(build(ATTENDANCE), ctx, {rkey: PLAN}, None, lambda _: [])
     assert [r.topic for r in handled.records] == [
@@ -304,7 +304,7 @@ def test_an_attendance_with_a_plan_goes_to_the_authority_and_public_health(
 
 
 def test_an_attendance_without_a_plan_is_withheld_from_the_authority(
-    ctx: Context, build: Callable[..., InRecord]
+    ctx: Context, build: Callable[..., ReadRecord]
 ) -> None:
     handled = handle(build(ATTENDANCE), ctx, {}, None, lambda _: [])
     assert [r.topic for r in handled.records] == [
@@ -322,7 +322,7 @@ def test_an_attendance_without_a_plan_is_withheld_from_the_authority(
 
 
 def test_the_holder_ending_the_plan_clears_it(
-    ctx: Context, build: Callable[..., InRecord], rkey: str
+    ctx: Context, build: Callable[..., ReadRecord], rkey: str
 ) -> None:
     handled = handle(build(PLAN_ENDED), ctx, {rkey: PLAN}, None, lambda _: [])
     assert handled.state_changes == {rkey: None}
@@ -337,7 +337,7 @@ def test_the_holder_ending_the_plan_clears_it(
 
 
 def test_an_event_no_protocol_covers_is_audited_as_withheld(
-    ctx: Context, build: Callable[..., InRecord]
+    ctx: Context, build: Callable[..., ReadRecord]
 ) -> None:
     handled = handle(
         build(ATTENDANCE), dataclasses.replace(ctx, protocols=()), {}, None, lambda _: []
@@ -353,7 +353,7 @@ def test_an_event_no_protocol_covers_is_audited_as_withheld(
 
 
 def test_audit_ids_are_the_same_when_a_record_is_handled_again(
-    ctx: Context, build: Callable[..., InRecord], rkey: str
+    ctx: Context, build: Callable[..., ReadRecord], rkey: str
 ) -> None:
     rec = build(ATTENDANCE)
     first = [a.audit_id for a in audits(handle(rec, ctx, {rkey: PLAN}, None, lambda _: []), ctx)]
@@ -373,7 +373,7 @@ def test_audit_ids_are_the_same_when_a_record_is_handled_again(
 
 
 def test_a_rule_that_cannot_be_applied_withholds_from_that_recipient_only(
-    ctx: Context, build: Callable[..., InRecord], rkey: str
+    ctx: Context, build: Callable[..., ReadRecord], rkey: str
 ) -> None:
     # The loader refuses such a rule (see test_protocol_set); a protocol built in code can
     # still hold one. That recipient is then withheld from, audited, and the others proceed.
@@ -400,7 +400,7 @@ def test_a_rule_that_cannot_be_applied_withholds_from_that_recipient_only(
 
 
 def test_only_social_care_can_start_a_plan(
-    ctx: Context, build: Callable[..., InRecord], rkey: str
+    ctx: Context, build: Callable[..., ReadRecord], rkey: str
 ) -> None:
     state: dict[str, ProtectionPlan | None] = {rkey: PLAN}
     state |= handle(build(PLAN_STARTED, source=ED), ctx, state, None, lambda _: []).state_changes
@@ -412,7 +412,7 @@ def test_only_social_care_can_start_a_plan(
 
 
 def test_a_key_that_is_not_the_subjects_routing_key_is_dead_lettered(
-    ctx: Context, build: Callable[..., InRecord], keyring: Keyring, rkey: str
+    ctx: Context, build: Callable[..., ReadRecord], keyring: Keyring, rkey: str
 ) -> None:
     # Another child's key would consult another child's plan; a foreign routing secret none.
     other = routing_key(keyring.require_routing(), f"nhs:{scenario.NOT_ON_PLAN.nhs_number}")
@@ -425,7 +425,7 @@ def test_a_key_that_is_not_the_subjects_routing_key_is_dead_lettered(
 
 
 def test_a_null_header_is_dead_lettered_not_a_crash(
-    ctx: Context, build: Callable[..., InRecord]
+    ctx: Context, build: Callable[..., ReadRecord]
 ) -> None:
     rec = build(ATTENDANCE)
     headers = [(n, None if n == "ce_id" else v) for n, v in rec.headers]
@@ -437,7 +437,7 @@ def test_a_null_header_is_dead_lettered_not_a_crash(
 
 
 def test_any_unexpected_failure_is_a_dead_letter(
-    ctx: Context, build: Callable[..., InRecord], monkeypatch: pytest.MonkeyPatch
+    ctx: Context, build: Callable[..., ReadRecord], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def explode(*_args: object, **_kwargs: object) -> None:
         raise KeyError("boom")
@@ -448,7 +448,7 @@ def test_any_unexpected_failure_is_a_dead_letter(
 
 
 def test_two_protocols_for_one_recipient_keep_two_audit_records(
-    ctx: Context, build: Callable[..., InRecord], rkey: str
+    ctx: Context, build: Callable[..., ReadRecord], rkey: str
 ) -> None:
     analytics = next(p for p in ctx.protocols if p.id == "public-health-attendance-analytics")
     research = dataclasses.replace(analytics, id="research-copy")
@@ -464,7 +464,7 @@ def test_two_protocols_for_one_recipient_keep_two_audit_records(
 
 
 def test_two_recipients_deliveries_share_no_header_value_nor_key(
-    ctx: Context, build: Callable[..., InRecord], rkey: str
+    ctx: Context, build: Callable[..., ReadRecord], rkey: str
 ) -> None:
     traces = iter(
         [
@@ -509,7 +509,7 @@ def test_nothing_unallowed_reaches_a_delivered_value_key_or_header(
         dataschema=ctx.schemas.get(ATTENDANCE).uri,
     )
     key, value, headers = encode(event)
-    rec = InRecord(ctx.topics.source(ED), 0, 7, key, value, headers)
+    rec = ReadRecord(ctx.topics.source(ED), 0, 7, key, value, headers)
     handled = handle(rec, ctx, {rkey: PLAN if with_plan else None}, None, lambda _: TRACE)
     (ph,) = on(handled.records, ctx.topics.deliver(PH))
     exposed = (
@@ -543,7 +543,7 @@ def test_nothing_unallowed_reaches_a_delivered_value_key_or_header(
 
 
 def test_an_anonymised_recipient_gets_a_delivery_with_no_key_at_all(
-    ctx: Context, build: Callable[..., InRecord], rkey: str
+    ctx: Context, build: Callable[..., ReadRecord], rkey: str
 ) -> None:
     analytics = next(p for p in ctx.protocols if p.id == "public-health-attendance-analytics")
     rule = analytics.recipients[0]

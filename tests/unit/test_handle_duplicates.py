@@ -13,23 +13,23 @@ from hypothesis import strategies as st
 from consent.processor import handle as handle_module
 from consent.processor.dedup import Seen, content_digest, duplicate_reason, seen_key
 from consent.processor.handle import Context, handle
-from consent.processor.records import InRecord
 from services.backbone.audit_contract import AuditOutcome
 from services.backbone.envelope import decode
+from services.backbone.records import ReadRecord
 from services.backbone.topics import SEEN_EVENTS
 from tests.unit.factories import ATTENDANCE, ED, LA, PH, PLAN_STARTED, audits, on
 
 _T0 = datetime(2026, 11, 26, 9, 30, tzinfo=UTC)
 
 
-def _remember(ctx: Context, rec: InRecord) -> dict[str, Seen]:
+def _remember(ctx: Context, rec: ReadRecord) -> dict[str, Seen]:
     first = handle(rec, ctx, {}, None, lambda _: [])
     assert not first.suppressed
     return first.seen_changes
 
 
 def test_a_decided_event_is_remembered_on_its_input_partition(
-    ctx: Context, build: Callable[..., InRecord]
+    ctx: Context, build: Callable[..., ReadRecord]
 ) -> None:
     rec = build(ATTENDANCE)
     handled = handle(rec, ctx, {}, None, lambda _: [])
@@ -42,7 +42,7 @@ def test_a_decided_event_is_remembered_on_its_input_partition(
 
 
 def test_the_same_event_again_is_suppressed_and_audited_once(
-    ctx: Context, build: Callable[..., InRecord], rkey: str
+    ctx: Context, build: Callable[..., ReadRecord], rkey: str
 ) -> None:
     rec = build(PLAN_STARTED, offset=10)
     seen = _remember(ctx, rec)
@@ -61,7 +61,7 @@ def test_the_same_event_again_is_suppressed_and_audited_once(
 
 
 def test_a_reused_id_with_other_content_is_suppressed_as_conflicting(
-    ctx: Context, build: Callable[..., InRecord]
+    ctx: Context, build: Callable[..., ReadRecord]
 ) -> None:
     rec = build(ATTENDANCE)
     seen = _remember(ctx, rec)
@@ -72,7 +72,7 @@ def test_a_reused_id_with_other_content_is_suppressed_as_conflicting(
 
 
 def test_an_invalid_copy_is_a_dead_letter_not_a_duplicate(
-    ctx: Context, build: Callable[..., InRecord]
+    ctx: Context, build: Callable[..., ReadRecord]
 ) -> None:
     rec = build(ATTENDANCE)
     seen = _remember(ctx, rec)
@@ -82,7 +82,7 @@ def test_an_invalid_copy_is_a_dead_letter_not_a_duplicate(
 
 
 def test_a_replay_decides_again_audited_as_its_run_and_changes_no_state(
-    ctx: Context, build: Callable[..., InRecord]
+    ctx: Context, build: Callable[..., ReadRecord]
 ) -> None:
     rec = build(ATTENDANCE)
     original = handle(rec, ctx, {}, None, lambda _: [])
@@ -121,7 +121,7 @@ def test_only_identical_content_counts_as_a_plain_retry(a: bytes, b: bytes) -> N
 
 
 def test_an_input_whose_outputs_are_too_big_is_dead_lettered_not_retried(
-    ctx: Context, build: Callable[..., InRecord], monkeypatch: pytest.MonkeyPatch
+    ctx: Context, build: Callable[..., ReadRecord], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     rec = build(ATTENDANCE)
     monkeypatch.setattr(handle_module, "MAX_RECORD_BYTES", len(rec.value or b"") + 400)
@@ -135,7 +135,7 @@ def test_an_input_whose_outputs_are_too_big_is_dead_lettered_not_retried(
 
 
 def test_a_dead_letter_too_big_to_keep_keeps_its_headers_and_says_why(
-    ctx: Context, build: Callable[..., InRecord], monkeypatch: pytest.MonkeyPatch
+    ctx: Context, build: Callable[..., ReadRecord], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(handle_module, "MAX_RECORD_BYTES", 100)
     handled = handle(build(ATTENDANCE), ctx, {}, None, lambda _: [])
