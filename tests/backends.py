@@ -21,10 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from deploy.devstack.broker import BrokerNode
+from deploy.devstack.broker.node import ADMIN_USER, BrokerSecrets
 from deploy.devstack.observe import ZipkinServer
 from deploy.devstack.paths import default_cache_dir
 from deploy.devstack.ports import free_listen_port
 from deploy.devstack.postgres import PostgresNode
+from services.backbone.kafka_access import KafkaAccess
 
 SHARED = "INFOSHARE_TEST_SHARED"
 KINDS = ("kafka", "zipkin", "postgres")
@@ -32,15 +34,28 @@ ON_DEMAND = frozenset({"zipkin", "postgres"})
 
 
 def start_kafka(state_dir: Path) -> BrokerNode:
-    port = free_listen_port(2)
+    """A secured broker, as the stack runs by default: tests connect as its administrator
+    (kafka_access), and a test's own stack gives each of its components its own principal."""
+    port = free_listen_port(3)
     node = BrokerNode(
         state_dir=state_dir,
         cache_dir=default_cache_dir(),
         port=port,
         controller_port=port + 1,
+        tls_port=port + 2,
     )
     node.start()
     return node
+
+
+def kafka_facts(node: BrokerNode) -> dict[str, Any]:
+    return {"bootstrap": node.bootstrap, "state_dir": str(node.state_dir)}
+
+
+def kafka_admin_access(facts: dict[str, Any]) -> KafkaAccess:
+    """The administrator's access to the broker these facts announce."""
+    secrets = BrokerSecrets(Path(facts["state_dir"]))
+    return secrets.access(facts["bootstrap"], ADMIN_USER, secrets.admin_password())
 
 
 def start_zipkin(state_dir: Path) -> ZipkinServer:
@@ -88,7 +103,7 @@ class SharedBackends:
             if kind == "kafka":
                 node = start_kafka(state_dir)
                 self._started[kind] = node
-                facts: dict[str, Any] = {"bootstrap": node.bootstrap}
+                facts: dict[str, Any] = kafka_facts(node)
             elif kind == "zipkin":
                 server = start_zipkin(state_dir)
                 self._started[kind] = server

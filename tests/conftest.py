@@ -19,7 +19,9 @@ from deploy.devstack.observe import PrometheusServer, ZipkinServer
 from deploy.devstack.paths import default_cache_dir
 from deploy.devstack.postgres import PostgresNode
 from services.backbone.directory import Directory, load_directory
+from services.backbone.kafka_access import KafkaAccess
 from services.backbone.keyring import Keyring, generate_keyring, load_keyring
+from services.backbone.settings import BackboneSettings
 from tests import backends
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,17 +75,33 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 @pytest.fixture(scope="session")
-def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def kafka_access(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaAccess]:
+    """The administrator's access to the run's secured broker. Its security settings are
+    also put in the environment, so that a settings object a test builds, and a command it
+    runs, connect as the administrator too (a stack gives its components their own)."""
     given = os.environ.get("INFOSHARE_TEST_KAFKA_BOOTSTRAP")
     shared = _shared_root()
-    if given or shared:
-        yield given or backends.attach(shared, "kafka")["bootstrap"]  # type: ignore[arg-type]
-        return
-    node = backends.start_kafka(tmp_path_factory.mktemp("kafka"))
+    node = None
+    if given:  # the environment says as whom
+        access = BackboneSettings(kafka_bootstrap=given).kafka_access()
+    elif shared:
+        access = backends.kafka_admin_access(backends.attach(shared, "kafka"))
+    else:
+        node = backends.start_kafka(tmp_path_factory.mktemp("kafka"))
+        access = node.admin_access()
+    settings = access.as_env()
+    settings.pop("INFOSHARE_KAFKA_BOOTSTRAP")
+    os.environ.update(settings)
     try:
-        yield node.bootstrap
+        yield access
     finally:
-        node.stop()
+        if node is not None:
+            node.stop()
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(kafka_access: KafkaAccess) -> str:
+    return kafka_access.bootstrap
 
 
 @pytest.fixture(scope="session")

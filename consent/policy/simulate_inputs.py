@@ -15,6 +15,7 @@ from consent.policy.simulate import SimEvent, SimulationInputError, sim_event
 from services.backbone import envelope, kafka
 from services.backbone.errors import BackboneError
 from services.backbone.identifiers import subject_identifier
+from services.backbone.kafka_access import KafkaAccess
 from services.backbone.reading import read_spans, read_table
 from services.backbone.topics import PROTECTION_PLANS, Topics
 
@@ -35,11 +36,11 @@ def events_from_file(path: Path) -> list[SimEvent]:
 
 
 async def events_from_topic(
-    *, bootstrap: str, topic: str, partition: int, start: int, end: int, topics: Topics
+    *, access: KafkaAccess, topic: str, partition: int, start: int, end: int, topics: Topics
 ) -> list[SimEvent]:
     """Records ``start`` to ``end`` (inclusive) of one partition, with today's plan state."""
-    plans = await read_table(bootstrap, topics.state(PROTECTION_PLANS), ProtectionPlan.from_bytes)
-    reader = kafka.consumer(bootstrap=bootstrap, group_id=None)
+    plans = await read_table(access, topics.state(PROTECTION_PLANS), ProtectionPlan.from_bytes)
+    reader = kafka.consumer(access=access, group_id=None)
     await reader.start()
     try:
         tp = TopicPartition(topic, partition)

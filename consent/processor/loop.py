@@ -36,6 +36,7 @@ from consent.processor.producers import PartitionProducers, quietly
 from consent.processor.rebalance import Rebalance, rewind
 from consent.registry.view import ConsentView
 from services.backbone import kafka, telemetry
+from services.backbone.kafka_access import KafkaAccess
 from services.backbone.metering import Metrics
 from services.backbone.reading import read_table
 from services.backbone.records import ReadRecord
@@ -53,7 +54,7 @@ EVICT_EVERY_S = 3600.0  # how often the duplicate memory forgets ids past the wi
 
 @dataclass(frozen=True)
 class LoopConfig:
-    bootstrap: str
+    access: KafkaAccess
     group_id: str
     transactional_prefix: str
     source_topics: Sequence[str]
@@ -104,7 +105,7 @@ class Processor:
         self.generation = 0
         # Held while a batch is decided and committed; a revocation waits for it.
         self.batch_lock = asyncio.Lock()
-        self.consents = ConsentView(topic=ctx.topics.consent_records, bootstrap=config.bootstrap)
+        self.consents = ConsentView(topic=ctx.topics.consent_records, access=config.access)
 
     def co_partitioned_topics(self) -> list[str]:
         """The topics whose partition N this processor reads or writes as one unit."""
@@ -119,12 +120,12 @@ class Processor:
         """Rebuild plan state and the duplicate memory of ``partitions`` from their
         changelogs; return how many subjects hold plans."""
         numbers = set(partitions)
-        bootstrap, topics = self.config.bootstrap, self.ctx.topics
+        access, topics = self.config.access, self.ctx.topics
         plans = await read_table(
-            bootstrap, topics.state(PROTECTION_PLANS), ProtectionPlan.from_bytes, partitions=numbers
+            access, topics.state(PROTECTION_PLANS), ProtectionPlan.from_bytes, partitions=numbers
         )
         seen = await read_table(
-            bootstrap, topics.state(SEEN_EVENTS), Seen.from_bytes, partitions=numbers
+            access, topics.state(SEEN_EVENTS), Seen.from_bytes, partitions=numbers
         )
         self.plans, self.seen = plans, forget_expired(seen, datetime.now(UTC))
         return len(plans)
@@ -164,9 +165,9 @@ class Processor:
         self.sessions += 1
         self.state_ready.clear()
         self.restore_failed = None
-        consumer = kafka.consumer(bootstrap=self.config.bootstrap, group_id=self.config.group_id)
+        consumer = kafka.consumer(access=self.config.access, group_id=self.config.group_id)
         producers = PartitionProducers(
-            bootstrap=self.config.bootstrap,
+            access=self.config.access,
             prefix=self.config.transactional_prefix,
             transaction_timeout_ms=self.config.transaction_timeout_ms,
         )

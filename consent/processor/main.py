@@ -7,13 +7,15 @@ import logging
 import signal
 
 from consent.policy.load import load_protocols
-from consent.processor.handle import Context
+from consent.processor.handle import STAGE, Context
 from consent.processor.loop import LoopConfig, Processor
 from consent.processor.reload import ProtocolReloader
 from consent.processor.settings import ProcessorSettings
 from services.backbone import kafka
 from services.backbone.errors import ConfigurationError
+from services.backbone.kafka_access import KafkaAccess
 from services.backbone.metrics_server import MetricsServer
+from services.backbone.topics import DEAD_LETTER_STAGES
 
 
 def context(settings: ProcessorSettings) -> Context:
@@ -30,10 +32,10 @@ def context(settings: ProcessorSettings) -> Context:
     )
 
 
-async def check_co_partitioned(bootstrap: str, topics: list[str]) -> None:
+async def check_co_partitioned(access: KafkaAccess, topics: list[str]) -> None:
     """Source topics and the state changelogs must have one partition count: partition N of
     each holds the same children, and one transactional id fences all of them."""
-    counts = await kafka.partition_counts(bootstrap, topics)
+    counts = await kafka.partition_counts(access, topics)
     if len(set(counts.values())) > 1:
         listed = ", ".join(f"{t}: {n}" for t, n in counts.items())
         raise ConfigurationError(
@@ -49,7 +51,7 @@ def bootstrap(settings: ProcessorSettings) -> Processor:
     directory, topics, keyring = ctx.directory, ctx.topics, settings.keyring()
     namespace = settings.topic_namespace
     config = LoopConfig(
-        bootstrap=settings.kafka_bootstrap,
+        access=settings.kafka_access(),
         group_id=f"{namespace}{settings.processor_group}",
         transactional_prefix=f"{namespace}{settings.processor_group}",
         source_topics=[topics.source(a.id) for a in directory.publishers],
@@ -61,10 +63,12 @@ def bootstrap(settings: ProcessorSettings) -> Processor:
 
 async def serve(settings: ProcessorSettings) -> None:
     processor = bootstrap(settings)
-    await kafka.ensure_topics(
-        settings.kafka_bootstrap, settings.topics().all_specs(settings.directory())
-    )
-    await check_co_partitioned(processor.config.bootstrap, processor.co_partitioned_topics())
+    topics = settings.topics()
+    # Only the topics it uses: a principal sees only the topics it has rights on.
+    others = {topics.dlq(stage) for stage in DEAD_LETTER_STAGES if stage != STAGE}
+    mine = [s for s in topics.all_specs(settings.directory()) if s.name not in others]
+    await kafka.ensure_topics(settings.kafka_access(), mine)
+    await check_co_partitioned(processor.config.access, processor.co_partitioned_topics())
     server = (
         MetricsServer(
             processor.metrics.source,

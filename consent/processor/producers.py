@@ -18,14 +18,15 @@ from collections.abc import Awaitable, Iterable
 from aiokafka import AIOKafkaProducer
 
 from services.backbone import kafka
+from services.backbone.kafka_access import KafkaAccess
 
 STOP_WAIT_S = 30.0
 START_WAIT_S = 60.0
 
 
 class PartitionProducers:
-    def __init__(self, *, bootstrap: str, prefix: str, transaction_timeout_ms: int) -> None:
-        self.bootstrap = bootstrap
+    def __init__(self, *, access: KafkaAccess, prefix: str, transaction_timeout_ms: int) -> None:
+        self.access = access
         self.prefix = prefix
         self.transaction_timeout_ms = transaction_timeout_ms
         self._by_number: dict[int, AIOKafkaProducer] = {}
@@ -41,7 +42,7 @@ class PartitionProducers:
         await self.close()
         started = {
             number: kafka.producer(
-                self.bootstrap,
+                self.access,
                 transactional_id=self.transactional_id(number),
                 transaction_timeout_ms=self.transaction_timeout_ms,
             )

@@ -22,7 +22,6 @@ from functools import partial
 
 import orjson
 from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 from opentelemetry import trace
 
 from consent.core.state import ProtectionPlan
@@ -33,6 +32,7 @@ from consent.processor.producers import quietly
 from consent.processor.records import OutRecord
 from consent.registry.view import ConsentView
 from services.backbone import kafka, telemetry
+from services.backbone.kafka_access import KafkaAccess
 from services.backbone.reading import read_spans, read_table
 from services.backbone.records import ReadRecord
 from services.backbone.topics import PROTECTION_PLANS
@@ -68,9 +68,11 @@ def new_run_id(now: datetime) -> str:
     return f"replay-{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
 
 
-async def plan_offsets(bootstrap: str, what: ReplayRange) -> dict[TopicPartition, tuple[int, int]]:
+async def plan_offsets(
+    access: KafkaAccess, what: ReplayRange
+) -> dict[TopicPartition, tuple[int, int]]:
     """Per partition, the first offset and the offset to stop before."""
-    reader = kafka.consumer(what.topic, bootstrap=bootstrap, group_id=None)
+    reader = kafka.consumer(what.topic, access=access, group_id=None)
     await reader.start()
     try:
         tps = sorted(reader.assignment())
@@ -105,7 +107,7 @@ def _ms(moment: datetime) -> int:
 async def replay(
     ctx: Context,
     *,
-    bootstrap: str,
+    access: KafkaAccess,
     what: ReplayRange,
     recipient: str | None = None,
     progress: Callable[[ReplayReport], None] = lambda r: None,
@@ -117,22 +119,22 @@ async def replay(
     committed batch instead of deciding anything twice."""
     assert ctx.replay_run, "a replay needs ctx.replay_run"
     report = ReplayReport(ctx.replay_run)
-    ranges = await plan_offsets(bootstrap, what)
+    ranges = await plan_offsets(access, what)
     report.planned = sum(stop - start for start, stop in ranges.values())
     group = run_group(ctx)
-    done = await _committed(bootstrap, group, list(ranges))
+    done = await _committed(access, group, list(ranges))
     ranges = {tp: (max(a, done.get(tp, a)), b) for tp, (a, b) in ranges.items()}
     report.resumed = report.planned - sum(b - a for a, b in ranges.values() if a < b)
     ranges = {tp: (a, b) for tp, (a, b) in ranges.items() if a < b}
     if not ranges:
         return report
     plans: dict[str, ProtectionPlan | None] = dict(
-        await read_table(bootstrap, ctx.topics.state(PROTECTION_PLANS), ProtectionPlan.from_bytes)
+        await read_table(access, ctx.topics.state(PROTECTION_PLANS), ProtectionPlan.from_bytes)
     )
-    consents = ConsentView(topic=ctx.topics.consent_records, bootstrap=bootstrap)
+    consents = ConsentView(topic=ctx.topics.consent_records, access=access)
     await consents.start()
-    producer = kafka.producer(bootstrap, transactional_id=group)
-    reader = kafka.consumer(bootstrap=bootstrap, group_id=None)
+    producer = kafka.producer(access, transactional_id=group)
+    reader = kafka.consumer(access=access, group_id=None)
     seen: dict[str, Seen] = {}
     seal = telemetry.TraceSeal.of(ctx.trace_seal)
     await producer.start()
@@ -190,9 +192,9 @@ def _decide(
 
 
 async def _committed(
-    bootstrap: str, group: str, partitions: list[TopicPartition]
+    access: KafkaAccess, group: str, partitions: list[TopicPartition]
 ) -> dict[TopicPartition, int]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
+    admin = kafka.admin(access, request_timeout_ms=10000)
     await admin.start()
     try:
         offsets = await admin.list_consumer_group_offsets(group, partitions=partitions)

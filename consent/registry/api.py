@@ -69,14 +69,14 @@ def create_app(settings: HttpSettings | None = None) -> FastAPI:
         identity = subject_identifier(nhs_number=nhs_number)
         return routing_key(routing, index.identity_of(identity) or identity)
 
-    view = ConsentView(topic=topic, bootstrap=settings.kafka_bootstrap)
+    view = ConsentView(topic=topic, access=settings.kafka_access())
     producer: dict[str, AIOKafkaProducer] = {}
 
     metrics = Metrics("infoshare-consent")
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        producer["p"] = kafka.producer(settings.kafka_bootstrap)
+        producer["p"] = kafka.producer(settings.kafka_access())
         await producer["p"].start()
         await view.start()
         try:

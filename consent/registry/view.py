@@ -11,6 +11,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
 from consent.core.consent import ConsentRecord
 from services.backbone import kafka
+from services.backbone.kafka_access import KafkaAccess
 from services.backbone.reading import read_to_end
 
 log = logging.getLogger(__name__)
@@ -18,9 +19,9 @@ Subject = dict[tuple[str, str], ConsentRecord]
 
 
 class ConsentView:
-    def __init__(self, *, topic: str, bootstrap: str) -> None:
+    def __init__(self, *, topic: str, access: KafkaAccess) -> None:
         self.topic = topic
-        self.bootstrap = bootstrap
+        self.access = access
         self.by_subject: dict[str, Subject] = {}
         self._reader: AIOKafkaConsumer | None = None
 
@@ -31,7 +32,7 @@ class ConsentView:
         # No group: a group-less subscription is assigned every partition.
         # Asked for its end offsets before every batch: fetches must not hold that up.
         self._reader = kafka.consumer(
-            self.topic, bootstrap=self.bootstrap, group_id=None, fetch_max_wait_ms=20
+            self.topic, access=self.access, group_id=None, fetch_max_wait_ms=20
         )
         await self._reader.start()
         await self.catch_up()

@@ -193,7 +193,7 @@ def run(
     """Start a broker, then each service alone on it; drive each load; stop everything."""
     with tempfile.TemporaryDirectory(prefix="infoshare-bench-") as tmp:
         root = Path(tmp)
-        port = free_listen_port(2)
+        port = free_listen_port(3)
         node = BrokerNode(
             state_dir=root / "kafka", cache_dir=cache_dir, port=port, controller_port=port + 1
         )
@@ -221,6 +221,7 @@ def _one(
         state,
         cache_dir,
         bootstrap=node.bootstrap,
+        admin=node.admin_access(),
         namespace=f"bench{time.monotonic_ns()}.",
         only=(load.service,),
     )

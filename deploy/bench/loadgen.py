@@ -16,6 +16,7 @@ import orjson
 from deploy.devstack.demo import scenario
 from services.backbone import envelope, kafka
 from services.backbone.identifiers import subject_identifier
+from services.backbone.kafka_access import KafkaAccess
 from services.backbone.keyed import routing_key
 from services.backbone.keyring import Keyring
 from services.backbone.schemas import SchemaRegistry
@@ -109,7 +110,7 @@ def _template(child: Child) -> scenario.Child:
 async def publish(
     events: Iterator[tuple[Child, str, dict[str, Any]]],
     *,
-    bootstrap: str,
+    access: KafkaAccess,
     topics: Topics,
     keyring: Keyring,
     schemas: SchemaRegistry,
@@ -119,7 +120,7 @@ async def publish(
 ) -> int:
     """Publish as the agency services do (CloudEvents binary, routing key), in bulk; every
     ``sample_every``-th record is also kept in ``samples``, to be published again."""
-    producer = kafka.producer(bootstrap)
+    producer = kafka.producer(access)
     await producer.start()
     routing = keyring.require_routing()
     sent: list[asyncio.Future[object]] = []
@@ -159,9 +160,9 @@ class Sent:
     headers: list[tuple[str, bytes]]
 
 
-async def publish_again(records: list[Sent], *, bootstrap: str) -> int:
+async def publish_again(records: list[Sent], *, access: KafkaAccess) -> int:
     """The same records once more, as a publisher retrying after a lost acknowledgement."""
-    producer = kafka.producer(bootstrap)
+    producer = kafka.producer(access)
     await producer.start()
     try:
         sent = [

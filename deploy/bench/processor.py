@@ -18,9 +18,10 @@ from consent.processor.main import bootstrap
 from consent.processor.settings import ProcessorSettings
 from deploy.bench.loadgen import LA, Workload, publish
 from deploy.devstack.broker import BrokerNode
-from deploy.devstack.ports import free_port
+from deploy.devstack.ports import free_listen_port
 from services.backbone import kafka
 from services.backbone.directory import load_directory
+from services.backbone.kafka_access import KafkaAccess
 from services.backbone.keyring import generate_keyring, load_keyring
 from services.backbone.quiet import run_quietly
 from services.backbone.schemas import SchemaRegistry
@@ -42,22 +43,34 @@ class Result:
 
 
 async def measure(
-    bootstrap_servers: str, keyring_file: Path, events: int, batch_max: int, namespace: str
+    access: KafkaAccess,
+    keyring_file: Path,
+    events: int,
+    batch_max: int,
+    namespace: str,
+    *,
+    replication: int = 1,
+    run_as: Callable[[Topics], KafkaAccess] | None = None,
 ) -> Result:
+    """Publish ``events`` attendances as ``access`` (an administrator), then time one
+    processor deciding them all; it runs as ``run_as(topics)`` (a principal of its own,
+    under its ACLs) if given, else as ``access``."""
     directory = load_directory(None)
-    topics = Topics(namespace=namespace, partitions=PARTITIONS)
-    await kafka.ensure_topics(bootstrap_servers, topics.all_specs(directory))
+    topics = Topics(namespace=namespace, partitions=PARTITIONS, replication=replication)
+    await kafka.ensure_topics(access, topics.all_specs(directory))
+    processor_access = access if run_as is None else run_as(topics)
     workload = Workload.make(events=events, children=1000, authority_name=directory.get(LA).name)
     await publish(
         workload.attendance_events(),
-        bootstrap=bootstrap_servers,
+        access=access,
         topics=topics,
         keyring=load_keyring(keyring_file),
         schemas=SchemaRegistry.load(),
     )
     settings = ProcessorSettings(
-        kafka_bootstrap=bootstrap_servers,
+        **processor_access.settings(),
         topic_namespace=namespace,
+        topic_replication=replication,
         topic_partitions=PARTITIONS,
         keyring_file=keyring_file,
         batch_max=batch_max,
@@ -88,11 +101,9 @@ def run(
         root = Path(tmp)
         directory = load_directory(None)
         keyring_file = generate_keyring(root / "keyring.yaml", [a.id for a in directory])
+        port = free_listen_port(3)
         node = BrokerNode(
-            state_dir=root / "kafka",
-            cache_dir=cache_dir,
-            port=free_port(),
-            controller_port=free_port(),
+            state_dir=root / "kafka", cache_dir=cache_dir, port=port, controller_port=port + 1
         )
         say("starting a Kafka broker for the benchmark")
         node.start()
@@ -101,7 +112,7 @@ def run(
             for size in batch_sizes:
                 say(f"batch_max {size}: publishing {events} attendances, then processing")
                 result = run_quietly(
-                    measure(node.bootstrap, keyring_file, events, size, f"bench{size}.")
+                    measure(node.admin_access(), keyring_file, events, size, f"bench{size}.")
                 )
                 say(f"batch_max {size}: {result.per_second:.0f} events/s")
                 results.append(result)

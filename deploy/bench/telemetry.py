@@ -26,7 +26,7 @@ from deploy.bench.processor import DEFAULT_BATCH, PARTITIONS, measure
 from deploy.devstack.broker import BrokerNode
 from deploy.devstack.observe import ZipkinServer
 from deploy.devstack.observe.zipkin import VERSION as ZIPKIN_VERSION
-from deploy.devstack.ports import free_listen_port, free_port
+from deploy.devstack.ports import free_listen_port
 from services.backbone.directory import load_directory
 from services.backbone.keyring import generate_keyring
 from services.backbone.metering import service_resource
@@ -53,11 +53,9 @@ def run(cache_dir: Path, events: int = 20000, say: Callable[[str], None] = print
     with tempfile.TemporaryDirectory(prefix="infoshare-bench-") as tmp:
         root = Path(tmp)
         keyring = generate_keyring(root / "keyring.yaml", [a.id for a in load_directory(None)])
+        port = free_listen_port(3)
         node = BrokerNode(
-            state_dir=root / "kafka",
-            cache_dir=cache_dir,
-            port=free_port(),
-            controller_port=free_port(),
+            state_dir=root / "kafka", cache_dir=cache_dir, port=port, controller_port=port + 1
         )
         zipkin = ZipkinServer(
             state_dir=root / "zipkin", cache_dir=cache_dir, port=free_listen_port()
@@ -67,7 +65,7 @@ def run(cache_dir: Path, events: int = 20000, say: Callable[[str], None] = print
         try:
             zipkin.start()
             say(f"no trace exporter: deciding {events} attendances")
-            off = run_quietly(measure(node.bootstrap, keyring, events, DEFAULT_BATCH, "off."))
+            off = run_quietly(measure(node.admin_access(), keyring, events, DEFAULT_BATCH, "off."))
             runs = [Run("no exporter (spans not recorded)", off.events, off.seconds)]
             say(f"{runs[0].per_second:.0f} events/s; now every span to Zipkin")
             provider = TracerProvider(resource=service_resource("infoshare-processor"))
@@ -80,7 +78,7 @@ def run(cache_dir: Path, events: int = 20000, say: Callable[[str], None] = print
             )
             trace.set_tracer_provider(provider)
             before = _spans_received(zipkin)
-            on = run_quietly(measure(node.bootstrap, keyring, events, DEFAULT_BATCH, "on."))
+            on = run_quietly(measure(node.admin_access(), keyring, events, DEFAULT_BATCH, "on."))
             provider.shutdown()  # flushes what is queued
             received = _spans_received(zipkin) - before
             runs.append(Run("every span to Zipkin", on.events, on.seconds, received))

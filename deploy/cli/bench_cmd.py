@@ -55,6 +55,20 @@ def bench_processor(
     _show(text, write, "## Processor throughput")
 
 
+@app.command("kafka")
+def bench_kafka(
+    events: Annotated[int, typer.Option(min=1000, help="attendances per variant")] = 20000,
+    rounds: Annotated[int, typer.Option(min=1, max=5, help="alternating rounds")] = 2,
+    write: WriteSection = None,
+) -> None:
+    """The processor on PLAINTEXT, on secured Kafka (TLS, SCRAM, ACLs) and on a secured
+    three-broker cluster, side by side: events/s and ratios to PLAINTEXT."""
+    from deploy.bench.kafka_security import report, run
+
+    results = run(default_cache_dir(), events=events, rounds=rounds, say=_say)
+    _show(report(results, rounds), write, "## What security and replication cost")
+
+
 @app.command("audit")
 def bench_audit(
     report_records: Annotated[

@@ -13,9 +13,10 @@ from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
 from deploy.cli.dlq_view import list_table, render_detail
-from deploy.cli.terminal import err, fail, wide_out
+from deploy.cli.terminal import err, fail, kafka_access, wide_out
 from services.backbone.audit_contract import AuditOutcome
 from services.backbone.kafka import KafkaUnavailable
+from services.backbone.kafka_access import KafkaAccess
 from services.backbone.quiet import run_quietly
 from services.backbone.settings import BackboneSettings
 from services.backbone.topics import Topics
@@ -54,14 +55,14 @@ Namespace = Annotated[
 ]
 
 
-def _settings(bootstrap: str | None, namespace: str | None) -> tuple[str, Topics]:
+def _settings(bootstrap: str | None, namespace: str | None) -> tuple[KafkaAccess, Topics]:
     try:
         settings = BackboneSettings()
     except ValidationError as exc:  # say which setting and rule, never the value given
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise fail(f"INFOSHARE_* settings: {problems}", BAD_INPUT) from None
     prefix = settings.topic_namespace if namespace is None else namespace
-    return bootstrap or settings.kafka_bootstrap, Topics(namespace=prefix)
+    return kafka_access(settings, bootstrap), Topics(namespace=prefix)
 
 
 def _run(work: Coroutine[Any, Any, T]) -> T:

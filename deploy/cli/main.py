@@ -19,7 +19,9 @@ from deploy.cli import (
     run_cmd,
     stack_cmd,
     status_cmd,
+    terminal,
 )
+from deploy.devstack.paths import default_state_dir
 
 app = typer.Typer(
     help="infoshare: information sharing between schools, social care and the NHS",
@@ -27,6 +29,14 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+
+
+@app.callback()
+def _defaults() -> None:
+    """infoshare: information sharing between schools, social care and the NHS"""
+    terminal.stack_admin_defaults(default_state_dir())
+
+
 app.command("up")(stack_cmd.up)
 app.command("demo")(stack_cmd.demo)
 app.command("run")(run_cmd.run)

@@ -109,7 +109,12 @@ def simulate_cmd(
     partition: Annotated[int, typer.Option(help="the topic partition")] = 0,
     start: Annotated[int, typer.Option("--from", help="first offset")] = 0,
     end: Annotated[int, typer.Option("--to", help="last offset (inclusive)")] = 99,
-    bootstrap: Annotated[str, typer.Option(help="Kafka bootstrap")] = "127.0.0.1:9092",
+    bootstrap: Annotated[
+        str | None,
+        typer.Option(
+            help="Kafka bootstrap (default: INFOSHARE_KAFKA_BOOTSTRAP, else 127.0.0.1:9092)"
+        ),
+    ] = None,
     namespace: Annotated[str, typer.Option(help="topic namespace (for plan state)")] = "",
     live: Annotated[
         Path | None, typer.Option(help="the live protocol set to compare with (default: none)")
@@ -124,8 +129,10 @@ def simulate_cmd(
     from consent.policy.load import ProtocolError, load_protocols
     from consent.policy.simulate import SimulationInputError, simulate
     from consent.policy.simulate_inputs import events_from_file, events_from_topic
+    from deploy.cli.terminal import kafka_access
     from services.backbone.directory import load_directory
     from services.backbone.schemas import SchemaRegistry
+    from services.backbone.settings import BackboneSettings
     from services.backbone.topics import Topics
 
     if (events is None) == (topic is None):
@@ -142,7 +149,7 @@ def simulate_cmd(
             if events is not None
             else asyncio.run(
                 events_from_topic(
-                    bootstrap=bootstrap,
+                    access=kafka_access(BackboneSettings(), bootstrap),
                     topic=str(topic),
                     partition=partition,
                     start=start,

@@ -12,9 +12,10 @@ from aiokafka.errors import KafkaConnectionError, KafkaError
 from pydantic import ValidationError
 from rich.table import Table
 
-from deploy.cli.terminal import err, fail, out
+from deploy.cli.terminal import err, fail, kafka_access, out
 from services.backbone.errors import ConfigurationError
 from services.backbone.kafka import KafkaUnavailable
+from services.backbone.kafka_access import KafkaAccess
 from services.backbone.quiet import run_quietly
 
 if TYPE_CHECKING:
@@ -100,9 +101,9 @@ def replay(
         from_offset=from_offset,
         to_offset=to_offset,
     )
-    bootstrap = settings.kafka_bootstrap
+    access = kafka_access(settings)
     try:
-        ranges = _run(plan_offsets(bootstrap, what))
+        ranges = _run(plan_offsets(access, what))
     except ValueError as exc:
         raise fail(str(exc), BAD_INPUT) from None
     total = sum(b - a for a, b in ranges.values())
@@ -120,11 +121,11 @@ def replay(
     out.print(
         f"run {run_id} (should it stop half-way, the same command with --run {run_id} resumes it)"
     )
-    _execute(for_run(ctx, run_id), bootstrap, what, recipient, total)
+    _execute(for_run(ctx, run_id), access, what, recipient, total)
 
 
 def _execute(
-    ctx: Context, bootstrap: str, what: ReplayRange, recipient: str | None, total: int
+    ctx: Context, access: KafkaAccess, what: ReplayRange, recipient: str | None, total: int
 ) -> None:
     from consent.processor.replay import replay as run_replay
 
@@ -135,9 +136,7 @@ def _execute(
             last[0] = report.read
             err.print(f"decided {report.read}/{total}")
 
-    report = _run(
-        run_replay(ctx, bootstrap=bootstrap, what=what, recipient=recipient, progress=progress)
-    )
+    report = _run(run_replay(ctx, access=access, what=what, recipient=recipient, progress=progress))
     table = Table(title=f"Replay {report.run}: decisions, audited with action 'replay'")
     for column in ("recipient", "decision", "count"):
         table.add_column(column)

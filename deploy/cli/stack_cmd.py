@@ -46,8 +46,24 @@ def up(
     postgres: Postgres = False,
     postgres_port: Annotated[int, typer.Option(help="PostgreSQL port, with --postgres")] = 5433,
     observe: Observe = True,
+    brokers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=9,
+            help="our Kafka as a cluster of this many brokers (3: replication 3, "
+            "min.insync.replicas 2); ports from KAFKA_PORT, three per broker",
+        ),
+    ] = 1,
+    plaintext_kafka: Annotated[
+        bool,
+        typer.Option(
+            help="run our Kafka WITHOUT TLS, authentication or ACLs (debugging on loopback only)"
+        ),
+    ] = False,
 ) -> None:
-    """Run Kafka and every service in the foreground until Ctrl-C, printing where each listens."""
+    """Run Kafka and every service in the foreground until Ctrl-C, printing where each listens.
+    Kafka runs secured: TLS, a SCRAM principal per component, ACLs (docs/security.md)."""
     from deploy.devstack.stack import Stack, usual_config
 
     stack = Stack(
@@ -59,8 +75,10 @@ def up(
             kafka_port=kafka_port,
             postgres_port=postgres_port if postgres else None,
             observe=observe,
+            brokers=brokers,
         )
     )
+    stack.config.plaintext = plaintext_kafka
     try:
         with err.status("starting infoshare ..."):
             stack.start(say=out.print)
@@ -69,7 +87,13 @@ def up(
             where = stack.url(r.component.name) + page
             out.print(f"  {r.component.name:<11} {where:<34} {r.component.description}")
         out.print(
-            f"  kafka       {stack.bootstrap}\nlogs in {state_dir / 'logs'}; "
+            f"  kafka       {stack.bootstrap}"
+            + (
+                ""
+                if plaintext_kafka
+                else f" (CLI: set -a; . {stack.principals.directory}/admin.env)"
+            )
+            + f"\nlogs in {state_dir / 'logs'}; "
             "Ctrl-C stops everything"
         )
         stop_signals = {signal.SIGINT, signal.SIGTERM}

@@ -10,7 +10,7 @@ import typer
 from pydantic import ValidationError
 
 from deploy.cli.status_view import render
-from deploy.cli.terminal import fail, wide_out
+from deploy.cli.terminal import fail, kafka_access, wide_out
 from services.backbone.errors import ConfigurationError
 from services.backbone.quiet import run_quietly
 from services.backbone.topics import Topics
@@ -41,7 +41,7 @@ def _where(
         bootstrap = settings.kafka_bootstrap if given else f"127.0.0.1:{kafka_port}"
     prefix = settings.topic_namespace if namespace is None else namespace
     return Where(
-        bootstrap=bootstrap,
+        access=kafka_access(settings, bootstrap),
         topics=Topics(namespace=prefix),
         urls=urls,
         directory=directory,

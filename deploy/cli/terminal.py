@@ -13,6 +13,9 @@ from rich.console import Console
 from rich.markup import escape
 
 from deploy.devstack.paths import default_cache_dir, default_state_dir
+from services.backbone.errors import ConfigurationError
+from services.backbone.kafka_access import ENV_NAMES, KafkaAccess
+from services.backbone.settings import BackboneSettings
 
 # Wide enough for tables when piped into a file or a test; the terminal's width otherwise.
 out = Console(highlight=False, width=None if sys.stdout.isatty() else 150)
@@ -31,6 +34,33 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     exit to raise."""
     err.print(f"[bold red]error:[/] {escape(message)}")
     return typer.Exit(code=code)
+
+
+def kafka_access(settings: BackboneSettings, bootstrap: str | None = None) -> KafkaAccess:
+    """The settings' Kafka access (at ``bootstrap`` if given), or a clear failure (exit 2)."""
+    if bootstrap:
+        settings = settings.model_copy(update={"kafka_bootstrap": bootstrap})
+    try:
+        return settings.kafka_access()
+    except ConfigurationError as exc:
+        raise fail(str(exc), 2) from None
+
+
+def stack_admin_defaults(state_dir: Path) -> None:
+    """Where the environment names no Kafka principal and a local stack has written its
+    administrator's settings (``<state>/kafka-clients/admin.env``), use those: after
+    ``infoshare up``, ``infoshare status`` and the others just work."""
+    if any(name in os.environ for name in ENV_NAMES):
+        return
+    env_file = state_dir / "kafka-clients" / "admin.env"
+    try:
+        lines = env_file.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return
+    for line in lines:
+        name, sep, value = line.partition("=")
+        if sep and name in ENV_NAMES:
+            os.environ[name] = value
 
 
 StateDir = Annotated[

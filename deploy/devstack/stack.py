@@ -6,7 +6,6 @@ Everything the stack starts, it stops, in reverse order, also on Ctrl-C.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import secrets
 import signal
@@ -19,14 +18,17 @@ from typing import Any
 
 import httpx
 
-from deploy.devstack.broker import BrokerNode
+from deploy.devstack.broker import BrokerCluster, BrokerNode
 from deploy.devstack.ports import free_listen_port
 from deploy.devstack.postgres import PostgresNode
+from deploy.devstack.principals import StackPrincipals
 from deploy.devstack.stack_observe import Observers
-from services.backbone import kafka
 from services.backbone.directory import load_directory
+from services.backbone.kafka_access import ENV_NAMES, KafkaAccess
 from services.backbone.keyring import generate_keyring
+from services.backbone.settings import BackboneSettings
 from services.backbone.topics import Topics
+from services.ops import kafka_admin
 from services.ops.components import COMPONENTS, Component
 
 
@@ -39,9 +41,18 @@ class StackConfig:
     state_dir: Path
     cache_dir: Path
     bootstrap: str | None = None  # None: run our own broker
+    # With ``bootstrap``: an administrator of those brokers, who creates the topics and (on
+    # a secured cluster) the stack's principals and ACLs. None: the environment's settings.
+    admin: KafkaAccess | None = None
     namespace: str = ""
     kafka_port: int = 9092
     controller_port: int = 9093
+    tls_port: int = 9094
+    # Our own broker without TLS, SASL or ACLs: for debugging only (loopback).
+    plaintext: bool = False
+    # Our own Kafka as a cluster of this many brokers (ports from kafka_port, three each),
+    # topics replicated min(3, brokers) times; 1: a single node.
+    brokers: int = 1
     ports: dict[str, int] = field(default_factory=dict)  # component -> port; else its default
     extra_env: dict[str, str] = field(default_factory=dict)
     # The audit store on the project's own PostgreSQL (started, stopped with the stack)
@@ -65,19 +76,28 @@ class Running:
 class Stack:
     def __init__(self, config: StackConfig) -> None:
         self.config = config
-        self.broker: BrokerNode | None = None
+        self.broker: BrokerNode | BrokerCluster | None = None
         self.started_broker = False
         self.postgres: PostgresNode | None = None
         self.started_postgres = False
         self.audit_database_url = f"sqlite:///{config.state_dir / 'audit.db'}"
         self.running: list[Running] = []
         self.bootstrap = config.bootstrap or f"127.0.0.1:{config.kafka_port}"
+        self.admin: KafkaAccess | None = config.admin
+        self.principals = StackPrincipals(config.state_dir / "kafka-clients", config.namespace)
         self.keyring = config.state_dir / "keyring.yaml"
         self.observers = (
             Observers(state_dir=config.state_dir, cache_dir=config.cache_dir, ports=config.ports)
             if config.observe
             else None
         )
+
+    @property
+    def kafka(self) -> KafkaAccess:
+        """The administrator's access to the stack's Kafka (once started)."""
+        if self.admin is None:
+            raise StackError("the stack has not started Kafka")
+        return self.admin
 
     def port(self, component: Component) -> int:
         assert component.port is not None
@@ -90,11 +110,17 @@ class Stack:
         raise KeyError(name)
 
     def _env(self, component: Component) -> dict[str, str]:
-        env = dict(os.environ)
+        # Never the caller's Kafka principal (an administrator, often): each its own.
+        env = {k: v for k, v in os.environ.items() if k not in ENV_NAMES}
+        assert self.admin is not None
+        if self.admin.protocol == "PLAINTEXT":
+            env.update(self.admin.as_env())
+        else:
+            env.update(self.principals.env(self.admin, self.principals.of(component)))
         env.update(
             {
-                "INFOSHARE_KAFKA_BOOTSTRAP": self.bootstrap,
                 "INFOSHARE_TOPIC_NAMESPACE": self.config.namespace,
+                "INFOSHARE_TOPIC_REPLICATION": str(self.replication),
                 "INFOSHARE_KEYRING_FILE": str(self.keyring),
                 "INFOSHARE_AUDIT_DATABASE_URL": self.audit_database_url,
                 # Outside the database, so that rewriting the database cannot rewrite them.
@@ -122,22 +148,23 @@ class Stack:
             if self.observers is not None:
                 self.observers.begin_zipkin()
             if self.config.bootstrap is None:
-                self.broker = BrokerNode(
-                    state_dir=state / "kafka",
-                    cache_dir=self.config.cache_dir,
-                    port=self.config.kafka_port,
-                    controller_port=self.config.controller_port,
-                )
-                self.started_broker = not self.broker.status().running
-                announce(self.broker.start().describe())
+                self._start_kafka(announce)
+            elif self.admin is None:
+                self.admin = BackboneSettings(kafka_bootstrap=self.bootstrap).kafka_access()
             if self.config.postgres_port is not None:
                 self._start_postgres(self.config.postgres_port, announce)
             directory = load_directory(None)
             if not self.keyring.exists():
                 generate_keyring(self.keyring, [a.id for a in directory])
                 announce(f"generated a fresh keyring at {self.keyring}")
-            topics = Topics(namespace=self.config.namespace)
-            asyncio.run(kafka.ensure_topics(self.bootstrap, topics.all_specs(directory)))
+            topics = Topics(namespace=self.config.namespace, replication=self.replication)
+            assert self.admin is not None  # our broker's, the caller's, or the settings'
+            kafka_admin.apply_topics(self.admin, topics.all_specs(directory))
+            if self.admin.protocol != "PLAINTEXT":
+                self.principals.provision(self.admin, directory, topics)
+                announce(
+                    f"Kafka principals and ACLs applied (clients in {self.principals.directory})"
+                )
             for component in COMPONENTS:
                 if self.config.only is None or component.name in self.config.only:
                     self.running.append(self._spawn(component, mode="wb"))
@@ -151,6 +178,43 @@ class Stack:
         except BaseException:
             self.stop()
             raise
+
+    @property
+    def replication(self) -> int:
+        """Replicas per topic: min(3, brokers) on our own Kafka; as the environment's
+        settings say (INFOSHARE_TOPIC_REPLICATION) on a given one."""
+        if self.config.bootstrap is None:
+            return min(3, self.config.brokers)
+        return BackboneSettings().topic_replication
+
+    def _start_kafka(self, announce: Any) -> None:
+        config, state = self.config, self.config.state_dir
+        if config.brokers > 1:
+            cluster = BrokerCluster(
+                state / "kafka",
+                config.cache_dir,
+                base_port=config.kafka_port,
+                size=config.brokers,
+                secured=not config.plaintext,
+            )
+            self.broker = cluster
+            self.started_broker = not any(s.running for s in cluster.status())
+            cluster.start()
+            announce(cluster.describe())
+        else:
+            node = BrokerNode(
+                state_dir=state / "kafka",
+                cache_dir=config.cache_dir,
+                port=config.kafka_port,
+                controller_port=config.controller_port,
+                tls_port=config.tls_port,
+                secured=not config.plaintext,
+            )
+            self.broker = node
+            self.started_broker = not node.status().running
+            announce(node.start().describe())
+        self.bootstrap = self.broker.bootstrap
+        self.admin = self.broker.admin_access()
 
     def _start_postgres(self, port: int, announce: Any) -> None:
         self.postgres = PostgresNode(state_dir=self.config.state_dir, port=port)
@@ -234,15 +298,16 @@ def free_ports_config(
     """A stack config on free ports, so it can run beside anything else on this machine;
     with ``postgres``, a free port for the stack's PostgreSQL cluster (the audit store) too."""
     names = [c.name for c in COMPONENTS if c.port is not None] + ["zipkin", "prometheus"]
-    first = free_listen_port(len(names) + 3)  # the HTTP ports, Kafka's two, PostgreSQL's
+    first = free_listen_port(len(names) + 4)  # the HTTP ports, Kafka's three, PostgreSQL's
     kafka_port = first + len(names)
     return StackConfig(
         state_dir=state_dir,
         cache_dir=cache_dir,
         kafka_port=kafka_port,
         controller_port=kafka_port + 1,
+        tls_port=kafka_port + 2,
         ports={name: first + i for i, name in enumerate(names)},
-        postgres_port=kafka_port + 2 if postgres else None,
+        postgres_port=kafka_port + 3 if postgres else None,
         **kwargs,
     )
 
@@ -269,10 +334,11 @@ def usual_config(
     kafka_port: int = 9092,
     postgres_port: int | None = None,
     observe: bool = False,
+    brokers: int = 1,
 ) -> StackConfig:
     """``infoshare up``'s stack: each component on ``base_port`` plus its usual offset, Zipkin
     and Prometheus on their usual ports beside the usual stack (next to the services' ports
-    otherwise), Kafka on ``kafka_port`` and ``kafka_port + 1``."""
+    otherwise), Kafka on ``kafka_port`` to ``kafka_port + 3 * brokers - 1``."""
     ports = {c.name: base_port + c.port % 100 for c in COMPONENTS if c.port is not None}
     usual = base_port == 8100
     ports |= {"zipkin": 9411 if usual else base_port + 50}
@@ -283,9 +349,11 @@ def usual_config(
         bootstrap=bootstrap,
         kafka_port=kafka_port,
         controller_port=kafka_port + 1,
+        tls_port=kafka_port + 2,
         ports=ports,
         postgres_port=postgres_port,
         observe=observe,
+        brokers=brokers,
     )
 
 

@@ -79,7 +79,7 @@ def build_runtime(settings: AgencyServiceSettings, kind: AgencyKind) -> AgencyRu
         outbox,
         agency=settings.agency_id,
         topics=relay_topics,
-        producer=lambda: kafka.producer(settings.kafka_bootstrap),
+        producer=lambda: kafka.producer(settings.kafka_access()),
     )
     intake.published = relay.wake.set
     return AgencyRuntime(
@@ -105,7 +105,7 @@ def create_agency_app(
             consume_into(
                 rt.inbox,
                 topic=settings.topics().deliver(settings.agency_id),
-                bootstrap=settings.kafka_bootstrap,
+                access=settings.kafka_access(),
                 stop=rt.stop,
             ),
             name="inbox reader",

@@ -22,6 +22,7 @@ from opentelemetry import trace
 
 from services.backbone import envelope, kafka, telemetry
 from services.backbone.errors import EnvelopeError
+from services.backbone.kafka_access import KafkaAccess
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("infoshare.inbox")
@@ -90,13 +91,13 @@ class Inbox:
 
 
 async def _started_reader(
-    topic: str, *, bootstrap: str, stop: asyncio.Event
+    topic: str, *, access: KafkaAccess, stop: asyncio.Event
 ) -> AIOKafkaConsumer | None:
     """A started reader of ``topic``; while Kafka cannot be reached, try again (backing off
     to 5 s) until ``stop`` is set (then None): a service starts, and accepts, without it."""
     backoff = 0.2
     while not stop.is_set():
-        reader = kafka.consumer(topic, bootstrap=bootstrap, group_id=None)
+        reader = kafka.consumer(topic, access=access, group_id=None)
         try:
             await reader.start()
             return reader
@@ -113,14 +114,14 @@ async def consume_into(
     inbox: Inbox,
     *,
     topic: str,
-    bootstrap: str,
+    access: KafkaAccess,
     stop: asyncio.Event,
 ) -> None:
     """Fill ``inbox`` from ``topic`` until ``stop`` is set. Reads the whole topic (no group),
     so the view is complete after a restart. Each record read is a ``receive`` span in the
     recipient's own trace: an agency service is the recipient's side, and never opens the
     event's sealed trace (``telemetry.TraceSeal``)."""
-    reader = await _started_reader(topic, bootstrap=bootstrap, stop=stop)
+    reader = await _started_reader(topic, access=access, stop=stop)
     if reader is None:
         return
     try:

@@ -38,6 +38,7 @@ from services.backbone.http_telemetry import instrument_http
 from services.backbone.metering import Metrics
 from services.backbone.settings import HttpSettings
 from services.backbone.tasks import critical_task
+from services.backbone.topics import AUDIT_GROUP
 
 
 class AuditSettings(HttpSettings):
@@ -45,7 +46,7 @@ class AuditSettings(HttpSettings):
         SecretStr("sqlite:///infoshare-audit.db"),
         description="SQLAlchemy URL of the audit store (it may hold a password: kept secret)",
     )
-    audit_group: str = Field("infoshare-audit", description="consumer group id")
+    audit_group: str = Field(AUDIT_GROUP, description="consumer group id")
     audit_checkpoint_file: Path = Field(
         Path("infoshare-audit-checkpoints.jsonl"),
         description="signed checkpoints are also appended here, outside the database",
@@ -89,7 +90,7 @@ def create_app(settings: AuditSettings | None = None) -> FastAPI:
             ingest(
                 store,
                 topic=settings.topics().audit,
-                bootstrap=settings.kafka_bootstrap,
+                access=settings.kafka_access(),
                 group_id=group,
                 dlq_topic=settings.topics().dlq("audit"),
                 stop=stop,

@@ -21,6 +21,7 @@ from services.audit.observe import AuditTelemetry
 from services.audit.store import AuditStore
 from services.backbone import deadletter, kafka
 from services.backbone.audit_contract import AuditOutcome, AuditRecord
+from services.backbone.kafka_access import KafkaAccess
 
 log = logging.getLogger(__name__)
 CHECKPOINT_EVERY_S = 60.0
@@ -94,14 +95,14 @@ async def ingest(
     store: AuditStore,
     *,
     topic: str,
-    bootstrap: str,
+    access: KafkaAccess,
     group_id: str,
     dlq_topic: str,
     stop: asyncio.Event,
     seen: AuditTelemetry | None = None,
 ) -> None:
-    reader = kafka.consumer(topic, bootstrap=bootstrap, group_id=group_id)
-    producer = kafka.producer(bootstrap)
+    reader = kafka.consumer(topic, access=access, group_id=group_id)
+    producer = kafka.producer(access)
     await producer.start()
     await reader.start()
     if seen is not None:

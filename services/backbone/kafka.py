@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Iterable
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
-from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
+from aiokafka.errors import KafkaConnectionError
 
 from services.backbone.errors import BackboneError
+from services.backbone.kafka_access import KafkaAccess
 from services.backbone.topics import TopicSpec
 
 MAX_BATCH_BYTES = 512 * 1024
@@ -21,8 +21,18 @@ class KafkaUnavailable(BackboneError):
     """The broker could not be reached."""
 
 
+class TopicsMissing(BackboneError):
+    """Topics this process needs do not exist, and it may not create them."""
+
+
+# CreateTopics error codes that mean "not allowed": TOPIC_AUTHORIZATION_FAILED and
+# CLUSTER_AUTHORIZATION_FAILED.
+_REFUSED = frozenset({29, 31})
+_ALREADY_EXISTS = 36
+
+
 def producer(
-    bootstrap: str,
+    access: KafkaAccess,
     *,
     transactional_id: str | None = None,
     transaction_timeout_ms: int = 60000,
@@ -30,7 +40,7 @@ def producer(
     """An idempotent producer (acks=all); transactional when given an id. The broker aborts
     a transaction still open after ``transaction_timeout_ms``."""
     return AIOKafkaProducer(
-        bootstrap_servers=bootstrap,
+        **access.aiokafka(),
         enable_idempotence=True,
         acks="all",
         transactional_id=transactional_id,
@@ -45,7 +55,7 @@ def producer(
 
 def consumer(
     *topics: str,
-    bootstrap: str,
+    access: KafkaAccess,
     group_id: str | None,
     from_beginning: bool = True,
     fetch_max_wait_ms: int = 500,
@@ -59,7 +69,7 @@ def consumer(
     """
     return AIOKafkaConsumer(
         *topics,
-        bootstrap_servers=bootstrap,
+        **access.aiokafka(),
         group_id=group_id,
         enable_auto_commit=False,
         isolation_level="read_committed",
@@ -69,46 +79,65 @@ def consumer(
     )
 
 
+def admin(access: KafkaAccess, *, request_timeout_ms: int = 10000) -> AIOKafkaAdminClient:
+    """An admin client (not started)."""
+    return AIOKafkaAdminClient(**access.aiokafka(), request_timeout_ms=request_timeout_ms)
+
+
 async def ensure_topics(
-    bootstrap: str, specs: Iterable[TopicSpec], *, wait_s: float = 30
+    access: KafkaAccess, specs: Iterable[TopicSpec], *, wait_s: float = 30
 ) -> list[str]:
-    """Create the topics that do not exist yet; return the names created."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
+    """Create the topics that do not exist yet; return the names created. A principal may
+    see only the topics it has rights on: one without the right to create is told which
+    topics are missing, and that an administrator creates them."""
+    client = await _started_admin(access, wait_s)
     try:
-        await asyncio.wait_for(admin.start(), wait_s)
-    except (KafkaConnectionError, TimeoutError) as exc:
-        raise KafkaUnavailable(f"cannot reach Kafka at {bootstrap}") from exc
-    try:
-        existing = set(await admin.list_topics())
+        existing = set(await client.list_topics())
         wanted = [s for s in specs if s.name not in existing]
         if not wanted:
             return []
         new = [
-            NewTopic(
-                s.name,
-                s.partitions,
-                1,
-                topic_configs=s.configs(),
-            )
-            for s in wanted
+            NewTopic(s.name, s.partitions, s.replication, topic_configs=s.configs()) for s in wanted
         ]
-        with contextlib.suppress(TopicAlreadyExistsError):  # created meanwhile by another
-            await admin.create_topics(new)
+        response = await client.create_topics(new)
+        errors = {
+            name: (code, message)
+            for name, code, *rest in getattr(response, "topic_errors", [])
+            for message in [rest[0] if rest else None]
+            if code not in (0, _ALREADY_EXISTS)  # another made it meanwhile: fine
+        }
+        refused = sorted(name for name, (code, _) in errors.items() if code in _REFUSED)
+        if refused:
+            raise TopicsMissing(
+                f"Kafka principal {access.principal} may not create the missing topics "
+                f"{', '.join(refused)}: an administrator creates them "
+                "(infoshare kafka topics --apply)"
+            )
+        if errors:
+            said = "; ".join(f"{n}: error {c} {m or ''}".rstrip() for n, (c, m) in errors.items())
+            raise BackboneError(f"Kafka refused to create topics: {said}")
         return [s.name for s in wanted]
     finally:
-        await admin.close()
+        await client.close()
 
 
-async def partition_counts(bootstrap: str, topics: Iterable[str]) -> dict[str, int]:
+async def partition_counts(access: KafkaAccess, topics: Iterable[str]) -> dict[str, int]:
     """How many partitions each of ``topics`` has (0: it does not exist)."""
     names = list(topics)
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
+    client = await _started_admin(access, 30)
     try:
-        await asyncio.wait_for(admin.start(), 30)
-        described = await admin.describe_topics(names)
-    except (KafkaConnectionError, TimeoutError) as exc:
-        raise KafkaUnavailable(f"cannot reach Kafka at {bootstrap}") from exc
+        described = await client.describe_topics(names)
     finally:
-        await admin.close()
+        await client.close()
     found = {d["topic"]: len(d["partitions"]) for d in described if not d["error_code"]}
     return {t: found.get(t, 0) for t in names}
+
+
+async def _started_admin(access: KafkaAccess, wait_s: float) -> AIOKafkaAdminClient:
+    client = admin(access)
+    try:
+        await asyncio.wait_for(client.start(), wait_s)
+    except (KafkaConnectionError, TimeoutError) as exc:
+        await client.close()
+        raise KafkaUnavailable(f"cannot reach Kafka at {access.bootstrap}") from exc
+    return client

@@ -17,6 +17,7 @@ from opentelemetry import trace
 
 from services.backbone import envelope, kafka, telemetry
 from services.backbone.errors import PublishFailed
+from services.backbone.kafka_access import KafkaAccess
 from services.backbone.keyed import Key, keyed_id, routing_key
 from services.backbone.schemas import SchemaRegistry
 
@@ -80,18 +81,18 @@ class EventPublisher(EventBuilder):
         *,
         agency_id: str,
         topic: str,
-        bootstrap: str,
+        access: KafkaAccess,
         schemas: SchemaRegistry,
         routing: Key,
     ) -> None:
         super().__init__(agency_id=agency_id, schemas=schemas, routing=routing)
         self.topic = topic
-        self._bootstrap = bootstrap
+        self._access = access
         self._producer: AIOKafkaProducer | None = None
 
     async def start(self) -> None:
         # Created here, not in __init__: aiokafka binds to the running event loop.
-        self._producer = kafka.producer(self._bootstrap)
+        self._producer = kafka.producer(self._access)
         await self._producer.start()
 
     async def stop(self) -> None:

@@ -15,6 +15,7 @@ from typing import TypeVar
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from services.backbone import kafka
+from services.backbone.kafka_access import KafkaAccess
 
 T = TypeVar("T")
 Start = int | None  # an offset to seek to first; None: where the consumer stands
@@ -70,7 +71,7 @@ async def read_to_end(
 
 
 async def read_table(
-    bootstrap: str,
+    access: KafkaAccess,
     topic: str,
     decode: Callable[[bytes], T],
     *,
@@ -80,7 +81,7 @@ async def read_table(
     value, decoded; a tombstone (null value) removes its key. ``partitions`` (None: all)
     restricts it to those partition numbers."""
     table: dict[str, T] = {}
-    reader = kafka.consumer(topic, bootstrap=bootstrap, group_id=None)
+    reader = kafka.consumer(topic, access=access, group_id=None)
     await reader.start()
     try:
         tps = sorted(reader.assignment())  # group-less: every partition of the topic

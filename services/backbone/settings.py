@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.backbone.directory import Directory, load_directory
 from services.backbone.errors import ConfigurationError
+from services.backbone.kafka_access import KafkaAccess, SecurityProtocol
 from services.backbone.keyring import Keyring, keyring_from_text, load_keyring
 from services.backbone.schemas import SchemaRegistry
 from services.backbone.topics import Topics
@@ -22,8 +23,26 @@ class BackboneSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="INFOSHARE_", extra="ignore")
 
     kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers")
+    kafka_security_protocol: SecurityProtocol = Field(
+        "SASL_SSL",
+        description="SASL_SSL (SCRAM-SHA-512), SSL (mutual TLS), or PLAINTEXT (debugging on "
+        "loopback only)",
+    )
+    kafka_username: str | None = Field(None, description="SCRAM principal (SASL_SSL)")
+    kafka_password: SecretStr | None = Field(None, description="SCRAM password (SASL_SSL)")
+    kafka_password_file: Path | None = Field(
+        None, description="a file holding the SCRAM password, instead of KAFKA_PASSWORD"
+    )
+    kafka_ca_file: Path | None = Field(
+        None, description="PEM CA the brokers' certificates chain to (default: system CAs)"
+    )
+    kafka_cert_file: Path | None = Field(None, description="PEM client certificate (SSL)")
+    kafka_key_file: Path | None = Field(None, description="PEM client private key (SSL)")
     topic_namespace: str = Field("", description="prefix of every topic name (tests, stacks)")
     topic_partitions: int = Field(3, ge=1, description="partitions of topics this stack creates")
+    topic_replication: int = Field(
+        1, ge=1, description="replication factor of topics this stack creates (3 on a cluster)"
+    )
     keyring_file: Path | None = Field(None, description="YAML keyring (infoshare keys generate)")
     keyring_yaml: SecretStr | None = Field(
         None, description="the keyring itself, for platforms that inject secrets as variables"
@@ -41,8 +60,37 @@ class BackboneSettings(BaseSettings):
         "(SQLAlchemy URL); default: SQLite beside the keyring file, person-index.db",
     )
 
+    def kafka_access(self) -> KafkaAccess:
+        """Where Kafka is and who this process is to it; refuses what is missing or unsafe."""
+        password = self.kafka_password.get_secret_value() if self.kafka_password else None
+        if password is not None and self.kafka_password_file is not None:
+            raise ConfigurationError(
+                "set INFOSHARE_KAFKA_PASSWORD or INFOSHARE_KAFKA_PASSWORD_FILE, not both"
+            )
+        if self.kafka_password_file is not None:
+            try:
+                password = self.kafka_password_file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigurationError(
+                    f"cannot read the Kafka password file {self.kafka_password_file}: "
+                    f"{exc.strerror}"
+                ) from None
+        return KafkaAccess(
+            self.kafka_bootstrap,
+            protocol=self.kafka_security_protocol,
+            username=self.kafka_username,
+            password=password,
+            ca_file=self.kafka_ca_file,
+            cert_file=self.kafka_cert_file,
+            key_file=self.kafka_key_file,
+        ).checked()
+
     def topics(self) -> Topics:
-        return Topics(namespace=self.topic_namespace, partitions=self.topic_partitions)
+        return Topics(
+            namespace=self.topic_namespace,
+            partitions=self.topic_partitions,
+            replication=self.topic_replication,
+        )
 
     def directory(self) -> Directory:
         return load_directory(self.agencies_file)

@@ -7,6 +7,8 @@ Span attributes set anywhere in infoshare name events by id and type, never a pe
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -238,9 +240,11 @@ class TraceSeal:
     A delivery's ``traceparent`` is a trace of the recipient's own (see
     ``new_trace_headers``); the event's trace rides beside it in ``infoshare_trace``,
     sealed: AES-GCM under a key derived (HKDF) from the keyring's ``trace_seal`` key, a
-    fresh nonce each time. Only the processor and the delivery service hold that key, so
-    they continue the event's one trace while recipients, agency services included, see
-    ciphertexts that differ on every record and link nothing.
+    fresh nonce each time, as unpadded base64url text (every header value on our topics is
+    text, so that a standard CloudEvents Kafka binding reads the record). Only the processor
+    and the delivery service hold that key, so they continue the event's one trace while
+    recipients, agency services included, see ciphertexts that differ on every record and
+    link nothing.
     """
 
     HEADER = "infoshare_trace"
@@ -266,12 +270,18 @@ class TraceSeal:
             return []
         nonce = os.urandom(12)
         sealed = self._aead.encrypt(nonce, parent.encode(), self.HEADER.encode())
-        return [(self.HEADER, nonce + sealed)]
+        return [(self.HEADER, base64.urlsafe_b64encode(nonce + sealed).rstrip(b"="))]
 
     def open(self, headers: Sequence[tuple[str, bytes | None]]) -> Context | None:
         """The sealed trace context of a record, or None if it has none we can open."""
-        value = next((v for k, v in headers if k == self.HEADER and v), None)
-        if value is None or len(value) < 12 + 16:
+        text = next((v for k, v in headers if k == self.HEADER and v), None)
+        if text is None:
+            return None
+        try:
+            value = base64.urlsafe_b64decode(text + b"=" * (-len(text) % 4))
+        except (binascii.Error, ValueError):
+            return None
+        if len(value) < 12 + 16:
             return None
         try:
             parent = self._aead.decrypt(value[:12], value[12:], self.HEADER.encode())

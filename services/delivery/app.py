@@ -77,11 +77,11 @@ def create_app(settings: DeliverySettings | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         stop = asyncio.Event()
-        bootstrap = settings.kafka_bootstrap
+        access = settings.kafka_access()
         await kafka.ensure_topics(
-            bootstrap, [s for s in topics.all_specs(directory) if s.name in needed]
+            access, [s for s in topics.all_specs(directory) if s.name in needed]
         )
-        producer = kafka.producer(bootstrap)
+        producer = kafka.producer(access)
         await producer.start()
         http = webhook.client(settings.delivery_webhook_timeout_s)
         dead_letters = DeadLetters(
@@ -103,7 +103,7 @@ def create_app(settings: DeliverySettings | None = None) -> FastAPI:
                 ingest(
                     store,
                     topics=deliver_topics,
-                    bootstrap=bootstrap,
+                    access=access,
                     dead_letters=dead_letters,
                     stop=stop,
                     on_new=rt.changes.notify,

@@ -14,19 +14,10 @@ import ipaddress
 import re
 from urllib.parse import urlsplit
 
+from services.backbone.hosts import LOOPBACK_NAMES, is_loopback
 from services.delivery.errors import InvalidSubscription
 
 MAX_URL = 2048
-_LOOPBACK_NAMES = {"localhost"}
-
-
-def _is_loopback(host: str) -> bool:
-    if host.lower() in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 _NUMERIC_LABEL = re.compile(r"(0x[0-9a-f]*|[0-9]+)", re.IGNORECASE)
@@ -34,7 +25,7 @@ _NUMERIC_LABEL = re.compile(r"(0x[0-9a-f]*|[0-9]+)", re.IGNORECASE)
 
 def _internal(host: str) -> bool:
     """Whether ``host`` names an address that is not on the public internet."""
-    if host.lower().rstrip(".") in _LOOPBACK_NAMES:
+    if host.lower().rstrip(".") in LOOPBACK_NAMES:
         return True
     try:
         ip = ipaddress.ip_address(host)
@@ -65,7 +56,7 @@ def check_endpoint(url: str, *, allow_http_loopback: bool) -> str:
         raise InvalidSubscription(loc, "endpoint.credentials", "no credentials in the URL")
     if parts.fragment:
         raise InvalidSubscription(loc, "endpoint.url", "no fragment in a webhook URL")
-    loopback_allowed = allow_http_loopback and _is_loopback(host)
+    loopback_allowed = allow_http_loopback and is_loopback(host)
     if parts.scheme == "http" and not loopback_allowed:
         raise InvalidSubscription(
             loc, "endpoint.https_required", "webhooks must use https (TLS protects the payload)"

@@ -12,6 +12,7 @@ from aiokafka import AIOKafkaProducer, ConsumerRecord
 
 from services.backbone import envelope, kafka
 from services.backbone.errors import EnvelopeError
+from services.backbone.kafka_access import KafkaAccess
 from services.backbone.records import ReadRecord
 from services.delivery.deadletter import (
     Undeliverable,
@@ -120,7 +121,7 @@ async def ingest(
     store: DeliveryStore,
     *,
     topics: Mapping[str, str],
-    bootstrap: str,
+    access: KafkaAccess,
     dead_letters: DeadLetters,
     stop: asyncio.Event,
     on_new: Callable[[], None] | None = None,
@@ -131,7 +132,7 @@ async def ingest(
     in the store, storing each batch and its offsets in one transaction. ``on_new`` is
     called after every batch that gave some subscription a new event; ``seen`` traces each
     record and keeps the reader's lag."""
-    reader = kafka.consumer(*topics, bootstrap=bootstrap, group_id=None)
+    reader = kafka.consumer(*topics, access=access, group_id=None)
     await reader.start()
     if seen is not None:
         seen.lag.attach(reader)

@@ -21,6 +21,7 @@ from services.backbone import kafka
 from services.backbone.audit_contract import AuditOutcome, AuditRecord
 from services.backbone.deadletter import DeadLetter, retry_headers
 from services.backbone.kafka import KafkaUnavailable
+from services.backbone.kafka_access import KafkaAccess
 from services.backbone.reading import read_spans
 from services.backbone.topics import Topics
 
@@ -37,16 +38,16 @@ class Stage(StrEnum):
     OUTBOX = "outbox"
 
 
-async def _started(client: Any, bootstrap: str) -> None:
+async def _started(client: Any, access: KafkaAccess) -> None:
     try:
         await asyncio.wait_for(client.start(), 20)
     except (KafkaError, TimeoutError, OSError) as exc:
         await client.stop()
-        raise KafkaUnavailable(f"cannot reach Kafka at {bootstrap}") from exc
+        raise KafkaUnavailable(f"cannot reach Kafka at {access.bootstrap}") from exc
 
 
 async def read_letters(
-    bootstrap: str,
+    access: KafkaAccess,
     stages: Mapping[str, str],
     *,
     window: tuple[int, int, int] | None = None,
@@ -55,8 +56,8 @@ async def read_letters(
     """The dead letters of the topics in ``stages`` (topic -> stage), oldest first per topic,
     up to the ends found now; a topic that does not exist has none. ``window`` (partition,
     first, stop) reads only that partition's offsets ``first`` up to ``stop`` (exclusive)."""
-    probe = kafka.consumer(bootstrap=bootstrap, group_id=None)
-    await _started(probe, bootstrap)
+    probe = kafka.consumer(access=access, group_id=None)
+    await _started(probe, access)
     try:
         names = await probe.topics()
     finally:
@@ -64,8 +65,8 @@ async def read_letters(
     existing = [t for t in stages if t in names]
     if not existing:
         return []
-    reader = kafka.consumer(*existing, bootstrap=bootstrap, group_id=None)
-    await _started(reader, bootstrap)
+    reader = kafka.consumer(*existing, access=access, group_id=None)
+    await _started(reader, access)
     letters: list[DeadLetter] = []
     try:
         async with asyncio.timeout(wait_s):
@@ -80,7 +81,7 @@ async def read_letters(
             async for batch in read_spans(reader, spans, poll_ms=500):
                 letters += [_letter(stages[r.topic], r) for r in batch]
     except (KafkaError, TimeoutError) as exc:
-        raise KafkaUnavailable(f"Kafka at {bootstrap} stopped answering") from exc
+        raise KafkaUnavailable(f"Kafka at {access.bootstrap} stopped answering") from exc
     finally:
         await reader.stop()
     return sorted(letters, key=lambda d: (existing.index(d.topic), d.partition, d.offset))
@@ -131,7 +132,7 @@ def cli_actor() -> str:
 
 
 async def publish_retries(
-    bootstrap: str,
+    access: KafkaAccess,
     letters: Sequence[DeadLetter],
     *,
     topics: Topics,
@@ -140,10 +141,8 @@ async def publish_retries(
 ) -> None:
     """Each letter back to its origin partition with its audit record, in transactions of
     ``BATCH`` letters: a batch is committed whole or not at all."""
-    producer = kafka.producer(
-        bootstrap, transactional_id=f"{topics.namespace}infoshare-cli.dlq-retry"
-    )
-    await _started(producer, bootstrap)
+    producer = kafka.producer(access, transactional_id=f"{topics.namespace}infoshare-cli.dlq-retry")
+    await _started(producer, access)
     try:
         for start in range(0, len(letters), BATCH):
             batch = letters[start : start + BATCH]

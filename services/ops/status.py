@@ -14,6 +14,7 @@ from pydantic import Field
 
 from consent.processor.settings import ProcessorSettings
 from services.backbone.directory import Directory
+from services.backbone.kafka_access import KafkaAccess
 from services.backbone.topics import Topics
 from services.ops.components import COMPONENTS, Component
 from services.ops.status_judge import (
@@ -40,7 +41,7 @@ class StatusSettings(ProcessorSettings):
 class Where:
     """Where the stack runs: Kafka, the topic namespace and each component's base URL."""
 
-    bootstrap: str
+    access: KafkaAccess
     topics: Topics
     urls: dict[str, str]
     directory: Directory
@@ -103,7 +104,7 @@ async def gather(where: Where) -> Report:
         ),
     ]
     dlq = [s.name for s in topics.all_specs(directory) if s.name.startswith(topics.dlq(""))]
-    found = await gather_kafka(where.bootstrap, readers, dlq, timeout_s=KAFKA_TIMEOUT_S)
+    found = await gather_kafka(where.access, readers, dlq, timeout_s=KAFKA_TIMEOUT_S)
     members = next((g.members for g in found.groups if g.reader == "processor"), None)
     components = tuple(
         judge_processor(probes[name], group=where.processor_group, members=members)

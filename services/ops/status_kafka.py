@@ -23,6 +23,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaConnectionError, KafkaError
 
 from services.backbone import kafka
+from services.backbone.kafka_access import KafkaAccess
 from services.backbone.reading import read_spans
 from services.ops.status_model import DeadLetterDepth, GroupLag, KafkaStatus, PartitionLag
 
@@ -50,7 +51,7 @@ class KafkaFindings:
 
 
 async def gather_kafka(
-    bootstrap: str,
+    access: KafkaAccess,
     readers: Sequence[Reader],
     dlq_topics: Sequence[str],
     *,
@@ -59,21 +60,21 @@ async def gather_kafka(
     """Everything status needs from Kafka, within ``timeout_s``; if the broker cannot be
     reached (or stops answering) it says so and every reader's position is unknown."""
     ms = int(timeout_s * 1000)
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=ms)
-    reader = kafka.consumer(bootstrap=bootstrap, group_id=None, fetch_max_wait_ms=50)
+    admin = kafka.admin(access, request_timeout_ms=ms)
+    reader = kafka.consumer(access=access, group_id=None, fetch_max_wait_ms=50)
     deadline = time.monotonic() + timeout_s
     try:
         async with asyncio.timeout(timeout_s):
             await admin.start()
             await reader.start()
             return await _measure(
-                admin, reader, readers, dlq_topics, bootstrap=bootstrap, deadline=deadline
+                admin, reader, readers, dlq_topics, access=access, deadline=deadline
             )
     except (KafkaError, OSError, TimeoutError) as exc:
         unknown = tuple(
             GroupLag(r.name, r.group, known=False, note="Kafka did not answer") for r in readers
         )
-        return KafkaFindings(KafkaStatus(bootstrap, False, _why(exc)), unknown, ())
+        return KafkaFindings(KafkaStatus(access.bootstrap, False, _why(exc)), unknown, ())
     finally:
         await reader.stop()
         await admin.close()
@@ -127,7 +128,7 @@ async def _measure(
     readers: Sequence[Reader],
     dlq_topics: Sequence[str],
     *,
-    bootstrap: str,
+    access: KafkaAccess,
     deadline: float,
 ) -> KafkaFindings:
     members = await _members(admin, [r.group for r in readers if r.kafka_group])
@@ -179,7 +180,7 @@ async def _measure(
         depths.append(
             DeadLetterDepth(topic, sum(n for n, _ in counted), all(e for _, e in counted))
         )
-    return KafkaFindings(KafkaStatus(bootstrap, True), tuple(groups), tuple(depths))
+    return KafkaFindings(KafkaStatus(access.bootstrap, True), tuple(groups), tuple(depths))
 
 
 async def _partitions(admin: AIOKafkaAdminClient, topics: set[str]) -> list[TopicPartition]:

@@ -10,14 +10,15 @@ import pytest
 from deploy.devstack.demo.play import Outcome, play
 from deploy.devstack.observe import ZipkinServer
 from deploy.devstack.stack import Stack
+from services.backbone.kafka_access import KafkaAccess
 from tests.e2e.stacks import running_stack
 
 
 @pytest.fixture(scope="module")
 def stack(
-    kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory, zipkin: ZipkinServer
+    kafka_access: KafkaAccess, tmp_path_factory: pytest.TempPathFactory, zipkin: ZipkinServer
 ) -> Iterator[Stack]:
-    with running_stack(kafka_bootstrap, tmp_path_factory, zipkin=zipkin) as running:
+    with running_stack(kafka_access, tmp_path_factory, zipkin=zipkin) as running:
         yield running
 
 

@@ -11,10 +11,15 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from aiokafka.admin import AIOKafkaAdminClient
+
+from deploy.devstack.principals import StackPrincipals
+from services.backbone import kafka
+from services.backbone.kafka_access import ENV_NAMES, KafkaAccess
+from services.backbone.topics import Topics
 
 
 class ProcessorProcess:
@@ -31,7 +36,8 @@ class ProcessorProcess:
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "services.ops.run", "processor"],
-                env={**os.environ, **self.env},
+                # Never the test's own Kafka principal: the one ``env`` names.
+                env={**without_kafka_principal(os.environ), **self.env},
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -68,21 +74,44 @@ class ProcessorProcess:
         return self.proc is not None and self.proc.poll() is None
 
 
+def without_kafka_principal(env: Mapping[str, str]) -> dict[str, str]:
+    return {k: v for k, v in env.items() if k not in ENV_NAMES}
+
+
+def processor_environment(
+    admin: KafkaAccess,
+    principals: StackPrincipals,
+    topics: Topics,
+    keyring_path: Path,
+    **extra: str,
+) -> dict[str, str]:
+    """A processor's settings: its own principal on the brokers ``admin`` reaches, the
+    topics' namespace, partitions and replication, the keyring, no metrics port (several
+    processors share the host)."""
+    return {
+        **principals.env(admin, principals.names.processor),
+        "INFOSHARE_TOPIC_NAMESPACE": topics.namespace,
+        "INFOSHARE_TOPIC_PARTITIONS": str(topics.partitions),
+        "INFOSHARE_TOPIC_REPLICATION": str(topics.replication),
+        "INFOSHARE_KEYRING_FILE": str(keyring_path),
+        "INFOSHARE_PORT": "0",
+        **extra,
+    }
+
+
 class Progress:
     """How many input records a group has committed, asked of one admin client kept between
     questions (made again after a failure: the broker is crashed on purpose)."""
 
-    def __init__(self, bootstrap: str) -> None:
-        self.bootstrap = bootstrap
+    def __init__(self, access: KafkaAccess) -> None:
+        self.access = access
         self._admin: AIOKafkaAdminClient | None = None
 
     async def committed(self, group: str, topics: list[str]) -> int:
         """Committed input records across ``topics``; -1 if the broker does not answer."""
         try:
             if self._admin is None:
-                self._admin = AIOKafkaAdminClient(
-                    bootstrap_servers=self.bootstrap, request_timeout_ms=5000
-                )
+                self._admin = kafka.admin(self.access, request_timeout_ms=5000)
                 await asyncio.wait_for(self._admin.start(), 5)
             offsets = await asyncio.wait_for(self._admin.list_consumer_group_offsets(group), 5)
         except Exception:

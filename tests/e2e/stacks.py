@@ -11,6 +11,7 @@ import pytest
 from deploy.devstack.observe import ZipkinServer
 from deploy.devstack.paths import default_cache_dir
 from deploy.devstack.stack import Stack, free_ports_config
+from services.backbone.kafka_access import KafkaAccess
 
 
 def tracing_to(zipkin: ZipkinServer) -> dict[str, str]:
@@ -24,7 +25,7 @@ def tracing_to(zipkin: ZipkinServer) -> dict[str, str]:
 
 @contextlib.contextmanager
 def running_stack(
-    kafka_bootstrap: str,
+    kafka_access: KafkaAccess,
     tmp_path_factory: pytest.TempPathFactory,
     *,
     postgres: bool = False,
@@ -37,7 +38,8 @@ def running_stack(
     config = free_ports_config(
         tmp_path_factory.mktemp("stack"),
         default_cache_dir(),
-        bootstrap=kafka_bootstrap,
+        bootstrap=kafka_access.bootstrap,
+        admin=kafka_access,
         namespace=f"e{uuid.uuid4().hex[:10]}.",
         postgres=postgres,
         extra_env=traces,

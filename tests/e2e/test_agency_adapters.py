@@ -14,6 +14,7 @@ import pytest
 from deploy.devstack.demo import scenario
 from deploy.devstack.demo.play import wait_for
 from deploy.devstack.stack import Stack
+from services.backbone.kafka_access import KafkaAccess
 from tests.e2e.stacks import running_stack
 from tests.integration.agency_helpers import CSV_QUERY, DATA
 from tests.integration.kafka_helpers import end_offsets
@@ -22,8 +23,8 @@ LA, ED, SCHOOL = "la-northshire", "nhs-riverside-ed", "school-oakfield"
 
 
 @pytest.fixture(scope="module")
-def stack(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    with running_stack(kafka_bootstrap, tmp_path_factory) as running:
+def stack(kafka_access: KafkaAccess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    with running_stack(kafka_access, tmp_path_factory) as running:
         yield running
 
 
@@ -134,7 +135,7 @@ def test_no_agency_can_act_as_another(
 ) -> None:
     own = {"socialcare": LA, "health": ED, "education": SCHOOL}[service]
     topic = f"{stack.config.namespace}source.{own}"
-    before = _run(end_offsets(topic, stack.bootstrap))
+    before = _run(end_offsets(topic, stack.kafka))
     got = httpx.post(
         stack.url(service) + path,
         content=b"{}",
@@ -143,7 +144,7 @@ def test_no_agency_can_act_as_another(
     assert got.status_code == 403
     inbox = httpx.get(stack.url(service) + "/inbox", headers=auth(stack, as_agency))
     assert inbox.status_code == 403
-    assert _run(end_offsets(topic, stack.bootstrap)) == before
+    assert _run(end_offsets(topic, stack.kafka)) == before
 
 
 def _run(coro: Any) -> Any:

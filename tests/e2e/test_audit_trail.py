@@ -20,14 +20,15 @@ from deploy.cli.main import app
 from deploy.devstack.demo import scenario
 from deploy.devstack.demo.play import Outcome
 from deploy.devstack.stack import Stack
+from services.backbone.kafka_access import KafkaAccess
 from tests.e2e.stacks import running_stack
 
 pytestmark = [pytest.mark.kafka, pytest.mark.e2e]
 
 
 @pytest.fixture(scope="module")
-def stack(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    with running_stack(kafka_bootstrap, tmp_path_factory, postgres=True) as running:
+def stack(kafka_access: KafkaAccess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    with running_stack(kafka_access, tmp_path_factory, postgres=True) as running:
         assert running.audit_database_url.startswith("postgresql+psycopg://")
         yield running
 

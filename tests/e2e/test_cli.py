@@ -20,6 +20,7 @@ from deploy.devstack.broker.node import port_open
 from deploy.devstack.paths import default_cache_dir
 from deploy.devstack.ports import free_listen_port, free_port
 from deploy.devstack.postgres import PostgresNode
+from services.backbone.kafka_access import KafkaAccess
 
 pytestmark = pytest.mark.e2e
 INFOSHARE = [sys.executable, "-m", "deploy.cli.main"]
@@ -135,7 +136,7 @@ def test_demo_interrupted_stops_everything_it_started(tmp_path: Path) -> None:
 
 
 @pytest.mark.kafka
-def test_up_serves_until_interrupted(kafka_bootstrap: str, tmp_path: Path) -> None:
+def test_up_serves_until_interrupted(kafka_access: KafkaAccess, tmp_path: Path) -> None:
     # Below Linux's ephemeral range, so no client socket of the stack's own Kafka
     # connections can take one of these ports between the check and the bind.
     base = free_listen_port(21)
@@ -145,7 +146,7 @@ def test_up_serves_until_interrupted(kafka_bootstrap: str, tmp_path: Path) -> No
             *INFOSHARE,
             "up",
             "--bootstrap",
-            kafka_bootstrap,
+            kafka_access.bootstrap,
             "--state-dir",
             str(tmp_path),
             "--base-port",

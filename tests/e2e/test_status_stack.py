@@ -14,15 +14,16 @@ from typer.testing import CliRunner
 
 from deploy.cli.main import app
 from deploy.devstack.stack import Stack
+from services.backbone.kafka_access import KafkaAccess
 from tests.e2e.stacks import running_stack
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-def stack(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(kafka_access: KafkaAccess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     # Its own stack: this test stops components of it.
-    with running_stack(kafka_bootstrap, tmp_path_factory) as running:
+    with running_stack(kafka_access, tmp_path_factory) as running:
         yield running
 
 

@@ -11,17 +11,18 @@ import pytest
 from consent.processor.settings import ProcessorSettings
 from services.backbone import kafka
 from services.backbone.directory import Directory
+from services.backbone.kafka_access import KafkaAccess
 from tests.integration.kafka_helpers import Running
 
 
 @pytest.fixture
 async def stack(
-    kafka_bootstrap: str, namespace: str, keyring_path: Path, directory: Directory
+    kafka_access: KafkaAccess, namespace: str, keyring_path: Path, directory: Directory
 ) -> AsyncIterator[Running]:
     settings = ProcessorSettings(
-        kafka_bootstrap=kafka_bootstrap, topic_namespace=namespace, keyring_file=keyring_path
+        kafka_bootstrap=kafka_access.bootstrap, topic_namespace=namespace, keyring_file=keyring_path
     )
-    await kafka.ensure_topics(kafka_bootstrap, settings.topics().all_specs(directory))
+    await kafka.ensure_topics(kafka_access, settings.topics().all_specs(directory))
     running = Running(settings)
     await running.start()
     yield running

@@ -15,6 +15,7 @@ from consent.processor.main import bootstrap
 from consent.processor.settings import ProcessorSettings
 from deploy.devstack.demo import scenario
 from services.backbone import kafka
+from services.backbone.kafka_access import KafkaAccess
 from services.backbone.keyring import Keyring
 from services.backbone.publisher import EventPublisher
 from services.backbone.reading import read_to_end
@@ -28,13 +29,13 @@ T = TypeVar("T")
 
 async def read_topic(
     topic: str,
-    bootstrap: str,
+    access: KafkaAccess,
     *,
     until: Callable[[list[ConsumerRecord]], bool],
     wait_s: float = 30.0,
 ) -> list[ConsumerRecord]:
     """Every committed record of ``topic`` from the start, once ``until(records)`` holds."""
-    reader = kafka.consumer(topic, bootstrap=bootstrap, group_id=None)
+    reader = kafka.consumer(topic, access=access, group_id=None)
     await reader.start()
     records: list[ConsumerRecord] = []
     try:
@@ -52,8 +53,8 @@ async def read_topic(
     return records
 
 
-async def end_offsets(topic: str, bootstrap: str) -> dict[int, int]:
-    reader = kafka.consumer(topic, bootstrap=bootstrap, group_id=None)
+async def end_offsets(topic: str, access: KafkaAccess) -> dict[int, int]:
+    reader = kafka.consumer(topic, access=access, group_id=None)
     await reader.start()
     try:
         ends = await reader.end_offsets(list(reader.assignment()))
@@ -68,14 +69,14 @@ async def publish_event(
     data: dict[str, object],
     *,
     namespace: str,
-    bootstrap: str,
+    access: KafkaAccess,
     keyring: Keyring,
     native_id: str | None = None,
 ) -> str:
     publisher = EventPublisher(
         agency_id=agency,
         topic=Topics(namespace=namespace).source(agency),
-        bootstrap=bootstrap,
+        access=access,
         schemas=SchemaRegistry.load(),
         routing=keyring.require_routing(),
     )
@@ -121,10 +122,10 @@ class Running:
             await self.task
 
 
-async def read_all(topic: str, bootstrap: str, keep: Callable[[ConsumerRecord], T]) -> list[T]:
+async def read_all(topic: str, access: KafkaAccess, keep: Callable[[ConsumerRecord], T]) -> list[T]:
     """``keep(record)`` of every committed record of ``topic`` up to its end offsets as of
     now, partition after partition (records of one partition in their order)."""
-    reader = kafka.consumer(topic, bootstrap=bootstrap, group_id=None)
+    reader = kafka.consumer(topic, access=access, group_id=None)
     await reader.start()
     by_partition: dict[int, list[T]] = {}
     try:

@@ -12,6 +12,7 @@ import pytest
 
 from consent.processor.access_back import ACCESS_BACK, SOURCE
 from deploy.devstack.demo import scenario
+from services.backbone.kafka_access import KafkaAccess
 from services.backbone.keyring import Keyring
 from services.backbone.topics import Topics
 from services.health.fhir_mapping import ATTENDANCE, attendance_from_bundle
@@ -37,16 +38,16 @@ def _type(rec: Any) -> str:
 
 async def test_the_authority_subscribed_to_access_back_is_told_once(
     stack: Running,
-    kafka_bootstrap: str,
+    kafka_access: KafkaAccess,
     namespace: str,
     keyring: Keyring,
     keyring_path: Path,
     tmp_path: Path,
 ) -> None:
     topics = Topics(namespace=namespace)
-    common: dict[str, Any] = {"namespace": namespace, "bootstrap": kafka_bootstrap}
+    common: dict[str, Any] = {"namespace": namespace, "access": kafka_access}
     settings = fast_settings(
-        tmp_path=tmp_path, keyring_path=keyring_path, bootstrap=kafka_bootstrap, namespace=namespace
+        tmp_path=tmp_path, keyring_path=keyring_path, access=kafka_access, namespace=namespace
     )
     la = token(keyring_path, LA)
     async with running(settings) as api:
@@ -66,12 +67,12 @@ async def test_the_authority_subscribed_to_access_back_is_told_once(
             LA, mapping.PLAN_STARTED, plan, keyring=keyring, native_id="n1", **common
         )
         assert again == plan_id  # a retry: the same event, suppressed
-        await read_topic(topics.deliver(ED), kafka_bootstrap, until=at_least(1))  # plan in force
+        await read_topic(topics.deliver(ED), kafka_access, until=at_least(1))  # plan in force
         attendance = attendance_from_bundle(scenario.attendance_bundle(scenario.ON_PLAN))
         await publish_event(ED, ATTENDANCE, attendance, keyring=keyring, **common)
 
         # The attendance notification too: the subscription wants only the notice.
-        delivered = await read_topic(topics.deliver(LA), kafka_bootstrap, until=at_least(2))
+        delivered = await read_topic(topics.deliver(LA), kafka_access, until=at_least(2))
         assert [_type(r) for r in delivered] == [ACCESS_BACK, ATTENDANCE]
         assert delivered[0].key == delivered[1].key  # the authority's key for the child
 
@@ -89,10 +90,10 @@ async def test_the_authority_subscribed_to_access_back_is_told_once(
         assert scenario.ON_PLAN.nhs_number not in orjson.dumps(page).decode()
 
     # plan: the ED's flag and the notice; its copy: suppressed; the attendance: three.
-    records = await read_topic(topics.audit, kafka_bootstrap, until=at_least(6))
+    records = await read_topic(topics.audit, kafka_access, until=at_least(6))
     audits = [orjson.loads(r.value) for r in records]
     told = [a for a in audits if a["action"] == "access_back"]
     assert [(a["recipient"], a["reason_code"], a["event_id"]) for a in told] == [
         (LA, "shared.access_back", plan_id)
     ]
-    assert await read_all(topics.deliver(LA), kafka_bootstrap, _type) == [ACCESS_BACK, ATTENDANCE]
+    assert await read_all(topics.deliver(LA), kafka_access, _type) == [ACCESS_BACK, ATTENDANCE]

@@ -17,11 +17,11 @@ import pytest
 
 from deploy.devstack.broker import BrokerNode
 from deploy.devstack.demo import scenario
-from deploy.devstack.paths import default_cache_dir
-from deploy.devstack.ports import free_listen_port
 from services.agency.runtime import AgencyRuntime
 from services.backbone import envelope, kafka
 from services.backbone.directory import Directory
+from services.backbone.kafka_access import KafkaAccess
+from tests import backends
 from tests.integration.agency_helpers import (
     SERVICES,
     bearer,
@@ -41,16 +41,16 @@ def plan(i: int) -> bytes:
 
 @asynccontextmanager
 async def running_service(
-    *, bootstrap: str, namespace: str, keyring_path: Path, tmp_path: Path, directory: Directory
+    *, access: KafkaAccess, namespace: str, keyring_path: Path, tmp_path: Path, directory: Directory
 ) -> AsyncIterator[tuple[httpx.AsyncClient, AgencyRuntime]]:
     settings = settings_for(
         SOCIALCARE,
         keyring_path=keyring_path,
         database_url=f"sqlite:///{tmp_path / 'outbox.db'}",
-        kafka_bootstrap=bootstrap,
+        **access.settings(),
         topic_namespace=namespace,
     )
-    await kafka.ensure_topics(bootstrap, settings.topics().all_specs(directory))
+    await kafka.ensure_topics(access, settings.topics().all_specs(directory))
     app = SOCIALCARE.factory(settings)
     async with app.router.lifespan_context(app), client_of(app) as api:
         yield api, runtime_of(app)
@@ -81,10 +81,14 @@ async def until(what: str, check: Callable[[], bool], wait_s: float = 90.0) -> N
 
 
 async def test_accepted_events_reach_the_source_topic_in_order(
-    kafka_bootstrap: str, namespace: str, keyring_path: Path, tmp_path: Path, directory: Directory
+    kafka_access: KafkaAccess,
+    namespace: str,
+    keyring_path: Path,
+    tmp_path: Path,
+    directory: Directory,
 ) -> None:
     async with running_service(
-        bootstrap=kafka_bootstrap,
+        access=kafka_access,
         namespace=namespace,
         keyring_path=keyring_path,
         tmp_path=tmp_path,
@@ -95,7 +99,7 @@ async def test_accepted_events_reach_the_source_topic_in_order(
             "the outbox is drained", lambda: rt.outbox.backlog(rt.source_topic).pending == 0
         )
         records = await read_topic(
-            rt.source_topic, kafka_bootstrap, until=lambda r: len(r) >= len(ids)
+            rt.source_topic, kafka_access, until=lambda r: len(r) >= len(ids)
         )
     decoded = [envelope.decode(r.key, r.value, list(r.headers)) for r in records]
     assert [e.id for e in decoded] == ids  # one child: one partition, in accepted order
@@ -109,14 +113,7 @@ async def test_accepted_events_reach_the_source_topic_in_order(
 @pytest.fixture
 def own_broker(tmp_path: Path) -> Iterator[BrokerNode]:
     """A broker of this test's own: it is stopped on purpose, so it cannot be the shared one."""
-    port = free_listen_port(2)
-    node = BrokerNode(
-        state_dir=tmp_path / "kafka",
-        cache_dir=default_cache_dir(),
-        port=port,
-        controller_port=port + 1,
-    )
-    node.start()
+    node = backends.start_kafka(tmp_path / "kafka")
     try:
         yield node
     finally:
@@ -131,7 +128,7 @@ async def test_kafka_down_requests_are_accepted_and_published_once_when_it_retur
     directory: Directory,
 ) -> None:
     async with running_service(
-        bootstrap=own_broker.bootstrap,
+        access=own_broker.admin_access(),
         namespace=namespace,
         keyring_path=keyring_path,
         tmp_path=tmp_path,
@@ -157,27 +154,31 @@ async def test_kafka_down_requests_are_accepted_and_published_once_when_it_retur
         )
         ids = before + during
         records = await read_topic(
-            rt.source_topic, own_broker.bootstrap, until=lambda r: len(r) >= len(ids)
+            rt.source_topic, own_broker.admin_access(), until=lambda r: len(r) >= len(ids)
         )
     published = [envelope.decode(r.key, r.value, list(r.headers)).id for r in records]
     assert sorted(published) == sorted(ids)  # none lost
     assert published == ids  # in the order they were accepted
-    ends = await end_offsets(rt.source_topic, own_broker.bootstrap)
+    ends = await end_offsets(rt.source_topic, own_broker.admin_access())
     assert sum(ends.values()) == len(ids)  # and none twice: nothing after them either
 
 
 async def test_a_record_the_broker_refuses_for_good_is_dead_lettered_not_retried(
-    kafka_bootstrap: str, namespace: str, keyring_path: Path, tmp_path: Path, directory: Directory
+    kafka_access: KafkaAccess,
+    namespace: str,
+    keyring_path: Path,
+    tmp_path: Path,
+    directory: Directory,
 ) -> None:
     """The source topic takes records of at most 1,500 bytes: a plan with a long lead
     practitioner's role is refused (not retriable). It goes to dlq.outbox with why and is
     audited; the records before and after it are published, in order."""
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+    from aiokafka.admin import NewTopic
 
     topics = settings_for(
         SOCIALCARE, keyring_path=keyring_path, database_url="sqlite://", topic_namespace=namespace
     ).topics()
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    admin = kafka.admin(kafka_access)
     await admin.start()
     try:
         await admin.create_topics(
@@ -195,7 +196,7 @@ async def test_a_record_the_broker_refuses_for_good_is_dead_lettered_not_retried
     big = scenario.plan_started(scenario.ON_PLAN, plan_id="CPP-BIG")
     big["leadPractitioner"] = {"name": "Sam Worker", "role": "social worker " * 150}
     async with running_service(
-        bootstrap=kafka_bootstrap,
+        access=kafka_access,
         namespace=namespace,
         keyring_path=keyring_path,
         tmp_path=tmp_path,
@@ -217,11 +218,11 @@ async def test_a_record_the_broker_refuses_for_good_is_dead_lettered_not_retried
         assert rt.outbox.backlog(rt.source_topic).failed == 1
         health = (await api.get("/healthz")).json()["outbox"]
         assert health["dead_lettered"] == 1
-        published = await read_topic(rt.source_topic, kafka_bootstrap, until=lambda r: len(r) >= 2)
-        dead = await read_topic(topics.dlq("outbox"), kafka_bootstrap, until=lambda r: len(r) >= 1)
+        published = await read_topic(rt.source_topic, kafka_access, until=lambda r: len(r) >= 2)
+        dead = await read_topic(topics.dlq("outbox"), kafka_access, until=lambda r: len(r) >= 1)
         audit = await read_topic(
             topics.audit,
-            kafka_bootstrap,
+            kafka_access,
             until=lambda r: any(b"refused_by_broker" in (x.value or b"") for x in r),
         )
     assert [envelope.decode(r.key, r.value, list(r.headers)).id for r in published] == [

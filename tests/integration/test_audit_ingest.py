@@ -17,6 +17,7 @@ from services.audit.sealing import sealing_from
 from services.audit.store import AuditQuery, AuditStore
 from services.backbone import kafka
 from services.backbone.audit_contract import AuditOutcome, AuditRecord
+from services.backbone.kafka_access import KafkaAccess
 from services.backbone.keyring import Keyring
 from services.backbone.topics import Topics, TopicSpec
 from tests.integration.kafka_helpers import eventually, read_topic
@@ -50,15 +51,15 @@ def _store(tmp_path: Path, keyring: Keyring) -> AuditStore:
 
 
 async def _ingest(
-    store: AuditStore, kafka_bootstrap: str, namespace: str, values: list[bytes], stored: int
+    store: AuditStore, kafka_access: KafkaAccess, namespace: str, values: list[bytes], stored: int
 ) -> tuple[ConsumerRecord, list[AuditEntry]]:
     """Publish ``values`` to the audit topic, run the ingester until ``stored`` records are
     in the store; return the one dead letter and what was stored."""
     topics = Topics(namespace=namespace)
     await kafka.ensure_topics(
-        kafka_bootstrap, [TopicSpec(topics.audit, 1), TopicSpec(topics.dlq("audit"), 1)]
+        kafka_access, [TopicSpec(topics.audit, 1), TopicSpec(topics.dlq("audit"), 1)]
     )
-    producer = kafka.producer(kafka_bootstrap)
+    producer = kafka.producer(kafka_access)
     await producer.start()
     try:
         for value in values:
@@ -70,16 +71,14 @@ async def _ingest(
         ingest(
             store,
             topic=topics.audit,
-            bootstrap=kafka_bootstrap,
+            access=kafka_access,
             group_id=namespace + "audit",
             dlq_topic=topics.dlq("audit"),
             stop=stop,
         )
     )
     try:
-        (parked,) = await read_topic(
-            topics.dlq("audit"), kafka_bootstrap, until=lambda r: len(r) >= 1
-        )
+        (parked,) = await read_topic(topics.dlq("audit"), kafka_access, until=lambda r: len(r) >= 1)
 
         async def all_stored() -> bool:
             return store.search(AuditQuery())[1] >= stored
@@ -94,11 +93,11 @@ async def _ingest(
 
 
 async def test_records_are_stored_once_and_garbage_is_dead_lettered_and_audited(
-    kafka_bootstrap: str, namespace: str, keyring: Keyring, tmp_path: Path
+    kafka_access: KafkaAccess, namespace: str, keyring: Keyring, tmp_path: Path
 ) -> None:
     good = _decision(1, "e1")
     parked, rows = await _ingest(
-        _store(tmp_path, keyring), kafka_bootstrap, namespace, [good, b"{not json", good], 2
+        _store(tmp_path, keyring), kafka_access, namespace, [good, b"{not json", good], 2
     )
     assert parked.value == b"{not json"
     assert dict(parked.headers)["dlq_reason"] == NOT_AN_AUDIT_RECORD.encode()
@@ -109,7 +108,7 @@ async def test_records_are_stored_once_and_garbage_is_dead_lettered_and_audited(
 
 
 async def test_a_record_the_database_refuses_is_dead_lettered_and_the_rest_stored(
-    kafka_bootstrap: str, namespace: str, keyring: Keyring, tmp_path: Path
+    kafka_access: KafkaAccess, namespace: str, keyring: Keyring, tmp_path: Path
 ) -> None:
     """One record the database will not take (here a trigger refuses it, as PostgreSQL
     refuses text it cannot store) must not stop the trail: its batch is stored one by one."""
@@ -122,7 +121,7 @@ async def test_a_record_the_database_refuses_is_dead_lettered_and_the_rest_store
             )
         )
     values = [_decision(1, "fine-1"), _decision(2, "poison"), _decision(3, "fine-2")]
-    parked, rows = await _ingest(store, kafka_bootstrap, namespace, values, 3)
+    parked, rows = await _ingest(store, kafka_access, namespace, values, 3)
     assert parked.value == values[1]
     assert dict(parked.headers)["dlq_reason"] == f"{REFUSED_BY_STORE} (IntegrityError)".encode()
     assert sorted(r.event_id or r.decision for r in rows) == ["dead_lettered", "fine-1", "fine-2"]

@@ -24,6 +24,7 @@ from services.audit.store import AuditStore
 from services.audit.verification import TrailVerdict, verify_every, verify_trail
 from services.backbone import kafka
 from services.backbone.audit_contract import AuditOutcome, AuditRecord
+from services.backbone.kafka_access import KafkaAccess
 from services.backbone.keyring import Keyring
 from services.backbone.topics import Topics, TopicSpec
 from tests.integration.kafka_helpers import eventually
@@ -157,7 +158,7 @@ def _metric(text: str, name: str) -> float | None:
 
 @pytest.mark.kafka
 async def test_the_service_verifies_its_trail_and_its_gauge_turns_to_0_when_tampered(
-    kafka_bootstrap: str,
+    kafka_access: KafkaAccess,
     namespace: str,
     tmp_path: Path,
     keyring: Keyring,
@@ -168,13 +169,13 @@ async def test_the_service_verifies_its_trail_and_its_gauge_turns_to_0_when_tamp
     url, checkpoints = f"sqlite:///{tmp_path / 'audit.db'}", tmp_path / "cp.jsonl"
     topics = Topics(namespace=namespace)
     await kafka.ensure_topics(
-        kafka_bootstrap, [TopicSpec(topics.audit, 1), TopicSpec(topics.dlq("audit"), 1)]
+        kafka_access, [TopicSpec(topics.audit, 1), TopicSpec(topics.dlq("audit"), 1)]
     )
     settings = AuditSettings(
         keyring_file=keyring_path,
         audit_database_url=url,
         audit_checkpoint_file=checkpoints,
-        kafka_bootstrap=kafka_bootstrap,
+        kafka_bootstrap=kafka_access.bootstrap,
         topic_namespace=namespace,
         audit_verify_every_s=0.2,
     )

@@ -9,6 +9,7 @@ from cloudevents.core.formats.json import JSONFormat
 
 from deploy.devstack.demo import scenario
 from services.backbone import kafka
+from services.backbone.kafka_access import KafkaAccess
 from services.backbone.keyed import routing_key
 from services.backbone.keyring import Keyring
 from services.backbone.publisher import EventPublisher
@@ -21,16 +22,16 @@ pytestmark = pytest.mark.kafka
 
 
 async def test_published_attendance_reads_back_as_a_cloudevent(
-    kafka_bootstrap: str, namespace: str, keyring: Keyring
+    kafka_access: KafkaAccess, namespace: str, keyring: Keyring
 ) -> None:
     topics = Topics(namespace=namespace)
     topic = topics.source("nhs-riverside-ed")
-    await kafka.ensure_topics(kafka_bootstrap, [TopicSpec(topic, 3)])
+    await kafka.ensure_topics(kafka_access, [TopicSpec(topic, 3)])
     schemas = SchemaRegistry.load()
     publisher = EventPublisher(
         agency_id="nhs-riverside-ed",
         topic=topic,
-        bootstrap=kafka_bootstrap,
+        access=kafka_access,
         schemas=schemas,
         routing=keyring.require_routing(),
     )
@@ -45,7 +46,7 @@ async def test_published_attendance_reads_back_as_a_cloudevent(
     finally:
         await publisher.stop()
 
-    (record,) = await read_topic(topic, kafka_bootstrap, until=lambda rs: len(rs) >= 1)
+    (record,) = await read_topic(topic, kafka_access, until=lambda rs: len(rs) >= 1)
     message = KafkaMessage(headers=dict(record.headers), key=record.key, value=record.value)
     ce = from_binary(message, JSONFormat())
 

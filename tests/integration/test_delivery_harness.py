@@ -24,6 +24,7 @@ from sqlalchemy import create_engine, make_url, text
 
 from deploy.devstack.ports import free_port
 from services.backbone import envelope, kafka
+from services.backbone.kafka_access import KafkaAccess
 from services.delivery.app import create_app
 from services.delivery.settings import DeliverySettings
 from services.delivery.signing import HEADER, IDEMPOTENCY_HEADER, verify_signature
@@ -49,11 +50,11 @@ def database_url(tmp_path: Path) -> str:
 
 
 def fast_settings(
-    *, tmp_path: Path, keyring_path: Path, bootstrap: str, namespace: str, **overrides: Any
+    *, tmp_path: Path, keyring_path: Path, access: KafkaAccess, namespace: str, **overrides: Any
 ) -> DeliverySettings:
     """Settings with retries, breakers and horizons in fractions of a second."""
     values: dict[str, Any] = {
-        "kafka_bootstrap": bootstrap,
+        **access.settings(),
         "topic_namespace": namespace,
         "keyring_file": keyring_path,
         "delivery_database_url": database_url(tmp_path),
@@ -117,10 +118,10 @@ def delivery(
 
 
 async def publish(
-    bootstrap: str, topic: str, records: list[tuple[bytes | None, bytes, envelope.Headers]]
+    access: KafkaAccess, topic: str, records: list[tuple[bytes | None, bytes, envelope.Headers]]
 ) -> None:
     """Publish in one transaction, as the processor does (the service reads committed)."""
-    producer = kafka.producer(bootstrap, transactional_id=f"test-{uuid.uuid4().hex}")
+    producer = kafka.producer(access, transactional_id=f"test-{uuid.uuid4().hex}")
     await producer.start()
     try:
         async with producer.transaction():

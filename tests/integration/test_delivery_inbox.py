@@ -17,6 +17,7 @@ from sqlmodel import Session, select
 
 from services.backbone import kafka
 from services.backbone.directory import Directory
+from services.backbone.kafka_access import KafkaAccess
 from services.backbone.topics import Topics
 from services.delivery import queue, subscriptions
 from services.delivery.filters import parse_filters
@@ -59,10 +60,10 @@ def _count(n: int) -> Callable[[list[Any]], bool]:
 
 @pytest.fixture
 def settings(
-    tmp_path: Path, keyring_path: Path, kafka_bootstrap: str, namespace: str
+    tmp_path: Path, keyring_path: Path, kafka_access: KafkaAccess, namespace: str
 ) -> DeliverySettings:
     return fast_settings(
-        tmp_path=tmp_path, keyring_path=keyring_path, bootstrap=kafka_bootstrap, namespace=namespace
+        tmp_path=tmp_path, keyring_path=keyring_path, access=kafka_access, namespace=namespace
     )
 
 
@@ -81,7 +82,7 @@ async def _subscribe(api: httpx.AsyncClient, auth: dict[str, str], **body: Any) 
 
 
 async def test_numbers_have_no_gap_and_no_duplicate_across_a_restart(
-    settings: DeliverySettings, keyring_path: Path, kafka_bootstrap: str, namespace: str
+    settings: DeliverySettings, keyring_path: Path, kafka_access: KafkaAccess, namespace: str
 ) -> None:
     topics = Topics(namespace=namespace)
     la = token(keyring_path, LA)
@@ -96,7 +97,7 @@ async def test_numbers_have_no_gap_and_no_duplicate_across_a_restart(
             page = await api.get(f"/recipients/{LA}/inbox", headers=la)
             return len(page.json()["items"]) >= n
 
-        await publish(kafka_bootstrap, topics.deliver(LA), [r for _, r in early])
+        await publish(kafka_access, topics.deliver(LA), [r for _, r in early])
         await eventually("the deliveries before any subscription", lambda: seen(2))
         every = await _subscribe(api, la, event_types=[ATTENDANCE], channel="inbox")
         rvr01 = await _subscribe(
@@ -107,9 +108,7 @@ async def test_numbers_have_no_gap_and_no_duplicate_across_a_restart(
             content="full",
             filters=[{"path": "data.attendance.site.ods_code", "op": "eq", "value": "RVR01"}],
         )
-        await publish(
-            kafka_bootstrap, topics.deliver(LA), [*(r for _, r in [*first, plan]), POISON]
-        )
+        await publish(kafka_access, topics.deliver(LA), [*(r for _, r in [*first, plan]), POISON])
 
         async def counted(sub_id: str, n: int) -> bool:
             return int((await _status(api, sub_id, la))["events_since_subscription_start"]) >= n
@@ -119,7 +118,7 @@ async def test_numbers_have_no_gap_and_no_duplicate_across_a_restart(
     # While the service is down: the same delivery again (a replay keeps its event id) and
     # four new ones, all on one partition (one key) so they are read in this order.
     again = first[0][1]
-    await publish(kafka_bootstrap, topics.deliver(LA), [again, *(r for _, r in second)])
+    await publish(kafka_access, topics.deliver(LA), [again, *(r for _, r in second)])
 
     async with running(settings) as api:
         await eventually("every attendance after the restart", lambda: counted(every, 8))
@@ -142,13 +141,13 @@ async def test_numbers_have_no_gap_and_no_duplicate_across_a_restart(
         assert [i["number"] for i in inbox["items"]] == list(range(1, 12))  # 2+5+4, no repeat
 
     # The record that is not a CloudEvent was dead-lettered, audited, and read past.
-    (dead,) = await read_topic(topics.dlq("delivery"), kafka_bootstrap, until=_count(1))
+    (dead,) = await read_topic(topics.dlq("delivery"), kafka_access, until=_count(1))
     assert dead.value == POISON[1]
     headers = dict(dead.headers)
     assert (
         b"not JSON" in headers["dlq_reason"] and headers["dlq_topic"] == topics.deliver(LA).encode()
     )
-    audit = await read_topic(topics.audit, kafka_bootstrap, until=_count(1))
+    audit = await read_topic(topics.audit, kafka_access, until=_count(1))
     record = orjson.loads(audit[0].value)
     assert (record["decision"], record["action"], record["recipient"]) == (
         "dead_lettered",
@@ -170,11 +169,11 @@ class CrashOnce(DeliveryStore):
 
 
 async def test_a_crash_inside_the_transaction_neither_skips_nor_repeats_a_number(
-    tmp_path: Path, kafka_bootstrap: str, namespace: str, directory: Directory
+    tmp_path: Path, kafka_access: KafkaAccess, namespace: str, directory: Directory
 ) -> None:
     topics = Topics(namespace=namespace)
     topic = topics.deliver(LA)
-    await kafka.ensure_topics(kafka_bootstrap, topics.all_specs(directory))
+    await kafka.ensure_topics(kafka_access, topics.all_specs(directory))
     store = CrashOnce(database_url(tmp_path))
     store.create_schema()
     spec = subscriptions.NewSubscription(
@@ -186,8 +185,8 @@ async def test_a_crash_inside_the_transaction_neither_skips_nor_repeats_a_number
     )
     sub = subscriptions.create(store, spec, now=datetime.now(UTC))
     published = [delivery(n=i) for i in range(5)]
-    await publish(kafka_bootstrap, topic, [r for _, r in published])
-    producer = kafka.producer(kafka_bootstrap)
+    await publish(kafka_access, topic, [r for _, r in published])
+    producer = kafka.producer(kafka_access)
     await producer.start()
     letters = DeadLetters(producer, dlq_topic=topics.dlq("delivery"), audit_topic=topics.audit)
     try:
@@ -197,7 +196,7 @@ async def test_a_crash_inside_the_transaction_neither_skips_nor_repeats_a_number
                 ingest(
                     store,
                     topics={topic: LA},
-                    bootstrap=kafka_bootstrap,
+                    access=kafka_access,
                     dead_letters=letters,
                     stop=stop,
                 ),
@@ -210,7 +209,7 @@ async def test_a_crash_inside_the_transaction_neither_skips_nor_repeats_a_number
             ingest(
                 store,
                 topics={topic: LA},
-                bootstrap=kafka_bootstrap,
+                access=kafka_access,
                 dead_letters=letters,
                 stop=stop,
             )
@@ -230,14 +229,14 @@ async def test_a_crash_inside_the_transaction_neither_skips_nor_repeats_a_number
 
 
 async def test_the_inbox_cursor_follows_acknowledgements(
-    settings: DeliverySettings, keyring_path: Path, kafka_bootstrap: str, namespace: str
+    settings: DeliverySettings, keyring_path: Path, kafka_access: KafkaAccess, namespace: str
 ) -> None:
     topics = Topics(namespace=namespace)
     la, ed = token(keyring_path, LA), token(keyring_path, ED)
     published = [delivery(n=i) for i in range(5)]
     async with running(settings) as api:
         sub = await _subscribe(api, la, event_types=[ATTENDANCE], channel="inbox", content="empty")
-        await publish(kafka_bootstrap, topics.deliver(LA), [r for _, r in published])
+        await publish(kafka_access, topics.deliver(LA), [r for _, r in published])
 
         async def numbered() -> bool:
             return int((await _status(api, sub, la))["events_since_subscription_start"]) >= 5
@@ -294,13 +293,13 @@ async def test_the_inbox_cursor_follows_acknowledgements(
 
 
 async def test_an_over_long_attribute_is_dead_lettered_and_the_partition_moves_on(
-    tmp_path: Path, kafka_bootstrap: str, namespace: str, directory: Directory
+    tmp_path: Path, kafka_access: KafkaAccess, namespace: str, directory: Directory
 ) -> None:
     # A ce_type longer than the store's column fails the insert on PostgreSQL, which would
     # roll the batch back and replay it forever: it must be refused before the store.
     topics = Topics(namespace=namespace)
     topic = topics.deliver(LA)
-    await kafka.ensure_topics(kafka_bootstrap, topics.all_specs(directory))
+    await kafka.ensure_topics(kafka_access, topics.all_specs(directory))
     store = DeliveryStore(database_url(tmp_path))
     store.create_schema()
     spec = subscriptions.NewSubscription(
@@ -314,15 +313,13 @@ async def test_an_over_long_attribute_is_dead_lettered_and_the_partition_moves_o
     key, value, headers = delivery()[1]
     long_type = [(n, b"x" * 129 if n == "ce_type" else v) for n, v in headers]
     good = [delivery(n=i) for i in range(2)]
-    await publish(kafka_bootstrap, topic, [good[0][1], (key, value, long_type), good[1][1]])
-    producer = kafka.producer(kafka_bootstrap)
+    await publish(kafka_access, topic, [good[0][1], (key, value, long_type), good[1][1]])
+    producer = kafka.producer(kafka_access)
     await producer.start()
     letters = DeadLetters(producer, dlq_topic=topics.dlq("delivery"), audit_topic=topics.audit)
     stop = asyncio.Event()
     reader = asyncio.create_task(
-        ingest(
-            store, topics={topic: LA}, bootstrap=kafka_bootstrap, dead_letters=letters, stop=stop
-        )
+        ingest(store, topics={topic: LA}, access=kafka_access, dead_letters=letters, stop=stop)
     )
     try:
 
@@ -330,10 +327,10 @@ async def test_an_over_long_attribute_is_dead_lettered_and_the_partition_moves_o
             return subscriptions.get(store, sub.id).events_since_start >= 2
 
         await eventually("the good deliveries on both sides of the bad one", both_numbered)
-        (dead,) = await read_topic(topics.dlq("delivery"), kafka_bootstrap, until=_count(1))
+        (dead,) = await read_topic(topics.dlq("delivery"), kafka_access, until=_count(1))
         assert dead.value == value
         assert b"event_type is longer than 128" in dict(dead.headers)["dlq_reason"]
-        audit = await read_topic(topics.audit, kafka_bootstrap, until=_count(1))
+        audit = await read_topic(topics.audit, kafka_access, until=_count(1))
         assert orjson.loads(audit[0].value)["decision"] == "dead_lettered"
     finally:
         stop.set()

@@ -12,6 +12,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from services.backbone import envelope, telemetry
+from services.backbone.kafka_access import KafkaAccess
 from services.backbone.keyring import Keyring
 from services.backbone.topics import Topics
 from tests.integration.kafka_helpers import eventually
@@ -35,12 +36,12 @@ async def test_each_attempt_and_each_pull_is_a_span_of_the_events_trace(
     tmp_path: Path,
     keyring_path: Path,
     keyring: Keyring,
-    kafka_bootstrap: str,
+    kafka_access: KafkaAccess,
     namespace: str,
     spans: InMemorySpanExporter,
 ) -> None:
     settings = fast_settings(
-        tmp_path=tmp_path, keyring_path=keyring_path, bootstrap=kafka_bootstrap, namespace=namespace
+        tmp_path=tmp_path, keyring_path=keyring_path, access=kafka_access, namespace=namespace
     )
     topic = Topics(namespace=namespace).deliver(LA)
     seal = telemetry.TraceSeal.of(keyring.trace_seal)
@@ -62,7 +63,7 @@ async def test_each_attempt_and_each_pull_is_a_span_of_the_events_trace(
                 headers=la,
                 json={"event_types": [ATTENDANCE], "channel": "inbox"},
             )
-            await publish(kafka_bootstrap, topic, [(key, value, sealed)])
+            await publish(kafka_access, topic, [(key, value, sealed)])
 
             async def delivered() -> bool:
                 return len(receiver.kept) == 1 and len(receiver.requests) >= 2

@@ -21,6 +21,7 @@ from deploy.devstack.ports import free_port
 from services.backbone import envelope, kafka
 from services.backbone.audit_contract import AuditOutcome, AuditRecord, audit_id_for
 from services.backbone.directory import Directory
+from services.backbone.kafka_access import KafkaAccess
 from services.backbone.keyed import routing_key
 from services.backbone.keyring import Keyring
 from services.backbone.records import ReadRecord
@@ -50,7 +51,7 @@ async def _invoke(args: list[str], env: dict[str, str], stdin: str | None = None
 
 @pytest.fixture
 async def letters(
-    kafka_bootstrap: str,
+    kafka_access: KafkaAccess,
     namespace: str,
     keyring: Keyring,
     directory: Directory,
@@ -58,7 +59,7 @@ async def letters(
     """Three of the processor's dead letters (with their dead_letter audit records), each
     written in a transaction as the processor does, so offsets have gaps (commit markers)."""
     topics = Topics(namespace=namespace, partitions=1)
-    await kafka.ensure_topics(kafka_bootstrap, topics.all_specs(directory))
+    await kafka.ensure_topics(kafka_access, topics.all_specs(directory))
     schemas = SchemaRegistry.load()
     ctx = Context.from_keyring(
         topics=topics,
@@ -67,7 +68,7 @@ async def letters(
         directory=directory,
         keyring=keyring,
     )
-    producer = kafka.producer(kafka_bootstrap, transactional_id=f"{namespace}writer")
+    producer = kafka.producer(kafka_access, transactional_id=f"{namespace}writer")
     await producer.start()
     keys = []
     try:
@@ -89,14 +90,14 @@ async def letters(
                     )
     finally:
         await producer.stop()
-    dead = await read_topic(topics.dlq("processor"), kafka_bootstrap, until=lambda r: len(r) == 3)
+    dead = await read_topic(topics.dlq("processor"), kafka_access, until=lambda r: len(r) == 3)
     return {
         "topics": topics,
         "offsets": [r.offset for r in dead],
         "records": dead,
         "keys": keys,
         "env": {
-            "INFOSHARE_KAFKA_BOOTSTRAP": kafka_bootstrap,
+            "INFOSHARE_KAFKA_BOOTSTRAP": kafka_access.bootstrap,
             "INFOSHARE_TOPIC_NAMESPACE": namespace,
             "COLUMNS": "400",
         },
@@ -164,18 +165,18 @@ async def test_show_gives_headers_and_shape_never_values(letters: dict[str, Any]
 
 
 async def test_retry_republishes_and_audits_in_one_transaction(
-    letters: dict[str, Any], kafka_bootstrap: str
+    letters: dict[str, Any], kafka_access: KafkaAccess
 ) -> None:
     env, offsets, topics = letters["env"], letters["offsets"], letters["topics"]
     source, dlq = topics.source(ED), topics.dlq("processor")
-    before = {t: await end_offsets(t, kafka_bootstrap) for t in (source, topics.audit)}
+    before = {t: await end_offsets(t, kafka_access) for t in (source, topics.audit)}
 
     dry = await _invoke(["dlq", "retry", "processor", "--all", "--dry-run"], env)
     assert dry.exit_code == 0, dry.output
     assert "3 dead letter(s) would be retried; nothing published" in dry.output
     declined = await _invoke(["dlq", "retry", "processor", str(offsets[0])], env, stdin="n\n")
     assert declined.exit_code == 1 and "nothing retried" in declined.output
-    assert {t: await end_offsets(t, kafka_bootstrap) for t in before} == before
+    assert {t: await end_offsets(t, kafka_access) for t in before} == before
 
     retried = await _invoke(
         ["dlq", "retry", "processor", "--all", "--reason-contains", "NHS_NUMBER", "--yes"], env
@@ -185,7 +186,7 @@ async def test_retry_republishes_and_audits_in_one_transaction(
     assert f"passed over {dlq}@{offsets[1]}" in retried.output
     _no_personal_data(retried.output, letters["keys"])
 
-    back = await read_topic(source, kafka_bootstrap, until=lambda r: len(r) == 2)
+    back = await read_topic(source, kafka_access, until=lambda r: len(r) == 2)
     for rec, original, offset in zip(back, letters["records"][::2], offsets[::2], strict=True):
         assert (rec.key, rec.value, rec.partition) == (original.key, original.value, 0)
         names = [k for k, _ in rec.headers]
@@ -196,7 +197,7 @@ async def test_retry_republishes_and_audits_in_one_transaction(
 
     audits = await read_topic(
         topics.audit,
-        kafka_bootstrap,
+        kafka_access,
         until=lambda r: sum(b'"dlq_retry"' in (x.value or b"") for x in r) == 2,
     )
     retries = [

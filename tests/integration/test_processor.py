@@ -11,6 +11,7 @@ from consent.processor.main import check_co_partitioned
 from deploy.devstack.demo import scenario
 from services.backbone import kafka
 from services.backbone.errors import ConfigurationError
+from services.backbone.kafka_access import KafkaAccess
 from services.backbone.keyed import routing_key
 from services.backbone.keyring import Keyring
 from services.backbone.topics import Topics, TopicSpec
@@ -22,16 +23,16 @@ pytestmark = pytest.mark.kafka
 
 
 async def test_plan_state_survives_a_restart_and_poison_is_dead_lettered(
-    stack: Running, kafka_bootstrap: str, namespace: str, keyring: Keyring
+    stack: Running, kafka_access: KafkaAccess, namespace: str, keyring: Keyring
 ) -> None:
     topics = Topics(namespace=namespace)
-    common = {"namespace": namespace, "bootstrap": kafka_bootstrap, "keyring": keyring}
+    common = {"namespace": namespace, "access": kafka_access, "keyring": keyring}
     await publish_event("la-northshire", mapping.PLAN_STARTED, plan_data(), **common)  # type: ignore[arg-type]
-    flags = await read_topic(topics.deliver("nhs-riverside-ed"), kafka_bootstrap, until=at_least(1))
+    flags = await read_topic(topics.deliver("nhs-riverside-ed"), kafka_access, until=at_least(1))
     assert orjson.loads(flags[0].value)["plan"]["category"] == "neglect"
 
     # A poison record on the health topic, keyed like a real one, then a good attendance.
-    producer = kafka.producer(kafka_bootstrap)
+    producer = kafka.producer(kafka_access)
     await producer.start()
     key = routing_key(keyring.require_routing(), f"nhs:{scenario.ON_PLAN.nhs_number}")
     await producer.send_and_wait(
@@ -55,18 +56,18 @@ async def test_plan_state_survives_a_restart_and_poison_is_dead_lettered(
 
     # First the notice that the ED received the plan (the authority asked for access back).
     told, notified = await read_topic(
-        topics.deliver("la-northshire"), kafka_bootstrap, until=at_least(2)
+        topics.deliver("la-northshire"), kafka_access, until=at_least(2)
     )
     assert dict(told.headers)["ce_type"] == ACCESS_BACK.encode()
     assert orjson.loads(notified.value)["attendance"]["site"]["ods_code"] == "RVR01"
     assert len(restarted.plans) == 1
 
-    dead = await read_topic(topics.dlq("processor"), kafka_bootstrap, until=at_least(1))
+    dead = await read_topic(topics.dlq("processor"), kafka_access, until=at_least(1))
     assert dead[0].value == b"{not json"
     reason = dict(dead[0].headers)["dlq_reason"].decode()
     assert "not JSON" in reason
 
-    audit = await read_topic(topics.audit, kafka_bootstrap, until=at_least(6))
+    audit = await read_topic(topics.audit, kafka_access, until=at_least(6))
     decisions = sorted(
         (r["event_type"], r["recipient"] or "-", r["decision"])
         for r in (orjson.loads(a.value) for a in audit)
@@ -82,15 +83,15 @@ async def test_plan_state_survives_a_restart_and_poison_is_dead_lettered(
 
 
 async def test_the_processor_refuses_topics_that_are_not_co_partitioned(
-    kafka_bootstrap: str, namespace: str
+    kafka_access: KafkaAccess, namespace: str
 ) -> None:
     topics = Topics(namespace=namespace)
     await kafka.ensure_topics(
-        kafka_bootstrap,
+        kafka_access,
         [TopicSpec(topics.source("la-northshire"), 3), TopicSpec(topics.state("x"), 2, True)],
     )
     with pytest.raises(ConfigurationError, match="same number of partitions"):
         await check_co_partitioned(
-            kafka_bootstrap, [topics.source("la-northshire"), topics.state("x")]
+            kafka_access, [topics.source("la-northshire"), topics.state("x")]
         )
-    await check_co_partitioned(kafka_bootstrap, [topics.source("la-northshire")])
+    await check_co_partitioned(kafka_access, [topics.source("la-northshire")])

@@ -20,6 +20,7 @@ from deploy.devstack.observe import PrometheusServer, Sample
 from deploy.devstack.ports import free_listen_port
 from services.backbone import kafka
 from services.backbone.directory import Directory
+from services.backbone.kafka_access import KafkaAccess
 from tests.conftest import PrometheusFactory
 from tests.integration.agency_helpers import SERVICES, bearer, settings_for, token
 
@@ -87,7 +88,7 @@ def personal_values(body: bytes) -> list[str]:
 
 def test_prometheus_scrapes_what_the_agency_accepted_and_no_one_is_named(
     prometheus_factory: PrometheusFactory,
-    kafka_bootstrap: str,
+    kafka_access: KafkaAccess,
     namespace: str,
     keyring_path: Path,
     tmp_path: Path,
@@ -97,10 +98,10 @@ def test_prometheus_scrapes_what_the_agency_accepted_and_no_one_is_named(
         SOCIALCARE,
         keyring_path=keyring_path,
         database_url=f"sqlite:///{tmp_path / 'outbox.db'}",
-        kafka_bootstrap=kafka_bootstrap,
+        kafka_bootstrap=kafka_access.bootstrap,
         topic_namespace=namespace,
     )
-    asyncio.run(kafka.ensure_topics(kafka_bootstrap, settings.topics().all_specs(directory)))
+    asyncio.run(kafka.ensure_topics(kafka_access, settings.topics().all_specs(directory)))
     port = free_listen_port()
     with (
         served(SOCIALCARE.factory(settings), port) as url,

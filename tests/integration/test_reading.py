@@ -10,16 +10,17 @@ import pytest
 from aiokafka import TopicPartition
 
 from services.backbone import kafka
+from services.backbone.kafka_access import KafkaAccess
 from services.backbone.reading import read_spans, read_table, read_to_end
 from services.backbone.topics import TopicSpec
 
 pytestmark = pytest.mark.kafka
 
 
-async def _write(bootstrap: str, topic: str, namespace: str) -> None:
+async def _write(access: KafkaAccess, topic: str, namespace: str) -> None:
     """``a``..``e`` committed, ``x`` and ``y`` aborted in between, a tombstone for ``b``: every
     transaction leaves a marker behind its records."""
-    producer = kafka.producer(bootstrap, transactional_id=f"{namespace}reading-writer")
+    producer = kafka.producer(access, transactional_id=f"{namespace}reading-writer")
     await producer.start()
     try:
         for key, value, commit in [
@@ -44,13 +45,13 @@ async def _write(bootstrap: str, topic: str, namespace: str) -> None:
 
 
 async def test_only_committed_records_are_read_and_the_read_ends(
-    kafka_bootstrap: str, namespace: str
+    kafka_access: KafkaAccess, namespace: str
 ) -> None:
     topic = f"{namespace}reading"
-    await kafka.ensure_topics(kafka_bootstrap, [TopicSpec(topic, 1)])
-    await _write(kafka_bootstrap, topic, namespace)
+    await kafka.ensure_topics(kafka_access, [TopicSpec(topic, 1)])
+    await _write(kafka_access, topic, namespace)
 
-    reader = kafka.consumer(topic, bootstrap=kafka_bootstrap, group_id=None)
+    reader = kafka.consumer(topic, access=kafka_access, group_id=None)
     await reader.start()
     try:
         async with asyncio.timeout(30):  # the read must end though markers close the log
@@ -66,6 +67,6 @@ async def test_only_committed_records_are_read_and_the_read_ends(
     finally:
         await reader.stop()
 
-    table = await read_table(kafka_bootstrap, topic, bytes.decode)
+    table = await read_table(kafka_access, topic, bytes.decode)
     assert table == {"a": "1", "c": "3", "d": "4", "e": "5"}
-    assert await read_table(kafka_bootstrap, topic, bytes.decode, partitions=[1]) == {}
+    assert await read_table(kafka_access, topic, bytes.decode, partitions=[1]) == {}

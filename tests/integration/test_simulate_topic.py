@@ -12,6 +12,7 @@ from consent.policy.simulate_inputs import events_from_topic
 from deploy.devstack.demo import scenario
 from services.backbone import kafka
 from services.backbone.directory import Directory
+from services.backbone.kafka_access import KafkaAccess
 from services.backbone.keyring import Keyring
 from services.backbone.publisher import EventPublisher
 from services.backbone.schemas import SchemaRegistry
@@ -23,15 +24,15 @@ pytestmark = pytest.mark.kafka
 
 
 async def test_simulate_a_topic_range(
-    kafka_bootstrap: str, namespace: str, keyring: Keyring, directory: Directory
+    kafka_access: KafkaAccess, namespace: str, keyring: Keyring, directory: Directory
 ) -> None:
     topics = Topics(namespace=namespace, partitions=1)
-    await kafka.ensure_topics(kafka_bootstrap, topics.all_specs(directory))
+    await kafka.ensure_topics(kafka_access, topics.all_specs(directory))
     source = topics.source("nhs-riverside-ed")
     publisher = EventPublisher(
         agency_id="nhs-riverside-ed",
         topic=source,
-        bootstrap=kafka_bootstrap,
+        access=kafka_access,
         schemas=SchemaRegistry.load(),
         routing=keyring.require_routing(),
     )
@@ -50,12 +51,12 @@ async def test_simulate_a_topic_range(
     finally:
         await publisher.stop()
     before = {
-        t: await end_offsets(t, kafka_bootstrap)
+        t: await end_offsets(t, kafka_access)
         for t in (topics.audit, topics.deliver("la-northshire"), topics.deliver("ph-northshire"))
     }
 
     events = await events_from_topic(
-        bootstrap=kafka_bootstrap, topic=source, partition=0, start=1, end=2, topics=topics
+        access=kafka_access, topic=source, partition=0, start=1, end=2, topics=topics
     )
     rows = simulate(
         events, load_protocols(None, directory=directory, schemas=SchemaRegistry.load())
@@ -65,5 +66,5 @@ async def test_simulate_a_topic_range(
         f"nhs:{scenario.THIRD.nhs_number}",
     ]
     assert {(r.index, r.recipient) for r in rows} >= {(1, "ph-northshire"), (2, "ph-northshire")}
-    after = {t: await end_offsets(t, kafka_bootstrap) for t in before}
+    after = {t: await end_offsets(t, kafka_access) for t in before}
     assert after == before  # nothing written

@@ -28,6 +28,7 @@ from services.audit.store import AuditStore
 from services.backbone import kafka
 from services.backbone.audit_contract import AuditOutcome, AuditRecord, audit_id_for
 from services.backbone.directory import Directory
+from services.backbone.kafka_access import KafkaAccess
 from services.backbone.keyring import Keyring
 from services.backbone.topics import Topics
 from services.delivery.breaker import BreakerBoard
@@ -84,12 +85,12 @@ def healthy(**fields: Any) -> dict[str, Any]:
     return {"/healthz": {"status": "ok", **fields}}
 
 
-async def status(args: list[str], namespace: str, bootstrap: str) -> Result:
+async def status(args: list[str], namespace: str, access: KafkaAccess) -> Result:
     # The command runs its own event loop: on a thread of its own here.
     def invoke() -> Result:
         return CliRunner().invoke(
             app,
-            ["status", "--bootstrap", bootstrap, "--namespace", namespace, *args],
+            ["status", "--bootstrap", access.bootstrap, "--namespace", namespace, *args],
             catch_exceptions=False,
         )
 
@@ -102,8 +103,8 @@ def urls(running: dict[str, Stub], nowhere: str) -> list[str]:
     return [f"--url={n}={running[n].url if n in running else nowhere}" for n in names]
 
 
-async def _commit(bootstrap: str, group: str, tp: TopicPartition, offset: int) -> None:
-    committer = kafka.consumer(bootstrap=bootstrap, group_id=group)
+async def _commit(access: KafkaAccess, group: str, tp: TopicPartition, offset: int) -> None:
+    committer = kafka.consumer(access=access, group_id=group)
     await committer.start()
     try:
         committer.assign([tp])
@@ -112,9 +113,11 @@ async def _commit(bootstrap: str, group: str, tp: TopicPartition, offset: int) -
         await committer.stop()
 
 
-async def _produce(bootstrap: str, topic: str, batches: list[int], *, txid: str | None) -> None:
+async def _produce(
+    access: KafkaAccess, topic: str, batches: list[int], *, txid: str | None
+) -> None:
     """``batches`` of records to partition 0, each batch a transaction when ``txid``."""
-    producer = kafka.producer(bootstrap, transactional_id=txid)
+    producer = kafka.producer(access, transactional_id=txid)
     await producer.start()
     try:
         for size in batches:
@@ -149,23 +152,23 @@ def delivery_body(tmp_path: Path, namespace: str) -> dict[str, Any]:
 
 
 async def test_lag_depth_and_each_component_as_it_answers(
-    kafka_bootstrap: str,
+    kafka_access: KafkaAccess,
     namespace: str,
     directory: Directory,
     delivery_body: dict[str, Any],
 ) -> None:
     topics = Topics(namespace=namespace, partitions=1)
-    await kafka.ensure_topics(kafka_bootstrap, topics.all_specs(directory))
+    await kafka.ensure_topics(kafka_access, topics.all_specs(directory))
     source, audit = topics.source(LA), topics.audit
     # The processor's group read 2 of 5 plain records.
-    await _produce(kafka_bootstrap, source, [5], txid=None)
-    await _commit(kafka_bootstrap, f"{namespace}infoshare-processor", TopicPartition(source, 0), 2)
+    await _produce(kafka_access, source, [5], txid=None)
+    await _commit(kafka_access, f"{namespace}infoshare-processor", TopicPartition(source, 0), 2)
     # The audit group read the first transaction (3 records + its marker: offsets 0-3) and
     # not the second (2 records + marker: 4-6): 2 records behind, though 4 offsets.
-    await _produce(kafka_bootstrap, audit, [3, 2], txid=f"{namespace}audit-writer")
-    await _commit(kafka_bootstrap, f"{namespace}infoshare-audit", TopicPartition(audit, 0), 3)
-    await _produce(kafka_bootstrap, topics.dlq("processor"), [2], txid=f"{namespace}dlq-writer")
-    await _produce(kafka_bootstrap, topics.deliver(SCHOOL), [1], txid=f"{namespace}deliverer")
+    await _produce(kafka_access, audit, [3, 2], txid=f"{namespace}audit-writer")
+    await _commit(kafka_access, f"{namespace}infoshare-audit", TopicPartition(audit, 0), 3)
+    await _produce(kafka_access, topics.dlq("processor"), [2], txid=f"{namespace}dlq-writer")
+    await _produce(kafka_access, topics.deliver(SCHOOL), [1], txid=f"{namespace}deliverer")
 
     outbox = {"pending": 2, "oldest_pending_s": 5.0, "dead_lettered": 0, "kafka_connected": False}
     checkpoint = {"tree_size": 10, "created_at": "2026-11-26T10:00:00+00:00", "age_s": 30.0}
@@ -177,8 +180,8 @@ async def test_lag_depth_and_each_component_as_it_answers(
         health=healthy(),
         education={"/healthz": {"status": "starting"}},
     ) as running:
-        result = await status(["--json", *urls(running, nowhere)], namespace, kafka_bootstrap)
-        screen = await status(["--partitions", *urls(running, nowhere)], namespace, kafka_bootstrap)
+        result = await status(["--json", *urls(running, nowhere)], namespace, kafka_access)
+        screen = await status(["--partitions", *urls(running, nowhere)], namespace, kafka_access)
 
     assert result.exit_code == 3, result.output
     doc = orjson.loads(result.output)
@@ -232,20 +235,18 @@ async def test_lag_depth_and_each_component_as_it_answers(
 
 
 async def test_all_up_then_a_stopped_component_is_shown_down(
-    kafka_bootstrap: str, namespace: str, directory: Directory, delivery_body: dict[str, Any]
+    kafka_access: KafkaAccess, namespace: str, directory: Directory, delivery_body: dict[str, Any]
 ) -> None:
     topics = Topics(namespace=namespace, partitions=1)
-    await kafka.ensure_topics(kafka_bootstrap, topics.all_specs(directory))
+    await kafka.ensure_topics(kafka_access, topics.all_specs(directory))
     # A member in the processor's group and one in the audit group, as when they run.
     members = [
         kafka.consumer(
             *(topics.source(a.id) for a in directory.publishers),
-            bootstrap=kafka_bootstrap,
+            access=kafka_access,
             group_id=f"{namespace}infoshare-processor",
         ),
-        kafka.consumer(
-            topics.audit, bootstrap=kafka_bootstrap, group_id=f"{namespace}infoshare-audit"
-        ),
+        kafka.consumer(topics.audit, access=kafka_access, group_id=f"{namespace}infoshare-audit"),
     ]
     for member in members:
         await member.start()
@@ -264,11 +265,11 @@ async def test_all_up_then_a_stopped_component_is_shown_down(
         }
         with stubs(**every) as running:
             args = urls(running, "unused")
-            result = await status(args, namespace, kafka_bootstrap)
+            result = await status(args, namespace, kafka_access)
             assert result.exit_code == 0, result.output
             assert "all healthy" in result.output and "1 member(s)" in result.output
             running["audit"].stop()
-            result = await status(["--json", *args], namespace, kafka_bootstrap)
+            result = await status(["--json", *args], namespace, kafka_access)
     finally:
         for member in members:
             await member.stop()
@@ -283,7 +284,9 @@ async def test_all_up_then_a_stopped_component_is_shown_down(
 async def test_kafka_down_still_shows_what_http_says(namespace: str) -> None:
     with stubs(consent=healthy()) as running:
         nowhere = f"http://127.0.0.1:{free_port()}"
-        result = await status(["--json", *urls(running, nowhere)], namespace, nowhere[7:])
+        result = await status(
+            ["--json", *urls(running, nowhere)], namespace, KafkaAccess.plaintext(nowhere[7:])
+        )
     assert result.exit_code == 3
     doc = orjson.loads(result.output)
     assert doc["kafka"]["reachable"] is False

@@ -10,6 +10,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from services.backbone import telemetry
+from services.backbone.kafka_access import KafkaAccess
 from services.backbone.keyring import Keyring
 from services.backbone.topics import Topics
 from services.socialcare import mapping
@@ -29,7 +30,7 @@ def trace_of(headers: list[tuple[str, bytes]]) -> int:
 
 async def test_one_trace_from_the_agency_to_each_delivery_and_the_audit_write(
     stack: Running,
-    kafka_bootstrap: str,
+    kafka_access: KafkaAccess,
     namespace: str,
     keyring: Keyring,
     spans: InMemorySpanExporter,
@@ -42,14 +43,14 @@ async def test_one_trace_from_the_agency_to_each_delivery_and_the_audit_write(
             mapping.PLAN_STARTED,
             plan_data(),
             namespace=namespace,
-            bootstrap=kafka_bootstrap,
+            access=kafka_access,
             keyring=keyring,
         )
     ours = request.get_span_context().trace_id
 
-    (flag,) = await read_topic(topics.deliver(ED), kafka_bootstrap, until=at_least(1))
-    (notice,) = await read_topic(topics.deliver(LA), kafka_bootstrap, until=at_least(1))
-    audit = await read_topic(topics.audit, kafka_bootstrap, until=at_least(2))
+    (flag,) = await read_topic(topics.deliver(ED), kafka_access, until=at_least(1))
+    (notice,) = await read_topic(topics.deliver(LA), kafka_access, until=at_least(1))
+    audit = await read_topic(topics.audit, kafka_access, until=at_least(2))
 
     # Each recipient sees a trace of its own: nothing in the headers links their records.
     public = {trace_of(flag.headers), trace_of(notice.headers)}

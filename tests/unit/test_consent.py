@@ -165,8 +165,9 @@ def test_an_unreadable_consent_record_fails_closed() -> None:
     from aiokafka import ConsumerRecord
 
     from consent.registry.view import ConsentView
+    from services.backbone.kafka_access import KafkaAccess
 
-    view = ConsentView(topic="t", bootstrap="unused")
+    view = ConsentView(topic="t", access=KafkaAccess.plaintext("127.0.0.1:1"))
 
     def rec(value: bytes | None) -> ConsumerRecord:
         return ConsumerRecord(

@@ -25,6 +25,7 @@ from deploy.cli.main import app
 from services.backbone.audit_contract import AuditOutcome, audit_id_for
 from services.backbone.deadletter import DeadLetter, Header, retry_headers
 from services.backbone.kafka import KafkaUnavailable
+from services.backbone.kafka_access import KafkaAccess
 from services.backbone.topics import Topics
 from services.ops.deadletter_view import detail, header_view, payload_shape, summary
 from services.ops.deadletters import retry_audit
@@ -285,12 +286,12 @@ class Kafka:
         self.down = down
         self.published: list[DeadLetter] = []
 
-    async def read(self, bootstrap: str, stages: dict[str, str], **_: Any) -> list[DeadLetter]:
+    async def read(self, access: KafkaAccess, stages: dict[str, str], **_: Any) -> list[DeadLetter]:
         if self.down:
-            raise KafkaUnavailable(f"cannot reach Kafka at {bootstrap}")
+            raise KafkaUnavailable(f"cannot reach Kafka at {access.bootstrap}")
         return [d for d in self.letters if d.topic in stages]
 
-    async def publish(self, bootstrap: str, letters: list[DeadLetter], **kw: Any) -> None:
+    async def publish(self, access: KafkaAccess, letters: list[DeadLetter], **kw: Any) -> None:
         for n in range(len(letters)):
             self.published.append(letters[n])
             kw["advance"](1)
@@ -302,8 +303,23 @@ def kafka(monkeypatch: pytest.MonkeyPatch) -> Kafka:
     monkeypatch.setattr(dlq_cmd, "read_letters", fake.read)
     monkeypatch.setattr(dlq_cmd, "publish_retries", fake.publish)
     monkeypatch.setenv("INFOSHARE_TOPIC_NAMESPACE", "ns.")
+    monkeypatch.setenv("INFOSHARE_KAFKA_USERNAME", "operator")
+    monkeypatch.setenv("INFOSHARE_KAFKA_PASSWORD", "operator-password")
     monkeypatch.setenv("COLUMNS", "300")
     return fake
+
+
+def test_without_a_kafka_principal_it_says_which_settings(
+    kafka: Kafka, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("INFOSHARE_KAFKA_USERNAME")
+    result = runner.invoke(app, ["dlq", "list"])
+    assert result.exit_code == 2
+    assert "INFOSHARE_KAFKA_USERNAME" in result.output
+    monkeypatch.setenv("INFOSHARE_KAFKA_SECURITY_PROTOCOL", "PLAINTEXT")
+    result = runner.invoke(app, ["dlq", "list", "--bootstrap", "kafka.example.org:9092"])
+    assert result.exit_code == 2
+    assert "loopback only" in result.output
 
 
 def test_unreachable_kafka_exits_3(kafka: Kafka) -> None:
@@ -386,7 +402,9 @@ def test_every_command_and_option_has_help() -> None:
 def test_a_failed_transaction_says_how_many_were_not_retried(
     kafka: Kafka, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async def fails_after_one_batch(bootstrap: str, letters: list[DeadLetter], **kw: Any) -> None:
+    async def fails_after_one_batch(
+        access: KafkaAccess, letters: list[DeadLetter], **kw: Any
+    ) -> None:
         kw["advance"](3)
         raise KafkaError("the broker refused a record")
 

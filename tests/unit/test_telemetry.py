@@ -3,6 +3,9 @@ HTTP server spans and metrics every service has."""
 
 from __future__ import annotations
 
+import base64
+import re
+
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -99,12 +102,18 @@ def test_a_forged_or_damaged_seal_never_opens(value: bytes) -> None:
     assert telemetry.TraceSeal(SECRET).open([("infoshare_trace", value)]) is None
 
 
-def test_a_flipped_bit_is_refused() -> None:
+def test_the_sealed_header_is_text_and_a_flipped_bit_is_refused() -> None:
     seal = telemetry.TraceSeal(SECRET)
     with TracerProvider().get_tracer("t").start_as_current_span("one"):
         ((name, value),) = seal.seal()
-    damaged = value[:-1] + bytes([value[-1] ^ 1])
-    assert seal.open([(name, damaged)]) is None
+    # Text a CloudEvents Kafka binding reads as a header: unpadded base64url.
+    assert re.fullmatch(rb"[A-Za-z0-9_-]+", value)
+    assert seal.open([(name, value)]) is not None
+    raw = base64.urlsafe_b64decode(value + b"=" * (-len(value) % 4))
+    for at in (0, 12, len(raw) - 1):  # the nonce, the ciphertext, the tag
+        damaged = raw[:at] + bytes([raw[at] ^ 1]) + raw[at + 1 :]
+        text = base64.urlsafe_b64encode(damaged).rstrip(b"=")
+        assert seal.open([(name, text)]) is None
 
 
 def _app() -> tuple[FastAPI, Metrics]:

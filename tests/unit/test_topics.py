@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from services.backbone.directory import Directory
-from services.backbone.topics import DEDUP_WINDOW_MS, Topics, TopicSpec
+from services.backbone.topics import (
+    DEAD_LETTER_RETENTION_MS,
+    DEDUP_WINDOW_MS,
+    OUTAGE_SURVIVED_DAYS,
+    TRANSIT_RETENTION_MS,
+    Topics,
+    TopicSpec,
+)
 from tests.unit.factories import ED, LA, PH
 
 
@@ -23,29 +30,72 @@ def test_a_namespace_prefixes_every_name(directory: Directory) -> None:
 
 
 def test_all_specs(directory: Directory) -> None:
-    assert Topics(partitions=6).all_specs(directory) == [
-        TopicSpec(f"source.{LA}", 6),
-        TopicSpec(f"source.{ED}", 6),
-        TopicSpec("source.school-oakfield", 6),
-        TopicSpec(f"deliver.{LA}", 6),
-        TopicSpec(f"deliver.{ED}", 6),
-        TopicSpec("deliver.school-oakfield", 6),
-        TopicSpec(f"deliver.{PH}", 6),
-        TopicSpec("audit.decisions", 6),
-        TopicSpec("state.protection-plans", 6, compacted=True),
-        TopicSpec("state.seen-events", 6, compacted=True, retention_ms=DEDUP_WINDOW_MS),
-        TopicSpec("consent.records", 6, compacted=True),
-        TopicSpec("dlq.processor", 1),
-        TopicSpec("dlq.audit", 1),
-        TopicSpec("dlq.delivery", 1),
-        TopicSpec("dlq.outbox", 1),
+    specs = {s.name: s for s in Topics(partitions=6, replication=3).all_specs(directory)}
+    assert list(specs) == [
+        f"source.{LA}",
+        f"source.{ED}",
+        "source.school-oakfield",
+        f"deliver.{LA}",
+        f"deliver.{ED}",
+        "deliver.school-oakfield",
+        f"deliver.{PH}",
+        "audit.decisions",
+        "state.protection-plans",
+        "state.seen-events",
+        "consent.records",
+        "dlq.processor",
+        "dlq.audit",
+        "dlq.delivery",
+        "dlq.outbox",
     ]
+    assert {s.replication for s in specs.values()} == {3}
+    assert {s.partitions for n, s in specs.items() if not n.startswith("dlq.")} == {6}
+    assert {s.partitions for n, s in specs.items() if n.startswith("dlq.")} == {1}
 
 
-def test_a_windowed_compacted_topic_also_deletes_old_keys() -> None:
-    assert TopicSpec("t", 1).configs() == {}
-    assert TopicSpec("t", 1, compacted=True).configs() == {"cleanup.policy": "compact"}
-    assert TopicSpec("t", 1, compacted=True, retention_ms=5).configs() == {
-        "cleanup.policy": "compact,delete",
-        "retention.ms": "5",
+def test_every_class_keeps_its_records_as_declared(directory: Directory) -> None:
+    specs = {s.name: s.configs() for s in Topics(replication=3).all_specs(directory)}
+    transit = {
+        "cleanup.policy": "delete",
+        "retention.ms": str(TRANSIT_RETENTION_MS),
+        "min.insync.replicas": "2",
+        "unclean.leader.election.enable": "false",
     }
+    assert specs[f"source.{LA}"] == specs[f"deliver.{PH}"] == specs["audit.decisions"] == transit
+    assert specs["state.protection-plans"]["cleanup.policy"] == "compact"
+    assert specs["state.protection-plans"]["retention.ms"] == "-1"
+    assert specs["consent.records"]["retention.ms"] == "-1"
+    assert specs["state.seen-events"]["cleanup.policy"] == "compact,delete"
+    assert specs["state.seen-events"]["retention.ms"] == str(DEDUP_WINDOW_MS)
+    assert specs["dlq.outbox"]["retention.ms"] == str(DEAD_LETTER_RETENTION_MS)
+    # Kept longer than the longest outage the docs promise to survive, and a week more.
+    assert TRANSIT_RETENTION_MS >= (OUTAGE_SURVIVED_DAYS + 7) * 24 * 3600 * 1000
+
+
+def test_a_single_broker_asks_one_in_sync_replica() -> None:
+    assert TopicSpec("t", 1).configs()["min.insync.replicas"] == "1"
+
+
+def test_an_existing_topic_weaker_than_declared_is_named() -> None:
+    spec = TopicSpec("t", 3, replication=3)
+    declared = spec.configs()
+    assert spec.weaker_than_declared(3, 3, declared) == []
+    assert spec.weaker_than_declared(6, 3, {**declared, "retention.ms": "-1"}) == []
+    short = spec.weaker_than_declared(
+        2,
+        1,
+        {
+            "cleanup.policy": "compact",
+            "retention.ms": "604800000",
+            "min.insync.replicas": "1",
+            "unclean.leader.election.enable": "true",
+        },
+    )
+    assert short == [
+        "2 partitions, declared 3",
+        "replication factor 1, declared 3",
+        "min.insync.replicas 1, declared 2",
+        "unclean leader election on",
+        "cleanup.policy compact, declared delete",
+        f"retention.ms 604800000, declared {TRANSIT_RETENTION_MS}",
+    ]

@@ -10,6 +10,7 @@ import base64
 import contextlib
 import os
 import re
+import secrets
 import signal
 import socket
 import subprocess
@@ -22,9 +23,51 @@ from string import Template
 
 from deploy.devstack.broker.errors import BrokerError
 from deploy.devstack.broker.fetch import DEPLOY_DIR, ensure_jars, pinned_version
+from deploy.devstack.broker.tls import Tls
 from services.backbone.filelock import exclusive
+from services.backbone.kafka_access import KafkaAccess
 
 _STARTED = "Kafka Server started"
+ADMIN_USER = "admin"
+"""The administrator principal (a super user) of a secured local broker."""
+
+
+@dataclass(frozen=True)
+class BrokerSecrets:
+    """What a secured broker (or every broker of a cluster) shares: the CA and the brokers'
+    certificate, and the administrator's SCRAM password, under ``directory``."""
+
+    directory: Path
+
+    @property
+    def tls(self) -> Tls:
+        return Tls(self.directory / "tls")
+
+    @property
+    def admin_password_file(self) -> Path:
+        return self.directory / "admin.password"
+
+    def ensure(self) -> BrokerSecrets:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.tls.ensure()
+        if not self.admin_password_file.exists():
+            fd = os.open(self.admin_password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_hex(24))
+        return self
+
+    def admin_password(self) -> str:
+        return self.admin_password_file.read_text(encoding="utf-8").strip()
+
+    def access(self, bootstrap: str, username: str, password: str) -> KafkaAccess:
+        """A SCRAM principal's access to brokers that trust this CA."""
+        return KafkaAccess(
+            bootstrap,
+            protocol="SASL_SSL",
+            username=username,
+            password=password,
+            ca_file=self.tls.ca_file,
+        )
 
 
 @dataclass(frozen=True)
@@ -34,10 +77,12 @@ class NodeStatus:
     bootstrap: str
     version: str
     state_dir: Path
+    secured: bool = True
 
     def describe(self) -> str:
         if self.running:
-            return f"Kafka {self.version} running (pid {self.pid}) at {self.bootstrap}"
+            how = "SASL_SSL, ACLs enforced" if self.secured else "PLAINTEXT, for debugging only"
+            return f"Kafka {self.version} running (pid {self.pid}) at {self.bootstrap} ({how})"
         return f"Kafka {self.version} is not running (state in {self.state_dir})"
 
 
@@ -87,17 +132,51 @@ class BrokerNode:
     """One broker: its files under ``state_dir``, its jars under ``cache_dir``."""
 
     def __init__(
-        self, *, state_dir: Path, cache_dir: Path, port: int = 9092, controller_port: int = 9093
+        self,
+        *,
+        state_dir: Path,
+        cache_dir: Path,
+        port: int = 9092,
+        controller_port: int = 9093,
+        tls_port: int | None = None,
+        secured: bool = True,
+        node_id: int = 1,
+        voters: tuple[tuple[int, int], ...] | None = None,
+        cluster_id: str | None = None,
+        secrets_dir: Path | None = None,
     ) -> None:
+        """``secured`` (the default): SASL_SSL for clients on ``port``, mutual TLS on
+        ``tls_port`` (default ``port + 2``), TLS for the controller, ACLs enforced; else
+        PLAINTEXT, for debugging. ``voters`` (node id, controller port) makes this node one
+        of a static quorum (a cluster, which also gives ``cluster_id`` and ``secrets_dir``);
+        None: a standalone node."""
         self.state_dir = state_dir
         self.cache_dir = cache_dir
         self.port = port
         self.controller_port = controller_port
+        self.tls_port = tls_port if tls_port is not None else port + 2
+        self.secured = secured
+        self.node_id = node_id
+        self.voters = voters
+        self.cluster_id = cluster_id
+        self.secrets = BrokerSecrets(secrets_dir or state_dir)
         self.version = pinned_version()
 
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def ports(self) -> tuple[int, ...]:
+        if self.secured:
+            return (self.port, self.controller_port, self.tls_port)
+        return (self.port, self.controller_port)
+
+    def admin_access(self) -> KafkaAccess:
+        """The administrator's access (a super user); PLAINTEXT for a plaintext broker."""
+        if not self.secured:
+            return KafkaAccess.plaintext(self.bootstrap)
+        return self.secrets.access(self.bootstrap, ADMIN_USER, self.secrets.admin_password())
 
     @property
     def _pid_file(self) -> Path:
@@ -133,15 +212,29 @@ class BrokerNode:
     def status(self) -> NodeStatus:
         pid = self._pid()
         running = pid is not None and port_open(self.port)
-        return NodeStatus(running, pid, self.bootstrap, self.version, self.state_dir)
+        return NodeStatus(running, pid, self.bootstrap, self.version, self.state_dir, self.secured)
 
     def _write_config(self) -> Path:
-        template = Template((DEPLOY_DIR / "server.properties.template").read_text())
+        name = "server-secured" if self.secured else "server"
+        template = Template((DEPLOY_DIR / f"{name}.properties.template").read_text())
+        if self.voters is None:
+            quorum = f"controller.quorum.bootstrap.servers=127.0.0.1:{self.controller_port}"
+        else:
+            voters = ",".join(f"{n}@127.0.0.1:{p}" for n, p in self.voters)
+            quorum = f"controller.quorum.voters={voters}"
+        replication = 1 if self.voters is None else min(3, len(self.voters))
         config = self.state_dir / "server.properties"
         config.write_text(
             template.substitute(
+                node_id=self.node_id,
+                quorum=quorum,
                 port=self.port,
                 controller_port=self.controller_port,
+                tls_port=self.tls_port,
+                tls_dir=self.secrets.tls.directory,
+                admin_user=ADMIN_USER,
+                replication=replication,
+                min_isr=min(2, replication),
                 data_dir=self.state_dir / "data",
             )
         )
@@ -150,20 +243,26 @@ class BrokerNode:
     def _format(self, java: str, libs: Path, config: Path) -> None:
         if (self.state_dir / "data" / "meta.properties").exists():
             return
-        cluster_id = _kafka_uuid()
+        cluster_id = self.cluster_id or new_cluster_id()
+        command = [
+            java,
+            "-cp",
+            f"{libs}/*",
+            "kafka.tools.StorageTool",
+            "format",
+            # One argument: a random id may start with "-", which would read as an option.
+            f"--cluster-id={cluster_id}",
+            "-c",
+            str(config),
+        ]
+        if self.voters is None:
+            command.append("--standalone")
+        if self.secured:
+            # The administrator exists from the start; it adds every other principal.
+            password = self.secrets.admin_password()
+            command.append(f"--add-scram=SCRAM-SHA-512=[name={ADMIN_USER},password={password}]")
         result = subprocess.run(
-            [
-                java,
-                "-cp",
-                f"{libs}/*",
-                "kafka.tools.StorageTool",
-                "format",
-                # One argument: a random id may start with "-", which would read as an option.
-                f"--cluster-id={cluster_id}",
-                "-c",
-                str(config),
-                "--standalone",
-            ],
+            command,
             capture_output=True,
             text=True,
             check=False,
@@ -187,14 +286,17 @@ class BrokerNode:
                 f"Kafka (pid {current.pid}) is starting or stuck: wait, or run "
                 "`infoshare kafka stop` first"
             )
-        if port_open(self.port) or port_open(self.controller_port):
+        taken = [p for p in self.ports if port_open(p)]
+        if taken:
             raise BrokerError(
-                f"port {self.port} or {self.controller_port} is taken by another process: "
-                "stop it or choose other ports (--port, --controller-port)"
+                f"port {', '.join(map(str, taken))} is taken by another process: "
+                "stop it or choose other ports (--port, --controller-port, --tls-port)"
             )
         java = find_java()
         libs = ensure_jars(self.cache_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        if self.secured:
+            self.secrets.ensure()
         self._logs.mkdir(exist_ok=True)
         config = self._write_config()
         self._format(java, libs, config)
@@ -264,9 +366,7 @@ class BrokerNode:
         # A killed process's listening sockets close a moment after it dies; a start
         # right after must not mistake them for another process's.
         closing = time.monotonic() + 10
-        while (port_open(self.port) or port_open(self.controller_port)) and (
-            time.monotonic() < closing
-        ):
+        while any(port_open(p) for p in self.ports) and time.monotonic() < closing:
             time.sleep(0.05)
         return True
 
@@ -276,7 +376,7 @@ def _reap(pid: int) -> None:
         os.waitpid(pid, os.WNOHANG)
 
 
-def _kafka_uuid() -> str:
+def new_cluster_id() -> str:
     """A random cluster id in Kafka's own form: 16 bytes, URL-safe base64 without padding."""
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
 

@@ -1,0 +1,136 @@
+"""Inside the broker: on a secured broker each principal may do only what its ACLs allow,
+and a refusal is an authorisation error, said at once, never a timeout."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable
+from dataclasses import dataclass, replace
+
+import pytest
+from aiokafka.errors import (
+    ClusterAuthorizationFailedError,
+    GroupAuthorizationFailedError,
+    KafkaConnectionError,
+    TopicAuthorizationFailedError,
+    TransactionalIdAuthorizationFailed,
+)
+
+from deploy.devstack.principals import StackPrincipals
+from services.backbone import kafka
+from services.backbone.directory import load_directory
+from services.backbone.kafka_access import KafkaAccess
+from services.backbone.topics import Topics
+from services.ops import kafka_admin
+
+pytestmark = pytest.mark.kafka
+
+LA, ED = "la-northshire", "nhs-riverside-ed"
+REFUSED = (
+    # A principal with no right to write anything may not even start an idempotent producer.
+    ClusterAuthorizationFailedError,
+    TopicAuthorizationFailedError,
+    GroupAuthorizationFailedError,
+    TransactionalIdAuthorizationFailed,
+)
+
+
+@dataclass(frozen=True)
+class Deployment:
+    topics: Topics
+    principals: StackPrincipals
+    admin: KafkaAccess
+
+    def as_(self, principal: str) -> KafkaAccess:
+        return self.principals.access(self.admin, principal)
+
+
+@pytest.fixture(scope="module")
+def d(kafka_access: KafkaAccess, tmp_path_factory: pytest.TempPathFactory) -> Deployment:
+    """One deployment's topics and principals for the module (each test reads and writes
+    only what it made, or expects to be refused)."""
+    namespace = f"acl{uuid.uuid4().hex[:8]}."
+    topics, directory = Topics(namespace=namespace), load_directory(None)
+    principals = StackPrincipals(tmp_path_factory.mktemp("clients"), namespace)
+    kafka_admin.apply_topics(kafka_access, topics.all_specs(directory))
+    principals.provision(kafka_access, directory, topics)
+    return Deployment(topics, principals, kafka_access)
+
+
+async def _write(access: KafkaAccess, topic: str, *, transactional_id: str | None = None) -> None:
+    producer = kafka.producer(access, transactional_id=transactional_id)
+    await producer.start()
+    try:
+        if transactional_id is None:
+            await producer.send_and_wait(topic, b"x", key=b"k")
+        else:
+            async with producer.transaction():
+                await producer.send(topic, b"x", key=b"k")
+    finally:
+        await producer.stop()
+
+
+async def _read(access: KafkaAccess, topic: str, *, group: str | None = None) -> int:
+    """Read ``topic`` (in ``group``, or assigned) until it answers; how many records."""
+    reader = kafka.consumer(topic, access=access, group_id=group)
+    await reader.start()
+    try:
+        batch = await reader.getmany(timeout_ms=2000)
+        if group is not None:
+            await reader.commit()
+        return sum(len(part) for part in batch.values())
+    finally:
+        await reader.stop()
+
+
+async def _refused(work: Awaitable[object]) -> None:
+    """``work`` fails with an authorisation error within seconds (a timeout fails the test)."""
+    with pytest.raises(REFUSED):
+        await asyncio.wait_for(work, 20)
+
+
+async def test_an_agency_service_writes_only_its_own_source_topic(d: Deployment) -> None:
+    own = d.as_(d.principals.names.agency(LA))
+    await _write(own, d.topics.source(LA))
+    await _refused(_write(own, d.topics.source(ED)))
+
+
+async def test_a_recipient_reads_only_its_own_delivery_topic(d: Deployment) -> None:
+    await _write(d.as_(d.principals.names.processor), d.topics.deliver(LA))
+    recipient = d.as_(d.principals.names.recipient(LA))
+    assert await _read(recipient, d.topics.deliver(LA), group=f"{d.topics.namespace}{LA}.app") >= 1
+    await _refused(_read(recipient, d.topics.deliver(ED)))
+
+
+async def test_a_recipient_joins_no_group_of_another(d: Deployment) -> None:
+    recipient = d.as_(d.principals.names.recipient(LA))
+    await _refused(_read(recipient, d.topics.deliver(LA), group=f"{d.topics.namespace}{ED}.app"))
+
+
+async def test_audit_and_consent_records_only_from_their_writers(d: Deployment) -> None:
+    names = d.principals.names
+    await _refused(_write(d.as_(names.audit), d.topics.audit))  # it keeps the trail only
+    await _refused(_write(d.as_(names.recipient(LA)), d.topics.audit))
+    await _refused(_write(d.as_(names.agency(LA)), d.topics.consent_records))
+    await _refused(_write(d.as_(names.processor), d.topics.consent_records))
+    await _write(d.as_(names.consent), d.topics.consent_records)
+
+
+async def test_the_processor_transacts_only_under_its_own_ids(d: Deployment) -> None:
+    processor = d.as_(d.principals.names.processor)
+    ns = d.topics.namespace
+    await _write(processor, d.topics.audit, transactional_id=f"{ns}infoshare-processor-0")
+    await _refused(_write(processor, d.topics.audit, transactional_id=f"{ns}someone-else"))
+
+
+async def test_a_wrong_password_is_refused_and_said(
+    d: Deployment, caplog: pytest.LogCaptureFixture
+) -> None:
+    real = d.principals.access(d.admin, d.principals.names.processor)
+    impostor = replace(real, password="not-its-password")
+    reader = kafka.consumer(access=impostor, group_id=None)
+    with pytest.raises(KafkaConnectionError):  # aiokafka says why in its log
+        await asyncio.wait_for(reader.start(), 20)
+    await reader.stop()
+    assert "invalid credentials" in caplog.text
