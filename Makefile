@@ -8,11 +8,12 @@ STAMP  := $(VENV)/.installed
 # module runs on one worker (its module-scoped stack starts once), the longest test first.
 PYTEST_PARALLEL ?= -n 4 --dist loadscope --no-loadscope-reorder
 
-.PHONY: demo test lint unit integration e2e run kafka-jars observe-backends clean help bench
+.PHONY: demo test test-cluster lint unit integration e2e run kafka-jars observe-backends clean help bench
 
 help:
 	@echo "make demo   - run the CP-IS scenario end to end on a real Kafka, print the result"
 	@echo "make test   - lint, type-check and run the whole suite (real Kafka included)"
+	@echo "make test-cluster - the three-broker cluster fault run, alone (CI runs it too)"
 	@echo "make run    - run the whole stack in the foreground until Ctrl-C (infoshare up)"
 	@echo "make lint   - ruff and mypy strict"
 
@@ -44,6 +45,11 @@ lint: $(STAMP)
 
 test: $(STAMP) kafka-jars observe-backends lint
 	@$(BIN)/pytest -q $(PYTEST_PARALLEL)
+
+# The three-broker cluster's fault run, alone (three JVMs beside the parallel suite would
+# starve it); .ci/run runs it after make test.
+test-cluster: $(STAMP) kafka-jars
+	@$(BIN)/pytest -q -m cluster
 
 unit: $(STAMP)
 	@$(BIN)/pytest -q tests/unit

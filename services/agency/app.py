@@ -34,6 +34,7 @@ from services.backbone.errors import (
 )
 from services.backbone.http import create_service_app
 from services.backbone.http_telemetry import instrument_http
+from services.backbone.lease import Lease
 from services.backbone.metering import Metrics
 from services.backbone.publisher import EventBuilder
 from services.backbone.tasks import critical_task
@@ -80,6 +81,8 @@ def build_runtime(settings: AgencyServiceSettings, kind: AgencyKind) -> AgencyRu
         agency=settings.agency_id,
         topics=relay_topics,
         producer=lambda: kafka.producer(settings.kafka_access()),
+        # Replicas of this service share the outbox: one relay publishes at a time.
+        lease=Lease(outbox.engine, name=relay_topics.source),
     )
     intake.published = relay.wake.set
     return AgencyRuntime(

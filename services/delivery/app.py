@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse
 from services.backbone import kafka, telemetry
 from services.backbone.http import create_service_app
 from services.backbone.http_telemetry import instrument_http
+from services.backbone.lease import Lease
 from services.backbone.metering import Metrics
 from services.backbone.tasks import critical_task
 from services.delivery import webhook
@@ -97,6 +98,8 @@ def create_app(settings: DeliverySettings | None = None) -> FastAPI:
             base_url=settings.delivery_public_url,
             poll_s=settings.delivery_poll_s,
             telemetry=seen,
+            # Replicas share the store: each subscription is pushed by one at a time.
+            leases=lambda name: Lease(store.engine, name=name),
         )
         tasks = [
             critical_task(
@@ -108,6 +111,7 @@ def create_app(settings: DeliverySettings | None = None) -> FastAPI:
                     stop=stop,
                     on_new=rt.changes.notify,
                     seen=seen,
+                    lease=Lease(store.engine, name="delivery-ingest"),
                 ),
                 name="delivery reader",
             ),

@@ -5,6 +5,10 @@ undelivered at the retry horizon, and sending heartbeats when there is nothing t
 
 Delivery is at least once: a notification whose 2xx was lost is sent again with the same
 ``Idempotency-Key``, and the receiver drops the repeat.
+
+Replicas sharing the store push each subscription from one replica at a time: its worker
+pushes only while it holds the subscription's lease (``leases``), so order holds and each
+notification is pushed once; a replica that stops or hangs is taken over.
 """
 
 from __future__ import annotations
@@ -19,7 +23,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import orjson
+from sqlalchemy.exc import SQLAlchemyError
 
+from services.backbone.lease import Lease
 from services.backbone.metering import Metrics
 from services.backbone.records import ReadRecord
 from services.delivery import queue, subscriptions
@@ -71,6 +77,7 @@ class Dispatcher:
     poll_s: float = 1.0
     rand: Callable[[], float] = random.random
     telemetry: DeliveryTelemetry | None = None
+    leases: Callable[[str], Lease] | None = None  # by name; None: this replica is alone
     _workers: dict[str, asyncio.Task[None]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -103,6 +110,15 @@ class Dispatcher:
             await asyncio.sleep(self.poll_s)
 
     async def _work(self, sub_id: str) -> None:
+        lease = self.leases(f"webhook:{sub_id}") if self.leases is not None else None
+        try:
+            await self._work_held(sub_id, lease)
+        finally:
+            if lease is not None and lease.epoch is not None:
+                with contextlib.suppress(SQLAlchemyError):
+                    await asyncio.to_thread(lease.release)
+
+    async def _work_held(self, sub_id: str, lease: Lease | None) -> None:
         last_sent = time.monotonic()
         while True:
             try:
@@ -111,6 +127,9 @@ class Dispatcher:
                 return
             if sub.status != Status.ACTIVE.value or sub.channel != Channel.WEBHOOK.value:
                 return
+            if lease is not None and not await asyncio.to_thread(lease.held, datetime.now(UTC)):
+                await self.changes.wait(self.poll_s)  # another replica pushes it
+                continue
             assert sub.endpoint is not None and sub.secret is not None
             head = await asyncio.to_thread(queue.head, self.store, sub_id)
             if head is None:

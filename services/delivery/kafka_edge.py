@@ -4,15 +4,18 @@ the store holds, and write dead letters and their audit records."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord
+from sqlalchemy.exc import SQLAlchemyError
 
 from services.backbone import envelope, kafka
 from services.backbone.errors import EnvelopeError
 from services.backbone.kafka_access import KafkaAccess
+from services.backbone.lease import Lease
 from services.backbone.records import ReadRecord
 from services.delivery.deadletter import (
     Undeliverable,
@@ -26,6 +29,7 @@ from services.delivery.observe import DeliveryTelemetry
 from services.delivery.store import DeliveryStore
 from services.delivery.tables import DeliveryRow
 
+STANDBY_POLL_S = 1.0
 log = logging.getLogger(__name__)
 
 
@@ -127,11 +131,54 @@ async def ingest(
     on_new: Callable[[], None] | None = None,
     max_records: int = 500,
     seen: DeliveryTelemetry | None = None,
+    lease: Lease | None = None,
 ) -> None:
     """Read ``topics`` (topic -> recipient agency) until ``stop`` is set, from the offsets
     in the store, storing each batch and its offsets in one transaction. ``on_new`` is
     called after every batch that gave some subscription a new event; ``seen`` traces each
-    record and keeps the reader's lag."""
+    record and keeps the reader's lag.
+
+    With a ``lease`` (replicas sharing the store), only its holder reads; the others wait
+    and, once they hold it, start from the offsets the store has then."""
+
+    async def still_held() -> bool:
+        if lease is None:
+            return True
+        return await asyncio.to_thread(lease.held, datetime.now(UTC))
+
+    while not stop.is_set():
+        if not await still_held():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), STANDBY_POLL_S)
+            continue
+        await _ingest_while_held(
+            store,
+            topics=topics,
+            access=access,
+            dead_letters=dead_letters,
+            stop=stop,
+            on_new=on_new,
+            max_records=max_records,
+            seen=seen,
+            still_held=still_held,
+        )
+    if lease is not None and lease.epoch is not None:
+        with contextlib.suppress(SQLAlchemyError):
+            await asyncio.to_thread(lease.release)
+
+
+async def _ingest_while_held(
+    store: DeliveryStore,
+    *,
+    topics: Mapping[str, str],
+    access: KafkaAccess,
+    dead_letters: DeadLetters,
+    stop: asyncio.Event,
+    on_new: Callable[[], None] | None,
+    max_records: int,
+    seen: DeliveryTelemetry | None,
+    still_held: Callable[[], Awaitable[bool]],
+) -> None:
     reader = kafka.consumer(*topics, access=access, group_id=None)
     await reader.start()
     if seen is not None:
@@ -143,7 +190,7 @@ async def ingest(
                 reader.seek(tp, stored[(tp.topic, tp.partition)])
             else:
                 await reader.seek_to_beginning(tp)
-        while not stop.is_set():
+        while not stop.is_set() and await still_held():
             batch = await reader.getmany(timeout_ms=300, max_records=max_records)
             if not batch:
                 if seen is not None:

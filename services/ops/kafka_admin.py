@@ -207,7 +207,28 @@ def apply_topics(access: KafkaAccess, specs: Iterable[TopicSpec]) -> list[str]:
     ]
     if new:
         _wait(client.create_topics(new, operation_timeout=_TIMEOUT_S), "create topics")
+        _until_listed(client, {t.topic for t in new})
     return [t.topic for t in new]
+
+
+def _until_listed(client: AdminClient, names: set[str]) -> None:
+    """The controller has made the topics; return once a broker lists them with leaders, so
+    that what starts next (a stack's components, the next check) finds them."""
+    deadline = time.monotonic() + _TIMEOUT_S
+    while True:
+        listed = client.list_topics(timeout=_TIMEOUT_S).topics
+        ready = {
+            n
+            for n in names
+            if n in listed
+            and listed[n].partitions
+            and all(p.leader >= 0 for p in listed[n].partitions.values())
+        }
+        if ready == names:
+            return
+        if time.monotonic() > deadline:
+            raise AdminError(f"topics not ready within {_TIMEOUT_S:.0f}s: {sorted(names - ready)}")
+        time.sleep(0.1)
 
 
 def topic_shortfalls(access: KafkaAccess, specs: Iterable[TopicSpec]) -> dict[str, list[str]]:

@@ -10,6 +10,10 @@ they were accepted, and mark each one published when the broker has acknowledged
 - **Refused for good** (a non-retriable broker error such as an authorisation failure):
   the record goes to ``dlq.outbox`` with why, is audited, and is not sent again.
 - **Database trouble** is logged and retried with back-off; it never stops the service.
+- **Replicas.** With a lease (services/backbone/lease.py), only the relay holding it
+  publishes; the others stand by and take over when it lapses. A holder that hangs past its
+  lease may overlap its successor for one batch: the copies keep their event ids, and the
+  processor suppresses (and audits) them.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from opentelemetry import trace
 from sqlalchemy.exc import SQLAlchemyError
 
 from services.backbone import telemetry
+from services.backbone.lease import Lease
 from services.outbox import deadletter
 from services.outbox.store import OutboxStore, Pending
 
@@ -60,6 +65,7 @@ class OutboxRelay:
         poll_s: float = 1.0,
         max_backoff_s: float = 5.0,
         stall_s: float = 5.0,
+        lease: Lease | None = None,
     ) -> None:
         self.store = store
         self.agency = agency
@@ -73,6 +79,8 @@ class OutboxRelay:
         self.wake = asyncio.Event()
         self.connected = False
         self.published = 0
+        self.lease = lease
+        self.standing_by = False  # another replica's relay holds the lease
 
     async def run(self, stop: asyncio.Event) -> None:
         backoff = 0.1
@@ -80,6 +88,9 @@ class OutboxRelay:
             while not stop.is_set():
                 self.wake.clear()  # before looking, so that an accept meanwhile wakes us
                 try:
+                    if not await self._hold_lease():
+                        await _wait(stop, self.poll_s)
+                        continue
                     sent = await self._relay_once(stop)
                 except (KafkaError, SQLAlchemyError) as exc:
                     self.connected = self.connected and isinstance(exc, SQLAlchemyError)
@@ -93,6 +104,22 @@ class OutboxRelay:
                     await _wait_any(stop, self.wake, self.poll_s)
         finally:
             await self._close_producer()
+            if self.lease is not None and self.lease.epoch is not None:
+                with contextlib.suppress(SQLAlchemyError):
+                    await asyncio.to_thread(self.lease.release)
+
+    async def _hold_lease(self) -> bool:
+        """Whether this relay may publish now (always, without a lease)."""
+        if self.lease is None:
+            return True
+        held = await asyncio.to_thread(self.lease.held, datetime.now(UTC))
+        if not held and not self.standing_by:
+            await self._close_producer()
+            log.info("outbox relay: another replica holds the lease; standing by")
+        elif held and self.standing_by:
+            log.info("outbox relay: took the lease (epoch %s); publishing", self.lease.epoch)
+        self.standing_by = not held
+        return held
 
     async def _relay_once(self, stop: asyncio.Event) -> int:
         batch = await asyncio.to_thread(self.store.pending, self.topics.source, self.batch_size)

@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, col, select, update
 
 from services.backbone.database import create_tables, engine_for
+from services.backbone.lease import LEASE_TABLE
 from services.outbox.tables import OutboxRow, SubmissionRow
 
 
@@ -77,7 +78,7 @@ class OutboxStore:
         self._write_lock = threading.Lock()  # SQLite takes one writer at a time
 
     def create_schema(self) -> None:
-        names = (SubmissionRow.__tablename__, OutboxRow.__tablename__)
+        names = (SubmissionRow.__tablename__, OutboxRow.__tablename__, LEASE_TABLE)
         tables = [SQLModel.metadata.tables[str(n)] for n in names]
         create_tables(self.engine, tables=tables)
 

@@ -34,7 +34,8 @@ from tests.e2e.fault_harness import (
 from tests.integration.kafka_helpers import read_all
 from tests.unit.factories import LA
 
-pytestmark = [pytest.mark.kafka, pytest.mark.e2e]
+# Three brokers beside a parallel suite would starve it: run alone (make test-cluster).
+pytestmark = [pytest.mark.kafka, pytest.mark.e2e, pytest.mark.cluster]
 
 EVENTS = 20_000
 PARTITIONS = 6

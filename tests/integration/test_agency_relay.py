@@ -6,8 +6,11 @@ published exactly once after Kafka returns."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import json
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -17,6 +20,7 @@ import pytest
 
 from deploy.devstack.broker import BrokerNode
 from deploy.devstack.demo import scenario
+from deploy.devstack.postgres import PostgresNode
 from services.agency.runtime import AgencyRuntime
 from services.backbone import envelope, kafka
 from services.backbone.directory import Directory
@@ -41,12 +45,18 @@ def plan(i: int) -> bytes:
 
 @asynccontextmanager
 async def running_service(
-    *, access: KafkaAccess, namespace: str, keyring_path: Path, tmp_path: Path, directory: Directory
+    *,
+    access: KafkaAccess,
+    namespace: str,
+    keyring_path: Path,
+    tmp_path: Path,
+    directory: Directory,
+    database_url: str | None = None,
 ) -> AsyncIterator[tuple[httpx.AsyncClient, AgencyRuntime]]:
     settings = settings_for(
         SOCIALCARE,
         keyring_path=keyring_path,
-        database_url=f"sqlite:///{tmp_path / 'outbox.db'}",
+        database_url=database_url or f"sqlite:///{tmp_path / 'outbox.db'}",
         **access.settings(),
         topic_namespace=namespace,
     )
@@ -235,3 +245,49 @@ async def test_a_record_the_broker_refuses_for_good_is_dead_lettered_not_retried
     (record,) = [json.loads(x.value) for x in audit if b"refused_by_broker" in (x.value or b"")]
     assert record["decision"] == "dead_lettered" and record["event_id"] == ids[1]
     assert scenario.ON_PLAN.nhs_number not in json.dumps(record)
+
+
+async def test_two_replicas_publish_each_record_once_in_order_as_one_stops(
+    kafka_access: KafkaAccess,
+    namespace: str,
+    keyring_path: Path,
+    tmp_path: Path,
+    directory: Directory,
+    postgres: PostgresNode,
+) -> None:
+    """Two replicas of one agency's service share an outbox on PostgreSQL and both accept
+    requests; one relay publishes at a time. The one publishing stops half-way; the other
+    takes over. Every accepted event is on the topic once, in the order accepted."""
+    url = postgres.ensure_database(f"t{uuid.uuid4().hex[:12]}")
+    replica = functools.partial(
+        running_service,
+        access=kafka_access,
+        namespace=namespace,
+        keyring_path=keyring_path,
+        tmp_path=tmp_path,
+        directory=directory,
+        database_url=url,
+    )
+    stacks = (contextlib.AsyncExitStack(), contextlib.AsyncExitStack())
+    try:
+        a, b = [await s.enter_async_context(replica()) for s in stacks]
+        ids: list[str] = []
+        for i in range(10):  # accepted by each in turn
+            ids += await send((a, b)[i % 2][0], keyring_path, i, 1)
+        source = a[1].source_topic
+        await until("the first ten published", lambda: a[1].outbox.backlog(source).pending == 0)
+        assert a[1].relay.standing_by != b[1].relay.standing_by, "not exactly one relay at work"
+        publishing = 1 if a[1].relay.standing_by else 0
+        other = (a, b)[1 - publishing]
+        await stacks[publishing].aclose()  # the relay at work stops; its lease is released
+        for i in range(10, 20):
+            ids += await send(other[0], keyring_path, i, 1)
+        await until("the other took over", lambda: not other[1].relay.standing_by)
+        await until("all published", lambda: other[1].outbox.backlog(source).pending == 0)
+    finally:
+        for stack in stacks:
+            await stack.aclose()
+        postgres.drop_database(url.rsplit("/", 1)[-1])
+    records = await read_topic(source, kafka_access, until=lambda r: len(r) >= len(ids))
+    published = [envelope.decode(r.key, r.value, list(r.headers)).id for r in records]
+    assert published == ids  # each once, in the order accepted

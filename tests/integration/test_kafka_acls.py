@@ -21,7 +21,7 @@ from deploy.devstack.principals import StackPrincipals
 from services.backbone import kafka
 from services.backbone.directory import load_directory
 from services.backbone.kafka_access import KafkaAccess
-from services.backbone.topics import Topics
+from services.backbone.topics import Topics, TopicSpec
 from services.ops import kafka_admin
 
 pytestmark = pytest.mark.kafka
@@ -134,3 +134,22 @@ async def test_a_wrong_password_is_refused_and_said(
         await asyncio.wait_for(reader.start(), 20)
     await reader.stop()
     assert "invalid credentials" in caplog.text
+
+
+def test_an_existing_topic_weaker_than_declared_is_refused_by_name(
+    kafka_access: KafkaAccess,
+) -> None:
+    namespace = f"weak{uuid.uuid4().hex[:8]}."
+    topics = Topics(namespace=namespace)
+    specs = topics.all_specs(load_directory(None))
+    audit = next(s for s in specs if s.name == topics.audit)
+    # Made by hand with the broker's defaults: one partition, a week's retention.
+    kafka_admin.apply_topics(kafka_access, [TopicSpec(audit.name, 1, retention_ms=604800000)])
+    with pytest.raises(kafka_admin.AdminError) as refused:
+        kafka_admin.apply_topics(kafka_access, specs)
+    said = str(refused.value)
+    assert f"{audit.name}: 1 partitions, declared 3" in said
+    assert "retention.ms 604800000" in said
+    # Nothing else was created: the stack refuses to start rather than half start.
+    listed = kafka_admin.admin_client(kafka_access).list_topics(timeout=30).topics
+    assert {name for name in listed if name.startswith(namespace)} == {audit.name}

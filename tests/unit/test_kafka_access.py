@@ -10,13 +10,18 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from services.backbone.errors import ConfigurationError
-from services.backbone.kafka_access import KafkaAccess
+from services.backbone.kafka_access import ENV_NAMES, KafkaAccess
 from services.backbone.settings import BackboneSettings
 
 
-def test_the_default_is_sasl_ssl_and_it_wants_a_principal(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("USERNAME", "PASSWORD", "PASSWORD_FILE", "SECURITY_PROTOCOL"):
-        monkeypatch.delenv(f"INFOSHARE_KAFKA_{name}", raising=False)
+@pytest.fixture(autouse=True)
+def no_kafka_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker that ran a Kafka test holds the run's administrator in its environment."""
+    for name in ENV_NAMES:
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_the_default_is_sasl_ssl_and_it_wants_a_principal() -> None:
     with pytest.raises(ConfigurationError, match="INFOSHARE_KAFKA_USERNAME"):
         BackboneSettings().kafka_access()
 
@@ -80,6 +85,5 @@ def test_settings_and_environment_round_trip(monkeypatch: pytest.MonkeyPatch) ->
     access = KafkaAccess("127.0.0.1:9092", username="consent", password="pw-1234")
     for name, value in access.as_env().items():
         monkeypatch.setenv(name, value)
-    monkeypatch.delenv("INFOSHARE_KAFKA_PASSWORD_FILE", raising=False)
     assert BackboneSettings().kafka_access() == access
     assert BackboneSettings(**access.settings()).kafka_access() == access
