@@ -63,3 +63,4 @@ bench: $(STAMP) kafka-jars
 	@$(BIN)/infoshare bench audit --write docs/benchmarks.md
 	@$(BIN)/infoshare bench agencies --write docs/benchmarks.md
 	@$(BIN)/infoshare bench telemetry --write docs/benchmarks.md
+	@$(BIN)/infoshare bench kafka --write docs/benchmarks.md

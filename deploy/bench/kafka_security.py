@@ -130,7 +130,10 @@ def report(results: list[Measured], rounds: int) -> str:
         f"CPUs: one processor, {PARTITIONS} partitions, batch_max {DEFAULT_BATCH}, exactly "
         "once, on a Kafka of its own per variant (the brokers share the machine with it). "
         "Secured: every client over TLS with SCRAM-SHA-512, the processor as its own "
-        "principal under its ACLs. Variants alternate each round; best round shown.",
+        "principal under its ACLs. Variants alternate each round; best round shown. The three "
+        "brokers share this machine's cores with the processor and with each other, so their "
+        "ratio is what replication costs on one machine, an upper bound on its cost where "
+        "each broker has a machine of its own.",
         "",
         "| Kafka | events | best seconds | events/s | vs PLAINTEXT |",
         "| --- | --- | --- | --- | --- |",
