@@ -30,7 +30,8 @@ Namespace = Annotated[
     str | None,
     typer.Option(help="topic and principal prefix (default: INFOSHARE_TOPIC_NAMESPACE)"),
 ]
-Apply = Annotated[bool, typer.Option("--apply", help="make the broker match (else: print)")]
+Apply = Annotated[bool, typer.Option("--apply", help="make the broker match")]
+Print = Annotated[bool, typer.Option("--print", help="print them (the default)")]
 Brokers = Annotated[
     int,
     typer.Option(
@@ -159,7 +160,11 @@ def kafka_status(
         raise typer.Exit(code=3)
 
 
-def _deployment(namespace: str | None) -> tuple[BackboneSettings, Topics]:
+def _deployment(
+    namespace: str | None, *, apply: bool, show: bool
+) -> tuple[BackboneSettings, Topics]:
+    if apply and show:
+        raise fail("give --print or --apply, not both", 2)
     settings = BackboneSettings()
     prefix = settings.topic_namespace if namespace is None else namespace
     return settings, Topics(
@@ -173,6 +178,7 @@ def _deployment(namespace: str | None) -> tuple[BackboneSettings, Topics]:
 def kafka_acls(
     namespace: Namespace = None,
     apply: Apply = False,
+    show: Print = False,
     bootstrap: Annotated[str | None, typer.Option(help="Kafka bootstrap (with --apply)")] = None,
 ) -> None:
     """The ACLs of every principal, derived from the agency directory: print them, or with
@@ -181,7 +187,7 @@ def kafka_acls(
     from services.ops import kafka_admin
     from services.ops.kafka_acls import Principals, acl_rules
 
-    settings, topics = _deployment(namespace)
+    settings, topics = _deployment(namespace, apply=apply, show=show)
     try:
         directory = settings.directory()
     except BackboneError as exc:
@@ -189,7 +195,7 @@ def kafka_acls(
     rules = acl_rules(directory, topics)
     if not apply:
         for rule in rules:
-            out.print(rule.describe())
+            out.print(rule.describe(), soft_wrap=True)
         return
     access = kafka_access(settings, bootstrap)
     try:
@@ -209,6 +215,7 @@ def kafka_acls(
 def kafka_topics(
     namespace: Namespace = None,
     apply: Apply = False,
+    show: Print = False,
     bootstrap: Annotated[str | None, typer.Option(help="Kafka bootstrap (with --apply)")] = None,
 ) -> None:
     """Every topic as declared (partitions, replication, retention, cleanup): print them, or
@@ -216,14 +223,15 @@ def kafka_topics(
     than declared."""
     from services.ops import kafka_admin
 
-    settings, topics = _deployment(namespace)
+    settings, topics = _deployment(namespace, apply=apply, show=show)
     specs = topics.all_specs(settings.directory())
     if not apply:
         for spec in specs:
             configs = spec.configs()
             out.print(
                 f"{spec.name}  partitions={spec.partitions} replication={spec.replication} "
-                + " ".join(f"{k}={v}" for k, v in configs.items())
+                + " ".join(f"{k}={v}" for k, v in configs.items()),
+                soft_wrap=True,
             )
         return
     try:

@@ -19,6 +19,7 @@ from services.agency import routes
 from services.agency.auth import authenticate, bearer_scheme
 from services.agency.gate import AgencyGate
 from services.agency.inbox import consume_into
+from services.agency.inbox_store import Inbox
 from services.agency.inbox_view import load_private_key
 from services.agency.metrics import AgencyMetrics
 from services.agency.openapi import document_agency_api
@@ -91,6 +92,7 @@ def build_runtime(settings: AgencyServiceSettings, kind: AgencyKind) -> AgencyRu
         intake=intake,
         relay=relay,
         private_key=load_private_key(key_path) if key_path else None,
+        inbox=Inbox(outbox.engine, topics.deliver(settings.agency_id)),
     )
 
 
@@ -99,6 +101,7 @@ def create_agency_app(
 ) -> FastAPI:
     rt = build_runtime(settings, kind)
     rt.outbox.create_schema()
+    rt.inbox.create_schema()
     rt.index.create_schema()
 
     @contextlib.asynccontextmanager
@@ -107,9 +110,10 @@ def create_agency_app(
         reader = critical_task(
             consume_into(
                 rt.inbox,
-                topic=settings.topics().deliver(settings.agency_id),
                 access=settings.kafka_access(),
                 stop=rt.stop,
+                # Replicas share the database: one of them reads the inbox into it.
+                lease=Lease(rt.outbox.engine, name=f"inbox:{rt.inbox.topic}"),
             ),
             name="inbox reader",
         )

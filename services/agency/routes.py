@@ -13,6 +13,8 @@ from pydantic import BaseModel
 from services.agency.inbox_view import open_fields
 from services.agency.runtime import AgencyRuntime, runtime
 
+MAX_CURSOR = 2**63 - 1  # inbox numbers are 64-bit integers in every database
+
 router = APIRouter()
 
 
@@ -52,7 +54,7 @@ def health(rt: AgencyRuntime) -> dict[str, Any]:
     age = (datetime.now(UTC) - backlog.oldest).total_seconds() if backlog.oldest else 0.0
     return {
         "agency": rt.agency,
-        "received": len(rt.inbox),
+        "received": rt.inbox.count(),
         "outbox": {
             "pending": backlog.pending,
             "oldest_pending_s": round(age, 3),
@@ -93,12 +95,12 @@ async def submission(request: Request, submission_id: str = Path(max_length=36))
 )
 async def inbox(
     request: Request,
-    after: int = Query(0, ge=0, description="cursor: the last number already seen"),
+    after: int = Query(0, ge=0, le=MAX_CURSOR, description="cursor: the last number already seen"),
     limit: int = Query(100, ge=1, le=1000),
 ) -> InboxPage:
     rt = runtime(request)
     items = []
-    for r in rt.inbox.after(after, limit):
+    for r in await asyncio.to_thread(rt.inbox.after, after, limit):
         data, opened, sealed = open_fields(r.data, agency=rt.agency, key=rt.private_key)
         items.append(
             InboxItem(

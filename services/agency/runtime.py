@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from fastapi import Request
 from pydantic import Field
 
-from services.agency.inbox import Inbox
+from services.agency.inbox_store import Inbox
 from services.agency.submission import Intake
 from services.backbone.keyring import Keyring
 from services.backbone.settings import HttpSettings
@@ -51,7 +51,7 @@ class AgencyRuntime:
     intake: Intake  # what a submission goes through (services/agency/submission.py)
     relay: OutboxRelay
     private_key: X25519PrivateKey | None
-    inbox: Inbox = field(default_factory=Inbox)
+    inbox: Inbox  # what the agency received, in the service's database
     stop: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property

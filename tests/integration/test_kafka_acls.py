@@ -16,13 +16,17 @@ from aiokafka.errors import (
     TopicAuthorizationFailedError,
     TransactionalIdAuthorizationFailed,
 )
+from typer.testing import CliRunner
 
+from deploy.cli.main import app
+from deploy.devstack.broker.tls import Tls
 from deploy.devstack.principals import StackPrincipals
 from services.backbone import kafka
 from services.backbone.directory import load_directory
 from services.backbone.kafka_access import KafkaAccess
 from services.backbone.topics import Topics, TopicSpec
 from services.ops import kafka_admin
+from services.ops.kafka_acls import acl_rules
 
 pytestmark = pytest.mark.kafka
 
@@ -153,3 +157,41 @@ def test_an_existing_topic_weaker_than_declared_is_refused_by_name(
     # Nothing else was created: the stack refuses to start rather than half start.
     listed = kafka_admin.admin_client(kafka_access).list_topics(timeout=30).topics
     assert {name for name in listed if name.startswith(namespace)} == {audit.name}
+
+
+async def test_a_recipient_on_mutual_tls_is_the_same_principal_under_the_same_acls(
+    d: Deployment,
+) -> None:
+    # The broker's TLS listener (client port + 2) maps a certificate's CN to the principal.
+    assert d.admin.ca_file is not None
+    principal = d.principals.names.recipient(LA)
+    cert, key = Tls(d.admin.ca_file.parent).issue_client(principal)
+    host, port = d.admin.bootstrap.rsplit(":", 1)
+    itself = KafkaAccess(
+        f"{host}:{int(port) + 2}",
+        protocol="SSL",
+        ca_file=d.admin.ca_file,
+        cert_file=cert,
+        key_file=key,
+    ).checked()
+    await _write(d.as_(d.principals.names.processor), d.topics.deliver(LA))
+    group = f"{d.topics.namespace}{LA}.tls-app"
+    assert await _read(itself, d.topics.deliver(LA), group=group) >= 1
+    await _refused(_read(itself, d.topics.deliver(ED)))
+
+
+def test_the_acls_command_applies_them_once_and_then_has_nothing_to_do(
+    kafka_access: KafkaAccess,
+) -> None:
+    namespace = f"cli{uuid.uuid4().hex[:8]}."
+    kafka_admin.apply_topics(
+        kafka_access, Topics(namespace=namespace).all_specs(load_directory(None))
+    )
+    args = ["kafka", "acls", "--namespace", namespace, "--apply"]
+    args += ["--bootstrap", kafka_access.bootstrap]
+    first = CliRunner().invoke(app, args, catch_exceptions=False)
+    assert first.exit_code == 0, first.output
+    created = len(acl_rules(load_directory(None), Topics(namespace=namespace)))
+    assert f"{created} rule(s) in force; {created} created, 0 deleted" in first.output
+    again = CliRunner().invoke(app, args, catch_exceptions=False)
+    assert f"{created} rule(s) in force; 0 created, 0 deleted" in again.output

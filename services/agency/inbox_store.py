@@ -1,0 +1,154 @@
+"""What an agency has received, kept in its service's database: every delivery read from
+its ``deliver.<agency>`` topic, numbered in arrival order, with the offsets read up to.
+
+A batch and its offsets are stored in one transaction, so the inbox is exactly the topic's
+committed records, once each (a delivery seen before, by event id, is not stored again),
+across restarts and with no cap in memory. Replicas of the service sharing the database
+fill it one at a time (the reader's lease).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, Engine, UniqueConstraint, func
+from sqlmodel import Field, Session, SQLModel, col, select
+
+from services.backbone import envelope
+from services.backbone.database import create_tables
+from services.backbone.lease import LEASE_TABLE
+
+
+class InboxItemRow(SQLModel, table=True):
+    __tablename__ = "agency_inbox"
+    __table_args__ = (UniqueConstraint("topic", "event_id", name="uq_agency_inbox_event"),)
+    number: int | None = Field(default=None, primary_key=True)
+    topic: str = Field(index=True, max_length=255)
+    event_id: str = Field(max_length=64)
+    type: str = Field(max_length=128)
+    source: str = Field(max_length=255)
+    time: datetime
+    protocol: str | None = Field(default=None, max_length=128)
+    identity_level: str | None = Field(default=None, max_length=32)
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+
+
+class InboxOffsetRow(SQLModel, table=True):
+    __tablename__ = "agency_inbox_offset"
+    topic: str = Field(primary_key=True, max_length=255)
+    kafka_partition: int = Field(primary_key=True)
+    next_offset: int
+
+
+@dataclass(frozen=True)
+class Received:
+    number: int
+    event_id: str
+    type: str
+    source: str
+    time: datetime
+    protocol: str | None
+    identity_level: str | None
+    data: dict[str, Any]
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "number": self.number,
+            "id": self.event_id,
+            "type": self.type,
+            "source": self.source,
+            "time": self.time.isoformat(),
+            "protocol": self.protocol,
+            "identity_level": self.identity_level,
+            "data": self.data,
+        }
+
+
+class Inbox:
+    """One delivery topic's inbox in ``engine``'s database."""
+
+    def __init__(self, engine: Engine, topic: str) -> None:
+        self.engine = engine
+        self.topic = topic
+
+    def create_schema(self) -> None:
+        names = (InboxItemRow.__tablename__, InboxOffsetRow.__tablename__, LEASE_TABLE)
+        create_tables(self.engine, tables=[SQLModel.metadata.tables[str(n)] for n in names])
+
+    def offsets(self) -> dict[int, int]:
+        with Session(self.engine) as s:
+            rows = s.exec(select(InboxOffsetRow).where(col(InboxOffsetRow.topic) == self.topic))
+            return {r.kafka_partition: r.next_offset for r in rows}
+
+    def add(self, events: Sequence[envelope.CloudEvent], offsets: Mapping[int, int]) -> int:
+        """Store the events not seen before and advance the offsets, all or nothing;
+        how many were new."""
+        with Session(self.engine) as s:
+            ids = [e.id for e in events]
+            known = set(
+                s.exec(
+                    select(InboxItemRow.event_id).where(
+                        col(InboxItemRow.topic) == self.topic, col(InboxItemRow.event_id).in_(ids)
+                    )
+                )
+            )
+            new = 0
+            for event in events:
+                if event.id in known:
+                    continue
+                known.add(event.id)
+                new += 1
+                s.add(
+                    InboxItemRow(
+                        topic=self.topic,
+                        event_id=event.id,
+                        type=event.type,
+                        source=event.source,
+                        time=event.time,
+                        protocol=event.extensions.get(envelope.EXT_PROTOCOL),
+                        identity_level=event.extensions.get(envelope.EXT_IDENTITY),
+                        data=dict(event.data),
+                    )
+                )
+            for partition, offset in offsets.items():
+                row = s.get(InboxOffsetRow, (self.topic, partition))
+                if row is None:
+                    row = InboxOffsetRow(topic=self.topic, kafka_partition=partition, next_offset=0)
+                row.next_offset = max(row.next_offset, offset)
+                s.add(row)
+            s.commit()
+            return new
+
+    def after(self, cursor: int = 0, limit: int = 100) -> list[Received]:
+        with Session(self.engine) as s:
+            rows = s.exec(
+                select(InboxItemRow)
+                .where(col(InboxItemRow.topic) == self.topic, col(InboxItemRow.number) > cursor)
+                .order_by(col(InboxItemRow.number))
+                .limit(limit)
+            ).all()
+        return [
+            Received(
+                number=r.number or 0,
+                event_id=r.event_id,
+                type=r.type,
+                source=r.source,
+                time=r.time,
+                protocol=r.protocol,
+                identity_level=r.identity_level,
+                data=r.data,
+            )
+            for r in rows
+        ]
+
+    def count(self) -> int:
+        with Session(self.engine) as s:
+            found = s.exec(
+                select(func.count())
+                .select_from(InboxItemRow)
+                .where(col(InboxItemRow.topic) == self.topic)
+            ).one()
+        return int(found)
