@@ -54,18 +54,6 @@ class Received:
     identity_level: str | None
     data: dict[str, Any]
 
-    def public(self) -> dict[str, Any]:
-        return {
-            "number": self.number,
-            "id": self.event_id,
-            "type": self.type,
-            "source": self.source,
-            "time": self.time.isoformat(),
-            "protocol": self.protocol,
-            "identity_level": self.identity_level,
-            "data": self.data,
-        }
-
 
 class Inbox:
     """One delivery topic's inbox in ``engine``'s database."""
