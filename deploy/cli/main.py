@@ -31,10 +31,16 @@ app = typer.Typer(
 )
 
 
+# Commands that run components never take the administrator's settings: each component
+# connects as its own principal.
+RUNS_COMPONENTS = frozenset({"run", "up", "demo"})
+
+
 @app.callback()
-def _defaults() -> None:
+def _defaults(ctx: typer.Context) -> None:
     """infoshare: information sharing between schools, social care and the NHS"""
-    terminal.stack_admin_defaults(default_state_dir())
+    if ctx.invoked_subcommand not in RUNS_COMPONENTS:
+        terminal.stack_admin_defaults(default_state_dir())
 
 
 app.command("up")(stack_cmd.up)

@@ -77,9 +77,22 @@ class StackPrincipals:
         return len(created)
 
     def write_admin_env(self, admin: KafkaAccess) -> Path:
+        """The administrator's settings for operator commands; the password in a file of
+        its own, so that reading the settings never puts it in an environment."""
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        env = admin.as_env()
+        password = env.pop("INFOSHARE_KAFKA_PASSWORD", None)
+        if password is not None:
+            secret = self.directory / "admin.password"
+            _write_private(secret, password)
+            env["INFOSHARE_KAFKA_PASSWORD_FILE"] = str(secret)
         path = self.directory / "admin.env"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.writelines(f"{k}={v}\n" for k, v in sorted(admin.as_env().items()))
+        _write_private(path, "".join(f"{k}={v}\n" for k, v in sorted(env.items())))
         return path
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Readable by the owner only, from before the first byte."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)

@@ -56,12 +56,19 @@ async def consume_into(
     With a ``lease`` (replicas sharing the database), only its holder reads. Each record
     read is a ``receive`` span in the recipient's own trace: an agency service is the
     recipient's side, and never opens the event's sealed trace (``telemetry.TraceSeal``)."""
+    backoff = 1.0
     while not stop.is_set():
-        if lease is not None and not await asyncio.to_thread(lease.held, datetime.now(UTC)):
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), 1.0)
-            continue
-        await _read_while_held(inbox, access=access, stop=stop, lease=lease)
+        try:
+            if lease is None or await asyncio.to_thread(lease.held, datetime.now(UTC)):
+                await _read_while_held(inbox, access=access, stop=stop, lease=lease)
+                continue
+        except SQLAlchemyError as exc:  # the database away: never stops the service
+            log.warning("inbox reader: database %s; retrying", type(exc).__name__)
+            backoff = min(backoff * 2, 30.0)
+        else:
+            backoff = 1.0
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), backoff)
     if lease is not None and lease.epoch is not None:
         with contextlib.suppress(SQLAlchemyError):
             await asyncio.to_thread(lease.release)
@@ -84,7 +91,7 @@ async def _read_while_held(
         while not stop.is_set():
             if lease is not None and not await asyncio.to_thread(lease.held, datetime.now(UTC)):
                 return
-            batch = await reader.getmany(timeout_ms=500)
+            batch = await reader.getmany(timeout_ms=500, max_records=500)
             events: list[envelope.CloudEvent] = []
             offsets: dict[int, int] = {}
             for tp, records in batch.items():

@@ -146,22 +146,28 @@ async def ingest(
             return True
         return await asyncio.to_thread(lease.held, datetime.now(UTC))
 
+    wait = STANDBY_POLL_S
     while not stop.is_set():
-        if not await still_held():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), STANDBY_POLL_S)
-            continue
-        await _ingest_while_held(
-            store,
-            topics=topics,
-            access=access,
-            dead_letters=dead_letters,
-            stop=stop,
-            on_new=on_new,
-            max_records=max_records,
-            seen=seen,
-            still_held=still_held,
-        )
+        try:
+            if await still_held():
+                await _ingest_while_held(
+                    store,
+                    topics=topics,
+                    access=access,
+                    dead_letters=dead_letters,
+                    stop=stop,
+                    on_new=on_new,
+                    max_records=max_records,
+                    seen=seen,
+                    still_held=still_held,
+                )
+                continue
+            wait = STANDBY_POLL_S
+        except SQLAlchemyError as exc:  # the store away: read again from its offsets
+            log.warning("delivery reader: store %s; retrying", type(exc).__name__)
+            wait = min(wait * 2, 30.0)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), wait)
     if lease is not None and lease.epoch is not None:
         with contextlib.suppress(SQLAlchemyError):
             await asyncio.to_thread(lease.release)

@@ -240,8 +240,18 @@ class BrokerNode:
         )
         return config
 
+    @property
+    def _secured_marker(self) -> Path:
+        return self.state_dir / "data" / ".infoshare-secured"
+
     def _format(self, java: str, libs: Path, config: Path) -> None:
         if (self.state_dir / "data" / "meta.properties").exists():
+            if self.secured and not self._secured_marker.exists():
+                raise BrokerError(
+                    f"the broker's storage in {self.state_dir} was made without security "
+                    "(with --plaintext, or by an older infoshare), so it has no administrator: "
+                    f"remove {self.state_dir} to start afresh, or start it with --plaintext"
+                )
             return
         cluster_id = self.cluster_id or new_cluster_id()
         command = [
@@ -268,9 +278,12 @@ class BrokerNode:
             check=False,
         )
         if result.returncode != 0:
-            raise BrokerError(
-                "Formatting the Kafka storage failed:\n" + result.stdout + result.stderr
-            )
+            said = result.stdout + result.stderr
+            if self.secured:  # never the administrator's password, should the tool echo it
+                said = said.replace(self.secrets.admin_password(), "[redacted]")
+            raise BrokerError("Formatting the Kafka storage failed:\n" + said)
+        if self.secured:
+            self._secured_marker.write_text("formatted with its administrator\n")
 
     def start(self, *, timeout: float = 90.0) -> NodeStatus:
         """Start the broker unless it runs already; return once it accepts clients."""
