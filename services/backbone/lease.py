@@ -46,12 +46,14 @@ class Lease:
     epoch: int | None = None  # the epoch held, None when not held
     _until: datetime | None = None  # held until then, as last written
 
-    def held(self, now: datetime) -> bool:
-        """Whether we hold it, renewing it once half of it has run (a write a few times a
-        lease, not on every pass of the work)."""
-        if self._until is not None and now < self._until - self.ttl / 2:
+    def held(self, now: datetime, need: timedelta | None = None) -> bool:
+        """Whether we hold it for at least ``need`` more (default: half the lease),
+        renewing it only when less is left (a write a few times a lease, not on every pass
+        of the work). Work that may take a while (a webhook push) asks for its longest."""
+        margin = max(self.ttl / 2, need or timedelta(0))
+        if self._until is not None and now < self._until - margin:
             return True
-        return self.hold(now)
+        return self.hold(now) and (need is None or need < self.ttl)
 
     def hold(self, now: datetime) -> bool:
         """Take or renew the lease if it is ours or has lapsed; whether we hold it now."""

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -24,7 +25,7 @@ from services.backbone.metering import Metrics
 from services.backbone.tasks import critical_task
 from services.delivery import webhook
 from services.delivery.breaker import BreakerBoard
-from services.delivery.dispatcher import Changes, Dispatcher
+from services.delivery.dispatcher import PUSH_MARGIN_S, Changes, Dispatcher
 from services.delivery.errors import (
     AckBeyondLast,
     DeliveryNotFound,
@@ -99,7 +100,12 @@ def create_app(settings: DeliverySettings | None = None) -> FastAPI:
             poll_s=settings.delivery_poll_s,
             telemetry=seen,
             # Replicas share the store: each subscription is pushed by one at a time.
-            leases=lambda name: Lease(store.engine, name=name),
+            # twice the longest push, which a holder renews the lease ahead of
+            leases=lambda name: Lease(
+                store.engine,
+                name=name,
+                ttl=timedelta(seconds=2 * (settings.delivery_webhook_timeout_s + PUSH_MARGIN_S)),
+            ),
         )
         tasks = [
             critical_task(

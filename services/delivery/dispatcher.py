@@ -20,7 +20,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import orjson
 from sqlalchemy.exc import SQLAlchemyError
@@ -44,6 +44,7 @@ from services.delivery.tables import SubscriptionRow
 from services.delivery.webhook import PushOutcome, WebhookSender
 
 log = logging.getLogger(__name__)
+PUSH_MARGIN_S = 5.0
 MIN_WAIT_S = 0.02  # never spin: even a wait that is already over yields this long
 
 
@@ -127,7 +128,11 @@ class Dispatcher:
                 return
             if sub.status != Status.ACTIVE.value or sub.channel != Channel.WEBHOOK.value:
                 return
-            if lease is not None and not await asyncio.to_thread(lease.held, datetime.now(UTC)):
+            # Held for longer than one push can take, so no standby starts it meanwhile.
+            longest = timedelta(seconds=self.sender.timeout_s + PUSH_MARGIN_S)
+            if lease is not None and not await asyncio.to_thread(
+                lease.held, datetime.now(UTC), longest
+            ):
                 await self.changes.wait(self.poll_s)  # another replica pushes it
                 continue
             assert sub.endpoint is not None and sub.secret is not None

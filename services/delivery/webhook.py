@@ -46,6 +46,11 @@ class WebhookSender:
         self._client = client
         self._timeout_s = timeout_s  # for the whole exchange, not per read
 
+    @property
+    def timeout_s(self) -> float:
+        """The longest one push can take."""
+        return self._timeout_s
+
     async def post(
         self,
         url: str,

@@ -57,3 +57,14 @@ def test_replicas_racing_for_a_new_lease_get_one_holder(database_url: str) -> No
     for t in threads:
         t.join()
     assert len(held) == 1
+
+
+def test_work_that_takes_a_while_gets_the_lease_renewed_for_it_first(database_url: str) -> None:
+    a, b = _two(database_url)
+    assert a.hold(T0)  # until 0:15
+    push = timedelta(seconds=12)
+    # At 0:05, 10 s are left: too few for a 12 s push, so the lease is renewed (to 0:20) ...
+    assert a.held(T0 + timedelta(seconds=5), push)
+    # ... and the standby cannot take it before the push could have ended.
+    assert not b.hold(T0 + timedelta(seconds=5) + push)
+    assert not a.held(T0 + timedelta(seconds=6), TTL)  # work longer than a lease: refused
