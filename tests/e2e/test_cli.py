@@ -127,7 +127,9 @@ def test_demo_interrupted_stops_everything_it_started(tmp_path: Path) -> None:
     )
     mine = f"{tmp_path}/infoshare-demo-"
     lines = Lines(proc)
-    lines.wait_for("1. Social care")  # every component runs and the scenario plays
+    # Every component runs and the scenario plays. Alone this takes ~25 s; beside the
+    # 100k-event fault run on two cores, Zipkin's JVM alone can take a minute to start.
+    lines.wait_for("1. Social care", timeout=240)
     assert _processes_mentioning(mine)
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=90) == 1
