@@ -49,11 +49,10 @@ def bootstrap(settings: ProcessorSettings) -> Processor:
     """Wire the processor; refuses (ConfigurationError/ProtocolError) without keys or protocols."""
     ctx = context(settings)
     directory, topics, keyring = ctx.directory, ctx.topics, settings.keyring()
-    namespace = settings.topic_namespace
     config = LoopConfig(
         access=settings.kafka_access(),
-        group_id=f"{namespace}{settings.processor_group}",
-        transactional_prefix=f"{namespace}{settings.processor_group}",
+        group_id=topics.processor_group,
+        transactional_prefix=topics.processor_group,
         source_topics=[topics.source(a.id) for a in directory.publishers],
         batch_max=settings.batch_max,
         transaction_timeout_ms=settings.transaction_timeout_ms,

@@ -7,12 +7,10 @@ from pathlib import Path
 from pydantic import Field
 
 from services.backbone.settings import BackboneSettings
-from services.backbone.topics import PROCESSOR_GROUP
 
 
 class ProcessorSettings(BackboneSettings):
     protocols_dir: Path | None = Field(None, description="directory of protocol YAML files")
-    processor_group: str = Field(PROCESSOR_GROUP, description="consumer group id")
     transaction_timeout_ms: int = Field(
         60000,
         ge=1000,

@@ -182,10 +182,11 @@ def kafka_acls(
     bootstrap: Annotated[str | None, typer.Option(help="Kafka bootstrap (with --apply)")] = None,
 ) -> None:
     """The ACLs of every principal, derived from the agency directory: print them, or with
-    --apply make the broker's ACLs of these principals exactly these (as an administrator:
-    INFOSHARE_KAFKA_* settings)."""
+    --apply make the broker's ACLs of these principals exactly these, and retire (delete the
+    ACLs and SCRAM login of) the namespace's principals the directory no longer names. As an
+    administrator: INFOSHARE_KAFKA_* settings."""
     from services.ops import kafka_admin
-    from services.ops.kafka_acls import Principals, acl_rules
+    from services.ops.kafka_acls import acl_rules
 
     settings, topics = _deployment(namespace, apply=apply, show=show)
     try:
@@ -199,16 +200,19 @@ def kafka_acls(
         return
     access = kafka_access(settings, bootstrap)
     try:
-        created, deleted = kafka_admin.apply_acls(
-            access, rules, Principals(topics.namespace).all(directory)
-        )
+        changes = kafka_admin.converge_acls(access, directory, topics)
     except BackboneError as exc:
         raise fail(str(exc)) from None
-    for rule in created:
+    for rule in changes.created:
         out.print(f"created  {rule.describe()}")
-    for said in deleted:
+    for said in changes.deleted:
         out.print(f"deleted  {said}")
-    out.print(f"{len(rules)} rule(s) in force; {len(created)} created, {len(deleted)} deleted")
+    for principal in changes.retired:
+        out.print(f"retired  User:{principal} (not in the directory: its ACLs and login removed)")
+    out.print(
+        f"{len(rules)} rule(s) in force; {len(changes.created)} created, "
+        f"{len(changes.deleted)} deleted, {len(changes.retired)} principal(s) retired"
+    )
 
 
 @app.command("topics")

@@ -9,13 +9,14 @@ import orjson
 import typer
 from pydantic import ValidationError
 
+from consent.processor.settings import ProcessorSettings
 from deploy.cli.status_view import render
 from deploy.cli.terminal import fail, kafka_access, wide_out
 from services.backbone.errors import ConfigurationError
 from services.backbone.quiet import run_quietly
 from services.backbone.topics import Topics
 from services.ops.components import COMPONENTS
-from services.ops.status import StatusSettings, Where, component_urls, gather
+from services.ops.status import Where, component_urls, gather
 
 NOT_HEALTHY, BAD_INPUT = 3, 2
 
@@ -28,7 +29,7 @@ def _where(
     bootstrap: str | None, kafka_port: int, namespace: str | None, urls: dict[str, str]
 ) -> Where:
     try:
-        settings = StatusSettings()
+        settings = ProcessorSettings()
     except ValidationError as exc:  # which setting and rule, never the value given
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise _fail(f"INFOSHARE_* settings: {problems}") from None
@@ -45,8 +46,6 @@ def _where(
         topics=Topics(namespace=prefix),
         urls=urls,
         directory=directory,
-        processor_group=prefix + settings.processor_group,
-        audit_group=prefix + settings.audit_group,
         metrics_token=settings.scrape_token(),
     )
 

@@ -18,7 +18,7 @@ from services.backbone.kafka_access import KafkaAccess
 from services.backbone.topics import Topics
 from services.ops import kafka_admin
 from services.ops.components import Component
-from services.ops.kafka_acls import Principals, acl_rules
+from services.ops.kafka_acls import Principals
 
 
 @dataclass(frozen=True)
@@ -72,9 +72,13 @@ class StackPrincipals:
         how many ACL rules were created."""
         names = self.names.all(directory)
         kafka_admin.upsert_users(admin, {n: self.password(n) for n in names})
-        created, _ = kafka_admin.apply_acls(admin, acl_rules(directory, topics), names)
+        changes = kafka_admin.converge_acls(admin, directory, topics)
         self.write_admin_env(admin)
-        return len(created)
+        return len(changes.created)
+
+    def retire(self, admin: KafkaAccess) -> list[str]:
+        """Remove every principal of the namespace from the brokers: logins and ACLs."""
+        return kafka_admin.retire_namespace(admin, self.namespace)
 
     def write_admin_env(self, admin: KafkaAccess) -> Path:
         """The administrator's settings for operator commands; the password in a file of

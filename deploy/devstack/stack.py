@@ -6,6 +6,7 @@ Everything the stack starts, it stops, in reverse order, also on Ctrl-C.
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import signal
@@ -24,12 +25,15 @@ from deploy.devstack.postgres import PostgresNode
 from deploy.devstack.principals import StackPrincipals
 from deploy.devstack.stack_observe import Observers
 from services.backbone.directory import load_directory
+from services.backbone.errors import BackboneError
 from services.backbone.kafka_access import ENV_NAMES, KafkaAccess
 from services.backbone.keyring import generate_keyring
 from services.backbone.settings import BackboneSettings
 from services.backbone.topics import Topics
 from services.ops import kafka_admin
 from services.ops.components import COMPONENTS, Component
+
+log = logging.getLogger(__name__)
 
 
 class StackError(RuntimeError):
@@ -62,6 +66,9 @@ class StackConfig:
     only: tuple[str, ...] | None = None
     # Zipkin and Prometheus beside it (ports "zipkin" and "prometheus" in ``ports``).
     observe: bool = False
+    # On stop, remove the namespace's principals (logins and ACLs) from brokers that run on:
+    # for stacks of a namespace of their own (a demo's, a test's) on a shared broker.
+    retire_principals: bool = False
 
 
 @dataclass
@@ -284,6 +291,7 @@ class Stack:
         self.running.clear()
         if self.observers is not None:
             self.observers.stop()
+        self._retire_principals()
         if self.broker is not None and self.started_broker:
             self.broker.stop()
             self.started_broker = False
@@ -291,12 +299,26 @@ class Stack:
             self.postgres.stop()
             self.started_postgres = False
 
+    def _retire_principals(self) -> None:
+        provisioned = self.admin is not None and self.admin.protocol != "PLAINTEXT"
+        if not (self.config.retire_principals and provisioned and self.config.namespace):
+            return
+        if self.started_broker:
+            return  # the broker stops next, and its state goes with it
+        assert self.admin is not None
+        try:
+            self.principals.retire(self.admin)
+        except BackboneError as exc:  # a broker gone away: nothing left to reach
+            log.warning("could not remove the stack's Kafka principals: %s", exc)
+
 
 def free_ports_config(
     state_dir: Path, cache_dir: Path, *, postgres: bool = False, **kwargs: Any
 ) -> StackConfig:
     """A stack config on free ports, so it can run beside anything else on this machine;
-    with ``postgres``, a free port for the stack's PostgreSQL cluster (the audit store) too."""
+    with ``postgres``, a free port for the stack's PostgreSQL cluster (the audit store) too.
+    Its principals leave a shared broker with it (``retire_principals``)."""
+    kwargs.setdefault("retire_principals", True)
     names = [c.name for c in COMPONENTS if c.port is not None] + ["zipkin", "prometheus"]
     first = free_listen_port(len(names) + 4)  # the HTTP ports, Kafka's three, PostgreSQL's
     kafka_port = first + len(names)

@@ -38,7 +38,6 @@ from services.backbone.http_telemetry import instrument_http
 from services.backbone.metering import Metrics
 from services.backbone.settings import HttpSettings
 from services.backbone.tasks import critical_task
-from services.backbone.topics import AUDIT_GROUP
 
 
 class AuditSettings(HttpSettings):
@@ -46,7 +45,6 @@ class AuditSettings(HttpSettings):
         SecretStr("sqlite:///infoshare-audit.db"),
         description="SQLAlchemy URL of the audit store (it may hold a password: kept secret)",
     )
-    audit_group: str = Field(AUDIT_GROUP, description="consumer group id")
     audit_checkpoint_file: Path = Field(
         Path("infoshare-audit-checkpoints.jsonl"),
         description="signed checkpoints are also appended here, outside the database",
@@ -80,7 +78,7 @@ def create_app(settings: AuditSettings | None = None) -> FastAPI:
     store = AuditStore(settings.audit_database_url.get_secret_value(), sealing)
     store.create_schema()
     stop = asyncio.Event()
-    group = settings.topic_namespace + settings.audit_group
+    group = settings.topics().audit_group
     metrics = Metrics("infoshare-audit")
     seen = AuditTelemetry(metrics, group=group, checkpoint_age=lambda: _checkpoint_age(store))
 

@@ -18,8 +18,8 @@ DEDUP_WINDOW_MS = 30 * 24 * 3600 * 1000
 DEAD_LETTER_STAGES = ("processor", "audit", "delivery", "outbox")
 PROCESSOR_GROUP = "infoshare-processor"
 AUDIT_GROUP = "infoshare-audit"
-DELIVERY_GROUP = "infoshare-delivery"
-"""Consumer group ids (each behind the topic namespace): ACLs name them too."""
+"""Consumer group ids (each behind the topic namespace), declared rather than configured:
+the ACLs grant exactly these (delivery keeps its positions in its store, not in a group)."""
 
 
 DAY_MS = 24 * 3600 * 1000
@@ -123,6 +123,15 @@ class Topics:
     @property
     def consent_records(self) -> str:
         return f"{self.namespace}consent.records"
+
+    @property
+    def processor_group(self) -> str:
+        """The processor's consumer group, and the prefix of its transactional ids."""
+        return f"{self.namespace}{PROCESSOR_GROUP}"
+
+    @property
+    def audit_group(self) -> str:
+        return f"{self.namespace}{AUDIT_GROUP}"
 
     def all_specs(self, directory: Directory) -> list[TopicSpec]:
         """Every topic the system needs for this directory, declared by class. Source topics

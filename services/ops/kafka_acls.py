@@ -10,11 +10,12 @@ service (docs/security.md).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from services.backbone.directory import Directory
-from services.backbone.topics import AUDIT_GROUP, DELIVERY_GROUP, PROCESSOR_GROUP, Topics
+from services.backbone.directory import AGENCY_ID, Directory
+from services.backbone.topics import Topics
 
 
 class Resource(StrEnum):
@@ -86,6 +87,23 @@ class Principals:
         names += [self.recipient(a.id) for a in directory]
         return names
 
+    def owns(self, name: str) -> bool:
+        """Whether ``name`` is one of this deployment's principals, in the directory or
+        not: an agency removed from the directory leaves a principal to retire."""
+        if not name.startswith(self.namespace):
+            return False
+        rest = name[len(self.namespace) :]
+        role, _, agency_id = rest.partition(".")
+        if role in {"agency", "recipient"}:
+            return AGENCY_ID.match(agency_id) is not None
+        return rest in {"processor", "audit", "consent", "delivery"}
+
+    def retired(self, directory: Directory, known: Iterable[str]) -> list[str]:
+        """Those of ``known`` (the brokers' users and ACL holders) that are this
+        deployment's but no longer in its directory."""
+        current = set(self.all(directory))
+        return sorted(n for n in set(known) if self.owns(n) and n not in current)
+
 
 def recipient_group_prefix(namespace: str, agency_id: str) -> str:
     """Consumer groups a recipient may use: those named ``<agency id>.<anything>``."""
@@ -120,24 +138,23 @@ def acl_rules(directory: Directory, topics: Topics) -> list[AclRule]:
     allow(p, write, topics.deliver(""), prefixed=True)
     allow(p, write, topics.audit)
     allow(p, write, topics.dlq("processor"))
-    allow(p, read, ns + PROCESSOR_GROUP, resource=Resource.GROUP)
-    allow(p, write, ns + PROCESSOR_GROUP, prefixed=True, resource=Resource.TRANSACTIONAL_ID)
+    allow(p, read, topics.processor_group, resource=Resource.GROUP)
+    allow(p, write, topics.processor_group, prefixed=True, resource=Resource.TRANSACTIONAL_ID)
     # The consent API writes the consent log and reads it back as its view; it audits each
     # re-identification an IG officer asks of it.
     allow(who.consent, write, topics.consent_records)
     allow(who.consent, read, topics.consent_records)
     allow(who.consent, write, topics.audit)
-    # Delivery reads every delivery topic; what it cannot deliver is dead-lettered, and
-    # every dead letter is audited.
+    # Delivery reads every delivery topic (keeping its positions in its own store, so no
+    # group); what it cannot deliver is dead-lettered, and every dead letter is audited.
     d = who.delivery
     allow(d, read, topics.deliver(""), prefixed=True)
     allow(d, write, topics.dlq("delivery"))
     allow(d, write, topics.audit)
-    allow(d, read, ns + DELIVERY_GROUP, resource=Resource.GROUP)
     # The audit store reads the decisions; what it cannot store is dead-lettered.
     allow(who.audit, read, topics.audit)
     allow(who.audit, write, topics.dlq("audit"))
-    allow(who.audit, read, ns + AUDIT_GROUP, resource=Resource.GROUP)
+    allow(who.audit, read, topics.audit_group, resource=Resource.GROUP)
     for agency in directory.publishers:
         # Its own source topic only; the outbox's dead letters, audited; and its own
         # delivery topic, which its inbox view reads for the agency's people.

@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Iterable, Mapping
 from concurrent.futures import Future
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from confluent_kafka import KafkaException
@@ -29,13 +29,15 @@ from confluent_kafka.admin import (
     ScramCredentialInfo,
     ScramMechanism,
     UserScramCredentialAlteration,
+    UserScramCredentialDeletion,
     UserScramCredentialUpsertion,
 )
 
+from services.backbone.directory import Directory
 from services.backbone.errors import BackboneError
 from services.backbone.kafka_access import KafkaAccess
-from services.backbone.topics import TopicSpec
-from services.ops.kafka_acls import AclRule, Operation, Pattern, Resource
+from services.backbone.topics import Topics, TopicSpec
+from services.ops.kafka_acls import AclRule, Operation, Pattern, Principals, Resource, acl_rules
 
 log = logging.getLogger(__name__)
 SCRAM_ITERATIONS = 8192
@@ -98,6 +100,26 @@ def upsert_users(access: KafkaAccess, passwords: Mapping[str, str]) -> None:
             raise AdminError(f"the broker does not accept {user}'s new credential: {exc}") from None
 
 
+def scram_users(access: KafkaAccess) -> set[str]:
+    """Every user the brokers hold a SCRAM credential for."""
+    client = admin_client(access)  # kept until the answer: its end fails the request
+    listing = client.describe_user_scram_credentials()
+    assert isinstance(listing, Future)  # asked for every user: one answer
+    return set(_wait({"users": listing}, "list SCRAM users")["users"])
+
+
+def delete_users(access: KafkaAccess, names: Iterable[str]) -> list[str]:
+    """Delete the SCRAM credential of each of ``names`` that has one; returns those."""
+    doomed = sorted(set(names) & scram_users(access))
+    if doomed:
+        deletions: list[UserScramCredentialAlteration] = [
+            UserScramCredentialDeletion(user, ScramMechanism.SCRAM_SHA_512) for user in doomed
+        ]
+        client = admin_client(access)
+        _wait(client.alter_user_scram_credentials(deletions), "delete credentials")
+    return doomed
+
+
 def _binding(rule: AclRule) -> AclBinding:
     return AclBinding(
         _RESOURCE[rule.resource],
@@ -137,25 +159,36 @@ def _exactly(binding: AclBinding) -> AclBindingFilter:
     )
 
 
+def _held_by(principal: str | None) -> AclBindingFilter:
+    """A filter for every binding of ``principal`` (None: of anyone)."""
+    # None matches any name and any host (the stubs say str; the library means both).
+    return AclBindingFilter(
+        ResourceType.ANY,
+        None,  # type: ignore[arg-type]
+        ResourcePatternType.ANY,
+        None if principal is None else f"User:{principal}",  # type: ignore[arg-type]
+        None,  # type: ignore[arg-type]
+        AclOperation.ANY,
+        AclPermissionType.ANY,
+    )
+
+
 def current_acls(access: KafkaAccess, principals: Iterable[str]) -> list[AclRule | AclBinding]:
     """Every binding the broker holds for ``principals`` (as rules where they are ours)."""
     client = admin_client(access)
     found: list[AclRule | AclBinding] = []
     for principal in principals:
-        # None matches any name and any host (the stubs say str; the library means both).
-        everything = AclBindingFilter(
-            ResourceType.ANY,
-            None,  # type: ignore[arg-type]
-            ResourcePatternType.ANY,
-            f"User:{principal}",
-            None,  # type: ignore[arg-type]
-            AclOperation.ANY,
-            AclPermissionType.ANY,
-        )
-        bindings = _wait({principal: client.describe_acls(everything)}, "describe ACLs")
+        bindings = _wait({principal: client.describe_acls(_held_by(principal))}, "describe ACLs")
         for binding in bindings[principal]:
             found.append(_rule(binding) or binding)
     return found
+
+
+def known_principals(access: KafkaAccess) -> set[str]:
+    """Every user the brokers hold a SCRAM credential or an ACL for."""
+    client = admin_client(access)
+    bindings = _wait({"acls": client.describe_acls(_held_by(None))}, "describe ACLs")["acls"]
+    return scram_users(access) | {b.principal.removeprefix("User:") for b in bindings}
 
 
 def apply_acls(
@@ -185,6 +218,37 @@ def apply_acls(
             raise AdminError(f"the brokers did not apply the ACLs within {_TIMEOUT_S:.0f}s")
         time.sleep(0.1)
     return missing, deleted
+
+
+@dataclass(frozen=True)
+class AclChanges:
+    created: list[AclRule]
+    deleted: list[str]  # descriptions of the bindings deleted
+    retired: list[str]  # principals no longer in the directory: ACLs and credential gone
+
+
+def converge_acls(access: KafkaAccess, directory: Directory, topics: Topics) -> AclChanges:
+    """Make the brokers' ACLs of the deployment (``topics.namespace``) exactly those its
+    directory implies, and retire every principal of it the directory no longer names: an
+    agency removed keeps neither a right nor a login."""
+    who = Principals(topics.namespace)
+    retired = who.retired(directory, known_principals(access))
+    rules = acl_rules(directory, topics)
+    created, deleted = apply_acls(access, rules, who.all(directory) + retired)
+    delete_users(access, retired)
+    return AclChanges(created, deleted, retired)
+
+
+def retire_namespace(access: KafkaAccess, namespace: str) -> list[str]:
+    """Delete every ACL and credential of the deployment's principals (a demo's or a test's
+    stack, stopping, on a broker that runs on); returns the principals retired."""
+    if not namespace:
+        raise AdminError("refusing to retire the principals of the unnamespaced deployment")
+    who = Principals(namespace)
+    doomed = sorted(n for n in known_principals(access) if who.owns(n))
+    apply_acls(access, [], doomed)
+    delete_users(access, doomed)
+    return doomed
 
 
 def apply_topics(access: KafkaAccess, specs: Iterable[TopicSpec]) -> list[str]:

@@ -10,9 +10,7 @@ from dataclasses import dataclass
 
 import httpx
 import orjson
-from pydantic import Field
 
-from consent.processor.settings import ProcessorSettings
 from services.backbone.directory import Directory
 from services.backbone.kafka_access import KafkaAccess
 from services.backbone.topics import Topics
@@ -31,12 +29,6 @@ HTTP_TIMEOUT_S = 1.5  # per request; all are asked at once
 KAFKA_TIMEOUT_S = 4.0
 
 
-class StatusSettings(ProcessorSettings):
-    # As AuditSettings.audit_group (services/audit/app.py), which is not imported: it would
-    # load the whole audit service, seconds of a command meant to answer at once.
-    audit_group: str = Field("infoshare-audit", description="the audit service's group id")
-
-
 @dataclass(frozen=True)
 class Where:
     """Where the stack runs: Kafka, the topic namespace and each component's base URL."""
@@ -45,8 +37,6 @@ class Where:
     topics: Topics
     urls: dict[str, str]
     directory: Directory
-    processor_group: str
-    audit_group: str
     metrics_token: str | None = None  # INFOSHARE_METRICS_TOKEN: the processor's /metrics
 
 
@@ -91,10 +81,10 @@ async def gather(where: Where) -> Report:
     readers = [
         Reader(
             "processor",
-            where.processor_group,
+            where.topics.processor_group,
             tuple(topics.source(a.id) for a in directory.publishers),
         ),
-        Reader("audit", where.audit_group, (topics.audit,)),
+        Reader("audit", where.topics.audit_group, (topics.audit,)),
         Reader(
             "delivery",
             "its own store (no group)",
@@ -107,7 +97,7 @@ async def gather(where: Where) -> Report:
     found = await gather_kafka(where.access, readers, dlq, timeout_s=KAFKA_TIMEOUT_S)
     members = next((g.members for g in found.groups if g.reader == "processor"), None)
     components = tuple(
-        judge_processor(probes[name], group=where.processor_group, members=members)
+        judge_processor(probes[name], group=where.topics.processor_group, members=members)
         if name == "processor"
         else judge_http(name, probes[name])
         for name in paths

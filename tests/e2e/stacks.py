@@ -12,6 +12,8 @@ from deploy.devstack.observe import ZipkinServer
 from deploy.devstack.paths import default_cache_dir
 from deploy.devstack.stack import Stack, free_ports_config
 from services.backbone.kafka_access import KafkaAccess
+from services.ops import kafka_admin
+from services.ops.kafka_acls import Principals
 
 
 def tracing_to(zipkin: ZipkinServer) -> dict[str, str]:
@@ -52,3 +54,6 @@ def running_stack(
         running.stop()
         if running.postgres is not None:
             running.postgres.destroy()
+    # Its principals left the shared broker with it.
+    ours = Principals(config.namespace)
+    assert not [p for p in kafka_admin.known_principals(kafka_access) if ours.owns(p)]

@@ -23,7 +23,7 @@ from services.backbone import kafka
 from services.backbone.directory import Directory
 from services.backbone.keyring import Keyring
 from services.backbone.schemas import SchemaRegistry
-from services.backbone.topics import PROCESSOR_GROUP, Topics
+from services.backbone.topics import Topics
 from tests.e2e.fault_checks import assert_logs_hold_no_identifiers, audit_summary, log, verify
 from tests.e2e.fault_harness import (
     ProcessorProcess,
@@ -70,7 +70,7 @@ async def test_the_pipeline_survives_losing_one_broker_then_another(
     principals.provision(admin, directory, topics)
     workload = Workload.make(events=EVENTS, children=500, authority_name=directory.get(LA).name)
     sources = [topics.source(LA), topics.source(ED_SOURCE)]
-    group = f"{namespace}{PROCESSOR_GROUP}"
+    group = Topics(namespace=namespace).processor_group
     env = processor_environment(admin, principals, topics, keyring_path)
     common: dict[str, Any] = {
         "access": admin,

@@ -7,8 +7,10 @@ import asyncio
 import uuid
 from collections.abc import Awaitable
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import pytest
+import yaml
 from aiokafka.errors import (
     ClusterAuthorizationFailedError,
     GroupAuthorizationFailedError,
@@ -22,11 +24,11 @@ from deploy.cli.main import app
 from deploy.devstack.broker.tls import Tls
 from deploy.devstack.principals import StackPrincipals
 from services.backbone import kafka
-from services.backbone.directory import load_directory
+from services.backbone.directory import DEFAULT_FILE, load_directory
 from services.backbone.kafka_access import KafkaAccess
 from services.backbone.topics import Topics, TopicSpec
 from services.ops import kafka_admin
-from services.ops.kafka_acls import acl_rules
+from services.ops.kafka_acls import Principals, acl_rules
 
 pytestmark = pytest.mark.kafka
 
@@ -64,8 +66,8 @@ def d(kafka_access: KafkaAccess, tmp_path_factory: pytest.TempPathFactory) -> De
 
 async def _write(access: KafkaAccess, topic: str, *, transactional_id: str | None = None) -> None:
     producer = kafka.producer(access, transactional_id=transactional_id)
-    await producer.start()
     try:
+        await producer.start()
         if transactional_id is None:
             await producer.send_and_wait(topic, b"x", key=b"k")
         else:
@@ -78,8 +80,8 @@ async def _write(access: KafkaAccess, topic: str, *, transactional_id: str | Non
 async def _read(access: KafkaAccess, topic: str, *, group: str | None = None) -> int:
     """Read ``topic`` (in ``group``, or assigned) until it answers; how many records."""
     reader = kafka.consumer(topic, access=access, group_id=group)
-    await reader.start()
     try:
+        await reader.start()
         batch = await reader.getmany(timeout_ms=2000)
         if group is not None:
             await reader.commit()
@@ -195,3 +197,41 @@ def test_the_acls_command_applies_them_once_and_then_has_nothing_to_do(
     assert f"{created} rule(s) in force; {created} created, 0 deleted" in first.output
     again = CliRunner().invoke(app, args, catch_exceptions=False)
     assert f"{created} rule(s) in force; 0 created, 0 deleted" in again.output
+
+
+def test_an_agency_removed_from_the_directory_keeps_neither_rights_nor_login(
+    kafka_access: KafkaAccess, tmp_path: Path
+) -> None:
+    namespace = f"ret{uuid.uuid4().hex[:8]}."
+    usual, topics = load_directory(None), Topics(namespace=namespace)
+    kafka_admin.apply_topics(kafka_access, topics.all_specs(usual))
+    principals = StackPrincipals(tmp_path / "clients", namespace)
+    principals.provision(kafka_access, usual, topics)
+    school = "school-oakfield"
+    gone = [principals.names.agency(school), principals.names.recipient(school)]
+    assert set(gone) <= kafka_admin.known_principals(kafka_access)
+    # The directory without the school, as an operator would edit it.
+    registry = yaml.safe_load(DEFAULT_FILE.read_text(encoding="utf-8"))
+    registry["agencies"] = [a for a in registry["agencies"] if a["id"] != school]
+    registry["groups"] = {k: v for k, v in registry["groups"].items() if school not in v}
+    smaller = tmp_path / "agencies.yaml"
+    smaller.write_text(yaml.safe_dump(registry), encoding="utf-8")
+
+    args = ["kafka", "acls", "--namespace", namespace, "--apply"]
+    args += ["--bootstrap", kafka_access.bootstrap]
+    env = {"INFOSHARE_AGENCIES_FILE": str(smaller)}
+    result = CliRunner().invoke(app, args, env=env, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    for principal in gone:
+        assert f"retired  User:{principal}" in result.output
+    assert "2 principal(s) retired" in result.output
+    assert not set(gone) & kafka_admin.known_principals(kafka_access)
+    assert kafka_admin.current_acls(kafka_access, gone) == []
+    la = principals.names.agency(LA)
+    assert kafka_admin.current_acls(kafka_access, [la])  # the others keep theirs
+
+    # A stack of its own namespace, stopping, leaves none of its principals behind.
+    retired = principals.retire(kafka_access)
+    assert la in retired
+    mine = Principals(namespace)
+    assert not any(mine.owns(p) for p in kafka_admin.known_principals(kafka_access))

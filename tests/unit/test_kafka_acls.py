@@ -83,3 +83,25 @@ def test_the_usual_directory_prints_one_rule_per_line() -> None:
     assert "User:processor write transactional_id infoshare-processor*" in lines
     assert "User:recipient.ph-northshire read topic deliver.ph-northshire" in lines
     assert len(lines) == len(set(lines))
+
+
+@given(directories(), st.sampled_from(["", "t1.", "demo0a1b."]))
+def test_a_deployment_owns_its_principals_and_no_other_namespaces(
+    directory: Directory, namespace: str
+) -> None:
+    mine, other = Principals(namespace), Principals("other0.")
+    assert all(mine.owns(p) for p in mine.all(directory))
+    assert not any(mine.owns(p) for p in other.all(directory))
+    assert not any(mine.owns(p) for p in ("admin", "kafka-broker", f"{namespace}agency.A.b"))
+
+
+def test_principals_no_longer_in_the_directory_are_the_ones_retired() -> None:
+    usual = load_directory(None)
+    who = Principals("n1.")
+    smaller = Directory({a.id: a for a in usual if a.id != "school-oakfield"})
+    known = [*who.all(usual), "admin", "n2.agency.school-oakfield", "n1.someone-else"]
+    assert who.retired(smaller, known) == [
+        "n1.agency.school-oakfield",
+        "n1.recipient.school-oakfield",
+    ]
+    assert who.retired(usual, known) == []

@@ -271,12 +271,18 @@ class BrokerNode:
             # The administrator exists from the start; it adds every other principal.
             password = self.secrets.admin_password()
             command.append(f"--add-scram=SCRAM-SHA-512=[name={ADMIN_USER},password={password}]")
-        result = subprocess.run(
-            command,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        # The arguments from a file only the owner reads, never on a command line every
+        # process on the machine can read (/proc/<pid>/cmdline).
+        argfile = self.state_dir / "format.args"
+        fd = os.open(argfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(java_argfile(command[1:]))
+        try:
+            result = subprocess.run(
+                [java, f"@{argfile}"], capture_output=True, text=True, check=False
+            )
+        finally:
+            argfile.unlink(missing_ok=True)
         if result.returncode != 0:
             said = result.stdout + result.stderr
             if self.secured:  # never the administrator's password, should the tool echo it
@@ -401,3 +407,10 @@ def _logged_since(path: Path, offset: int, needle: str) -> bool:
             return needle.encode() in fh.read()
     except OSError:
         return False
+
+
+def java_argfile(args: list[str]) -> str:
+    """``args`` as a java launcher argument file (``java @file``): one per line, each
+    quoted, with backslashes and quotes escaped as the launcher reads them."""
+    quoted = ('"' + a.replace("\\", "\\\\").replace('"', '\\"') + '"' for a in args)
+    return "\n".join(quoted) + "\n"
