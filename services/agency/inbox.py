@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from aiokafka.errors import KafkaError
@@ -59,7 +58,7 @@ async def consume_into(
     backoff = 1.0
     while not stop.is_set():
         try:
-            if lease is None or await asyncio.to_thread(lease.held, datetime.now(UTC)):
+            if lease is None or await asyncio.to_thread(lease.held):
                 await _read_while_held(inbox, access=access, stop=stop, lease=lease)
                 continue
         except SQLAlchemyError as exc:  # the database away: never stops the service
@@ -89,7 +88,7 @@ async def _read_while_held(
             else:
                 await reader.seek_to_beginning(tp)
         while not stop.is_set():
-            if lease is not None and not await asyncio.to_thread(lease.held, datetime.now(UTC)):
+            if lease is not None and not await asyncio.to_thread(lease.held):
                 return
             batch = await reader.getmany(timeout_ms=500, max_records=500)
             events: list[envelope.CloudEvent] = []

@@ -14,11 +14,13 @@ one replica is all there is.
 
 from __future__ import annotations
 
+import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine, case, or_
+from sqlalchemy import Engine, case, or_, text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, col, select, update
 
@@ -37,6 +39,19 @@ class LeaseRow(SQLModel, table=True):
 LEASE_TABLE = str(LeaseRow.__tablename__)
 
 
+Clock = Callable[[Session], datetime]
+
+
+def database_clock(session: Session) -> datetime:
+    """The time by which every replica judges a lease: the database's own clock on
+    PostgreSQL, so that replicas on machines whose clocks disagree never both hold it; this
+    machine's on SQLite, where one process on one machine is all there is."""
+    if session.get_bind().dialect.name == "postgresql":
+        now: datetime = session.execute(text("SELECT clock_timestamp()")).scalar_one()
+        return now
+    return datetime.now(UTC)
+
+
 @dataclass
 class Lease:
     engine: Engine
@@ -44,20 +59,26 @@ class Lease:
     ttl: timedelta = timedelta(seconds=15)
     holder: str = field(default_factory=lambda: uuid.uuid4().hex)
     epoch: int | None = None  # the epoch held, None when not held
-    _until: datetime | None = None  # held until then, as last written
+    clock: Clock = database_clock  # judges who holds it (tests give their own)
+    monotonic: Callable[[], float] = time.monotonic  # the holder's own view of how long
+    _until: float | None = None  # held until then (``monotonic``), counted from the ask
 
-    def held(self, now: datetime, need: timedelta | None = None) -> bool:
+    def held(self, need: timedelta | None = None) -> bool:
         """Whether we hold it for at least ``need`` more (default: half the lease),
         renewing it only when less is left (a write a few times a lease, not on every pass
         of the work). Work that may take a while (a webhook push) asks for its longest."""
-        margin = max(self.ttl / 2, need or timedelta(0))
-        if self._until is not None and now < self._until - margin:
+        margin = max(self.ttl / 2, need or timedelta(0)).total_seconds()
+        if self._until is not None and self.monotonic() < self._until - margin:
             return True
-        return self.hold(now) and (need is None or need < self.ttl)
+        return self.hold() and (need is None or need < self.ttl)
 
-    def hold(self, now: datetime) -> bool:
+    def hold(self) -> bool:
         """Take or renew the lease if it is ours or has lapsed; whether we hold it now."""
+        # The holder counts its time from before it asked, so it always believes the lease
+        # ends no later than the database does.
+        asked = self.monotonic()
         with Session(self.engine) as s:
+            now = self.clock(s)
             taken = s.exec(
                 update(LeaseRow)
                 .where(
@@ -85,7 +106,7 @@ class Lease:
             row = s.exec(select(LeaseRow).where(col(LeaseRow.name) == self.name)).one()
             held = row.holder == self.holder
             self.epoch = row.epoch if held else None
-            self._until = now + self.ttl if held else None
+            self._until = asked + self.ttl.total_seconds() if held else None
             return held
 
     def release(self) -> None:

@@ -130,9 +130,7 @@ class Dispatcher:
                 return
             # Held for longer than one push can take, so no standby starts it meanwhile.
             longest = timedelta(seconds=self.sender.timeout_s + PUSH_MARGIN_S)
-            if lease is not None and not await asyncio.to_thread(
-                lease.held, datetime.now(UTC), longest
-            ):
+            if lease is not None and not await asyncio.to_thread(lease.held, longest):
                 await self.changes.wait(self.poll_s)  # another replica pushes it
                 continue
             assert sub.endpoint is not None and sub.secret is not None

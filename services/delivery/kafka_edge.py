@@ -144,7 +144,7 @@ async def ingest(
     async def still_held() -> bool:
         if lease is None:
             return True
-        return await asyncio.to_thread(lease.held, datetime.now(UTC))
+        return await asyncio.to_thread(lease.held)
 
     wait = STANDBY_POLL_S
     while not stop.is_set():

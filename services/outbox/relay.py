@@ -112,7 +112,7 @@ class OutboxRelay:
         """Whether this relay may publish now (always, without a lease)."""
         if self.lease is None:
             return True
-        held = await asyncio.to_thread(self.lease.held, datetime.now(UTC))
+        held = await asyncio.to_thread(self.lease.held)
         if not held and not self.standing_by:
             await self._close_producer()
             log.info("outbox relay: another replica holds the lease; standing by")
@@ -143,7 +143,9 @@ class OutboxRelay:
             futures.append(future)
         if futures:
             if not await self._settled(futures, stop):
-                return 0  # stopping: what is unacknowledged is sent again after a restart
+                # Stopping, or the lease lost: what is unacknowledged stays pending, and is
+                # sent again after a restart, or by the lease's new holder.
+                return 0
             if not await self._settle(producer, batch[: len(futures)], futures):
                 return len(futures)
         if refused is not None:
@@ -155,12 +157,18 @@ class OutboxRelay:
     async def _settled(
         self, futures: Sequence[asyncio.Future[object]], stop: asyncio.Event
     ) -> bool:
-        """Wait until the broker answered for every record (True), or we are stopping."""
+        """Wait until the broker answered for every record (True), or we are stopping, or
+        (False) lost the lease meanwhile. While Kafka keeps us waiting the lease is renewed,
+        so that an outage longer than the lease does not hand the outbox to a standby."""
         pending = set(futures)
         while pending and not stop.is_set():
             _done, pending = await asyncio.wait(pending, timeout=self.stall_s)
             if pending:
                 self.connected = False
+                if not await self._hold_lease():  # taken over: its holder sends them again
+                    break
+        for future in pending:  # abandoned: their outcome is not ours to read any more
+            future.add_done_callback(_discard)
         return not pending
 
     async def _settle(
@@ -243,3 +251,8 @@ async def _wait_any(stop: asyncio.Event, wake: asyncio.Event, seconds: float) ->
     finally:
         for w in waiters:
             w.cancel()
+
+
+def _discard(future: asyncio.Future[object]) -> None:
+    if not future.cancelled():
+        future.exception()
