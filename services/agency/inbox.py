@@ -14,7 +14,7 @@ from aiokafka.errors import KafkaError
 from opentelemetry import trace
 from sqlalchemy.exc import SQLAlchemyError
 
-from services.agency.inbox_store import Inbox
+from services.agency.inbox_store import Inbox, acceptable
 from services.backbone import envelope, kafka, telemetry
 from services.backbone.errors import EnvelopeError
 from services.backbone.kafka_access import KafkaAccess
@@ -111,7 +111,13 @@ def _decoded(rec: ConsumerRecord, topic: str) -> envelope.CloudEvent | None:
     with telemetry.consumer_span(tracer, rec, operation="receive", context=context):
         try:
             # Deliveries to anonymised recipients carry no key at all.
-            return envelope.decode(rec.key, rec.value, headers, require_key=False)
+            event = envelope.decode(rec.key, rec.value, headers, require_key=False)
         except EnvelopeError as exc:
             log.error("undecodable delivery at %s@%d: %s", topic, rec.offset, exc)
             return None
+        # The delivery service reads the same topic: it dead-letters and audits this record.
+        problem = acceptable(topic, event)
+        if problem is not None:
+            log.error("delivery at %s@%d not kept in the inbox: %s", topic, rec.offset, problem)
+            return None
+        return event

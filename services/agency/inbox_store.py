@@ -15,10 +15,12 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, Column, Engine, UniqueConstraint, func
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from services.backbone import envelope
-from services.backbone.database import create_tables
+from services.backbone.database import create_tables, too_long
 from services.backbone.lease import LEASE_TABLE
 
 
@@ -72,43 +74,41 @@ class Inbox:
             return {r.kafka_partition: r.next_offset for r in rows}
 
     def add(self, events: Sequence[envelope.CloudEvent], offsets: Mapping[int, int]) -> int:
-        """Store the events not seen before and advance the offsets, all or nothing;
-        how many were new."""
+        """Store the events not seen before and advance the offsets (never back), all or
+        nothing; how many were new. Two replicas storing the same batch at once (one whose
+        lease lapsed mid-batch, and its successor) both succeed, and store it once."""
+        rows, ids = [], set()
+        for event in events:
+            if event.id not in ids:
+                ids.add(event.id)
+                rows.append(_row(self.topic, event))
+        insert = _dialect_insert(self.engine)
+        new = 0
         with Session(self.engine) as s:
-            ids = [e.id for e in events]
-            known = set(
-                s.exec(
-                    select(InboxItemRow.event_id).where(
-                        col(InboxItemRow.topic) == self.topic, col(InboxItemRow.event_id).in_(ids)
-                    )
+            if rows:
+                added = insert(InboxItemRow).values(rows)
+                added = added.on_conflict_do_nothing(index_elements=["topic", "event_id"])
+                # The rows inserted, not the copies skipped (a driver's rowcount may not say).
+                new = len(s.execute(added.returning(col(InboxItemRow.number))).all())
+            if offsets:
+                advanced = insert(InboxOffsetRow).values(
+                    [
+                        {"topic": self.topic, "kafka_partition": p, "next_offset": o}
+                        for p, o in offsets.items()
+                    ]
                 )
-            )
-            new = 0
-            for event in events:
-                if event.id in known:
-                    continue
-                known.add(event.id)
-                new += 1
-                s.add(
-                    InboxItemRow(
-                        topic=self.topic,
-                        event_id=event.id,
-                        type=event.type,
-                        source=event.source,
-                        time=event.time,
-                        protocol=event.extensions.get(envelope.EXT_PROTOCOL),
-                        identity_level=event.extensions.get(envelope.EXT_IDENTITY),
-                        data=dict(event.data),
-                    )
+                larger = func.greatest if self.engine.dialect.name == "postgresql" else func.max
+                advanced = advanced.on_conflict_do_update(
+                    index_elements=["topic", "kafka_partition"],
+                    set_={
+                        "next_offset": larger(
+                            col(InboxOffsetRow.next_offset), advanced.excluded.next_offset
+                        )
+                    },
                 )
-            for partition, offset in offsets.items():
-                row = s.get(InboxOffsetRow, (self.topic, partition))
-                if row is None:
-                    row = InboxOffsetRow(topic=self.topic, kafka_partition=partition, next_offset=0)
-                row.next_offset = max(row.next_offset, offset)
-                s.add(row)
+                s.execute(advanced)
             s.commit()
-            return new
+        return new
 
     def after(self, cursor: int = 0, limit: int = 100) -> list[Received]:
         with Session(self.engine) as s:
@@ -140,3 +140,36 @@ class Inbox:
                 .where(col(InboxItemRow.topic) == self.topic)
             ).one()
         return int(found)
+
+
+def acceptable(topic: str, event: envelope.CloudEvent) -> str | None:
+    """Why the inbox cannot keep ``event`` (an attribute longer than its column), or None."""
+    return too_long(
+        InboxItemRow,
+        {
+            "topic": topic,
+            "event_id": event.id,
+            "type": event.type,
+            "source": event.source,
+            "protocol": event.extensions.get(envelope.EXT_PROTOCOL),
+            "identity_level": event.extensions.get(envelope.EXT_IDENTITY),
+        },
+    )
+
+
+def _row(topic: str, event: envelope.CloudEvent) -> dict[str, Any]:
+    return {
+        "topic": topic,
+        "event_id": event.id,
+        "type": event.type,
+        "source": event.source,
+        "time": event.time,
+        "protocol": event.extensions.get(envelope.EXT_PROTOCOL),
+        "identity_level": event.extensions.get(envelope.EXT_IDENTITY),
+        "data": dict(event.data),
+    }
+
+
+def _dialect_insert(engine: Engine) -> Any:
+    """INSERT with ON CONFLICT, as the database speaks it (SQLite and PostgreSQL alike)."""
+    return pg_insert if engine.dialect.name == "postgresql" else sqlite_insert

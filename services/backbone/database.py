@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import Any
 
@@ -78,3 +78,14 @@ def create_tables(engine: Engine, tables: Sequence[Table] | None = None) -> None
 
 
 _DDL_LOCK = 0x1F05_5C4E_6DD1  # any constant: every infoshare process takes the same one
+
+
+def too_long(model: type[SQLModel], values: Mapping[str, str | None]) -> str | None:
+    """Which of ``values`` is longer than its column of ``model`` holds, said; None if all
+    fit. PostgreSQL refuses a longer value (SQLite does not check), failing the whole batch
+    of a reader again and again: readers turn such a record away before they store it."""
+    for column, value in values.items():
+        length = getattr(model.__table__.c[column].type, "length", None)  # type: ignore[attr-defined]
+        if value is not None and isinstance(length, int) and len(value) > length:
+            return f"{column} is longer than {length} characters"
+    return None

@@ -13,6 +13,7 @@ from aiokafka import AIOKafkaProducer, ConsumerRecord
 from sqlalchemy.exc import SQLAlchemyError
 
 from services.backbone import envelope, kafka
+from services.backbone.database import too_long
 from services.backbone.errors import EnvelopeError
 from services.backbone.kafka_access import KafkaAccess
 from services.backbone.lease import Lease
@@ -63,33 +64,21 @@ class DeadLetters:
         await self.producer.send_and_wait(self.audit_topic, audit.model_dump_json().encode())
 
 
-def _bound(column: str) -> int:
-    length = getattr(DeliveryRow.__table__.c[column].type, "length", None)  # type: ignore[attr-defined]
-    assert isinstance(length, int), column
-    return length
-
-
-# What the store's bounded columns hold. A longer value would fail the insert on PostgreSQL
-# (SQLite does not check), rolling back the whole batch again and again: refuse it here.
-BOUNDED = {
-    column: _bound(column)
-    for column in ("event_id", "event_type", "source", "protocol", "identity_level", "kafka_topic")
-}
-
-
 def _check_lengths(incoming: Incoming) -> None:
     e = incoming.event
-    values = {
-        "event_id": e.event_id,
-        "event_type": e.type,
-        "source": e.source,
-        "protocol": e.protocol,
-        "identity_level": e.identity_level,
-        "kafka_topic": incoming.topic,
-    }
-    for column, value in values.items():
-        if value is not None and len(value) > BOUNDED[column]:
-            raise EnvelopeError(f"{column} is longer than {BOUNDED[column]} characters")
+    problem = too_long(
+        DeliveryRow,
+        {
+            "event_id": e.event_id,
+            "event_type": e.type,
+            "source": e.source,
+            "protocol": e.protocol,
+            "identity_level": e.identity_level,
+            "kafka_topic": incoming.topic,
+        },
+    )
+    if problem is not None:
+        raise EnvelopeError(problem)
 
 
 def incoming(rec: ConsumerRecord, agency: str) -> Incoming:
