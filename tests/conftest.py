@@ -23,6 +23,7 @@ from services.backbone.kafka_access import KafkaAccess
 from services.backbone.keyring import Keyring, generate_keyring, load_keyring
 from services.backbone.settings import BackboneSettings
 from tests import backends
+from tests.people import People
 
 ROOT = Path(__file__).resolve().parents[1]
 _SHARED = pytest.StashKey[backends.SharedBackends]()
@@ -202,3 +203,22 @@ def keyring_path(tmp_path_factory: pytest.TempPathFactory, directory: Directory)
 @pytest.fixture(scope="session")
 def keyring(keyring_path: Path) -> Keyring:
     return load_keyring(keyring_path)
+
+
+@pytest.fixture(scope="session")
+def people(tmp_path_factory: pytest.TempPathFactory) -> Iterator[People]:
+    """This worker's identity provider, serving its JWKS, with the starter people
+    (practitioner asha.patel, IG officer sam.okafor). INFOSHARE_OIDC_ISSUER names it, so
+    the services a test builds verify people's tokens there."""
+    from deploy.devstack.identity.serve import identity_provider
+
+    with identity_provider(tmp_path_factory.mktemp("identity")) as provider:
+        previous = os.environ.get("INFOSHARE_OIDC_ISSUER")
+        os.environ["INFOSHARE_OIDC_ISSUER"] = provider.issuer
+        try:
+            yield People(provider.issuer, provider)
+        finally:
+            if previous is None:
+                os.environ.pop("INFOSHARE_OIDC_ISSUER", None)
+            else:
+                os.environ["INFOSHARE_OIDC_ISSUER"] = previous

@@ -14,6 +14,7 @@ from consent.processor.settings import ProcessorSettings
 from services.backbone import kafka
 from services.backbone.errors import ConfigurationError
 from services.backbone.kafka_access import KafkaAccess
+from services.backbone.key_roles import Role
 from services.backbone.metrics_server import MetricsServer
 from services.backbone.topics import DEAD_LETTER_STAGES
 
@@ -28,7 +29,7 @@ def context(settings: ProcessorSettings) -> Context:
         protocols=load_protocols(settings.protocols_dir, directory=directory, schemas=schemas),
         schemas=schemas,
         directory=directory,
-        keyring=settings.keyring(),
+        keyring=settings.keyring(Role.PROCESSOR),
     )
 
 
@@ -48,7 +49,7 @@ async def check_co_partitioned(access: KafkaAccess, topics: list[str]) -> None:
 def bootstrap(settings: ProcessorSettings) -> Processor:
     """Wire the processor; refuses (ConfigurationError/ProtocolError) without keys or protocols."""
     ctx = context(settings)
-    directory, topics, keyring = ctx.directory, ctx.topics, settings.keyring()
+    directory, topics, keyring = ctx.directory, ctx.topics, settings.keyring(Role.PROCESSOR)
     config = LoopConfig(
         access=settings.kafka_access(),
         group_id=topics.processor_group,

@@ -17,22 +17,30 @@ from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 from fastapi import FastAPI, Header, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from consent.core.consent import ALL_RECIPIENTS, ConsentRecord, ConsentStatus, GivenBy, record_key
 from consent.core.model import Purpose
 from consent.registry import reidentify
+from consent.registry.people_audit import consent_recorded, consent_searched
 from consent.registry.view import ConsentView
 from services.backbone import kafka, telemetry
 from services.backbone.audit_contract import AuditRecord
-from services.backbone.http import NhsNumber, bearer_holder, create_service_app
+from services.backbone.http import NhsNumber, create_service_app
 from services.backbone.http_telemetry import instrument_http
 from services.backbone.identifiers import subject_identifier
-from services.backbone.keyed import routing_key
+from services.backbone.key_roles import Role
+from services.backbone.keyed import keyed_id, routing_key
 from services.backbone.metering import Metrics
+from services.backbone.people import PersonRole
+from services.backbone.people_http import is_person, person_of_async
 from services.backbone.settings import HttpSettings
 from services.personindex.store import PersonIndex
+
+RECORDERS = (PersonRole.PRACTITIONER, PersonRole.IG_OFFICER)  # who records and looks up consent
+MAX_BODY_BYTES = 64 * 1024  # a consent record, or a token and the reason to reverse it
 
 
 class _Body(BaseModel):
@@ -42,10 +50,12 @@ class _Body(BaseModel):
 
 class ConsentIn(_Body):
     purpose: Purpose
-    scope: str = Field(ALL_RECIPIENTS, description="a recipient agency id, or * for all")
+    scope: str = Field(
+        ALL_RECIPIENTS, max_length=64, description="a recipient agency id, or * for all"
+    )
     status: ConsentStatus
     given_by: GivenBy
-    recorded_by: str = Field(min_length=2, max_length=120, description="practitioner or team")
+    # Who recorded it is the signed-in person (their token), never what a body says.
     evidence_ref: str | None = Field(None, max_length=200, description="where the form is kept")
 
 
@@ -57,8 +67,10 @@ def create_app(settings: HttpSettings | None = None) -> FastAPI:
     settings = settings or HttpSettings()
     directory = settings.directory()
     topic = settings.topics().consent_records
-    keyring = settings.keyring()
+    keyring = settings.keyring(Role.CONSENT)
+    people = settings.people()  # practitioners and IG officers, as themselves
     routing = keyring.require_routing()
+    audit_key = keyring.require_audit_subject()
     index = PersonIndex(settings.person_index_url(), routing)
     index.create_schema()
     audit_topic = settings.topics().audit
@@ -68,6 +80,12 @@ def create_app(settings: HttpSettings | None = None) -> FastAPI:
         events by (a child a school founded by UPN), else the NHS number's."""
         identity = subject_identifier(nhs_number=nhs_number)
         return routing_key(routing, index.identity_of(identity) or identity)
+
+    def audit_subject(nhs_number: str) -> str:
+        """The child as the audit trail keys it (never the identifier)."""
+        return keyed_id(
+            audit_key.secret, "audit-subject", subject_identifier(nhs_number=nhs_number)
+        )
 
     view = ConsentView(topic=topic, access=settings.kafka_access())
     producer: dict[str, AIOKafkaProducer] = {}
@@ -92,6 +110,9 @@ def create_app(settings: HttpSettings | None = None) -> FastAPI:
         "withdrawn; given by the child, a parent or a guardian. A withdrawal applies to every "
         "event processed after it is recorded.",
         lifespan=lifespan,
+        max_body_bytes=MAX_BODY_BYTES,
+        # A body from whom no route would admit is refused before it is read.
+        body_callers=lambda token: is_person(people, token),
     )
 
     @app.post(
@@ -101,7 +122,7 @@ def create_app(settings: HttpSettings | None = None) -> FastAPI:
         summary="Record consent given, refused or withdrawn",
     )
     async def record(body: ConsentIn, authorization: str | None = Header(None)) -> dict[str, Any]:
-        bearer_holder(authorization, keyring.practitioner)
+        person = await person_of_async(people, authorization, *RECORDERS)
         if body.scope != ALL_RECIPIENTS and body.scope not in directory:
             raise HTTPException(
                 422,
@@ -119,10 +140,22 @@ def create_app(settings: HttpSettings | None = None) -> FastAPI:
             purpose=body.purpose.value,
             scope=body.scope,
             given_by=body.given_by,
-            recorded_by=body.recorded_by,
+            recorded_by=person.actor,
             recorded_at=datetime.now(UTC).isoformat(),
             evidence_ref=body.evidence_ref,
         )
+        child = await asyncio.to_thread(audit_subject, body.nhs_number)
+        recorded = consent_recorded(
+            person,
+            subject_key=child,
+            status=record.status.value,
+            purpose=record.purpose,
+            scope=record.scope,
+            record_id=record.record_id,
+            version=record.version,
+        )
+        # Audited first: a grant unlocks disclosure, so none stands unrecorded.
+        await audited(recorded, child, "nothing was recorded")
         key = record_key(subject, record.purpose, record.scope).encode()
         await producer["p"].send_and_wait(topic, orjson.dumps(record.to_json()), key=key)
         return record.to_json()
@@ -135,10 +168,13 @@ def create_app(settings: HttpSettings | None = None) -> FastAPI:
     async def search(
         body: SubjectQuery, authorization: str | None = Header(None)
     ) -> dict[str, Any]:
-        bearer_holder(authorization, keyring.practitioner)
+        person = await person_of_async(people, authorization, *RECORDERS)
         subject = await asyncio.to_thread(subject_key, body.nhs_number)
         await view.catch_up()
         records = view.by_subject.get(subject, {})
+        child = await asyncio.to_thread(audit_subject, body.nhs_number)
+        # A search reveals that a child is known to early help: audited before it answers.
+        await audited(consent_searched(person, subject_key=child, found=len(records)), child)
         return {"items": [r.to_json() for _, r in sorted(records.items())]}
 
     async def send_audit(record: AuditRecord, key: bytes) -> None:
@@ -147,6 +183,12 @@ def create_app(settings: HttpSettings | None = None) -> FastAPI:
         headers = telemetry.inject_headers()
         await producer["p"].send_and_wait(audit_topic, value, key=key, headers=headers)
 
-    reidentify.add_routes(app, keyring=keyring, send_audit=send_audit)
+    async def audited(record: AuditRecord, child: str, undone: str = "nothing was shown") -> None:
+        try:
+            await send_audit(record, child.encode())
+        except KafkaError:
+            raise HTTPException(503, detail=f"the audit trail is unavailable; {undone}") from None
+
+    reidentify.add_routes(app, keyring=keyring, people=people, send_audit=send_audit)
     instrument_http(app, metrics, token=settings.scrape_token())
     return app

@@ -4,9 +4,7 @@ audited; a successful one before the value is returned, so no answer leaves unre
 from __future__ import annotations
 
 import contextlib
-import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka.errors import KafkaError
@@ -14,11 +12,13 @@ from fastapi import FastAPI, Header, HTTPException
 from pydantic import BaseModel, ConfigDict, Field
 
 from consent.core.tokens import TokenError, detokenise, key_id_of
+from consent.registry.people_audit import person_record
 from services.backbone.audit_contract import AuditOutcome, AuditRecord
-from services.backbone.http import bearer_holder
 from services.backbone.identifiers import subject_identifier
 from services.backbone.keyed import keyed_id
 from services.backbone.keyring import Keyring
+from services.backbone.people import PeopleVerifier, PersonRole
+from services.backbone.people_http import person_of_async
 
 SendAudit = Callable[[AuditRecord, bytes], Awaitable[None]]
 
@@ -26,25 +26,25 @@ SendAudit = Callable[[AuditRecord, bytes], Awaitable[None]]
 class ReidentifyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     token: str = Field(min_length=10, max_length=2000, description="a tok1. value")
-    recipient: str = Field(description="the agency the token was given to")
-    field: str = Field(description="the source field it stands for, e.g. subject.nhs_number")
+    # Both go into the audit record of the attempt: no longer than its columns take.
+    recipient: str = Field(
+        min_length=1, max_length=64, description="the agency the token was given to"
+    )
+    field: str = Field(
+        min_length=1,
+        max_length=128,
+        description="the source field it stands for, e.g. subject.nhs_number",
+    )
     reason: str = Field(min_length=20, max_length=2000, description="why, for the audit")
 
 
 def _record(body: ReidentifyIn, officer: str, **outcome: Any) -> AuditRecord:
-    now = datetime.now(UTC)
-    return AuditRecord(
-        audit_id=str(uuid.uuid4()),
-        recorded_at=now,
-        occurred_at=now,
-        action="re_identify",
-        actor=officer,
-        recipient=body.recipient,
-        **outcome,
-    )
+    return person_record("re_identify", officer, recipient=body.recipient, **outcome)
 
 
-def add_routes(app: FastAPI, *, keyring: Keyring, send_audit: SendAudit) -> None:
+def add_routes(
+    app: FastAPI, *, keyring: Keyring, people: PeopleVerifier | None, send_audit: SendAudit
+) -> None:
     @app.post(
         "/reidentify",
         tags=["re-identification"],
@@ -53,7 +53,7 @@ def add_routes(app: FastAPI, *, keyring: Keyring, send_audit: SendAudit) -> None
     async def reidentify(
         body: ReidentifyIn, authorization: str | None = Header(None)
     ) -> dict[str, Any]:
-        officer = bearer_holder(authorization, keyring.ig_officer)
+        officer = (await person_of_async(people, authorization, PersonRole.IG_OFFICER)).actor
         try:
             value = detokenise(
                 keyring.tokens, recipient=body.recipient, path=body.field, token=body.token

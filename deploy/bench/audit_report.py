@@ -23,6 +23,8 @@ from sqlalchemy import text
 from sqlmodel import Session
 
 from deploy.bench.audit_record import bench_record
+from deploy.devstack.identity.provider import IG_OFFICER
+from deploy.devstack.identity.serve import identity_provider
 from services.audit.bulk import insert_rows
 from services.audit.models import AuditEntry
 from services.audit.sealing import seal_new
@@ -72,7 +74,10 @@ def measure_reports(
 ) -> ReportResult:
     from services.audit.app import AuditSettings, create_app
 
-    with tempfile.TemporaryDirectory(prefix="infoshare-bench-report-") as tmp:
+    with (
+        tempfile.TemporaryDirectory(prefix="infoshare-bench-report-") as tmp,
+        identity_provider(Path(tmp) / "identity") as people,
+    ):
         keyring_file = generate_keyring(
             Path(tmp) / "keyring.yaml", [a.id for a in load_directory(None)]
         )
@@ -81,6 +86,7 @@ def measure_reports(
             keyring_file=keyring_file,
             audit_database_url=url,
             audit_checkpoint_file=Path(tmp) / "cp.jsonl",
+            oidc_issuer=people.issuer,  # the officer asking is verified as in production
         )
         app = create_app(settings)  # migrates the schema
         children = max(1, records // RECORDS_PER_CHILD)
@@ -120,7 +126,7 @@ def measure_reports(
                     )
                 ).scalar()
             )
-        officer = (keyring_file.parent / "ig-officer.token").read_text().strip()
+        officer = people.token(IG_OFFICER, ttl_s=12 * 3600)
         say(f"{backend}: timing {SAMPLES} disclosure reports")
         latencies, rows_seen = asyncio.run(_time_reports(app, officer, numbers))
         engine.dispose()

@@ -60,7 +60,7 @@ def verify_cmd(
 
     try:
         settings = AuditSettings()
-        keyring = settings.keyring()
+        keyring = settings.keyring(None)
         chain_key = keyring.require_audit_chain().secret
         _, signing = keyring.require_audit_signing()
     except ValidationError as exc:

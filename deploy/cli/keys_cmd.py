@@ -39,15 +39,22 @@ def keys_generate(
 
 
 @app.command("rotate")
-def keys_rotate(keyring: KeyringFile) -> None:
-    """Make a new active token key; older ones stay to reverse tokens already given out."""
+def keys_rotate(
+    keyring: KeyringFile,
+    kind: Annotated[
+        str, typer.Option(help="token (the processor's) or webhook_secret (delivery's)")
+    ] = "token",
+) -> None:
+    """Make a new active key of KIND; older ones stay to read with (tokens already given
+    out, webhook secrets already stored)."""
     from services.backbone.keyring import rotate_token_key
 
     try:
-        key_id = rotate_token_key(keyring)
+        key_id = rotate_token_key(keyring, kind)
     except ConfigurationError as exc:
-        raise fail(str(exc)) from None
-    out.print(f"new active token key {key_id}; restart the processor to use it")
+        raise fail(str(exc), 2) from None
+    user = "the processor" if kind == "token" else "every delivery replica (each re-seals)"
+    out.print(f"new active {kind} key {key_id}; `keys split`, then restart {user} to use it")
 
 
 @app.command("add-audit")
@@ -79,3 +86,65 @@ def keys_retire(
     except ConfigurationError as exc:
         raise fail(str(exc)) from None
     out.print(f"token key {key_id} retired")
+
+
+@app.command("split")
+def keys_split(
+    keyring: KeyringFile,
+    into: Annotated[Path, typer.Option(help="directory for the role files (mode 0700)")],
+) -> None:
+    """Write each role's part of the keyring to its own file (processor, consent, delivery,
+    audit, and one per agency service): give each process its own, never the keyring."""
+    from services.backbone.directory import load_directory
+    from services.backbone.key_split import split_keyring
+
+    try:
+        written = split_keyring(keyring, into, [a.id for a in load_directory(None)])
+    except ConfigurationError as exc:
+        raise fail(str(exc)) from None
+    for role, path in written.items():
+        out.print(f"{role:<28} {path}")
+    out.print("each process: INFOSHARE_KEYRING_FILE=<its file> (docs/security.md, keys by role)")
+
+
+recipient = typer.Typer(
+    help="A recipient's own key pair for fields encrypted to it (run on the recipient's side)",
+    no_args_is_help=True,
+)
+app.add_typer(recipient, name="recipient")
+
+
+@recipient.command("new")
+def recipient_new(
+    out_file: Annotated[Path, typer.Option("--out", help="private key file to write (0600)")],
+    force: Annotated[bool, typer.Option(help="overwrite an existing key")] = False,
+) -> None:
+    """Make a key pair: the private half stays in OUT (the recipient's own service reads it:
+    INFOSHARE_AGENCY_KEY_FILE); send the printed public half to the hub's operator."""
+    from services.backbone.recipient_keys import new_recipient_key
+
+    try:
+        public = new_recipient_key(out_file, overwrite=force)
+    except ConfigurationError as exc:
+        raise fail(str(exc)) from None
+    out.print(f"private key written to {out_file} (it never leaves the recipient)")
+    out.print(f"public key, for `infoshare keys trust`: {public}", soft_wrap=True)
+
+
+@app.command("trust")
+def keys_trust(
+    keyring: KeyringFile,
+    agency: Annotated[str, typer.Option(help="the recipient agency's id")],
+    public: Annotated[str, typer.Option(help="its public key, base64, as it sent it")],
+) -> None:
+    """Register a recipient's public key, so that protocols may encrypt fields to it."""
+    from services.backbone.directory import load_directory
+    from services.backbone.recipient_keys import trust_recipient
+
+    try:
+        load_directory(None).get(agency)
+        replaced = trust_recipient(keyring, agency, public)
+    except ConfigurationError as exc:
+        raise fail(str(exc)) from None
+    said = "replaced" if replaced else "registered"
+    out.print(f"{agency}'s public key {said}; run `infoshare keys split` and restart the processor")

@@ -20,6 +20,7 @@ from deploy.cli import (
     stack_cmd,
     status_cmd,
     terminal,
+    users_cmd,
 )
 from deploy.devstack.paths import default_state_dir
 
@@ -56,6 +57,7 @@ app.add_typer(kafka_cmd.app, name="kafka")
 app.add_typer(postgres_cmd.app, name="postgres")
 app.add_typer(observe_cmd.app, name="observe")
 app.add_typer(keys_cmd.app, name="keys")
+app.add_typer(users_cmd.app, name="users")
 app.add_typer(protocols_cmd.app, name="protocols")
 app.add_typer(dlq_cmd.app, name="dlq")
 app.add_typer(audit_cmd.app, name="audit")

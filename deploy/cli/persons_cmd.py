@@ -26,7 +26,7 @@ def _index() -> PersonIndex:
 
     settings = BackboneSettings()
     try:
-        index = PersonIndex(settings.person_index_url(), settings.keyring().require_routing())
+        index = PersonIndex(settings.person_index_url(), settings.keyring(None).require_routing())
     except ConfigurationError as exc:
         err.print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(2) from None

@@ -15,6 +15,7 @@ from rich.markup import escape
 from deploy.devstack.paths import default_cache_dir, default_state_dir
 from services.backbone.errors import ConfigurationError
 from services.backbone.kafka_access import ENV_NAMES, KafkaAccess
+from services.backbone.private_files import private_dir
 from services.backbone.settings import BackboneSettings
 
 # Wide enough for tables when piped into a file or a test; the terminal's width otherwise.
@@ -63,10 +64,21 @@ def stack_admin_defaults(state_dir: Path) -> None:
             os.environ[name] = value
 
 
+def _private_state_dir(path: Path) -> Path:
+    """The state directory, made 0700 with any missing parents: it will hold keys,
+    passwords, databases and logs, and nothing below it may be listed by others."""
+    try:
+        return private_dir(path)
+    except OSError as exc:
+        raise typer.BadParameter(f"cannot make {path} ({exc.strerror or exc})") from None
+
+
 StateDir = Annotated[
     Path,
     typer.Option(
-        help="where state lives (env INFOSHARE_STATE_DIR)", default_factory=default_state_dir
+        help="where state lives (env INFOSHARE_STATE_DIR); made private (0700) if new",
+        default_factory=default_state_dir,
+        callback=_private_state_dir,
     ),
 ]
 CacheDir = Annotated[

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from services.backbone.directory import Directory
 from services.backbone.kafka_access import KafkaAccess
+from services.backbone.private_files import open_private, private_dir
 from services.backbone.topics import Topics
 from services.ops import kafka_admin
 from services.ops.components import Component
@@ -43,7 +44,7 @@ class StackPrincipals:
         """The principal's password, made on first use."""
         path = self.password_file(principal)
         if not path.exists():
-            self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+            private_dir(self.directory)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as fh:
                 fh.write(secrets.token_hex(24))
@@ -83,7 +84,7 @@ class StackPrincipals:
     def write_admin_env(self, admin: KafkaAccess) -> Path:
         """The administrator's settings for operator commands; the password in a file of
         its own, so that reading the settings never puts it in an environment."""
-        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_dir(self.directory)
         env = admin.as_env()
         password = env.pop("INFOSHARE_KAFKA_PASSWORD", None)
         if password is not None:
@@ -97,6 +98,5 @@ class StackPrincipals:
 
 def _write_private(path: Path, text: str) -> None:
     """Readable by the owner only, from before the first byte."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
+    with open_private(path, "wb") as fh:
+        fh.write(text.encode())

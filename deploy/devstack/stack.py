@@ -15,19 +15,25 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 
 from deploy.devstack.broker import BrokerCluster, BrokerNode
+from deploy.devstack.identity.provider import ensure_provider
+from deploy.devstack.identity.serve import launch
+from deploy.devstack.identity.serve import stop as stop_identity
 from deploy.devstack.ports import free_listen_port
 from deploy.devstack.postgres import PostgresNode
 from deploy.devstack.principals import StackPrincipals
 from deploy.devstack.stack_observe import Observers
 from services.backbone.directory import load_directory
-from services.backbone.errors import BackboneError
+from services.backbone.errors import BackboneError, ConfigurationError
 from services.backbone.kafka_access import ENV_NAMES, KafkaAccess
+from services.backbone.key_roles import Role
+from services.backbone.key_split import split_keyring
 from services.backbone.keyring import generate_keyring
+from services.backbone.private_files import open_private, private_dir
 from services.backbone.settings import BackboneSettings
 from services.backbone.topics import Topics
 from services.ops import kafka_admin
@@ -92,7 +98,10 @@ class Stack:
         self.bootstrap = config.bootstrap or f"127.0.0.1:{config.kafka_port}"
         self.admin: KafkaAccess | None = config.admin
         self.principals = StackPrincipals(config.state_dir / "kafka-clients", config.namespace)
-        self.keyring = config.state_dir / "keyring.yaml"
+        self.keyring = config.state_dir / "keyring.yaml"  # the operator's: every key
+        self.role_keys: dict[str, Path] = {}  # each role's part (key_split.py)
+        self.identity: subprocess.Popen[bytes] | None = None  # the embedded identity provider
+        self.identity_issuer = f"http://127.0.0.1:{config.ports.get('identity', 8160)}"
         self.observers = (
             Observers(state_dir=config.state_dir, cache_dir=config.cache_dir, ports=config.ports)
             if config.observe
@@ -128,7 +137,8 @@ class Stack:
             {
                 "INFOSHARE_TOPIC_NAMESPACE": self.config.namespace,
                 "INFOSHARE_TOPIC_REPLICATION": str(self.replication),
-                "INFOSHARE_KEYRING_FILE": str(self.keyring),
+                # Its role's keys only, never the whole keyring (key_roles.py).
+                "INFOSHARE_KEYRING_FILE": str(self.role_keys[self._role_name(component)]),
                 "INFOSHARE_AUDIT_DATABASE_URL": self.audit_database_url,
                 # Outside the database, so that rewriting the database cannot rewrite them.
                 "INFOSHARE_AUDIT_CHECKPOINT_FILE": str(
@@ -142,6 +152,7 @@ class Stack:
             env["INFOSHARE_AGENCY_ID"] = component.agency_id
         if self.observers is not None:
             env.update(self.observers.component_env())
+        env["INFOSHARE_OIDC_ISSUER"] = self.identity_issuer  # people sign in there
         env.update(self.config.extra_env)
         return env
 
@@ -149,8 +160,8 @@ class Stack:
         """Start everything; on any failure stop what was started and raise StackError."""
         announce = say if callable(say) else print
         state = self.config.state_dir
-        state.mkdir(parents=True, exist_ok=True)
-        (state / "logs").mkdir(exist_ok=True)
+        # Keys, databases, the audit trail and logs: the owner's alone (0700, files 0600).
+        private_dir(state / "logs")
         try:
             if self.observers is not None:
                 self.observers.begin_zipkin()
@@ -164,6 +175,8 @@ class Stack:
             if not self.keyring.exists():
                 generate_keyring(self.keyring, [a.id for a in directory])
                 announce(f"generated a fresh keyring at {self.keyring}")
+            # Beside the keyring, where the components' SQLite databases are kept too.
+            self.role_keys = split_keyring(self.keyring, state, [a.id for a in directory])
             topics = Topics(namespace=self.config.namespace, replication=self.replication)
             assert self.admin is not None  # our broker's, the caller's, or the settings'
             kafka_admin.apply_topics(self.admin, topics.all_specs(directory))
@@ -172,6 +185,7 @@ class Stack:
                 announce(
                     f"Kafka principals and ACLs applied (clients in {self.principals.directory})"
                 )
+            self._start_identity()
             for component in COMPONENTS:
                 if self.config.only is None or component.name in self.config.only:
                     self.running.append(self._spawn(component, mode="wb"))
@@ -229,9 +243,9 @@ class Stack:
         announce(self.postgres.start().describe())
         self.audit_database_url = self.postgres.ensure_database("infoshare_audit")
 
-    def _spawn(self, component: Component, *, mode: str) -> Running:
+    def _spawn(self, component: Component, *, mode: Literal["wb", "ab"]) -> Running:
         log = self.config.state_dir / "logs" / f"{component.name}.log"
-        with log.open(mode) as fh:  # the child keeps its own copy of the descriptor
+        with open_private(log, mode) as fh:  # the child keeps its own copy of the descriptor
             proc = subprocess.Popen(
                 [sys.executable, "-m", "services.ops.run", component.name],
                 env=self._env(component),
@@ -241,6 +255,22 @@ class Stack:
                 start_new_session=True,
             )
         return Running(component, proc, log)
+
+    def _start_identity(self) -> None:
+        """The embedded identity provider: its starter people, and a server for its OpenID
+        configuration and JWKS (where the services verify people's tokens)."""
+        directory = self.config.state_dir / "identity"
+        ensure_provider(directory, self.identity_issuer)
+        log = self.config.state_dir / "logs" / "identity.log"
+        try:
+            self.identity = launch(directory, self.identity_issuer, log)
+        except ConfigurationError as exc:
+            raise StackError(str(exc)) from None
+
+    @staticmethod
+    def _role_name(component: Component) -> str:
+        role = component.role
+        return f"agency:{component.agency_id}" if role is Role.AGENCY else str(role)
 
     def restart_exited(self) -> list[str]:
         """Start again every component that has exited (a crashed processor resumes from its
@@ -289,6 +319,9 @@ class Stack:
                 r.process.kill()
                 r.process.wait()
         self.running.clear()
+        if self.identity is not None:
+            stop_identity(self.identity)
+            self.identity = None
         if self.observers is not None:
             self.observers.stop()
         self._retire_principals()
@@ -319,7 +352,8 @@ def free_ports_config(
     with ``postgres``, a free port for the stack's PostgreSQL cluster (the audit store) too.
     Its principals leave a shared broker with it (``retire_principals``)."""
     kwargs.setdefault("retire_principals", True)
-    names = [c.name for c in COMPONENTS if c.port is not None] + ["zipkin", "prometheus"]
+    names = [c.name for c in COMPONENTS if c.port is not None]
+    names += ["zipkin", "prometheus", "identity"]
     first = free_listen_port(len(names) + 4)  # the HTTP ports, Kafka's three, PostgreSQL's
     kafka_port = first + len(names)
     return StackConfig(
@@ -365,6 +399,7 @@ def usual_config(
     usual = base_port == 8100
     ports |= {"zipkin": 9411 if usual else base_port + 50}
     ports |= {"prometheus": 9090 if usual else base_port + 51}
+    ports |= {"identity": base_port + 60}  # the embedded identity provider (8160)
     return StackConfig(
         state_dir=state_dir,
         cache_dir=cache_dir,

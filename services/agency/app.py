@@ -17,7 +17,7 @@ from fastapi.security import HTTPAuthorizationCredentials
 
 from services.agency import routes
 from services.agency.auth import authenticate, bearer_scheme
-from services.agency.gate import AgencyGate
+from services.agency.gate import MAX_BODY_BYTES, MAX_JSON_DEPTH, AgencyGate
 from services.agency.inbox import consume_into
 from services.agency.inbox_store import Inbox
 from services.agency.inbox_view import load_private_key
@@ -35,6 +35,7 @@ from services.backbone.errors import (
 )
 from services.backbone.http import create_service_app
 from services.backbone.http_telemetry import instrument_http
+from services.backbone.key_roles import Role
 from services.backbone.lease import Lease
 from services.backbone.metering import Metrics
 from services.backbone.publisher import EventBuilder
@@ -58,7 +59,8 @@ def build_runtime(settings: AgencyServiceSettings, kind: AgencyKind) -> AgencyRu
             f"INFOSHARE_AGENCY_ID={settings.agency_id} is a {agency.kind} agency; "
             f"this service publishes for {kind} agencies"
         )
-    keyring = settings.keyring()
+    keys = settings.keyring_source(Role.AGENCY, settings.agency_id)
+    keyring = keys.current()
     outbox = OutboxStore(settings.outbox_url())
     key_path = settings.private_key_path()
     topics = settings.topics()
@@ -88,7 +90,7 @@ def build_runtime(settings: AgencyServiceSettings, kind: AgencyKind) -> AgencyRu
     intake.published = relay.wake.set
     return AgencyRuntime(
         settings=settings,
-        keyring=keyring,
+        keys=keys,
         intake=intake,
         relay=relay,
         private_key=load_private_key(key_path) if key_path else None,
@@ -141,12 +143,18 @@ def create_agency_app(
         lifespan=lifespan,
         health=lambda: routes.health(rt),
         dependencies=[Depends(caller)],
+        max_body_bytes=MAX_BODY_BYTES,
+        max_json_depth=MAX_JSON_DEPTH,
     )
     app.state.runtime = rt
     metrics = Metrics(f"infoshare-{settings.agency_id}")
     app.state.agency_metrics = AgencyMetrics(rt, metrics)
     # Before any route: a request without this agency's key is refused before its body is read.
-    app.add_middleware(AgencyGate, agency=rt.agency, lookup=rt.keyring.agency_credential)
+    app.add_middleware(
+        AgencyGate,
+        agency=rt.agency,
+        lookup=lambda token: rt.keys.current().agency_credential(token),
+    )
     app.include_router(routes.router)
     document_agency_api(app)
 

@@ -20,6 +20,7 @@ from services.agency.publish import (
     OVERRIDE_JUSTIFICATION,
     OVERRIDE_ROLE,
     OVERRIDE_ROLE_HEADER,
+    OVERRIDE_ROLE_PATTERN,
 )
 
 # FastAPI's own names, so the 422s it documents for the routes it validates point here
@@ -63,7 +64,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     },
 }
 ERROR_SHAPES = {
-    **{str(code): MESSAGE for code in (400, 401, 403, 404, 411, 415)},
+    **{str(code): MESSAGE for code in (400, 401, 403, 404, 415)},
     **{str(code): INPUT_ERRORS for code in (413, 422)},
 }
 SECURED = {
@@ -72,9 +73,10 @@ SECURED = {
 }
 PUBLISHING = {
     202: "accepted: stored in the outbox, to be published to Kafka (Location names the submission)",
-    400: f"a malformed {IDEMPOTENCY_HEADER}",
-    411: "a body sent without Content-Length (chunked): send its length",
-    413: "the body is over 6 MiB, or an event would be over 900 KiB on Kafka",
+    400: f"a malformed {IDEMPOTENCY_HEADER}, or a body framed by both Content-Length and "
+    "Transfer-Encoding",
+    413: "the body is over 6 MiB (declared or, chunked, as received), or an event would be "
+    "over 900 KiB on Kafka",
     422: "input that cannot be mapped (loc names the field, type the rule; the value is never "
     f"echoed), or an {IDEMPOTENCY_HEADER} used before for a different request",
 }
@@ -112,8 +114,9 @@ _HEADERS = [
     ),
     (
         OVERRIDE_ROLE_HEADER,
-        f"The role of the practitioner who decided the override; only with {OVERRIDE_HEADER}.",
-        _text(OVERRIDE_ROLE),
+        f"The role of the practitioner who decided the override; only with {OVERRIDE_HEADER}. "
+        "Letters, digits, spaces and - _ . only, beginning with a letter or digit.",
+        {**_text(OVERRIDE_ROLE), "pattern": OVERRIDE_ROLE_PATTERN},
     ),
 ]
 

@@ -10,6 +10,7 @@ publishes nothing more; the same key with different content is refused (422).
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Sequence
 
 from fastapi import HTTPException, Request
@@ -28,6 +29,10 @@ MAX_IDEMPOTENCY_KEY = 255
 # refusal names the header the caller sent rather than a field of the event.
 OVERRIDE_JUSTIFICATION = (20, 2000)
 OVERRIDE_ROLE = (2, 80)
+# The role is shown as it came in the audit trail, the disclosure report (CSV, PDF) and the
+# IG review queue: a job title, in letters, digits, spaces and - _ . only, beginning with a
+# letter or digit (so never a spreadsheet formula, a control character or markup).
+OVERRIDE_ROLE_PATTERN = "^[A-Za-z0-9][A-Za-z0-9 ._-]*$"
 
 
 class AcceptedEvent(BaseModel):
@@ -78,8 +83,19 @@ def override(request: Request) -> Override | None:
         return None
     return Override(
         justification=_header_text(OVERRIDE_HEADER, justification, OVERRIDE_JUSTIFICATION),
-        role=_header_text(OVERRIDE_ROLE_HEADER, role, OVERRIDE_ROLE),
+        role=_role(_header_text(OVERRIDE_ROLE_HEADER, role, OVERRIDE_ROLE)),
     )
+
+
+def _role(value: str) -> str:
+    if not re.fullmatch(OVERRIDE_ROLE_PATTERN, value):
+        raise InputRejected(
+            ["header", OVERRIDE_ROLE_HEADER],
+            f"{OVERRIDE_ROLE_HEADER} may hold only letters, digits, spaces and - _ . "
+            "and must begin with a letter or digit",
+            "string_pattern_mismatch",
+        )
+    return value
 
 
 def _header_text(name: str, value: str | None, length: tuple[int, int]) -> str:

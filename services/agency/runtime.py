@@ -12,7 +12,7 @@ from pydantic import Field
 
 from services.agency.inbox_store import Inbox
 from services.agency.submission import Intake
-from services.backbone.keyring import Keyring
+from services.backbone.key_reload import KeyringSource
 from services.backbone.settings import HttpSettings
 from services.outbox.relay import OutboxRelay
 from services.outbox.store import OutboxStore
@@ -28,26 +28,22 @@ class AgencyServiceSettings(HttpSettings):
     )
     agency_key_file: Path | None = Field(
         None,
-        description="the agency's X25519 private key, to open fields encrypted to it; "
-        "default: agency-keys/<agency>.key beside the keyring file, if there is one",
+        description="the agency's own X25519 private key (`infoshare keys recipient new`), "
+        "to open fields encrypted to it: set only where the agency runs its own service; "
+        "the hub never holds it, and without it such fields are shown sealed",
     )
 
     def outbox_url(self) -> str:
         return self.beside_keyring(self.outbox_database_url, f"outbox-{self.agency_id}.db")
 
     def private_key_path(self) -> Path | None:
-        if self.agency_key_file is not None:
-            return self.agency_key_file
-        if self.keyring_file is None:
-            return None
-        path = self.keyring_file.resolve().parent / "agency-keys" / f"{self.agency_id}.key"
-        return path if path.exists() else None
+        return self.agency_key_file
 
 
 @dataclass
 class AgencyRuntime:
     settings: AgencyServiceSettings
-    keyring: Keyring
+    keys: KeyringSource  # its API keys as the file says now (revocation needs no restart)
     intake: Intake  # what a submission goes through (services/agency/submission.py)
     relay: OutboxRelay
     private_key: X25519PrivateKey | None

@@ -1,14 +1,14 @@
-"""Who reads the audit trail: an IG officer sees every decision; an agency, with its API
-token, sees the decisions about the data it published and nothing else."""
+"""Who reads the audit trail: an IG officer, signed in as themselves, sees every decision;
+an agency, with its API token, sees the decisions about the data it published and nothing
+else."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fastapi import HTTPException
-
-from services.backbone.http import bearer_holder
 from services.backbone.keyring import Keyring
+from services.backbone.people import PeopleVerifier, PersonRole
+from services.backbone.people_http import person_of
 
 
 @dataclass(frozen=True)
@@ -17,15 +17,13 @@ class Reader:
     agency: str | None  # None: an IG officer, across agencies
 
 
-def reader(authorization: str | None, keyring: Keyring) -> Reader:
-    """The IG officer or agency a bearer token belongs to, or 401."""
+def reader(authorization: str | None, keyring: Keyring, people: PeopleVerifier | None) -> Reader:
+    """The agency an API token belongs to, or the IG officer a person's token names; else
+    401 (403 for a person who is not an IG officer)."""
     scheme, _, token = (authorization or "").partition(" ")
     if scheme.lower() == "bearer" and token:
-        officer = keyring.ig_officer(token)
-        if officer is not None:
-            return Reader(f"ig-officer:{officer}", None)
         agency = keyring.agency(token)
         if agency is not None:
             return Reader(f"agency:{agency}", agency)
-    bearer_holder(None, lambda _: None)  # raises the 401 every endpoint answers
-    raise HTTPException(401)  # not reached
+    officer = person_of(people, authorization, PersonRole.IG_OFFICER)
+    return Reader(f"ig-officer:{officer.actor}"[:128], None)

@@ -8,9 +8,10 @@ import contextlib
 from collections.abc import AsyncIterator
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import FastAPI, Header, HTTPException, Query
+from fastapi import Path as InPath
 from pydantic import Field, SecretStr
 
 from services.audit.health import audit_health
@@ -33,11 +34,16 @@ from services.audit.store import (
     review_override,
 )
 from services.audit.verification import verify_every
-from services.backbone.http import bearer_holder, create_service_app
+from services.backbone.http import create_service_app
 from services.backbone.http_telemetry import instrument_http
+from services.backbone.key_roles import Role
 from services.backbone.metering import Metrics
+from services.backbone.people import PersonRole
+from services.backbone.people_http import is_person, person_of
 from services.backbone.settings import HttpSettings
 from services.backbone.tasks import critical_task
+
+MAX_BODY_BYTES = 64 * 1024  # a child's identifier and filters, or a review's note
 
 
 class AuditSettings(HttpSettings):
@@ -69,7 +75,12 @@ class ReviewFilter(StrEnum):
 
 def create_app(settings: AuditSettings | None = None) -> FastAPI:
     settings = settings or AuditSettings()
-    keyring = settings.keyring()  # IG officers' token hashes, for reviews; the audit keys
+    keyring = settings.keyring(Role.AUDIT)  # the audit keys; agencies' token hashes
+    people = settings.people()  # IG officers, as themselves
+
+    async def known(token: str) -> bool:
+        return keyring.agency(token) is not None or await is_person(people, token)
+
     sealing = sealing_from(
         keyring,
         settings.audit_checkpoint_file,
@@ -120,6 +131,9 @@ def create_app(settings: AuditSettings | None = None) -> FastAPI:
         "Never a payload, never an identifier in clear.",
         lifespan=lifespan,
         health=lambda: audit_health(store),
+        max_body_bytes=MAX_BODY_BYTES,
+        # A body from whom no route would admit is refused before it is read.
+        body_callers=lambda token: known(token),
     )
 
     @app.get(
@@ -133,7 +147,7 @@ def create_app(settings: AuditSettings | None = None) -> FastAPI:
         limit: int = Query(100, ge=1, le=1000),
         authorization: str | None = Header(None),
     ) -> list[OverridePublic]:
-        bearer_holder(authorization, keyring.ig_officer)  # the review queue is IG's
+        person_of(people, authorization, PersonRole.IG_OFFICER)  # the review queue is IG's
         reviewed = {"pending": False, "reviewed": True, "all": None}[status.value]
         return [
             OverridePublic(
@@ -151,9 +165,11 @@ def create_app(settings: AuditSettings | None = None) -> FastAPI:
         summary="Record an IG officer's review of an override (once)",
     )
     def review(
-        audit_id: str, body: OverrideReviewIn, authorization: str | None = Header(None)
+        audit_id: Annotated[str, InPath(max_length=36)],
+        body: OverrideReviewIn,
+        authorization: str | None = Header(None),
     ) -> dict[str, Any]:
-        officer = bearer_holder(authorization, keyring.ig_officer)
+        officer = person_of(people, authorization, PersonRole.IG_OFFICER).actor
         try:
             row = review_override(store, audit_id, body, reviewer=officer)
         except NotAnOverride:
@@ -164,8 +180,8 @@ def create_app(settings: AuditSettings | None = None) -> FastAPI:
             raise HTTPException(409, detail="this override has been reviewed already") from None
         return {"audit_id": row.audit_id, "reviewed_at": row.reviewed_at.isoformat()}
 
-    add_ig_routes(app, store, keyring)
-    add_search_routes(app, store, keyring)
+    add_ig_routes(app, store, keyring, people)
+    add_search_routes(app, store, keyring, people)
     app.state.audit_store = store  # for benchmarks and operators' tools in process
     instrument_http(app, metrics, token=settings.scrape_token())
     return app

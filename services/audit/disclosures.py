@@ -46,12 +46,25 @@ def rows(entries: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 
 def as_csv(entries: Sequence[Mapping[str, Any]]) -> str:
+    """The rows as CSV (RFC 4180), every cell safe to open in a spreadsheet (:func:`inert`).
+    Lines end in CRLF, so that a cell holding either CR or LF is quoted: with LF alone a
+    lone CR went unquoted, and a spreadsheet took it for the end of the row."""
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n")
+    writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\r\n")
     writer.writeheader()
     for row in rows(entries):
-        writer.writerow({k: _cell(v) for k, v in row.items()})
+        writer.writerow({k: inert(_cell(v)) for k, v in row.items()})
     return out.getvalue()
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def inert(cell: str) -> str:
+    """A cell a spreadsheet shows as text, never runs as a formula (CSV injection, OWASP):
+    one that begins with ``= + - @``, a tab or a carriage return gets a leading ``'``.
+    Reasons and roles come from agencies' requests and cannot be trusted to be inert."""
+    return "'" + cell if cell.startswith(FORMULA_STARTS) else cell
 
 
 def _cell(value: Any) -> str:

@@ -17,8 +17,9 @@ from services.audit import disclosures, disclosures_pdf
 from services.audit.child import Child, ChildQuery, find_child
 from services.audit.store import ACCESS_ACTION, AuditStore
 from services.backbone.audit_contract import AuditOutcome, AuditRecord
-from services.backbone.http import bearer_holder
 from services.backbone.keyring import Keyring
+from services.backbone.people import PeopleVerifier, PersonRole
+from services.backbone.people_http import person_of
 
 MAX_REPORT = 100_000
 
@@ -30,7 +31,9 @@ class ReportFormat(StrEnum):
     PDF = "pdf"
 
 
-def add_ig_routes(app: FastAPI, store: AuditStore, keyring: Keyring) -> None:
+def add_ig_routes(
+    app: FastAPI, store: AuditStore, keyring: Keyring, people: PeopleVerifier | None
+) -> None:
     audit_key = keyring.require_audit_subject()
 
     @app.post(
@@ -53,7 +56,7 @@ def add_ig_routes(app: FastAPI, store: AuditStore, keyring: Keyring) -> None:
         format: ReportFormat = Query(ReportFormat.JSON),
         authorization: str | None = Header(None),
     ) -> Response:
-        officer = bearer_holder(authorization, keyring.ig_officer)
+        officer = person_of(people, authorization, PersonRole.IG_OFFICER).actor
         found = find_child(child, store, audit_key)
         subject_key = found.key
         stored = store.by_subject(found.subject_keys, limit=MAX_REPORT + 1)

@@ -7,7 +7,7 @@ is itself recorded (decision ``accessed``)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import FastAPI, Header, HTTPException, Query
 from pydantic import BaseModel, Field
@@ -20,17 +20,25 @@ from services.audit.sealing import as_utc
 from services.audit.store import AuditQuery, AuditStore
 from services.backbone.audit_contract import AuditOutcome
 from services.backbone.keyring import Keyring
+from services.backbone.people import PeopleVerifier
 
 MAX_PAGE = 1000
+# The filters are written into the search's own access record, sealed into the trail: no
+# longer than the trail's columns, and no control character (a NUL could not be stored).
+_TEXT = r"^[^\x00-\x1f\x7f]*$"
+
+
+def _filter(description: str, max_length: int) -> Any:
+    return Field(None, description=description, max_length=max_length, pattern=_TEXT)
 
 
 class DecisionFilters(BaseModel):
-    recipient: str | None = Field(None, description="recipient agency id")
+    recipient: str | None = _filter("recipient agency id", 64)
     decision: AuditOutcome | None = None
-    source_agency: str | None = Field(None, description="publishing agency id")
-    event_type: str | None = None
-    protocol_id: str | None = Field(None, description="sharing protocol id")
-    purpose: str | None = Field(None, description="purpose of use, as the protocol names it")
+    source_agency: str | None = _filter("publishing agency id", 64)
+    event_type: str | None = _filter("CloudEvents type", 128)
+    protocol_id: str | None = _filter("sharing protocol id", 128)
+    purpose: str | None = _filter("purpose of use, as the protocol names it", 64)
     since: datetime | None = Field(
         None, description="recorded at or after (ISO 8601; UTC if no offset)"
     )
@@ -97,7 +105,9 @@ def search(
     )
 
 
-def add_search_routes(app: FastAPI, store: AuditStore, keyring: Keyring) -> None:
+def add_search_routes(
+    app: FastAPI, store: AuditStore, keyring: Keyring, people: PeopleVerifier | None
+) -> None:
     audit_key = keyring.require_audit_subject()
 
     @app.get(
@@ -110,7 +120,7 @@ def add_search_routes(app: FastAPI, store: AuditStore, keyring: Keyring) -> None
         filters: Annotated[DecisionFilters, Query()],
         authorization: str | None = Header(None),
     ) -> AuditPage:
-        who = reader(authorization, keyring)
+        who = reader(authorization, keyring, people)
         return search(store, who, filters)
 
     @app.post(
@@ -124,7 +134,7 @@ def add_search_routes(app: FastAPI, store: AuditStore, keyring: Keyring) -> None
         "UPN finds the decisions filed under the child's NHS number too.",
     )
     def search_decisions(body: ChildSearch, authorization: str | None = Header(None)) -> AuditPage:
-        who = reader(authorization, keyring)
+        who = reader(authorization, keyring, people)
         child = (
             find_child(body.child, store, audit_key, linked_by=who.agency) if body.child else None
         )

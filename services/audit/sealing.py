@@ -19,6 +19,7 @@ from sqlmodel import Session, col, func, select
 from services.audit.chain import GENESIS, Checkpoint, MerkleAccumulator, Stored, seal
 from services.audit.models import CONTENT_FIELDS, AuditCheckpoint, AuditEntry
 from services.backbone.keyring import Keyring
+from services.backbone.private_files import open_private
 
 log = logging.getLogger(__name__)
 
@@ -144,8 +145,7 @@ def write_checkpoint(engine: Engine, sealing: Sealing, *, now: datetime) -> Chec
         session.add(AuditCheckpoint(**cp.to_json(), peaks=[list(p) for p in tree.peaks]))
         session.commit()
     if sealing.checkpoint_file is not None:
-        sealing.checkpoint_file.parent.mkdir(parents=True, exist_ok=True)
-        with sealing.checkpoint_file.open("ab") as out:
+        with open_private(sealing.checkpoint_file, "ab") as out:
             out.write(orjson.dumps(cp.to_json()) + b"\n")
     return cp
 

@@ -12,7 +12,12 @@ agency_api_keys:
     agency: school-oakfield
     sha256: 5e88...
     scopes: [events:publish]
+    expires: 2027-03-01T00:00:00+00:00
 ```
+
+A key stops working at its expiry (``expires``, given at issue: 90 days unless said), and
+when it is revoked: services read their keys again when the file changes, so neither
+needs a restart (key_reload.py).
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import re
 import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from services.backbone.errors import ConfigurationError
@@ -44,12 +49,20 @@ class AgencyCredential:
     scopes: frozenset[str]
 
 
+DEFAULT_TTL = timedelta(days=90)
+MAX_TTL = timedelta(days=366)
+
+
 @dataclass(frozen=True)
 class ApiKey:
     key_id: str
     agency: str
     sha256: str
     scopes: frozenset[str]
+    expires: datetime | None = None  # None: a key issued before keys expired (see list)
+
+    def live(self, now: datetime) -> bool:
+        return self.expires is None or now < self.expires
 
 
 def token_hash(token: str) -> str:
@@ -79,39 +92,75 @@ def parse_api_keys(rows: Any) -> tuple[ApiKey, ...]:
             raise ConfigurationError(f"{where}: sha256 must be 64 lower-case hex digits")
         if not isinstance(scopes, list) or not scopes or not set(scopes) <= set(SCOPES):
             raise ConfigurationError(f"{where}: scopes must be a non-empty list of {SCOPES}")
-        keys[key_id] = ApiKey(key_id, agency, digest, frozenset(str(s) for s in scopes))
+        keys[key_id] = ApiKey(
+            key_id, agency, digest, frozenset(str(s) for s in scopes), _expiry(raw, where)
+        )
     return tuple(keys.values())
 
 
+def _expiry(raw: Mapping[str, Any], where: str) -> datetime | None:
+    value = raw.get("expires")
+    if value is None:
+        return None
+    try:
+        when = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    except ValueError:
+        raise ConfigurationError(f"{where}: expires is not an ISO 8601 date-time") from None
+    if when.tzinfo is None:
+        raise ConfigurationError(f"{where}: expires needs a UTC offset")
+    return when
+
+
 def credential_for(
-    bearer: str, *, agency_tokens: Mapping[str, str], api_keys: Iterable[ApiKey]
+    bearer: str,
+    *,
+    agency_tokens: Mapping[str, str],
+    api_keys: Iterable[ApiKey],
+    now: datetime | None = None,
 ) -> AgencyCredential | None:
-    """The credential a bearer token proves, or None. Every entry is compared (in constant
-    time each), so how long it takes does not tell which entry nearly matched."""
+    """The credential a bearer token proves, or None (an expired key proves nothing).
+    Every entry is compared (in constant time each), so how long it takes does not tell
+    which entry nearly matched."""
     digest = token_hash(bearer)
+    moment = now or datetime.now(UTC)
     found = None
     for agency, expected in agency_tokens.items():
         if hmac.compare_digest(digest, expected):
             found = AgencyCredential(agency, f"{agency}-token", frozenset(SCOPES))
     for key in api_keys:
-        if hmac.compare_digest(digest, key.sha256):
+        if hmac.compare_digest(digest, key.sha256) and key.live(moment):
             found = AgencyCredential(key.agency, key.key_id, key.scopes)
     return found
 
 
 def new_api_key(
-    doc: dict[str, Any], *, agency: str, scopes: Iterable[str], name: str = ""
+    doc: dict[str, Any],
+    *,
+    agency: str,
+    scopes: Iterable[str],
+    name: str = "",
+    ttl: timedelta = DEFAULT_TTL,
+    now: datetime | None = None,
 ) -> tuple[str, str]:
-    """Add a key for ``agency`` to the keyring document; returns (key id, the key). The key
-    is shown once: only its hash is kept."""
+    """Add a key for ``agency`` to the keyring document, lasting ``ttl``; returns (key id,
+    the key). The key is shown once: only its hash is kept."""
     wanted = sorted(set(scopes))
     if not wanted or not set(wanted) <= set(SCOPES):
         raise ConfigurationError(f"scopes must be some of {', '.join(SCOPES)}")
-    stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+    if not timedelta(0) < ttl <= MAX_TTL:
+        raise ConfigurationError(f"a key lasts more than nothing and at most {MAX_TTL.days} days")
+    issued = now or datetime.now(UTC)
+    stamp = issued.strftime("%Y%m%d%H%M%S")
     label = f"-{name}" if name else ""
     key_id = f"{agency}{label}-{stamp}-{secrets.token_hex(3)}"
     token = secrets.token_urlsafe(32)
-    row = {"id": key_id, "agency": agency, "sha256": token_hash(token), "scopes": wanted}
+    row = {
+        "id": key_id,
+        "agency": agency,
+        "sha256": token_hash(token),
+        "scopes": wanted,
+        "expires": (issued + ttl).isoformat(timespec="seconds"),
+    }
     doc["agency_api_keys"] = [*(doc.get("agency_api_keys") or []), row]
     parse_api_keys(doc["agency_api_keys"])  # never write a keyring that would not load
     return key_id, token

@@ -25,6 +25,7 @@ class AuditOutcome(StrEnum):
     UNDELIVERABLE = "undeliverable"  # a push channel gave up after its retry horizon
     RETRIED = "retried"  # a dead letter re-published to its origin topic
     ACCESSED = "accessed"  # someone read the audit trail about a child (watching the watchers)
+    RECORDED = "recorded"  # a named person recorded something that unlocks disclosure (consent)
 
 
 class AuditRecord(BaseModel):

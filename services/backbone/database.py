@@ -7,11 +7,14 @@ import sqlite3
 import time
 from collections.abc import Mapping, Sequence
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, Table, event, text
+from sqlalchemy import Engine, Table, event, make_url, text
 from sqlmodel import SQLModel, create_engine
+
+from services.backbone.private_files import private_file
 
 
 def engine_for(url: str, *, sqlite_cache_kib: int | None = None) -> Engine:
@@ -19,8 +22,11 @@ def engine_for(url: str, *, sqlite_cache_kib: int | None = None) -> Engine:
     timeout (another process's writer is waited for, not refused) and fully synchronous
     commits (a service acknowledges or commits Kafka offsets only after the database
     commit, so a commit must survive a power cut); ``sqlite_cache_kib`` enlarges the page
-    cache for tables of millions of rows. JSON columns go through orjson."""
+    cache for tables of millions of rows. A new SQLite file is created 0600 first (SQLite
+    gives its -wal and -shm files the database's mode). JSON columns go through orjson."""
     sqlite = url.startswith("sqlite")
+    if sqlite:
+        _private_sqlite_file(url)
     engine = create_engine(
         url,
         connect_args={"check_same_thread": False} if sqlite else {},
@@ -30,6 +36,16 @@ def engine_for(url: str, *, sqlite_cache_kib: int | None = None) -> Engine:
     if sqlite:
         event.listen(engine, "connect", partial(_sqlite_pragmas, cache_kib=sqlite_cache_kib))
     return engine
+
+
+def _private_sqlite_file(url: str) -> None:
+    """Create the database file 0600 before SQLite creates it with the umask's mode."""
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return  # in memory, or a URI (uri=true) naming its own mode and options
+    path = Path(database)
+    if path.parent.is_dir():  # else SQLite's own error says what is wrong
+        private_file(path)
 
 
 def _sqlite_pragmas(connection: Any, _record: object, *, cache_kib: int | None) -> None:

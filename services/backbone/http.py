@@ -1,11 +1,13 @@
-"""What every HTTP service shares: its FastAPI app with a health check, and validation
-errors answered as 422 naming the field (``loc``) and the rule (``type``), never echoing
-the input, which may be an NHS number or a whole body about a child."""
+"""What every HTTP service shares: its FastAPI app with a health check, bounds on request
+bodies kept before the body is read (``body_limit``; ``caller_gate`` where a route's bearer
+check would come only after the parse), and validation errors answered as 422 naming the
+field (``loc``) and the rule (``type``), never echoing the input, which may be an NHS
+number or a whole body about a child."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Annotated, Any
 
@@ -13,16 +15,20 @@ from fastapi import FastAPI, HTTPException, Request, Response, params
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import AfterValidator
+from pydantic import AfterValidator, StringConstraints
 from pydantic_core import PydanticCustomError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from services.backbone.body_limit import MAX_JSON_DEPTH, BodyLimit
+from services.backbone.caller_gate import CallerGate
 from services.backbone.identifiers import (
     nhs_number_rule,
     normalise_nhs_number,
     normalise_upn,
     upn_rule,
 )
+
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 
 
 def _checked(
@@ -39,10 +45,17 @@ def _checked(
     return check
 
 
-NhsNumber = Annotated[str, AfterValidator(_checked(nhs_number_rule, normalise_nhs_number))]
+# Generous bounds (spaces and a check letter fit many times over) before the rule is checked.
+NhsNumber = Annotated[
+    str,
+    StringConstraints(max_length=32),
+    AfterValidator(_checked(nhs_number_rule, normalise_nhs_number)),
+]
 """An NHS number in a request body: 10 digits whose check digit matches, spaces removed."""
 
-Upn = Annotated[str, AfterValidator(_checked(upn_rule, normalise_upn))]
+Upn = Annotated[
+    str, StringConstraints(max_length=32), AfterValidator(_checked(upn_rule, normalise_upn))
+]
 """A Unique Pupil Number in a request body: check letter and 12 characters, check letter
 matching (modulus 23); upper case, spaces removed."""
 
@@ -65,7 +78,14 @@ def create_service_app(
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None = None,
     health: Callable[[], dict[str, Any]] = lambda: {},
     dependencies: Sequence[params.Depends] | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    max_json_depth: int = MAX_JSON_DEPTH,
+    body_callers: Callable[[str], Awaitable[bool]] | None = None,
 ) -> FastAPI:
+    """The service's app. Its request bodies are bounded to ``max_body_bytes`` and JSON
+    nesting to ``max_json_depth`` as they arrive; with ``body_callers`` (whether a bearer
+    token is one of the service's callers'), a request whose token is not is refused 401
+    before its body is read."""
     app = FastAPI(
         title=title,
         description=description,
@@ -98,6 +118,10 @@ def create_service_app(
         # Off the event loop: a service's health may read its database.
         return {"status": "ok", **await asyncio.to_thread(health)}
 
+    # Added first, so innermost: a gate added later (the caller's key) runs before it.
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes, max_json_depth=max_json_depth)
+    if body_callers is not None:
+        app.add_middleware(CallerGate, known=body_callers)
     return app
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
 from services.backbone.api_keys import AgencyCredential, ApiKey, credential_for, parse_api_keys
 from services.backbone.errors import ConfigurationError
@@ -38,8 +38,6 @@ class Keyring:
     pseudonym: Mapping[str, Key]
     tokens: Mapping[str, Key] = field(default_factory=dict)  # by key id, retired ones gone
     active_token: str | None = None  # the key id new tokens are made with
-    ig_officers: Mapping[str, str] = field(default_factory=dict)  # name -> sha256 of token
-    practitioners: Mapping[str, str] = field(default_factory=dict)  # who may record consent
     agency_tokens: Mapping[str, str] = field(default_factory=dict)  # agency id -> sha256
     recipient_public: Mapping[str, X25519PublicKey] = field(default_factory=dict)
     audit_chain: Key | None = None  # HMAC key of the audit trail's hash chain
@@ -48,14 +46,10 @@ class Keyring:
     # only, never an agency service (telemetry.TraceSeal).
     trace_seal: Key | None = None
     agency_api_keys: tuple[ApiKey, ...] = ()  # narrower keys of agencies (api_keys.py)
-
-    def ig_officer(self, bearer: str) -> str | None:
-        """The IG officer a bearer token belongs to, or None. Tokens are stored hashed."""
-        return _holder(bearer, self.ig_officers)
-
-    def practitioner(self, bearer: str) -> str | None:
-        """The practitioner (or, with every right of one, IG officer) a token belongs to."""
-        return _holder(bearer, self.practitioners) or _holder(bearer, self.ig_officers)
+    # AES-256-GCM keys the delivery service encrypts webhook secrets under, by key id: the
+    # active one seals, older ones still open what they sealed.
+    webhook_keys: Mapping[str, Key] = field(default_factory=dict)
+    active_webhook_key: str | None = None
 
     def agency(self, bearer: str) -> str | None:
         """The agency an API token belongs to (recipients of the delivery service), or None."""
@@ -185,8 +179,7 @@ def parse_keyring(doc: Any) -> Keyring:
             for agency, raw in pseudonym_doc.items()
         },
         **_parse_tokens(doc.get("token") or []),
-        ig_officers={str(k): str(v) for k, v in (doc.get("ig_officers") or {}).items()},
-        practitioners={str(k): str(v) for k, v in (doc.get("practitioners") or {}).items()},
+        **_parse_webhook_keys(doc.get("webhook_secret") or []),
         agency_tokens={str(k): str(v) for k, v in (doc.get("agency_tokens") or {}).items()},
         recipient_public=_parse_public(doc.get("recipient_public") or {}),
         audit_chain=_parse_key("audit_chain", doc["audit_chain"]) if "audit_chain" in doc else None,
@@ -229,35 +222,67 @@ def _parse_tokens(rows: Any) -> dict[str, Any]:
     return {"tokens": tokens, "active_token": active[0] if active else None}
 
 
+def _parse_webhook_keys(rows: Any) -> dict[str, Any]:
+    """The ``webhook_secret`` list, like ``token``'s: exactly one active, 32-byte keys."""
+    if not isinstance(rows, list):
+        raise ConfigurationError("keyring 'webhook_secret' is a list of keys")
+    keys = {}
+    for i, raw in enumerate(rows):
+        key = _parse_key(f"webhook_secret[{i}]", raw)
+        if key.key_id in keys:
+            raise ConfigurationError(f"keyring 'webhook_secret': id {key.key_id!r} appears twice")
+        if len(key.secret) != 32:
+            raise ConfigurationError(f"keyring entry 'webhook_secret[{i}]': AES-256 needs 32 bytes")
+        keys[key.key_id] = key
+    active = [str(r.get("id")) for r in rows if isinstance(r, Mapping) and r.get("active") is True]
+    if keys and len(active) != 1:
+        raise ConfigurationError("keyring 'webhook_secret': exactly one key must be active")
+    return {"webhook_keys": keys, "active_webhook_key": active[0] if active else None}
+
+
 def load_keyring(path: Path | None) -> Keyring:
     """Load and check a keyring file; a missing or bad file is a ConfigurationError."""
+    return parse_keyring(keyring_doc(read_keyring_text(path), f"the keyring file {path}"))
+
+
+def read_keyring_text(path: Path | None) -> str:
     if path is None:
         raise ConfigurationError(
             "no keyring configured: set INFOSHARE_KEYRING_FILE or INFOSHARE_KEYRING_YAML "
             "(create one with `infoshare keys generate`)"
         )
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigurationError(f"cannot read the keyring file {path}: {exc.strerror}") from exc
-    return keyring_from_text(text, f"the keyring file {path}")
 
 
 def keyring_from_text(text: str, origin: str) -> Keyring:
+    return parse_keyring(keyring_doc(text, origin))
+
+
+def keyring_doc(text: str, origin: str) -> Any:
+    """The keyring's YAML document, unchecked (parse_keyring checks it)."""
     try:
-        doc = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError:
         raise ConfigurationError(f"{origin} is not valid YAML") from None  # never echo secrets
-    return parse_keyring(doc)
 
 
-def rotate_token_key(path: Path) -> str:
-    """Add a new active token key; earlier keys stay, inactive, to reverse old tokens."""
+# Keys kept as a list with one active (new work) and older ones kept for reading: their size.
+ROTATING = {"token": 64, "webhook_secret": 32}
+
+
+def rotate_token_key(path: Path, kind: str = "token") -> str:
+    """Add a new active key of ``kind`` (token: AES-SIV token keys; webhook_secret: the key
+    webhook secrets are stored under); earlier keys stay, inactive, to read with."""
+    if kind not in ROTATING:
+        raise ConfigurationError(f"keys that rotate: {', '.join(ROTATING)}")
     doc = read_keyring_doc(path)
     stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
-    key = _new_key("token", stamp, 64)
-    rows = [{k: v for k, v in row.items() if k != "active"} for row in doc.get("token") or []]
-    doc["token"] = [*rows, {**key, "active": True}]
+    key = _new_key(kind.replace("_", "-"), stamp, ROTATING[kind])
+    rows = [{k: v for k, v in row.items() if k != "active"} for row in doc.get(kind) or []]
+    doc[kind] = [*rows, {**key, "active": True}]
     parse_keyring(doc)  # never write a keyring that would not load
     write_private(path, dump_keyring(doc))
     return key["id"]
@@ -325,20 +350,16 @@ def dump_keyring(doc: Mapping[str, Any]) -> str:
 def generate_keyring(path: Path, agencies: Iterable[str], *, overwrite: bool = False) -> Path:
     """Write a fresh keyring with random keys for routing, audit, tokens and every agency.
 
-    Beside it: ``ig-officer.token``, the bearer token of one IG officer (the keyring keeps
-    only its hash), ``agency-keys/<agency>.key``, each recipient's X25519 private key
-    for the ``encrypt`` rule, whose public half the keyring holds, and
-    ``agency-tokens/<agency>.token``, each agency's API token for the delivery service
-    (hashed in the keyring too). On a real deployment each agency makes its own key pair
-    and sends only the public key, and receives its token over a secure channel.
+    Beside it: ``agency-tokens/<agency>.token``, each agency's API token (hashed in the
+    keyring), which an agency receives over a secure channel. People hold no token here:
+    they sign in as themselves with the identity provider (services/backbone/people.py).
+    No recipient's private key: each recipient makes its own pair and sends only the public
+    half, which ``infoshare keys trust`` registers (recipient_keys.py).
     """
     if path.exists() and not overwrite:
         raise ConfigurationError(f"{path} exists; refusing to overwrite keys without --force")
     agencies = list(agencies)
     stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
-    ig_token = secrets.token_urlsafe(32)
-    practitioner_token = secrets.token_urlsafe(32)
-    pairs = {agency: X25519PrivateKey.generate() for agency in agencies}
     agency_tokens = {agency: secrets.token_urlsafe(32) for agency in agencies}
     hashed = {a: hashlib.sha256(t.encode()).hexdigest() for a, t in agency_tokens.items()}
     doc = {
@@ -348,18 +369,11 @@ def generate_keyring(path: Path, agencies: Iterable[str], *, overwrite: bool = F
         "trace_seal": _new_key("trace-seal", stamp),
         "pseudonym": {agency: _new_key(f"pseudonym-{agency}", stamp) for agency in agencies},
         "token": [{**_new_key("token", stamp, 64), "active": True}],  # AES-256-SIV
-        "ig_officers": {"ig-officer": hashlib.sha256(ig_token.encode()).hexdigest()},
-        "practitioners": {"practitioner": hashlib.sha256(practitioner_token.encode()).hexdigest()},
-        "recipient_public": {a: _b64(k.public_key().public_bytes_raw()) for a, k in pairs.items()},
+        "webhook_secret": [{**_new_key("webhook-secret", stamp), "active": True}],  # AES-GCM
+        "recipient_public": {},  # registered as recipients send them (keys trust)
         "agency_tokens": hashed,  # each agency's delivery API token, hashed
     }
     write_private(path, dump_keyring(doc))
-    write_private(path.parent / "ig-officer.token", ig_token + "\n")
-    write_private(path.parent / "practitioner.token", practitioner_token + "\n")
-    for agency, key in pairs.items():
-        write_private(
-            path.parent / "agency-keys" / f"{agency}.key", _b64(key.private_bytes_raw()) + "\n"
-        )
     for agency, token in agency_tokens.items():
         write_private(path.parent / "agency-tokens" / f"{agency}.token", token + "\n")
     return path

@@ -6,15 +6,21 @@ Nothing reads them at import time: a composition root builds its settings object
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.backbone.directory import Directory, load_directory
 from services.backbone.errors import ConfigurationError
+from services.backbone.hosts import is_loopback
 from services.backbone.kafka_access import KafkaAccess, SecurityProtocol
-from services.backbone.keyring import Keyring, keyring_from_text, load_keyring
+from services.backbone.key_reload import KeyringSource
+from services.backbone.key_roles import Role, role_doc
+from services.backbone.keyring import Keyring, keyring_doc, parse_keyring, read_keyring_text
+from services.backbone.people import PeopleConfig, PeopleVerifier
 from services.backbone.schemas import SchemaRegistry
 from services.backbone.topics import Topics
 
@@ -95,10 +101,26 @@ class BackboneSettings(BaseSettings):
     def directory(self) -> Directory:
         return load_directory(self.agencies_file)
 
-    def keyring(self) -> Keyring:
+    def keyring(self, role: Role | None, agency: str | None = None) -> Keyring:
+        """This process's keys: its ``role``'s part of the keyring it is given, whether that
+        is its role's own file or the whole keyring (services/backbone/key_roles.py). None:
+        every key, for the operator's own commands (``infoshare audit verify``, ...)."""
         if self.keyring_yaml is not None:
-            return keyring_from_text(self.keyring_yaml.get_secret_value(), "INFOSHARE_KEYRING_YAML")
-        return load_keyring(self.keyring_file)
+            text, origin = self.keyring_yaml.get_secret_value(), "INFOSHARE_KEYRING_YAML"
+        else:
+            text, origin = read_keyring_text(self.keyring_file), f"{self.keyring_file}"
+        doc = keyring_doc(text, origin)
+        if role is not None and isinstance(doc, Mapping):
+            doc = role_doc(doc, role, agency)
+        return parse_keyring(doc)
+
+    def keyring_source(self, role: Role, agency: str | None = None) -> KeyringSource:
+        """This role's keys, read again when the keyring file changes (API keys issued
+        or revoked take effect without a restart)."""
+        return KeyringSource(
+            lambda: self.keyring(role, agency),
+            self.keyring_file if self.keyring_yaml is None else None,
+        )
 
     def schemas(self) -> SchemaRegistry:
         return SchemaRegistry.load(self.schemas_dir)
@@ -124,3 +146,41 @@ class BackboneSettings(BaseSettings):
 class HttpSettings(BackboneSettings):
     host: str = Field("127.0.0.1", description="address the HTTP API listens on")
     port: int = Field(8000, ge=0, le=65535, description="port the HTTP API listens on")
+    oidc_issuer: str | None = Field(
+        None,
+        description="the identity provider people sign in with (its issuer URL: https, or "
+        "http on loopback); routes for practitioners and IG officers refuse without it",
+    )
+    oidc_audience: str = Field("infoshare", description="the audience tokens must name")
+    oidc_roles_claim: str = Field(
+        "roles", description="the claim holding a person's roles (dotted: realm_access.roles)"
+    )
+    oidc_jwks_url: str | None = Field(
+        None, description="the issuer's JWKS; default: its OpenID configuration's jwks_uri"
+    )
+
+    def people(self) -> PeopleVerifier | None:
+        """Verifies people's bearer tokens (services/backbone/people.py); None without an
+        identity provider, when routes for people answer 503 saying so."""
+        if not self.oidc_issuer:
+            return None
+        for url in (self.oidc_issuer, self.oidc_jwks_url):
+            if url is not None and not _trusted_url(url):
+                raise ConfigurationError(
+                    "the identity provider must be reached over https (http only on loopback)"
+                )
+        return PeopleVerifier(
+            PeopleConfig(
+                issuer=self.oidc_issuer,
+                audience=self.oidc_audience,
+                roles_claim=self.oidc_roles_claim,
+                jwks_url=self.oidc_jwks_url,
+            )
+        )
+
+
+def _trusted_url(url: str) -> bool:
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return True
+    return parts.scheme == "http" and parts.hostname is not None and is_loopback(parts.hostname)

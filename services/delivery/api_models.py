@@ -4,9 +4,9 @@ from them (``SubscriptionPublic.of``)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import model_validator
+from pydantic import StringConstraints, model_validator
 from pydantic_core import PydanticCustomError
 from sqlmodel import Field, SQLModel
 
@@ -35,7 +35,7 @@ class FilterIn(SQLModel):
 
 
 class SubscriptionBase(SQLModel):
-    event_types: list[str] = Field(
+    event_types: list[Annotated[str, StringConstraints(max_length=128)]] = Field(
         min_length=1, max_length=20, description="CloudEvents types (the schema registry's)"
     )
     filters: list[FilterIn] = Field(
@@ -95,8 +95,8 @@ class SubscriptionPublic(SubscriptionBase):
 class SubscriptionCreated(SubscriptionPublic):
     secret: str | None = Field(
         None,
-        description="webhook only: the HMAC secret of Infoshare-Signature. Shown this once: "
-        "store it now",
+        description="webhook only: the Standard Webhooks signing secret (whsec_...) of the "
+        "webhook-signature header. Shown this once: store it now",
     )
 
 

@@ -20,10 +20,12 @@ from fastapi.responses import JSONResponse
 from services.backbone import kafka, telemetry
 from services.backbone.http import create_service_app
 from services.backbone.http_telemetry import instrument_http
+from services.backbone.key_roles import Role
 from services.backbone.lease import Lease
 from services.backbone.metering import Metrics
 from services.backbone.tasks import critical_task
-from services.delivery import webhook
+from services.delivery import webhook, webhook_secrets
+from services.delivery.addresses import AddressPolicy
 from services.delivery.breaker import BreakerBoard
 from services.delivery.dispatcher import PUSH_MARGIN_S, Changes, Dispatcher
 from services.delivery.errors import (
@@ -36,27 +38,52 @@ from services.delivery.errors import (
 from services.delivery.health import delivery_health
 from services.delivery.kafka_edge import DeadLetters, ingest
 from services.delivery.observe import DeliveryTelemetry
+from services.delivery.resolving import EndpointGuard, Resolver, system_resolver
 from services.delivery.routes_channels import channel_routes
 from services.delivery.routes_recipients import recipient_routes
 from services.delivery.runtime import Runtime
+from services.delivery.secret_box import SecretBox
 from services.delivery.settings import DeliverySettings
 from services.delivery.store import DeliveryStore
 
 log = logging.getLogger(__name__)
+# Twice a subscription at its largest in ASCII (20 filters of 100 values of 256 characters).
+MAX_BODY_BYTES = 1024 * 1024
 
 
-def create_app(settings: DeliverySettings | None = None) -> FastAPI:
+def create_app(
+    settings: DeliverySettings | None = None, *, resolver: Resolver = system_resolver
+) -> FastAPI:
+    """``resolver``: how webhook hosts are resolved (tests give their own)."""
     settings = settings or DeliverySettings()
     directory = settings.directory()
     topics = settings.topics()
-    keyring = settings.keyring()
+    keyring = settings.keyring(Role.DELIVERY)
     if not keyring.agency_tokens:
         log.warning(
             "the keyring holds no agency tokens: no recipient can call this service "
             "(make a new keyring with `infoshare keys generate`)"
         )
-    store = DeliveryStore(settings.delivery_database_url)
+    store = DeliveryStore(settings.delivery_database_url, secret_box=SecretBox.of(keyring))
     store.create_schema()
+    if moved := webhook_secrets.seal_clear_secrets(store):
+        log.warning("encrypted %d webhook secrets an earlier version stored in clear", moved)
+    resealed, unreadable = webhook_secrets.reseal_secrets(store)
+    if resealed:
+        log.info("sealed %d webhook secrets again under the active key", resealed)
+    if unreadable:
+        log.error(
+            "%d webhook secrets are sealed under a key the keyring no longer holds: "
+            "their subscriptions cannot be pushed",
+            unreadable,
+        )
+    private = frozenset(settings.delivery_webhook_private_agencies)
+    guard = EndpointGuard(
+        AddressPolicy(
+            allow_loopback=settings.delivery_webhook_allow_http_loopback, private_agencies=private
+        ),
+        resolver=resolver,
+    )
     rt = Runtime(
         settings=settings,
         store=store,
@@ -68,6 +95,7 @@ def create_app(settings: DeliverySettings | None = None) -> FastAPI:
             failure_threshold=settings.delivery_breaker_failures,
             cooldown_s=settings.delivery_breaker_cooldown_s,
         ),
+        guard=guard,
     )
     seal = telemetry.TraceSeal.of(keyring.trace_seal)
     metrics = Metrics("infoshare-delivery")
@@ -85,13 +113,15 @@ def create_app(settings: DeliverySettings | None = None) -> FastAPI:
         )
         producer = kafka.producer(access)
         await producer.start()
-        http = webhook.client(settings.delivery_webhook_timeout_s)
+        http = webhook.Clients(settings.delivery_webhook_timeout_s, private_agencies=private)
         dead_letters = DeadLetters(
             producer, dlq_topic=topics.dlq("delivery"), audit_topic=topics.audit
         )
         dispatcher = Dispatcher(
             store=store,
-            sender=webhook.WebhookSender(http, timeout_s=settings.delivery_webhook_timeout_s),
+            sender=webhook.WebhookSender(
+                http, guard=guard, timeout_s=settings.delivery_webhook_timeout_s
+            ),
             dead_letters=dead_letters,
             policy=settings.retry_policy(),
             breakers=rt.breakers,
@@ -133,6 +163,9 @@ def create_app(settings: DeliverySettings | None = None) -> FastAPI:
             await producer.stop()
             metrics.shutdown()  # an OTLP reader sends its last interval
 
+    async def recipient(token: str) -> bool:
+        return keyring.agency(token) is not None
+
     app = create_service_app(
         title="infoshare: delivery service",
         description="Subscriptions to each recipient's deliveries, modelled on FHIR R5 "
@@ -140,6 +173,9 @@ def create_app(settings: DeliverySettings | None = None) -> FastAPI:
         "horizon) and a pull inbox, both numbered exactly once per subscription.",
         lifespan=lifespan,
         health=lambda: delivery_health(store, rt.breakers),
+        max_body_bytes=MAX_BODY_BYTES,
+        # A body from whom no route would admit is refused before it is read.
+        body_callers=recipient,
     )
     _error_answers(app)
     app.include_router(recipient_routes(rt))

@@ -28,12 +28,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from services.backbone.lease import Lease
 from services.backbone.metering import Metrics
 from services.backbone.records import ReadRecord
-from services.delivery import queue, subscriptions
+from services.delivery import queue, subscriptions, webhook_secrets
 from services.delivery.backoff import RetryPolicy, give_up_untried, next_attempt
 from services.delivery.breaker import BreakerBoard, BreakerState, CircuitBreaker
 from services.delivery.deadletter import Undeliverable
 from services.delivery.endpoints import breaker_key
-from services.delivery.errors import SubscriptionNotFound
+from services.delivery.errors import SecretUnreadable, SubscriptionNotFound
 from services.delivery.kafka_edge import DeadLetters
 from services.delivery.model import Channel, Content, NotificationType, Status
 from services.delivery.notifications import Entry, notification
@@ -133,7 +133,7 @@ class Dispatcher:
             if lease is not None and not await asyncio.to_thread(lease.held, longest):
                 await self.changes.wait(self.poll_s)  # another replica pushes it
                 continue
-            assert sub.endpoint is not None and sub.secret is not None
+            assert sub.endpoint is not None
             head = await asyncio.to_thread(queue.head, self.store, sub_id)
             if head is None:
                 last_sent = await self._idle(sub, last_sent)
@@ -146,7 +146,7 @@ class Dispatcher:
         period = sub.heartbeat_period_s
         now = time.monotonic()
         if period and now - last_sent >= period:
-            assert sub.endpoint is not None and sub.secret is not None
+            assert sub.endpoint is not None
             breaker = self.breakers.get(breaker_key(sub.agency, sub.endpoint))
             if breaker.allow(now):
                 body = notification(
@@ -155,12 +155,10 @@ class Dispatcher:
                     status=sub.status,
                     events_since_start=sub.events_since_start,
                 )
-                outcome = await self.sender.post(
-                    sub.endpoint,
+                outcome = await self._post(
+                    sub,
                     orjson.dumps(body),
-                    secret=sub.secret,
                     idempotency_key=f"{sub.id}:heartbeat:{int(time.time())}",
-                    subscription_id=sub.id,
                     event_number=None,
                 )
                 self._record(breaker, outcome)
@@ -179,7 +177,7 @@ class Dispatcher:
         The retry horizon counts from when a notification became the head (a fresh one, a
         resent one and every one queued while its subscription was off start afresh), so
         each gets at least one try however long it waited behind others."""
-        assert sub.endpoint is not None and sub.secret is not None
+        assert sub.endpoint is not None
         n = head.notification
         now = datetime.now(UTC)
         fresh = n.attempts == 0 and n.next_attempt_at is None
@@ -224,12 +222,10 @@ class Dispatcher:
             attempt=n.attempts + 1,
             headers=headers_of(head.delivery),
         ) as span:
-            outcome = await self.sender.post(
-                sub.endpoint,
+            outcome = await self._post(
+                sub,
                 orjson.dumps(body),
-                secret=sub.secret,
                 idempotency_key=idempotency_key(sub.id, n.event_number),
-                subscription_id=sub.id,
                 event_number=n.event_number,
             )
             seen.pushed(span, sub.agency, outcome)
@@ -260,6 +256,26 @@ class Dispatcher:
             error=error,
         )
         return False
+
+    async def _post(
+        self, sub: SubscriptionRow, body: bytes, *, idempotency_key: str, event_number: int | None
+    ) -> PushOutcome:
+        """Sign with the subscription's secret (opened for this one push) and send."""
+        assert sub.endpoint is not None
+        try:
+            secret = await asyncio.to_thread(webhook_secrets.signing_secret, self.store, sub.id)
+        except SecretUnreadable as exc:
+            log.error("subscription %s: its webhook secret cannot be read (%s)", sub.id, exc)
+            return PushOutcome(ok=False, error="the webhook secret cannot be read")
+        return await self.sender.post(
+            sub.endpoint,
+            body,
+            secret=secret,
+            idempotency_key=idempotency_key,
+            subscription_id=sub.id,
+            event_number=event_number,
+            recipient=sub.agency,
+        )
 
     def _record(self, breaker: CircuitBreaker, outcome: PushOutcome) -> None:
         """Only an endpoint in trouble counts against its breaker; any other answer shows

@@ -2,19 +2,19 @@
 child's data. Plain HTTP only to this machine (loopback), and only when a setting allows
 it, for tests and local trials.
 
-Against server-side request forgery, a host that is an IP address must be a global one
-(not private, loopback, link-local or reserved), and ``localhost`` is refused, unless the
-loopback setting is on (then loopback only). DNS names are not yet resolved and pinned: a
-name that resolves to an internal address is not caught here.
+Against server-side request forgery, a host that is an IP address must be a public one
+(addresses.py says which are not, and which a recipient may be allowed), and ``localhost``
+is a loopback address. This is the check of the URL alone; a host name is resolved and
+every address judged by resolving.py, when the subscription is made and before every push.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from urllib.parse import urlsplit
 
 from services.backbone.hosts import LOOPBACK_NAMES, is_loopback
+from services.delivery.addresses import AddressKind, allowed, kind_of, parse_address
 from services.delivery.errors import InvalidSubscription
 
 MAX_URL = 2048
@@ -23,24 +23,23 @@ MAX_URL = 2048
 _NUMERIC_LABEL = re.compile(r"(0x[0-9a-f]*|[0-9]+)", re.IGNORECASE)
 
 
-def _internal(host: str) -> bool:
-    """Whether ``host`` names an address that is not on the public internet."""
+def _literal_kind(host: str) -> AddressKind | None:
+    """What makes ``host``, if it is an address or ``localhost``, not a public address."""
     if host.lower().rstrip(".") in LOOPBACK_NAMES:
-        return True
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
+        return AddressKind.LOOPBACK
+    ip = parse_address(host)
+    if ip is None:
         # 127.1, 2130706433, 0x7f.1: not canonical, yet resolvers take them for addresses.
         labels = host.rstrip(".").split(".")
-        return all(_NUMERIC_LABEL.fullmatch(label) for label in labels)
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return not ip.is_global or ip.is_multicast
+        numeric = all(_NUMERIC_LABEL.fullmatch(label) for label in labels)
+        return AddressKind.RESERVED if numeric else None
+    return kind_of(ip)
 
 
-def check_endpoint(url: str, *, allow_http_loopback: bool) -> str:
+def check_endpoint(url: str, *, allow_http_loopback: bool, allow_private: bool = False) -> str:
     """The endpoint as given, if a subscription may push to it; else InvalidSubscription
-    (which never quotes the URL)."""
+    (which never quotes the URL). ``allow_private``: this recipient may name a private
+    network's address."""
     loc = ("endpoint",)
     if len(url) > MAX_URL:
         raise InvalidSubscription(loc, "endpoint.length", f"at most {MAX_URL} characters")
@@ -61,9 +60,12 @@ def check_endpoint(url: str, *, allow_http_loopback: bool) -> str:
         raise InvalidSubscription(
             loc, "endpoint.https_required", "webhooks must use https (TLS protects the payload)"
         )
-    if _internal(host) and not loopback_allowed:
+    kind = _literal_kind(host)
+    if not allowed(kind, loopback=allow_http_loopback, private=allow_private):
         raise InvalidSubscription(
-            loc, "endpoint.internal", "the endpoint must be an address on the public internet"
+            loc,
+            "endpoint.internal",
+            f"the endpoint is {kind}: webhooks go to the public internet only",
         )
     return url
 

@@ -37,3 +37,19 @@ class WrongChannel(DeliveryError):
 
 class DeliveryNotFound(DeliveryError):
     """The recipient has no delivered event with this id."""
+
+
+class EndpointRefused(DeliveryError):
+    """A webhook endpoint may not be reached: its host does not resolve, or resolves to an
+    address the recipient may not use. ``rule`` names the rule; the message never quotes
+    the URL, the host or an address."""
+
+    def __init__(self, rule: str, message: str) -> None:
+        super().__init__(message)
+        self.rule = rule
+        self.message = message
+
+
+class SecretUnreadable(DeliveryError):
+    """A webhook secret stored encrypted cannot be opened (its key is no longer in the
+    keyring, or the stored value was altered)."""

@@ -18,16 +18,20 @@ from services.delivery.api_models import (
 )
 from services.delivery.auth import require_agency
 from services.delivery.endpoints import check_endpoint
-from services.delivery.errors import DeliveryNotFound, InvalidSubscription
+from services.delivery.errors import DeliveryNotFound, EndpointRefused, InvalidSubscription
 from services.delivery.filters import parse_filters
+from services.delivery.model import Channel
 from services.delivery.runtime import Runtime
+from services.delivery.signing import new_secret
 from services.delivery.store import delivered
 
 SUBS = "subscriptions"
 AUTH = "Bearer token of the recipient agency (`agency-tokens/<agency>.token`)"
 
 
-def _spec(rt: Runtime, agency: str, body: SubscriptionCreate) -> subscriptions.NewSubscription:
+async def _spec(
+    rt: Runtime, agency: str, body: SubscriptionCreate
+) -> subscriptions.NewSubscription:
     for i, event_type in enumerate(body.event_types):
         if event_type not in rt.event_types:
             raise InvalidSubscription(
@@ -36,8 +40,15 @@ def _spec(rt: Runtime, agency: str, body: SubscriptionCreate) -> subscriptions.N
     endpoint = None
     if body.endpoint is not None:
         endpoint = check_endpoint(
-            body.endpoint, allow_http_loopback=rt.settings.delivery_webhook_allow_http_loopback
+            body.endpoint,
+            allow_http_loopback=rt.guard.policy.allow_loopback,
+            allow_private=agency in rt.guard.policy.private_agencies,
         )
+        try:  # resolved, never contacted: the caller learns nothing of what answers there
+            await rt.guard.addresses(endpoint, agency=agency)
+        except EndpointRefused as exc:
+            raise InvalidSubscription(("endpoint",), exc.rule, exc.message) from None
+    webhook = body.channel is Channel.WEBHOOK
     return subscriptions.NewSubscription(
         agency=agency,
         event_types=body.event_types,
@@ -46,6 +57,7 @@ def _spec(rt: Runtime, agency: str, body: SubscriptionCreate) -> subscriptions.N
         channel=body.channel,
         endpoint=endpoint,
         heartbeat_period_s=body.heartbeat_period,
+        secret=new_secret() if webhook else None,
     )
 
 
@@ -72,10 +84,10 @@ def recipient_routes(rt: Runtime) -> APIRouter:
         agency: str, body: SubscriptionCreate, authorization: str | None = Header(None)
     ) -> SubscriptionCreated:
         require_agency(authorization, rt.keyring, agency)
-        spec = _spec(rt, agency, body)
+        spec = await _spec(rt, agency, body)
         row = await rt.db(subscriptions.create, rt.store, spec, now=datetime.now(UTC))
         rt.changes.notify()
-        return SubscriptionCreated(**SubscriptionPublic.of(row).model_dump(), secret=row.secret)
+        return SubscriptionCreated(**SubscriptionPublic.of(row).model_dump(), secret=spec.secret)
 
     @router.get(
         "/subscriptions",

@@ -15,6 +15,7 @@ from services.delivery.auth import calling_agency
 from services.delivery.breaker import BreakerBoard
 from services.delivery.dispatcher import Changes
 from services.delivery.observe import DeliveryTelemetry
+from services.delivery.resolving import EndpointGuard
 from services.delivery.settings import DeliverySettings
 from services.delivery.store import DeliveryStore
 from services.delivery.tables import SubscriptionRow
@@ -32,6 +33,7 @@ class Runtime:
     agencies: frozenset[str]
     changes: Changes
     breakers: BreakerBoard
+    guard: EndpointGuard  # webhook hosts resolved and judged (SSRF)
     telemetry: DeliveryTelemetry | None = None
 
     async def db(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:

@@ -19,7 +19,15 @@ class DeliverySettings(HttpSettings):
         "focus.url (empty: the URL is a path)",
     )
     delivery_webhook_allow_http_loopback: bool = Field(
-        False, description="accept http:// webhooks on loopback addresses (tests, local trials)"
+        False,
+        description="accept webhooks whose host is or resolves to a loopback address, http:// "
+        "too if the host is a loopback address or localhost (tests, local trials)",
+    )
+    delivery_webhook_private_agencies: list[str] = Field(
+        default_factory=list,
+        description="recipient agencies whose webhooks may be on a private network (RFC 1918, "
+        'fc00::/7, 100.64.0.0/10), as JSON: ["la-northshire"]. Never loopback (see above), '
+        "link-local or a cloud metadata address",
     )
     delivery_webhook_timeout_s: float = Field(
         10.0, gt=0, description="per POST, the whole exchange"

@@ -17,9 +17,11 @@ from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
 from services.backbone.database import create_tables, engine_for
+from services.backbone.errors import ConfigurationError
 from services.delivery.filters import parse_filters
 from services.delivery.model import Channel, Delivered, Incoming, State, Status
 from services.delivery.numbering import Subscriber, assign_numbers
+from services.delivery.secret_box import SecretBox
 from services.delivery.tables import (
     ConsumerOffsetRow,
     DeliveryRow,
@@ -76,14 +78,23 @@ class IngestResult:
 
 
 class DeliveryStore:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, secret_box: SecretBox | None = None) -> None:
+        """``secret_box`` seals and opens webhook secrets; a store without one serves
+        inboxes only."""
         self.engine: Engine = engine_for(url)
+        self._secret_box = secret_box
         # One writer at a time in this process: SQLite would otherwise refuse a second
         # writer outright; on PostgreSQL the unique constraints guard other processes.
         self._write_lock = threading.RLock()
 
     def create_schema(self) -> None:
         create_tables(self.engine)
+
+    @property
+    def secret_box(self) -> SecretBox:
+        if self._secret_box is None:
+            raise ConfigurationError("this delivery store has no key for webhook secrets")
+        return self._secret_box
 
     @contextmanager
     def read(self) -> Iterator[Session]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import delete as sql_delete
@@ -15,9 +15,9 @@ from services.delivery.errors import SubscriptionNotFound, WrongChannel
 from services.delivery.filters import Filter
 from services.delivery.model import Channel, Content, State, Status
 from services.delivery.numbering import acknowledge as next_ack
-from services.delivery.signing import new_secret
 from services.delivery.store import DeliveryStore, db_time
-from services.delivery.tables import NotificationRow, SubscriptionRow
+from services.delivery.tables import NotificationRow, SubscriptionRow, WebhookSecretRow
+from services.delivery.webhook_secrets import sealed_row
 
 
 @dataclass(frozen=True)
@@ -32,11 +32,16 @@ class NewSubscription:
     channel: Channel
     endpoint: str | None = None
     heartbeat_period_s: int | None = None
+    # webhook only: its fresh signing secret (signing.new_secret()), which the caller shows
+    # to the subscriber once; stored encrypted
+    secret: str | None = field(default=None, repr=False)
 
 
 def create(store: DeliveryStore, spec: NewSubscription, *, now: datetime) -> SubscriptionRow:
-    """Store a new active subscription. A webhook one gets a fresh signing secret, which the
-    caller shows to the subscriber once."""
+    """Store a new active subscription, a webhook one with its secret sealed."""
+    webhook = spec.channel is Channel.WEBHOOK
+    if webhook and not spec.secret:
+        raise ValueError("a webhook subscription needs its secret")
     stamp = db_time(now)
     row = SubscriptionRow(
         id=str(uuid.uuid4()),
@@ -47,13 +52,14 @@ def create(store: DeliveryStore, spec: NewSubscription, *, now: datetime) -> Sub
         event_types=list(dict.fromkeys(spec.event_types)),
         filters=[f.as_dict() for f in spec.filters],
         endpoint=spec.endpoint,
-        secret=new_secret() if spec.channel is Channel.WEBHOOK else None,
         heartbeat_period_s=spec.heartbeat_period_s,
         created_at=stamp,
         updated_at=stamp,
     )
     with store.write() as s:
         s.add(row)
+        if webhook and spec.secret:
+            s.add(sealed_row(store, row.id, spec.secret))
     return row
 
 
@@ -109,6 +115,7 @@ def remove(store: DeliveryStore, sub_id: str) -> None:
         if row is None:
             raise SubscriptionNotFound(sub_id)
         s.exec(sql_delete(NotificationRow).where(col(NotificationRow.subscription_id) == sub_id))
+        s.exec(sql_delete(WebhookSecretRow).where(col(WebhookSecretRow.subscription_id) == sub_id))
         s.delete(row)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, LargeBinary, UniqueConstraint
+from sqlalchemy import JSON, Column, LargeBinary, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -24,13 +24,28 @@ class SubscriptionRow(SQLModel, table=True):
     event_types: list[str] = Field(default_factory=list, sa_column=Column(JSON))
     filters: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON))
     endpoint: str | None = Field(default=None, max_length=2048)
-    secret: str | None = Field(default=None, max_length=128, repr=False)
+    # A secret in clear, as versions before encryption at rest stored it: sealed into
+    # WebhookSecretRow when the service starts (webhook_secrets.seal_clear_secrets), then NULL.
+    legacy_secret: str | None = Field(
+        default=None, sa_column=Column("secret", String(128), nullable=True), repr=False
+    )
     heartbeat_period_s: int | None = None
     events_since_start: int = 0  # the last event number given out
     acked_through: int = 0  # inbox: acknowledged; webhook: last one the endpoint took
     last_error: str | None = Field(default=None, max_length=300)
     created_at: datetime
     updated_at: datetime
+
+
+class WebhookSecretRow(SQLModel, table=True):
+    """A webhook subscription's signing secret, encrypted (secret_box.py): the key's id, the
+    nonce and the ciphertext. Never in clear, never returned from the API."""
+
+    __tablename__ = "delivery_webhook_secret"
+    subscription_id: str = Field(primary_key=True, max_length=36)
+    key_id: str = Field(max_length=128)
+    nonce: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    ciphertext: bytes = Field(sa_column=Column(LargeBinary, nullable=False), repr=False)
 
 
 class DeliveryRow(SQLModel, table=True):

@@ -1,18 +1,29 @@
 """The HTTP edge of webhook push: one signed POST, its outcome in our terms.
 
+Before every POST the endpoint's host is resolved again and every address judged
+(resolving.py); the POST then connects only to those addresses (pinning.py), so a name
+pointed at an internal address after the subscription was made (DNS rebinding) reaches
+nothing. Redirects are not followed: a 3xx is a failed push.
+
 An outcome's error text names what went wrong (a status code, a timeout, a connection
-failure), never the endpoint's answer: a receiver could echo what it was sent.
+failure, a refused address), never the endpoint's answer (a receiver could echo what it was
+sent), nor its host or addresses.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import httpx
 
-from services.delivery.signing import HEADER, IDEMPOTENCY_HEADER, sign
+from services.delivery.errors import EndpointRefused
+from services.delivery.pinning import PinnedTransport, pinned
+from services.delivery.resolving import EndpointGuard
+from services.delivery.signing import IDEMPOTENCY_HEADER, signature_headers
 
 USER_AGENT = "infoshare-delivery/0.1"
 
@@ -37,14 +48,28 @@ def _outcome(code: int) -> PushOutcome:
         return PushOutcome(ok=True, status=code)
     if code == 410:
         return PushOutcome(ok=False, gone=True, error="HTTP 410 Gone", status=code)
+    if 300 <= code < 400:
+        return PushOutcome(ok=False, error=f"HTTP {code} (redirects are not followed)", status=code)
     down = code >= 500 or code in _ENDPOINT_TROUBLE
     return PushOutcome(ok=False, error=f"HTTP {code}", endpoint_down=down, status=code)
 
 
 class WebhookSender:
-    def __init__(self, client: httpx.AsyncClient, *, timeout_s: float = 10.0) -> None:
-        self._client = client
-        self._timeout_s = timeout_s  # for the whole exchange, not per read
+    def __init__(
+        self,
+        client: httpx.AsyncClient | Callable[[str], httpx.AsyncClient],
+        *,
+        guard: EndpointGuard,
+        timeout_s: float = 10.0,
+    ) -> None:
+        """``client``: one for every recipient, or the recipient's own (``Clients``)."""
+        if isinstance(client, httpx.AsyncClient):
+            shared = client
+            self._client_for: Callable[[str], httpx.AsyncClient] = lambda _: shared
+        else:
+            self._client_for = client
+        self._guard = guard
+        self._timeout_s = timeout_s  # for the whole exchange (name lookup too), not per read
 
     @property
     def timeout_s(self) -> float:
@@ -60,30 +85,36 @@ class WebhookSender:
         idempotency_key: str,
         subscription_id: str,
         event_number: int | None,
+        recipient: str,
     ) -> PushOutcome:
-        """POST ``body`` signed with ``secret`` now; never raises for the endpoint's sake."""
+        """POST ``body`` signed with ``secret`` now to ``recipient``'s endpoint, if its host
+        resolves to addresses that recipient may reach; never raises for the endpoint's
+        sake."""
         headers = {
             "content-type": "application/json",
             "user-agent": USER_AGENT,
-            HEADER: sign(secret, body, timestamp=int(time.time())),
+            **signature_headers(secret, body, msg_id=idempotency_key, timestamp=int(time.time())),
             IDEMPOTENCY_HEADER: idempotency_key,
             "Infoshare-Subscription": subscription_id,
         }
         if event_number is not None:
             headers["Infoshare-Event-Number"] = str(event_number)
+        client = self._client_for(recipient)
         try:
-            async with (
-                asyncio.timeout(self._timeout_s),
-                self._client.stream("POST", url, content=body, headers=headers) as response,
-            ):
-                # The answer's body means nothing to us: read a little (so a small answer
-                # keeps the connection reusable), never all of it.
-                read = 0
-                async for chunk in response.aiter_raw():
-                    read += len(chunk)
-                    if read >= MAX_BODY:
-                        break
-                code = response.status_code
+            async with asyncio.timeout(self._timeout_s):
+                host, addresses = await self._guard.addresses(url, agency=recipient)
+                with pinned(host, addresses):
+                    async with client.stream("POST", url, content=body, headers=headers) as answer:
+                        # The answer's body means nothing to us: read a little (so a small
+                        # answer keeps the connection reusable), never all of it.
+                        read = 0
+                        async for chunk in answer.aiter_raw():
+                            read += len(chunk)
+                            if read >= MAX_BODY:
+                                break
+                        code = answer.status_code
+        except EndpointRefused as exc:
+            return PushOutcome(ok=False, error=f"refused: {exc.message}", endpoint_down=True)
         except (TimeoutError, httpx.TimeoutException):
             return PushOutcome(ok=False, error="timed out", endpoint_down=True)
         except httpx.HTTPError as exc:
@@ -93,12 +124,38 @@ class WebhookSender:
         return _outcome(code)
 
 
-def client(timeout_s: float) -> httpx.AsyncClient:
-    """The client pushes go through: no redirects followed (a redirect could take a child's
-    data elsewhere), no proxies or .netrc from the environment."""
+def client(timeout_s: float, *, verify: ssl.SSLContext | None = None) -> httpx.AsyncClient:
+    """A client pushes go through: connections only to pinned addresses (pinning.py), no
+    redirects followed (a redirect could take a child's data elsewhere), no proxies or
+    .netrc from the environment. ``verify``: the CAs to trust (default: certifi's)."""
     return httpx.AsyncClient(
         timeout=httpx.Timeout(timeout_s),
         follow_redirects=False,
         trust_env=False,
-        limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+        transport=PinnedTransport(
+            limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+            verify=verify,
+        ),
     )
+
+
+class Clients:
+    """The clients of every recipient: one shared by recipients limited to public
+    addresses, and one of its own for each recipient allowed private ones, so a kept-alive
+    connection to an address checked for one recipient never carries another's push."""
+
+    def __init__(self, timeout_s: float, *, private_agencies: Iterable[str] = ()) -> None:
+        self._timeout_s = timeout_s
+        self._private = frozenset(private_agencies)
+        self._clients: dict[str, httpx.AsyncClient] = {}
+
+    def __call__(self, recipient: str) -> httpx.AsyncClient:
+        pool = recipient if recipient in self._private else ""
+        if pool not in self._clients:
+            self._clients[pool] = client(self._timeout_s)
+        return self._clients[pool]
+
+    async def aclose(self) -> None:
+        for c in self._clients.values():
+            await c.aclose()
+        self._clients.clear()

@@ -12,6 +12,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.backbone import logs, telemetry
+from services.backbone.key_roles import Role
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,11 @@ class Component:
     port: int | None
     agency_id: str | None = None
     description: str = ""
+
+    @property
+    def role(self) -> Role:
+        """Whose keys it holds (services/backbone/key_roles.py)."""
+        return Role.AGENCY if self.agency_id else Role(self.name)
 
 
 COMPONENTS = (

@@ -10,7 +10,9 @@ from typing import Any
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
+from deploy.cli.main import app
 from deploy.devstack.demo import scenario
 from deploy.devstack.demo.play import wait_for
 from deploy.devstack.stack import Stack
@@ -141,9 +143,11 @@ def test_no_agency_can_act_as_another(
         content=b"{}",
         headers={"content-type": "application/json", **auth(stack, as_agency)},
     )
-    assert got.status_code == 403
+    # This service holds only its own agency's key hashes (keys by role): another agency's
+    # key is no key here at all.
+    assert got.status_code == 401
     inbox = httpx.get(stack.url(service) + "/inbox", headers=auth(stack, as_agency))
-    assert inbox.status_code == 403
+    assert inbox.status_code == 401
     assert _run(end_offsets(topic, stack.kafka)) == before
 
 
@@ -151,3 +155,23 @@ def _run(coro: Any) -> Any:
     import asyncio
 
     return asyncio.run(coro)
+
+
+def test_an_api_key_issued_or_revoked_takes_effect_without_a_restart(stack: Stack) -> None:
+    keyring = str(stack.keyring)
+    issue = ["keys", "api-key", "issue", "--keyring", keyring, "--agency", SCHOOL]
+    issued = CliRunner().invoke(
+        app, [*issue, "--scope", "inbox:read", "--name", "viewer", "--expires-in", "1"]
+    )
+    assert issued.exit_code == 0, issued.output
+    key = issued.stdout.strip().splitlines()[-1]
+    key_id = issued.stderr.split("issued ")[1].split()[0]
+    inbox = stack.url("education") + "/inbox"
+
+    def status() -> int:
+        return httpx.get(inbox, headers={"Authorization": f"Bearer {key}"}).status_code
+
+    wait_for("the new key accepted", lambda: status() == 200, timeout=10)
+    revoked = CliRunner().invoke(app, ["keys", "api-key", "revoke", "--keyring", keyring, key_id])
+    assert revoked.exit_code == 0, revoked.output
+    wait_for("the revoked key refused", lambda: status() == 401, timeout=10)

@@ -22,6 +22,8 @@ from deploy.devstack.demo.play import Outcome
 from deploy.devstack.stack import Stack
 from services.backbone.kafka_access import KafkaAccess
 from tests.e2e.stacks import running_stack
+from tests.people import IG, OFFICER, stack_token
+from tests.people import PERSON_PRACTITIONER as PRACTITIONER
 
 pytestmark = [pytest.mark.kafka, pytest.mark.e2e]
 
@@ -46,10 +48,10 @@ def _report(stack: Stack, fmt: str, token: str | None) -> httpx.Response:
 def test_an_ig_officer_finds_exports_and_proves_a_childs_disclosures(
     stack: Stack, outcome: Outcome
 ) -> None:
-    officer = (stack.config.state_dir / "ig-officer.token").read_text().strip()
+    officer = _token(stack, IG)
     assert _report(stack, "json", None).status_code == 401
-    practitioner = (stack.config.state_dir / "practitioner.token").read_text().strip()
-    assert _report(stack, "json", practitioner).status_code == 401
+    practitioner = _token(stack, PRACTITIONER)
+    assert _report(stack, "json", practitioner).status_code == 403  # not an IG officer
 
     report = _report(stack, "json", officer).json()
     got = sorted((r["recipient"], r["decision"], r["protocol_id"] or "-") for r in report["items"])
@@ -102,7 +104,7 @@ def test_an_ig_officer_finds_exports_and_proves_a_childs_disclosures(
         timeout=10,
     ).json()
     looks = [r for r in seen["items"] if r["subject_key"] == report["subject_key"]]
-    assert len(looks) >= 5 and all(r["actor"] == "ig-officer:ig-officer" for r in looks)
+    assert len(looks) >= 5 and all(r["actor"] == f"ig-officer:{OFFICER}" for r in looks)
 
 
 def test_audit_verify_proves_the_trail_then_names_the_record_edited_by_hand(
@@ -124,3 +126,7 @@ def test_audit_verify_proves_the_trail_then_names_the_record_edited_by_hand(
     tampered = runner.invoke(app, ["audit", "verify"], env=env)
     assert tampered.exit_code == 1
     assert "TAMPERED: record 2: edited" in tampered.output
+
+
+def _token(stack: Stack, credentials: str) -> str:
+    return stack_token(stack.config.state_dir, credentials)

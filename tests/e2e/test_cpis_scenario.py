@@ -3,6 +3,8 @@ every component as its own process on the real broker, deliveries and audit read
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import orjson
 import pytest
@@ -20,6 +22,8 @@ from services.backbone.directory import Directory
 from services.backbone.topics import Topics
 from tests.e2e.scenario_data import IDENTIFYING
 from tests.integration.kafka_helpers import end_offsets, read_all, read_topic
+from tests.people import IG, OFFICER, PRACTITIONER_ACTOR, stack_token
+from tests.people import PERSON_PRACTITIONER as PRACTITIONER
 from tests.unit.factories import FLAG_FIELDS
 
 LA = "la-northshire"
@@ -142,6 +146,9 @@ def test_audit_records_every_decision_with_its_reason(outcome: Outcome) -> None:
             ("la-northshire", early, "shared.safeguarding_override"),
             *[("ph-northshire", ph, "shared.protocol_allows")] * 5,
             ("-", "-", "duplicate.identical"),  # the attendance sent twice: decided once
+            # The practitioner's consent for early help, given and withdrawn.
+            ("la-northshire", "-", "consent.granted"),
+            ("la-northshire", "-", "consent.withdrawn"),
             # The school's attendance export: two pupils at or below 90%.
             *[
                 (
@@ -206,10 +213,11 @@ def test_an_override_is_audited_and_queued_for_ig_review(stack: Stack, outcome: 
     review = {"note": "Justified: risk of harm if asked."}
     target = f"{url}/{decision['audit_id']}/review"
     assert httpx.post(target, json=review).status_code == 401  # IG officers only
-    practitioner = (stack.config.state_dir / "practitioner.token").read_text().strip()
+    practitioner = _token(stack, PRACTITIONER)
     as_practitioner = {"Authorization": f"Bearer {practitioner}"}
-    assert httpx.post(target, json=review, headers=as_practitioner).status_code == 401
-    officer = (stack.config.state_dir / "ig-officer.token").read_text().strip()
+    # A practitioner is someone, but not an IG officer.
+    assert httpx.post(target, json=review, headers=as_practitioner).status_code == 403
+    officer = _token(stack, IG)
     auth = {"Authorization": f"Bearer {officer}"}
     assert httpx.post(target, json=review, headers=auth).status_code == 201
     assert httpx.post(target, json=review, headers=auth).status_code == 409
@@ -218,7 +226,34 @@ def test_an_override_is_audited_and_queued_for_ig_review(stack: Stack, outcome: 
     assert httpx.get(url).status_code == 401  # the queue is IG's too
     assert httpx.get(url, headers=auth).json() == []
     (done,) = httpx.get(url, params={"status": "reviewed"}, headers=auth).json()
-    assert done["review"] == {**review, "reviewer": "ig-officer"}  # from the token, not the body
+    # The signed-in officer, from their token, never from the body.
+    assert done["review"] == {**review, "reviewer": OFFICER}
+
+
+def test_consent_recorded_withdrawn_and_searched_each_name_the_person(
+    stack: Stack, outcome: Outcome
+) -> None:
+    practitioner = _bearer(stack, PRACTITIONER)
+    url = stack.url("consent")
+    child = {"nhs_number": scenario.NOT_ON_PLAN.nhs_number}
+    found = httpx.post(f"{url}/consents/search", json=child, headers=practitioner)
+    assert found.status_code == 200
+    (record,) = found.json()["items"]
+    assert record["status"] == "withdrawn" and record["recorded_by"] == PRACTITIONER_ACTOR
+    audit, ig = stack.url("audit") + "/audit/decisions", _bearer(stack, IG)
+
+    def by_person(decision: str, action: str) -> list[dict[str, Any]]:
+        page = httpx.get(audit, params={"decision": decision, "limit": 1000}, headers=ig).json()
+        return [r for r in page["items"] if r["action"] == action]
+
+    recorded = by_person("recorded", "consent_record")
+    assert sorted(r["reason_code"] for r in recorded) == ["consent.granted", "consent.withdrawn"]
+    assert {r["actor"] for r in recorded} == {PRACTITIONER_ACTOR}
+    assert all(r["subject_key"] and r["purpose"] == "early_help" for r in recorded)
+    wait_for("the search in the trail", lambda: bool(by_person("accessed", "consent_search")))
+    (searched,) = by_person("accessed", "consent_search")
+    assert searched["actor"] == PRACTITIONER_ACTOR
+    assert searched["subject_key"] == recorded[0]["subject_key"]  # the same child, keyed
 
 
 def test_consent_cannot_be_recorded_without_a_practitioners_token(stack: Stack) -> None:
@@ -228,7 +263,6 @@ def test_consent_cannot_be_recorded_without_a_practitioners_token(stack: Stack) 
         "scope": "la-northshire",
         "status": "granted",
         "given_by": "parent",
-        "recorded_by": "someone",
     }
     url = stack.url("consent")
     assert httpx.post(f"{url}/consents", json=body).status_code == 401
@@ -348,14 +382,13 @@ def test_services_document_every_endpoint(stack: Stack) -> None:
                 assert op.get("summary"), f"{name} {method.upper()} {path} has no summary"
 
 
-def _bearer(stack: Stack, token_file: str) -> dict[str, str]:
-    token = (stack.config.state_dir / token_file).read_text().strip()
-    return {"Authorization": f"Bearer {token}"}
+def _bearer(stack: Stack, credentials: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {_token(stack, credentials)}"}
 
 
 def test_audit_filters(stack: Stack, outcome: Outcome) -> None:
     audit = stack.url("audit") + "/audit/decisions"
-    ig = _bearer(stack, "ig-officer.token")
+    ig = _bearer(stack, IG)
     expected = sum(r["decision"] == "withheld" for r in outcome.audit)
     withheld = httpx.get(audit, params={"decision": "withheld", "limit": 1000}, headers=ig)
     assert withheld.json()["total"] >= expected == 7
@@ -370,8 +403,8 @@ def test_only_ig_searches_across_agencies_and_an_agency_sees_what_it_published(
 ) -> None:
     audit = stack.url("audit") + "/audit/decisions"
     assert httpx.get(audit).status_code == 401
-    practitioner = _bearer(stack, "practitioner.token")
-    assert httpx.get(audit, headers=practitioner).status_code == 401
+    practitioner = _bearer(stack, PRACTITIONER)
+    assert httpx.get(audit, headers=practitioner).status_code == 403  # not an IG officer
     la = _bearer(stack, "agency-tokens/la-northshire.token")
     mine = httpx.get(audit, params={"limit": 1000}, headers=la).json()
     assert mine["total"] >= 1
@@ -382,7 +415,7 @@ def test_only_ig_searches_across_agencies_and_an_agency_sees_what_it_published(
     assert httpx.get(audit, headers=ph).json()["total"] == 0
     assert httpx.get(stack.url("audit") + "/audit/overrides", headers=la).status_code == 401
     # Every search is itself on record, by whom.
-    ig = _bearer(stack, "ig-officer.token")
+    ig = _bearer(stack, IG)
     looks = httpx.get(audit, params={"decision": "accessed", "limit": 1000}, headers=ig)
     assert {"agency:la-northshire", "agency:ph-northshire"} <= {
         r["actor"] for r in looks.json()["items"]
@@ -470,7 +503,7 @@ def test_an_ig_officer_reidentifies_a_token_stating_why_and_it_is_audited(
     }
     assert httpx.post(url, json=body).status_code == 401
     assert httpx.post(url, json=body, headers={"Authorization": "Bearer guess"}).status_code == 401
-    officer = (stack.config.state_dir / "ig-officer.token").read_text().strip()
+    officer = _token(stack, IG)
     auth = {"Authorization": f"Bearer {officer}"}
     answer = httpx.post(url, json=body, headers=auth)
     assert answer.status_code == 200 and answer.json()["value"] == "ED-77801"
@@ -478,7 +511,7 @@ def test_an_ig_officer_reidentifies_a_token_stating_why_and_it_is_audited(
     assert wrong.status_code == 422 and wrong.json()["detail"][0]["type"] == "token.invalid"
 
     audit = stack.url("audit") + "/audit/decisions"
-    ig = _bearer(stack, "ig-officer.token")
+    ig = _bearer(stack, IG)
     wait_for(
         "the re-identification in the audit trail",
         lambda: (
@@ -487,7 +520,7 @@ def test_an_ig_officer_reidentifies_a_token_stating_why_and_it_is_audited(
     )
     (row,) = httpx.get(audit, params={"decision": "re_identified"}, headers=ig).json()["items"]
     assert (row["actor"], row["reason"], row["recipient"]) == (
-        "ig-officer",
+        OFFICER,
         reason,
         "ph-northshire",
     )
@@ -557,3 +590,7 @@ async def test_a_recipient_reads_its_own_topic_as_itself_with_the_sdk(
 def _as_cloudevent(record: ConsumerRecord) -> BaseCloudEvent:
     message = KafkaMessage(headers=dict(record.headers), key=record.key, value=record.value)
     return from_binary(message, JSONFormat())
+
+
+def _token(stack: Stack, credentials: str) -> str:
+    return stack_token(stack.config.state_dir, credentials)

@@ -23,6 +23,7 @@ from services.backbone.identifiers import (
 )
 from services.backbone.keyed import keyed_id
 from services.backbone.keyring import Keyring
+from tests.people import IG_OFFICER, PRACTITIONER, People
 
 NHS = "9434765919"
 UPN = "B801200005001"
@@ -57,7 +58,7 @@ def _decision(offset: int, keyring: Keyring, **fields: Any) -> AuditRecord:
 
 @pytest.fixture
 async def audit(
-    database_url: str, tmp_path: Path, keyring: Keyring, keyring_path: Path
+    database_url: str, tmp_path: Path, keyring: Keyring, keyring_path: Path, people: People
 ) -> AsyncIterator[httpx.AsyncClient]:
     settings = AuditSettings(
         keyring_file=keyring_path,
@@ -89,12 +90,12 @@ def _bearer(path: Path) -> dict[str, str]:
 
 
 @pytest.fixture
-def tokens(keyring_path: Path) -> dict[str, dict[str, str]]:
+def tokens(keyring_path: Path, people: People) -> dict[str, dict[str, str]]:
     root = keyring_path.parent
     return {
         "none": {},
-        "ig": _bearer(root / "ig-officer.token"),
-        "practitioner": _bearer(root / "practitioner.token"),
+        "ig": people.bearer(IG_OFFICER),  # signed in as themselves (OIDC)
+        "practitioner": people.bearer(PRACTITIONER),  # someone, but not IG
         "ed": _bearer(root / "agency-tokens" / f"{ED}.token"),
         "bogus": {"Authorization": "Bearer not-a-token"},
     }

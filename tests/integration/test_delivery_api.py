@@ -1,11 +1,12 @@
 """The delivery API's contract without Kafka: the app's routes over a real SQLite file
 (its background tasks not started): validation answered as 422 naming the field and the
-rule and never echoing what was sent, per-agency tokens, the subscription life cycle, and
-every endpoint documented."""
+rule and never echoing what was sent, webhook hosts resolved (by a resolver the test
+controls) and refused when any address is internal, per-agency tokens, the subscription
+life cycle, and every endpoint documented."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,22 @@ from services.delivery.settings import DeliverySettings
 from tests.integration.test_delivery_harness import ATTENDANCE, ED, LA, database_url, token
 
 SECRET_LOOKING = "https://hooks.example.org/very-private-path-9990000123"
+DNS = {  # what the test's resolver answers
+    "hooks.example.org": ["93.184.215.14", "2606:2800:21f:cb07:6820:80da:af6b:8b2c"],
+    "loopback.example.org": ["127.0.0.1"],
+    "metadata.example.org": ["169.254.169.254"],
+    "metadata6.example.org": ["fd00:ec2::254"],
+    "lan.example.org": ["10.20.30.40"],
+    "cgnat.example.org": ["100.64.0.9"],
+    "linklocal.example.org": ["fe80::1"],
+    "mixed.example.org": ["93.184.215.14", "192.168.1.20"],
+}
+
+
+async def resolver(host: str) -> Sequence[str]:
+    if host not in DNS:
+        raise OSError("no such name")
+    return DNS[host]
 
 
 def _settings(tmp_path: Path, keyring_path: Path, **extra: Any) -> DeliverySettings:
@@ -29,7 +46,7 @@ def _settings(tmp_path: Path, keyring_path: Path, **extra: Any) -> DeliverySetti
 
 @pytest.fixture
 async def api(tmp_path: Path, keyring_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(_settings(tmp_path, keyring_path))
+    app = create_app(_settings(tmp_path, keyring_path), resolver=resolver)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://delivery") as client:
         yield client
@@ -101,7 +118,10 @@ async def test_a_bad_subscription_is_a_422_naming_field_and_rule_never_the_value
 async def test_http_to_loopback_only_when_the_setting_allows_it(
     tmp_path: Path, keyring_path: Path
 ) -> None:
-    app = create_app(_settings(tmp_path, keyring_path, delivery_webhook_allow_http_loopback=True))
+    app = create_app(
+        _settings(tmp_path, keyring_path, delivery_webhook_allow_http_loopback=True),
+        resolver=resolver,
+    )
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://delivery"
     ) as api:
@@ -116,6 +136,59 @@ async def test_http_to_loopback_only_when_the_setting_allows_it(
         assert await create("http://127.0.0.1:9/hook") == 201
         assert await create("http://localhost:9/hook") == 201
         assert await create("http://hooks.example.org/hook") == 422
+
+
+@pytest.mark.parametrize(
+    ("host", "rule", "said"),
+    [
+        ("loopback.example.org", "endpoint.internal", "a loopback address"),
+        ("metadata.example.org", "endpoint.internal", "a cloud metadata address"),
+        ("metadata6.example.org", "endpoint.internal", "a cloud metadata address"),
+        ("lan.example.org", "endpoint.internal", "a private-network address"),
+        ("cgnat.example.org", "endpoint.internal", "a carrier-grade NAT address"),
+        ("linklocal.example.org", "endpoint.internal", "a link-local address"),
+        ("mixed.example.org", "endpoint.internal", "a private-network address"),
+        ("nowhere.example.org", "endpoint.unresolvable", "did not resolve"),
+    ],
+)
+async def test_a_host_that_resolves_to_an_internal_address_is_refused(
+    api: httpx.AsyncClient, keyring_path: Path, host: str, rule: str, said: str
+) -> None:
+    body = _body(channel="webhook", endpoint=f"https://{host}/hook-9990000123")
+    headers = token(keyring_path, LA)
+    response = await api.post(f"/recipients/{LA}/subscriptions", json=body, headers=headers)
+    assert response.status_code == 422, response.text
+    (detail,) = response.json()["detail"]
+    assert (detail["loc"], detail["type"]) == (["body", "endpoint"], rule)
+    assert said in detail["msg"]
+    for leaked in ("example", "9990000123", *DNS.get(host, [])):
+        assert leaked not in response.text
+    listed = await api.get(f"/recipients/{LA}/subscriptions", headers=headers)
+    assert listed.json() == []
+
+
+async def test_a_recipient_may_be_allowed_private_endpoints_but_never_metadata(
+    tmp_path: Path, keyring_path: Path
+) -> None:
+    settings = _settings(tmp_path, keyring_path, delivery_webhook_private_agencies=[LA])
+    app = create_app(settings, resolver=resolver)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://delivery"
+    ) as api:
+
+        async def create(agency: str, host: str) -> int:
+            body = _body(channel="webhook", endpoint=f"https://{host}/hook")
+            url = f"/recipients/{agency}/subscriptions"
+            return (await api.post(url, json=body, headers=token(keyring_path, agency))).status_code
+
+        assert await create(LA, "lan.example.org") == 201
+        assert await create(LA, "cgnat.example.org") == 201
+        assert await create(LA, "mixed.example.org") == 201
+        assert await create(LA, "10.1.2.3") == 201
+        assert await create(ED, "lan.example.org") == 422  # another agency: not allowed
+        assert await create(ED, "10.1.2.3") == 422
+        for host in ("metadata.example.org", "linklocal.example.org", "loopback.example.org"):
+            assert await create(LA, host) == 422, host
 
 
 async def test_tokens_are_per_agency(api: httpx.AsyncClient, keyring_path: Path) -> None:

@@ -7,6 +7,7 @@ trouble trips its (per agency) circuit breaker."""
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -23,6 +24,8 @@ from services.delivery.dispatcher import Changes, Dispatcher
 from services.delivery.filters import parse_filters
 from services.delivery.kafka_edge import DeadLetters
 from services.delivery.model import Channel, Content, Delivered, Incoming, State, Status
+from services.delivery.secret_box import SecretBox
+from services.delivery.signing import new_secret
 from services.delivery.store import DeliveryStore, db_time
 from services.delivery.tables import NotificationRow, SubscriptionRow
 from services.delivery.webhook import PushOutcome, WebhookSender
@@ -58,7 +61,9 @@ class Endpoint(WebhookSender):
         idempotency_key: str,
         subscription_id: str,
         event_number: int | None,
+        recipient: str,
     ) -> PushOutcome:
+        assert secret.startswith("whsec_")  # opened from the store for this push
         self.calls.append(subscription_id)
         if self.during is not None:
             await asyncio.to_thread(self.during)
@@ -71,7 +76,8 @@ BAD_REQUEST = PushOutcome(ok=False, error="HTTP 400")
 
 
 def _store(tmp_path: Path) -> DeliveryStore:
-    store = DeliveryStore(database_url(tmp_path))
+    box = SecretBox({"k1": os.urandom(32)}, active="k1")
+    store = DeliveryStore(database_url(tmp_path), secret_box=box)
     store.create_schema()
     return store
 
@@ -96,6 +102,7 @@ def _webhook(store: DeliveryStore, agency: str = LA) -> SubscriptionRow:
         content=Content.ID_ONLY,
         channel=Channel.WEBHOOK,
         endpoint=URL,
+        secret=new_secret(),
     )
     return subscriptions.create(store, spec, now=datetime.now(UTC))
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -21,13 +20,16 @@ import orjson
 import uvicorn
 from fastapi import FastAPI, Request, Response
 from sqlalchemy import create_engine, make_url, text
+from standardwebhooks import Webhook
+from standardwebhooks.webhooks import WebhookVerificationError
 
 from deploy.devstack.ports import free_port
 from services.backbone import envelope, kafka
 from services.backbone.kafka_access import KafkaAccess
 from services.delivery.app import create_app
+from services.delivery.resolving import Resolver, system_resolver
 from services.delivery.settings import DeliverySettings
-from services.delivery.signing import HEADER, IDEMPOTENCY_HEADER, verify_signature
+from services.delivery.signing import IDEMPOTENCY_HEADER
 
 ATTENDANCE = "health.unscheduled_care.attendance"
 PLAN = "socialcare.child_protection_plan.started"
@@ -78,9 +80,11 @@ def token(keyring_path: Path, agency: str) -> dict[str, str]:
 
 
 @asynccontextmanager
-async def running(settings: DeliverySettings) -> AsyncIterator[httpx.AsyncClient]:
+async def running(
+    settings: DeliverySettings, *, resolver: Resolver = system_resolver
+) -> AsyncIterator[httpx.AsyncClient]:
     """The delivery service with its lifespan running; an HTTP client to it."""
-    app = create_app(settings)
+    app = create_app(settings, resolver=resolver)
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(
@@ -140,9 +144,10 @@ class Received:
 
 @dataclass
 class Receiver:
-    """A webhook endpoint on a real local port: it verifies signatures, drops repeats by
-    Idempotency-Key, and can answer 503 for a stretch, fail after accepting (so the sender
-    retries what it already has), answer 410, or be stopped altogether."""
+    """A webhook endpoint on a real local port: it verifies signatures as a recipient would
+    (the Standard Webhooks library), drops repeats by Idempotency-Key, and can answer 503
+    for a stretch, fail after accepting (so the sender retries what it already has), answer
+    410, or be stopped altogether."""
 
     secret: str = ""
     port: int = field(default_factory=free_port)
@@ -164,9 +169,11 @@ class Receiver:
         @app.post("/hook")
         async def hook(request: Request) -> Response:
             body = await request.body()
-            signed = verify_signature(
-                self.secret, request.headers.get(HEADER), body, now=time.time()
-            )
+            try:
+                Webhook(self.secret).verify(body, dict(request.headers), json_parse=False)
+                signed = True
+            except WebhookVerificationError:
+                signed = False
             key = request.headers.get(IDEMPOTENCY_HEADER, "")
             self.requests.append(Received(key, body, signed))
             if self.answer != 200 or not signed:

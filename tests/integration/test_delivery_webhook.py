@@ -1,12 +1,13 @@
 """Webhook push on the real broker to a real local HTTP receiver: a receiver that is down
 for a stretch gets everything once back, in order, once each after its own deduplication,
 every signature valid; one that never comes back within the horizon leaves a dead letter,
-an UNDELIVERABLE audit record and an alert; 410 turns a subscription off."""
+an UNDELIVERABLE audit record and an alert; 410 turns a subscription off; a host name
+pointed at an internal address after the subscription was made is not pushed to."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -225,3 +226,53 @@ async def test_410_from_the_endpoint_turns_the_subscription_off(
             assert status["notifications"]["pending"] == 1  # kept until switched on again
     finally:
         await receiver.stop()
+
+
+async def test_a_host_rebound_to_an_internal_address_is_refused_at_every_push(
+    tmp_path: Path, keyring_path: Path, kafka_access: KafkaAccess, namespace: str
+) -> None:
+    settings = fast_settings(
+        tmp_path=tmp_path,
+        keyring_path=keyring_path,
+        access=kafka_access,
+        namespace=namespace,
+        delivery_webhook_allow_http_loopback=False,
+    )
+    dns = {"hooks.example.test": ["93.184.215.14"]}  # public when the subscription is made
+    asked: list[str] = []
+
+    async def resolver(host: str) -> Sequence[str]:
+        asked.append(host)
+        return dns[host]
+
+    la = token(keyring_path, LA)
+    url = "https://hooks.example.test/hook"
+    body = {"event_types": [ATTENDANCE], "channel": "webhook", "endpoint": url}
+    async with running(settings, resolver=resolver) as api:
+        created = await api.post(f"/recipients/{LA}/subscriptions", headers=la, json=body)
+        assert created.status_code == 201, created.text
+        sub = created.json()["id"]
+        assert asked == ["hooks.example.test"]
+        for rebound, said in (
+            ("127.0.0.1", "a loopback address"),
+            ("169.254.169.254", "a cloud metadata address"),
+        ):
+            dns["hooks.example.test"] = [rebound]  # the name's owner points it inside
+            refused = await api.post(f"/recipients/{LA}/subscriptions", headers=la, json=body)
+            assert refused.status_code == 422 and said in refused.text
+            assert rebound not in refused.text and "example" not in refused.text
+            if rebound == "127.0.0.1":
+                await publish(
+                    kafka_access, Topics(namespace=namespace).deliver(LA), [delivery()[1]]
+                )
+
+            async def refused_at_push(said: str = said) -> bool:
+                last: str | None = (await _status(api, sub, la))["last_error"]
+                return last == (
+                    f"refused: the endpoint's host resolves to {said}: webhooks go to the "
+                    "public internet only"
+                )
+
+            await eventually(f"a push refused for {said}", refused_at_push)
+        status = await _status(api, sub, la)
+        assert status["notifications"]["pending"] == 1  # retried, never delivered

@@ -3,6 +3,7 @@ the CLI issues, lists and revokes keys without ever showing a hash."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,14 @@ from services.backbone.api_keys import (
     token_hash,
 )
 from services.backbone.errors import ConfigurationError
-from services.backbone.keyring import generate_keyring, load_keyring, read_keyring_doc
+from services.backbone.key_reload import KeyringSource
+from services.backbone.keyring import (
+    dump_keyring,
+    generate_keyring,
+    load_keyring,
+    read_keyring_doc,
+    write_private,
+)
 
 SCHOOL = "school-oakfield"
 
@@ -120,3 +128,51 @@ def test_the_cli_issues_lists_and_revokes(tmp_path: Path) -> None:
         ],
     )
     assert unknown.exit_code == 1
+
+
+def test_a_key_expires_when_it_says_and_was_given_an_expiry_at_issue() -> None:
+    doc: dict[str, object] = {}
+    issued = datetime(2026, 12, 5, 9, 0, tzinfo=UTC)
+    _id, secret = new_api_key(
+        doc, agency=SCHOOL, scopes=[PUBLISH], ttl=timedelta(days=30), now=issued
+    )
+    (key,) = parse_api_keys(doc["agency_api_keys"])
+    assert key.expires == issued + timedelta(days=30)
+
+    def proves(at: datetime) -> bool:
+        found = credential_for(secret, agency_tokens={}, api_keys=[key], now=at)
+        return found is not None
+
+    assert proves(issued + timedelta(days=29))
+    assert not proves(issued + timedelta(days=30))
+    for ttl in (timedelta(0), timedelta(days=400)):
+        with pytest.raises(ConfigurationError, match="at most"):
+            new_api_key({}, agency=SCHOOL, scopes=[PUBLISH], ttl=ttl)
+
+
+def test_an_expiry_without_an_offset_is_refused() -> None:
+    row = {"id": "k", "agency": SCHOOL, "sha256": "0" * 64, "scopes": [PUBLISH]}
+    with pytest.raises(ConfigurationError, match="UTC offset"):
+        parse_api_keys([{**row, "expires": "2027-01-01T00:00:00"}])
+    with pytest.raises(ConfigurationError, match="ISO 8601"):
+        parse_api_keys([{**row, "expires": "next tuesday"}])
+
+
+def test_keys_are_read_again_when_their_file_changes_and_a_broken_file_is_not_taken(
+    tmp_path: Path,
+) -> None:
+    path = generate_keyring(tmp_path / "keyring.yaml", [SCHOOL])
+    doc = read_keyring_doc(path)
+    _id, secret = new_api_key(doc, agency=SCHOOL, scopes=[PUBLISH])
+    write_private(path, dump_keyring(doc))
+    now = [0.0]
+    source = KeyringSource(lambda: load_keyring(path), path, clock=lambda: now[0])
+    assert source.current().agency_credential(secret) is not None
+    revoke_api_key(doc, _id)
+    write_private(path, dump_keyring(doc))
+    assert source.current().agency_credential(secret) is not None  # not looked at yet
+    now[0] = 1.0
+    assert source.current().agency_credential(secret) is None  # revoked, no restart
+    path.write_text("routing: [half written", encoding="utf-8")
+    now[0] = 2.0
+    assert source.current().require_routing()  # the keys held stay in force

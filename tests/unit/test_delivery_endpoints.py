@@ -51,3 +51,27 @@ def test_public_addresses_and_names_pass() -> None:
 def test_breakers_are_per_agency_and_origin() -> None:
     assert breaker_key("a", "https://H.example:443/x") == breaker_key("a", "https://h.example/y")
     assert breaker_key("a", "https://h.example/x") != breaker_key("b", "https://h.example/x")
+
+
+def test_a_refusal_names_the_kind_of_address_never_the_address() -> None:
+    for url, said in (
+        ("https://169.254.169.254/latest", "a cloud metadata address"),
+        ("https://[fe80::1]/hook", "a link-local address"),
+        ("https://100.64.1.2/hook", "a carrier-grade NAT address"),
+        ("https://localhost/hook", "a loopback address"),
+    ):
+        with pytest.raises(InvalidSubscription) as caught:
+            check_endpoint(url, allow_http_loopback=False)
+        assert said in caught.value.message and url.split("/")[2] not in caught.value.message
+
+
+def test_private_network_addresses_only_for_a_recipient_allowed_them() -> None:
+    for url in ("https://10.0.0.5/hook", "https://[fd00::1]/hook", "https://100.64.0.1/x"):
+        assert check_endpoint(url, allow_http_loopback=False, allow_private=True) == url
+    for url in ("https://169.254.169.254/x", "https://[fe80::1]/x", "https://127.0.0.1/x"):
+        # Never metadata or link-local; loopback has a setting of its own.
+        with pytest.raises(InvalidSubscription):
+            check_endpoint(url, allow_http_loopback=False, allow_private=True)
+    with pytest.raises(InvalidSubscription) as caught:  # private allows no plain http
+        check_endpoint("http://10.0.0.5/hook", allow_http_loopback=True, allow_private=True)
+    assert caught.value.rule == "endpoint.https_required"

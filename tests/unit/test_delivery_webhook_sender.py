@@ -1,6 +1,7 @@
 """One webhook POST, against an in-process transport (no network): the timeout bounds the
-whole exchange, the answer's body is never read whole, and only an endpoint in trouble
-(5xx, 408, 429, timeouts, connection failures) counts against its circuit breaker."""
+whole exchange, the answer's body is never read whole, only an endpoint in trouble (5xx,
+408, 429, timeouts, connection failures) counts against its circuit breaker, a redirect is
+a failed push, and a host that resolves to an internal address is not contacted."""
 
 from __future__ import annotations
 
@@ -10,7 +11,11 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from services.delivery.addresses import AddressPolicy
+from services.delivery.resolving import EndpointGuard
 from services.delivery.webhook import MAX_BODY, PushOutcome, WebhookSender
+
+PUBLIC = "93.184.215.14"  # a public address; never contacted (the transport is in-process)
 
 
 class Trickle(httpx.AsyncByteStream):
@@ -43,19 +48,32 @@ async def _post(sender: WebhookSender) -> PushOutcome:
     return await sender.post(
         "https://hooks.example.org/x",
         b"{}",
-        secret="whsec_x",
+        secret="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
         idempotency_key="s:1",
         subscription_id="s",
         event_number=1,
+        recipient="la-northshire",
     )
+
+
+def _resolving_to(*addresses: str) -> EndpointGuard:
+    async def resolve(host: str) -> list[str]:
+        assert host == "hooks.example.org"
+        return list(addresses)
+
+    return EndpointGuard(AddressPolicy(), resolver=resolve)
 
 
 def _answer(code: int) -> httpx.Response:
     return httpx.Response(code, stream=httpx.ByteStream(b"answer"))  # as a server streams it
 
 
-def _sender(handler: httpx.MockTransport, timeout_s: float = 10.0) -> WebhookSender:
-    return WebhookSender(httpx.AsyncClient(transport=handler), timeout_s=timeout_s)
+def _sender(
+    handler: httpx.MockTransport, timeout_s: float = 10.0, *, to: tuple[str, ...] = (PUBLIC,)
+) -> WebhookSender:
+    return WebhookSender(
+        httpx.AsyncClient(transport=handler), guard=_resolving_to(*to), timeout_s=timeout_s
+    )
 
 
 async def test_the_timeout_bounds_the_whole_exchange_not_each_read() -> None:
@@ -92,3 +110,61 @@ async def test_a_connection_failure_counts_and_410_is_gone() -> None:
     assert refused.endpoint_down and refused.error == "request failed (ConnectError)"
     gone = await _post(_sender(httpx.MockTransport(lambda _: _answer(410))))
     assert gone.gone and not gone.endpoint_down
+
+
+async def test_a_redirect_is_a_failed_push_and_is_not_followed() -> None:
+    seen: list[httpx.URL] = []
+
+    def redirect(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url)
+        return httpx.Response(
+            307,
+            headers={"location": "https://elsewhere.example.org/"},
+            stream=httpx.ByteStream(b""),
+        )
+
+    outcome = await _post(_sender(httpx.MockTransport(redirect)))
+    assert not outcome.ok and outcome.status == 307 and not outcome.endpoint_down
+    assert outcome.error == "HTTP 307 (redirects are not followed)"
+    assert seen == [httpx.URL("https://hooks.example.org/x")]
+
+
+@pytest.mark.parametrize(
+    ("addresses", "said"),
+    [
+        (("127.0.0.1",), "a loopback address"),
+        (("169.254.169.254",), "a cloud metadata address"),
+        ((PUBLIC, "10.0.0.7"), "a private-network address"),  # any one refused: refused
+        (("fd00:ec2::254",), "a cloud metadata address"),
+        ((), "did not resolve"),
+    ],
+)
+async def test_a_host_resolving_to_an_internal_address_is_not_contacted(
+    addresses: tuple[str, ...], said: str
+) -> None:
+    sent: list[httpx.Request] = []
+
+    def record(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return _answer(200)
+
+    outcome = await _post(_sender(httpx.MockTransport(record), to=addresses))
+    assert sent == []
+    assert not outcome.ok and outcome.endpoint_down and outcome.status is None
+    assert outcome.error is not None and said in outcome.error
+    assert "example" not in outcome.error and all(a not in outcome.error for a in addresses)
+
+
+async def test_a_push_carries_the_standard_webhooks_headers() -> None:
+    sent: list[httpx.Request] = []
+
+    def record(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return _answer(204)
+
+    assert (await _post(_sender(httpx.MockTransport(record)))).ok
+    (request,) = sent
+    assert request.headers["webhook-id"] == request.headers["idempotency-key"] == "s:1"
+    assert request.headers["webhook-timestamp"].isdigit()
+    assert request.headers["webhook-signature"].startswith("v1,")
+    assert "infoshare-signature" not in request.headers

@@ -213,7 +213,7 @@ def test_a_keyring_can_come_from_the_environment(
     monkeypatch.setenv("INFOSHARE_KEYRING_YAML", path.read_text())
     monkeypatch.delenv("INFOSHARE_KEYRING_FILE", raising=False)
     settings = BackboneSettings()
-    assert settings.keyring().routing == load_keyring(path).routing
+    assert settings.keyring(None).routing == load_keyring(path).routing
     assert "secret" not in repr(settings)  # SecretStr hides it
 
 
@@ -234,3 +234,44 @@ def test_audit_keys_are_added_to_an_older_keyring_and_nothing_else_changes(
     assert {k: again[k] for k in older} == older  # every other key kept
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert add_audit_keys(path) == []  # idempotent
+
+
+def test_webhook_secret_keys_parse_like_token_keys() -> None:
+    other = base64.b64encode(bytes(range(140, 172))).decode()
+    ring = parse_keyring(
+        {"webhook_secret": [entry(key_id="w1"), {**entry(other, key_id="w2"), "active": True}]}
+    )
+    assert ring.active_webhook_key == "w2"
+    assert ring.webhook_keys["w1"] == Key("w1", bytes(range(100, 132)))
+    assert set(ring.webhook_keys) == {"w1", "w2"}
+    assert other not in repr(ring)
+    assert parse_keyring({}).active_webhook_key is None and parse_keyring({}).webhook_keys == {}
+
+
+@pytest.mark.parametrize(
+    ("rows", "said"),
+    [
+        ([entry(key_id="w1")], "exactly one"),  # none active
+        (
+            [{**entry(key_id="w1"), "active": True}, {**entry(key_id="w2"), "active": True}],
+            "exactly one",
+        ),
+        ([{**entry(key_id="w1"), "active": True}, entry(key_id="w1")], "twice"),
+        (
+            [{**entry(base64.b64encode(os.urandom(48)).decode(), "w1"), "active": True}],
+            "32 bytes",
+        ),
+        ({"w1": GOOD}, "list"),
+    ],
+)
+def test_webhook_secret_keys_are_refused_when_unusable(rows: Any, said: str) -> None:
+    with pytest.raises(ConfigurationError, match=said) as caught:
+        parse_keyring({"webhook_secret": rows})
+    assert GOOD not in str(caught.value)
+
+
+def test_a_generated_keyring_has_one_active_webhook_key(tmp_path: Path) -> None:
+    ring = load_keyring(generate_keyring(tmp_path / "keyring.yaml", AGENCIES))
+    assert ring.active_webhook_key is not None
+    assert list(ring.webhook_keys) == [ring.active_webhook_key]
+    assert len(ring.webhook_keys[ring.active_webhook_key].secret) == 32

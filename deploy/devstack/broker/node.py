@@ -26,6 +26,7 @@ from deploy.devstack.broker.fetch import DEPLOY_DIR, ensure_jars, pinned_version
 from deploy.devstack.broker.tls import Tls
 from services.backbone.filelock import exclusive
 from services.backbone.kafka_access import KafkaAccess
+from services.backbone.private_files import open_private, private_dir
 
 _STARTED = "Kafka Server started"
 ADMIN_USER = "admin"
@@ -274,9 +275,8 @@ class BrokerNode:
         # The arguments from a file only the owner reads, never on a command line every
         # process on the machine can read (/proc/<pid>/cmdline).
         argfile = self.state_dir / "format.args"
-        fd = os.open(argfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(java_argfile(command[1:]))
+        with open_private(argfile, "wb") as fh:
+            fh.write(java_argfile(command[1:]).encode("utf-8"))
         try:
             result = subprocess.run(
                 [java, f"@{argfile}"], capture_output=True, text=True, check=False
@@ -313,15 +313,15 @@ class BrokerNode:
             )
         java = find_java()
         libs = ensure_jars(self.cache_dir)
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.state_dir)
         if self.secured:
             self.secrets.ensure()
-        self._logs.mkdir(exist_ok=True)
+        private_dir(self._logs)  # Kafka's own logs are written with the umask's mode
         config = self._write_config()
         self._format(java, libs, config)
         server_log = self._logs / "server.log"
         offset = server_log.stat().st_size if server_log.exists() else 0
-        with (self._logs / "stdout.log").open("ab") as out:
+        with open_private(self._logs / "stdout.log", "ab") as out:
             proc = subprocess.Popen(
                 [
                     java,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +17,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from services.backbone.private_files import open_private
 
 BROKER_PRINCIPAL = "kafka-broker"
 """The brokers' certificate common name, and so their principal (a super user)."""
@@ -142,6 +143,5 @@ def _write_key(path: Path, key: ec.EllipticCurvePrivateKey, trailer: bytes = b""
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
+    with open_private(path, "wb") as fh:
         fh.write(pem + trailer)

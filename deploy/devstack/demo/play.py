@@ -14,9 +14,12 @@ import httpx
 import orjson
 
 from deploy.devstack.demo import scenario
+from deploy.devstack.identity import provider
 from deploy.devstack.stack import Stack
 
-IG_OFFICER = "ig-officer.token"  # files in the state directory that hold bearer tokens
+# People sign in as themselves with the stack's identity provider (infoshare users).
+IG_OFFICER = f"person:{provider.IG_OFFICER}"
+PRACTITIONER = f"person:{provider.PRACTITIONER}"
 
 
 def agency_credentials(agency: str) -> str:
@@ -24,9 +27,11 @@ def agency_credentials(agency: str) -> str:
 
 
 # A plan flag, the authority told the ED received it (access back), five attendances
-# decided under three protocols each, one suppressed copy, two attendance concerns.
+# decided under three protocols each, one suppressed copy, two attendance concerns; and
+# the practitioner's two consent records (granted, withdrawn), audited as she made them.
 SCHOOL_CONCERNS = 2
-EXPECTED_DECISIONS = 1 + 1 + 5 * 3 + 1 + SCHOOL_CONCERNS
+CONSENT_RECORDS = 2
+EXPECTED_DECISIONS = 1 + 1 + 5 * 3 + 1 + SCHOOL_CONCERNS + CONSENT_RECORDS
 
 
 class ScenarioFailed(RuntimeError):
@@ -69,9 +74,15 @@ class _Driver:
         return self.stack.url(name)
 
     def bearer(self, credentials: str) -> dict[str, str]:
-        """The Authorization header of a token ``infoshare up`` wrote to the state directory:
-        ``ig-officer.token``, ``practitioner.token``, ``agency-tokens/<agency>.token``."""
-        token = (self.stack.config.state_dir / credentials).read_text().strip()
+        """The Authorization header of a person (``person:<login>``: a token from the stack's
+        identity provider) or of an agency (``agency-tokens/<agency>.token``, a file in the
+        state directory)."""
+        state = self.stack.config.state_dir
+        if credentials.startswith("person:"):
+            login = credentials.removeprefix("person:")
+            token = provider.DevIdentityProvider(state / "identity").token(login, ttl_s=600)
+        else:
+            token = (state / credentials).read_text().strip()
         return {"Authorization": f"Bearer {token}"}
 
     def items(self, url: str, *, credentials: str | None = None) -> list[dict[str, Any]]:
@@ -130,18 +141,16 @@ class _Driver:
         )
 
     def consent(self, child: scenario.Child, status: str) -> None:
-        token = (self.stack.config.state_dir / "practitioner.token").read_text().strip()
         _expect(
             self.http.post(
                 f"{self.url('consent')}/consents",
-                headers={"Authorization": f"Bearer {token}"},
+                headers=self.bearer(PRACTITIONER),
                 json={
                     "nhs_number": child.nhs_number,
                     "purpose": "early_help",
                     "scope": "la-northshire",
                     "status": status,
                     "given_by": "parent",
-                    "recorded_by": "Riverside ED social worker",
                     "evidence_ref": "consent form EH-2026-311",
                 },
             ),

@@ -15,6 +15,7 @@ import httpx
 
 from deploy.devstack.broker.node import port_open
 from deploy.devstack.observe.errors import ObserveError
+from services.backbone.private_files import open_private
 
 LOG_TAIL = 15  # lines of the server's log quoted when it does not start
 
@@ -68,8 +69,7 @@ class ServerProcess:
                 f"port {self.port} is taken by another process: stop it or choose another "
                 f"port for {self.name}"
             )
-        self.log.parent.mkdir(parents=True, exist_ok=True)
-        with self.log.open("ab") as out:
+        with open_private(self.log, "ab") as out:
             self._proc = subprocess.Popen(
                 self.argv,
                 stdout=out,

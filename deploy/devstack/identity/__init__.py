@@ -1,0 +1,1 @@
+"""The embedded identity provider for development: named users, their tokens, its JWKS."""

@@ -1,0 +1,149 @@
+"""Named people: a token is accepted only when signed by the issuer's key, from that issuer,
+for this audience, unexpired; a person without the route's role is refused. Tokens come from
+the embedded identity provider (the one `infoshare users token` uses)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from fastapi import HTTPException
+
+from deploy.devstack.identity.provider import DevIdentityProvider
+from services.backbone.people import (
+    PeopleConfig,
+    PeopleVerifier,
+    PersonRole,
+    Unauthenticated,
+    discover_jwks_url,
+)
+from services.backbone.people_http import person_of_async as person_of
+
+ISSUER = "http://127.0.0.1:8160"
+
+
+class Served(jwt.PyJWKClient):
+    """The provider's JWKS, as its server answers it (without a socket)."""
+
+    def __init__(self, provider: DevIdentityProvider) -> None:
+        super().__init__(f"{ISSUER}/jwks.json")
+        self.provider = provider
+
+    def fetch_data(self) -> Any:
+        return self.provider.jwks()
+
+
+@pytest.fixture
+def idp(tmp_path: Path) -> DevIdentityProvider:
+    provider = DevIdentityProvider(tmp_path / "identity")
+    provider.create(ISSUER)
+    provider.add_user("asha.patel", [PersonRole.PRACTITIONER], "Asha Patel")
+    provider.add_user("ig.lead", [PersonRole.IG_OFFICER], "Jo Lead")
+    return provider
+
+
+def _verifier(idp: DevIdentityProvider, **config: Any) -> PeopleVerifier:
+    return PeopleVerifier(PeopleConfig(issuer=ISSUER, **config), jwks=Served(idp))
+
+
+def test_a_valid_token_names_the_person_and_their_roles(idp: DevIdentityProvider) -> None:
+    person = _verifier(idp).verify(idp.token("asha.patel"))
+    assert (person.subject, person.name) == ("asha.patel", "Asha Patel")
+    assert person.roles == {PersonRole.PRACTITIONER}
+    assert person.actor == "Asha Patel <asha.patel>"
+
+
+def _claims(idp: DevIdentityProvider, **changed: Any) -> dict[str, Any]:
+    claims = jwt.decode(idp.token("asha.patel"), options={"verify_signature": False})
+    return {**claims, **changed}
+
+
+def _signed(idp: DevIdentityProvider, claims: dict[str, Any], key: Any = None) -> str:
+    kid, own = idp._key()
+    return jwt.encode(claims, key or own, algorithm="EdDSA", headers={"kid": kid})
+
+
+@pytest.mark.parametrize(
+    ("change", "said"),
+    [
+        ({"iss": "https://elsewhere.example"}, "another issuer"),
+        ({"aud": "someone-else"}, "not for this audience"),
+        ({"exp": int(time.time()) - 120}, "expired"),
+    ],
+)
+def test_wrong_issuer_audience_or_expiry_is_refused(
+    idp: DevIdentityProvider, change: dict[str, Any], said: str
+) -> None:
+    with pytest.raises(Unauthenticated, match=said):
+        _verifier(idp).verify(_signed(idp, _claims(idp, **change)))
+
+
+def test_a_token_signed_by_another_key_is_refused(idp: DevIdentityProvider) -> None:
+    forged = _signed(idp, _claims(idp), key=Ed25519PrivateKey.generate())
+    with pytest.raises(Unauthenticated, match="InvalidSignatureError"):
+        _verifier(idp).verify(forged)
+
+
+def test_a_token_made_with_the_public_key_as_an_hmac_secret_is_refused(
+    idp: DevIdentityProvider,
+) -> None:
+    public = idp.jwks()["keys"][0]["x"]
+    kid = idp.jwks()["keys"][0]["kid"]
+    confused = jwt.encode(_claims(idp), public, algorithm="HS256", headers={"kid": kid})
+    with pytest.raises(Unauthenticated):
+        _verifier(idp).verify(confused)
+
+
+def test_a_token_without_a_subject_or_expiry_is_refused(idp: DevIdentityProvider) -> None:
+    for missing in ("sub", "exp"):
+        claims = {k: v for k, v in _claims(idp).items() if k != missing}
+        with pytest.raises(Unauthenticated, match="MissingRequiredClaimError"):
+            _verifier(idp).verify(_signed(idp, claims))
+
+
+def test_the_route_answers_401_without_a_valid_token_and_403_without_the_role(
+    idp: DevIdentityProvider,
+) -> None:
+    verifier = _verifier(idp)
+
+    def status(authorization: str | None, role: PersonRole) -> int:
+        try:
+            asyncio.run(person_of(verifier, authorization, role))
+        except HTTPException as exc:
+            assert "asha" not in str(exc.detail)  # never a claim's value
+            return exc.status_code
+        return 200
+
+    practitioner = f"Bearer {idp.token('asha.patel')}"
+    assert status(practitioner, PersonRole.PRACTITIONER) == 200
+    assert status(practitioner, PersonRole.IG_OFFICER) == 403
+    assert status(None, PersonRole.PRACTITIONER) == 401
+    assert status("Bearer not.a.token", PersonRole.PRACTITIONER) == 401
+    expired = _signed(idp, _claims(idp, exp=int(time.time()) - 120))
+    assert status(f"Bearer {expired}", PersonRole.PRACTITIONER) == 401
+
+
+def test_roles_can_come_from_a_nested_claim(idp: DevIdentityProvider) -> None:
+    claims = _claims(idp, realm_access={"roles": ["ig_officer", "offline_access"]})
+    token = _signed(idp, claims)
+    person = _verifier(idp, roles_claim="realm_access.roles").verify(token)
+    assert person.roles == {PersonRole.IG_OFFICER}
+
+
+def test_the_jwks_is_found_through_the_issuers_openid_configuration(
+    idp: DevIdentityProvider,
+) -> None:
+    import orjson
+
+    def fetch(url: str) -> bytes:
+        assert url == f"{ISSUER}/.well-known/openid-configuration"
+        return orjson.dumps(idp.openid_configuration())
+
+    assert discover_jwks_url(ISSUER, fetch) == f"{ISSUER}/jwks.json"
+    with pytest.raises(Unauthenticated):
+        discover_jwks_url(ISSUER, lambda _u: b"{}")
