@@ -81,3 +81,15 @@ def upgrade(engine: Engine, revision: str = "head") -> str:
         config.attributes["connection"] = conn
         command.upgrade(config, revision)
     return current(engine) or "base"
+
+
+# What the audit service's own database role may do (the schema is changed by its owner, the
+# operator, with `infoshare audit migrate`): read the trail and add to it, never change or
+# delete a record, a checkpoint or a review.
+SERVICE_PRIVILEGES = {
+    "audit_entry": ("SELECT", "INSERT"),
+    "audit_checkpoint": ("SELECT", "INSERT"),
+    "audit_subject_alias": ("SELECT", "INSERT"),
+    "override_review": ("SELECT", "INSERT"),
+    VERSION_TABLE: ("SELECT",),
+}

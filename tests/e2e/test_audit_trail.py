@@ -21,6 +21,7 @@ from deploy.devstack.demo import scenario
 from deploy.devstack.demo.play import Outcome
 from deploy.devstack.stack import Stack
 from services.backbone.kafka_access import KafkaAccess
+from services.ops.components import BY_NAME
 from tests.e2e.stacks import running_stack
 from tests.people import IG, OFFICER, stack_token
 from tests.people import PERSON_PRACTITIONER as PRACTITIONER
@@ -119,13 +120,39 @@ def test_audit_verify_proves_the_trail_then_names_the_record_edited_by_hand(
     runner = CliRunner()
     intact = runner.invoke(app, ["audit", "verify"], env=env)
     assert intact.exit_code == 0, intact.output
-    engine = sqlalchemy.create_engine(stack.audit_database_url)
-    with engine.begin() as db:  # by hand, as anyone with write access to the database could
+    engine = sqlalchemy.create_engine(stack.audit_owner_url)
+    with engine.begin() as db:  # by hand, as the database's owner could
         db.execute(sqlalchemy.text("UPDATE audit_entry SET decision = 'withheld' WHERE seq = 2"))
     engine.dispose()
     tampered = runner.invoke(app, ["audit", "verify"], env=env)
     assert tampered.exit_code == 1
     assert "TAMPERED: record 2: edited" in tampered.output
+
+
+def test_the_audit_services_database_role_reads_and_adds_but_never_changes_or_deletes(
+    stack: Stack, outcome: Outcome
+) -> None:
+    engine = sqlalchemy.create_engine(stack.audit_database_url)  # the service's own role
+    try:
+        with engine.connect() as db:
+            assert db.execute(sqlalchemy.text("SELECT count(*) FROM audit_entry")).scalar()
+        for statement in (
+            "UPDATE audit_entry SET decision = 'withheld' WHERE seq = 1",
+            "DELETE FROM audit_entry WHERE seq = 1",
+            "DELETE FROM audit_checkpoint",
+            "UPDATE override_review SET note = 'x'",
+            "DROP TABLE audit_entry",
+            "CREATE TABLE elsewhere (x int)",
+        ):
+            with pytest.raises(sqlalchemy.exc.ProgrammingError) as refused, engine.begin() as db:
+                db.execute(sqlalchemy.text(statement))
+            said = str(refused.value.orig)
+            assert "permission denied" in said or "must be owner" in said, statement
+    finally:
+        engine.dispose()
+    # And no other component is given the audit store at all.
+    for name in ("socialcare", "consent", "delivery", "processor"):
+        assert "INFOSHARE_AUDIT_DATABASE_URL" not in stack._env(BY_NAME[name]), name
 
 
 def _token(stack: Stack, credentials: str) -> str:

@@ -15,6 +15,7 @@ import secrets
 import shutil
 import subprocess
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -244,16 +245,7 @@ class PostgresNode:
         return sweep(ROOT_DATA)
 
     def _admin(self) -> psycopg.Connection[TupleRow]:
-        import psycopg
-
-        return psycopg.connect(
-            host="127.0.0.1",
-            port=self.port,
-            user=SUPERUSER,
-            password=self.password(),
-            dbname="postgres",
-            autocommit=True,
-        )
+        return self._admin_of("postgres")
 
     def ensure_database(self, name: str) -> str:
         """Create ``name`` unless it exists; return its SQLAlchemy URL."""
@@ -264,6 +256,65 @@ class PostgresNode:
             if exists.fetchone() is None:
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         return self.url(name)
+
+    def ensure_service_role(
+        self, role: str, database: str, privileges: Mapping[str, Sequence[str]]
+    ) -> str:
+        """A login role of ``role``'s own on ``database`` (made once; its password in
+        ``<home>/<role>.password``, 0600) with exactly ``privileges`` (table -> rights) and
+        nothing else: not the owner, no DDL. Returns its SQLAlchemy URL."""
+        from psycopg import sql
+
+        password = self._secret_file(f"{role}.password")
+        with self._admin() as conn:
+            known = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
+            verb = "ALTER" if known else "CREATE"
+            conn.execute(
+                sql.SQL(
+                    verb + " ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD {}"
+                ).format(sql.Identifier(role), sql.Literal(password))
+            )
+        with self._admin_of(database) as conn:
+            who = sql.Identifier(role)
+            conn.execute(
+                sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(sql.Identifier(database), who)
+            )
+            conn.execute(sql.SQL("GRANT USAGE ON SCHEMA public TO {}").format(who))
+            conn.execute(sql.SQL("REVOKE CREATE ON SCHEMA public FROM {}").format(who))
+            conn.execute(sql.SQL("REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {}").format(who))
+            for table, rights in privileges.items():
+                conn.execute(
+                    sql.SQL("GRANT {} ON {} TO {}").format(
+                        sql.SQL(", ").join(sql.SQL(r) for r in rights), sql.Identifier(table), who
+                    )
+                )
+            conn.execute(sql.SQL("GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {}").format(who))
+        return (
+            f"postgresql+psycopg://{quote(role, safe='')}:{quote(password, safe='')}"
+            f"@127.0.0.1:{self.port}/{database}"
+        )
+
+    def _admin_of(self, database: str) -> psycopg.Connection[TupleRow]:
+        import psycopg
+
+        return psycopg.connect(
+            host="127.0.0.1",
+            port=self.port,
+            user=SUPERUSER,
+            password=self.password(),
+            dbname=database,
+            autocommit=True,
+        )
+
+    def _secret_file(self, name: str) -> str:
+        """A random secret kept in ``<home>/<name>`` (0600), made on first use."""
+        self._make_home()
+        path = self.home / name
+        if not path.exists():
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_urlsafe(24))
+        return path.read_text(encoding="utf-8").strip()
 
     def drop_database(self, name: str) -> None:
         """Drop ``name`` if it exists, closing the connections still open to it."""
