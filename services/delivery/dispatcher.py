@@ -80,6 +80,8 @@ class Dispatcher:
     telemetry: DeliveryTelemetry | None = None
     leases: Callable[[str], Lease] | None = None  # by name; None: this replica is alone
     _workers: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    _pushing: set[str] = field(default_factory=set)  # subscriptions with a push in flight
+    _stopping: bool = False
 
     def __post_init__(self) -> None:
         if self.telemetry is None:
@@ -97,9 +99,22 @@ class Dispatcher:
                         )
                 await self.changes.wait(self.poll_s)
         finally:
-            for worker in self._workers.values():
+            await self._stop_workers()
+
+    async def _stop_workers(self) -> None:
+        """Stop every worker; one with a push in flight first finishes it and records how
+        it went (for as long as a push may take), so that a clean stop never leaves a push
+        the endpoint took unrecorded, for the next holder of its lease to push again."""
+        self._stopping = True
+        busy = [w for s, w in self._workers.items() if s in self._pushing]
+        for sub_id, worker in self._workers.items():
+            if sub_id not in self._pushing:
                 worker.cancel()
-            await asyncio.gather(*self._workers.values(), return_exceptions=True)
+        if busy:
+            await asyncio.wait(busy, timeout=self.sender.timeout_s + PUSH_MARGIN_S)
+        for worker in busy:
+            worker.cancel()
+        await asyncio.gather(*self._workers.values(), return_exceptions=True)
 
     async def _guarded(self, sub_id: str) -> None:
         try:
@@ -121,7 +136,7 @@ class Dispatcher:
 
     async def _work_held(self, sub_id: str, lease: Lease | None) -> None:
         last_sent = time.monotonic()
-        while True:
+        while not self._stopping:
             try:
                 sub = await asyncio.to_thread(subscriptions.get, self.store, sub_id)
             except SubscriptionNotFound:
@@ -138,8 +153,12 @@ class Dispatcher:
             if head is None:
                 last_sent = await self._idle(sub, last_sent)
                 continue
-            if await self._push(sub, head):
-                last_sent = time.monotonic()
+            self._pushing.add(sub_id)
+            try:
+                if await self._push(sub, head):
+                    last_sent = time.monotonic()
+            finally:
+                self._pushing.discard(sub_id)
 
     async def _idle(self, sub: SubscriptionRow, last_sent: float) -> float:
         """Nothing queued: send a heartbeat if one is due, else wait for news."""
