@@ -47,7 +47,8 @@ def detokenise(keys: Mapping[str, Key], *, recipient: str, path: str, token: str
     key_id = key_id_of(token)
     key = keys.get(key_id)
     if key is None:
-        raise TokenError(f"no key {key_id!r} in the keyring (retired?)")
+        # Not quoted: the message may be answered to the caller, who never sees input echoed.
+        raise TokenError("the token names a key the keyring does not hold (retired?)")
     body = token.rsplit(".", 1)[1]
     try:
         sealed = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))

@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
-from fastapi import FastAPI, Header, HTTPException, status
+from fastapi import FastAPI, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from consent.core.consent import ALL_RECIPIENTS, ConsentRecord, ConsentStatus, GivenBy, record_key
@@ -28,12 +28,14 @@ from consent.registry.people_audit import consent_recorded, consent_searched
 from consent.registry.view import ConsentView
 from services.backbone import kafka, telemetry
 from services.backbone.audit_contract import AuditRecord
+from services.backbone.bearer import PersonAuthorization
 from services.backbone.http import NhsNumber, create_service_app
 from services.backbone.http_telemetry import instrument_http
 from services.backbone.identifiers import subject_identifier
 from services.backbone.key_roles import Role
 from services.backbone.keyed import keyed_id, routing_key
 from services.backbone.metering import Metrics
+from services.backbone.openapi_responses import answers
 from services.backbone.people import PersonRole
 from services.backbone.people_http import is_person, person_of_async
 from services.backbone.settings import HttpSettings
@@ -61,6 +63,27 @@ class ConsentIn(_Body):
 
 class SubjectQuery(_Body):
     pass
+
+
+class ConsentOut(BaseModel):
+    """One consent record as the registry keeps it (no identifier: the child is its key)."""
+
+    record_id: str
+    version: int = Field(ge=1, description="1 for the first record of this purpose and scope")
+    status: ConsentStatus
+    purpose: str
+    scope: str = Field(description="a recipient agency id, or * for all")
+    given_by: GivenBy
+    recorded_by: str = Field(description="the signed-in person who recorded it")
+    recorded_at: str = Field(description="ISO 8601, with its UTC offset")
+    evidence_ref: str | None = None
+
+
+class ConsentList(BaseModel):
+    items: list[ConsentOut]
+
+
+UNAVAILABLE = answers({503: "the audit trail or the registry's topic is unavailable: nothing done"})
 
 
 def create_app(settings: HttpSettings | None = None) -> FastAPI:
@@ -118,10 +141,12 @@ def create_app(settings: HttpSettings | None = None) -> FastAPI:
     @app.post(
         "/consents",
         status_code=status.HTTP_201_CREATED,
+        response_model=ConsentOut,
         tags=["consent"],
         summary="Record consent given, refused or withdrawn",
+        responses=UNAVAILABLE,
     )
-    async def record(body: ConsentIn, authorization: str | None = Header(None)) -> dict[str, Any]:
+    async def record(body: ConsentIn, authorization: PersonAuthorization) -> dict[str, Any]:
         person = await person_of_async(people, authorization, *RECORDERS)
         if body.scope != ALL_RECIPIENTS and body.scope not in directory:
             raise HTTPException(
@@ -131,7 +156,7 @@ def create_app(settings: HttpSettings | None = None) -> FastAPI:
                 ],
             )
         subject = await asyncio.to_thread(subject_key, body.nhs_number)
-        await view.catch_up()
+        await caught_up("nothing was recorded")
         previous = view.by_subject.get(subject, {}).get((body.purpose.value, body.scope))
         record = ConsentRecord(
             record_id=previous.record_id if previous else str(uuid.uuid4()),
@@ -157,25 +182,38 @@ def create_app(settings: HttpSettings | None = None) -> FastAPI:
         # Audited first: a grant unlocks disclosure, so none stands unrecorded.
         await audited(recorded, child, "nothing was recorded")
         key = record_key(subject, record.purpose, record.scope).encode()
-        await producer["p"].send_and_wait(topic, orjson.dumps(record.to_json()), key=key)
+        try:
+            await producer["p"].send_and_wait(topic, orjson.dumps(record.to_json()), key=key)
+        except KafkaError:
+            raise HTTPException(
+                503, detail="the consent registry is unavailable; nothing was recorded"
+            ) from None
         return record.to_json()
 
     @app.post(
         "/consents/search",
+        response_model=ConsentList,
         tags=["consent"],
         summary="The current consent records of one child (identifier in the body)",
+        responses=UNAVAILABLE,
     )
-    async def search(
-        body: SubjectQuery, authorization: str | None = Header(None)
-    ) -> dict[str, Any]:
+    async def search(body: SubjectQuery, authorization: PersonAuthorization) -> dict[str, Any]:
         person = await person_of_async(people, authorization, *RECORDERS)
         subject = await asyncio.to_thread(subject_key, body.nhs_number)
-        await view.catch_up()
+        await caught_up("nothing was shown")
         records = view.by_subject.get(subject, {})
         child = await asyncio.to_thread(audit_subject, body.nhs_number)
         # A search reveals that a child is known to early help: audited before it answers.
         await audited(consent_searched(person, subject_key=child, found=len(records)), child)
         return {"items": [r.to_json() for _, r in sorted(records.items())]}
+
+    async def caught_up(undone: str) -> None:
+        try:
+            await view.catch_up()
+        except KafkaError:
+            raise HTTPException(
+                503, detail=f"the consent registry is unavailable; {undone}"
+            ) from None
 
     async def send_audit(record: AuditRecord, key: bytes) -> None:
         value = record.model_dump_json().encode()

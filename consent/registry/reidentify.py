@@ -8,34 +8,49 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiokafka.errors import KafkaError
-from fastapi import FastAPI, Header, HTTPException
+from fastapi import FastAPI, HTTPException
 from pydantic import BaseModel, ConfigDict, Field
 
 from consent.core.tokens import TokenError, detokenise, key_id_of
 from consent.registry.people_audit import person_record
 from services.backbone.audit_contract import AuditOutcome, AuditRecord
+from services.backbone.bearer import PersonAuthorization
 from services.backbone.identifiers import subject_identifier
 from services.backbone.keyed import keyed_id
 from services.backbone.keyring import Keyring
+from services.backbone.openapi_responses import answers
 from services.backbone.people import PeopleVerifier, PersonRole
 from services.backbone.people_http import person_of_async
 
 SendAudit = Callable[[AuditRecord, bytes], Awaitable[None]]
+# What goes into the audit record: no control character in a name, no NUL anywhere (the
+# record refuses one, which would be a 500 where a 422 is due).
+NAME = r"^[^\x00-\x1f\x7f]*$"
+TEXT = r"^[^\x00]*$"
 
 
 class ReidentifyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     token: str = Field(min_length=10, max_length=2000, description="a tok1. value")
-    # Both go into the audit record of the attempt: no longer than its columns take.
+    # All three go into the audit record of the attempt: no longer than its columns take.
     recipient: str = Field(
-        min_length=1, max_length=64, description="the agency the token was given to"
+        min_length=1, max_length=64, pattern=NAME, description="the agency the token was given to"
     )
     field: str = Field(
         min_length=1,
         max_length=128,
+        pattern=NAME,
         description="the source field it stands for, e.g. subject.nhs_number",
     )
-    reason: str = Field(min_length=20, max_length=2000, description="why, for the audit")
+    reason: str = Field(
+        min_length=20, max_length=2000, pattern=TEXT, description="why, for the audit"
+    )
+
+
+class Reidentified(BaseModel):
+    value: str = Field(description="what the token stands for")
+    audit_id: str = Field(description="the audit record of this re-identification")
+    officer: str = Field(description="the IG officer, as the audit record names them")
 
 
 def _record(body: ReidentifyIn, officer: str, **outcome: Any) -> AuditRecord:
@@ -47,12 +62,12 @@ def add_routes(
 ) -> None:
     @app.post(
         "/reidentify",
+        response_model=Reidentified,
         tags=["re-identification"],
         summary="An IG officer reverses a token, stating why; always audited first",
+        responses=answers({503: "the audit trail is unavailable: nothing was re-identified"}),
     )
-    async def reidentify(
-        body: ReidentifyIn, authorization: str | None = Header(None)
-    ) -> dict[str, Any]:
+    async def reidentify(body: ReidentifyIn, authorization: PersonAuthorization) -> Reidentified:
         officer = (await person_of_async(people, authorization, PersonRole.IG_OFFICER)).actor
         try:
             value = detokenise(
@@ -98,4 +113,4 @@ def add_routes(
             raise HTTPException(
                 503, detail="the audit trail is unavailable; nothing was re-identified"
             ) from None
-        return {"value": value, "audit_id": record.audit_id, "officer": officer}
+        return Reidentified(value=value, audit_id=record.audit_id, officer=officer)

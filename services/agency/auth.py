@@ -11,16 +11,11 @@ rules.
 from __future__ import annotations
 
 from fastapi import HTTPException, Request
-from fastapi.security import HTTPBearer
 
 from services.backbone.api_keys import PUBLISH, READ_INBOX, AgencyCredential
+from services.backbone.bearer import agency_key
 
-bearer_scheme = HTTPBearer(
-    auto_error=False,
-    description="An API key of this service's agency (`infoshare keys generate` writes the "
-    "agency's key to agency-tokens/<agency>.token; `infoshare keys api-key issue` makes "
-    "narrower ones).",
-)
+bearer_scheme = agency_key  # the AgencyKey scheme every service names an agency's key by
 # Routes of these tags need no key (health) or a scope other than publishing.
 OPEN_TAGS = frozenset({"operations"})
 INBOX_TAGS = frozenset({"inbox"})

@@ -1,16 +1,14 @@
-"""The agency services' OpenAPI document: the headers and answers every publishing route
-shares are written into each operation, so an integrator (and schemathesis) sees them.
-
-Errors come in two shapes, each described exactly: ``{"detail": "message"}`` for a
-request refused as a whole (400, 401, 403, 404, 415) and ``{"detail": [{loc, msg,
-type}]}`` for input that cannot be used (413, 422), whose items never carry the input."""
+"""The agency services' part of their OpenAPI document: the scope each secured operation
+needs, and the headers and answers every publishing route shares, written into each
+operation so that an integrator (and schemathesis) sees them. The answers every service
+shares (401, 403, 400, 413, 422 and the error bodies) are added by
+``services.backbone.openapi_responses``."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.openapi.utils import get_openapi
 
 from services.agency.auth import required_scope
 from services.agency.publish import (
@@ -22,63 +20,13 @@ from services.agency.publish import (
     OVERRIDE_ROLE_HEADER,
     OVERRIDE_ROLE_PATTERN,
 )
+from services.backbone.openapi_responses import Document, add_openapi_step, answer
 
-# FastAPI's own names, so the 422s it documents for the routes it validates point here
-# too; its definitions allow an `input` (the value refused) these services never send.
-PROBLEM = "ValidationError"
-INPUT_ERRORS = "HTTPValidationError"
-MESSAGE = "ErrorMessage"
-SCHEMAS: dict[str, dict[str, Any]] = {
-    PROBLEM: {
-        "title": PROBLEM,
-        "description": "One rule the input breaks: where (loc), what (msg) and which rule "
-        "(type); never the value.",
-        "type": "object",
-        "required": ["loc", "msg", "type"],
-        "additionalProperties": False,
-        "properties": {
-            "loc": {"type": "array", "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]}},
-            "msg": {"type": "string"},
-            "type": {"type": "string"},
-        },
-    },
-    INPUT_ERRORS: {
-        "title": INPUT_ERRORS,
-        "type": "object",
-        "required": ["detail"],
-        "additionalProperties": False,
-        "properties": {
-            "detail": {
-                "type": "array",
-                "minItems": 1,
-                "items": {"$ref": f"#/components/schemas/{PROBLEM}"},
-            }
-        },
-    },
-    MESSAGE: {
-        "title": MESSAGE,
-        "type": "object",
-        "required": ["detail"],
-        "additionalProperties": False,
-        "properties": {"detail": {"type": "string"}},
-    },
-}
-ERROR_SHAPES = {
-    **{str(code): MESSAGE for code in (400, 401, 403, 404, 415)},
-    **{str(code): INPUT_ERRORS for code in (413, 422)},
-}
-SECURED = {
-    401: "no valid API key (Authorization: Bearer <key>)",
-    403: "the key belongs to another agency, or lacks the scope this route needs",
-}
 PUBLISHING = {
     202: "accepted: stored in the outbox, to be published to Kafka (Location names the submission)",
-    400: f"a malformed {IDEMPOTENCY_HEADER}, or a body framed by both Content-Length and "
-    "Transfer-Encoding",
-    413: "the body is over 6 MiB (declared or, chunked, as received), or an event would be "
-    "over 900 KiB on Kafka",
-    422: "input that cannot be mapped (loc names the field, type the rule; the value is never "
-    f"echoed), or an {IDEMPOTENCY_HEADER} used before for a different request",
+    400: f"a malformed {IDEMPOTENCY_HEADER}",
+    413: "an event would be over 900 KiB on Kafka",
+    422: f"an {IDEMPOTENCY_HEADER} used before for a different request",
 }
 ACCEPTED_HEADERS = {
     "Location": {
@@ -91,7 +39,6 @@ ACCEPTED_HEADERS = {
         "schema": {"type": "string", "enum": ["true"]},
     },
 }
-CHALLENGE = {"WWW-Authenticate": {"required": True, "schema": {"type": "string"}}}
 
 
 def _text(length: tuple[int, int]) -> dict[str, Any]:
@@ -122,46 +69,25 @@ _HEADERS = [
 
 
 def document_agency_api(app: FastAPI) -> None:
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = get_openapi(
-                title=app.title,
-                version=app.version,
-                description=app.description,
-                routes=app.routes,
-            )
-            _decorate(schema)
-            app.openapi_schema = schema
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
+    add_openapi_step(app, _decorate)
 
 
-def _decorate(schema: dict[str, Any]) -> None:
-    schema.setdefault("components", {}).setdefault("schemas", {}).update(SCHEMAS)
+def _decorate(schema: Document) -> None:
     for operations in schema.get("paths", {}).values():
         for method, op in operations.items():
             scope = required_scope(op.get("tags", []))
-            if scope is None:
+            if scope is None:  # the app-wide key dependency declares a scheme it never asks
                 op.pop("security", None)
                 continue
-            responses = op.setdefault("responses", {})
-            for code, text in SECURED.items():
-                responses.setdefault(str(code), {"description": text})
-            responses["401"]["headers"] = CHALLENGE
             op["description"] = (op.get("description") or "") + f"\n\nScope: `{scope}`."
             if method == "post":
-                _document_publishing(op, responses)
-            for code, answer in responses.items():
-                if code in ERROR_SHAPES:
-                    ref = {"$ref": f"#/components/schemas/{ERROR_SHAPES[code]}"}
-                    answer["content"] = {"application/json": {"schema": ref}}
+                _document_publishing(op)
 
 
-def _document_publishing(op: dict[str, Any], responses: dict[str, Any]) -> None:
+def _document_publishing(op: dict[str, Any]) -> None:
     for code, text in PUBLISHING.items():
-        responses.setdefault(str(code), {"description": text})
-    responses["202"]["headers"] = ACCEPTED_HEADERS
+        answer(op, code, text)
+    op["responses"]["202"]["headers"] = ACCEPTED_HEADERS
     op.setdefault("parameters", []).extend(
         {"name": n, "in": "header", "required": False, "description": d, "schema": s}
         for n, d, s in _HEADERS

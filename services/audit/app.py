@@ -8,9 +8,9 @@ import contextlib
 from collections.abc import AsyncIterator
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import FastAPI, Header, HTTPException, Query
+from fastapi import FastAPI, HTTPException, Query
 from fastapi import Path as InPath
 from pydantic import Field, SecretStr
 
@@ -19,6 +19,7 @@ from services.audit.ingest import ingest
 from services.audit.models import (
     AuditEntryPublic,
     OverridePublic,
+    OverrideReviewed,
     OverrideReviewIn,
     OverrideReviewPublic,
 )
@@ -34,10 +35,12 @@ from services.audit.store import (
     review_override,
 )
 from services.audit.verification import verify_every
+from services.backbone.bearer import PersonAuthorization
 from services.backbone.http import create_service_app
 from services.backbone.http_telemetry import instrument_http
 from services.backbone.key_roles import Role
 from services.backbone.metering import Metrics
+from services.backbone.openapi_responses import answers
 from services.backbone.people import PersonRole
 from services.backbone.people_http import is_person, person_of
 from services.backbone.settings import HttpSettings
@@ -143,9 +146,9 @@ def create_app(settings: AuditSettings | None = None) -> FastAPI:
         summary="Decisions shared under a safeguarding override, with their review",
     )
     def list_overrides(
+        authorization: PersonAuthorization,
         status: ReviewFilter = Query(ReviewFilter.PENDING),
         limit: int = Query(100, ge=1, le=1000),
-        authorization: str | None = Header(None),
     ) -> list[OverridePublic]:
         person_of(people, authorization, PersonRole.IG_OFFICER)  # the review queue is IG's
         reviewed = {"pending": False, "reviewed": True, "all": None}[status.value]
@@ -161,14 +164,21 @@ def create_app(settings: AuditSettings | None = None) -> FastAPI:
     @app.post(
         "/audit/overrides/{audit_id}/review",
         status_code=201,
+        response_model=OverrideReviewed,
         tags=["IG review"],
         summary="Record an IG officer's review of an override (once)",
+        responses=answers(
+            {
+                404: "no decision shared under an override has this audit id",
+                409: "this override has been reviewed already",
+            }
+        ),
     )
     def review(
         audit_id: Annotated[str, InPath(max_length=36)],
         body: OverrideReviewIn,
-        authorization: str | None = Header(None),
-    ) -> dict[str, Any]:
+        authorization: PersonAuthorization,
+    ) -> OverrideReviewed:
         officer = person_of(people, authorization, PersonRole.IG_OFFICER).actor
         try:
             row = review_override(store, audit_id, body, reviewer=officer)
@@ -178,7 +188,7 @@ def create_app(settings: AuditSettings | None = None) -> FastAPI:
             ) from None
         except AlreadyReviewed:
             raise HTTPException(409, detail="this override has been reviewed already") from None
-        return {"audit_id": row.audit_id, "reviewed_at": row.reviewed_at.isoformat()}
+        return OverrideReviewed(audit_id=row.audit_id, reviewed_at=row.reviewed_at)
 
     add_ig_routes(app, store, keyring, people)
     add_search_routes(app, store, keyring, people)

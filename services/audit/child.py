@@ -20,6 +20,8 @@ from services.backbone.identifiers import (
 )
 from services.backbone.keyed import Key, keyed_id
 
+AMBIGUOUS = "the identifier is linked to more than one child in the audit trail"
+
 
 class ChildQuery(BaseModel):
     """Exactly one identifier of the child. It travels in a request body, never a URL."""

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, overload
 
 from pydantic import field_validator
 from sqlalchemy import JSON, BigInteger, Column, DateTime, Integer
@@ -53,6 +53,23 @@ class AuditEntryBase(SQLModel):
     trace_id: str | None = Field(default=None, max_length=32)
 
 
+@overload
+def as_utc(moment: datetime) -> datetime: ...
+@overload
+def as_utc(moment: None) -> None: ...
+@overload
+def as_utc(moment: datetime | None) -> datetime | None: ...
+def as_utc(moment: datetime | None) -> datetime | None:
+    """In UTC, as the store holds times: a time without an offset is read as UTC, one with an
+    offset converted. Before it is hashed, so what is read back (in whatever zone the
+    database gives, or none: SQLite keeps no zone) is the same instant the hash covered;
+    before a search, so SQLite never compares wall-clock digits of two zones; and in every
+    answer, so a time always carries its offset."""
+    if moment is None:
+        return None
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 CONTENT_FIELDS = tuple(AuditEntryBase.model_fields)
 """What a record's hash covers: every field of the record, none of the storage's own."""
 
@@ -89,6 +106,11 @@ class AuditCheckpoint(SQLModel, table=True):
 class AuditEntryPublic(AuditEntryBase):
     seq: int
 
+    @field_validator("recorded_at", "occurred_at", mode="after")
+    @classmethod
+    def _in_utc(cls, value: datetime | None) -> datetime | None:
+        return as_utc(value)
+
     @field_validator(
         "subject_aliases",
         "fields_disclosed",
@@ -115,7 +137,13 @@ OVERRIDE_CODE = "shared.safeguarding_override"
 
 
 class OverrideReviewIn(SQLModel):
-    note: str = Field(min_length=2, max_length=4000, description="the IG officer's finding")
+    # No NUL: PostgreSQL cannot store one in text (a 500 where a 422 is due).
+    note: str = Field(
+        min_length=2,
+        max_length=4000,
+        schema_extra={"pattern": r"^[^\x00]*$"},  # sqlmodel's own regex= checks nothing
+        description="the IG officer's finding",
+    )
 
 
 class OverrideReviewPublic(OverrideReviewIn):
@@ -149,3 +177,20 @@ class OverridePublic(SQLModel):
     decision: AuditEntryPublic
     review: OverrideReviewPublic | None = None
     reviewed_at: datetime | None = None
+
+    @field_validator("reviewed_at", mode="after")
+    @classmethod
+    def _in_utc(cls, value: datetime | None) -> datetime | None:
+        return as_utc(value)
+
+
+class OverrideReviewed(SQLModel):
+    """The answer to a review: which decision, and when it was reviewed."""
+
+    audit_id: str
+    reviewed_at: datetime
+
+    @field_validator("reviewed_at", mode="after")
+    @classmethod
+    def _in_utc(cls, value: datetime) -> datetime:
+        return as_utc(value)

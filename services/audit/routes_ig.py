@@ -10,13 +10,14 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from fastapi import FastAPI, Header, HTTPException, Query
+from fastapi import FastAPI, Query
 from fastapi.responses import JSONResponse, Response
 
 from services.audit import disclosures, disclosures_pdf
-from services.audit.child import Child, ChildQuery, find_child
+from services.audit.child import AMBIGUOUS, Child, ChildQuery, find_child
 from services.audit.store import ACCESS_ACTION, AuditStore
 from services.backbone.audit_contract import AuditOutcome, AuditRecord
+from services.backbone.bearer import PersonAuthorization
 from services.backbone.keyring import Keyring
 from services.backbone.people import PeopleVerifier, PersonRole
 from services.backbone.people_http import person_of
@@ -48,24 +49,22 @@ def add_ig_routes(
         "`la_person_id` with `local_authority`, in the body, never the URL; the look-up is "
         "itself recorded in the audit trail.",
         responses={
-            200: {"content": {"text/csv": {}, "application/fhir+json": {}, "application/pdf": {}}}
+            200: {"content": {"text/csv": {}, "application/fhir+json": {}, "application/pdf": {}}},
+            409: {"description": AMBIGUOUS},
+            413: {"description": f"more than {MAX_REPORT:,} decisions about the child"},
         },
     )
     def disclosure_report(
         child: ChildQuery,
+        authorization: PersonAuthorization,
         format: ReportFormat = Query(ReportFormat.JSON),
-        authorization: str | None = Header(None),
     ) -> Response:
         officer = person_of(people, authorization, PersonRole.IG_OFFICER).actor
         found = find_child(child, store, audit_key)
         subject_key = found.key
         stored = store.by_subject(found.subject_keys, limit=MAX_REPORT + 1)
         if len(stored) > MAX_REPORT:  # never a report that silently leaves decisions out
-            raise HTTPException(
-                413,
-                detail=f"more than {MAX_REPORT:,} decisions about this child: page through "
-                "them with POST /audit/decisions/search and the child",
-            )
+            return _too_many()
         entries = [e.model_dump() for e in stored]
         store.add_batch([_access(officer, found, format, len(entries))])
         if format is ReportFormat.CSV:
@@ -91,6 +90,17 @@ def add_ig_routes(
             "items": disclosures.rows(entries),
         }
         return JSONResponse(_jsonable(body))
+
+
+def _too_many() -> JSONResponse:
+    """413 in the shape of every other 413 (the body's bounds): what is too large is the
+    report the body asks for."""
+    msg = (
+        f"more than {MAX_REPORT:,} decisions about this child: page through them with "
+        "POST /audit/decisions/search and the child"
+    )
+    problem = {"loc": ["body"], "msg": msg, "type": "report.too_large"}
+    return JSONResponse(status_code=413, content={"detail": [problem]})
 
 
 def _access(officer: str, child: Child, fmt: ReportFormat, count: int) -> AuditRecord:

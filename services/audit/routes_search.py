@@ -9,23 +9,26 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Header, HTTPException, Query
+from fastapi import FastAPI, HTTPException, Query
 from pydantic import BaseModel, Field
 
 from services.audit.access import Reader, reader
-from services.audit.child import Child, ChildQuery, find_child
-from services.audit.models import AuditEntryPublic, AuditPage
+from services.audit.child import AMBIGUOUS, Child, ChildQuery, find_child
+from services.audit.models import AuditEntryPublic, AuditPage, as_utc
 from services.audit.routes_ig import access_record
-from services.audit.sealing import as_utc
 from services.audit.store import AuditQuery, AuditStore
 from services.backbone.audit_contract import AuditOutcome
+from services.backbone.bearer import AgencyOrPersonAuthorization
 from services.backbone.keyring import Keyring
+from services.backbone.openapi_responses import answers
 from services.backbone.people import PeopleVerifier
 
 MAX_PAGE = 1000
+MAX_OFFSET = 2**63 - 1  # what a database takes (64 bits): past it a 422, not a 500
 # The filters are written into the search's own access record, sealed into the trail: no
 # longer than the trail's columns, and no control character (a NUL could not be stored).
 _TEXT = r"^[^\x00-\x1f\x7f]*$"
+ANOTHER_SOURCE = "an agency's key with another agency as source_agency"
 
 
 def _filter(description: str, max_length: int) -> Any:
@@ -44,7 +47,7 @@ class DecisionFilters(BaseModel):
     )
     until: datetime | None = Field(None, description="recorded before (ISO 8601; UTC if no offset)")
     limit: int = Field(100, ge=1, le=MAX_PAGE)
-    offset: int = Field(0, ge=0)
+    offset: int = Field(0, ge=0, le=MAX_OFFSET)
 
 
 class ChildSearch(DecisionFilters):
@@ -115,10 +118,11 @@ def add_search_routes(
         response_model=AuditPage,
         tags=["audit"],
         summary="Search decisions by agency, protocol, purpose, decision and time",
+        responses=answers({403: ANOTHER_SOURCE}),
     )
     def decisions(
         filters: Annotated[DecisionFilters, Query()],
-        authorization: str | None = Header(None),
+        authorization: AgencyOrPersonAuthorization,
     ) -> AuditPage:
         who = reader(authorization, keyring, people)
         return search(store, who, filters)
@@ -132,8 +136,11 @@ def add_search_routes(
         "`nhs_number`, `upn`, or `la_person_id` with `local_authority`. The service keys the "
         "identifier (the store holds none) and follows the aliases the trail recorded, so a "
         "UPN finds the decisions filed under the child's NHS number too.",
+        responses=answers({403: ANOTHER_SOURCE, 409: AMBIGUOUS}),
     )
-    def search_decisions(body: ChildSearch, authorization: str | None = Header(None)) -> AuditPage:
+    def search_decisions(
+        body: ChildSearch, authorization: AgencyOrPersonAuthorization
+    ) -> AuditPage:
         who = reader(authorization, keyring, people)
         child = (
             find_child(body.child, store, audit_key, linked_by=who.agency) if body.child else None

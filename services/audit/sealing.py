@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, func, select
 
 from services.audit.chain import GENESIS, Checkpoint, MerkleAccumulator, Stored, seal
-from services.audit.models import CONTENT_FIELDS, AuditCheckpoint, AuditEntry
+from services.audit.models import CONTENT_FIELDS, AuditCheckpoint, AuditEntry, as_utc
 from services.backbone.keyring import Keyring
 from services.backbone.private_files import open_private
 
@@ -31,16 +31,6 @@ class Sealing:
     signing: Ed25519PrivateKey
     checkpoint_file: Path | None = None
     checkpoint_every: int = 1000  # records between checkpoints (and one at every start)
-
-
-def as_utc(moment: datetime | None) -> datetime | None:
-    """In UTC, as the store holds times: a time without an offset is read as UTC, one with an
-    offset converted. Before it is hashed, so what is read back (in whatever zone the
-    database gives, or none) is the same instant the hash covered; before a search, so
-    SQLite never compares wall-clock digits of two zones."""
-    if moment is None:
-        return None
-    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def seal_new(session: Session, rows: Sequence[dict[str, Any]], key: bytes) -> int:

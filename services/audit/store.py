@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine, func, insert, text
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from services.audit import migrate
@@ -247,6 +248,9 @@ def review_override(
             reviewed_at=datetime.now(UTC),
         )
         session.add(row)
-        session.commit()
+        try:
+            session.commit()
+        except IntegrityError:  # another officer's review of it was stored first
+            raise AlreadyReviewed(audit_id) from None
         session.refresh(row)
         return row

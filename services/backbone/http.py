@@ -27,6 +27,7 @@ from services.backbone.identifiers import (
     normalise_upn,
     upn_rule,
 )
+from services.backbone.openapi_responses import document_answers
 
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 
@@ -85,7 +86,8 @@ def create_service_app(
     """The service's app. Its request bodies are bounded to ``max_body_bytes`` and JSON
     nesting to ``max_json_depth`` as they arrive; with ``body_callers`` (whether a bearer
     token is one of the service's callers'), a request whose token is not is refused 401
-    before its body is read."""
+    before its body is read. Its OpenAPI document states every answer a route can give
+    (``openapi_responses``)."""
     app = FastAPI(
         title=title,
         description=description,
@@ -122,6 +124,7 @@ def create_service_app(
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes, max_json_depth=max_json_depth)
     if body_callers is not None:
         app.add_middleware(CallerGate, known=body_callers)
+    document_answers(app, max_body_bytes=max_body_bytes, gated=body_callers is not None)
     return app
 
 

@@ -13,6 +13,7 @@ import asyncio
 import time
 
 from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
 from opentelemetry import propagate, trace
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -114,11 +115,18 @@ def instrument_http(app: FastAPI, metrics: Metrics, *, token: str | None) -> Non
         "Labels name agencies, event types, routes, outcomes and reasons, never a person. "
         "With INFOSHARE_METRICS_TOKEN set, only `Authorization: Bearer <token>` may read them.",
         response_class=Response,
-        responses={200: {"content": {CONTENT_TYPE.split(";")[0]: {}}}},
+        responses={
+            200: {"content": {CONTENT_TYPE.split(";")[0]: {}}},
+            401: {"description": "with INFOSHARE_METRICS_TOKEN set, a request without it"},
+        },
     )
     async def prometheus_metrics(request: Request) -> Response:
         if not scrape_allowed(request.headers.get("authorization"), token):
-            return Response(status_code=401, headers={"WWW-Authenticate": "Bearer"})
+            return JSONResponse(
+                {"detail": "the metrics token is required"},
+                status_code=401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
         # Off the event loop: a gauge may be read from a database when scraped.
         text = await asyncio.to_thread(request.app.state.metrics.exposition)
         return Response(text, media_type=CONTENT_TYPE)

@@ -13,6 +13,7 @@ from sqlmodel import Field, SQLModel
 from services.delivery.errors import InvalidSubscription
 from services.delivery.filters import Op, parse_filter
 from services.delivery.model import Channel, Content, Status
+from services.delivery.numbering import MAX_NUMBER
 from services.delivery.store import utc
 from services.delivery.tables import SubscriptionRow
 
@@ -105,7 +106,9 @@ class SubscriptionUpdate(SQLModel):
 
 
 class AckIn(SQLModel):
-    through: int = Field(ge=0, le=2**53, description="acknowledge every event numbered up to this")
+    through: int = Field(
+        ge=0, le=MAX_NUMBER, description="acknowledge every event numbered up to this"
+    )
 
 
 class AckOut(SQLModel):

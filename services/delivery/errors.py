@@ -26,7 +26,8 @@ class AckBeyondLast(DeliveryError):
     """An acknowledgement names an event number the subscription has not reached."""
 
     def __init__(self, through: int, last: int) -> None:
-        super().__init__(f"cannot acknowledge through {through}: the last event number is {last}")
+        # The number asked for is not quoted: no answer echoes what was sent.
+        super().__init__(f"beyond the last event number: the last event number is {last}")
         self.through = through
         self.last = last
 

@@ -15,6 +15,10 @@ from services.delivery.errors import AckBeyondLast
 from services.delivery.filters import Filter, matches
 from services.delivery.model import Delivered, Status
 
+MAX_NUMBER = 2**31 - 1
+"""The largest number the store holds (32-bit integer columns on PostgreSQL): a cursor or
+range past it is a 422, never a database error."""
+
 
 @dataclass(frozen=True)
 class Subscriber:

@@ -7,8 +7,11 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
-from fastapi import APIRouter, Header, HTTPException, Query
+from fastapi import APIRouter, Query
+from fastapi.exceptions import RequestValidationError
 
+from services.backbone.bearer import AgencyAuthorization
+from services.backbone.openapi_responses import answers
 from services.delivery import queue, subscriptions
 from services.delivery.api_models import (
     AckIn,
@@ -23,14 +26,21 @@ from services.delivery.endpoints import breaker_key
 from services.delivery.errors import WrongChannel
 from services.delivery.model import Channel, Content, NotificationType, Status
 from services.delivery.notifications import Entry, notification
-from services.delivery.numbering import event_range
+from services.delivery.numbering import MAX_NUMBER, event_range
 from services.delivery.runtime import Runtime
 from services.delivery.store import delivered, headers_of, utc
 from services.delivery.tables import SubscriptionRow
 
 INBOX, R5 = "pull inbox", "subscription status and events"
 AUTH = "Bearer token of the agency holding the subscription."
-MAX_NUMBER = 2**53  # larger event numbers are a 422, not a database error
+NO_SUBSCRIPTION = {404: "no subscription has this id"}
+REVERSED = {422: "since is after until"}
+
+
+def _reversed() -> RequestValidationError:
+    """A range that ends before it starts, in the shape of every other 422."""
+    problem = {"loc": ("query", "since"), "msg": "since must not be after until"}
+    return RequestValidationError([{**problem, "type": "range.reversed"}])
 
 
 def _page(
@@ -61,23 +71,29 @@ def channel_routes(rt: Runtime) -> APIRouter:
         response_model=NotificationOut,
         tags=[INBOX],
         summary="An inbox subscription's notifications after a cursor",
+        responses=answers(
+            {**NO_SUBSCRIPTION, 409: "a webhook subscription (read it again with $events)"}
+        ),
         description="Events numbered after `after` (default: the last acknowledged), in "
         "order, at most `limit`. Reading does not acknowledge; `next_after` is the cursor "
         "for the next page. " + AUTH,
     )
     async def notifications(
         sub_id: str,
+        authorization: AgencyAuthorization,
         after: int | None = Query(
             None, ge=0, le=MAX_NUMBER, description="default: last acknowledged"
         ),
         limit: int = Query(100, ge=1, le=1000),
-        authorization: str | None = Header(None),
     ) -> NotificationOut:
         row = await rt.owned(authorization, sub_id)
         if row.channel != Channel.INBOX.value:
             raise WrongChannel("a webhook subscription is pushed; read it again with $events")
         cursor = row.acked_through if after is None else after
-        found = await rt.db(queue.entries, rt.store, sub_id, cursor + 1, cursor + limit)
+        last = min(cursor + limit, MAX_NUMBER)
+        found = (
+            await rt.db(queue.entries, rt.store, sub_id, cursor + 1, last) if cursor < last else []
+        )
         if rt.telemetry is not None:
             pulled = [(q.delivery.kafka_topic, headers_of(q.delivery)) for q in found]
             rt.telemetry.pulled(row.agency, pulled)
@@ -90,10 +106,11 @@ def channel_routes(rt: Runtime) -> APIRouter:
         response_model=AckOut,
         tags=[INBOX],
         summary="Acknowledge an inbox subscription's events up to a number",
+        responses=answers({**NO_SUBSCRIPTION, 409: "beyond the last event number"}),
         description="Monotonic: acknowledging an older number changes nothing; beyond the "
         "last event number is a 409. The default cursor of `notifications` follows. " + AUTH,
     )
-    async def ack(sub_id: str, body: AckIn, authorization: str | None = Header(None)) -> AckOut:
+    async def ack(sub_id: str, body: AckIn, authorization: AgencyAuthorization) -> AckOut:
         row = await rt.owned(authorization, sub_id)
         acked = await rt.db(
             subscriptions.acknowledge, rt.store, sub_id, body.through, now=datetime.now(UTC)
@@ -107,10 +124,11 @@ def channel_routes(rt: Runtime) -> APIRouter:
         response_model=StatusOut,
         tags=[R5],
         summary="R5 $status: where a subscription stands",
+        responses=answers(NO_SUBSCRIPTION),
         description="Its event count, last acknowledged number, notifications per state; "
         "for a webhook also the last push error and its endpoint's circuit breaker. " + AUTH,
     )
-    async def status(sub_id: str, authorization: str | None = Header(None)) -> StatusOut:
+    async def status(sub_id: str, authorization: AgencyAuthorization) -> StatusOut:
         row = await rt.owned(authorization, sub_id)
         per_state = await rt.db(subscriptions.counts, rt.store, sub_id)
         breaker = None
@@ -134,19 +152,20 @@ def channel_routes(rt: Runtime) -> APIRouter:
         response_model=NotificationOut,
         tags=[R5],
         summary="R5 $events: fetch any range of a subscription's events again",
+        responses=answers({**NO_SUBSCRIPTION, **REVERSED}),
         description="For any channel: a recipient that sees a gap in event numbers asks for "
         "it here. `since` and `until` are inclusive (defaults: 1 and the last number). " + AUTH,
     )
     async def events(
         sub_id: str,
+        authorization: AgencyAuthorization,
         since: int | None = Query(None, ge=1, le=MAX_NUMBER),
         until: int | None = Query(None, ge=1, le=MAX_NUMBER),
         limit: int = Query(100, ge=1, le=1000),
-        authorization: str | None = Header(None),
     ) -> NotificationOut:
         row = await rt.owned(authorization, sub_id)
         if since is not None and until is not None and since > until:
-            raise HTTPException(422, detail="since must not be after until")
+            raise _reversed()
         span = event_range(since, until, last=row.events_since_start, limit=limit)
         found = await rt.db(queue.entries, rt.store, sub_id, *span) if span else []
         return _page(rt, row, found, NotificationType.QUERY_EVENT)
@@ -156,22 +175,25 @@ def channel_routes(rt: Runtime) -> APIRouter:
         response_model=ResendOut,
         tags=[R5],
         summary="Push a range of a webhook subscription's events again",
+        responses=answers(
+            {**NO_SUBSCRIPTION, **REVERSED, 409: "an inbox subscription (read it with $events)"}
+        ),
         description="Queues `since`..`until` (inclusive; defaults 1 and the last number), "
         "dead-lettered ones included, with a fresh retry horizon. They go out in number "
         "order with their original Idempotency-Key. " + AUTH,
     )
     async def resend(
         sub_id: str,
+        authorization: AgencyAuthorization,
         since: int | None = Query(None, ge=1, le=MAX_NUMBER),
         until: int | None = Query(None, ge=1, le=MAX_NUMBER),
-        authorization: str | None = Header(None),
     ) -> ResendOut:
         row = await rt.owned(authorization, sub_id)
         if row.channel != Channel.WEBHOOK.value:
             raise WrongChannel("an inbox subscription is pulled; read it again with $events")
         low, high = since or 1, until or row.events_since_start
         if low > high:
-            raise HTTPException(422, detail="since must not be after until")
+            raise _reversed()
         count = await rt.db(queue.requeue, rt.store, sub_id, low, high, now=datetime.now(UTC))
         rt.changes.notify()
         return ResendOut(subscription=sub_id, requeued=count)
@@ -187,8 +209,8 @@ def channel_routes(rt: Runtime) -> APIRouter:
     )
     async def alerts(
         agency: str,
+        authorization: AgencyAuthorization,
         limit: int = Query(100, ge=1, le=1000),
-        authorization: str | None = Header(None),
     ) -> list[AlertOut]:
         require_agency(authorization, rt.keyring, agency)
         found = await rt.db(queue.alerts, rt.store, agency=agency, limit=limit)

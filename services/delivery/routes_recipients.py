@@ -6,8 +6,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, Header, HTTPException, Query, Response
+from fastapi import APIRouter, HTTPException, Query, Response
 
+from services.backbone.bearer import AgencyAuthorization
+from services.backbone.openapi_responses import answers
 from services.delivery import subscriptions
 from services.delivery.api_models import (
     InboxPage,
@@ -21,12 +23,14 @@ from services.delivery.endpoints import check_endpoint
 from services.delivery.errors import DeliveryNotFound, EndpointRefused, InvalidSubscription
 from services.delivery.filters import parse_filters
 from services.delivery.model import Channel
+from services.delivery.numbering import MAX_NUMBER
 from services.delivery.runtime import Runtime
 from services.delivery.signing import new_secret
 from services.delivery.store import delivered
 
 SUBS = "subscriptions"
 AUTH = "Bearer token of the recipient agency (`agency-tokens/<agency>.token`)"
+NO_SUBSCRIPTION = answers({404: "no subscription has this id"})
 
 
 async def _spec(
@@ -81,7 +85,7 @@ def recipient_routes(rt: Runtime) -> APIRouter:
         "subscription's signing secret is in this answer only. " + AUTH,
     )
     async def create(
-        agency: str, body: SubscriptionCreate, authorization: str | None = Header(None)
+        agency: str, body: SubscriptionCreate, authorization: AgencyAuthorization
     ) -> SubscriptionCreated:
         require_agency(authorization, rt.keyring, agency)
         spec = await _spec(rt, agency, body)
@@ -96,9 +100,7 @@ def recipient_routes(rt: Runtime) -> APIRouter:
         summary="This recipient's subscriptions",
         description="Every subscription of the agency, oldest first, without secrets. " + AUTH,
     )
-    async def list_all(
-        agency: str, authorization: str | None = Header(None)
-    ) -> list[SubscriptionPublic]:
+    async def list_all(agency: str, authorization: AgencyAuthorization) -> list[SubscriptionPublic]:
         require_agency(authorization, rt.keyring, agency)
         rows = await rt.db(subscriptions.of_agency, rt.store, agency)
         return [SubscriptionPublic.of(r) for r in rows]
@@ -108,10 +110,11 @@ def recipient_routes(rt: Runtime) -> APIRouter:
         response_model=SubscriptionPublic,
         tags=[SUBS],
         summary="One subscription",
+        responses=NO_SUBSCRIPTION,
         description="The subscription as stored, with its event count; never its secret. " + AUTH,
     )
     async def read(
-        agency: str, sub_id: str, authorization: str | None = Header(None)
+        agency: str, sub_id: str, authorization: AgencyAuthorization
     ) -> SubscriptionPublic:
         await _own(agency, sub_id, authorization)
         return SubscriptionPublic.of(await rt.db(subscriptions.get, rt.store, sub_id))
@@ -121,14 +124,15 @@ def recipient_routes(rt: Runtime) -> APIRouter:
         response_model=SubscriptionPublic,
         tags=[SUBS],
         summary="Switch a subscription on (active) or off",
+        responses=NO_SUBSCRIPTION,
         description="While off it is given no new events (and no numbers); what is queued "
         "for a webhook waits until it is active again. " + AUTH,
     )
     async def update(
         agency: str,
         sub_id: str,
+        authorization: AgencyAuthorization,
         body: SubscriptionUpdate,
-        authorization: str | None = Header(None),
     ) -> SubscriptionPublic:
         await _own(agency, sub_id, authorization)
         row = await rt.db(
@@ -142,11 +146,10 @@ def recipient_routes(rt: Runtime) -> APIRouter:
         status_code=204,
         tags=[SUBS],
         summary="Delete a subscription and its notification log",
+        responses=NO_SUBSCRIPTION,
         description="The deliveries themselves stay (other subscriptions may hold them). " + AUTH,
     )
-    async def remove(
-        agency: str, sub_id: str, authorization: str | None = Header(None)
-    ) -> Response:
+    async def remove(agency: str, sub_id: str, authorization: AgencyAuthorization) -> Response:
         await _own(agency, sub_id, authorization)
         await rt.db(subscriptions.remove, rt.store, sub_id)
         rt.changes.notify()
@@ -156,10 +159,11 @@ def recipient_routes(rt: Runtime) -> APIRouter:
         "/deliveries/{event_id}",
         tags=["deliveries"],
         summary="One delivered event by id (what id-only notifications point to)",
+        responses=answers({404: "this recipient has no delivery with this id"}),
         description="The event exactly as delivered, in CloudEvents JSON. " + AUTH,
     )
     async def fetch(
-        agency: str, event_id: str, authorization: str | None = Header(None)
+        agency: str, event_id: str, authorization: AgencyAuthorization
     ) -> dict[str, Any]:
         require_agency(authorization, rt.keyring, agency)
         row = await rt.db(rt.store.delivery, agency, event_id)
@@ -172,15 +176,16 @@ def recipient_routes(rt: Runtime) -> APIRouter:
         response_model=InboxPage,
         tags=["deliveries"],
         summary="Every delivery for one recipient after a cursor, in order",
+        responses=answers({404: "no recipient has this agency id"}),
         description="All of the recipient's deliveries numbered in arrival order, "
         "duplicates dropped by event id; page with `after`. Subscriptions are the way to be "
         "told of new ones. " + AUTH,
     )
     async def inbox(
         agency: str,
-        after: int = Query(0, ge=0, le=2**53, description="the last number already seen"),
+        authorization: AgencyAuthorization,
+        after: int = Query(0, ge=0, le=MAX_NUMBER, description="the last number already seen"),
         limit: int = Query(100, ge=1, le=1000),
-        authorization: str | None = Header(None),
     ) -> InboxPage:
         require_agency(authorization, rt.keyring, agency)
         if agency not in rt.agencies:

@@ -265,14 +265,14 @@ async def test_every_secured_operation_documents_its_answers(
     )
     async with client_of(app) as api:
         openapi = (await api.get("/openapi.json")).json()
-    assert "HTTPBearer" in openapi["components"]["securitySchemes"]
+    assert "AgencyKey" in openapi["components"]["securitySchemes"]
     for path, methods in openapi["paths"].items():
         for method, op in methods.items():
             if "operations" in op.get("tags", []):
                 assert "security" not in op, path
                 continue
             assert {"401", "403"} <= set(op["responses"]), (method, path)
-            assert op["security"] == [{"HTTPBearer": []}], (method, path)
+            assert op["security"] == [{"AgencyKey": []}], (method, path)
             if method == "post":
                 assert {"202", "400", "422"} <= set(op["responses"]), (method, path)
                 names = {p["name"] for p in op.get("parameters", [])}

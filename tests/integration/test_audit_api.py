@@ -5,7 +5,6 @@ ingester is not started (no lifespan): records are stored directly, as it would 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +20,8 @@ from services.backbone.identifiers import (
     subject_identifier,
     upn_identifier,
 )
-from services.backbone.keyed import keyed_id
 from services.backbone.keyring import Keyring
+from tests.audit_records import decision, subject_key
 from tests.people import IG_OFFICER, PRACTITIONER, People
 
 NHS = "9434765919"
@@ -32,28 +31,11 @@ ED, LA, PH = "nhs-riverside-ed", "la-northshire", "ph-northshire"
 
 
 def _key(keyring: Keyring, identifier: str) -> str:
-    return keyed_id(keyring.require_audit_subject().secret, "audit-subject", identifier)
+    return subject_key(keyring, identifier)
 
 
 def _decision(offset: int, keyring: Keyring, **fields: Any) -> AuditRecord:
-    base: dict[str, Any] = {
-        "recorded_at": datetime(2026, 11, 20, 9, 0, tzinfo=UTC) + timedelta(minutes=offset),
-        "action": "disclose",
-        "decision": AuditOutcome.SHARED,
-        "reason_code": "shared.protocol_allows",
-        "reason": "the protocol allows it",
-        "actor": "infoshare-processor",
-        "source_agency": ED,
-        "recipient": LA,
-        "protocol_id": "cpis-attendance-notification",
-        "purpose": "safeguarding",
-        "subject_key": _key(keyring, subject_identifier(nhs_number=NHS)),
-    }
-    values = {**base, **fields}
-    recipient = values.pop("recipient")
-    return AuditRecord.about(
-        topic="source.x", partition=0, offset=offset, recipient=recipient, protocol="p", **values
-    )
+    return decision(keyring, offset, **fields)
 
 
 @pytest.fixture

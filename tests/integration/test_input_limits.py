@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -26,14 +25,13 @@ from services.audit.app import create_app as audit_app
 from services.audit.disclosures import COLUMNS
 from services.audit.sealing import sealing_from
 from services.audit.store import AuditStore
-from services.backbone.audit_contract import AuditOutcome, AuditRecord
-from services.backbone.identifiers import subject_identifier
-from services.backbone.keyed import keyed_id
+from services.backbone.audit_contract import AuditRecord
 from services.backbone.keyring import Keyring
 from services.backbone.settings import HttpSettings
 from services.delivery.app import MAX_BODY_BYTES as DELIVERY_LIMIT
 from services.delivery.app import create_app as delivery_app
 from services.delivery.settings import DeliverySettings
+from tests.audit_records import decision
 from tests.bodies import SECRET, Pieces
 from tests.integration.agency_helpers import (
     SERVICES,
@@ -293,27 +291,15 @@ PAYLOADS = ['=HYPERLINK("http://x")', "+1", "-1", "@SUM(1)", "\t=1", "\r=1"]
 
 
 def _decision(offset: int, keyring: Keyring, payload: str) -> AuditRecord:
-    subject = keyed_id(
-        keyring.require_audit_subject().secret, "audit-subject", subject_identifier(nhs_number=NHS)
-    )
-    return AuditRecord.about(
-        topic="source.x",
-        partition=0,
-        offset=offset,
-        recipient=LA,
-        protocol="p",
-        recorded_at=datetime(2026, 11, 20, 9, 0, tzinfo=UTC) + timedelta(minutes=offset),
-        action="disclose",
-        decision=AuditOutcome.SHARED,
+    return decision(
+        keyring,
+        offset,
         reason_code="shared.safeguarding_override",
         reason=payload,
-        actor="infoshare-processor",
-        source_agency="nhs-riverside-ed",
         protocol_id=payload,
         lawful_basis=payload,
         override_role=payload,
         fields_disclosed=[payload, "subject.nhs_number"],
-        subject_key=subject,
     )
 
 
