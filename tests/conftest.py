@@ -42,6 +42,13 @@ def _needs_backends(config: pytest.Config) -> bool:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # Properties are about what a function returns, never how fast: on a loaded two-core
+    # machine one example can take past Hypothesis's 200 ms deadline, a failure that says
+    # nothing about the code (speed is measured by the benchmarks).
+    from hypothesis import settings
+
+    settings.register_profile("infoshare", deadline=None)
+    settings.load_profile("infoshare")
     if hasattr(config, "workerinput"):
         # pytest-xdist's workers are started with COLUMNS=80 and LINES=24 (execnet's
         # default terminal): a test must see the environment a serial run gives it, where

@@ -47,7 +47,7 @@ def issue(
         key_id, secret = new_api_key(
             doc, agency=agency, scopes=scope, name=name, ttl=timedelta(days=expires_in)
         )
-        _save(keyring, doc, agency)
+        save_keyring(keyring, doc, agency)
     except ConfigurationError as exc:
         raise fail(str(exc)) from None
     expires = next(k.expires for k in parse_api_keys(doc["agency_api_keys"]) if k.key_id == key_id)
@@ -58,7 +58,7 @@ def issue(
     print(secret)  # alone on stdout, for a script to capture
 
 
-def _save(keyring: Path, doc: dict[str, Any], agency: str | None = None) -> None:
+def save_keyring(keyring: Path, doc: dict[str, Any], agency: str | None = None) -> None:
     """Write the keyring, and the role files beside it (if any) that services read."""
     from services.backbone.key_split import refresh_role_files
     from services.backbone.settings import BackboneSettings
@@ -96,7 +96,7 @@ def revoke(
     try:
         doc = read_keyring_doc(keyring)
         revoke_api_key(doc, key_id)
-        _save(keyring, doc)
+        save_keyring(keyring, doc)
     except ConfigurationError as exc:
         raise fail(str(exc)) from None
     out.print(f"revoked {key_id}")

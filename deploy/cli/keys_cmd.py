@@ -148,3 +148,30 @@ def keys_trust(
         raise fail(str(exc)) from None
     said = "replaced" if replaced else "registered"
     out.print(f"{agency}'s public key {said}; run `infoshare keys split` and restart the processor")
+
+
+@app.command("agency-token")
+def keys_agency_token(
+    keyring: KeyringFile,
+    agency: Annotated[str, typer.Option(help="the agency whose own token to renew")],
+    expires_in: Annotated[int, typer.Option(min=1, max=366, help="days it lasts")] = 365,
+) -> None:
+    """Give an agency a new token of its own (every scope), in place of the old one, which
+    stops working at once: written to agency-tokens/<agency>.token beside the keyring (0600)
+    for the agency to collect over a secure channel. Running services take it up within a
+    second."""
+    from datetime import timedelta
+
+    from deploy.cli.api_keys_cmd import save_keyring
+    from services.backbone.keyring import new_agency_token, read_keyring_doc, write_private
+
+    try:
+        doc = read_keyring_doc(keyring)
+        token = new_agency_token(doc, agency, ttl=timedelta(days=expires_in))
+        save_keyring(keyring, doc, agency)
+    except ConfigurationError as exc:
+        raise fail(str(exc)) from None
+    path = keyring.parent / "agency-tokens" / f"{agency}.token"
+    write_private(path, token + "\n")
+    out.print(f"{agency}'s new token is in {path}, for {expires_in} days", soft_wrap=True)
+    out.print("the old one is refused")

@@ -78,11 +78,13 @@ class ReviewFilter(StrEnum):
 
 def create_app(settings: AuditSettings | None = None) -> FastAPI:
     settings = settings or AuditSettings()
-    keyring = settings.keyring(Role.AUDIT)  # the audit keys; agencies' token hashes
+    # The audit keys; agencies' token hashes, read again when the file changes.
+    keys = settings.keyring_source(Role.AUDIT)
+    keyring = keys.current()
     people = settings.people()  # IG officers, as themselves
 
     async def known(token: str) -> bool:
-        return keyring.agency(token) is not None or await is_person(people, token)
+        return keys.current().agency(token) is not None or await is_person(people, token)
 
     sealing = sealing_from(
         keyring,
@@ -191,7 +193,7 @@ def create_app(settings: AuditSettings | None = None) -> FastAPI:
         return OverrideReviewed(audit_id=row.audit_id, reviewed_at=row.reviewed_at)
 
     add_ig_routes(app, store, keyring, people)
-    add_search_routes(app, store, keyring, people)
+    add_search_routes(app, store, keys, people)
     app.state.audit_store = store  # for benchmarks and operators' tools in process
     instrument_http(app, metrics, token=settings.scrape_token())
     return app

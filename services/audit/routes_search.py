@@ -19,7 +19,7 @@ from services.audit.routes_ig import access_record
 from services.audit.store import AuditQuery, AuditStore
 from services.backbone.audit_contract import AuditOutcome
 from services.backbone.bearer import AgencyOrPersonAuthorization
-from services.backbone.keyring import Keyring
+from services.backbone.key_reload import KeyringSource
 from services.backbone.openapi_responses import answers
 from services.backbone.people import PeopleVerifier
 
@@ -109,9 +109,9 @@ def search(
 
 
 def add_search_routes(
-    app: FastAPI, store: AuditStore, keyring: Keyring, people: PeopleVerifier | None
+    app: FastAPI, store: AuditStore, keys: KeyringSource, people: PeopleVerifier | None
 ) -> None:
-    audit_key = keyring.require_audit_subject()
+    audit_key = keys.current().require_audit_subject()
 
     @app.get(
         "/audit/decisions",
@@ -124,7 +124,7 @@ def add_search_routes(
         filters: Annotated[DecisionFilters, Query()],
         authorization: AgencyOrPersonAuthorization,
     ) -> AuditPage:
-        who = reader(authorization, keyring, people)
+        who = reader(authorization, keys.current(), people)
         return search(store, who, filters)
 
     @app.post(
@@ -141,7 +141,7 @@ def add_search_routes(
     def search_decisions(
         body: ChildSearch, authorization: AgencyOrPersonAuthorization
     ) -> AuditPage:
-        who = reader(authorization, keyring, people)
+        who = reader(authorization, keys.current(), people)
         child = (
             find_child(body.child, store, audit_key, linked_by=who.agency) if body.child else None
         )

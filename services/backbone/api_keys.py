@@ -93,12 +93,12 @@ def parse_api_keys(rows: Any) -> tuple[ApiKey, ...]:
         if not isinstance(scopes, list) or not scopes or not set(scopes) <= set(SCOPES):
             raise ConfigurationError(f"{where}: scopes must be a non-empty list of {SCOPES}")
         keys[key_id] = ApiKey(
-            key_id, agency, digest, frozenset(str(s) for s in scopes), _expiry(raw, where)
+            key_id, agency, digest, frozenset(str(s) for s in scopes), parse_expiry(raw, where)
         )
     return tuple(keys.values())
 
 
-def _expiry(raw: Mapping[str, Any], where: str) -> datetime | None:
+def parse_expiry(raw: Mapping[str, Any], where: str) -> datetime | None:
     value = raw.get("expires")
     if value is None:
         return None

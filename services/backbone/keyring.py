@@ -15,7 +15,7 @@ import os
 import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,13 @@ import yaml
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
-from services.backbone.api_keys import AgencyCredential, ApiKey, credential_for, parse_api_keys
+from services.backbone.api_keys import (
+    AgencyCredential,
+    ApiKey,
+    credential_for,
+    parse_api_keys,
+    parse_expiry,
+)
 from services.backbone.errors import ConfigurationError
 from services.backbone.keyed import Key
 
@@ -39,6 +45,7 @@ class Keyring:
     tokens: Mapping[str, Key] = field(default_factory=dict)  # by key id, retired ones gone
     active_token: str | None = None  # the key id new tokens are made with
     agency_tokens: Mapping[str, str] = field(default_factory=dict)  # agency id -> sha256
+    agency_token_expiry: Mapping[str, datetime] = field(default_factory=dict)  # if it expires
     recipient_public: Mapping[str, X25519PublicKey] = field(default_factory=dict)
     audit_chain: Key | None = None  # HMAC key of the audit trail's hash chain
     audit_signing: Key | None = None  # Ed25519 seed that signs audit checkpoints
@@ -51,14 +58,22 @@ class Keyring:
     webhook_keys: Mapping[str, Key] = field(default_factory=dict)
     active_webhook_key: str | None = None
 
+    def live_agency_tokens(self, now: datetime | None = None) -> Mapping[str, str]:
+        """The agencies' own tokens' hashes, those expired left out."""
+        moment = now or datetime.now(UTC)
+        expiry = self.agency_token_expiry
+        return {
+            a: h for a, h in self.agency_tokens.items() if a not in expiry or moment < expiry[a]
+        }
+
     def agency(self, bearer: str) -> str | None:
         """The agency an API token belongs to (recipients of the delivery service), or None."""
-        return _holder(bearer, self.agency_tokens)
+        return _holder(bearer, self.live_agency_tokens())
 
     def agency_credential(self, bearer: str) -> AgencyCredential | None:
         """The agency, key and scopes a bearer token proves (agency services), or None."""
         return credential_for(
-            bearer, agency_tokens=self.agency_tokens, api_keys=self.agency_api_keys
+            bearer, agency_tokens=self.live_agency_tokens(), api_keys=self.agency_api_keys
         )
 
     def token_key(self) -> Key | None:
@@ -180,7 +195,7 @@ def parse_keyring(doc: Any) -> Keyring:
         },
         **_parse_tokens(doc.get("token") or []),
         **_parse_webhook_keys(doc.get("webhook_secret") or []),
-        agency_tokens={str(k): str(v) for k, v in (doc.get("agency_tokens") or {}).items()},
+        **_parse_agency_tokens(doc.get("agency_tokens") or {}),
         recipient_public=_parse_public(doc.get("recipient_public") or {}),
         audit_chain=_parse_key("audit_chain", doc["audit_chain"]) if "audit_chain" in doc else None,
         audit_signing=(
@@ -189,6 +204,40 @@ def parse_keyring(doc: Any) -> Keyring:
         agency_api_keys=parse_api_keys(doc.get("agency_api_keys")),
         trace_seal=_parse_key("trace_seal", doc["trace_seal"]) if "trace_seal" in doc else None,
     )
+
+
+def _parse_agency_tokens(rows: Any) -> dict[str, Any]:
+    """Each agency's token hash: a string (made before tokens expired) or
+    ``{sha256: ..., expires: ...}``."""
+    if not isinstance(rows, Mapping):
+        raise ConfigurationError("keyring 'agency_tokens' maps agency ids to token hashes")
+    hashes, expiry = {}, {}
+    for agency, row in rows.items():
+        where = f"keyring agency_tokens.{agency}"
+        if isinstance(row, Mapping):
+            hashes[str(agency)] = str(row.get("sha256", ""))
+            when = parse_expiry(row, where)
+            if when is not None:
+                expiry[str(agency)] = when
+        else:
+            hashes[str(agency)] = str(row)
+    return {"agency_tokens": hashes, "agency_token_expiry": expiry}
+
+
+AGENCY_TOKEN_TTL = timedelta(days=365)
+
+
+def new_agency_token(doc: dict[str, Any], agency: str, *, ttl: timedelta = AGENCY_TOKEN_TTL) -> str:
+    """Give ``agency`` a new token of its own, lasting ``ttl``, in place of any it had;
+    returns it (the keyring keeps only its hash)."""
+    if not timedelta(0) < ttl <= timedelta(days=366):
+        raise ConfigurationError("a token lasts more than nothing and at most 366 days")
+    token = secrets.token_urlsafe(32)
+    rows = dict(doc.get("agency_tokens") or {})
+    expires = (datetime.now(UTC) + ttl).isoformat(timespec="seconds")
+    rows[agency] = {"sha256": hashlib.sha256(token.encode()).hexdigest(), "expires": expires}
+    doc["agency_tokens"] = rows
+    return token
 
 
 def _parse_public(rows: Any) -> dict[str, X25519PublicKey]:
@@ -360,8 +409,8 @@ def generate_keyring(path: Path, agencies: Iterable[str], *, overwrite: bool = F
         raise ConfigurationError(f"{path} exists; refusing to overwrite keys without --force")
     agencies = list(agencies)
     stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
-    agency_tokens = {agency: secrets.token_urlsafe(32) for agency in agencies}
-    hashed = {a: hashlib.sha256(t.encode()).hexdigest() for a, t in agency_tokens.items()}
+    doc_tokens: dict[str, Any] = {}
+    agency_tokens = {agency: new_agency_token(doc_tokens, agency) for agency in agencies}
     doc = {
         "routing": _new_key("routing", stamp),
         "audit_subject": _new_key("audit-subject", stamp),
@@ -371,7 +420,7 @@ def generate_keyring(path: Path, agencies: Iterable[str], *, overwrite: bool = F
         "token": [{**_new_key("token", stamp, 64), "active": True}],  # AES-256-SIV
         "webhook_secret": [{**_new_key("webhook-secret", stamp), "active": True}],  # AES-GCM
         "recipient_public": {},  # registered as recipients send them (keys trust)
-        "agency_tokens": hashed,  # each agency's delivery API token, hashed
+        "agency_tokens": doc_tokens["agency_tokens"] if agencies else {},  # hashed, expiring
     }
     write_private(path, dump_keyring(doc))
     for agency, token in agency_tokens.items():

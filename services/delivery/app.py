@@ -58,7 +58,8 @@ def create_app(
     settings = settings or DeliverySettings()
     directory = settings.directory()
     topics = settings.topics()
-    keyring = settings.keyring(Role.DELIVERY)
+    keys = settings.keyring_source(Role.DELIVERY)
+    keyring = keys.current()
     if not keyring.agency_tokens:
         log.warning(
             "the keyring holds no agency tokens: no recipient can call this service "
@@ -87,7 +88,7 @@ def create_app(
     rt = Runtime(
         settings=settings,
         store=store,
-        keyring=keyring,
+        keys=keys,
         event_types=frozenset(settings.schemas().event_types),
         agencies=frozenset(a.id for a in directory),
         changes=Changes(),
@@ -164,7 +165,7 @@ def create_app(
             metrics.shutdown()  # an OTLP reader sends its last interval
 
     async def recipient(token: str) -> bool:
-        return keyring.agency(token) is not None
+        return keys.current().agency(token) is not None
 
     app = create_service_app(
         title="infoshare: delivery service",

@@ -9,6 +9,7 @@ from typing import ParamSpec, TypeVar
 
 from fastapi import HTTPException
 
+from services.backbone.key_reload import KeyringSource
 from services.backbone.keyring import Keyring
 from services.delivery import subscriptions
 from services.delivery.auth import calling_agency
@@ -28,13 +29,17 @@ T = TypeVar("T")
 class Runtime:
     settings: DeliverySettings
     store: DeliveryStore
-    keyring: Keyring
+    keys: KeyringSource  # recipients' token hashes as the file says now (no restart to revoke)
     event_types: frozenset[str]
     agencies: frozenset[str]
     changes: Changes
     breakers: BreakerBoard
     guard: EndpointGuard  # webhook hosts resolved and judged (SSRF)
     telemetry: DeliveryTelemetry | None = None
+
+    @property
+    def keyring(self) -> Keyring:
+        return self.keys.current()
 
     async def db(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run a store call off the event loop (SQLite and psycopg block)."""

@@ -22,6 +22,7 @@ from tests.integration.agency_helpers import CSV_QUERY, DATA
 from tests.integration.kafka_helpers import end_offsets
 
 LA, ED, SCHOOL = "la-northshire", "nhs-riverside-ed", "school-oakfield"
+PH = "ph-northshire"  # a recipient only
 
 
 @pytest.fixture(scope="module")
@@ -175,3 +176,26 @@ def test_an_api_key_issued_or_revoked_takes_effect_without_a_restart(stack: Stac
     revoked = CliRunner().invoke(app, ["keys", "api-key", "revoke", "--keyring", keyring, key_id])
     assert revoked.exit_code == 0, revoked.output
     wait_for("the revoked key refused", lambda: status() == 401, timeout=10)
+
+
+def test_a_renewed_agency_token_replaces_the_old_one_everywhere_without_a_restart(
+    stack: Stack,
+) -> None:
+    old = auth(stack, PH)
+    renewed = CliRunner().invoke(
+        app, ["keys", "agency-token", "--keyring", str(stack.keyring), "--agency", PH]
+    )
+    assert renewed.exit_code == 0, renewed.output
+    new = auth(stack, PH)  # the file the agency collects its token from
+    assert new != old
+    urls = (
+        f"{stack.url('delivery')}/recipients/{PH}/subscriptions",  # the delivery service
+        f"{stack.url('audit')}/audit/decisions",  # the audit service
+    )
+    for url in urls:
+
+        def refused(url: str = url) -> bool:
+            return httpx.get(url, headers=old).status_code == 401
+
+        wait_for("the old token refused", refused)
+        assert httpx.get(url, headers=new).status_code == 200, url

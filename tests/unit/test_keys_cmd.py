@@ -3,6 +3,7 @@ half; ``split`` gives each role its own file."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -62,3 +63,21 @@ def test_webhook_secret_keys_rotate_keeping_the_old_one_to_read_with(tmp_path: P
     assert after.active_webhook_key not in before.webhook_keys
     refused = CliRunner().invoke(app, ["keys", "rotate", "--keyring", str(hub), "--kind", "x"])
     assert refused.exit_code == 2
+
+
+def test_an_agency_token_expires_and_a_renewed_one_replaces_it(tmp_path: Path) -> None:
+    hub = tmp_path / "keyring.yaml"
+    _run("generate", "--out", str(hub))
+    old = (tmp_path / "agency-tokens" / f"{LA}.token").read_text().strip()
+    ring = load_keyring(hub)
+    assert ring.agency(old) == LA
+    expires = ring.agency_token_expiry[LA]  # a year from now
+    assert LA in ring.live_agency_tokens(now=expires - timedelta(seconds=1))
+    assert LA not in ring.live_agency_tokens(now=expires)
+    assert "the old one is refused" in _run(
+        "agency-token", "--keyring", str(hub), "--agency", LA, "--expires-in", "30"
+    )
+    new = (tmp_path / "agency-tokens" / f"{LA}.token").read_text().strip()
+    renewed = load_keyring(hub)
+    assert new != old and renewed.agency(new) == LA and renewed.agency(old) is None
+    assert renewed.agency_credential(new) is not None
