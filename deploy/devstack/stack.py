@@ -131,6 +131,7 @@ class Stack:
     def _env(self, component: Component) -> dict[str, str]:
         # Never the caller's Kafka principal (an administrator, often): each its own.
         env = {k: v for k, v in os.environ.items() if k not in ENV_NAMES}
+        env.pop("INFOSHARE_KEYRING_YAML", None)  # the operator's keys: never a component's
         assert self.admin is not None
         if self.admin.protocol == "PLAINTEXT":
             env.update(self.admin.as_env())

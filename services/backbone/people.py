@@ -18,11 +18,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
+from urllib.parse import urlsplit
 
 import jwt
 
+from services.backbone.hosts import is_loopback
+
 ALGORITHMS = ("EdDSA", "ES256", "ES384", "RS256", "RS384", "RS512", "PS256")
 ACTOR_MAX = 128  # AuditRecord.actor
+SUBJECT_MAX = 100  # the identity provider's subject, kept whole in every record
 LEEWAY_S = 30  # clocks of the identity provider and this host may differ a little
 
 
@@ -43,10 +47,15 @@ class Person:
 
     @property
     def actor(self) -> str:
-        """How an audit record names them: the display name and the stable subject (cut
-        to the 128 characters an audit record's actor holds)."""
-        actor = f"{self.name} <{self.subject}>"
-        return actor if len(actor) <= ACTOR_MAX else actor[: ACTOR_MAX - 1] + "…"
+        """How an audit record names them: the display name, then the stable subject in
+        angle brackets, within the 128 characters an audit record's actor holds. Only the
+        name is ever cut, and it is shown without control characters or angle brackets,
+        so a name a person can edit cannot spell out or push away anyone's subject."""
+        name = " ".join("".join(c for c in self.name if c.isprintable() and c not in "<>").split())
+        room = ACTOR_MAX - len(self.subject) - 3
+        if len(name) > room:
+            name = name[: max(0, room - 1)] + "…"
+        return f"{name} <{self.subject}>"
 
 
 class Unauthenticated(Exception):
@@ -97,9 +106,16 @@ class PeopleVerifier:
             raise Unauthenticated("the token's signing key is not the issuer's") from None
         except jwt.InvalidTokenError as exc:
             raise Unauthenticated(f"the token is not valid ({type(exc).__name__})") from None
+        except jwt.PyJWTError as exc:  # the issuer's key set unusable, a key of no known kind
+            raise Unauthenticated(
+                f"the issuer's keys cannot be used ({type(exc).__name__})"
+            ) from None
+        subject = str(claims["sub"])
+        if not subject.isprintable() or not 0 < len(subject) <= SUBJECT_MAX:
+            raise Unauthenticated("the token's subject is not a usable identifier")
         return Person(
             issuer=str(claims["iss"]),
-            subject=str(claims["sub"]),
+            subject=subject,
             name=str(claims.get("name") or claims.get("preferred_username") or claims["sub"]),
             roles=_roles(claims, self.config.roles_claim),
         )
@@ -121,12 +137,22 @@ def discover_jwks_url(issuer: str, fetch: Callable[[str], bytes] | None = None) 
     try:
         body = (fetch or _fetch)(url)
         document = json.loads(body)
-        jwks_uri = document["jwks_uri"]
+        jwks_uri, named = document["jwks_uri"], document.get("issuer")
     except (OSError, ValueError, KeyError, TypeError):
         raise Unauthenticated("the identity provider's configuration cannot be read") from None
-    if not isinstance(jwks_uri, str) or not jwks_uri.startswith(("https://", "http://")):
-        raise Unauthenticated("the identity provider names no usable jwks_uri")
+    if named != issuer:  # OIDC Discovery 1.0, 4.3: the document is the issuer's own
+        raise Unauthenticated("the identity provider's configuration names another issuer")
+    if not isinstance(jwks_uri, str) or not trusted_url(jwks_uri):
+        raise Unauthenticated("the identity provider names no usable jwks_uri (https only)")
     return jwks_uri
+
+
+def trusted_url(url: str) -> bool:
+    """https, or http to a loopback address (a local identity provider)."""
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return True
+    return parts.scheme == "http" and parts.hostname is not None and is_loopback(parts.hostname)
 
 
 def _fetch(url: str) -> bytes:

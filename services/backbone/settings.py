@@ -8,19 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.backbone.directory import Directory, load_directory
 from services.backbone.errors import ConfigurationError
-from services.backbone.hosts import is_loopback
 from services.backbone.kafka_access import KafkaAccess, SecurityProtocol
 from services.backbone.key_reload import KeyringSource
 from services.backbone.key_roles import Role, role_doc
 from services.backbone.keyring import Keyring, keyring_doc, parse_keyring, read_keyring_text
-from services.backbone.people import PeopleConfig, PeopleVerifier
+from services.backbone.people import PeopleConfig, PeopleVerifier, trusted_url
 from services.backbone.schemas import SchemaRegistry
 from services.backbone.topics import Topics
 
@@ -165,7 +163,7 @@ class HttpSettings(BackboneSettings):
         if not self.oidc_issuer:
             return None
         for url in (self.oidc_issuer, self.oidc_jwks_url):
-            if url is not None and not _trusted_url(url):
+            if url is not None and not trusted_url(url):
                 raise ConfigurationError(
                     "the identity provider must be reached over https (http only on loopback)"
                 )
@@ -177,10 +175,3 @@ class HttpSettings(BackboneSettings):
                 jwks_url=self.oidc_jwks_url,
             )
         )
-
-
-def _trusted_url(url: str) -> bool:
-    parts = urlsplit(url)
-    if parts.scheme == "https" and parts.hostname:
-        return True
-    return parts.scheme == "http" and parts.hostname is not None and is_loopback(parts.hostname)

@@ -36,7 +36,12 @@ class AddressKind(StrEnum):
     RESERVED = "a reserved or otherwise non-public address"
 
 
-_METADATA = frozenset(ipaddress.ip_address(a) for a in ("169.254.169.254", "fd00:ec2::254"))
+# Cloud metadata services: AWS and most others, AWS over IPv6, GCP over IPv6 (inside
+# fc00::/7), Alibaba (inside 100.64/10): never allowed, even where private networks are.
+_METADATA = frozenset(
+    ipaddress.ip_address(a)
+    for a in ("169.254.169.254", "fd00:ec2::254", "fd20:ce::254", "100.100.100.200")
+)
 _SHARED = ipaddress.ip_network("100.64.0.0/10")
 _PRIVATE = tuple(
     ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7")

@@ -147,3 +147,41 @@ def test_the_jwks_is_found_through_the_issuers_openid_configuration(
     assert discover_jwks_url(ISSUER, fetch) == f"{ISSUER}/jwks.json"
     with pytest.raises(Unauthenticated):
         discover_jwks_url(ISSUER, lambda _u: b"{}")
+
+
+def test_a_name_the_person_can_edit_never_hides_or_spells_their_subject(
+    idp: DevIdentityProvider,
+) -> None:
+    spoof = "Sam Okafor <sam.okafor>" + " " * 110 + "\x00"
+    token = _signed(idp, _claims(idp, name=spoof))
+    actor = _verifier(idp).verify(token).actor
+    assert actor.endswith(" <asha.patel>") and len(actor) <= 128  # her own subject, whole
+    assert "<sam.okafor>" not in actor and "\x00" not in actor
+    with pytest.raises(Unauthenticated, match="subject"):
+        _verifier(idp).verify(_signed(idp, _claims(idp, sub="x" * 101)))
+
+
+def test_discovery_refuses_another_issuers_document_and_a_plain_http_jwks(
+    idp: DevIdentityProvider,
+) -> None:
+    import orjson
+
+    document = idp.openid_configuration()
+    for changed in ({"issuer": "https://elsewhere.example"}, {"jwks_uri": "http://x.example/j"}):
+        body = orjson.dumps({**document, **changed})
+
+        def fetch(_url: str, body: bytes = body) -> bytes:
+            return body
+
+        with pytest.raises(Unauthenticated):
+            discover_jwks_url(ISSUER, fetch)
+
+
+def test_an_issuer_with_no_usable_key_is_a_refusal_not_a_crash(idp: DevIdentityProvider) -> None:
+    class Empty(Served):
+        def fetch_data(self) -> Any:
+            return {"keys": []}
+
+    verifier = PeopleVerifier(PeopleConfig(issuer=ISSUER), jwks=Empty(idp))
+    with pytest.raises(Unauthenticated):
+        verifier.verify(idp.token("asha.patel"))

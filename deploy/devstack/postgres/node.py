@@ -281,6 +281,8 @@ class PostgresNode:
             )
             conn.execute(sql.SQL("GRANT USAGE ON SCHEMA public TO {}").format(who))
             conn.execute(sql.SQL("REVOKE CREATE ON SCHEMA public FROM {}").format(who))
+            # Before PostgreSQL 15 every role may create in public, through PUBLIC.
+            conn.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
             conn.execute(sql.SQL("REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {}").format(who))
             for table, rights in privileges.items():
                 conn.execute(
