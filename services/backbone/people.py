@@ -13,6 +13,7 @@ A token, a claim value or a name never reaches a log: a refusal says which check
 from __future__ import annotations
 
 import json
+import time
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ ALGORITHMS = ("EdDSA", "ES256", "ES384", "RS256", "RS384", "RS512", "PS256")
 ACTOR_MAX = 128  # AuditRecord.actor
 SUBJECT_MAX = 100  # the identity provider's subject, kept whole in every record
 LEEWAY_S = 30  # clocks of the identity provider and this host may differ a little
+RETRY_DISCOVERY_S = 30.0  # an unreachable identity provider is asked again after this
 
 
 class PersonRole(StrEnum):
@@ -74,18 +76,36 @@ class PeopleVerifier:
     """Verifies people's bearer tokens. Blocking (it may fetch the JWKS): call it off the
     event loop. Keys are cached and fetched again when a token names an unknown key id."""
 
-    def __init__(self, config: PeopleConfig, *, jwks: jwt.PyJWKClient | None = None) -> None:
+    def __init__(
+        self,
+        config: PeopleConfig,
+        *,
+        jwks: jwt.PyJWKClient | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.config = config
         self._jwks = jwks
+        self._clock = clock
+        self._unreachable_until = 0.0  # after a failed discovery, refuse at once until then
 
     def _client(self) -> jwt.PyJWKClient:
         if self._jwks is None:
-            url = self.config.jwks_url or discover_jwks_url(self.config.issuer)
+            if self._clock() < self._unreachable_until:
+                raise Unauthenticated("the identity provider cannot be reached just now")
+            try:
+                url = self.config.jwks_url or discover_jwks_url(self.config.issuer)
+            except Unauthenticated:
+                # Not again for a while: each request would otherwise wait on it in turn.
+                self._unreachable_until = self._clock() + RETRY_DISCOVERY_S
+                raise
             self._jwks = jwt.PyJWKClient(url, cache_jwk_set=True, lifespan=300, timeout=5)
         return self._jwks
 
     def verify(self, token: str) -> Person:
         try:
+            # A token that is not even a JWT with a key id costs no trip to the issuer.
+            if not jwt.get_unverified_header(token).get("kid"):
+                raise Unauthenticated("the token names no signing key (kid)")
             key = self._client().get_signing_key_from_jwt(token)
             claims = jwt.decode(
                 token,

@@ -185,3 +185,30 @@ def test_an_issuer_with_no_usable_key_is_a_refusal_not_a_crash(idp: DevIdentityP
     verifier = PeopleVerifier(PeopleConfig(issuer=ISSUER), jwks=Empty(idp))
     with pytest.raises(Unauthenticated):
         verifier.verify(idp.token("asha.patel"))
+
+
+def test_an_unreachable_issuer_is_asked_once_per_half_minute_and_junk_never_asks(
+    idp: DevIdentityProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from services.backbone import people as module
+
+    asked: list[str] = []
+    now = [0.0]
+
+    def unreachable(url: str) -> bytes:
+        asked.append(url)
+        raise OSError("connection refused")
+
+    monkeypatch.setattr(module, "_fetch", unreachable)
+    verifier = PeopleVerifier(PeopleConfig(issuer=ISSUER), clock=lambda: now[0])
+    with pytest.raises(Unauthenticated):
+        verifier.verify("not-a-jwt")  # nothing to ask the issuer about
+    assert asked == []
+    for _ in range(3):
+        with pytest.raises(Unauthenticated):
+            verifier.verify(idp.token("asha.patel"))
+    assert len(asked) == 1  # then refused at once, not waited on by each request
+    now[0] = 31.0
+    with pytest.raises(Unauthenticated):
+        verifier.verify(idp.token("asha.patel"))
+    assert len(asked) == 2
