@@ -144,17 +144,9 @@ class Inbox:
 
 def acceptable(topic: str, event: envelope.CloudEvent) -> str | None:
     """Why the inbox cannot keep ``event`` (an attribute longer than its column), or None."""
-    return too_long(
-        InboxItemRow,
-        {
-            "topic": topic,
-            "event_id": event.id,
-            "type": event.type,
-            "source": event.source,
-            "protocol": event.extensions.get(envelope.EXT_PROTOCOL),
-            "identity_level": event.extensions.get(envelope.EXT_IDENTITY),
-        },
-    )
+    row = _row(topic, event)
+    bounded = ("topic", "event_id", "type", "source", "protocol", "identity_level")
+    return too_long(InboxItemRow, {column: row[column] for column in bounded})
 
 
 def _row(topic: str, event: envelope.CloudEvent) -> dict[str, Any]:

@@ -58,17 +58,14 @@ def _store(tmp_path: Path) -> OutboxStore:
     return store
 
 
-async def _relay_waiting(relay: OutboxRelay, producer: Silent) -> asyncio.Task[None]:
-    stop = asyncio.Event()
-    task = asyncio.create_task(relay.run(stop))
-    await asyncio.wait_for(producer.first.wait(), 10)
-    return task
+TTL = timedelta(seconds=0.6)
 
 
-async def test_a_relay_waiting_on_a_silent_broker_keeps_its_lease(tmp_path: Path) -> None:
-    store, producer = _store(tmp_path), Silent()
-    ttl = timedelta(seconds=0.6)
-    mine = Lease(store.engine, name=TOPICS.source, ttl=ttl, holder="mine")
+async def _relay_waiting(
+    store: OutboxStore, producer: Silent
+) -> tuple[OutboxRelay, Lease, asyncio.Task[None]]:
+    """A relay holding the lease, its record sent and not acknowledged."""
+    mine = Lease(store.engine, name=TOPICS.source, ttl=TTL, holder="mine")
     relay = OutboxRelay(
         store,
         agency="la-northshire",
@@ -77,9 +74,16 @@ async def test_a_relay_waiting_on_a_silent_broker_keeps_its_lease(tmp_path: Path
         stall_s=0.1,
         lease=mine,
     )
-    task = await _relay_waiting(relay, producer)
-    standby = Lease(store.engine, name=TOPICS.source, ttl=ttl, holder="standby")
-    deadline = asyncio.get_running_loop().time() + 4 * ttl.total_seconds()
+    task = asyncio.create_task(relay.run(asyncio.Event()))
+    await asyncio.wait_for(producer.first.wait(), 10)
+    return relay, mine, task
+
+
+async def test_a_relay_waiting_on_a_silent_broker_keeps_its_lease(tmp_path: Path) -> None:
+    store, producer = _store(tmp_path), Silent()
+    _relay, _mine, task = await _relay_waiting(store, producer)
+    standby = Lease(store.engine, name=TOPICS.source, ttl=TTL, holder="standby")
+    deadline = asyncio.get_running_loop().time() + 4 * TTL.total_seconds()
     while asyncio.get_running_loop().time() < deadline:  # several lease lengths
         assert not await asyncio.to_thread(standby.hold)
         await asyncio.sleep(0.05)
@@ -90,17 +94,7 @@ async def test_a_relay_waiting_on_a_silent_broker_keeps_its_lease(tmp_path: Path
 
 async def test_a_relay_that_lost_its_lease_stops_waiting_and_stands_by(tmp_path: Path) -> None:
     store, producer = _store(tmp_path), Silent()
-    ttl = timedelta(seconds=0.6)
-    mine = Lease(store.engine, name=TOPICS.source, ttl=ttl, holder="mine")
-    relay = OutboxRelay(
-        store,
-        agency="la-northshire",
-        topics=TOPICS,
-        producer=lambda: cast(AIOKafkaProducer, producer),
-        stall_s=0.1,
-        lease=mine,
-    )
-    task = await _relay_waiting(relay, producer)
+    relay, mine, task = await _relay_waiting(store, producer)
     # Another replica takes the lease (as after this one hung past it).
     taker = Lease(store.engine, name=TOPICS.source, ttl=timedelta(minutes=5), holder="taker")
     mine.release()
