@@ -78,10 +78,10 @@ def measure(backend: str, url: str, records: int, root: Path) -> Result:
     ingest_s = time.perf_counter() - started
     started = time.perf_counter()
     verdict = verify(
-        seal.chain_key,
+        seal.chain_keys(),
         stored_records(store.engine),
         stored_checkpoints(store.engine),
-        seal.signing.public_key(),
+        seal.public_keys(),
     )
     verify_s = time.perf_counter() - started
     store.engine.dispose()

@@ -61,8 +61,9 @@ def verify_cmd(
     try:
         settings = AuditSettings()
         keyring = settings.keyring(None)
-        chain_key = keyring.require_audit_chain().secret
-        _, signing = keyring.require_audit_signing()
+        keyring.require_audit_chain()
+        keyring.require_audit_signing()
+        chain_keys = [k.secret for k in keyring.keys_of("audit_chain")]  # rotated ones too
     except ValidationError as exc:
         raise _fail(f"settings: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}") from None
     except ConfigurationError as exc:
@@ -74,8 +75,8 @@ def verify_cmd(
         with _progress(engine) as counted:
             verdict = verify_trail(
                 engine,
-                chain_key=chain_key,
-                public_key=signing.public_key(),
+                chain_keys=chain_keys,
+                public_keys=keyring.audit_verifying_keys(),
                 checkpoint_file=cp_file,
                 counted=counted,
             )

@@ -38,23 +38,45 @@ def keys_generate(
     )
 
 
+# Who starts using a new key of each kind, and how.
+_USERS = {
+    "token": "restart the consent API (it reverses tokens), then the processor",
+    "webhook_secret": "restart every delivery replica (each re-seals what it stored)",
+    "audit_subject": "restart the audit service and the consent API, then the processor",
+    "audit_chain": "restart the audit service",
+    "audit_signing": "restart the audit service",
+    "trace_seal": "restart delivery (it opens seals), then the processor",
+    "pseudonym": "restart the processor (the recipient's pseudonyms change from then on)",
+}
+
+
 @app.command("rotate")
 def keys_rotate(
     keyring: KeyringFile,
     kind: Annotated[
-        str, typer.Option(help="token (the processor's) or webhook_secret (delivery's)")
+        str,
+        typer.Option(
+            help="token, webhook_secret, audit_subject, audit_chain, audit_signing, "
+            "trace_seal or pseudonym (with --agency); routing is not rotated"
+        ),
     ] = "token",
+    agency: Annotated[
+        str | None, typer.Option(help="the recipient whose pseudonym key rotates")
+    ] = None,
 ) -> None:
     """Make a new active key of KIND; older ones stay to read with (tokens already given
-    out, webhook secrets already stored)."""
-    from services.backbone.keyring import rotate_token_key
+    out, webhook secrets stored, audit records and checkpoints, trace seals in flight). The
+    role files beside the keyring, if any, are written again."""
+    from services.backbone.key_rotation import rotate_key
+    from services.backbone.key_split import refresh_role_files
+    from services.backbone.settings import BackboneSettings
 
     try:
-        key_id = rotate_token_key(keyring, kind)
+        key_id = rotate_key(keyring, kind, agency)
+        refresh_role_files(keyring, [a.id for a in BackboneSettings().directory()])
     except ConfigurationError as exc:
         raise fail(str(exc), 2) from None
-    user = "the processor" if kind == "token" else "every delivery replica (each re-seals)"
-    out.print(f"new active {kind} key {key_id}; `keys split`, then restart {user} to use it")
+    out.print(f"new active {kind} key {key_id}; {_USERS[kind]} to use it")
 
 
 @app.command("add-audit")
@@ -76,16 +98,18 @@ def keys_add_audit(keyring: KeyringFile) -> None:
 @app.command("retire")
 def keys_retire(
     keyring: KeyringFile,
-    key_id: Annotated[str, typer.Option(help="the inactive token key to remove")],
+    key_id: Annotated[str, typer.Option(help="the older key to remove (never an active one)")],
 ) -> None:
-    """Remove an old token key: tokens made with it can never be reversed again."""
-    from services.backbone.keyring import retire_token_key
+    """Remove an older key for good: what it made can never be read again (tokens reversed,
+    seals opened, a child's older audit records found). Audit chain and signing keys are
+    kept for good."""
+    from services.backbone.key_rotation import retire_key
 
     try:
-        retire_token_key(keyring, key_id)
+        kind = retire_key(keyring, key_id)
     except ConfigurationError as exc:
         raise fail(str(exc)) from None
-    out.print(f"token key {key_id} retired")
+    out.print(f"{kind} key {key_id} retired")
 
 
 @app.command("split")

@@ -211,30 +211,36 @@ class Verdict:
 
 
 def verify(
-    key: bytes,
+    keys: Sequence[bytes],
     records: Iterable[Stored],
     checkpoints: Sequence[Checkpoint],
-    public: Ed25519PublicKey,
+    public: Mapping[str, Ed25519PublicKey],
 ) -> Verdict:
     """Walk ``records`` (in the order the store returns them, by sequence number) and stop
     at the first problem: a record whose content no longer gives its stored hash (edited),
     a sequence number skipped (deleted) or out of order (reordered), a chain link that does
     not follow from the one before (inserted, or hashes recomputed without the key), a
     checkpoint that is unsigned, disagrees with the records, or lies beyond the last record
-    (truncated)."""
+    (truncated).
+
+    ``keys``: every chain key, the active one first; a chain key that was rotated leaves
+    the records before the rotation linked under the older key, so a link may follow under
+    any of them (none of them is known outside the audit service). ``public``: the signing
+    keys' public halves by key id; each checkpoint is checked with the key it names."""
     ordered = sorted(checkpoints, key=lambda c: c.tree_size)
     for cp in ordered:
-        if not cp.signature_valid(public):
-            return Verdict(
-                0, 0, Problem(None, "checkpoint", f"bad signature at size {cp.tree_size}")
-            )
+        signer = public.get(cp.key_id)
+        if signer is None or not cp.signature_valid(signer):
+            why = "bad signature" if signer else f"signed by an unknown key {cp.key_id!r}"
+            return Verdict(0, 0, Problem(None, "checkpoint", f"{why} at size {cp.tree_size}"))
     pending = iter(ordered)
     due = next(pending, None)
     tree = MerkleAccumulator()
     previous = GENESIS
     checked = 0
+    chain = _ChainKeys(keys)
     for expected, stored in enumerate(records, start=1):
-        problem = _check_one(key, expected, stored, previous)
+        problem = _check_one(chain, expected, stored, previous)
         if problem is not None:
             return Verdict(expected - 1, checked, problem)
         previous = bytes.fromhex(stored.chain_hash)
@@ -260,14 +266,33 @@ def verify(
     return Verdict(tree.size, checked, None)
 
 
-def _check_one(key: bytes, expected: int, stored: Stored, previous: bytes) -> Problem | None:
+class _ChainKeys:
+    """The chain keys, the one the last link was made with tried first (a trail changes
+    key once per rotation, so nearly every link costs one HMAC)."""
+
+    def __init__(self, keys: Sequence[bytes]) -> None:
+        if not keys:
+            raise ValueError("verifying the chain needs its key")
+        self._keys = list(keys)
+        self._last = len(self._keys) - 1  # the oldest first: a trail begins before rotations
+
+    def follows(self, previous: bytes, entry: bytes, stored: str) -> bool:
+        order = [self._last, *(i for i in range(len(self._keys)) if i != self._last)]
+        for i in order:
+            if hmac.compare_digest(chain_hash(self._keys[i], previous, entry).hex(), stored):
+                self._last = i
+                return True
+        return False
+
+
+def _check_one(chain: _ChainKeys, expected: int, stored: Stored, previous: bytes) -> Problem | None:
     if stored.seq != expected:
         kind = "missing" if stored.seq > expected else "out_of_order"
         return Problem(expected, kind, f"expected record {expected}, found {stored.seq}")
     entry = leaf_hash(canonical(stored.seq, stored.content))
     if entry.hex() != stored.entry_hash:
         return Problem(stored.seq, "edited", "its content does not give its stored hash")
-    if chain_hash(key, previous, entry).hex() != stored.chain_hash:
+    if not chain.follows(previous, entry, stored.chain_hash):
         return Problem(
             stored.seq, "chain_broken", "its chain link does not follow from the record before"
         )

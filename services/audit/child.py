@@ -5,6 +5,7 @@ decisions are stored under."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from fastapi import HTTPException
@@ -12,6 +13,7 @@ from pydantic import BaseModel, Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from services.audit.store import AuditStore
+from services.backbone.errors import ConfigurationError
 from services.backbone.http import NhsNumber, Upn
 from services.backbone.identifiers import (
     la_person_identifier,
@@ -72,35 +74,42 @@ class ChildQuery(BaseModel):
 
 @dataclass(frozen=True)
 class Child:
-    typed_key: str  # the keyed form of what the officer typed
+    typed_key: str  # the keyed form of what the officer typed (under the active key)
     subject_keys: list[str]  # every key the child's decisions are stored under
     kind: str
-
-    @property
-    def ambiguous(self) -> bool:
-        """The identifier typed is linked to more than one child's subject key (a publisher
-        re-used an id, or mixed two children up): no report may merge them."""
-        return len([k for k in self.subject_keys if k != self.typed_key]) > 1
-
-    @property
-    def key(self) -> str:
-        """The one key to record a look-up under: the child's own subject key when the
-        identifier typed leads to exactly one, else the key of what was typed."""
-        others = [k for k in self.subject_keys if k != self.typed_key]
-        return others[0] if len(others) == 1 else self.typed_key
+    # The one key to record a look-up under: the child's own subject key when the identifier
+    # typed leads to exactly one, else the key of what was typed.
+    key: str
 
 
 def find_child(
-    query: ChildQuery, store: AuditStore, audit_key: Key, *, linked_by: str | None = None
+    query: ChildQuery,
+    store: AuditStore,
+    audit_keys: Sequence[Key],
+    *,
+    linked_by: str | None = None,
 ) -> Child:
-    """The child's keys; ``linked_by``: follow only links that agency's records made (an
-    agency must not learn what another agency linked). 409 if the identifier is ambiguous."""
-    typed = keyed_id(audit_key.secret, "audit-subject", query.identifier())
-    child = Child(typed, store.subject_keys(typed, linked_by=linked_by), query.kind)
-    if child.ambiguous:
-        raise HTTPException(
-            409,
-            detail=f"this {child.kind} is linked to more than one child in the audit trail; "
-            "the publishers' records need correcting before a report can be made",
-        )
-    return child
+    """The child's keys under every audit subject key (``audit_keys``, the active one first:
+    the records made before a rotation are keyed under the older ones); ``linked_by``:
+    follow only links that agency's records made (an agency must not learn what another
+    agency linked). 409 if the identifier is ambiguous under any one key."""
+    if not audit_keys:
+        raise ConfigurationError("the keyring has no 'audit_subject' key")
+    typed_keys = [keyed_id(k.secret, "audit-subject", query.identifier()) for k in audit_keys]
+    keys: list[str] = []
+    own = None
+    for typed in typed_keys:
+        linked = store.subject_keys(typed, linked_by=linked_by)
+        others = [k for k in linked if k != typed]
+        # An identifier linked to more than one child's subject key (a publisher re-used an
+        # id, or mixed two children up): no report may merge them.
+        if len(others) > 1:
+            raise HTTPException(
+                409,
+                detail=f"this {query.kind} is linked to more than one child in the audit "
+                "trail; the publishers' records need correcting before a report can be made",
+            )
+        if own is None:
+            own = others[0] if others else typed
+        keys += linked
+    return Child(typed_keys[0], sorted(set(keys)), query.kind, own or typed_keys[0])

@@ -111,7 +111,7 @@ def search(
 def add_search_routes(
     app: FastAPI, store: AuditStore, keys: KeyringSource, people: PeopleVerifier | None
 ) -> None:
-    audit_key = keys.current().require_audit_subject()
+    keys.current().require_audit_subject()  # refuse to start without one
 
     @app.get(
         "/audit/decisions",
@@ -143,6 +143,13 @@ def add_search_routes(
     ) -> AuditPage:
         who = reader(authorization, keys.current(), people)
         child = (
-            find_child(body.child, store, audit_key, linked_by=who.agency) if body.child else None
+            find_child(
+                body.child,
+                store,
+                keys.current().keys_of("audit_subject"),
+                linked_by=who.agency,
+            )
+            if body.child
+            else None
         )
         return search(store, who, body, child)

@@ -5,14 +5,14 @@ write signed checkpoints to the database and to a file outside it, read everythi
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy import Engine
 from sqlmodel import Session, col, func, select
 
@@ -31,6 +31,16 @@ class Sealing:
     signing: Ed25519PrivateKey
     checkpoint_file: Path | None = None
     checkpoint_every: int = 1000  # records between checkpoints (and one at every start)
+    # Keys rotated out (key_rotation.py): records and checkpoints made before still verify.
+    older_chain_keys: tuple[bytes, ...] = ()
+    older_signers: Mapping[str, Ed25519PublicKey] = field(default_factory=dict)
+
+    def chain_keys(self) -> tuple[bytes, ...]:
+        return (self.chain_key, *self.older_chain_keys)
+
+    def public_keys(self) -> dict[str, Ed25519PublicKey]:
+        """Every signing key's public half by key id, the active one's included."""
+        return {**self.older_signers, self.key_id: self.signing.public_key()}
 
 
 def seal_new(session: Session, rows: Sequence[dict[str, Any]], key: bytes) -> int:
@@ -58,12 +68,13 @@ def trusted_checkpoint(session: Session, sealing: Sealing) -> AuditCheckpoint | 
     stored. Anyone who can write to the database can add a row; one that is not signed, or
     covers records that are no longer there, is reported and passed over, never trusted."""
     top = session.exec(select(func.max(AuditEntry.seq))).one() or 0
-    public = sealing.signing.public_key()
+    public = sealing.public_keys()
     rows = session.exec(
         select(AuditCheckpoint).order_by(col(AuditCheckpoint.tree_size).desc()).limit(50)
     ).all()
     for row in rows:
-        if not Checkpoint.from_json(row.model_dump()).signature_valid(public):
+        signer = public.get(row.key_id)
+        if signer is None or not Checkpoint.from_json(row.model_dump()).signature_valid(signer):
             log.error(
                 "an audit checkpoint row (id %s) is not signed by the audit key: ignored; "
                 "run `infoshare audit verify`",
@@ -164,7 +175,13 @@ def sealing_from(
     """The store's keys from the keyring; refuses (ConfigurationError) without them."""
     key_id, signing = keyring.require_audit_signing()
     return Sealing(
-        keyring.require_audit_chain().secret, key_id, signing, checkpoint_file, checkpoint_every
+        keyring.require_audit_chain().secret,
+        key_id,
+        signing,
+        checkpoint_file,
+        checkpoint_every,
+        older_chain_keys=tuple(k.secret for k in keyring.keys_of("audit_chain")[1:]),
+        older_signers={i: k for i, k in keyring.audit_verifying_keys().items() if i != key_id},
     )
 
 

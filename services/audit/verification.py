@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -55,8 +55,8 @@ def identity(records: Iterable[Stored]) -> Iterator[Stored]:
 def verify_trail(
     engine: Engine,
     *,
-    chain_key: bytes,
-    public_key: Ed25519PublicKey,
+    chain_keys: Sequence[bytes],
+    public_keys: Mapping[str, Ed25519PublicKey],
     checkpoint_file: Path | None,
     counted: Callable[[Iterable[Stored]], Iterable[Stored]] = identity,
 ) -> TrailVerdict:
@@ -80,10 +80,10 @@ def verify_trail(
     merged = {c.signature: c for c in [*in_db, *outside]}
     sealed: Links = set()
     verdict = verify(
-        chain_key,
+        chain_keys,
         _links_into(sealed, counted(stored_records(engine))),
         list(merged.values()),
-        public_key,
+        public_keys,
     )
     if verdict.problem is not None:
         return TrailVerdict(
@@ -162,8 +162,8 @@ async def _verify_once(
         verdict = await asyncio.to_thread(
             verify_trail,
             store.engine,
-            chain_key=store.sealing.chain_key,
-            public_key=store.sealing.signing.public_key(),
+            chain_keys=store.sealing.chain_keys(),
+            public_keys=store.sealing.public_keys(),
             checkpoint_file=store.sealing.checkpoint_file,
             counted=until_halted,
         )

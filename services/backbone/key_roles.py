@@ -48,10 +48,28 @@ ROLE_KEYS: Mapping[Role, frozenset[str]] = {
 }
 
 
+# The kinds whose keys, once rotated out (key_rotation.py), a role still reads with: the
+# audit service verifies older links and checkpoints and finds a child's older records;
+# delivery opens trace seals made before. Nobody else reads with an older key: the others
+# only make new things (a recipient's new pseudonyms need no old key at all).
+READS_OLDER: Mapping[Role, frozenset[str]] = {
+    Role.AUDIT: frozenset({"audit_chain", "audit_signing", "audit_subject"}),
+    Role.DELIVERY: frozenset({"trace_seal"}),
+    Role.PROCESSOR: frozenset(),
+    Role.CONSENT: frozenset(),
+    Role.AGENCY: frozenset(),
+}
+
+
 def role_doc(doc: Mapping[str, Any], role: Role, agency: str | None = None) -> dict[str, Any]:
     """The part of a keyring document that ``role`` holds (for an agency service, only
     ``agency``'s own tokens and API keys)."""
     kept = {name: value for name, value in doc.items() if name in ROLE_KEYS[role]}
+    older = doc.get("previous")
+    if isinstance(older, Mapping):  # keys rotated out: only to a role that reads with them
+        mine = {s: k for s, k in older.items() if str(s).partition(".")[0] in READS_OLDER[role]}
+        if mine:
+            kept["previous"] = mine
     if role is not Role.AGENCY:
         return kept
     if not agency:

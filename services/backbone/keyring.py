@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
 from services.backbone.api_keys import (
@@ -57,6 +57,21 @@ class Keyring:
     # active one seals, older ones still open what they sealed.
     webhook_keys: Mapping[str, Key] = field(default_factory=dict)
     active_webhook_key: str | None = None
+    # Keys rotated out of a one-key slot ("audit_subject", "pseudonym.<agency>", ...), newest
+    # first, kept to read what they made (key_rotation.py): never used for anything new.
+    previous: Mapping[str, tuple[Key, ...]] = field(default_factory=dict)
+
+    def keys_of(self, slot: str) -> tuple[Key, ...]:
+        """Every key of a one-key ``slot``: the active one first (if any), then the older
+        ones kept for reading, newest first."""
+        kind, _, agency = slot.partition(".")
+        active = self.pseudonym.get(agency) if kind == "pseudonym" else getattr(self, kind)
+        return ((active,) if active is not None else ()) + tuple(self.previous.get(slot, ()))
+
+    def audit_verifying_keys(self) -> dict[str, Ed25519PublicKey]:
+        """The public half of every audit signing key, by key id (older checkpoints are
+        checked with the key that signed them)."""
+        return {k.key_id: _signing_key(k).public_key() for k in self.keys_of("audit_signing")}
 
     def live_agency_tokens(self, now: datetime | None = None) -> Mapping[str, str]:
         """The agencies' own tokens' hashes, those expired left out."""
@@ -104,8 +119,7 @@ class Keyring:
             raise ConfigurationError(
                 "the keyring has no 'audit_signing' key (made by `infoshare keys generate`)"
             )
-        seed = self.audit_signing.secret[:32]
-        return self.audit_signing.key_id, Ed25519PrivateKey.from_private_bytes(seed)
+        return self.audit_signing.key_id, _signing_key(self.audit_signing)
 
     def require_rule_keys(self, *, tokenising: set[str], encrypting: set[str]) -> None:
         """Refuse a protocol set whose rules need keys the keyring lacks: an active token key
@@ -129,6 +143,10 @@ class Keyring:
         if missing:
             raise ConfigurationError("the keyring has no pseudonym key for: " + ", ".join(missing))
         return self.pseudonym
+
+
+def _signing_key(key: Key) -> Ed25519PrivateKey:
+    return Ed25519PrivateKey.from_private_bytes(key.secret[:32])
 
 
 def _holder(bearer: str, table: Mapping[str, str]) -> str | None:
@@ -203,7 +221,25 @@ def parse_keyring(doc: Any) -> Keyring:
         ),
         agency_api_keys=parse_api_keys(doc.get("agency_api_keys")),
         trace_seal=_parse_key("trace_seal", doc["trace_seal"]) if "trace_seal" in doc else None,
+        previous=_parse_previous(doc.get("previous") or {}),
     )
+
+
+# One-key slots a key can be rotated out of ("pseudonym" per agency: "pseudonym.<agency>").
+SLOTS = ("routing", "audit_subject", "audit_chain", "audit_signing", "trace_seal", "pseudonym")
+
+
+def _parse_previous(doc: Any) -> dict[str, tuple[Key, ...]]:
+    if not isinstance(doc, Mapping):
+        raise ConfigurationError("keyring 'previous' maps key slots to lists of older keys")
+    found = {}
+    for slot, rows in doc.items():
+        if str(slot).partition(".")[0] not in SLOTS or not isinstance(rows, list):
+            raise ConfigurationError(f"keyring 'previous.{slot}' is not a list of older keys")
+        found[str(slot)] = tuple(
+            _parse_key(f"previous.{slot}[{i}]", row) for i, row in enumerate(rows)
+        )
+    return found
 
 
 def _parse_agency_tokens(rows: Any) -> dict[str, Any]:
@@ -318,25 +354,6 @@ def keyring_doc(text: str, origin: str) -> Any:
         raise ConfigurationError(f"{origin} is not valid YAML") from None  # never echo secrets
 
 
-# Keys kept as a list with one active (new work) and older ones kept for reading: their size.
-ROTATING = {"token": 64, "webhook_secret": 32}
-
-
-def rotate_token_key(path: Path, kind: str = "token") -> str:
-    """Add a new active key of ``kind`` (token: AES-SIV token keys; webhook_secret: the key
-    webhook secrets are stored under); earlier keys stay, inactive, to read with."""
-    if kind not in ROTATING:
-        raise ConfigurationError(f"keys that rotate: {', '.join(ROTATING)}")
-    doc = read_keyring_doc(path)
-    stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
-    key = _new_key(kind.replace("_", "-"), stamp, ROTATING[kind])
-    rows = [{k: v for k, v in row.items() if k != "active"} for row in doc.get(kind) or []]
-    doc[kind] = [*rows, {**key, "active": True}]
-    parse_keyring(doc)  # never write a keyring that would not load
-    write_private(path, dump_keyring(doc))
-    return key["id"]
-
-
 AUDIT_KEYS = {"audit_chain": "audit-chain", "audit_signing": "audit-signing"}
 
 
@@ -347,24 +364,11 @@ def add_audit_keys(path: Path) -> list[str]:
     stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
     added = [name for name in AUDIT_KEYS if name not in doc]
     for name in added:
-        doc[name] = _new_key(AUDIT_KEYS[name], stamp)
+        doc[name] = new_key(AUDIT_KEYS[name], stamp)
     if added:
         parse_keyring(doc)  # never write a keyring that would not load
         write_private(path, dump_keyring(doc))
     return added
-
-
-def retire_token_key(path: Path, key_id: str) -> None:
-    """Remove an inactive token key: tokens made with it can no longer be reversed."""
-    doc = read_keyring_doc(path)
-    rows = doc.get("token") or []
-    row = next((r for r in rows if str(r.get("id")) == key_id), None)
-    if row is None:
-        raise ConfigurationError(f"no token key {key_id!r} in {path}")
-    if row.get("active"):
-        raise ConfigurationError(f"{key_id} is the active token key: rotate first")
-    doc["token"] = [r for r in rows if r is not row]
-    write_private(path, dump_keyring(doc))
 
 
 def read_keyring_doc(path: Path) -> dict[str, Any]:
@@ -374,7 +378,7 @@ def read_keyring_doc(path: Path) -> dict[str, Any]:
     return doc
 
 
-def _new_key(purpose: str, stamp: str, size: int = MIN_SECRET_BYTES) -> dict[str, str]:
+def new_key(purpose: str, stamp: str, size: int = MIN_SECRET_BYTES) -> dict[str, str]:
     secret = base64.b64encode(secrets.token_bytes(size)).decode()
     # The random suffix keeps ids unique when two keys are made in the same second.
     return {"id": f"{purpose}-{stamp}-{secrets.token_hex(3)}", "secret": secret}
@@ -412,13 +416,13 @@ def generate_keyring(path: Path, agencies: Iterable[str], *, overwrite: bool = F
     doc_tokens: dict[str, Any] = {}
     agency_tokens = {agency: new_agency_token(doc_tokens, agency) for agency in agencies}
     doc = {
-        "routing": _new_key("routing", stamp),
-        "audit_subject": _new_key("audit-subject", stamp),
-        **{name: _new_key(purpose, stamp) for name, purpose in AUDIT_KEYS.items()},
-        "trace_seal": _new_key("trace-seal", stamp),
-        "pseudonym": {agency: _new_key(f"pseudonym-{agency}", stamp) for agency in agencies},
-        "token": [{**_new_key("token", stamp, 64), "active": True}],  # AES-256-SIV
-        "webhook_secret": [{**_new_key("webhook-secret", stamp), "active": True}],  # AES-GCM
+        "routing": new_key("routing", stamp),
+        "audit_subject": new_key("audit-subject", stamp),
+        **{name: new_key(purpose, stamp) for name, purpose in AUDIT_KEYS.items()},
+        "trace_seal": new_key("trace-seal", stamp),
+        "pseudonym": {agency: new_key(f"pseudonym-{agency}", stamp) for agency in agencies},
+        "token": [{**new_key("token", stamp, 64), "active": True}],  # AES-256-SIV
+        "webhook_secret": [{**new_key("webhook-secret", stamp), "active": True}],  # AES-GCM
         "recipient_public": {},  # registered as recipients send them (keys trust)
         "agency_tokens": doc_tokens["agency_tokens"] if agencies else {},  # hashed, expiring
     }

@@ -249,17 +249,29 @@ class TraceSeal:
 
     HEADER = "infoshare_trace"
 
-    def __init__(self, secret: bytes) -> None:
-        derived = HKDF(
-            algorithm=hashes.SHA256(), length=32, salt=None, info=b"infoshare trace-context seal"
-        ).derive(secret)
-        self._aead = AESGCM(derived)
+    def __init__(self, secret: bytes, *older: bytes) -> None:
+        # Seals under ``secret``; opens under it or an ``older`` one (a rotated trace_seal key:
+        # records sealed before the rotation are still on their way).
+        self._aeads = [
+            AESGCM(
+                HKDF(
+                    algorithm=hashes.SHA256(),
+                    length=32,
+                    salt=None,
+                    info=b"infoshare trace-context seal",
+                ).derive(each)
+            )
+            for each in (secret, *older)
+        ]
+        self._aead = self._aeads[0]
 
     @classmethod
-    def of(cls, key: Key | None) -> TraceSeal | None:
-        """The seal under the keyring's ``trace_seal`` key; None without one (a keyring made
-        before it existed): deliveries then carry only the recipient's trace."""
-        return None if key is None else cls(key.secret)
+    def of(cls, *keys: Key | None) -> TraceSeal | None:
+        """The seal under the keyring's ``trace_seal`` keys, the active one first; None
+        without any (a keyring made before it existed): deliveries then carry only the
+        recipient's trace."""
+        present = [k.secret for k in keys if k is not None]
+        return cls(*present) if present else None
 
     def seal(self) -> list[tuple[str, bytes]]:
         """The current trace context, sealed, as a header (none outside a span)."""
@@ -283,11 +295,13 @@ class TraceSeal:
             return None
         if len(value) < 12 + 16:
             return None
-        try:
-            parent = self._aead.decrypt(value[:12], value[12:], self.HEADER.encode())
-        except InvalidTag:
-            return None
-        return propagate.extract({"traceparent": parent.decode(errors="replace")})
+        for aead in self._aeads:
+            try:
+                parent = aead.decrypt(value[:12], value[12:], self.HEADER.encode())
+            except InvalidTag:
+                continue
+            return propagate.extract({"traceparent": parent.decode(errors="replace")})
+        return None
 
 
 def event_context(seal: TraceSeal | None, headers: Sequence[tuple[str, bytes | None]]) -> Context:

@@ -98,7 +98,7 @@ def create_app(
         ),
         guard=guard,
     )
-    seal = telemetry.TraceSeal.of(keyring.trace_seal)
+    seal = telemetry.TraceSeal.of(*keyring.keys_of("trace_seal"))
     metrics = Metrics("infoshare-delivery")
     seen = DeliveryTelemetry(metrics, rt.breakers, seal)
     rt.telemetry = seen

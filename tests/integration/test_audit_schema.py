@@ -45,12 +45,11 @@ def _store(url: str, tmp_path: Path, keyring: Keyring) -> AuditStore:
 
 
 def _problem(store: AuditStore, keyring: Keyring) -> str | None:
-    _, signing = keyring.require_audit_signing()
     verdict = verify(
-        keyring.require_audit_chain().secret,
+        [keyring.require_audit_chain().secret],
         stored_records(store.engine),
         stored_checkpoints(store.engine),
-        signing.public_key(),
+        keyring.audit_verifying_keys(),
     )
     return str(verdict.problem) if verdict.problem else None
 

@@ -47,8 +47,7 @@ def _record(offset: int, **fields: Any) -> AuditRecord:
         reason=REASON,
         actor=ACTOR,
         source_agency="la-northshire",
-        subject_key=f"child-{offset}",
-        **fields,
+        **{"subject_key": f"child-{offset}", **fields},
     )
 
 
@@ -62,8 +61,8 @@ def _store(url: str, checkpoints: Path, keyring: Keyring, *, schema: bool = True
 def _verify(store: AuditStore, **options: Any) -> TrailVerdict:
     return verify_trail(
         store.engine,
-        chain_key=store.sealing.chain_key,
-        public_key=store.sealing.signing.public_key(),
+        chain_keys=store.sealing.chain_keys(),
+        public_keys=store.sealing.public_keys(),
         checkpoint_file=options.pop("checkpoint_file", store.sealing.checkpoint_file),
         **options,
     )
@@ -212,3 +211,87 @@ async def test_the_service_verifies_its_trail_and_its_gauge_turns_to_0_when_tamp
     )
     said = [REASON, ACTOR, "withheld", *(r.audit_id for r in records), "child-2"]
     assert not [value for value in said if value in caplog.text]
+
+
+def test_a_trail_verifies_across_rotations_of_its_chain_and_signing_keys(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Records chained, and checkpoints signed, under keys since rotated still verify with
+    the older keys kept; without them the older half does not, and an edit is still found."""
+    from services.audit.sealing import stored_checkpoints
+    from services.backbone.key_rotation import rotate_key
+    from services.backbone.keyring import generate_keyring, load_keyring
+
+    path = generate_keyring(tmp_path / "keyring.yaml", ["la-northshire"])
+    before = load_keyring(path)
+    store = _store(database_url, tmp_path / "cp.jsonl", before)
+    store.add_batch([_record(i) for i in range(1, 5)])
+    store.engine.dispose()
+    rotate_key(path, "audit_chain")
+    rotate_key(path, "audit_signing")
+    after = load_keyring(path)
+    store = _store(database_url, tmp_path / "cp.jsonl", after)
+    store.add_batch([_record(i) for i in range(5, 9)])
+
+    verdict = _verify(store)
+    assert verdict.ok, verdict.problem
+    assert verdict.records == 8
+    signers = {c.key_id for c in stored_checkpoints(store.engine)}
+    assert signers == {before.require_audit_signing()[0], after.require_audit_signing()[0]}
+
+    active_only = verify_trail(
+        store.engine,
+        chain_keys=[after.require_audit_chain().secret],
+        public_keys={
+            after.require_audit_signing()[0]: after.require_audit_signing()[1].public_key()
+        },
+        checkpoint_file=tmp_path / "cp.jsonl",
+    )
+    assert not active_only.ok and "signed by an unknown key" in str(active_only.problem)
+
+    _edit_record_2(store.engine)
+    tampered = _verify(store)
+    assert tampered.problem == "record 2: edited: its content does not give its stored hash"
+
+
+def test_a_child_is_found_under_every_audit_subject_key_after_a_rotation(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Records made before the audit subject key was rotated are keyed under the older
+    key: a search by NHS number or by UPN finds both generations, and two generations of
+    one child's links are not taken for two children."""
+    from services.audit.child import ChildQuery, find_child
+    from services.backbone.identifiers import subject_identifier, upn_identifier
+    from services.backbone.key_rotation import rotate_key
+    from services.backbone.keyed import keyed_id
+    from services.backbone.keyring import generate_keyring, load_keyring
+
+    path = generate_keyring(tmp_path / "keyring.yaml", ["la-northshire"])
+    old = load_keyring(path).require_audit_subject()
+    rotate_key(path, "audit_subject")
+    ring = load_keyring(path)
+    new = ring.require_audit_subject()
+    nhs, upn = "9434765919", "A123456789012"
+
+    def keyed(key: Any, identity: str) -> str:
+        return keyed_id(key.secret, "audit-subject", identity)
+
+    store = _store(database_url, tmp_path / "cp.jsonl", ring)
+    store.add_batch(
+        [
+            _record(
+                offset,
+                subject_key=keyed(key, subject_identifier(nhs_number=nhs)),
+                subject_aliases=[keyed(key, upn_identifier(upn))],
+            )
+            for offset, key in ((1, old), (2, new))
+        ]
+    )
+    both = sorted(keyed(k, subject_identifier(nhs_number=nhs)) for k in (old, new))
+    for query in (ChildQuery(nhs_number=nhs), ChildQuery(upn=upn)):
+        child = find_child(query, store, ring.keys_of("audit_subject"))
+        assert both == [k for k in child.subject_keys if k in both]
+        assert child.key == keyed(new, subject_identifier(nhs_number=nhs))
+        assert [r.offset_in for r in store.by_subject(child.subject_keys, limit=10)] == [1, 2]
+    only_new = find_child(ChildQuery(nhs_number=nhs), store, [new])
+    assert [r.offset_in for r in store.by_subject(only_new.subject_keys, limit=10)] == [2]

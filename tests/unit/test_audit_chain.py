@@ -59,7 +59,7 @@ def _checkpoint(trail: list[Stored], size: int) -> Checkpoint:
 
 
 def _verify(trail: list[Stored], checkpoints: list[Checkpoint]) -> Any:
-    return verify(KEY, trail, checkpoints, SIGNING.public_key())
+    return verify([KEY], trail, checkpoints, {"audit-signing-test": SIGNING.public_key()})
 
 
 def _rfc6962(leaves: list[bytes]) -> bytes:

@@ -188,18 +188,18 @@ def test_a_generated_keyring_always_loads(tmp_path: Path, monkeypatch: pytest.Mo
 def test_rotation_adds_an_active_token_key_and_keeps_the_old_until_retired(
     tmp_path: Path,
 ) -> None:
-    from services.backbone.keyring import retire_token_key, rotate_token_key
+    from services.backbone.key_rotation import retire_key, rotate_key
 
     path = generate_keyring(tmp_path / "keyring.yaml", AGENCIES)
     old = load_keyring(path)
     assert old.active_token is not None
-    new_id = rotate_token_key(path)
+    new_id = rotate_key(path, "token")
     rotated = load_keyring(path)
     assert rotated.active_token == new_id != old.active_token
     assert set(rotated.tokens) == {old.active_token, new_id}
     with pytest.raises(ConfigurationError, match="active token key"):
-        retire_token_key(path, new_id)
-    retire_token_key(path, old.active_token)
+        retire_key(path, new_id)
+    retire_key(path, old.active_token)
     assert set(load_keyring(path).tokens) == {new_id}
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 

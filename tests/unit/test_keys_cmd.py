@@ -81,3 +81,26 @@ def test_an_agency_token_expires_and_a_renewed_one_replaces_it(tmp_path: Path) -
     renewed = load_keyring(hub)
     assert new != old and renewed.agency(new) == LA and renewed.agency(old) is None
     assert renewed.agency_credential(new) is not None
+
+
+def test_rotate_refreshes_the_role_files_and_refuses_routing_saying_why(tmp_path: Path) -> None:
+    hub = tmp_path / "keyring.yaml"
+    _run("generate", "--out", str(hub))
+    _run("split", "--keyring", str(hub), "--into", str(tmp_path))
+    audit = tmp_path / f"{Role.AUDIT}.keys.yaml"
+    old = load_keyring(audit).require_audit_signing()[0]
+    said = _run("rotate", "--keyring", str(hub), "--kind", "audit_signing")
+    new = said.split("audit_signing key ")[1].split(";")[0]
+    assert "restart the audit service" in said
+    assert [k.key_id for k in load_keyring(audit).keys_of("audit_signing")] == [new, old]
+    _run("rotate", "--keyring", str(hub), "--kind", "pseudonym", "--agency", LA)
+    assert f"pseudonym.{LA}" in load_keyring(hub).previous  # the operator's alone
+    assert not load_keyring(tmp_path / f"{Role.PROCESSOR}.keys.yaml").previous
+
+    before = hub.read_text()
+    refused = CliRunner().invoke(
+        app, ["keys", "rotate", "--keyring", str(hub), "--kind", "routing"]
+    )
+    assert refused.exit_code == 2
+    assert "routing is not rotated" in " ".join(refused.output.split())
+    assert hub.read_text() == before
