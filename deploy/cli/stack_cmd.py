@@ -26,8 +26,9 @@ Observe = Annotated[
 Postgres = Annotated[
     bool,
     typer.Option(
-        help="keep the audit trail in the project's PostgreSQL (installed and started if "
-        "need be) instead of SQLite"
+        help="keep every store (audit trail, outboxes, person index, delivery) in the "
+        "project's PostgreSQL (installed and started if need be), each component as a "
+        "database role of its own, instead of SQLite"
     ),
 ]
 

@@ -24,11 +24,9 @@ from deploy.devstack.identity.provider import ensure_provider
 from deploy.devstack.identity.serve import launch
 from deploy.devstack.identity.serve import stop as stop_identity
 from deploy.devstack.ports import free_listen_port
-from deploy.devstack.postgres import PostgresNode
+from deploy.devstack.postgres import PostgresNode, databases
 from deploy.devstack.principals import StackPrincipals
 from deploy.devstack.stack_observe import Observers
-from services.audit import migrate
-from services.backbone.database import engine_for
 from services.backbone.directory import load_directory
 from services.backbone.errors import BackboneError, ConfigurationError
 from services.backbone.kafka_access import ENV_NAMES, KafkaAccess
@@ -97,6 +95,11 @@ class Stack:
         self.started_postgres = False
         self.audit_database_url = f"sqlite:///{config.state_dir / 'audit.db'}"
         self.audit_owner_url = self.audit_database_url  # who may change its schema
+        # Each component's database settings (with --postgres); SQLite beside the keyring
+        # for the others otherwise.
+        self.databases = databases.StackDatabases(
+            env={"audit": {databases.AUDIT_URL: self.audit_database_url}}
+        )
         self.running: list[Running] = []
         self.bootstrap = config.bootstrap or f"127.0.0.1:{config.kafka_port}"
         self.admin: KafkaAccess | None = config.admin
@@ -145,14 +148,15 @@ class Stack:
                 "INFOSHARE_KEYRING_FILE": str(self.role_keys[self._role_name(component)]),
             }
         )
+        # A component's own stores only, never an operator's setting that names another's.
+        for name in databases.DATABASE_SETTINGS:
+            env.pop(name, None)
+        env.update(self.databases.of(self._role_name(component)))
         if component.name == "audit":  # the audit store is the audit service's alone
-            env["INFOSHARE_AUDIT_DATABASE_URL"] = self.audit_database_url
             # Outside the database, so that rewriting the database cannot rewrite them.
             env["INFOSHARE_AUDIT_CHECKPOINT_FILE"] = str(
                 self.config.state_dir / "audit-checkpoints.jsonl"
             )
-        else:  # nor an operator's setting that names it
-            env.pop("INFOSHARE_AUDIT_DATABASE_URL", None)
         if component.port is not None:
             env["INFOSHARE_PORT"] = str(self.port(component))
         if component.agency_id:
@@ -248,19 +252,12 @@ class Stack:
         self.postgres = PostgresNode(state_dir=self.config.state_dir, port=port)
         self.started_postgres = not self.postgres.status().running
         announce(self.postgres.start().describe())
-        # The operator (the cluster's superuser) owns the database and brings its schema up
-        # to date; the audit service connects as a role of its own that may read and add
-        # records, never change or delete one.
-        owner_url = self.postgres.ensure_database("infoshare_audit")
-        owner = engine_for(owner_url)
-        try:
-            migrate.upgrade(owner)
-        finally:
-            owner.dispose()
-        self.audit_database_url = self.postgres.ensure_service_role(
-            "infoshare_audit_service", "infoshare_audit", migrate.SERVICE_PRIVILEGES
-        )
-        self.audit_owner_url = owner_url
+        # Each store a database of the operator's (who brings its schema up to date), each
+        # component a role of its own with only its store's rights (postgres/databases.py).
+        agencies = [c.agency_id for c in COMPONENTS if c.agency_id]
+        self.databases = databases.provision(self.postgres, agencies)
+        self.audit_database_url = self.databases.of("audit")[databases.AUDIT_URL]
+        self.audit_owner_url = self.databases.audit_owner_url
 
     def _spawn(self, component: Component, *, mode: Literal["wb", "ab"]) -> Running:
         log = self.config.state_dir / "logs" / f"{component.name}.log"

@@ -57,6 +57,15 @@ class Received:
     data: dict[str, Any]
 
 
+INBOX_TABLES = (str(InboxItemRow.__tablename__), str(InboxOffsetRow.__tablename__), LEASE_TABLE)
+# What the agency service's role may do with its inbox (in the outbox's database).
+INBOX_PRIVILEGES = {
+    str(InboxItemRow.__tablename__): ("SELECT", "INSERT"),
+    str(InboxOffsetRow.__tablename__): ("SELECT", "INSERT", "UPDATE"),
+    LEASE_TABLE: ("SELECT", "INSERT", "UPDATE"),
+}
+
+
 class Inbox:
     """One delivery topic's inbox in ``engine``'s database."""
 
@@ -65,8 +74,7 @@ class Inbox:
         self.topic = topic
 
     def create_schema(self) -> None:
-        names = (InboxItemRow.__tablename__, InboxOffsetRow.__tablename__, LEASE_TABLE)
-        create_tables(self.engine, tables=[SQLModel.metadata.tables[str(n)] for n in names])
+        create_tables(self.engine, tables=[SQLModel.metadata.tables[n] for n in INBOX_TABLES])
 
     def offsets(self) -> dict[int, int]:
         with Session(self.engine) as s:

@@ -14,10 +14,11 @@ from datetime import UTC, datetime
 
 import orjson
 from sqlalchemy import Engine, func
-from sqlmodel import Session, col, select
+from sqlmodel import Session, SQLModel, col, select
 
 from services.backbone.database import create_tables, engine_for
 from services.backbone.errors import ConfigurationError
+from services.backbone.lease import LEASE_TABLE
 from services.delivery.filters import parse_filters
 from services.delivery.model import Channel, Delivered, Incoming, State, Status
 from services.delivery.numbering import Subscriber, assign_numbers
@@ -27,9 +28,23 @@ from services.delivery.tables import (
     DeliveryRow,
     NotificationRow,
     SubscriptionRow,
+    WebhookSecretRow,
 )
 
 TopicPartition = tuple[str, int]
+
+_CHANGING = ("SELECT", "INSERT", "UPDATE", "DELETE")
+# What the delivery service's own database role may do (the operator owns the schema): a
+# delivery, once stored, is never changed or removed; subscriptions, their secrets and
+# their queues are (a recipient changes or ends a subscription, a secret is re-sealed).
+DELIVERY_PRIVILEGES = {
+    str(DeliveryRow.__tablename__): ("SELECT", "INSERT"),
+    str(SubscriptionRow.__tablename__): _CHANGING,
+    str(WebhookSecretRow.__tablename__): _CHANGING,
+    str(NotificationRow.__tablename__): _CHANGING,
+    str(ConsumerOffsetRow.__tablename__): ("SELECT", "INSERT", "UPDATE"),
+    LEASE_TABLE: ("SELECT", "INSERT", "UPDATE"),
+}
 
 
 def db_time(moment: datetime) -> datetime:
@@ -88,7 +103,7 @@ class DeliveryStore:
         self._write_lock = threading.RLock()
 
     def create_schema(self) -> None:
-        create_tables(self.engine)
+        create_tables(self.engine, [SQLModel.metadata.tables[n] for n in DELIVERY_PRIVILEGES])
 
     @property
     def secret_box(self) -> SecretBox:

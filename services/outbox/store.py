@@ -72,15 +72,23 @@ def _utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
+OUTBOX_TABLES = (str(SubmissionRow.__tablename__), str(OutboxRow.__tablename__), LEASE_TABLE)
+# What an agency service's own database role may do with its outbox (the operator owns the
+# schema): take submissions, publish and mark events, hold the relay's lease. No DELETE.
+OUTBOX_PRIVILEGES = {
+    str(SubmissionRow.__tablename__): ("SELECT", "INSERT"),
+    str(OutboxRow.__tablename__): ("SELECT", "INSERT", "UPDATE"),
+    LEASE_TABLE: ("SELECT", "INSERT", "UPDATE"),
+}
+
+
 class OutboxStore:
     def __init__(self, url: str) -> None:
         self.engine = engine_for(url)
         self._write_lock = threading.Lock()  # SQLite takes one writer at a time
 
     def create_schema(self) -> None:
-        names = (SubmissionRow.__tablename__, OutboxRow.__tablename__, LEASE_TABLE)
-        tables = [SQLModel.metadata.tables[str(n)] for n in names]
-        create_tables(self.engine, tables=tables)
+        create_tables(self.engine, tables=[SQLModel.metadata.tables[n] for n in OUTBOX_TABLES])
 
     def accept(
         self,

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESSIV
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, SQLModel, col, select
 
@@ -42,6 +43,17 @@ class Resolution:
     outcome: str  # identifier | demographics | new | conflict | unidentified
 
 
+PERSON_INDEX_TABLES = tuple(str(t.__tablename__) for t in (PersonRow, LinkRow, ReviewRow))
+# The agency services resolve and link (read, add, update); the consent API only finds a
+# child's identity (read). Nobody deletes; the operator owns the schema.
+PERSON_INDEX_WRITER = {name: ("SELECT", "INSERT", "UPDATE") for name in PERSON_INDEX_TABLES}
+PERSON_INDEX_READER = {name: ("SELECT",) for name in PERSON_INDEX_TABLES}
+
+
+def create_person_index_schema(engine: Engine) -> None:
+    create_tables(engine, tables=[SQLModel.metadata.tables[n] for n in PERSON_INDEX_TABLES])
+
+
 class PersonIndex:
     def __init__(self, url: str, routing: Key) -> None:
         self.engine = engine_for(url)
@@ -51,9 +63,7 @@ class PersonIndex:
         self._lock = threading.Lock()  # SQLite: one writer of this process at a time
 
     def create_schema(self) -> None:
-        names = (PersonRow.__tablename__, LinkRow.__tablename__, ReviewRow.__tablename__)
-        tables = [SQLModel.metadata.tables[str(n)] for n in names]
-        create_tables(self.engine, tables=tables)
+        create_person_index_schema(self.engine)
 
     def hashed(self, canonical: str) -> str:
         return keyed_id(self._secret, "person-index", canonical, length=64)

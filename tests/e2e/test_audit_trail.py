@@ -157,3 +157,61 @@ def test_the_audit_services_database_role_reads_and_adds_but_never_changes_or_de
 
 def _token(stack: Stack, credentials: str) -> str:
     return stack_token(stack.config.state_dir, credentials)
+
+
+def _refused(url: str, statement: str) -> str:
+    """What PostgreSQL says when ``url``'s role runs ``statement`` (it must refuse)."""
+    engine = sqlalchemy.create_engine(url)
+    try:
+        with pytest.raises(sqlalchemy.exc.SQLAlchemyError) as refused, engine.begin() as db:
+            db.execute(sqlalchemy.text(statement))
+    finally:
+        engine.dispose()
+    orig = getattr(refused.value, "orig", refused.value)
+    return str(orig)
+
+
+def _as_role(url: str, database: str) -> str:
+    """``url`` (a role's) pointed at another database."""
+    return url.rsplit("/", 1)[0] + "/" + database
+
+
+def test_each_component_has_a_database_role_of_its_own_with_only_its_rights(
+    stack: Stack, outcome: Outcome
+) -> None:
+    """The scenario ran through every store on PostgreSQL (so each role's rights suffice);
+    an agency service's role cannot reach the audit or delivery store, the consent API's can
+    only read the person index, and delivery cannot change a delivery once stored."""
+    from deploy.devstack.postgres import databases as dbs
+
+    env = {name: stack._env(BY_NAME[name]) for name in ("socialcare", "consent", "delivery")}
+    agency = env["socialcare"]
+    assert set(agency) & set(dbs.DATABASE_SETTINGS) == {dbs.OUTBOX_URL, dbs.PERSON_INDEX_URL}
+    assert set(env["consent"]) & set(dbs.DATABASE_SETTINGS) == {dbs.PERSON_INDEX_URL}
+    assert set(env["delivery"]) & set(dbs.DATABASE_SETTINGS) == {dbs.DELIVERY_URL}
+    assert not set(stack._env(BY_NAME["processor"])) & set(dbs.DATABASE_SETTINGS)
+
+    outbox = agency[dbs.OUTBOX_URL]
+    assert "infoshare_agency_la_northshire" in outbox
+    engine = sqlalchemy.create_engine(outbox)
+    try:
+        with engine.connect() as db:  # it did its work: the scenario's events are there
+            assert db.execute(sqlalchemy.text("SELECT count(*) FROM outbox_event")).scalar()
+    finally:
+        engine.dispose()
+    for other in (dbs.AUDIT_DB, dbs.DELIVERY_DB):
+        said = _refused(_as_role(outbox, other), "SELECT 1")
+        assert "permission denied for database" in said, other
+    for statement in ("DELETE FROM outbox_event", "DROP TABLE outbox_event"):
+        said = _refused(outbox, statement)
+        assert "permission denied" in said or "must be owner" in said, statement
+
+    said = _refused(
+        env["consent"][dbs.PERSON_INDEX_URL],
+        "UPDATE person_index_person SET id = id",
+    )
+    assert "permission denied" in said
+    delivery = env["delivery"][dbs.DELIVERY_URL]
+    never = ("UPDATE delivery_event SET event_id = event_id", "DELETE FROM delivery_event")
+    for statement in never:
+        assert "permission denied" in _refused(delivery, statement), statement

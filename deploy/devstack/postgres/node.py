@@ -276,6 +276,12 @@ class PostgresNode:
             )
         with self._admin_of(database) as conn:
             who = sql.Identifier(role)
+            # Only the roles granted it may connect (PUBLIC may, on a new database).
+            conn.execute(
+                sql.SQL("REVOKE CONNECT, TEMPORARY ON DATABASE {} FROM PUBLIC").format(
+                    sql.Identifier(database)
+                )
+            )
             conn.execute(
                 sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(sql.Identifier(database), who)
             )
