@@ -214,6 +214,14 @@ class _Bounded:
         if self.received > self.max_bytes:
             self.refusal = _too_large(self.max_bytes)
             raise _Refused
+        if self.depth is not None and b"\x00" in chunk:
+            # JSON between systems is UTF-8 (RFC 8259, 8.1), where a NUL byte can never
+            # appear (a NUL in a string is written \u0000). UTF-16 and UTF-32 are full of
+            # them: a parser that guesses the encoding must not be handed text this scanner,
+            # which reads bytes, could not measure.
+            msg = "a JSON body is UTF-8 text (RFC 8259); this one holds NUL bytes"
+            self.refusal = 422, {"detail": [{"loc": ["body"], "msg": msg, "type": "json_encoding"}]}
+            raise _Refused
         if self.depth is not None and self.depth.too_deep(chunk):
             msg = f"the body nests arrays and objects more than {self.depth.limit} deep"
             self.refusal = 422, {"detail": [{"loc": ["body"], "msg": msg, "type": "json_depth"}]}

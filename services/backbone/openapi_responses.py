@@ -172,7 +172,7 @@ def _add_common(schema: Document, *, size: str, gated: bool) -> None:
         )
         answer(op, 413, f"the body is over {size} (declared, or as received when chunked)")
         answer(op, 422, INVALID)
-        answer(op, 422, "a JSON body nested too deep (json_depth)")
+        answer(op, 422, "a JSON body nested too deep (json_depth), or not UTF-8 (json_encoding)")
         for code, documented in op["responses"].items():
             _shape(code, documented)
 

@@ -111,6 +111,20 @@ async def test_json_nested_past_the_limit_is_refused_as_it_arrives(media: str | 
     assert fits.status_code == 200
 
 
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-32", "utf-32-be"])
+async def test_json_in_another_encoding_than_utf8_is_refused_unmeasured(encoding: str) -> None:
+    """A parser would guess UTF-16 or UTF-32 and read brackets the byte scanner cannot see:
+    such a body is refused, however shallow, and the application never reads it."""
+    calls: list[int] = []
+    deep = ('{"a":' * 9 + '"' + SECRET.decode() + '"' + "}" * 9).encode(encoding)
+    assert json.loads(deep)  # what a parser left to guess would have accepted
+    _assert_refusal(await _post(calls, content=deep), 422, "json_encoding")
+    shallow = json.dumps({"a": 1}).encode(encoding)
+    _assert_refusal(await _post(calls, content=shallow), 422, "json_encoding")
+    utf8 = await _post(calls, content=json.dumps({"a": "é"}, ensure_ascii=False).encode())
+    assert utf8.status_code == 200
+
+
 async def test_brackets_in_other_media_types_and_in_strings_are_not_nesting() -> None:
     calls: list[int] = []
     csv = await _post(calls, content=b"[" * 100, headers={"content-type": "text/csv"})
