@@ -1,5 +1,6 @@
 """``infoshare audit verify``: prove the audit trail has not been altered, or say where.
-``infoshare audit migrate``: bring the audit store's schema to the newest revision."""
+``infoshare audit migrate``: bring the audit store's schema to the newest revision.
+``public-keys``, ``prove`` and ``check-proof``: audit_proof_cmd.py."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from deploy.cli import audit_proof_cmd
 from deploy.cli.terminal import err, fail, out
 
 if TYPE_CHECKING:
@@ -26,10 +28,14 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 app = typer.Typer(
-    help="The audit trail: verify it has not been altered; migrate its schema",
+    help="The audit trail: verify it has not been altered; prove a record is in it; migrate "
+    "its schema",
     no_args_is_help=True,
 )
-TAMPERED, BAD_INPUT = 1, 2
+TAMPERED, BAD_INPUT = audit_proof_cmd.TAMPERED, audit_proof_cmd.BAD_INPUT
+app.command("public-keys")(audit_proof_cmd.public_keys_cmd)
+app.command("prove")(audit_proof_cmd.prove_cmd)
+app.command("check-proof")(audit_proof_cmd.check_proof_cmd)
 
 
 @app.command("verify")
