@@ -69,6 +69,7 @@ class Context:
     token_key: Key | None = None
     recipient_public: Mapping[str, X25519PublicKey] = field(default_factory=dict)
     trace_seal: Key | None = None  # seals the event's trace in deliveries (telemetry.TraceSeal)
+    older_audit_keys: tuple[Key, ...] = ()  # audit subject keys since rotated (aliases)
     # Set by `infoshare replay`: decide again under today's protocols and consent, audited
     # as that run, without touching state or the duplicate memory.
     replay_run: str | None = None
@@ -108,6 +109,7 @@ class Context:
             token_key=keyring.token_key(),
             recipient_public=keyring.recipient_public,
             trace_seal=keyring.trace_seal,
+            older_audit_keys=keyring.keys_of("audit_subject")[1:],
         )
 
 
@@ -330,7 +332,7 @@ def audit_subject(ctx: Context, event: envelope.CloudEvent) -> AuditSubject:
     subject = event.data["subject"]
     subject_id = subject_identity(subject, event.source_agency)
     aliases = [a for a in alias_identifiers(subject, event.source_agency) if a != subject_id]
-    return AuditSubject.of(ctx.audit_key, subject_id, aliases)
+    return AuditSubject.of(ctx.audit_key, subject_id, aliases, ctx.older_audit_keys)
 
 
 def dead_letter(

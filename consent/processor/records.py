@@ -91,11 +91,22 @@ class AuditSubject:
     aliases: tuple[str, ...] = ()
 
     @classmethod
-    def of(cls, audit_key: Key, subject_id: str, others: Sequence[str] = ()) -> AuditSubject:
-        def keyed(identifier: str) -> str:
-            return keyed_id(audit_key.secret, "audit-subject", identifier)
+    def of(
+        cls,
+        audit_key: Key,
+        subject_id: str,
+        others: Sequence[str] = (),
+        older_keys: Sequence[Key] = (),
+    ) -> AuditSubject:
+        """``older_keys``: audit subject keys since rotated. The child's key under each is an
+        alias too, so the trail links the child's records from before the rotation to these
+        (and an identifier linked to two children across it is seen to be)."""
 
-        return cls(keyed(subject_id), tuple(keyed(i) for i in others))
+        def keyed(identifier: str, key: Key = audit_key) -> str:
+            return keyed_id(key.secret, "audit-subject", identifier)
+
+        aliases = [keyed(i) for i in others] + [keyed(subject_id, k) for k in older_keys]
+        return cls(keyed(subject_id), tuple(aliases))
 
     def fields(self) -> dict[str, Any]:
         return {"subject_key": self.key, "subject_aliases": list(self.aliases)}

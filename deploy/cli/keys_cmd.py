@@ -68,15 +68,29 @@ def keys_rotate(
     out, webhook secrets stored, audit records and checkpoints, trace seals in flight). The
     role files beside the keyring, if any, are written again."""
     from services.backbone.key_rotation import rotate_key
+
+    try:
+        key_id = rotate_key(keyring, kind, agency)
+    except ConfigurationError as exc:
+        raise fail(str(exc), 2) from None
+    _refresh(keyring, f"rotated: new active {kind} key {key_id}")
+    out.print(f"new active {kind} key {key_id}; {_USERS[kind]} to use it")
+
+
+def _refresh(keyring: Path, done: str) -> None:
+    """Write the role files beside ``keyring`` again; a failure says the keyring itself
+    changed, so that nobody does it twice."""
     from services.backbone.key_split import refresh_role_files
     from services.backbone.settings import BackboneSettings
 
     try:
-        key_id = rotate_key(keyring, kind, agency)
         refresh_role_files(keyring, [a.id for a in BackboneSettings().directory()])
-    except ConfigurationError as exc:
-        raise fail(str(exc), 2) from None
-    out.print(f"new active {kind} key {key_id}; {_USERS[kind]} to use it")
+    except (ConfigurationError, OSError) as exc:
+        raise fail(
+            f"the keyring is {done}, but the role files beside it were not written again "
+            f"({exc}): run `infoshare keys split`",
+            1,
+        ) from None
 
 
 @app.command("add-audit")
@@ -109,6 +123,7 @@ def keys_retire(
         kind = retire_key(keyring, key_id)
     except ConfigurationError as exc:
         raise fail(str(exc)) from None
+    _refresh(keyring, f"without {kind} key {key_id}")  # gone from the services' files too
     out.print(f"{kind} key {key_id} retired")
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from fastapi import Request
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from services.agency.inbox_store import Inbox
 from services.agency.submission import Intake
@@ -21,10 +21,10 @@ from services.personindex.store import PersonIndex
 
 class AgencyServiceSettings(HttpSettings):
     agency_id: str = Field(description="the agency this service publishes as")
-    outbox_database_url: str | None = Field(
+    outbox_database_url: SecretStr | None = Field(
         None,
-        description="the outbox's database (SQLAlchemy URL); default: SQLite beside the "
-        "keyring file, outbox-<agency>.db",
+        description="the outbox's database (SQLAlchemy URL, a secret: it may carry a "
+        "password); default: SQLite beside the keyring file, outbox-<agency>.db",
     )
     agency_key_file: Path | None = Field(
         None,

@@ -223,16 +223,25 @@ def verify(
     checkpoint that is unsigned, disagrees with the records, or lies beyond the last record
     (truncated).
 
-    ``keys``: every chain key, the active one first; a chain key that was rotated leaves
-    the records before the rotation linked under the older key, so a link may follow under
-    any of them (none of them is known outside the audit service). ``public``: the signing
-    keys' public halves by key id; each checkpoint is checked with the key it names."""
-    ordered = sorted(checkpoints, key=lambda c: c.tree_size)
+    ``keys``: every chain key, the active one first, then older ones newest first; a
+    rotation leaves the records before it linked under the older key. Along the trail a key
+    may only give way to a newer one: once a link follows under a key, no later link may
+    under a key rotated out before it (a leaked old key cannot re-link what came after).
+    ``public``: the signing keys' public halves by key id, oldest first; each checkpoint is
+    checked with the key it names, and a larger tree may not be signed by an older key than
+    a smaller one was."""
+    ranks = {key_id: rank for rank, key_id in enumerate(public)}
+    ordered = sorted(checkpoints, key=lambda c: (c.tree_size, ranks.get(c.key_id, -1)))
+    newest = -1
     for cp in ordered:
         signer = public.get(cp.key_id)
         if signer is None or not cp.signature_valid(signer):
             why = "bad signature" if signer else f"signed by an unknown key {cp.key_id!r}"
             return Verdict(0, 0, Problem(None, "checkpoint", f"{why} at size {cp.tree_size}"))
+        if ranks[cp.key_id] < newest:
+            why = f"signed by {cp.key_id!r}, rotated out before a smaller tree's key"
+            return Verdict(0, 0, Problem(None, "checkpoint", f"{why} at size {cp.tree_size}"))
+        newest = ranks[cp.key_id]
     pending = iter(ordered)
     due = next(pending, None)
     tree = MerkleAccumulator()
@@ -267,20 +276,20 @@ def verify(
 
 
 class _ChainKeys:
-    """The chain keys, the one the last link was made with tried first (a trail changes
-    key once per rotation, so nearly every link costs one HMAC)."""
+    """The chain keys, oldest first, and the one the last link was made with: a link may
+    follow under it or a newer one, never an older one (so nearly every link costs one
+    HMAC, and a rotation is crossed once)."""
 
     def __init__(self, keys: Sequence[bytes]) -> None:
         if not keys:
             raise ValueError("verifying the chain needs its key")
-        self._keys = list(keys)
-        self._last = len(self._keys) - 1  # the oldest first: a trail begins before rotations
+        self._keys = list(reversed(keys))  # given newest first
+        self._at = 0  # a trail begins before any rotation
 
     def follows(self, previous: bytes, entry: bytes, stored: str) -> bool:
-        order = [self._last, *(i for i in range(len(self._keys)) if i != self._last)]
-        for i in order:
+        for i in range(self._at, len(self._keys)):
             if hmac.compare_digest(chain_hash(self._keys[i], previous, entry).hex(), stored):
-                self._last = i
+                self._at = i
                 return True
         return False
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import combinations
 
 from fastapi import HTTPException
 from pydantic import BaseModel, Field, model_validator
@@ -92,24 +93,35 @@ def find_child(
     """The child's keys under every audit subject key (``audit_keys``, the active one first:
     the records made before a rotation are keyed under the older ones); ``linked_by``:
     follow only links that agency's records made (an agency must not learn what another
-    agency linked). 409 if the identifier is ambiguous under any one key."""
+    agency linked). 409 if the identifier is ambiguous: linked to two children under one
+    key, or to children under different keys that the trail does not show are one (the
+    processor records a child's older subject keys as aliases of its new one)."""
     if not audit_keys:
         raise ConfigurationError("the keyring has no 'audit_subject' key")
     typed_keys = [keyed_id(k.secret, "audit-subject", query.identifier()) for k in audit_keys]
     keys: list[str] = []
-    own = None
+    linked_to: list[str] = []  # the child each key's identifier is linked to, if any
     for typed in typed_keys:
         linked = store.subject_keys(typed, linked_by=linked_by)
         others = [k for k in linked if k != typed]
         # An identifier linked to more than one child's subject key (a publisher re-used an
         # id, or mixed two children up): no report may merge them.
         if len(others) > 1:
-            raise HTTPException(
-                409,
-                detail=f"this {query.kind} is linked to more than one child in the audit "
-                "trail; the publishers' records need correcting before a report can be made",
-            )
-        if own is None:
-            own = others[0] if others else typed
+            raise _ambiguous(query)
+        linked_to += others
         keys += linked
+    for a, b in combinations(sorted(set(linked_to)), 2):
+        if b not in store.subject_keys(a, linked_by=linked_by) and a not in store.subject_keys(
+            b, linked_by=linked_by
+        ):
+            raise _ambiguous(query)
+    own = next((k for k in linked_to), None)
     return Child(typed_keys[0], sorted(set(keys)), query.kind, own or typed_keys[0])
+
+
+def _ambiguous(query: ChildQuery) -> HTTPException:
+    return HTTPException(
+        409,
+        detail=f"this {query.kind} is linked to more than one child in the audit trail; "
+        "the publishers' records need correcting before a report can be made",
+    )

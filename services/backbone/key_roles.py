@@ -18,6 +18,7 @@ from enum import StrEnum
 from typing import Any
 
 from services.backbone.errors import ConfigurationError
+from services.backbone.keyring import verifying_rows
 
 
 class Role(StrEnum):
@@ -48,14 +49,15 @@ ROLE_KEYS: Mapping[Role, frozenset[str]] = {
 }
 
 
-# The kinds whose keys, once rotated out (key_rotation.py), a role still reads with: the
-# audit service verifies older links and checkpoints and finds a child's older records;
-# delivery opens trace seals made before. Nobody else reads with an older key: the others
-# only make new things (a recipient's new pseudonyms need no old key at all).
+# The kinds whose keys, once rotated out (key_rotation.py), a role still uses: the audit
+# service verifies older links and checkpoints (public halves only) and finds a child's
+# older records; delivery opens trace seals made before; the processor keys each record's
+# child under the older audit subject keys too, as aliases, so the trail links a child's
+# records across the rotation. Nobody else: a recipient's new pseudonyms need no old key.
 READS_OLDER: Mapping[Role, frozenset[str]] = {
     Role.AUDIT: frozenset({"audit_chain", "audit_signing", "audit_subject"}),
     Role.DELIVERY: frozenset({"trace_seal"}),
-    Role.PROCESSOR: frozenset(),
+    Role.PROCESSOR: frozenset({"audit_subject"}),
     Role.CONSENT: frozenset(),
     Role.AGENCY: frozenset(),
 }
@@ -68,8 +70,14 @@ def role_doc(doc: Mapping[str, Any], role: Role, agency: str | None = None) -> d
     older = doc.get("previous")
     if isinstance(older, Mapping):  # keys rotated out: only to a role that reads with them
         mine = {s: k for s, k in older.items() if str(s).partition(".")[0] in READS_OLDER[role]}
+        signing = mine.pop("audit_signing", None)
+        if signing:  # checking older checkpoints needs their public halves, nothing more
+            kept["audit_verifying"] = verifying_rows(signing)
         if mine:
             kept["previous"] = mine
+    if role is Role.PROCESSOR and isinstance(kept.get("token"), list):
+        # It makes tokens with the active key; reversing old ones is the consent API's.
+        kept["token"] = [t for t in kept["token"] if isinstance(t, Mapping) and t.get("active")]
     if role is not Role.AGENCY:
         return kept
     if not agency:

@@ -60,6 +60,9 @@ class Keyring:
     # Keys rotated out of a one-key slot ("audit_subject", "pseudonym.<agency>", ...), newest
     # first, kept to read what they made (key_rotation.py): never used for anything new.
     previous: Mapping[str, tuple[Key, ...]] = field(default_factory=dict)
+    # Older audit signing keys' public halves only, oldest first: what the audit service is
+    # given to check older checkpoints with (key_roles.py), never their private seeds.
+    audit_verifying: Mapping[str, Ed25519PublicKey] = field(default_factory=dict)
 
     def keys_of(self, slot: str) -> tuple[Key, ...]:
         """Every key of a one-key ``slot``: the active one first (if any), then the older
@@ -69,9 +72,15 @@ class Keyring:
         return ((active,) if active is not None else ()) + tuple(self.previous.get(slot, ()))
 
     def audit_verifying_keys(self) -> dict[str, Ed25519PublicKey]:
-        """The public half of every audit signing key, by key id (older checkpoints are
-        checked with the key that signed them)."""
-        return {k.key_id: _signing_key(k).public_key() for k in self.keys_of("audit_signing")}
+        """The public half of every audit signing key by key id, oldest first, the active
+        one last (older checkpoints are checked with the key that signed them)."""
+        older = {
+            k.key_id: _signing_key(k).public_key() for k in self.previous.get("audit_signing", ())
+        }
+        found = {**self.audit_verifying, **dict(reversed(older.items()))}
+        if self.audit_signing is not None:
+            found[self.audit_signing.key_id] = _signing_key(self.audit_signing).public_key()
+        return found
 
     def live_agency_tokens(self, now: datetime | None = None) -> Mapping[str, str]:
         """The agencies' own tokens' hashes, those expired left out."""
@@ -222,7 +231,34 @@ def parse_keyring(doc: Any) -> Keyring:
         agency_api_keys=parse_api_keys(doc.get("agency_api_keys")),
         trace_seal=_parse_key("trace_seal", doc["trace_seal"]) if "trace_seal" in doc else None,
         previous=_parse_previous(doc.get("previous") or {}),
+        audit_verifying=_parse_verifying(doc.get("audit_verifying") or []),
     )
+
+
+def _parse_verifying(rows: Any) -> dict[str, Ed25519PublicKey]:
+    if not isinstance(rows, list):
+        raise ConfigurationError("keyring 'audit_verifying' is a list of {id, public}")
+    found = {}
+    for i, row in enumerate(rows):
+        try:
+            raw = base64.b64decode(str(row["public"]), validate=True)
+            found[str(row["id"])] = Ed25519PublicKey.from_public_bytes(raw)
+        except (KeyError, TypeError, ValueError, binascii.Error):
+            raise ConfigurationError(
+                f"keyring 'audit_verifying[{i}]' is not a public key"
+            ) from None
+    return found
+
+
+def verifying_rows(signing_rows: Iterable[Any]) -> list[dict[str, str]]:
+    """Older audit signing keys (``previous.audit_signing``, newest first) as their public
+    halves only, oldest first: the audit service's part of them."""
+    rows = []
+    for i, raw in enumerate(signing_rows):
+        key = _parse_key(f"previous.audit_signing[{i}]", raw)
+        public = _signing_key(key).public_key().public_bytes_raw()
+        rows.append({"id": key.key_id, "public": _b64(public)})
+    return list(reversed(rows))
 
 
 # One-key slots a key can be rotated out of ("pseudonym" per agency: "pseudonym.<agency>").

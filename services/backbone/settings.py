@@ -58,10 +58,11 @@ class BackboneSettings(BaseSettings):
         description="if set, GET /metrics answers only `Authorization: Bearer <token>` "
         "(Prometheus: `authorization: {credentials: ...}`)",
     )
-    person_index_database_url: str | None = Field(
+    person_index_database_url: SecretStr | None = Field(
         None,
         description="the person index the agency services and the consent API share "
-        "(SQLAlchemy URL); default: SQLite beside the keyring file, person-index.db",
+        "(SQLAlchemy URL, a secret: it may carry a password); default: SQLite beside the "
+        "keyring file, person-index.db",
     )
 
     def kafka_access(self) -> KafkaAccess:
@@ -129,10 +130,10 @@ class BackboneSettings(BaseSettings):
     def person_index_url(self) -> str:
         return self.beside_keyring(self.person_index_database_url, "person-index.db")
 
-    def beside_keyring(self, url: str | None, name: str) -> str:
+    def beside_keyring(self, url: SecretStr | None, name: str) -> str:
         """``url``, or an SQLite database ``name`` beside the keyring file."""
-        if url:
-            return url
+        if url is not None and url.get_secret_value():
+            return url.get_secret_value()
         if self.keyring_file is None:
             raise ConfigurationError(
                 f"set the database URL for {name} (see INFOSHARE_*_DATABASE_URL) or "

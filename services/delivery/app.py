@@ -65,7 +65,9 @@ def create_app(
             "the keyring holds no agency tokens: no recipient can call this service "
             "(make a new keyring with `infoshare keys generate`)"
         )
-    store = DeliveryStore(settings.delivery_database_url, secret_box=SecretBox.of(keyring))
+    store = DeliveryStore(
+        settings.delivery_database_url.get_secret_value(), secret_box=SecretBox.of(keyring)
+    )
     store.create_schema()
     if moved := webhook_secrets.seal_clear_secrets(store):
         log.warning("encrypted %d webhook secrets an earlier version stored in clear", moved)

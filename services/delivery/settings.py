@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from services.backbone.settings import HttpSettings
 from services.delivery.backoff import RetryPolicy
 
 
 class DeliverySettings(HttpSettings):
-    delivery_database_url: str = Field(
-        "sqlite:///infoshare-delivery.db",
-        description="SQLAlchemy URL of the notification log (SQLite or PostgreSQL)",
+    delivery_database_url: SecretStr = Field(
+        SecretStr("sqlite:///infoshare-delivery.db"),
+        description="SQLAlchemy URL of the notification log (SQLite or PostgreSQL; a secret: "
+        "it may carry a password)",
     )
     delivery_public_url: str = Field(
         "",

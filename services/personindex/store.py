@@ -44,10 +44,14 @@ class Resolution:
 
 
 PERSON_INDEX_TABLES = tuple(str(t.__tablename__) for t in (PersonRow, LinkRow, ReviewRow))
-# The agency services resolve and link (read, add, update); the consent API only finds a
-# child's identity (read). Nobody deletes; the operator owns the schema.
-PERSON_INDEX_WRITER = {name: ("SELECT", "INSERT", "UPDATE") for name in PERSON_INDEX_TABLES}
-PERSON_INDEX_READER = {name: ("SELECT",) for name in PERSON_INDEX_TABLES}
+# The agency services resolve and link: they read and add, never change a person or a link
+# another agency made (closing a review is the operator's, ``infoshare persons``). The
+# consent API only finds a child's identity. Nobody deletes; the operator owns the schema.
+PERSON_INDEX_WRITER = {name: ("SELECT", "INSERT") for name in PERSON_INDEX_TABLES}
+PERSON_INDEX_READER = {
+    str(PersonRow.__tablename__): ("SELECT",),
+    str(LinkRow.__tablename__): ("SELECT",),
+}
 
 
 def create_person_index_schema(engine: Engine) -> None:

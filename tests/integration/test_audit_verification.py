@@ -258,8 +258,12 @@ def test_a_child_is_found_under_every_audit_subject_key_after_a_rotation(
     database_url: str, tmp_path: Path
 ) -> None:
     """Records made before the audit subject key was rotated are keyed under the older
-    key: a search by NHS number or by UPN finds both generations, and two generations of
-    one child's links are not taken for two children."""
+    key; the processor keys the child under the older keys too, as aliases. So a search by
+    NHS number or UPN finds both generations; a UPN linked to one child before the rotation
+    and to another after it is refused, never merged."""
+    from fastapi import HTTPException
+
+    from consent.processor.records import AuditSubject
     from services.audit.child import ChildQuery, find_child
     from services.backbone.identifiers import subject_identifier, upn_identifier
     from services.backbone.key_rotation import rotate_key
@@ -271,27 +275,41 @@ def test_a_child_is_found_under_every_audit_subject_key_after_a_rotation(
     rotate_key(path, "audit_subject")
     ring = load_keyring(path)
     new = ring.require_audit_subject()
-    nhs, upn = "9434765919", "A123456789012"
+    upn = "A123456789012"
 
-    def keyed(key: Any, identity: str) -> str:
-        return keyed_id(key.secret, "audit-subject", identity)
+    def about(offset: int, nhs: str, *, before: bool) -> AuditRecord:
+        """A decision keyed as the processor keys it, before or after the rotation."""
+        child = subject_identifier(nhs_number=nhs)
+        keyed = (
+            AuditSubject.of(old, child, [upn_identifier(upn)])
+            if before
+            else AuditSubject.of(new, child, [upn_identifier(upn)], [old])
+        )
+        return _record(offset, **keyed.fields())
+
+    def key_of(key: Any, nhs: str) -> str:
+        return keyed_id(key.secret, "audit-subject", subject_identifier(nhs_number=nhs))
 
     store = _store(database_url, tmp_path / "cp.jsonl", ring)
-    store.add_batch(
-        [
-            _record(
-                offset,
-                subject_key=keyed(key, subject_identifier(nhs_number=nhs)),
-                subject_aliases=[keyed(key, upn_identifier(upn))],
-            )
-            for offset, key in ((1, old), (2, new))
-        ]
-    )
-    both = sorted(keyed(k, subject_identifier(nhs_number=nhs)) for k in (old, new))
-    for query in (ChildQuery(nhs_number=nhs), ChildQuery(upn=upn)):
+    store.add_batch([about(1, "9434765919", before=True), about(2, "9434765919", before=False)])
+    both = sorted(key_of(k, "9434765919") for k in (old, new))
+    for query in (ChildQuery(nhs_number="9434765919"), ChildQuery(upn=upn)):
         child = find_child(query, store, ring.keys_of("audit_subject"))
         assert both == [k for k in child.subject_keys if k in both]
-        assert child.key == keyed(new, subject_identifier(nhs_number=nhs))
+        assert child.key == key_of(new, "9434765919")
         assert [r.offset_in for r in store.by_subject(child.subject_keys, limit=10)] == [1, 2]
-    only_new = find_child(ChildQuery(nhs_number=nhs), store, [new])
+    only_new = find_child(ChildQuery(nhs_number="9434765919"), store, [new])
     assert [r.offset_in for r in store.by_subject(only_new.subject_keys, limit=10)] == [2]
+
+    # The UPN on one child's record before the rotation and another's after: refused.
+    mixed = _store(f"{database_url}", tmp_path / "cp2.jsonl", ring)
+    with mixed.engine.begin() as db:
+        db.execute(sqlalchemy.text("DELETE FROM audit_subject_alias"))
+        db.execute(sqlalchemy.text("DELETE FROM audit_checkpoint"))
+        db.execute(sqlalchemy.text("DELETE FROM audit_entry"))
+    mixed.add_batch([about(1, "9434765919", before=True), about(3, "9999999468", before=False)])
+    with pytest.raises(HTTPException) as refused:
+        find_child(ChildQuery(upn=upn), mixed, ring.keys_of("audit_subject"))
+    assert refused.value.status_code == 409
+    child = find_child(ChildQuery(nhs_number="9999999468"), mixed, ring.keys_of("audit_subject"))
+    assert [r.offset_in for r in mixed.by_subject(child.subject_keys, limit=10)] == [3]

@@ -167,7 +167,7 @@ async def resolver(host: str) -> Sequence[str]:
 def deliver(settings: DeliverySettings, count: int, *, first: int = 0) -> list[str]:
     """Store ``count`` deliveries to the recipient as its reader would (numbered for every
     subscription that wants them); their event ids."""
-    store = DeliveryStore(settings.delivery_database_url)
+    store = DeliveryStore(settings.delivery_database_url.get_secret_value())
     topic = settings.topics().deliver(LA)
     events = [delivery(n=n) for n in range(first, first + count)]
     batch = [

@@ -220,3 +220,42 @@ def test_a_checkpoint_round_trips_through_json(size: int) -> None:
     cp = _checkpoint(trail, size)
     again = Checkpoint.from_json(cp.to_json())
     assert again == cp and again.signature_valid(SIGNING.public_key())
+
+
+def _sealed_under(keys: list[bytes]) -> list[Stored]:
+    """A trail whose record n (from 1) is linked under ``keys[n - 1]``."""
+    out: list[Stored] = []
+    previous = GENESIS
+    for seq, key in enumerate(keys, start=1):
+        sealed = seal(key, previous, seq, _content(seq))
+        out.append(Stored(seq, _content(seq), sealed.entry_hash, sealed.chain_hash))
+        previous = bytes.fromhex(sealed.chain_hash)
+    return out
+
+
+def test_a_rotated_chain_key_verifies_forward_and_never_back() -> None:
+    """Links under the old key, then the new: intact. A link under the old key after one
+    under the new (what a leaked old key would make) is named."""
+    new = secrets.token_bytes(32)
+    forward = _sealed_under([KEY, KEY, new, new])
+    assert verify([new, KEY], forward, [], {"k": SIGNING.public_key()}).ok
+    back = _sealed_under([KEY, KEY, new, KEY, new])
+    problem = verify([new, KEY], back, [], {"k": SIGNING.public_key()}).problem
+    assert problem is not None and (problem.seq, problem.kind) == (4, "chain_broken")
+
+
+def test_a_larger_tree_signed_by_an_older_key_than_a_smaller_one_is_refused() -> None:
+    trail = _trail(6)
+    newer = Ed25519PrivateKey.generate()
+    keys = {"audit-signing-old": SIGNING.public_key(), "audit-signing-new": newer.public_key()}
+    leaves = [bytes.fromhex(r.entry_hash) for r in trail]
+
+    def signed(size: int, key: Ed25519PrivateKey, key_id: str) -> Checkpoint:
+        head = bytes.fromhex(trail[size - 1].chain_hash)
+        return checkpoint_for(leaves[:size], head, now=NOW, key=key, key_id=key_id)
+
+    forward = [signed(2, SIGNING, "audit-signing-old"), signed(4, newer, "audit-signing-new")]
+    assert verify([KEY], trail, forward, keys).ok
+    back = [signed(4, newer, "audit-signing-new"), signed(6, SIGNING, "audit-signing-old")]
+    problem = verify([KEY], trail, back, keys).problem
+    assert problem is not None and "rotated out before" in problem.detail

@@ -74,9 +74,35 @@ def test_older_keys_go_only_to_the_roles_that_read_with_them(path: Path) -> None
     rotate_key(path, "pseudonym", LA)
     settings = BackboneSettings(keyring_file=path)
     held = {role: set(settings.keyring(role).previous) for role in Role if role != Role.AGENCY}
-    assert held[Role.AUDIT] == {"audit_chain", "audit_subject", "audit_signing"}
+    assert held[Role.AUDIT] == {"audit_chain", "audit_subject"}  # signing: public halves only
     assert held[Role.DELIVERY] == {"trace_seal"}
-    assert not held[Role.PROCESSOR] and not held[Role.CONSENT]  # they only make new things
+    assert held[Role.PROCESSOR] == {"audit_subject"}  # the child's older keys, as aliases
+    assert not held[Role.CONSENT]
+    assert not settings.keyring(Role.AGENCY, LA).previous
+
+
+def test_the_audit_service_checks_older_checkpoints_with_public_halves_only(path: Path) -> None:
+    first = load_keyring(path).require_audit_signing()
+    rotate_key(path, "audit_signing")
+    second = load_keyring(path).require_audit_signing()
+    rotate_key(path, "audit_signing")
+    audit = BackboneSettings(keyring_file=path).keyring(Role.AUDIT)
+    assert "audit_signing" not in audit.previous  # no older private seed
+    older = [first[0], second[0]]
+    assert list(audit.audit_verifying_keys())[:2] == older  # oldest first, the active last
+    for key_id, private in (first, second):
+        assert audit.audit_verifying_keys()[key_id].public_bytes_raw() == (
+            private.public_key().public_bytes_raw()
+        )
+    assert list(load_keyring(path).audit_verifying_keys())[:2] == older  # the operator's too
+
+
+def test_the_processor_holds_only_the_active_token_key(path: Path) -> None:
+    rotate_key(path, "token")
+    settings = BackboneSettings(keyring_file=path)
+    assert len(settings.keyring(Role.PROCESSOR).tokens) == 1
+    assert settings.keyring(Role.PROCESSOR).token_key() == load_keyring(path).token_key()
+    assert len(settings.keyring(Role.CONSENT).tokens) == 2  # it reverses older tokens
     assert not settings.keyring(Role.AGENCY, LA).previous
 
 

@@ -83,7 +83,15 @@ def test_an_agency_token_expires_and_a_renewed_one_replaces_it(tmp_path: Path) -
     assert renewed.agency_credential(new) is not None
 
 
-def test_rotate_refreshes_the_role_files_and_refuses_routing_saying_why(tmp_path: Path) -> None:
+def old_token(hub: Path) -> str:
+    """Rotate the token key; the older one's id."""
+    before = load_keyring(hub).active_token
+    _run("rotate", "--keyring", str(hub), "--kind", "token")
+    assert before is not None
+    return before
+
+
+def test_rotate_and_retire_refresh_the_role_files_and_routing_is_refused(tmp_path: Path) -> None:
     hub = tmp_path / "keyring.yaml"
     _run("generate", "--out", str(hub))
     _run("split", "--keyring", str(hub), "--into", str(tmp_path))
@@ -92,7 +100,11 @@ def test_rotate_refreshes_the_role_files_and_refuses_routing_saying_why(tmp_path
     said = _run("rotate", "--keyring", str(hub), "--kind", "audit_signing")
     new = said.split("audit_signing key ")[1].split(";")[0]
     assert "restart the audit service" in said
-    assert [k.key_id for k in load_keyring(audit).keys_of("audit_signing")] == [new, old]
+    assert list(load_keyring(audit).audit_verifying_keys()) == [old, new]
+
+    retired = _run("retire", "--keyring", str(hub), "--key-id", old_token(hub))
+    assert "token key" in retired
+    assert len(load_keyring(tmp_path / f"{Role.CONSENT}.keys.yaml").tokens) == 1  # gone there too
     _run("rotate", "--keyring", str(hub), "--kind", "pseudonym", "--agency", LA)
     assert f"pseudonym.{LA}" in load_keyring(hub).previous  # the operator's alone
     assert not load_keyring(tmp_path / f"{Role.PROCESSOR}.keys.yaml").previous

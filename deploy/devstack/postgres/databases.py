@@ -4,8 +4,9 @@ login role of its own with only the rights its store declares, on only its own d
 
 - an agency service ``<id>``: ``infoshare_outbox_<id>`` (its outbox and inbox: take
   submissions, publish and mark events, keep its inbox) and ``infoshare_person_index``
-  (resolve and link children);
-- the consent API: ``infoshare_person_index``, to read (find a child's identity);
+  (resolve and link children: read and add, never change);
+- the consent API: ``infoshare_person_index``'s persons and links, to read (find a child's
+  identity);
 - delivery: ``infoshare_delivery`` (store deliveries, never change or delete one; keep
   subscriptions and their queues);
 - the audit service: ``infoshare_audit`` (read and add records, never change or delete one).
@@ -18,6 +19,7 @@ store's ``SERVICE_PRIVILEGES``), so they change with the code that needs them.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -61,9 +63,15 @@ class StackDatabases:
         return self.env.get(role_name, {})
 
 
-def _ident(agency: str) -> str:
-    """An agency id as part of a PostgreSQL name (lower case, ``-`` as ``_``)."""
-    return agency.lower().replace("-", "_")
+def _name(prefix: str, agency: str) -> str:
+    """A PostgreSQL name for ``agency``'s: ``prefix`` and the id (lower case, ``-`` as
+    ``_``), within PostgreSQL's 63 bytes: a longer one ends in a hash of the whole id, so
+    that two long ids never share a name."""
+    name = prefix + agency.lower().replace("-", "_")
+    if len(name.encode()) <= 63:
+        return name
+    digest = hashlib.sha256(agency.encode()).hexdigest()[:12]
+    return name.encode()[: 63 - 13].decode(errors="ignore") + "_" + digest
 
 
 def _schema(owner_url: str, tables: Sequence[str]) -> None:
@@ -102,7 +110,7 @@ def provision(node: PostgresNode, agencies: Iterable[str]) -> StackDatabases:
         )
     }
     for agency in agencies:
-        role, outbox = f"infoshare_agency_{_ident(agency)}", f"infoshare_outbox_{_ident(agency)}"
+        role, outbox = _name("infoshare_agency_", agency), _name("infoshare_outbox_", agency)
         _schema(node.ensure_database(outbox), list(dict.fromkeys([*OUTBOX_TABLES, *INBOX_TABLES])))
         made.env[f"agency:{agency}"] = {
             OUTBOX_URL: node.ensure_service_role(

@@ -296,7 +296,13 @@ class PostgresNode:
                         sql.SQL(", ").join(sql.SQL(r) for r in rights), sql.Identifier(table), who
                     )
                 )
-            conn.execute(sql.SQL("GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {}").format(who))
+            conn.execute(
+                sql.SQL("REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM {}").format(who)
+            )
+            if any("INSERT" in rights for rights in privileges.values()):  # serial keys
+                conn.execute(
+                    sql.SQL("GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {}").format(who)
+                )
         return (
             f"postgresql+psycopg://{quote(role, safe='')}:{quote(password, safe='')}"
             f"@127.0.0.1:{self.port}/{database}"
