@@ -14,6 +14,7 @@ from fastapi import FastAPI, HTTPException, Query
 from fastapi import Path as InPath
 from pydantic import Field, SecretStr
 
+from services.audit import anchoring
 from services.audit.health import audit_health
 from services.audit.ingest import ingest
 from services.audit.models import (
@@ -35,6 +36,7 @@ from services.audit.store import (
     review_override,
 )
 from services.audit.verification import verify_every
+from services.backbone import kafka
 from services.backbone.bearer import PersonAuthorization
 from services.backbone.http import create_service_app
 from services.backbone.http_telemetry import instrument_http
@@ -59,7 +61,10 @@ class AuditSettings(HttpSettings):
         description="signed checkpoints are also appended here, outside the database",
     )
     audit_checkpoint_every: int = Field(
-        1000, ge=1, description="records between signed checkpoints (and one each minute)"
+        1,
+        ge=1,
+        description="records between signed checkpoints, each signed in its batch's own "
+        "transaction; 1 (the default): every batch, so no record is committed unsigned",
     )
     audit_verify_every_s: float = Field(
         300.0,
@@ -112,6 +117,7 @@ def create_app(settings: AuditSettings | None = None) -> FastAPI:
             ),
             name="audit ingestion",
         )
+        anchors = critical_task(anchor(settings, store, stop), name="audit anchoring")
         checks: asyncio.Task[None] | None = None
         if settings.audit_verify_every_s > 0:
             checks = asyncio.create_task(
@@ -126,6 +132,8 @@ def create_app(settings: AuditSettings | None = None) -> FastAPI:
             stop.set()
             with contextlib.suppress(Exception):  # already reported by critical_task
                 await task
+            with contextlib.suppress(Exception):  # (ingestion's last checkpoint included)
+                await anchors
             if checks is not None:
                 await checks  # it ends at the next record it walks
             metrics.shutdown()  # an OTLP reader sends its last interval
@@ -197,6 +205,25 @@ def create_app(settings: AuditSettings | None = None) -> FastAPI:
     app.state.audit_store = store  # for benchmarks and operators' tools in process
     instrument_http(app, metrics, token=settings.scrape_token())
     return app
+
+
+async def anchor(settings: AuditSettings, store: AuditStore, stop: asyncio.Event) -> None:
+    """Publish every checkpoint the store signs to the anchor topic (anchoring.py), from
+    where the topic left off, until ``stop``."""
+    access = settings.kafka_access()
+    topics = settings.topics()
+    directory = settings.directory()
+    wanted = topics.audit_checkpoints
+    await kafka.ensure_topics(access, [s for s in topics.all_specs(directory) if s.name == wanted])
+    producer = kafka.producer(access)
+    await producer.start()
+    try:
+        after = await anchoring.last_published(access, wanted)
+        await anchoring.publish(
+            store.engine, store.sealing, producer, wanted, after=after, stop=stop
+        )
+    finally:
+        await producer.stop()
 
 
 def _checkpoint_age(store: AuditStore) -> float | None:

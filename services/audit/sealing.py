@@ -30,7 +30,9 @@ class Sealing:
     key_id: str
     signing: Ed25519PrivateKey
     checkpoint_file: Path | None = None
-    checkpoint_every: int = 1000  # records between checkpoints (and one at every start)
+    # Records between checkpoints, each signed in its batch's transaction: 1 signs every
+    # batch, so no record is ever committed without a checkpoint (and one at every start).
+    checkpoint_every: int = 1
     # Keys rotated out (key_rotation.py): records and checkpoints made before still verify.
     older_chain_keys: tuple[bytes, ...] = ()
     older_signers: Mapping[str, Ed25519PublicKey] = field(default_factory=dict)
@@ -92,12 +94,6 @@ def trusted_checkpoint(session: Session, sealing: Sealing) -> AuditCheckpoint | 
     return None
 
 
-def last_checkpoint_size(engine: Engine, sealing: Sealing) -> int:
-    with Session(engine) as session:
-        row = trusted_checkpoint(session, sealing)
-    return row.tree_size if row else 0
-
-
 def _resumed(checkpoint: AuditCheckpoint | None) -> MerkleAccumulator:
     """The tree as of ``checkpoint``, from its compact range if that gives its signed root;
     an empty tree otherwise (every record is then hashed again)."""
@@ -117,37 +113,52 @@ def _resumed(checkpoint: AuditCheckpoint | None) -> MerkleAccumulator:
     return tree
 
 
-def write_checkpoint(engine: Engine, sealing: Sealing, *, now: datetime) -> Checkpoint | None:
-    """Sign the tree head over every record stored so far; None if nothing is new. Hashes
-    only the records after the last checkpoint (its compact range carries the rest)."""
-    with Session(engine) as session:
-        tree = _resumed(trusted_checkpoint(session, sealing))
-        rows = session.exec(
-            select(AuditEntry.seq, AuditEntry.entry_hash, AuditEntry.chain_hash)
-            .where(col(AuditEntry.seq) > tree.size)
-            .order_by(col(AuditEntry.seq))
-        ).all()
-        if not rows:
-            return None
-        for _, entry, _ in rows:
-            tree.append(bytes.fromhex(entry))
-        if rows[-1][0] != tree.size:  # a record is missing: never sign over the gap
-            log.error(
-                "audit checkpoint not signed: %d records after seq %d end at seq %d; "
-                "run `infoshare audit verify`",
-                len(rows),
-                tree.size - len(rows),
-                rows[-1][0],
-            )
-            return None
-        cp = Checkpoint(
-            tree.size, tree.root().hex(), rows[-1][2], now.isoformat(), sealing.key_id
-        ).signed(sealing.signing)
-        session.add(AuditCheckpoint(**cp.to_json(), peaks=[list(p) for p in tree.peaks]))
-        session.commit()
-    if sealing.checkpoint_file is not None:
+def sign_head(
+    session: Session, sealing: Sealing, *, now: datetime, min_new: int = 1
+) -> Checkpoint | None:
+    """Sign the tree head over every record in ``session``'s view, in its transaction (the
+    caller commits); None if fewer than ``min_new`` records are new since the last
+    checkpoint, or a record is missing. Hashes only the records after the last checkpoint
+    (its compact range carries the rest)."""
+    tree = _resumed(trusted_checkpoint(session, sealing))
+    rows = session.exec(
+        select(AuditEntry.seq, AuditEntry.entry_hash, AuditEntry.chain_hash)
+        .where(col(AuditEntry.seq) > tree.size)
+        .order_by(col(AuditEntry.seq))
+    ).all()
+    if not rows or len(rows) < min_new:
+        return None
+    for _, entry, _ in rows:
+        tree.append(bytes.fromhex(entry))
+    if rows[-1][0] != tree.size:  # a record is missing: never sign over the gap
+        log.error(
+            "audit checkpoint not signed: %d records after seq %d end at seq %d; "
+            "run `infoshare audit verify`",
+            len(rows),
+            tree.size - len(rows),
+            rows[-1][0],
+        )
+        return None
+    cp = Checkpoint(
+        tree.size, tree.root().hex(), rows[-1][2], now.isoformat(), sealing.key_id
+    ).signed(sealing.signing)
+    session.add(AuditCheckpoint(**cp.to_json(), peaks=[list(p) for p in tree.peaks]))
+    return cp
+
+
+def append_to_file(sealing: Sealing, checkpoint: Checkpoint | None) -> None:
+    """Keep a committed checkpoint in the file outside the database too."""
+    if checkpoint is not None and sealing.checkpoint_file is not None:
         with open_private(sealing.checkpoint_file, "ab") as out:
-            out.write(orjson.dumps(cp.to_json()) + b"\n")
+            out.write(orjson.dumps(checkpoint.to_json()) + b"\n")
+
+
+def write_checkpoint(engine: Engine, sealing: Sealing, *, now: datetime) -> Checkpoint | None:
+    """Sign the tree head over every record stored so far, in a transaction of its own."""
+    with Session(engine) as session:
+        cp = sign_head(session, sealing, now=now)
+        session.commit()
+    append_to_file(sealing, cp)
     return cp
 
 
@@ -170,7 +181,7 @@ def stored_records(engine: Engine, batch: int = 5000) -> Iterator[Stored]:
 
 
 def sealing_from(
-    keyring: Keyring, checkpoint_file: Path | None, *, checkpoint_every: int = 1000
+    keyring: Keyring, checkpoint_file: Path | None, *, checkpoint_every: int = 1
 ) -> Sealing:
     """The store's keys from the keyring; refuses (ConfigurationError) without them."""
     key_id, signing = keyring.require_audit_signing()

@@ -22,7 +22,13 @@ from services.audit.models import (
     OverrideReviewIn,
     SubjectAlias,
 )
-from services.audit.sealing import Sealing, last_checkpoint_size, seal_new, write_checkpoint
+from services.audit.sealing import (
+    Sealing,
+    append_to_file,
+    seal_new,
+    sign_head,
+    write_checkpoint,
+)
 from services.backbone.audit_contract import AuditRecord
 from services.backbone.database import engine_for
 
@@ -92,14 +98,21 @@ class AuditStore:
                     fresh.setdefault(r.audit_id, r)
             # Plain rows and one executemany: building ORM objects cost half the ingest time.
             rows = [r.model_dump() for r in fresh.values()]
-            last = seal_new(session, rows, self.sealing.chain_key)
+            seal_new(session, rows, self.sealing.chain_key)
+            signed = None
             if rows:
                 insert_rows(session, AuditEntry.__table__, rows)  # type: ignore[attr-defined]
                 self._add_aliases(session, rows)
+                # In the records' own transaction: with checkpoint_every 1 (the default),
+                # no record is ever committed without a signed checkpoint over it.
+                signed = sign_head(
+                    session,
+                    self.sealing,
+                    now=datetime.now(UTC),
+                    min_new=self.sealing.checkpoint_every,
+                )
             session.commit()
-        checkpointed = last_checkpoint_size(self.engine, self.sealing) if rows else last
-        if last - checkpointed >= self.sealing.checkpoint_every:
-            self.checkpoint()
+        append_to_file(self.sealing, signed)
         return len(fresh)
 
     @staticmethod

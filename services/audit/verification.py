@@ -15,24 +15,26 @@ import asyncio
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from services.audit.chain import Stored, verify
+from services.audit.anchoring import Anchor, file_anchor
+from services.audit.chain import Checkpoint, Stored, verify
 from services.audit.models import AuditEntry
-from services.audit.sealing import file_checkpoints, stored_checkpoints, stored_records
+from services.audit.sealing import stored_checkpoints, stored_records
 from services.audit.store import AuditStore, alias_links, sealed_links
 
 log = logging.getLogger(__name__)
 
-Check = Literal["checkpoint_file", "chain", "alias_index"]
+Check = Literal["anchor", "chain", "alias_index"]
 Links = set[tuple[str, str, str]]
+SETTLE_S = 5.0  # how long a head may wait for its anchor (commit, then publish)
 
 
 @dataclass(frozen=True)
@@ -41,11 +43,15 @@ class TrailVerdict:
     checkpoints: int  # signed checkpoints that agree with them
     problem: str | None = None  # in the words ``infoshare audit verify`` prints
     failed: Check | None = None  # the check that found the problem
-    checkpoint_file_missing: bool = False  # no checkpoint in the file: only the database's
+    links_checked: bool = True  # the keyed chain links too (with the chain key)
+    anchored: int = 0  # the largest tree an anchor outside the store vouches for
 
     @property
     def ok(self) -> bool:
         return self.problem is None
+
+
+Anchors = Callable[[], Sequence[Anchor]]  # read again when asked: they grow while we walk
 
 
 def identity(records: Iterable[Stored]) -> Iterator[Stored]:
@@ -55,29 +61,37 @@ def identity(records: Iterable[Stored]) -> Iterator[Stored]:
 def verify_trail(
     engine: Engine,
     *,
-    chain_keys: Sequence[bytes],
     public_keys: Mapping[str, Ed25519PublicKey],
-    checkpoint_file: Path | None,
+    anchors: Anchors,
+    chain_keys: Sequence[bytes] = (),
     counted: Callable[[Iterable[Stored]], Iterable[Stored]] = identity,
+    settle_s: float = SETTLE_S,
 ) -> TrailVerdict:
-    """Verify the trail in ``engine``'s store against the checkpoints there and in
-    ``checkpoint_file``; ``counted`` sees each record as it is walked (a progress bar, a
-    way to stop). Raises what the database driver or the file raise when they cannot be
-    read: that is not a verdict."""
-    # The file first: the store commits a checkpoint before it appends it to the file.
-    outside = file_checkpoints(checkpoint_file) if checkpoint_file else []
+    """Verify the trail in ``engine``'s store with public material only: every record's
+    hash and number, every checkpoint's signature (by the key it names, ``public_keys``
+    oldest first) and tree head, against the checkpoints in the store and in ``anchors``
+    outside it. It fails, naming why, when an anchored checkpoint is missing from the store
+    or disagrees with another, when the store is shorter than an anchor says, and when no
+    anchor covers the store's head. With ``chain_keys`` (the audit service's secret) the
+    keyed chain links are checked too. ``counted`` sees each record as it is walked.
+    Raises what the database driver or an anchor raise when they cannot be read."""
+    outside = anchors()  # before the store's: a checkpoint is committed, then anchored
     in_db = stored_checkpoints(engine)
-    missing = [c for c in outside if c not in in_db]
-    if missing:
-        return TrailVerdict(
-            0,
-            0,
-            f"the checkpoint of {missing[0].tree_size} records signed at "
-            f"{missing[0].created_at} is in {checkpoint_file} but not (as signed) in the database",
-            "checkpoint_file",
-        )
-    no_file = not outside
-    merged = {c.signature: c for c in [*in_db, *outside]}
+    merged = {c.signature: c for c in [*in_db, *(c for a in outside for c in a.checkpoints)]}
+    disagreement = _disagreement(list(merged.values()))
+    if disagreement is not None:
+        return TrailVerdict(0, 0, disagreement, "anchor")
+    signed = {c.signature for c in in_db}
+    for anchor in outside:
+        missing = [c for c in anchor.checkpoints if c.signature not in signed]
+        if missing:
+            return TrailVerdict(
+                0,
+                0,
+                f"the checkpoint of {missing[0].tree_size} records signed at "
+                f"{missing[0].created_at} is in {anchor.where} but not (as signed) in the store",
+                "anchor",
+            )
     sealed: Links = set()
     verdict = verify(
         chain_keys,
@@ -85,24 +99,90 @@ def verify_trail(
         list(merged.values()),
         public_keys,
     )
+    linked = bool(chain_keys)
     if verdict.problem is not None:
+        failed: Check = "anchor" if verdict.problem.kind == "truncated" else "chain"
         return TrailVerdict(
-            verdict.records, verdict.checkpoints, str(verdict.problem), "chain", no_file
+            verdict.records, verdict.checkpoints, str(verdict.problem), failed, linked
         )
+    anchored, short = _anchored(anchors, outside, verdict.records, settle_s)
+    if short is not None:
+        return TrailVerdict(verdict.records, verdict.checkpoints, short, "anchor", linked, anchored)
+    alias_problem = _alias_problem(engine, sealed, verdict.records)
+    if alias_problem is not None:
+        return TrailVerdict(
+            verdict.records, verdict.checkpoints, alias_problem, "alias_index", linked, anchored
+        )
+    return TrailVerdict(verdict.records, verdict.checkpoints, None, None, linked, anchored)
+
+
+def _disagreement(checkpoints: Sequence[Checkpoint]) -> str | None:
+    """Two signed checkpoints of one size with different heads: the trail was forked."""
+    by_size: dict[int, Checkpoint] = {}
+    for cp in checkpoints:
+        seen = by_size.setdefault(cp.tree_size, cp)
+        if (seen.root, seen.chain_head) != (cp.root, cp.chain_head):
+            return (
+                f"checkpoints disagree: two signed heads of {cp.tree_size} records "
+                f"({seen.created_at} and {cp.created_at}) differ"
+            )
+    return None
+
+
+def _anchored(
+    anchors: Anchors, first: Sequence[Anchor], head: int, settle_s: float
+) -> tuple[int, str | None]:
+    """How far every anchor vouches for the store (the smallest of their largest trees),
+    and why that falls short of the ``head`` if it does: no anchor at all, one missing, or
+    one that stops before the head. A live store anchors each checkpoint a moment after it
+    commits it: the anchors are read again for up to ``settle_s`` before they are judged."""
+    given = list(first)
+    deadline = time.monotonic() + settle_s
+    while given and _reach(given) < head and time.monotonic() < deadline:
+        time.sleep(0.2)
+        given = list(anchors())
+    if not given:
+        if head == 0:
+            return 0, None
+        return 0, (
+            f"no anchor covers the store's head: records 1..{head} are in no checkpoint kept "
+            "outside the store (no anchor was given)"
+        )
+    reach = _reach(given)
+    for anchor in given:
+        if anchor.missing and head > 0:
+            return reach, f"{anchor.where} is not there (deleted?): it anchors the store"
+    top = max(a.size for a in given)
+    if head > top:
+        where = ", ".join(a.where for a in given)
+        return reach, (
+            f"no anchor covers the store's head: records {top + 1}..{head} are in no "
+            f"checkpoint kept outside the store ({where})"
+        )
+    for anchor in given:
+        if anchor.size < head:
+            return reach, (
+                f"{anchor.where} covers records up to {anchor.size} only, the store holds "
+                f"{head} (rewound, or cut off?)"
+            )
+    return reach, None
+
+
+def _reach(anchors: Sequence[Anchor]) -> int:
+    return min((a.size for a in anchors), default=0)
+
+
+def _alias_problem(engine: Engine, sealed: Links, records: int) -> str | None:
     indexed = alias_links(engine)
-    added = indexed - sealed - _links_after(engine, verdict.records)  # read after the index
+    added = indexed - sealed - _links_after(engine, records)  # read after the index
     removed = sealed - indexed
     if added or removed:
-        return TrailVerdict(
-            verdict.records,
-            verdict.checkpoints,
+        return (
             "the alias index (audit_subject_alias) differs from the sealed records: "
             f"{len(added)} link(s) added, {len(removed)} removed; a search by UPN or LA "
-            "person id would find the wrong decisions",
-            "alias_index",
-            no_file,
+            "person id would find the wrong decisions"
         )
-    return TrailVerdict(verdict.records, verdict.checkpoints, None, None, no_file)
+    return None
 
 
 def _links_into(links: Links, records: Iterable[Stored]) -> Iterator[Stored]:
@@ -164,7 +244,7 @@ async def _verify_once(
             store.engine,
             chain_keys=store.sealing.chain_keys(),
             public_keys=store.sealing.public_keys(),
-            checkpoint_file=store.sealing.checkpoint_file,
+            anchors=lambda: _file_anchors(store),
             counted=until_halted,
         )
     except _Halted:
@@ -181,3 +261,10 @@ async def _verify_once(
         )
     else:
         log.error("ALERT audit trail verification failed: %s", verdict.problem)
+
+
+def _file_anchors(store: AuditStore) -> list[Anchor]:
+    """The service's own check: against the checkpoint file (the topic is ``infoshare
+    audit verify``'s to read)."""
+    path = store.sealing.checkpoint_file
+    return [file_anchor(path)] if path is not None else []

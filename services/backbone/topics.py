@@ -121,6 +121,12 @@ class Topics:
         return f"{self.namespace}audit.decisions"
 
     @property
+    def audit_checkpoints(self) -> str:
+        """The audit trail's signed checkpoints, published as an anchor outside its store
+        (services/audit/anchoring.py): one partition, kept forever."""
+        return f"{self.namespace}audit.checkpoints"
+
+    @property
     def consent_records(self) -> str:
         return f"{self.namespace}consent.records"
 
@@ -154,6 +160,7 @@ class Topics:
         specs += [transit(self.deliver(a.id)) for a in directory]
         specs += [
             transit(self.audit),
+            TopicSpec(self.audit_checkpoints, 1, retention_ms=-1, replication=r),
             table(self.state(PROTECTION_PLANS)),
             table(self.state(SEEN_EVENTS), forget_after_ms=DEDUP_WINDOW_MS),
             table(self.consent_records),

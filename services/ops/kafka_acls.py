@@ -151,8 +151,11 @@ def acl_rules(directory: Directory, topics: Topics) -> list[AclRule]:
     allow(d, read, topics.deliver(""), prefixed=True)
     allow(d, write, topics.dlq("delivery"))
     allow(d, write, topics.audit)
-    # The audit store reads the decisions; what it cannot store is dead-lettered.
+    # The audit store reads the decisions; what it cannot store is dead-lettered. It alone
+    # publishes its signed checkpoints (and reads back where it left off).
     allow(who.audit, read, topics.audit)
+    allow(who.audit, write, topics.audit_checkpoints)
+    allow(who.audit, read, topics.audit_checkpoints)
     allow(who.audit, write, topics.dlq("audit"))
     allow(who.audit, read, topics.audit_group, resource=Resource.GROUP)
     for agency in directory.publishers:

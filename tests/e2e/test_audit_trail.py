@@ -111,15 +111,28 @@ def test_an_ig_officer_finds_exports_and_proves_a_childs_disclosures(
 def test_audit_verify_proves_the_trail_then_names_the_record_edited_by_hand(
     stack: Stack, outcome: Outcome
 ) -> None:
+    """As an operator with the keyring, and as an outside verifier with only the public
+    keys and the anchor topic on the stack's broker."""
     state = stack.config.state_dir
     env = {
         "INFOSHARE_KEYRING_FILE": str(stack.keyring),
         "INFOSHARE_AUDIT_DATABASE_URL": stack.audit_database_url,
         "INFOSHARE_AUDIT_CHECKPOINT_FILE": str(state / "audit-checkpoints.jsonl"),
+        "INFOSHARE_TOPIC_NAMESPACE": stack.config.namespace,
+        **stack.kafka.as_env(),
     }
     runner = CliRunner()
     intact = runner.invoke(app, ["audit", "verify"], env=env)
     assert intact.exit_code == 0, intact.output
+    assert "chain links checked" in intact.output
+    keys = state / "audit-public-keys.json"
+    assert runner.invoke(app, ["audit", "public-keys", "--out", str(keys)], env=env).exit_code == 0
+    outside = {**env, "INFOSHARE_KEYRING_FILE": str(state / "no-keyring.yaml")}
+    public = runner.invoke(
+        app, ["audit", "verify", "--public-keys", str(keys), "--no-file"], env=outside
+    )
+    assert public.exit_code == 0, public.output
+    assert "chain links not checked" in " ".join(public.output.split())
     engine = sqlalchemy.create_engine(stack.audit_owner_url)
     with engine.begin() as db:  # by hand, as the database's owner could
         db.execute(sqlalchemy.text("UPDATE audit_entry SET decision = 'withheld' WHERE seq = 2"))

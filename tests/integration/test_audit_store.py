@@ -36,7 +36,7 @@ def _record(offset: int, *, recipient: str, decision: AuditOutcome, at: datetime
     )
 
 
-def _store(url: str, tmp_path: Path, keyring: Keyring, every: int = 1000) -> AuditStore:
+def _store(url: str, tmp_path: Path, keyring: Keyring, every: int = 1) -> AuditStore:
     sealing = sealing_from(keyring, tmp_path / "checkpoints.jsonl", checkpoint_every=every)
     store = AuditStore(url, sealing)
     store.create_schema()
@@ -111,7 +111,7 @@ def test_audit_verify_names_the_first_record_altered_by_hand(
         "INFOSHARE_AUDIT_DATABASE_URL": database_url,
         "INFOSHARE_AUDIT_CHECKPOINT_FILE": str(tmp_path / "checkpoints.jsonl"),
     }
-    intact = CliRunner().invoke(app, ["audit", "verify"], env=env)
+    intact = CliRunner().invoke(app, ["audit", "verify", "--no-topic"], env=env)
     assert intact.exit_code == 0, intact.output
     assert "intact: 12 record(s)" in intact.output and "2 signed checkpoint(s)" in intact.output
 
@@ -119,7 +119,7 @@ def test_audit_verify_names_the_first_record_altered_by_hand(
     with store.engine.begin() as conn:
         for statement in sql.split("; "):
             conn.execute(sqlalchemy.text(statement))
-    result = CliRunner().invoke(app, ["audit", "verify"], env=env)
+    result = CliRunner().invoke(app, ["audit", "verify", "--no-topic"], env=env)
     assert result.exit_code == 1, result.output
     assert f"TAMPERED: record {seq}: {kind}" in result.output
 
@@ -158,10 +158,10 @@ def test_audit_verify_catches_an_alias_index_altered_by_hand(
         "INFOSHARE_AUDIT_DATABASE_URL": database_url,
         "INFOSHARE_AUDIT_CHECKPOINT_FILE": str(tmp_path / "checkpoints.jsonl"),
     }
-    intact = CliRunner().invoke(app, ["audit", "verify"], env=env)
+    intact = CliRunner().invoke(app, ["audit", "verify", "--no-topic"], env=env)
     assert intact.exit_code == 0 and "the alias index matches" in intact.output, intact.output
     with store.engine.begin() as conn:
         conn.execute(sqlalchemy.text(sql))
-    result = CliRunner().invoke(app, ["audit", "verify"], env=env)
+    result = CliRunner().invoke(app, ["audit", "verify", "--no-topic"], env=env)
     assert result.exit_code == 1, result.output
     assert "TAMPERED: the alias index (audit_subject_alias) differs" in result.output

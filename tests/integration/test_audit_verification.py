@@ -17,6 +17,7 @@ import httpx
 import pytest
 import sqlalchemy
 
+from services.audit.anchoring import file_anchor
 from services.audit.app import AuditSettings, create_app
 from services.audit.chain import Stored
 from services.audit.sealing import sealing_from
@@ -52,19 +53,20 @@ def _record(offset: int, **fields: Any) -> AuditRecord:
 
 
 def _store(url: str, checkpoints: Path, keyring: Keyring, *, schema: bool = True) -> AuditStore:
-    store = AuditStore(url, sealing_from(keyring, checkpoints, checkpoint_every=3))
+    store = AuditStore(url, sealing_from(keyring, checkpoints))
     if schema:
         store.create_schema()
     return store
 
 
 def _verify(store: AuditStore, **options: Any) -> TrailVerdict:
+    file = options.pop("checkpoint_file", store.sealing.checkpoint_file)
     return verify_trail(
         store.engine,
         chain_keys=store.sealing.chain_keys(),
         public_keys=store.sealing.public_keys(),
-        checkpoint_file=options.pop("checkpoint_file", store.sealing.checkpoint_file),
-        **options,
+        anchors=lambda: [file_anchor(file)],
+        **{"settle_s": 0.0, **options},
     )
 
 
@@ -81,9 +83,10 @@ def test_the_verifier_proves_a_trail_then_names_the_record_edited(
 
     intact = _verify(store)
     assert intact.ok and intact.problem is None and intact.failed is None
-    assert (intact.records, intact.checkpoints) == (6, 1)
-    assert not intact.checkpoint_file_missing
-    assert _verify(store, checkpoint_file=tmp_path / "elsewhere.jsonl").checkpoint_file_missing
+    assert (intact.records, intact.checkpoints) == (6, 1)  # signed with its batch
+    assert intact.anchored == 6
+    unanchored = _verify(store, checkpoint_file=tmp_path / "elsewhere.jsonl")
+    assert unanchored.failed == "anchor" and "is not there (deleted?)" in str(unanchored.problem)
 
     _edit_record_2(store.engine)
     tampered = _verify(store)
@@ -245,7 +248,7 @@ def test_a_trail_verifies_across_rotations_of_its_chain_and_signing_keys(
         public_keys={
             after.require_audit_signing()[0]: after.require_audit_signing()[1].public_key()
         },
-        checkpoint_file=tmp_path / "cp.jsonl",
+        anchors=lambda: [file_anchor(tmp_path / "cp.jsonl")],
     )
     assert not active_only.ok and "signed by an unknown key" in str(active_only.problem)
 

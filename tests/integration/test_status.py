@@ -287,7 +287,7 @@ async def test_kafka_down_still_shows_what_http_says(namespace: str) -> None:
         result = await status(
             ["--json", *urls(running, nowhere)], namespace, KafkaAccess.plaintext(nowhere[7:])
         )
-    assert result.exit_code == 3
+    assert result.exit_code == 3, result.output
     doc = orjson.loads(result.output)
     assert doc["kafka"]["reachable"] is False
     assert _by(doc["components"], "name")["consent"]["state"] == "up"

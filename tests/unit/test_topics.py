@@ -40,6 +40,7 @@ def test_all_specs(directory: Directory) -> None:
         "deliver.school-oakfield",
         f"deliver.{PH}",
         "audit.decisions",
+        "audit.checkpoints",
         "state.protection-plans",
         "state.seen-events",
         "consent.records",
@@ -49,8 +50,9 @@ def test_all_specs(directory: Directory) -> None:
         "dlq.outbox",
     ]
     assert {s.replication for s in specs.values()} == {3}
-    assert {s.partitions for n, s in specs.items() if not n.startswith("dlq.")} == {6}
-    assert {s.partitions for n, s in specs.items() if n.startswith("dlq.")} == {1}
+    one = {n for n in specs if n.startswith("dlq.")} | {"audit.checkpoints"}
+    assert {s.partitions for n, s in specs.items() if n not in one} == {6}
+    assert {s.partitions for n, s in specs.items() if n in one} == {1}
 
 
 def test_every_class_keeps_its_records_as_declared(directory: Directory) -> None:
@@ -65,6 +67,9 @@ def test_every_class_keeps_its_records_as_declared(directory: Directory) -> None
     assert specs["state.protection-plans"]["cleanup.policy"] == "compact"
     assert specs["state.protection-plans"]["retention.ms"] == "-1"
     assert specs["consent.records"]["retention.ms"] == "-1"
+    # The audit trail's anchor: append-only, every checkpoint kept forever.
+    assert specs["audit.checkpoints"]["cleanup.policy"] == "delete"
+    assert specs["audit.checkpoints"]["retention.ms"] == "-1"
     assert specs["state.seen-events"]["cleanup.policy"] == "compact,delete"
     assert specs["state.seen-events"]["retention.ms"] == str(DEDUP_WINDOW_MS)
     assert specs["dlq.outbox"]["retention.ms"] == str(DEAD_LETTER_RETENTION_MS)

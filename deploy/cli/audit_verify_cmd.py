@@ -1,0 +1,185 @@
+"""``infoshare audit verify``: prove the audit trail unaltered with public material, against
+anchors kept outside its store, or say where it was altered."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+
+import orjson
+import typer
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from deploy.cli.audit_proof_cmd import BAD_INPUT, TAMPERED, CheckpointFile, DatabaseUrl
+from deploy.cli.terminal import err, fail, out
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+    from sqlalchemy import Engine
+
+    from services.audit.anchoring import Anchor
+    from services.audit.app import AuditSettings
+
+T = TypeVar("T")
+
+
+def verify_cmd(
+    database_url: DatabaseUrl = None,
+    checkpoints: CheckpointFile = None,
+    file: Annotated[
+        bool,
+        typer.Option(
+            help="the checkpoint file is an anchor (a missing one fails); --no-file: the topic "
+            "alone, for a verifier away from the hub"
+        ),
+    ] = True,
+    topic: Annotated[
+        bool,
+        typer.Option(
+            help="read the anchor topic (audit.checkpoints) with the Kafka settings; "
+            "--no-topic: the checkpoint file is the only anchor"
+        ),
+    ] = True,
+    public_keys: Annotated[
+        Path | None,
+        typer.Option(
+            help="the trail's public keys (`infoshare audit public-keys`); default: from the "
+            "keyring, if one is configured"
+        ),
+    ] = None,
+) -> None:
+    """Recompute every record's hash, check every signed checkpoint (the database's, the
+    checkpoint file's and the anchor topic's) with the public keys, and name the first
+    record edited, deleted, reordered or inserted, a truncation, anchors that disagree, or
+    records no anchor covers. Needs no secret: with the keyring (INFOSHARE_KEYRING_FILE) the
+    keyed chain links are checked as well. Exit 0 intact, 1 tampered, 2 bad input."""
+    from pydantic import ValidationError
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from services.audit.app import AuditSettings
+    from services.audit.store import AuditStore
+    from services.audit.verification import verify_trail
+
+    try:
+        settings = AuditSettings()
+    except ValidationError as exc:
+        where, why = exc.errors()[0]["loc"][0], exc.errors()[0]["msg"]
+        raise fail(f"settings: {where}: {why}", BAD_INPUT) from None
+    keys, chain_keys = _material(settings, public_keys)
+    anchors = _anchors(
+        settings, (checkpoints or settings.audit_checkpoint_file) if file else None, topic
+    )
+    engine = AuditStore.engine_for(database_url or settings.audit_database_url.get_secret_value())
+    try:
+        with _progress(engine) as counted:
+            verdict = verify_trail(
+                engine, public_keys=keys, anchors=anchors, chain_keys=chain_keys, counted=counted
+            )
+    except SQLAlchemyError as exc:
+        raise fail(f"cannot read the audit store: {type(exc).__name__}", BAD_INPUT) from None
+    finally:
+        engine.dispose()
+    if verdict.problem is not None:
+        out.print(f"[bold red]TAMPERED[/]: {escape(verdict.problem)}")
+        if verdict.failed == "chain":
+            out.print(f"{verdict.records} record(s) before it verified")
+        raise typer.Exit(TAMPERED)
+    links = (
+        "chain links checked"
+        if verdict.links_checked
+        else "chain links not checked (no keyring: the signed heads cover every record)"
+    )
+    out.print(
+        f"[bold green]intact[/]: {verdict.records} record(s), hashes verified; "
+        f"{verdict.checkpoints} signed checkpoint(s) agree; anchored outside the store up to "
+        f"{verdict.anchored}; {links}; the alias index matches",
+        highlight=False,
+    )
+
+
+def _material(
+    settings: AuditSettings, public_keys: Path | None
+) -> tuple[dict[str, Ed25519PublicKey], list[bytes]]:
+    """The public keys (from the file, else the keyring) and, with a keyring, the chain
+    keys; refuses (exit 2) when there are no public keys."""
+    from services.audit.proof_doc import read_public_keys
+    from services.backbone.errors import ConfigurationError
+    from services.backbone.key_roles import Role
+
+    keyring = None
+    with contextlib.suppress(ConfigurationError):
+        keyring = settings.keyring(Role.AUDIT)
+    chain = [k.secret for k in keyring.keys_of("audit_chain")] if keyring else []
+    if public_keys is not None:
+        try:
+            return read_public_keys(orjson.loads(public_keys.read_bytes())), chain
+        except (OSError, ValueError) as exc:
+            raise fail(f"cannot read the public keys: {exc}", BAD_INPUT) from None
+    if keyring is None or keyring.audit_signing is None:
+        raise fail(
+            "no public keys: give --public-keys (from `infoshare audit public-keys`) or a "
+            "keyring (INFOSHARE_KEYRING_FILE)",
+            BAD_INPUT,
+        )
+    return keyring.audit_verifying_keys(), chain
+
+
+def _anchors(
+    settings: AuditSettings, file: Path | None, topic: bool
+) -> Callable[[], Sequence[Anchor]]:
+    """The anchors, read again each time they are asked for."""
+    from aiokafka.errors import KafkaError
+
+    from services.audit.anchoring import file_anchor, topic_anchor
+    from services.backbone.errors import BackboneError
+
+    def read() -> list[Anchor]:
+        found = [file_anchor(file)] if file is not None else []
+        if topic:
+            try:
+                found.append(
+                    asyncio.run(
+                        topic_anchor(settings.kafka_access(), settings.topics().audit_checkpoints)
+                    )
+                )
+            except (KafkaError, BackboneError, OSError) as exc:
+                raise fail(
+                    f"cannot read the anchor topic ({type(exc).__name__}); --no-topic to "
+                    "verify against the checkpoint file alone",
+                    BAD_INPUT,
+                ) from None
+        return found
+
+    return read
+
+
+@contextlib.contextmanager
+def _progress(engine: Engine) -> Iterator[Callable[[Iterable[T]], Iterator[T]]]:
+    """Counts records as they are verified, on stderr (a large trail takes minutes)."""
+    from sqlalchemy import func, select
+
+    from services.audit.models import AuditEntry
+
+    with engine.connect() as conn:
+        total = conn.execute(select(func.count()).select_from(AuditEntry)).scalar_one()
+    columns: Any = (
+        TextColumn("verifying"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("records"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=err, transient=True, disable=total < 50_000) as bar:
+        task = bar.add_task("verify", total=total)
+
+        def counted(items: Iterable[T]) -> Iterator[T]:
+            for n, item in enumerate(items, 1):
+                if n % 5000 == 0:
+                    bar.update(task, completed=n)
+                yield item
+
+        yield counted
