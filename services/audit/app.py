@@ -25,16 +25,17 @@ from services.audit.models import (
     OverrideReviewPublic,
 )
 from services.audit.observe import AuditTelemetry
-from services.audit.routes_ig import add_ig_routes
-from services.audit.routes_search import add_search_routes
-from services.audit.sealing import sealing_from
-from services.audit.store import (
+from services.audit.reviews import (
     AlreadyReviewed,
-    AuditStore,
     NotAnOverride,
     overrides,
     review_override,
+    seal_unchained_reviews,
 )
+from services.audit.routes_ig import add_ig_routes
+from services.audit.routes_search import add_search_routes
+from services.audit.sealing import sealing_from
+from services.audit.store import AuditStore
 from services.audit.verification import verify_every
 from services.backbone import kafka
 from services.backbone.bearer import PersonAuthorization
@@ -98,6 +99,7 @@ def create_app(settings: AuditSettings | None = None) -> FastAPI:
     )
     store = AuditStore(settings.audit_database_url.get_secret_value(), sealing)
     store.create_schema()
+    seal_unchained_reviews(store)  # reviews made before they were chained
     stop = asyncio.Event()
     group = settings.topics().audit_group
     metrics = Metrics("infoshare-audit")

@@ -51,6 +51,7 @@ class AuditEntryBase(SQLModel):
     topic_out: str | None = Field(default=None, max_length=255)
     delivery_id: str | None = Field(default=None, max_length=64)
     trace_id: str | None = Field(default=None, max_length=32)
+    refers_to: str | None = Field(default=None, max_length=36, index=True)
 
 
 @overload
@@ -151,8 +152,10 @@ class OverrideReviewPublic(OverrideReviewIn):
 
 
 class OverrideReview(OverrideReviewPublic, table=True):
-    """An IG officer's review of a decision shared under a safeguarding override. Kept apart
-    from the audit record itself, which is never changed."""
+    """An IG officer's review of a decision shared under a safeguarding override: an index
+    of the review records sealed in the chain (action ``override_review``, ``refers_to`` the
+    decision), stored in their transaction; ``infoshare audit verify`` compares the two, so
+    a review edited here is found. The decision's own record is never changed."""
 
     __tablename__ = "override_review"
     id: int | None = Field(default=None, primary_key=True)

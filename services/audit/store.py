@@ -3,23 +3,19 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine, func, insert, text
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from services.audit import migrate
 from services.audit.bulk import insert_rows
 from services.audit.chain import Checkpoint
 from services.audit.models import (
-    OVERRIDE_CODE,
     AuditEntry,
-    OverrideReview,
-    OverrideReviewIn,
     SubjectAlias,
 )
 from services.audit.sealing import (
@@ -77,14 +73,19 @@ class AuditStore:
         """Bring the database to the newest schema revision (Alembic)."""
         migrate.upgrade(self.engine)
 
-    def add_batch(self, records: Sequence[AuditRecord]) -> int:
-        """Store records not stored before (by audit id); return how many were new."""
+    def add_batch(
+        self, records: Sequence[AuditRecord], *, also: Callable[[Session], None] | None = None
+    ) -> int:
+        """Store records not stored before (by audit id); return how many were new.
+        ``also`` writes into the same transaction (an index of what the records say)."""
         if not records:
             return 0
         with self._sealing:
-            return self._add_batch(records)
+            return self._add_batch(records, also)
 
-    def _add_batch(self, records: Sequence[AuditRecord]) -> int:
+    def _add_batch(
+        self, records: Sequence[AuditRecord], also: Callable[[Session], None] | None = None
+    ) -> int:
         ids = [r.audit_id for r in records]
         with Session(self.engine) as session:
             if self.engine.dialect.name == "postgresql":  # another process may seal too
@@ -103,6 +104,8 @@ class AuditStore:
             if rows:
                 insert_rows(session, AuditEntry.__table__, rows)  # type: ignore[attr-defined]
                 self._add_aliases(session, rows)
+                if also is not None:
+                    also(session)
                 # In the records' own transaction: with checkpoint_every 1 (the default),
                 # no record is ever committed without a signed checkpoint over it.
                 signed = sign_head(
@@ -213,57 +216,3 @@ def sealed_links(content: Mapping[str, Any]) -> set[tuple[str, str, str]]:
         return set()
     agency = content.get("source_agency") or ""
     return {(alias, subject, agency) for alias in content.get("subject_aliases") or ()}
-
-
-class NotAnOverride(LookupError):
-    """No decision with this audit id was shared under a safeguarding override."""
-
-
-class AlreadyReviewed(LookupError):
-    """This override has been reviewed already; reviews are not rewritten."""
-
-
-def overrides(
-    store: AuditStore, *, reviewed: bool | None, limit: int = 100
-) -> list[tuple[AuditEntry, OverrideReview | None]]:
-    """Decisions shared under a safeguarding override, oldest first, with their review."""
-    stmt = (
-        select(AuditEntry, OverrideReview)
-        .join(
-            OverrideReview, col(OverrideReview.audit_id) == col(AuditEntry.audit_id), isouter=True
-        )
-        .where(col(AuditEntry.reason_code) == OVERRIDE_CODE)
-    )
-    if reviewed is True:
-        stmt = stmt.where(col(OverrideReview.id).is_not(None))
-    elif reviewed is False:
-        stmt = stmt.where(col(OverrideReview.id).is_(None))
-    with Session(store.engine) as session:
-        return [(e, r) for e, r in session.exec(stmt.order_by(col(AuditEntry.seq)).limit(limit))]
-
-
-def review_override(
-    store: AuditStore, audit_id: str, review: OverrideReviewIn, *, reviewer: str
-) -> OverrideReview:
-    with Session(store.engine) as session:
-        entry = session.exec(select(AuditEntry).where(col(AuditEntry.audit_id) == audit_id)).first()
-        if entry is None or entry.reason_code != OVERRIDE_CODE:
-            raise NotAnOverride(audit_id)
-        done = session.exec(
-            select(OverrideReview).where(col(OverrideReview.audit_id) == audit_id)
-        ).first()
-        if done is not None:
-            raise AlreadyReviewed(audit_id)
-        row = OverrideReview(
-            audit_id=audit_id,
-            reviewer=reviewer,
-            note=review.note,
-            reviewed_at=datetime.now(UTC),
-        )
-        session.add(row)
-        try:
-            session.commit()
-        except IntegrityError:  # another officer's review of it was stored first
-            raise AlreadyReviewed(audit_id) from None
-        session.refresh(row)
-        return row

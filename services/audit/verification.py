@@ -27,12 +27,19 @@ from sqlmodel import Session, col, select
 from services.audit.anchoring import Anchor, file_anchor
 from services.audit.chain import Checkpoint, Stored, verify
 from services.audit.models import AuditEntry
+from services.audit.reviews import (
+    Review,
+    index_problem,
+    review_index,
+    reviews_after,
+    sealed_review,
+)
 from services.audit.sealing import stored_checkpoints, stored_records
 from services.audit.store import AuditStore, alias_links, sealed_links
 
 log = logging.getLogger(__name__)
 
-Check = Literal["anchor", "chain", "alias_index"]
+Check = Literal["anchor", "chain", "alias_index", "review_index"]
 Links = set[tuple[str, str, str]]
 SETTLE_S = 5.0  # how long a head may wait for its anchor (commit, then publish)
 
@@ -93,9 +100,10 @@ def verify_trail(
                 "anchor",
             )
     sealed: Links = set()
+    reviews: set[Review] = set()
     verdict = verify(
         chain_keys,
-        _links_into(sealed, counted(stored_records(engine))),
+        _indexed_into(sealed, reviews, counted(stored_records(engine))),
         list(merged.values()),
         public_keys,
     )
@@ -112,6 +120,12 @@ def verify_trail(
     if alias_problem is not None:
         return TrailVerdict(
             verdict.records, verdict.checkpoints, alias_problem, "alias_index", linked, anchored
+        )
+    indexed = review_index(engine)  # read before what was sealed after the walk
+    review_problem = index_problem(indexed, reviews | reviews_after(engine, verdict.records))
+    if review_problem is not None:
+        return TrailVerdict(
+            verdict.records, verdict.checkpoints, review_problem, "review_index", linked, anchored
         )
     return TrailVerdict(verdict.records, verdict.checkpoints, None, None, linked, anchored)
 
@@ -185,10 +199,16 @@ def _alias_problem(engine: Engine, sealed: Links, records: int) -> str | None:
     return None
 
 
-def _links_into(links: Links, records: Iterable[Stored]) -> Iterator[Stored]:
-    """The records, unchanged, noting on the way the alias links each makes."""
+def _indexed_into(
+    links: Links, reviews: set[Review], records: Iterable[Stored]
+) -> Iterator[Stored]:
+    """The records, unchanged, noting on the way what the indexes should say of them: the
+    alias links each makes, the review each is."""
     for record in records:
         links |= sealed_links(record.content)
+        review = sealed_review(record.content)
+        if review is not None:
+            reviews.add(review)
         yield record
 
 

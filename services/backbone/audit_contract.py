@@ -76,6 +76,11 @@ class AuditRecord(BaseModel):
         None, max_length=64, description="the event id the recipient received"
     )
     trace_id: str | None = Field(None, max_length=32)
+    refers_to: str | None = Field(
+        None,
+        max_length=36,
+        description="the audit record this one is about (an IG officer's review of an override)",
+    )
 
     @field_validator("*")
     @classmethod

@@ -12,10 +12,11 @@ import pytest
 import sqlalchemy
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session, SQLModel, col, select
 
 from services.audit import migrate
 from services.audit.chain import checkpoint_for, verify
+from services.audit.models import AuditEntry
 from services.audit.sealing import seal_new, sealing_from, stored_checkpoints, stored_records
 from services.audit.store import AuditStore
 from services.backbone.audit_contract import AuditOutcome, AuditRecord, audit_id_for
@@ -77,12 +78,11 @@ def test_a_trail_sealed_before_an_upgrade_still_verifies(
 ) -> None:
     store = _store(database_url, tmp_path, keyring)
     migrate.upgrade(store.engine, "0001")
-    # Written as the first revision's code did: no subject_aliases, no checkpoint peaks.
-    old_entry, old_checkpoint = (
-        _without(name, column)
-        for name, column in (("audit_entry", "subject_aliases"), ("audit_checkpoint", "peaks"))
-    )
-    rows = [_record(i).model_dump(exclude={"subject_aliases"}) for i in range(1, 6)]
+    # Written as the first revision's code did: no subject_aliases or references, no
+    # checkpoint peaks.
+    old_entry = _without("audit_entry", "subject_aliases", "refers_to")
+    old_checkpoint = _without("audit_checkpoint", "peaks")
+    rows = [_record(i).model_dump(exclude={"subject_aliases", "refers_to"}) for i in range(1, 6)]
     with Session(store.engine) as session:
         seal_new(session, rows, keyring.require_audit_chain().secret)
         session.execute(sqlalchemy.insert(old_entry), rows)
@@ -107,13 +107,13 @@ def test_a_trail_sealed_before_an_upgrade_still_verifies(
     assert store.subject_keys("alias-1") == ["alias-1", "s1"]
 
 
-def _without(table: str, column: str) -> sqlalchemy.Table:
-    """``table`` as it was before ``column`` was added."""
+def _without(table: str, *later: str) -> sqlalchemy.Table:
+    """``table`` as it was before the columns ``later`` were added."""
     columns = SQLModel.metadata.tables[table].columns
     return sqlalchemy.Table(
         table,
         sqlalchemy.MetaData(),
-        *(sqlalchemy.Column(c.name, c.type) for c in columns if c.name != column),
+        *(sqlalchemy.Column(c.name, c.type) for c in columns if c.name not in later),
     )
 
 
@@ -223,3 +223,34 @@ def test_a_checkpoint_row_written_by_hand_is_never_built_on(
         "record 13: truncated: checkpoint "
         f"{signed.created_at} covers 15 records, the store holds 12"
     )
+
+
+def test_reviews_made_before_they_were_chained_are_sealed_at_start(
+    database_url: str, tmp_path: Path, keyring: Keyring
+) -> None:
+    """A review in the index alone (as the code before chained reviews wrote them) is
+    sealed into the chain when the service starts, once, and the trail then verifies."""
+    from services.audit.models import OVERRIDE_CODE, OverrideReview
+    from services.audit.reviews import REVIEW_ACTION, seal_unchained_reviews
+
+    store = _store(database_url, tmp_path, keyring)
+    store.create_schema()
+    override = _record(1).model_copy(update={"reason_code": OVERRIDE_CODE})
+    store.add_batch([override])
+    with Session(store.engine) as session:
+        session.add(
+            OverrideReview(
+                audit_id=override.audit_id,
+                reviewer="ig-officer:sam",
+                note="checked",
+                reviewed_at=datetime(2026, 11, 30, 9, 0, tzinfo=UTC),
+            )
+        )
+        session.commit()
+    assert seal_unchained_reviews(store) == 1
+    assert seal_unchained_reviews(store) == 0  # once
+    store.checkpoint()
+    with Session(store.engine) as session:
+        sealed = session.exec(select(AuditEntry).where(col(AuditEntry.action) == REVIEW_ACTION))
+        assert [(r.refers_to, r.actor) for r in sealed] == [(override.audit_id, "ig-officer:sam")]
+    assert _problem(store, keyring) is None

@@ -20,6 +20,8 @@ from typer.testing import CliRunner
 
 from deploy.cli.main import app
 from services.audit import anchoring
+from services.audit.models import OVERRIDE_CODE, OverrideReviewIn
+from services.audit.reviews import review_override
 from services.audit.sealing import sealing_from
 from services.audit.store import AuditStore
 from services.backbone import kafka
@@ -63,16 +65,19 @@ async def _anchor(store: AuditStore, access: KafkaAccess, topic: str) -> None:
 
 @pytest.fixture
 def trail(database_url: str, tmp_path: Path, kafka_access: KafkaAccess) -> Iterator[Trail]:
-    """Twelve records in three batches (a checkpoint signed with each), anchored in the file
-    and on the topic; the verifier is given the public keys only."""
+    """Twelve decisions in three batches and a review of one (a checkpoint signed with each
+    batch), anchored in the file and on the topic; the verifier has the public keys only."""
     keyring_path = generate_keyring(tmp_path / "hub" / "keyring.yaml", ["la-northshire"])
     keyring = load_keyring(keyring_path)
     file = tmp_path / "checkpoints.jsonl"
     store = AuditStore(database_url, sealing_from(keyring, file))
     store.create_schema()
-    records = [decision(keyring, i) for i in range(12)]
+    records = [decision(keyring, i) for i in range(11)]
+    records.insert(6, decision(keyring, 11, reason_code=OVERRIDE_CODE, reason="no time to ask"))
     for start in (0, 4, 8):
         store.add_batch(records[start : start + 4])
+    # An IG officer's review of the override: record 13, sealed with its index row.
+    review_override(store, records[6].audit_id, OverrideReviewIn(note="justified"), reviewer="ig")
     namespace = f"t{uuid.uuid4().hex[:8]}."
     asyncio.run(_anchor(store, kafka_access, Topics(namespace=namespace).audit_checkpoints))
     keys = tmp_path / "audit-keys.json"
@@ -99,7 +104,7 @@ def _verify(trail: Trail, *extra: str) -> tuple[int, str]:
 def test_an_outside_verifier_with_public_keys_only_passes_the_intact_trail(trail: Trail) -> None:
     code, said = _verify(trail)
     assert code == 0, said
-    assert "intact: 12 record(s)" in said and "anchored outside the store up to 12" in said
+    assert "intact: 13 record(s)" in said and "anchored outside the store up to 13" in said
     assert "chain links not checked (no keyring" in said
 
 
@@ -112,7 +117,7 @@ def _swap_5_and_6(trail: Trail) -> None:
 
 
 def _copy_5_to_the_end(trail: Trail) -> None:
-    """A copy of record 5 as record 13, its hash recomputed as anyone could (SHA-256)."""
+    """A copy of record 5 as record 14, its hash recomputed as anyone could (SHA-256)."""
     from services.audit.chain import canonical, leaf_hash
     from services.audit.models import CONTENT_FIELDS, AuditEntry
 
@@ -120,9 +125,9 @@ def _copy_5_to_the_end(trail: Trail) -> None:
     with trail.store.engine.begin() as db:
         row = db.execute(sqlalchemy.select(table).where(table.c.seq == 5)).mappings().one()
         copy = {k: v for k, v in row.items() if k != "id"}
-        copy.update(seq=13, audit_id=str(uuid.uuid4()))
+        copy.update(seq=14, audit_id=str(uuid.uuid4()))
         content = {k: copy.get(k) for k in CONTENT_FIELDS}
-        copy["entry_hash"] = leaf_hash(canonical(13, content)).hex()
+        copy["entry_hash"] = leaf_hash(canonical(14, content)).hex()
         db.execute(sqlalchemy.insert(table), copy)
 
 
@@ -136,7 +141,7 @@ TAMPERING: dict[str, tuple[Any, str]] = {
         "TAMPERED: record 5: missing",
     ),
     "swap two records": (_swap_5_and_6, "TAMPERED: record 5: edited"),
-    "insert a copy": (_copy_5_to_the_end, "no anchor covers the store's head: records 13..13"),
+    "insert a copy": (_copy_5_to_the_end, "no anchor covers the store's head: records 14..14"),
     "truncate the tail before the last checkpoint": (
         lambda t: t.sql("DELETE FROM audit_entry WHERE seq > 10"),
         "TAMPERED: record 11: truncated",
@@ -158,7 +163,15 @@ TAMPERING: dict[str, tuple[Any, str]] = {
     ),
     "rewind the checkpoint file": (
         lambda t: t.file.write_text("\n".join(t.file.read_text().splitlines()[:2]) + "\n"),
-        "covers records up to 8 only, the store holds 12",
+        "covers records up to 8 only, the store holds 13",
+    ),
+    "edit a review in place": (
+        lambda t: t.sql("UPDATE override_review SET note = 'not justified'"),
+        "the override review index (override_review) differs from the sealed reviews",
+    ),
+    "remove a review": (
+        lambda t: t.sql("DELETE FROM override_review"),
+        "0 review(s) there that the chain does not hold, 1 sealed review(s) missing",
     ),
 }
 
