@@ -53,6 +53,9 @@ class Hub(Protocol):
     @property
     def schemas(self) -> SchemaRegistry: ...
 
+    @property
+    def id_key(self) -> bytes | None: ...
+
 
 def agencies_told(directory: Directory, schemas: SchemaRegistry) -> set[str]:
     """The agencies that asked for access back. ConfigurationError if some did and the
@@ -110,6 +113,7 @@ def records(
         subject=subject,
         key_id=key.key_id,
         trace_id=trace_id,
+        id_key=ctx.id_key,
     )
     return [told, OutRecord(ctx.topics.audit, event.key.encode(), audit)]
 
@@ -184,6 +188,7 @@ def notice_audit(
     subject: AuditSubject,
     key_id: str,
     trace_id: str | None,
+    id_key: bytes | None = None,
 ) -> bytes:
     """The audit record of telling ``agency`` who received its event: no fields disclosed
     (the notice holds field names, not values), the recipients named in the reason."""
@@ -194,6 +199,7 @@ def notice_audit(
         offset=rec.offset,
         recipient=agency,
         protocol="access-back",  # its own audit id, apart from any protocol's for the agency
+        id_key=id_key,
         recorded_at=now,
         occurred_at=event.time,
         action=AUDIT_ACTION,

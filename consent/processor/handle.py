@@ -70,6 +70,12 @@ class Context:
     recipient_public: Mapping[str, X25519PublicKey] = field(default_factory=dict)
     trace_seal: Key | None = None  # seals the event's trace in deliveries (telemetry.TraceSeal)
     older_audit_keys: tuple[Key, ...] = ()  # audit subject keys since rotated (aliases)
+    audit_id_key: Key | None = None  # keys its audit ids: no one can compute them ahead
+
+    @property
+    def id_key(self) -> bytes | None:
+        return self.audit_id_key.secret if self.audit_id_key else None
+
     # Set by `infoshare replay`: decide again under today's protocols and consent, audited
     # as that run, without touching state or the duplicate memory.
     replay_run: str | None = None
@@ -110,6 +116,7 @@ class Context:
             recipient_public=keyring.recipient_public,
             trace_seal=keyring.trace_seal,
             older_audit_keys=keyring.keys_of("audit_subject")[1:],
+            audit_id_key=keyring.require_audit_id(),
         )
 
 
@@ -248,6 +255,7 @@ def _handle(
                 topic_out=topic_out,
                 trace_id=trace_id,
                 replay_run=replay,
+                id_key=ctx.id_key,
             )
             out.append(OutRecord(ctx.topics.audit, routing.encode(), audit))
         if replay:  # state and the duplicate memory are read, never written
@@ -310,6 +318,7 @@ def suppressed(
         partition=rec.partition,
         offset=rec.offset,
         protocol="duplicate",
+        id_key=ctx.id_key,
         recorded_at=now,
         occurred_at=event.time,
         action="suppress_duplicate",
@@ -346,6 +355,7 @@ def dead_letter(
         topic=rec.topic,
         partition=rec.partition,
         offset=rec.offset,
+        id_key=ctx.id_key,
         recorded_at=now,
         action="dead_letter",
         decision=AuditOutcome.DEAD_LETTERED,

@@ -66,7 +66,7 @@ async def serve(settings: ProcessorSettings) -> None:
     topics = settings.topics()
     # Only the topics it uses: a principal sees only the topics it has rights on.
     others = {topics.dlq(stage) for stage in DEAD_LETTER_STAGES if stage != STAGE}
-    others.add(topics.audit_checkpoints)  # the audit service's
+    others |= {topics.audit_checkpoints, topics.audit_activity}  # others write them
     mine = [s for s in topics.all_specs(settings.directory()) if s.name not in others]
     await kafka.ensure_topics(settings.kafka_access(), mine)
     await check_co_partitioned(processor.config.access, processor.co_partitioned_topics())

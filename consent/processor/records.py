@@ -122,6 +122,7 @@ def audit_record(
     topic_out: str | None,
     trace_id: str | None,
     replay_run: str | None = None,
+    id_key: bytes | None = None,
 ) -> bytes:
     """The audit record of one decision: what, who, why, about whom (keyed), which fields."""
     protocol = d.protocol
@@ -135,6 +136,7 @@ def audit_record(
         protocol=protocol.ref if protocol else None,
         run=replay_run,
         validate=False,
+        id_key=id_key,
         recorded_at=now,
         occurred_at=event.time,
         action="replay" if replay_run else "disclose",

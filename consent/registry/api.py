@@ -96,7 +96,7 @@ def create_app(settings: HttpSettings | None = None) -> FastAPI:
     audit_key = keyring.require_audit_subject()
     index = PersonIndex(settings.person_index_url(), routing)
     index.create_schema()
-    audit_topic = settings.topics().audit
+    audit_topic = settings.topics().audit_activity  # decisions' topic is the processor's
 
     def subject_key(nhs_number: str) -> str:
         """The child's routing key: under the identity the person index keys the child's

@@ -45,6 +45,7 @@ _USERS = {
     "audit_subject": "restart the audit service and the consent API, then the processor",
     "audit_chain": "restart the audit service",
     "audit_signing": "restart the audit service",
+    "audit_id": "restart the processor",
     "trace_seal": "restart delivery (it opens seals), then the processor",
     "pseudonym": "restart the processor (the recipient's pseudonyms change from then on)",
 }
@@ -57,7 +58,7 @@ def keys_rotate(
         str,
         typer.Option(
             help="token, webhook_secret, audit_subject, audit_chain, audit_signing, "
-            "trace_seal or pseudonym (with --agency); routing is not rotated"
+            "audit_id, trace_seal or pseudonym (with --agency); routing is not rotated"
         ),
     ] = "token",
     agency: Annotated[

@@ -65,7 +65,9 @@ def build_runtime(settings: AgencyServiceSettings, kind: AgencyKind) -> AgencyRu
     key_path = settings.private_key_path()
     topics = settings.topics()
     relay_topics = RelayTopics(
-        source=topics.source(settings.agency_id), dlq=topics.dlq("outbox"), audit=topics.audit
+        source=topics.source(settings.agency_id),
+        dlq=topics.dlq("outbox"),
+        audit=topics.audit_activity,
     )
     intake = Intake(
         agency=settings.agency_id,

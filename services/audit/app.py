@@ -111,6 +111,7 @@ def create_app(settings: AuditSettings | None = None) -> FastAPI:
             ingest(
                 store,
                 topic=settings.topics().audit,
+                activity=settings.topics().audit_activity,
                 access=settings.kafka_access(),
                 group_id=group,
                 dlq_topic=settings.topics().dlq("audit"),

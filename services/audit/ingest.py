@@ -20,7 +20,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from services.audit.observe import AuditTelemetry
 from services.audit.store import AuditStore
 from services.backbone import deadletter, kafka
-from services.backbone.audit_contract import AuditOutcome, AuditRecord
+from services.backbone.audit_contract import AuditOutcome, AuditRecord, is_disclosure_decision
 from services.backbone.kafka_access import KafkaAccess
 
 log = logging.getLogger(__name__)
@@ -28,6 +28,10 @@ CHECKPOINT_EVERY_S = 60.0
 
 
 NOT_AN_AUDIT_RECORD = "not an audit record (schema validation failed)"
+NOT_THE_PROCESSORS = (
+    "a disclosure decision on the activity topic: only the processor decides disclosures, "
+    "and only on the decisions topic, which no one else may write"
+)
 
 
 REFUSED_BY_STORE = "the audit store refused it"
@@ -60,6 +64,29 @@ async def _dead_letter(
         actor="infoshare-audit",
         topic_out=topic,
     )
+
+
+async def _admitted(
+    msg: ConsumerRecord,
+    activity: str | None,
+    producer: AIOKafkaProducer,
+    dlq_topic: str,
+    seen: AuditTelemetry | None,
+) -> AuditRecord:
+    """The audit record ``msg`` holds, or, if it holds none or a disclosure decision on the
+    activity topic, the record of its dead-lettering."""
+    try:
+        record = AuditRecord.model_validate_json(msg.value or b"")
+    except ValidationError:
+        reason: str | None = NOT_AN_AUDIT_RECORD
+    else:
+        misplaced = msg.topic == activity and is_disclosure_decision(record.decision, record.action)
+        reason = NOT_THE_PROCESSORS if misplaced else None
+    if reason is None:
+        return record
+    if seen is not None:
+        seen.dead_lettered()
+    return await _dead_letter(producer, dlq_topic, msg, reason)
 
 
 def _data_refused(exc: DBAPIError) -> bool:
@@ -95,13 +122,16 @@ async def ingest(
     store: AuditStore,
     *,
     topic: str,
+    activity: str | None = None,
     access: KafkaAccess,
     group_id: str,
     dlq_topic: str,
     stop: asyncio.Event,
     seen: AuditTelemetry | None = None,
 ) -> None:
-    reader = kafka.consumer(topic, access=access, group_id=group_id)
+    """Store what arrives on ``topic`` (the processor's decisions) and ``activity``
+    (everyone else's records, never a disclosure decision)."""
+    reader = kafka.consumer(*[t for t in (topic, activity) if t], access=access, group_id=group_id)
     producer = kafka.producer(access)
     await producer.start()
     await reader.start()
@@ -122,12 +152,7 @@ async def ingest(
             arrived: list[tuple[ConsumerRecord, AuditRecord]] = []
             for msgs in batch.values():
                 for msg in msgs:
-                    try:
-                        record = AuditRecord.model_validate_json(msg.value or b"")
-                    except ValidationError:
-                        record = await _dead_letter(producer, dlq_topic, msg)
-                        if seen is not None:
-                            seen.dead_lettered()
+                    record = await _admitted(msg, activity, producer, dlq_topic, seen)
                     arrived.append((msg, record))
             try:
                 await asyncio.to_thread(store.add_batch, [r for _, r in arrived])

@@ -6,6 +6,7 @@ keyed audit subject key, never an identifier.
 
 from __future__ import annotations
 
+import hmac
 import uuid
 from datetime import datetime
 from enum import StrEnum
@@ -26,6 +27,18 @@ class AuditOutcome(StrEnum):
     RETRIED = "retried"  # a dead letter re-published to its origin topic
     ACCESSED = "accessed"  # someone read the audit trail about a child (watching the watchers)
     RECORDED = "recorded"  # a named person recorded something that unlocks disclosure (consent)
+
+
+# What only the processor decides: whether an event is disclosed (shared or withheld, told
+# back, suppressed as a repeat). Such a record arrives on the decisions topic, which only the
+# processor's principal may write; the audit service refuses one from anywhere else
+# (audit.activity). Others may withhold too (a re-identification refused), never share.
+DISCLOSURE_OUTCOMES = frozenset({"shared", "suppressed"})
+DISCLOSURE_ACTIONS = frozenset({"disclose", "replay", "access_back", "suppress_duplicate"})
+
+
+def is_disclosure_decision(decision: str, action: str) -> bool:
+    return decision in DISCLOSURE_OUTCOMES or action in DISCLOSURE_ACTIONS
 
 
 class AuditRecord(BaseModel):
@@ -104,12 +117,14 @@ class AuditRecord(BaseModel):
         protocol: str | None = None,
         run: str | None = None,
         validate: bool = True,
+        id_key: bytes | None = None,
         **fields: Any,
     ) -> AuditRecord:
         """The record of a decision about the input record at ``topic[partition]@offset``:
         its coordinates, and the audit id they give with ``recipient``, ``protocol`` (the
         protocol ref, or a word naming the kind of decision) and a replay ``run``.
-        ``validate=False`` skips validation, for hot paths building from typed values."""
+        ``validate=False`` skips validation, for hot paths building from typed values.
+        ``id_key``: the processor's audit id key (its ids are keyed: see audit_id_for)."""
         values: dict[str, Any] = {
             "audit_id": audit_id_for(
                 topic=topic,
@@ -118,6 +133,7 @@ class AuditRecord(BaseModel):
                 recipient=recipient,
                 protocol=protocol,
                 run=run,
+                key=id_key,
             ),
             "recipient": recipient,
             "topic_in": topic,
@@ -136,11 +152,19 @@ def audit_id_for(
     recipient: str | None,
     protocol: str | None,
     run: str | None = None,
+    key: bytes | None = None,
 ) -> str:
     """The same input record, recipient and protocol always give the same audit id, so the
     store keeps a decision once however often it is delivered; two protocols deciding for one
-    recipient keep two. A replay ``run`` decides again, so it has ids of its own."""
+    recipient keep two. A replay ``run`` decides again, so it has ids of its own.
+
+    With ``key`` (the processor's ``audit_id`` key, which no one else holds) the id is keyed
+    (HMAC-SHA256, as a UUID): nobody can compute the id of a decision still to come, so no
+    record written ahead of it can take its id and have the real one dropped as a repeat."""
     name = f"{topic}|{partition}|{offset}|{recipient or '-'}|{protocol or '-'}"
     if run is not None:
         name += f"|replay:{run}"
+    if key is not None:
+        digest = hmac.digest(key, b"audit-id\x1f" + name.encode(), "sha256")
+        return str(uuid.UUID(bytes=digest[:16], version=4))
     return str(uuid.uuid5(_AUDIT_NS, name))

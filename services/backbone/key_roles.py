@@ -32,8 +32,17 @@ class Role(StrEnum):
 ROLE_KEYS: Mapping[Role, frozenset[str]] = {
     # Decides: routes by child, pseudonymises and tokenises per recipient, seals fields to
     # recipients' public keys and the trace context, keys the audit record's subject.
+    # Keys its audit ids (audit_id), so nobody can write a record ahead with a decision's id.
     Role.PROCESSOR: frozenset(
-        {"routing", "audit_subject", "pseudonym", "token", "recipient_public", "trace_seal"}
+        {
+            "routing",
+            "audit_subject",
+            "pseudonym",
+            "token",
+            "recipient_public",
+            "trace_seal",
+            "audit_id",
+        }
     ),
     # Records consent by child (routing); re-identifies a token for an IG officer (token);
     # audits both by child (audit_subject). People sign in with the identity provider.

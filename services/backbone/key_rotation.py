@@ -5,8 +5,8 @@ Two shapes of key live in the keyring:
 - **Lists with one active key** (``token``, ``webhook_secret``): a new key is added and
   marked active; the others stay in the list, inactive, to reverse tokens already given out
   and open webhook secrets already stored.
-- **One-key slots** (``audit_subject``, ``audit_chain``, ``audit_signing``, ``trace_seal``,
-  ``pseudonym.<agency>``): the new key takes the slot and the old one moves to
+- **One-key slots** (``audit_subject``, ``audit_chain``, ``audit_signing``, ``audit_id``,
+  ``trace_seal``, ``pseudonym.<agency>``): the new key takes the slot and the old one moves to
   ``previous.<slot>``, newest first. Readers use the older ones (``Keyring.keys_of``): the
   audit service finds a child's records under every subject key, checks each checkpoint
   with the key that signed it and follows the chain across the change of key; delivery
@@ -43,6 +43,7 @@ SLOTTED = {
     "audit_subject": "audit-subject",
     "audit_chain": "audit-chain",
     "audit_signing": "audit-signing",
+    "audit_id": "audit-id",
     "trace_seal": "trace-seal",
     "pseudonym": "pseudonym",
 }
@@ -125,7 +126,14 @@ def retire_key(path: Path, key_id: str) -> str:
             write_private(path, dump_keyring(doc))
             return str(slot)
     now = parse_keyring(doc)
-    slots = (now.routing, now.audit_subject, now.audit_chain, now.audit_signing, now.trace_seal)
+    slots = (
+        now.routing,
+        now.audit_subject,
+        now.audit_chain,
+        now.audit_signing,
+        now.audit_id,
+        now.trace_seal,
+    )
     if key_id in {k.key_id for k in (*slots, *now.pseudonym.values()) if k is not None}:
         raise ConfigurationError(f"{key_id} is an active key: rotate first")
     raise ConfigurationError(f"no older key {key_id!r} in {path}")

@@ -52,6 +52,8 @@ class Keyring:
     # Seals the event's trace context in deliveries: the processor and the delivery service
     # only, never an agency service (telemetry.TraceSeal).
     trace_seal: Key | None = None
+    # Keys the processor's audit ids (audit_contract.audit_id_for): the processor's alone.
+    audit_id: Key | None = None
     agency_api_keys: tuple[ApiKey, ...] = ()  # narrower keys of agencies (api_keys.py)
     # AES-256-GCM keys the delivery service encrypts webhook secrets under, by key id: the
     # active one seals, older ones still open what they sealed.
@@ -114,6 +116,13 @@ class Keyring:
         if self.audit_subject is None:
             raise ConfigurationError("the keyring has no 'audit_subject' key")
         return self.audit_subject
+
+    def require_audit_id(self) -> Key:
+        if self.audit_id is None:
+            raise ConfigurationError(
+                "the keyring has no 'audit_id' key (add it with `infoshare keys add-audit`)"
+            )
+        return self.audit_id
 
     def require_audit_chain(self) -> Key:
         if self.audit_chain is None:
@@ -230,6 +239,7 @@ def parse_keyring(doc: Any) -> Keyring:
         ),
         agency_api_keys=parse_api_keys(doc.get("agency_api_keys")),
         trace_seal=_parse_key("trace_seal", doc["trace_seal"]) if "trace_seal" in doc else None,
+        audit_id=_parse_key("audit_id", doc["audit_id"]) if "audit_id" in doc else None,
         previous=_parse_previous(doc.get("previous") or {}),
         audit_verifying=_parse_verifying(doc.get("audit_verifying") or []),
     )
@@ -262,7 +272,15 @@ def verifying_rows(signing_rows: Iterable[Any]) -> list[dict[str, str]]:
 
 
 # One-key slots a key can be rotated out of ("pseudonym" per agency: "pseudonym.<agency>").
-SLOTS = ("routing", "audit_subject", "audit_chain", "audit_signing", "trace_seal", "pseudonym")
+SLOTS = (
+    "routing",
+    "audit_subject",
+    "audit_chain",
+    "audit_signing",
+    "audit_id",
+    "trace_seal",
+    "pseudonym",
+)
 
 
 def _parse_previous(doc: Any) -> dict[str, tuple[Key, ...]]:
@@ -390,7 +408,11 @@ def keyring_doc(text: str, origin: str) -> Any:
         raise ConfigurationError(f"{origin} is not valid YAML") from None  # never echo secrets
 
 
-AUDIT_KEYS = {"audit_chain": "audit-chain", "audit_signing": "audit-signing"}
+AUDIT_KEYS = {
+    "audit_chain": "audit-chain",
+    "audit_signing": "audit-signing",
+    "audit_id": "audit-id",
+}
 
 
 def add_audit_keys(path: Path) -> list[str]:

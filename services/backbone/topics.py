@@ -121,6 +121,14 @@ class Topics:
         return f"{self.namespace}audit.decisions"
 
     @property
+    def audit_activity(self) -> str:
+        """Audit records of everyone but the processor (consent recorded and searched,
+        re-identifications, pushes given up, publications refused, dead letters retried).
+        Disclosure decisions come only on ``audit``, which only the processor may write:
+        the audit service turns one arriving here away (services/audit/ingest.py)."""
+        return f"{self.namespace}audit.activity"
+
+    @property
     def audit_checkpoints(self) -> str:
         """The audit trail's signed checkpoints, published as an anchor outside its store
         (services/audit/anchoring.py): one partition, kept forever."""
@@ -160,6 +168,7 @@ class Topics:
         specs += [transit(self.deliver(a.id)) for a in directory]
         specs += [
             transit(self.audit),
+            transit(self.audit_activity),
             TopicSpec(self.audit_checkpoints, 1, retention_ms=-1, replication=r),
             table(self.state(PROTECTION_PLANS)),
             table(self.state(SEEN_EVENTS), forget_after_ms=DEDUP_WINDOW_MS),

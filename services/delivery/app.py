@@ -105,7 +105,7 @@ def create_app(
     seen = DeliveryTelemetry(metrics, rt.breakers, seal)
     rt.telemetry = seen
     deliver_topics = {topics.deliver(a.id): a.id for a in directory}
-    needed = {*deliver_topics, topics.dlq("delivery"), topics.audit}
+    needed = {*deliver_topics, topics.dlq("delivery"), topics.audit_activity}
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -118,7 +118,7 @@ def create_app(
         await producer.start()
         http = webhook.Clients(settings.delivery_webhook_timeout_s, private_agencies=private)
         dead_letters = DeadLetters(
-            producer, dlq_topic=topics.dlq("delivery"), audit_topic=topics.audit
+            producer, dlq_topic=topics.dlq("delivery"), audit_topic=topics.audit_activity
         )
         dispatcher = Dispatcher(
             store=store,

@@ -163,7 +163,9 @@ async def publish_retries(
                     )
                     audit = retry_audit(d, actor=actor, now=now, topics=topics)
                     sent.append(
-                        await producer.send(topics.audit, audit.model_dump_json().encode(), key=b"")
+                        await producer.send(
+                            topics.audit_activity, audit.model_dump_json().encode(), key=b""
+                        )
                     )
                 # A record the broker refuses must abort the batch, not vanish from it.
                 await asyncio.gather(*sent)

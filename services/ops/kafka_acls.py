@@ -144,16 +144,17 @@ def acl_rules(directory: Directory, topics: Topics) -> list[AclRule]:
     # re-identification an IG officer asks of it.
     allow(who.consent, write, topics.consent_records)
     allow(who.consent, read, topics.consent_records)
-    allow(who.consent, write, topics.audit)
+    allow(who.consent, write, topics.audit_activity)
     # Delivery reads every delivery topic (keeping its positions in its own store, so no
     # group); what it cannot deliver is dead-lettered, and every dead letter is audited.
     d = who.delivery
     allow(d, read, topics.deliver(""), prefixed=True)
     allow(d, write, topics.dlq("delivery"))
-    allow(d, write, topics.audit)
+    allow(d, write, topics.audit_activity)
     # The audit store reads the decisions; what it cannot store is dead-lettered. It alone
     # publishes its signed checkpoints (and reads back where it left off).
     allow(who.audit, read, topics.audit)
+    allow(who.audit, read, topics.audit_activity)
     allow(who.audit, write, topics.audit_checkpoints)
     allow(who.audit, read, topics.audit_checkpoints)
     allow(who.audit, write, topics.dlq("audit"))
@@ -164,7 +165,7 @@ def acl_rules(directory: Directory, topics: Topics) -> list[AclRule]:
         a = who.agency(agency.id)
         allow(a, write, topics.source(agency.id))
         allow(a, write, topics.dlq("outbox"))
-        allow(a, write, topics.audit)
+        allow(a, write, topics.audit_activity)
         allow(a, read, topics.deliver(agency.id))
     for agency in directory:
         r = who.recipient(agency.id)

@@ -33,7 +33,7 @@ def origin_problem(letter: DeadLetter, topics: Topics) -> str | None:
         return "its dlq_topic/dlq_partition/dlq_offset headers do not name an origin"
     if letter.stage == Stage.PROCESSOR and origin.topic.startswith(topics.source("")):
         return None
-    if letter.stage == Stage.AUDIT and origin.topic == topics.audit:
+    if letter.stage == Stage.AUDIT and origin.topic in (topics.audit, topics.audit_activity):
         return None
     return f"its origin {origin.topic} is not a topic the {letter.stage} stage reads"
 

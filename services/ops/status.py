@@ -84,7 +84,7 @@ async def gather(where: Where) -> Report:
             where.topics.processor_group,
             tuple(topics.source(a.id) for a in directory.publishers),
         ),
-        Reader("audit", where.topics.audit_group, (topics.audit,)),
+        Reader("audit", where.topics.audit_group, (topics.audit, topics.audit_activity)),
         Reader(
             "delivery",
             "its own store (no group)",

@@ -231,7 +231,7 @@ async def test_a_record_the_broker_refuses_for_good_is_dead_lettered_not_retried
         published = await read_topic(rt.source_topic, kafka_access, until=lambda r: len(r) >= 2)
         dead = await read_topic(topics.dlq("outbox"), kafka_access, until=lambda r: len(r) >= 1)
         audit = await read_topic(
-            topics.audit,
+            topics.audit_activity,
             kafka_access,
             until=lambda r: any(b"refused_by_broker" in (x.value or b"") for x in r),
         )

@@ -5,18 +5,21 @@ parked on dlq.audit, untouched, and the trail says so; the rest of its batch is 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy
 from aiokafka import ConsumerRecord
 
-from services.audit.ingest import NOT_AN_AUDIT_RECORD, REFUSED_BY_STORE, ingest
+from services.audit.ingest import NOT_AN_AUDIT_RECORD, NOT_THE_PROCESSORS, REFUSED_BY_STORE, ingest
 from services.audit.models import AuditEntry
 from services.audit.sealing import sealing_from
 from services.audit.store import AuditQuery, AuditStore
 from services.backbone import kafka
-from services.backbone.audit_contract import AuditOutcome, AuditRecord
+from services.backbone.audit_contract import AuditOutcome, AuditRecord, audit_id_for
 from services.backbone.kafka_access import KafkaAccess
 from services.backbone.keyring import Keyring
 from services.backbone.topics import Topics, TopicSpec
@@ -50,6 +53,30 @@ def _store(tmp_path: Path, keyring: Keyring) -> AuditStore:
     return store
 
 
+@contextlib.asynccontextmanager
+async def _ingesting(
+    store: AuditStore, kafka_access: KafkaAccess, topics: Topics, *, activity: bool = False
+) -> AsyncIterator[None]:
+    """The ingester running on the decisions topic (and the activity topic) meanwhile."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(
+        ingest(
+            store,
+            topic=topics.audit,
+            activity=topics.audit_activity if activity else None,
+            access=kafka_access,
+            group_id=topics.namespace + "audit",
+            dlq_topic=topics.dlq("audit"),
+            stop=stop,
+        )
+    )
+    try:
+        yield
+    finally:
+        stop.set()
+        await task
+
+
 async def _ingest(
     store: AuditStore, kafka_access: KafkaAccess, namespace: str, values: list[bytes], stored: int
 ) -> tuple[ConsumerRecord, list[AuditEntry]]:
@@ -66,27 +93,13 @@ async def _ingest(
             await producer.send_and_wait(topics.audit, value, key=b"k")
     finally:
         await producer.stop()
-    stop = asyncio.Event()
-    task = asyncio.create_task(
-        ingest(
-            store,
-            topic=topics.audit,
-            access=kafka_access,
-            group_id=namespace + "audit",
-            dlq_topic=topics.dlq("audit"),
-            stop=stop,
-        )
-    )
-    try:
+    async with _ingesting(store, kafka_access, topics):
         (parked,) = await read_topic(topics.dlq("audit"), kafka_access, until=lambda r: len(r) >= 1)
 
         async def all_stored() -> bool:
             return store.search(AuditQuery())[1] >= stored
 
         await eventually(f"{stored} records stored", all_stored)
-    finally:
-        stop.set()
-        await task
     rows, total = store.search(AuditQuery())
     assert total == stored
     return parked, rows
@@ -125,3 +138,68 @@ async def test_a_record_the_database_refuses_is_dead_lettered_and_the_rest_store
     assert parked.value == values[1]
     assert dict(parked.headers)["dlq_reason"] == f"{REFUSED_BY_STORE} (IntegrityError)".encode()
     assert sorted(r.event_id or r.decision for r in rows) == ["dead_lettered", "fine-1", "fine-2"]
+
+
+async def test_only_the_processor_decides_and_a_guessed_id_pre_empts_nothing(
+    kafka_access: KafkaAccess, namespace: str, keyring: Keyring, tmp_path: Path
+) -> None:
+    """On the activity topic (everyone's but the processor's), a disclosure decision is
+    dead-lettered with its reason; a record written there ahead of a decision, with the id
+    an outsider could compute for it, does not take the real decision's place: the
+    processor's ids are keyed."""
+    topics = Topics(namespace=namespace)
+    await kafka.ensure_topics(
+        kafka_access,
+        [TopicSpec(t, 1) for t in (topics.audit, topics.audit_activity, topics.dlq("audit"))],
+    )
+    where: dict[str, Any] = {
+        "topic": "source.x",
+        "partition": 0,
+        "offset": 7,
+        "recipient": "la-northshire",
+    }
+    fields: dict[str, Any] = {
+        "recorded_at": datetime.now(UTC),
+        "reason": "the protocol allows it",
+        "actor": "infoshare-processor",
+        "event_id": "e7",
+    }
+    real = AuditRecord.about(
+        **where,
+        protocol="p@1",
+        id_key=keyring.require_audit_id().secret,
+        action="disclose",
+        decision=AuditOutcome.SHARED,
+        reason_code="shared.protocol_allows",
+        **fields,
+    )
+    guessed = audit_id_for(**where, protocol="p@1")  # the public recipe, without the key
+    assert guessed != real.audit_id
+    forged_decision = real.model_copy(update={"audit_id": guessed})
+    ahead = AuditRecord(
+        **{**fields, "actor": "practitioner:mallory"},
+        audit_id=guessed,
+        action="consent_record",
+        decision=AuditOutcome.RECORDED,
+        reason_code="consent.recorded",
+    )
+    producer = kafka.producer(kafka_access)
+    await producer.start()
+    try:
+        for record in (forged_decision, ahead):
+            await producer.send_and_wait(topics.audit_activity, record.model_dump_json().encode())
+        await producer.send_and_wait(topics.audit, real.model_dump_json().encode())
+    finally:
+        await producer.stop()
+    store = _store(tmp_path, keyring)
+    async with _ingesting(store, kafka_access, topics, activity=True):
+        (parked,) = await read_topic(topics.dlq("audit"), kafka_access, until=lambda r: len(r) >= 1)
+
+        async def shared_stored() -> bool:
+            return store.search(AuditQuery(decision="shared"))[1] >= 1
+
+        await eventually("the real decision stored", shared_stored)
+    assert dict(parked.headers)["dlq_reason"] == NOT_THE_PROCESSORS.encode()
+    assert parked.value == forged_decision.model_dump_json().encode()
+    (stored,) = store.search(AuditQuery(decision="shared"))[0]
+    assert (stored.audit_id, stored.actor) == (real.audit_id, "infoshare-processor")

@@ -171,7 +171,13 @@ async def test_the_service_verifies_its_trail_and_its_gauge_turns_to_0_when_tamp
     url, checkpoints = f"sqlite:///{tmp_path / 'audit.db'}", tmp_path / "cp.jsonl"
     topics = Topics(namespace=namespace)
     await kafka.ensure_topics(
-        kafka_access, [TopicSpec(topics.audit, 1), TopicSpec(topics.dlq("audit"), 1)]
+        kafka_access,
+        [
+            TopicSpec(topics.audit, 1),
+            TopicSpec(topics.audit_activity, 1),
+            TopicSpec(topics.audit_checkpoints, 1, retention_ms=-1),
+            TopicSpec(topics.dlq("audit"), 1),
+        ],
     )
     settings = AuditSettings(
         keyring_file=keyring_path,

@@ -147,7 +147,7 @@ async def test_numbers_have_no_gap_and_no_duplicate_across_a_restart(
     assert (
         b"not JSON" in headers["dlq_reason"] and headers["dlq_topic"] == topics.deliver(LA).encode()
     )
-    audit = await read_topic(topics.audit, kafka_access, until=_count(1))
+    audit = await read_topic(topics.audit_activity, kafka_access, until=_count(1))
     record = orjson.loads(audit[0].value)
     assert (record["decision"], record["action"], record["recipient"]) == (
         "dead_lettered",
@@ -188,7 +188,9 @@ async def test_a_crash_inside_the_transaction_neither_skips_nor_repeats_a_number
     await publish(kafka_access, topic, [r for _, r in published])
     producer = kafka.producer(kafka_access)
     await producer.start()
-    letters = DeadLetters(producer, dlq_topic=topics.dlq("delivery"), audit_topic=topics.audit)
+    letters = DeadLetters(
+        producer, dlq_topic=topics.dlq("delivery"), audit_topic=topics.audit_activity
+    )
     try:
         stop = asyncio.Event()
         with pytest.raises(RuntimeError, match="simulated crash"):
@@ -317,7 +319,9 @@ async def test_an_over_long_attribute_is_dead_lettered_and_the_partition_moves_o
     await publish(kafka_access, topic, [good[0][1], (key, value, long_type), good[1][1]])
     producer = kafka.producer(kafka_access)
     await producer.start()
-    letters = DeadLetters(producer, dlq_topic=topics.dlq("delivery"), audit_topic=topics.audit)
+    letters = DeadLetters(
+        producer, dlq_topic=topics.dlq("delivery"), audit_topic=topics.audit_activity
+    )
     stop = asyncio.Event()
     reader = asyncio.create_task(
         ingest(store, topics={topic: LA}, access=kafka_access, dead_letters=letters, stop=stop)
@@ -331,7 +335,7 @@ async def test_an_over_long_attribute_is_dead_lettered_and_the_partition_moves_o
         (dead,) = await read_topic(topics.dlq("delivery"), kafka_access, until=_count(1))
         assert dead.value == value
         assert b"event_type is longer than 128" in dict(dead.headers)["dlq_reason"]
-        audit = await read_topic(topics.audit, kafka_access, until=_count(1))
+        audit = await read_topic(topics.audit_activity, kafka_access, until=_count(1))
         assert orjson.loads(audit[0].value)["decision"] == "dead_lettered"
     finally:
         stop.set()

@@ -147,7 +147,7 @@ async def test_a_receiver_that_never_comes_back_is_dead_lettered_audited_and_ale
             assert {"dlq_reason", "dlq_partition", "dlq_offset", "dlq_event_number"} <= set(got)
         assert [dict(r.headers)["dlq_event_number"] for r in dead] == [b"1", b"2"]
 
-        audit = await read_topic(topics.audit, kafka_access, until=_count(2))
+        audit = await read_topic(topics.audit_activity, kafka_access, until=_count(2))
         records = [orjson.loads(a.value) for a in audit]
         assert sorted(r["audit_id"] for r in records) == sorted(
             undeliverable_audit_id(sub, n) for n in (1, 2)

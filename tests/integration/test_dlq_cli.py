@@ -169,7 +169,7 @@ async def test_retry_republishes_and_audits_in_one_transaction(
 ) -> None:
     env, offsets, topics = letters["env"], letters["offsets"], letters["topics"]
     source, dlq = topics.source(ED), topics.dlq("processor")
-    before = {t: await end_offsets(t, kafka_access) for t in (source, topics.audit)}
+    before = {t: await end_offsets(t, kafka_access) for t in (source, topics.audit_activity)}
 
     dry = await _invoke(["dlq", "retry", "processor", "--all", "--dry-run"], env)
     assert dry.exit_code == 0, dry.output
@@ -196,7 +196,7 @@ async def test_retry_republishes_and_audits_in_one_transaction(
         assert list(rec.headers)[:-1] == kept
 
     audits = await read_topic(
-        topics.audit,
+        topics.audit_activity,
         kafka_access,
         until=lambda r: sum(b'"dlq_retry"' in (x.value or b"") for x in r) == 2,
     )

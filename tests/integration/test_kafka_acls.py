@@ -118,6 +118,10 @@ async def test_audit_and_consent_records_only_from_their_writers(d: Deployment) 
     names = d.principals.names
     await _refused(_write(d.as_(names.audit), d.topics.audit))  # it keeps the trail only
     await _refused(_write(d.as_(names.recipient(LA)), d.topics.audit))
+    # Disclosure decisions are the processor's alone; the others audit on the activity topic.
+    for other in (names.consent, names.delivery, names.agency(LA)):
+        await _refused(_write(d.as_(other), d.topics.audit))
+        await _write(d.as_(other), d.topics.audit_activity)
     await _refused(_write(d.as_(names.agency(LA)), d.topics.consent_records))
     await _refused(_write(d.as_(names.processor), d.topics.consent_records))
     await _write(d.as_(names.consent), d.topics.consent_records)

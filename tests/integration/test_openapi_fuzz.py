@@ -254,7 +254,7 @@ async def consent(
         person_index_database_url=f"sqlite:///{tmp_path / 'index.db'}",
     )
     topics = settings.topics()
-    wanted = {topics.consent_records, topics.audit}
+    wanted = {topics.consent_records, topics.audit_activity}
     await kafka.ensure_topics(
         kafka_access, [s for s in topics.all_specs(directory) if s.name in wanted]
     )

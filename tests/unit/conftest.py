@@ -66,6 +66,7 @@ def keyring(directory: Directory) -> Keyring:
         pseudonym={a.id: Key(f"pseudonym-{a.id}-unit", secrets.token_bytes(32)) for a in directory},
         tokens={"token-unit": Key("token-unit", secrets.token_bytes(64))},
         active_token="token-unit",
+        audit_id=Key("audit-id-unit", secrets.token_bytes(32)),
     )
 
 

@@ -49,15 +49,14 @@ def test_each_topic_is_bound_to_its_principals(directory: Directory, namespace: 
         assert _who(rules, Operation.WRITE, topics.deliver(agency.id)) == {who.processor}
     assert _who(rules, Operation.WRITE, topics.consent_records) == {who.consent}
     assert _who(rules, Operation.READ, topics.audit) == {who.audit}
-    # Dead letters are audited by the stage that parks them, re-identification by the consent
-    # API; the audit store never writes the trail it keeps, and no recipient writes anything.
-    writers = {
-        who.processor,
-        who.delivery,
-        who.consent,
-        *(who.agency(a.id) for a in directory.publishers),
-    }
-    assert _who(rules, Operation.WRITE, topics.audit) == writers
+    assert _who(rules, Operation.READ, topics.audit_activity) == {who.audit}
+    # Disclosure decisions: the processor's alone. Dead letters are audited by the stage that
+    # parks them, consent actions and re-identification by the consent API, on the activity
+    # topic; the audit store never writes the trail it keeps, and no recipient writes anything.
+    assert _who(rules, Operation.WRITE, topics.audit) == {who.processor}
+    others = {who.delivery, who.consent, *(who.agency(a.id) for a in directory.publishers)}
+    assert _who(rules, Operation.WRITE, topics.audit_activity) == others
+    assert _who(rules, Operation.WRITE, topics.audit_checkpoints) == {who.audit}
     assert not any(
         r.operation is Operation.WRITE and ".recipient." in f".{r.principal}" for r in rules
     )

@@ -33,6 +33,7 @@ FIELDS = {
     "agency_api_keys": ("agency_api_keys",),
     "audit_chain": ("audit_chain",),
     "audit_signing": ("audit_signing",),
+    "audit_id": ("audit_id",),
 }
 
 

@@ -40,6 +40,7 @@ def test_all_specs(directory: Directory) -> None:
         "deliver.school-oakfield",
         f"deliver.{PH}",
         "audit.decisions",
+        "audit.activity",
         "audit.checkpoints",
         "state.protection-plans",
         "state.seen-events",
