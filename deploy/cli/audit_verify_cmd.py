@@ -51,6 +51,16 @@ def verify_cmd(
             "keyring, if one is configured"
         ),
     ] = None,
+    witness: Annotated[
+        str | None,
+        typer.Option(help="a witness's URL: the checkpoint it last cosigned is an anchor too"),
+    ] = None,
+    witness_key: Annotated[
+        str | None,
+        typer.Option(
+            help="the witness's public key (base64): its cosignature is required, and must verify"
+        ),
+    ] = None,
 ) -> None:
     """Recompute every record's hash, check every signed checkpoint (the database's, the
     checkpoint file's and the anchor topic's) with the public keys, and name the first
@@ -70,9 +80,15 @@ def verify_cmd(
         where, why = exc.errors()[0]["loc"][0], exc.errors()[0]["msg"]
         raise fail(f"settings: {where}: {why}", BAD_INPUT) from None
     keys, chain_keys = _material(settings, public_keys)
-    anchors = _anchors(
-        settings, (checkpoints or settings.audit_checkpoint_file) if file else None, topic
-    )
+    named = (checkpoints or settings.audit_checkpoint_file) if file else None
+    read_anchors = _anchors(settings, named, topic)
+    if witness_key and not witness:
+        raise fail("--witness-key needs --witness (where the witness answers)", BAD_INPUT)
+    cosigned = _cosigned(witness, witness_key) if witness else None
+
+    def anchors() -> list[Anchor]:
+        return [*read_anchors(), *([cosigned] if cosigned else [])]
+
     engine = AuditStore.engine_for(database_url or settings.audit_database_url.get_secret_value())
     try:
         with _progress(engine) as counted:
@@ -126,6 +142,37 @@ def _material(
             BAD_INPUT,
         )
     return keyring.audit_verifying_keys(), chain
+
+
+def _cosigned(url: str, witness_key: str | None) -> Anchor:
+    """The checkpoint the witness at ``url`` last cosigned, as an anchor that may lag the
+    head; with ``witness_key``, its cosignature must verify (exit 1 if not)."""
+    import base64
+    import binascii
+
+    import httpx
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    from services.audit.anchoring import Anchor
+    from services.audit.chain import Checkpoint
+    from services.witness.core import cosignature_valid
+
+    try:
+        answer = httpx.get(url.rstrip("/") + "/latest", timeout=10)
+    except httpx.HTTPError as exc:
+        raise fail(f"cannot reach the witness ({type(exc).__name__})", BAD_INPUT) from None
+    if answer.status_code == 404:
+        raise fail("the witness has cosigned nothing of this trail", TAMPERED)
+    doc = answer.json()
+    checkpoint = Checkpoint.from_json(doc["checkpoint"])
+    if witness_key is not None:
+        try:
+            public = Ed25519PublicKey.from_public_bytes(base64.b64decode(witness_key))
+        except (binascii.Error, ValueError):
+            raise fail("--witness-key is not an Ed25519 public key (base64)", BAD_INPUT) from None
+        if not cosignature_valid(checkpoint, bytes.fromhex(doc["cosignature"]), public):
+            raise fail("the witness's cosignature does not verify with --witness-key", TAMPERED)
+    return Anchor(f"the witness at {url}", [checkpoint], covers_head=False)
 
 
 def _anchors(

@@ -21,6 +21,7 @@ from deploy.cli import (
     status_cmd,
     terminal,
     users_cmd,
+    witness_cmd,
 )
 from deploy.devstack.paths import default_state_dir
 
@@ -61,6 +62,7 @@ app.add_typer(users_cmd.app, name="users")
 app.add_typer(protocols_cmd.app, name="protocols")
 app.add_typer(dlq_cmd.app, name="dlq")
 app.add_typer(audit_cmd.app, name="audit")
+app.add_typer(witness_cmd.app, name="witness")
 app.add_typer(persons_cmd.app, name="persons")
 app.add_typer(bench_cmd.app, name="bench")
 

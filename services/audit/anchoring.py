@@ -41,6 +41,9 @@ class Anchor:
     where: str
     checkpoints: list[Checkpoint] = field(default_factory=list)
     missing: bool = False  # named, but not there (a deleted checkpoint file)
+    # Whether it keeps up with the store (the file, the topic) or lags by design (a witness,
+    # asked every few seconds): only the former must cover the store's head.
+    covers_head: bool = True
 
     @property
     def size(self) -> int:

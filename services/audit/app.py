@@ -37,6 +37,7 @@ from services.audit.routes_search import add_search_routes
 from services.audit.sealing import sealing_from
 from services.audit.store import AuditStore
 from services.audit.verification import verify_every
+from services.audit.witnessing import witness
 from services.backbone import kafka
 from services.backbone.bearer import PersonAuthorization
 from services.backbone.http import create_service_app
@@ -66,6 +67,11 @@ class AuditSettings(HttpSettings):
         ge=1,
         description="records between signed checkpoints, each signed in its batch's own "
         "transaction; 1 (the default): every batch, so no record is committed unsigned",
+    )
+    audit_witness_url: str | None = Field(
+        None,
+        description="a witness (services/witness) that cosigns the trail's checkpoints as it "
+        "grows; none: no witness",
     )
     audit_verify_every_s: float = Field(
         300.0,
@@ -121,6 +127,14 @@ def create_app(settings: AuditSettings | None = None) -> FastAPI:
             name="audit ingestion",
         )
         anchors = critical_task(anchor(settings, store, stop), name="audit anchoring")
+        witnessed = (
+            asyncio.create_task(
+                witness(store.engine, store.sealing, settings.audit_witness_url, stop=stop),
+                name="audit witness",
+            )
+            if settings.audit_witness_url
+            else None
+        )
         checks: asyncio.Task[None] | None = None
         if settings.audit_verify_every_s > 0:
             checks = asyncio.create_task(
@@ -137,6 +151,8 @@ def create_app(settings: AuditSettings | None = None) -> FastAPI:
                 await task
             with contextlib.suppress(Exception):  # (ingestion's last checkpoint included)
                 await anchors
+            if witnessed is not None:
+                await witnessed
             if checks is not None:
                 await checks  # it ends at the next record it walks
             metrics.shutdown()  # an OTLP reader sends its last interval

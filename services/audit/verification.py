@@ -150,11 +150,11 @@ def _anchored(
     and why that falls short of the ``head`` if it does: no anchor at all, one missing, or
     one that stops before the head. A live store anchors each checkpoint a moment after it
     commits it: the anchors are read again for up to ``settle_s`` before they are judged."""
-    given = list(first)
+    given = [a for a in first if a.covers_head]
     deadline = time.monotonic() + settle_s
     while given and _reach(given) < head and time.monotonic() < deadline:
         time.sleep(0.2)
-        given = list(anchors())
+        given = [a for a in anchors() if a.covers_head]
     if not given:
         if head == 0:
             return 0, None

@@ -6,15 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-import uvicorn
-from fastapi import FastAPI
 
 from deploy.devstack.observe import PrometheusServer, Sample
 from deploy.devstack.ports import free_listen_port
@@ -23,31 +19,11 @@ from services.backbone.directory import Directory
 from services.backbone.kafka_access import KafkaAccess
 from tests.conftest import PrometheusFactory
 from tests.integration.agency_helpers import SERVICES, bearer, settings_for, token
+from tests.integration.served import served
 
 SOCIALCARE = SERVICES["socialcare"]
 AGENCY_ID = SOCIALCARE.agency
 AGENCY = f'agency="{AGENCY_ID}"'
-
-
-@contextmanager
-def served(app: FastAPI, port: int) -> Iterator[str]:
-    """The app served by uvicorn on ``127.0.0.1:port`` in a thread (lifespan included:
-    its outbox relay publishes to Kafka); yields its base URL."""
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", access_log=False, log_config=None
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="socialcare", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the service did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(30)
 
 
 def until(

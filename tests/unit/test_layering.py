@@ -39,6 +39,8 @@ _room(
     "consent.processor", "consent.core", "consent.policy", "consent.registry", "services.backbone"
 )
 _room("services.audit", "services.backbone")
+# The audit trail's witness: runs apart, checks the trail's proofs with the audit's pure core.
+_room("services.witness", "services.audit", "services.backbone")
 _room("services.delivery", "services.backbone")
 _room("services.agency", "services.backbone", "services.outbox", "services.personindex")
 for _agency in ("services.education", "services.socialcare", "services.health"):
