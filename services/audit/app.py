@@ -32,6 +32,7 @@ from services.audit.reviews import (
     review_override,
     seal_unchained_reviews,
 )
+from services.audit.rotation import record_rotation
 from services.audit.routes_ig import add_ig_routes
 from services.audit.routes_search import add_search_routes
 from services.audit.sealing import sealing_from
@@ -106,6 +107,7 @@ def create_app(settings: AuditSettings | None = None) -> FastAPI:
     store = AuditStore(settings.audit_database_url.get_secret_value(), sealing)
     store.create_schema()
     seal_unchained_reviews(store)  # reviews made before they were chained
+    record_rotation(store)  # a new signing key is said in the trail before it signs
     stop = asyncio.Event()
     group = settings.topics().audit_group
     metrics = Metrics("infoshare-audit")

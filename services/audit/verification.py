@@ -34,6 +34,7 @@ from services.audit.reviews import (
     reviews_after,
     sealed_review,
 )
+from services.audit.rotation import announced, out_of_period
 from services.audit.sealing import stored_checkpoints, stored_records
 from services.audit.store import AuditStore, alias_links, sealed_links
 
@@ -101,9 +102,10 @@ def verify_trail(
             )
     sealed: Links = set()
     reviews: set[Review] = set()
+    since: dict[str, int] = {}  # signing key -> the record that brought it in
     verdict = verify(
         chain_keys,
-        _indexed_into(sealed, reviews, counted(stored_records(engine))),
+        _indexed_into(sealed, reviews, since, counted(stored_records(engine))),
         list(merged.values()),
         public_keys,
     )
@@ -113,6 +115,9 @@ def verify_trail(
         return TrailVerdict(
             verdict.records, verdict.checkpoints, str(verdict.problem), failed, linked
         )
+    backdated = out_of_period(merged.values(), since)
+    if backdated is not None:
+        return TrailVerdict(verdict.records, verdict.checkpoints, backdated, "chain", linked)
     anchored, short = _anchored(anchors, outside, verdict.records, settle_s)
     if short is not None:
         return TrailVerdict(verdict.records, verdict.checkpoints, short, "anchor", linked, anchored)
@@ -200,15 +205,18 @@ def _alias_problem(engine: Engine, sealed: Links, records: int) -> str | None:
 
 
 def _indexed_into(
-    links: Links, reviews: set[Review], records: Iterable[Stored]
+    links: Links, reviews: set[Review], since: dict[str, int], records: Iterable[Stored]
 ) -> Iterator[Stored]:
-    """The records, unchanged, noting on the way what the indexes should say of them: the
-    alias links each makes, the review each is."""
+    """The records, unchanged, noting on the way what the indexes should say of them (the
+    alias links each makes, the review each is) and where each signing key came in."""
     for record in records:
         links |= sealed_links(record.content)
         review = sealed_review(record.content)
         if review is not None:
             reviews.add(review)
+        key = announced(record.content)
+        if key is not None:
+            since.setdefault(key, record.seq)
         yield record
 
 

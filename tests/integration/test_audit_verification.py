@@ -227,7 +227,12 @@ def test_a_trail_verifies_across_rotations_of_its_chain_and_signing_keys(
 ) -> None:
     """Records chained, and checkpoints signed, under keys since rotated still verify with
     the older keys kept; without them the older half does not, and an edit is still found."""
-    from services.audit.sealing import stored_checkpoints
+    from sqlmodel import Session
+
+    from services.audit.chain import checkpoint_for
+    from services.audit.models import AuditCheckpoint
+    from services.audit.rotation import record_rotation
+    from services.audit.sealing import stored_checkpoints, stored_records
     from services.backbone.key_rotation import rotate_key
     from services.backbone.keyring import generate_keyring, load_keyring
 
@@ -240,13 +245,32 @@ def test_a_trail_verifies_across_rotations_of_its_chain_and_signing_keys(
     rotate_key(path, "audit_signing")
     after = load_keyring(path)
     store = _store(database_url, tmp_path / "cp.jsonl", after)
+    # As the service does at start: the new key is said in the trail before it signs.
+    assert record_rotation(store) == before.require_audit_signing()[0]
+    assert record_rotation(store) is None  # once
     store.add_batch([_record(i) for i in range(5, 9)])
 
     verdict = _verify(store)
     assert verdict.ok, verdict.problem
-    assert verdict.records == 8
+    assert verdict.records == 9  # the rotation is record 5
     signers = {c.key_id for c in stored_checkpoints(store.engine)}
     assert signers == {before.require_audit_signing()[0], after.require_audit_signing()[0]}
+
+    # A checkpoint under the new key dated before its rotation record: a forgery.
+    new_id, new_key = after.require_audit_signing()
+    with Session(store.engine) as session:
+        leaves = [bytes.fromhex(r.entry_hash) for r in stored_records(store.engine)][:4]
+        head = bytes.fromhex(next(r for r in stored_records(store.engine) if r.seq == 4).chain_hash)
+        cp = checkpoint_for(leaves, head, now=datetime.now(UTC), key=new_key, key_id=new_id)
+        session.add(AuditCheckpoint(**cp.to_json()))
+        session.commit()
+    backdated = _verify(store)
+    assert "which the trail brought in only at record 5" in str(backdated.problem)
+    with store.engine.begin() as db:
+        db.execute(
+            sqlalchemy.text("DELETE FROM audit_checkpoint WHERE tree_size = 4 AND key_id = :k"),
+            {"k": new_id},
+        )
 
     active_only = verify_trail(
         store.engine,
