@@ -55,9 +55,11 @@ class AttendanceUploadAccepted(ExclusionsUploadAccepted):
 
 
 class SchoolQuery(BaseModel):
-    """Who is sending: the school's URN and its DSL, whom recipients contact."""
+    """Who is sending: the school's URN and its DSL, whom recipients contact. Whitespace is
+    stripped before the lengths are checked, as the native records it builds strip it (a
+    name of only a carriage return is no name: 422, never a 500 further in)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     urn: str = Field(pattern=URN, description="the school's DfE unique reference number")
     dsl_name: str = Field(min_length=1, max_length=100, description="the DSL's name")

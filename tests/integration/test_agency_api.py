@@ -318,6 +318,14 @@ async def test_uploads_refuse_other_media_types_and_oversized_bodies(
                 headers={"content-type": s.content_type, **auth},
             )
             assert huge.status_code == 413, s.path
+            # A DSL whose name is only whitespace (what schemathesis sent) is no name.
+            blank = s.path.replace("dsl_name=Alex%20Teacher", "dsl_name=%0D")
+            if blank != s.path:
+                said = await api.post(
+                    blank, content=s.body, headers={"content-type": s.content_type, **auth}
+                )
+                assert said.status_code == 422, (s.path, said.text)
+                assert said.json()["detail"][0]["loc"] == ["query", "dsl_name"]
     assert pending(app) == 0
 
 
