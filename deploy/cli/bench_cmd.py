@@ -75,13 +75,21 @@ def bench_audit(
         int,
         typer.Option(min=1000, help="records in the table for the disclosure-report timing"),
     ] = 5_000_000,
+    sizes: Annotated[
+        str, typer.Option(help="trail sizes for ingest, verify and proof, comma-separated")
+    ] = "10000,100000",
     write: WriteSection = None,
 ) -> None:
-    """The audit store on SQLite and PostgreSQL side by side: sealed ingest and verify at 10k
-    and 100k records, and disclosure-report p50/p95 with --report-records in the table."""
+    """The audit store on SQLite and PostgreSQL side by side: sealed ingest, verify (with the
+    keyring and with public keys only) and one record's proof at each of --sizes, and
+    disclosure-report p50/p95 with --report-records in the table."""
     from deploy.bench.audit import report, run
 
-    results, reports = run(report_records=report_records, say=_say)
+    try:
+        counts = [int(n) for n in sizes.split(",")]
+    except ValueError:
+        raise typer.BadParameter("--sizes is numbers separated by commas") from None
+    results, reports = run(sizes=counts, report_records=report_records, say=_say)
     _show(report(results, reports), write, "## Audit store")
 
 
