@@ -57,18 +57,19 @@ class Result:
         return self.records / self.verify_s
 
 
-def sealing(root: Path, label: str) -> Sealing:
+def sealing(root: Path, label: str, every: int = 1) -> Sealing:
     return Sealing(
         secrets.token_bytes(32),
         "bench",
         Ed25519PrivateKey.generate(),
         root / f"checkpoints-{label}.jsonl",
-        checkpoint_every=1,  # as the service does: every batch signed in its transaction
+        # 1, as the service does: every batch signed in its own transaction.
+        checkpoint_every=every,
     )
 
 
-def measure(backend: str, url: str, records: int, root: Path) -> Result:
-    seal = sealing(root, f"{backend}-{records}")
+def measure(backend: str, url: str, records: int, root: Path, every: int = 1) -> Result:
+    seal = sealing(root, f"{backend}-{records}-{every}", every)
     store = AuditStore(url, seal)
     store.create_schema()
     now = datetime.now(UTC)
@@ -151,6 +152,25 @@ def run(
                 for backend in BACKENDS
             ]
         return results, reports
+
+
+def signing_cost(
+    records: int = 50_000, rounds: int = 2, say: Callable[[str], None] = print
+) -> list[tuple[str, int, float]]:
+    """Ingest rates with a checkpoint every 10,000 records and with one every batch, taken
+    in turn on each backend, ``rounds`` times: (backend, every, records/s)."""
+    out = []
+    with tempfile.TemporaryDirectory(prefix="infoshare-bench-signing-") as tmp:
+        root = Path(tmp)
+        with databases(root, say) as url:
+            for backend in BACKENDS:
+                for n in range(rounds):
+                    for every in (10_000, 1):
+                        say(f"{backend}: a checkpoint every {every} record(s), round {n + 1}")
+                        where = url(backend, f"signing{every}r{n}")
+                        result = measure(backend, where, records, root, every)
+                        out.append((backend, every, result.ingest_per_s))
+    return out
 
 
 def report(results: Sequence[Result], reports: Sequence[ReportResult]) -> str:

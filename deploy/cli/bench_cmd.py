@@ -78,17 +78,28 @@ def bench_audit(
     sizes: Annotated[
         str, typer.Option(help="trail sizes for ingest, verify and proof, comma-separated")
     ] = "10000,100000",
+    compare_signing: Annotated[
+        bool,
+        typer.Option(
+            help="only compare ingest with a checkpoint every 10,000 records and every batch, "
+            "side by side, twice, at 50,000 records"
+        ),
+    ] = False,
     write: WriteSection = None,
 ) -> None:
     """The audit store on SQLite and PostgreSQL side by side: sealed ingest, verify (with the
     keyring and with public keys only) and one record's proof at each of --sizes, and
     disclosure-report p50/p95 with --report-records in the table."""
-    from deploy.bench.audit import report, run
+    from deploy.bench.audit import report, run, signing_cost
 
     try:
         counts = [int(n) for n in sizes.split(",")]
     except ValueError:
         raise typer.BadParameter("--sizes is numbers separated by commas") from None
+    if compare_signing:
+        for backend, every, rate in signing_cost(say=_say):
+            print(f"{backend}: a checkpoint every {every} record(s): {rate:.0f} records/s")
+        return
     results, reports = run(sizes=counts, report_records=report_records, say=_say)
     _show(report(results, reports), write, "## Audit store")
 
