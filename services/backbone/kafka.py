@@ -121,12 +121,24 @@ async def ensure_topics(
         await client.close()
 
 
-async def partition_counts(access: KafkaAccess, topics: Iterable[str]) -> dict[str, int]:
-    """How many partitions each of ``topics`` has (0: it does not exist)."""
+_NOT_READY = (3, 5)  # UNKNOWN_TOPIC_OR_PARTITION, LEADER_NOT_AVAILABLE: just created
+
+
+async def partition_counts(
+    access: KafkaAccess, topics: Iterable[str], *, settle_s: float = 10.0
+) -> dict[str, int]:
+    """How many partitions each of ``topics`` has (0: it does not exist). A topic made a
+    moment ago may not be described yet: it is asked about again for up to ``settle_s``."""
     names = list(topics)
     client = await _started_admin(access, 30)
+    deadline = asyncio.get_running_loop().time() + settle_s
     try:
-        described = await client.describe_topics(names)
+        while True:
+            described = await client.describe_topics(names)
+            waiting = [d for d in described if d["error_code"] in _NOT_READY]
+            if not waiting or asyncio.get_running_loop().time() >= deadline:
+                break
+            await asyncio.sleep(0.2)
     finally:
         await client.close()
     found = {d["topic"]: len(d["partitions"]) for d in described if not d["error_code"]}
