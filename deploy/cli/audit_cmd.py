@@ -1,6 +1,6 @@
 """``infoshare audit``: ``migrate`` brings the audit store's schema to the newest revision;
-``verify`` is audit_verify_cmd.py's; ``public-keys``, ``prove`` and ``check-proof`` are
-audit_proof_cmd.py's."""
+``verify`` is audit_verify_cmd.py's; ``public-keys``, ``prove``, ``prove-growth`` and
+``check-proof`` are audit_proof_cmd.py's."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ app = typer.Typer(
 TAMPERED, BAD_INPUT = audit_proof_cmd.TAMPERED, audit_proof_cmd.BAD_INPUT
 app.command("public-keys")(audit_proof_cmd.public_keys_cmd)
 app.command("prove")(audit_proof_cmd.prove_cmd)
+app.command("prove-growth")(audit_proof_cmd.prove_growth_cmd)
 app.command("check-proof")(audit_proof_cmd.check_proof_cmd)
 app.command("verify")(audit_verify_cmd.verify_cmd)
 

@@ -112,7 +112,7 @@ def verify_cmd(
     out.print(
         f"[bold green]intact[/]: {verdict.records} record(s), hashes verified; "
         f"{verdict.checkpoints} signed checkpoint(s) agree; anchored outside the store up to "
-        f"{verdict.anchored}; {links}; the alias index matches",
+        f"{verdict.anchored}; {links}; the alias, review and Merkle block indexes match",
         highlight=False,
     )
 

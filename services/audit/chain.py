@@ -80,9 +80,13 @@ class MerkleAccumulator:
     """The RFC 6962 tree head of a growing list of leaves, in O(log n) memory and time per
     leaf: perfect subtrees kept like the bits of a binary counter (a compact range)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, keep: int = 0) -> None:
         self._peaks: list[tuple[int, bytes]] = []  # (leaf count, subtree hash), left to right
         self.size = 0
+        # With ``keep`` (a power of two): every perfect subtree of that many leaves as it
+        # forms, as (its index among such subtrees, its hash): the store's block index.
+        self._keep = keep
+        self.kept: list[tuple[int, bytes]] = []
 
     def append(self, leaf: bytes) -> None:
         self.size += 1
@@ -90,6 +94,8 @@ class MerkleAccumulator:
         while self._peaks and self._peaks[-1][0] == peak[0]:
             count, left = self._peaks.pop()
             peak = (count * 2, node_hash(left, peak[1]))
+            if peak[0] == self._keep:
+                self.kept.append(((self.size - 1) // self._keep, peak[1]))
         self._peaks.append(peak)
 
     @property
@@ -98,9 +104,9 @@ class MerkleAccumulator:
         return [(count, digest.hex()) for count, digest in self._peaks]
 
     @classmethod
-    def resume(cls, peaks: Sequence[Sequence[Any]]) -> MerkleAccumulator:
+    def resume(cls, peaks: Sequence[Sequence[Any]], *, keep: int = 0) -> MerkleAccumulator:
         """An accumulator carrying on from ``peaks`` (as :attr:`peaks` gave them)."""
-        tree = cls()
+        tree = cls(keep=keep)
         tree._peaks = [(int(count), bytes.fromhex(str(digest))) for count, digest in peaks]
         tree.size = sum(count for count, _ in tree._peaks)
         return tree

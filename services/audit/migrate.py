@@ -14,7 +14,13 @@ from sqlalchemy import Engine, MetaData, inspect, text
 
 VERSION_TABLE = "audit_alembic_version"
 AUDIT_TABLES = frozenset(
-    {"audit_entry", "audit_checkpoint", "override_review", "audit_subject_alias"}
+    {
+        "audit_entry",
+        "audit_checkpoint",
+        "override_review",
+        "audit_subject_alias",
+        "audit_merkle_block",
+    }
 )
 _SCRIPTS = Path(__file__).resolve().parent / "migrations"
 _MIGRATION_LOCK = 0x1A0D18  # PostgreSQL advisory lock: one migration at a time
@@ -91,5 +97,6 @@ SERVICE_PRIVILEGES = {
     "audit_checkpoint": ("SELECT", "INSERT"),
     "audit_subject_alias": ("SELECT", "INSERT"),
     "override_review": ("SELECT", "INSERT"),
+    "audit_merkle_block": ("SELECT", "INSERT"),
     VERSION_TABLE: ("SELECT",),
 }

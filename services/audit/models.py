@@ -104,6 +104,16 @@ class AuditCheckpoint(SQLModel, table=True):
     peaks: list[list[Any]] | None = Field(default=None, sa_column=Column(JSON))
 
 
+class AuditMerkleBlock(SQLModel, table=True):
+    """The Merkle tree head of one complete block of records (blocks.py): derived from the
+    records' hashes, so that a proof reads one row per block instead of every record's.
+    Never trusted: ``infoshare audit verify`` recomputes it."""
+
+    __tablename__ = "audit_merkle_block"
+    block: int = Field(primary_key=True, sa_type=BIG, sa_column_kwargs={"autoincrement": False})
+    root: str = Field(max_length=64)
+
+
 class AuditEntryPublic(AuditEntryBase):
     seq: int
 

@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from sqlalchemy import Engine
 from sqlmodel import Session, col, func, select
 
+from services.audit.blocks import BLOCK, add_blocks
 from services.audit.chain import GENESIS, Checkpoint, MerkleAccumulator, Stored, seal
 from services.audit.models import CONTENT_FIELDS, AuditCheckpoint, AuditEntry, as_utc
 from services.backbone.keyring import Keyring
@@ -98,9 +99,9 @@ def _resumed(checkpoint: AuditCheckpoint | None) -> MerkleAccumulator:
     """The tree as of ``checkpoint``, from its compact range if that gives its signed root;
     an empty tree otherwise (every record is then hashed again)."""
     if checkpoint is None or not checkpoint.peaks:
-        return MerkleAccumulator()
+        return MerkleAccumulator(keep=BLOCK)
     try:
-        tree = MerkleAccumulator.resume(checkpoint.peaks)
+        tree = MerkleAccumulator.resume(checkpoint.peaks, keep=BLOCK)
     except (ValueError, TypeError):
         tree = None
     if tree is None or tree.size != checkpoint.tree_size or tree.root().hex() != checkpoint.root:
@@ -109,7 +110,7 @@ def _resumed(checkpoint: AuditCheckpoint | None) -> MerkleAccumulator:
             "signed root (altered by hand?): hashing every record again",
             checkpoint.tree_size,
         )
-        return MerkleAccumulator()
+        return MerkleAccumulator(keep=BLOCK)
     return tree
 
 
@@ -119,7 +120,7 @@ def sign_head(
     """Sign the tree head over every record in ``session``'s view, in its transaction (the
     caller commits); None if fewer than ``min_new`` records are new since the last
     checkpoint, or a record is missing. Hashes only the records after the last checkpoint
-    (its compact range carries the rest)."""
+    (its compact range carries the rest), and indexes the blocks of records it completes."""
     tree = _resumed(trusted_checkpoint(session, sealing))
     rows = session.exec(
         select(AuditEntry.seq, AuditEntry.entry_hash, AuditEntry.chain_hash)
@@ -143,6 +144,7 @@ def sign_head(
         tree.size, tree.root().hex(), rows[-1][2], now.isoformat(), sealing.key_id
     ).signed(sealing.signing)
     session.add(AuditCheckpoint(**cp.to_json(), peaks=[list(p) for p in tree.peaks]))
+    add_blocks(session, tree.kept)
     return cp
 
 

@@ -1,7 +1,7 @@
 """Verify the whole audit trail, for ``infoshare audit verify`` and for the audit service's
 own periodic check (which an alert watches): every checkpoint kept outside the database is
 in it, every record's hash and chain link hold, every signed checkpoint agrees with the
-records, and the alias index says what the sealed records say.
+records, and the alias, review and Merkle block indexes say what the sealed records say.
 
 It reads while the service writes on, so it reads in an order that a live store cannot
 fail: the checkpoint file before the database's checkpoints, those before the records, and
@@ -25,6 +25,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from services.audit.anchoring import Anchor, file_anchor
+from services.audit.blocks import BlockCheck
 from services.audit.chain import Checkpoint, Stored, verify
 from services.audit.models import AuditEntry
 from services.audit.reviews import (
@@ -40,7 +41,7 @@ from services.audit.store import AuditStore, alias_links, sealed_links
 
 log = logging.getLogger(__name__)
 
-Check = Literal["anchor", "chain", "alias_index", "review_index"]
+Check = Literal["anchor", "chain", "alias_index", "review_index", "block_index"]
 Links = set[tuple[str, str, str]]
 SETTLE_S = 5.0  # how long a head may wait for its anchor (commit, then publish)
 
@@ -103,9 +104,10 @@ def verify_trail(
     sealed: Links = set()
     reviews: set[Review] = set()
     since: dict[str, int] = {}  # signing key -> the record that brought it in
+    blocks = BlockCheck()
     verdict = verify(
         chain_keys,
-        _indexed_into(sealed, reviews, since, counted(stored_records(engine))),
+        _indexed_into(sealed, reviews, since, blocks, counted(stored_records(engine))),
         list(merged.values()),
         public_keys,
     )
@@ -131,6 +133,12 @@ def verify_trail(
     if review_problem is not None:
         return TrailVerdict(
             verdict.records, verdict.checkpoints, review_problem, "review_index", linked, anchored
+        )
+    with Session(engine) as session:
+        block_problem = blocks.problem(session)
+    if block_problem is not None:
+        return TrailVerdict(
+            verdict.records, verdict.checkpoints, block_problem, "block_index", linked, anchored
         )
     return TrailVerdict(verdict.records, verdict.checkpoints, None, None, linked, anchored)
 
@@ -205,11 +213,17 @@ def _alias_problem(engine: Engine, sealed: Links, records: int) -> str | None:
 
 
 def _indexed_into(
-    links: Links, reviews: set[Review], since: dict[str, int], records: Iterable[Stored]
+    links: Links,
+    reviews: set[Review],
+    since: dict[str, int],
+    blocks: BlockCheck,
+    records: Iterable[Stored],
 ) -> Iterator[Stored]:
     """The records, unchanged, noting on the way what the indexes should say of them (the
-    alias links each makes, the review each is) and where each signing key came in."""
+    alias links each makes, the review each is, the Merkle blocks) and where each signing
+    key came in."""
     for record in records:
+        blocks.add(record.entry_hash)
         links |= sealed_links(record.content)
         review = sealed_review(record.content)
         if review is not None:

@@ -1,4 +1,3 @@
-# ruff: noqa: RUF005  (the reference is written as RFC 9162 writes it: list concatenation)
 """Inclusion and consistency proofs (services/audit/proofs.py) against an implementation of
 RFC 9162's definitions written here with plain hashlib: the same proofs for every size and
 leaf, every one verifies, and any changed hash, leaf or root fails."""
@@ -18,61 +17,21 @@ from services.audit.proofs import (
     verify_consistency,
     verify_inclusion,
 )
-
-
-# --- RFC 9162, section 2.1, written out as the RFC says it -------------------------------
-def _leaf(data: bytes) -> bytes:
-    return hashlib.sha256(b"\x00" + data).digest()
-
-
-def _mth(d: list[bytes]) -> bytes:
-    """MTH(D[n]) over leaf *hashes* (the store keeps the leaf hashes)."""
-    if not d:
-        return hashlib.sha256(b"").digest()
-    if len(d) == 1:
-        return d[0]
-    k = 1
-    while k * 2 < len(d):
-        k *= 2
-    return hashlib.sha256(b"\x01" + _mth(d[:k]) + _mth(d[k:])).digest()
-
-
-def _path(m: int, d: list[bytes]) -> list[bytes]:
-    if len(d) == 1:
-        return []
-    k = 1
-    while k * 2 < len(d):
-        k *= 2
-    if m < k:
-        return _path(m, d[:k]) + [_mth(d[k:])]
-    return _path(m - k, d[k:]) + [_mth(d[:k])]
-
-
-def _subproof(m: int, d: list[bytes], b: bool) -> list[bytes]:
-    if m == len(d):
-        return [] if b else [_mth(d)]
-    k = 1
-    while k * 2 < len(d):
-        k *= 2
-    if m <= k:
-        return _subproof(m, d[:k], b) + [_mth(d[k:])]
-    return _subproof(m - k, d[k:], False) + [_mth(d[:k])]
-
-
-# -------------------------------------------------------------------------------------------
+from tests.rfc9162 import leaf, mth, subproof
+from tests.rfc9162 import path as ref_path
 
 
 def _leaves(n: int) -> list[bytes]:
-    return [_leaf(f"record {i}".encode()) for i in range(n)]
+    return [leaf(f"record {i}".encode()) for i in range(n)]
 
 
 @pytest.mark.parametrize("n", range(1, 34))
 def test_every_inclusion_proof_is_the_rfcs_and_verifies(n: int) -> None:
     leaves = _leaves(n)
-    root = _mth(leaves)
+    root = mth(leaves)
     for m in range(n):
         path = inclusion_path(m, n, roots_of(leaves))
-        assert path == _path(m, leaves)
+        assert path == ref_path(m, leaves)
         assert verify_inclusion(leaves[m], m, n, path, root)
         assert not verify_inclusion(leaves[(m + 1) % n], m, n, path, root) or n == 1
         if path:
@@ -85,11 +44,11 @@ def test_every_inclusion_proof_is_the_rfcs_and_verifies(n: int) -> None:
 @pytest.mark.parametrize("n", range(1, 34))
 def test_every_consistency_proof_is_the_rfcs_and_verifies(n: int) -> None:
     leaves = _leaves(n)
-    new_root = _mth(leaves)
+    new_root = mth(leaves)
     for m in range(1, n + 1):
         proof = consistency_path(m, n, roots_of(leaves))
-        assert proof == _subproof(m, leaves, True)
-        old_root = _mth(leaves[:m])
+        assert proof == subproof(m, leaves, True)
+        old_root = mth(leaves[:m])
         assert verify_consistency(m, n, old_root, new_root, proof)
         assert not verify_consistency(m, n, new_root if m < n else b"x" * 32, new_root, proof)
         if proof:
@@ -101,9 +60,9 @@ def test_a_rewritten_past_fails_consistency() -> None:
     """A trail whose record 3 was changed after a checkpoint of 5: no proof from the old
     head reaches the new one."""
     honest = _leaves(9)
-    rewritten = [*honest[:3], _leaf(b"forged"), *honest[4:]]
+    rewritten = [*honest[:3], leaf(b"forged"), *honest[4:]]
     proof = consistency_path(5, 9, roots_of(rewritten))
-    assert not verify_consistency(5, 9, _mth(honest[:5]), _mth(rewritten), proof)
+    assert not verify_consistency(5, 9, mth(honest[:5]), mth(rewritten), proof)
 
 
 @given(st.integers(1, 3000), st.data())
@@ -111,13 +70,13 @@ def test_proofs_verify_at_any_size(n: int, data: st.DataObject) -> None:
     leaves = _leaves(n)
     root_of = roots_of(leaves)
     root = root_of(0, n)
-    assert root == _mth(leaves)
+    assert root == mth(leaves)
     m = data.draw(st.integers(0, n - 1))
     assert verify_inclusion(leaves[m], m, n, inclusion_path(m, n, root_of), root)
     old = data.draw(st.integers(1, n))
     proof = consistency_path(old, n, root_of)
     assert verify_consistency(old, n, root_of(0, old), root, proof)
-    assert proof == _subproof(old, leaves, True)
+    assert proof == subproof(old, leaves, True)
 
 
 def test_out_of_range_asks_are_refused() -> None:
