@@ -6,8 +6,9 @@ from datetime import UTC, datetime
 from typing import Any, overload
 
 from pydantic import field_validator
-from sqlalchemy import JSON, BigInteger, Column, DateTime, Integer
+from sqlalchemy import JSON, BigInteger, Column, Integer
 from sqlmodel import Field, SQLModel
+from sqlmodel.sql.sqltypes import UTCDateTime
 
 # Kafka offsets and the record count outgrow 32 bits; SQLite keeps INTEGER, so that seq
 # stays the table's rowid there.
@@ -16,8 +17,10 @@ BIG = BigInteger().with_variant(Integer(), "sqlite")
 
 class AuditEntryBase(SQLModel):
     audit_id: str = Field(max_length=36, unique=True, index=True)
-    recorded_at: datetime = Field(index=True, sa_type=DateTime(timezone=True))
-    occurred_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    # sqlmodel's UTCDateTime, as every other table's times: aware UTC in and out, on SQLite
+    # too (a plain DateTime there reads back without its offset).
+    recorded_at: datetime = Field(index=True, sa_type=UTCDateTime())
+    occurred_at: datetime | None = Field(default=None, sa_type=UTCDateTime())
     action: str = Field(max_length=32)
     decision: str = Field(max_length=32, index=True)
     reason_code: str = Field(max_length=64)
@@ -170,7 +173,7 @@ class OverrideReview(OverrideReviewPublic, table=True):
     __tablename__ = "override_review"
     id: int | None = Field(default=None, primary_key=True)
     audit_id: str = Field(max_length=36, unique=True, index=True)
-    reviewed_at: datetime = Field(sa_type=DateTime(timezone=True))
+    reviewed_at: datetime = Field(sa_type=UTCDateTime())
 
 
 class SubjectAlias(SQLModel, table=True):
