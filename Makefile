@@ -58,6 +58,7 @@ clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
 
 bench: $(STAMP) kafka-jars
+	@$(BIN)/infoshare bench fastpath --write docs/benchmarks.md
 	@$(BIN)/infoshare bench policy --write docs/benchmarks.md
 	@$(BIN)/infoshare bench processor --write docs/benchmarks.md
 	@$(BIN)/infoshare bench audit --write docs/benchmarks.md

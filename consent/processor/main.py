@@ -9,6 +9,7 @@ import signal
 from consent.policy.load import load_protocols
 from consent.processor.handle import STAGE, Context
 from consent.processor.loop import LoopConfig, Processor
+from consent.processor.observe import ProcessorMetrics
 from consent.processor.reload import ProtocolReloader
 from consent.processor.settings import ProcessorSettings
 from services.backbone import kafka
@@ -46,8 +47,9 @@ async def check_co_partitioned(access: KafkaAccess, topics: list[str]) -> None:
         )
 
 
-def bootstrap(settings: ProcessorSettings) -> Processor:
-    """Wire the processor; refuses (ConfigurationError/ProtocolError) without keys or protocols."""
+def bootstrap(settings: ProcessorSettings, *, metrics: ProcessorMetrics | None = None) -> Processor:
+    """Wire the processor; refuses (ConfigurationError/ProtocolError) without keys or protocols.
+    ``metrics``: instead of its own (a benchmark counts what it writes)."""
     ctx = context(settings)
     directory, topics, keyring = ctx.directory, ctx.topics, settings.keyring(Role.PROCESSOR)
     config = LoopConfig(
@@ -58,7 +60,9 @@ def bootstrap(settings: ProcessorSettings) -> Processor:
         batch_max=settings.batch_max,
         transaction_timeout_ms=settings.transaction_timeout_ms,
     )
-    return Processor(config, ctx, reload=ProtocolReloader(settings.protocols_dir, keyring))
+    return Processor(
+        config, ctx, reload=ProtocolReloader(settings.protocols_dir, keyring), metrics=metrics
+    )
 
 
 async def serve(settings: ProcessorSettings) -> None:

@@ -14,7 +14,6 @@ import copy
 import os
 import platform
 import statistics
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -25,9 +24,9 @@ from typing import Any
 import httpx
 import orjson
 
+from deploy.bench.broker import bench_broker
 from deploy.devstack.broker import BrokerNode
 from deploy.devstack.demo import scenario
-from deploy.devstack.ports import free_listen_port
 from deploy.devstack.stack import Stack, free_ports_config
 
 SAMPLES = Path(__file__).resolve().parents[2] / "tests" / "data"
@@ -191,20 +190,8 @@ def run(
     say: Callable[[str], None] = print,
 ) -> list[Result]:
     """Start a broker, then each service alone on it; drive each load; stop everything."""
-    with tempfile.TemporaryDirectory(prefix="infoshare-bench-") as tmp:
-        root = Path(tmp)
-        port = free_listen_port(3)
-        node = BrokerNode(
-            state_dir=root / "kafka", cache_dir=cache_dir, port=port, controller_port=port + 1
-        )
-        say("starting a Kafka broker for the benchmark")
-        node.start()
-        try:
-            return [
-                _one(load, root, cache_dir, node, requests, concurrency, say) for load in loads()
-            ]
-        finally:
-            node.stop()
+    with bench_broker(cache_dir, say) as (root, node):
+        return [_one(load, root, cache_dir, node, requests, concurrency, say) for load in loads()]
 
 
 def _one(

@@ -117,9 +117,11 @@ async def publish(
     progress: Callable[[int], None] = lambda n: None,
     sample_every: int = 0,
     samples: list[Sent] | None = None,
+    ids: Callable[[], str] = lambda: str(uuid.uuid4()),
 ) -> int:
     """Publish as the agency services do (CloudEvents binary, routing key), in bulk; every
-    ``sample_every``-th record is also kept in ``samples``, to be published again."""
+    ``sample_every``-th record is also kept in ``samples``, to be published again. ``ids``
+    gives each event's id (seeded, for a benchmark that publishes the same topic again)."""
     producer = kafka.producer(access)
     await producer.start()
     routing = keyring.require_routing()
@@ -134,7 +136,7 @@ async def publish(
                 data=data,
                 key=routing_key(routing, child.subject_id),
                 dataschema=schemas.get(event_type).uri,
-                id=str(uuid.uuid4()),
+                id=ids(),
             )
             key, value, headers = envelope.encode(event)
             topic = topics.source(agency)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import os
 import platform
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -16,9 +15,8 @@ from pathlib import Path
 
 from consent.processor.main import bootstrap
 from consent.processor.settings import ProcessorSettings
+from deploy.bench.broker import bench_broker
 from deploy.bench.loadgen import LA, Workload, publish
-from deploy.devstack.broker import BrokerNode
-from deploy.devstack.ports import free_listen_port
 from services.backbone import kafka
 from services.backbone.directory import load_directory
 from services.backbone.kafka_access import KafkaAccess
@@ -97,28 +95,18 @@ def run(
     say: Callable[[str], None] = print,
 ) -> list[Result]:
     """Start a broker of its own, measure each batch size on topics of its own, stop."""
-    with tempfile.TemporaryDirectory(prefix="infoshare-bench-") as tmp:
-        root = Path(tmp)
+    with bench_broker(cache_dir, say) as (root, node):
         directory = load_directory(None)
         keyring_file = generate_keyring(root / "keyring.yaml", [a.id for a in directory])
-        port = free_listen_port(3)
-        node = BrokerNode(
-            state_dir=root / "kafka", cache_dir=cache_dir, port=port, controller_port=port + 1
-        )
-        say("starting a Kafka broker for the benchmark")
-        node.start()
-        try:
-            results = []
-            for size in batch_sizes:
-                say(f"batch_max {size}: publishing {events} attendances, then processing")
-                result = run_quietly(
-                    measure(node.admin_access(), keyring_file, events, size, f"bench{size}.")
-                )
-                say(f"batch_max {size}: {result.per_second:.0f} events/s")
-                results.append(result)
-            return results
-        finally:
-            node.stop()
+        results = []
+        for size in batch_sizes:
+            say(f"batch_max {size}: publishing {events} attendances, then processing")
+            result = run_quietly(
+                measure(node.admin_access(), keyring_file, events, size, f"bench{size}.")
+            )
+            say(f"batch_max {size}: {result.per_second:.0f} events/s")
+            results.append(result)
+        return results
 
 
 def report(results: Sequence[Result]) -> str:

@@ -69,6 +69,27 @@ def bench_kafka(
     _show(report(results, rounds), write, "## What security and replication cost")
 
 
+@app.command("fastpath")
+def bench_fastpath(
+    events: Annotated[
+        int, typer.Option(min=1000, help="attendances per variant and round")
+    ] = 20000,
+    rounds: Annotated[int, typer.Option(min=1, max=20, help="rounds of every variant")] = 5,
+    payload: Annotated[
+        int, typer.Option(min=500, max=65536, help="bytes of data per attendance, about")
+    ] = 1024,
+    write: WriteSection = None,
+) -> None:
+    """The processor (D) beside bare Kafka on one broker, interleaved round by round: an
+    at-least-once passthrough (A), a transactional one batched as the processor is (B), and
+    B writing as many records per input as the processor (C). Events/s and the ratios."""
+    from deploy.bench.fastpath.harness import run
+    from deploy.bench.fastpath.report import HEADING, report
+
+    runs, fanout = run(default_cache_dir(), events=events, rounds=rounds, payload=payload, say=_say)
+    _show(report(runs, events=events, payload=payload, fanout=fanout), write, HEADING)
+
+
 @app.command("audit")
 def bench_audit(
     report_records: Annotated[

@@ -159,7 +159,9 @@ def test_audit_verify_catches_an_alias_index_altered_by_hand(
         "INFOSHARE_AUDIT_CHECKPOINT_FILE": str(tmp_path / "checkpoints.jsonl"),
     }
     intact = CliRunner().invoke(app, ["audit", "verify", "--no-topic"], env=env)
-    assert intact.exit_code == 0 and "the alias, review and Merkle block indexes match" in " ".join(intact.output.split()), intact.output
+    said = " ".join(intact.output.split())
+    assert intact.exit_code == 0, intact.output
+    assert "the alias, review and Merkle block indexes match" in said
     with store.engine.begin() as conn:
         conn.execute(sqlalchemy.text(sql))
     result = CliRunner().invoke(app, ["audit", "verify", "--no-topic"], env=env)

@@ -1,0 +1,139 @@
+"""The bare baselines the processor is measured against, on the same client and broker:
+records copied from the input topic to an output topic, nothing decided.
+
+- **A**, at-least-once: fetch a batch, send every record, wait for the acknowledgements,
+  commit the consumer's offsets.
+- **B**, exactly once as the processor does it: the same fetch size and poll, then one
+  transaction per input partition (a transactional producer each, fencing as the processor's
+  ``PartitionProducers``), all in flight together, offsets sent to the transaction.
+- **C**: B writing ``fanout`` records per input, as many as the processor writes.
+
+Each keeps the clock as the processor's figure is kept (``Clock``): from the first batch
+done to the last, so joining the group is not counted against anyone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
+
+from consent.processor.producers import PartitionProducers
+from services.backbone import kafka
+from services.backbone.kafka_access import KafkaAccess
+
+POLL_MS = 500  # as the processor's loop polls
+
+
+@dataclass
+class Clock:
+    """Events/s from the first batch done to the last: ``(total - first) / elapsed``."""
+
+    total: int
+    done: int = 0
+    first_at: float = 0.0
+    first_done: int = 0
+    last_at: float = 0.0
+    finished: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def tick(self, count: int) -> None:
+        self.done += count
+        now = time.perf_counter()
+        if not self.first_done:
+            self.first_at, self.first_done = now, self.done
+        self.last_at = now
+        if self.done >= self.total:
+            self.finished.set()
+
+    @property
+    def per_second(self) -> float:
+        elapsed = self.last_at - self.first_at
+        return (self.done - self.first_done) / elapsed if elapsed > 0 else 0.0
+
+
+async def at_least_once(
+    access: KafkaAccess, source: str, sink: str, *, group: str, clock: Clock, batch_max: int
+) -> None:
+    """Variant A."""
+    consumer = kafka.consumer(source, access=access, group_id=group)
+    producer = kafka.producer(access)
+    await consumer.start()
+    await producer.start()
+    try:
+        while not clock.finished.is_set():
+            batch = await consumer.getmany(timeout_ms=POLL_MS, max_records=batch_max)
+            if not batch:
+                continue
+            sent = [
+                await producer.send(sink, r.value, key=r.key, headers=list(r.headers or ()))
+                for records in batch.values()
+                for r in records
+            ]
+            await asyncio.gather(*sent)
+            await consumer.commit()
+            clock.tick(len(sent))
+    finally:
+        await consumer.stop()
+        await producer.stop()
+
+
+async def transactional(
+    access: KafkaAccess,
+    source: str,
+    sink: str,
+    *,
+    group: str,
+    clock: Clock,
+    batch_max: int,
+    fanout: int = 1,
+    transaction_timeout_ms: int = 60000,
+) -> None:
+    """Variants B (``fanout`` 1) and C."""
+    consumer = kafka.consumer(source, access=access, group_id=group)
+    producers = PartitionProducers(
+        access=access, prefix=group, transaction_timeout_ms=transaction_timeout_ms
+    )
+    await consumer.start()
+    held: set[int] = set()
+    try:
+        while not clock.finished.is_set():
+            batch = await consumer.getmany(timeout_ms=POLL_MS, max_records=batch_max)
+            if not batch:
+                continue
+            assigned = {tp.partition for tp in consumer.assignment()}
+            if assigned != held:  # one consumer in a new group: assigned once, at the start
+                await producers.take(assigned)
+                held = assigned
+            await asyncio.gather(
+                *(
+                    _copy(producers[tp.partition], tp, records, sink, group, fanout)
+                    for tp, records in batch.items()
+                )
+            )
+            clock.tick(sum(len(records) for records in batch.values()))
+    finally:
+        await consumer.stop()
+        await producers.close()
+
+
+async def _copy(
+    producer: AIOKafkaProducer,
+    tp: TopicPartition,
+    records: Sequence[ConsumerRecord],
+    sink: str,
+    group: str,
+    fanout: int,
+) -> None:
+    await producer.begin_transaction()
+    sent = []
+    for r in records:
+        for _ in range(fanout):
+            sent.append(
+                await producer.send(sink, r.value, key=r.key, headers=list(r.headers or ()))
+            )
+    await asyncio.gather(*sent)
+    await producer.send_offsets_to_transaction({tp: records[-1].offset + 1}, group)
+    await producer.commit_transaction()
