@@ -15,7 +15,7 @@ from typing import Any
 
 from consent.core.generalise import TransformError, generalise, mask
 from consent.core.model import FieldRule, RuleKind
-from consent.core.paths import apply, covers, get_path, leaf_paths, set_path
+from consent.core.paths import apply, covering_paths, get_path, leaf_paths, set_path
 
 __all__ = ["Projection", "TransformError", "get_path", "leaf_paths", "project", "set_path"]
 Keyed = Callable[[str, str], str]  # (path, value) -> pseudonym or token
@@ -66,7 +66,8 @@ def project(
             consumed.append(rule.path)
             lists[rule.kind].append(rule.target)
     all_leaves = leaves if leaves is not None else tuple(leaf_paths(data))
-    withheld = tuple(p for p in all_leaves if not any(covers(c, p) for c in consumed))
+    taken = frozenset(consumed)
+    withheld = tuple(p for p in all_leaves if taken.isdisjoint(covering_paths(p)))
     disclosed = lists[RuleKind.ALLOW] + lists[RuleKind.MASK] + lists[RuleKind.GENERALISE]
     return Projection(
         payload=payload,

@@ -7,6 +7,7 @@ input array. Pure functions, no I/O.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -111,6 +112,16 @@ def _leaves(node: Any, prefix: str) -> Iterator[str]:
             yield from _leaves(element, f"{prefix}[*]")
     elif prefix:  # an empty document has no leaves
         yield prefix
+
+
+@functools.lru_cache(maxsize=8192)
+def covering_paths(leaf: str) -> frozenset[str]:
+    """Every rule path that covers ``leaf``: the leaf itself and each of its ancestors
+    (``a``, ``a.b``, ``a.b[*]`` ... of ``a.b[*].c``). A leaf is covered by a set of rule
+    paths when the two meet: one set operation instead of a ``covers`` per rule. Cached:
+    an event type's leaf paths are few, and names of fields, never values."""
+    cut = [i for i, ch in enumerate(leaf) if ch in ".["]
+    return frozenset([leaf, *(leaf[:i] for i in cut)])
 
 
 def covers(rule_path: str, leaf: str) -> bool:

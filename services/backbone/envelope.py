@@ -7,7 +7,7 @@ below are ever written as headers, so no identifier can reach a header by accide
 
 from __future__ import annotations
 
-import unicodedata
+import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -76,10 +76,16 @@ def encode(
 MAX_ID = 64
 
 
+# Unicode's control characters (general category Cc): exactly C0, DEL and C1. One regular
+# expression search instead of a category lookup per character (a third of decoding a 1 KB
+# event went there).
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
 def has_control_characters(*texts: str) -> bool:
     """Whether any text holds a control character (NUL above all): such text cannot go
     into a header, an audit record or a dead-letter reason."""
-    return any(unicodedata.category(c) == "Cc" for text in texts for c in text)
+    return any(_CONTROL.search(text) for text in texts)
 
 
 def decode(

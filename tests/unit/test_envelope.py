@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -196,3 +197,11 @@ def test_decode_refuses_a_time_without_offset(raw: bytes) -> None:
     changed = [(n, raw if n == "ce_time" else v) for n, v in headers]
     with pytest.raises(EnvelopeError, match="not RFC 3339"):
         decode(key, value, changed)
+
+
+def test_every_control_character_is_found_and_nothing_else() -> None:
+    """The fast check finds exactly what Unicode calls a control character (category Cc),
+    over every code point."""
+    for code in range(0x110000):
+        c = chr(code)
+        assert envelope.has_control_characters(c) is (unicodedata.category(c) == "Cc"), hex(code)

@@ -7,6 +7,8 @@ from datetime import date
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from consent.core.fields import (
     TransformError,
@@ -17,6 +19,7 @@ from consent.core.fields import (
 )
 from consent.core.generalise import generalise
 from consent.core.model import FieldRule, Generalisation, RuleKind
+from consent.core.paths import covering_paths, covers
 
 DATA: dict[str, Any] = {
     "subject": {"nhs_number": "9990000123", "date_of_birth": "2016-04-09", "postcode": "NS1 4AP"},
@@ -171,3 +174,19 @@ def test_project_never_changes_its_input_nor_shares_objects_with_it() -> None:
     assert first.payload["subject"]["pseudonym"] == "p1"
     assert second.payload["subject"]["pseudonym"] == "p2"
     assert first.payload["subject"] is not data["subject"]
+
+
+_SEGMENT = st.sampled_from(["a", "b", "ab", "codes", "c"])
+_PATH = st.lists(st.tuples(_SEGMENT, st.booleans()), min_size=1, max_size=4).map(
+    lambda parts: ".".join(name + ("[*]" if array else "") for name, array in parts)
+)
+
+
+@given(_PATH, st.lists(_PATH, max_size=6))
+def test_a_leaf_is_covered_by_a_rule_set_exactly_when_one_rule_covers_it(
+    leaf: str, rules: list[str]
+) -> None:
+    """The set test the projection uses agrees with ``covers`` rule by rule, prefixes that
+    are not at a boundary (``a`` and ``ab``) included."""
+    by_set = not frozenset(rules).isdisjoint(covering_paths(leaf))
+    assert by_set is any(covers(rule, leaf) for rule in rules)
