@@ -7,7 +7,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from deploy.bench.fastpath.bare import Clock
+from deploy.bench.fastpath.bare import Clock, Fanout
 from deploy.bench.fastpath.harness import Run, padded
 from deploy.bench.fastpath.report import ratios
 from deploy.bench.loadgen import Workload
@@ -43,3 +43,11 @@ def test_ratios_are_taken_within_each_round() -> None:
     runs = [Run("D", 1, 10, 100.0), Run("C", 1, 10, 400.0), Run("D", 2, 10, 50.0)]
     runs += [Run("C", 2, 10, 100.0), Run("D", 3, 10, 70.0)]  # round 3 has no C
     assert ratios(runs, "D", "C") == [0.25, 0.5]
+
+
+@pytest.mark.parametrize("mean", [1.0, 5.14, 5.5, 0.25])
+def test_variant_c_writes_the_processors_fanout_on_average(mean: float) -> None:
+    copies = Fanout(mean)
+    counts = [copies.next() for _ in range(10_000)]
+    assert set(counts) <= {int(mean), int(mean) + 1}
+    assert sum(counts) == pytest.approx(mean * 10_000, abs=1)

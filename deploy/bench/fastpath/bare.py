@@ -6,7 +6,8 @@ records copied from the input topic to an output topic, nothing decided.
 - **B**, exactly once as the processor does it: the same fetch size and poll, then one
   transaction per input partition (a transactional producer each, fencing as the processor's
   ``PartitionProducers``), all in flight together, offsets sent to the transaction.
-- **C**: B writing ``fanout`` records per input, as many as the processor writes.
+- **C**: B writing ``fanout`` records per input on average (a fraction is spread over the
+  records, ``Fanout``), as many as the processor writes.
 
 Each keeps the clock as the processor's figure is kept (``Clock``): from the first batch
 done to the last, so joining the group is not counted against anyone.
@@ -54,6 +55,22 @@ class Clock:
         return (self.done - self.first_done) / elapsed if elapsed > 0 else 0.0
 
 
+class Fanout:
+    """How many copies each next record gets, so that on average there are ``mean``: the
+    whole part always, one more as the fractions add up to one."""
+
+    def __init__(self, mean: float) -> None:
+        self.whole, self.fraction = int(mean), mean - int(mean)
+        self._owed = 0.0
+
+    def next(self) -> int:
+        self._owed += self.fraction
+        if self._owed >= 1.0:
+            self._owed -= 1.0
+            return self.whole + 1
+        return self.whole
+
+
 async def at_least_once(
     access: KafkaAccess, source: str, sink: str, *, group: str, clock: Clock, batch_max: int
 ) -> None:
@@ -88,10 +105,11 @@ async def transactional(
     group: str,
     clock: Clock,
     batch_max: int,
-    fanout: int = 1,
+    fanout: float = 1.0,
     transaction_timeout_ms: int = 60000,
 ) -> None:
     """Variants B (``fanout`` 1) and C."""
+    copies = Fanout(fanout)
     consumer = kafka.consumer(source, access=access, group_id=group)
     producers = PartitionProducers(
         access=access, prefix=group, transaction_timeout_ms=transaction_timeout_ms
@@ -109,7 +127,7 @@ async def transactional(
                 held = assigned
             await asyncio.gather(
                 *(
-                    _copy(producers[tp.partition], tp, records, sink, group, fanout)
+                    _copy(producers[tp.partition], tp, records, sink, group, copies)
                     for tp, records in batch.items()
                 )
             )
@@ -125,12 +143,12 @@ async def _copy(
     records: Sequence[ConsumerRecord],
     sink: str,
     group: str,
-    fanout: int,
+    copies: Fanout,
 ) -> None:
     await producer.begin_transaction()
     sent = []
     for r in records:
-        for _ in range(fanout):
+        for _ in range(copies.next()):
             sent.append(
                 await producer.send(sink, r.value, key=r.key, headers=list(r.headers or ()))
             )

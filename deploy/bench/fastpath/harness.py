@@ -147,7 +147,9 @@ async def processor(bench: Bench, topics: Topics, total: int) -> tuple[Clock, fl
     return clock, metrics.written / max(1, running.processed)
 
 
-async def bare(bench: Bench, variant: str, topics: Topics, attendances: int, fanout: int) -> Clock:
+async def bare(
+    bench: Bench, variant: str, topics: Topics, attendances: int, fanout: float
+) -> Clock:
     """Variant A, B or C, reading the attendances of ``topics``' namespace."""
     tag = uuid.uuid4().hex[:8]
     sink = f"{topics.namespace}bare.{variant}.{tag}"
@@ -166,7 +168,7 @@ async def bare(bench: Bench, variant: str, topics: Topics, attendances: int, fan
             group=group,
             clock=clock,
             batch_max=BATCH_MAX,
-            fanout=1 if variant == "B" else fanout,
+            fanout=1.0 if variant == "B" else fanout,
         )
     return clock
 
@@ -191,7 +193,7 @@ async def measure(bench: Bench, rounds: int, say: Callable[[str], None]) -> tupl
             if variant == "D":
                 clock, _ = await processor(bench, topics, total)
             else:
-                clock = await bare(bench, variant, topics, workload.attendances, round(fanout))
+                clock = await bare(bench, variant, topics, workload.attendances, fanout)
             runs.append(Run(variant, n + 1, clock.done, clock.per_second))
             say(f"round {n + 1}, {variant}: {clock.per_second:,.0f} events/s")
     return runs, fanout

@@ -42,7 +42,8 @@ def report(runs: Sequence[Run], *, events: int, payload: int, fanout: float) -> 
         f"children, {PARTITIONS} partitions, batches of up to {BATCH_MAX}. The variants run "
         "in turn in each round, the order rotating, each on a fresh consumer group and fresh "
         f"output topics. D writes {fanout:.2f} records per input (deliveries, audit records, "
-        "state); C writes that many, rounded. Events/s counts from the first batch done to "
+        "state) in a warm-up run; C writes that many on average. Events/s counts from the first "
+        "batch done to "
         "the last.",
         "",
         "| variant | what | median events/s | min | max |",
