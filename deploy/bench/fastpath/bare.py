@@ -84,14 +84,10 @@ async def at_least_once(
             batch = await consumer.getmany(timeout_ms=POLL_MS, max_records=batch_max)
             if not batch:
                 continue
-            sent = [
-                await producer.send(sink, r.value, key=r.key, headers=list(r.headers or ()))
-                for records in batch.values()
-                for r in records
-            ]
-            await asyncio.gather(*sent)
+            records = [r for part in batch.values() for r in part]
+            await _send_all(producer, sink, records, Fanout(1.0))
             await consumer.commit()
-            clock.tick(len(sent))
+            clock.tick(len(records))
     finally:
         await consumer.stop()
         await producer.stop()
@@ -146,6 +142,15 @@ async def _copy(
     copies: Fanout,
 ) -> None:
     await producer.begin_transaction()
+    await _send_all(producer, sink, records, copies)
+    await producer.send_offsets_to_transaction({tp: records[-1].offset + 1}, group)
+    await producer.commit_transaction()
+
+
+async def _send_all(
+    producer: AIOKafkaProducer, sink: str, records: Sequence[ConsumerRecord], copies: Fanout
+) -> None:
+    """Send ``copies`` of each record to ``sink`` and wait until the broker has them all."""
     sent = []
     for r in records:
         for _ in range(copies.next()):
@@ -153,5 +158,3 @@ async def _copy(
                 await producer.send(sink, r.value, key=r.key, headers=list(r.headers or ()))
             )
     await asyncio.gather(*sent)
-    await producer.send_offsets_to_transaction({tp: records[-1].offset + 1}, group)
-    await producer.commit_transaction()

@@ -33,6 +33,7 @@ from deploy.bench.loadgen import ED_SOURCE, LA, Child, Workload, publish
 from services.backbone import kafka
 from services.backbone.directory import load_directory
 from services.backbone.kafka_access import KafkaAccess
+from services.backbone.keyring import load_keyring
 from services.backbone.metering import Metrics
 from services.backbone.schemas import SchemaRegistry
 from services.backbone.topics import Topics, TopicSpec
@@ -87,8 +88,6 @@ def padded(workload: Workload, payload: int, seed: int) -> Iterator[tuple[Child,
 
 async def seed(bench: Bench, topics: Topics, workload: Workload) -> int:
     """Create the namespace's topics and publish the seeded input; how many records."""
-    from services.backbone.keyring import load_keyring
-
     directory = load_directory(None)
     await kafka.ensure_topics(bench.access, topics.all_specs(directory))
     rng = random.Random(SEED)  # noqa: S311  (seeded event ids, not secrets)
@@ -123,14 +122,12 @@ async def processor(bench: Bench, topics: Topics, total: int) -> tuple[Clock, fl
         batch_max=BATCH_MAX,
         port=0,
     )
-    directory = load_directory(None)
     metrics = CountingMetrics(
         Metrics("infoshare-bench"),
         group=topics.processor_group,
         known_types=SchemaRegistry.load().event_types,
     )
     running = bootstrap(settings, metrics=metrics)
-    assert running.config.source_topics == [topics.source(a.id) for a in directory.publishers]
     clock, stop = Clock(total), asyncio.Event()
     task = asyncio.create_task(running.run(stop))
     seen = 0
