@@ -8,6 +8,7 @@ an object. Field lists name paths, never values.
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -35,6 +36,21 @@ def _refuse(_path: str, _value: str) -> str:
     raise TransformError("no key is configured for this rule")
 
 
+_ATOMIC = frozenset({str, int, float, bool, type(None)})
+
+
+def _copy(_path: str, value: Any) -> Any:
+    """An allowed value, copied: most are scalars, which are immutable."""
+    return value if type(value) in _ATOMIC else copy.deepcopy(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _withheld(leaves: tuple[str, ...], taken: frozenset[str]) -> tuple[str, ...]:
+    """The leaves no consumed rule path covers. Cached: an event type's leaves and a
+    recipient's rules are few, and both are field names, never values."""
+    return tuple(p for p in leaves if taken.isdisjoint(covering_paths(p)))
+
+
 def project(
     data: Mapping[str, Any],
     rules: tuple[FieldRule, ...],
@@ -51,7 +67,7 @@ def project(
     recipients)."""
     when = on or date.today()
     transforms: dict[RuleKind, Callable[[FieldRule], Callable[[str, Any], Any]]] = {
-        RuleKind.ALLOW: lambda _r: lambda _p, v: copy.deepcopy(v),
+        RuleKind.ALLOW: lambda _r: _copy,
         RuleKind.MASK: lambda _r: lambda _p, v: mask(v),
         RuleKind.GENERALISE: lambda r: lambda _p, v: generalise(v, r.to, on=when),  # type: ignore[arg-type]
         RuleKind.PSEUDONYMISE: lambda _r: lambda p, v: pseudonymise(p, str(v)),
@@ -66,8 +82,7 @@ def project(
             consumed.append(rule.path)
             lists[rule.kind].append(rule.target)
     all_leaves = leaves if leaves is not None else tuple(leaf_paths(data))
-    taken = frozenset(consumed)
-    withheld = tuple(p for p in all_leaves if taken.isdisjoint(covering_paths(p)))
+    withheld = _withheld(all_leaves, frozenset(consumed))
     disclosed = lists[RuleKind.ALLOW] + lists[RuleKind.MASK] + lists[RuleKind.GENERALISE]
     return Projection(
         payload=payload,

@@ -8,11 +8,13 @@ input array. Pure functions, no I/O.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 MISSING: Any = object()
 Segment = tuple[str, bool]  # (name, is it an array whose every element is visited)
+_MAPS = (dict, Mapping)  # dict first: JSON gives dicts, and the ABC check is slow
 
 
 def segments(path: str) -> list[Segment]:
@@ -29,20 +31,11 @@ def split_at_last_array(path: str) -> tuple[str, str]:
 
 def get_path(data: Any, path: str) -> Any:
     """The value at a path without arrays, or MISSING."""
-    node = data
-    for part in path.split("."):
-        if not isinstance(node, Mapping) or part not in node:
-            return MISSING
-        node = node[part]
-    return node
+    return _get(data, tuple(path.split(".")))
 
 
 def set_path(out: dict[str, Any], path: str, value: Any) -> None:
-    parts = path.split(".")
-    node = out
-    for part in parts[:-1]:
-        node = node.setdefault(part, {})
-    node[parts[-1]] = value
+    _set(out, tuple(path.split(".")), value)
 
 
 def apply(
@@ -53,65 +46,108 @@ def apply(
     ``path`` and ``target`` must share everything up to their last ``[*]`` (the loader
     checks), so arrays stay aligned; only the part after it may be renamed.
     """
+    return _route(path, target).apply(src, out, fn)
+
+
+@dataclass(frozen=True)
+class _Route:
+    """A rule's path and target, split once: the array prefix they share, and the parts of
+    the source and target after it."""
+
+    path: str
+    prefix: tuple[Segment, ...]
+    src: tuple[str, ...]
+    dst: tuple[str, ...]
+    ends_in_array: bool  # the path ends in ``[*]``: the array's elements are the values
+
+    def apply(self, src: Any, out: dict[str, Any], fn: Callable[[str, Any], Any]) -> bool:
+        if not self.prefix:  # no array on the way: the common case, without recursion
+            value = _get(src, self.src)
+            if value is MISSING:
+                return False
+            _set(out, self.dst, fn(self.path, value))
+            return True
+        return self._walk(src, out, self.prefix, fn)
+
+    def _walk(
+        self, src: Any, out: Any, prefix: tuple[Segment, ...], fn: Callable[[str, Any], Any]
+    ) -> bool:
+        if not prefix:
+            value = _get(src, self.src)
+            if value is MISSING:
+                return False
+            _set(out, self.dst, fn(self.path, value))
+            return True
+        (name, is_array), rest = prefix[0], prefix[1:]
+        if not isinstance(src, Mapping) or name not in src:
+            return False
+        child = src[name]
+        if not is_array:
+            return self._walk(child, out.setdefault(name, {}), rest, fn)
+        if not isinstance(child, list):
+            return False
+        items = out.setdefault(name, [None] * len(child))
+        found = False
+        scalars = not rest and self.ends_in_array
+        for i, element in enumerate(child):
+            if scalars:
+                items[i] = fn(self.path, element)
+                found = True
+                continue
+            if items[i] is None:
+                items[i] = {}
+            found |= self._walk(element, items[i], rest, fn)
+        return found
+
+
+@functools.lru_cache(maxsize=8192)
+def _route(path: str, target: str) -> _Route:
+    """Cached: rule paths are few and name fields, never values."""
     head, src_tail = split_at_last_array(path)
     _, dst_tail = split_at_last_array(target)
-    return _walk(src, out, segments(head) if head else [], src_tail, dst_tail, path, fn)
+    return _Route(
+        path,
+        tuple(segments(head)) if head else (),
+        tuple(src_tail.split(".")),
+        tuple(dst_tail.split(".")),
+        ends_in_array=not src_tail,
+    )
 
 
-def _walk(
-    src: Any,
-    out: Any,
-    prefix: list[Segment],
-    src_tail: str,
-    dst_tail: str,
-    path: str,
-    fn: Callable[[str, Any], Any],
-) -> bool:
-    if not prefix:
-        value = get_path(src, src_tail)
-        if value is MISSING:
-            return False
-        set_path(out, dst_tail, fn(path, value))
-        return True
-    (name, is_array), rest = prefix[0], prefix[1:]
-    if not isinstance(src, Mapping) or name not in src:
-        return False
-    child = src[name]
-    if not is_array:
-        return _walk(child, out.setdefault(name, {}), rest, src_tail, dst_tail, path, fn)
-    if not isinstance(child, list):
-        return False
-    items = out.setdefault(name, [None] * len(child))
-    found = False
-    for i, element in enumerate(child):
-        if not rest and not src_tail:  # an array of scalars: the element is the value
-            items[i] = fn(path, element)
-            found = True
-            continue
-        if items[i] is None:
-            items[i] = {}
-        found |= _walk(element, items[i], rest, src_tail, dst_tail, path, fn)
-    return found
+def _get(node: Any, parts: tuple[str, ...]) -> Any:
+    for part in parts:
+        if not isinstance(node, _MAPS) or part not in node:
+            return MISSING
+        node = node[part]
+    return node
 
 
-def leaf_paths(data: Mapping[str, Any], prefix: str = "") -> Iterator[str]:
+def _set(out: dict[str, Any], parts: tuple[str, ...], value: Any) -> None:
+    node = out
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    node[parts[-1]] = value
+
+
+def leaf_paths(data: Mapping[str, Any], prefix: str = "") -> list[str]:
     """Every leaf's path, arrays as ``[*]``, each path once, in document order."""
-    seen: set[str] = set()
-    for path in _leaves(data, prefix):
-        if path not in seen:
-            seen.add(path)
-            yield path
+    found: list[str] = []
+    _leaves(data, prefix, found)
+    return list(dict.fromkeys(found))
 
 
-def _leaves(node: Any, prefix: str) -> Iterator[str]:
-    if isinstance(node, Mapping) and node:
+def _leaves(node: Any, prefix: str, found: list[str]) -> None:
+    # A list, not a generator: this runs on every event, and a generator costs a frame
+    # per level per leaf.
+    if isinstance(node, _MAPS) and node:
         for key, value in node.items():
-            yield from _leaves(value, f"{prefix}.{key}" if prefix else str(key))
+            _leaves(value, f"{prefix}.{key}" if prefix else str(key), found)
     elif isinstance(node, list) and node:
+        inner = f"{prefix}[*]"
         for element in node:
-            yield from _leaves(element, f"{prefix}[*]")
+            _leaves(element, inner, found)
     elif prefix:  # an empty document has no leaves
-        yield prefix
+        found.append(prefix)
 
 
 @functools.lru_cache(maxsize=8192)

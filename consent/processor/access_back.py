@@ -193,7 +193,7 @@ def notice_audit(
     """The audit record of telling ``agency`` who received its event: no fields disclosed
     (the notice holds field names, not values), the recipients named in the reason."""
     recipients = ", ".join(f"{s['recipient']} ({s['protocol']})" for s in shared)
-    record = AuditRecord.about(
+    return AuditRecord.json_about(
         topic=rec.topic,
         partition=rec.partition,
         offset=rec.offset,
@@ -219,4 +219,3 @@ def notice_audit(
         delivery_id=notice_id(event),
         trace_id=trace_id,
     )
-    return record.model_dump_json().encode()

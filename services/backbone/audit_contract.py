@@ -6,13 +6,16 @@ keyed audit subject key, never an identifier.
 
 from __future__ import annotations
 
+import functools
 import hmac
 import uuid
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+import orjson
 from pydantic import BaseModel, Field, field_validator
+from pydantic_core import PydanticUndefined
 
 _AUDIT_NS = uuid.UUID("6f0b1c1e-8d3a-4b8e-9b1a-0c5e2f7d9a11")
 
@@ -107,41 +110,75 @@ class AuditRecord(BaseModel):
         return value
 
     @classmethod
-    def about(
-        cls,
-        *,
-        topic: str,
-        partition: int,
-        offset: int,
-        recipient: str | None = None,
-        protocol: str | None = None,
-        run: str | None = None,
-        validate: bool = True,
-        id_key: bytes | None = None,
-        **fields: Any,
-    ) -> AuditRecord:
-        """The record of a decision about the input record at ``topic[partition]@offset``:
-        its coordinates, and the audit id they give with ``recipient``, ``protocol`` (the
-        protocol ref, or a word naming the kind of decision) and a replay ``run``.
-        ``validate=False`` skips validation, for hot paths building from typed values.
-        ``id_key``: the processor's audit id key (its ids are keyed: see audit_id_for)."""
-        values: dict[str, Any] = {
-            "audit_id": audit_id_for(
-                topic=topic,
-                partition=partition,
-                offset=offset,
-                recipient=recipient,
-                protocol=protocol,
-                run=run,
-                key=id_key,
-            ),
-            "recipient": recipient,
-            "topic_in": topic,
-            "partition_in": partition,
-            "offset_in": offset,
-            **fields,
-        }
+    def about(cls, *, validate: bool = True, **arguments: Any) -> AuditRecord:
+        """The record of a decision about the input record at ``topic[partition]@offset``
+        (see ``coordinates`` for the arguments). ``validate=False`` skips validation, for
+        hot paths building from typed values."""
+        values = coordinates(**arguments)
         return cls(**values) if validate else cls.model_construct(**values)
+
+    @classmethod
+    def json_about(cls, **arguments: Any) -> bytes:
+        """``about(..., validate=False).model_dump_json()``, byte for byte, a fifth of the
+        cost: the processor writes several per event. Built as a dict in the model's field
+        order and written by orjson (UTC as ``Z``, like pydantic). Nothing is validated, so
+        only for values made from typed data; the audit service validates what it reads.
+        A unit test holds the two to the same bytes."""
+        values = dict(_defaults(cls))
+        given = coordinates(**arguments)
+        unknown = given.keys() - values.keys()
+        if unknown:
+            raise TypeError(f"not audit record fields: {', '.join(sorted(unknown))}")
+        values.update(given)
+        return orjson.dumps(values, option=orjson.OPT_UTC_Z)
+
+
+def coordinates(
+    *,
+    topic: str,
+    partition: int,
+    offset: int,
+    recipient: str | None = None,
+    protocol: str | None = None,
+    run: str | None = None,
+    id_key: bytes | None = None,
+    **fields: Any,
+) -> dict[str, Any]:
+    """An audit record's values: ``fields``, the input record's coordinates, and the audit id
+    they give with ``recipient``, ``protocol`` (the protocol ref, or a word naming the kind
+    of decision) and a replay ``run``. ``id_key``: the processor's audit id key (its ids are
+    keyed: see audit_id_for)."""
+    return {
+        "audit_id": audit_id_for(
+            topic=topic,
+            partition=partition,
+            offset=offset,
+            recipient=recipient,
+            protocol=protocol,
+            run=run,
+            key=id_key,
+        ),
+        "recipient": recipient,
+        "topic_in": topic,
+        "partition_in": partition,
+        "offset_in": offset,
+        **fields,
+    }
+
+
+@functools.cache
+def _defaults(model: type[BaseModel]) -> dict[str, Any]:
+    """Every field in declaration order (the order pydantic writes), at its default; a
+    required field as None until the caller sets it. Lists are empty tuples, which orjson
+    writes as ``[]`` and nothing can append to."""
+    return {
+        name: ()
+        if info.default_factory is list
+        else info.default
+        if info.default is not PydanticUndefined
+        else None
+        for name, info in model.model_fields.items()
+    }
 
 
 def audit_id_for(

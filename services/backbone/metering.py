@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import hmac
 import os
-from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.metrics import Meter
@@ -81,14 +81,23 @@ def service_resource(service: str) -> Resource:
     return Resource.create(attributes)
 
 
-def dead_letter_counter(meter: Meter, stage: str) -> Callable[[], None]:
+class CountDeadLetters(Protocol):
+    def __call__(self, records: int = 1) -> None: ...
+
+
+def dead_letter_counter(meter: Meter, stage: str) -> CountDeadLetters:
     """``infoshare_dead_letters_total{stage}``: one count per record a stage sends to its
-    dead-letter topic. The series starts at 0, so an alert on its increase sees the first."""
+    dead-letter topic (the callable takes how many). The series starts at 0, so an alert on
+    its increase sees the first."""
     counter = meter.create_counter(
         "infoshare.dead_letters", description="Records sent to a dead-letter topic, by stage"
     )
     counter.add(0, {"stage": stage})
-    return lambda: counter.add(1, {"stage": stage})
+
+    def count(records: int = 1) -> None:
+        counter.add(records, {"stage": stage})
+
+    return count
 
 
 def scrape_allowed(authorization: str | None, token: str | None) -> bool:
