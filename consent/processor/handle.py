@@ -238,7 +238,7 @@ def _handle(
         reason = f"unexpected {type(exc).__name__} while processing"
         return dead_letter(rec, ctx, reason, now=now, trace_id=trace_id)
     try:
-        subject = audit_subject(ctx, event)
+        subject = audit_subject(ctx, event, facts.subject_id)
         out: list[OutRecord] = []
         for d in decisions:
             delivered = d.outcome is Outcome.SHARED and d.recipient and d.payload is not None
@@ -336,10 +336,13 @@ def suppressed(
     return Handled([audit], {}, [], suppressed=True)
 
 
-def audit_subject(ctx: Context, event: envelope.CloudEvent) -> AuditSubject:
-    """The event's subject as the audit trail knows it: keyed, with its other identifiers."""
+def audit_subject(
+    ctx: Context, event: envelope.CloudEvent, subject_id: str | None = None
+) -> AuditSubject:
+    """The event's subject as the audit trail knows it: keyed, with its other identifiers.
+    ``subject_id``: its identity, when the caller has worked it out already."""
     subject = event.data["subject"]
-    subject_id = subject_identity(subject, event.source_agency)
+    subject_id = subject_id or subject_identity(subject, event.source_agency)
     aliases = [a for a in alias_identifiers(subject, event.source_agency) if a != subject_id]
     return AuditSubject.of(ctx.audit_key, subject_id, aliases, ctx.older_audit_keys)
 

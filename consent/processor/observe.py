@@ -29,14 +29,29 @@ Headers_ = Sequence[tuple[str, bytes | None]]
 
 def delivery_headers(seal: telemetry.TraceSeal | None, topic: str) -> Headers:
     """A delivery's trace headers, made under a ``create deliver.<recipient>`` span of this
-    event's trace: the recipient's own trace (linked to that span) and, sealed, ours."""
+    event's trace: the recipient's own trace (linked to that span) and, sealed, ours. When
+    this event's trace is not recorded, no span is made for the delivery either; it still
+    gets a trace of its own (unrecorded too), and ours, sealed."""
+    current = trace.get_current_span()
+    if not current.is_recording():
+        link = current.get_span_context()
+        own = telemetry.new_trace_headers("deliver", link_to=link) if link.is_valid else []
+        return own + _sealed(seal)
     with telemetry.producer_span(tracer, operation="create", topic=topic) as span:
+        # Sealed in the create span: the delivery service carries on from it.
         linked = telemetry.new_trace_headers("deliver", link_to=span.get_span_context())
-        return linked + (seal.seal() if seal is not None else [])
+        return linked + _sealed(seal)
+
+
+def _sealed(seal: telemetry.TraceSeal | None) -> Headers:
+    return seal.seal() if seal is not None else []
 
 
 def note_decisions(span: trace.Span, handled: Handled) -> None:
-    """One span event per decision: who, what, why (codes only)."""
+    """One span event per decision: who, what, why (codes only). Nothing for a span that
+    is not recorded (most are: sampling.py), which would drop them anyway."""
+    if not span.is_recording():
+        return
     span.set_attribute("infoshare.decisions", len(handled.decisions))
     for d in handled.decisions:
         span.add_event(

@@ -48,6 +48,9 @@ class Observers:
             "OTEL_TRACES_EXPORTER": "zipkin",
             "OTEL_EXPORTER_ZIPKIN_ENDPOINT": spans,
             "OTEL_BSP_SCHEDULE_DELAY": "500",  # ms: an operator looks right after a request
+            # A local stack records every trace (the product's default is a tenth): whoever
+            # runs it looks at one event at a time.
+            "OTEL_TRACES_SAMPLER": "parentbased_always_on",
         }
 
     def settle(self, scrape: Mapping[str, list[str]], announce: Callable[[Any], None]) -> None:

@@ -29,6 +29,7 @@ from opentelemetry.sdk.trace.export import (
 )
 from opentelemetry.util.types import AttributeValue
 
+from services.backbone import sampling
 from services.backbone.errors import ConfigurationError
 from services.backbone.keyed import Key
 from services.backbone.metering import exporters_named, sdk_disabled, service_resource
@@ -54,9 +55,14 @@ def setup_tracing(service_name: str) -> TracerProvider:
     Exporters as the OpenTelemetry SDK's environment variables say: ``OTEL_TRACES_EXPORTER``
     lists ``otlp``, ``zipkin``, ``console`` or ``none``. Unset, spans go over OTLP when an
     ``OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT`` is set and nowhere otherwise (a laptop has no
-    collector to complain about). ``OTEL_SDK_DISABLED=true`` turns tracing off.
+    collector to complain about). ``OTEL_SDK_DISABLED=true`` turns tracing off. Which
+    traces are recorded: sampling.py (a tenth, unless ``OTEL_TRACES_SAMPLER*`` say).
     """
-    provider = TracerProvider(resource=service_resource(service_name))
+    provider = TracerProvider(
+        resource=service_resource(service_name),
+        sampler=sampling.sampler_from_env(),
+        id_generator=sampling.UnpredictableIds(),
+    )
     for exporter in _span_exporters():
         if isinstance(exporter, ConsoleSpanExporter):  # a test or a person reads it now
             provider.add_span_processor(SimpleSpanProcessor(exporter))
@@ -228,6 +234,8 @@ def new_trace_headers(name: str, *, link_to: trace.SpanContext | None) -> list[t
     """Headers of a new trace (a short span linked to ``link_to``), for a record that leaves
     for a recipient: each recipient gets a trace id of its own, so trace ids cannot link
     what two recipients receive, while operators still follow the link."""
+    if link_to is not None and link_to.is_valid and not link_to.trace_flags.sampled:
+        return sampling.unsampled_traceparent()  # as the sampler would decide, for less
     tracer = trace.get_tracer("infoshare")
     links = [trace.Link(link_to)] if link_to is not None and link_to.is_valid else []
     with span(tracer, name, context=Context(), kind=trace.SpanKind.PRODUCER, links=links):

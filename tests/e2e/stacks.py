@@ -22,6 +22,7 @@ def tracing_to(zipkin: ZipkinServer) -> dict[str, str]:
         "OTEL_TRACES_EXPORTER": "zipkin",
         "OTEL_EXPORTER_ZIPKIN_ENDPOINT": zipkin.spans_url,
         "OTEL_BSP_SCHEDULE_DELAY": "200",
+        "OTEL_TRACES_SAMPLER": "parentbased_always_on",  # each test follows its own event
     }
 
 

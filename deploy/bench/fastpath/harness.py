@@ -10,7 +10,8 @@ different rules: the authority holding a plan (identified, on a condition), publ
 
 A round seeds a new namespace, then runs A, B, C and D on it in turn (the order rotates each
 round), each with its own consumer group and output topics. D is the real processor
-(``bootstrap``), writing its deliveries, audit records and state; C writes as many records
+(``bootstrap``), writing its deliveries, audit records and state, traced as it is by default
+(the OpenTelemetry SDK, a tenth of traces recorded, no exporter); C writes as many records
 per input as D was seen to write in a warm-up run.
 """
 
@@ -206,9 +207,13 @@ def run(
 ) -> tuple[list[Run], float]:
     """Start a broker of its own, measure, stop it."""
     from deploy.bench.broker import bench_broker
+    from services.backbone import telemetry
     from services.backbone.keyring import generate_keyring
     from services.backbone.quiet import run_quietly
 
+    # D as the processor runs by default: the SDK's tracer, infoshare's sampler (OTEL_*
+    # variables as set), no exporter unless they name one.
+    telemetry.setup_tracing("infoshare-processor")
     with bench_broker(cache_dir, say) as (root, node):
         directory = load_directory(None)
         keyring_file = generate_keyring(root / "keyring.yaml", [a.id for a in directory])

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import aiokafka
 
 from deploy.bench.fastpath.harness import BATCH_MAX, CHILDREN, PARTITIONS, VARIANTS, Run
+from services.backbone import sampling
 
 HEADING = "## Fast path: the processor beside bare Kafka (issue 18)"
 NAMES = {
@@ -42,9 +43,9 @@ def report(runs: Sequence[Run], *, events: int, payload: int, fanout: float) -> 
         f"children, {PARTITIONS} partitions, batches of up to {BATCH_MAX}. The variants run "
         "in turn in each round, the order rotating, each on a fresh consumer group and fresh "
         f"output topics. D writes {fanout:.2f} records per input (deliveries, audit records, "
-        "state) in a warm-up run; C writes that many on average. Events/s counts from the first "
-        "batch done to "
-        "the last.",
+        "state) in a warm-up run; C writes that many on average. D is traced as by default: "
+        f"the OpenTelemetry SDK with {sampling.describe()}, no exporter. Events/s counts from "
+        "the first batch done to the last.",
         "",
         "| variant | what | median events/s | min | max |",
         "| --- | --- | --- | --- | --- |",
