@@ -61,12 +61,6 @@ class _Route:
     ends_in_array: bool  # the path ends in ``[*]``: the array's elements are the values
 
     def apply(self, src: Any, out: dict[str, Any], fn: Callable[[str, Any], Any]) -> bool:
-        if not self.prefix:  # no array on the way: the common case, without recursion
-            value = _get(src, self.src)
-            if value is MISSING:
-                return False
-            _set(out, self.dst, fn(self.path, value))
-            return True
         return self._walk(src, out, self.prefix, fn)
 
     def _walk(
@@ -79,7 +73,7 @@ class _Route:
             _set(out, self.dst, fn(self.path, value))
             return True
         (name, is_array), rest = prefix[0], prefix[1:]
-        if not isinstance(src, Mapping) or name not in src:
+        if not isinstance(src, _MAPS) or name not in src:
             return False
         child = src[name]
         if not is_array:

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
-from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
 from consent.processor.producers import PartitionProducers
 from services.backbone import kafka
@@ -80,10 +80,7 @@ async def at_least_once(
     await consumer.start()
     await producer.start()
     try:
-        while not clock.finished.is_set():
-            batch = await consumer.getmany(timeout_ms=POLL_MS, max_records=batch_max)
-            if not batch:
-                continue
+        async for batch in _batches(consumer, clock, batch_max):
             records = [r for part in batch.values() for r in part]
             await _send_all(producer, sink, records, Fanout(1.0))
             await consumer.commit()
@@ -113,10 +110,7 @@ async def transactional(
     await consumer.start()
     held: set[int] = set()
     try:
-        while not clock.finished.is_set():
-            batch = await consumer.getmany(timeout_ms=POLL_MS, max_records=batch_max)
-            if not batch:
-                continue
+        async for batch in _batches(consumer, clock, batch_max):
             assigned = {tp.partition for tp in consumer.assignment()}
             if assigned != held:  # one consumer in a new group: assigned once, at the start
                 await producers.take(assigned)
@@ -131,6 +125,16 @@ async def transactional(
     finally:
         await consumer.stop()
         await producers.close()
+
+
+async def _batches(
+    consumer: AIOKafkaConsumer, clock: Clock, batch_max: int
+) -> AsyncIterator[dict[TopicPartition, list[ConsumerRecord]]]:
+    """Each non-empty fetch, polled as the processor polls, until the clock has them all."""
+    while not clock.finished.is_set():
+        batch = await consumer.getmany(timeout_ms=POLL_MS, max_records=batch_max)
+        if batch:
+            yield batch
 
 
 async def _copy(
