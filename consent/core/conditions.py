@@ -19,6 +19,8 @@ from typing import Any
 
 from cel_expr_python import cel
 
+from consent.core.cel_subset import Evaluator, compile_subset
+
 _ENV: Any = None
 
 
@@ -39,6 +41,9 @@ class ConditionError(ValueError):
 class Condition:
     source: str
     _program: Any = field(repr=False, compare=False)
+    # The same expression as Python closures when it stays within the subset protocols use
+    # (consent/core/cel_subset.py): about 1 µs instead of 14. None: CEL evaluates it.
+    _fast: Evaluator | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def compile(cls, source: str) -> Condition:
@@ -49,12 +54,25 @@ class Condition:
             raise ConditionError(message) from None
         if program.return_type().name() not in ("bool", "BOOL", "dyn", "DYN"):
             raise ConditionError(f"gives {program.return_type().name()}, not a boolean")
-        return cls(source, program)
+        return cls(source, program, compile_subset(source))
+
+    @property
+    def compiled_to_python(self) -> bool:
+        return self._fast is not None
 
     def holds(
         self, *, event: Mapping[str, Any], state: Mapping[str, Any], recipient: str
     ) -> bool | None:
         """True or False; None if it cannot be evaluated for this event (counts as False)."""
+        if self._fast is not None:
+            value = self._fast(event, state, recipient)
+            return value if type(value) is bool else None
+        return self.holds_in_cel(event=event, state=state, recipient=recipient)
+
+    def holds_in_cel(
+        self, *, event: Mapping[str, Any], state: Mapping[str, Any], recipient: str
+    ) -> bool | None:
+        """``holds`` as the CEL library evaluates it, whatever the expression."""
         result = self._program.eval(data={"event": event, "state": state, "recipient": recipient})
         value = result.value()
         return value if isinstance(value, bool) else None

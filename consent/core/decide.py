@@ -11,9 +11,10 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
 from consent.core.consent import ConsentRecord, Override, evaluate
-from consent.core.fields import TransformError, leaf_paths, project
-from consent.core.model import IdentityLevel, Protocol, ProtocolSet, RecipientRule, RuleKind
-from consent.core.sealed import seal
+from consent.core.fields import TransformError, leaf_paths
+from consent.core.model import IdentityLevel, Protocol, ProtocolSet, RecipientRule
+from consent.core.plan import Plan, plans_for
+from consent.core.sealed import DataKeys
 from consent.core.state import SubjectState
 from consent.core.tokens import tokenise
 from services.backbone.identifiers import subject_identifier
@@ -106,13 +107,14 @@ class _Prepared:
     leaves: tuple[str, ...]
 
 
-def _condition_fails(
-    rule: RecipientRule, cel_event: Mapping[str, Any], cel_state: Mapping[str, Any]
-) -> str | None:
+def _condition_fails(plan: Plan, prepared: _Prepared) -> str | None:
     """Why the recipient's condition does not hold, or None if it holds (or there is none)."""
+    rule = plan.rule
     if rule.condition is None:
         return None
-    holds = rule.condition.holds(event=cel_event, state=cel_state, recipient=rule.agency)
+    holds = rule.condition.holds(
+        event=prepared.cel_event, state=prepared.cel_state, recipient=plan.recipient
+    )
     if holds:
         return None
     meaning = rule.condition_text or rule.condition.source
@@ -123,17 +125,17 @@ def _condition_fails(
 
 def _decide_for(
     event: EventFacts,
-    protocol: Protocol,
-    rule: RecipientRule,
+    plan: Plan,
     prepared: _Prepared,
     keys: Mapping[str, Key],
     token_key: Key | None,
-    recipient_keys: Mapping[str, X25519PublicKey],
+    data_keys: DataKeys,
 ) -> Decision:
-    failed = _condition_fails(rule, prepared.cel_event, prepared.cel_state)
+    protocol, rule, recipient = plan.protocol, plan.rule, plan.recipient
+    failed = _condition_fails(plan, prepared)
     if failed is not None:
         return _withheld(protocol, rule, ReasonCode.CONDITION_NOT_MET, failed)
-    consent = evaluate(protocol, rule.agency, event.consents, event.override)
+    consent = evaluate(protocol, recipient, event.consents, event.override)
     if not consent.allowed:
         return _withheld(
             protocol,
@@ -142,28 +144,33 @@ def _decide_for(
             f"requires consent: {consent.reason}",
             consent=consent.record,
         )
-    key = keys[rule.agency]
-    uses_tokens = any(f.kind is RuleKind.TOKENISE for f in rule.fields)
+    key = keys[recipient]
+    # The subject's pseudonym is the record key of a pseudonymised delivery and the value
+    # of a pseudonymised NHS number: one HMAC serves both.
+    subject_pseudonym = (
+        pseudonym(key, recipient, event.subject_id) if plan.needs_pseudonym else None
+    )
     try:
-        if uses_tokens and token_key is None:
+        if plan.uses_tokens and token_key is None:
             raise TransformError("the keyring has no active token key")
+
+        def pseudonymised(path: str, value: str) -> str:
+            if path == "subject.nhs_number" and event.subject_id and subject_pseudonym:
+                return subject_pseudonym
+            return field_pseudonym(key, recipient, path, value, subject_id=event.subject_id)
 
         def token(path: str, value: str) -> str:
             assert token_key is not None
-            return tokenise(token_key, recipient=rule.agency, path=path, value=value)
+            return tokenise(token_key, recipient=recipient, path=path, value=value)
 
         def sealed(path: str, value: str) -> str:
-            public = recipient_keys.get(rule.agency)
-            if public is None:
-                raise TransformError(f"no public key is configured for {rule.agency}")
-            return seal(public, recipient=rule.agency, path=path, value=value)
+            if not data_keys.has(recipient):
+                raise TransformError(f"no public key is configured for {recipient}")
+            return data_keys.seal(recipient=recipient, path=path, value=value)
 
-        projection = project(
+        projection = plan.rules.project(
             event.data,
-            rule.fields,
-            pseudonymise=lambda path, value: field_pseudonym(
-                key, rule.agency, path, value, subject_id=event.subject_id
-            ),
+            pseudonymise=pseudonymised,
             tokenise=token,
             encrypt=sealed,
             on=event.occurred,
@@ -177,16 +184,15 @@ def _decide_for(
             f"a field rule cannot be applied to this event: {exc}",
         )
     return Decision(
-        recipient=rule.agency,
+        recipient=recipient,
         outcome=Outcome.SHARED,
-        reason_code=ReasonCode(consent.code),
-        reason=f"{protocol.ref} ({protocol.purpose.value}) allows {rule.identity.value} "
-        f"sharing; {consent.reason}",
+        reason_code=_REASON_CODES[consent.code],
+        reason=plan.because + consent.reason,
         consent=consent.record,
         # An override the event claimed is recorded even where consent was not needed.
         override=consent.override or event.override,
         protocol=protocol,
-        identity=rule.identity.value,
+        identity=plan.identity,
         payload=projection.payload,
         fields_disclosed=projection.disclosed,
         fields_pseudonymised=projection.pseudonymised,
@@ -194,11 +200,14 @@ def _decide_for(
         fields_tokenised=projection.tokenised,
         fields_encrypted=projection.encrypted,
         key_id=key.key_id,
-        token_key_id=token_key.key_id if uses_tokens and token_key else None,
+        token_key_id=token_key.key_id if plan.uses_tokens and token_key else None,
         # An anonymised recipient gets no subject key at all, not even in the record key.
-        delivery_key=_delivery_key(key, rule, event.subject_id),
-        delivery_id=delivery_id(key, rule.agency, f"{event.id}|{protocol.ref}"),
+        delivery_key=_delivery_key(key, rule, event.subject_id, subject_pseudonym),
+        delivery_id=delivery_id(key, recipient, f"{event.id}|{plan.ref}"),
     )
+
+
+_REASON_CODES = {code.value: code for code in ReasonCode}
 
 
 def decide(
@@ -208,7 +217,7 @@ def decide(
     keys: Mapping[str, Key],
     *,
     token_key: Key | None = None,
-    recipient_keys: Mapping[str, X25519PublicKey] | None = None,
+    recipient_keys: DataKeys | Mapping[str, X25519PublicKey] | None = None,
     on: date | None = None,
 ) -> list[Decision]:
     """Every decision for ``event``: one per recipient rule of every protocol covering it,
@@ -216,10 +225,12 @@ def decide(
 
     ``keys`` maps each recipient to its pseudonym key; the delivery key is always the
     recipient's pseudonym, so record keys never let two recipients link a child.
+    ``recipient_keys`` seals the encrypt rule's fields: the caller's ``DataKeys``, which
+    reuse a data key per recipient for a window, or public keys (then each call draws its
+    own data keys).
     """
-    covering = ProtocolSet.of(protocols).covering(event.source_agency, event.type)
-    today = on or datetime.now(UTC).date()
-    if not covering:
+    protocol_set = ProtocolSet.of(protocols)
+    if not protocol_set.covering(event.source_agency, event.type):
         return [
             Decision(
                 recipient=None,
@@ -228,21 +239,26 @@ def decide(
                 reason=f"no protocol covers {event.type} from {event.source_agency}",
             )
         ]
+    today = on or datetime.now(UTC).date()
     prepared = _Prepared(
         cel_event={"type": event.type, "source": event.source_agency, "data": event.data},
         cel_state=state.as_cel(),
         leaves=tuple(leaf_paths(event.data)),
     )
+    data_keys = (
+        recipient_keys if isinstance(recipient_keys, DataKeys) else DataKeys(recipient_keys or {})
+    )
     return [
-        _decide_for(event, protocol, rule, prepared, keys, token_key, recipient_keys or {})
-        if protocol.in_force(today)
-        else _not_in_force(protocol, rule, today)
-        for protocol in covering
-        for rule in protocol.recipients
+        _decide_for(event, plan, prepared, keys, token_key, data_keys)
+        if plan.protocol.in_force(today)
+        else _not_in_force(plan.protocol, plan.rule, today)
+        for plan in plans_for(protocol_set, event.source_agency, event.type)
     ]
 
 
-def _delivery_key(key: Key, rule: RecipientRule, subject_id: str) -> str | None:
+def _delivery_key(
+    key: Key, rule: RecipientRule, subject_id: str, subject_pseudonym: str | None
+) -> str | None:
     """The record key of a delivery. Pseudonymised: the recipient's pseudonym, which it can
     see in the payload anyway. Identified: a different keyed value, so that a recipient that
     is identified under one protocol and pseudonymised under another cannot join the two by
@@ -250,7 +266,7 @@ def _delivery_key(key: Key, rule: RecipientRule, subject_id: str) -> str | None:
     if rule.identity is IdentityLevel.ANONYMISED:
         return None
     if rule.identity is IdentityLevel.PSEUDONYMISED:
-        return pseudonym(key, rule.agency, subject_id)
+        return subject_pseudonym or pseudonym(key, rule.agency, subject_id)
     return identified_key(key, rule.agency, subject_id)
 
 

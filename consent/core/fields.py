@@ -15,8 +15,8 @@ from datetime import date
 from typing import Any
 
 from consent.core.generalise import TransformError, generalise, mask
-from consent.core.model import FieldRule, RuleKind
-from consent.core.paths import apply, covering_paths, get_path, leaf_paths, set_path
+from consent.core.model import FieldRule, Generalisation, RuleKind
+from consent.core.paths import covering_paths, get_path, leaf_paths, route, set_path
 
 __all__ = ["Projection", "TransformError", "get_path", "leaf_paths", "project", "set_path"]
 Keyed = Callable[[str, str], str]  # (path, value) -> pseudonym or token
@@ -51,6 +51,93 @@ def _withheld(leaves: tuple[str, ...], taken: frozenset[str]) -> tuple[str, ...]
     return tuple(p for p in leaves if taken.isdisjoint(covering_paths(p)))
 
 
+# Where a rule's target is listed: allow, mask and generalise are disclosed (in rule order).
+_DISCLOSED, _PSEUDONYMISED, _TOKENISED, _ENCRYPTED = range(4)
+_SLOTS = {
+    RuleKind.ALLOW: _DISCLOSED,
+    RuleKind.MASK: _DISCLOSED,
+    RuleKind.GENERALISE: _DISCLOSED,
+    RuleKind.PSEUDONYMISE: _PSEUDONYMISED,
+    RuleKind.TOKENISE: _TOKENISED,
+    RuleKind.ENCRYPT: _ENCRYPTED,
+}
+
+
+class CompiledRules:
+    """A recipient's field rules compiled once (when its protocol loads): each rule's route
+    parsed, its kind and target fixed. ``project`` then costs a walk per rule and nothing
+    else per event."""
+
+    __slots__ = ("steps",)
+
+    def __init__(self, rules: tuple[FieldRule, ...]) -> None:
+        self.steps = tuple(
+            (route(r.path, r.target), _SLOTS[r.kind], r.target, r.kind, r.to) for r in rules
+        )
+
+    def project(
+        self,
+        data: Mapping[str, Any],
+        *,
+        pseudonymise: Keyed,
+        tokenise: Keyed = _refuse,
+        encrypt: Keyed = _refuse,
+        on: date | None = None,
+        leaves: tuple[str, ...] | None = None,
+    ) -> Projection:
+        """Apply the rules to ``data``; see ``project``."""
+        when = on or date.today()
+        payload: dict[str, Any] = {}
+        consumed: list[str] = []
+        lists: tuple[list[str], ...] = ([], [], [], [])
+        for way, slot, target, kind, to in self.steps:
+            if kind is RuleKind.ALLOW:
+                fn: Callable[[str, Any], Any] = _copy
+            elif kind is RuleKind.MASK:
+                fn = _mask
+            elif kind is RuleKind.GENERALISE:
+                fn = _generaliser(to, when)
+            else:
+                fn = _keyed(
+                    pseudonymise
+                    if kind is RuleKind.PSEUDONYMISE
+                    else tokenise
+                    if kind is RuleKind.TOKENISE
+                    else encrypt
+                )
+            if way.apply(data, payload, fn):
+                consumed.append(way.path)
+                lists[slot].append(target)
+        all_leaves = leaves if leaves is not None else tuple(leaf_paths(data))
+        return Projection(
+            payload=payload,
+            disclosed=tuple(lists[_DISCLOSED]),
+            pseudonymised=tuple(lists[_PSEUDONYMISED]),
+            withheld=_withheld(all_leaves, frozenset(consumed)),
+            tokenised=tuple(lists[_TOKENISED]),
+            encrypted=tuple(lists[_ENCRYPTED]),
+        )
+
+
+def _mask(_path: str, value: Any) -> str:
+    return mask(value)
+
+
+def _keyed(transform: Keyed) -> Callable[[str, Any], Any]:
+    return lambda p, v: transform(p, str(v))
+
+
+def _generaliser(to: Generalisation | None, when: date) -> Callable[[str, Any], Any]:
+    assert to is not None  # the loader requires a generalisation's ``to``
+    return lambda _p, v: generalise(v, to, on=when)
+
+
+@functools.lru_cache(maxsize=1024)
+def compiled(rules: tuple[FieldRule, ...]) -> CompiledRules:
+    """``rules`` compiled, for callers that hold rules rather than a plan (cached)."""
+    return CompiledRules(rules)
+
+
 def project(
     data: Mapping[str, Any],
     rules: tuple[FieldRule, ...],
@@ -65,30 +152,6 @@ def project(
     keyed transforms; ``on`` is the date age bands are computed for (the event's date);
     ``leaves`` is ``leaf_paths(data)`` when the caller has it already (one event, many
     recipients)."""
-    when = on or date.today()
-    transforms: dict[RuleKind, Callable[[FieldRule], Callable[[str, Any], Any]]] = {
-        RuleKind.ALLOW: lambda _r: _copy,
-        RuleKind.MASK: lambda _r: lambda _p, v: mask(v),
-        RuleKind.GENERALISE: lambda r: lambda _p, v: generalise(v, r.to, on=when),  # type: ignore[arg-type]
-        RuleKind.PSEUDONYMISE: lambda _r: lambda p, v: pseudonymise(p, str(v)),
-        RuleKind.TOKENISE: lambda _r: lambda p, v: tokenise(p, str(v)),
-        RuleKind.ENCRYPT: lambda _r: lambda p, v: encrypt(p, str(v)),
-    }
-    payload: dict[str, Any] = {}
-    consumed: list[str] = []
-    lists: dict[RuleKind, list[str]] = {kind: [] for kind in RuleKind}
-    for rule in rules:
-        if apply(data, payload, rule.path, rule.target, transforms[rule.kind](rule)):
-            consumed.append(rule.path)
-            lists[rule.kind].append(rule.target)
-    all_leaves = leaves if leaves is not None else tuple(leaf_paths(data))
-    withheld = _withheld(all_leaves, frozenset(consumed))
-    disclosed = lists[RuleKind.ALLOW] + lists[RuleKind.MASK] + lists[RuleKind.GENERALISE]
-    return Projection(
-        payload=payload,
-        disclosed=tuple(sorted(disclosed, key=[r.target for r in rules].index)),
-        pseudonymised=tuple(lists[RuleKind.PSEUDONYMISE]),
-        withheld=withheld,
-        tokenised=tuple(lists[RuleKind.TOKENISE]),
-        encrypted=tuple(lists[RuleKind.ENCRYPT]),
+    return compiled(rules).project(
+        data, pseudonymise=pseudonymise, tokenise=tokenise, encrypt=encrypt, on=on, leaves=leaves
     )

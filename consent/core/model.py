@@ -121,6 +121,10 @@ class ProtocolSet:
     _index: dict[tuple[str, str], tuple[Protocol, ...]] = field(
         init=False, repr=False, compare=False
     )
+    # What the decision core compiles from this set, kept with it (consent/core/plan.py).
+    compiled: dict[tuple[str, str], object] = field(
+        init=False, repr=False, compare=False, default_factory=dict
+    )
 
     def __post_init__(self) -> None:
         index: dict[tuple[str, str], list[Protocol]] = {}

@@ -46,11 +46,11 @@ def apply(
     ``path`` and ``target`` must share everything up to their last ``[*]`` (the loader
     checks), so arrays stay aligned; only the part after it may be renamed.
     """
-    return _route(path, target).apply(src, out, fn)
+    return route(path, target).apply(src, out, fn)
 
 
 @dataclass(frozen=True)
-class _Route:
+class Route:
     """A rule's path and target, split once: the array prefix they share, and the parts of
     the source and target after it."""
 
@@ -95,11 +95,11 @@ class _Route:
 
 
 @functools.lru_cache(maxsize=8192)
-def _route(path: str, target: str) -> _Route:
+def route(path: str, target: str) -> Route:
     """Cached: rule paths are few and name fields, never values."""
     head, src_tail = split_at_last_array(path)
     _, dst_tail = split_at_last_array(target)
-    return _Route(
+    return Route(
         path,
         tuple(segments(head)) if head else (),
         tuple(src_tail.split(".")),

@@ -8,7 +8,7 @@ gets it back.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -26,7 +26,12 @@ class ProtectionPlan:
     start_date: str
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return {
+            "authority": self.authority,
+            "plan_id": self.plan_id,
+            "category": self.category,
+            "start_date": self.start_date,
+        }
 
     @classmethod
     def from_json(cls, doc: Mapping[str, Any]) -> ProtectionPlan:

@@ -9,11 +9,12 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from consent.core.consent import ConsentRecord, override_from
 from consent.core.decide import Decision, EventFacts, decide
 from consent.core.model import ProtocolSet
+from consent.core.sealed import DataKeys
 from consent.core.state import ProtectionPlan, SubjectState
 from services.backbone.identifiers import nhs_number_problem, subject_identifier
 from services.backbone.keyed import Key
@@ -83,7 +84,7 @@ def _decisions(
     protocols: ProtocolSet,
     keys: Mapping[str, Key],
     token: Key,
-    public: Mapping[str, X25519PublicKey],
+    public: DataKeys,
 ) -> dict[tuple[str, str], Decision]:
     # Validity is judged today, as the live processor judges it.
     decisions = decide(
@@ -99,7 +100,7 @@ def simulate(
     keys = _ThrowawayKeys()
     token = Key("simulation", os.urandom(64))
     recipients = {r.agency for s in (candidate, live or ()) for p in s for r in p.recipients}
-    public = {a: X25519PrivateKey.generate().public_key() for a in recipients}
+    public = DataKeys({a: X25519PrivateKey.generate().public_key() for a in recipients})
     rows: list[Row] = []
     for index, event in enumerate(events, 1):
         new = _decisions(event, candidate, keys, token, public)

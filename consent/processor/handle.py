@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 from consent.core.consent import ConsentRecord, override_from
 from consent.core.decide import Decision, EventFacts, Outcome, decide
 from consent.core.model import Protocol, ProtocolSet, RuleKind
+from consent.core.sealed import DataKeys
 from consent.core.state import ProtectionPlan, SubjectState, next_state
 from consent.processor import access_back
 from consent.processor.dedup import Seen, duplicate_reason, seen_key
@@ -80,9 +81,13 @@ class Context:
     # as that run, without touching state or the duplicate memory.
     replay_run: str | None = None
 
+    # The encrypt rule's data keys, a window per recipient (consent/core/sealed.py).
+    data_keys: DataKeys = field(init=False, repr=False, compare=False)
+
     def __post_init__(self) -> None:
         # Indexed once here, not per event.
         object.__setattr__(self, "protocols", ProtocolSet.of(self.protocols))
+        object.__setattr__(self, "data_keys", DataKeys(self.recipient_public))
 
     @classmethod
     def from_keyring(
@@ -227,7 +232,7 @@ def _handle(
             current,
             ctx.pseudonym_keys,
             token_key=ctx.token_key,
-            recipient_keys=ctx.recipient_public,
+            recipient_keys=ctx.data_keys,
         )
         transition = next_state(
             current, event_type=event.type, source_agency=facts.source_agency, data=event.data

@@ -1,5 +1,5 @@
 """An agency's view of what it received: fields the protocol encrypted to this agency
-(``hpke1.`` values, see services/backbone/sealed.py) opened with its private key.
+(``env1.`` and ``hpke1.`` values, see services/backbone/sealed.py) opened with its private key.
 
 The hub cannot open them; the agency service, holding the agency's key, can. A value that
 does not open (another recipient's, or altered) stays sealed and is listed."""
@@ -14,9 +14,9 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from services.agency.sealed import open_sealed
+from services.agency.sealed import DataKeyCache, open_sealed
 from services.backbone.errors import ConfigurationError
-from services.backbone.sealed import PREFIX, SealError
+from services.backbone.sealed import SealError, is_sealed
 
 
 def load_private_key(path: Path) -> X25519PrivateKey:
@@ -32,9 +32,15 @@ def load_private_key(path: Path) -> X25519PrivateKey:
 
 
 def open_fields(
-    data: dict[str, Any], *, agency: str, key: X25519PrivateKey | None
+    data: dict[str, Any],
+    *,
+    agency: str,
+    key: X25519PrivateKey | None,
+    cache: DataKeyCache | None = None,
 ) -> tuple[dict[str, Any], list[str], list[str]]:
-    """(data with sealed values opened, paths opened, paths left sealed)."""
+    """(data with sealed values opened, paths opened, paths left sealed). ``cache`` keeps
+    unwrapped data keys between calls."""
+    keys = cache if cache is not None else DataKeyCache()
     opened: list[str] = []
     sealed: list[str] = []
 
@@ -43,7 +49,7 @@ def open_fields(
             sealed.append(path)
             return value
         try:
-            clear = open_sealed(key, recipient=agency, path=path, sealed=value)
+            clear = open_sealed(key, recipient=agency, path=path, sealed=value, cache=keys)
         except SealError:
             sealed.append(path)
             return value
@@ -58,6 +64,6 @@ def _walk(node: Any, path: str, visit: Callable[[str, str], str]) -> Any:
         return {k: _walk(v, f"{path}.{k}" if path else k, visit) for k, v in node.items()}
     if isinstance(node, list):
         return [_walk(v, f"{path}[*]", visit) for v in node]
-    if isinstance(node, str) and node.startswith(PREFIX + "."):
+    if isinstance(node, str) and is_sealed(node):
         return visit(path, node)
     return node

@@ -101,7 +101,9 @@ async def inbox(
     rt = runtime(request)
     items = []
     for r in await asyncio.to_thread(rt.inbox.after, after, limit):
-        data, opened, sealed = open_fields(r.data, agency=rt.agency, key=rt.private_key)
+        data, opened, sealed = open_fields(
+            r.data, agency=rt.agency, key=rt.private_key, cache=rt.data_keys
+        )
         items.append(
             InboxItem(
                 number=r.number,

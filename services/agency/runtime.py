@@ -11,6 +11,7 @@ from fastapi import Request
 from pydantic import Field, SecretStr
 
 from services.agency.inbox_store import Inbox
+from services.agency.sealed import DataKeyCache
 from services.agency.submission import Intake
 from services.backbone.key_reload import KeyringSource
 from services.backbone.settings import HttpSettings
@@ -48,6 +49,8 @@ class AgencyRuntime:
     relay: OutboxRelay
     private_key: X25519PrivateKey | None
     inbox: Inbox  # what the agency received, in the service's database
+    # unwrapped data keys of sealed fields: one HPKE opening per window of the hub's
+    data_keys: DataKeyCache = field(default_factory=DataKeyCache)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property

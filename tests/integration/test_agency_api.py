@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from consent.core.sealed import seal
+from consent.core.sealed import DataKeys, seal
 from services.backbone.api_keys import PUBLISH, READ_INBOX, new_api_key
 from services.backbone.envelope import CloudEvent
 from services.backbone.keyring import dump_keyring, read_keyring_doc, write_private
@@ -347,6 +347,10 @@ async def test_the_inbox_opens_fields_encrypted_to_this_agency_only(
     other = next(s for s in SERVICES.values() if s.agency != service.agency)
     theirs = parse_public(new_recipient_key(tmp_path / "theirs.key"))
     sealed = seal(public, recipient=service.agency, path="subject.nhs_number", value="9990000123")
+    # What the hub writes now: a value under a data key of the window (env1.)
+    enveloped = DataKeys({service.agency: public}).seal(
+        recipient=service.agency, path="subject.postcode", value="NS1 4AP"
+    )
     foreign = seal(
         theirs,
         recipient=other.agency,
@@ -356,7 +360,10 @@ async def test_the_inbox_opens_fields_encrypted_to_this_agency_only(
     event = CloudEvent(
         type="socialcare.child_protection_plan.started",
         source="/agencies/la-northshire",
-        data={"subject": {"nhs_number": sealed}, "plan": {"category": foreign}},
+        data={
+            "subject": {"nhs_number": sealed, "postcode": enveloped},
+            "plan": {"category": foreign},
+        },
         key="k",
     )
     assert rt.inbox.add([event, event], {0: 2}) == 1  # a delivery read twice is kept once
@@ -364,7 +371,8 @@ async def test_the_inbox_opens_fields_encrypted_to_this_agency_only(
         page = (await api.get("/inbox", headers=bearer(token(keyring_path, service.agency)))).json()
     (item,) = page["items"]
     assert item["data"]["subject"]["nhs_number"] == "9990000123"
-    assert item["decrypted_fields"] == ["subject.nhs_number"]
+    assert item["data"]["subject"]["postcode"] == "NS1 4AP"
+    assert item["decrypted_fields"] == ["subject.nhs_number", "subject.postcode"]
     assert item["data"]["plan"]["category"] == foreign
     assert item["sealed_fields"] == ["plan.category"]
 
