@@ -35,12 +35,17 @@ def _show(text: str, write: Path | None, heading: str) -> None:
 @app.command("policy")
 def bench_policy(
     iterations: Annotated[int, typer.Option(min=100, help="decisions timed per case")] = 5000,
+    yardstick: Annotated[
+        Path | None,
+        typer.Option(help="the plain-Python yardstick [default: ../shared/yardsticks/decide.py]"),
+    ] = None,
     write: WriteSection = None,
 ) -> None:
-    """Time one policy decision (5 recipients, mixed rules) against 10 and 1,000 protocols."""
+    """Time one policy decision (5 recipients, mixed rules) against 10 and 1,000 protocols,
+    and beside the plain-Python yardstick."""
     from deploy.bench.policy import report, run
 
-    _show(report(run(iterations), iterations), write, "## Policy decision")
+    _show(report(run(iterations, yardstick), iterations), write, "## Policy decision")
 
 
 @app.command("processor")
