@@ -7,7 +7,6 @@ keyed audit subject key, never an identifier.
 from __future__ import annotations
 
 import functools
-import hmac
 import uuid
 from datetime import datetime
 from enum import StrEnum
@@ -16,6 +15,8 @@ from typing import Any
 import orjson
 from pydantic import BaseModel, Field, field_validator
 from pydantic_core import PydanticUndefined
+
+from services.backbone.keyed import keyed_mac
 
 _AUDIT_NS = uuid.UUID("6f0b1c1e-8d3a-4b8e-9b1a-0c5e2f7d9a11")
 
@@ -202,6 +203,17 @@ def audit_id_for(
     if run is not None:
         name += f"|replay:{run}"
     if key is not None:
-        digest = hmac.digest(key, b"audit-id\x1f" + name.encode(), "sha256")
-        return str(uuid.UUID(bytes=digest[:16], version=4))
+        mac = keyed_mac(key, "audit-id")
+        mac.update(name.encode())
+        return uuid4_text(mac.digest())
     return str(uuid.uuid5(_AUDIT_NS, name))
+
+
+def uuid4_text(digest: bytes) -> str:
+    """``str(uuid.UUID(bytes=digest[:16], version=4))`` without building a UUID (a third of
+    the cost): the version and variant bits set, in the 8-4-4-4-12 form."""
+    raw = bytearray(digest[:16])
+    raw[6] = (raw[6] & 0x0F) | 0x40
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"

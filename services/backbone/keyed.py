@@ -30,9 +30,15 @@ def keyed_id(secret: bytes, domain: str, identifier: str, *, length: int = 32) -
     """
     if not secret:
         raise ValueError("a keyed identifier needs a non-empty secret")
-    mac = _keyed_domain(secret, domain).copy()
+    mac = keyed_mac(secret, domain)
     mac.update(identifier.encode())
     return mac.hexdigest()[:length]
+
+
+def keyed_mac(secret: bytes, domain: str) -> hmac.HMAC:
+    """A fresh HMAC-SHA256 under ``secret`` that has absorbed ``domain`` and the separator:
+    update it with the identifier and take its digest."""
+    return _keyed_domain(secret, domain).copy()
 
 
 @functools.lru_cache(maxsize=4096)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hmac
+import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -9,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.backbone.audit_contract import AuditOutcome, AuditRecord
+from services.backbone.audit_contract import AuditOutcome, AuditRecord, audit_id_for, uuid4_text
 
 TEXT = st.text(st.characters(exclude_categories=["Cs"]), max_size=40)
 OPTIONAL_TEXT = st.none() | TEXT
@@ -92,3 +94,17 @@ def test_json_about_leaves_no_shared_default_to_change() -> None:
     second = AuditRecord.json_about(topic="t", partition=0, offset=1)
     assert b'"fields_withheld":["a"]' in first
     assert b'"fields_withheld":[]' in second
+
+
+@given(st.binary(min_size=16, max_size=32))
+def test_audit_ids_are_formatted_as_uuid_would_format_them(digest: bytes) -> None:
+    assert uuid4_text(digest) == str(uuid.UUID(bytes=digest[:16], version=4))
+
+
+def test_a_keyed_audit_id_is_hmac_of_its_name() -> None:
+    key = b"k" * 32
+    name = "t|0|7|r|p@1"
+    expected = hmac.digest(key, b"audit-id\x1f" + name.encode(), "sha256")
+    assert audit_id_for(
+        topic="t", partition=0, offset=7, recipient="r", protocol="p@1", key=key
+    ) == str(uuid.UUID(bytes=expected[:16], version=4))
