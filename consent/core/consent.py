@@ -82,6 +82,9 @@ class ConsentOutcome:
     override: Override | None = None
 
 
+_NOT_REQUIRED = ConsentOutcome(True, "shared.protocol_allows", "consent not required")
+
+
 def evaluate(
     protocol: Protocol,
     recipient: str,
@@ -95,7 +98,7 @@ def evaluate(
     """
     requirement = protocol.consent
     if requirement is ConsentRequirement.NOT_REQUIRED:
-        return ConsentOutcome(True, "shared.protocol_allows", "consent not required")
+        return _NOT_REQUIRED
     purpose = protocol.purpose.value
     records = [
         r

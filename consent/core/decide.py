@@ -52,7 +52,10 @@ class EventFacts:
     override: Override | None = None
 
 
-@dataclass(frozen=True)
+# Not frozen, only slotted: three or more are made per event, and a frozen dataclass
+# of this size takes four times as long to make (3.5 us against 0.85). Nothing
+# changes one once made.
+@dataclass(slots=True)
 class Decision:
     recipient: str | None
     outcome: Outcome
@@ -98,13 +101,14 @@ def delivery_id(key: Key, recipient: str, event_id: str) -> str:
     return keyed_id(key.secret, f"event:{recipient}", event_id)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class _Prepared:
     """What every recipient's decision reads of one event, computed once per event."""
 
     cel_event: Mapping[str, Any]
     cel_state: Mapping[str, Any]
     leaves: tuple[str, ...]
+    today: date  # the event's date where it has one: age bands are computed for it
 
 
 def _condition_fails(plan: Plan, prepared: _Prepared) -> str | None:
@@ -130,6 +134,7 @@ def _decide_for(
     keys: Mapping[str, Key],
     token_key: Key | None,
     data_keys: DataKeys,
+    dry_run: bool = False,
 ) -> Decision:
     protocol, rule, recipient = plan.protocol, plan.rule, plan.recipient
     failed = _condition_fails(plan, prepared)
@@ -148,7 +153,9 @@ def _decide_for(
     # The subject's pseudonym is the record key of a pseudonymised delivery and the value
     # of a pseudonymised NHS number: one HMAC serves both.
     subject_pseudonym = (
-        pseudonym(key, recipient, event.subject_id) if plan.needs_pseudonym else None
+        pseudonym(key, recipient, event.subject_id)
+        if plan.needs_pseudonym and not dry_run
+        else None
     )
     try:
         if plan.uses_tokens and token_key is None:
@@ -166,15 +173,23 @@ def _decide_for(
         def sealed(path: str, value: str) -> str:
             if not data_keys.has(recipient):
                 raise TransformError(f"no public key is configured for {recipient}")
+            if dry_run:
+                return DRY_RUN_VALUE
             return data_keys.seal(recipient=recipient, path=path, value=value)
 
-        projection = plan.rules.project(
-            event.data,
-            pseudonymise=pseudonymised,
-            tokenise=token,
-            encrypt=sealed,
-            on=event.occurred,
-            leaves=prepared.leaves,
+        projection = (
+            plan.rules.outline(
+                event.data, pseudonymise=_dry, tokenise=_dry, encrypt=sealed, on=prepared.today
+            )
+            if dry_run
+            else plan.rules.project(
+                event.data,
+                pseudonymise=pseudonymised,
+                tokenise=token,
+                encrypt=sealed,
+                on=prepared.today,
+                leaves=prepared.leaves,
+            )
         )
     except TransformError as exc:
         return _withheld(
@@ -202,9 +217,21 @@ def _decide_for(
         key_id=key.key_id,
         token_key_id=token_key.key_id if plan.uses_tokens and token_key else None,
         # An anonymised recipient gets no subject key at all, not even in the record key.
-        delivery_key=_delivery_key(key, rule, event.subject_id, subject_pseudonym),
-        delivery_id=delivery_id(key, recipient, f"{event.id}|{plan.ref}"),
+        delivery_key=None
+        if dry_run
+        else _delivery_key(key, rule, event.subject_id, subject_pseudonym),
+        delivery_id=None if dry_run else delivery_id(key, recipient, f"{event.id}|{plan.ref}"),
     )
+
+
+# What a dry run puts where a keyed or sealed value would be: no key is used, and the
+# outcome and field lists are what the real decision gives (no keyed transform can fail on
+# a value; a missing key fails alike).
+DRY_RUN_VALUE = "(dry run)"
+
+
+def _dry(_path: str, _value: str) -> str:
+    return DRY_RUN_VALUE
 
 
 _REASON_CODES = {code.value: code for code in ReasonCode}
@@ -219,6 +246,7 @@ def decide(
     token_key: Key | None = None,
     recipient_keys: DataKeys | Mapping[str, X25519PublicKey] | None = None,
     on: date | None = None,
+    dry_run: bool = False,
 ) -> list[Decision]:
     """Every decision for ``event``: one per recipient rule of every protocol covering it,
     or one ``withheld.no_protocol`` decision when no protocol covers it at all.
@@ -227,7 +255,9 @@ def decide(
     recipient's pseudonym, so record keys never let two recipients link a child.
     ``recipient_keys`` seals the encrypt rule's fields: the caller's ``DataKeys``, which
     reuse a data key per recipient for a window, or public keys (then each call draws its
-    own data keys).
+    own data keys). ``dry_run``: the same outcomes, reasons and field lists (but for
+    ``fields_withheld``, left empty) with no payload, no keyed or sealed value and no
+    delivery key or id: for simulations, at a fraction of the cost.
     """
     protocol_set = ProtocolSet.of(protocols)
     if not protocol_set.covering(event.source_agency, event.type):
@@ -243,13 +273,14 @@ def decide(
     prepared = _Prepared(
         cel_event={"type": event.type, "source": event.source_agency, "data": event.data},
         cel_state=state.as_cel(),
-        leaves=tuple(leaf_paths(event.data)),
+        leaves=() if dry_run else tuple(leaf_paths(event.data)),
+        today=event.occurred or today,
     )
     data_keys = (
         recipient_keys if isinstance(recipient_keys, DataKeys) else DataKeys(recipient_keys or {})
     )
     return [
-        _decide_for(event, plan, prepared, keys, token_key, data_keys)
+        _decide_for(event, plan, prepared, keys, token_key, data_keys, dry_run)
         if plan.protocol.in_force(today)
         else _not_in_force(plan.protocol, plan.rule, today)
         for plan in plans_for(protocol_set, event.source_agency, event.type)

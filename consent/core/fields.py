@@ -22,7 +22,7 @@ __all__ = ["Projection", "TransformError", "get_path", "leaf_paths", "project", 
 Keyed = Callable[[str, str], str]  # (path, value) -> pseudonym or token
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Projection:
     payload: dict[str, Any]
     disclosed: tuple[str, ...]
@@ -61,6 +61,17 @@ _SLOTS = {
     RuleKind.TOKENISE: _TOKENISED,
     RuleKind.ENCRYPT: _ENCRYPTED,
 }
+# Each kind as a small int: comparing enum members costs a descriptor call each in 3.11.
+# From _KEYED_FROM on, the int picks the keyed transform (pseudonymise, tokenise, encrypt).
+_ALLOW, _MASK, _GENERALISE, _KEYED_FROM = 0, 1, 2, 3
+_CODES = {
+    RuleKind.ALLOW: _ALLOW,
+    RuleKind.MASK: _MASK,
+    RuleKind.GENERALISE: _GENERALISE,
+    RuleKind.PSEUDONYMISE: _KEYED_FROM,
+    RuleKind.TOKENISE: _KEYED_FROM + 1,
+    RuleKind.ENCRYPT: _KEYED_FROM + 2,
+}
 
 
 class CompiledRules:
@@ -72,7 +83,7 @@ class CompiledRules:
 
     def __init__(self, rules: tuple[FieldRule, ...]) -> None:
         self.steps = tuple(
-            (route(r.path, r.target), _SLOTS[r.kind], r.target, r.kind, r.to) for r in rules
+            (route(r.path, r.target), _SLOTS[r.kind], r.target, _CODES[r.kind], r.to) for r in rules
         )
 
     def project(
@@ -90,21 +101,16 @@ class CompiledRules:
         payload: dict[str, Any] = {}
         consumed: list[str] = []
         lists: tuple[list[str], ...] = ([], [], [], [])
-        for way, slot, target, kind, to in self.steps:
-            if kind is RuleKind.ALLOW:
+        keyed = (pseudonymise, tokenise, encrypt)
+        for way, slot, target, code, to in self.steps:
+            if code == _ALLOW:
                 fn: Callable[[str, Any], Any] = _copy
-            elif kind is RuleKind.MASK:
+            elif code == _MASK:
                 fn = _mask
-            elif kind is RuleKind.GENERALISE:
+            elif code == _GENERALISE:
                 fn = _generaliser(to, when)
             else:
-                fn = _keyed(
-                    pseudonymise
-                    if kind is RuleKind.PSEUDONYMISE
-                    else tokenise
-                    if kind is RuleKind.TOKENISE
-                    else encrypt
-                )
+                fn = _keyed(keyed[code - _KEYED_FROM])
             if way.apply(data, payload, fn):
                 consumed.append(way.path)
                 lists[slot].append(target)
@@ -114,6 +120,42 @@ class CompiledRules:
             disclosed=tuple(lists[_DISCLOSED]),
             pseudonymised=tuple(lists[_PSEUDONYMISED]),
             withheld=_withheld(all_leaves, frozenset(consumed)),
+            tokenised=tuple(lists[_TOKENISED]),
+            encrypted=tuple(lists[_ENCRYPTED]),
+        )
+
+    def outline(
+        self,
+        data: Mapping[str, Any],
+        *,
+        pseudonymise: Keyed,
+        tokenise: Keyed,
+        encrypt: Keyed,
+        on: date | None = None,
+    ) -> Projection:
+        """What ``project`` would list, without building the payload: each rule's path is
+        only followed, except a generalisation's, which is applied (it can fail on a
+        value). A keyed transform is called once, with an empty value, per rule that finds
+        a value (it can fail for want of a key). No payload; ``withheld`` is not worked out.
+        For dry runs."""
+        when = on or date.today()
+        lists: tuple[list[str], ...] = ([], [], [], [])
+        scratch: dict[str, Any] = {}
+        keyed = (pseudonymise, tokenise, encrypt)
+        for way, slot, target, code, to in self.steps:
+            if code == _GENERALISE:
+                found = way.apply(data, scratch, _generaliser(to, when))
+            else:
+                found = way.reaches(data)
+                if found and code >= _KEYED_FROM:
+                    keyed[code - _KEYED_FROM](way.path, "")
+            if found:
+                lists[slot].append(target)
+        return Projection(
+            payload={},
+            disclosed=tuple(lists[_DISCLOSED]),
+            pseudonymised=tuple(lists[_PSEUDONYMISED]),
+            withheld=(),
             tokenised=tuple(lists[_TOKENISED]),
             encrypted=tuple(lists[_ENCRYPTED]),
         )

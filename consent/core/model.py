@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -99,8 +100,8 @@ class Protocol:
     review_date: date | None = None
     origin: str = field(default="", compare=False)  # the file it was loaded from
 
-    @property
-    def ref(self) -> str:
+    @functools.cached_property
+    def ref(self) -> str:  # cached: read for every decision
         return f"{self.id}@{self.version}"
 
     def covers(self, source_agency: str, event_type: str) -> bool:

@@ -9,12 +9,20 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 MISSING: Any = object()
 Segment = tuple[str, bool]  # (name, is it an array whose every element is visited)
-_MAPS = (dict, Mapping)  # dict first: JSON gives dicts, and the ABC check is slow
+# JSON gives dicts and these; only anything else needs the (slow) Mapping ABC check.
+_PLAIN = frozenset({str, int, float, bool, type(None), list, tuple})
+
+
+def is_map(node: Any) -> bool:
+    """Whether ``node`` is a mapping: a dict at once, a plain JSON value at once, anything
+    else by the ABC (most nodes are dicts or strings, and the ABC check costs ten times)."""
+    kind = type(node)
+    return kind is dict or (kind not in _PLAIN and isinstance(node, Mapping))
 
 
 def segments(path: str) -> list[Segment]:
@@ -59,21 +67,28 @@ class Route:
     src: tuple[str, ...]
     dst: tuple[str, ...]
     ends_in_array: bool  # the path ends in ``[*]``: the array's elements are the values
+    get: Callable[[Any], Any] = field(compare=False, repr=False)  # ``src`` from a node
 
     def apply(self, src: Any, out: dict[str, Any], fn: Callable[[str, Any], Any]) -> bool:
         return self._walk(src, out, self.prefix, fn)
+
+    def reaches(self, src: Any) -> bool:
+        """Whether ``apply`` would find a value, without writing anything."""
+        if not self.prefix:
+            return self.get(src) is not MISSING
+        return self._walk(src, {}, self.prefix, _nothing)
 
     def _walk(
         self, src: Any, out: Any, prefix: tuple[Segment, ...], fn: Callable[[str, Any], Any]
     ) -> bool:
         if not prefix:
-            value = _get(src, self.src)
+            value = self.get(src)
             if value is MISSING:
                 return False
             _set(out, self.dst, fn(self.path, value))
             return True
         (name, is_array), rest = prefix[0], prefix[1:]
-        if not isinstance(src, _MAPS) or name not in src:
+        if not is_map(src) or name not in src:
             return False
         child = src[name]
         if not is_array:
@@ -94,25 +109,79 @@ class Route:
         return found
 
 
+def _nothing(_path: str, _value: Any) -> None:
+    return None
+
+
 @functools.lru_cache(maxsize=8192)
 def route(path: str, target: str) -> Route:
     """Cached: rule paths are few and name fields, never values."""
     head, src_tail = split_at_last_array(path)
     _, dst_tail = split_at_last_array(target)
+    parts = tuple(src_tail.split("."))
     return Route(
         path,
         tuple(segments(head)) if head else (),
-        tuple(src_tail.split(".")),
+        parts,
         tuple(dst_tail.split(".")),
         ends_in_array=not src_tail,
+        get=_getter(parts),
     )
+
+
+def _getter(parts: tuple[str, ...]) -> Callable[[Any], Any]:
+    """``_get`` for one path, unrolled for the depths rules use (one to three fields) when
+    every node is a dict; anything else takes the general way."""
+    if len(parts) == 1:
+        (a,) = parts
+
+        def get1(node: Any) -> Any:
+            return node.get(a, MISSING) if type(node) is dict else _get(node, parts)
+
+        return get1
+    if len(parts) == 2:
+        a, b = parts
+
+        def get2(node: Any) -> Any:
+            if type(node) is dict:
+                child = node.get(a, MISSING)
+                if type(child) is dict:
+                    return child.get(b, MISSING)
+                if child is MISSING:
+                    return MISSING
+            return _get(node, parts)
+
+        return get2
+    if len(parts) == 3:
+        a, b, c = parts
+
+        def get3(node: Any) -> Any:
+            if type(node) is dict:
+                child = node.get(a, MISSING)
+                if type(child) is dict:
+                    grandchild = child.get(b, MISSING)
+                    if type(grandchild) is dict:
+                        return grandchild.get(c, MISSING)
+                    if grandchild is MISSING:
+                        return MISSING
+                elif child is MISSING:
+                    return MISSING
+            return _get(node, parts)
+
+        return get3
+    return lambda node: _get(node, parts)
 
 
 def _get(node: Any, parts: tuple[str, ...]) -> Any:
     for part in parts:
-        if not isinstance(node, _MAPS) or part not in node:
+        if type(node) is dict:  # nearly always: JSON objects
+            node = node.get(part, MISSING)
+            if node is MISSING:
+                return MISSING
+        elif is_map(node) and part in node:
+            node = node[part]
+        else:
             return MISSING
-        node = node[part]
     return node
 
 
@@ -133,7 +202,7 @@ def leaf_paths(data: Mapping[str, Any], prefix: str = "") -> list[str]:
 def _leaves(node: Any, prefix: str, found: list[str]) -> None:
     # A list, not a generator: this runs on every event, and a generator costs a frame
     # per level per leaf.
-    if isinstance(node, _MAPS) and node:
+    if is_map(node) and node:
         for key, value in node.items():
             _leaves(value, f"{prefix}.{key}" if prefix else str(key), found)
     elif isinstance(node, list) and node:

@@ -12,7 +12,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from consent.core.consent import ConsentRecord, override_from
-from consent.core.decide import Decision, EventFacts, decide
+from consent.core.decide import Decision, EventFacts, Outcome, ReasonCode, decide
 from consent.core.model import ProtocolSet
 from consent.core.sealed import DataKeys
 from consent.core.state import ProtectionPlan, SubjectState
@@ -26,7 +26,7 @@ class SimEvent:
     state: SubjectState
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Row:
     index: int
     event_type: str
@@ -42,7 +42,12 @@ class Row:
 
 
 class SimulationInputError(ValueError):
-    """An input event that cannot be simulated; the message says which and why."""
+    """An input event that cannot be simulated; the message says which and why, ``reason``
+    only why."""
+
+    def __init__(self, message: str, *, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason or message
 
 
 def sim_event(doc: Mapping[str, Any], *, index: int) -> SimEvent:
@@ -52,7 +57,8 @@ def sim_event(doc: Mapping[str, Any], *, index: int) -> SimEvent:
         data = doc["data"]
         nhs = str(data["subject"]["nhs_number"])
         if nhs_number_problem(nhs):
-            raise SimulationInputError(f"event {index}: subject.nhs_number is not valid")
+            why = "subject.nhs_number is not valid"
+            raise SimulationInputError(f"event {index}: {why}", reason=why)
         plan = (doc.get("state") or {}).get("protection_plan")
         day = date.fromisoformat(doc["date"]) if "date" in doc else None
         facts = EventFacts(
@@ -72,39 +78,51 @@ def sim_event(doc: Mapping[str, Any], *, index: int) -> SimEvent:
     except (KeyError, TypeError, ValueError) as exc:
         if isinstance(exc, SimulationInputError):
             raise
-        raise SimulationInputError(f"event {index}: {type(exc).__name__}: {exc}") from None
+        why = f"{type(exc).__name__}: {exc}"
+        raise SimulationInputError(f"event {index}: {why}", reason=why) from None
+
+
+_LABELS = {
+    code: "shared" if code.value.startswith("shared.") else f"withheld ({code.value})"
+    for code in ReasonCode
+}
 
 
 def _label(d: Decision) -> str:
-    return d.outcome.value if d.outcome.value == "shared" else f"withheld ({d.reason_code})"
+    return "shared" if d.outcome is Outcome.SHARED else _LABELS[d.reason_code]
 
 
-def _decisions(
-    event: SimEvent,
-    protocols: ProtocolSet,
-    keys: Mapping[str, Key],
-    token: Key,
-    public: DataKeys,
-) -> dict[tuple[str, str], Decision]:
-    # Validity is judged today, as the live processor judges it.
-    decisions = decide(
-        event.facts, protocols, event.state, keys, token_key=token, recipient_keys=public
-    )
-    return {(d.recipient or "-", d.protocol.ref if d.protocol else "-"): d for d in decisions}
+class Simulator:
+    """Decides events under a candidate set and, if given, the live set: dry-run decisions
+    (consent/core/decide.py) with throwaway keys, so nothing real is keyed or sealed."""
 
+    def __init__(self, candidate: ProtocolSet, live: ProtocolSet | None = None) -> None:
+        self.candidate, self.live = candidate, live
+        self._keys = _ThrowawayKeys()
+        self._token = Key("simulation", os.urandom(64))
+        recipients = {r.agency for s in (candidate, live or ()) for p in s for r in p.recipients}
+        self._public = DataKeys({a: X25519PrivateKey.generate().public_key() for a in recipients})
 
-def simulate(
-    events: Iterable[SimEvent], candidate: ProtocolSet, live: ProtocolSet | None = None
-) -> list[Row]:
-    """A row per event, recipient and protocol, in either set."""
-    keys = _ThrowawayKeys()
-    token = Key("simulation", os.urandom(64))
-    recipients = {r.agency for s in (candidate, live or ()) for p in s for r in p.recipients}
-    public = DataKeys({a: X25519PrivateKey.generate().public_key() for a in recipients})
-    rows: list[Row] = []
-    for index, event in enumerate(events, 1):
-        new = _decisions(event, candidate, keys, token, public)
-        old = _decisions(event, live, keys, token, public) if live is not None else {}
+    def _decisions(
+        self, event: SimEvent, protocols: ProtocolSet
+    ) -> dict[tuple[str, str], Decision]:
+        # Validity is judged today, as the live processor judges it.
+        decisions = decide(
+            event.facts,
+            protocols,
+            event.state,
+            self._keys,
+            token_key=self._token,
+            recipient_keys=self._public,
+            dry_run=True,
+        )
+        return {(d.recipient or "-", d.protocol.ref if d.protocol else "-"): d for d in decisions}
+
+    def rows(self, index: int, event: SimEvent) -> list[Row]:
+        """A row per recipient and protocol deciding ``event``, in either set."""
+        new = self._decisions(event, self.candidate)
+        old = self._decisions(event, self.live) if self.live is not None else {}
+        rows = []
         for recipient, protocol in sorted(set(new) | set(old)):
             d = new.get((recipient, protocol))
             before = old.get((recipient, protocol))
@@ -115,7 +133,7 @@ def simulate(
                     recipient,
                     protocol,
                     candidate=_label(d) if d else "-",
-                    live=(_label(before) if before else "-") if live is not None else None,
+                    live=(_label(before) if before else "-") if self.live is not None else None,
                     fields=(
                         *d.fields_disclosed,
                         *d.fields_pseudonymised,
@@ -126,7 +144,15 @@ def simulate(
                     else (),
                 )
             )
-    return rows
+        return rows
+
+
+def simulate(
+    events: Iterable[SimEvent], candidate: ProtocolSet, live: ProtocolSet | None = None
+) -> list[Row]:
+    """A row per event, recipient and protocol, in either set."""
+    simulator = Simulator(candidate, live)
+    return [row for i, event in enumerate(events, 1) for row in simulator.rows(i, event)]
 
 
 class _ThrowawayKeys(dict[str, Key]):

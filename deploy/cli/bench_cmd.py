@@ -48,6 +48,22 @@ def bench_policy(
     _show(report(run(iterations, yardstick), iterations), write, "## Policy decision")
 
 
+@app.command("simulate")
+def bench_simulate(
+    events: Annotated[int, typer.Option(min=1000, help="stored events to simulate over")] = (
+        1_000_000
+    ),
+    write: WriteSection = None,
+) -> None:
+    """Time `infoshare protocols simulate` over a file of stored events (made once, cached):
+    events/s with one worker and one per CPU, alone and beside the live set."""
+    from deploy.bench.simulate import report, run
+
+    _show(
+        report(run(default_cache_dir(), events, say=_say), events), write, "## Protocol simulation"
+    )
+
+
 @app.command("processor")
 def bench_processor(
     events: Annotated[int, typer.Option(min=1000, help="attendances per batch size")] = 20000,

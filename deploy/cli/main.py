@@ -15,6 +15,7 @@ from deploy.cli import (
     persons_cmd,
     postgres_cmd,
     protocols_cmd,
+    protocols_simulate,
     replay_cmd,
     run_cmd,
     stack_cmd,
@@ -59,6 +60,7 @@ app.add_typer(postgres_cmd.app, name="postgres")
 app.add_typer(observe_cmd.app, name="observe")
 app.add_typer(keys_cmd.app, name="keys")
 app.add_typer(users_cmd.app, name="users")
+protocols_cmd.app.command("simulate")(protocols_simulate.simulate_cmd)
 app.add_typer(protocols_cmd.app, name="protocols")
 app.add_typer(dlq_cmd.app, name="dlq")
 app.add_typer(audit_cmd.app, name="audit")

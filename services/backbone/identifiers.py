@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Mapping
 from typing import Any
 
 _NHS_RE = re.compile(r"[0-9]{10}")
+_SEPARATORS = re.compile(r"[\s-]")
+_WEIGHTS = range(10, 1, -1)
 
 
 def normalise_nhs_number(raw: str) -> str:
     """Strip the spaces and hyphens people type (``943 476 5919``) and return ten digits."""
-    return re.sub(r"[\s-]", "", raw)
+    return raw if _NHS_RE.fullmatch(raw) else _SEPARATORS.sub("", raw)
 
 
 def nhs_number_problem(raw: str) -> str | None:
@@ -23,7 +26,7 @@ def nhs_number_problem(raw: str) -> str | None:
     number = normalise_nhs_number(raw)
     if not _NHS_RE.fullmatch(number):
         return "an NHS number is 10 digits"
-    total = sum(int(d) * w for d, w in zip(number[:9], range(10, 1, -1), strict=True))
+    total = sum(map(operator.mul, map(int, number[:9]), _WEIGHTS))
     check = 11 - total % 11
     if check == 11:
         check = 0
