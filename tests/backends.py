@@ -1,11 +1,11 @@
-"""The servers a test run shares: one Kafka broker, one Zipkin, one PostgreSQL cluster, all
-from the dev stack (deploy/devstack).
+"""The servers a test run shares: one Kafka broker, one Zipkin, one Jaeger, one PostgreSQL
+cluster, all from the dev stack (deploy/devstack).
 
 Run in one process, the session starts each the first time a test asks for it (conftest.py).
 Run by pytest-xdist workers, the controller starts them and announces each in a directory
 named by ``INFOSHARE_TEST_SHARED`` once it answers; every worker attaches to the announced
 ones, so a run of N workers starts one broker rather than N. The broker is started as the
-run begins (nearly every test needs it); Zipkin and PostgreSQL when a worker first asks for
+run begins (nearly every test needs it); Zipkin, Jaeger and PostgreSQL when a worker first asks for
 them, so they do not compete with the workers' start for the CPU, and a run that needs
 neither never starts them. The controller stops them when the run ends. Tests never share topics,
 groups or databases: each takes a namespace and a database of its own.
@@ -22,15 +22,15 @@ from typing import Any
 
 from deploy.devstack.broker import BrokerNode
 from deploy.devstack.broker.node import ADMIN_USER, BrokerSecrets
-from deploy.devstack.observe import ZipkinServer
+from deploy.devstack.observe import JaegerServer, ZipkinServer
 from deploy.devstack.paths import default_cache_dir
 from deploy.devstack.ports import free_listen_port
 from deploy.devstack.postgres import PostgresNode
 from services.backbone.kafka_access import KafkaAccess
 
 SHARED = "INFOSHARE_TEST_SHARED"
-KINDS = ("kafka", "zipkin", "postgres")
-ON_DEMAND = frozenset({"zipkin", "postgres"})
+KINDS = ("kafka", "zipkin", "jaeger", "postgres")
+ON_DEMAND = frozenset({"zipkin", "jaeger", "postgres"})
 
 
 def start_kafka(state_dir: Path) -> BrokerNode:
@@ -63,6 +63,26 @@ def start_zipkin(state_dir: Path) -> ZipkinServer:
         state_dir=state_dir, cache_dir=default_cache_dir(), port=free_listen_port()
     )
     return server.start()
+
+
+def start_jaeger(state_dir: Path) -> JaegerServer:
+    server = JaegerServer(
+        state_dir=state_dir,
+        cache_dir=default_cache_dir(),
+        otlp_port=free_listen_port(),
+        query_port=free_listen_port(),
+        health_port=free_listen_port(),
+    )
+    return server.start()
+
+
+def jaeger_facts(server: JaegerServer) -> dict[str, Any]:
+    return {
+        "state_dir": str(server.state_dir),
+        "otlp_port": server.otlp_port,
+        "query_port": server.query_port,
+        "health_port": server.health_port,
+    }
 
 
 def start_postgres(state_dir: Path) -> PostgresNode:
@@ -108,6 +128,10 @@ class SharedBackends:
                 server = start_zipkin(state_dir)
                 self._started[kind] = server
                 facts = {"state_dir": str(state_dir), "port": server.port}
+            elif kind == "jaeger":
+                jaeger = start_jaeger(state_dir)
+                self._started[kind] = jaeger
+                facts = jaeger_facts(jaeger)
             else:
                 cluster = start_postgres(state_dir)
                 self._started[kind] = cluster
@@ -123,6 +147,7 @@ class SharedBackends:
         stops: dict[str, Callable[[], object]] = {
             "kafka": lambda: self._started["kafka"].stop(),
             "zipkin": lambda: self._started["zipkin"].stop(),
+            "jaeger": lambda: self._started["jaeger"].stop(),
             "postgres": lambda: self._started["postgres"].destroy(),
         }
         for kind in KINDS:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from deploy.devstack.observe import PrometheusServer, ZipkinServer
+from deploy.devstack.observe import JaegerServer, PrometheusServer, ZipkinServer
 from deploy.devstack.paths import default_cache_dir
 from deploy.devstack.postgres import PostgresNode
 from services.backbone.directory import Directory, load_directory
@@ -140,6 +140,28 @@ def zipkin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ZipkinServer]:
         )
         return
     server = backends.start_zipkin(tmp_path_factory.mktemp("zipkin"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def jaeger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JaegerServer]:
+    """Jaeger of the run's own (built from the Go module proxy if missing), traces in
+    memory, spans in over OTLP; each test reads back only the traces it made."""
+    shared = _shared_root()
+    if shared:
+        facts = backends.attach(shared, "jaeger", wait_s=900.0)
+        yield JaegerServer(
+            state_dir=Path(facts["state_dir"]),
+            cache_dir=default_cache_dir(),
+            otlp_port=facts["otlp_port"],
+            query_port=facts["query_port"],
+            health_port=facts["health_port"],
+        )
+        return
+    server = backends.start_jaeger(tmp_path_factory.mktemp("jaeger"))
     try:
         yield server
     finally:

@@ -369,7 +369,7 @@ def free_ports_config(
     Its principals leave a shared broker with it (``retire_principals``)."""
     kwargs.setdefault("retire_principals", True)
     names = [c.name for c in COMPONENTS if c.port is not None]
-    names += ["zipkin", "prometheus", "identity"]
+    names += ["zipkin", "prometheus", "identity", "jaeger", "jaeger-otlp", "jaeger-health"]
     first = free_listen_port(len(names) + 4)  # the HTTP ports, Kafka's three, PostgreSQL's
     kafka_port = first + len(names)
     return StackConfig(
@@ -416,6 +416,9 @@ def usual_config(
     ports |= {"zipkin": 9411 if usual else base_port + 50}
     ports |= {"prometheus": 9090 if usual else base_port + 51}
     ports |= {"identity": base_port + 60}  # the embedded identity provider (8160)
+    ports |= {"jaeger": 16686 if usual else base_port + 52}  # its UI and query API
+    ports |= {"jaeger-otlp": 4318 if usual else base_port + 53}
+    ports |= {"jaeger-health": 13133 if usual else base_port + 54}
     return StackConfig(
         state_dir=state_dir,
         cache_dir=cache_dir,

@@ -1,9 +1,11 @@
 """The observability backends a stack can run beside itself (``infoshare up``, the demo):
-Zipkin, which every component sends its spans to, and Prometheus, which scrapes every
-component's ``/metrics`` with the alert rules of ``deploy/prometheus``.
+Zipkin, which every component sends its spans to; Jaeger, which gets the same spans over
+OTLP and shows their links, when its binary has been built (``infoshare observe fetch``);
+and Prometheus, which scrapes every component's ``/metrics`` with the alert rules of
+``deploy/prometheus``.
 
-Neither is needed for the stack to work: one that cannot be had (no root to install
-Prometheus, no network for Zipkin's jar) is announced and left out.
+None is needed for the stack to work: one that cannot be had (no root to install
+Prometheus, no network for Zipkin's jar, no Go for Jaeger) is announced and left out.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from deploy.devstack.observe import ObserveError, PrometheusServer, ZipkinServer
+from deploy.devstack.observe import JaegerServer, ObserveError, PrometheusServer, ZipkinServer
+from deploy.devstack.observe.jaeger import built
 
 RULES = Path(__file__).resolve().parents[1] / "prometheus" / "alerts.yml"
 
@@ -28,15 +31,32 @@ class Observers:
         self.prometheus_port = ports.get("prometheus", 9090)
         self.zipkin: ZipkinServer | None = None
         self.prometheus: PrometheusServer | None = None
-        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+        self.jaeger: JaegerServer | None = None
+        # Jaeger only when built: building takes minutes, so `up` never does it unasked.
+        self._jaeger = (
+            JaegerServer(
+                state_dir=self.state_dir / "jaeger",
+                cache_dir=cache_dir,
+                otlp_port=ports.get("jaeger-otlp", 4318),
+                query_port=ports.get("jaeger", 16686),
+                health_port=ports.get("jaeger-health", 13133),
+            )
+            if built(cache_dir) is not None
+            else None
+        )
+        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=2)
         self._starting: concurrent.futures.Future[ZipkinServer] | None = None
+        self._starting_jaeger: concurrent.futures.Future[JaegerServer] | None = None
 
     def begin_zipkin(self) -> None:
-        """Start Zipkin in the background (its JVM takes a while): ``settle`` waits."""
+        """Start Zipkin (and Jaeger, if built) in the background (Zipkin's JVM takes a
+        while): ``settle`` waits."""
         server = ZipkinServer(
             state_dir=self.state_dir / "zipkin", cache_dir=self.cache_dir, port=self.zipkin_port
         )
         self._starting = self._pool.submit(server.start)
+        if self._jaeger is not None:
+            self._starting_jaeger = self._pool.submit(self._jaeger.start)
 
     def component_env(self) -> dict[str, str]:
         """What every component needs to send its spans to our Zipkin; nothing if the
@@ -44,9 +64,15 @@ class Observers:
         if os.environ.get("OTEL_TRACES_EXPORTER"):
             return {}
         spans = f"http://127.0.0.1:{self.zipkin_port}/api/v2/spans"
+        otlp = (
+            {}
+            if self._jaeger is None
+            else {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": self._jaeger.otlp_url}
+        )
         return {
-            "OTEL_TRACES_EXPORTER": "zipkin",
+            "OTEL_TRACES_EXPORTER": "zipkin" if self._jaeger is None else "zipkin,otlp",
             "OTEL_EXPORTER_ZIPKIN_ENDPOINT": spans,
+            **otlp,
             "OTEL_BSP_SCHEDULE_DELAY": "500",  # ms: an operator looks right after a request
             # A local stack records every trace (the product's default is a tenth): whoever
             # runs it looks at one event at a time.
@@ -61,6 +87,14 @@ class Observers:
                 announce(f"Zipkin (traces) at {self.zipkin.base_url}")
             except ObserveError as exc:
                 announce(f"[yellow]no trace backend[/]: {exc}")
+        if self._starting_jaeger is not None:
+            try:
+                self.jaeger = self._starting_jaeger.result()
+                announce(f"Jaeger (traces over OTLP, with links) at {self.jaeger.base_url}")
+            except ObserveError as exc:
+                announce(f"[yellow]no Jaeger[/]: {exc}")
+        else:
+            announce("no Jaeger: not built (`infoshare observe fetch` builds it, with Go)")
         try:
             rules = [RULES] if RULES.exists() else []
             prometheus = PrometheusServer(
@@ -81,8 +115,12 @@ class Observers:
         if starting is not None and self.zipkin is None:  # the stack failed before settle
             with contextlib.suppress(ObserveError):
                 self.zipkin = starting.result()
-        for server in (self.prometheus, self.zipkin):
+        starting_jaeger, self._starting_jaeger = self._starting_jaeger, None
+        if starting_jaeger is not None and self.jaeger is None:
+            with contextlib.suppress(ObserveError):
+                self.jaeger = starting_jaeger.result()
+        for server in (self.prometheus, self.zipkin, self.jaeger):
             if server is not None:
                 server.stop()
-        self.prometheus = self.zipkin = None
+        self.prometheus = self.zipkin = self.jaeger = None
         self._pool.shutdown(wait=True)

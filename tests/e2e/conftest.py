@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from deploy.devstack.demo.play import Outcome, play
-from deploy.devstack.observe import ZipkinServer
+from deploy.devstack.observe import JaegerServer, ZipkinServer
 from deploy.devstack.stack import Stack
 from services.backbone.kafka_access import KafkaAccess
 from tests.e2e.stacks import running_stack
@@ -16,9 +16,12 @@ from tests.e2e.stacks import running_stack
 
 @pytest.fixture(scope="module")
 def stack(
-    kafka_access: KafkaAccess, tmp_path_factory: pytest.TempPathFactory, zipkin: ZipkinServer
+    kafka_access: KafkaAccess,
+    tmp_path_factory: pytest.TempPathFactory,
+    zipkin: ZipkinServer,
+    jaeger: JaegerServer,
 ) -> Iterator[Stack]:
-    with running_stack(kafka_access, tmp_path_factory, zipkin=zipkin) as running:
+    with running_stack(kafka_access, tmp_path_factory, zipkin=zipkin, jaeger=jaeger) as running:
         yield running
 
 

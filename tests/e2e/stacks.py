@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from deploy.devstack.observe import ZipkinServer
+from deploy.devstack.observe import JaegerServer, ZipkinServer
 from deploy.devstack.paths import default_cache_dir
 from deploy.devstack.stack import Stack, free_ports_config
 from services.backbone.kafka_access import KafkaAccess
@@ -16,11 +16,14 @@ from services.ops import kafka_admin
 from services.ops.kafka_acls import Principals
 
 
-def tracing_to(zipkin: ZipkinServer) -> dict[str, str]:
-    """The environment that sends a component's spans to ``zipkin`` without delay."""
+def tracing_to(zipkin: ZipkinServer, jaeger: JaegerServer | None = None) -> dict[str, str]:
+    """The environment that sends a component's spans to ``zipkin`` (and over OTLP to
+    ``jaeger``) without delay."""
+    otlp = {} if jaeger is None else {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": jaeger.otlp_url}
     return {
-        "OTEL_TRACES_EXPORTER": "zipkin",
+        "OTEL_TRACES_EXPORTER": "zipkin" if jaeger is None else "zipkin,otlp",
         "OTEL_EXPORTER_ZIPKIN_ENDPOINT": zipkin.spans_url,
+        **otlp,
         "OTEL_BSP_SCHEDULE_DELAY": "200",
         "OTEL_TRACES_SAMPLER": "parentbased_always_on",  # each test follows its own event
     }
@@ -33,11 +36,12 @@ def running_stack(
     *,
     postgres: bool = False,
     zipkin: ZipkinServer | None = None,
+    jaeger: JaegerServer | None = None,
 ) -> Iterator[Stack]:
     """Every component on free ports and topics of its own; with ``postgres``, the audit
     trail in a PostgreSQL cluster the stack starts (and this removes) instead of SQLite;
-    with ``zipkin``, every component's spans sent there."""
-    traces = {} if zipkin is None else tracing_to(zipkin)
+    with ``zipkin``, every component's spans sent there (and to ``jaeger`` too)."""
+    traces = {} if zipkin is None else tracing_to(zipkin, jaeger)
     config = free_ports_config(
         tmp_path_factory.mktemp("stack"),
         default_cache_dir(),

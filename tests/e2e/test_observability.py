@@ -1,6 +1,7 @@
 """What operators see of the scenario, read back from real backends: the plan's one trace in
-Zipkin, from the social care request to the audit write; every component scraped by
-Prometheus; and not one span, span event or series label naming a child."""
+Zipkin, from the social care request to the audit write; the same trace over OTLP in Jaeger,
+linked from each recipient's delivery trace; every component scraped by Prometheus; and not
+one span, span event, attribute or series label naming a child."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 
 from deploy.devstack.demo.observe import caught_up
 from deploy.devstack.demo.play import Outcome, wait_for
-from deploy.devstack.observe import PrometheusServer, ZipkinServer
+from deploy.devstack.observe import JaegerServer, PrometheusServer, ZipkinServer
 from deploy.devstack.stack import Stack
 from services.socialcare.mapping import PLAN_STARTED
 from tests.conftest import PrometheusFactory
@@ -96,6 +97,59 @@ def test_no_span_names_a_child(stack: Stack, outcome: Outcome, zipkin: ZipkinSer
         traces = answer.json()
         scanned += sum(len(t) for t in traces)
         text = orjson.dumps(traces).decode()
+        leaked = [v for v in IDENTIFYING if v in text]
+        assert not leaked, f"spans of infoshare-{name} hold {len(leaked)} identifying value(s)"
+    assert scanned > 50
+
+
+def test_over_otlp_jaeger_links_each_recipients_delivery_trace_to_the_plans_trace(
+    stack: Stack, outcome: Outcome, jaeger: JaegerServer
+) -> None:
+    """Zipkin cannot show span links. Jaeger, a standard OTLP backend, receives the same
+    spans over OTLP/HTTP: the plan's trace, and each recipient's delivery trace (a trace of
+    its own, so trace ids link nothing between recipients) linked to the span in the
+    plan's trace that made the delivery."""
+    (trace_id,) = {r["trace_id"] for r in outcome.audit if r["event_type"] == PLAN_STARTED}
+    ns = stack.config.namespace
+    spans: list[dict[str, Any]] = []
+
+    def arrived() -> bool:
+        spans[:] = jaeger.spans(trace_id=trace_id)
+        return {"infoshare-processor", "infoshare-delivery", "infoshare-audit"} <= {
+            s["service"] for s in spans
+        }
+
+    wait_for("the plan's trace in Jaeger", arrived)
+    creates = {
+        s["spanId"]: s["name"].removeprefix(f"create {ns}deliver.")
+        for s in spans
+        if s["service"] == "infoshare-processor" and s["name"].startswith(f"create {ns}deliver.")
+    }
+    assert "nhs-riverside-ed" in creates.values()
+    linked: dict[str, str] = {}
+
+    def all_linked() -> bool:
+        linked.update(
+            jaeger.linked_from(trace_id, service="infoshare-processor", operation="deliver")
+        )
+        return set(linked) >= set(creates)
+
+    wait_for("every recipient's delivery trace linked to the plan's", all_linked)
+    assert set(linked) == set(creates)
+    assert len(set(linked.values())) == len(linked)  # a trace of its own for each
+
+
+def test_no_attribute_jaeger_holds_names_a_child(
+    stack: Stack, outcome: Outcome, jaeger: JaegerServer
+) -> None:
+    """Every span of every component that reached Jaeger over OTLP, its attributes, events,
+    links and resource included: none holds an identifier, a name, a date of birth or a
+    postcode."""
+    scanned = 0
+    for name in [r.component.name for r in stack.running]:
+        spans = jaeger.spans(service=f"infoshare-{name}", limit=10000)
+        scanned += len(spans)
+        text = orjson.dumps(spans).decode()
         leaked = [v for v in IDENTIFYING if v in text]
         assert not leaked, f"spans of infoshare-{name} hold {len(leaked)} identifying value(s)"
     assert scanned > 50

@@ -10,7 +10,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from deploy.devstack.demo.play import Outcome, ScenarioFailed, wait_for
-from deploy.devstack.observe import ObserveError, PrometheusServer
+from deploy.devstack.observe import JaegerServer, ObserveError, PrometheusServer
 from deploy.devstack.stack import Stack
 from services.socialcare.mapping import PLAN_STARTED
 
@@ -42,6 +42,8 @@ class SpanRow:
 class Operations:
     trace_id: str | None = None
     trace_url: str | None = None
+    jaeger_url: str | None = None  # the same trace over OTLP, with its links
+    linked_deliveries: int = 0  # recipients' delivery traces Jaeger shows linked to it
     spans: list[SpanRow] = field(default_factory=list)
     counters: dict[str, list[tuple[str, float]]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
@@ -63,6 +65,10 @@ def observe(stack: Stack, outcome: Outcome, *, timeout: float = 30.0) -> Operati
         seen.spans, missing = _trace(f"{zipkin.base_url}/api/v2/trace/{seen.trace_id}", timeout)
         if missing:
             seen.notes.append(f"no spans in time from {', '.join(sorted(missing))}")
+        jaeger = observers.jaeger if observers else None
+        if jaeger is not None:
+            seen.jaeger_url = f"{jaeger.base_url}/trace/{seen.trace_id}"
+            seen.linked_deliveries = _linked(jaeger, seen.trace_id, timeout)
     if prometheus is None:
         seen.notes.append("no Prometheus ran (see above)")
     else:
@@ -81,6 +87,23 @@ def observe(stack: Stack, outcome: Outcome, *, timeout: float = 30.0) -> Operati
                 (", ".join(s.labels.values()) or "all", s.value) for s in samples
             ]
     return seen
+
+
+def _linked(jaeger: JaegerServer, trace_id: str, timeout: float) -> int:
+    """How many recipients' delivery traces Jaeger shows linked to the plan's trace."""
+    found: dict[str, str] = {}
+
+    def some() -> bool:
+        found.update(
+            jaeger.linked_from(trace_id, service="infoshare-processor", operation="deliver")
+        )
+        return bool(found)
+
+    try:
+        wait_for("the delivery traces' links in Jaeger", some, timeout=timeout)
+    except ScenarioFailed:
+        return 0
+    return len(found)
 
 
 def _trace(url: str, timeout: float) -> tuple[list[SpanRow], set[str]]:

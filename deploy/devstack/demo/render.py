@@ -103,6 +103,11 @@ def render_operations(seen: Operations, console: Console) -> None:
             table.add_row("  " * row.depth + row.name, row.service, f"{row.duration_ms:.1f}")
         console.print(table)
         console.print(f"open it while a stack runs (infoshare up): {seen.trace_url}")
+        if seen.jaeger_url:
+            console.print(
+                f"Jaeger got it over OTLP, with {seen.linked_deliveries} recipient delivery "
+                f"trace(s) linked to it: {seen.jaeger_url}"
+            )
     if seen.counters:
         table = Table(title="Counters the demo moved, read back from Prometheus", expand=True)
         table.add_column("what")

@@ -10,6 +10,8 @@ import subprocess
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from types import TracebackType
+from typing import Self
 
 import httpx
 
@@ -115,3 +117,28 @@ class ServerProcess:
             proc.kill()
             proc.wait()
         return True
+
+
+class LocalServer:
+    """What every backend we run shares: stop it, or use it as a context manager. A
+    subclass sets ``_process`` in ``start``."""
+
+    _process: ServerProcess | None = None
+
+    def start(self, *, timeout: float = 60.0) -> Self:
+        raise NotImplementedError
+
+    def stop(self) -> bool:
+        """Stop the server; False if it was not running. What it held in memory is gone."""
+        return self._process is not None and self._process.stop()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

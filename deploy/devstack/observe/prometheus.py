@@ -9,7 +9,6 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import httpx
@@ -17,7 +16,7 @@ import yaml
 
 from deploy.devstack.observe.errors import ObserveError
 from deploy.devstack.observe.install import ensure_prometheus
-from deploy.devstack.observe.process import ServerProcess
+from deploy.devstack.observe.process import LocalServer, ServerProcess
 from services.backbone.keyring import write_private
 
 
@@ -54,7 +53,7 @@ def render_config(
     return yaml.safe_dump(config, sort_keys=False)
 
 
-class PrometheusServer:
+class PrometheusServer(LocalServer):
     """Prometheus on ``127.0.0.1:port``; its config and log in ``state_dir``."""
 
     def __init__(
@@ -148,14 +147,3 @@ class PrometheusServer:
         """The label sets of every series the selectors match (GET /api/v1/series)."""
         found: list[dict[str, str]] = self._api("series", {"match[]": list(match)})
         return found
-
-    def __enter__(self) -> PrometheusServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -12,14 +12,13 @@ import hashlib
 import os
 import tempfile
 from pathlib import Path
-from types import TracebackType
 
 import httpx
 
 from deploy.devstack.broker import BrokerError
 from deploy.devstack.broker.node import find_java
 from deploy.devstack.observe.errors import ObserveError
-from deploy.devstack.observe.process import ServerProcess
+from deploy.devstack.observe.process import LocalServer, ServerProcess
 
 VERSION = "3.6.1"
 SHA1 = "5800cc1f3d2eb8f38d2d6905d59f9a0414b6d7dd"
@@ -93,7 +92,7 @@ def _java() -> str:
         raise ObserveError(f"Zipkin's server needs Java too: {exc}") from None
 
 
-class ZipkinServer:
+class ZipkinServer(LocalServer):
     """Zipkin on ``127.0.0.1:port``, spans kept in memory only, its log in ``state_dir``."""
 
     def __init__(self, *, state_dir: Path, cache_dir: Path, port: int = 9411) -> None:
@@ -151,18 +150,3 @@ class ZipkinServer:
             )
         self._process.start(timeout=timeout)
         return self
-
-    def stop(self) -> bool:
-        """Stop the server; False if it was not running. Its spans are gone with it."""
-        return self._process is not None and self._process.stop()
-
-    def __enter__(self) -> ZipkinServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
