@@ -28,7 +28,8 @@ $(STAMP): pyproject.toml
 kafka-jars: $(STAMP)
 	@$(BIN)/infoshare kafka fetch --quiet
 
-# Zipkin's pinned server jar; Debian's prometheus package when we are root.
+# Zipkin's pinned server jar; Jaeger built from the Go module proxy (once, where Go is);
+# Debian's prometheus package when we are root.
 observe-backends: $(STAMP)
 	@$(BIN)/infoshare observe fetch --quiet
 
@@ -60,6 +61,7 @@ clean:
 bench: $(STAMP) kafka-jars
 	@$(BIN)/infoshare bench fastpath --write docs/benchmarks.md
 	@$(BIN)/infoshare bench policy --write docs/benchmarks.md
+	@$(BIN)/infoshare bench simulate --write docs/benchmarks.md
 	@$(BIN)/infoshare bench processor --write docs/benchmarks.md
 	@$(BIN)/infoshare bench audit --write docs/benchmarks.md
 	@$(BIN)/infoshare bench agencies --write docs/benchmarks.md

@@ -66,12 +66,13 @@ def start_zipkin(state_dir: Path) -> ZipkinServer:
 
 
 def start_jaeger(state_dir: Path) -> JaegerServer:
+    first = free_listen_port(3)
     server = JaegerServer(
         state_dir=state_dir,
         cache_dir=default_cache_dir(),
-        otlp_port=free_listen_port(),
-        query_port=free_listen_port(),
-        health_port=free_listen_port(),
+        otlp_port=first,
+        query_port=first + 1,
+        health_port=first + 2,
     )
     return server.start()
 

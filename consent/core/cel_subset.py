@@ -98,16 +98,16 @@ class _Parser:
         return node
 
     def disjunction(self) -> _Node:
-        node = self.conjunction()
+        operands = [self.conjunction()]
         while self.take("||"):
-            node = _logical(node, self.conjunction(), decisive=True)
-        return node
+            operands.append(self.conjunction())
+        return operands[0] if len(operands) == 1 else _logical(operands, decisive=True)
 
     def conjunction(self) -> _Node:
-        node = self.relation()
+        operands = [self.relation()]
         while self.take("&&"):
-            node = _logical(node, self.relation(), decisive=False)
-        return node
+            operands.append(self.relation())
+        return operands[0] if len(operands) == 1 else _logical(operands, decisive=False)
 
     def relation(self) -> _Node:
         node = self.unary()
@@ -227,20 +227,23 @@ def _not(node: _Node) -> _Node:
     return negate
 
 
-def _logical(left: _Node, right: _Node, decisive: bool) -> _Node:
-    """``&&`` (decisive False) or ``||`` (decisive True): either side equal to the decisive
-    value decides, whatever the other is (an error included); otherwise both must be the
+def _logical(operands: list[_Node], decisive: bool) -> _Node:
+    """``&&`` (decisive False) or ``||`` (decisive True) over a chain, in a loop (a chain of
+    a thousand terms must not recurse a thousand deep): any operand equal to the decisive
+    value decides, whatever the others are (errors included); otherwise all must be the
     other bool, or the result is an error."""
     other = not decisive
+    chain = tuple(operands)
 
     def combine(env: tuple[Any, Any, str]) -> Any:
-        a = left(env)
-        if a is decisive:
-            return decisive
-        b = right(env)
-        if b is decisive:
-            return decisive
-        return other if a is other and b is other else ERROR
+        result = other
+        for operand in chain:
+            value = operand(env)
+            if value is decisive:
+                return decisive
+            if value is not other:
+                result = ERROR
+        return result
 
     return combine
 
@@ -274,6 +277,8 @@ def cel_equal(a: Any, b: Any) -> Any:
     if type(a) is bool or type(b) is bool:
         return type(a) is type(b) and a == b
     if isinstance(a, _NUMBERS) and isinstance(b, _NUMBERS):
+        if type(a) is not type(b):  # CEL compares an int with a double as doubles
+            return float(a) == float(b)
         return a == b
     if isinstance(a, str) or isinstance(b, str) or a is None or b is None:
         return type(a) is type(b) and a == b

@@ -52,7 +52,8 @@ class _Window:
 
 class DataKeys:
     """The hub's data keys, one window per recipient. Not shared between processes: each
-    draws its own keys, so nonces (counters per key) stay unique."""
+    draws its own keys, so nonces (counters per key) stay unique. Not for threads either:
+    the counter is not locked (the processor decides on one thread)."""
 
     def __init__(
         self,

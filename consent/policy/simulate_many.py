@@ -153,7 +153,7 @@ def simulate_file(
             progress(total.events, end, size)
 
     spans = _ranges(path, size)
-    count = workers or os.cpu_count() or 1
+    count = min(workers or len(os.sched_getaffinity(0)) or 1, max(1, len(spans)))
     if count <= 1:
         for start, end in spans:
             try:
@@ -169,12 +169,16 @@ def simulate_file(
         context = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(count, mp_context=context) as pool:
             pending: deque[tuple[Future[Tally], int]] = deque()
-            for start, end in spans:  # a few ranges per worker in flight: results stay small
-                pending.append((pool.submit(_in_worker, (start, end)), end))
-                if len(pending) >= 3 * count:
+            try:
+                for start, end in spans:  # a few ranges per worker in flight: results small
+                    pending.append((pool.submit(_in_worker, (start, end)), end))
+                    if len(pending) >= 3 * count:
+                        absorb(*pending.popleft())
+                while pending:
                     absorb(*pending.popleft())
-            while pending:
-                absorb(*pending.popleft())
+            except BaseException:
+                pool.shutdown(cancel_futures=True)  # a bad line: no need to decide the rest
+                raise
     finally:
         _WORKER = None
     return total

@@ -45,7 +45,9 @@ def keyed_mac(secret: bytes, domain: str) -> hmac.HMAC:
 def _keyed_domain(secret: bytes, domain: str) -> hmac.HMAC:
     """HMAC's inner and outer states for a key, with the domain already absorbed: each id
     then costs one copy and one block instead of keying HMAC afresh (2 µs against 3.5).
-    The cache holds keys the keyring holds anyway; a retired key ages out."""
+    The cache holds keys the keyring holds anyway. A retired key stays until 4,096 newer
+    (key, domain) pairs have pushed it out, or the process restarts (as a keyring reload
+    that retires a key should be followed by, for the key to leave memory)."""
     return hmac.new(secret, domain.encode() + _SEP, hashlib.sha256)
 
 

@@ -19,7 +19,7 @@ def stack(
     kafka_access: KafkaAccess,
     tmp_path_factory: pytest.TempPathFactory,
     zipkin: ZipkinServer,
-    jaeger: JaegerServer,
+    jaeger: JaegerServer | None,
 ) -> Iterator[Stack]:
     with running_stack(kafka_access, tmp_path_factory, zipkin=zipkin, jaeger=jaeger) as running:
         yield running

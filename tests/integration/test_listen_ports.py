@@ -47,7 +47,7 @@ def test_a_free_ports_config_gives_every_server_its_own_port(tmp_path: Path) -> 
     ports = [*config.ports.values(), config.kafka_port, config.controller_port]
     ports.append(config.postgres_port)
     servers = [c for c in COMPONENTS if c.port is not None]
-    # Zipkin, Prometheus and the identity provider; Kafka's two, PostgreSQL's.
-    assert len(set(ports)) == len(ports) == len(servers) + 3 + 3
+    # Zipkin, Jaeger's three, Prometheus and the identity provider; Kafka's two, PostgreSQL's.
+    assert len(set(ports)) == len(ports) == len(servers) + 6 + 3
     assert all(p in LISTEN_PORTS for p in ports)
     assert free_ports_config(tmp_path, tmp_path).postgres_port is None

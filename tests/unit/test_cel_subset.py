@@ -19,8 +19,8 @@ from consent.core.conditions import Condition, ConditionError
 KEYS = ("a", "b", "c")
 scalars = st.one_of(
     st.booleans(),
-    st.sampled_from([0, 1, 2, -1]),
-    st.sampled_from([0.0, 1.0, 0.5]),
+    st.sampled_from([0, 1, 2, -1, 2**53 + 1, 2**63 - 1]),
+    st.sampled_from([0.0, 1.0, 0.5, 2.0**53, 9.223372036854776e18]),
     st.sampled_from(["", "x", "xy", "a"]),
     st.none(),
 )
@@ -32,7 +32,9 @@ values = st.recursive(
     max_leaves=8,
 )
 maps = st.dictionaries(st.sampled_from(KEYS), values, max_size=3)
-literals = st.sampled_from(['"x"', "'xy'", '""', "0", "1", "true", "false", "null", "'a'"])
+literals = st.sampled_from(
+    ['"x"', "'xy'", '""', "0", "1", "true", "false", "null", "'a'", "9007199254740993"]
+)
 roots = st.sampled_from(["event", "state", "recipient"])
 
 
@@ -141,6 +143,26 @@ def test_equality_is_cels_heterogeneous_equality(a: Any, b: Any, same: bool) -> 
         )
         is same
     )
+
+
+def test_a_long_chain_is_evaluated_in_a_loop_not_by_recursion() -> None:
+    source = " || ".join(["event.a == 1"] * 1500)
+    condition = Condition.compile(source)
+    assert condition.compiled_to_python
+    assert condition.holds(event={"a": 1}, state={}, recipient="") is True
+    assert condition.holds(event={"a": 2}, state={}, recipient="") is False
+    assert condition.holds(event={}, state={}, recipient="") is None
+
+
+def test_an_int_meets_a_double_as_a_double_as_in_cel() -> None:
+    for source, n in (
+        ("event.n != 9007199254740993", 9007199254740992.0),
+        ("event.n == 9223372036854775807", 9.223372036854776e18),
+    ):
+        condition = Condition.compile(source)
+        event = {"n": n}
+        expected = condition.holds_in_cel(event=event, state={}, recipient="")
+        assert condition.holds(event=event, state={}, recipient="") is expected
 
 
 def test_an_error_flows_through_instead_of_raising() -> None:

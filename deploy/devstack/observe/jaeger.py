@@ -14,7 +14,9 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -79,17 +81,18 @@ def ensure_binary(cache_dir: Path, say: Callable[[str], None] = lambda _m: None)
             "(https://go.dev/dl/); traces still go to Zipkin"
         )
     target = binary_path(cache_dir)
-    work = target.parent / "build"
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
-    (work / "go.mod").write_text("module infoshare.local/jaeger\n\ngo 1.24\n", encoding="utf-8")
-    say(f"building Jaeger {VERSION} from the Go module proxy (once; a few minutes)")
-    _go(go, ["get", "-tool", f"{PROGRAM}@{VERSION}"], work)
-    staging = target.with_suffix(".part")
-    _go(go, ["build", "-trimpath", "-o", str(staging), PROGRAM], work)
-    staging.replace(target)
-    (target.parent / _MARKER).write_text(VERSION, encoding="utf-8")
-    shutil.rmtree(work, ignore_errors=True)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # A directory of this build's own: two builds at once (two test runs) never meet.
+    work = Path(tempfile.mkdtemp(prefix="build-", dir=target.parent))
+    try:
+        (work / "go.mod").write_text("module infoshare.local/jaeger\n\ngo 1.24\n", encoding="utf-8")
+        say(f"building Jaeger {VERSION} from the Go module proxy (once; a few minutes)")
+        _go(go, ["get", "-tool", f"{PROGRAM}@{VERSION}"], work)
+        _go(go, ["build", "-trimpath", "-o", str(work / "jaeger"), PROGRAM], work)
+        (work / "jaeger").replace(target)  # whole or not at all
+        (target.parent / _MARKER).write_text(VERSION, encoding="utf-8")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     return target
 
 
@@ -199,14 +202,16 @@ class JaegerServer(LocalServer):
         service: str | None = None,
         operation: str | None = None,
         limit: int = 1000,
+        since: str = "2000-01-01T00:00:00Z",
     ) -> list[dict[str, Any]]:
         """Spans as OTLP JSON objects, each with its ``service`` added: one trace's by id,
-        or (up to ``limit`` traces') by service and operation. Empty if none (yet)."""
+        or (up to ``limit`` traces' begun ``since``, RFC 3339) by service and operation.
+        Empty if none (yet)."""
         if trace_id is not None:
             answer = httpx.get(f"{self.base_url}/api/v3/traces/{trace_id}", timeout=10.0)
         else:
             query = {
-                "query.start_time_min": "2000-01-01T00:00:00Z",
+                "query.start_time_min": since,
                 "query.start_time_max": "2100-01-01T00:00:00Z",
                 "query.num_traces": str(limit),
                 **({"query.service_name": service} if service else {}),
@@ -226,9 +231,15 @@ class JaegerServer(LocalServer):
 
     def linked_from(self, trace_id: str, *, service: str, operation: str) -> dict[str, str]:
         """Span ids in ``trace_id`` that a span of another trace (``service``,
-        ``operation``) links to, each with that trace's id."""
+        ``operation``) links to, each with that trace's id. Only traces begun since
+        ``trace_id`` began are searched: a store a whole test run shares holds many."""
+        starts = [int(s["startTimeUnixNano"]) for s in self.spans(trace_id=trace_id)]
+        if not starts:
+            return {}
+        began = datetime.fromtimestamp(min(starts) / 1e9 - 1, UTC)
+        since = began.strftime("%Y-%m-%dT%H:%M:%SZ")
         linked = {}
-        for span in self.spans(service=service, operation=operation):
+        for span in self.spans(service=service, operation=operation, since=since):
             for link in span.get("links", []):
                 if link["traceId"] == trace_id and span["traceId"] != trace_id:
                     linked[link["spanId"]] = span["traceId"]
