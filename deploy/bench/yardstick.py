@@ -89,8 +89,9 @@ def _protocol(event_type: str, source: str) -> Protocol:
     )
 
 
-def ours(raw_event: str) -> Callable[[], list[bytes]]:
-    """One decision as the yardstick counts it, done by infoshare's own code."""
+def ours(raw_event: str) -> tuple[Callable[[], list[bytes]], Callable[[], object]]:
+    """One decision as the yardstick counts it, done by infoshare's own code; and
+    ``decide()`` alone over the same event and rules, its input already decoded."""
     doc: dict[str, Any] = json.loads(raw_event)
     source = str(doc["source"])
     event = envelope.CloudEvent(
@@ -131,4 +132,18 @@ def ours(raw_event: str) -> Callable[[], list[bytes]]:
 
     produced = decide_one()
     assert len(produced) == 2 * len(RECIPIENTS)
-    return decide_one
+    decoded = envelope.decode(rec.key, rec.value, rec.headers)
+    facts = EventFacts(
+        decoded.id,
+        decoded.type,
+        decoded.source_agency,
+        decoded.data,
+        subject_identifier(nhs_number=decoded.data["subject"]["nhs_number"]),
+        occurred=decoded.time.date(),
+    )
+    state = SubjectState()
+
+    def decide_alone() -> object:
+        return decide(facts, protocols, state, keys, recipient_keys=data_keys)
+
+    return decide_one, decide_alone

@@ -149,13 +149,15 @@ def bench_audit(
 @app.command("telemetry")
 def bench_telemetry(
     events: Annotated[int, typer.Option(min=1000, help="attendances per run")] = 20000,
+    rounds: Annotated[int, typer.Option(min=1, max=10, help="rounds of every variant")] = 3,
     write: WriteSection = None,
 ) -> None:
-    """The processor with no trace exporter and with every span sent to a real Zipkin, side
-    by side: events/s, and how many spans Zipkin received."""
+    """The processor with no tracing, with the default sampling and with every span
+    recorded, each exporting to a real Zipkin, interleaved over rounds: events/s, what the
+    default costs, and how many spans Zipkin received."""
     from deploy.bench.telemetry import report, run
 
-    runs = run(default_cache_dir(), events=events, say=_say)
+    runs = run(default_cache_dir(), events=events, say=_say, rounds=rounds)
     _show(report(runs), write, "## What tracing costs the processor")
 
 

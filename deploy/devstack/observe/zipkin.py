@@ -95,10 +95,13 @@ def _java() -> str:
 class ZipkinServer(LocalServer):
     """Zipkin on ``127.0.0.1:port``, spans kept in memory only, its log in ``state_dir``."""
 
-    def __init__(self, *, state_dir: Path, cache_dir: Path, port: int = 9411) -> None:
+    def __init__(
+        self, *, state_dir: Path, cache_dir: Path, port: int = 9411, max_spans: int | None = None
+    ) -> None:
         self.state_dir = state_dir
         self.cache_dir = cache_dir
         self.port = port
+        self.max_spans = max_spans  # kept in memory, the oldest dropped (Zipkin's MEM_MAX_SPANS)
         self._process: ServerProcess | None = None
 
     @property
@@ -140,6 +143,7 @@ class ZipkinServer(LocalServer):
                 log=self.log,
                 env={
                     "STORAGE_TYPE": "mem",
+                    **({"MEM_MAX_SPANS": str(self.max_spans)} if self.max_spans else {}),
                     "SELF_TRACING_ENABLED": "false",
                     # Spans come over HTTP only: no collector may pick up a broker from the env.
                     **{
