@@ -26,6 +26,7 @@ from functools import partial
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 
 from consent.core.state import ProtectionPlan
@@ -35,7 +36,7 @@ from consent.processor.observe import ProcessorMetrics, delivery_headers, note_d
 from consent.processor.producers import PartitionProducers, quietly
 from consent.processor.rebalance import Rebalance, rewind
 from consent.registry.view import ConsentView
-from services.backbone import kafka, telemetry
+from services.backbone import kafka, sampling, telemetry
 from services.backbone.kafka_access import KafkaAccess
 from services.backbone.metering import Metrics
 from services.backbone.reading import read_table
@@ -89,6 +90,9 @@ class Processor:
             known_types=ctx.schemas.event_types,
         )
         self.seal = telemetry.TraceSeal.of(ctx.trace_seal)
+        # Most records' traces are not recorded (sampling.py): under a sampler that follows
+        # the parent, such a record gets no span of ours at all, which would be dropped.
+        self.skip_unrecorded = sampling.follows_parent()
         self.reload = reload
         self.reload_every = reload_every
         self._next_reload = 0.0
@@ -313,23 +317,40 @@ class Processor:
     ) -> Handled:
         headers = list(rec.headers or ())
         parent = telemetry.extract_context(headers)
+        if self.skip_unrecorded and sampling.unrecorded_parent(parent):
+            token = otel_context.attach(parent)
+            try:
+                return self._handle(rec, headers, plans, seen)
+            finally:
+                otel_context.detach(token)
         with telemetry.consumer_span(tracer, rec, context=parent) as span:
-            started = time.perf_counter()
-            handled = handle(
-                ReadRecord(rec.topic, rec.partition, rec.offset, rec.key, rec.value, headers),
-                self.ctx,
-                plans,
-                telemetry.current_trace_id(),
-                partial(delivery_headers, self.seal),
-                self.consents.by_subject,
-                seen,
-                audit_trace=telemetry.inject_headers(),
-            )
-            self.metrics.decided(time.perf_counter() - started)
+            handled = self._handle(rec, headers, plans, seen)
             note_decisions(span, handled)
-            if handled.dead_letter_reason:
-                log.warning("dead-lettered %s[%d]@%d", rec.topic, rec.partition, rec.offset)
             return handled
+
+    def _handle(
+        self,
+        rec: ConsumerRecord,
+        headers: list[tuple[str, bytes]],
+        plans: ChainMap[str, ProtectionPlan | None],
+        seen: ChainMap[str, Seen],
+    ) -> Handled:
+        """One record decided in the current trace context."""
+        started = time.perf_counter()
+        handled = handle(
+            ReadRecord(rec.topic, rec.partition, rec.offset, rec.key, rec.value, headers),
+            self.ctx,
+            plans,
+            telemetry.current_trace_id(),
+            partial(delivery_headers, self.seal),
+            self.consents.by_subject,
+            seen,
+            audit_trace=telemetry.inject_headers(),
+        )
+        self.metrics.decided(time.perf_counter() - started)
+        if handled.dead_letter_reason:
+            log.warning("dead-lettered %s[%d]@%d", rec.topic, rec.partition, rec.offset)
+        return handled
 
 
 class RestoreFailed(Exception):

@@ -12,9 +12,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
+from opentelemetry.sdk.trace.sampling import Decision, TraceIdRatioBased
 
 from deploy.devstack.demo import scenario
-from services.backbone import envelope, kafka
+from services.backbone import envelope, kafka, sampling
 from services.backbone.identifiers import subject_identifier
 from services.backbone.kafka_access import KafkaAccess
 from services.backbone.keyed import routing_key
@@ -119,10 +120,13 @@ async def publish(
     samples: list[Sent] | None = None,
     ids: Callable[[], str] = lambda: str(uuid.uuid4()),
 ) -> int:
-    """Publish as the agency services do (CloudEvents binary, routing key), in bulk; every
-    ``sample_every``-th record is also kept in ``samples``, to be published again. ``ids``
-    gives each event's id (seeded, for a benchmark that publishes the same topic again)."""
+    """Publish as the agency services do (CloudEvents binary, routing key, and the trace of
+    the request that made it, recorded or not as the services' default sampling decides), in
+    bulk; every ``sample_every``-th record is also kept in ``samples``, to be published
+    again. ``ids`` gives each event's id (seeded, for a benchmark that publishes the same
+    topic again)."""
     producer = kafka.producer(access)
+    traces = _AgencyTraces()
     await producer.start()
     routing = keyring.require_routing()
     sent: list[asyncio.Future[object]] = []
@@ -138,7 +142,7 @@ async def publish(
                 dataschema=schemas.get(event_type).uri,
                 id=ids(),
             )
-            key, value, headers = envelope.encode(event)
+            key, value, headers = envelope.encode(event, extra_headers=traces.next())
             topic = topics.source(agency)
             sent.append(await producer.send(topic, value, key=key, headers=headers))
             count += 1
@@ -152,6 +156,22 @@ async def publish(
     finally:
         await producer.stop()
     return count
+
+
+class _AgencyTraces:
+    """A ``traceparent`` per event, as an agency service's request span would give it: a
+    fresh trace, recorded (flag 01) as often as the default sampler records a root."""
+
+    def __init__(self) -> None:
+        self.sampler = TraceIdRatioBased(sampling.DEFAULT_RATIO)
+        self.ids = sampling.UnpredictableIds()
+
+    def next(self) -> list[tuple[str, bytes]]:
+        trace_id = self.ids.generate_trace_id()
+        decision = self.sampler.should_sample(None, trace_id, "request").decision
+        flags = "01" if decision is Decision.RECORD_AND_SAMPLE else "00"
+        parent = f"00-{trace_id:032x}-{self.ids.generate_span_id():016x}-{flags}"
+        return [("traceparent", parent.encode())]
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ NONE, DEFAULT, EVERY = "no tracing", f"default sampling ({sampling.DEFAULT_RATIO
 VARIANTS = {
     NONE: {"OTEL_SDK_DISABLED": "true"},
     DEFAULT: {},
-    EVERY: {"OTEL_TRACES_SAMPLER": "parentbased_always_on"},
+    EVERY: {"OTEL_TRACES_SAMPLER": "always_on"},  # the parent's decision overruled
 }
 
 

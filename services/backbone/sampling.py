@@ -80,6 +80,21 @@ def sampler_from_env() -> Sampler | None:
     return ParentBased(root=FollowLinks(TraceIdRatioBased(_ratio())))
 
 
+def follows_parent() -> bool:
+    """Whether this process's sampler decides as the incoming trace did: ours, or any of the
+    SDK's ``parentbased_*`` (the others may record a child of an unrecorded parent)."""
+    name = os.environ.get("OTEL_TRACES_SAMPLER", "").strip().lower()
+    return not name or name.startswith("parentbased_")
+
+
+def unrecorded_parent(context: Context) -> bool:
+    """Whether ``context`` holds a valid parent that was not sampled: under a sampler that
+    follows the parent, no child of it is recorded, so none need be made at all (the work
+    stays in the parent's trace, whose id the audit record keeps)."""
+    parent = trace.get_current_span(context).get_span_context()
+    return parent.is_valid and not parent.trace_flags.sampled
+
+
 def _ratio() -> float:
     raw = os.environ.get("OTEL_TRACES_SAMPLER_ARG", "").strip()
     try:

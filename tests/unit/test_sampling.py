@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import TracerProvider
@@ -133,3 +134,37 @@ def test_with_tracing_off_a_delivery_carries_no_trace() -> None:
     with trace.NoOpTracer().start_as_current_span("process"):  # no SDK: no trace at all
         headers = delivery_headers(telemetry.TraceSeal(b"s" * 32), "deliver.a")
     assert headers == []  # nothing to seal either
+
+
+def test_an_unrecorded_parent_needs_no_span_of_ours(
+    spans: InMemorySpanExporter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The processor's shortcut: under a sampler that follows the parent, a record whose
+    trace was not sampled is decided in the parent's context with no span made at all; its
+    audit record names the same trace and its deliveries get the same headers."""
+    parent = unsampled_parent()
+    assert sampling.unrecorded_parent(parent)
+    assert not sampling.unrecorded_parent(Context())  # no parent: the sampler decides
+    sampled = SpanContext(0x1234, 0x5678, is_remote=True, trace_flags=TraceFlags(1))
+    assert not sampling.unrecorded_parent(trace.set_span_in_context(NonRecordingSpan(sampled)))
+    seal = telemetry.TraceSeal(b"s" * 32)
+    token = otel_context.attach(parent)
+    try:
+        event_trace = telemetry.current_trace_id()
+        headers = dict(delivery_headers(seal, "deliver.a"))
+    finally:
+        otel_context.detach(token)
+    assert spans.get_finished_spans() == ()
+    assert event_trace == format(0x1234, "032x")
+    match = TRACEPARENT.fullmatch(headers["traceparent"].decode())
+    assert match is not None and not int(match.group(3), 16) & SAMPLED
+    assert seal.open(list(headers.items())) is not None
+    for name, follows in (
+        ("", True),
+        ("parentbased_traceidratio", True),
+        ("parentbased_always_on", True),
+        ("always_on", False),
+        ("traceidratio", False),
+    ):
+        monkeypatch.setenv("OTEL_TRACES_SAMPLER", name)
+        assert sampling.follows_parent() is follows, name
