@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 # module runs on one worker (its module-scoped stack starts once), the longest test first.
 PYTEST_PARALLEL ?= -n 4 --dist loadscope --no-loadscope-reorder
 
-.PHONY: demo test test-cluster lint unit integration e2e run kafka-jars observe-backends clean help bench
+.PHONY: demo test test-cluster lint unit integration e2e run kafka-jars observe-backends clean help bench bench-more
 
 help:
 	@echo "make demo   - run the CP-IS scenario end to end on a real Kafka, print the result"
@@ -16,6 +16,8 @@ help:
 	@echo "make test-cluster - the three-broker cluster fault run, alone (CI runs it too)"
 	@echo "make run    - run the whole stack in the foreground until Ctrl-C (infoshare up)"
 	@echo "make lint   - ruff and mypy strict"
+	@echo "make bench  - the fast-path benchmark and its plot, and the policy decision (docs/benchmarks.md)"
+	@echo "make bench-more - every other benchmark"
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is needed, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
@@ -58,9 +60,19 @@ unit: $(STAMP)
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
 
-bench: $(STAMP) kafka-jars
+# The bench extra: matplotlib for the fast-path plot, and the profilers (py-spy, pyinstrument).
+BENCH_STAMP := $(VENV)/.installed-bench
+$(BENCH_STAMP): $(STAMP)
+	@PYTHONWARNINGS=ignore $(BIN)/python -m pip install -q -e '.[dev,bench]'
+	@touch $(BENCH_STAMP)
+
+# The fast-path report and its plot, and the decision beside the yardstick: about 15 minutes,
+# unattended. bench-more runs every other benchmark (an hour or more).
+bench: $(BENCH_STAMP) kafka-jars
 	@$(BIN)/infoshare bench fastpath --write docs/benchmarks.md
 	@$(BIN)/infoshare bench policy --write docs/benchmarks.md
+
+bench-more: $(BENCH_STAMP) kafka-jars
 	@$(BIN)/infoshare bench simulate --write docs/benchmarks.md
 	@$(BIN)/infoshare bench processor --write docs/benchmarks.md
 	@$(BIN)/infoshare bench audit --write docs/benchmarks.md

@@ -18,7 +18,7 @@ from deploy.devstack.demo import scenario
 from services.backbone import envelope, kafka, sampling
 from services.backbone.identifiers import subject_identifier
 from services.backbone.kafka_access import KafkaAccess
-from services.backbone.keyed import routing_key
+from services.backbone.keyed import Key, routing_key
 from services.backbone.keyring import Keyring
 from services.backbone.schemas import SchemaRegistry
 from services.backbone.topics import Topics
@@ -108,6 +108,51 @@ def _template(child: Child) -> scenario.Child:
     )
 
 
+def encoded(
+    events: Iterator[tuple[Child, str, dict[str, Any]]],
+    *,
+    topics: Topics,
+    keyring: Keyring,
+    schemas: SchemaRegistry,
+    ids: Callable[[], str] = lambda: str(uuid.uuid4()),
+) -> Iterator[Sent]:
+    """Each event as the agency services publish it: CloudEvents binary, routing key, and
+    the trace of the request that made it (recorded or not as the services' default
+    sampling decides). ``ids`` gives each event's id (seeded, for a benchmark that
+    publishes the same topic again)."""
+    traces = _AgencyTraces()
+    routing = keyring.require_routing()
+    for child, event_type, data in events:
+        event = cloud_event(child, event_type, data, routing=routing, schemas=schemas, id=ids())
+        key, value, headers = envelope.encode(event, extra_headers=traces.next())
+        yield Sent(topics.source(event_source(event_type)), key, value, list(headers))
+
+
+def event_source(event_type: str) -> str:
+    """Who publishes ``event_type`` in the workload: the emergency department or the LA."""
+    return ED_SOURCE if event_type == ATTENDANCE else LA
+
+
+def cloud_event(
+    child: Child,
+    event_type: str,
+    data: dict[str, Any],
+    *,
+    routing: Key,
+    schemas: SchemaRegistry,
+    **more: Any,
+) -> envelope.CloudEvent:
+    """The workload's event as its agency service makes it."""
+    return envelope.CloudEvent(
+        type=event_type,
+        source=envelope.agency_source(event_source(event_type)),
+        data=data,
+        key=routing_key(routing, child.subject_id),
+        dataschema=schemas.get(event_type).uri,
+        **more,
+    )
+
+
 async def publish(
     events: Iterator[tuple[Child, str, dict[str, Any]]],
     *,
@@ -120,34 +165,18 @@ async def publish(
     samples: list[Sent] | None = None,
     ids: Callable[[], str] = lambda: str(uuid.uuid4()),
 ) -> int:
-    """Publish as the agency services do (CloudEvents binary, routing key, and the trace of
-    the request that made it, recorded or not as the services' default sampling decides), in
-    bulk; every ``sample_every``-th record is also kept in ``samples``, to be published
-    again. ``ids`` gives each event's id (seeded, for a benchmark that publishes the same
-    topic again)."""
+    """Publish ``encoded`` events in bulk; every ``sample_every``-th record is also kept in
+    ``samples``, to be published again."""
     producer = kafka.producer(access)
-    traces = _AgencyTraces()
     await producer.start()
-    routing = keyring.require_routing()
     sent: list[asyncio.Future[object]] = []
     count = 0
     try:
-        for child, event_type, data in events:
-            agency = ED_SOURCE if event_type == ATTENDANCE else LA
-            event = envelope.CloudEvent(
-                type=event_type,
-                source=envelope.agency_source(agency),
-                data=data,
-                key=routing_key(routing, child.subject_id),
-                dataschema=schemas.get(event_type).uri,
-                id=ids(),
-            )
-            key, value, headers = envelope.encode(event, extra_headers=traces.next())
-            topic = topics.source(agency)
-            sent.append(await producer.send(topic, value, key=key, headers=headers))
+        for r in encoded(events, topics=topics, keyring=keyring, schemas=schemas, ids=ids):
+            sent.append(await producer.send(r.topic, r.value, key=r.key, headers=r.headers))
             count += 1
             if sample_every and samples is not None and count % sample_every == 0:
-                samples.append(Sent(topic, key, value, list(headers)))
+                samples.append(r)
             if len(sent) >= 5000:
                 await asyncio.gather(*sent)
                 sent.clear()

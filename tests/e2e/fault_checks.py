@@ -19,11 +19,10 @@ from consent.core.state import ProtectionPlan
 from consent.policy.load import load_protocols
 from consent.processor.access_back import ACCESS_BACK
 from consent.processor.handle import Context, Handled, handle
-from deploy.bench.loadgen import ED_SOURCE, Child, Workload
+from deploy.bench.loadgen import ED_SOURCE, Child, Workload, cloud_event, event_source
 from services.backbone import envelope
 from services.backbone.directory import Directory
 from services.backbone.kafka_access import KafkaAccess
-from services.backbone.keyed import routing_key
 from services.backbone.keyring import Keyring
 from services.backbone.records import ReadRecord
 from services.backbone.schemas import SchemaRegistry
@@ -239,16 +238,9 @@ def _audits_per_input(
 def _record(
     child: Child, event_type: str, data: dict[str, Any], ctx: Context, routing: Any
 ) -> ReadRecord:
-    agency = ED_SOURCE if event_type == ATTENDANCE else LA
-    event = envelope.CloudEvent(
-        type=event_type,
-        source=envelope.agency_source(agency),
-        data=data,
-        key=routing_key(routing, child.subject_id),
-        dataschema=ctx.schemas.get(event_type).uri,
-    )
+    event = cloud_event(child, event_type, data, routing=routing, schemas=ctx.schemas)
     key, value, headers = envelope.encode(event)
-    return ReadRecord(ctx.topics.source(agency), 0, 0, key, value, headers)
+    return ReadRecord(ctx.topics.source(event_source(event_type)), 0, 0, key, value, headers)
 
 
 def assert_logs_hold_no_identifiers(processes: list[ProcessorProcess], workload: Workload) -> int:

@@ -9,50 +9,22 @@ records copied from the input topic to an output topic, nothing decided.
 - **C**: B writing ``fanout`` records per input on average (a fraction is spread over the
   records, ``Fanout``), as many as the processor writes.
 
-Each keeps the clock as the processor's figure is kept (``Clock``): from the first batch
-done to the last, so joining the group is not counted against anyone.
+Each keeps the clock as the processor's figure is kept (clock.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
 from consent.processor.producers import PartitionProducers
+from deploy.bench.fastpath.clock import Clock
 from services.backbone import kafka
 from services.backbone.kafka_access import KafkaAccess
 
 POLL_MS = 500  # as the processor's loop polls
-
-
-@dataclass
-class Clock:
-    """Events/s from the first batch done to the last: ``(total - first) / elapsed``."""
-
-    total: int
-    done: int = 0
-    first_at: float = 0.0
-    first_done: int = 0
-    last_at: float = 0.0
-    finished: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def tick(self, count: int) -> None:
-        self.done += count
-        now = time.perf_counter()
-        if not self.first_done:
-            self.first_at, self.first_done = now, self.done
-        self.last_at = now
-        if self.done >= self.total:
-            self.finished.set()
-
-    @property
-    def per_second(self) -> float:
-        elapsed = self.last_at - self.first_at
-        return (self.done - self.first_done) / elapsed if elapsed > 0 else 0.0
 
 
 class Fanout:

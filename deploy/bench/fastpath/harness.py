@@ -1,5 +1,6 @@
 """``infoshare bench fastpath`` (``make bench``): the processor (D) beside the bare baselines
-(A, B, C: bare.py) on one broker, interleaved, on fresh groups and topics each time.
+(A, B, C: bare.py) and with the audit service storing its decisions (E, on SQLite and on
+PostgreSQL), on one broker of its own; every measured run in a fresh process (child.py).
 
 The input is seeded: 1,000 children, half of them on a protection plan (their plans are
 published first), attending the emergency department round-robin, every attendance padded
@@ -8,61 +9,64 @@ partitions. Under the shipped protocols each attendance goes to three recipients
 different rules: the authority holding a plan (identified, on a condition), public health
 (pseudonymised, generalised, tokenised), and one more withheld by its condition.
 
-A round seeds a new namespace, then runs A, B, C and D on it in turn (the order rotates each
-round), each with its own consumer group and output topics. D is the real processor
-(``bootstrap``), writing its deliveries, audit records and state, traced as it is by default
-(the OpenTelemetry SDK, a tenth of traces recorded, no exporter); C writes as many records
-per input as D was seen to write in a warm-up run.
+Three parts, in this order:
+
+1. **Saturation**, in rounds: each round seeds fresh namespaces, then runs every variant in
+   turn (the order rotating), each on its own consumer group and output topics. C writes as
+   many records per input as D did in a warm-up run.
+2. **Latency** under open-loop load (latency.py) at 50% and 80% of B's median saturation
+   throughput, for B, C and D, and for D at half of its own.
+3. **Scaling** (scaling.py): D, and C beside it, with 1, 3 and 10 recipients, 1, 4 and
+   16 KB payloads, and 10 and 1,000 protocols.
 """
 
 from __future__ import annotations
 
-import asyncio
 import random
+import statistics
+import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from consent.processor.handle import Handled
-from consent.processor.main import bootstrap
-from consent.processor.observe import Headers_, ProcessorMetrics
-from consent.processor.settings import ProcessorSettings
-from deploy.bench.fastpath.bare import Clock, at_least_once, transactional
-from deploy.bench.loadgen import ED_SOURCE, LA, Child, Workload, publish
+from deploy.bench.fastpath import latency, scaling, spawn
+from deploy.bench.fastpath.child import AUDIT, BATCH_MAX, Job, Measured
+from deploy.bench.loadgen import (
+    ED_SOURCE,
+    LA,
+    Child,
+    Sent,
+    Workload,
+    encoded,
+    publish_again,
+)
 from services.backbone import kafka
 from services.backbone.directory import load_directory
 from services.backbone.kafka_access import KafkaAccess
 from services.backbone.keyring import load_keyring
-from services.backbone.metering import Metrics
 from services.backbone.schemas import SchemaRegistry
 from services.backbone.topics import Topics, TopicSpec
 
 PARTITIONS = 6
-BATCH_MAX = 500  # the processor's default
 CHILDREN = 1000
 SEED = 20261205
-WORDS = [
-    "seen",
-    "triage",
-    "observed",
-    "reported",
-    "discharged",
-    "referred",
-    "review",
-    "follow-up",
-    "advice",
-]
-VARIANTS = ("A", "B", "C", "D")
+WORDS = ["seen", "triage", "observed", "reported", "discharged", "referred", "review", "advice"]
+BACKENDS = {"E-sqlite": "sqlite", "E-pg": "postgresql"}
+VARIANTS = ("A", "B", "C", "D", *BACKENDS)
+LOADS = ((0.5, "B"), (0.8, "B"))  # open-loop rates, as shares of a variant's saturation
+LATENCY_VARIANTS = ("B", "C", "D")
 
 
 @dataclass(frozen=True)
 class Bench:
     access: KafkaAccess
     keyring_file: Path
+    root: Path
     events: int
-    payload: int = 1024
+    payload: int
+    database: Callable[[str, str], str]  # (backend, name) -> a new database's URL
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,28 @@ class Run:
     round: int
     events: int
     per_second: float
+    cpu_per_1000: float  # CPU seconds per 1,000 inputs, every process of the variant
+    peak_rss_mb: float  # peak resident memory, every process of the variant together
+
+
+@dataclass(frozen=True)
+class ScalePoint:
+    config: scaling.Config
+    d: Run
+    c: Run
+
+
+@dataclass(frozen=True)
+class Results:
+    runs: list[Run]
+    fanout: float
+    latencies: list[latency.Latency]
+    scaling: list[ScalePoint]
+    events: int
+    payload: int
+
+    def median(self, variant: str) -> float:
+        return statistics.median(r.per_second for r in self.runs if r.variant == variant)
 
 
 def padded(workload: Workload, payload: int, seed: int) -> Iterator[tuple[Child, str, Any]]:
@@ -81,141 +107,282 @@ def padded(workload: Workload, payload: int, seed: int) -> Iterator[tuple[Child,
     for child, event_type, data in workload.attendance_events():
         notes: list[str] = []
         room = max(0, payload - 430)  # the attendance without notes is about 430 bytes
-        while sum(len(w) + 1 for w in notes) < room:
-            notes.append(rng.choice(WORDS))
+        written = 0
+        while written < room:
+            word = rng.choice(WORDS)
+            notes.append(word)
+            written += len(word) + 1
         data["attendance"]["clinical_notes"] = " ".join(notes)[:room]
         yield child, event_type, data
 
 
-async def seed(bench: Bench, topics: Topics, workload: Workload) -> int:
-    """Create the namespace's topics and publish the seeded input; how many records."""
-    directory = load_directory(None)
-    await kafka.ensure_topics(bench.access, topics.all_specs(directory))
+def _workload(events: int) -> Workload:
+    name = load_directory(None).get(LA).name
+    return Workload.make(events=events, children=CHILDREN, authority_name=name)
+
+
+def _ids() -> Callable[[], str]:
     rng = random.Random(SEED)  # noqa: S311  (seeded event ids, not secrets)
-    return await publish(
-        padded(workload, bench.payload, SEED),
-        access=bench.access,
-        topics=topics,
-        keyring=load_keyring(bench.keyring_file),
-        schemas=SchemaRegistry.load(),
-        ids=lambda: str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+    return lambda: str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+
+def prepare(bench: Bench, events: int, payload: int) -> list[Sent]:
+    """The seeded input, encoded once (as the agency services publish it) for every run
+    that reads it, on topics without a namespace."""
+    return list(
+        encoded(
+            padded(_workload(events), payload, SEED),
+            topics=Topics(namespace="", partitions=PARTITIONS),
+            keyring=load_keyring(bench.keyring_file),
+            schemas=SchemaRegistry.load(),
+            ids=_ids(),
+        )
     )
 
 
-class CountingMetrics(ProcessorMetrics):
-    """The processor's metrics, counting the records it commits too."""
-
-    written = 0
-
-    def committed(self, results: Iterable[tuple[str, Headers_, Handled]]) -> None:
-        listed = list(results)
-        self.written += sum(len(h.records) for _, _, h in listed)
-        super().committed(listed)
+async def seed(
+    bench: Bench, topics: Topics, records: list[Sent], *, agencies: Path | None = None
+) -> int:
+    """Create the namespace's topics and publish ``records`` there; how many."""
+    await kafka.ensure_topics(bench.access, topics.all_specs(load_directory(agencies)))
+    here = [replace(r, topic=topics.namespace + r.topic) for r in records]
+    return await publish_again(here, access=bench.access)
 
 
-async def processor(bench: Bench, topics: Topics, total: int) -> tuple[Clock, float]:
-    """Variant D on ``topics``: its clock, and the records it wrote per input."""
-    settings = ProcessorSettings(
-        **bench.access.settings(),
-        topic_namespace=topics.namespace,
-        topic_partitions=PARTITIONS,
-        keyring_file=bench.keyring_file,
+def _namespace(prefix: str) -> Topics:
+    return Topics(namespace=f"{prefix}{uuid.uuid4().hex[:6]}.", partitions=PARTITIONS)
+
+
+def _job(bench: Bench, variant: str, topics: Topics, **more: Any) -> Job:
+    return Job(
+        variant,
+        bench.access,
+        bench.keyring_file,
+        topics.namespace,
+        PARTITIONS,
         batch_max=BATCH_MAX,
-        port=0,
+        **more,
     )
-    metrics = CountingMetrics(
-        Metrics("infoshare-bench"),
-        group=topics.processor_group,
-        known_types=SchemaRegistry.load().event_types,
+
+
+async def _sink(bench: Bench, topics: Topics, variant: str) -> str:
+    sink = f"{topics.namespace}bare.{variant}.{uuid.uuid4().hex[:8]}"
+    await kafka.ensure_topics(bench.access, [TopicSpec(name=sink, partitions=PARTITIONS)])
+    return sink
+
+
+def _run(measured: Measured, round_: int, *others: Measured, variant: str = "") -> Run:
+    return Run(
+        variant or measured.variant,
+        round_,
+        measured.done,
+        measured.per_second,
+        measured.cpu_per_1000,
+        sum(m.peak_rss_kb for m in (measured, *others)) / 1024,
     )
-    running = bootstrap(settings, metrics=metrics)
-    clock, stop = Clock(total), asyncio.Event()
-    task = asyncio.create_task(running.run(stop))
-    seen = 0
-    while not clock.finished.is_set():
-        if task.done():
-            task.result()
-            raise RuntimeError("the processor stopped before the end")
-        if running.processed != seen:
-            clock.tick(running.processed - seen)
-            seen = running.processed
-        await asyncio.sleep(0.005)
-    stop.set()
-    await task
-    return clock, metrics.written / max(1, running.processed)
 
 
 async def bare(
-    bench: Bench, variant: str, topics: Topics, attendances: int, fanout: float
-) -> Clock:
-    """Variant A, B or C, reading the attendances of ``topics``' namespace."""
-    tag = uuid.uuid4().hex[:8]
-    sink = f"{topics.namespace}bare.{variant}.{tag}"
-    await kafka.ensure_topics(bench.access, [TopicSpec(name=sink, partitions=PARTITIONS)])
-    clock = Clock(attendances)
-    source, group = topics.source(ED_SOURCE), f"{topics.namespace}bare-{variant}-{tag}"
-    if variant == "A":
-        await at_least_once(
-            bench.access, source, sink, group=group, clock=clock, batch_max=BATCH_MAX
-        )
-    else:
-        await transactional(
-            bench.access,
-            source,
-            sink,
-            group=group,
-            clock=clock,
-            batch_max=BATCH_MAX,
-            fanout=1.0 if variant == "B" else fanout,
-        )
-    return clock
+    bench: Bench, variant: str, topics: Topics, attendances: int, fanout: float, round_: int
+) -> Run:
+    """Variant A, B or C on the attendances of ``topics``' namespace."""
+    job = _job(
+        bench,
+        variant,
+        topics,
+        total=attendances,
+        source=topics.source(ED_SOURCE),
+        sink=await _sink(bench, topics, variant),
+        fanout=fanout if variant == "C" else 1.0,
+    )
+    return _run(spawn.run(job), round_)
 
 
-async def measure(bench: Bench, rounds: int, say: Callable[[str], None]) -> tuple[list[Run], float]:
+def processor(bench: Bench, topics: Topics, total: int, round_: int, **more: Any) -> Measured:
+    """Variant D on ``topics``."""
+    return spawn.run(_job(bench, "D", topics, total=total, **more))
+
+
+def with_audit(bench: Bench, variant: str, topics: Topics, total: int, round_: int) -> Run:
+    """Variant E: the processor and the audit service's ingester, each in a process of its
+    own, timed from the processor's first batch to the ingester's last commit."""
+    url = bench.database(BACKENDS[variant], f"e{round_}{uuid.uuid4().hex[:6]}")
+    storing = spawn.Running(_job(bench, AUDIT, topics, database_url=url))
+    try:
+        d = processor(bench, topics, total, round_)
+        if not d.audits:
+            raise RuntimeError("the processor wrote no audit records")
+    except BaseException:
+        storing.stop()
+        raise
+    storing.expect(d.audits)
+    stored = storing.result()
+    counted = d.done - d.first_done
+    seconds = stored.last_wall - d.first_wall
+    return Run(
+        variant,
+        round_,
+        d.done,
+        counted / seconds if seconds > 0 else 0.0,
+        (d.cpu_s + stored.cpu_s) * 1000 / max(1, counted),
+        (d.peak_rss_kb + stored.peak_rss_kb) / 1024,
+    )
+
+
+async def saturation(
+    bench: Bench, rounds: int, say: Callable[[str], None]
+) -> tuple[list[Run], float]:
     """A warm-up run of D (which also gives C's fan-out), then ``rounds`` rounds of every
     variant; the runs, and the records D writes per input."""
-    directory = load_directory(None)
-    la_name = directory.get(LA).name
-    warm = Workload.make(events=min(bench.events, 3000), children=CHILDREN, authority_name=la_name)
-    topics = Topics(namespace=f"warm{uuid.uuid4().hex[:6]}.", partitions=PARTITIONS)
-    total = await seed(bench, topics, warm)
-    _, fanout = await processor(bench, topics, total)
+    records = prepare(bench, bench.events, bench.payload)
+    warm = _namespace("warm")
+    d = processor(bench, warm, await seed(bench, warm, records[: len(records) // 3]), 0)
+    fanout = d.written / max(1, d.done)
     say(f"warm-up: the processor writes {fanout:.2f} records per input")
     runs: list[Run] = []
     for n in range(rounds):
-        workload = Workload.make(events=bench.events, children=CHILDREN, authority_name=la_name)
-        topics = Topics(namespace=f"r{n}{uuid.uuid4().hex[:6]}.", partitions=PARTITIONS)
-        total = await seed(bench, topics, workload)
+        spaces = {v: _namespace(f"r{n}") for v in ("main", *BACKENDS)}
+        totals = {name: await seed(bench, t, records) for name, t in spaces.items()}
         order = VARIANTS[n % len(VARIANTS) :] + VARIANTS[: n % len(VARIANTS)]
         for variant in order:
             if variant == "D":
-                clock, _ = await processor(bench, topics, total)
+                run = _run(processor(bench, spaces["main"], totals["main"], n + 1), n + 1)
+            elif variant in BACKENDS:
+                run = with_audit(bench, variant, spaces[variant], totals[variant], n + 1)
             else:
-                clock = await bare(bench, variant, topics, workload.attendances, fanout)
-            runs.append(Run(variant, n + 1, clock.done, clock.per_second))
-            say(f"round {n + 1}, {variant}: {clock.per_second:,.0f} events/s")
+                main = spaces["main"]
+                attendances = sum(1 for r in records if r.topic.endswith(ED_SOURCE))
+                run = await bare(bench, variant, main, attendances, fanout, n + 1)
+            runs.append(run)
+            say(
+                f"round {n + 1}, {variant}: {run.per_second:,.0f} events/s, "
+                f"{run.cpu_per_1000:.2f} CPU s per 1,000, {run.peak_rss_mb:.0f} MB"
+            )
     return runs, fanout
+
+
+async def latencies(
+    bench: Bench, rates: dict[str, float], fanout: float, say: Callable[[str], None]
+) -> list[latency.Latency]:
+    """Open-loop runs: every LATENCY_VARIANT at each LOAD of B, and D at half its own."""
+    plan = [
+        (v, f"{share:.0%} of {of}", share * rates[of])
+        for v in LATENCY_VARIANTS
+        for share, of in LOADS
+    ]
+    plan.append(("D", "50% of D", 0.5 * rates["D"]))
+    most = max(rate for _, _, rate in plan)
+    made = prepare(bench, latency.measured_count(most) + latency.WARM + CHILDREN, bench.payload)
+    plans = [r for r in made if r.topic.endswith(LA)]
+    attendances = [r for r in made if r.topic.endswith(ED_SOURCE)]
+    found: list[latency.Latency] = []
+    for variant, load, rate in plan:
+        found.append(await _open_loop(bench, variant, load, rate, fanout, plans, attendances))
+        got = found[-1]
+        shown = " / ".join(latency.shown_ms(q) for q in got.quantiles)
+        say(f"latency, {variant} at {load} ({rate:,.0f}/s): p50/p99/p99.9 {shown} ms")
+    return found
+
+
+async def _open_loop(
+    bench: Bench,
+    variant: str,
+    load: str,
+    rate: float,
+    fanout: float,
+    plans: list[Sent],
+    attendances: list[Sent],
+) -> latency.Latency:
+    topics = _namespace("lat")
+    await kafka.ensure_topics(bench.access, topics.all_specs(load_directory(None)))
+    count = latency.WARM + latency.measured_count(rate)
+    here = [replace(r, topic=topics.namespace + r.topic) for r in attendances[:count]]
+    await publish_again(
+        [replace(r, topic=topics.namespace + r.topic) for r in plans], access=bench.access
+    )
+    if variant == "D":
+        job, watch, event_id = _job(bench, "D", topics), topics.audit, latency.decided_id
+    else:
+        sink = await _sink(bench, topics, variant)
+        job = _job(
+            bench,
+            variant,
+            topics,
+            source=topics.source(ED_SOURCE),
+            sink=sink,
+            fanout=fanout if variant == "C" else 1.0,
+        )
+        watch, event_id = sink, latency.copied_id
+    running = spawn.Running(job)
+    try:
+        seen, missing, sent_rate = await latency.open_loop(
+            bench.access,
+            here,
+            rate=rate,
+            watch=watch,
+            event_id=event_id,
+            group=f"{topics.namespace}watch",
+        )
+    finally:
+        running.stop()
+    running.result()
+    return latency.summarise(variant, load, rate, seen, missing, sent_rate)
+
+
+async def scaled(bench: Bench, say: Callable[[str], None]) -> list[ScalePoint]:
+    """D, then C with D's fan-out, in every configuration of the scaling series."""
+    agencies = scaling.agencies_file(bench.root)
+    points: list[ScalePoint] = []
+    inputs: dict[int, list[Sent]] = {}
+    for config in scaling.configs():
+        topics = _namespace("s")
+        if config.payload not in inputs:
+            inputs[config.payload] = prepare(bench, bench.events, config.payload)
+        records = inputs[config.payload]
+        total = await seed(bench, topics, records, agencies=agencies)
+        protocols = scaling.protocols_dir(bench.root, config)
+        d = processor(bench, topics, total, 1, protocols_dir=protocols, agencies_file=agencies)
+        fanout = d.written / max(1, d.done)
+        attendances = sum(1 for r in records if r.topic.endswith(ED_SOURCE))
+        c = await bare(bench, "C", topics, attendances, fanout, 1)
+        points.append(ScalePoint(config, _run(d, 1), c))
+        say(
+            f"scaling, {config.label}: D {d.per_second:,.0f} events/s, C {c.per_second:,.0f}"
+            f" (D/C {d.per_second / c.per_second:.3f})"
+        )
+    return points
+
+
+async def measure(bench: Bench, rounds: int, say: Callable[[str], None]) -> Results:
+    runs, fanout = await saturation(bench, rounds, say)
+    results = Results(runs, fanout, [], [], bench.events, bench.payload)
+    rates = {v: results.median(v) for v in ("B", "D")}
+    found = await latencies(bench, rates, fanout, say)
+    points = await scaled(bench, say)
+    return replace(results, latencies=found, scaling=points)
 
 
 def run(
     cache_dir: Path,
     *,
-    events: int = 20000,
+    events: int = 10000,
     rounds: int = 5,
     payload: int = 1024,
     say: Callable[[str], None] = print,
-) -> tuple[list[Run], float]:
-    """Start a broker of its own, measure, stop it."""
+) -> Results:
+    """Start a broker and a PostgreSQL of its own, measure, stop them."""
+    from deploy.bench.audit import databases
     from deploy.bench.broker import bench_broker
-    from services.backbone import telemetry
     from services.backbone.keyring import generate_keyring
     from services.backbone.quiet import run_quietly
 
-    # D as the processor runs by default: the SDK's tracer, infoshare's sampler (OTEL_*
-    # variables as set), no exporter unless they name one.
-    telemetry.setup_tracing("infoshare-processor")
-    with bench_broker(cache_dir, say) as (root, node):
-        directory = load_directory(None)
-        keyring_file = generate_keyring(root / "keyring.yaml", [a.id for a in directory])
-        bench = Bench(node.admin_access(), keyring_file, events, payload)
-        return run_quietly(measure(bench, rounds, say))
+    started = time.monotonic()
+
+    def said(message: str) -> None:
+        say(f"[{time.monotonic() - started:5.0f} s] {message}")
+
+    with bench_broker(cache_dir, said) as (root, node), databases(root, said) as database:
+        every = load_directory(scaling.agencies_file(root))
+        keyring_file = generate_keyring(root / "keyring.yaml", [a.id for a in every])
+        bench = Bench(node.admin_access(), keyring_file, root, events, payload, database)
+        return run_quietly(measure(bench, rounds, said))

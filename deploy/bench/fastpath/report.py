@@ -1,26 +1,44 @@
-"""The fast-path benchmark's section of docs/benchmarks.md: every variant's events/s over
-the rounds, and the processor's ratios to each baseline taken round by round (side by side
-in one round, so the machine's mood that round is in both)."""
+"""The fast-path benchmark's section of docs/benchmarks.md: saturation throughput, CPU and
+memory of every variant, the processor's ratios to each baseline taken round by round (side
+by side in one round, so the machine's mood that round is in both), latency under
+open-loop load, and the scaling series; with the machine, versions and settings."""
 
 from __future__ import annotations
 
 import os
 import platform
+import sqlite3
 import statistics
 from collections.abc import Sequence
 
 import aiokafka
 
-from deploy.bench.fastpath.harness import BATCH_MAX, CHILDREN, PARTITIONS, VARIANTS, Run
+from deploy.bench.fastpath import latency
+from deploy.bench.fastpath.child import BATCH_MAX
+from deploy.bench.fastpath.harness import (
+    CHILDREN,
+    PARTITIONS,
+    VARIANTS,
+    Results,
+    Run,
+)
+from deploy.bench.fastpath.scaling import BASE, SERIES
+from deploy.devstack.broker.fetch import pinned_version
 from services.backbone import sampling
 
 HEADING = "## Fast path: the processor beside bare Kafka (issue 18)"
+PLOT = "benchmarks-fastpath.png"  # beside the Markdown file
+LATENCY_GOAL_MS = 20.0
 NAMES = {
     "A": "bare at-least-once passthrough",
     "B": "bare transactional passthrough, one producer per input partition",
     "C": "B writing as many records per input as D",
     "D": "the processor (`bootstrap`), deciding",
+    "E-sqlite": "D with the audit service storing its decisions in SQLite",
+    "E-pg": "D with the audit service storing its decisions in PostgreSQL",
 }
+RATIOS = (("D", "C"), ("D", "B"), ("D", "A"), ("C", "B"), ("B", "A"))
+RATIOS_E = (("E-sqlite", "D"), ("E-pg", "D"))
 
 
 def ratios(runs: Sequence[Run], of: str, to: str) -> list[float]:
@@ -31,38 +49,124 @@ def ratios(runs: Sequence[Run], of: str, to: str) -> list[float]:
     return [v[of] / v[to] for v in by_round.values() if v.get(to) and of in v]
 
 
-def report(runs: Sequence[Run], *, events: int, payload: int, fanout: float) -> str:
+def _spread(values: Sequence[float], form: str) -> str:
+    return " | ".join(
+        format(x, form) for x in (statistics.median(values), min(values), max(values))
+    )
+
+
+def report(results: Results, *, plot: str | None = PLOT) -> str:
+    runs = results.runs
     rounds = max(r.round for r in runs)
     lines = [
         HEADING,
         "",
-        f"`infoshare bench fastpath --events {events} --rounds {rounds} --payload {payload}` "
-        f"on {platform.python_implementation()} {platform.python_version()}, aiokafka "
-        f"{aiokafka.__version__}, {os.cpu_count()} CPUs, one broker of the benchmark's own. "
-        f"{events:,} attendances of about {payload:,} bytes of data (seeded), {CHILDREN:,} "
-        f"children, {PARTITIONS} partitions, batches of up to {BATCH_MAX}. The variants run "
-        "in turn in each round, the order rotating, each on a fresh consumer group and fresh "
-        f"output topics. D writes {fanout:.2f} records per input (deliveries, audit records, "
-        "state) in a warm-up run; C writes that many on average. D is traced as by default: "
-        f"the OpenTelemetry SDK with {sampling.describe()}, no exporter. Events/s counts from "
-        "the first batch done to the last.",
+        f"`infoshare bench fastpath --events {results.events} --rounds {rounds} "
+        f"--payload {results.payload}` (`make bench`) on {platform.platform(terse=True)}, "
+        f"{os.cpu_count()} CPUs, {platform.python_implementation()} "
+        f"{platform.python_version()}, aiokafka {aiokafka.__version__}, one Kafka "
+        f"{pinned_version()} broker of the benchmark's own (PLAINTEXT on loopback), SQLite "
+        f"{sqlite3.sqlite_version} and a PostgreSQL of its own. {results.events:,} "
+        f"attendances of about {results.payload:,} bytes of data (seeded), {CHILDREN:,} "
+        f"children, {PARTITIONS} partitions, batches of up to {BATCH_MAX}. Every measured run "
+        "is a fresh process; the variants run in turn in each round, the order rotating, "
+        f"each on a fresh consumer group and fresh topics. D writes {results.fanout:.2f} "
+        "records per input (deliveries, audit records, state) in a warm-up run; C writes "
+        "that many on average. D is traced as by default: the OpenTelemetry SDK with "
+        f"{sampling.describe()}, no exporter. Events/s and CPU count from the first batch "
+        "done to the last; E is timed from D's first batch to the audit service's last "
+        "commit, its CPU and memory those of both processes.",
         "",
-        "| variant | what | median events/s | min | max |",
-        "| --- | --- | --- | --- | --- |",
+        "### Saturation",
+        "",
+        "| variant | what | median events/s | min | max | CPU s per 1,000 events "
+        "(median) | peak RSS MB (median) |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for v in VARIANTS:
-        rates = [r.per_second for r in runs if r.variant == v]
-        if rates:
+        mine = [r for r in runs if r.variant == v]
+        if mine:
             lines.append(
-                f"| {v} | {NAMES[v]} | {statistics.median(rates):,.0f} | {min(rates):,.0f} | "
-                f"{max(rates):,.0f} |"
+                f"| {v} | {NAMES[v]} | {_spread([r.per_second for r in mine], ',.0f')} | "
+                f"{statistics.median(r.cpu_per_1000 for r in mine):.2f} | "
+                f"{statistics.median(r.peak_rss_mb for r in mine):.0f} |"
             )
     lines += ["", "| ratio, round by round | median | min | max |", "| --- | --- | --- | --- |"]
-    for of, to in (("D", "C"), ("D", "B"), ("D", "A"), ("C", "B"), ("B", "A")):
+    for of, to in RATIOS + RATIOS_E:
         found = ratios(runs, of, to)
         if found:
-            lines.append(
-                f"| {of}/{to} | {statistics.median(found):.3f} | {min(found):.3f} | "
-                f"{max(found):.3f} |"
-            )
+            lines.append(f"| {of}/{to} | {_spread(found, '.3f')} |")
+    lines += _latency(results)
+    lines += _scaling(results)
+    if plot:
+        lines += ["", f"![the fast-path benchmark's figures]({plot})"]
     return "\n".join(lines) + "\n"
+
+
+def _latency(results: Results) -> list[str]:
+    if not results.latencies:
+        return []
+    lines = [
+        "",
+        "### Latency under open-loop load",
+        "",
+        f"Events sent on a fixed schedule for {latency.LOAD_S:g} s (at least "
+        f"{latency.MIN_EVENTS:,} events) after {latency.WARM} "
+        "warm-up events, each timed from its scheduled send to the moment its output is "
+        "visible to a read_committed consumer (the bare variants' copy; the first of D's "
+        "audit records, committed with its deliveries). An output not seen within "
+        f"{latency.DRAIN_S:g} s of the last send shows as more than that. The generator and "
+        "the watcher share one process, beside the variant's and the broker on the same "
+        "CPUs: where `sent` falls short of the rate asked, the generator could not keep up "
+        "and its lag is in every latency (measured from the schedule, not from the send).",
+        "",
+        "| variant | load | events/s asked | sent | p50 ms | p99 ms | p99.9 ms | seen |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for found in results.latencies:
+        p50, p99, p999 = (latency.shown_ms(q) for q in found.quantiles)
+        lines.append(
+            f"| {found.variant} | {found.load} | {found.rate:,.0f} | {found.sent_rate:,.0f} | "
+            f"{p50} | {p99} | {p999} | {found.seen:,}/{found.events:,} |"
+        )
+    by = {(f.variant, f.load): f for f in results.latencies}
+    d, b = by.get(("D", "50% of B")), by.get(("B", "50% of B"))
+    if d and b:
+        added = (d.quantiles[1] - b.quantiles[1]) * 1000
+        shown = f">{latency.DRAIN_S * 1000:,.0f}" if added == float("inf") else f"{added:,.1f}"
+        lines += [
+            "",
+            f"D adds **{shown} ms** to B's p99 at 50% of B (goal: at most {LATENCY_GOAL_MS:g} ms).",
+        ]
+    return lines
+
+
+def _scaling(results: Results) -> list[str]:
+    if not results.scaling:
+        return []
+    lines = [
+        "",
+        "### Scaling",
+        "",
+        "Each configuration changes one thing from the base "
+        f"({BASE.label}; generated protocols, scaling.py), one run of D then C with D's "
+        "fan-out, on the same input. One run each: read them against the spread of D in "
+        "the saturation table.",
+        "",
+        "| series | value | D events/s | C events/s | D/C | D CPU s per 1,000 | D RSS MB |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    by = {p.config: p for p in results.scaling}
+    for name, configs in SERIES.items():
+        for config in configs:
+            p = by.get(config)
+            if p is None:
+                continue
+            value = getattr(config, name)
+            shown = f"{value // 1024} KB" if name == "payload" else f"{value:,}"
+            lines.append(
+                f"| {name} | {shown} | {p.d.per_second:,.0f} | {p.c.per_second:,.0f} | "
+                f"{p.d.per_second / p.c.per_second:.3f} | {p.d.cpu_per_1000:.2f} | "
+                f"{p.d.peak_rss_mb:.0f} |"
+            )
+    return lines
