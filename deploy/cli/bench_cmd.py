@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from typing import Annotated
 
@@ -111,15 +112,16 @@ def bench_fastpath(
     from deploy.bench.fastpath.report import HEADING, PLOT, report
 
     results = run(default_cache_dir(), events=events, rounds=rounds, payload=payload, say=_say)
-    plotted = None
-    if write is not None:
-        try:
-            from deploy.bench.fastpath import plot
+    plotting = write is not None and importlib.util.find_spec("matplotlib") is not None
+    _show(report(results, plot=PLOT if plotting else None), write, HEADING)  # kept first
+    if write is None:
+        return
+    if not plotting:
+        err.print("no plot: matplotlib is not installed (make bench installs it)")
+        return
+    from deploy.bench.fastpath import plot
 
-            plotted = plot.write(results, write.parent / PLOT).name
-        except ImportError:
-            err.print("no plot: matplotlib is not installed (make bench installs it)")
-    _show(report(results, plot=plotted), write, HEADING)
+    out.print(f"plot written to {plot.write(results, write.parent / PLOT)}")
 
 
 @app.command("audit")

@@ -6,6 +6,7 @@ the same checks as anyone's; the report and the plot show every figure."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -125,9 +126,20 @@ def test_the_report_shows_every_variant_ratio_latency_and_series() -> None:
         assert variant in text
     assert "| D/C | 0.250 | 0.250 | 0.250 |" in text
     assert "| E-pg/D | 0.700 |" in text
-    assert "D adds **>10,000 ms** to B's p99" in text
+    assert "**D cannot hold 50% of B**: 4,000 events/s is 2.7 times its saturation" in text
+    assert "| D | 50% of B (overloaded) |" in text and "| B | 50% of B |" in text
     assert "| recipients | 10 |" in text and "| payload | 16 KB |" in text
     assert "| protocols | 1,000 |" in text and "![" in text
+
+
+def test_the_latency_goal_is_read_only_where_d_keeps_up() -> None:
+    results = _results()
+    held = [
+        latency.summarise("B", "50% of B", 1000.0, [0.010] * 100, 0, 1000.0),
+        latency.summarise("D", "50% of B", 1000.0, [0.025] * 100, 0, 1000.0),
+    ]
+    text = report(dataclasses.replace(results, latencies=held), plot=None)
+    assert "D adds **15.0 ms** to B's p99 at 50% of B" in text and "![" not in text
 
 
 def test_the_plot_is_a_png(tmp_path: Path) -> None:

@@ -1,5 +1,6 @@
 """The bare baselines the processor is measured against, on the same client and broker:
-records copied from the input topic to an output topic, nothing decided.
+records copied from the input topics (the processor's own: every agency's source topic)
+to an output topic, nothing decided.
 
 - **A**, at-least-once: fetch a batch, send every record, wait for the acknowledgements,
   commit the consumer's offsets.
@@ -44,10 +45,16 @@ class Fanout:
 
 
 async def at_least_once(
-    access: KafkaAccess, source: str, sink: str, *, group: str, clock: Clock, batch_max: int
+    access: KafkaAccess,
+    sources: Sequence[str],
+    sink: str,
+    *,
+    group: str,
+    clock: Clock,
+    batch_max: int,
 ) -> None:
     """Variant A."""
-    consumer = kafka.consumer(source, access=access, group_id=group)
+    consumer = kafka.consumer(*sources, access=access, group_id=group)
     producer = kafka.producer(access)
     await consumer.start()
     await producer.start()
@@ -64,7 +71,7 @@ async def at_least_once(
 
 async def transactional(
     access: KafkaAccess,
-    source: str,
+    sources: Sequence[str],
     sink: str,
     *,
     group: str,
@@ -73,9 +80,10 @@ async def transactional(
     fanout: float = 1.0,
     transaction_timeout_ms: int = 60000,
 ) -> None:
-    """Variants B (``fanout`` 1) and C."""
+    """Variants B (``fanout`` 1) and C. As the processor does, one transaction per input
+    partition number, across the co-partitioned source topics."""
     copies = Fanout(fanout)
-    consumer = kafka.consumer(source, access=access, group_id=group)
+    consumer = kafka.consumer(*sources, access=access, group_id=group)
     producers = PartitionProducers(
         access=access, prefix=group, transaction_timeout_ms=transaction_timeout_ms
     )
@@ -87,10 +95,13 @@ async def transactional(
             if assigned != held:  # one consumer in a new group: assigned once, at the start
                 await producers.take(assigned)
                 held = assigned
+            by_partition: dict[int, dict[TopicPartition, list[ConsumerRecord]]] = {}
+            for tp, records in batch.items():
+                by_partition.setdefault(tp.partition, {})[tp] = records
             await asyncio.gather(
                 *(
-                    _copy(producers[tp.partition], tp, records, sink, group, copies)
-                    for tp, records in batch.items()
+                    _copy(producers[partition], parts, sink, group, copies)
+                    for partition, parts in by_partition.items()
                 )
             )
             clock.tick(sum(len(records) for records in batch.values()))
@@ -111,15 +122,15 @@ async def _batches(
 
 async def _copy(
     producer: AIOKafkaProducer,
-    tp: TopicPartition,
-    records: Sequence[ConsumerRecord],
+    parts: dict[TopicPartition, list[ConsumerRecord]],
     sink: str,
     group: str,
     copies: Fanout,
 ) -> None:
     await producer.begin_transaction()
-    await _send_all(producer, sink, records, copies)
-    await producer.send_offsets_to_transaction({tp: records[-1].offset + 1}, group)
+    await _send_all(producer, sink, [r for records in parts.values() for r in records], copies)
+    offsets = {tp: records[-1].offset + 1 for tp, records in parts.items()}
+    await producer.send_offsets_to_transaction(offsets, group)
     await producer.commit_transaction()
 
 

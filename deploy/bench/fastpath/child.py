@@ -32,6 +32,7 @@ from services.backbone.topics import Topics
 
 BATCH_MAX = 500  # the processor's default
 AUDIT = "audit"  # the ingester's job
+IDLE = "idle"  # nothing: a child's own baseline (its imports)
 
 
 class Flag(Protocol):
@@ -48,7 +49,7 @@ class Count(Protocol):
 
 @dataclass(frozen=True)
 class Job:
-    variant: str  # "A", "B", "C", "D" or AUDIT
+    variant: str  # "A", "B", "C", "D", AUDIT or IDLE
     access: KafkaAccess
     keyring_file: Path
     namespace: str
@@ -56,7 +57,7 @@ class Job:
     total: int = 0  # inputs to wait for; 0: until the parent says stop
     fanout: float = 1.0  # C's records per input
     sink: str = ""  # the bare variants' output topic
-    source: str = ""  # the bare variants' input topic
+    sources: tuple[str, ...] = ()  # the bare variants' input topics
     protocols_dir: Path | None = None
     agencies_file: Path | None = None
     database_url: str = ""  # the audit store's (AUDIT)
@@ -147,6 +148,8 @@ def main(job: Job, results: Any, stop: Flag, expected: Count) -> None:
 
 async def _run(job: Job, stop: Flag, expected: Count) -> Measured:
     clock = Clock(job.total or sys.maxsize)
+    if job.variant == IDLE:
+        return Measured.of(IDLE, clock)
     if job.variant == AUDIT:
         return await _audit(job, clock, stop, expected)
     if job.variant == "D":
@@ -169,12 +172,12 @@ async def _bare(job: Job, clock: Clock, stop: Flag) -> Measured:
     group = f"{job.sink}.group"
     if job.variant == "A":
         await at_least_once(
-            job.access, job.source, job.sink, group=group, clock=clock, batch_max=job.batch_max
+            job.access, job.sources, job.sink, group=group, clock=clock, batch_max=job.batch_max
         )
     else:
         await transactional(
             job.access,
-            job.source,
+            job.sources,
             job.sink,
             group=group,
             clock=clock,

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from deploy.bench.fastpath import latency, scaling, spawn
-from deploy.bench.fastpath.child import AUDIT, BATCH_MAX, Job, Measured
+from deploy.bench.fastpath.child import AUDIT, BATCH_MAX, IDLE, Job, Measured
 from deploy.bench.loadgen import (
     ED_SOURCE,
     LA,
@@ -94,6 +94,7 @@ class Results:
     scaling: list[ScalePoint]
     events: int
     payload: int
+    idle_rss_mb: float = 0.0  # a child that does nothing: its imports alone
 
     def median(self, variant: str) -> float:
         return statistics.median(r.per_second for r in self.runs if r.variant == variant)
@@ -171,49 +172,57 @@ async def _sink(bench: Bench, topics: Topics, variant: str) -> str:
     return sink
 
 
-def _run(measured: Measured, round_: int, *others: Measured, variant: str = "") -> Run:
+def _run(measured: Measured, round_: int) -> Run:
     return Run(
-        variant or measured.variant,
+        measured.variant,
         round_,
         measured.done,
         measured.per_second,
         measured.cpu_per_1000,
-        sum(m.peak_rss_kb for m in (measured, *others)) / 1024,
+        measured.peak_rss_kb / 1024,
+    )
+
+
+async def _bare_job(
+    bench: Bench, variant: str, topics: Topics, fanout: float, total: int = 0
+) -> Job:
+    """Variant A, B or C, reading every input of ``topics``' namespace as D does (the
+    plans and the attendances), writing to a sink of its own."""
+    return _job(
+        bench,
+        variant,
+        topics,
+        total=total,
+        sources=(topics.source(LA), topics.source(ED_SOURCE)),
+        sink=await _sink(bench, topics, variant),
+        fanout=fanout if variant == "C" else 1.0,
     )
 
 
 async def bare(
-    bench: Bench, variant: str, topics: Topics, attendances: int, fanout: float, round_: int
+    bench: Bench, variant: str, topics: Topics, total: int, fanout: float, round_: int
 ) -> Run:
-    """Variant A, B or C on the attendances of ``topics``' namespace."""
-    job = _job(
-        bench,
-        variant,
-        topics,
-        total=attendances,
-        source=topics.source(ED_SOURCE),
-        sink=await _sink(bench, topics, variant),
-        fanout=fanout if variant == "C" else 1.0,
-    )
-    return _run(spawn.run(job), round_)
+    """Variant A, B or C until it has copied ``total`` inputs."""
+    return _run(spawn.run(await _bare_job(bench, variant, topics, fanout, total)), round_)
 
 
-def processor(bench: Bench, topics: Topics, total: int, round_: int, **more: Any) -> Measured:
+def processor(bench: Bench, topics: Topics, total: int, **more: Any) -> Measured:
     """Variant D on ``topics``."""
     return spawn.run(_job(bench, "D", topics, total=total, **more))
 
 
 def with_audit(bench: Bench, variant: str, topics: Topics, total: int, round_: int) -> Run:
     """Variant E: the processor and the audit service's ingester, each in a process of its
-    own, timed from the processor's first batch to the ingester's last commit."""
+    own, timed from the processor's first batch to the ingester's last commit; the CPU and
+    memory of both (not the PostgreSQL server's)."""
     url = bench.database(BACKENDS[variant], f"e{round_}{uuid.uuid4().hex[:6]}")
     storing = spawn.Running(_job(bench, AUDIT, topics, database_url=url))
     try:
-        d = processor(bench, topics, total, round_)
+        d = processor(bench, topics, total)
         if not d.audits:
             raise RuntimeError("the processor wrote no audit records")
     except BaseException:
-        storing.stop()
+        storing.abandon()
         raise
     storing.expect(d.audits)
     stored = storing.result()
@@ -236,7 +245,7 @@ async def saturation(
     variant; the runs, and the records D writes per input."""
     records = prepare(bench, bench.events, bench.payload)
     warm = _namespace("warm")
-    d = processor(bench, warm, await seed(bench, warm, records[: len(records) // 3]), 0)
+    d = processor(bench, warm, await seed(bench, warm, records))  # the same mix as measured
     fanout = d.written / max(1, d.done)
     say(f"warm-up: the processor writes {fanout:.2f} records per input")
     runs: list[Run] = []
@@ -246,13 +255,11 @@ async def saturation(
         order = VARIANTS[n % len(VARIANTS) :] + VARIANTS[: n % len(VARIANTS)]
         for variant in order:
             if variant == "D":
-                run = _run(processor(bench, spaces["main"], totals["main"], n + 1), n + 1)
+                run = _run(processor(bench, spaces["main"], totals["main"]), n + 1)
             elif variant in BACKENDS:
                 run = with_audit(bench, variant, spaces[variant], totals[variant], n + 1)
             else:
-                main = spaces["main"]
-                attendances = sum(1 for r in records if r.topic.endswith(ED_SOURCE))
-                run = await bare(bench, variant, main, attendances, fanout, n + 1)
+                run = await bare(bench, variant, spaces["main"], totals["main"], fanout, n + 1)
             runs.append(run)
             say(
                 f"round {n + 1}, {variant}: {run.per_second:,.0f} events/s, "
@@ -303,16 +310,8 @@ async def _open_loop(
     if variant == "D":
         job, watch, event_id = _job(bench, "D", topics), topics.audit, latency.decided_id
     else:
-        sink = await _sink(bench, topics, variant)
-        job = _job(
-            bench,
-            variant,
-            topics,
-            source=topics.source(ED_SOURCE),
-            sink=sink,
-            fanout=fanout if variant == "C" else 1.0,
-        )
-        watch, event_id = sink, latency.copied_id
+        job = await _bare_job(bench, variant, topics, fanout)
+        watch, event_id = job.sink, latency.copied_id
     running = spawn.Running(job)
     try:
         seen, missing, sent_rate = await latency.open_loop(
@@ -323,8 +322,10 @@ async def _open_loop(
             event_id=event_id,
             group=f"{topics.namespace}watch",
         )
-    finally:
-        running.stop()
+    except BaseException:
+        running.abandon()
+        raise
+    running.stop()
     running.result()
     return latency.summarise(variant, load, rate, seen, missing, sent_rate)
 
@@ -341,10 +342,8 @@ async def scaled(bench: Bench, say: Callable[[str], None]) -> list[ScalePoint]:
         records = inputs[config.payload]
         total = await seed(bench, topics, records, agencies=agencies)
         protocols = scaling.protocols_dir(bench.root, config)
-        d = processor(bench, topics, total, 1, protocols_dir=protocols, agencies_file=agencies)
-        fanout = d.written / max(1, d.done)
-        attendances = sum(1 for r in records if r.topic.endswith(ED_SOURCE))
-        c = await bare(bench, "C", topics, attendances, fanout, 1)
+        d = processor(bench, topics, total, protocols_dir=protocols, agencies_file=agencies)
+        c = await bare(bench, "C", topics, total, d.written / max(1, d.done), 1)
         points.append(ScalePoint(config, _run(d, 1), c))
         say(
             f"scaling, {config.label}: D {d.per_second:,.0f} events/s, C {c.per_second:,.0f}"
@@ -354,8 +353,9 @@ async def scaled(bench: Bench, say: Callable[[str], None]) -> list[ScalePoint]:
 
 
 async def measure(bench: Bench, rounds: int, say: Callable[[str], None]) -> Results:
+    idle = spawn.run(_job(bench, IDLE, _namespace("idle")))
     runs, fanout = await saturation(bench, rounds, say)
-    results = Results(runs, fanout, [], [], bench.events, bench.payload)
+    results = Results(runs, fanout, [], [], bench.events, bench.payload, idle.peak_rss_kb / 1024)
     rates = {v: results.median(v) for v in ("B", "D")}
     found = await latencies(bench, rates, fanout, say)
     points = await scaled(bench, say)

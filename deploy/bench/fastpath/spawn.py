@@ -1,5 +1,7 @@
-"""Start a ``child.Job`` in a fresh process (spawned, so nothing of the parent's state comes
-along) and collect what it measured."""
+"""Start a ``child.Job`` in a fresh process and collect what it measured. Spawned, not
+forked: the child shares no memory or threads with the parent, though it imports the
+parent's main module again (the CLI), so its baseline memory includes that (report.py
+states the idle child's peak beside the variants')."""
 
 from __future__ import annotations
 
@@ -36,29 +38,48 @@ class Running:
     def expect(self, count: int) -> None:
         self._expected.value = count
 
-    def result(self, timeout: float = 900.0) -> Measured:
+    def result(self, timeout: float = 600.0) -> Measured:
         """What the job measured; RuntimeError with the child's traceback if it failed, or
-        if it died or overran ``timeout`` seconds without a word."""
+        if it died or overran ``timeout`` seconds without a word (then it is killed)."""
         deadline = time.monotonic() + timeout
-        while True:
+        got: Any = None
+        while got is None:
             try:
                 got = self._results.get(timeout=1.0)
-                break
             except queue.Empty:
                 if not self.process.is_alive():
-                    raise RuntimeError(
-                        f"variant {self.job.variant} died (exit {self.process.exitcode})"
-                    ) from None
-                if time.monotonic() > deadline:
-                    self.process.kill()
+                    try:  # it may have put its result just before it exited
+                        got = self._results.get(timeout=1.0)
+                    except queue.Empty:
+                        raise RuntimeError(
+                            f"variant {self.job.variant} died (exit {self.process.exitcode})"
+                        ) from None
+                elif time.monotonic() > deadline:
+                    self._end()
                     raise RuntimeError(
                         f"variant {self.job.variant} overran {timeout:.0f} s"
                     ) from None
-        self.process.join(60)
+        self.process.join(30)
+        if self.process.is_alive():  # never left running beside the next measurement
+            self._end()
         if isinstance(got, str):
             raise RuntimeError(f"variant {self.job.variant} failed:\n{got}")
         assert isinstance(got, Measured)
         return got
+
+    def abandon(self) -> None:
+        """Stop it after a failure elsewhere; if it failed too, raise its error (the likelier
+        cause), chained to the one being handled."""
+        self.stop()
+        try:
+            self.result(timeout=60.0)
+        finally:
+            self._end()
+
+    def _end(self) -> None:
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join(10)
 
 
 def run(job: Job, timeout: float = 900.0) -> Measured:
