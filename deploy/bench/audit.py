@@ -24,13 +24,14 @@ from deploy.bench.audit_report import ReportResult, measure_reports, report_sect
 from deploy.devstack.ports import free_listen_port
 from deploy.devstack.postgres import PostgresNode
 from services.audit.chain import verify
+from services.audit.ingest import BATCH_MAX
 from services.audit.proof_doc import check_consistency, check_inclusion
 from services.audit.proving import prove, prove_growth
 from services.audit.sealing import Sealing, stored_checkpoints, stored_records
 from services.audit.store import AuditStore
 from services.backbone.audit_contract import AuditRecord
 
-BATCH = 1000  # as the audit service's ingester takes them from Kafka
+BATCH = BATCH_MAX  # as the audit service's ingester takes them from Kafka
 # Trails larger than a million are loaded in batches of 20,000 (PostgreSQL commits a batch of
 # 1,000 at about 2,300 records/s here: 36 minutes for 5 million); the table says which.
 LARGE, LOAD_BATCH = 1_000_000, 20_000

@@ -26,23 +26,28 @@ import orjson
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from services.backbone.keyed import plain_mac
+
 GENESIS = bytes(32)
 CHECKPOINT_CONTEXT = b"infoshare audit checkpoint v1\n"
 
 
-def canonical(seq: int, content: Mapping[str, Any]) -> bytes:
+def canonical(seq: int, content: Mapping[str, Any], fields: Iterable[str] | None = None) -> bytes:
     """The bytes a record's hash covers: its sequence number and every content field, keys
     sorted, datetimes in ISO 8601 UTC (databases hand them back without a zone: they are
     stored in UTC), so the same record always gives the same bytes. A field that is null or
     an empty list is left out, as if absent: a migration that adds an optional column leaves
-    the hashes of the records sealed before it as they were."""
-    fields = {
-        k: _utc(v) if isinstance(v, datetime) else v
-        for k, v in content.items()
-        if v is not None and v != []
-    }
-    options = orjson.OPT_SORT_KEYS | orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC
-    return orjson.dumps({"seq": seq, **fields}, option=options, default=str)
+    the hashes of the records sealed before it as they were. ``fields``: the names covered,
+    when ``content`` holds more (a stored row); by default all of it."""
+    covered: dict[str, Any] = {"seq": seq}
+    for k in content if fields is None else fields:
+        v = content.get(k)
+        if v is not None and v != []:
+            covered[k] = _utc(v) if isinstance(v, datetime) else v
+    return orjson.dumps(covered, option=_CANONICAL, default=str)
+
+
+_CANONICAL = orjson.OPT_SORT_KEYS | orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC
 
 
 def _utc(moment: datetime) -> datetime:
@@ -58,7 +63,9 @@ def node_hash(left: bytes, right: bytes) -> bytes:
 
 
 def chain_hash(key: bytes, previous: bytes, entry: bytes) -> bytes:
-    return hmac.new(key, previous + entry, hashlib.sha256).digest()
+    mac = plain_mac(key)
+    mac.update(previous + entry)
+    return mac.digest()
 
 
 def merkle_root(leaves: Sequence[bytes]) -> bytes:
@@ -188,9 +195,16 @@ class Sealed:
     chain_hash: str
 
 
-def seal(key: bytes, previous_chain: bytes, seq: int, content: Mapping[str, Any]) -> Sealed:
-    """The hashes to store with a new record ``seq`` after a chain head ``previous_chain``."""
-    entry = leaf_hash(canonical(seq, content))
+def seal(
+    key: bytes,
+    previous_chain: bytes,
+    seq: int,
+    content: Mapping[str, Any],
+    fields: Iterable[str] | None = None,
+) -> Sealed:
+    """The hashes to store with a new record ``seq`` after a chain head ``previous_chain``
+    (``fields`` as ``canonical``'s)."""
+    entry = leaf_hash(canonical(seq, content, fields))
     return Sealed(entry.hex(), chain_hash(key, previous_chain, entry).hex())
 
 

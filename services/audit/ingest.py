@@ -25,6 +25,9 @@ from services.backbone.kafka_access import KafkaAccess
 
 log = logging.getLogger(__name__)
 CHECKPOINT_EVERY_S = 60.0
+# Records taken from Kafka and stored per transaction, at most: each commit waits for the
+# disk (about 18 ms on SQLite here), so at 1,000 a record paid 18 µs for it alone.
+BATCH_MAX = 5000
 
 
 NOT_AN_AUDIT_RECORD = "not an audit record (schema validation failed)"
@@ -143,7 +146,7 @@ async def ingest(
             if time.monotonic() >= next_checkpoint:
                 next_checkpoint = time.monotonic() + CHECKPOINT_EVERY_S
                 await asyncio.to_thread(store.checkpoint)
-            batch = await reader.getmany(timeout_ms=500, max_records=1000)
+            batch = await reader.getmany(timeout_ms=500, max_records=BATCH_MAX)
             if not batch:
                 if seen is not None:
                     await seen.lag.refresh()

@@ -60,7 +60,7 @@ def seal_new(session: Session, rows: Sequence[dict[str, Any]], key: bytes) -> in
         row["occurred_at"] = as_utc(row.get("occurred_at"))
         seq += 1
         row["seq"] = seq
-        sealed = seal(key, previous, seq, {name: row.get(name) for name in CONTENT_FIELDS})
+        sealed = seal(key, previous, seq, row, CONTENT_FIELDS)
         row["entry_hash"], row["chain_hash"] = sealed.entry_hash, sealed.chain_hash
         previous = bytes.fromhex(sealed.chain_hash)
     return seq

@@ -13,7 +13,7 @@ from enum import StrEnum
 from typing import Any
 
 import orjson
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, model_validator
 from pydantic_core import PydanticUndefined
 
 from services.backbone.keyed import keyed_mac
@@ -99,16 +99,27 @@ class AuditRecord(BaseModel):
         description="the audit record this one is about (an IG officer's review of an override)",
     )
 
-    @field_validator("*")
-    @classmethod
-    def _storable(cls, value: Any) -> Any:
+    @model_validator(mode="after")
+    def _storable(self) -> AuditRecord:
         """No NUL in any text: PostgreSQL cannot store one, and a batch holding one record
         that cannot be stored would stop the trail. Such a record is dead-lettered instead.
-        (Lengths are the store's column lengths, for the same reason.)"""
-        texts = value if isinstance(value, list) else [value]
-        if any(isinstance(t, str) and "\x00" in t for t in texts):
-            raise ValueError("text may not contain NUL")
-        return value
+        (Lengths are the store's column lengths, for the same reason.) One pass over the
+        record, not a validator per field: the audit service validates every record it
+        reads, and a call per field was a third of its ingest time. orjson writes each NUL
+        as ``\\u0000``; only a record whose JSON holds that (a NUL, or text that spells
+        one) is looked at field by field."""
+        if b"\\u0000" not in orjson.dumps(self.__dict__):
+            return self
+        for name, value in self.__dict__.items():
+            for text in value if isinstance(value, list) else (value,):
+                if isinstance(text, str) and "\x00" in text:
+                    raise ValueError(f"{name}: text may not contain NUL")
+        return self
+
+    def columns(self) -> dict[str, Any]:
+        """The record as a fresh dict of its fields (``model_dump()``'s result for this flat
+        model, without its per-call cost; lists are shared, not copied)."""
+        return dict(self.__dict__)
 
     @classmethod
     def about(cls, *, validate: bool = True, **arguments: Any) -> AuditRecord:

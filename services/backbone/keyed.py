@@ -35,6 +35,17 @@ def keyed_id(secret: bytes, domain: str, identifier: str, *, length: int = 32) -
     return mac.hexdigest()[:length]
 
 
+def plain_mac(secret: bytes) -> hmac.HMAC:
+    """A fresh HMAC-SHA256 under ``secret`` (nothing absorbed), from a cached keyed state."""
+    return _keyed_state(secret).copy()
+
+
+@functools.lru_cache(maxsize=64)
+def _keyed_state(secret: bytes) -> hmac.HMAC:
+    """As ``_keyed_domain``, for a key used without a domain (the audit chain's)."""
+    return hmac.new(secret, digestmod=hashlib.sha256)
+
+
 def keyed_mac(secret: bytes, domain: str) -> hmac.HMAC:
     """A fresh HMAC-SHA256 under ``secret`` that has absorbed ``domain`` and the separator:
     update it with the identifier and take its digest."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import secrets
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -17,6 +17,7 @@ from services.audit.chain import (
     GENESIS,
     Checkpoint,
     MerkleAccumulator,
+    Sealed,
     Stored,
     canonical,
     checkpoint_for,
@@ -259,3 +260,32 @@ def test_a_larger_tree_signed_by_an_older_key_than_a_smaller_one_is_refused() ->
     back = [signed(4, newer, "audit-signing-new"), signed(6, SIGNING, "audit-signing-old")]
     problem = verify([KEY], trail, back, keys).problem
     assert problem is not None and "rotated out before" in problem.detail
+
+
+def test_a_record_seals_to_the_same_hashes_as_it_always_has() -> None:
+    """A golden vector: records sealed by earlier releases must verify, so the canonical
+    bytes and both hashes may never change (computed before the sealing hot path was
+    rewritten). Naming the fields covered gives the same as passing only them."""
+    moment = datetime(2026, 12, 5, 10, 0, 0, 123456, tzinfo=timezone(timedelta(hours=1)))
+    content = {
+        "audit_id": "a1",
+        "recorded_at": moment,
+        "decision": "shared",
+        "fields_withheld": ["x", "y"],
+        "fields_tokenised": [],
+        "protocol_version": 2,
+        "reason": "é ok",
+        "event_id": None,
+    }
+    assert canonical(7, content) == (
+        b'{"audit_id":"a1","decision":"shared","fields_withheld":["x","y"],'
+        b'"protocol_version":2,"reason":"\xc3\xa9 ok",'
+        b'"recorded_at":"2026-12-05T09:00:00.123456Z","seq":7}'
+    )
+    sealed = Sealed(
+        "9c03420754f29cb2bd062c3a63f3bed0b66845efe6597e8faf7a642fa6e1afdb",
+        "3fb95e165856dd73695117fe9133feb4bdcebe9e495e5f62a6f744bc9413ca69",
+    )
+    assert seal(b"k" * 32, bytes(32), 7, content) == sealed
+    stored_row = {**content, "seq": 7, "entry_hash": "?", "chain_hash": "?"}
+    assert seal(b"k" * 32, bytes(32), 7, stored_row, list(content)) == sealed

@@ -108,3 +108,35 @@ def test_a_keyed_audit_id_is_hmac_of_its_name() -> None:
     assert audit_id_for(
         topic="t", partition=0, offset=7, recipient="r", protocol="p@1", key=key
     ) == str(uuid.UUID(bytes=expected[:16], version=4))
+
+
+TEXT_FIELDS = ("reason", "actor", "event_id", "lawful_basis", "override_justification")
+
+
+@settings(max_examples=300)
+@given(
+    st.sampled_from((*TEXT_FIELDS, "fields_withheld")),
+    st.text(alphabet=st.sampled_from(["a", "\\", "u", "0", "\x00", "é", '"']), max_size=12),
+)
+def test_a_record_is_refused_exactly_when_some_text_holds_a_nul(field: str, text: str) -> None:
+    """Whatever the text, including text that spells ``\\u0000`` as JSON escapes a NUL."""
+    value: Any = [text] if field == "fields_withheld" else text
+    arguments = {
+        "audit_id": "a",
+        "recorded_at": datetime.now(UTC),
+        "action": "disclose",
+        "decision": AuditOutcome.SHARED,
+        "reason_code": "r",
+        "reason": "ok",
+        "actor": "infoshare-processor",
+        field: value,
+    }
+    if "\x00" in text:
+        with pytest.raises(ValueError, match="may not contain NUL"):
+            AuditRecord(**arguments)
+        with pytest.raises(ValueError, match="may not contain NUL"):
+            AuditRecord.model_validate_json(
+                AuditRecord.model_construct(**arguments).model_dump_json()
+            )
+    else:
+        assert getattr(AuditRecord(**arguments), field) == value
