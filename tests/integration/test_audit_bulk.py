@@ -1,6 +1,7 @@
 """The audit store's bulk insert (services/audit/bulk.py) stores exactly what SQLAlchemy's
 own insert stores, value for value, on SQLite and PostgreSQL, and the database's refusal
-reaches the caller as SQLAlchemy raises it (the ingester dead-letters on it)."""
+reaches the caller as SQLAlchemy raises it (the ingester dead-letters on it); and the rows
+verify reads are what the ORM reads."""
 
 from __future__ import annotations
 
@@ -10,13 +11,15 @@ from typing import Any
 import pytest
 import sqlalchemy
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from services.audit import migrate
 from services.audit.bulk import insert_rows
 from services.audit.models import AuditEntry
+from services.audit.sealing import sealing_from, stored_records
 from services.audit.store import AuditStore
 from services.backbone.audit_contract import AuditOutcome, AuditRecord
+from services.backbone.keyring import Keyring
 
 TABLE: Any = AuditEntry.__table__  # type: ignore[attr-defined]
 
@@ -78,3 +81,26 @@ def test_a_refused_row_raises_as_sqlalchemy_would(database_url: str) -> None:
         session.commit()
     with Session(engine) as session, pytest.raises(IntegrityError):
         insert_rows(session, TABLE, rows[:1])  # the same audit id again
+
+
+def test_stored_records_read_what_the_orm_reads(database_url: str, keyring: Keyring) -> None:
+    """``stored_records`` reads rows, not ORM objects (verify's hot path): the same
+    sequence numbers, content and hashes as the ORM gives, so the same verdicts."""
+    store = AuditStore(database_url, sealing_from(keyring, None))
+    store.create_schema()
+    records = []
+    for row in _rows():
+        fields = {k: v for k, v in row.items() if k not in ("seq", "entry_hash", "chain_hash")}
+        records.append(AuditRecord(**fields))
+    store.add_batch(records[:3])
+    store.add_batch(records[3:])
+    with Session(store.engine) as session:
+        orm = [
+            (e.seq, e.content(), e.entry_hash, e.chain_hash)
+            for e in session.exec(select(AuditEntry).order_by(col(AuditEntry.seq)))
+        ]
+    rows = [
+        (r.seq, dict(r.content), r.entry_hash, r.chain_hash)
+        for r in stored_records(store.engine, batch=2)
+    ]
+    assert rows == orm and len(rows) == 4
