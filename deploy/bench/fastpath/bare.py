@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
@@ -44,53 +45,53 @@ class Fanout:
         return self.whole
 
 
-async def at_least_once(
-    access: KafkaAccess,
-    sources: Sequence[str],
-    sink: str,
-    *,
-    group: str,
-    clock: Clock,
-    batch_max: int,
-) -> None:
+@dataclass(frozen=True)
+class Passthrough:
+    """What every variant copies: from ``sources`` to ``sink`` as consumer ``group``,
+    fetching up to ``batch_max`` at a time, ticking ``clock``."""
+
+    access: KafkaAccess
+    sources: Sequence[str]
+    sink: str
+    group: str
+    clock: Clock
+    batch_max: int
+
+    def consumer(self) -> AIOKafkaConsumer:
+        return kafka.consumer(*self.sources, access=self.access, group_id=self.group)
+
+
+async def at_least_once(run: Passthrough) -> None:
     """Variant A."""
-    consumer = kafka.consumer(*sources, access=access, group_id=group)
-    producer = kafka.producer(access)
+    consumer = run.consumer()
+    producer = kafka.producer(run.access)
     await consumer.start()
     await producer.start()
     try:
-        async for batch in _batches(consumer, clock, batch_max):
+        async for batch in _batches(consumer, run.clock, run.batch_max):
             records = [r for part in batch.values() for r in part]
-            await _send_all(producer, sink, records, Fanout(1.0))
+            await _send_all(producer, run.sink, records, Fanout(1.0))
             await consumer.commit()
-            clock.tick(len(records))
+            run.clock.tick(len(records))
     finally:
         await consumer.stop()
         await producer.stop()
 
 
 async def transactional(
-    access: KafkaAccess,
-    sources: Sequence[str],
-    sink: str,
-    *,
-    group: str,
-    clock: Clock,
-    batch_max: int,
-    fanout: float = 1.0,
-    transaction_timeout_ms: int = 60000,
+    run: Passthrough, *, fanout: float = 1.0, transaction_timeout_ms: int = 60000
 ) -> None:
     """Variants B (``fanout`` 1) and C. As the processor does, one transaction per input
     partition number, across the co-partitioned source topics."""
     copies = Fanout(fanout)
-    consumer = kafka.consumer(*sources, access=access, group_id=group)
+    consumer = run.consumer()
     producers = PartitionProducers(
-        access=access, prefix=group, transaction_timeout_ms=transaction_timeout_ms
+        access=run.access, prefix=run.group, transaction_timeout_ms=transaction_timeout_ms
     )
     await consumer.start()
     held: set[int] = set()
     try:
-        async for batch in _batches(consumer, clock, batch_max):
+        async for batch in _batches(consumer, run.clock, run.batch_max):
             assigned = {tp.partition for tp in consumer.assignment()}
             if assigned != held:  # one consumer in a new group: assigned once, at the start
                 await producers.take(assigned)
@@ -100,11 +101,11 @@ async def transactional(
                 by_partition.setdefault(tp.partition, {})[tp] = records
             await asyncio.gather(
                 *(
-                    _copy(producers[partition], parts, sink, group, copies)
+                    _copy(producers[partition], parts, run.sink, run.group, copies)
                     for partition, parts in by_partition.items()
                 )
             )
-            clock.tick(sum(len(records) for records in batch.values()))
+            run.clock.tick(sum(len(records) for records in batch.values()))
     finally:
         await consumer.stop()
         await producers.close()

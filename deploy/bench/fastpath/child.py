@@ -62,7 +62,6 @@ class Job:
     agencies_file: Path | None = None
     database_url: str = ""  # the audit store's (AUDIT)
     batch_max: int = BATCH_MAX
-    traced: bool = True  # D as by default: the SDK's tracer and sampler, no exporter
 
 
 @dataclass(frozen=True)
@@ -166,24 +165,14 @@ async def _until(clock: Clock, stop: Flag, done: Callable[[], bool] = lambda: Fa
 
 
 async def _bare(job: Job, clock: Clock, stop: Flag) -> Measured:
-    from deploy.bench.fastpath.bare import at_least_once, transactional
+    from deploy.bench.fastpath.bare import Passthrough, at_least_once, transactional
 
     watch = asyncio.create_task(_until(clock, stop))
-    group = f"{job.sink}.group"
+    run = Passthrough(job.access, job.sources, job.sink, f"{job.sink}.group", clock, job.batch_max)
     if job.variant == "A":
-        await at_least_once(
-            job.access, job.sources, job.sink, group=group, clock=clock, batch_max=job.batch_max
-        )
+        await at_least_once(run)
     else:
-        await transactional(
-            job.access,
-            job.sources,
-            job.sink,
-            group=group,
-            clock=clock,
-            batch_max=job.batch_max,
-            fanout=job.fanout,
-        )
+        await transactional(run, fanout=job.fanout)
     await watch
     return Measured.of(job.variant, clock)
 
@@ -195,8 +184,7 @@ async def _processor(job: Job, clock: Clock, stop: Flag) -> Measured:
     from services.backbone.metering import Metrics
     from services.backbone.schemas import SchemaRegistry
 
-    if job.traced:
-        telemetry.setup_tracing("infoshare-processor")
+    telemetry.setup_tracing("infoshare-processor")  # as by default: no exporter unless set
     settings = ProcessorSettings(
         **job.access.settings(),
         topic_namespace=job.namespace,

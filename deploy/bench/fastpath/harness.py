@@ -146,8 +146,12 @@ async def seed(
 ) -> int:
     """Create the namespace's topics and publish ``records`` there; how many."""
     await kafka.ensure_topics(bench.access, topics.all_specs(load_directory(agencies)))
-    here = [replace(r, topic=topics.namespace + r.topic) for r in records]
-    return await publish_again(here, access=bench.access)
+    return await publish_again(_in(topics, records), access=bench.access)
+
+
+def _in(topics: Topics, records: list[Sent]) -> list[Sent]:
+    """``records`` (made on topics without a namespace) addressed to ``topics``'."""
+    return [replace(r, topic=topics.namespace + r.topic) for r in records]
 
 
 def _namespace(prefix: str) -> Topics:
@@ -303,7 +307,7 @@ async def _open_loop(
     topics = _namespace("lat")
     await kafka.ensure_topics(bench.access, topics.all_specs(load_directory(None)))
     count = latency.WARM + latency.measured_count(rate)
-    here = [replace(r, topic=topics.namespace + r.topic) for r in attendances[:count]]
+    here = _in(topics, attendances[:count])
     await publish_again(
         [replace(r, topic=topics.namespace + r.topic) for r in plans], access=bench.access
     )
