@@ -13,7 +13,8 @@ import contextlib
 import copy
 import os
 import platform
-import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -24,13 +25,14 @@ from typing import Any
 import httpx
 import orjson
 
+from deploy.bench.agency_drive import Body, Driven, closed_loop, open_loop, post
 from deploy.bench.broker import bench_broker
 from deploy.devstack.broker import BrokerNode
 from deploy.devstack.demo import scenario
+from deploy.devstack.ports import free_listen_port
 from deploy.devstack.stack import Stack, free_ports_config
 
 SAMPLES = Path(__file__).resolve().parents[2] / "tests" / "data"
-Body = tuple[str, str, bytes]  # path, content type, body
 
 
 @dataclass(frozen=True)
@@ -101,72 +103,43 @@ def loads() -> list[Load]:
 @dataclass(frozen=True)
 class Result:
     load: str
-    requests: int
-    events: int
-    seconds: float
-    p50_ms: float
-    p99_ms: float
-    max_backlog: int
-    drain_s: float
-
-    @property
-    def requests_per_s(self) -> float:
-        return self.requests / self.seconds
+    events_per_request: int
+    most: Driven  # the closed loop: the most it accepts
+    paced: Driven  # the open loop at PACED of that rate: its latency
 
     @property
     def events_per_s(self) -> float:
-        return self.events / self.seconds
+        return self.most.requests_per_s * self.events_per_request
 
 
-async def _drive(url: str, token: str, load: Load, *, requests: int, concurrency: int) -> Result:
-    latencies: list[float] = []
-    backlog = [0]
-    headers = {"Authorization": f"Bearer {token}"}
-    async with httpx.AsyncClient(base_url=url, timeout=60.0, headers=headers) as http:
-        for i in range(20):  # warm up: connections, caches, the relay's producer
-            await _post(http, load.body(-1 - i))
-        await _drained(http)
-        queue = iter(range(requests))
-
-        async def client() -> None:
-            for i in queue:
-                started = time.perf_counter()
-                await _post(http, load.body(i))
-                latencies.append(time.perf_counter() - started)
-
-        async def watch() -> None:
-            while True:
-                backlog[0] = max(backlog[0], await _pending(http))
-                await asyncio.sleep(0.2)
-
-        watcher = asyncio.create_task(watch())
-        started = time.perf_counter()
-        await asyncio.gather(*(client() for _ in range(concurrency)))
-        seconds = time.perf_counter() - started
-        watcher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await watcher
-        loaded = time.perf_counter()
-        await _drained(http)
-        drain = time.perf_counter() - loaded
-    cuts = statistics.quantiles(latencies, n=100)
-    return Result(
-        load.name,
-        requests,
-        requests * load.events_per_request,
-        seconds,
-        cuts[49] * 1000,
-        cuts[98] * 1000,
-        backlog[0],
-        drain,
-    )
+PACED = 0.5  # the latency run's rate, as a share of the closed loop's
+WARM = 20  # requests sent first and not counted: connections, caches, the relay's producer
+BARE_LOAD = "bare FastAPI insert (yardstick)"
 
 
-async def _post(http: httpx.AsyncClient, body: Body) -> None:
-    path, media, content = body
-    got = await http.post(path, content=content, headers={"content-type": media})
-    if got.status_code != 202:
-        raise RuntimeError(f"{path}: {got.status_code} {got.text[:200]}")
+async def _measure(
+    url: str, token: str | None, load: Load, *, requests: int, concurrency: int, outbox: bool
+) -> Result:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    limits = httpx.Limits(max_connections=max(64, concurrency))
+    async with httpx.AsyncClient(
+        base_url=url, timeout=60.0, headers=headers, limits=limits
+    ) as http:
+        backlog = _pending if outbox else _none
+        for i in range(WARM):
+            await post(http, load.body(-1 - i))
+        most = await closed_loop(
+            http, load.body, requests=requests, concurrency=concurrency, backlog=backlog
+        )
+        rate = most.requests_per_s * PACED
+        paced = await open_loop(
+            http,
+            lambda i: load.body(requests + i),
+            rate=rate,
+            requests=max(requests // 2, int(rate * 5)),
+            backlog=backlog,
+        )
+    return Result(load.name, load.events_per_request, most, paced)
 
 
 async def _pending(http: httpx.AsyncClient) -> int:
@@ -174,12 +147,8 @@ async def _pending(http: httpx.AsyncClient) -> int:
     return pending
 
 
-async def _drained(http: httpx.AsyncClient, wait_s: float = 300.0) -> None:
-    deadline = time.monotonic() + wait_s
-    while await _pending(http) > 0:
-        if time.monotonic() > deadline:
-            raise RuntimeError("the outbox relay did not catch up")
-        await asyncio.sleep(0.02)
+async def _none(_http: httpx.AsyncClient) -> int:
+    return 0
 
 
 def run(
@@ -189,9 +158,50 @@ def run(
     concurrency: int = 16,
     say: Callable[[str], None] = print,
 ) -> list[Result]:
-    """Start a broker, then each service alone on it; drive each load; stop everything."""
+    """Start a broker; measure the bare yardstick, then each service alone on the broker;
+    stop everything."""
     with bench_broker(cache_dir, say) as (root, node):
-        return [_one(load, root, cache_dir, node, requests, concurrency, say) for load in loads()]
+        results = [_bare(root, requests, concurrency, say)]
+        for load in loads():
+            results.append(_one(load, root, cache_dir, node, requests, concurrency, say))
+        return results
+
+
+def _bare(root: Path, requests: int, concurrency: int, say: Callable[[str], None]) -> Result:
+    say(f"{BARE_LOAD}: starting")
+    port = free_listen_port()
+    database = root / "bare" / "received.db"
+    database.parent.mkdir()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "deploy.bench.bare_agency", str(port), str(database)]
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(url, process)
+        load = Load(BARE_LOAD, "", "", 1, lambda i: _as_bare(_plan(i)))
+        result = asyncio.run(
+            _measure(url, None, load, requests=requests, concurrency=concurrency, outbox=False)
+        )
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+    _said(result, say)
+    return result
+
+
+def _as_bare(body: Body) -> Body:
+    _path, media, content = body
+    return "/received", media, content
+
+
+def _wait_healthy(url: str, process: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while process.poll() is None and time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url + "/healthz", timeout=1.0).status_code == 200:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"the bare yardstick did not start (exit {process.poll()})")
 
 
 def _one(
@@ -218,39 +228,60 @@ def _one(
     try:
         token = (state / "agency-tokens" / f"{load.agency}.token").read_text().strip()
         result = asyncio.run(
-            _drive(stack.url(load.service), token, load, requests=requests, concurrency=concurrency)
+            _measure(
+                stack.url(load.service),
+                token,
+                load,
+                requests=requests,
+                concurrency=concurrency,
+                outbox=True,
+            )
         )
     finally:
         stack.stop()
-    say(
-        f"{load.name}: {result.requests_per_s:.0f} requests/s, {result.events_per_s:.0f} "
-        f"events/s, p99 {result.p99_ms:.0f} ms"
-    )
+    _said(result, say)
     return result
 
 
+def _said(result: Result, say: Callable[[str], None]) -> None:
+    say(
+        f"{result.load}: {result.most.requests_per_s:.0f} requests/s, "
+        f"{result.events_per_s:.0f} events/s; at {PACED:.0%} of that, p99 "
+        f"{result.paced.quantile_ms(0.99):.0f} ms"
+    )
+
+
 def report(results: Sequence[Result], *, concurrency: int) -> str:
-    base = results[0]
+    bare = results[0]
+    requests = bare.most.requests
     lines = [
         "## Agency services (HTTP in, outbox, relay to Kafka)",
         "",
-        f"`infoshare bench agencies --requests {base.requests} --concurrency {concurrency}` on "
+        f"`infoshare bench agencies --requests {requests} --concurrency {concurrency}` on "
         f"{platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} "
         "CPUs. Each service runs alone as its own uvicorn process with its outbox on SQLite, "
         "against a broker of the benchmark's own; the load generator (in the benchmark's "
-        f"process, on the same machine) keeps {concurrency} requests in flight. A request is "
-        "answered 202 once its events are committed to the outbox; the relay publishes them "
-        "to Kafka meanwhile. *Backlog* is the most events seen waiting in the outbox during "
-        "the load; *drain* is how long the relay took to publish what was left once the load "
-        "stopped: near zero means it kept up.",
+        "process, on the same machine) keeps "
+        f"{concurrency} requests in flight for the most a service accepts, then sends at "
+        f"{PACED:.0%} of that rate on a fixed schedule for the latency (each request timed "
+        "from when it was due). The yardstick, measured first in the same run, is a bare "
+        "FastAPI endpoint served the same way that inserts the plan's JSON into SQLite with "
+        "the outbox's durability (`deploy/bench/bare_agency.py`). A request is answered 202 "
+        "once its events are committed to the outbox; the relay publishes them to Kafka "
+        "meanwhile. *Backlog* is the most events seen waiting in the outbox during the "
+        "closed loop; *drain* is how long the relay took to publish what was left once it "
+        "stopped.",
         "",
-        "| load | requests/s | events/s | vs first | p50 ms | p99 ms | max backlog | drain s |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| load | requests/s | vs bare | events/s | p50 ms | p99 ms "
+        f"| p99 ms at {PACED:.0%} | max backlog | drain s |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in results:
         lines.append(
-            f"| {r.load} | {r.requests_per_s:.0f} | {r.events_per_s:.0f} | "
-            f"{r.events_per_s / base.events_per_s:.2f}x | {r.p50_ms:.1f} | {r.p99_ms:.1f} | "
-            f"{r.max_backlog} | {r.drain_s:.2f} |"
+            f"| {r.load} | {r.most.requests_per_s:.0f} | "
+            f"{r.most.requests_per_s / bare.most.requests_per_s:.2f} | {r.events_per_s:.0f} | "
+            f"{r.most.quantile_ms(0.5):.1f} | {r.most.quantile_ms(0.99):.1f} | "
+            f"{r.paced.quantile_ms(0.99):.1f} | {r.most.max_backlog} | "
+            f"{max(r.most.drain_s, r.paced.drain_s):.2f} |"
         )
     return "\n".join(lines) + "\n"
