@@ -81,6 +81,11 @@ class OutboxRelay:
         self.published = 0
         self.lease = lease
         self.standing_by = False  # another replica's relay holds the lease
+        # The broker refused a produce batch for good: which of its records was at fault
+        # is not said (a batch over max.message.bytes fails every record in it), so the
+        # next pass sends one record alone, and only a record refused alone is
+        # dead-lettered.
+        self._alone = False
 
     async def run(self, stop: asyncio.Event) -> None:
         backoff = 0.1
@@ -122,7 +127,9 @@ class OutboxRelay:
         return held
 
     async def _relay_once(self, stop: asyncio.Event) -> int:
-        batch = await asyncio.to_thread(self.store.pending, self.topics.source, self.batch_size)
+        limit = 1 if self._alone else self.batch_size
+        batch = await asyncio.to_thread(self.store.pending, self.topics.source, limit)
+        self._alone = False
         if not batch:
             return 0
         producer = await self._started_producer()
@@ -195,7 +202,10 @@ class OutboxRelay:
                 # with a new id starts the partition afresh, nothing is dead-lettered for it.
                 await self._close_producer()
                 raise error
-            await self._dead_letter(producer, p, type(error).__name__)
+            if len(batch) > 1:
+                self._alone = True  # this one alone next, to learn whether it is at fault
+            else:
+                await self._dead_letter(producer, p, type(error).__name__)
             await self._close_producer()  # the refused record left its partition's sequence
             return False  # the records after it are sent again, in order, on the next pass
         await asyncio.to_thread(self.store.mark_published, done, now=datetime.now(UTC))
