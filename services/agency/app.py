@@ -8,12 +8,13 @@ Each agency service's ``create_app`` is its composition root; it calls
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.agency import routes
 from services.agency.auth import authenticate, bearer_scheme
@@ -43,6 +44,31 @@ from services.backbone.tasks import critical_task
 from services.outbox.relay import OutboxRelay, RelayTopics
 from services.outbox.store import OutboxStore
 from services.personindex.store import PersonIndex
+
+
+class _StateHeaders:
+    """Adds the headers a route put in ``request.state.response_headers`` (Location,
+    Idempotent-Replayed) to its response: plain ASGI, so the body is not streamed through
+    another task as ``@app.middleware("http")`` would."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Message) -> None:
+            extra = scope.get("state", {}).get("response_headers")
+            if message["type"] == "http.response.start" and extra:
+                message["headers"] = [
+                    *message.get("headers", []),
+                    *((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in extra.items()),
+                ]
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
 
 
 def _rejection(loc: list[str | int], msg: str, rule: str, status: int = 422) -> JSONResponse:
@@ -128,6 +154,7 @@ def create_agency_app(
             for task in (relay, reader):
                 with contextlib.suppress(Exception):  # already reported by critical_task
                     await task
+            rt.intake.batcher.close()
             rt.outbox.engine.dispose()
             rt.index.engine.dispose()
             metrics.shutdown()  # an OTLP reader sends its last interval
@@ -160,14 +187,7 @@ def create_agency_app(
     app.include_router(routes.router)
     document_agency_api(app)
 
-    @app.middleware("http")
-    async def _headers(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        response = await call_next(request)
-        for name, value in getattr(request.state, "response_headers", {}).items():
-            response.headers[name] = value
-        return response
+    app.add_middleware(_StateHeaders)
 
     @app.exception_handler(InputRejected)
     async def _rejected(_: Request, exc: InputRejected) -> JSONResponse:

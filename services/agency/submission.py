@@ -15,19 +15,27 @@ The HTTP edge (``services/agency/publish.py``) only reads the request into a
 
 from __future__ import annotations
 
-import asyncio
+import contextvars
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from opentelemetry import trace
 
 from services.backbone import envelope, telemetry
+from services.backbone.batcher import Batcher
 from services.backbone.errors import InputRejected, InputTooLarge
 from services.backbone.identifiers import subject_identity
 from services.backbone.publisher import EventBuilder
-from services.outbox.store import Accepted, OutboxStore, Record
+from services.outbox.store import (
+    Accepted,
+    IdempotencyKeyReused,
+    NewSubmission,
+    OutboxStore,
+    Record,
+)
 from services.personindex.matching import Presented
 from services.personindex.presented import presented_from_subject
 from services.personindex.store import PersonIndex, Resolution
@@ -78,46 +86,122 @@ class Intake:
     outbox: OutboxStore
     index: PersonIndex
     published: Callable[[], None] = lambda: None
+    # Submissions that arrive together are stored together: one thread hop per request,
+    # one commit per store for all of them.
+    batcher: Batcher[_Taken, Accepted] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.batcher = Batcher(partial(_store_all, self), name=f"intake-{self.agency}")
+
+
+@dataclass(frozen=True)
+class _Taken:
+    """A valid submission on its way to the stores, with the request's context (its
+    trace, which the records' headers carry)."""
+
+    submission: Submission
+    datas: Sequence[dict[str, Any]]
+    presented: Sequence[Presented]
+    context: contextvars.Context
 
 
 async def submit(intake: Intake, submission: Submission) -> Accepted:
     """Accept every event of ``submission`` into the outbox, or none of them (InputRejected,
     InputTooLarge, or IdempotencyKeyReused for a key used for another request); the answer
     names the submission and its events."""
-    events = submission.events
-    datas = [_with_override(e.data, submission.override) for e in events]
-    presented = _subjects(intake, events, datas)
-    # A retry is answered before anything else happens: it links nobody again.
-    accepted = await asyncio.to_thread(
-        intake.outbox.replay,
-        agency=intake.agency,
-        idempotency_key=submission.idempotency_key,
-        fingerprint=submission.fingerprint,
-    )
-    if accepted is None:
-        identities = await asyncio.to_thread(
-            intake.index.resolve_all,
-            presented,
-            agency=intake.agency,
-            event_ids=[intake.builder.event_id(e.event_type, e.native_id) for e in events],
-        )
-        records = _records(intake, events, datas, identities)
-        response = {
-            "status": "accepted",
-            "events": [{"id": r.event_id, "type": r.event_type} for r in records],
-        }
-        accepted = await asyncio.to_thread(
-            intake.outbox.accept,
-            agency=intake.agency,
-            key_id=submission.key_id,
-            idempotency_key=submission.idempotency_key,
-            fingerprint=submission.fingerprint,
-            records=records,
-            response=response,
-            now=datetime.now(UTC),
-        )
+    datas = [_with_override(e.data, submission.override) for e in submission.events]
+    presented = _subjects(intake, submission.events, datas)
+    taken = _Taken(submission, datas, presented, contextvars.copy_context())
+    accepted = await intake.batcher.run(taken)
     intake.published()
     return accepted
+
+
+def _store_all(intake: Intake, batch: Sequence[_Taken]) -> list[Accepted | Exception]:
+    """Each submission of ``batch`` as :func:`submit` promises, in three steps for all of
+    them: a retry is answered before anything else happens (it links nobody again); the
+    person index resolves every subject in one transaction; the outbox takes every
+    submission's records in one more."""
+    answers: dict[int, Accepted | Exception] = {}
+    todo: list[int] = []
+    for n, taken in enumerate(batch):
+        sub = taken.submission
+        try:
+            earlier = intake.outbox.replay(
+                agency=intake.agency,
+                idempotency_key=sub.idempotency_key,
+                fingerprint=sub.fingerprint,
+            )
+        except IdempotencyKeyReused as exc:
+            answers[n] = exc
+            continue
+        if earlier is not None:
+            answers[n] = earlier
+        else:
+            todo.append(n)
+    new: dict[int, NewSubmission] = {}
+    for n, identities in zip(todo, _resolve_all(intake, [batch[n] for n in todo]), strict=True):
+        taken = batch[n]
+        try:
+            if isinstance(identities, Exception):
+                raise identities
+            records = taken.context.run(
+                _records, intake, taken.submission.events, taken.datas, identities
+            )
+        except Exception as exc:
+            answers[n] = exc
+            continue
+        new[n] = NewSubmission(
+            agency=intake.agency,
+            key_id=taken.submission.key_id,
+            idempotency_key=taken.submission.idempotency_key,
+            fingerprint=taken.submission.fingerprint,
+            records=records,
+            response={
+                "status": "accepted",
+                "events": [{"id": r.event_id, "type": r.event_type} for r in records],
+            },
+        )
+    stored = intake.outbox.accept_all(list(new.values()), now=datetime.now(UTC)) if new else []
+    answers.update(zip(new, stored, strict=True))
+    return [answers[n] for n in range(len(batch))]
+
+
+def _resolve_all(intake: Intake, batch: Sequence[_Taken]) -> list[Sequence[Resolution] | Exception]:
+    """Every subject of ``batch`` resolved in one transaction, split back by submission; if
+    that fails, each submission's alone, so a failure is only its own."""
+    if not batch:
+        return []
+
+    def event_ids(taken: _Taken) -> list[str]:
+        return [intake.builder.event_id(e.event_type, e.native_id) for e in taken.submission.events]
+
+    try:
+        together = intake.index.resolve_all(
+            [p for taken in batch for p in taken.presented],
+            agency=intake.agency,
+            event_ids=[i for taken in batch for i in event_ids(taken)],
+        )
+    except Exception as exc:
+        if len(batch) == 1:
+            return [exc]
+    else:
+        out: list[Sequence[Resolution] | Exception] = []
+        for taken in batch:
+            out.append(together[: len(taken.presented)])
+            together = together[len(taken.presented) :]
+        return out
+    alone: list[Sequence[Resolution] | Exception] = []
+    for taken in batch:
+        try:
+            alone.append(
+                intake.index.resolve_all(
+                    taken.presented, agency=intake.agency, event_ids=event_ids(taken)
+                )
+            )
+        except Exception as exc:
+            alone.append(exc)
+    return alone
 
 
 def _with_override(data: dict[str, Any], override: Override | None) -> dict[str, Any]:

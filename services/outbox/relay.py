@@ -65,6 +65,7 @@ class OutboxRelay:
         poll_s: float = 1.0,
         max_backoff_s: float = 5.0,
         stall_s: float = 5.0,
+        gather_s: float = 0.005,
         lease: Lease | None = None,
     ) -> None:
         self.store = store
@@ -76,6 +77,9 @@ class OutboxRelay:
         self.poll_s = poll_s  # also picks up what an earlier run accepted
         self.max_backoff_s = max_backoff_s
         self.stall_s = stall_s  # unacknowledged this long: Kafka is reported unreachable
+        # Woken by an accept, wait this long before a pass, so that one pass takes the
+        # records of many requests (not one pass, one query and one commit per request).
+        self.gather_s = gather_s
         self.wake = asyncio.Event()
         self.connected = False
         self.published = 0
@@ -107,6 +111,8 @@ class OutboxRelay:
                 backoff = 0.1
                 if sent == 0:
                     await _wait_any(stop, self.wake, self.poll_s)
+                if sent < self.batch_size:  # a full batch: more wait already
+                    await _wait(stop, self.gather_s)
         finally:
             await self._close_producer()
             if self.lease is not None and self.lease.epoch is not None:

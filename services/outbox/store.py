@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import Connection, Table, func, insert
+from sqlalchemy import select as select_columns  # sqlmodel's takes at most four
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, col, select, update
 
@@ -50,6 +51,18 @@ class Accepted:
 
 
 @dataclass(frozen=True)
+class NewSubmission:
+    """One request's records to accept, with what identifies the request."""
+
+    agency: str
+    key_id: str
+    idempotency_key: str | None
+    fingerprint: str
+    records: Sequence[Record]
+    response: dict[str, Any]  # the answer to give, without the submission id
+
+
+@dataclass(frozen=True)
 class Pending:
     seq: int
     event_id: str
@@ -72,6 +85,8 @@ def _utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
+_SUBMISSION: Table = SubmissionRow.__table__  # type: ignore[attr-defined]
+_EVENT: Table = OutboxRow.__table__  # type: ignore[attr-defined]
 OUTBOX_TABLES = (str(SubmissionRow.__tablename__), str(OutboxRow.__tablename__), LEASE_TABLE)
 # What an agency service's own database role may do with its outbox (the operator owns the
 # schema): take submissions, publish and mark events, hold the relay's lease. No DELETE.
@@ -103,34 +118,67 @@ class OutboxStore:
     ) -> Accepted:
         """Store the submission and its records, all or nothing, and return the answer to
         give; or the stored answer of an earlier identical request with the same key."""
-        if idempotency_key is not None:
-            earlier = self._earlier(agency, idempotency_key, fingerprint)
-            if earlier is not None:
-                return earlier
-        submission_id = str(uuid.uuid4())
-        answer = {"submission": submission_id, **response}
+        sub = NewSubmission(agency, key_id, idempotency_key, fingerprint, records, response)
+        (answer,) = self.accept_all([sub], now=now)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    def accept_all(
+        self, submissions: Sequence[NewSubmission], *, now: datetime
+    ) -> list[Accepted | Exception]:
+        """:meth:`accept` for each submission, committed together (one commit for all: a
+        group commit); each one's answer, or the exception that refused it alone."""
+        answers: list[Accepted | Exception | None] = []
+        for sub in submissions:
+            try:
+                answers.append(self._earlier_for(sub))
+            except IdempotencyKeyReused as exc:
+                answers.append(exc)
+        fresh = {i: str(uuid.uuid4()) for i, answer in enumerate(answers) if answer is None}
         try:
-            with self._write_lock, Session(self.engine) as s:
-                s.add(
-                    SubmissionRow(
-                        id=submission_id,
-                        agency=agency,
-                        key_id=key_id,
-                        idempotency_key=idempotency_key,
-                        fingerprint=fingerprint,
-                        response=answer,
-                        received_at=now,
-                    )
-                )
-                s.flush()  # the submission first: its key's uniqueness guards the records
-                s.add_all(_row(submission_id, r, now) for r in records)
-                s.commit()
-        except IntegrityError:
-            # Another process took the key between our look and our insert.
-            earlier = self._earlier(agency, idempotency_key or "", fingerprint)
-            if earlier is None:
-                raise
-            return earlier
+            with self._write_lock, self.engine.begin() as conn:
+                for i, submission_id in fresh.items():
+                    answers[i] = self._insert(conn, submissions[i], submission_id, now)
+        except IntegrityError as exc:
+            # Another request took a key between our look and our insert (perhaps one of
+            # this group): each one again alone, so only the loser is answered differently.
+            if len(fresh) > 1:
+                for i in fresh:
+                    (answers[i],) = self.accept_all([submissions[i]], now=now)
+            else:
+                (i,) = fresh
+                try:
+                    answers[i] = self._earlier_for(submissions[i]) or exc
+                except IdempotencyKeyReused as reused:
+                    answers[i] = reused
+        return [a if a is not None else RuntimeError("not stored") for a in answers]
+
+    def _earlier_for(self, sub: NewSubmission) -> Accepted | None:
+        if sub.idempotency_key is None:
+            return None
+        return self._earlier(sub.agency, sub.idempotency_key, sub.fingerprint)
+
+    @staticmethod
+    def _insert(
+        conn: Connection, sub: NewSubmission, submission_id: str, now: datetime
+    ) -> Accepted:
+        answer = {"submission": submission_id, **sub.response}
+        # The submission first: its key's uniqueness guards the records.
+        conn.execute(
+            insert(_SUBMISSION),
+            {
+                "id": submission_id,
+                "agency": sub.agency,
+                "key_id": sub.key_id,
+                "idempotency_key": sub.idempotency_key,
+                "fingerprint": sub.fingerprint,
+                "response": answer,
+                "received_at": now,
+            },
+        )
+        if sub.records:
+            conn.execute(insert(_EVENT), [_row(submission_id, r, now) for r in sub.records])
         return Accepted(submission_id, answer, replayed=False)
 
     def replay(
@@ -173,42 +221,47 @@ class OutboxStore:
     def pending(self, topic: str, limit: int) -> list[Pending]:
         """The oldest unpublished records for ``topic`` (one agency's source topic: services
         of two agencies may share a database), in the order they were accepted."""
-        with Session(self.engine) as s:
-            rows = s.exec(
-                select(OutboxRow)
-                .where(
-                    OutboxRow.topic == topic,
-                    col(OutboxRow.published_at).is_(None),
-                    col(OutboxRow.failed_at).is_(None),
+        c = _EVENT.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select_columns(
+                    c.seq,
+                    c.event_id,
+                    c.event_type,
+                    c.topic,
+                    c.record_key,
+                    c.record_value,
+                    c.record_headers,
+                    c.created_at,
                 )
-                .order_by(col(OutboxRow.seq))
+                .where(c.topic == topic, c.published_at.is_(None), c.failed_at.is_(None))
+                .order_by(c.seq)
                 .limit(limit)
             ).all()
         return [
             Pending(
-                seq=r.seq or 0,
-                event_id=r.event_id,
-                event_type=r.event_type,
-                topic=r.topic,
-                key=r.record_key,
-                value=r.record_value,
-                headers=[(n, base64.b64decode(v)) for n, v in r.record_headers],
-                created_at=_utc(r.created_at),
+                seq=seq,
+                event_id=event_id,
+                event_type=event_type,
+                topic=topic_,
+                key=key,
+                value=value,
+                headers=[(n, base64.b64decode(v)) for n, v in headers],
+                created_at=_utc(created_at),
             )
-            for r in rows
+            for seq, event_id, event_type, topic_, key, value, headers, created_at in rows
         ]
 
     def mark_published(self, seqs: Sequence[int], *, now: datetime) -> None:
         """Record that the broker took these; their content is no longer kept."""
         if not seqs:
             return
-        with self._write_lock, Session(self.engine) as s:
-            s.execute(
-                update(OutboxRow)
-                .where(col(OutboxRow.seq).in_(seqs))
+        with self._write_lock, self.engine.begin() as conn:
+            conn.execute(
+                update(_EVENT)
+                .where(_EVENT.c.seq.in_(seqs))
                 .values(published_at=now, record_key=None, record_value=b"", record_headers=[])
             )
-            s.commit()
 
     def mark_failed(self, seq: int, *, failure: str, now: datetime) -> None:
         """The broker refused this record for good: it is not sent again, nor kept."""
@@ -243,14 +296,17 @@ class OutboxStore:
         return Backlog(int(count), _utc(oldest) if oldest is not None else None, int(failed))
 
 
-def _row(submission_id: str, r: Record, now: datetime) -> OutboxRow:
-    return OutboxRow(
-        submission_id=submission_id,
-        event_id=r.event_id,
-        event_type=r.event_type,
-        topic=r.topic,
-        record_key=r.key,
-        record_value=r.value,
-        record_headers=[[n, base64.b64encode(v).decode()] for n, v in r.headers],
-        created_at=now,
-    )
+def _row(submission_id: str, r: Record, now: datetime) -> dict[str, Any]:
+    return {
+        "submission_id": submission_id,
+        "event_id": r.event_id,
+        "event_type": r.event_type,
+        "topic": r.topic,
+        "record_key": r.key,
+        "record_value": r.value,
+        "record_headers": [[n, base64.b64encode(v).decode()] for n, v in r.headers],
+        "created_at": now,
+        "published_at": None,
+        "failed_at": None,
+        "failure": None,
+    }

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESSIV
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine, Table, insert
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, SQLModel, col, select
 
@@ -43,6 +43,9 @@ class Resolution:
     outcome: str  # identifier | demographics | new | conflict | unidentified
 
 
+_PERSON: Table = PersonRow.__table__  # type: ignore[attr-defined]
+_LINK: Table = LinkRow.__table__  # type: ignore[attr-defined]
+_REVIEW: Table = ReviewRow.__table__  # type: ignore[attr-defined]
 PERSON_INDEX_TABLES = tuple(str(t.__tablename__) for t in (PersonRow, LinkRow, ReviewRow))
 # The agency services resolve and link: they read and add, never change a person or a link
 # another agency made (closing a review is the operator's, ``infoshare persons``). The
@@ -98,22 +101,21 @@ class PersonIndex:
         self, records: Sequence[Presented], ids: Sequence[str | None], agency: str
     ) -> list[Resolution]:
         now = datetime.now(UTC)
-        out = []
-        with Session(self.engine) as s:
-            for presented, event_id in zip(records, ids, strict=True):
-                review = _Review(s, agency, event_id, now)
-                out.append(self._resolve(s, presented, review))
-                s.flush()  # the next record of this request sees these links
-            s.commit()
-        return out
+        with self.engine.begin() as conn:  # Core: the ORM cost more than the database here
+            return [
+                self._resolve(conn, presented, _Review(conn, agency, event_id, now))
+                for presented, event_id in zip(records, ids, strict=True)
+            ]
 
-    def _resolve(self, s: Session, presented: Presented, review: _Review) -> Resolution:
+    def _resolve(self, conn: Connection, presented: Presented, review: _Review) -> Resolution:
         agency, now = review.agency, review.now
         keys = presented.strong_keys()
         demo = presented.demographics.key() if presented.demographics else None
         candidates = {self.hashed(k): k for k in [*keys, *([demo] if demo else [])]}
-        rows = s.exec(select(LinkRow).where(col(LinkRow.key).in_(list(candidates)))).all()
-        person_of = {candidates[r.key]: r.person for r in rows}
+        rows = conn.execute(
+            select(_LINK.c.key, _LINK.c.person).where(_LINK.c.key.in_(list(candidates)))
+        ).all()
+        person_of = {candidates[key]: person for key, person in rows}
         founding = keys[0] if keys else None
         decided = resolve(presented, person_of, lambda: self.hashed(f"person|{founding}"))
         if isinstance(decided, Conflict):
@@ -129,16 +131,31 @@ class PersonIndex:
         if decided.by == "new":
             if founding is None:  # demographics alone found nobody to key by
                 return Resolution(None, "unidentified")
-            s.add(PersonRow(id=decided.person, subject_sealed=self._seal(founding), created_at=now))
-        for key in decided.new_links:
-            s.add(
-                LinkRow(
-                    key=self.hashed(key),
-                    person=decided.person,
-                    kind=key.split(":", 1)[0],
-                    source_agency=agency,
-                    linked_at=now,
-                )
+            identity = founding
+            conn.execute(
+                insert(_PERSON),
+                {"id": decided.person, "subject_sealed": self._seal(founding), "created_at": now},
+            )
+        else:
+            sealed = conn.execute(
+                select(_PERSON.c.subject_sealed).where(_PERSON.c.id == decided.person)
+            ).scalar()
+            if sealed is None:
+                raise LookupError("a link names a person the index does not hold")
+            identity = self._unseal(sealed)
+        if decided.new_links:
+            conn.execute(
+                insert(_LINK),
+                [
+                    {
+                        "key": self.hashed(key),
+                        "person": decided.person,
+                        "kind": key.split(":", 1)[0],
+                        "source_agency": agency,
+                        "linked_at": now,
+                    }
+                    for key in decided.new_links
+                ],
             )
         if decided.review:
             kind = "demographic_match" if decided.by == "demographics" else "demographics_elsewhere"
@@ -148,10 +165,7 @@ class PersonIndex:
                 [decided.person],
                 sorted({k.split(":", 1)[0] for k in decided.new_links}),
             )
-        person = s.get(PersonRow, decided.person)
-        if person is None:
-            raise LookupError("a link names a person the index does not hold")
-        return Resolution(self._unseal(person.subject_sealed), decided.by)
+        return Resolution(identity, decided.by)
 
     def identity_of(self, canonical: str) -> str | None:
         """The subject identity the index links ``canonical`` to (``nhs:...``), or None if
@@ -194,28 +208,30 @@ class PersonIndex:
 class _Review:
     """Queues a review for one record's event, unless that event has one of the kind."""
 
-    session: Session
+    conn: Connection
     agency: str
     event_id: str | None
     now: datetime
 
     def add(self, kind: str, reason: str, persons: list[str], key_kinds: list[str]) -> None:
         if self.event_id is not None:
-            earlier = self.session.exec(
-                select(ReviewRow.id).where(
-                    ReviewRow.event_id == self.event_id, ReviewRow.kind == kind
+            earlier = self.conn.execute(
+                select(_REVIEW.c.id).where(
+                    _REVIEW.c.event_id == self.event_id, _REVIEW.c.kind == kind
                 )
             ).first()
             if earlier is not None:
                 return
-        self.session.add(
-            ReviewRow(
-                kind=kind,
-                reason=reason,
-                persons=persons,
-                key_kinds=key_kinds,
-                source_agency=self.agency,
-                event_id=self.event_id,
-                created_at=self.now,
-            )
+        self.conn.execute(
+            insert(_REVIEW),
+            {
+                "kind": kind,
+                "reason": reason,
+                "persons": persons,
+                "key_kinds": key_kinds,
+                "source_agency": self.agency,
+                "event_id": self.event_id,
+                "status": "pending",
+                "created_at": self.now,
+            },
         )

@@ -142,3 +142,35 @@ def test_the_use_case_loads_no_web_framework() -> None:
         [sys.executable, "-c", program], capture_output=True, text=True, check=True, cwd=ROOT
     )
     assert done.stdout.strip() == ""
+
+
+def test_submissions_stored_together_answer_each_alone(intake: Intake) -> None:
+    """Requests arriving together are committed together (group commit), and each still
+    gets its own answer: the twin of a keyed request replays it, a request too large is
+    refused alone, the others are accepted."""
+    big = attendance(scenario.ON_PLAN, "enc-big")
+    big.data["attendance"]["clinical_notes"] = "x" * 950_000
+
+    def keyed(fingerprint: str) -> Submission:
+        events = [attendance(scenario.ON_PLAN, "enc-k")]
+        return Submission(events, key_id="k1", fingerprint=fingerprint, idempotency_key="r")
+
+    async def together() -> Any:
+        return await asyncio.gather(
+            submit(intake, keyed("same")),
+            submit(intake, keyed("same")),
+            submit(intake, Submission([big], key_id="k1", fingerprint="big")),
+            submit(intake, Submission([attendance(scenario.NOT_ON_PLAN, "enc-n")], "k1", "n")),
+            submit(intake, keyed("other")),
+            return_exceptions=True,
+        )
+
+    first, twin, too_large, other, reused = asyncio.run(together())
+    assert not first.replayed and twin.replayed
+    assert twin.submission_id == first.submission_id
+    assert isinstance(too_large, InputTooLarge)
+    assert not other.replayed
+    assert isinstance(reused, IdempotencyKeyReused)
+    assert sorted(e.id for e in sent(intake)) == sorted(
+        intake.builder.event_id(ATTENDANCE, n) for n in ("enc-k", "enc-n")
+    )
