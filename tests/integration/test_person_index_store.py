@@ -9,6 +9,8 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import text
 from typer.testing import CliRunner
 
@@ -178,3 +180,60 @@ def test_a_record_sent_again_is_queued_once_with_its_event(index: PersonIndex) -
         )
     (review,) = index.reviews()
     assert review.event_id == "ev-1"
+
+
+NHS_POOL = ["9990000123", "9990000239", "9990000344"]
+UPN_POOL = ["H999400116001", "X999400116002"]
+FAMILY = Demographics("Testchild", "Maisie", date(2016, 4, 9), "NS3 9ZD")
+records = st.builds(
+    Presented,
+    nhs_number=st.none() | st.sampled_from(NHS_POOL),
+    upn=st.none() | st.sampled_from(UPN_POOL),
+    la_person=st.none() | st.just(LA),
+    demographics=st.none() | st.just(FAMILY),
+)
+
+
+TWO_CHILDREN = [
+    Presented(nhs_number=NHS_POOL[0]),
+    Presented(upn=UPN_POOL[0]),
+    Presented(nhs_number=NHS_POOL[0], upn=UPN_POOL[0]),  # names both: a conflict
+]
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(records, min_size=1, max_size=8))
+@example(batch=TWO_CHILDREN * 2)  # the conflict's event sent twice in one batch
+def test_a_batch_resolves_as_its_records_would_one_by_one(
+    tmp_path_factory: pytest.TempPathFactory, keyring: Keyring, batch: list[Presented]
+) -> None:
+    """Group commit resolves many records in one transaction, in memory between one read
+    and one write: what it decides, links and queues must be what resolving the same
+    records one transaction each decides (reading its links back from the database)."""
+    root = tmp_path_factory.mktemp("batch")
+    together, alone = (
+        PersonIndex(f"sqlite:///{root / name}.db", keyring.require_routing())
+        for name in ("together", "alone")
+    )
+    for idx in (together, alone):
+        idx.create_schema()
+    ids = [f"event-{i % 3}" for i in range(len(batch))]  # some events sent again
+    got = together.resolve_all(batch, agency="school-oakfield", event_ids=ids)
+    want = [
+        alone.resolve_all([r], agency="school-oakfield", event_ids=[i])[0]
+        for r, i in zip(batch, ids, strict=True)
+    ]
+    assert got == want
+
+    def held(idx: PersonIndex) -> tuple[object, ...]:
+        with idx.engine.connect() as conn:
+            return tuple(
+                sorted(tuple(row) for row in conn.execute(text(query)))
+                for query in (
+                    "SELECT key, person, kind FROM person_index_link",
+                    "SELECT id FROM person_index_person",
+                    "SELECT kind, reason, event_id FROM person_index_review",
+                )
+            )
+
+    assert held(together) == held(alone)
