@@ -7,6 +7,7 @@ backlog is read when the metrics are collected, so it is never stale.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
@@ -56,8 +57,8 @@ class AgencyMetrics:
         )
 
     def count_accepted(self, event_types: Iterable[str]) -> None:
-        for event_type in event_types:
-            self.accepted.add(1, {"agency": self.rt.agency, "event_type": event_type})
+        for event_type, count in Counter(event_types).items():  # one add per type, not event
+            self.accepted.add(count, {"agency": self.rt.agency, "event_type": event_type})
 
     def _observe(self, value: float) -> Observation:
         return Observation(value, {"agency": self.rt.agency})
