@@ -25,9 +25,9 @@ from sqlmodel import Session
 from deploy.bench.audit_record import bench_record
 from deploy.devstack.identity.provider import IG_OFFICER
 from deploy.devstack.identity.serve import identity_provider
-from services.audit.bulk import insert_rows
 from services.audit.models import AuditEntry
 from services.audit.sealing import seal_new
+from services.backbone.bulk import insert_rows
 from services.backbone.directory import load_directory
 from services.backbone.identifiers import subject_identifier
 from services.backbone.keyed import keyed_id
@@ -107,7 +107,7 @@ def measure_reports(
             ]
             with Session(engine) as session:
                 seal_new(session, rows, chain_key)
-                insert_rows(session, AuditEntry.__table__, rows)  # type: ignore[attr-defined]
+                insert_rows(session.connection(), AuditEntry.__table__, rows)  # type: ignore[attr-defined]
                 session.commit()
             if (start // LOAD_CHUNK) % 25 == 0:
                 say(f"{backend}: {start + len(rows):,} of {records:,} records loaded")

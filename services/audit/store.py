@@ -12,7 +12,6 @@ from sqlalchemy import Engine, func, insert, text
 from sqlmodel import Session, col, select
 
 from services.audit import migrate
-from services.audit.bulk import insert_rows
 from services.audit.chain import Checkpoint
 from services.audit.models import (
     AuditEntry,
@@ -26,6 +25,7 @@ from services.audit.sealing import (
     write_checkpoint,
 )
 from services.backbone.audit_contract import AuditRecord
+from services.backbone.bulk import insert_rows
 from services.backbone.database import engine_for
 
 
@@ -102,7 +102,7 @@ class AuditStore:
             seal_new(session, rows, self.sealing.chain_key)
             signed = None
             if rows:
-                insert_rows(session, AuditEntry.__table__, rows)  # type: ignore[attr-defined]
+                insert_rows(session.connection(), AuditEntry.__table__, rows)  # type: ignore[attr-defined]
                 self._add_aliases(session, rows)
                 if also is not None:
                     also(session)

@@ -55,6 +55,7 @@ def subject_identifier(*, nhs_number: str) -> str:
 
 # The UPN's check letter and a temporary UPN's last character: A=0 ... Z=22, without I, O, S.
 _UPN_LETTERS = "ABCDEFGHJKLMNPQRTUVWXYZ"
+_UPN_VALUES = {**{str(d): d for d in range(10)}, **{c: i for i, c in enumerate(_UPN_LETTERS)}}
 _UPN_RE = re.compile(rf"[{_UPN_LETTERS}][0-9]{{11}}[0-9{_UPN_LETTERS}]")
 
 
@@ -74,8 +75,7 @@ def upn_problem(raw: str) -> str | None:
     upn = normalise_upn(raw)
     if not _UPN_RE.fullmatch(upn):
         return "a UPN is a check letter and 12 characters: 11 digits, then a digit or letter"
-    values = [int(c) if c.isdigit() else _UPN_LETTERS.index(c) for c in upn[1:]]
-    total = sum(v * w for v, w in zip(values, range(2, 14), strict=True))
+    total = sum(_UPN_VALUES[c] * w for c, w in zip(upn[1:], range(2, 14), strict=True))
     if _UPN_LETTERS[total % 23] != upn[0]:
         return "the UPN check letter does not match (modulus 23)"
     return None

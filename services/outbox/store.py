@@ -22,6 +22,7 @@ from sqlalchemy import select as select_columns  # sqlmodel's takes at most four
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, col, select, update
 
+from services.backbone.bulk import insert_rows
 from services.backbone.database import create_tables, engine_for
 from services.backbone.lease import LEASE_TABLE
 from services.outbox.tables import OutboxRow, SubmissionRow
@@ -177,8 +178,7 @@ class OutboxStore:
                 "received_at": now,
             },
         )
-        if sub.records:
-            conn.execute(insert(_EVENT), [_row(submission_id, r, now) for r in sub.records])
+        insert_rows(conn, _EVENT, [_row(submission_id, r, now) for r in sub.records])
         return Accepted(submission_id, answer, replayed=False)
 
     def replay(

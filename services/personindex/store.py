@@ -25,10 +25,11 @@ from typing import Any
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESSIV
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import Connection, Engine, Table, insert
+from sqlalchemy import Connection, Engine, Table
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, SQLModel, col, select
 
+from services.backbone.bulk import insert_rows
 from services.backbone.database import create_tables, engine_for
 from services.backbone.keyed import Key, keyed_id
 from services.personindex.matching import Conflict, Presented, Resolved, resolve
@@ -318,5 +319,4 @@ class _Batch:
 
     def write(self, conn: Connection) -> None:
         for table, name in ((_PERSON, "persons"), (_LINK, "links"), (_REVIEW, "reviews")):
-            if self.rows[name]:
-                conn.execute(insert(table), self.rows[name])
+            insert_rows(conn, table, self.rows[name])

@@ -14,11 +14,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from services.audit import migrate
-from services.audit.bulk import insert_rows
 from services.audit.models import AuditEntry
 from services.audit.sealing import sealing_from, stored_records
 from services.audit.store import AuditStore
 from services.backbone.audit_contract import AuditOutcome, AuditRecord
+from services.backbone.bulk import insert_rows
 from services.backbone.keyring import Keyring
 
 TABLE: Any = AuditEntry.__table__  # type: ignore[attr-defined]
@@ -61,7 +61,7 @@ def test_bulk_insert_stores_what_sqlalchemys_insert_stores(database_url: str) ->
     rows = _rows()
     with Session(engine) as session:
         session.execute(sqlalchemy.insert(TABLE), rows[:2])
-        insert_rows(session, TABLE, rows[2:])
+        insert_rows(session.connection(), TABLE, rows[2:])
         session.commit()
     ours = _stored(engine)
     with Session(engine) as session:
@@ -77,10 +77,10 @@ def test_a_refused_row_raises_as_sqlalchemy_would(database_url: str) -> None:
     migrate.upgrade(engine)
     rows = _rows()
     with Session(engine) as session:
-        insert_rows(session, TABLE, rows[:1])
+        insert_rows(session.connection(), TABLE, rows[:1])
         session.commit()
     with Session(engine) as session, pytest.raises(IntegrityError):
-        insert_rows(session, TABLE, rows[:1])  # the same audit id again
+        insert_rows(session.connection(), TABLE, rows[:1])  # the same audit id again
 
 
 def test_stored_records_read_what_the_orm_reads(database_url: str, keyring: Keyring) -> None:

@@ -11,25 +11,27 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import JSON, Dialect, Table, insert
+from sqlalchemy import JSON, Connection, Dialect, Table, insert
 from sqlalchemy.exc import DBAPIError
-from sqlmodel import Session
 
 Prepare = Callable[[dict[str, Any]], tuple[Any, ...]]  # a row's parameters, in order
 
 
-def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert ``rows`` (column dicts) into ``table`` in the session's transaction."""
+def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert ``rows`` into ``table`` in the connection's transaction. Every row names the
+    same columns (the first row's keys); a column none names takes its default (an
+    autoincrementing key, say)."""
     if not rows:
         return
-    dialect = session.get_bind().dialect
-    driver = session.connection().connection.driver_connection
+    dialect = conn.dialect
+    driver = conn.connection.driver_connection
     assert driver is not None
+    names = tuple(c.name for c in table.columns if c.name in rows[0])
     try:
         if dialect.name == "postgresql":
-            _copy(driver, table, rows)
+            _copy(driver, table, names, rows)
         else:
-            sql, prepare = _statement(table, dialect)
+            sql, prepare = _statement(table, names, dialect)
             cursor = driver.cursor()
             try:
                 cursor.executemany(sql, [prepare(row) for row in rows])
@@ -41,11 +43,11 @@ def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
         ) from exc
 
 
-def _copy(driver: Any, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+def _copy(driver: Any, table: Table, names: Sequence[str], rows: Sequence[dict[str, Any]]) -> None:
     from psycopg.sql import SQL, Identifier
     from psycopg.types.json import Json
 
-    columns = list(table.columns)
+    columns = [table.columns[name] for name in names]
     json_columns = {c.name for c in columns if isinstance(c.type, JSON)}
     statement = SQL("COPY {} ({}) FROM STDIN").format(
         Identifier(table.name), SQL(", ").join(Identifier(c.name) for c in columns)
@@ -68,12 +70,12 @@ def _json(value: Any) -> str:
 
 @functools.lru_cache(maxsize=16)
 def _statement(
-    table: Table, dialect: Dialect
+    table: Table, columns: tuple[str, ...], dialect: Dialect
 ) -> tuple[str, Callable[[dict[str, Any]], tuple[Any, ...]]]:
-    """The table's INSERT compiled once for the dialect, and a function giving a row's
-    parameters in its order, each through its column type's own bind processing (as
-    SQLAlchemy's executemany would, without its per-row bookkeeping)."""
-    compiled = insert(table).compile(dialect=dialect)
+    """The table's INSERT of ``columns`` compiled once for the dialect, and a function
+    giving a row's parameters in its order, each through its column type's own bind
+    processing (as SQLAlchemy's executemany would, without its per-row bookkeeping)."""
+    compiled = insert(table).values({name: None for name in columns}).compile(dialect=dialect)
     names = list(compiled.positiontup or ())
     processors = [
         table.columns[name].type.dialect_impl(dialect).bind_processor(dialect) or _same
