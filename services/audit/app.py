@@ -37,7 +37,7 @@ from services.audit.routes_ig import add_ig_routes
 from services.audit.routes_search import add_search_routes
 from services.audit.sealing import sealing_from
 from services.audit.store import AuditStore
-from services.audit.verification import verify_every
+from services.audit.verify_schedule import verify_every
 from services.audit.witnessing import witness
 from services.backbone import kafka
 from services.backbone.bearer import PersonAuthorization
@@ -80,6 +80,13 @@ class AuditSettings(HttpSettings):
         description="seconds between the service's own verifications of the whole trail "
         "(one right after start; the gauge infoshare_audit_chain_verified shows the last "
         "verdict); 0 turns them off",
+    )
+    audit_verify_full_every_s: float = Field(
+        3600.0,
+        ge=0,
+        description="the service's own verification walks every record again at least this "
+        "often (seconds); between, each one walks only the records sealed since the last "
+        "intact one (as `infoshare audit verify --resume` does); 0: every one walks them all",
     )
 
 
@@ -141,7 +148,11 @@ def create_app(settings: AuditSettings | None = None) -> FastAPI:
         if settings.audit_verify_every_s > 0:
             checks = asyncio.create_task(
                 verify_every(
-                    settings.audit_verify_every_s, store, stop=stop, report=seen.verification
+                    settings.audit_verify_every_s,
+                    store,
+                    stop=stop,
+                    report=seen.verification,
+                    full_every_s=settings.audit_verify_full_every_s,
                 ),
                 name="audit verification",
             )

@@ -102,9 +102,17 @@ class BlockCheck:
     """Recomputes the block index from the records as ``verify`` walks them (``add``, in
     order), then compares it with the index stored (``problem``)."""
 
-    def __init__(self) -> None:
-        self._leaves: list[bytes] = []
+    def __init__(self, start: int = 0, leaves: Sequence[str] = ()) -> None:
+        """``start``: the records walked before (a resumed walk), ``leaves`` the hashes of
+        those in the part block at its end."""
+        self._first = start // BLOCK  # the block the walk's first head is
+        self._leaves: list[bytes] = [bytes.fromhex(h) for h in leaves]
         self.heads: list[bytes] = []
+
+    @property
+    def leaves_hex(self) -> list[str]:
+        """The hashes of the part block at the walk's end, to resume from."""
+        return [leaf.hex() for leaf in self._leaves]
 
     def add(self, entry_hash: str) -> None:
         try:
@@ -118,8 +126,8 @@ class BlockCheck:
     def problem(self, session: Session) -> str | None:
         """Why the stored index differs from the records walked; None if it does not.
         Blocks completed after the walk are the next verification's."""
-        stored = indexed_blocks(session, below=len(self.heads))
-        for index, head in enumerate(self.heads):
+        stored = indexed_blocks(session, below=self._first + len(self.heads))
+        for index, head in enumerate(self.heads, start=self._first):
             if index in stored and stored[index] != head.hex():
                 return (
                     f"the Merkle block index (audit_merkle_block) differs from the records "

@@ -220,10 +220,23 @@ class Problem:
 
 
 @dataclass(frozen=True)
+class Walked:
+    """Where a walk of the trail stopped: enough to carry on from there without the
+    records before it (the tree's compact range, the last chain link, and the chain key,
+    counted from the oldest, that the last link followed under)."""
+
+    size: int
+    peaks: list[tuple[int, str]]
+    chain_head: str
+    key_at: int = 0
+
+
+@dataclass(frozen=True)
 class Verdict:
     records: int
     checkpoints: int
     problem: Problem | None
+    walked: Walked | None = None  # where an intact walk ended
 
     @property
     def ok(self) -> bool:
@@ -235,6 +248,7 @@ def verify(
     records: Iterable[Stored],
     checkpoints: Sequence[Checkpoint],
     public: Mapping[str, Ed25519PublicKey],
+    start: Walked | None = None,
 ) -> Verdict:
     """Walk ``records`` (in the order the store returns them, by sequence number) and stop
     at the first problem: a record whose content no longer gives its stored hash (edited),
@@ -250,7 +264,8 @@ def verify(
     under a key rotated out before it (a leaked old key cannot re-link what came after).
     ``public``: the signing keys' public halves by key id, oldest first; each checkpoint is
     checked with the key it names, and a larger tree may not be signed by an older key than
-    a smaller one was."""
+    a smaller one was. ``start``: carry on from an earlier walk (``records`` then begin
+    after it); checkpoints within it are checked for their signatures only."""
     ranks = {key_id: rank for rank, key_id in enumerate(public)}
     ordered = sorted(checkpoints, key=lambda c: (c.tree_size, ranks.get(c.key_id, -1)))
     newest = -1
@@ -263,13 +278,13 @@ def verify(
             why = f"signed by {cp.key_id!r}, rotated out before a smaller tree's key"
             return Verdict(0, 0, Problem(None, "checkpoint", f"{why} at size {cp.tree_size}"))
         newest = ranks[cp.key_id]
-    pending = iter(ordered)
+    tree = MerkleAccumulator.resume(start.peaks) if start else MerkleAccumulator()
+    previous = bytes.fromhex(start.chain_head) if start else GENESIS
+    pending = iter([cp for cp in ordered if cp.tree_size > tree.size])
     due = next(pending, None)
-    tree = MerkleAccumulator()
-    previous = GENESIS
     checked = 0
-    chain = _ChainKeys(keys)
-    for expected, stored in enumerate(records, start=1):
+    chain = _ChainKeys(keys, at=start.key_at if start else 0)
+    for expected, stored in enumerate(records, start=tree.size + 1):
         problem = _check_one(chain, expected, stored, previous)
         if problem is not None:
             return Verdict(expected - 1, checked, problem)
@@ -293,7 +308,9 @@ def verify(
                 f"the store holds {tree.size}",
             ),
         )
-    return Verdict(tree.size, checked, None)
+    return Verdict(
+        tree.size, checked, None, Walked(tree.size, tree.peaks, previous.hex(), chain.at)
+    )
 
 
 class _ChainKeys:
@@ -301,9 +318,13 @@ class _ChainKeys:
     follow under it or a newer one, never an older one (so nearly every link costs one
     HMAC, and a rotation is crossed once)."""
 
-    def __init__(self, keys: Sequence[bytes]) -> None:
+    def __init__(self, keys: Sequence[bytes], *, at: int = 0) -> None:
         self._keys = list(reversed(keys))  # given newest first
-        self._at = 0  # a trail begins before any rotation
+        self._at = at  # a trail begins before any rotation
+
+    @property
+    def at(self) -> int:
+        return self._at
 
     def follows(self, previous: bytes, entry: bytes, stored: str) -> bool:
         if not self._keys:  # a verifier without the secret: the signed heads cover all

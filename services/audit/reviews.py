@@ -11,7 +11,7 @@ the service starts (``seal_unchained_reviews``).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -152,7 +152,7 @@ def reviews_after(engine: Engine, seq: int) -> set[Review]:
     return {r for r in (sealed_review(row.content()) for row in rows) if r is not None}
 
 
-def index_problem(indexed: Iterable[Review], sealed: set[Review]) -> str | None:
+def index_problem(indexed: Iterable[Hashable], sealed: set[Hashable]) -> str | None:
     """How the review index differs from the sealed reviews, counted, never quoted."""
     indexed = set(indexed)
     added, removed = indexed - sealed, sealed - indexed

@@ -165,14 +165,13 @@ def write_checkpoint(engine: Engine, sealing: Sealing, *, now: datetime) -> Chec
     return cp
 
 
-def stored_records(engine: Engine, batch: int = 5000) -> Iterator[Stored]:
-    """Every record in seq order, read in pages (the table may be large). Rows, not ORM
-    objects: each value through its column type as the ORM would, without building an
-    object per record (which cost verify more than the hashing did)."""
+def stored_records(engine: Engine, batch: int = 5000, *, after: int = 0) -> Iterator[Stored]:
+    """Every record after ``after`` in seq order, read in pages (the table may be large).
+    Rows, not ORM objects: each value through its column type as the ORM would, without
+    building an object per record (which cost verify more than the hashing did)."""
     table: Any = AuditEntry.__table__  # type: ignore[attr-defined]
     columns = [table.c.seq, table.c.entry_hash, table.c.chain_hash]
     columns += [table.c[name] for name in CONTENT_FIELDS]
-    after = 0
     while True:
         with engine.connect() as conn:
             page = conn.execute(

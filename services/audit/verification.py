@@ -11,10 +11,7 @@ reports names sequence numbers and checks, never what a record says.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -24,10 +21,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from services.audit.anchoring import Anchor, file_anchor
+from services.audit.anchoring import Anchor
 from services.audit.blocks import BlockCheck
-from services.audit.chain import Checkpoint, Stored, verify
+from services.audit.chain import Checkpoint, MerkleAccumulator, Stored, verify
 from services.audit.models import AuditEntry
+from services.audit.resume import Verified, digests
 from services.audit.reviews import (
     Review,
     index_problem,
@@ -37,7 +35,7 @@ from services.audit.reviews import (
 )
 from services.audit.rotation import announced, out_of_period
 from services.audit.sealing import stored_checkpoints, stored_records
-from services.audit.store import AuditStore, alias_links, sealed_links
+from services.audit.store import alias_links, sealed_links
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +52,8 @@ class TrailVerdict:
     failed: Check | None = None  # the check that found the problem
     links_checked: bool = True  # the keyed chain links too (with the chain key)
     anchored: int = 0  # the largest tree an anchor outside the store vouches for
+    verified: Verified | None = None  # intact: what to keep to resume from its head
+    resumed_at: int = 0  # the records before this were verified before, not walked again
 
     @property
     def ok(self) -> bool:
@@ -75,6 +75,7 @@ def verify_trail(
     chain_keys: Sequence[bytes] = (),
     counted: Callable[[Iterable[Stored]], Iterable[Stored]] = identity,
     settle_s: float = SETTLE_S,
+    resume: Verified | None = None,
 ) -> TrailVerdict:
     """Verify the trail in ``engine``'s store with public material only: every record's
     hash and number, every checkpoint's signature (by the key it names, ``public_keys``
@@ -82,7 +83,9 @@ def verify_trail(
     outside it. It fails, naming why, when an anchored checkpoint is missing from the store
     or disagrees with another, when the store is shorter than an anchor says, and when no
     anchor covers the store's head. With ``chain_keys`` (the audit service's secret) the
-    keyed chain links are checked too. ``counted`` sees each record as it is walked.
+    keyed chain links are checked too. ``counted`` sees each record as it is walked. With
+    ``resume`` (an earlier intact verdict's ``verified``), only the records after its head
+    are walked (services/audit/resume.py says what that proves).
     Raises what the database driver or an anchor raise when they cannot be read."""
     outside = anchors()  # before the store's: a checkpoint is committed, then anchored
     in_db = stored_checkpoints(engine)
@@ -101,15 +104,22 @@ def verify_trail(
                 f"{missing[0].created_at} is in {anchor.where} but not (as signed) in the store",
                 "anchor",
             )
+    start = resume.walked if resume is not None else None
+    if resume is not None:
+        gone = _resumed_problem(resume, merged)
+        if gone is not None:
+            return TrailVerdict(0, 0, gone, "anchor")
     sealed: Links = set()
     reviews: set[Review] = set()
-    since: dict[str, int] = {}  # signing key -> the record that brought it in
-    blocks = BlockCheck()
+    since = dict(resume.since) if resume else {}  # signing key -> the record bringing it in
+    blocks = BlockCheck(start.size if start else 0, resume.block_leaves if resume else [])
+    after = start.size if start else 0
     verdict = verify(
         chain_keys,
-        _indexed_into(sealed, reviews, since, blocks, counted(stored_records(engine))),
+        _indexed_into(sealed, reviews, since, blocks, counted(stored_records(engine, after=after))),
         list(merged.values()),
         public_keys,
+        start,
     )
     linked = bool(chain_keys)
     if verdict.problem is not None:
@@ -123,13 +133,17 @@ def verify_trail(
     anchored, short = _anchored(anchors, outside, verdict.records, settle_s)
     if short is not None:
         return TrailVerdict(verdict.records, verdict.checkpoints, short, "anchor", linked, anchored)
-    alias_problem = _alias_problem(engine, sealed, verdict.records)
+    links = (resume.links if resume else set()) | digests(sealed)
+    alias_problem = _alias_problem(engine, links, verdict.records)
     if alias_problem is not None:
         return TrailVerdict(
             verdict.records, verdict.checkpoints, alias_problem, "alias_index", linked, anchored
         )
     indexed = review_index(engine)  # read before what was sealed after the walk
-    review_problem = index_problem(indexed, reviews | reviews_after(engine, verdict.records))
+    kept = (resume.reviews if resume else set()) | digests(reviews)
+    review_problem = index_problem(
+        digests(indexed), kept | digests(reviews_after(engine, verdict.records))
+    )
     if review_problem is not None:
         return TrailVerdict(
             verdict.records, verdict.checkpoints, review_problem, "review_index", linked, anchored
@@ -140,7 +154,31 @@ def verify_trail(
         return TrailVerdict(
             verdict.records, verdict.checkpoints, block_problem, "block_index", linked, anchored
         )
-    return TrailVerdict(verdict.records, verdict.checkpoints, None, None, linked, anchored)
+    at_head = [c for c in merged.values() if c.tree_size == verdict.records]
+    keep = (
+        Verified(verdict.walked, at_head[0].signature, links, kept, since, blocks.leaves_hex)
+        if verdict.walked is not None and at_head and verdict.records > 0
+        else None
+    )
+    return TrailVerdict(
+        verdict.records, verdict.checkpoints, None, None, linked, anchored, keep, after
+    )
+
+
+def _resumed_problem(resume: Verified, merged: Mapping[str, Checkpoint]) -> str | None:
+    """Why the trail cannot be resumed from ``resume``: its checkpoint is no longer in the
+    store or its anchors as signed, or does not head the tree and chain kept."""
+    size = resume.walked.size
+    cp = merged.get(resume.signature)
+    if cp is None:
+        return (
+            f"the checkpoint of {size} records verified last is in neither the store nor its "
+            "anchors, as signed: the trail was rewritten (or --resume names another trail's file)"
+        )
+    root = MerkleAccumulator.resume(resume.walked.peaks).root().hex()
+    if (cp.tree_size, cp.root, cp.chain_head) != (size, root, resume.walked.chain_head):
+        return f"the --resume file does not match the checkpoint of {size} records it names"
+    return None
 
 
 def _disagreement(checkpoints: Sequence[Checkpoint]) -> str | None:
@@ -199,9 +237,10 @@ def _reach(anchors: Sequence[Anchor]) -> int:
     return min((a.size for a in anchors), default=0)
 
 
-def _alias_problem(engine: Engine, sealed: Links, records: int) -> str | None:
-    indexed = alias_links(engine)
-    added = indexed - sealed - _links_after(engine, records)  # read after the index
+def _alias_problem(engine: Engine, sealed: set[str], records: int) -> str | None:
+    """``sealed``: digests (resume.py) of the links the records walked make."""
+    indexed = digests(alias_links(engine))
+    added = indexed - sealed - digests(_links_after(engine, records))  # read after the index
     removed = sealed - indexed
     if added or removed:
         return (
@@ -246,67 +285,3 @@ def _links_after(engine: Engine, seq: int) -> Links:
             {"subject_key": subject, "source_agency": agency, "subject_aliases": aliases}
         )
     return links
-
-
-class _Halted(Exception):
-    """The service is stopping: the walk ends at the next record."""
-
-
-async def verify_every(
-    every_s: float, store: AuditStore, *, stop: asyncio.Event, report: Callable[[bool], None]
-) -> None:
-    """Verify the trail now and then every ``every_s`` seconds until ``stop``, off the event
-    loop. ``report`` gets each verdict (True intact); a failed one is logged as an ERROR
-    starting ``ALERT``. A trail that cannot be read is logged, by the error's type only (its
-    text may quote data), and reported as nothing: it is not a verdict. Never raises."""
-    halt = threading.Event()  # ``stop`` is the loop's; the walk runs in a thread
-    stopping = asyncio.ensure_future(stop.wait())
-    stopping.add_done_callback(lambda _: halt.set())
-    try:
-        while not stop.is_set():
-            await _verify_once(store, halt, report)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=every_s)
-    finally:
-        stopping.cancel()
-
-
-async def _verify_once(
-    store: AuditStore, halt: threading.Event, report: Callable[[bool], None]
-) -> None:
-    def until_halted(records: Iterable[Stored]) -> Iterator[Stored]:
-        for record in records:
-            if halt.is_set():
-                raise _Halted
-            yield record
-
-    try:
-        verdict = await asyncio.to_thread(
-            verify_trail,
-            store.engine,
-            chain_keys=store.sealing.chain_keys(),
-            public_keys=store.sealing.public_keys(),
-            anchors=lambda: _file_anchors(store),
-            counted=until_halted,
-        )
-    except _Halted:
-        return
-    except Exception as exc:
-        log.error("audit trail not verified: cannot read it (%s)", type(exc).__name__)
-        return
-    report(verdict.ok)
-    if verdict.ok:
-        log.info(
-            "audit trail verified: %d record(s), %d signed checkpoint(s) agree",
-            verdict.records,
-            verdict.checkpoints,
-        )
-    else:
-        log.error("ALERT audit trail verification failed: %s", verdict.problem)
-
-
-def _file_anchors(store: AuditStore) -> list[Anchor]:
-    """The service's own check: against the checkpoint file (the topic is ``infoshare
-    audit verify``'s to read)."""
-    path = store.sealing.checkpoint_file
-    return [file_anchor(path)] if path is not None else []

@@ -167,3 +167,37 @@ def test_audit_verify_catches_an_alias_index_altered_by_hand(
     result = CliRunner().invoke(app, ["audit", "verify", "--no-topic"], env=env)
     assert result.exit_code == 1, result.output
     assert "TAMPERED: the alias index (audit_subject_alias) differs" in result.output
+
+
+def test_audit_verify_resume_walks_what_was_sealed_since_the_last_intact_run(
+    database_url: str, tmp_path: Path, keyring: Keyring, keyring_path: Path
+) -> None:
+    store = _store(database_url, tmp_path, keyring, every=5)
+    t0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+
+    def batch(start: int) -> None:
+        store.add_batch(
+            [
+                _record(i, recipient="la-northshire", decision=AuditOutcome.SHARED, at=t0)
+                for i in range(start, start + 6)
+            ]
+        )
+
+    env = {
+        "INFOSHARE_KEYRING_FILE": str(keyring_path),
+        "INFOSHARE_AUDIT_DATABASE_URL": database_url,
+        "INFOSHARE_AUDIT_CHECKPOINT_FILE": str(tmp_path / "checkpoints.jsonl"),
+    }
+    kept = tmp_path / "verified.json"
+    command = ["audit", "verify", "--no-topic", "--resume", str(kept)]
+    batch(1)
+    first = CliRunner().invoke(app, command, env=env)
+    assert first.exit_code == 0 and "intact: 6 record(s)" in first.output, first.output
+    batch(7)
+    second = CliRunner().invoke(app, command, env=env)
+    assert second.exit_code == 0, second.output
+    assert "records 7..12 walked, the 6 before them proved intact" in second.output
+
+    kept.write_text("not ours")
+    refused = CliRunner().invoke(app, command, env=env)
+    assert refused.exit_code == 2 and "cannot read --resume" in refused.output

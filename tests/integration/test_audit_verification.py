@@ -22,7 +22,8 @@ from services.audit.app import AuditSettings, create_app
 from services.audit.chain import Stored
 from services.audit.sealing import sealing_from
 from services.audit.store import AuditStore
-from services.audit.verification import TrailVerdict, verify_every, verify_trail
+from services.audit.verification import TrailVerdict, verify_trail
+from services.audit.verify_schedule import verify_every
 from services.backbone import kafka
 from services.backbone.audit_contract import AuditOutcome, AuditRecord
 from services.backbone.kafka_access import KafkaAccess
@@ -186,6 +187,7 @@ async def test_the_service_verifies_its_trail_and_its_gauge_turns_to_0_when_tamp
         kafka_bootstrap=kafka_access.bootstrap,
         topic_namespace=namespace,
         audit_verify_every_s=0.2,
+        audit_verify_full_every_s=0,  # an old record edited: found by a full walk
     )
     app = create_app(settings)
     records = [_record(i) for i in range(1, 5)]
@@ -346,3 +348,28 @@ def test_a_child_is_found_under_every_audit_subject_key_after_a_rotation(
     assert refused.value.status_code == 409
     child = find_child(ChildQuery(nhs_number="9999999468"), mixed, ring.keys_of("audit_subject"))
     assert [r.offset_in for r in mixed.by_subject(child.subject_keys, limit=10)] == [3]
+
+
+async def test_the_services_checks_after_the_first_walk_only_what_was_sealed_since(
+    database_url: str, tmp_path: Path, keyring: Keyring, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="services.audit.verification")
+    store = _store(database_url, tmp_path / "cp.jsonl", keyring)
+    store.add_batch([_record(i) for i in range(1, 5)])
+    stop, reports = asyncio.Event(), list[bool]()
+    task = asyncio.create_task(
+        verify_every(0.05, store, stop=stop, report=reports.append, full_every_s=3600)
+    )
+    await eventually("the first check", lambda: _async(len(reports) >= 1))
+    store.add_batch([_record(i) for i in range(5, 8)])
+    await eventually(
+        "a check of the records sealed since",
+        lambda: _async("7 record(s) (3 walked)" in caplog.text),
+    )
+    stop.set()
+    await task
+    assert all(reports) and "4 record(s) (4 walked)" in caplog.text
+
+
+async def _async(value: bool) -> bool:
+    return value

@@ -1,0 +1,103 @@
+"""What a verifier keeps to verify the trail again from where it last proved it intact
+(``infoshare audit verify --resume FILE``): the signed checkpoint it ended on, where its
+walk stood, and digests of what the derived indexes had to say of the records it walked.
+
+A resumed verification proves that the trail only grew since: the checkpoint it ended on
+is still in the store and its anchors, as signed, and the records after it extend that
+very tree and chain to the signed heads after it. It does not read the records before it
+again, so an edit made to them afterwards is found by the next full verification (without
+``--resume``), as it is by any inclusion proof, whose signed root no longer matches. The
+alias and review indexes are compared whole, against the digests kept here.
+
+The file holds hashes and sequence numbers only, never what a record says. It is the
+verifier's, not the hub's: kept outside the store, like an anchor.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from services.audit.chain import Walked
+from services.backbone.private_files import open_private
+
+FORMAT = "infoshare-audit-verified/1"
+
+
+def digests(items: Iterable[tuple[Any, ...]]) -> set[str]:
+    """Each index entry (a tuple of strings) as a short digest: compared, never read."""
+    return {
+        hashlib.sha256("\x1f".join(str(part) for part in item).encode()).hexdigest()[:32]
+        for item in items
+    }
+
+
+@dataclass
+class Verified:
+    walked: Walked  # where the walk ended: a signed checkpoint's size
+    signature: str  # the signature of the checkpoint it ended on
+    links: set[str] = field(default_factory=set)  # digests of the alias links sealed
+    reviews: set[str] = field(default_factory=set)  # digests of the reviews sealed
+    since: dict[str, int] = field(default_factory=dict)  # signing key: the record it came in
+    block_leaves: list[str] = field(default_factory=list)  # the part block at the end
+
+    def to_json(self) -> bytes:
+        doc = {
+            "format": FORMAT,
+            "walked": asdict(self.walked),
+            "signature": self.signature,
+            "links": sorted(self.links),
+            "reviews": sorted(self.reviews),
+            "since": self.since,
+            "block_leaves": self.block_leaves,
+        }
+        return orjson.dumps(doc)
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> Verified:
+        """ValueError naming what is wrong with a file that is not one of ours."""
+        try:
+            doc = orjson.loads(raw)
+            if doc.get("format") != FORMAT:
+                raise ValueError(f"not a {FORMAT} file")
+            w = doc["walked"]
+            return cls(
+                walked=Walked(
+                    int(w["size"]),
+                    [(int(c), str(h)) for c, h in w["peaks"]],
+                    str(w["chain_head"]),
+                    int(w["key_at"]),
+                ),
+                signature=str(doc["signature"]),
+                links=set(doc["links"]),
+                reviews=set(doc["reviews"]),
+                since={str(k): int(v) for k, v in doc["since"].items()},
+                block_leaves=[str(h) for h in doc["block_leaves"]],
+            )
+        except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"not a {FORMAT} file ({type(exc).__name__})") from None
+
+
+def load(path: Path) -> Verified | None:
+    """The state kept at ``path``; None if there is none yet (ValueError if unreadable)."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    return Verified.from_json(raw)
+
+
+def save(path: Path, state: Verified) -> None:
+    """Replace the file at ``path`` whole (0600), or leave it as it was."""
+    partial = path.with_name(path.name + ".partial")
+    with open_private(partial, "wb") as out:
+        out.write(state.to_json())
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(partial, path)
