@@ -186,3 +186,35 @@ def bench_agencies(
 
     results = run(default_cache_dir(), requests=requests, concurrency=concurrency, say=_say)
     _show(report(results, concurrency=concurrency), write, "## Agency services")
+
+
+@app.command("delivery")
+def bench_delivery(
+    deliveries: Annotated[
+        int, typer.Option(min=1000, help="deliveries through each path, after a warm-up")
+    ] = 20000,
+    subscriptions: Annotated[
+        int, typer.Option(min=1, max=64, help="webhook subscriptions, each a share of the load")
+    ] = 4,
+    page: Annotated[int, typer.Option(min=1, max=1000, help="inbox page size (limit)")] = 1000,
+    py_spy: Annotated[
+        Path | None,
+        typer.Option(help="sample the delivery service with py-spy into this file (.svg, .json)"),
+    ] = None,
+    write: WriteSection = None,
+) -> None:
+    """The delivery service on a broker of its own: webhook deliveries/s to a local receiver
+    that checks every signature, and pull-inbox items/s read and acknowledged by a
+    recipient, each beside a bare httpx loop against the same receiver in the same run."""
+    from deploy.bench.delivery import run
+    from deploy.bench.delivery_report import HEADING, report
+
+    results = run(
+        default_cache_dir(),
+        deliveries=deliveries,
+        subscriptions=subscriptions,
+        page=page,
+        say=_say,
+        py_spy=py_spy,
+    )
+    _show(report(results), write, HEADING)
