@@ -1,5 +1,6 @@
 """Webhook push: one worker per active webhook subscription, each sending its queue one
-notification at a time in event-number order (so one child's events arrive in order),
+notification at a time in event-number order (so one child's events arrive in order), a
+window of up to ``WINDOW`` read at once and those the endpoint took recorded together,
 retrying with backoff behind a circuit breaker per endpoint, dead-lettering what is still
 undelivered at the retry horizon, and sending heartbeats when there is nothing to say.
 
@@ -45,6 +46,7 @@ from services.delivery.webhook import PushOutcome, WebhookSender
 
 log = logging.getLogger(__name__)
 PUSH_MARGIN_S = 5.0
+WINDOW = 64  # notifications read, pushed in order and recorded together
 MIN_WAIT_S = 0.02  # never spin: even a wait that is already over yields this long
 
 
@@ -143,22 +145,54 @@ class Dispatcher:
                 return
             if sub.status != Status.ACTIVE.value or sub.channel != Channel.WEBHOOK.value:
                 return
-            # Held for longer than one push can take, so no standby starts it meanwhile.
-            longest = timedelta(seconds=self.sender.timeout_s + PUSH_MARGIN_S)
-            if lease is not None and not await asyncio.to_thread(lease.held, longest):
+            if lease is not None and not await asyncio.to_thread(lease.held, self._longest):
                 await self.changes.wait(self.poll_s)  # another replica pushes it
                 continue
             assert sub.endpoint is not None
-            head = await asyncio.to_thread(queue.head, self.store, sub_id)
-            if head is None:
+            window = await asyncio.to_thread(queue.window, self.store, sub_id, WINDOW)
+            if not window:
                 last_sent = await self._idle(sub, last_sent)
                 continue
             self._pushing.add(sub_id)
             try:
-                if await self._push(sub, head):
+                if await self._push_window(sub, window, lease):
                     last_sent = time.monotonic()
             finally:
                 self._pushing.discard(sub_id)
+
+    @property
+    def _longest(self) -> timedelta:
+        """A lease is held for longer than one push can take, so no standby starts the
+        subscription meanwhile."""
+        return timedelta(seconds=self.sender.timeout_s + PUSH_MARGIN_S)
+
+    async def _push_window(
+        self, sub: SubscriptionRow, window: list[queue.Queued], lease: Lease | None
+    ) -> bool:
+        """Push the window's notifications one at a time, in order, until one is not taken
+        (it was retried, dead-lettered or left waiting, and recorded so); then record those
+        taken in one write. True if any was taken. The secret is opened once per window, and
+        a status change made meanwhile is seen at the next window."""
+        taken: list[queue.Queued] = []
+        secret = await self._secret(sub)
+        try:
+            for head in window:
+                if self._stopping:
+                    break
+                if lease is not None and not await asyncio.to_thread(lease.held, self._longest):
+                    break
+                if not await self._push(sub, head, secret=secret):
+                    break
+                taken.append(head)
+        finally:
+            if taken:  # also when stopping: what an endpoint took is recorded
+                await asyncio.to_thread(
+                    queue.mark_delivered_all,
+                    self.store,
+                    [q.notification for q in taken],
+                    now=datetime.now(UTC),
+                )
+        return bool(taken)
 
     async def _idle(self, sub: SubscriptionRow, last_sent: float) -> float:
         """Nothing queued: send a heartbeat if one is due, else wait for news."""
@@ -189,9 +223,9 @@ class Dispatcher:
         )
         return last_sent
 
-    async def _push(self, sub: SubscriptionRow, head: queue.Queued) -> bool:
+    async def _push(self, sub: SubscriptionRow, head: queue.Queued, *, secret: str | None) -> bool:
         """Try the head of the queue once if it is due and its endpoint's breaker allows;
-        True if the endpoint took it.
+        True if the endpoint took it (the caller records it delivered).
 
         The retry horizon counts from when a notification became the head (a fresh one, a
         resent one and every one queued while its subscription was off start afresh), so
@@ -246,12 +280,12 @@ class Dispatcher:
                 orjson.dumps(body),
                 idempotency_key=idempotency_key(sub.id, n.event_number),
                 event_number=n.event_number,
+                secret=secret,
             )
             seen.pushed(span, sub.agency, outcome)
         now = datetime.now(UTC)
         self._record(breaker, outcome)
         if outcome.ok:
-            await asyncio.to_thread(queue.mark_delivered, self.store, n, now=now)
             return True
         if outcome.gone:
             await self._turn_off(sub.id)
@@ -276,15 +310,28 @@ class Dispatcher:
         )
         return False
 
-    async def _post(
-        self, sub: SubscriptionRow, body: bytes, *, idempotency_key: str, event_number: int | None
-    ) -> PushOutcome:
-        """Sign with the subscription's secret (opened for this one push) and send."""
-        assert sub.endpoint is not None
+    async def _secret(self, sub: SubscriptionRow) -> str | None:
+        """The subscription's signing secret, opened; None (logged) if it cannot be read."""
         try:
-            secret = await asyncio.to_thread(webhook_secrets.signing_secret, self.store, sub.id)
+            return await asyncio.to_thread(webhook_secrets.signing_secret, self.store, sub.id)
         except SecretUnreadable as exc:
             log.error("subscription %s: its webhook secret cannot be read (%s)", sub.id, exc)
+            return None
+
+    async def _post(
+        self,
+        sub: SubscriptionRow,
+        body: bytes,
+        *,
+        idempotency_key: str,
+        event_number: int | None,
+        secret: str | None = None,
+    ) -> PushOutcome:
+        """Sign with the subscription's secret (``secret``, or opened for this one push)
+        and send."""
+        assert sub.endpoint is not None
+        secret = secret if secret is not None else await self._secret(sub)
+        if secret is None:
             return PushOutcome(ok=False, error="the webhook secret cannot be read")
         return await self.sender.post(
             sub.endpoint,

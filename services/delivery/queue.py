@@ -3,15 +3,19 @@ each push, ranges to re-read or send again, and what was given up (the alerts)."
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, update
+from sqlalchemy import Table, bindparam, case, func, update
 from sqlmodel import Session, col, select
 
 from services.delivery.model import State
 from services.delivery.store import DeliveryStore, db_time, utc
 from services.delivery.tables import DeliveryRow, NotificationRow, SubscriptionRow
+
+_NOTIFICATION: Table = NotificationRow.__table__  # type: ignore[attr-defined]
+_SUBSCRIPTION: Table = SubscriptionRow.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -23,8 +27,15 @@ class Queued:
 def head(store: DeliveryStore, sub_id: str) -> Queued | None:
     """The pending notification with the lowest event number: pushes go one at a time, in
     order, so a child's events arrive in the order they happened."""
+    first = window(store, sub_id, 1)
+    return first[0] if first else None
+
+
+def window(store: DeliveryStore, sub_id: str, size: int) -> list[Queued]:
+    """The ``size`` pending notifications with the lowest event numbers, in order: the
+    head, and those to push after it if it is taken."""
     with store.read() as s:
-        found = s.exec(
+        rows = s.exec(
             select(NotificationRow, DeliveryRow)
             .join(DeliveryRow, col(DeliveryRow.seq) == col(NotificationRow.delivery_seq))
             .where(
@@ -32,9 +43,9 @@ def head(store: DeliveryStore, sub_id: str) -> Queued | None:
                 col(NotificationRow.state) == State.PENDING.value,
             )
             .order_by(col(NotificationRow.event_number))
-            .limit(1)
-        ).first()
-    return Queued(*found) if found else None
+            .limit(size)
+        ).all()
+    return [Queued(n, d) for n, d in rows]
 
 
 def entries(store: DeliveryStore, sub_id: str, low: int, high: int) -> list[Queued]:
@@ -83,19 +94,51 @@ def start(store: DeliveryStore, queued: NotificationRow, *, now: datetime) -> bo
 def mark_delivered(store: DeliveryStore, queued: NotificationRow, *, now: datetime) -> bool:
     """The endpoint answered 2xx: delivered and acknowledged. False (nothing changed) if
     the row is no longer as the worker read it."""
+    return mark_delivered_all(store, [queued], now=now) == 1
+
+
+def mark_delivered_all(
+    store: DeliveryStore, queued: Sequence[NotificationRow], *, now: datetime
+) -> int:
+    """:func:`mark_delivered` for each of ``queued`` (one subscription's), in one write;
+    how many were still as the worker read them, and so marked. Each row is changed by one
+    UPDATE whose WHERE is the check (pending, the same attempts and horizon start), so a
+    resend or a switch back on meanwhile is never undone."""
+    table, subs = _NOTIFICATION, _SUBSCRIPTION
+    change = (
+        update(table)
+        .where(
+            table.c.id == bindparam("row_id"),
+            table.c.state == State.PENDING.value,
+            table.c.attempts == bindparam("row_attempts"),
+            table.c.queued_at == bindparam("row_queued_at"),
+        )
+        .values(state=State.DELIVERED.value, acknowledged=True, settled_at=db_time(now))
+        .values(last_error=None)
+    )
+    marked: list[NotificationRow] = []
     with store.write() as s:
-        row = _as_read(s, queued)
-        if row is None:
-            return False
-        row.state, row.acknowledged = State.DELIVERED.value, True
-        row.settled_at, row.last_error = db_time(now), None
-        s.add(row)
-        sub = s.get(SubscriptionRow, row.subscription_id)
-        if sub is not None:
-            sub.acked_through = max(sub.acked_through, row.event_number)
-            sub.last_error = None
-            s.add(sub)
-        return True
+        conn = s.connection()
+        for one in queued:
+            done = conn.execute(
+                change,
+                {"row_id": one.id, "row_attempts": one.attempts, "row_queued_at": one.queued_at},
+            )
+            if done.rowcount == 1:
+                marked.append(one)
+        if marked:
+            highest = max(n.event_number for n in marked)
+            conn.execute(
+                update(subs)
+                .where(subs.c.id == marked[0].subscription_id)
+                .values(
+                    acked_through=case(
+                        (subs.c.acked_through < highest, highest), else_=subs.c.acked_through
+                    ),
+                    last_error=None,
+                )
+            )
+    return len(marked)
 
 
 def mark_failed(

@@ -126,7 +126,7 @@ async def _push_head(dispatcher: Dispatcher, sub_id: str) -> bool:
     sub = subscriptions.get(dispatcher.store, sub_id)
     head = queue.head(dispatcher.store, sub_id)
     assert head is not None
-    return await dispatcher._push(sub, head)
+    return await dispatcher._push_window(sub, [head], None)
 
 
 def _only(store: DeliveryStore, sub_id: str) -> NotificationRow:
@@ -235,3 +235,35 @@ async def test_one_agencys_failing_endpoint_does_not_stop_another_agencys(
     assert not await _push_head(dispatcher, la.id)  # opens LA's breaker for that host
     assert await _push_head(dispatcher, ed.id)  # ED's own breaker for it is closed
     assert endpoint.calls == [la.id, ed.id]
+
+
+async def test_a_window_is_pushed_in_order_until_one_is_not_taken(tmp_path: Path) -> None:
+    """Up to a window of notifications is read at once and pushed one at a time in order;
+    those taken before the first failure are recorded delivered together, the failed one is
+    retried later, and those after it were not sent at all."""
+    store, letters = _store(tmp_path), Letters()
+    sub = _webhook(store)
+    for _ in range(5):
+        _deliver(store)
+    endpoint = Endpoint(OK, OK, BAD_REQUEST)
+    dispatcher = _dispatcher(store, endpoint, letters)
+    window = queue.window(store, sub.id, 10)
+    assert [q.notification.event_number for q in window] == [1, 2, 3, 4, 5]
+
+    assert await dispatcher._push_window(subscriptions.get(store, sub.id), window, None)
+    assert len(endpoint.calls) == 3  # the fourth and fifth never went out
+    with store.read() as s:
+        rows = s.exec(
+            select(NotificationRow)
+            .where(col(NotificationRow.subscription_id) == sub.id)
+            .order_by(col(NotificationRow.event_number))
+        ).all()
+    assert [(r.state, r.attempts) for r in rows] == [
+        (State.DELIVERED.value, 0),
+        (State.DELIVERED.value, 0),
+        (State.PENDING.value, 1),
+        (State.PENDING.value, 0),
+        (State.PENDING.value, 0),
+    ]
+    assert subscriptions.get(store, sub.id).acked_through == 2
+    assert [q.notification.event_number for q in queue.window(store, sub.id, 10)] == [3, 4, 5]
