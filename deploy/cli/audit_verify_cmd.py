@@ -135,14 +135,19 @@ def verify_cmd(
         if verdict.resumed_at
         else f"{verdict.records} record(s)"
     )
-    if resume is not None and verdict.verified is not None:
-        kept.save(resume, verdict.verified)
     out.print(
         f"[bold green]intact[/]: {walked}, hashes verified; "
         f"{verdict.checkpoints} signed checkpoint(s) agree; anchored outside the store up to "
         f"{verdict.anchored}; {links}; the alias, review and Merkle block indexes match",
         highlight=False,
     )
+    if resume is not None and verdict.verified is not None:
+        try:
+            kept.save(resume, verdict.verified)
+        except OSError as exc:
+            raise fail(
+                f"intact, but --resume {resume} cannot be written: {exc}", BAD_INPUT
+            ) from None
 
 
 def _material(

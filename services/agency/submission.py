@@ -121,11 +121,19 @@ def _store_all(intake: Intake, batch: Sequence[_Taken]) -> list[Accepted | Excep
     """Each submission of ``batch`` as :func:`submit` promises, in three steps for all of
     them: a retry is answered before anything else happens (it links nobody again); the
     person index resolves every subject in one transaction; the outbox takes every
-    submission's records in one more."""
+    submission's records in one more. A request whose key an earlier one of the batch
+    carries waits for that one's answer, and is then answered as a retry is."""
     answers: dict[int, Accepted | Exception] = {}
     todo: list[int] = []
+    keys: set[str] = set()
+    later: list[int] = []  # the same key as one before it in this batch
     for n, taken in enumerate(batch):
         sub = taken.submission
+        if sub.idempotency_key is not None:
+            if sub.idempotency_key in keys:
+                later.append(n)
+                continue
+            keys.add(sub.idempotency_key)
         try:
             earlier = intake.outbox.replay(
                 agency=intake.agency,
@@ -164,6 +172,8 @@ def _store_all(intake: Intake, batch: Sequence[_Taken]) -> list[Accepted | Excep
         )
     stored = intake.outbox.accept_all(list(new.values()), now=datetime.now(UTC)) if new else []
     answers.update(zip(new, stored, strict=True))
+    for n in later:  # now a retry of a stored request, or (if that one failed) a first try
+        (answers[n],) = _store_all(intake, [batch[n]])
     return [answers[n] for n in range(len(batch))]
 
 

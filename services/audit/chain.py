@@ -249,6 +249,7 @@ def verify(
     checkpoints: Sequence[Checkpoint],
     public: Mapping[str, Ed25519PublicKey],
     start: Walked | None = None,
+    keep_at: int | None = None,
 ) -> Verdict:
     """Walk ``records`` (in the order the store returns them, by sequence number) and stop
     at the first problem: a record whose content no longer gives its stored hash (edited),
@@ -265,7 +266,9 @@ def verify(
     ``public``: the signing keys' public halves by key id, oldest first; each checkpoint is
     checked with the key it names, and a larger tree may not be signed by an older key than
     a smaller one was. ``start``: carry on from an earlier walk (``records`` then begin
-    after it); checkpoints within it are checked for their signatures only."""
+    after it); checkpoints within it are checked for their signatures only. The verdict's
+    ``walked`` is where the walk stood after record ``keep_at`` (a checkpoint's size; None:
+    the last record), for a later walk to carry on from."""
     ranks = {key_id: rank for rank, key_id in enumerate(public)}
     ordered = sorted(checkpoints, key=lambda c: (c.tree_size, ranks.get(c.key_id, -1)))
     newest = -1
@@ -284,6 +287,7 @@ def verify(
     due = next(pending, None)
     checked = 0
     chain = _ChainKeys(keys, at=start.key_at if start else 0)
+    kept = start if keep_at is not None and keep_at <= tree.size else None
     for expected, stored in enumerate(records, start=tree.size + 1):
         problem = _check_one(chain, expected, stored, previous)
         if problem is not None:
@@ -296,6 +300,8 @@ def verify(
                 return Verdict(expected, checked, problem)
             checked += 1
             due = next(pending, None)
+        if expected == keep_at:
+            kept = Walked(tree.size, tree.peaks, previous.hex(), chain.at)
     if due is not None:
         last = ordered[-1]
         return Verdict(
@@ -308,9 +314,9 @@ def verify(
                 f"the store holds {tree.size}",
             ),
         )
-    return Verdict(
-        tree.size, checked, None, Walked(tree.size, tree.peaks, previous.hex(), chain.at)
-    )
+    if keep_at is None:
+        kept = Walked(tree.size, tree.peaks, previous.hex(), chain.at)
+    return Verdict(tree.size, checked, None, kept)
 
 
 class _ChainKeys:

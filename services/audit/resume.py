@@ -15,8 +15,10 @@ verifier's, not the hub's: kept outside the store, like an anchor.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import tempfile
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -25,17 +27,13 @@ from typing import Any
 import orjson
 
 from services.audit.chain import Walked
-from services.backbone.private_files import open_private
 
 FORMAT = "infoshare-audit-verified/1"
 
 
 def digests(items: Iterable[tuple[Any, ...]]) -> set[str]:
     """Each index entry (a tuple of strings) as a short digest: compared, never read."""
-    return {
-        hashlib.sha256("\x1f".join(str(part) for part in item).encode()).hexdigest()[:32]
-        for item in items
-    }
+    return {hashlib.sha256(orjson.dumps(list(item))).hexdigest()[:32] for item in items}
 
 
 @dataclass
@@ -46,6 +44,7 @@ class Verified:
     reviews: set[str] = field(default_factory=set)  # digests of the reviews sealed
     since: dict[str, int] = field(default_factory=dict)  # signing key: the record it came in
     block_leaves: list[str] = field(default_factory=list)  # the part block at the end
+    keyed: bool = True  # the chain links were checked (with the chain keys) up to the head
 
     def to_json(self) -> bytes:
         doc = {
@@ -56,6 +55,7 @@ class Verified:
             "reviews": sorted(self.reviews),
             "since": self.since,
             "block_leaves": self.block_leaves,
+            "keyed": self.keyed,
         }
         return orjson.dumps(doc)
 
@@ -79,6 +79,7 @@ class Verified:
                 reviews=set(doc["reviews"]),
                 since={str(k): int(v) for k, v in doc["since"].items()},
                 block_leaves=[str(h) for h in doc["block_leaves"]],
+                keyed=bool(doc["keyed"]),
             )
         except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"not a {FORMAT} file ({type(exc).__name__})") from None
@@ -95,9 +96,19 @@ def load(path: Path) -> Verified | None:
 
 def save(path: Path, state: Verified) -> None:
     """Replace the file at ``path`` whole (0600), or leave it as it was."""
-    partial = path.with_name(path.name + ".partial")
-    with open_private(partial, "wb") as out:
-        out.write(state.to_json())
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(partial, path)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)  # 0600
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(state.to_json())
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(name, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(name)
+        raise
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)  # the rename survives a power cut too
+    finally:
+        os.close(directory)

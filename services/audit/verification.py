@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -23,7 +23,7 @@ from sqlmodel import Session, col, select
 
 from services.audit.anchoring import Anchor
 from services.audit.blocks import BlockCheck
-from services.audit.chain import Checkpoint, MerkleAccumulator, Stored, verify
+from services.audit.chain import Checkpoint, MerkleAccumulator, Stored, Walked, verify
 from services.audit.models import AuditEntry
 from services.audit.resume import Verified, digests
 from services.audit.reviews import (
@@ -104,23 +104,31 @@ def verify_trail(
                 f"{missing[0].created_at} is in {anchor.where} but not (as signed) in the store",
                 "anchor",
             )
+    if resume is not None and chain_keys and not resume.keyed:
+        resume = None  # its links were never checked: a keyed verifier walks them all
     start = resume.walked if resume is not None else None
     if resume is not None:
         gone = _resumed_problem(resume, merged)
         if gone is not None:
             return TrailVerdict(0, 0, gone, "anchor")
-    sealed: Links = set()
-    reviews: set[Review] = set()
-    since = dict(resume.since) if resume else {}  # signing key -> the record bringing it in
-    blocks = BlockCheck(start.size if start else 0, resume.block_leaves if resume else [])
     after = start.size if start else 0
+    # What a later walk may carry on from: the largest signed head known now (records
+    # sealed while this one walks come after it, and the next walk reads them again).
+    bound = max((c.tree_size for c in merged.values()), default=0)
+    noted = _Noted(
+        bound=bound,
+        blocks=BlockCheck(after, resume.block_leaves if resume else []),
+        since=dict(resume.since) if resume else {},
+    )
     verdict = verify(
         chain_keys,
-        _indexed_into(sealed, reviews, since, blocks, counted(stored_records(engine, after=after))),
+        noted.walk(counted(stored_records(engine, after=after))),
         list(merged.values()),
         public_keys,
         start,
+        keep_at=bound,
     )
+    sealed, reviews, since, blocks = noted.links, noted.reviews, noted.since, noted.blocks
     linked = bool(chain_keys)
     if verdict.problem is not None:
         failed: Check = "anchor" if verdict.problem.kind == "truncated" else "chain"
@@ -133,16 +141,17 @@ def verify_trail(
     anchored, short = _anchored(anchors, outside, verdict.records, settle_s)
     if short is not None:
         return TrailVerdict(verdict.records, verdict.checkpoints, short, "anchor", linked, anchored)
-    links = (resume.links if resume else set()) | digests(sealed)
-    alias_problem = _alias_problem(engine, links, verdict.records)
+    before_links = resume.links if resume else set()
+    alias_problem = _alias_problem(engine, before_links | digests(sealed), verdict.records)
     if alias_problem is not None:
         return TrailVerdict(
             verdict.records, verdict.checkpoints, alias_problem, "alias_index", linked, anchored
         )
     indexed = review_index(engine)  # read before what was sealed after the walk
-    kept = (resume.reviews if resume else set()) | digests(reviews)
+    before_reviews = resume.reviews if resume else set()
     review_problem = index_problem(
-        digests(indexed), kept | digests(reviews_after(engine, verdict.records))
+        digests(indexed),
+        before_reviews | digests(reviews) | digests(reviews_after(engine, verdict.records)),
     )
     if review_problem is not None:
         return TrailVerdict(
@@ -154,15 +163,68 @@ def verify_trail(
         return TrailVerdict(
             verdict.records, verdict.checkpoints, block_problem, "block_index", linked, anchored
         )
-    at_head = [c for c in merged.values() if c.tree_size == verdict.records]
-    keep = (
-        Verified(verdict.walked, at_head[0].signature, links, kept, since, blocks.leaves_hex)
-        if verdict.walked is not None and at_head and verdict.records > 0
-        else None
-    )
+    keep = _kept(verdict.walked, merged, noted, resume, keyed=linked)
     return TrailVerdict(
         verdict.records, verdict.checkpoints, None, None, linked, anchored, keep, after
     )
+
+
+def _kept(
+    walked: Walked | None,
+    merged: Mapping[str, Checkpoint],
+    noted: _Noted,
+    resume: Verified | None,
+    *,
+    keyed: bool,
+) -> Verified | None:
+    """What to keep to resume from the walk's state at its bound (a signed head)."""
+    if walked is None or walked.size == 0:
+        return None
+    if resume is not None and walked == resume.walked:
+        return resume  # nothing new was signed: resume from the same head again
+    signature = next(c.signature for c in merged.values() if c.tree_size == walked.size)
+    return Verified(
+        walked,
+        signature,
+        (resume.links if resume else set()) | digests(noted.kept_links),
+        (resume.reviews if resume else set()) | digests(noted.kept_reviews),
+        noted.kept_since,
+        noted.kept_leaves,
+        keyed=keyed,
+    )
+
+
+@dataclass
+class _Noted:
+    """What the indexes should say of the records walked (the alias links each makes, the
+    review each is, the Merkle blocks) and where each signing key came in; and the same up
+    to ``bound``, the largest signed head when the walk began: what a later walk keeps."""
+
+    bound: int
+    blocks: BlockCheck
+    since: dict[str, int]
+    links: Links = field(default_factory=set)
+    reviews: set[Review] = field(default_factory=set)
+    kept_links: Links = field(default_factory=set)
+    kept_reviews: set[Review] = field(default_factory=set)
+    kept_since: dict[str, int] = field(default_factory=dict)
+    kept_leaves: list[str] = field(default_factory=list)
+
+    def walk(self, records: Iterable[Stored]) -> Iterator[Stored]:
+        """The records, unchanged, noted on the way."""
+        for record in records:
+            self.blocks.add(record.entry_hash)
+            self.links |= sealed_links(record.content)
+            review = sealed_review(record.content)
+            if review is not None:
+                self.reviews.add(review)
+            key = announced(record.content)
+            if key is not None:
+                self.since.setdefault(key, record.seq)
+            if record.seq == self.bound:
+                self.kept_links, self.kept_reviews = set(self.links), set(self.reviews)
+                self.kept_since, self.kept_leaves = dict(self.since), self.blocks.leaves_hex
+            yield record
 
 
 def _resumed_problem(resume: Verified, merged: Mapping[str, Checkpoint]) -> str | None:
@@ -249,28 +311,6 @@ def _alias_problem(engine: Engine, sealed: set[str], records: int) -> str | None
             "person id would find the wrong decisions"
         )
     return None
-
-
-def _indexed_into(
-    links: Links,
-    reviews: set[Review],
-    since: dict[str, int],
-    blocks: BlockCheck,
-    records: Iterable[Stored],
-) -> Iterator[Stored]:
-    """The records, unchanged, noting on the way what the indexes should say of them (the
-    alias links each makes, the review each is, the Merkle blocks) and where each signing
-    key came in."""
-    for record in records:
-        blocks.add(record.entry_hash)
-        links |= sealed_links(record.content)
-        review = sealed_review(record.content)
-        if review is not None:
-            reviews.add(review)
-        key = announced(record.content)
-        if key is not None:
-            since.setdefault(key, record.seq)
-        yield record
 
 
 def _links_after(engine: Engine, seq: int) -> Links:

@@ -28,9 +28,13 @@ class Batcher(Generic[T, R]):
         self._waiting: list[tuple[T, asyncio.Future[R]]] = []
         self._draining: asyncio.Task[None] | None = None
         self._thread: ThreadPoolExecutor | None = None
+        self._closed = False
 
     async def run(self, item: T) -> R:
-        """``item``'s answer from ``work``, raised if it is an exception."""
+        """``item``'s answer from ``work``, raised if it is an exception (RuntimeError once
+        the batcher is closed: the service is stopping)."""
+        if self._closed:
+            raise RuntimeError(f"{self._name}: closed, the service is stopping")
         loop = asyncio.get_running_loop()
         answer: asyncio.Future[R] = loop.create_future()
         self._waiting.append((item, answer))
@@ -40,28 +44,41 @@ class Batcher(Generic[T, R]):
 
     async def _drain(self) -> None:
         loop = asyncio.get_running_loop()
-        if self._thread is None:
-            self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=self._name)
-        while self._waiting:
-            batch, self._waiting = self._waiting[: self._max], self._waiting[self._max :]
-            try:
-                answers = await loop.run_in_executor(
-                    self._thread, self._work, [item for item, _ in batch]
-                )
-                if len(answers) != len(batch):
-                    raise RuntimeError(f"{self._name}: {len(answers)} answers to {len(batch)}")
-            except Exception as exc:
-                answers = [exc] * len(batch)
-            for (_, future), answer in zip(batch, answers, strict=True):
-                if future.done():  # its caller went away; the work was done regardless
-                    continue
-                if isinstance(answer, Exception):
-                    future.set_exception(answer)
-                else:
-                    future.set_result(answer)
+        batch: list[tuple[T, asyncio.Future[R]]] = []
+        try:
+            while self._waiting and not self._closed:
+                if self._thread is None:
+                    self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=self._name)
+                batch, self._waiting = self._waiting[: self._max], self._waiting[self._max :]
+                try:
+                    answers = await loop.run_in_executor(
+                        self._thread, self._work, [item for item, _ in batch]
+                    )
+                    if len(answers) != len(batch):
+                        raise RuntimeError(f"{self._name}: {len(answers)} answers to {len(batch)}")
+                except Exception as exc:
+                    answers = [exc] * len(batch)
+                for (_, future), answer in zip(batch, answers, strict=True):
+                    if future.done():  # its caller went away; the work was done regardless
+                        continue
+                    if isinstance(answer, Exception):
+                        future.set_exception(answer)
+                    else:
+                        future.set_result(answer)
+        finally:  # closed, or this task cancelled: nobody waits for an answer forever
+            for why, left in (
+                ("stopping while it was being stored: its outcome is not known", batch),
+                ("stopping before it was stored", self._waiting),
+            ):
+                for _, future in left:
+                    if not future.done():
+                        future.set_exception(RuntimeError(f"{self._name}: {why}"))
+            self._waiting = []
 
     def close(self) -> None:
-        """Stop the thread once the batch it runs (if any) is done."""
+        """Take no more items; wait for the batch running (if any), and answer those still
+        waiting with an error."""
+        self._closed = True
         if self._thread is not None:
             self._thread.shutdown(wait=True)
             self._thread = None

@@ -26,7 +26,10 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) 
     dialect = conn.dialect
     driver = conn.connection.driver_connection
     assert driver is not None
-    names = tuple(c.name for c in table.columns if c.name in rows[0])
+    first = rows[0].keys()
+    if any(row.keys() != first for row in rows):
+        raise ValueError(f"rows for {table.name} name different columns")  # not NULLs by surprise
+    names = tuple(c.name for c in table.columns if c.name in first)
     try:
         if dialect.name == "postgresql":
             _copy(driver, table, names, rows)

@@ -104,3 +104,11 @@ def test_stored_records_read_what_the_orm_reads(database_url: str, keyring: Keyr
         for r in stored_records(store.engine, batch=2)
     ]
     assert rows == orm and len(rows) == 4
+
+
+def test_rows_naming_different_columns_are_refused_not_padded_with_nulls(
+    database_url: str,
+) -> None:
+    engine = AuditStore.engine_for(database_url)
+    with engine.begin() as conn, pytest.raises(ValueError, match="different columns"):
+        insert_rows(conn, TABLE, [{"seq": 1, "audit_id": "a"}, {"seq": 2}])

@@ -6,13 +6,17 @@ before) is the next full verification's: the test says so as well."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import sqlalchemy
 
+from services.audit.anchoring import file_anchor
 from services.audit.blocks import BLOCK
+from services.audit.chain import Stored
 from services.audit.resume import Verified, load, save
 from services.audit.store import AuditStore
+from services.audit.verification import verify_trail
 from services.backbone.keyring import Keyring
 from tests.integration.test_audit_verification import _edit_record_2, _record, _store, _verify
 
@@ -121,3 +125,40 @@ def test_the_kept_state_reads_back_as_written_and_a_stranger_file_is_refused(
         assert "not a infoshare-audit-verified/1 file" in str(exc)
     else:
         raise AssertionError("a stranger file was read")
+
+
+def test_records_sealed_while_it_walks_leave_a_state_at_the_last_signed_head(
+    database_url: str, tmp_path: Path, keyring: Keyring
+) -> None:
+    """On a live store a batch is sealed between reading the checkpoints and walking the
+    records: the walk is intact, and keeps its state at the head signed when it began."""
+    store = _store(database_url, tmp_path / "cp.jsonl", keyring)
+    store.add_batch([_record(i, subject_aliases=[f"upn-{i}"]) for i in range(1, 7)])
+
+    def and_one_more_batch(records: Iterable[Stored]) -> Iterator[Stored]:
+        store.add_batch([_record(i, subject_aliases=[f"upn-{i}"]) for i in range(7, 9)])
+        yield from records
+
+    live = _verify(store, counted=and_one_more_batch, settle_s=5.0)  # the file read again
+    assert live.ok and live.records == 8, live.problem
+    assert live.verified is not None and live.verified.walked.size == 6
+    resumed = _verify(store, resume=live.verified)
+    assert resumed.ok and (resumed.resumed_at, resumed.records) == (6, 8)
+    assert resumed.verified == _verify(store).verified
+
+
+def test_a_state_kept_without_the_chain_keys_is_not_resumed_by_a_keyed_verifier(
+    database_url: str, tmp_path: Path, keyring: Keyring
+) -> None:
+    store = _store(database_url, tmp_path / "cp.jsonl", keyring)
+    store.add_batch([_record(i) for i in range(1, 5)])
+    keyless = verify_trail(
+        store.engine,
+        public_keys=store.sealing.public_keys(),
+        anchors=lambda: [file_anchor(tmp_path / "cp.jsonl")],
+        settle_s=0.0,
+    )
+    assert keyless.ok and keyless.verified is not None and not keyless.verified.keyed
+    keyed = _verify(store, resume=keyless.verified)
+    assert keyed.ok and keyed.resumed_at == 0  # every link walked and checked
+    assert keyed.verified is not None and keyed.verified.keyed

@@ -72,3 +72,22 @@ def test_work_answering_the_wrong_number_fails_its_callers() -> None:
     with pytest.raises(RuntimeError, match="0 answers to 1"):
         asyncio.run(batcher.run(1))
     batcher.close()
+
+
+async def test_a_closed_batcher_refuses_items_and_a_cancelled_one_answers_its_callers() -> None:
+    work = Work()
+    batcher: Batcher[int, int] = Batcher(work, name="test")
+    first = asyncio.create_task(batcher.run(1))
+    assert await asyncio.to_thread(work.started.wait, 10)  # the first batch runs ...
+    waiting = asyncio.create_task(batcher.run(2))  # ... and this one waits behind it
+    await asyncio.sleep(0)
+    assert batcher._draining is not None
+    batcher._draining.cancel()  # the service's loop stopping
+    with pytest.raises(RuntimeError, match="outcome is not known"):
+        await first
+    with pytest.raises(RuntimeError, match="before it was stored"):
+        await waiting
+    work.release.set()
+    batcher.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        await batcher.run(3)

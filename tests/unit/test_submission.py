@@ -151,8 +151,8 @@ def test_submissions_stored_together_answer_each_alone(intake: Intake) -> None:
     big = attendance(scenario.ON_PLAN, "enc-big")
     big.data["attendance"]["clinical_notes"] = "x" * 950_000
 
-    def keyed(fingerprint: str) -> Submission:
-        events = [attendance(scenario.ON_PLAN, "enc-k")]
+    def keyed(fingerprint: str, child: scenario.Child = scenario.ON_PLAN) -> Submission:
+        events = [attendance(child, "enc-k")]
         return Submission(events, key_id="k1", fingerprint=fingerprint, idempotency_key="r")
 
     async def together() -> Any:
@@ -161,7 +161,7 @@ def test_submissions_stored_together_answer_each_alone(intake: Intake) -> None:
             submit(intake, keyed("same")),
             submit(intake, Submission([big], key_id="k1", fingerprint="big")),
             submit(intake, Submission([attendance(scenario.NOT_ON_PLAN, "enc-n")], "k1", "n")),
-            submit(intake, keyed("other")),
+            submit(intake, keyed("other", scenario.THIRD)),  # the key, for another request
             return_exceptions=True,
         )
 
@@ -171,6 +171,8 @@ def test_submissions_stored_together_answer_each_alone(intake: Intake) -> None:
     assert isinstance(too_large, InputTooLarge)
     assert not other.replayed
     assert isinstance(reused, IdempotencyKeyReused)
+    # Refused as a reused key, it linked nobody: its child is unknown to the index.
+    assert intake.index.identity_of(f"nhs:{scenario.THIRD.nhs_number}") is None
     assert sorted(e.id for e in sent(intake)) == sorted(
         intake.builder.event_id(ATTENDANCE, n) for n in ("enc-k", "enc-n")
     )
