@@ -1,8 +1,9 @@
-"""Webhook push: one worker per active webhook subscription, each sending its queue one
-notification at a time in event-number order (so one child's events arrive in order), a
-window of up to ``WINDOW`` read at once and those the endpoint took recorded together,
-retrying with backoff behind a circuit breaker per endpoint, dead-lettering what is still
-undelivered at the retry horizon, and sending heartbeats when there is nothing to say.
+"""Webhook push: one worker per active webhook subscription, each sending its queue in
+event-number order, one child's notifications one at a time (so they arrive in the order
+they happened) and up to ``LANES`` children's at once. A window of up to ``WINDOW`` is read
+at once, and those the endpoint took are recorded together. A failed push is retried with
+backoff behind a circuit breaker per endpoint, and dead-lettered if still undelivered at the
+retry horizon; heartbeats are sent when there is nothing to say.
 
 Delivery is at least once: a notification whose 2xx was lost is sent again with the same
 ``Idempotency-Key``, and the receiver drops the repeat.
@@ -47,7 +48,18 @@ from services.delivery.webhook import PushOutcome, WebhookSender
 log = logging.getLogger(__name__)
 PUSH_MARGIN_S = 5.0
 WINDOW = 64  # notifications read, pushed in order and recorded together
+LANES = 8  # children whose notifications are pushed to one endpoint at once
 MIN_WAIT_S = 0.02  # never spin: even a wait that is already over yields this long
+
+
+def _lanes(window: list[queue.Queued]) -> list[list[queue.Queued]]:
+    """The window's notifications by child, each child's in event-number order. Without a
+    record key (an anonymised recipient gets no key for the child) they share one lane:
+    their order is kept as the queue's."""
+    lanes: dict[bytes | None, list[queue.Queued]] = {}
+    for queued in window:
+        lanes.setdefault(queued.delivery.record_key, []).append(queued)
+    return list(lanes.values())
 
 
 class Changes:
@@ -169,21 +181,28 @@ class Dispatcher:
     async def _push_window(
         self, sub: SubscriptionRow, window: list[queue.Queued], lease: Lease | None
     ) -> bool:
-        """Push the window's notifications one at a time, in order, until one is not taken
-        (it was retried, dead-lettered or left waiting, and recorded so); then record those
-        taken in one write. True if any was taken. The secret is opened once per window, and
-        a status change made meanwhile is seen at the next window."""
+        """Push the window: each child's notifications (by the record key, the recipient's
+        own key for the child) one at a time in order, until one is not taken (it was
+        retried, dead-lettered or left waiting, and recorded so), up to ``LANES`` children
+        at once; then record those taken in one write. True if any was taken. The secret is
+        opened once per window, and a status change made meanwhile is seen at the next."""
         taken: list[queue.Queued] = []
         secret = await self._secret(sub)
-        try:
-            for head in window:
+        slots = asyncio.Semaphore(LANES)
+
+        async def lane(heads: list[queue.Queued]) -> None:
+            for head in heads:
                 if self._stopping:
-                    break
-                if lease is not None and not await asyncio.to_thread(lease.held, self._longest):
-                    break
-                if not await self._push(sub, head, secret=secret):
-                    break
+                    return
+                async with slots:
+                    if lease is not None and not await asyncio.to_thread(lease.held, self._longest):
+                        return
+                    if not await self._push(sub, head, secret=secret):
+                        return
                 taken.append(head)
+
+        try:
+            await asyncio.gather(*(lane(heads) for heads in _lanes(window)))
         finally:
             if taken:  # also when stopping: what an endpoint took is recorded
                 await asyncio.to_thread(

@@ -107,7 +107,7 @@ def _webhook(store: DeliveryStore, agency: str = LA) -> SubscriptionRow:
     return subscriptions.create(store, spec, now=datetime.now(UTC))
 
 
-def _deliver(store: DeliveryStore, agency: str = LA) -> None:
+def _deliver(store: DeliveryStore, agency: str = LA, key: bytes | None = None) -> None:
     data = {"attendance": {"site": {"ods_code": "RVR01"}}}
     event = Delivered(
         event_id=str(uuid.uuid4()),
@@ -118,7 +118,7 @@ def _deliver(store: DeliveryStore, agency: str = LA) -> None:
         identity_level=None,
         data=data,
     )
-    item = Incoming(agency, f"deliver.{agency}", 0, 0, None, orjson.dumps(data), [], event)
+    item = Incoming(agency, f"deliver.{agency}", 0, 0, key, orjson.dumps(data), [], event)
     store.ingest([item], {}, now=datetime.now(UTC))
 
 
@@ -267,3 +267,43 @@ async def test_a_window_is_pushed_in_order_until_one_is_not_taken(tmp_path: Path
     ]
     assert subscriptions.get(store, sub.id).acked_through == 2
     assert [q.notification.event_number for q in queue.window(store, sub.id, 10)] == [3, 4, 5]
+
+
+class Lanes(Endpoint):
+    """Takes every push but those of ``refuse`` (event numbers), each after a moment, and
+    notes how many were in flight at once."""
+
+    def __init__(self, refuse: set[int]) -> None:
+        super().__init__()
+        self.refuse, self.sent, self.flying, self.most = refuse, list[int](), 0, 0
+
+    async def post(self, url: str, body: bytes, **kw: object) -> PushOutcome:
+        number = kw["event_number"]
+        assert isinstance(number, int)
+        self.flying += 1
+        self.most = max(self.most, self.flying)
+        await asyncio.sleep(0.01)
+        self.flying -= 1
+        self.sent.append(number)
+        return BAD_REQUEST if number in self.refuse else OK
+
+
+async def test_children_are_pushed_at_once_each_childs_in_order(tmp_path: Path) -> None:
+    """A window's notifications for different children go out concurrently; one child's go
+    one at a time in order, and stop at the first not taken, without holding up the
+    others."""
+    store, letters = _store(tmp_path), Letters()
+    sub = _webhook(store)
+    children = [b"child-a", b"child-b", b"child-c"]
+    for n in range(9):  # a, b, c, a, b, c, ...: numbers 1..9
+        _deliver(store, key=children[n % 3])
+    endpoint = Lanes(refuse={2})  # child b's first
+    dispatcher = _dispatcher(store, endpoint, letters)
+    window = queue.window(store, sub.id, 64)
+
+    assert await dispatcher._push_window(subscriptions.get(store, sub.id), window, None)
+    assert endpoint.most > 1  # children at once
+    by_child = {c: [n for n in endpoint.sent if (n - 1) % 3 == i] for i, c in enumerate(children)}
+    assert by_child == {b"child-a": [1, 4, 7], b"child-b": [2], b"child-c": [3, 6, 9]}
+    pending = [q.notification.event_number for q in queue.window(store, sub.id, 64)]
+    assert pending == [2, 5, 8]  # b's first to retry, and those after it, unsent
