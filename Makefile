@@ -16,7 +16,7 @@ help:
 	@echo "make test-cluster - the three-broker cluster fault run, alone (CI runs it too)"
 	@echo "make run    - run the whole stack in the foreground until Ctrl-C (infoshare up)"
 	@echo "make lint   - ruff and mypy strict"
-	@echo "make bench  - the fast-path benchmark and its plot, and the policy decision (docs/benchmarks.md)"
+	@echo "make bench  - the fast-path benchmark and its plot, the policy decision, agency services and delivery (docs/benchmarks.md)"
 	@echo "make bench-more - every other benchmark"
 
 $(STAMP): pyproject.toml
@@ -66,16 +66,18 @@ $(BENCH_STAMP): $(STAMP)
 	@PYTHONWARNINGS=ignore $(BIN)/python -m pip install -q -e '.[dev,bench]'
 	@touch $(BENCH_STAMP)
 
-# The fast-path report and its plot, and the decision beside the yardstick: about 15 minutes,
-# unattended. bench-more runs every other benchmark (an hour or more).
+# The fast-path report and its plot, the decision beside the yardstick, the agency services
+# and delivery beside their bare yardsticks: about 17 minutes, unattended. bench-more runs
+# every other benchmark (an hour or more).
 bench: $(BENCH_STAMP) kafka-jars
 	@$(BIN)/infoshare bench fastpath --write docs/benchmarks.md
 	@$(BIN)/infoshare bench policy --write docs/benchmarks.md
+	@$(BIN)/infoshare bench agencies --write docs/benchmarks.md
+	@$(BIN)/infoshare bench delivery --write docs/benchmarks.md
 
 bench-more: $(BENCH_STAMP) kafka-jars
 	@$(BIN)/infoshare bench simulate --write docs/benchmarks.md
 	@$(BIN)/infoshare bench processor --write docs/benchmarks.md
 	@$(BIN)/infoshare bench audit --write docs/benchmarks.md
-	@$(BIN)/infoshare bench agencies --write docs/benchmarks.md
 	@$(BIN)/infoshare bench telemetry --write docs/benchmarks.md
 	@$(BIN)/infoshare bench kafka --write docs/benchmarks.md

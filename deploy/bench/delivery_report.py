@@ -88,7 +88,8 @@ def report(r: Results) -> str:
         "Standard Webhooks signature with the `standardwebhooks` library and parses its "
         "notification; the bare baseline sends it the same bodies, signed afresh with the "
         "same headers, from one keep-alive httpx client with as many in flight as the service "
-        "has webhook subscriptions (it pushes one at a time per subscription, in order).",
+        "has webhook subscriptions (the service pushes up to 8 children's notifications at "
+        "once per subscription, each child's in order; the 1,000 children here give it all 8).",
         "",
         "| path | items | service items/s | bare items/s | service / bare | goal |",
         "| --- | --- | --- | --- | --- | --- |",
