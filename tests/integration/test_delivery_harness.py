@@ -48,7 +48,7 @@ def database_url(tmp_path: Path) -> str:
     with engine.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     engine.dispose()
-    return str(make_url(server).set(database=name))
+    return make_url(server).set(database=name).render_as_string(hide_password=False)
 
 
 def fast_settings(
