@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from deploy.devstack.demo import scenario
 from services.agency.submission import Intake, Outgoing, Override, Submission, submit
@@ -23,8 +25,10 @@ from services.backbone.publisher import EventBuilder
 from services.backbone.schemas import SchemaRegistry
 from services.outbox.store import IdempotencyKeyReused, OutboxStore
 from services.personindex.store import PersonIndex
+from tests.spans import spans
 from tests.unit.factories import ATTENDANCE, ED, attendance_data
 
+__all__ = ["spans"]  # a fixture
 TOPIC = "unit.source.nhs-riverside-ed"
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -176,3 +180,23 @@ def test_submissions_stored_together_answer_each_alone(intake: Intake) -> None:
     assert sorted(e.id for e in sent(intake)) == sorted(
         intake.builder.event_id(ATTENDANCE, n) for n in ("enc-k", "enc-n")
     )
+
+
+def test_each_requests_trace_leads_to_the_group_commit_that_stored_it(
+    intake: Intake, spans: InMemorySpanExporter
+) -> None:
+    tracer = trace.get_tracer("test")
+
+    async def request(native_id: str) -> trace.SpanContext:
+        with tracer.start_as_current_span(f"POST {native_id}") as server:
+            events = [attendance(scenario.ON_PLAN, native_id)]
+            await submit(intake, Submission(events, key_id="k1", fingerprint=native_id))
+            return server.get_span_context()
+
+    async def together() -> list[trace.SpanContext]:
+        return list(await asyncio.gather(request("enc-1"), request("enc-2")))
+
+    requests = asyncio.run(together())
+    (batch,) = [s for s in spans.get_finished_spans() if s.name == "agency.store_batch"]
+    assert {link.context.span_id for link in batch.links} == {r.span_id for r in requests}
+    assert dict(batch.attributes or {}) == {"infoshare.batch.submissions": 2}
