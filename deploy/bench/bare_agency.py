@@ -1,9 +1,10 @@
 """The agency benchmark's yardstick: a bare FastAPI endpoint that takes a JSON body and does
 one plain insert of it into SQLite, served by uvicorn exactly as ``infoshare up`` serves an
-agency service (``services/ops/components.py``). Its database has the same durability as
-an outbox (``engine_for``: WAL, synchronous FULL, busy timeout), so the ratio of an agency
-service to it is what the service's own work costs: authentication, validation, the person
-index, the event, the outbox and its relay.
+agency service (``services/ops/components.py``: its startup objects frozen out of the
+collector's reach too). Its database has the same durability as an outbox (``engine_for``:
+WAL, synchronous FULL, busy timeout), so the ratio of an agency service to it is what the
+service's own work costs: authentication, validation, the person index, the event, the
+outbox and its relay.
 
 Run as ``python -m deploy.bench.bare_agency PORT DATABASE``; a benchmark tool, never a
 product component.
@@ -18,6 +19,7 @@ from fastapi import FastAPI
 from sqlalchemy import JSON, Column, Integer, MetaData, Table
 
 from services.backbone.database import engine_for
+from services.ops.components import freeze_startup_objects
 
 _METADATA = MetaData()
 RECEIVED = Table(
@@ -50,8 +52,10 @@ def main(argv: list[str]) -> None:
     port, database = int(argv[0]), argv[1]
     import uvicorn
 
+    app = create_app(database)
+    freeze_startup_objects()  # as the services are served
     uvicorn.run(
-        create_app(database),
+        app,
         host="127.0.0.1",
         port=port,
         log_level="warning",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import signal
 from collections.abc import Callable, MutableMapping
@@ -77,6 +78,16 @@ def delivery_env(env: MutableMapping[str, str]) -> None:
         env.setdefault("INFOSHARE_DELIVERY_DATABASE_URL", f"sqlite:///{db}")
 
 
+def freeze_startup_objects() -> None:
+    """Move what starting made (modules, classes, the app, its schemas and FHIR models) out
+    of the garbage collector's reach: it lives as long as the process, and a full collection
+    no longer walks it. In the health service a full collection took about 45 ms, a pause
+    every request then waited through (its p99 at half its rate: 58 to 96 ms before, 18 to 29
+    ms after)."""
+    gc.collect()
+    gc.freeze()
+
+
 def run_component(name: str) -> None:
     """Run one component in the foreground until SIGINT/SIGTERM. Settings come from the env."""
     # A supervisor that waits on signals (infoshare up) may have them blocked; we must not.
@@ -93,7 +104,9 @@ def run_component(name: str) -> None:
             from consent.processor.main import serve
             from consent.processor.settings import ProcessorSettings
 
-            asyncio.run(serve(ProcessorSettings()))
+            settings = ProcessorSettings()
+            freeze_startup_objects()
+            asyncio.run(serve(settings))
             return
         from services.backbone.settings import HttpSettings
 
@@ -110,6 +123,7 @@ def run_component(name: str) -> None:
         raise SystemExit(f"infoshare {name}: cannot start: settings: {fields}") from None
     import uvicorn
 
+    freeze_startup_objects()
     # Access logs are off: URLs may one day carry search terms about a person.
     # log_config=None: uvicorn's own lines go through our JSON, redacting handler too.
     uvicorn.run(
