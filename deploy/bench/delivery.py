@@ -11,6 +11,7 @@ service or the bare loop, never shares a core's event loop with it."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import signal
 import subprocess
 import sys
@@ -184,10 +185,13 @@ def run(
     page: int = 1000,
     say: Callable[[str], None] = print,
     py_spy: Path | None = None,
+    answer_ms: float = 0.0,
 ) -> Results:
     """Start a broker, the delivery service and the receiver; measure; stop them all.
     With ``py_spy``, the service's process is sampled by py-spy throughout, into that file
-    (a flame graph if it ends in .svg, speedscope if .json, collapsed stacks otherwise)."""
+    (a flame graph if it ends in .svg, speedscope if .json, collapsed stacks otherwise).
+    ``answer_ms``: the receiver answers each webhook after that long, as a remote endpoint
+    would (for the bare loop too)."""
     with bench_broker(cache_dir, say) as (root, node):
         state = root / "stack"
         config = free_ports_config(
@@ -204,14 +208,14 @@ def run(
         stack.start(say=lambda _m: None)
         port = free_listen_port()
         receiver = subprocess.Popen(
-            [sys.executable, "-m", "deploy.bench.delivery_receiver", str(port)]
+            [sys.executable, "-m", "deploy.bench.delivery_receiver", str(port), str(answer_ms)]
         )
         try:
             _wait_listening(port, receiver)
             say(f"{deliveries} deliveries pushed to {subscriptions} webhooks, then pulled")
             pid = stack.running[0].process.pid
             with _sampled(pid, py_spy) if py_spy is not None else contextlib.nullcontext():
-                return run_quietly(
+                results = run_quietly(
                     _measure(
                         state,
                         stack,
@@ -221,6 +225,7 @@ def run(
                         page=page,
                     )
                 )
+                return dataclasses.replace(results, answer_ms=answer_ms)
         finally:
             receiver.terminate()
             receiver.wait(timeout=15)

@@ -81,7 +81,10 @@ class Counts:
 
 
 async def _serve(
-    counts: Counts, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    counts: Counts,
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    answer_s: float = 0.0,
 ) -> None:
     conn = h11.Connection(h11.SERVER)
     request: h11.Request | None = None
@@ -101,6 +104,8 @@ async def _serve(
                 status, payload = counts.answer(
                     request.method, request.target.decode(), headers, b"".join(body)
                 )
+                if answer_s and request.target.startswith(b"/hook/"):
+                    await asyncio.sleep(answer_s)  # an endpoint that takes a while to answer
                 length = [(b"content-length", str(len(payload)).encode())]
                 writer.write(conn.send(h11.Response(status_code=status, headers=JSON + length)))
                 writer.write(conn.send(h11.Data(data=payload)) or b"")
@@ -117,14 +122,14 @@ async def _serve(
         writer.close()
 
 
-async def main(port: int) -> None:
+async def main(port: int, answer_ms: float = 0.0) -> None:
     counts = Counts()
     server = await asyncio.start_server(
-        lambda r, w: _serve(counts, r, w), host="127.0.0.1", port=port
+        lambda r, w: _serve(counts, r, w, answer_ms / 1000), host="127.0.0.1", port=port
     )
     async with server:
         await server.serve_forever()
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1])))
+    asyncio.run(main(int(sys.argv[1]), float(sys.argv[2]) if len(sys.argv) > 2 else 0.0))

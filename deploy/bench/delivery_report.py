@@ -69,6 +69,7 @@ class Inbox:
 class Results:
     webhook: Webhook
     inbox: Inbox
+    answer_ms: float = 0.0  # how long the receiver took to answer each webhook
 
 
 def report(r: Results) -> str:
@@ -77,7 +78,9 @@ def report(r: Results) -> str:
         f"{HEADING} (webhook push and pull inbox, real broker)",
         "",
         f"`infoshare bench delivery --deliveries {w.deliveries} --subscriptions "
-        f"{w.subscriptions} --page {i.page}` on {platform.python_implementation()} "
+        f"{w.subscriptions} --page {i.page}"
+        + (f" --answer-ms {r.answer_ms:g}" if r.answer_ms else "")
+        + f"` on {platform.python_implementation()} "
         f"{platform.python_version()}, {os.cpu_count()} CPUs. The delivery service runs as "
         "`infoshare up` runs it (its own uvicorn process, its notification log on SQLite) "
         "against a Kafka broker of the benchmark's own, with "
@@ -89,7 +92,13 @@ def report(r: Results) -> str:
         "notification; the bare baseline sends it the same bodies, signed afresh with the "
         "same headers, from one keep-alive httpx client with as many in flight as the service "
         "has webhook subscriptions (the service pushes up to 8 children's notifications at "
-        "once per subscription, each child's in order; the 1,000 children here give it all 8).",
+        "once per subscription, each child's in order; the 1,000 children here give it all 8)."
+        + (
+            f" The receiver answers each webhook {r.answer_ms:g} ms after it has it, as a "
+            "remote endpoint would, to the service and the bare loop alike."
+            if r.answer_ms
+            else ""
+        ),
         "",
         "| path | items | service items/s | bare items/s | service / bare | goal |",
         "| --- | --- | --- | --- | --- | --- |",

@@ -201,6 +201,14 @@ def bench_delivery(
         Path | None,
         typer.Option(help="sample the delivery service with py-spy into this file (.svg, .json)"),
     ] = None,
+    answer_ms: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            max=1000,
+            help="the receiver answers each webhook after this long, as a remote one would",
+        ),
+    ] = 0.0,
     write: WriteSection = None,
 ) -> None:
     """The delivery service on a broker of its own: webhook deliveries/s to a local receiver
@@ -216,5 +224,6 @@ def bench_delivery(
         page=page,
         say=_say,
         py_spy=py_spy,
+        answer_ms=answer_ms,
     )
     _show(report(results), write, HEADING)
