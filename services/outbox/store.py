@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, func, insert
 from sqlalchemy import select as select_columns  # sqlmodel's takes at most four
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session, SQLModel, col, select, update
 
 from services.backbone.bulk import insert_rows
@@ -153,6 +153,16 @@ class OutboxStore:
                     answers[i] = self._earlier_for(submissions[i]) or exc
                 except IdempotencyKeyReused as reused:
                     answers[i] = reused
+        except SQLAlchemyError:
+            # The database refused the group (a value one submission holds, or itself
+            # failing): each one again alone, so a refusal is only its own submission's.
+            if len(fresh) <= 1:
+                raise
+            for i in fresh:
+                try:
+                    (answers[i],) = self.accept_all([submissions[i]], now=now)
+                except SQLAlchemyError as alone:
+                    answers[i] = alone
         return [a if a is not None else RuntimeError("not stored") for a in answers]
 
     def _earlier_for(self, sub: NewSubmission) -> Accepted | None:

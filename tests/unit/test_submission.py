@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from sqlalchemy.exc import OperationalError
 
 from deploy.devstack.demo import scenario
 from services.agency.submission import Intake, Outgoing, Override, Submission, submit
@@ -200,3 +201,40 @@ def test_each_requests_trace_leads_to_the_group_commit_that_stored_it(
     (batch,) = [s for s in spans.get_finished_spans() if s.name == "agency.store_batch"]
     assert {link.context.span_id for link in batch.links} == {r.span_id for r in requests}
     assert dict(batch.attributes or {}) == {"infoshare.batch.submissions": 2}
+
+
+def test_a_submission_the_database_refuses_fails_alone_in_its_batch(
+    intake: Intake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A value the database refuses (PostgreSQL's DataError, say) fails its own request, not
+    the others committed with it."""
+    insert = OutboxStore._insert
+
+    def refusing(conn: Any, sub: Any, submission_id: str, now: Any) -> Any:
+        if sub.fingerprint == "refused":
+            raise OperationalError("INSERT", None, Exception("refused"))
+        return insert(conn, sub, submission_id, now)
+
+    monkeypatch.setattr(OutboxStore, "_insert", staticmethod(refusing))
+
+    async def together() -> Any:
+        return await asyncio.gather(
+            *(
+                submit(intake, Submission([attendance(child, f"enc-{n}")], "k1", fingerprint))
+                for n, (child, fingerprint) in enumerate(
+                    [
+                        (scenario.ON_PLAN, "a"),
+                        (scenario.NOT_ON_PLAN, "refused"),
+                        (scenario.THIRD, "c"),
+                    ]
+                )
+            ),
+            return_exceptions=True,
+        )
+
+    first, refused, third = asyncio.run(together())
+    assert isinstance(refused, OperationalError)
+    assert not first.replayed and not third.replayed
+    assert sorted(e.id for e in sent(intake)) == sorted(
+        intake.builder.event_id(ATTENDANCE, n) for n in ("enc-0", "enc-2")
+    )
