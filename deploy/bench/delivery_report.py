@@ -8,6 +8,8 @@ import platform
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from services.delivery.dispatcher import LANES
+
 HEADING = "## Delivery"
 WEBHOOK_GOAL = 2000  # deliveries/s
 INBOX_GOAL = 5000  # items/s
@@ -91,8 +93,9 @@ def report(r: Results) -> str:
         "Standard Webhooks signature with the `standardwebhooks` library and parses its "
         "notification; the bare baseline sends it the same bodies, signed afresh with the "
         "same headers, from one keep-alive httpx client with as many in flight as the service "
-        "has webhook subscriptions (the service pushes up to 8 children's notifications at "
-        "once per subscription, each child's in order; the 1,000 children here give it all 8)."
+        "has webhook subscriptions (the service pushes up to "
+        f"{LANES} children's notifications at once per subscription, each child's in order; "
+        f"the 1,000 children here give it all {LANES})."
         + (
             f" The receiver answers each webhook {r.answer_ms:g} ms after it has it, as a "
             "remote endpoint would, to the service and the bare loop alike."
