@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import math
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import httpx
+
+from deploy.bench.loadgen import collector_paused
 
 Body = tuple[str, str, bytes]  # path, content type, body
 Backlog = Callable[[httpx.AsyncClient], Awaitable[int]]  # events waiting to be relayed
@@ -35,22 +36,6 @@ class Driven:
         """The nearest-rank quantile, in milliseconds."""
         values = self.latencies
         return values[max(0, math.ceil(q * len(values)) - 1)] * 1000
-
-
-@contextlib.contextmanager
-def collector_paused() -> Iterator[None]:
-    """The load generator's own garbage collector kept still while it measures: a full
-    collection of its thousands of pending requests paused it for about 120 ms, and every
-    request due meanwhile was timed as if the server had been slow (a bare insert's p99 at
-    290 requests/s: 25 to 36 ms with it, under 5 ms without)."""
-    gc.collect()
-    gc.freeze()
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
-        gc.unfreeze()
 
 
 async def post(http: httpx.AsyncClient, body: Body) -> None:

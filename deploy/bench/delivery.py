@@ -28,6 +28,7 @@ from deploy.bench.broker import bench_broker
 from deploy.bench.delivery_drive import cpu_s, pull, push_bare, sign_again, until
 from deploy.bench.delivery_feed import ATTENDANCE, SITE_PATH, Feed, site
 from deploy.bench.delivery_report import Inbox, Results, Webhook, quantile_ms
+from deploy.bench.loadgen import collector_paused
 from deploy.devstack.ports import free_listen_port
 from deploy.devstack.stack import Stack, free_ports_config
 from services.backbone.quiet import run_quietly
@@ -91,7 +92,8 @@ class Bench:
         seconds = arrivals[-1][0] - arrivals[0][0]
         await self.receiver.post("/control/reset")
         rate = deliveries / seconds * PACED
-        committed = await self.feed.paced(topic, rate=rate, seconds=PACED_S)
+        with collector_paused():  # the generator's own pauses are not the service's latency
+            committed = await self.feed.paced(topic, rate=rate, seconds=PACED_S)
         await until("paced webhook push", self.received, len(committed))
         paced, _ = await self._arrivals()
         latencies = sorted(t - committed[event_id] for t, event_id in paced)

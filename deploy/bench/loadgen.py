@@ -5,6 +5,8 @@ routing key), in bulk. The fault tests and ``infoshare bench processor`` drive i
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -31,6 +33,22 @@ PLAN_STARTED = mapping.PLAN_STARTED
 
 ED_SOURCE = "nhs-riverside-ed"
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """The load generator's own garbage collector kept still while it measures: a full
+    collection of its thousands of pending requests paused it for about 120 ms, and every
+    request due meanwhile was timed as if the server had been slow (a bare insert's p99 at
+    290 requests/s: 25 to 36 ms with it, under 5 ms without)."""
+    gc.collect()
+    gc.freeze()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+        gc.unfreeze()
 
 
 def nhs_numbers(count: int, start: int = 999_200_000) -> Iterator[str]:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 
-from deploy.bench.loadgen import Sent
+from deploy.bench.loadgen import Sent, collector_paused
 from services.backbone import kafka
 from services.backbone.kafka_access import KafkaAccess
 
@@ -105,10 +105,11 @@ async def open_loop(
                 await seen.wait([sent_id(r) for r in warm])
         if len(seen.at) < len(warm):
             raise RuntimeError(f"the warm-up's outputs did not all arrive on {watch}")
-        scheduled, sent_rate = await _schedule(producer, measured, rate)
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(DRAIN_S):
-                await seen.wait(scheduled)
+        with collector_paused():  # the generator's own pauses are not the system's latency
+            scheduled, sent_rate = await _schedule(producer, measured, rate)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(DRAIN_S):
+                    await seen.wait(scheduled)
     finally:
         stop.set()
         await watching
