@@ -9,7 +9,6 @@ that measures and reports, never a test."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import copy
 import os
 import platform
@@ -28,10 +27,10 @@ import orjson
 from deploy.bench import agency_bulk
 from deploy.bench.agency_drive import Body, Driven, closed_loop, open_loop, post
 from deploy.bench.broker import bench_broker
+from deploy.bench.served import service_stack, wait_answering
 from deploy.devstack.broker import BrokerNode
 from deploy.devstack.demo import scenario
 from deploy.devstack.ports import free_listen_port
-from deploy.devstack.stack import Stack, free_ports_config
 
 SAMPLES = Path(__file__).resolve().parents[2] / "tests" / "data"
 
@@ -219,7 +218,7 @@ def _bare(root: Path, requests: int, concurrency: int, say: Callable[[str], None
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_healthy(url, process)
+        wait_answering(url + "/healthz", process, "the bare yardstick")
         load = Load(BARE_LOAD, "", "", 1, lambda i: _as_bare(_plan(i)))
         result = asyncio.run(
             _measure(url, None, load, requests=requests, concurrency=concurrency, outbox=False)
@@ -236,16 +235,6 @@ def _as_bare(body: Body) -> Body:
     return "/received", media, content
 
 
-def _wait_healthy(url: str, process: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while process.poll() is None and time.monotonic() < deadline:
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(url + "/healthz", timeout=1.0).status_code == 200:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"the bare yardstick did not start (exit {process.poll()})")
-
-
 def _one(
     load: Load,
     root: Path,
@@ -256,15 +245,7 @@ def _one(
     say: Callable[[str], None],
 ) -> Result:
     state = root / load.name.split(":")[0].replace(" ", "-") / str(time.monotonic_ns())
-    config = free_ports_config(
-        state,
-        cache_dir,
-        bootstrap=node.bootstrap,
-        admin=node.admin_access(),
-        namespace=f"bench{time.monotonic_ns()}.",
-        only=(load.service,),
-    )
-    stack = Stack(config)
+    stack = service_stack(state, cache_dir, node, load.service, namespace="bench")
     say(f"{load.name}: starting the {load.service} service")
     stack.start(say=lambda _m: None)
     try:

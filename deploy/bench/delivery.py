@@ -29,8 +29,9 @@ from deploy.bench.delivery_drive import cpu_s, pull, push_bare, sign_again, unti
 from deploy.bench.delivery_feed import ATTENDANCE, SITE_PATH, Feed, site
 from deploy.bench.delivery_report import Inbox, Results, Webhook, quantile_ms
 from deploy.bench.loadgen import collector_paused
+from deploy.bench.served import service_stack, wait_answering
 from deploy.devstack.ports import free_listen_port
-from deploy.devstack.stack import Stack, free_ports_config
+from deploy.devstack.stack import Stack
 from services.backbone.quiet import run_quietly
 from services.backbone.topics import Topics
 
@@ -196,16 +197,9 @@ def run(
     would (for the bare loop too)."""
     with bench_broker(cache_dir, say) as (root, node):
         state = root / "stack"
-        config = free_ports_config(
-            state,
-            cache_dir,
-            bootstrap=node.bootstrap,
-            admin=node.admin_access(),
-            namespace=f"benchdelivery{time.monotonic_ns()}.",
-            only=("delivery",),
-            extra_env=LOOPBACK,
+        stack = service_stack(
+            state, cache_dir, node, "delivery", namespace="benchdelivery", extra_env=LOOPBACK
         )
-        stack = Stack(config)
         say("starting the delivery service and the receiver")
         stack.start(say=lambda _m: None)
         port = free_listen_port()
@@ -213,7 +207,9 @@ def run(
             [sys.executable, "-m", "deploy.bench.delivery_receiver", str(port), str(answer_ms)]
         )
         try:
-            _wait_listening(port, receiver)
+            wait_answering(
+                f"http://127.0.0.1:{port}/control/stats", receiver, "the webhook receiver"
+            )
             say(f"{deliveries} deliveries pushed to {subscriptions} webhooks, then pulled")
             pid = stack.running[0].process.pid
             with _sampled(pid, py_spy) if py_spy is not None else contextlib.nullcontext():
@@ -232,16 +228,6 @@ def run(
             receiver.terminate()
             receiver.wait(timeout=15)
             stack.stop()
-
-
-def _wait_listening(port: int, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while process.poll() is None and time.monotonic() < deadline:
-        with contextlib.suppress(httpx.HTTPError):
-            httpx.get(f"http://127.0.0.1:{port}/control/stats", timeout=1.0)
-            return
-        time.sleep(0.05)
-    raise RuntimeError(f"the webhook receiver did not start (exit {process.poll()})")
 
 
 @contextlib.contextmanager
