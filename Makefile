@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 # module runs on one worker (its module-scoped stack starts once), the longest test first.
 PYTEST_PARALLEL ?= -n 4 --dist loadscope --no-loadscope-reorder
 
-.PHONY: demo test test-cluster lint unit integration e2e run kafka-jars observe-backends clean help bench bench-more
+.PHONY: demo test test-cluster lint unit integration e2e run kafka-jars observe-backends browser clean help bench bench-more
 
 help:
 	@echo "make demo   - run the CP-IS scenario end to end on a real Kafka, print the result"
@@ -35,6 +35,10 @@ kafka-jars: $(STAMP)
 observe-backends: $(STAMP)
 	@$(BIN)/infoshare observe fetch --quiet
 
+# Debian's chromium package when we are root, and the pinned axe-core (npm): the browser tests'.
+browser: $(STAMP)
+	@$(BIN)/infoshare browser fetch --quiet
+
 demo: $(STAMP) kafka-jars observe-backends
 	@$(BIN)/infoshare demo
 
@@ -46,7 +50,7 @@ lint: $(STAMP)
 	@$(BIN)/ruff format --check services consent deploy tests
 	@$(BIN)/mypy services consent deploy tests
 
-test: $(STAMP) kafka-jars observe-backends lint
+test: $(STAMP) kafka-jars observe-backends browser lint
 	@$(BIN)/pytest -q $(PYTEST_PARALLEL)
 
 # The three-broker cluster's fault run, alone (three JVMs beside the parallel suite would

@@ -8,6 +8,7 @@ import typer
 from deploy.cli import (
     audit_cmd,
     bench_cmd,
+    browser_cmd,
     dlq_cmd,
     kafka_cmd,
     keys_cmd,
@@ -58,6 +59,7 @@ app.command("replay", short_help="Decide a range of a source topic again, audite
 app.add_typer(kafka_cmd.app, name="kafka")
 app.add_typer(postgres_cmd.app, name="postgres")
 app.add_typer(observe_cmd.app, name="observe")
+app.add_typer(browser_cmd.app, name="browser")
 app.add_typer(keys_cmd.app, name="keys")
 app.add_typer(users_cmd.app, name="users")
 protocols_cmd.app.command("simulate")(protocols_simulate.simulate_cmd)
