@@ -11,17 +11,10 @@ from hypothesis import strategies as st
 from consent.core.sealed import DataKeys, seal
 from services.agency.sealed import DataKeyCache, open_sealed
 from services.backbone.sealed import NONCE_BYTES, SealError, unb64
+from tests.clock import Clock
 
 A, B = X25519PrivateKey.generate(), X25519PrivateKey.generate()
 PUBLIC = {"a": A.public_key(), "b": B.public_key()}
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_a_value_opens_for_its_recipient_and_field_only() -> None:

@@ -1,9 +1,13 @@
 """An identity provider for development and the demo: named users with roles, each signing
 in as themselves with a short-lived OIDC-shaped JWT (EdDSA), and the JWKS that verifies them.
 
-Kept in a directory (``<state>/identity``): ``signing.pem`` (0600), ``users.yaml`` and
-``issuer`` (the URL its server answers on). Production does not use this: the services
-point INFOSHARE_OIDC_ISSUER at the organisation's identity provider instead.
+Kept in a directory (``<state>/identity``): ``signing.pem`` (0600), ``users.yaml`` (0600:
+names, roles and scrypt hashes of passwords), ``issuer`` (the URL its server answers on),
+``clients.yaml`` (clients.py) and ``starter-logins.txt`` (0600: the starter people's
+passwords, for the demo to show). A person without a password (one added before passwords
+were, or without one) has tokens from ``infoshare users token`` but cannot use the login page.
+Production does not use this: the services point INFOSHARE_OIDC_ISSUER at the organisation's
+identity provider instead.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import re
 import secrets
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +25,12 @@ import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from deploy.devstack.identity.passwords import (
+    PasswordError,
+    hash_password,
+    new_password,
+    verify_password,
+)
 from services.backbone.errors import ConfigurationError
 from services.backbone.keyring import write_private
 from services.backbone.people import PersonRole
@@ -73,15 +84,36 @@ class DevIdentityProvider:
         assert isinstance(key, Ed25519PrivateKey)
         return kid, key
 
-    def users(self) -> list[User]:
+    def _rows(self) -> dict[str, dict[str, Any]]:
         path = self.directory / "users.yaml"
         doc = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else None
-        return [
-            User(name, str(row["display_name"]), tuple(PersonRole(r) for r in row["roles"]))
-            for name, row in (doc or {}).items()
-        ]
+        return {str(name): dict(row) for name, row in (doc or {}).items()}
 
-    def add_user(self, name: str, roles: list[PersonRole], display_name: str | None) -> User:
+    def users(self) -> list[User]:
+        return [_user(name, row) for name, row in self._rows().items()]
+
+    def user(self, name: str) -> User | None:
+        row = self._rows().get(name)
+        return None if row is None else _user(name, row)
+
+    def check_password(self, name: str, password: str) -> User | None:
+        """The person ``name`` if ``password`` is theirs; None otherwise, at the same cost
+        whether they exist, have a password, or not."""
+        row = self._rows().get(name)
+        stored = row.get("password_hash") if row is not None else None
+        ok = verify_password(stored if isinstance(stored, str) else None, password)
+        return _user(name, row) if ok and row is not None else None
+
+    def add_user(
+        self,
+        name: str,
+        roles: list[PersonRole],
+        display_name: str | None,
+        *,
+        password: str | None = None,
+    ) -> User:
+        """Add a person, or change their roles and display name. ``password`` sets their
+        login page password (kept as a hash only); None keeps the one they have, if any."""
         if not USER_NAME.match(name):
             raise ConfigurationError(
                 "a user name is 2 to 63 lower-case letters, digits, '.', '_' or '-'"
@@ -89,21 +121,42 @@ class DevIdentityProvider:
         if not roles:
             raise ConfigurationError("give the user at least one role")
         user = User(name, display_name or name, tuple(dict.fromkeys(roles)))
-        rows = {u.name: _row(u) for u in self.users()}
-        rows[name] = _row(user)
+        rows = self._rows()
+        row = _row(user)
+        hashed = rows.get(name, {}).get("password_hash")
+        if password is not None:
+            try:
+                hashed = hash_password(password)
+            except PasswordError as exc:
+                raise ConfigurationError(str(exc)) from None
+        if hashed is not None:
+            row["password_hash"] = hashed
+        rows[name] = row
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         write_private(self.directory / "users.yaml", yaml.safe_dump(rows, sort_keys=True))
         return user
 
-    def token(self, name: str, *, ttl_s: int = DEFAULT_TTL_S, now: float | None = None) -> str:
-        user = next((u for u in self.users() if u.name == name), None)
+    def token(
+        self,
+        name: str,
+        *,
+        ttl_s: int = DEFAULT_TTL_S,
+        now: float | None = None,
+        audience: str = AUDIENCE,
+        extra_claims: Mapping[str, Any] | None = None,
+    ) -> str:
+        """A JWT naming ``name`` (iss, aud, sub, name, roles, iat, exp, jti), signed EdDSA,
+        with ``extra_claims`` added (an ID Token's nonce and auth_time); those never replace
+        the claims above."""
+        user = self.user(name)
         if user is None:
             raise ConfigurationError(f"no user {name!r} (add one: infoshare users add)")
         kid, key = self._key()
         issued = int(now if now is not None else time.time())
         claims = {
+            **(extra_claims or {}),
             "iss": self.issuer,
-            "aud": AUDIENCE,
+            "aud": audience,
             "sub": user.name,
             "name": user.display_name,
             "roles": [r.value for r in user.roles],
@@ -125,8 +178,24 @@ class DevIdentityProvider:
             "jwks_uri": f"{issuer}/jwks.json",
             "id_token_signing_alg_values_supported": ["EdDSA"],
             "subject_types_supported": ["public"],
-            "response_types_supported": ["id_token"],
+            "authorization_endpoint": f"{issuer}/authorize",
+            "token_endpoint": f"{issuer}/token",
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query"],
+            "grant_types_supported": ["authorization_code"],
+            "code_challenge_methods_supported": ["S256"],
+            "token_endpoint_auth_methods_supported": ["none"],
+            "scopes_supported": ["openid", "profile"],
+            "claims_supported": list(CLAIMS),
+            "authorization_response_iss_parameter_supported": True,
         }
+
+
+CLAIMS = ("iss", "aud", "sub", "name", "roles", "iat", "exp", "jti", "auth_time", "nonce")
+
+
+def _user(name: str, row: Mapping[str, Any]) -> User:
+    return User(name, str(row["display_name"]), tuple(PersonRole(r) for r in row["roles"]))
 
 
 def _row(user: User) -> dict[str, Any]:
@@ -141,12 +210,38 @@ STARTER_PEOPLE = (
 PRACTITIONER, IG_OFFICER = (name for name, _, _ in STARTER_PEOPLE)
 
 
+STARTER_LOGINS = "starter-logins.txt"
+
+
 def ensure_provider(directory: Path, issuer: str) -> DevIdentityProvider:
-    """The provider in ``directory``, answering as ``issuer``, with the starter people."""
+    """The provider in ``directory``, answering as ``issuer``, with the starter people. A
+    starter person made here, or found without a password, is given a random one, written
+    to ``starter-logins.txt`` (0600) for ``starter_logins`` to read."""
     provider = DevIdentityProvider(directory)
     provider.create(issuer)
-    known = {u.name for u in provider.users()}
+    rows = provider._rows()
+    logins = starter_logins(directory)
     for name, display_name, roles in STARTER_PEOPLE:
-        if name not in known:
-            provider.add_user(name, list(roles), display_name)
+        if name in rows and "password_hash" in rows[name]:
+            continue
+        logins[name] = new_password()
+        row = rows.get(name)
+        if row is None:
+            provider.add_user(name, list(roles), display_name, password=logins[name])
+        else:
+            user = _user(name, row)
+            provider.add_user(name, list(user.roles), user.display_name, password=logins[name])
+    text = "".join(f"{name} {password}\n" for name, password in logins.items())
+    write_private(directory / STARTER_LOGINS, text)
     return provider
+
+
+def starter_logins(directory: Path) -> dict[str, str]:
+    """The starter people's logins, user name to password, as ``ensure_provider`` made them
+    (empty when it has not run in ``directory``). Development and the demo only."""
+    try:
+        text = (directory / STARTER_LOGINS).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    pairs = (line.split(" ", 1) for line in text.splitlines() if " " in line)
+    return {name: password for name, password in pairs}
