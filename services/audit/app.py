@@ -15,6 +15,8 @@ from fastapi import Path as InPath
 from pydantic import Field, SecretStr
 
 from services.audit import anchoring
+from services.audit.console.pages import ConsoleOptions, add_console
+from services.audit.console.web import PREFIX as CONSOLE
 from services.audit.health import audit_health
 from services.audit.ingest import ingest
 from services.audit.models import (
@@ -87,6 +89,29 @@ class AuditSettings(HttpSettings):
         description="the service's own verification walks every record again at least this "
         "often (seconds); between, each one walks only the records sealed since the last "
         "intact one (as `infoshare audit verify --resume` does); 0: every one walks them all",
+    )
+
+    audit_console_client_id: str | None = Field(
+        None,
+        description="the IG console's OAuth client id at the identity provider; default: "
+        "the audience people's tokens name (INFOSHARE_OIDC_AUDIENCE)",
+    )
+    audit_console_client_secret: SecretStr | None = Field(
+        None,
+        description="the console's client secret, if the identity provider registered it "
+        "as a confidential client; none: a public client (PKCE alone)",
+    )
+    audit_console_url: str | None = Field(
+        None,
+        description="the audit service's public base URL, for the console's sign-in "
+        "redirect (<url>/console/callback, registered at the identity provider); default: "
+        "the URL each request came in on",
+    )
+    audit_console_idle_s: float = Field(
+        900.0, gt=0, description="a console session ends after this long without a request"
+    )
+    audit_console_max_s: float = Field(
+        8 * 3600.0, gt=0, description="and this long after sign-in, however busy"
     )
 
 
@@ -179,6 +204,7 @@ def create_app(settings: AuditSettings | None = None) -> FastAPI:
         max_body_bytes=MAX_BODY_BYTES,
         # A body from whom no route would admit is refused before it is read.
         body_callers=lambda token: known(token),
+        open_body_prefixes=(f"{CONSOLE}/",),  # its forms: by session, never a bearer token
     )
 
     @app.get(
@@ -234,6 +260,20 @@ def create_app(settings: AuditSettings | None = None) -> FastAPI:
 
     add_ig_routes(app, store, keyring, people)
     add_search_routes(app, store, keys, people)
+    secret = settings.audit_console_client_secret
+    add_console(
+        app,
+        store,
+        keys,
+        people,
+        ConsoleOptions(
+            client_id=settings.audit_console_client_id,
+            client_secret=secret.get_secret_value() if secret else None,
+            public_url=settings.audit_console_url,
+            idle_s=settings.audit_console_idle_s,
+            max_s=settings.audit_console_max_s,
+        ),
+    )
     app.state.audit_store = store  # for benchmarks and operators' tools in process
     instrument_http(app, metrics, token=settings.scrape_token())
     return app

@@ -6,6 +6,7 @@ look-up itself in the trail: who looked at which child's record, when, in what f
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -18,6 +19,7 @@ from services.audit.child import AMBIGUOUS, Child, ChildQuery, find_child
 from services.audit.store import ACCESS_ACTION, AuditStore
 from services.backbone.audit_contract import AuditOutcome, AuditRecord
 from services.backbone.bearer import PersonAuthorization
+from services.backbone.keyed import Key
 from services.backbone.keyring import Keyring
 from services.backbone.people import PeopleVerifier, PersonRole
 from services.backbone.people_http import person_of
@@ -60,36 +62,65 @@ def add_ig_routes(
         format: ReportFormat = Query(ReportFormat.JSON),
     ) -> Response:
         officer = person_of(people, authorization, PersonRole.IG_OFFICER).actor
-        found = find_child(child, store, audit_keys)
-        subject_key = found.key
-        stored = store.by_subject(found.subject_keys, limit=MAX_REPORT + 1)
-        if len(stored) > MAX_REPORT:  # never a report that silently leaves decisions out
+        try:
+            found, entries = child_report(store, audit_keys, child, officer, format.value)
+        except TooManyDecisions:
             return _too_many()
-        entries = [e.model_dump() for e in stored]
-        store.add_batch([_access(officer, found, format, len(entries))])
-        if format is ReportFormat.CSV:
-            return Response(disclosures.as_csv(entries), media_type="text/csv")
-        if format is ReportFormat.FHIR:
-            bundle = disclosures.as_fhir_bundle(entries, subject_key=subject_key)
-            return JSONResponse(bundle, media_type="application/fhir+json")
-        if format is ReportFormat.PDF:
-            pdf = disclosures_pdf.as_pdf(
-                entries,
-                subject_key=subject_key,
-                produced_at=datetime.now(UTC),
-                produced_for=officer,
-            )
-            return Response(
-                pdf,
-                media_type="application/pdf",
-                headers={"Content-Disposition": 'attachment; filename="disclosure-report.pdf"'},
-            )
-        body: dict[str, Any] = {
-            "subject_key": subject_key,
-            "count": len(entries),
-            "items": disclosures.rows(entries),
-        }
-        return JSONResponse(_jsonable(body))
+        return report_document(found, entries, format, officer)
+
+
+def report_document(
+    found: Child, entries: list[dict[str, Any]], format: ReportFormat, officer: str
+) -> Response:
+    """The report in ``format``: JSON, CSV, a FHIR Bundle or a PDF (as a download)."""
+    subject_key = found.key
+    if format is ReportFormat.CSV:
+        return Response(disclosures.as_csv(entries), media_type="text/csv")
+    if format is ReportFormat.FHIR:
+        bundle = disclosures.as_fhir_bundle(entries, subject_key=subject_key)
+        return JSONResponse(bundle, media_type="application/fhir+json")
+    if format is ReportFormat.PDF:
+        pdf = disclosures_pdf.as_pdf(
+            entries,
+            subject_key=subject_key,
+            produced_at=datetime.now(UTC),
+            produced_for=officer,
+        )
+        return Response(
+            pdf,
+            media_type="application/pdf",
+            headers={"Content-Disposition": 'attachment; filename="disclosure-report.pdf"'},
+        )
+    body: dict[str, Any] = {
+        "subject_key": subject_key,
+        "count": len(entries),
+        "items": disclosures.rows(entries),
+    }
+    return JSONResponse(_jsonable(body))
+
+
+class TooManyDecisions(Exception):
+    """More decisions about the child than one report holds (MAX_REPORT)."""
+
+
+def child_report(
+    store: AuditStore,
+    audit_keys: Sequence[Key],
+    child: ChildQuery,
+    officer: str,
+    form: str,
+) -> tuple[Child, list[dict[str, Any]]]:
+    """The child's decisions, oldest first, with the look-up recorded in the trail (``form``:
+    what the officer was given: json, csv, fhir, pdf, or the console's page); never a
+    report that silently leaves decisions out (TooManyDecisions). 409 if the identifier is
+    ambiguous (find_child)."""
+    found = find_child(child, store, audit_keys)
+    stored = store.by_subject(found.subject_keys, limit=MAX_REPORT + 1)
+    if len(stored) > MAX_REPORT:
+        raise TooManyDecisions
+    entries = [e.model_dump() for e in stored]
+    store.add_batch([_access(officer, found, form, len(entries))])
+    return found, entries
 
 
 def _too_many() -> JSONResponse:
@@ -103,12 +134,12 @@ def _too_many() -> JSONResponse:
     return JSONResponse(status_code=413, content={"detail": [problem]})
 
 
-def _access(officer: str, child: Child, fmt: ReportFormat, count: int) -> AuditRecord:
+def _access(officer: str, child: Child, form: str, count: int) -> AuditRecord:
     """Who looked at which child's trail: sealed into the chain like every decision."""
     return access_record(
         actor=f"ig-officer:{officer}",
         code="access.disclosure_report",
-        reason=f"disclosure report ({fmt.value}, {count} decisions) produced for an IG "
+        reason=f"disclosure report ({form}, {count} decisions) produced for an IG "
         f"officer, child found by {child.kind}",
         child=child,
     )

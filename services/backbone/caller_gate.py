@@ -14,12 +14,26 @@ from services.backbone.body_limit import answer_json
 
 
 class CallerGate:
-    def __init__(self, app: ASGIApp, *, known: Callable[[str], Awaitable[bool]]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        known: Callable[[str], Awaitable[bool]],
+        open_prefixes: tuple[str, ...] = (),
+    ) -> None:
         self.app = app
         self.known = known
+        # Paths whose routes take bodies without a bearer token and check the caller
+        # themselves before using any of it (the IG console's forms, by session cookie).
+        self.open_prefixes = open_prefixes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not _carries_body(scope) or await self._admitted(scope):
+        if (
+            scope["type"] != "http"
+            or not _carries_body(scope)
+            or str(scope["path"]).startswith(self.open_prefixes)
+            or await self._admitted(scope)
+        ):
             await self.app(scope, receive, send)
             return
         await answer_json(

@@ -82,12 +82,14 @@ def create_service_app(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     max_json_depth: int = MAX_JSON_DEPTH,
     body_callers: Callable[[str], Awaitable[bool]] | None = None,
+    open_body_prefixes: tuple[str, ...] = (),
 ) -> FastAPI:
     """The service's app. Its request bodies are bounded to ``max_body_bytes`` and JSON
     nesting to ``max_json_depth`` as they arrive; with ``body_callers`` (whether a bearer
     token is one of the service's callers'), a request whose token is not is refused 401
-    before its body is read. Its OpenAPI document states every answer a route can give
-    (``openapi_responses``)."""
+    before its body is read, except under ``open_body_prefixes`` (pages whose forms check
+    their own caller, by session, before reading a field). Its OpenAPI document states
+    every answer a route can give (``openapi_responses``)."""
     app = FastAPI(
         title=title,
         description=description,
@@ -123,7 +125,7 @@ def create_service_app(
     # Added first, so innermost: a gate added later (the caller's key) runs before it.
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes, max_json_depth=max_json_depth)
     if body_callers is not None:
-        app.add_middleware(CallerGate, known=body_callers)
+        app.add_middleware(CallerGate, known=body_callers, open_prefixes=open_body_prefixes)
     document_answers(app, max_body_bytes=max_body_bytes, gated=body_callers is not None)
     return app
 

@@ -20,6 +20,7 @@ A token, a claim value or a name never reaches a log: a refusal says which check
 
 from __future__ import annotations
 
+import hmac
 import http.client
 import json
 import logging
@@ -167,7 +168,9 @@ class PeopleVerifier:
             return
         self._held = (keys, now)
 
-    def verify(self, token: str) -> Person:
+    def verify(self, token: str, *, nonce: str | None = None) -> Person:
+        """The person ``token`` names. With ``nonce`` (an ID token from a sign-in this
+        service began), the token must carry that nonce too (OIDC Core 3.1.3.7)."""
         try:
             # A token that is not even a JWT with a key id costs no trip to the issuer.
             kid = jwt.get_unverified_header(token).get("kid")
@@ -195,6 +198,8 @@ class PeopleVerifier:
             raise Unauthenticated(
                 f"the issuer's keys cannot be used ({type(exc).__name__})"
             ) from None
+        if nonce is not None and not hmac.compare_digest(str(claims.get("nonce", "")), nonce):
+            raise Unauthenticated("the token is not from this sign-in (nonce)")
         subject = str(claims["sub"])
         if not subject.isprintable() or not 0 < len(subject) <= SUBJECT_MAX:
             raise Unauthenticated("the token's subject is not a usable identifier")

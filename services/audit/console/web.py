@@ -1,0 +1,90 @@
+"""What every console answer carries: a strict Content-Security-Policy (nothing but the
+console's own stylesheet and images; no script at all), no caching (the pages name children's
+decisions), no framing and no referrer; and the checks every form passes: the session's CSRF
+token and, when the browser sends one, an Origin of this console."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from services.audit.console.sessions import Session
+
+HERE = Path(__file__).parent
+STATIC = HERE / "static"
+SESSION_COOKIE = "infoshare_console"
+SIGN_IN_COOKIE = "infoshare_console_signin"
+PREFIX = "/console"
+
+HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+
+
+def environment() -> Environment:
+    """The pages' templates, every value HTML-escaped unless marked safe."""
+    return Environment(
+        loader=FileSystemLoader(HERE / "templates"),
+        autoescape=select_autoescape(["html"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def secured(response: Response) -> Response:
+    for name, value in HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
+
+
+def page(env: Environment, name: str, status: int = 200, **context: Any) -> Response:
+    html = env.get_template(name).render(**context)
+    return secured(HTMLResponse(html, status_code=status))
+
+
+def redirect(to: str) -> Response:
+    return secured(RedirectResponse(to, status_code=303))
+
+
+def set_cookie(response: Response, request: Request, name: str, value: str, max_age: int) -> None:
+    """HttpOnly, SameSite=Lax (the browser comes back from the identity provider by a
+    top-level navigation, which Strict would send without it), Secure over https."""
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        path=PREFIX,
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+    )
+
+
+def forget_cookie(response: Response, request: Request, name: str) -> None:
+    response.delete_cookie(
+        name, path=PREFIX, httponly=True, samesite="lax", secure=request.url.scheme == "https"
+    )
+
+
+def form_allowed(request: Request, session: Session, token: str | None) -> bool:
+    """A form from this console's own page in this session: its CSRF token, and its Origin
+    (browsers send one with every POST) this console's."""
+    origin = request.headers.get("origin")
+    if origin is not None and origin != _own_origin(request):
+        return False
+    return token is not None and secrets.compare_digest(token, session.csrf)
+
+
+def _own_origin(request: Request) -> str:
+    return f"{request.url.scheme}://{request.url.netloc}"
