@@ -4,7 +4,7 @@ which law. Markdown with a Mermaid diagram, for practitioners and IG officers al
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from consent.core.model import FieldRule, Protocol, ProtocolSet, RecipientRule, RuleKind
@@ -44,26 +44,32 @@ IDENTITY = {
 }
 
 
-def _duration(iso: str) -> str:
+def duration_words(iso: str) -> str:
     units = {"Y": "year", "M": "month", "W": "week", "D": "day"}
     parts = re.findall(r"(\d+)([YMWD])", iso)
     return " ".join(f"{n} {units[u]}{'' if n == '1' else 's'}" for n, u in parts) or iso
 
 
-def _field_words(rule: FieldRule) -> str:
-    name = f"`{rule.path}`"
+def _code(text: str) -> str:
+    return f"`{text}`"
+
+
+def field_words(rule: FieldRule, code: Callable[[str], str] = _code) -> str:
+    """What a recipient gets of the field ``rule`` names, in words (``code`` marks a path:
+    Markdown by default)."""
+    name = code(rule.path)
     if rule.kind is RuleKind.ALLOW:
         return name
     if rule.kind is RuleKind.MASK:
         return f"{name}, masked (only that it is there)"
     if rule.kind is RuleKind.GENERALISE:
         assert rule.to is not None
-        return f"{name} as {rule.to.value.replace('_', ' ')} (`{rule.target}`)"
+        return f"{name} as {rule.to.value.replace('_', ' ')} ({code(str(rule.target))})"
     if rule.kind is RuleKind.PSEUDONYMISE:
-        return f"a pseudonym instead of {name} (`{rule.target}`)"
+        return f"a pseudonym instead of {name} ({code(str(rule.target))})"
     if rule.kind is RuleKind.TOKENISE:
-        return f"a reversible token instead of {name} (`{rule.target}`)"
-    return f"{name}, encrypted so only the recipient can read it (`{rule.target}`)"
+        return f"a reversible token instead of {name} ({code(str(rule.target))})"
+    return f"{name}, encrypted so only the recipient can read it ({code(str(rule.target))})"
 
 
 def _leaves(node: Mapping[str, Any], prefix: str = "") -> Iterator[str]:
@@ -83,7 +89,7 @@ def _never(protocol: Protocol, rule: RecipientRule, schemas: SchemaRegistry) -> 
     )
 
 
-def _basis(protocol: Protocol) -> str:
+def basis_words(protocol: Protocol) -> str:
     basis = protocol.lawful_basis
     words = f"UK GDPR Art 6(1)({basis.article6}) {ARTICLE6.get(basis.article6, '')}"
     if basis.article9:
@@ -143,7 +149,7 @@ def explain(protocols: ProtocolSet, directory: Directory, schemas: SchemaRegistr
             f"## {p.title}",
             "",
             f"`{p.ref}`, owned by {p.owner}. Purpose: **{p.purpose.value.replace('_', ' ')}**."
-            f" Lawful basis: {_basis(p)}. {CONSENT[p.consent.value]}",
+            f" Lawful basis: {basis_words(p)}. {CONSENT[p.consent.value]}",
             f"In force {p.valid_from or 'from the start'} to {p.valid_until or 'no end date'};"
             f" review due {p.review_date or 'not set'}.",
             "",
@@ -157,12 +163,12 @@ def explain(protocols: ProtocolSet, directory: Directory, schemas: SchemaRegistr
                 if r.condition
                 else ""
             )
-            keep = f"; may keep it for {_duration(r.retention)}" if r.retention else ""
+            keep = f"; may keep it for {duration_words(r.retention)}" if r.retention else ""
             out.append(
                 f"- with **{name.get(r.agency, r.agency)}**{when}, "
                 f"{IDENTITY[r.identity.value]}{keep}:"
             )
-            out += [f"  - {_field_words(f)}" for f in r.fields]
+            out += [f"  - {field_words(f)}" for f in r.fields]
             never = _never(p, r, schemas)
             if never:
                 out.append(f"  - never: {', '.join(f'`{n}`' for n in never)}")

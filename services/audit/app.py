@@ -16,9 +16,12 @@ from pydantic import Field, SecretStr
 
 from services.audit import anchoring
 from services.audit.console.pages import ConsoleOptions, add_console
+from services.audit.console.protocol_pages import protocol_source
+from services.audit.console.signing import SignInOptions
 from services.audit.console.web import PREFIX as CONSOLE
 from services.audit.health import audit_health
 from services.audit.ingest import ingest
+from services.audit.integrity import Integrity
 from services.audit.models import (
     AuditEntryPublic,
     OverridePublic,
@@ -91,6 +94,11 @@ class AuditSettings(HttpSettings):
         "intact one (as `infoshare audit verify --resume` does); 0: every one walks them all",
     )
 
+    protocols_dir: Path | None = Field(
+        None,
+        description="the protocol directory the processor decides with, for the console's "
+        "sharing map and protocol pages; default: the bundled protocols",
+    )
     audit_console_client_id: str | None = Field(
         None,
         description="the IG console's OAuth client id at the identity provider; default: "
@@ -144,6 +152,7 @@ def create_app(settings: AuditSettings | None = None) -> FastAPI:
     group = settings.topics().audit_group
     metrics = Metrics("infoshare-audit")
     seen = AuditTelemetry(metrics, group=group, checkpoint_age=lambda: _checkpoint_age(store))
+    integrity = Integrity(store)  # the last verdict, and the console's "verify now"
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -178,6 +187,7 @@ def create_app(settings: AuditSettings | None = None) -> FastAPI:
                     stop=stop,
                     report=seen.verification,
                     full_every_s=settings.audit_verify_full_every_s,
+                    noted=integrity.noted,
                 ),
                 name="audit verification",
             )
@@ -193,6 +203,7 @@ def create_app(settings: AuditSettings | None = None) -> FastAPI:
                 await witnessed
             if checks is not None:
                 await checks  # it ends at the next record it walks
+            integrity.close()  # so does a walk begun from the console
             metrics.shutdown()  # an OTLP reader sends its last interval
 
     app = create_service_app(
@@ -223,7 +234,9 @@ def create_app(settings: AuditSettings | None = None) -> FastAPI:
         return [
             OverridePublic(
                 decision=AuditEntryPublic.model_validate(entry, from_attributes=True),
-                review=OverrideReviewPublic(reviewer=r.reviewer, note=r.note) if r else None,
+                review=OverrideReviewPublic(reviewer=r.reviewer, note=r.note, outcome=r.outcome)
+                if r
+                else None,
                 reviewed_at=r.reviewed_at if r else None,
             )
             for entry, r in overrides(store, reviewed=reviewed, limit=limit)
@@ -266,10 +279,15 @@ def create_app(settings: AuditSettings | None = None) -> FastAPI:
         store,
         keys,
         people,
-        ConsoleOptions(
-            client_id=settings.audit_console_client_id,
-            client_secret=secret.get_secret_value() if secret else None,
-            public_url=settings.audit_console_url,
+        integrity=integrity,
+        protocols=protocol_source(settings.protocols_dir, settings.directory, settings.schemas),
+        options=ConsoleOptions(
+            SignInOptions(
+                client_id=settings.audit_console_client_id,
+                client_secret=secret.get_secret_value() if secret else None,
+                public_url=settings.audit_console_url,
+                max_s=settings.audit_console_max_s,
+            ),
             idle_s=settings.audit_console_idle_s,
             max_s=settings.audit_console_max_s,
         ),

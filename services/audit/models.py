@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any, overload
 
 from pydantic import field_validator
-from sqlalchemy import JSON, BigInteger, Column, Integer
+from sqlalchemy import JSON, BigInteger, Column, Integer, String
 from sqlmodel import Field, SQLModel
 from sqlmodel.sql.sqltypes import UTCDateTime
 
@@ -150,7 +151,13 @@ class AuditPage(SQLModel):
 OVERRIDE_CODE = "shared.safeguarding_override"
 
 
-class OverrideReviewIn(SQLModel):
+class ReviewOutcome(StrEnum):
+    JUSTIFIED = "justified"  # the override was right: nothing more to do
+    NOT_JUSTIFIED = "not_justified"  # it should not have been made: taken up with the agency
+    FOLLOW_UP = "follow_up"  # open questions: followed up before a finding
+
+
+class OverrideReviewNote(SQLModel):
     # No NUL: PostgreSQL cannot store one in text (a 500 where a 422 is due).
     note: str = Field(
         min_length=2,
@@ -160,8 +167,17 @@ class OverrideReviewIn(SQLModel):
     )
 
 
-class OverrideReviewPublic(OverrideReviewIn):
+class OverrideReviewIn(OverrideReviewNote):
+    outcome: ReviewOutcome = Field(description="what the IG officer found of the override")
+
+
+class OverrideReviewPublic(OverrideReviewNote):
     reviewer: str = Field(description="the IG officer, from their token")
+    outcome: ReviewOutcome | None = Field(
+        default=None,
+        sa_type=String(32),
+        description="what the IG officer found (none: reviewed before outcomes were kept)",
+    )
 
 
 class OverrideReview(OverrideReviewPublic, table=True):

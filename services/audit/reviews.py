@@ -31,7 +31,9 @@ from services.backbone.audit_contract import AuditOutcome, AuditRecord
 
 REVIEW_ACTION = "override_review"
 REVIEW_CODE = "override.reviewed"
-Review = tuple[str, str, str, str]  # (decision's audit id, reviewer, note, reviewed at)
+# (decision's audit id, reviewer, note, reviewed at[, outcome]): a review made before
+# outcomes were kept has four, so what an earlier verification kept of it still matches.
+Review = tuple[str, ...]
 
 
 class NotAnOverride(LookupError):
@@ -67,7 +69,8 @@ def _record(row: OverrideReview) -> AuditRecord:
         recorded_at=row.reviewed_at,
         action=REVIEW_ACTION,
         decision=AuditOutcome.RECORDED,
-        reason_code=REVIEW_CODE,
+        # The outcome in the code (override.reviewed.justified), sealed with the note.
+        reason_code=f"{REVIEW_CODE}.{row.outcome}" if row.outcome else REVIEW_CODE,
         reason=row.note,
         actor=row.reviewer,
         refers_to=row.audit_id,
@@ -91,7 +94,11 @@ def review_override(
 
     def new_row() -> OverrideReview:
         return OverrideReview(
-            audit_id=audit_id, reviewer=reviewer, note=review.note, reviewed_at=now
+            audit_id=audit_id,
+            reviewer=reviewer,
+            note=review.note,
+            outcome=review.outcome,
+            reviewed_at=now,
         )
 
     row = new_row()  # what the caller is given; the index gets its own row
@@ -121,24 +128,27 @@ def sealed_review(content: Mapping[str, Any]) -> Review | None:
     """The review a sealed record makes, if it is one (as the index stores it)."""
     if content.get("action") != REVIEW_ACTION:
         return None
+    code = str(content.get("reason_code") or "")
     return _review(
         content.get("refers_to"),
         content.get("actor"),
         content.get("reason"),
         content.get("recorded_at"),
+        code.removeprefix(f"{REVIEW_CODE}.") if code.startswith(f"{REVIEW_CODE}.") else None,
     )
 
 
-def _review(audit_id: Any, reviewer: Any, note: Any, at: Any) -> Review:
+def _review(audit_id: Any, reviewer: Any, note: Any, at: Any, outcome: Any = None) -> Review:
     moment = as_utc(at) if isinstance(at, datetime) else at
     when = moment.isoformat() if isinstance(moment, datetime) else str(moment)
-    return (str(audit_id), str(reviewer), str(note), when)
+    given = (str(audit_id), str(reviewer), str(note), when)
+    return (*given, str(outcome)) if outcome else given
 
 
 def review_index(engine: Engine) -> set[Review]:
     with Session(engine) as session:
         rows = session.exec(select(OverrideReview)).all()
-    return {_review(r.audit_id, r.reviewer, r.note, r.reviewed_at) for r in rows}
+    return {_review(r.audit_id, r.reviewer, r.note, r.reviewed_at, r.outcome) for r in rows}
 
 
 def reviews_after(engine: Engine, seq: int) -> set[Review]:

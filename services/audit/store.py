@@ -40,8 +40,10 @@ class AuditQuery:
     subject_keys: Sequence[str] | None = None
     since: datetime | None = None
     until: datetime | None = None
+    action: str | None = None
     limit: int = 100
     offset: int = 0
+    newest_first: bool = False
 
 
 ACCESS_ACTION = "audit_access"
@@ -188,13 +190,14 @@ class AuditStore:
             filters.append(col(AuditEntry.recorded_at) >= q.since)
         if q.until:
             filters.append(col(AuditEntry.recorded_at) < q.until)
+        if q.action:
+            filters.append(col(AuditEntry.action) == q.action)
         for f in filters:
             stmt = stmt.where(f)
         with Session(self.engine) as session:
             total = session.exec(select(func.count()).select_from(stmt.subquery())).one()
-            rows = session.exec(
-                stmt.order_by(col(AuditEntry.seq)).offset(q.offset).limit(q.limit)
-            ).all()
+            order = col(AuditEntry.seq).desc() if q.newest_first else col(AuditEntry.seq)
+            rows = session.exec(stmt.order_by(order).offset(q.offset).limit(q.limit)).all()
         return list(rows), int(total)
 
 

@@ -33,13 +33,15 @@ async def verify_every(
     stop: asyncio.Event,
     report: Callable[[bool], None],
     full_every_s: float = 3600.0,
+    noted: Callable[[TrailVerdict], None] | None = None,
 ) -> None:
     """Verify the trail now and then every ``every_s`` seconds until ``stop``, off the event
     loop: each check after the first resumes from where the last intact one ended (the
     records sealed since), and one every ``full_every_s`` walks every record again.
-    ``report`` gets each verdict (True intact); a failed one is logged as an ERROR starting
-    ``ALERT``. A trail that cannot be read is logged, by the error's type only (its text may
-    quote data), and reported as nothing: it is not a verdict. Never raises."""
+    ``report`` gets each verdict (True intact), ``noted`` the whole of it; a failed one is
+    logged as an ERROR starting ``ALERT``. A trail that cannot be read is logged, by the
+    error's type only (its text may quote data), and reported as nothing: it is not a
+    verdict. Never raises."""
     halt = threading.Event()  # ``stop`` is the loop's; the walk runs in a thread
     stopping = asyncio.ensure_future(stop.wait())
     stopping.add_done_callback(lambda _: halt.set())
@@ -50,6 +52,8 @@ async def verify_every(
             full = kept is None or time.monotonic() - full_at >= full_every_s
             started = time.monotonic()
             verdict = await _verify_once(store, halt, report, None if full else kept)
+            if verdict is not None and noted is not None:
+                noted(verdict)
             if verdict is not None:
                 kept = verdict.verified if verdict.ok else None
                 full_at = started if full else full_at
@@ -77,7 +81,7 @@ async def _verify_once(
             store.engine,
             chain_keys=store.sealing.chain_keys(),
             public_keys=store.sealing.public_keys(),
-            anchors=lambda: _file_anchors(store),
+            anchors=lambda: file_anchors(store),
             counted=until_halted,
             resume=resume,
         )
@@ -99,7 +103,7 @@ async def _verify_once(
     return verdict
 
 
-def _file_anchors(store: AuditStore) -> list[Anchor]:
+def file_anchors(store: AuditStore) -> list[Anchor]:
     """The service's own check: against the checkpoint file (the topic is ``infoshare
     audit verify``'s to read)."""
     path = store.sealing.checkpoint_file

@@ -210,7 +210,7 @@ def test_an_override_is_audited_and_queued_for_ig_review(stack: Stack, outcome: 
     assert decision["override_justification"] == scenario.OVERRIDE_REASON
     assert decision["override_role"] == "ED consultant" and pending["review"] is None
     url = f"{stack.url('audit')}/audit/overrides"
-    review = {"note": "Justified: risk of harm if asked."}
+    review = {"note": "Justified: risk of harm if asked.", "outcome": "justified"}
     target = f"{url}/{decision['audit_id']}/review"
     assert httpx.post(target, json=review).status_code == 401  # IG officers only
     practitioner = _token(stack, PRACTITIONER)

@@ -88,7 +88,11 @@ ENDPOINTS: list[tuple[str, str, dict[str, Any] | None]] = [
     ("POST", "/audit/decisions/search", {"child": {"nhs_number": NHS}}),
     ("POST", "/audit/disclosure-report", {"nhs_number": NHS}),
     ("GET", "/audit/overrides", None),
-    ("POST", "/audit/overrides/some-id/review", {"note": "checked with the DSL"}),
+    (
+        "POST",
+        "/audit/overrides/some-id/review",
+        {"note": "checked with the DSL", "outcome": "justified"},
+    ),
 ]
 # Who gets in (anything but 401/403): the IG officer everywhere; an agency only to search.
 ALLOWED = {

@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 from deploy.cli.main import app
 from services.audit import anchoring
-from services.audit.models import OVERRIDE_CODE, OverrideReviewIn
+from services.audit.models import OVERRIDE_CODE, OverrideReviewIn, ReviewOutcome
 from services.audit.reviews import review_override
 from services.audit.sealing import sealing_from
 from services.audit.store import AuditStore
@@ -77,7 +77,12 @@ def trail(database_url: str, tmp_path: Path, kafka_access: KafkaAccess) -> Itera
     for start in (0, 4, 8):
         store.add_batch(records[start : start + 4])
     # An IG officer's review of the override: record 13, sealed with its index row.
-    review_override(store, records[6].audit_id, OverrideReviewIn(note="justified"), reviewer="ig")
+    review_override(
+        store,
+        records[6].audit_id,
+        OverrideReviewIn(note="justified", outcome=ReviewOutcome.JUSTIFIED),
+        reviewer="ig",
+    )
     namespace = f"t{uuid.uuid4().hex[:8]}."
     asyncio.run(_anchor(store, kafka_access, Topics(namespace=namespace).audit_checkpoints))
     keys = tmp_path / "audit-keys.json"
@@ -167,6 +172,10 @@ TAMPERING: dict[str, tuple[Any, str]] = {
     ),
     "edit a review in place": (
         lambda t: t.sql("UPDATE override_review SET note = 'not justified'"),
+        "the override review index (override_review) differs from the sealed reviews",
+    ),
+    "change a review's outcome": (
+        lambda t: t.sql("UPDATE override_review SET outcome = 'not_justified'"),
         "the override review index (override_review) differs from the sealed reviews",
     ),
     "remove a review": (

@@ -385,7 +385,7 @@ def test_audit_answers_about_a_child_as_documented(
         "/audit/overrides/{audit_id}/review",
         ig,
         path_parameters=target.parameters,
-        body={"note": "checked with the DSL"},
+        body={"note": "checked with the DSL", "outcome": "justified"},
     )
     assert reviewed.status_code == 201, reviewed.text
     assert reviewed.json()["reviewed_at"].endswith(("Z", "+00:00")), reviewed.text
@@ -399,7 +399,7 @@ def test_audit_answers_about_a_child_as_documented(
         "/audit/overrides/{audit_id}/review",
         ig,
         path_parameters={"audit_id": "an-id"},
-        body={"note": "checked\x00"},
+        body={"note": "checked\x00", "outcome": "justified"},
     )
     assert nul.status_code == 422 and nul.json()["detail"][0]["loc"] == ["body", "note"]
 

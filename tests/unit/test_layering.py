@@ -38,7 +38,8 @@ _room("consent.registry", "consent.core", "services.backbone", "services.personi
 _room(
     "consent.processor", "consent.core", "consent.policy", "consent.registry", "services.backbone"
 )
-_room("services.audit", "services.backbone")
+# The audit service reads the protocol set (the pure parser) for the IG console's pages.
+_room("services.audit", "consent.core", "consent.policy", "services.backbone")
 # The audit trail's witness: runs apart, checks the trail's proofs with the audit's pure core.
 _room("services.witness", "services.audit", "services.backbone")
 _room("services.delivery", "services.backbone")
@@ -189,6 +190,6 @@ def test_tests_take_fixtures_from_the_dev_stack_never_from_the_cli() -> None:
 
 def test_the_arrow_check_sees_a_wrong_arrow() -> None:
     """The check is not vacuous: the processor really imports the pure core, which the
-    audit service may not."""
-    assert "consent.core" not in ARROWS["services.audit"]
+    delivery service may not."""
+    assert "consent.core" not in ARROWS["services.delivery"]
     assert any(room_of(i) == "consent.core" for i in imports_of("consent.processor.handle"))
