@@ -13,6 +13,8 @@ import typer
 
 from deploy.cli.terminal import CacheDir, StateDir, err, fail, out
 
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}  # a foreground stack waits for either
+
 Bootstrap = Annotated[
     str | None, typer.Option(help="use this running Kafka instead of starting one (host:port)")
 ]
@@ -97,9 +99,10 @@ def up(
             + f"\nlogs in {state_dir / 'logs'}; "
             "Ctrl-C stops everything"
         )
-        stop_signals = {signal.SIGINT, signal.SIGTERM}
-        signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)  # children started unblocked
-        while signal.sigtimedwait(stop_signals, 1.0) is None:
+        console_url, user, password = stack.console_login()
+        out.print(f"  IG console  {console_url}  (sign in as {user} / {password})")
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)  # children started unblocked
+        while signal.sigtimedwait(STOP_SIGNALS, 1.0) is None:
             for name in stack.restart_exited():
                 err.print(f"[yellow]{name} stopped; restarted it[/] (see its log)")
     except Exception as exc:
@@ -115,11 +118,24 @@ def demo(
     keep_state: Annotated[bool, typer.Option(help="keep the demo's state directory")] = False,
     postgres: Postgres = False,
     observe: Observe = True,
+    stay: Annotated[
+        bool,
+        typer.Option(
+            help="keep the stack running after the scenario (the IG console open) until Ctrl-C"
+        ),
+    ] = False,
 ) -> None:
-    """Play the CP-IS scenario end to end on a real Kafka, show the result, stop everything."""
+    """Play the CP-IS scenario end to end on a real Kafka, show the result, stop everything
+    (with --stay: once you press Ctrl-C)."""
+    from deploy.devstack.demo.console_check import check_console
     from deploy.devstack.demo.observe import observe as observed
     from deploy.devstack.demo.play import play
-    from deploy.devstack.demo.render import render, render_operations, render_reviews
+    from deploy.devstack.demo.render import (
+        render,
+        render_console,
+        render_operations,
+        render_reviews,
+    )
     from deploy.devstack.stack import Stack, demo_config
 
     state_dir = Path(tempfile.mkdtemp(prefix="infoshare-demo-"))
@@ -139,6 +155,14 @@ def demo(
         if observe:
             out.print("9. Operations: the plan's trace and the counters, as operators see them")
             render_operations(observed(stack, outcome), out)
+        out.print("10. The IG console: an IG officer signs in and opens the child's report")
+        render_console(check_console(stack), out, staying=stay)
+        if stay:
+            out.print("the stack keeps running; Ctrl-C stops everything")
+            signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+            while signal.sigtimedwait(STOP_SIGNALS, 1.0) is None:
+                pass
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
     except KeyboardInterrupt:
         raise fail("interrupted") from None
     except Exception as exc:

@@ -20,7 +20,12 @@ from typing import Any, Literal
 import httpx
 
 from deploy.devstack.broker import BrokerCluster, BrokerNode
-from deploy.devstack.identity.provider import ensure_provider
+from deploy.devstack.identity.provider import (
+    CONSOLE_CLIENT,
+    IG_OFFICER,
+    ensure_provider,
+    starter_logins,
+)
 from deploy.devstack.identity.serve import launch
 from deploy.devstack.identity.serve import stop as stop_identity
 from deploy.devstack.ports import free_listen_port
@@ -157,6 +162,8 @@ class Stack:
             env["INFOSHARE_AUDIT_CHECKPOINT_FILE"] = str(
                 self.config.state_dir / "audit-checkpoints.jsonl"
             )
+            # The IG console signs officers in at the embedded identity provider.
+            env["INFOSHARE_AUDIT_CONSOLE_CLIENT_ID"] = CONSOLE_CLIENT
         if component.port is not None:
             env["INFOSHARE_PORT"] = str(self.port(component))
         if component.agency_id:
@@ -271,6 +278,11 @@ class Stack:
                 start_new_session=True,
             )
         return Running(component, proc, log)
+
+    def console_login(self) -> tuple[str, str, str]:
+        """The IG console's URL, and the starter IG officer's login for it."""
+        logins = starter_logins(self.config.state_dir / "identity")
+        return f"{self.url('audit')}/console", IG_OFFICER, logins.get(IG_OFFICER, "")
 
     def _start_identity(self) -> None:
         """The embedded identity provider: its starter people, and a server for its OpenID

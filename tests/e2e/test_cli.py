@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import queue
+import re
 import signal
 import subprocess
 import sys
@@ -113,6 +114,11 @@ def test_demo_plays_the_scenario_and_stops_everything_it_started(tmp_path: Path)
     # Operations: the plan's trace read back from Zipkin, the counters from Prometheus.
     assert "One event's whole path" in out and "read back from Zipkin" in out
     assert "Counters the demo moved" in out and "write audit" in out
+    # The IG console: signed in through the identity provider's form, the child's report.
+    seen = re.search(r"listed (\d+) decisions about the child on a protection plan", out)
+    assert seen is not None and int(seen.group(1)) > 0, out[-2000:]
+    assert re.search(r"console  http://127\.0\.0\.1:\d+/console", out)
+    assert re.search(r"login    sam\.okafor / \S{12,}", out)
     assert _processes_mentioning(f"{tmp_path}/infoshare-demo-") == []  # Zipkin, Prometheus too
 
 

@@ -18,7 +18,7 @@ from services.audit.store import AuditQuery, AuditStore
 from services.backbone.audit_contract import AuditOutcome
 from services.backbone.keyring import Keyring
 from tests.audit_records import NHS, decision, subject_key
-from tests.console import register_console, sign_in
+from tests.console import CONSOLE_CLIENT, sign_in
 from tests.people import IG_OFFICER, OFFICER, PRACTITIONER, People
 
 BASE = "http://127.0.0.1:8999"  # loopback: the client's registered callback, any port
@@ -46,7 +46,7 @@ async def console(
         keyring_file=keyring_path,
         audit_database_url=url,
         audit_checkpoint_file=tmp_path / "cp.jsonl",
-        audit_console_client_id=register_console(people),
+        audit_console_client_id=CONSOLE_CLIENT,
     )
     app = create_app(settings)
     store = AuditStore(url, sealing_from(keyring, tmp_path / "cp.jsonl"))

@@ -22,7 +22,7 @@ from services.backbone.audit_contract import AuditOutcome, AuditRecord
 from services.backbone.identifiers import subject_identifier
 from services.backbone.keyring import Keyring
 from tests.audit_records import NHS, decision, subject_key
-from tests.console import register_console, sign_in
+from tests.console import CONSOLE_CLIENT, sign_in
 from tests.integration.kafka_helpers import eventually
 from tests.people import IG_OFFICER, OFFICER, People
 
@@ -55,7 +55,7 @@ async def console(
             keyring_file=keyring_path,
             audit_database_url=url,
             audit_checkpoint_file=tmp_path / "cp.jsonl",
-            audit_console_client_id=register_console(people),
+            audit_console_client_id=CONSOLE_CLIENT,
         )
     )
     store = AuditStore(url, sealing_from(keyring, tmp_path / "cp.jsonl"))

@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.table import Table
 
 from consent.processor.access_back import ACCESS_BACK
+from deploy.devstack.demo.console_check import ConsoleSeen
 from deploy.devstack.demo.observe import Operations
 from deploy.devstack.demo.play import Outcome
 
@@ -120,3 +121,17 @@ def render_operations(seen: Operations, console: Console) -> None:
         console.print(table)
     for note in seen.notes:
         console.print(f"[yellow]observability[/]: {note}")
+
+
+def render_console(seen: ConsoleSeen, console: Console, *, staying: bool) -> None:
+    """Where the IG console is, what it showed, and the login to try it with."""
+    console.print(
+        f"The IG console signed {seen.user} in and listed {seen.decisions} decisions about the "
+        "child on a protection plan."
+    )
+    console.print(f"  console  {seen.url}")
+    console.print(f"  login    {seen.user} / {seen.password}")
+    if not staying:
+        console.print(
+            "  (this stack stops now: `infoshare demo --stay` keeps it running to try them)"
+        )

@@ -25,6 +25,7 @@ import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from deploy.devstack.identity.clients import register_client
 from deploy.devstack.identity.passwords import (
     PasswordError,
     hash_password,
@@ -211,12 +212,17 @@ PRACTITIONER, IG_OFFICER = (name for name, _, _ in STARTER_PEOPLE)
 
 
 STARTER_LOGINS = "starter-logins.txt"
+# The IG console (the audit service's /console) as a client of this provider: a redirect back
+# to it on loopback, on whatever port the audit service listens (clients.py's loopback rule).
+CONSOLE_CLIENT = "infoshare-ig-console"
+CONSOLE_REDIRECTS = ["http://127.0.0.1/console/callback", "http://localhost/console/callback"]
 
 
 def ensure_provider(directory: Path, issuer: str) -> DevIdentityProvider:
-    """The provider in ``directory``, answering as ``issuer``, with the starter people. A
-    starter person made here, or found without a password, is given a random one, written
-    to ``starter-logins.txt`` (0600) for ``starter_logins`` to read."""
+    """The provider in ``directory``, answering as ``issuer``, with the starter people and
+    the IG console registered as a client. A starter person made here, or found without a
+    password, is given a random one, written to ``starter-logins.txt`` (0600) for
+    ``starter_logins`` to read."""
     provider = DevIdentityProvider(directory)
     provider.create(issuer)
     rows = provider._rows()
@@ -233,6 +239,7 @@ def ensure_provider(directory: Path, issuer: str) -> DevIdentityProvider:
             provider.add_user(name, list(user.roles), user.display_name, password=logins[name])
     text = "".join(f"{name} {password}\n" for name, password in logins.items())
     write_private(directory / STARTER_LOGINS, text)
+    register_client(directory, CONSOLE_CLIENT, CONSOLE_REDIRECTS)
     return provider
 
 
