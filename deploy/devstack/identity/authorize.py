@@ -30,8 +30,9 @@ def code_flow_router(provider: DevIdentityProvider, *, clock: Callable[[], float
     codes = CodeStore(clock)
     router = APIRouter()
 
-    def page(html: str, status: int) -> HTMLResponse:
-        return HTMLResponse(html, status_code=status, headers=login_page.PAGE_HEADERS)
+    def page(html: str, status: int, redirect_uri: str | None = None) -> HTMLResponse:
+        headers = login_page.form_headers(redirect_uri) if redirect_uri else login_page.PAGE_HEADERS
+        return HTMLResponse(html, status_code=status, headers=headers)
 
     def back(uri: str, params: dict[str, str | None], status: int) -> RedirectResponse:
         target = auth_request.redirect_to(uri, {**params, "iss": provider.issuer})
@@ -56,7 +57,7 @@ def code_flow_router(provider: DevIdentityProvider, *, clock: Callable[[], float
         except RedirectedError as exc:
             return refused(exc, 302)
         form = login_page.login_form(asked.hidden_fields(), client_id=asked.client_id)
-        return page(form, 200)
+        return page(form, 200, asked.redirect_uri)
 
     @router.post("/authorize", response_class=HTMLResponse, summary="Sign in (the form)")
     async def sign_in(request: Request) -> Response:
@@ -79,7 +80,7 @@ def code_flow_router(provider: DevIdentityProvider, *, clock: Callable[[], float
                 username=username,
                 error=login_page.WRONG_CREDENTIALS,
             )
-            return page(form, 401)
+            return page(form, 401, asked.redirect_uri)
         grant = Grant(
             client_id=asked.client_id,
             redirect_uri=asked.redirect_uri,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from html import escape
+from urllib.parse import urlsplit
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; style-src 'self'; form-action 'self'; frame-ancestors 'none'; "
@@ -19,6 +20,18 @@ PAGE_HEADERS = {
     "Referrer-Policy": "no-referrer",
 }
 WRONG_CREDENTIALS = "The user name or password is wrong."
+
+
+def form_headers(redirect_uri: str) -> dict[str, str]:
+    """The login form's headers: a browser holds a form's redirects to its form-action too
+    (CSP 3), so the form may lead on to where the sign-in is sent back, and nowhere else."""
+    parts = urlsplit(redirect_uri)
+    policy = CONTENT_SECURITY_POLICY.replace(
+        "form-action 'self'", f"form-action 'self' {parts.scheme}://{parts.netloc}"
+    )
+    return {**PAGE_HEADERS, "Content-Security-Policy": policy}
+
+
 STYLE = """\
 body { font: 1rem/1.5 system-ui, sans-serif; margin: 0; color: #1b1b1b; background: #f4f4f4; }
 main { max-width: 26rem; margin: 3rem auto; padding: 1.5rem 2rem; background: #fff;
