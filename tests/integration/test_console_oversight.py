@@ -144,7 +144,7 @@ async def test_the_access_log_lists_looks_newest_first(
 async def test_protocols_are_mapped_and_each_has_its_page(
     console: tuple[httpx.AsyncClient, AuditStore, str],
 ) -> None:
-    client, _, _ = console
+    client, store, _ = console
     page = await client.get("/console/protocols")
     assert page.status_code == 200
     assert "<svg" in page.text and "cpis-attendance-notification@2" in page.text
@@ -153,6 +153,7 @@ async def test_protocols_are_mapped_and_each_has_its_page(
     assert "UK GDPR Art 6(1)(e) public task" in detail.text
     assert "attendance.arrival_time" in detail.text
     assert (await client.get("/console/protocols/nothing/1")).status_code == 404
+    assert _looks(store) == ["access.protocols"] * 2  # each page seen, not the refusal
 
 
 async def test_verify_now_walks_the_trail_and_says_so(
@@ -170,4 +171,4 @@ async def test_verify_now_walks_the_trail_and_says_so(
     await eventually("the verification to end intact", finished)
     page = await client.get("/console/integrity")
     assert f"by ig-officer:{escape(OFFICER)}" in page.text
-    assert "access.verify" in _looks(store)
+    assert {"access.verify", "access.integrity"} <= set(_looks(store))

@@ -29,6 +29,8 @@ def add_integrity_routes(app: FastAPI, console: Console) -> None:
         path = store.sealing.checkpoint_file
         outside = file_checkpoints(path)[-1:] if path is not None else []
         last, running = console.integrity.status()
+        if running is None:  # the page's own reloads while a walk runs are not recorded
+            console.record_view(session, "access.integrity", "viewed the trail's integrity")
         return console.show(
             "integrity.html",
             session,

@@ -60,6 +60,7 @@ def add_protocol_routes(app: FastAPI, console: Console) -> None:
         if isinstance(got, Response):
             return got
         session, protocols = got
+        console.record_view(session, "access.protocols", "viewed the protocols and sharing map")
         today = datetime.now(UTC).date()
         in_force = [p for p in protocols if p.in_force(today)]
         found = sharing_map.links(in_force)
@@ -87,6 +88,7 @@ def add_protocol_routes(app: FastAPI, console: Console) -> None:
                 "No such protocol",
                 "The protocol set has no protocol of this id and version.",
             )
+        console.record_view(session, "access.protocols", f"viewed protocol {found.ref}")
         today: date = datetime.now(UTC).date()
         return console.show(
             "protocol.html",
