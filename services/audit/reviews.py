@@ -45,9 +45,10 @@ class AlreadyReviewed(LookupError):
 
 
 def overrides(
-    store: AuditStore, *, reviewed: bool | None, limit: int = 100
+    store: AuditStore, *, reviewed: bool | None, limit: int = 100, newest_first: bool = False
 ) -> list[tuple[AuditEntry, OverrideReview | None]]:
-    """Decisions shared under a safeguarding override, oldest first, with their review."""
+    """Decisions shared under a safeguarding override, oldest first (or newest), with their
+    review."""
     stmt = (
         select(AuditEntry, OverrideReview)
         .join(
@@ -60,7 +61,8 @@ def overrides(
     elif reviewed is False:
         stmt = stmt.where(col(OverrideReview.id).is_(None))
     with Session(store.engine) as session:
-        return [(e, r) for e, r in session.exec(stmt.order_by(col(AuditEntry.seq)).limit(limit))]
+        order = col(AuditEntry.seq).desc() if newest_first else col(AuditEntry.seq)
+        return [(e, r) for e, r in session.exec(stmt.order_by(order).limit(limit))]
 
 
 def _record(row: OverrideReview) -> AuditRecord:

@@ -198,7 +198,8 @@ class PeopleVerifier:
             raise Unauthenticated(
                 f"the issuer's keys cannot be used ({type(exc).__name__})"
             ) from None
-        if nonce is not None and not hmac.compare_digest(str(claims.get("nonce", "")), nonce):
+        given = str(claims.get("nonce", "")).encode()
+        if nonce is not None and not hmac.compare_digest(given, nonce.encode()):
             raise Unauthenticated("the token is not from this sign-in (nonce)")
         subject = str(claims["sub"])
         if not subject.isprintable() or not 0 < len(subject) <= SUBJECT_MAX:

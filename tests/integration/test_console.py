@@ -190,3 +190,59 @@ async def test_a_bad_identifier_is_explained_without_echoing_it(
     assert answer.status_code == 422
     assert "nhs number" in answer.text.lower()
     assert answer.text.count(wrong) == 1  # only in the field, as typed, to correct it
+
+
+async def test_odd_input_is_refused_or_answered_never_a_500(
+    console: Console, people: People
+) -> None:
+    await sign_in(console.client, people, IG_OFFICER)
+    csrf = await console.csrf()
+    odd = await console.client.post("/console/search", data={"csrf": "é" * 10})
+    assert odd.status_code == 403
+    last_day = await console.client.post(
+        "/console/search", data={"csrf": csrf, "since": "0001-01-01", "until": "9999-12-31"}
+    )
+    assert last_day.status_code == 200 and "3 decisions found" in last_day.text
+    not_a_day = await console.client.post("/console/search", data={"csrf": csrf, "until": "x"})
+    assert not_a_day.status_code == 422 and "YYYY-MM-DD" in not_a_day.text
+    refused = await console.client.get(
+        "/console/callback", params={"error": "access_denied", "state": "s"}
+    )
+    assert refused.status_code == 401 and "access_denied" in refused.text
+
+
+async def test_sign_out_needs_the_sessions_form_and_a_new_sign_in_ends_the_old_session(
+    console: Console, people: People
+) -> None:
+    await sign_in(console.client, people, IG_OFFICER)
+    first = console.client.cookies.get("infoshare_console")
+    forged = await console.client.post("/console/signout", data={"csrf": "forged"})
+    assert forged.status_code == 403
+    assert (await console.client.get("/console/search")).status_code == 200  # still in
+    await sign_in(console.client, people, IG_OFFICER)
+    assert console.client.cookies.get("infoshare_console") != first
+    console.client.cookies.set("infoshare_console", first or "", path="/console")
+    stale = await console.client.get("/console/search")
+    assert (stale.status_code, stale.headers["location"]) == (303, "/console/signin")
+
+
+async def test_behind_a_proxy_the_public_url_decides_origin_and_secure_cookies(
+    tmp_path: Path, keyring_path: Path, people: People
+) -> None:
+    public = "https://ig.example.org"
+    app = create_app(
+        AuditSettings(
+            keyring_file=keyring_path,
+            audit_database_url=f"sqlite:///{tmp_path / 'audit.db'}",
+            audit_checkpoint_file=tmp_path / "cp.jsonl",
+            audit_console_client_id=CONSOLE_CLIENT,
+            audit_console_url=public,
+        )
+    )
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as client:
+        begun = await client.get("/console/signin")
+        assert "secure" in begun.headers["set-cookie"].lower()
+        assert (
+            "redirect_uri=https%3A%2F%2Fig.example.org%2Fconsole%2Fcallback"
+            in (begun.headers["location"])
+        )

@@ -95,18 +95,20 @@ async def test_an_override_is_reviewed_once_with_its_outcome_sealed(
     assert "asking the parent would put the child at risk" in queue.text
     (audit_id,) = re.findall(r'action="/console/overrides/([^/]+)/review"', queue.text)
     target = f"/console/overrides/{audit_id}/review"
-    missing = await client.post(target, data={"csrf": csrf, "note": "ok"})  # no outcome
-    assert missing.status_code == 422 and "outcome" in missing.text
+    missing = await client.post(target, data={"csrf": csrf, "note": "kept as typed"})
+    assert missing.status_code == 422 and "outcome" in missing.text  # none chosen
+    assert ">kept as typed</textarea>" in missing.text  # nothing typed is lost
     done = await client.post(
         target, data={"csrf": csrf, "outcome": "justified", "note": "risk was real"}
     )
     assert (done.status_code, done.headers["location"]) == (
         303,
-        "/console/overrides?status=reviewed",
+        "/console/overrides?status=reviewed&recorded=1",
     )
     again = await client.post(target, data={"csrf": csrf, "outcome": "follow_up", "note": "x2"})
     assert again.status_code == 409
-    reviewed = await client.get("/console/overrides?status=reviewed")
+    reviewed = await client.get(done.headers["location"])
+    assert "Review recorded" in reviewed.text
     assert f"by {escape(OFFICER)}" in reviewed.text and "justified. risk was real" in reviewed.text
     rows, _ = store.search(AuditQuery(action="override_review"))
     assert [(r.reason_code, r.reason, r.refers_to) for r in rows] == [
@@ -162,13 +164,31 @@ async def test_verify_now_walks_the_trail_and_says_so(
     client, store, csrf = console
     store.checkpoint()
     started = await client.post("/console/integrity/verify", data={"csrf": csrf})
-    assert (started.status_code, started.headers["location"]) == (303, "/console/integrity")
+    assert (started.status_code, started.headers["location"]) == (
+        303,
+        "/console/integrity?progress=1",
+    )
 
     async def finished() -> bool:
-        page = await client.get("/console/integrity")
+        page = await client.get("/console/integrity?progress=1")  # not recorded as a look
         return "Intact" in page.text
 
     await eventually("the verification to end intact", finished)
     page = await client.get("/console/integrity")
     assert f"by ig-officer:{escape(OFFICER)}" in page.text
-    assert {"access.verify", "access.integrity"} <= set(_looks(store))
+    assert _looks(store) == ["access.verify", "access.integrity"]  # progress checks are not
+
+
+async def test_an_unreadable_checkpoint_file_is_said_not_a_500(
+    console: tuple[httpx.AsyncClient, AuditStore, str],
+) -> None:
+    client, store, _ = console
+    store.checkpoint()
+    path = store.sealing.checkpoint_file
+    assert path is not None
+    path.write_text(path.read_text() + "{not json\n")
+    page = await client.get("/console/integrity")
+    assert page.status_code == 200
+    assert "the checkpoint file cannot be read (JSONDecodeError)" in page.text
+    odd = await client.get("/console/access", params={"offset": "abc"})
+    assert odd.status_code == 200  # the newest page, not a JSON error

@@ -15,7 +15,7 @@ from authlib.integrations.httpx_client import OAuth2Client  # type: ignore[impor
 from deploy.devstack.identity.clients import register_client
 from deploy.devstack.identity.provider import IG_OFFICER, starter_logins
 from deploy.devstack.identity.serve import identity_provider
-from services.backbone.people import PeopleConfig, PeopleVerifier, PersonRole
+from services.backbone.people import PeopleConfig, PeopleVerifier, PersonRole, Unauthenticated
 from tests.unit.test_identity_code_flow import query, read_form
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # Authlib on httpx
@@ -64,4 +64,5 @@ def test_the_served_provider_signs_a_person_in_to_a_registered_client(tmp_path: 
             token["id_token"]
         )
         assert person.subject == IG_OFFICER and person.roles == {PersonRole.IG_OFFICER}
-        assert PeopleVerifier(PeopleConfig(issuer=issuer)).verify(token["access_token"]).roles
+        with pytest.raises(Unauthenticated, match="audience"):  # not a token for the APIs
+            PeopleVerifier(PeopleConfig(issuer=issuer)).verify(token["access_token"])

@@ -145,7 +145,9 @@ def _exchange(
         extra["nonce"] = grant.nonce
     try:
         id_token = provider.token(grant.user, now=now, audience=client_id, extra_claims=extra)
-        access_token = provider.token(grant.user, now=now)
+        # For the client alone, never the services' audience: a page that passes itself off
+        # as a client's sign-in gets no token the APIs accept.
+        access_token = provider.token(grant.user, now=now, audience=client_id)
     except ConfigurationError:  # the person was removed since they signed in
         raise TokenError("invalid_grant") from None
     return {

@@ -39,7 +39,11 @@ class Console:
     store: AuditStore
     keys: KeyringSource
     integrity: Integrity
-    protocols: Callable[[], Any]  # the protocol set in force (protocols_page.py), or raises
+    protocols: Callable[[], Any]  # the protocol set in force (protocol_pages.py), or raises
+    public_url: str | None = None  # where browsers reach the console (None: as they ask)
+
+    def origin(self, request: Request) -> str:
+        return web.origin_of(request, self.public_url)
 
     def show(self, name: str, session: Session | None, status: int = 200, **ctx: Any) -> Response:
         return web.page(self.env, name, status, session=session, **ctx)
@@ -60,7 +64,7 @@ class Console:
             return None, {}
         form = await request.form()
         fields = {k: v for k, v in form.items() if isinstance(v, str)}
-        if not web.form_allowed(request, session, fields.get("csrf")):
+        if not web.form_allowed(request, self.origin(request), session, fields.get("csrf")):
             raise FormRefused
         return session, fields
 

@@ -62,7 +62,9 @@ def filters_of(form: SearchForm) -> DecisionFilters:
     if form.since:
         given["since"] = _day(form.since, "since")
     if form.until:
-        given["until"] = _day(form.until, "until") + timedelta(days=1)
+        until = _day(form.until, "until")
+        # The end of the day given; the last day there is has no day after it.
+        given["until"] = until + timedelta(days=1) if until.date() < date.max else until
     given["offset"] = form.offset or "0"
     given["limit"] = PAGE
     return DecisionFilters.model_validate(given)

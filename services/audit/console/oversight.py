@@ -5,9 +5,9 @@ records). Each look is itself recorded."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from pydantic import ValidationError
@@ -34,20 +34,34 @@ def add_oversight_routes(app: FastAPI, console: Console) -> None:
     store = console.store
 
     @app.get(f"{P}/overrides", include_in_schema=False)
-    def override_queue(request: Request, status: str = "pending") -> Response:
+    def override_queue(
+        request: Request, status: str = "pending", recorded: str | None = None
+    ) -> Response:
         session = console.officer(request)
         if session is None:
             return web.redirect(SIGN_IN)
-        return _queue(session, "reviewed" if status == "reviewed" else "pending")
+        return _queue(
+            session, "reviewed" if status == "reviewed" else "pending", recorded=bool(recorded)
+        )
 
     def _queue(session: Session, status: str, code: int = 200, **ctx: Any) -> Response:
-        listed = overrides(store, reviewed=status == "reviewed", limit=QUEUE)
+        # Pending: the oldest first, as they are worked; reviewed: the latest first.
+        reviewed = status == "reviewed"
+        listed = overrides(store, reviewed=reviewed, limit=QUEUE + 1, newest_first=reviewed)
         console.record_view(
             session,
             "access.override_queue",
-            f"viewed the {status} safeguarding override queue ({len(listed)} listed)",
+            f"viewed the {status} safeguarding override queue ({len(listed[:QUEUE])} listed)",
         )
-        return console.show("overrides.html", session, code, queue=status, listed=listed, **ctx)
+        return console.show(
+            "overrides.html",
+            session,
+            code,
+            queue=status,
+            listed=listed[:QUEUE],
+            more=len(listed) > QUEUE,
+            **ctx,
+        )
 
     @app.post(f"{P}/overrides/{{audit_id}}/review", include_in_schema=False)
     async def review(request: Request, audit_id: str) -> Response:
@@ -58,8 +72,11 @@ def add_oversight_routes(app: FastAPI, console: Console) -> None:
             given = OverrideReviewIn.model_validate(
                 {"note": fields.get("note", ""), "outcome": fields.get("outcome") or None}
             )
-        except ValidationError as exc:
-            return _queue(session, "pending", 422, problems=problems(exc), failed=audit_id)
+        except ValidationError as exc:  # the form again, as typed, saying what is wrong
+            typed = {"note": fields.get("note", ""), "outcome": fields.get("outcome", "")}
+            return _queue(
+                session, "pending", 422, problems=problems(exc), failed=audit_id, typed=typed
+            )
         try:
             await run_in_threadpool(
                 review_override, store, audit_id[:36], given, reviewer=session.person.actor
@@ -78,24 +95,25 @@ def add_oversight_routes(app: FastAPI, console: Console) -> None:
                 "Reviewed already",
                 "Another review of this override was recorded first; reviews are not rewritten.",
             )
-        return web.redirect(f"{P}/overrides?status=reviewed")
+        return web.redirect(f"{P}/overrides?status=reviewed&recorded=1")
 
     @app.get(f"{P}/access", include_in_schema=False)
-    def access_log(request: Request, offset: Annotated[int, Query(ge=0, le=2**62)] = 0) -> Response:
+    def access_log(request: Request, offset: str = "0") -> Response:
         session = console.officer(request)
         if session is None:
             return web.redirect(SIGN_IN)
+        at = int(offset) if offset.isdigit() and len(offset) < 16 else 0  # else the newest
         rows, total = store.search(
             AuditQuery(
                 decision=AuditOutcome.ACCESSED.value,
                 limit=ACCESS_PAGE,
-                offset=offset,
+                offset=at,
                 newest_first=True,
             )
         )
         console.record_view(session, "access.access_log", "viewed who looked at the trail")
         return console.show(
-            "access.html", session, rows=rows, total=total, offset=offset, size=ACCESS_PAGE
+            "access.html", session, rows=rows, total=total, offset=at, size=ACCESS_PAGE
         )
 
     @app.get(f"{P}/consent", include_in_schema=False)

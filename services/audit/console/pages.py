@@ -81,6 +81,7 @@ def add_console(
         keys,
         integrity,
         protocols,
+        options.sign_in.public_url,
     )
     add_signing_routes(app, console, people, options.sign_in)
     add_search_routes(app, console)

@@ -75,7 +75,7 @@ class Sessions:
             sign_in = self._sign_ins.pop(key, None)
         if sign_in is None or self._clock() - sign_in.began > SIGN_IN_S:
             return None
-        if not secrets.compare_digest(sign_in.state, state):
+        if not secrets.compare_digest(sign_in.state.encode(), state.encode()):
             return None
         return sign_in
 

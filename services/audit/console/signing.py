@@ -5,9 +5,8 @@ the ID token names an IG officer."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Annotated
 
-from fastapi import FastAPI, Form, Request
+from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, Response
 
 from services.audit.console import web
@@ -15,8 +14,6 @@ from services.audit.console.base import Console, FormRefused, P
 from services.audit.console.sessions import SIGN_IN_S
 from services.audit.console.signin import Client, OidcSignIn, SignInFailed
 from services.backbone.people import PeopleConfig, PeopleVerifier, PersonRole
-
-CsrfField = Annotated[str | None, Form()]
 
 
 @dataclass(frozen=True)
@@ -70,12 +67,26 @@ def add_signing_routes(
         except SignInFailed as exc:
             return console.problem(None, 502, "Sign-in unavailable", str(exc))
         response = web.redirect(to)
-        web.set_cookie(response, request, web.SIGN_IN_COOKIE, key, int(SIGN_IN_S))
+        web.set_cookie(response, console.origin(request), web.SIGN_IN_COOKIE, key, int(SIGN_IN_S))
         return response
 
     @app.get(f"{P}/callback", include_in_schema=False)
-    def finish(request: Request, code: str | None = None, state: str | None = None) -> Response:
+    def finish(
+        request: Request,
+        code: str | None = None,
+        state: str | None = None,
+        error: str | None = None,
+    ) -> Response:
         started = sessions.finish_sign_in(request.cookies.get(web.SIGN_IN_COOKIE), state or "")
+        if error is not None:  # the provider's answer (RFC 6749 4.1.2.1): its code only
+            said = error[:64] if error.replace("_", "").isalnum() else "an error"
+            return console.problem(
+                None,
+                401,
+                "Sign-in not completed",
+                f"The identity provider said {said}.",
+                again=True,
+            )
         if signin is None or started is None or not code:
             return console.problem(
                 None,
@@ -95,20 +106,22 @@ def add_signing_routes(
                 "Not for your role",
                 "The console is for information governance officers (the ig_officer role).",
             )
+        origin = console.origin(request)
+        sessions.close(request.cookies.get(web.SESSION_COOKIE))  # one session a browser
         response = web.redirect(f"{P}/search")
-        web.forget_cookie(response, request, web.SIGN_IN_COOKIE)
+        web.forget_cookie(response, origin, web.SIGN_IN_COOKIE)
         web.set_cookie(
-            response, request, web.SESSION_COOKIE, sessions.open(person), int(options.max_s)
+            response, origin, web.SESSION_COOKIE, sessions.open(person), int(options.max_s)
         )
         return response
 
     @app.post(f"{P}/signout", include_in_schema=False)
-    def sign_out(request: Request, csrf: CsrfField = None) -> Response:
-        session = console.officer(request)
-        if session is not None and web.form_allowed(request, session, csrf):
+    async def sign_out(request: Request) -> Response:
+        session, _ = await console.posted(request)  # a form not this session's: refused
+        if session is not None:
             sessions.close(request.cookies.get(web.SESSION_COOKIE))
         response = web.redirect(f"{P}/signed-out")
-        web.forget_cookie(response, request, web.SESSION_COOKIE)
+        web.forget_cookie(response, console.origin(request), web.SESSION_COOKIE)
         return response
 
     @app.get(f"{P}/signed-out", include_in_schema=False)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -58,7 +59,17 @@ def redirect(to: str) -> Response:
     return secured(RedirectResponse(to, status_code=303))
 
 
-def set_cookie(response: Response, request: Request, name: str, value: str, max_age: int) -> None:
+def origin_of(request: Request, public_url: str | None) -> str:
+    """The console's own origin: its public URL's when one is set (behind a proxy that ends
+    TLS, the request itself arrives over http, perhaps under another Host), else the
+    request's."""
+    if public_url:
+        parts = urlsplit(public_url)
+        return f"{parts.scheme}://{parts.netloc}"
+    return f"{request.url.scheme}://{request.url.netloc}"
+
+
+def set_cookie(response: Response, origin: str, name: str, value: str, max_age: int) -> None:
     """HttpOnly, SameSite=Lax (the browser comes back from the identity provider by a
     top-level navigation, which Strict would send without it), Secure over https."""
     response.set_cookie(
@@ -68,24 +79,21 @@ def set_cookie(response: Response, request: Request, name: str, value: str, max_
         path=PREFIX,
         httponly=True,
         samesite="lax",
-        secure=request.url.scheme == "https",
+        secure=origin.startswith("https://"),
     )
 
 
-def forget_cookie(response: Response, request: Request, name: str) -> None:
+def forget_cookie(response: Response, origin: str, name: str) -> None:
     response.delete_cookie(
-        name, path=PREFIX, httponly=True, samesite="lax", secure=request.url.scheme == "https"
+        name, path=PREFIX, httponly=True, samesite="lax", secure=origin.startswith("https://")
     )
 
 
-def form_allowed(request: Request, session: Session, token: str | None) -> bool:
+def form_allowed(request: Request, origin: str, session: Session, token: str | None) -> bool:
     """A form from this console's own page in this session: its CSRF token, and its Origin
     (browsers send one with every POST) this console's."""
-    origin = request.headers.get("origin")
-    if origin is not None and origin != _own_origin(request):
+    sent = request.headers.get("origin")
+    if sent is not None and sent != origin:
         return False
-    return token is not None and secrets.compare_digest(token, session.csrf)
-
-
-def _own_origin(request: Request) -> str:
-    return f"{request.url.scheme}://{request.url.netloc}"
+    # As bytes: compare_digest refuses a str with a character beyond ASCII (a 500).
+    return token is not None and secrets.compare_digest(token.encode(), session.csrf.encode())
