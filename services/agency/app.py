@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.agency import routes
 from services.agency.auth import authenticate, bearer_scheme
+from services.agency.children import ADULT_AGE
 from services.agency.gate import MAX_BODY_BYTES, MAX_JSON_DEPTH, AgencyGate
 from services.agency.inbox import consume_into
 from services.agency.inbox_store import Inbox
@@ -106,6 +107,7 @@ def build_runtime(settings: AgencyServiceSettings, kind: AgencyKind) -> AgencyRu
         ),
         outbox=outbox,
         index=PersonIndex(settings.person_index_url(), keyring.require_routing()),
+        oldest=settings.care_leavers_to if kind is AgencyKind.SOCIALCARE else ADULT_AGE,
     )
     relay = OutboxRelay(
         outbox,

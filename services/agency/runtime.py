@@ -10,6 +10,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from fastapi import Request
 from pydantic import Field, SecretStr
 
+from services.agency.children import ADULT_AGE, CARE_LEAVERS_TO
 from services.agency.inbox_store import Inbox
 from services.agency.sealed import DataKeyCache
 from services.agency.submission import Intake
@@ -22,6 +23,13 @@ from services.personindex.store import PersonIndex
 
 class AgencyServiceSettings(HttpSettings):
     agency_id: str = Field(description="the agency this service publishes as")
+    care_leavers_to: int = Field(
+        CARE_LEAVERS_TO,
+        ge=ADULT_AGE,
+        le=30,
+        description="a social care service also accepts care leavers under this age (other "
+        "services: children under 18 only; 18 here turns the exception off)",
+    )
     outbox_database_url: SecretStr | None = Field(
         None,
         description="the outbox's database (SQLAlchemy URL, a secret: it may carry a "

@@ -1,7 +1,8 @@
 """An agency's submission, as a use case with plain arguments: every event of one request is
 accepted into the outbox, or none of them.
 
-Each event is validated against its schema and its subject checked, before anything is
+Each event is validated against its schema and its subject checked (an identifier, and a
+child on the event's date: children.py), before anything is
 stored or anybody linked; a retry under a known idempotency key gets the first answer and
 does nothing else; otherwise the person index resolves each subject (in one transaction),
 each event is built and encoded as its Kafka record, and the submission with its records is
@@ -24,6 +25,7 @@ from typing import Any
 
 from opentelemetry import trace
 
+from services.agency.children import ADULT_AGE, NotAChild, check_child
 from services.backbone import envelope, telemetry
 from services.backbone.batcher import Batcher
 from services.backbone.errors import InputRejected, InputTooLarge
@@ -86,6 +88,9 @@ class Intake:
     outbox: OutboxStore
     index: PersonIndex
     published: Callable[[], None] = lambda: None
+    # The age from which a subject is refused (children.py): 18, or social care's care
+    # leavers' age where the service is configured so.
+    oldest: int = ADULT_AGE
     # Submissions that arrive together are stored together: one thread hop per request,
     # one commit per store for all of them.
     batcher: Batcher[_Taken, Accepted] = field(init=False)
@@ -249,6 +254,12 @@ def _subjects(
     presented = []
     for i, (out, data) in enumerate(zip(events, datas, strict=True)):
         intake.builder.schemas.get(out.event_type).validate(data)
+        try:
+            check_child(
+                out.event_type, data, received=datetime.now(UTC).date(), oldest=intake.oldest
+            )
+        except NotAChild as exc:
+            raise InputRejected(["event", i, "subject"], str(exc), "subject.not_a_child") from None
         subject = data.get("subject") or {}
         try:
             subject_identity(subject, intake.agency)
