@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 from enum import StrEnum
 from typing import Any
 
@@ -40,6 +41,12 @@ class ConsentRecord:
     recorded_by: str
     recorded_at: str
     evidence_ref: str | None = None
+    # A grant lasts to the end of this day (ISO 8601 date), if given; after it, there is
+    # no consent (withheld.consent_expired).
+    valid_until: str | None = None
+
+    def expired_on(self, day: date) -> bool:
+        return self.valid_until is not None and date.fromisoformat(self.valid_until) < day
 
     def to_json(self) -> dict[str, Any]:
         return {k: str(v) if isinstance(v, StrEnum) else v for k, v in self.__dict__.items()}
@@ -56,6 +63,7 @@ class ConsentRecord:
             recorded_by=str(doc["recorded_by"]),
             recorded_at=str(doc["recorded_at"]),
             evidence_ref=doc.get("evidence_ref"),
+            valid_until=doc.get("valid_until"),
         )
 
 
@@ -90,11 +98,14 @@ def evaluate(
     recipient: str,
     consents: Mapping[tuple[str, str], ConsentRecord],
     override: Override | None,
+    *,
+    on: date | None = None,
 ) -> ConsentOutcome:
     """Whether the protocol's consent requirement lets this recipient have this event.
 
     ``consents`` are this subject's records by (purpose, scope): one for the recipient and
-    one for every recipient (``*``). A refusal or withdrawal in either wins over a grant.
+    one for every recipient (``*``). A refusal or withdrawal in either wins over a grant; a
+    grant past its ``valid_until`` on ``on`` (the day of the decision) is no consent.
     """
     requirement = protocol.consent
     if requirement is ConsentRequirement.NOT_REQUIRED:
@@ -109,7 +120,13 @@ def evaluate(
     # withdraws consent "for everyone" has withdrawn it from this recipient too.
     record = next((r for r in records if r.status is not ConsentStatus.GRANTED), None)
     record = record or (records[0] if records else None)
-    if record is not None and record.status is ConsentStatus.GRANTED:
+    expired = (
+        record is not None
+        and record.status is ConsentStatus.GRANTED
+        and on is not None
+        and record.expired_on(on)
+    )
+    if record is not None and record.status is ConsentStatus.GRANTED and not expired:
         return ConsentOutcome(
             True,
             "shared.protocol_allows",
@@ -127,6 +144,11 @@ def evaluate(
         )
     if record is None:
         code, why = "withheld.no_consent", f"no consent is recorded for {purpose}"
+    elif expired:
+        code, why = (
+            "withheld.consent_expired",
+            f"consent {record.record_id} expired after {record.valid_until}",
+        )
     elif record.status is ConsentStatus.REFUSED:
         code, why = "withheld.consent_refused", f"consent {record.record_id} was refused"
     else:

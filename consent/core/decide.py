@@ -35,6 +35,7 @@ class ReasonCode(StrEnum):
     NO_CONSENT = "withheld.no_consent"
     CONSENT_REFUSED = "withheld.consent_refused"
     CONSENT_WITHDRAWN = "withheld.consent_withdrawn"
+    CONSENT_EXPIRED = "withheld.consent_expired"
     SAFEGUARDING_OVERRIDE = "shared.safeguarding_override"
 
 
@@ -109,6 +110,7 @@ class _Prepared:
     cel_state: Mapping[str, Any]
     leaves: tuple[str, ...]
     today: date  # the event's date where it has one: age bands are computed for it
+    on: date  # the day of the decision: consent must be in force then
 
 
 def _condition_fails(plan: Plan, prepared: _Prepared) -> str | None:
@@ -140,7 +142,7 @@ def _decide_for(
     failed = _condition_fails(plan, prepared)
     if failed is not None:
         return _withheld(protocol, rule, ReasonCode.CONDITION_NOT_MET, failed)
-    consent = evaluate(protocol, recipient, event.consents, event.override)
+    consent = evaluate(protocol, recipient, event.consents, event.override, on=prepared.on)
     if not consent.allowed:
         return _withheld(
             protocol,
@@ -275,6 +277,7 @@ def decide(
         cel_state=state.as_cel(),
         leaves=() if dry_run else tuple(leaf_paths(event.data)),
         today=event.occurred or today,
+        on=today,
     )
     data_keys = (
         recipient_keys if isinstance(recipient_keys, DataKeys) else DataKeys(recipient_keys or {})

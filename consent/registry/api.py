@@ -12,19 +12,20 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
-from fastapi import FastAPI, HTTPException, status
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import FastAPI, HTTPException, Query, status
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from consent.core.consent import ALL_RECIPIENTS, ConsentRecord, ConsentStatus, GivenBy, record_key
 from consent.core.model import Purpose
 from consent.registry import reidentify
-from consent.registry.people_audit import consent_recorded, consent_searched
+from consent.registry.people_audit import consent_recorded, consent_searched, consents_expiring
 from consent.registry.view import ConsentView
 from services.backbone import kafka, telemetry
 from services.backbone.audit_contract import AuditRecord
@@ -59,6 +60,23 @@ class ConsentIn(_Body):
     given_by: GivenBy
     # Who recorded it is the signed-in person (their token), never what a body says.
     evidence_ref: str | None = Field(None, max_length=200, description="where the form is kept")
+    valid_until: date | None = Field(
+        None,
+        description="a grant lasts to the end of this day (UTC) and no longer: after it, "
+        "events are withheld as withheld.consent_expired; none: until withdrawn",
+    )
+
+    @model_validator(mode="after")
+    def _until_only_for_a_grant(self) -> ConsentIn:
+        if self.valid_until is None:
+            return self
+        if self.status is not ConsentStatus.GRANTED:
+            raise PydanticCustomError(
+                "consent.valid_until", "only a grant has a valid_until (refusals do not expire)"
+            )
+        if self.valid_until < datetime.now(UTC).date():
+            raise PydanticCustomError("consent.valid_until", "valid_until is in the past")
+        return self
 
 
 class SubjectQuery(_Body):
@@ -77,6 +95,13 @@ class ConsentOut(BaseModel):
     recorded_by: str = Field(description="the signed-in person who recorded it")
     recorded_at: str = Field(description="ISO 8601, with its UTC offset")
     evidence_ref: str | None = None
+    valid_until: str | None = Field(None, description="the last day a grant holds, if any")
+    expires_in_days: int | None = Field(
+        None, description="days left before a grant with a valid_until expires (0: today)"
+    )
+
+
+EXPIRING_DAYS = 30  # GET /consents/expiring: within this many days unless asked otherwise
 
 
 class ConsentList(BaseModel):
@@ -168,6 +193,7 @@ def create_app(settings: HttpSettings | None = None) -> FastAPI:
             recorded_by=person.actor,
             recorded_at=datetime.now(UTC).isoformat(),
             evidence_ref=body.evidence_ref,
+            valid_until=body.valid_until.isoformat() if body.valid_until else None,
         )
         child = await asyncio.to_thread(audit_subject, body.nhs_number)
         recorded = consent_recorded(
@@ -178,6 +204,7 @@ def create_app(settings: HttpSettings | None = None) -> FastAPI:
             scope=record.scope,
             record_id=record.record_id,
             version=record.version,
+            valid_until=record.valid_until,
         )
         # Audited first: a grant unlocks disclosure, so none stands unrecorded.
         await audited(recorded, child, "nothing was recorded")
@@ -188,7 +215,7 @@ def create_app(settings: HttpSettings | None = None) -> FastAPI:
             raise HTTPException(
                 503, detail="the consent registry is unavailable; nothing was recorded"
             ) from None
-        return record.to_json()
+        return shown(record)
 
     @app.post(
         "/consents/search",
@@ -205,7 +232,47 @@ def create_app(settings: HttpSettings | None = None) -> FastAPI:
         child = await asyncio.to_thread(audit_subject, body.nhs_number)
         # A search reveals that a child is known to early help: audited before it answers.
         await audited(consent_searched(person, subject_key=child, found=len(records)), child)
-        return {"items": [r.to_json() for _, r in sorted(records.items())]}
+        return {"items": [shown(r) for _, r in sorted(records.items())]}
+
+    @app.get(
+        "/consents/expiring",
+        response_model=ConsentList,
+        tags=["consent"],
+        summary="Grants that expire within a number of days, soonest first",
+        description="Every child's grants whose `valid_until` falls within `within_days` "
+        "(default 30) of today, for the practitioner who took them to ask again in time. "
+        "A record names no child: `evidence_ref` and `record_id` lead back to the case "
+        "file. The look is audited.",
+        responses=UNAVAILABLE,
+    )
+    async def expiring(
+        authorization: PersonAuthorization,
+        within_days: int = Query(EXPIRING_DAYS, ge=0, le=366),
+    ) -> dict[str, Any]:
+        person = await person_of_async(people, authorization, *RECORDERS)
+        await caught_up("nothing was shown")
+        today = datetime.now(UTC).date()
+        soon = sorted(
+            (
+                r
+                for records in view.by_subject.values()
+                for r in records.values()
+                if r.status is ConsentStatus.GRANTED
+                and r.valid_until is not None
+                and 0 <= (date.fromisoformat(r.valid_until) - today).days <= within_days
+            ),
+            key=lambda r: (r.valid_until or "", r.record_id),
+        )
+        await audited(consents_expiring(person, found=len(soon)), "consents-expiring")
+        return {"items": [shown(r) for r in soon]}
+
+    def shown(record: ConsentRecord) -> dict[str, Any]:
+        """A record as answered: with the days its grant has left, if it expires."""
+        out = record.to_json()
+        if record.valid_until is not None:
+            left = date.fromisoformat(record.valid_until) - datetime.now(UTC).date()
+            out["expires_in_days"] = left.days
+        return out
 
     async def caught_up(undone: str) -> None:
         try:

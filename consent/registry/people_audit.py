@@ -37,13 +37,15 @@ def consent_recorded(
     scope: str,
     record_id: str,
     version: int,
+    valid_until: str | None = None,
 ) -> AuditRecord:
+    until = f", until the end of {valid_until}" if valid_until else ""
     return person_record(
         "consent_record",
         person.actor,
         decision=AuditOutcome.RECORDED,
         reason_code=f"consent.{status}",
-        reason=f"consent {status} for {purpose}, recipients: {scope}",
+        reason=f"consent {status} for {purpose}, recipients: {scope}{until}",
         recipient=None if scope == "*" else scope,
         purpose=purpose,
         subject_key=subject_key,
@@ -60,4 +62,15 @@ def consent_searched(person: Person, *, subject_key: str, found: int) -> AuditRe
         reason_code="consent.searched",
         reason=f"looked up the child's consent records ({found} found)",
         subject_key=subject_key,
+    )
+
+
+def consents_expiring(person: Person, *, found: int) -> AuditRecord:
+    """A look at every child's grants that expire soon: no child named, the count kept."""
+    return person_record(
+        "consent_search",
+        person.actor,
+        decision=AuditOutcome.ACCESSED,
+        reason_code="consent.expiring_listed",
+        reason=f"listed the consents that expire soon ({found} found)",
     )
