@@ -60,6 +60,11 @@ class Condition:
     def compiled_to_python(self) -> bool:
         return self._fast is not None
 
+    def checked_expression(self) -> Any:
+        """The CEL library's own checked expression, serialised: what the fields a condition
+        names are read from (consent/policy/condition_refs.py)."""
+        return self._program.serialize()
+
     def holds(
         self, *, event: Mapping[str, Any], state: Mapping[str, Any], recipient: str
     ) -> bool | None:

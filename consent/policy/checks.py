@@ -11,6 +11,9 @@
 - two rules of one recipient do not contradict (one path handled two ways, or two rules
   writing one target);
 - two protocols do not give one recipient the same events at different identity levels.
+
+Checks that protect children (free text, the fields conditions name, scope) are in
+``checks_children``.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ NEEDS_SCHEDULE1 = frozenset("bghij")
 _DATES = (Generalisation.YEAR, Generalisation.MONTH, Generalisation.AGE_BAND)
 
 
-def _nodes(schema: Mapping[str, Any], path: str) -> list[Mapping[str, Any]] | None:
+def nodes_along(schema: Mapping[str, Any], path: str) -> list[Mapping[str, Any]] | None:
     """The schema nodes along ``path`` (``a.b[*].c``), or None if it is not defined."""
     node: Any = schema
     trail = [node]
@@ -54,12 +57,12 @@ def _nodes(schema: Mapping[str, Any], path: str) -> list[Mapping[str, Any]] | No
     return trail
 
 
-def _marked(node: Any, mark: str) -> bool:
+def carries(node: Any, mark: str) -> bool:
     """Whether ``node`` or anything inside it carries ``mark``."""
     if not isinstance(node, Mapping):
         return False
     inner = [*(node.get("properties") or {}).values(), node.get("items")]
-    return node.get(mark) is True or any(_marked(n, mark) for n in inner)
+    return node.get(mark) is True or any(carries(n, mark) for n in inner)
 
 
 def _generalisable(node: Mapping[str, Any], path: str, to: Generalisation) -> bool:
@@ -86,7 +89,7 @@ def _check_rules(
                 f"{f.target} must keep the arrays of {f.path} "
                 "(only the part after the last [*] may be renamed)",
             )
-        trails = [t for s in schemas if (t := _nodes(s, f.path)) is not None]
+        trails = [t for s in schemas if (t := nodes_along(s, f.path)) is not None]
         if not trails:
             report(
                 f.line,
@@ -96,7 +99,7 @@ def _check_rules(
             continue
         leaf_nodes = [t[-1] for t in trails]
         on_path = any(n.get(NEVER_SHARED) is True for t in trails for n in t)
-        if on_path or any(_marked(t[-1], NEVER_SHARED) for t in trails):
+        if on_path or any(carries(t[-1], NEVER_SHARED) for t in trails):
             report(f.line, "never-shared", f"{f.path} is never shared with anyone")
             continue
         if f.to is not None and not all(_generalisable(n, f.path, f.to) for n in leaf_nodes):
@@ -105,7 +108,7 @@ def _check_rules(
         revealing = f.kind in (RuleKind.ALLOW, RuleKind.MASK, RuleKind.ENCRYPT)
         # Identifying if the field, anything inside it, or anything it sits inside is marked.
         identifying = any(
-            any(n.get(IDENTIFYING) is True for n in t) or _marked(t[-1], IDENTIFYING)
+            any(n.get(IDENTIFYING) is True for n in t) or carries(t[-1], IDENTIFYING)
             for t in trails
         )
         if hidden and revealing and identifying:
@@ -124,7 +127,7 @@ def _check_rules(
                 f"an anonymised recipient gets no pseudonym or token ({f.path})",
             )
         special = any(
-            any(n.get(SPECIAL) is True for n in t) or _marked(t[-1], SPECIAL) for t in trails
+            any(n.get(SPECIAL) is True for n in t) or carries(t[-1], SPECIAL) for t in trails
         )
         basis = protocol.lawful_basis
         if special and basis.article9 is None:

@@ -14,6 +14,7 @@ import yaml
 
 from consent.core.model import ProtocolSet
 from consent.policy.checks import check_protocols
+from consent.policy.checks_children import check_children
 from consent.policy.parse import Problem, parse_protocol
 from consent.policy.yaml_marks import StrictYamlError, load_marked
 from services.backbone.directory import Directory
@@ -85,6 +86,7 @@ def check_directory(
             continue
         if protocol is not None:
             parsed.append(protocol)
+            problems += check_children(protocol, marked, schemas)
     problems += check_protocols(parsed, schemas)
     errors = [p for p in problems if not p.warning]
     warnings = [p for p in problems if p.warning]
