@@ -22,6 +22,7 @@ from deploy.cli import (
     stack_cmd,
     status_cmd,
     terminal,
+    transparency_cmd,
     users_cmd,
     witness_cmd,
 )
@@ -66,6 +67,7 @@ protocols_cmd.app.command("simulate")(protocols_simulate.simulate_cmd)
 app.add_typer(protocols_cmd.app, name="protocols")
 app.add_typer(dlq_cmd.app, name="dlq")
 app.add_typer(audit_cmd.app, name="audit")
+app.add_typer(transparency_cmd.app, name="transparency")
 app.add_typer(witness_cmd.app, name="witness")
 app.add_typer(persons_cmd.app, name="persons")
 app.add_typer(bench_cmd.app, name="bench")

@@ -13,6 +13,9 @@ CORE = [
     "consent.core.decide",
     "consent.core.state",
     "services.audit.chain",
+    "services.audit.transparency",
+    "services.audit.console.sharing_map",
+    "services.agency.children",
     "services.personindex.matching",
 ]
 FORBIDDEN = ["aiokafka", "fastapi", "sqlmodel", "sqlalchemy", "starlette"]
