@@ -51,6 +51,7 @@ class EventFacts:
     occurred: date | None = None  # the event's date: age bands are computed for it
     consents: Mapping[tuple[str, str], ConsentRecord] = field(default_factory=dict)
     override: Override | None = None
+    supersedes: str | None = None  # an amended record: the event id of the version before
 
 
 # Not frozen, only slotted: three or more are made per event, and a frozen dataclass
@@ -76,6 +77,9 @@ class Decision:
     override: Override | None = None
     delivery_key: str | None = None
     delivery_id: str | None = None
+    # An amendment: the recipient's own id of the delivery it supersedes (under the same
+    # protocol version), so the recipient can find what it replaces.
+    supersedes: str | None = None
 
 
 def pseudonym(key: Key, recipient: str, subject_id: str) -> str:
@@ -223,6 +227,9 @@ def _decide_for(
         if dry_run
         else _delivery_key(key, rule, event.subject_id, subject_pseudonym),
         delivery_id=None if dry_run else delivery_id(key, recipient, f"{event.id}|{plan.ref}"),
+        supersedes=None
+        if dry_run or event.supersedes is None
+        else delivery_id(key, recipient, f"{event.supersedes}|{plan.ref}"),
     )
 
 

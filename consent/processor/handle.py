@@ -174,6 +174,7 @@ def _facts(
         occurred=event.time.date(),
         consents=consents.get(event.key, {}),
         override=override,
+        supersedes=event.extensions.get(envelope.EXT_SUPERSEDES) or None,
     )
 
 

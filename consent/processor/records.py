@@ -70,11 +70,17 @@ def delivery_record(
             envelope.EXT_PROTOCOL: d.protocol.ref,
             envelope.EXT_IDENTITY: d.identity or "",
             **({envelope.EXT_REPLAY: replay_run} if replay_run else {}),
+            **({envelope.EXT_SUPERSEDES: d.supersedes} if d.supersedes else {}),
         },
     )
     key, value, headers = envelope.encode(delivered, extra_headers=trace)
     # An anonymised recipient gets no subject key at all: a null Kafka key.
     return OutRecord(topic, key if d.delivery_key else None, value, list(headers))
+
+
+def _amends(event: envelope.CloudEvent) -> bool:
+    """An amended record: its decisions are recorded as ``amend``, not ``disclose``."""
+    return bool(event.extensions.get(envelope.EXT_SUPERSEDES))
 
 
 def _day(moment: datetime) -> datetime:
@@ -138,7 +144,7 @@ def audit_record(
         id_key=id_key,
         recorded_at=now,
         occurred_at=event.time,
-        action="replay" if replay_run else "disclose",
+        action="replay" if replay_run else "amend" if _amends(event) else "disclose",
         decision=AuditOutcome(d.outcome.value),
         reason_code=d.reason_code.value,
         reason=d.reason,

@@ -36,6 +36,8 @@ class InboxItemRow(SQLModel, table=True):
     protocol: str | None = Field(default=None, max_length=128)
     identity_level: str | None = Field(default=None, max_length=32)
     data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    # An amendment: this agency's own id of the delivery it supersedes.
+    supersedes: str | None = Field(default=None, max_length=64)
 
 
 class InboxOffsetRow(SQLModel, table=True):
@@ -55,6 +57,7 @@ class Received:
     protocol: str | None
     identity_level: str | None
     data: dict[str, Any]
+    supersedes: str | None = None
 
 
 INBOX_TABLES = (str(InboxItemRow.__tablename__), str(InboxOffsetRow.__tablename__), LEASE_TABLE)
@@ -135,6 +138,7 @@ class Inbox:
                 time=r.time,
                 protocol=r.protocol,
                 identity_level=r.identity_level,
+                supersedes=r.supersedes,
                 data=r.data,
             )
             for r in rows
@@ -153,7 +157,7 @@ class Inbox:
 def acceptable(topic: str, event: envelope.CloudEvent) -> str | None:
     """Why the inbox cannot keep ``event`` (an attribute longer than its column), or None."""
     row = _row(topic, event)
-    bounded = ("topic", "event_id", "type", "source", "protocol", "identity_level")
+    bounded = ("topic", "event_id", "type", "source", "protocol", "identity_level", "supersedes")
     return too_long(InboxItemRow, {column: row[column] for column in bounded})
 
 
@@ -166,6 +170,7 @@ def _row(topic: str, event: envelope.CloudEvent) -> dict[str, Any]:
         "time": event.time,
         "protocol": event.extensions.get(envelope.EXT_PROTOCOL),
         "identity_level": event.extensions.get(envelope.EXT_IDENTITY),
+        "supersedes": event.extensions.get(envelope.EXT_SUPERSEDES),
         "data": dict(event.data),
     }
 

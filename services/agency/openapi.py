@@ -25,6 +25,7 @@ from services.backbone.openapi_responses import Document, add_openapi_step, answ
 PUBLISHING = {
     202: "accepted: stored in the outbox, to be published to Kafka (Location names the submission)",
     400: f"a malformed {IDEMPOTENCY_HEADER}",
+    409: "another request amended the same record at the same moment: send this one again",
     413: "an event would be over 900 KiB on Kafka",
     422: f"an {IDEMPOTENCY_HEADER} used before for a different request",
 }

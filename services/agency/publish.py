@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 from services.agency.runtime import runtime
 from services.agency.submission import Outgoing, Override, Submission, submit
 from services.backbone.errors import InputRejected
-from services.outbox.store import IdempotencyKeyReused
+from services.outbox.store import AmendedMeanwhile, IdempotencyKeyReused
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 OVERRIDE_HEADER = "Safeguarding-Override-Justification"
@@ -38,6 +38,10 @@ OVERRIDE_ROLE_PATTERN = "^[A-Za-z0-9][A-Za-z0-9 ._-]*$"
 class AcceptedEvent(BaseModel):
     id: str = Field(description="the event id (the same for the same record sent again)")
     type: str
+    version: int | None = Field(
+        None, description="an amended record (changed content, same id): its version, 2 on"
+    )
+    supersedes: str | None = Field(None, description="the event an amended record supersedes")
 
 
 class Accepted(BaseModel):
@@ -127,6 +131,12 @@ async def publish_events(request: Request, events: Sequence[Outgoing]) -> Accept
     except IdempotencyKeyReused as exc:
         raise InputRejected(
             ["header", IDEMPOTENCY_HEADER], str(exc), "idempotency_key.reused"
+        ) from None
+    except AmendedMeanwhile:
+        raise HTTPException(
+            409,
+            detail="another request amended the same record at the same moment; nothing of "
+            "this one was stored: send it again",
         ) from None
     if not accepted.replayed:
         request.app.state.agency_metrics.count_accepted(e.event_type for e in events)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from services.agency.inbox_view import open_fields
 from services.agency.runtime import AgencyRuntime, runtime
@@ -41,6 +41,9 @@ class InboxItem(BaseModel):
     data: dict[str, Any]
     decrypted_fields: list[str]
     sealed_fields: list[str]
+    supersedes: str | None = Field(
+        None, description="an amended record: the id of the item it supersedes (its `id`)"
+    )
 
 
 class InboxPage(BaseModel):
@@ -116,6 +119,7 @@ async def inbox(
                 data=data,
                 decrypted_fields=opened,
                 sealed_fields=sealed,
+                supersedes=r.supersedes,
             )
         )
     return InboxPage(

@@ -26,6 +26,7 @@ from typing import Any
 from opentelemetry import trace
 
 from services.agency.children import ADULT_AGE, NotAChild, check_child
+from services.agency.versions import RecordVersions, Versioned
 from services.backbone import envelope, telemetry
 from services.backbone.batcher import Batcher
 from services.backbone.errors import InputRejected, InputTooLarge
@@ -166,13 +167,22 @@ def _store_batch(intake: Intake, batch: Sequence[_Taken]) -> list[Accepted | Exc
         else:
             todo.append(n)
     new: dict[int, NewSubmission] = {}
+    versions = RecordVersions(
+        intake.builder,
+        intake.outbox,
+        intake.agency,
+        [(e.event_type, e.native_id) for n in todo for e in batch[n].submission.events],
+    )
     for n, identities in zip(todo, _resolve_all(intake, [batch[n] for n in todo]), strict=True):
         taken = batch[n]
         try:
             if isinstance(identities, Exception):
                 raise identities
+            versioned, changes = versions.of(
+                [(e.event_type, e.native_id) for e in taken.submission.events], taken.datas
+            )
             records = taken.context.run(
-                _records, intake, taken.submission.events, taken.datas, identities
+                _records, intake, taken.submission.events, taken.datas, identities, versioned
             )
         except Exception as exc:
             answers[n] = exc
@@ -185,8 +195,9 @@ def _store_batch(intake: Intake, batch: Sequence[_Taken]) -> list[Accepted | Exc
             records=records,
             response={
                 "status": "accepted",
-                "events": [{"id": r.event_id, "type": r.event_type} for r in records],
+                "events": [_answered(r, v) for r, v in zip(records, versioned, strict=True)],
             },
+            versions=changes,
         )
     stored = intake.outbox.accept_all(list(new.values()), now=datetime.now(UTC)) if new else []
     answers.update(zip(new, stored, strict=True))
@@ -276,9 +287,10 @@ def _records(
     events: Sequence[Outgoing],
     datas: Sequence[dict[str, Any]],
     identities: Sequence[Resolution],
+    versions: Sequence[Versioned],
 ) -> list[Record]:
     records: list[Record] = []
-    for out, data, resolved in zip(events, datas, identities, strict=True):
+    for out, data, resolved, v in zip(events, datas, identities, versions, strict=True):
         if resolved.identity is not None:
             data = {**data, "subject": {**data["subject"], "indexed_as": resolved.identity}}
         event = intake.builder.build(
@@ -286,6 +298,8 @@ def _records(
             data=data,
             subject_id=subject_identity(data["subject"], intake.agency),
             native_id=out.native_id,
+            record_version=v.version,
+            supersedes=v.supersedes,
         )
         with telemetry.producer_span(
             tracer,
@@ -306,3 +320,11 @@ def _records(
             )
         records.append(Record(event.id, event.type, intake.source_topic, key, value, headers))
     return records
+
+
+def _answered(record: Record, v: Versioned) -> dict[str, Any]:
+    """An event as the agency is answered: an amendment says which event it supersedes."""
+    answer: dict[str, Any] = {"id": record.event_id, "type": record.event_type}
+    if v.supersedes is not None:
+        answer |= {"version": v.version, "supersedes": v.supersedes}
+    return answer

@@ -38,7 +38,7 @@ class AuditOutcome(StrEnum):
 # processor's principal may write; the audit service refuses one from anywhere else
 # (audit.activity). Others may withhold too (a re-identification refused), never share.
 DISCLOSURE_OUTCOMES = frozenset({"shared", "suppressed"})
-DISCLOSURE_ACTIONS = frozenset({"disclose", "replay", "access_back", "suppress_duplicate"})
+DISCLOSURE_ACTIONS = frozenset({"disclose", "amend", "replay", "access_back", "suppress_duplicate"})
 
 
 def is_disclosure_decision(decision: str, action: str) -> bool:
@@ -51,8 +51,8 @@ class AuditRecord(BaseModel):
     occurred_at: datetime | None = None
     action: str = Field(
         max_length=32,
-        description="disclose | replay | access_back | suppress_duplicate | dead_letter | "
-        "deliver | dlq_retry",
+        description="disclose | amend | replay | access_back | suppress_duplicate | "
+        "dead_letter | deliver | dlq_retry",
     )
     decision: AuditOutcome
     reason_code: str = Field(max_length=64)

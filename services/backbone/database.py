@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, Table, event, make_url, text
+from sqlalchemy import Connection, Engine, Table, event, inspect, make_url, text
 from sqlmodel import SQLModel, create_engine
 
 from services.backbone.private_files import private_file
@@ -90,7 +90,28 @@ def create_tables(engine: Engine, tables: Sequence[Table] | None = None) -> None
         else:
             conn.begin()
         SQLModel.metadata.create_all(conn, tables=tables)
+        _add_new_columns(conn, tables or list(SQLModel.metadata.tables.values()))
         conn.commit()
+
+
+def _add_new_columns(conn: Connection, tables: Sequence[Table]) -> None:
+    """Columns added to a table since it was created, added to it: each is nullable (a row
+    stored before has none), so no value need be made up. A table the stores did not make
+    with create_tables (Alembic's) is never passed here."""
+    existing = inspect(conn)
+    for table in tables:
+        if not existing.has_table(table.name):
+            continue
+        have = {c["name"] for c in existing.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in have:
+                continue
+            if not column.nullable:
+                raise RuntimeError(
+                    f"{table.name}.{column.name} is new and not nullable: it needs a migration"
+                )
+            kind = column.type.compile(dialect=conn.dialect)
+            conn.execute(text(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}'))
 
 
 _DDL_LOCK = 0x1F05_5C4E_6DD1  # any constant: every infoshare process takes the same one

@@ -27,6 +27,9 @@ Headers = list[tuple[str, bytes]]
 EXT_PROTOCOL = "protocol"
 EXT_IDENTITY = "identitylevel"
 EXT_REPLAY = "replay"  # the replay run that re-decided this delivery
+# On an amended record: the event it supersedes (its publisher's event id); on a delivery,
+# the recipient's own id of the delivery it supersedes.
+EXT_SUPERSEDES = "supersedes"
 
 
 @dataclass(frozen=True)

@@ -32,15 +32,17 @@ class EventBuilder:
         self.schemas = schemas
         self.routing = routing
 
-    def event_id(self, event_type: str, native_id: str) -> str:
+    def event_id(self, event_type: str, native_id: str, record_version: int = 1) -> str:
         """The id of the event for the record ``native_id`` of the agency's own system:
-        the same for the same record, so a copy is recognised. Keyed (HMAC under the
+        the same for the same record, so a copy is recognised; each amended version of the
+        record (``record_version`` 2, 3, ...) has an id of its own. Keyed (HMAC under the
         routing key), because a native id can hold an identifier (a pupil's UPN in an
         attendance record's natural key), and an unkeyed hash of it could be reversed by
         trying every UPN of a school. Formatted as an RFC 9562 version 8 UUID."""
-        digest = bytearray.fromhex(
-            keyed_id(self.routing.secret, "event-id", f"{self.agency_id}|{event_type}|{native_id}")
-        )
+        named = f"{self.agency_id}|{event_type}|{native_id}"
+        if record_version > 1:
+            named += f"|v{record_version}"
+        digest = bytearray.fromhex(keyed_id(self.routing.secret, "event-id", named))
         digest[6] = (digest[6] & 0x0F) | 0x80  # version 8: custom
         digest[8] = (digest[8] & 0x3F) | 0x80  # the RFC variant
         return str(uuid.UUID(bytes=bytes(digest)))
@@ -53,22 +55,26 @@ class EventBuilder:
         subject_id: str,
         native_id: str,
         version: int = 1,
+        record_version: int = 1,
+        supersedes: str | None = None,
     ) -> envelope.CloudEvent:
         """Validate ``data`` and wrap it; raises SchemaViolation naming the field and rule.
 
         The event id derives from the agency, the type and the record's id in the agency's
         own system (plan id, encounter id), so a request retried after a lost answer
-        publishes the same event id and every reader can drop the duplicate.
+        publishes the same event id and every reader can drop the duplicate. An amended
+        record (``record_version`` above 1) names the event it ``supersedes``.
         """
         schema = self.schemas.get(event_type, version)
         schema.validate(data)
         return envelope.CloudEvent(
-            id=self.event_id(event_type, native_id),
+            id=self.event_id(event_type, native_id, record_version),
             type=event_type,
             source=envelope.agency_source(self.agency_id),
             data=data,
             key=routing_key(self.routing, subject_id),
             dataschema=schema.uri,
+            extensions={envelope.EXT_SUPERSEDES: supersedes} if supersedes else {},
         )
 
 

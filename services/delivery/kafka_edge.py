@@ -74,6 +74,7 @@ def _check_lengths(incoming: Incoming) -> None:
             "source": e.source,
             "protocol": e.protocol,
             "identity_level": e.identity_level,
+            "supersedes": e.supersedes,
             "kafka_topic": incoming.topic,
         },
     )
@@ -104,6 +105,7 @@ def incoming(rec: ConsumerRecord, agency: str) -> Incoming:
             protocol=event.extensions.get(envelope.EXT_PROTOCOL) or None,
             identity_level=event.extensions.get(envelope.EXT_IDENTITY) or None,
             data=event.data,
+            supersedes=event.extensions.get(envelope.EXT_SUPERSEDES) or None,
         ),
     )
     _check_lengths(found)

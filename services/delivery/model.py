@@ -50,6 +50,8 @@ class Delivered:
     protocol: str | None
     identity_level: str | None
     data: Mapping[str, Any]
+    # An amendment: the recipient's id of the delivery it supersedes.
+    supersedes: str | None = None
 
     def attribute(self, name: str) -> Any:
         """A CloudEvents attribute by the name filters use."""
@@ -75,6 +77,8 @@ class Delivered:
             event["protocol"] = self.protocol
         if self.identity_level is not None:
             event["identitylevel"] = self.identity_level
+        if self.supersedes is not None:
+            event["supersedes"] = self.supersedes
         event["data"] = dict(self.data)
         return event
 

@@ -206,5 +206,6 @@ def _inbox_item(event: dict[str, Any]) -> dict[str, Any]:
         "time": event["time"],
         "protocol": event.get("protocol"),
         "identity_level": event.get("identitylevel"),
+        "supersedes": event.get("supersedes"),
         "data": event["data"],
     }

@@ -67,6 +67,7 @@ def delivered(row: DeliveryRow) -> Delivered:
         protocol=row.protocol,
         identity_level=row.identity_level,
         data=orjson.loads(row.record_value),
+        supersedes=row.supersedes,
     )
 
 
@@ -218,6 +219,7 @@ class DeliveryStore:
                 event_time=db_time(i.event.time),
                 protocol=i.event.protocol,
                 identity_level=i.event.identity_level,
+                supersedes=i.event.supersedes,
                 kafka_topic=i.topic,
                 kafka_partition=i.partition,
                 kafka_offset=i.offset,

@@ -67,6 +67,7 @@ class DeliveryRow(SQLModel, table=True):
     event_time: datetime
     protocol: str | None = Field(default=None, max_length=160)
     identity_level: str | None = Field(default=None, max_length=32)
+    supersedes: str | None = Field(default=None, max_length=64)  # an amendment's
     kafka_topic: str = Field(max_length=255)
     kafka_partition: int
     kafka_offset: int

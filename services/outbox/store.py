@@ -25,11 +25,34 @@ from sqlmodel import Session, SQLModel, col, select, update
 from services.backbone.bulk import insert_rows
 from services.backbone.database import create_tables, engine_for
 from services.backbone.lease import LEASE_TABLE
-from services.outbox.tables import OutboxRow, SubmissionRow
+from services.outbox.tables import NativeVersionRow, OutboxRow, SubmissionRow
 
 
 class IdempotencyKeyReused(Exception):
     """The key was used before for a different request."""
+
+
+class AmendedMeanwhile(Exception):
+    """Another request changed the same record between this one's look and its commit."""
+
+
+@dataclass(frozen=True)
+class Version:
+    """What the outbox knows of a record of the agency's system: its latest version."""
+
+    version: int
+    digest: str
+    event_id: str
+
+
+@dataclass(frozen=True)
+class VersionChange:
+    """A record's new latest version, written with the submission that publishes it;
+    ``previous`` is the version it was read at (None: the record's first)."""
+
+    first_event_id: str
+    previous: int | None
+    now: Version
 
 
 @dataclass(frozen=True)
@@ -61,6 +84,7 @@ class NewSubmission:
     fingerprint: str
     records: Sequence[Record]
     response: dict[str, Any]  # the answer to give, without the submission id
+    versions: Sequence[VersionChange] = ()
 
 
 @dataclass(frozen=True)
@@ -82,18 +106,59 @@ class Backlog:
     failed: int = 0  # refused by the broker for good, dead-lettered
 
 
+def _write_version(conn: Connection, agency: str, change: VersionChange, now: datetime) -> None:
+    """The record's new latest version, if it is still at the version it was read at: a
+    first version is inserted (a concurrent first insert fails on the key), a later one
+    updated only from the version read; otherwise AmendedMeanwhile."""
+    c = _VERSION.c
+    values = {
+        "version": change.now.version,
+        "digest": change.now.digest,
+        "event_id": change.now.event_id,
+        "updated_at": now,
+    }
+    if change.previous is None:
+        try:
+            with conn.begin_nested():
+                conn.execute(
+                    insert(_VERSION),
+                    {"agency": agency, "first_event_id": change.first_event_id, **values},
+                )
+        except IntegrityError:
+            raise AmendedMeanwhile(change.first_event_id) from None
+        return
+    done = conn.execute(
+        _VERSION.update()
+        .where(
+            c.agency == agency,
+            c.first_event_id == change.first_event_id,
+            c.version == change.previous,
+        )
+        .values(**values)
+    )
+    if done.rowcount != 1:
+        raise AmendedMeanwhile(change.first_event_id)
+
+
 def _utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
 _SUBMISSION: Table = SubmissionRow.__table__  # type: ignore[attr-defined]
 _EVENT: Table = OutboxRow.__table__  # type: ignore[attr-defined]
-OUTBOX_TABLES = (str(SubmissionRow.__tablename__), str(OutboxRow.__tablename__), LEASE_TABLE)
+_VERSION: Table = NativeVersionRow.__table__  # type: ignore[attr-defined]
+OUTBOX_TABLES = (
+    str(SubmissionRow.__tablename__),
+    str(OutboxRow.__tablename__),
+    str(NativeVersionRow.__tablename__),
+    LEASE_TABLE,
+)
 # What an agency service's own database role may do with its outbox (the operator owns the
 # schema): take submissions, publish and mark events, hold the relay's lease. No DELETE.
 OUTBOX_PRIVILEGES = {
     str(SubmissionRow.__tablename__): ("SELECT", "INSERT"),
     str(OutboxRow.__tablename__): ("SELECT", "INSERT", "UPDATE"),
+    str(NativeVersionRow.__tablename__): ("SELECT", "INSERT", "UPDATE"),
     LEASE_TABLE: ("SELECT", "INSERT", "UPDATE"),
 }
 
@@ -141,6 +206,15 @@ class OutboxStore:
             with self._write_lock, self.engine.begin() as conn:
                 for i, submission_id in fresh.items():
                     answers[i] = self._insert(conn, submissions[i], submission_id, now)
+        except AmendedMeanwhile as exc:
+            # A record one of them changes was changed meanwhile: each one again alone, so
+            # only that one is refused (and asked to send again).
+            if len(fresh) > 1:
+                for i in fresh:
+                    (answers[i],) = self.accept_all([submissions[i]], now=now)
+            else:
+                (i,) = fresh
+                answers[i] = exc
         except IntegrityError as exc:
             # Another request took a key between our look and our insert (perhaps one of
             # this group): each one again alone, so only the loser is answered differently.
@@ -189,7 +263,22 @@ class OutboxStore:
             },
         )
         insert_rows(conn, _EVENT, [_row(submission_id, r, now) for r in sub.records])
+        for change in sub.versions:
+            _write_version(conn, sub.agency, change, now)
         return Accepted(submission_id, answer, replayed=False)
+
+    def versions(self, agency: str, first_event_ids: Sequence[str]) -> dict[str, Version]:
+        """The latest version of each record named by its first version's event id."""
+        if not first_event_ids:
+            return {}
+        c = _VERSION.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select_columns(c.first_event_id, c.version, c.digest, c.event_id).where(
+                    c.agency == agency, c.first_event_id.in_(set(first_event_ids))
+                )
+            ).all()
+        return {first: Version(v, digest, event_id) for first, v, digest, event_id in rows}
 
     def replay(
         self, *, agency: str, idempotency_key: str | None, fingerprint: str

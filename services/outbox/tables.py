@@ -51,3 +51,19 @@ class OutboxRow(SQLModel, table=True):
     # record went to dlq.outbox instead.
     failed_at: datetime | None = None
     failure: str | None = Field(default=None, max_length=120)
+
+
+class NativeVersionRow(SQLModel, table=True):
+    """The latest version of each record of an agency's own system: an amended record (the
+    same native id, different content) is published as a new event, one version on, that
+    says which event it supersedes. Keyed by the first version's event id (a keyed value,
+    never the native id, which may hold an identifier); ``digest`` is a hash of the content
+    the agency sent, so an identical re-send is told apart from an amendment."""
+
+    __tablename__ = "outbox_native_version"
+    agency: str = Field(primary_key=True, max_length=64)
+    first_event_id: str = Field(primary_key=True, max_length=64)
+    version: int
+    digest: str = Field(max_length=64)
+    event_id: str = Field(max_length=64)  # the latest version's
+    updated_at: datetime

@@ -594,3 +594,52 @@ def _as_cloudevent(record: ConsumerRecord) -> BaseCloudEvent:
 
 def _token(stack: Stack, credentials: str) -> str:
     return stack_token(stack.config.state_dir, credentials)
+
+
+def test_an_amended_plan_reaches_the_ed_and_an_identical_resend_does_not(
+    stack: Stack, outcome: Outcome
+) -> None:
+    # Last in the module: it adds to what the emergency department received.
+    url = stack.url("socialcare") + "/child-protection-plans"
+    la = agency_auth(stack, LA)
+    child = scenario.THIRD
+    plan = scenario.plan_started(child, plan_id="CPP-2026-0555")
+    corrected = {**plan, "plan": {**plan["plan"], "category": "emotional_abuse"}}
+    (first,) = httpx.post(url, json=plan, headers=la).json()["events"]
+    (amended,) = httpx.post(url, json=corrected, headers=la).json()["events"]
+    assert (amended["version"], amended["supersedes"]) == (2, first["id"])
+    again = httpx.post(url, json=corrected, headers=la)  # sent again, unchanged
+    assert again.status_code == 202 and again.json()["events"] == [amended]
+    health = stack.url("health") + "/inbox"
+    ed = agency_auth(stack, ED)
+
+    def flags() -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = httpx.get(health, headers=ed).json()["items"]
+        return [i for i in items if i["data"]["subject"]["nhs_number"] == child.nhs_number]
+
+    wait_for("the plan and its amendment at the ED", lambda: len(flags()) >= 2)
+    original, correction = flags()
+    assert original["data"]["plan"]["category"] == "neglect" and original["supersedes"] is None
+    assert correction["data"]["plan"]["category"] == "emotional_abuse"
+    assert correction["supersedes"] == original["id"]  # in the ED's own ids
+
+    def decided() -> set[tuple[bool, str, str, str | None]]:
+        rows: list[dict[str, Any]] = httpx.get(
+            stack.url("audit") + "/audit/decisions",
+            params={"limit": 1000},
+            headers={"Authorization": f"Bearer {_token(stack, IG)}"},
+        ).json()["items"]
+        return {
+            (r["event_id"] == amended["id"], r["action"], r["decision"], r["recipient"])
+            for r in rows
+            if r["event_id"] in (first["id"], amended["id"])
+        }
+
+    # The first, the amendment (recorded as one), and the identical re-send suppressed.
+    expected = {
+        (False, "disclose", "shared", ED),
+        (True, "amend", "shared", ED),
+        (True, "suppress_duplicate", "suppressed", None),
+    }
+    wait_for("the amendment's decisions", lambda: expected <= decided())
+    assert len(flags()) == 2  # the re-send reached nobody

@@ -1,0 +1,94 @@
+"""Amended records at an agency service (no Kafka: what the outbox takes): a record sent
+again unchanged is the same event; changed under the same native id it is a new version,
+a new event that names the one it supersedes; two amendments of one record at once cannot
+both win."""
+
+from __future__ import annotations
+
+import copy
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from deploy.devstack.demo import scenario
+from services.backbone import envelope
+from services.outbox.store import AmendedMeanwhile, NewSubmission, Version, VersionChange
+from tests.integration.agency_helpers import (
+    SERVICES,
+    bearer,
+    client_of,
+    runtime_of,
+    settings_for,
+    token,
+)
+
+PLANS = "/child-protection-plans"
+
+
+def _extension(app: Any, event_id: str, name: str) -> str | None:
+    rt = runtime_of(app)
+    for pending in rt.outbox.pending(rt.source_topic, 100):
+        if pending.event_id == event_id:
+            found = dict(pending.headers).get(f"ce_{name}")
+            return found.decode() if found is not None else None
+    raise AssertionError("not in the outbox")
+
+
+async def test_an_amended_plan_is_a_new_version_and_an_identical_one_is_not(
+    keyring_path: Path, database_url: str
+) -> None:
+    service = SERVICES["socialcare"]
+    app = service.factory(
+        settings_for(service, keyring_path=keyring_path, database_url=database_url)
+    )
+    plan = scenario.plan_started(scenario.ON_PLAN, plan_id="CPP-2026-0420")
+    amended = copy.deepcopy(plan)
+    amended["plan"]["category"] = "emotional_abuse"
+    async with client_of(app) as api:
+        auth = bearer(token(keyring_path, service.agency))
+
+        async def send(body: dict[str, Any]) -> dict[str, Any]:
+            got = await api.post(PLANS, json=body, headers=auth)
+            assert got.status_code == 202, got.text
+            (event,) = got.json()["events"]
+            return dict(event)
+
+        first = await send(plan)
+        assert (first.get("version"), first.get("supersedes")) == (None, None)
+        assert await send(plan) == first  # unchanged: the same event, dropped downstream
+        second = await send(amended)
+        assert second["id"] != first["id"]
+        assert (second["version"], second["supersedes"]) == (2, first["id"])
+        assert await send(amended) == second
+        back = await send(plan)  # changed back: a third version, superseding the second
+        assert (back["version"], back["supersedes"]) == (3, second["id"])
+    assert _extension(app, second["id"], envelope.EXT_SUPERSEDES) == first["id"]
+    assert _extension(app, first["id"], envelope.EXT_SUPERSEDES) is None
+    # The agency's own id never appears: a version is keyed by the first event's id.
+    rt = runtime_of(app)
+    first_id = first["id"]
+    assert rt.outbox.versions(service.agency, [first_id])[first_id].version == 3
+
+
+async def test_two_amendments_of_one_record_at_once_cannot_both_win(
+    keyring_path: Path, database_url: str
+) -> None:
+    service = SERVICES["socialcare"]
+    app = service.factory(
+        settings_for(service, keyring_path=keyring_path, database_url=database_url)
+    )
+    outbox = runtime_of(app).outbox
+    now = datetime.now(UTC)
+
+    def amending(previous: int | None, version: int) -> NewSubmission:
+        change = VersionChange("first", previous, Version(version, f"d{version}", f"e{version}"))
+        return NewSubmission(service.agency, "k", None, f"f{version}", [], {}, [change])
+
+    (one,) = outbox.accept_all([amending(None, 1)], now=now)
+    assert not isinstance(one, Exception)
+    # Both read version 1 and both write version 2: in one group commit and apart.
+    won, lost = outbox.accept_all([amending(1, 2), amending(1, 2)], now=now)
+    assert not isinstance(won, Exception) and isinstance(lost, AmendedMeanwhile)
+    (late,) = outbox.accept_all([amending(None, 1)], now=now)  # a first version again
+    assert isinstance(late, AmendedMeanwhile)
+    assert outbox.versions(service.agency, ["first"])["first"] == Version(2, "d2", "e2")
