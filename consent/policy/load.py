@@ -13,6 +13,7 @@ from pathlib import Path
 import yaml
 
 from consent.core.model import ProtocolSet
+from consent.core.retention import RetentionRules
 from consent.policy.checks import check_protocols
 from consent.policy.checks_children import check_children
 from consent.policy.parse import Problem, parse_protocol
@@ -109,3 +110,13 @@ def load_protocols(
     if checked is None:
         raise ProtocolError([p for p in problems if not p.warning])
     return checked.protocols
+
+
+def retention_rules(
+    directory_path: Path | None, *, directory: Directory, schemas: SchemaRegistry
+) -> RetentionRules:
+    """The retention each protocol of the set states per recipient (for the stores that
+    purge), or ProtocolError: a set that does not load purges nothing."""
+    return RetentionRules.of(
+        load_protocols(directory_path, directory=directory, schemas=schemas).protocols
+    )

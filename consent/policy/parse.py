@@ -24,6 +24,7 @@ from consent.core.model import (
     RecipientRule,
     RuleKind,
 )
+from consent.core.retention import Duration
 from consent.policy.yaml_marks import Marked
 from consent.policy.yaml_marks import Path as DocPath
 from services.backbone.directory import Directory
@@ -51,7 +52,6 @@ RECIPIENT_KEYS = frozenset(
 )
 RULE_EXTRA_KEYS = frozenset({"as", "to"})
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,80}$")
-_DURATION = re.compile(r"^P(?=\d)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?$")
 E = TypeVar("E", bound=StrEnum)
 
 
@@ -176,7 +176,7 @@ def _recipients(doc: _Doc, raw: Any, path: DocPath, directory: Directory) -> lis
             doc.problem((*path, "agency"), "unknown-agency", f"unknown agency {agency!r}")
     identity = doc.enum((*path, "identity"), raw.get("identity"), IdentityLevel, "identity")
     retention = raw.get("retention")
-    if retention is not None and not _DURATION.match(str(retention)):
+    if retention is not None and not _is_duration(str(retention)):
         doc.problem((*path, "retention"), "retention", "must be an ISO 8601 duration (P2Y)")
     fields_raw = raw.get("fields")
     if not isinstance(fields_raw, list) or not fields_raw:
@@ -198,6 +198,14 @@ def _recipients(doc: _Doc, raw: Any, path: DocPath, directory: Directory) -> lis
         )
         for agency in agencies
     ]
+
+
+def _is_duration(text: str) -> bool:
+    try:
+        Duration.parse(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _lawful_basis(doc: _Doc, raw: Mapping[str, Any]) -> LawfulBasis:

@@ -18,6 +18,7 @@ from deploy.cli import (
     protocols_cmd,
     protocols_simulate,
     replay_cmd,
+    retention_cmd,
     run_cmd,
     stack_cmd,
     status_cmd,
@@ -68,6 +69,7 @@ app.add_typer(protocols_cmd.app, name="protocols")
 app.add_typer(dlq_cmd.app, name="dlq")
 app.add_typer(audit_cmd.app, name="audit")
 app.add_typer(transparency_cmd.app, name="transparency")
+app.add_typer(retention_cmd.app, name="retention")
 app.add_typer(witness_cmd.app, name="witness")
 app.add_typer(persons_cmd.app, name="persons")
 app.add_typer(bench_cmd.app, name="bench")

@@ -7,6 +7,7 @@ Each agency service's ``create_app`` is its composition root; it calls
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from typing import Annotated
@@ -16,7 +17,9 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.agency import routes
+from consent.core.retention import RetentionRules
+from consent.policy.load import retention_rules
+from services.agency import inbox_retention, routes
 from services.agency.auth import authenticate, bearer_scheme
 from services.agency.children import ADULT_AGE
 from services.agency.gate import MAX_BODY_BYTES, MAX_JSON_DEPTH, AgencyGate
@@ -28,6 +31,7 @@ from services.agency.openapi import document_agency_api
 from services.agency.runtime import AgencyRuntime, AgencyServiceSettings
 from services.agency.submission import Intake
 from services.backbone import kafka
+from services.backbone.audit_contract import AuditRecord
 from services.backbone.directory import AgencyKind
 from services.backbone.errors import (
     ConfigurationError,
@@ -128,6 +132,47 @@ def build_runtime(settings: AgencyServiceSettings, kind: AgencyKind) -> AgencyRu
     )
 
 
+def _purging(rt: AgencyRuntime) -> asyncio.Task[None]:
+    """The inbox's items held past their retention purged at start and every period after,
+    each run audited on ``audit.activity`` in counts, as the agency's own principal."""
+    settings = rt.settings
+    audit_topic = settings.topics().audit_activity
+
+    async def audited(record: AuditRecord) -> None:
+        # A producer per record: a run sends one a day, and the relay's is not ours to share.
+        producer = kafka.producer(settings.kafka_access())
+        await producer.start()
+        try:
+            await producer.send_and_wait(
+                audit_topic, record.model_dump_json().encode(), key=b"retention"
+            )
+        finally:
+            await producer.stop()
+
+    def rules() -> RetentionRules:  # read afresh each run, as the processor reloads them
+        return retention_rules(
+            settings.protocols_dir, directory=settings.directory(), schemas=settings.schemas()
+        )
+
+    return critical_task(
+        inbox_retention.keep_purging(
+            rt.inbox,
+            rt.agency,
+            rules,
+            audited,
+            every_s=settings.retention_purge_every_s,
+            stop=rt.stop,
+            # Replicas share the database: one purges at a time.
+            lease=Lease(
+                rt.outbox.engine,
+                name=inbox_retention.lease_name(rt.inbox),
+                ttl=inbox_retention.LEASE_TTL,
+            ),
+        ),
+        name="retention purge",
+    )
+
+
 def create_agency_app(
     *, title: str, description: str, settings: AgencyServiceSettings, kind: AgencyKind
 ) -> FastAPI:
@@ -149,11 +194,14 @@ def create_agency_app(
             ),
             name="inbox reader",
         )
+        tasks = [relay, reader]
+        if settings.retention_purge_every_s:
+            tasks.append(_purging(rt))
         try:
             yield
         finally:
             rt.stop.set()
-            for task in (relay, reader):
+            for task in tasks:
                 with contextlib.suppress(Exception):  # already reported by critical_task
                     await task
             rt.intake.batcher.close()

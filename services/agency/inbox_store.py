@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, Column, Engine, UniqueConstraint, func
@@ -26,7 +26,12 @@ from services.backbone.lease import LEASE_TABLE
 
 class InboxItemRow(SQLModel, table=True):
     __tablename__ = "agency_inbox"
-    __table_args__ = (UniqueConstraint("topic", "event_id", name="uq_agency_inbox_event"),)
+    __table_args__ = (
+        UniqueConstraint("topic", "event_id", name="uq_agency_inbox_event"),
+        # Items are purged once their retention runs (inbox_retention.py): SQLite must not
+        # give a purged item's number to a new one (a reader's cursor is past it).
+        {"sqlite_autoincrement": True},
+    )
     number: int | None = Field(default=None, primary_key=True)
     topic: str = Field(index=True, max_length=255)
     event_id: str = Field(max_length=64)
@@ -38,6 +43,9 @@ class InboxItemRow(SQLModel, table=True):
     data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
     # An amendment: this agency's own id of the delivery it supersedes.
     supersedes: str | None = Field(default=None, max_length=64)
+    # When it was stored, from which its retention counts (inbox_retention.py); None for
+    # items stored before receipts were kept (their event's own time stands in).
+    received_at: datetime | None = None
 
 
 class InboxOffsetRow(SQLModel, table=True):
@@ -60,12 +68,36 @@ class Received:
     supersedes: str | None = None
 
 
-INBOX_TABLES = (str(InboxItemRow.__tablename__), str(InboxOffsetRow.__tablename__), LEASE_TABLE)
-# What the agency service's role may do with its inbox (in the outbox's database).
+class InboxPurgeRow(SQLModel, table=True):
+    """One retention purge run of one inbox: when, who ran it, what it removed in counts by
+    protocol (``[[agency, protocol, n], ...]``, never an id), and when its audit record went
+    out (None: not yet; the next run sends it). A run that purged nothing is kept here only
+    (marked audited: there is nothing to say in the trail)."""
+
+    __tablename__ = "agency_inbox_purge"
+    id: str = Field(primary_key=True, max_length=36)  # also its audit record's id
+    topic: str = Field(index=True, max_length=255)
+    purged_at: datetime
+    actor: str = Field(max_length=128)
+    counts: list[list[str | int]] = Field(default_factory=list, sa_column=Column(JSON))
+    total: int = 0
+    finished: bool = False  # its audit record is sent only once its counts are final
+    audited_at: datetime | None = None
+
+
+INBOX_TABLES = (
+    str(InboxItemRow.__tablename__),
+    str(InboxOffsetRow.__tablename__),
+    LEASE_TABLE,
+    str(InboxPurgeRow.__tablename__),
+)
+# What the agency service's role may do with its inbox (in the outbox's database): items
+# are never changed, and removed only once their retention has run.
 INBOX_PRIVILEGES = {
-    str(InboxItemRow.__tablename__): ("SELECT", "INSERT"),
+    str(InboxItemRow.__tablename__): ("SELECT", "INSERT", "DELETE"),
     str(InboxOffsetRow.__tablename__): ("SELECT", "INSERT", "UPDATE"),
     LEASE_TABLE: ("SELECT", "INSERT", "UPDATE"),
+    str(InboxPurgeRow.__tablename__): ("SELECT", "INSERT", "UPDATE"),
 }
 
 
@@ -84,15 +116,23 @@ class Inbox:
             rows = s.exec(select(InboxOffsetRow).where(col(InboxOffsetRow.topic) == self.topic))
             return {r.kafka_partition: r.next_offset for r in rows}
 
-    def add(self, events: Sequence[envelope.CloudEvent], offsets: Mapping[int, int]) -> int:
-        """Store the events not seen before and advance the offsets (never back), all or
-        nothing; how many were new. Two replicas storing the same batch at once (one whose
-        lease lapsed mid-batch, and its successor) both succeed, and store it once."""
+    def add(
+        self,
+        events: Sequence[envelope.CloudEvent],
+        offsets: Mapping[int, int],
+        *,
+        now: datetime | None = None,
+    ) -> int:
+        """Store the events not seen before, received ``now`` (default: the clock's now),
+        and advance the offsets (never back), all or nothing; how many were new. Two
+        replicas storing the same batch at once (one whose lease lapsed mid-batch, and its
+        successor) both succeed, and store it once."""
+        received = now or datetime.now(UTC)
         rows, ids = [], set()
         for event in events:
             if event.id not in ids:
                 ids.add(event.id)
-                rows.append(_row(self.topic, event))
+                rows.append({**_row(self.topic, event), "received_at": received})
         insert = _dialect_insert(self.engine)
         new = 0
         with Session(self.engine) as s:

@@ -35,6 +35,17 @@ class AgencyServiceSettings(HttpSettings):
         description="the outbox's database (SQLAlchemy URL, a secret: it may carry a "
         "password); default: SQLite beside the keyring file, outbox-<agency>.db",
     )
+    protocols_dir: Path | None = Field(
+        None,
+        description="directory of protocol YAML files, as the processor's (default: the "
+        "bundled ones): each received item is purged once its protocol rule's retention has run",
+    )
+    retention_purge_every_s: float = Field(
+        86400.0,
+        ge=0,
+        description="purge the inbox of items held past their retention at start and this "
+        "often (0: only when `infoshare retention purge` is run)",
+    )
     agency_key_file: Path | None = Field(
         None,
         description="the agency's own X25519 private key (`infoshare keys recipient new`), "

@@ -14,17 +14,21 @@ import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
+from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from consent.core.retention import RetentionRules
+from consent.policy.load import retention_rules
 from services.backbone import kafka, telemetry
+from services.backbone.audit_contract import AuditRecord
 from services.backbone.http import create_service_app
 from services.backbone.http_telemetry import instrument_http
 from services.backbone.key_roles import Role
 from services.backbone.lease import Lease
 from services.backbone.metering import Metrics
 from services.backbone.tasks import critical_task
-from services.delivery import webhook, webhook_secrets
+from services.delivery import retention, webhook, webhook_secrets
 from services.delivery.addresses import AddressPolicy
 from services.delivery.breaker import BreakerBoard
 from services.delivery.dispatcher import PUSH_MARGIN_S, Changes, Dispatcher
@@ -156,6 +160,8 @@ def create_app(
             ),
             critical_task(dispatcher.run(stop), name="webhook dispatcher"),
         ]
+        if settings.retention_purge_every_s:
+            tasks.append(_purging(settings, store, producer, topics.audit_activity, stop))
         try:
             yield
         finally:
@@ -185,6 +191,40 @@ def create_app(
     app.include_router(channel_routes(rt))
     instrument_http(app, metrics, token=settings.scrape_token())
     return app
+
+
+def _purging(
+    settings: DeliverySettings,
+    store: DeliveryStore,
+    producer: AIOKafkaProducer,
+    audit_topic: str,
+    stop: asyncio.Event,
+) -> asyncio.Task[None]:
+    """Deliveries held past their retention purged at start and every period after, each
+    run audited on ``audit_topic`` in counts."""
+
+    async def audited(record: AuditRecord) -> None:
+        await producer.send_and_wait(
+            audit_topic, record.model_dump_json().encode(), key=b"retention"
+        )
+
+    def rules() -> RetentionRules:  # read afresh each run, as the processor reloads them
+        return retention_rules(
+            settings.protocols_dir, directory=settings.directory(), schemas=settings.schemas()
+        )
+
+    return critical_task(
+        retention.keep_purging(
+            store,
+            rules,
+            audited,
+            every_s=settings.retention_purge_every_s,
+            stop=stop,
+            # Replicas share the store: one purges at a time.
+            lease=Lease(store.engine, name=retention.LEASE, ttl=retention.LEASE_TTL),
+        ),
+        name="retention purge",
+    )
 
 
 def _error_answers(app: FastAPI) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field, SecretStr
 
 from services.backbone.settings import HttpSettings
@@ -48,6 +50,17 @@ class DeliverySettings(HttpSettings):
         30.0, ge=0, description="how long an open breaker waits before one trial"
     )
     delivery_poll_s: float = Field(1.0, gt=0, description="longest idle wait of the workers")
+    protocols_dir: Path | None = Field(
+        None,
+        description="directory of protocol YAML files, as the processor's (default: the "
+        "bundled ones): each delivery is purged once its protocol rule's retention has run",
+    )
+    retention_purge_every_s: float = Field(
+        86400.0,
+        ge=0,
+        description="purge deliveries held past their retention at start and this often "
+        "(0: only when `infoshare retention purge` is run)",
+    )
 
     def retry_policy(self) -> RetryPolicy:
         return RetryPolicy(

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import orjson
-from sqlalchemy import Engine, func
+from sqlalchemy import Engine, func, union_all
 from sqlmodel import Session, SQLModel, col, select
 
 from services.backbone.database import create_tables, engine_for
@@ -27,6 +27,8 @@ from services.delivery.tables import (
     ConsumerOffsetRow,
     DeliveryRow,
     NotificationRow,
+    NumberFloorRow,
+    RetentionPurgeRow,
     SubscriptionRow,
     WebhookSecretRow,
 )
@@ -35,15 +37,18 @@ TopicPartition = tuple[str, int]
 
 _CHANGING = ("SELECT", "INSERT", "UPDATE", "DELETE")
 # What the delivery service's own database role may do (the operator owns the schema): a
-# delivery, once stored, is never changed or removed; subscriptions, their secrets and
-# their queues are (a recipient changes or ends a subscription, a secret is re-sealed).
+# delivery, once stored, is never changed, and removed only when its retention has run
+# (retention.py); subscriptions, their secrets and their queues are (a recipient changes or
+# ends a subscription, a secret is re-sealed). Purge runs are logged and marked audited.
 DELIVERY_PRIVILEGES = {
-    str(DeliveryRow.__tablename__): ("SELECT", "INSERT"),
+    str(DeliveryRow.__tablename__): ("SELECT", "INSERT", "DELETE"),
     str(SubscriptionRow.__tablename__): _CHANGING,
     str(WebhookSecretRow.__tablename__): _CHANGING,
     str(NotificationRow.__tablename__): _CHANGING,
     str(ConsumerOffsetRow.__tablename__): ("SELECT", "INSERT", "UPDATE"),
     LEASE_TABLE: ("SELECT", "INSERT", "UPDATE"),
+    str(NumberFloorRow.__tablename__): ("SELECT", "INSERT", "UPDATE"),
+    str(RetentionPurgeRow.__tablename__): ("SELECT", "INSERT", "UPDATE"),
 }
 
 
@@ -73,6 +78,16 @@ def delivered(row: DeliveryRow) -> Delivered:
 
 def headers_of(row: DeliveryRow) -> list[tuple[str, bytes | None]]:
     return [(str(n), base64.b64decode(v) if v is not None else None) for n, v in row.record_headers]
+
+
+def _last_number(s: Session, agency: str) -> int:
+    """The highest number ``agency``'s deliveries were given, purged ones included: one
+    statement, so a purge committing meanwhile is seen whole or not at all."""
+    given = union_all(
+        select(func.max(DeliveryRow.number).label("n")).where(col(DeliveryRow.agency) == agency),
+        select(col(NumberFloorRow.number).label("n")).where(col(NumberFloorRow.agency) == agency),
+    ).subquery()
+    return int(s.exec(select(func.max(given.c.n))).one() or 0)
 
 
 def subscriber(row: SubscriptionRow) -> Subscriber:
@@ -205,10 +220,7 @@ class DeliveryStore:
         rows = []
         for i in fresh:
             if i.agency not in last:
-                top = s.exec(
-                    select(func.max(DeliveryRow.number)).where(col(DeliveryRow.agency) == i.agency)
-                ).one()
-                last[i.agency] = int(top or 0)
+                last[i.agency] = _last_number(s, i.agency)
             last[i.agency] += 1
             row = DeliveryRow(
                 agency=i.agency,

@@ -57,6 +57,9 @@ class DeliveryRow(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("agency", "event_id", name="uq_delivery_event_id"),
         UniqueConstraint("agency", "number", name="uq_delivery_event_number"),
+        # Rows are purged once their retention runs (retention.py): SQLite must not give the
+        # seq of a purged row to a new one (PostgreSQL's sequence never does).
+        {"sqlite_autoincrement": True},
     )
     seq: int | None = Field(default=None, primary_key=True)
     agency: str = Field(index=True, max_length=64)
@@ -83,6 +86,7 @@ class NotificationRow(SQLModel, table=True):
     __tablename__ = "delivery_notification"
     __table_args__ = (
         UniqueConstraint("subscription_id", "event_number", name="uq_notification_number"),
+        {"sqlite_autoincrement": True},  # purged with their delivery: ids never given twice
     )
     id: int | None = Field(default=None, primary_key=True)
     subscription_id: str = Field(index=True, max_length=36)
@@ -106,3 +110,29 @@ class ConsumerOffsetRow(SQLModel, table=True):
     topic: str = Field(primary_key=True, max_length=255)
     kafka_partition: int = Field(primary_key=True)
     next_offset: int
+
+
+class NumberFloorRow(SQLModel, table=True):
+    """The highest number any purged delivery of a recipient had: a number is never given
+    twice, even after every delivery that had one is purged (a cursor past it would skip
+    the next ones)."""
+
+    __tablename__ = "delivery_number_floor"
+    agency: str = Field(primary_key=True, max_length=64)
+    number: int
+
+
+class RetentionPurgeRow(SQLModel, table=True):
+    """One retention purge run of the store: when, who ran it, what it removed in counts by
+    recipient and protocol (``[[recipient, protocol, n], ...]``, never an id), and when its
+    audit record went out (None: not yet; the next run sends it). A run that purged nothing
+    is kept here only (marked audited: there is nothing to say in the trail)."""
+
+    __tablename__ = "delivery_retention_purge"
+    id: str = Field(primary_key=True, max_length=36)  # also its audit record's id
+    purged_at: datetime = Field(index=True)
+    actor: str = Field(max_length=128)
+    counts: list[list[str | int]] = Field(default_factory=list, sa_column=Column(JSON))
+    total: int = 0
+    finished: bool = False  # its audit record is sent only once its counts are final
+    audited_at: datetime | None = None

@@ -42,8 +42,17 @@ _room(
 _room("services.audit", "consent.core", "consent.policy", "services.backbone")
 # The audit trail's witness: runs apart, checks the trail's proofs with the audit's pure core.
 _room("services.witness", "services.audit", "services.backbone")
-_room("services.delivery", "services.backbone")
-_room("services.agency", "services.backbone", "services.outbox", "services.personindex")
+# Delivery and the agency services read the protocol set to purge what they hold once a
+# protocol's retention has run (consent/core/retention.py).
+_room("services.delivery", "consent.core", "consent.policy", "services.backbone")
+_room(
+    "services.agency",
+    "consent.core",
+    "consent.policy",
+    "services.backbone",
+    "services.outbox",
+    "services.personindex",
+)
 for _agency in ("services.education", "services.socialcare", "services.health"):
     _room(_agency, "services.agency", "services.backbone")
 # Operating the product: the process table (every composition root), status, dead letters.
@@ -189,7 +198,7 @@ def test_tests_take_fixtures_from_the_dev_stack_never_from_the_cli() -> None:
 
 
 def test_the_arrow_check_sees_a_wrong_arrow() -> None:
-    """The check is not vacuous: the processor really imports the pure core, which the
-    delivery service may not."""
-    assert "consent.core" not in ARROWS["services.delivery"]
-    assert any(room_of(i) == "consent.core" for i in imports_of("consent.processor.handle"))
+    """The check is not vacuous: the processor really imports the consent registry, which
+    the delivery service may not."""
+    assert "consent.registry" not in ARROWS["services.delivery"]
+    assert any(room_of(i) == "consent.registry" for i in imports_of("consent.processor.loop"))

@@ -12,6 +12,7 @@ CORE = [
     "consent.core.fields",
     "consent.core.decide",
     "consent.core.state",
+    "consent.core.retention",
     "services.audit.chain",
     "services.audit.transparency",
     "services.audit.console.sharing_map",

@@ -3,12 +3,12 @@ operator (the cluster's superuser), who makes its schema; each component connect
 login role of its own with only the rights its store declares, on only its own databases.
 
 - an agency service ``<id>``: ``infoshare_outbox_<id>`` (its outbox and inbox: take
-  submissions, publish and mark events, keep its inbox) and ``infoshare_person_index``
-  (resolve and link children: read and add, never change);
+  submissions, publish and mark events, keep its inbox and purge it as retention says) and
+  ``infoshare_person_index`` (resolve and link children: read and add, never change);
 - the consent API: ``infoshare_person_index``'s persons and links, to read (find a child's
   identity);
-- delivery: ``infoshare_delivery`` (store deliveries, never change or delete one; keep
-  subscriptions and their queues);
+- delivery: ``infoshare_delivery`` (store deliveries, never change one, delete one only
+  once its protocol's retention has run; keep subscriptions and their queues);
 - the audit service: ``infoshare_audit`` (read and add records, never change or delete one).
 
 No role may connect to another's database (CONNECT is revoked from PUBLIC), and none may
