@@ -130,13 +130,13 @@ class Held:
 def held_until(item: Held, rules: RetentionRules) -> datetime | None:
     """When ``item``'s retention runs out; None: it is kept."""
     kept = rules.retention(item.protocol, item.recipient)
-    return None if kept is None else kept.after(_utc(item.received_at))
+    return None if kept is None else kept.after(as_utc(item.received_at))
 
 
 def is_due(item: Held, rules: RetentionRules, now: datetime) -> bool:
     """Whether ``item`` is held past its retention at ``now`` (due once it runs out)."""
     until = held_until(item, rules)
-    return until is not None and until <= _utc(now)
+    return until is not None and until <= as_utc(now)
 
 
 def due(items: Iterable[Held], rules: RetentionRules, now: datetime) -> list[Held]:
@@ -144,7 +144,8 @@ def due(items: Iterable[Held], rules: RetentionRules, now: datetime) -> list[Hel
     return [item for item in items if is_due(item, rules, now)]
 
 
-def _utc(moment: datetime) -> datetime:
+def as_utc(moment: datetime) -> datetime:
+    """``moment`` in UTC; a naive time is taken to be UTC already."""
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
@@ -153,6 +154,13 @@ class Tally:
     """What one purge run removed, by recipient and protocol: counts only."""
 
     counts: Counter[tuple[str, str]] = field(default_factory=Counter)
+
+    @classmethod
+    def of(cls, rows: Iterable[Iterable[object]]) -> Tally:
+        """The counts a purge log keeps (``[[recipient, protocol, n], ...]``)."""
+        tally = cls()
+        tally.merge(rows)
+        return tally
 
     def add(self, items: Iterable[Held]) -> None:
         self.counts.update((i.recipient, i.protocol or "-") for i in items)
@@ -203,18 +211,6 @@ class Holding:
     held: int = 0
     due: int = 0
     kept: int = 0
-
-
-@dataclass(frozen=True)
-class LastPurge:
-    """A store's last purge run: when, by whom, how many it removed (and of whose), and
-    whether its audit record has gone out."""
-
-    at: datetime
-    total: int
-    actor: str
-    audited: bool
-    by_recipient: Mapping[str, int] = field(default_factory=dict)
 
 
 def _by_protocol(entry: tuple[tuple[str, str], int]) -> tuple[str, str]:

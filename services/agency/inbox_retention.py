@@ -10,39 +10,36 @@ whose record could not be sent is sent by the next one under the same audit id."
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import functools
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from aiokafka.errors import KafkaError
 from sqlalchemy import ColumnElement, delete, func, update
-from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, select
 
+from consent.core.purge_log import LastPurge, counted, finish, run_audit
 from consent.core.retention import (
     Held,
     Holding,
-    LastPurge,
     RetentionRules,
     Tally,
+    as_utc,
     due,
     is_due,
-    purge_audit,
 )
 from consent.policy.load import ProtocolError
 from services.agency.inbox_store import Inbox, InboxItemRow, InboxPurgeRow
 from services.backbone.audit_contract import AuditRecord
-from services.backbone.errors import ConfigurationError
 from services.backbone.lease import Lease
+from services.backbone.purge_runs import SendAudit, between_sends, keep_running, send_unaudited
 
 NOUN, ONE = "received items", "received item"
 LEASE_TTL = timedelta(hours=1)  # long enough for a run over a large backlog
 BATCH = 1000  # items looked at, and at most deleted, per transaction
 log = logging.getLogger(__name__)
 
-SendAudit = Callable[[AuditRecord], Awaitable[None]]
 # When an item's retention counts from: its receipt, or for one stored before receipts were
 # kept, its event's time (never later than its receipt).
 _RECEIVED = func.coalesce(col(InboxItemRow.received_at), col(InboxItemRow.time))
@@ -56,10 +53,6 @@ def lease_name(inbox: Inbox) -> str:
 
 def actor_of(agency: str) -> str:
     return f"infoshare-{agency}"
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _protocols(inbox: Inbox) -> list[str | None]:
@@ -89,7 +82,7 @@ def purge(
 ) -> tuple[str, Tally]:
     """Delete every item of ``agency``'s inbox held past its retention at ``now``; log the
     run (its id and counts). An item with no retention is kept."""
-    run_id, tally, stamp = str(uuid.uuid4()), Tally(), _utc(now)
+    run_id, tally, stamp = str(uuid.uuid4()), Tally(), as_utc(now)
     with Session(inbox.engine) as s:
         # A run cut short (a crash) deleted what its counts say: final now, sent below.
         s.exec(
@@ -127,9 +120,7 @@ def purge(
     with Session(inbox.engine) as s:
         done = s.get(InboxPurgeRow, run_id)
         assert done is not None
-        done.finished = True
-        if not done.total:
-            done.audited_at = stamp  # nothing to tell the trail
+        finish(done, stamp)
         s.add(done)
         s.commit()
     return run_id, tally
@@ -142,27 +133,34 @@ def _delete(inbox: Inbox, run_id: str, agency: str, protocol: str | None, number
         )
         run = s.get(InboxPurgeRow, run_id, with_for_update=True)
         assert run is not None  # written before any deletion
-        tally = Tally()
-        tally.merge(run.counts)
-        tally.count(agency, protocol, deleted)
-        run.counts, run.total = tally.rows(), tally.total
+        counted(run, agency, protocol, deleted)
         s.add(run)
         s.commit()
     return deleted
 
 
-def _record(run: InboxPurgeRow, agency: str) -> AuditRecord:
-    tally = Tally()
-    tally.merge(run.counts)
-    return purge_audit(
-        run_id=run.id,
-        purged_at=_utc(run.purged_at),
-        tally=tally,
-        noun=NOUN,
-        one=ONE,
-        actor=run.actor,
-        recipient=agency,
-    )
+def unaudited(inbox: Inbox, agency: str) -> list[AuditRecord]:
+    """The audit records of ``agency``'s inbox's runs not yet marked sent, oldest first."""
+    with Session(inbox.engine) as s:
+        runs = s.exec(
+            select(InboxPurgeRow)
+            .where(
+                col(InboxPurgeRow.topic) == inbox.topic,
+                col(InboxPurgeRow.finished),
+                col(InboxPurgeRow.audited_at).is_(None),
+            )
+            .order_by(col(InboxPurgeRow.purged_at))
+        ).all()
+        return [run_audit(r, noun=NOUN, one=ONE, recipient=agency) for r in runs]
+
+
+def mark_audited(inbox: Inbox, run_id: str, *, now: datetime) -> None:
+    with Session(inbox.engine) as s:
+        run = s.get(InboxPurgeRow, run_id)
+        if run is not None:
+            run.audited_at = as_utc(now)
+            s.add(run)
+            s.commit()
 
 
 async def send_audits(
@@ -171,34 +169,10 @@ async def send_audits(
     """Send every run's audit record of ``agency``'s inbox not yet sent, marking each once
     the broker took it; how many were sent."""
 
-    def unsent() -> list[InboxPurgeRow]:
-        with Session(inbox.engine, expire_on_commit=False) as s:
-            return list(
-                s.exec(
-                    select(InboxPurgeRow)
-                    .where(
-                        col(InboxPurgeRow.topic) == inbox.topic,
-                        col(InboxPurgeRow.finished),
-                        col(InboxPurgeRow.audited_at).is_(None),
-                    )
-                    .order_by(col(InboxPurgeRow.purged_at))
-                ).all()
-            )
-
     def mark(run_id: str) -> None:
-        with Session(inbox.engine) as s:
-            run = s.get(InboxPurgeRow, run_id)
-            if run is not None:
-                run.audited_at = _utc(now())
-                s.add(run)
-                s.commit()
+        mark_audited(inbox, run_id, now=now())
 
-    sent = 0
-    for run in await asyncio.to_thread(unsent):
-        await send(_record(run, agency))
-        await asyncio.to_thread(mark, run.id)
-        sent += 1
-    return sent
+    return await send_unaudited(functools.partial(unaudited, inbox, agency), mark, send)
 
 
 async def purge_and_audit(
@@ -212,11 +186,10 @@ async def purge_and_audit(
 ) -> Tally:
     """One run: what an earlier run could not send, the protocols read afresh (a set that
     does not load purges nothing), the purge, then its audit record."""
-    await send_audits(inbox, send, agency=agency, now=now)
-    loaded = await asyncio.to_thread(rules)
-    _, tally = await asyncio.to_thread(purge, inbox, agency, loaded, now=now(), actor=actor)
-    await send_audits(inbox, send, agency=agency, now=now)
-    return tally
+    return await between_sends(
+        lambda: purge(inbox, agency, rules(), now=now(), actor=actor)[1],
+        lambda: send_audits(inbox, send, agency=agency, now=now),
+    )
 
 
 async def keep_purging(
@@ -232,21 +205,21 @@ async def keep_purging(
 ) -> None:
     """Purge when started and every ``every_s`` after, until ``stop``, only while holding
     ``lease`` (replicas share the database); a failure is logged and tried again next time."""
-    while not stop.is_set():
-        try:
-            if lease is None or await asyncio.to_thread(lease.held):
-                tally = await purge_and_audit(inbox, agency, rules, send, now=now)
-                if tally.total:
-                    log.info("retention: %s", tally.reason(NOUN, one=ONE))
-        except (SQLAlchemyError, KafkaError, OSError, ProtocolError, ConfigurationError) as exc:
-            log.warning("retention purge not done (%s); trying again later", type(exc).__name__)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), every_s)
+    await keep_running(
+        lambda: purge_and_audit(inbox, agency, rules, send, now=now),
+        noun=NOUN,
+        one=ONE,
+        every_s=every_s,
+        stop=stop,
+        lease=lease,
+        errors=(ProtocolError, OSError),
+        log=log,
+    )
 
 
 def holdings(inbox: Inbox, agency: str, rules: RetentionRules, *, now: datetime) -> list[Holding]:
     """The inbox's items: held, due for purge at ``now``, and without a retention."""
-    stamp, holding = _utc(now), Holding(agency)
+    stamp, holding = as_utc(now), Holding(agency)
     for protocol in _protocols(inbox):
         kept = rules.retention(protocol, agency)
         with Session(inbox.engine) as s:
@@ -274,10 +247,4 @@ def last_purge(inbox: Inbox) -> LastPurge | None:
             .order_by(col(InboxPurgeRow.purged_at).desc())
             .limit(1)
         ).first()
-    if run is None:
-        return None
-    tally = Tally()
-    tally.merge(run.counts)
-    return LastPurge(
-        _utc(run.purged_at), run.total, run.actor, run.audited_at is not None, tally.by_recipient()
-    )
+    return None if run is None else LastPurge.of(run)

@@ -10,33 +10,30 @@ audit id, so the trail has every purge once."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import functools
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from aiokafka.errors import KafkaError
 from sqlalchemy import ColumnElement, delete, update
-from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import col, func, select
 
+from consent.core.purge_log import LastPurge, counted, finish, run_audit
 from consent.core.retention import (
     Held,
     Holding,
-    LastPurge,
     RetentionRules,
     Tally,
     due,
     is_due,
-    purge_audit,
 )
 from consent.policy.load import ProtocolError
 from services.backbone.audit_contract import AuditRecord
-from services.backbone.errors import ConfigurationError
 from services.backbone.lease import Lease
+from services.backbone.purge_runs import SendAudit, between_sends, keep_running, send_unaudited
 from services.delivery.deadletter import ACTOR
-from services.delivery.store import DeliveryStore, db_time, utc
+from services.delivery.store import DeliveryStore, db_time
 from services.delivery.tables import (
     DeliveryRow,
     NotificationRow,
@@ -50,8 +47,6 @@ NOUN, ONE = "deliveries", "delivery"
 LEASE, LEASE_TTL = "delivery-retention", timedelta(hours=1)
 BATCH = 1000  # deliveries looked at, and at most deleted, per transaction
 log = logging.getLogger(__name__)
-
-SendAudit = Callable[[AuditRecord], Awaitable[None]]
 
 
 def _groups(store: DeliveryStore) -> list[tuple[str, str | None]]:
@@ -108,9 +103,7 @@ def purge(
     with store.write() as s:
         run = s.get(RetentionPurgeRow, run_id)
         assert run is not None
-        run.finished = True
-        if not run.total:
-            run.audited_at = stamp  # nothing to tell the trail
+        finish(run, stamp)
         s.add(run)
     return run_id, tally
 
@@ -135,25 +128,9 @@ def _delete(
         s.add(floor)
         run = s.get(RetentionPurgeRow, run_id, with_for_update=True)
         assert run is not None  # written before any deletion
-        tally = Tally()
-        tally.merge(run.counts)
-        tally.count(agency, protocol, deleted)
-        run.counts, run.total = tally.rows(), tally.total
+        counted(run, agency, protocol, deleted)
         s.add(run)
     return deleted
-
-
-def _audit_record(run: RetentionPurgeRow) -> AuditRecord:
-    tally = Tally()
-    tally.merge(run.counts)
-    return purge_audit(
-        run_id=run.id,
-        purged_at=utc(run.purged_at),
-        tally=tally,
-        noun=NOUN,
-        one=ONE,
-        actor=run.actor,
-    )
 
 
 def unaudited(store: DeliveryStore) -> list[AuditRecord]:
@@ -164,7 +141,7 @@ def unaudited(store: DeliveryStore) -> list[AuditRecord]:
             .where(col(RetentionPurgeRow.finished), col(RetentionPurgeRow.audited_at).is_(None))
             .order_by(col(RetentionPurgeRow.purged_at))
         ).all()
-    return [_audit_record(r) for r in runs]
+    return [run_audit(r, noun=NOUN, one=ONE) for r in runs]
 
 
 def mark_audited(store: DeliveryStore, run_id: str, *, now: datetime) -> None:
@@ -177,13 +154,12 @@ def mark_audited(store: DeliveryStore, run_id: str, *, now: datetime) -> None:
 
 async def send_audits(store: DeliveryStore, send: SendAudit, *, now: Callable[[], datetime]) -> int:
     """Send every run's audit record not yet sent, marking each once the broker took it;
-    how many were sent. Sent again after a crash in between, it keeps its audit id."""
-    sent = 0
-    for record in await asyncio.to_thread(unaudited, store):
-        await send(record)
-        await asyncio.to_thread(mark_audited, store, record.audit_id, now=now())
-        sent += 1
-    return sent
+    how many were sent."""
+
+    def mark(run_id: str) -> None:
+        mark_audited(store, run_id, now=now())
+
+    return await send_unaudited(functools.partial(unaudited, store), mark, send)
 
 
 async def purge_and_audit(
@@ -196,11 +172,10 @@ async def purge_and_audit(
 ) -> Tally:
     """One run: the protocols read afresh (a set that does not load purges nothing), the
     purge, then its audit record and any an earlier run could not send."""
-    await send_audits(store, send, now=now)  # what an earlier run could not send
-    loaded = await asyncio.to_thread(rules)
-    _, tally = await asyncio.to_thread(purge, store, loaded, now=now(), actor=actor)
-    await send_audits(store, send, now=now)
-    return tally
+    return await between_sends(
+        lambda: purge(store, rules(), now=now(), actor=actor)[1],
+        lambda: send_audits(store, send, now=now),
+    )
 
 
 async def keep_purging(
@@ -217,16 +192,16 @@ async def keep_purging(
     holding ``lease``. A failure (the store or Kafka away, the protocols unreadable) is
     logged and the next run tries again; nothing is purged on a protocol set that does not
     load."""
-    while not stop.is_set():
-        try:
-            if lease is None or await asyncio.to_thread(lease.held):
-                tally = await purge_and_audit(store, rules, send, now=now)
-                if tally.total:
-                    log.info("retention: %s", tally.reason(NOUN, one=ONE))
-        except (SQLAlchemyError, KafkaError, ProtocolError, ConfigurationError) as exc:
-            log.warning("retention purge not done (%s); trying again later", type(exc).__name__)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), every_s)
+    await keep_running(
+        lambda: purge_and_audit(store, rules, send, now=now),
+        noun=NOUN,
+        one=ONE,
+        every_s=every_s,
+        stop=stop,
+        lease=lease,
+        errors=(ProtocolError,),
+        log=log,
+    )
 
 
 def holdings(store: DeliveryStore, rules: RetentionRules, *, now: datetime) -> list[Holding]:
@@ -260,10 +235,4 @@ def last_purge(store: DeliveryStore) -> LastPurge | None:
         run = s.exec(
             select(RetentionPurgeRow).order_by(col(RetentionPurgeRow.purged_at).desc()).limit(1)
         ).first()
-    if run is None:
-        return None
-    tally = Tally()
-    tally.merge(run.counts)
-    return LastPurge(
-        utc(run.purged_at), run.total, run.actor, run.audited_at is not None, tally.by_recipient()
-    )
+    return None if run is None else LastPurge.of(run)

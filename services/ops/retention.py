@@ -19,7 +19,8 @@ from typing import Any
 from sqlalchemy import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from consent.core.retention import Holding, LastPurge, RetentionRules, Tally
+from consent.core.purge_log import LastPurge
+from consent.core.retention import Holding, RetentionRules, Tally
 from services.agency import inbox_retention
 from services.agency.inbox_store import Inbox
 from services.backbone import kafka

@@ -16,15 +16,6 @@ import orjson
 import pytest
 from sqlmodel import func, select
 
-from consent.core.model import (
-    FieldRule,
-    IdentityLevel,
-    LawfulBasis,
-    Protocol,
-    Purpose,
-    RecipientRule,
-    RuleKind,
-)
 from consent.core.retention import PURGE_ACTION, RetentionRules
 from services.agency import inbox_retention
 from services.agency.inbox_store import Inbox
@@ -36,6 +27,7 @@ from services.delivery.filters import parse_filters
 from services.delivery.model import Channel, Content, Delivered, Incoming
 from services.delivery.store import DeliveryStore
 from services.delivery.tables import NotificationRow, RetentionPurgeRow
+from tests.retention_protocols import protocol
 
 LA, ED = "la-northshire", "nhs-riverside-ed"
 ATTENDANCE = "health.unscheduled_care.attendance"
@@ -43,32 +35,12 @@ NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
 SECRET = "Ada Lovelace 943 476 5919"  # a value no audit record may hold
 
 
-def _protocol(pid: str, version: int, agency: str, retention_text: str | None) -> Protocol:
-    rule = RecipientRule(
-        agency=agency,
-        identity=IdentityLevel.IDENTIFIED,
-        fields=(FieldRule(RuleKind.ALLOW, "a", "a"),),
-        retention=retention_text,
-    )
-    return Protocol(
-        id=pid,
-        version=version,
-        title="t",
-        owner="o",
-        purpose=Purpose.DIRECT_SAFEGUARDING,
-        lawful_basis=LawfulBasis("e"),
-        source_agencies=frozenset({ED}),
-        event_types=frozenset({ATTENDANCE}),
-        recipients=(rule,),
-    )
-
-
 RULES = RetentionRules.of(
     [
-        _protocol("flag", 1, LA, "P2Y"),
-        _protocol("notice", 1, LA, "P30D"),
-        _protocol("open-ended", 1, LA, None),
-        _protocol("flag", 1, ED, "P6M"),
+        protocol("flag", 1, (LA, "P2Y")),
+        protocol("notice", 1, (LA, "P30D")),
+        protocol("open-ended", 1, (LA, None)),
+        protocol("flag", 1, (ED, "P6M")),
     ]
 )
 

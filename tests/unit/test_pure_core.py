@@ -13,6 +13,7 @@ CORE = [
     "consent.core.decide",
     "consent.core.state",
     "consent.core.retention",
+    "consent.core.purge_log",
     "services.audit.chain",
     "services.audit.transparency",
     "services.audit.console.sharing_map",

@@ -11,15 +11,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from consent.core.model import (
-    FieldRule,
-    IdentityLevel,
-    LawfulBasis,
-    Protocol,
-    Purpose,
-    RecipientRule,
-    RuleKind,
-)
 from consent.core.retention import (
     PURGE_ACTION,
     Duration,
@@ -33,6 +24,7 @@ from consent.core.retention import (
     split_ref,
 )
 from services.backbone.audit_contract import is_disclosure_decision
+from tests.retention_protocols import protocol
 
 LA, ED, SCHOOL = "la-northshire", "nhs-riverside-ed", "school-hillside"
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
@@ -119,33 +111,11 @@ def test_what_arrived_later_is_kept_no_shorter(d: Duration, a: datetime, b: date
     assert d.after(first) <= d.after(second)
 
 
-def _protocol(version: int, *recipients: tuple[str, str | None], pid: str = "p") -> Protocol:
-    return Protocol(
-        id=pid,
-        version=version,
-        title="t",
-        owner="o",
-        purpose=Purpose.DIRECT_SAFEGUARDING,
-        lawful_basis=LawfulBasis("e"),
-        source_agencies=frozenset({LA}),
-        event_types=frozenset({"x"}),
-        recipients=tuple(
-            RecipientRule(
-                agency=agency,
-                identity=IdentityLevel.IDENTIFIED,
-                fields=(FieldRule(RuleKind.ALLOW, "a", "a"),),
-                retention=retention,
-            )
-            for agency, retention in recipients
-        ),
-    )
-
-
 RULES = RetentionRules.of(
     [
-        _protocol(1, (ED, "P2Y"), (SCHOOL, None)),
-        _protocol(2, (ED, "P1Y")),
-        _protocol(1, (LA, "P30D"), pid="q"),
+        protocol("p", 1, (ED, "P2Y"), (SCHOOL, None)),
+        protocol("p", 2, (ED, "P1Y")),
+        protocol("q", 1, (LA, "P30D")),
     ]
 )
 
