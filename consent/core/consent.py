@@ -119,7 +119,9 @@ def evaluate(
     # A refusal or withdrawal at any scope outweighs a grant at any other: a family that
     # withdraws consent "for everyone" has withdrawn it from this recipient too.
     record = next((r for r in records if r.status is not ConsentStatus.GRANTED), None)
-    record = record or (records[0] if records else None)
+    # Else a grant still in force, at either scope; else the first, which has expired.
+    in_force = [r for r in records if on is None or not r.expired_on(on)]
+    record = record or (in_force[0] if in_force else records[0] if records else None)
     expired = (
         record is not None
         and record.status is ConsentStatus.GRANTED

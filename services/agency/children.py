@@ -26,7 +26,7 @@ EVENT_DATES: Mapping[str, tuple[str, ...]] = {
     "health.unscheduled_care.attendance": ("attendance.arrival_time",),
     "health.appointment.was_not_brought": ("appointment.date",),
     "health.safeguarding.concern": ("concern.start_date",),
-    "education.attendance.concern": (),
+    "education.attendance.concern": ("attendance.period.start",),
     "education.exclusion.recorded": ("exclusion.start_date",),
     "education.missing_education.reported": (
         "missing_education.reported_date",

@@ -178,8 +178,11 @@ def _store_batch(intake: Intake, batch: Sequence[_Taken]) -> list[Accepted | Exc
         try:
             if isinstance(identities, Exception):
                 raise identities
+            # The content as the agency's system sent it: an override said in headers is
+            # not a change of the record.
+            events = taken.submission.events
             versioned, changes = versions.of(
-                [(e.event_type, e.native_id) for e in taken.submission.events], taken.datas
+                [(e.event_type, e.native_id) for e in events], [e.data for e in events]
             )
             records = taken.context.run(
                 _records, intake, taken.submission.events, taken.datas, identities, versioned

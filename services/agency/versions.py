@@ -62,7 +62,10 @@ class RecordVersions:
                 now = Version(
                     version, digest, self.builder.event_id(event_type, native_id, version)
                 )
-                changes.append(VersionChange(first, known.version if known else None, now))
+                # Written from the version read; a record from before versions were kept
+                # (no digest) has no row to update yet.
+                read = known.version if known is not None and known.digest else None
+                changes.append(VersionChange(first, read, now))
                 self.latest[first] = now
             before = self.builder.event_id(event_type, native_id, version - 1)
             versioned.append(Versioned(version, before if version > 1 else None))

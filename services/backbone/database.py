@@ -95,9 +95,9 @@ def create_tables(engine: Engine, tables: Sequence[Table] | None = None) -> None
 
 
 def _add_new_columns(conn: Connection, tables: Sequence[Table]) -> None:
-    """Columns added to a table since it was created, added to it: each is nullable (a row
-    stored before has none), so no value need be made up. A table the stores did not make
-    with create_tables (Alembic's) is never passed here."""
+    """Columns (and indexes) added to a table since it was created, added to it: each column
+    is nullable (a row stored before has none), so no value need be made up. A table the
+    stores did not make with create_tables (Alembic's) is never passed here."""
     existing = inspect(conn)
     for table in tables:
         if not existing.has_table(table.name):
@@ -112,6 +112,8 @@ def _add_new_columns(conn: Connection, tables: Sequence[Table]) -> None:
                 )
             kind = column.type.compile(dialect=conn.dialect)
             conn.execute(text(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}'))
+        for index in table.indexes:  # and indexes declared since
+            index.create(conn, checkfirst=True)
 
 
 _DDL_LOCK = 0x1F05_5C4E_6DD1  # any constant: every infoshare process takes the same one

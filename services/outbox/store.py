@@ -211,7 +211,10 @@ class OutboxStore:
             # only that one is refused (and asked to send again).
             if len(fresh) > 1:
                 for i in fresh:
-                    (answers[i],) = self.accept_all([submissions[i]], now=now)
+                    try:
+                        (answers[i],) = self.accept_all([submissions[i]], now=now)
+                    except SQLAlchemyError as alone:
+                        answers[i] = alone
             else:
                 (i,) = fresh
                 answers[i] = exc
@@ -278,7 +281,18 @@ class OutboxStore:
                     c.agency == agency, c.first_event_id.in_(set(first_event_ids))
                 )
             ).all()
-        return {first: Version(v, digest, event_id) for first, v, digest, event_id in rows}
+        known = {first: Version(v, digest, event_id) for first, v, digest, event_id in rows}
+        # A record first sent before versions were kept has its first event in the outbox
+        # and no version: version 1, of content unknown, so a change becomes version 2
+        # (an identical re-send too: a correction delivered twice, never one lost).
+        unversioned = set(first_event_ids) - known.keys()
+        if unversioned:
+            with self.engine.connect() as conn:
+                sent = conn.execute(
+                    select_columns(_EVENT.c.event_id).where(_EVENT.c.event_id.in_(unversioned))
+                ).scalars()
+                known |= {first: Version(1, "", first) for first in set(sent)}
+        return known
 
     def replay(
         self, *, agency: str, idempotency_key: str | None, fingerprint: str

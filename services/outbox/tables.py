@@ -39,7 +39,7 @@ class OutboxRow(SQLModel, table=True):
     __tablename__ = "outbox_event"
     seq: int | None = Field(default=None, primary_key=True)
     submission_id: str = Field(index=True, max_length=36)
-    event_id: str = Field(max_length=64)
+    event_id: str = Field(max_length=64, index=True)
     event_type: str = Field(max_length=128)
     topic: str = Field(max_length=255)
     record_key: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))

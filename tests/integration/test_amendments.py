@@ -10,7 +10,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import text
+
 from deploy.devstack.demo import scenario
+from services.agency.publish import OVERRIDE_HEADER, OVERRIDE_ROLE_HEADER
 from services.backbone import envelope
 from services.outbox.store import AmendedMeanwhile, NewSubmission, Version, VersionChange
 from tests.integration.agency_helpers import (
@@ -92,3 +95,44 @@ async def test_two_amendments_of_one_record_at_once_cannot_both_win(
     (late,) = outbox.accept_all([amending(None, 1)], now=now)  # a first version again
     assert isinstance(late, AmendedMeanwhile)
     assert outbox.versions(service.agency, ["first"])["first"] == Version(2, "d2", "e2")
+
+
+async def test_a_record_from_before_versions_were_kept_is_amended_not_lost(
+    keyring_path: Path, database_url: str
+) -> None:
+    service = SERVICES["socialcare"]
+    app = service.factory(
+        settings_for(service, keyring_path=keyring_path, database_url=database_url)
+    )
+    plan = scenario.plan_started(scenario.ON_PLAN, plan_id="CPP-2026-0421")
+    amended = copy.deepcopy(plan)
+    amended["plan"]["category"] = "physical_abuse"
+    async with client_of(app) as api:
+        auth = bearer(token(keyring_path, service.agency))
+        (first,) = (await api.post(PLANS, json=plan, headers=auth)).json()["events"]
+        with runtime_of(app).outbox.engine.begin() as conn:  # as a store made before
+            conn.execute(text("DELETE FROM outbox_native_version"))
+        answered = await api.post(PLANS, json=amended, headers=auth)
+        assert answered.status_code == 202, answered.text
+        (second,) = answered.json()["events"]
+    assert (second["version"], second["supersedes"]) == (2, first["id"])
+
+
+async def test_an_override_said_in_headers_is_not_a_change_of_the_record(
+    keyring_path: Path, database_url: str
+) -> None:
+    service = SERVICES["socialcare"]
+    app = service.factory(
+        settings_for(service, keyring_path=keyring_path, database_url=database_url)
+    )
+    plan = scenario.plan_started(scenario.ON_PLAN, plan_id="CPP-2026-0422")
+    override = {
+        OVERRIDE_HEADER: "asking would put the child at risk",
+        OVERRIDE_ROLE_HEADER: "ED consultant",
+    }
+    async with client_of(app) as api:
+        auth = bearer(token(keyring_path, service.agency))
+        (first,) = (await api.post(PLANS, json=plan, headers=auth)).json()["events"]
+        again = await api.post(PLANS, json=plan, headers={**auth, **override})
+        assert again.status_code == 202, again.text
+    assert again.json()["events"] == [first]

@@ -88,3 +88,11 @@ def _birthday(born: date, year: int) -> date:
         return born.replace(year=year)
     except ValueError:
         return date(year, 3, 1)
+
+
+def test_a_terms_attendance_is_judged_on_the_terms_first_day() -> None:
+    concern = {
+        "subject": {"date_of_birth": "2008-10-01"},  # 18 in October
+        "attendance": {"period": {"start": "2026-09-03", "end": "2026-12-18"}},
+    }
+    check_child("education.attendance.concern", concern, received=TODAY)  # 17 on 3 September

@@ -113,3 +113,13 @@ def test_the_registry_takes_an_end_only_on_a_grant_and_never_in_the_past() -> No
         with pytest.raises(ValidationError) as refused:
             ConsentIn.model_validate(wrong)
         assert refused.value.errors()[0]["type"] == "consent.valid_until"
+
+
+def test_an_expired_grant_to_the_recipient_does_not_hide_one_to_all_in_force(
+    shipped: Any,
+    keyring: Keyring,
+) -> None:
+    to_all = dataclasses.replace(granted_until(None), record_id="c-2", scope="*")
+    consents = {("early_help", LA): granted_until(UNTIL), ("early_help", "*"): to_all}
+    la = la_decision(shipped, keyring, UNTIL + timedelta(days=1), consents=consents)
+    assert (la.outcome, la.consent) == (Outcome.SHARED, to_all)
