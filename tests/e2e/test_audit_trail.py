@@ -55,11 +55,16 @@ def test_an_ig_officer_finds_exports_and_proves_a_childs_disclosures(
     assert _report(stack, "json", practitioner).status_code == 403  # not an IG officer
 
     report = _report(stack, "json", officer).json()
-    got = sorted((r["recipient"], r["decision"], r["protocol_id"] or "-") for r in report["items"])
+    got = sorted(
+        (r["recipient"] or "-", r["decision"], r["protocol_id"] or "-") for r in report["items"]
+    )
     assert got == sorted(
         [
-            ("nhs-riverside-ed", "shared", "cpis-protection-plan-flag"),
-            ("la-northshire", "shared", "-"),  # access back: told the ED received its plan
+            # The plan and its correction, each told back to the authority; the correction
+            # sent again, suppressed.
+            *[("nhs-riverside-ed", "shared", "cpis-protection-plan-flag")] * 2,
+            *[("la-northshire", "shared", "-")] * 2,
+            ("-", "suppressed", "-"),
             ("la-northshire", "shared", "cpis-attendance-notification"),
             ("la-northshire", "withheld", "early-help-attendance"),
             ("ph-northshire", "shared", "public-health-attendance-analytics"),
@@ -70,11 +75,11 @@ def test_an_ig_officer_finds_exports_and_proves_a_childs_disclosures(
     assert scenario.ON_PLAN.nhs_number not in str(report)
 
     table = list(csv.DictReader(io.StringIO(_report(stack, "csv", officer).text)))
-    assert len(table) == 6 and table[0]["recorded_at"].endswith("Z")
+    assert len(table) == 9 and table[0]["recorded_at"].endswith("Z")
     bundle = _report(stack, "fhir", officer)
     assert bundle.headers["content-type"].startswith("application/fhir+json")
     parsed = Bundle.model_validate(bundle.json())
-    assert len(parsed.entry or []) == 6
+    assert len(parsed.entry or []) == 9
     pdf = _report(stack, "pdf", officer)
     assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
     assert pdf.content.startswith(b"%PDF")

@@ -35,7 +35,10 @@ ATTENDANCE = "health.unscheduled_care.attendance"
 
 
 def test_ed_receives_exactly_the_plan_flag(outcome: Outcome) -> None:
-    (flag,) = outcome.received["nhs-riverside-ed"]
+    # The flag, then its correction (the category), which says it supersedes the flag.
+    flag, correction = outcome.received["nhs-riverside-ed"]
+    assert correction["supersedes"] == flag["id"] and flag["supersedes"] is None
+    assert correction["data"]["plan"] == {"start_date": "2026-11-02", "category": "emotional_abuse"}
     assert flag["type"] == "socialcare.child_protection_plan.started"
     assert flag["protocol"] == "cpis-protection-plan-flag@2"
     assert flag["identity_level"] == "identified"
@@ -74,7 +77,8 @@ def test_authority_is_notified_only_of_the_child_on_its_plan(outcome: Outcome) -
 def test_authority_is_told_the_ed_received_its_plan_and_nothing_identifying(
     outcome: Outcome,
 ) -> None:
-    (told,) = [n for n in outcome.received["la-northshire"] if n["type"] == ACCESS_BACK]
+    # Of the plan, and of its correction.
+    told, _ = [n for n in outcome.received["la-northshire"] if n["type"] == ACCESS_BACK]
     assert (told["source"], told["protocol"]) == ("/infoshare/processor", None)
     assert told["data"]["event_type"] == "socialcare.child_protection_plan.started"
     assert told["data"]["shared_with"] == [
@@ -140,8 +144,10 @@ def test_audit_records_every_decision_with_its_reason(outcome: Outcome) -> None:
     )
     assert codes == sorted(
         [
-            ("nhs-riverside-ed", "cpis-protection-plan-flag", "shared.protocol_allows"),
-            ("la-northshire", "-", "shared.access_back"),  # told the ED received its plan
+            *[("nhs-riverside-ed", "cpis-protection-plan-flag", "shared.protocol_allows")] * 2,
+            # Told the ED received its plan, and its correction.
+            *[("la-northshire", "-", "shared.access_back")] * 2,
+            ("-", "-", "duplicate.identical"),  # the correction sent again
             ("la-northshire", cpis, "shared.protocol_allows"),
             *[("la-northshire", cpis, "withheld.condition_not_met")] * 4,
             ("la-northshire", early, "withheld.condition_not_met"),  # on a plan: CP-IS covers it
@@ -473,9 +479,10 @@ def test_a_retried_request_publishes_the_same_event_id(stack: Stack, outcome: Ou
         got: list[dict[str, object]] = httpx.get(health, headers=ed).json()["items"]
         return got
 
-    wait_for("the second plan's flag", lambda: len(received()) >= 2)
+    # The scenario's plan and its correction, then this plan once.
+    wait_for("the second plan's flag", lambda: len(received()) >= 3)
     items = received()
-    assert len(items) == 2  # the retry's duplicate delivery is dropped by its event id
+    assert len(items) == 3  # the retry's duplicate delivery is dropped by its event id
 
 
 def test_a_422_never_echoes_what_was_sent(stack: Stack) -> None:

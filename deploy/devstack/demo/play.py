@@ -31,7 +31,11 @@ def agency_credentials(agency: str) -> str:
 # the practitioner's two consent records (granted, withdrawn), audited as she made them.
 SCHOOL_CONCERNS = 2
 CONSENT_RECORDS = 2
-EXPECTED_DECISIONS = 1 + 1 + 5 * 3 + 1 + SCHOOL_CONCERNS + CONSENT_RECORDS
+# The correction: its flag to the emergency department, the authority's access-back notice,
+# and the copy sent again, suppressed.
+AMENDMENT_DECISIONS = 3
+BEFORE_AMENDMENT = 1 + 1 + 5 * 3 + 1 + SCHOOL_CONCERNS + CONSENT_RECORDS
+EXPECTED_DECISIONS = BEFORE_AMENDMENT + AMENDMENT_DECISIONS
 
 
 class ScenarioFailed(RuntimeError):
@@ -119,6 +123,17 @@ class _Driver:
             self.http.post(f"{self.url('health')}/fhir/Bundle", headers=headers, content=body), 202
         )
 
+    def correct_plan(self) -> None:
+        """The plan sent again under its id with its category corrected: a new version."""
+        corrected = scenario.plan_started(scenario.ON_PLAN)
+        corrected["plan"]["category"] = "emotional_abuse"
+        url = f"{self.url('socialcare')}/child-protection-plans"
+        auth = self.bearer(agency_credentials("la-northshire"))
+        for _ in range(2):  # the second time unchanged: the same event, dropped
+            (event,) = _expect(self.http.post(url, json=corrected, headers=auth), 202)["events"]
+            if event.get("version") != 2:
+                raise ScenarioFailed(f"the correction was not taken as an amendment: {event}")
+
     def upload_attendance(self) -> None:
         start, end = scenario.ATTENDANCE_PERIOD
         _expect(
@@ -186,15 +201,21 @@ def play(stack: Stack, *, say: Callable[[str], None] = print, timeout: float = 3
         run.decided(14, "the attendance after the withdrawal")
         say("6. A clinician shares a third child's attendance without consent, saying why")
         run.attend(scenario.THIRD, "2026-11-25T02:30:00Z", override=scenario.OVERRIDE_REASON)
-        run.decided(EXPECTED_DECISIONS - SCHOOL_CONCERNS - 1, "the override's decisions")
+        run.decided(BEFORE_AMENDMENT - SCHOOL_CONCERNS - 1, "the override's decisions")
         say("7. The hospital's system, unsure its request arrived, sends it again")
         run.send_last()
-        run.decided(EXPECTED_DECISIONS - SCHOOL_CONCERNS, "the copy, suppressed")
+        run.decided(BEFORE_AMENDMENT - SCHOOL_CONCERNS, "the copy, suppressed")
         say(
             "8. The school uploads its MIS attendance export: the authority hears of the pupils "
             "whose attendance gives concern"
         )
         run.upload_attendance()
+        run.decided(BEFORE_AMENDMENT, "the school's concerns")
+        say(
+            "9. Social care corrects the plan's category: the emergency department is sent the "
+            "correction, marked as superseding what it holds; sent again, it reaches nobody"
+        )
+        run.correct_plan()
         run.decided(EXPECTED_DECISIONS, "every decision in the audit trail")
         queue = http.get(f"{run.url('audit')}/audit/overrides", headers=run.bearer(IG_OFFICER))
         queue.raise_for_status()
