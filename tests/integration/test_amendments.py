@@ -26,6 +26,14 @@ from tests.integration.agency_helpers import (
 )
 
 PLANS = "/child-protection-plans"
+SOCIAL_CARE = SERVICES["socialcare"]
+
+
+def _social_care(keyring_path: Path, database_url: str) -> Any:
+    """The social care service's app, its routes only (no Kafka)."""
+    return SOCIAL_CARE.factory(
+        settings_for(SOCIAL_CARE, keyring_path=keyring_path, database_url=database_url)
+    )
 
 
 def _extension(app: Any, event_id: str, name: str) -> str | None:
@@ -40,15 +48,12 @@ def _extension(app: Any, event_id: str, name: str) -> str | None:
 async def test_an_amended_plan_is_a_new_version_and_an_identical_one_is_not(
     keyring_path: Path, database_url: str
 ) -> None:
-    service = SERVICES["socialcare"]
-    app = service.factory(
-        settings_for(service, keyring_path=keyring_path, database_url=database_url)
-    )
+    app = _social_care(keyring_path, database_url)
     plan = scenario.plan_started(scenario.ON_PLAN, plan_id="CPP-2026-0420")
     amended = copy.deepcopy(plan)
     amended["plan"]["category"] = "emotional_abuse"
     async with client_of(app) as api:
-        auth = bearer(token(keyring_path, service.agency))
+        auth = bearer(token(keyring_path, SOCIAL_CARE.agency))
 
         async def send(body: dict[str, Any]) -> dict[str, Any]:
             got = await api.post(PLANS, json=body, headers=auth)
@@ -70,22 +75,19 @@ async def test_an_amended_plan_is_a_new_version_and_an_identical_one_is_not(
     # The agency's own id never appears: a version is keyed by the first event's id.
     rt = runtime_of(app)
     first_id = first["id"]
-    assert rt.outbox.versions(service.agency, [first_id])[first_id].version == 3
+    assert rt.outbox.versions(SOCIAL_CARE.agency, [first_id])[first_id].version == 3
 
 
 async def test_two_amendments_of_one_record_at_once_cannot_both_win(
     keyring_path: Path, database_url: str
 ) -> None:
-    service = SERVICES["socialcare"]
-    app = service.factory(
-        settings_for(service, keyring_path=keyring_path, database_url=database_url)
-    )
+    app = _social_care(keyring_path, database_url)
     outbox = runtime_of(app).outbox
     now = datetime.now(UTC)
 
     def amending(previous: int | None, version: int) -> NewSubmission:
         change = VersionChange("first", previous, Version(version, f"d{version}", f"e{version}"))
-        return NewSubmission(service.agency, "k", None, f"f{version}", [], {}, [change])
+        return NewSubmission(SOCIAL_CARE.agency, "k", None, f"f{version}", [], {}, [change])
 
     (one,) = outbox.accept_all([amending(None, 1)], now=now)
     assert not isinstance(one, Exception)
@@ -94,21 +96,18 @@ async def test_two_amendments_of_one_record_at_once_cannot_both_win(
     assert not isinstance(won, Exception) and isinstance(lost, AmendedMeanwhile)
     (late,) = outbox.accept_all([amending(None, 1)], now=now)  # a first version again
     assert isinstance(late, AmendedMeanwhile)
-    assert outbox.versions(service.agency, ["first"])["first"] == Version(2, "d2", "e2")
+    assert outbox.versions(SOCIAL_CARE.agency, ["first"])["first"] == Version(2, "d2", "e2")
 
 
 async def test_a_record_from_before_versions_were_kept_is_amended_not_lost(
     keyring_path: Path, database_url: str
 ) -> None:
-    service = SERVICES["socialcare"]
-    app = service.factory(
-        settings_for(service, keyring_path=keyring_path, database_url=database_url)
-    )
+    app = _social_care(keyring_path, database_url)
     plan = scenario.plan_started(scenario.ON_PLAN, plan_id="CPP-2026-0421")
     amended = copy.deepcopy(plan)
     amended["plan"]["category"] = "physical_abuse"
     async with client_of(app) as api:
-        auth = bearer(token(keyring_path, service.agency))
+        auth = bearer(token(keyring_path, SOCIAL_CARE.agency))
         (first,) = (await api.post(PLANS, json=plan, headers=auth)).json()["events"]
         with runtime_of(app).outbox.engine.begin() as conn:  # as a store made before
             conn.execute(text("DELETE FROM outbox_native_version"))
@@ -121,17 +120,14 @@ async def test_a_record_from_before_versions_were_kept_is_amended_not_lost(
 async def test_an_override_said_in_headers_is_not_a_change_of_the_record(
     keyring_path: Path, database_url: str
 ) -> None:
-    service = SERVICES["socialcare"]
-    app = service.factory(
-        settings_for(service, keyring_path=keyring_path, database_url=database_url)
-    )
+    app = _social_care(keyring_path, database_url)
     plan = scenario.plan_started(scenario.ON_PLAN, plan_id="CPP-2026-0422")
     override = {
         OVERRIDE_HEADER: "asking would put the child at risk",
         OVERRIDE_ROLE_HEADER: "ED consultant",
     }
     async with client_of(app) as api:
-        auth = bearer(token(keyring_path, service.agency))
+        auth = bearer(token(keyring_path, SOCIAL_CARE.agency))
         (first,) = (await api.post(PLANS, json=plan, headers=auth)).json()["events"]
         again = await api.post(PLANS, json=plan, headers={**auth, **override})
         assert again.status_code == 202, again.text
