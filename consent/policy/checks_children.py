@@ -24,15 +24,18 @@ import dataclasses
 import difflib
 import functools
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any, get_args, get_type_hints
 
 from consent.core.model import IdentityLevel, Protocol, RuleKind
+from consent.core.retention import Duration
 from consent.core.state import SubjectState
 from consent.policy.checks import NEVER_SHARED, carries, nodes_along
 from consent.policy.condition_refs import referenced_paths
 from consent.policy.parse import Problem
 from consent.policy.yaml_marks import Marked
 from services.backbone.schemas import SchemaRegistry
+from services.backbone.topics import TRANSIT_RETENTION_MS
 
 FREE_TEXT = "x-free-text"
 _SHOWS_CONTENT = frozenset({RuleKind.ALLOW, RuleKind.GENERALISE, RuleKind.ENCRYPT})
@@ -184,6 +187,35 @@ def _check_scope(
         )
 
 
+def _check_retention(protocol: Protocol, marked: Marked, problems: list[Problem]) -> None:
+    """A retention shorter than Kafka keeps a delivery on the recipient's topic: infoshare's
+    stores purge on time, but the topic's copy outlives the rule (Kafka deletes by age per
+    topic, not per record)."""
+    kept_days = TRANSIT_RETENTION_MS // (24 * 3600 * 1000)
+    for i, raw in enumerate(marked.value["recipients"]):
+        retention = raw.get("retention") if isinstance(raw, Mapping) else None
+        if retention is None:
+            continue
+        try:
+            if Duration.parse(str(retention)).longest() >= timedelta(days=kept_days):
+                continue
+        except ValueError:  # reported by the parser
+            continue
+        who = raw.get("agency") or raw.get("group")
+        problems.append(
+            Problem(
+                protocol.origin,
+                marked.line(("recipients", i, "retention")),
+                "retention",
+                f"{who} may keep what it gets for {retention}, but its Kafka topic "
+                f"keeps each delivery {kept_days} days (so a reader can survive an outage): "
+                "infoshare's stores purge on time; a recipient reading its topic must delete "
+                "its own copy, and the topic's copy goes at the topic's retention",
+                warning=True,
+            )
+        )
+
+
 def check_children(protocol: Protocol, marked: Marked, registry: SchemaRegistry) -> list[Problem]:
     """The problems of one parsed protocol (``marked`` is the document it was parsed from)."""
     schemas = [registry.get(t).document for t in sorted(protocol.event_types)]
@@ -191,4 +223,5 @@ def check_children(protocol: Protocol, marked: Marked, registry: SchemaRegistry)
     _check_free_text(protocol, schemas, problems)
     _check_conditions(protocol, marked, schemas, problems)
     _check_scope(protocol, marked, registry, problems)
+    _check_retention(protocol, marked, problems)
     return problems

@@ -186,3 +186,23 @@ def test_the_command_refuses_clinical_notes_to_public_health(tmp_path: Path) -> 
     assert result.exit_code == 1, result.output
     assert f"{ANALYTICS}:{line}: error [free-text] ph-northshire: " in result.output
     assert "1 error(s), 0 warning(s): this set would not load" in result.output
+
+
+@pytest.mark.parametrize(("retention", "warned"), [("P7D", True), ("P2W", True), ("P2M", False)])
+def test_a_retention_shorter_than_the_topics_keep_deliveries_is_a_warning(
+    tmp_path: Path, directory: Directory, schemas: SchemaRegistry, retention: str, warned: bool
+) -> None:
+    """The stores purge on time, but Kafka keeps a topic's records 35 days: a rule keeping
+    less is told so, on its retention's line."""
+    text = (DEFAULT_DIR / ANALYTICS).read_text("utf-8")
+    assert "    retention: P5Y\n" in text
+    (tmp_path / ANALYTICS).write_text(text.replace("P5Y", retention), encoding="utf-8")
+    line = text.splitlines().index("    retention: P5Y") + 1
+    found = [p for p in check(tmp_path, directory, schemas) if p.rule == "retention"]
+    if not warned:
+        assert found == []
+        return
+    (warning,) = found
+    assert (warning.file, warning.line, warning.warning) == (ANALYTICS, line, True)
+    assert warning.message.startswith(f"ph-northshire may keep what it gets for {retention}")
+    assert "35 days" in warning.message
