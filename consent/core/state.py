@@ -8,7 +8,7 @@ gets it back.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -24,6 +24,9 @@ class ProtectionPlan:
     plan_id: str
     category: str
     start_date: str
+    # The event that started it (its id): a recall of that event ends it, and of no other.
+    # A plan kept before this was recorded has none.
+    started_by: str | None = field(default=None, compare=False)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -31,15 +34,18 @@ class ProtectionPlan:
             "plan_id": self.plan_id,
             "category": self.category,
             "start_date": self.start_date,
+            "started_by": self.started_by,
         }
 
     @classmethod
     def from_json(cls, doc: Mapping[str, Any]) -> ProtectionPlan:
+        started_by = doc.get("started_by")
         return cls(
             authority=str(doc["authority"]),
             plan_id=str(doc["plan_id"]),
             category=str(doc["category"]),
             start_date=str(doc["start_date"]),
+            started_by=str(started_by) if started_by else None,
         )
 
     def to_bytes(self) -> bytes:
@@ -70,7 +76,12 @@ class Transition:
 
 
 def next_state(
-    current: SubjectState, *, event_type: str, source_agency: str, data: Mapping[str, Any]
+    current: SubjectState,
+    *,
+    event_type: str,
+    source_agency: str,
+    data: Mapping[str, Any],
+    event_id: str | None = None,
 ) -> Transition | None:
     """The state change an event causes, or None if it changes nothing.
 
@@ -87,6 +98,7 @@ def next_state(
                 plan_id=str(plan["plan_id"]),
                 category=str(plan["category"]),
                 start_date=str(plan["start_date"]),
+                started_by=event_id,
             )
         )
     active = current.protection_plan
@@ -95,5 +107,16 @@ def next_state(
         and active.plan_id == str(plan["plan_id"])
         and active.authority == source_agency
     ):
+        return Transition(None)
+    return None
+
+
+def after_recall(current: SubjectState, *, event_id: str, source_agency: str) -> Transition | None:
+    """The state change recalling an event causes: a plan started in error ends with the
+    recall of the event that started it, if it is still the active plan, held by the
+    recalling authority (not once a corrected start has replaced it). Recalling a plan's
+    end restarts nothing: the authority sends the plan again."""
+    active = current.protection_plan
+    if active is not None and active.started_by == event_id and active.authority == source_agency:
         return Transition(None)
     return None

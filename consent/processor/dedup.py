@@ -26,7 +26,12 @@ WINDOW = timedelta(milliseconds=DEDUP_WINDOW_MS)
 
 
 def seen_key(event: envelope.CloudEvent) -> str:
-    return hashlib.sha256(f"{event.source}|{event.id}".encode()).hexdigest()[:32]
+    return event_key(event.source, event.id)
+
+
+def event_key(source: str, event_id: str) -> str:
+    """The key of the event ``event_id`` from ``source`` in the processor's memories."""
+    return hashlib.sha256(f"{source}|{event_id}".encode()).hexdigest()[:32]
 
 
 def content_digest(value: bytes | None) -> str:

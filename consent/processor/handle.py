@@ -20,6 +20,8 @@ from consent.core.sealed import DataKeys
 from consent.core.state import ProtectionPlan, SubjectState, next_state
 from consent.processor import access_back
 from consent.processor.dedup import Seen, duplicate_reason, seen_key
+from consent.processor.disclosed import Decided, Disclosed, of_decisions
+from consent.processor.recall import recall, recalled_before
 from consent.processor.records import (
     ACTOR,
     AuditSubject,
@@ -38,9 +40,10 @@ from services.backbone.identifiers import (
 )
 from services.backbone.keyed import Key, routing_key
 from services.backbone.keyring import Keyring
+from services.backbone.recall import RECALL_REQUESTED
 from services.backbone.records import ReadRecord
 from services.backbone.schemas import SchemaRegistry
-from services.backbone.topics import PROTECTION_PLANS, SEEN_EVENTS, Topics
+from services.backbone.topics import DISCLOSED, PROTECTION_PLANS, SEEN_EVENTS, Topics
 
 # Under the producer's max_request_size and the broker's message.max.bytes (both ~1 MiB),
 # with room for the batch framing.
@@ -56,6 +59,7 @@ class Handled:
     dead_letter_reason: str | None = None
     seen_changes: dict[str, Seen] = field(default_factory=dict)
     suppressed: bool = False
+    disclosed_changes: dict[str, Disclosed] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -148,9 +152,14 @@ def _facts(
         raise EnvelopeError(f"dataschema names {schema.event_type}, ce_type is {event.type}")
     schema.validate(event.data)
     kind = ctx.directory.agencies[agency].kind if agency in ctx.directory else None
-    if kind is None or event.type.split(".", 1)[0] != kind.value:
+    if kind is None or (
+        event.type.split(".", 1)[0] != kind.value and event.type != RECALL_REQUESTED
+    ):
         # A health trust cannot start a child protection plan, nor a school report an ED visit.
         raise EnvelopeError(f"agency {agency} ({kind}) may not publish {event.type} events")
+    if event.type == RECALL_REQUESTED:
+        # It names events, not a child: the processor remembers whom they were about.
+        return event, EventFacts(event.id, event.type, agency, event.data, "")
     try:
         subject_id = subject_identity(event.data.get("subject") or {}, agency)
     except ValueError as exc:
@@ -191,16 +200,17 @@ def handle(
     seen: Mapping[str, Seen] | None = None,
     *,
     audit_trace: Sequence[tuple[str, bytes]] = (),
+    disclosed: Mapping[str, Disclosed] | None = None,
 ) -> Handled:
     """Everything one input record causes. Pure but for the clock and ``delivery_trace``,
     which gives a delivery to a topic trace headers of its own (a new trace linked to this
     one, so two recipients never share a trace id). ``audit_trace`` (this record's trace
     context) rides on its audit records, so the audit write joins the event's trace.
-    ``seen`` is the duplicate memory.
+    ``seen`` is the duplicate memory; ``disclosed``, who received each event (for recalls).
 
     Any failure to understand the record makes it a dead letter; it never stops the loop.
     """
-    handled = _handle(rec, ctx, state, trace_id, delivery_trace, consents, seen)
+    handled = _handle(rec, ctx, state, trace_id, delivery_trace, consents, seen, disclosed or {})
     if audit_trace:
         for i, out in enumerate(handled.records):
             if out.topic == ctx.topics.audit and not out.headers:
@@ -216,6 +226,7 @@ def _handle(
     delivery_trace: DeliveryTrace,
     consents: Mapping[str, SubjectConsents],
     seen: Mapping[str, Seen] | None,
+    disclosed: Mapping[str, Disclosed],
 ) -> Handled:
     now = datetime.now(UTC)
     replay = ctx.replay_run
@@ -227,6 +238,14 @@ def _handle(
             return suppressed(rec, ctx, event, earlier, now=now, trace_id=trace_id)
         routing = event.key
         current = SubjectState(state.get(routing))
+        if event.type == RECALL_REQUESTED:
+            return _recall(rec, ctx, event, disclosed, state, now, trace_id, delivery_trace)
+        remembered = disclosed.get(seen_key(event))
+        if remembered is not None and remembered.recalled:
+            again = recalled_before(
+                event, rec, ctx, subject=audit_subject(ctx, event), now=now, trace_id=trace_id
+            )
+            return Handled([again], {}, [], suppressed=True)
         decisions = decide(
             facts,
             ctx.protocols,
@@ -236,7 +255,11 @@ def _handle(
             recipient_keys=ctx.data_keys,
         )
         transition = next_state(
-            current, event_type=event.type, source_agency=facts.source_agency, data=event.data
+            current,
+            event_type=event.type,
+            source_agency=facts.source_agency,
+            data=event.data,
+            event_id=event.id,
         )
     except BackboneError as exc:
         return dead_letter(rec, ctx, str(exc), now=now, trace_id=trace_id)
@@ -287,6 +310,18 @@ def _handle(
             out.append(_state(ctx, PROTECTION_PLANS, routing, value, rec))
         first = Seen.now(rec.value, now)
         out.append(_state(ctx, SEEN_EVENTS, seen_key(event), first.to_bytes(), rec))
+        decided = Decided(
+            event.type,
+            (rec.topic, rec.partition, rec.offset),
+            subject.key,
+            subject.aliases,
+            routing,
+            starts_plan=transition is not None and transition.plan is not None,
+        )
+        shared = of_decisions(decisions, decided, at=now)
+        remember = {seen_key(event): shared} if shared is not None else {}
+        for key, entry in remember.items():
+            out.append(_state(ctx, DISCLOSED, key, entry.to_bytes(), rec))
     except Exception as exc:
         reason = f"unexpected {type(exc).__name__} while building the outputs"
         return dead_letter(rec, ctx, reason, now=now, trace_id=trace_id)
@@ -299,7 +334,56 @@ def _handle(
             f"{MAX_RECORD_BYTES}-byte record limit"
         )
         return dead_letter(rec, ctx, reason, now=now, trace_id=trace_id)
-    return Handled(out, changes, decisions, seen_changes={seen_key(event): first})
+    return Handled(
+        out, changes, decisions, seen_changes={seen_key(event): first}, disclosed_changes=remember
+    )
+
+
+def _recall(
+    rec: ReadRecord,
+    ctx: Context,
+    event: envelope.CloudEvent,
+    disclosed: Mapping[str, Disclosed],
+    state: Mapping[str, ProtectionPlan | None],
+    now: datetime,
+    trace_id: str | None,
+    delivery_trace: DeliveryTrace,
+) -> Handled:
+    """A recall request: its notices and their audit records, and the memory of who was
+    told. A replay sends no notice again (they went when the recall was first read)."""
+    if ctx.replay_run:
+        return Handled([], {}, [], suppressed=True)
+    try:
+        done = recall(
+            event,
+            rec,
+            ctx,
+            disclosed=disclosed,
+            state=state,
+            now=now,
+            trace_id=trace_id,
+            delivery_trace=delivery_trace,
+        )
+        out = done.records
+        for key, entry in done.disclosed.items():
+            out.append(_state(ctx, DISCLOSED, key, entry.to_bytes(), rec))
+        for routing, plan in done.plan.items():
+            value = plan.to_bytes() if plan else None
+            out.append(_state(ctx, PROTECTION_PLANS, routing, value, rec))
+        first = Seen.now(rec.value, now)
+        out.append(_state(ctx, SEEN_EVENTS, seen_key(event), first.to_bytes(), rec))
+    except BackboneError as exc:
+        return dead_letter(rec, ctx, str(exc), now=now, trace_id=trace_id)
+    except Exception as exc:
+        reason = f"unexpected {type(exc).__name__} while recalling"
+        return dead_letter(rec, ctx, reason, now=now, trace_id=trace_id)
+    return Handled(
+        out,
+        done.plan,
+        [],
+        seen_changes={seen_key(event): first},
+        disclosed_changes=done.disclosed,
+    )
 
 
 def _state(ctx: Context, name: str, key: str, value: bytes | None, rec: ReadRecord) -> OutRecord:
@@ -335,7 +419,8 @@ def suppressed(
         event_id=event.id,
         event_type=event.type,
         source_agency=event.source_agency,
-        **audit_subject(ctx, event).fields(),
+        # A recall names no child (the processor's memory does): its copy is about nobody.
+        **(audit_subject(ctx, event).fields() if event.type != RECALL_REQUESTED else {}),
         trace_id=trace_id,
     )
     audit = OutRecord(ctx.topics.audit, event.key.encode(), record.model_dump_json().encode())

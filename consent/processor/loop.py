@@ -31,6 +31,8 @@ from opentelemetry import trace
 
 from consent.core.state import ProtectionPlan
 from consent.processor.dedup import Seen, forget_expired
+from consent.processor.disclosed import Disclosed
+from consent.processor.disclosed import forget_expired as forget_disclosed
 from consent.processor.handle import Context, Handled, handle
 from consent.processor.observe import ProcessorMetrics, delivery_headers, note_decisions
 from consent.processor.producers import PartitionProducers, quietly
@@ -41,7 +43,7 @@ from services.backbone.kafka_access import KafkaAccess
 from services.backbone.metering import Metrics
 from services.backbone.reading import read_table
 from services.backbone.records import ReadRecord
-from services.backbone.topics import PROTECTION_PLANS, SEEN_EVENTS
+from services.backbone.topics import DISCLOSED, PROTECTION_PLANS, SEEN_EVENTS
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("infoshare.processor")
@@ -69,6 +71,7 @@ class _Pending:
 
     plans: dict[str, ProtectionPlan | None]
     seen: dict[str, Seen]
+    disclosed: dict[str, Disclosed]
     handled: list[tuple[str, list[tuple[str, bytes | None]], Handled]]
 
 
@@ -99,6 +102,7 @@ class Processor:
         self._next_evict = time.monotonic() + EVICT_EVERY_S
         self.plans: dict[str, ProtectionPlan] = {}
         self.seen: dict[str, Seen] = {}
+        self.disclosed: dict[str, Disclosed] = {}
         self.processed = 0
         self.sessions = 0
         # Set once state matches the current assignment; cleared on revocation.
@@ -118,11 +122,13 @@ class Processor:
             *self.config.source_topics,
             topics.state(PROTECTION_PLANS),
             topics.state(SEEN_EVENTS),
+            topics.state(DISCLOSED),
         ]
 
     async def restore_state(self, partitions: Iterable[int]) -> int:
-        """Rebuild plan state and the duplicate memory of ``partitions`` from their
-        changelogs; return how many subjects hold plans."""
+        """Rebuild plan state, the duplicate memory and the memory of who received what
+        (for recalls) of ``partitions`` from their changelogs; return how many subjects hold
+        plans."""
         numbers = set(partitions)
         access, topics = self.config.access, self.ctx.topics
         plans = await read_table(
@@ -131,7 +137,12 @@ class Processor:
         seen = await read_table(
             access, topics.state(SEEN_EVENTS), Seen.from_bytes, partitions=numbers
         )
-        self.plans, self.seen = plans, forget_expired(seen, datetime.now(UTC))
+        disclosed = await read_table(
+            access, topics.state(DISCLOSED), Disclosed.from_bytes, partitions=numbers
+        )
+        now = datetime.now(UTC)
+        self.plans, self.seen = plans, forget_expired(seen, now)
+        self.disclosed = forget_disclosed(disclosed, now)
         return len(plans)
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -248,6 +259,7 @@ class Processor:
         if time.monotonic() >= self._next_evict:
             self._next_evict = time.monotonic() + EVICT_EVERY_S
             self.seen = forget_expired(self.seen, datetime.now(UTC))
+            self.disclosed = forget_disclosed(self.disclosed, datetime.now(UTC))
         failed = [o for o in outcomes if isinstance(o, BaseException)]
         if failed:
             raise failed[0]
@@ -255,7 +267,7 @@ class Processor:
     async def _partition(
         self, producer: AIOKafkaProducer, part: dict[TopicPartition, list[ConsumerRecord]]
     ) -> None:
-        pending = _Pending({}, {}, [])
+        pending = _Pending({}, {}, {}, [])
         try:
             async with asyncio.timeout(self.config.transaction_timeout_ms / 1000):
                 await self._transaction(producer, part, pending)
@@ -272,6 +284,7 @@ class Processor:
             else:
                 self.plans[key] = plan
         self.seen.update(pending.seen)
+        self.disclosed.update(pending.disclosed)
         self.processed += sum(len(records) for records in part.values())
         self.metrics.committed(pending.handled)
 
@@ -286,9 +299,10 @@ class Processor:
         offsets: dict[TopicPartition, int] = {}
         plans: ChainMap[str, ProtectionPlan | None] = ChainMap(pending.plans, self.plans)  # type: ignore[arg-type]
         seen: ChainMap[str, Seen] = ChainMap(pending.seen, self.seen)
+        disclosed = ChainMap(pending.disclosed, self.disclosed)
         for tp, records in part.items():
             for rec in records:
-                handled = self._decide(rec, plans, seen)
+                handled = self._decide(rec, plans, seen, disclosed)
                 for out in handled.records:
                     sent.append(
                         await producer.send(
@@ -301,6 +315,7 @@ class Processor:
                     )
                 pending.plans.update(handled.state_changes)
                 pending.seen.update(handled.seen_changes)
+                pending.disclosed.update(handled.disclosed_changes)
                 pending.handled.append((rec.topic, list(rec.headers or ()), handled))
             offsets[tp] = records[-1].offset + 1
         # aiokafka does not fail a transaction when the broker refuses one of its records
@@ -314,17 +329,18 @@ class Processor:
         rec: ConsumerRecord,
         plans: ChainMap[str, ProtectionPlan | None],
         seen: ChainMap[str, Seen],
+        disclosed: ChainMap[str, Disclosed],
     ) -> Handled:
         headers = list(rec.headers or ())
         parent = telemetry.extract_context(headers)
         if self.skip_unrecorded and sampling.unrecorded_parent(parent):
             token = otel_context.attach(parent)
             try:
-                return self._handle(rec, headers, plans, seen)
+                return self._handle(rec, headers, plans, seen, disclosed)
             finally:
                 otel_context.detach(token)
         with telemetry.consumer_span(tracer, rec, context=parent) as span:
-            handled = self._handle(rec, headers, plans, seen)
+            handled = self._handle(rec, headers, plans, seen, disclosed)
             note_decisions(span, handled)
             return handled
 
@@ -334,6 +350,7 @@ class Processor:
         headers: list[tuple[str, bytes]],
         plans: ChainMap[str, ProtectionPlan | None],
         seen: ChainMap[str, Seen],
+        disclosed: ChainMap[str, Disclosed],
     ) -> Handled:
         """One record decided in the current trace context."""
         started = time.perf_counter()
@@ -346,6 +363,7 @@ class Processor:
             self.consents.by_subject,
             seen,
             audit_trace=telemetry.inject_headers(),
+            disclosed=disclosed,
         )
         self.metrics.decided(time.perf_counter() - started)
         if handled.dead_letter_reason:

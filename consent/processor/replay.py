@@ -26,6 +26,7 @@ from opentelemetry import trace
 
 from consent.core.state import ProtectionPlan
 from consent.processor.dedup import Seen
+from consent.processor.disclosed import Disclosed
 from consent.processor.handle import Context, Handled, handle
 from consent.processor.observe import delivery_headers
 from consent.processor.producers import quietly
@@ -35,7 +36,7 @@ from services.backbone import kafka, telemetry
 from services.backbone.kafka_access import KafkaAccess
 from services.backbone.reading import read_spans, read_table
 from services.backbone.records import ReadRecord
-from services.backbone.topics import PROTECTION_PLANS
+from services.backbone.topics import DISCLOSED, PROTECTION_PLANS
 
 BATCH = 500
 tracer = trace.get_tracer("infoshare.replay")
@@ -131,6 +132,8 @@ async def replay(
     plans: dict[str, ProtectionPlan | None] = dict(
         await read_table(access, ctx.topics.state(PROTECTION_PLANS), ProtectionPlan.from_bytes)
     )
+    # What was recalled is not shared again by a replay (disclosed.py).
+    disclosed = await read_table(access, ctx.topics.state(DISCLOSED), Disclosed.from_bytes)
     consents = ConsentView(topic=ctx.topics.consent_records, access=access)
     await consents.start()
     producer = kafka.producer(access, transactional_id=group)
@@ -146,7 +149,7 @@ async def replay(
             offsets: dict[TopicPartition, int] = {}
             for rec in batch:
                 offsets[TopicPartition(rec.topic, rec.partition)] = rec.offset + 1
-                handled = _decide(ctx, rec, plans, consents, seen, seal)
+                handled = _decide(ctx, rec, plans, consents, seen, seal, disclosed)
                 report.read += 1
                 if handled.dead_letter_reason:
                     report.unprocessable += 1  # dead-lettered (and audited) when first read
@@ -176,6 +179,7 @@ def _decide(
     consents: ConsentView,
     seen: dict[str, Seen],
     seal: telemetry.TraceSeal | None,
+    disclosed: dict[str, Disclosed],
 ) -> Handled:
     inrec = ReadRecord(rec.topic, rec.partition, rec.offset, rec.key, rec.value, rec.headers)
     with telemetry.span(tracer, f"replay {rec.topic}"):
@@ -188,6 +192,7 @@ def _decide(
             consents.by_subject,
             seen,
             audit_trace=telemetry.inject_headers(),
+            disclosed=disclosed,
         )
 
 

@@ -45,6 +45,7 @@ from services.backbone.key_roles import Role
 from services.backbone.lease import Lease
 from services.backbone.metering import Metrics
 from services.backbone.publisher import EventBuilder
+from services.backbone.purge_runs import SendAudit
 from services.backbone.tasks import critical_task
 from services.outbox.relay import OutboxRelay, RelayTopics
 from services.outbox.store import OutboxStore
@@ -128,26 +129,33 @@ def build_runtime(settings: AgencyServiceSettings, kind: AgencyKind) -> AgencyRu
         intake=intake,
         relay=relay,
         private_key=load_private_key(key_path) if key_path else None,
-        inbox=Inbox(outbox.engine, topics.deliver(settings.agency_id)),
+        inbox=Inbox(outbox.engine, topics.deliver(settings.agency_id), agency=settings.agency_id),
     )
+
+
+def _audit_sender(settings: AgencyServiceSettings, key: bytes) -> SendAudit:
+    """Sends one of the inbox's audit records to ``audit.activity``, as the agency's own
+    principal, under the record key ``key``."""
+    audit_topic = settings.topics().audit_activity
+
+    async def audited(record: AuditRecord) -> None:
+        # A producer per record: purges are rare (a run a day, a recall now and then), and
+        # the relay's is not ours to share.
+        producer = kafka.producer(settings.kafka_access())
+        await producer.start()
+        try:
+            await producer.send_and_wait(audit_topic, record.model_dump_json().encode(), key=key)
+        finally:
+            await producer.stop()
+
+    return audited
 
 
 def _purging(rt: AgencyRuntime) -> asyncio.Task[None]:
     """The inbox's items held past their retention purged at start and every period after,
     each run audited on ``audit.activity`` in counts, as the agency's own principal."""
     settings = rt.settings
-    audit_topic = settings.topics().audit_activity
-
-    async def audited(record: AuditRecord) -> None:
-        # A producer per record: a run sends one a day, and the relay's is not ours to share.
-        producer = kafka.producer(settings.kafka_access())
-        await producer.start()
-        try:
-            await producer.send_and_wait(
-                audit_topic, record.model_dump_json().encode(), key=b"retention"
-            )
-        finally:
-            await producer.stop()
+    audited = _audit_sender(settings, b"retention")
 
     def rules() -> RetentionRules:  # read afresh each run, as the processor reloads them
         return retention_rules(
@@ -191,6 +199,8 @@ def create_agency_app(
                 stop=rt.stop,
                 # Replicas share the database: one of them reads the inbox into it.
                 lease=Lease(rt.outbox.engine, name=f"inbox:{rt.inbox.topic}"),
+                # What a recall notice deleted is audited.
+                send=_audit_sender(settings, b"recall_purge"),
             ),
             name="inbox reader",
         )

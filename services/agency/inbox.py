@@ -1,25 +1,33 @@
 """Read an agency's delivery topic (read_committed) into its inbox (inbox_store.py), which
 its service shows to the agency's people. Received events are kept in order with an inbox
-number, so a reader can page with a cursor.
+number, so a reader can page with a cursor. A recall notice deletes the item it withdraws
+as it is stored; the purge's audit record is sent after the batch (inbox_recall.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from aiokafka.errors import KafkaError
 from opentelemetry import trace
 from sqlalchemy.exc import SQLAlchemyError
 
+from services.agency import inbox_recall
 from services.agency.inbox_store import Inbox, acceptable
-from services.backbone import envelope, kafka, telemetry
+from services.backbone import envelope, kafka, recall, telemetry
 from services.backbone.errors import EnvelopeError
 from services.backbone.kafka_access import KafkaAccess
 from services.backbone.lease import Lease
+from services.backbone.purge_runs import SendAudit
 
+RESEND_AFTER_S = 10.0  # a recall purge's audit record that could not be sent, tried again
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("infoshare.inbox")
 
@@ -50,16 +58,21 @@ async def consume_into(
     access: KafkaAccess,
     stop: asyncio.Event,
     lease: Lease | None = None,
+    send: SendAudit | None = None,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> None:
     """Fill ``inbox`` from its topic until ``stop`` is set, from the offsets it has stored.
     With a ``lease`` (replicas sharing the database), only its holder reads. Each record
     read is a ``receive`` span in the recipient's own trace: an agency service is the
-    recipient's side, and never opens the event's sealed trace (``telemetry.TraceSeal``)."""
+    recipient's side, and never opens the event's sealed trace (``telemetry.TraceSeal``).
+    With ``send`` (to ``audit.activity``), the audit records of the recall purges the
+    reader logs, and of any an earlier reader could not send, are sent after each batch."""
+    audits = None if send is None else _PurgeAudits(inbox, send, now)
     backoff = 1.0
     while not stop.is_set():
         try:
             if lease is None or await asyncio.to_thread(lease.held):
-                await _read_while_held(inbox, access=access, stop=stop, lease=lease)
+                await _read_while_held(inbox, access=access, stop=stop, lease=lease, audits=audits)
                 continue
         except SQLAlchemyError as exc:  # the database away: never stops the service
             log.warning("inbox reader: database %s; retrying", type(exc).__name__)
@@ -73,8 +86,36 @@ async def consume_into(
             await asyncio.to_thread(lease.release)
 
 
+class _PurgeAudits:
+    """The recall purges' audit records still to send: those an earlier reader left, those
+    of a batch that held a notice, and any that could not be sent, tried again after each
+    batch once ``RESEND_AFTER_S`` has passed (with the broker away, reading is not held up
+    by an attempt every half second)."""
+
+    def __init__(self, inbox: Inbox, send: SendAudit, now: Callable[[], datetime]) -> None:
+        self.inbox, self.send, self.now = inbox, send, now
+        self.due = True  # what an earlier reader left unsent
+        self.not_before = 0.0
+
+    async def send_due(self) -> None:
+        if not self.due or time.monotonic() < self.not_before:
+            return
+        try:
+            await inbox_recall.send_audits(self.inbox, self.send, now=self.now)
+        except (KafkaError, OSError) as exc:
+            log.warning("recall purge audit not sent (%s); trying again", type(exc).__name__)
+            self.not_before = time.monotonic() + RESEND_AFTER_S
+            return
+        self.due = False
+
+
 async def _read_while_held(
-    inbox: Inbox, *, access: KafkaAccess, stop: asyncio.Event, lease: Lease | None
+    inbox: Inbox,
+    *,
+    access: KafkaAccess,
+    stop: asyncio.Event,
+    lease: Lease | None,
+    audits: _PurgeAudits | None,
 ) -> None:
     topic = inbox.topic
     reader = await _started_reader(topic, access=access, stop=stop)
@@ -93,14 +134,19 @@ async def _read_while_held(
             batch = await reader.getmany(timeout_ms=500, max_records=500)
             events: list[envelope.CloudEvent] = []
             offsets: dict[int, int] = {}
+            at: dict[str, tuple[int, int]] = {}  # where each was read (a notice's audit id)
             for tp, records in batch.items():
                 for rec in records:
                     offsets[tp.partition] = rec.offset + 1
                     event = _decoded(rec, topic)
                     if event is not None:
                         events.append(event)
+                        at.setdefault(event.id, (tp.partition, rec.offset))
             if offsets:
-                await asyncio.to_thread(inbox.add, events, offsets)
+                await asyncio.to_thread(functools.partial(inbox.add, events, offsets, at=at))
+            if audits is not None:
+                audits.due = audits.due or any(e.type == recall.RECALLED for e in events)
+                await audits.send_due()
     finally:
         await reader.stop()
 

@@ -30,6 +30,7 @@ from consent.core.retention import (
     is_due,
 )
 from consent.policy.load import ProtocolError
+from services.agency.inbox_recall import actor_of
 from services.agency.inbox_store import Inbox, InboxItemRow, InboxPurgeRow
 from services.backbone.audit_contract import AuditRecord
 from services.backbone.lease import Lease
@@ -49,10 +50,6 @@ def lease_name(inbox: Inbox) -> str:
     """The lease whoever purges this inbox holds (a replica of its service, or the
     operator's command), so one run at a time writes its log."""
     return f"retention:{inbox.topic}"
-
-
-def actor_of(agency: str) -> str:
-    return f"infoshare-{agency}"
 
 
 def _protocols(inbox: Inbox) -> list[str | None]:

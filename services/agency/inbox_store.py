@@ -5,6 +5,10 @@ A batch and its offsets are stored in one transaction, so the inbox is exactly t
 committed records, once each (a delivery seen before, by event id, is not stored again),
 across restarts and with no cap in memory. Replicas of the service sharing the database
 fill it one at a time (the reader's lease).
+
+A recall notice (services/backbone/recall.py) is kept like any delivery, and in the same
+transaction the item it withdraws is deleted and the purge logged (its audit record is sent
+afterwards: inbox_recall.py).
 """
 
 from __future__ import annotations
@@ -14,12 +18,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Engine, UniqueConstraint, func
+from sqlalchemy import JSON, Column, Engine, UniqueConstraint, delete, func
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from services.backbone import envelope
+from services.agency import inbox_recall
+from services.agency.inbox_recall import InboxRecallPurgeRow
+from services.backbone import envelope, recall
 from services.backbone.database import create_tables, too_long
 from services.backbone.lease import LEASE_TABLE
 
@@ -85,28 +91,33 @@ class InboxPurgeRow(SQLModel, table=True):
     audited_at: datetime | None = None
 
 
+RECALL_PURGE_TABLE = str(InboxRecallPurgeRow.__tablename__)
 INBOX_TABLES = (
     str(InboxItemRow.__tablename__),
     str(InboxOffsetRow.__tablename__),
     LEASE_TABLE,
     str(InboxPurgeRow.__tablename__),
+    RECALL_PURGE_TABLE,
 )
 # What the agency service's role may do with its inbox (in the outbox's database): items
-# are never changed, and removed only once their retention has run.
+# are never changed, and removed only once their retention has run or a notice recalled them.
 INBOX_PRIVILEGES = {
     str(InboxItemRow.__tablename__): ("SELECT", "INSERT", "DELETE"),
     str(InboxOffsetRow.__tablename__): ("SELECT", "INSERT", "UPDATE"),
     LEASE_TABLE: ("SELECT", "INSERT", "UPDATE"),
     str(InboxPurgeRow.__tablename__): ("SELECT", "INSERT", "UPDATE"),
+    RECALL_PURGE_TABLE: ("SELECT", "INSERT", "UPDATE"),
 }
 
 
 class Inbox:
-    """One delivery topic's inbox in ``engine``'s database."""
+    """One delivery topic's inbox in ``engine``'s database; ``agency``: whose (default: the
+    name ending its topic, ``deliver.<agency>``)."""
 
-    def __init__(self, engine: Engine, topic: str) -> None:
+    def __init__(self, engine: Engine, topic: str, *, agency: str | None = None) -> None:
         self.engine = engine
         self.topic = topic
+        self.agency = agency or topic.rpartition("deliver.")[2]
 
     def create_schema(self) -> None:
         create_tables(self.engine, tables=[SQLModel.metadata.tables[n] for n in INBOX_TABLES])
@@ -122,25 +133,40 @@ class Inbox:
         offsets: Mapping[int, int],
         *,
         now: datetime | None = None,
+        at: Mapping[str, tuple[int, int]] | None = None,
     ) -> int:
         """Store the events not seen before, received ``now`` (default: the clock's now),
         and advance the offsets (never back), all or nothing; how many were new. Two
         replicas storing the same batch at once (one whose lease lapsed mid-batch, and its
-        successor) both succeed, and store it once."""
+        successor) both succeed, and store it once.
+
+        Each recall notice among them (its ``(partition, offset)`` in ``at``, by event id)
+        deletes the item it names, even one stored in this batch, and logs the purge once;
+        an item a logged notice withdrew is not stored again."""
         received = now or datetime.now(UTC)
-        rows, ids = [], set()
+        rows, ids, notices = [], set(), []
         for event in events:
             if event.id not in ids:
                 ids.add(event.id)
                 rows.append({**_row(self.topic, event), "received_at": received})
+                notice = recall.notice_of(event.type, event.extensions, event.data)
+                if notice is not None:
+                    notices.append((event, notice))
         insert = _dialect_insert(self.engine)
         new = 0
         with Session(self.engine) as s:
+            if rows:
+                withdrawn = inbox_recall.withdrawn(s, self.topic, ids)
+                rows = [r for r in rows if r["event_id"] not in withdrawn]
             if rows:
                 added = insert(InboxItemRow).values(rows)
                 added = added.on_conflict_do_nothing(index_elements=["topic", "event_id"])
                 # The rows inserted, not the copies skipped (a driver's rowcount may not say).
                 new = len(s.execute(added.returning(col(InboxItemRow.number))).all())
+            for event, notice in notices:
+                # Every copy of a notice deletes (a lapsed replica may have stored the item
+                # again); only its first is logged.
+                self._recall(s, event, notice, at, received)
             if offsets:
                 advanced = insert(InboxOffsetRow).values(
                     [
@@ -160,6 +186,37 @@ class Inbox:
                 s.execute(advanced)
             s.commit()
         return new
+
+    def _recall(
+        self,
+        s: Session,
+        event: envelope.CloudEvent,
+        notice: recall.Notice,
+        at: Mapping[str, tuple[int, int]] | None,
+        now: datetime,
+    ) -> None:
+        place = (at or {}).get(event.id)
+        if place is None:  # its audit id is its position's
+            raise ValueError(f"recall notice {event.id} given without its position")
+        gone = s.execute(
+            delete(InboxItemRow)
+            .where(
+                col(InboxItemRow.topic) == self.topic,
+                col(InboxItemRow.event_id) == notice.recalls,
+            )
+            .returning(col(InboxItemRow.type), col(InboxItemRow.protocol))
+        ).first()
+        found = None if gone is None else (str(gone[0]), gone[1])
+        values = inbox_recall.logged(
+            topic=self.topic,
+            agency=self.agency,
+            notice=event,
+            recalls=notice.recalls,
+            place=place,
+            found=found,
+            at=now,
+        )
+        inbox_recall.log_purge(s, values)
 
     def after(self, cursor: int = 0, limit: int = 100) -> list[Received]:
         with Session(self.engine) as s:
@@ -198,7 +255,11 @@ def acceptable(topic: str, event: envelope.CloudEvent) -> str | None:
     """Why the inbox cannot keep ``event`` (an attribute longer than its column), or None."""
     row = _row(topic, event)
     bounded = ("topic", "event_id", "type", "source", "protocol", "identity_level", "supersedes")
-    return too_long(InboxItemRow, {column: row[column] for column in bounded})
+    problem = too_long(InboxItemRow, {column: row[column] for column in bounded})
+    notice = recall.notice_of(event.type, event.extensions, event.data)
+    if problem is None and notice is not None:
+        problem = too_long(InboxRecallPurgeRow, {"recalled_id": notice.recalls})
+    return problem
 
 
 def _row(topic: str, event: envelope.CloudEvent) -> dict[str, Any]:

@@ -11,7 +11,15 @@ from fastapi import APIRouter, HTTPException, Path, Query, Request
 from pydantic import BaseModel, Field
 
 from services.agency.inbox_view import open_fields
+from services.agency.recalls import (
+    CannotRecall,
+    NoSuchSubmission,
+    Recall,
+    RecalledAlready,
+    recall,
+)
 from services.agency.runtime import AgencyRuntime, runtime
+from services.backbone.recall import RecallReason
 
 MAX_CURSOR = 2**63 - 1  # inbox numbers are 64-bit integers in every database
 
@@ -88,6 +96,77 @@ async def submission(request: Request, submission_id: str = Path(max_length=36))
             for r in rows
         ],
     )
+
+
+class RecallRequest(BaseModel):
+    reason: RecallReason = Field(
+        description="why: shared_in_error (it should not have been shared), wrong_subject (it "
+        "is about another child), inaccurate (its content is wrong, and no correction is "
+        "coming), no_lawful_basis (the grounds it was shared on did not hold). Recipients are "
+        "told the code; free text is not taken, since it can name anyone"
+    )
+    events: list[str] = Field(
+        default_factory=list,
+        max_length=1000,
+        description="the ids of the submission's events to recall; none: every one of them",
+    )
+
+
+class RecallEvent(BaseModel):
+    id: str = Field(description="the recall's event id (infoshare.recall.requested)")
+    type: str
+
+
+class RecallAccepted(BaseModel):
+    submission: str = Field(description="the recall's own submission: GET it to see it published")
+    status: str = Field(description="always 'accepted': stored, to be published to Kafka")
+    recalls: str = Field(description="the submission recalled")
+    events: list[RecallEvent] = Field(description="one recall event per child")
+
+
+@router.post(
+    "/submissions/{submission_id}/recall",
+    tags=["submissions"],
+    status_code=202,
+    summary="Recall a submission shared in error: every recipient is told, and the hub's copies "
+    "are deleted",
+    description="Every recipient that received one of the submission's events (or of the "
+    "events named) gets an infoshare.record.recalled notice on its channel naming its own id "
+    "for the delivery, and the delivery is deleted from the delivery store and the agency "
+    "inboxes infoshare keeps; each step is audited and shown in the child's disclosure "
+    "report. Sent again with the same body: the first answer, nothing more "
+    "(Idempotent-Replayed: true). A plan started in error ends with its recall. A recalled "
+    "event is never shared again under its id: send a corrected record as a new version.",
+    response_model=RecallAccepted,
+    responses={
+        404: {"description": "no submission of this agency has this id"},
+        409: {
+            "description": "recalled already for another reason, published before recalls "
+            "were possible, or past the recall window"
+        },
+        422: {"description": "a recall of a recall, or an event not in the submission"},
+    },
+)
+async def recall_submission(
+    request: Request, body: RecallRequest, submission_id: str = Path(max_length=36)
+) -> RecallAccepted:
+    rt = runtime(request)
+    ask = Recall(submission_id, body.reason, body.events, key_id=request.state.caller.key_id)
+    try:
+        accepted = await asyncio.to_thread(recall, rt.intake, ask)
+    except NoSuchSubmission:
+        raise HTTPException(404, detail="no submission of this agency has this id") from None
+    except RecalledAlready:
+        raise HTTPException(
+            409, detail="these events were recalled already, for another reason"
+        ) from None
+    except CannotRecall as exc:
+        raise HTTPException(409, detail=f"this submission cannot be recalled: {exc}") from None
+    request.state.response_headers = {
+        "Location": f"/submissions/{accepted.submission_id}",
+        **({"Idempotent-Replayed": "true"} if accepted.replayed else {}),
+    }
+    return RecallAccepted.model_validate(accepted.response)
 
 
 @router.get(

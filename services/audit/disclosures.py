@@ -21,6 +21,7 @@ LIFECYCLE = "http://terminology.hl7.org/CodeSystem/iso-21089-lifecycle"
 COLUMNS = (
     "recorded_at",
     "occurred_at",
+    "action",  # disclose, amend, recall, recall_purge, ...
     "decision",
     "recipient",
     "source_agency",

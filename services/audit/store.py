@@ -27,6 +27,8 @@ from services.audit.sealing import (
 from services.backbone.audit_contract import AuditRecord
 from services.backbone.bulk import insert_rows
 from services.backbone.database import engine_for
+from services.backbone.recall import AUDIT_ACTION as RECALL_ACTION
+from services.backbone.recall import PURGE_ACTION as RECALL_PURGE_ACTION
 
 
 @dataclass(frozen=True)
@@ -151,9 +153,11 @@ class AuditStore:
 
     def by_subject(self, subject_keys: Sequence[str], *, limit: int) -> list[AuditEntry]:
         """Every decision about one child (by audit subject keys), oldest first; reads of the
-        trail itself (action ``audit_access``) are left out of a disclosure report."""
+        trail itself (action ``audit_access``) are left out of a disclosure report. A recall
+        brings the stores' records of deleting what it withdrew: they name the notice (as
+        their event), never the child."""
         with Session(self.engine) as session:
-            return list(
+            found = list(
                 session.exec(
                     select(AuditEntry)
                     .where(col(AuditEntry.subject_key).in_(subject_keys))
@@ -162,6 +166,15 @@ class AuditStore:
                     .limit(limit)
                 )
             )
+            notices = {e.delivery_id for e in found if e.action == RECALL_ACTION and e.delivery_id}
+            if not notices:
+                return found
+            purges = session.exec(
+                select(AuditEntry)
+                .where(col(AuditEntry.event_id).in_(sorted(notices)))
+                .where(col(AuditEntry.action) == RECALL_PURGE_ACTION)
+            ).all()
+        return sorted([*found, *purges], key=lambda e: e.seq or 0)[:limit]
 
     def checkpoint(self) -> Checkpoint | None:
         """Sign the tree head over everything stored (the ingester calls it on a schedule)."""

@@ -31,6 +31,7 @@ class AuditOutcome(StrEnum):
     RETRIED = "retried"  # a dead letter re-published to its origin topic
     ACCESSED = "accessed"  # someone read the audit trail about a child (watching the watchers)
     RECORDED = "recorded"  # a named person recorded something that unlocks disclosure (consent)
+    RECALLED = "recalled"  # a disclosure withdrawn by its publisher: the recipient told
 
 
 # What only the processor decides: whether an event is disclosed (shared or withheld, told
@@ -38,7 +39,9 @@ class AuditOutcome(StrEnum):
 # processor's principal may write; the audit service refuses one from anywhere else
 # (audit.activity). Others may withhold too (a re-identification refused), never share.
 DISCLOSURE_OUTCOMES = frozenset({"shared", "suppressed"})
-DISCLOSURE_ACTIONS = frozenset({"disclose", "amend", "replay", "access_back", "suppress_duplicate"})
+DISCLOSURE_ACTIONS = frozenset(
+    {"disclose", "amend", "replay", "access_back", "suppress_duplicate", "recall"}
+)
 
 
 def is_disclosure_decision(decision: str, action: str) -> bool:
@@ -51,8 +54,8 @@ class AuditRecord(BaseModel):
     occurred_at: datetime | None = None
     action: str = Field(
         max_length=32,
-        description="disclose | amend | replay | access_back | suppress_duplicate | "
-        "dead_letter | deliver | dlq_retry",
+        description="disclose | amend | recall | replay | access_back | suppress_duplicate | "
+        "recall_purge | dead_letter | deliver | dlq_retry",
     )
     decision: AuditOutcome
     reason_code: str = Field(max_length=64)
@@ -228,3 +231,11 @@ def uuid4_text(digest: bytes) -> str:
     raw[8] = (raw[8] & 0x3F) | 0x80
     h = raw.hex()
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def protocol_parts(ref: str | None) -> tuple[str | None, int | None]:
+    """A protocol ref (``name@version``) as the audit record's id and version."""
+    if not ref or "@" not in ref:
+        return ref, None
+    name, _, version = ref.rpartition("@")
+    return name, int(version) if version.isdigit() else None

@@ -30,6 +30,9 @@ EXT_REPLAY = "replay"  # the replay run that re-decided this delivery
 # On an amended record: the event it supersedes (its publisher's event id); on a delivery,
 # the recipient's own id of the delivery it supersedes.
 EXT_SUPERSEDES = "supersedes"
+# On a recall notice (services/backbone/recall.py): the recipient's own id of the delivery
+# it withdraws.
+EXT_RECALLS = "recalls"
 
 
 @dataclass(frozen=True)

@@ -9,12 +9,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from services.backbone.directory import Directory
+from services.backbone.recall import RECALL_WINDOW_MS
 
 PROTECTION_PLANS = "protection-plans"
 """``state.protection-plans``: each child's active protection plan, by subject routing key."""
 SEEN_EVENTS = "seen-events"
 DEDUP_WINDOW_MS = 30 * 24 * 3600 * 1000
 """How long the processor remembers an event id to suppress its duplicates (30 days)."""
+DISCLOSED = "disclosed"
+"""``state.disclosed``: who received each event (consent/processor/disclosed.py), for recalls;
+kept for the recall window (services/backbone/recall.py)."""
 DEAD_LETTER_STAGES = ("processor", "audit", "delivery", "outbox")
 PROCESSOR_GROUP = "infoshare-processor"
 AUDIT_GROUP = "infoshare-audit"
@@ -172,6 +176,7 @@ class Topics:
             TopicSpec(self.audit_checkpoints, 1, retention_ms=-1, replication=r),
             table(self.state(PROTECTION_PLANS)),
             table(self.state(SEEN_EVENTS), forget_after_ms=DEDUP_WINDOW_MS),
+            table(self.state(DISCLOSED), forget_after_ms=RECALL_WINDOW_MS),
             table(self.consent_records),
         ]
         specs += [dead_letters(stage) for stage in DEAD_LETTER_STAGES]

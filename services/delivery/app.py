@@ -27,6 +27,7 @@ from services.backbone.http_telemetry import instrument_http
 from services.backbone.key_roles import Role
 from services.backbone.lease import Lease
 from services.backbone.metering import Metrics
+from services.backbone.purge_runs import SendAudit
 from services.backbone.tasks import critical_task
 from services.delivery import retention, webhook, webhook_secrets
 from services.delivery.addresses import AddressPolicy
@@ -155,6 +156,7 @@ def create_app(
                     on_new=rt.changes.notify,
                     seen=seen,
                     lease=Lease(store.engine, name="delivery-ingest"),
+                    send_audit=_audit_sender(producer, topics.audit_activity, key=b"recall"),
                 ),
                 name="delivery reader",
             ),
@@ -179,7 +181,9 @@ def create_app(
         title="infoshare: delivery service",
         description="Subscriptions to each recipient's deliveries, modelled on FHIR R5 "
         "topic-based subscriptions: webhook push (signed, retried, dead-lettered at a "
-        "horizon) and a pull inbox, both numbered exactly once per subscription.",
+        "horizon) and a pull inbox, both numbered exactly once per subscription. A delivery "
+        "its publisher recalls is deleted, queued notifications of it included, and the "
+        "recall notice (infoshare.record.recalled) is delivered to whoever was given it.",
         lifespan=lifespan,
         health=lambda: delivery_health(store, rt.breakers),
         max_body_bytes=MAX_BODY_BYTES,
@@ -193,6 +197,16 @@ def create_app(
     return app
 
 
+def _audit_sender(producer: AIOKafkaProducer, audit_topic: str, *, key: bytes) -> SendAudit:
+    """Sends a purge's audit record to ``audit_topic`` (acks=all): under one ``key``, a
+    kind of purge's records stay in order on one partition."""
+
+    async def send(record: AuditRecord) -> None:
+        await producer.send_and_wait(audit_topic, record.model_dump_json().encode(), key=key)
+
+    return send
+
+
 def _purging(
     settings: DeliverySettings,
     store: DeliveryStore,
@@ -203,10 +217,7 @@ def _purging(
     """Deliveries held past their retention purged at start and every period after, each
     run audited on ``audit_topic`` in counts."""
 
-    async def audited(record: AuditRecord) -> None:
-        await producer.send_and_wait(
-            audit_topic, record.model_dump_json().encode(), key=b"retention"
-        )
+    audited = _audit_sender(producer, audit_topic, key=b"retention")
 
     def rules() -> RetentionRules:  # read afresh each run, as the processor reloads them
         return retention_rules(

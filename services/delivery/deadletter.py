@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from services.backbone import deadletter
-from services.backbone.audit_contract import AuditOutcome, AuditRecord
+from services.backbone.audit_contract import AuditOutcome, AuditRecord, protocol_parts
 from services.backbone.records import ReadRecord
 from services.delivery.model import Delivered
 
@@ -70,13 +70,6 @@ def dlq_record(u: Undeliverable) -> tuple[bytes | None, bytes | None, Headers]:
     return u.origin.key, u.origin.value, headers
 
 
-def _protocol(ref: str | None) -> tuple[str | None, int | None]:
-    if not ref or "@" not in ref:
-        return ref, None
-    name, _, version = ref.rpartition("@")
-    return name, int(version) if version.isdigit() else None
-
-
 def _source_agency(source: str) -> str | None:
     prefix = "/agencies/"
     return source[len(prefix) :] if source.startswith(prefix) else None
@@ -84,7 +77,7 @@ def _source_agency(source: str) -> str | None:
 
 def undeliverable_audit(u: Undeliverable, *, now: datetime, dlq_topic: str) -> AuditRecord:
     """The UNDELIVERABLE audit record of a dead-lettered notification."""
-    protocol_id, protocol_version = _protocol(u.event.protocol)
+    protocol_id, protocol_version = protocol_parts(u.event.protocol)
     return AuditRecord(
         audit_id=undeliverable_audit_id(u.subscription_id, u.event_number),
         recorded_at=now,

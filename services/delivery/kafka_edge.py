@@ -12,12 +12,14 @@ from datetime import UTC, datetime
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 from sqlalchemy.exc import SQLAlchemyError
 
-from services.backbone import envelope, kafka
+from services.backbone import envelope, kafka, recall
 from services.backbone.database import too_long
 from services.backbone.errors import EnvelopeError
 from services.backbone.kafka_access import KafkaAccess
 from services.backbone.lease import Lease
+from services.backbone.purge_runs import SendAudit
 from services.backbone.records import ReadRecord
+from services.delivery import recall_audit
 from services.delivery.deadletter import (
     Undeliverable,
     dlq_headers,
@@ -75,6 +77,7 @@ def _check_lengths(incoming: Incoming) -> None:
             "protocol": e.protocol,
             "identity_level": e.identity_level,
             "supersedes": e.supersedes,
+            "recalls": e.recalls,
             "kafka_topic": incoming.topic,
         },
     )
@@ -89,6 +92,7 @@ def incoming(rec: ConsumerRecord, agency: str) -> Incoming:
     # Deliveries to anonymised recipients carry no key at all.
     event = envelope.decode(rec.key, rec.value, headers, require_key=False)
     assert rec.value is not None  # decode refuses a record without a value
+    notice = recall.notice_of(event.type, event.extensions, event.data)
     found = Incoming(
         agency=agency,
         topic=rec.topic,
@@ -106,6 +110,7 @@ def incoming(rec: ConsumerRecord, agency: str) -> Incoming:
             identity_level=event.extensions.get(envelope.EXT_IDENTITY) or None,
             data=event.data,
             supersedes=event.extensions.get(envelope.EXT_SUPERSEDES) or None,
+            recalls=notice.recalls if notice is not None else None,
         ),
     )
     _check_lengths(found)
@@ -123,11 +128,13 @@ async def ingest(
     max_records: int = 500,
     seen: DeliveryTelemetry | None = None,
     lease: Lease | None = None,
+    send_audit: SendAudit | None = None,
 ) -> None:
     """Read ``topics`` (topic -> recipient agency) until ``stop`` is set, from the offsets
     in the store, storing each batch and its offsets in one transaction. ``on_new`` is
     called after every batch that gave some subscription a new event; ``seen`` traces each
-    record and keeps the reader's lag.
+    record and keeps the reader's lag; ``send_audit`` takes the audit record of each recall
+    purge (recall_audit.py), after the batch that made it and at start.
 
     With a ``lease`` (replicas sharing the store), only its holder reads; the others wait
     and, once they hold it, start from the offsets the store has then."""
@@ -151,6 +158,7 @@ async def ingest(
                     max_records=max_records,
                     seen=seen,
                     still_held=still_held,
+                    owed=None if send_audit is None else recall_audit.Owed(store, send_audit),
                 )
                 continue
             wait = STANDBY_POLL_S
@@ -175,6 +183,7 @@ async def _ingest_while_held(
     max_records: int,
     seen: DeliveryTelemetry | None,
     still_held: Callable[[], Awaitable[bool]],
+    owed: recall_audit.Owed | None,
 ) -> None:
     reader = kafka.consumer(*topics, access=access, group_id=None)
     await reader.start()
@@ -188,6 +197,8 @@ async def _ingest_while_held(
             else:
                 await reader.seek_to_beginning(tp)
         while not stop.is_set() and await still_held():
+            if owed is not None:
+                await owed.settle()
             batch = await reader.getmany(timeout_ms=300, max_records=max_records)
             if not batch:
                 if seen is not None:
@@ -218,6 +229,9 @@ async def _ingest_while_held(
                         if seen is not None:
                             seen.dead_letter()
             result = await asyncio.to_thread(store.ingest, items, offsets, now=datetime.now(UTC))
+            if owed is not None and result.recall_purges:
+                owed.logged()
+                await owed.settle()
             if seen is not None:
                 await seen.lag.refresh()
             if result.notified and on_new is not None:

@@ -52,6 +52,9 @@ class Delivered:
     data: Mapping[str, Any]
     # An amendment: the recipient's id of the delivery it supersedes.
     supersedes: str | None = None
+    # A recall notice (services/backbone/recall.py): the recipient's id of the delivery it
+    # withdraws. Set only on a notice whose extension and data agree (recall.notice_of).
+    recalls: str | None = None
 
     def attribute(self, name: str) -> Any:
         """A CloudEvents attribute by the name filters use."""
@@ -79,6 +82,8 @@ class Delivered:
             event["identitylevel"] = self.identity_level
         if self.supersedes is not None:
             event["supersedes"] = self.supersedes
+        if self.recalls is not None:
+            event["recalls"] = self.recalls
         event["data"] = dict(self.data)
         return event
 

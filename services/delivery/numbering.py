@@ -4,16 +4,22 @@ Every subscription counts the events it has been given from 1 (R5
 ``eventsSinceSubscriptionStart``). The store applies :func:`assign_numbers` inside the one
 database transaction that also stores the deliveries and advances the Kafka offsets, so a
 crash at any point neither skips nor repeats a number.
+
+A recall notice (services/backbone/recall.py) is numbered like any delivery, but who is given
+it is :func:`takes_notice`'s to say: the recipient must be told through whichever channel
+told it of what is withdrawn, whatever that subscription's types and filters.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 from dataclasses import dataclass
 
+from services.backbone.recall import RECALLED
 from services.delivery.errors import AckBeyondLast
 from services.delivery.filters import Filter, matches
 from services.delivery.model import Delivered, Status
+from services.delivery.recalls import Withdrawal, recalled_type
 
 MAX_NUMBER = 2**31 - 1
 """The largest number the store holds (32-bit integer columns on PostgreSQL): a cursor or
@@ -50,18 +56,60 @@ def wants(sub: Subscriber, agency: str, event: Delivered) -> bool:
     )
 
 
+def takes_notice(
+    sub: Subscriber, agency: str, notice: Delivered, *, given: Set[str] | None
+) -> bool:
+    """Whether ``sub`` is given a recall ``notice`` to ``agency``. ``given``: the
+    subscriptions the store gave the delivery withdrawn, or None if it does not hold it.
+
+    Each subscription given the delivery is told, even one switched off (it waits in its
+    queue, as anything queued does) and whatever its types and filters. One that asked for
+    notices by type is told of every one. When the store does not hold the delivery (purged
+    already, never stored), it cannot know who was given it: every active subscription to
+    the type withdrawn (or to every type) is told. No content filter drops a notice: it
+    would keep the withdrawal from a recipient that holds what is withdrawn."""
+    if sub.agency != agency:
+        return False
+    if given is not None and sub.id in given:
+        return True
+    if sub.status is not Status.ACTIVE:
+        return False
+    if RECALLED in sub.event_types:
+        return True
+    if given is not None:
+        return False
+    return not sub.event_types or recalled_type(notice) in sub.event_types
+
+
 def assign_numbers(
-    subs: Sequence[Subscriber], deliveries: Sequence[tuple[str, Delivered]]
+    subs: Sequence[Subscriber],
+    deliveries: Sequence[tuple[str, Delivered]],
+    *,
+    withdrawals: Sequence[Withdrawal] = (),
 ) -> list[Numbered]:
     """Number a batch of ``(agency, event)`` in order: each subscription that wants an event
-    gets it under its next number, continuing from ``events_since_start``."""
+    gets it under its next number, continuing from ``events_since_start``. A recall notice
+    goes to the subscriptions :func:`takes_notice` names, from its ``withdrawals`` entry
+    (recalls.withdrawals; a notice without one withdraws nothing the store holds)."""
     last = {s.id: s.events_since_start for s in subs}
+    by_notice = {w.notice: w for w in withdrawals}
+    watched = {w.earlier for w in withdrawals if w.earlier is not None}
+    given: dict[int, set[str]] = {}  # of a delivery a later notice in the batch withdraws
     out: list[Numbered] = []
     for index, (agency, event) in enumerate(deliveries):
-        for sub in subs:
-            if wants(sub, agency, event):
-                last[sub.id] += 1
-                out.append(Numbered(sub.id, last[sub.id], index))
+        if event.recalls is None:
+            takers = [sub for sub in subs if wants(sub, agency, event)]
+        else:
+            w = by_notice.get(index)
+            had: Set[str] | None = None
+            if w is not None and w.found:
+                had = w.notified if w.earlier is None else given[w.earlier]
+            takers = [sub for sub in subs if takes_notice(sub, agency, event, given=had)]
+        for sub in takers:
+            last[sub.id] += 1
+            out.append(Numbered(sub.id, last[sub.id], index))
+        if index in watched:
+            given[index] = {sub.id for sub in takers}
     return out
 
 

@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 
 from services.backbone.bearer import AgencyAuthorization
 from services.backbone.openapi_responses import answers
+from services.backbone.recall import RECALLED
 from services.delivery import queue, subscriptions
 from services.delivery.api_models import (
     AckIn,
@@ -76,7 +77,8 @@ def channel_routes(rt: Runtime) -> APIRouter:
         ),
         description="Events numbered after `after` (default: the last acknowledged), in "
         "order, at most `limit`. Reading does not acknowledge; `next_after` is the cursor "
-        "for the next page. " + AUTH,
+        "for the next page. A delivery its publisher recalled leaves a gap in the numbers; "
+        f"its recall notice (`{RECALLED}`) comes under a number of its own. " + AUTH,
     )
     async def notifications(
         sub_id: str,

@@ -10,6 +10,7 @@ from fastapi import APIRouter, HTTPException, Query, Response
 
 from services.backbone.bearer import AgencyAuthorization
 from services.backbone.openapi_responses import answers
+from services.backbone.recall import RECALLED
 from services.delivery import subscriptions
 from services.delivery.api_models import (
     InboxPage,
@@ -81,8 +82,11 @@ def recipient_routes(rt: Runtime) -> APIRouter:
         tags=[SUBS],
         summary="Subscribe to this recipient's deliveries (webhook or inbox)",
         description="Events delivered after this call that are of one of `event_types` and "
-        "pass every filter get numbered 1, 2, 3 ... for this subscription. A webhook "
-        "subscription's signing secret is in this answer only. " + AUTH,
+        "pass every filter get numbered 1, 2, 3 ... for this subscription. A recall notice "
+        f"(`{RECALLED}`) is numbered for every subscription that was given the delivery it "
+        "withdraws, whatever its types and filters (or, for one no longer held, for every "
+        "subscription to the type withdrawn), and the withdrawn delivery leaves its queue. A "
+        "webhook subscription's signing secret is in this answer only. " + AUTH,
     )
     async def create(
         agency: str, body: SubscriptionCreate, authorization: AgencyAuthorization
@@ -160,7 +164,8 @@ def recipient_routes(rt: Runtime) -> APIRouter:
         tags=["deliveries"],
         summary="One delivered event by id (what id-only notifications point to)",
         responses=answers({404: "this recipient has no delivery with this id"}),
-        description="The event exactly as delivered, in CloudEvents JSON. " + AUTH,
+        description="The event exactly as delivered, in CloudEvents JSON (a recall notice "
+        "with its `recalls` extension). A delivery its publisher recalled is gone: 404. " + AUTH,
     )
     async def fetch(
         agency: str, event_id: str, authorization: AgencyAuthorization
@@ -178,7 +183,9 @@ def recipient_routes(rt: Runtime) -> APIRouter:
         summary="Every delivery for one recipient after a cursor, in order",
         responses=answers({404: "no recipient has this agency id"}),
         description="All of the recipient's deliveries numbered in arrival order, "
-        "duplicates dropped by event id; page with `after`. Subscriptions are the way to be "
+        "duplicates dropped by event id; page with `after`. A recalled delivery is no longer "
+        f"listed, and its number is not given again; the recall notice (`{RECALLED}`, whose "
+        "data names it in `recalls`) is listed in its place. Subscriptions are the way to be "
         "told of new ones. " + AUTH,
     )
     async def inbox(

@@ -13,21 +13,24 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import orjson
-from sqlalchemy import Engine, func, union_all
+from sqlalchemy import Engine, and_, func, or_, union_all
 from sqlmodel import Session, SQLModel, col, select
 
 from services.backbone.database import create_tables, engine_for
 from services.backbone.errors import ConfigurationError
 from services.backbone.lease import LEASE_TABLE
+from services.delivery import recall_purge
 from services.delivery.filters import parse_filters
 from services.delivery.model import Channel, Delivered, Incoming, State, Status
 from services.delivery.numbering import Subscriber, assign_numbers
+from services.delivery.recalls import withdrawals
 from services.delivery.secret_box import SecretBox
 from services.delivery.tables import (
     ConsumerOffsetRow,
     DeliveryRow,
     NotificationRow,
     NumberFloorRow,
+    RecallPurgeRow,
     RetentionPurgeRow,
     SubscriptionRow,
     WebhookSecretRow,
@@ -38,8 +41,9 @@ TopicPartition = tuple[str, int]
 _CHANGING = ("SELECT", "INSERT", "UPDATE", "DELETE")
 # What the delivery service's own database role may do (the operator owns the schema): a
 # delivery, once stored, is never changed, and removed only when its retention has run
-# (retention.py); subscriptions, their secrets and their queues are (a recipient changes or
-# ends a subscription, a secret is re-sealed). Purge runs are logged and marked audited.
+# (retention.py) or its publisher recalled it (recall_purge.py); subscriptions, their secrets
+# and their queues are (a recipient changes or ends a subscription, a secret is re-sealed).
+# Purges are logged and marked audited.
 DELIVERY_PRIVILEGES = {
     str(DeliveryRow.__tablename__): ("SELECT", "INSERT", "DELETE"),
     str(SubscriptionRow.__tablename__): _CHANGING,
@@ -49,6 +53,7 @@ DELIVERY_PRIVILEGES = {
     LEASE_TABLE: ("SELECT", "INSERT", "UPDATE"),
     str(NumberFloorRow.__tablename__): ("SELECT", "INSERT", "UPDATE"),
     str(RetentionPurgeRow.__tablename__): ("SELECT", "INSERT", "UPDATE"),
+    str(RecallPurgeRow.__tablename__): ("SELECT", "INSERT", "UPDATE"),
 }
 
 
@@ -73,6 +78,7 @@ def delivered(row: DeliveryRow) -> Delivered:
         identity_level=row.identity_level,
         data=orjson.loads(row.record_value),
         supersedes=row.supersedes,
+        recalls=row.recalls,
     )
 
 
@@ -106,6 +112,7 @@ class IngestResult:
     stored: int = 0
     duplicates: int = 0
     notified: dict[str, int] = field(default_factory=dict)  # subscription id -> last number
+    recall_purges: int = 0  # logged, their audit records to send (recall_audit.py)
 
 
 class DeliveryStore:
@@ -156,26 +163,24 @@ class DeliveryStore:
         now: datetime,
     ) -> IngestResult:
         """Store ``batch``, append a numbered notification for every active subscription
-        that wants each new delivery, and advance ``offsets``: all or nothing."""
+        that wants each new delivery, and advance ``offsets``: all or nothing. A recall
+        notice in the batch deletes the delivery it names, and its notifications, in the
+        same transaction, and is numbered for every subscription that was given it
+        (numbering.takes_notice); each such purge is logged for its audit record."""
         result = IngestResult()
         stamp = db_time(now)
         with self.write() as s:
             fresh = self._fresh(s, batch)
             result.duplicates = len(batch) - len(fresh)
+            events = [(i.agency, i.event) for i in fresh]
+            held = recall_purge.held(s, [i for i in fresh if i.event.recalls is not None])
+            plan = withdrawals(events, {k: h.notified for k, h in held.items()})
             rows = self._store_deliveries(s, fresh, stamp)
             result.stored = len(rows)
-            agencies = sorted({i.agency for i in fresh})
-            subs = {
-                r.id: r
-                for r in s.exec(
-                    select(SubscriptionRow).where(
-                        col(SubscriptionRow.agency).in_(agencies),
-                        col(SubscriptionRow.status) == Status.ACTIVE.value,
-                    )
-                )
-            }
+            told = {sub_id for h in held.values() for sub_id in h.notified}
+            subs = self._subscriptions(s, {i.agency for i in fresh}, told)
             numbered = assign_numbers(
-                [subscriber(r) for r in subs.values()], [(i.agency, i.event) for i in fresh]
+                [subscriber(r) for r in subs.values()], events, withdrawals=plan
             )
             for n in numbered:
                 seq = rows[n.index].seq
@@ -194,12 +199,34 @@ class DeliveryStore:
             for sub_id, last in result.notified.items():
                 subs[sub_id].events_since_start = last
                 s.add(subs[sub_id])
+            if plan:
+                s.flush()  # a delivery withdrawn in its own batch goes with its notifications
+                result.recall_purges = recall_purge.purge(
+                    s, plan, fresh=fresh, rows=rows, held_before=held, stamp=stamp
+                )
             self._advance(s, offsets)
         return result
 
+    def _subscriptions(
+        self, s: Session, agencies: set[str], told: set[str]
+    ) -> dict[str, SubscriptionRow]:
+        """The active subscriptions of ``agencies``, and those ``told`` of a delivery a
+        notice withdraws even if switched off (the notice waits in their queue)."""
+        stmt = select(SubscriptionRow).where(
+            or_(
+                and_(
+                    col(SubscriptionRow.agency).in_(sorted(agencies)),
+                    col(SubscriptionRow.status) == Status.ACTIVE.value,
+                ),
+                col(SubscriptionRow.id).in_(sorted(told)),
+            )
+        )
+        return {r.id: r for r in s.exec(stmt)}
+
     def _fresh(self, s: Session, batch: Sequence[Incoming]) -> list[Incoming]:
-        """The deliveries not stored before (by recipient and event id), first copy only."""
-        known: set[tuple[str, str]] = set()
+        """The deliveries not stored before (by recipient and event id), first copy only,
+        and none a recall withdrew (before, or earlier in the batch)."""
+        known = recall_purge.withdrawn(s, batch)
         for agency in {i.agency for i in batch}:
             ids = [i.event.event_id for i in batch if i.agency == agency]
             stmt = select(DeliveryRow.event_id).where(
@@ -211,6 +238,8 @@ class DeliveryStore:
             if (i.agency, i.event.event_id) not in known:
                 known.add((i.agency, i.event.event_id))
                 fresh.append(i)
+                if i.event.recalls is not None:
+                    known.add((i.agency, i.event.recalls))
         return fresh
 
     def _store_deliveries(
@@ -232,6 +261,7 @@ class DeliveryStore:
                 protocol=i.event.protocol,
                 identity_level=i.event.identity_level,
                 supersedes=i.event.supersedes,
+                recalls=i.event.recalls,
                 kafka_topic=i.topic,
                 kafka_partition=i.partition,
                 kafka_offset=i.offset,

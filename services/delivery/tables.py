@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, LargeBinary, String, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, LargeBinary, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -71,6 +71,7 @@ class DeliveryRow(SQLModel, table=True):
     protocol: str | None = Field(default=None, max_length=160)
     identity_level: str | None = Field(default=None, max_length=32)
     supersedes: str | None = Field(default=None, max_length=64)  # an amendment's
+    recalls: str | None = Field(default=None, max_length=64)  # a recall notice's
     kafka_topic: str = Field(max_length=255)
     kafka_partition: int
     kafka_offset: int
@@ -136,3 +137,27 @@ class RetentionPurgeRow(SQLModel, table=True):
     total: int = 0
     finished: bool = False  # its audit record is sent only once its counts are final
     audited_at: datetime | None = None
+
+
+class RecallPurgeRow(SQLModel, table=True):
+    """What one recall notice withdrew from the store (recall_purge.py), written in the
+    transaction that stored the notice: the delivery it names deleted (``found``) or not held
+    (purged already, never stored), with how many notifications went with it; and when its
+    audit record went out (None: not yet). Also the memory that keeps a withdrawn delivery
+    from being stored again if it is delivered again. Ids and counts only, never a value."""
+
+    __tablename__ = "delivery_recall_purge"
+    __table_args__ = (Index("ix_delivery_recall_purge_recalls", "agency", "recalls"),)
+    id: str = Field(primary_key=True, max_length=36)  # also its audit record's id
+    agency: str = Field(max_length=64)
+    notice_id: str = Field(max_length=64)
+    recalls: str = Field(max_length=64)  # the recipient's id of the delivery withdrawn
+    recalled_type: str | None = Field(default=None, max_length=128)
+    protocol: str | None = Field(default=None, max_length=160)
+    found: bool
+    notifications: int = 0  # the deleted delivery's, queued or settled
+    kafka_topic: str = Field(max_length=255)  # where the notice was read: its audit id's
+    kafka_partition: int
+    kafka_offset: int
+    purged_at: datetime
+    audited_at: datetime | None = Field(default=None, index=True)

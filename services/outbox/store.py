@@ -366,14 +366,16 @@ class OutboxStore:
         ]
 
     def mark_published(self, seqs: Sequence[int], *, now: datetime) -> None:
-        """Record that the broker took these; their content is no longer kept."""
+        """Record that the broker took these; their content is no longer kept. Their record
+        key is (the subject's routing key, a keyed value, never an identifier): a recall of
+        the record is published under it, so it follows the record on its partition."""
         if not seqs:
             return
         with self._write_lock, self.engine.begin() as conn:
             conn.execute(
                 update(_EVENT)
                 .where(_EVENT.c.seq.in_(seqs))
-                .values(published_at=now, record_key=None, record_value=b"", record_headers=[])
+                .values(published_at=now, record_value=b"", record_headers=[])
             )
 
     def mark_failed(self, seq: int, *, failure: str, now: datetime) -> None:

@@ -158,3 +158,11 @@ def pending(app: FastAPI) -> int:
     """How many of the app's agency's events wait in its outbox."""
     rt = runtime_of(app)
     return rt.outbox.backlog(rt.source_topic).pending
+
+
+def routes_only(service: Service, keyring_path: Path, database_url: str) -> FastAPI:
+    """``service``'s app, its routes only (no Kafka: what the outbox takes is looked at)."""
+    app: FastAPI = service.factory(
+        settings_for(service, keyring_path=keyring_path, database_url=database_url)
+    )
+    return app

@@ -20,20 +20,13 @@ from tests.integration.agency_helpers import (
     SERVICES,
     bearer,
     client_of,
+    routes_only,
     runtime_of,
-    settings_for,
     token,
 )
 
 PLANS = "/child-protection-plans"
 SOCIAL_CARE = SERVICES["socialcare"]
-
-
-def _social_care(keyring_path: Path, database_url: str) -> Any:
-    """The social care service's app, its routes only (no Kafka)."""
-    return SOCIAL_CARE.factory(
-        settings_for(SOCIAL_CARE, keyring_path=keyring_path, database_url=database_url)
-    )
 
 
 def _extension(app: Any, event_id: str, name: str) -> str | None:
@@ -48,7 +41,7 @@ def _extension(app: Any, event_id: str, name: str) -> str | None:
 async def test_an_amended_plan_is_a_new_version_and_an_identical_one_is_not(
     keyring_path: Path, database_url: str
 ) -> None:
-    app = _social_care(keyring_path, database_url)
+    app = routes_only(SOCIAL_CARE, keyring_path, database_url)
     plan = scenario.plan_started(scenario.ON_PLAN, plan_id="CPP-2026-0420")
     amended = copy.deepcopy(plan)
     amended["plan"]["category"] = "emotional_abuse"
@@ -81,7 +74,7 @@ async def test_an_amended_plan_is_a_new_version_and_an_identical_one_is_not(
 async def test_two_amendments_of_one_record_at_once_cannot_both_win(
     keyring_path: Path, database_url: str
 ) -> None:
-    app = _social_care(keyring_path, database_url)
+    app = routes_only(SOCIAL_CARE, keyring_path, database_url)
     outbox = runtime_of(app).outbox
     now = datetime.now(UTC)
 
@@ -102,7 +95,7 @@ async def test_two_amendments_of_one_record_at_once_cannot_both_win(
 async def test_a_record_from_before_versions_were_kept_is_amended_not_lost(
     keyring_path: Path, database_url: str
 ) -> None:
-    app = _social_care(keyring_path, database_url)
+    app = routes_only(SOCIAL_CARE, keyring_path, database_url)
     plan = scenario.plan_started(scenario.ON_PLAN, plan_id="CPP-2026-0421")
     amended = copy.deepcopy(plan)
     amended["plan"]["category"] = "physical_abuse"
@@ -120,7 +113,7 @@ async def test_a_record_from_before_versions_were_kept_is_amended_not_lost(
 async def test_an_override_said_in_headers_is_not_a_change_of_the_record(
     keyring_path: Path, database_url: str
 ) -> None:
-    app = _social_care(keyring_path, database_url)
+    app = routes_only(SOCIAL_CARE, keyring_path, database_url)
     plan = scenario.plan_started(scenario.ON_PLAN, plan_id="CPP-2026-0422")
     override = {
         OVERRIDE_HEADER: "asking would put the child at risk",

@@ -27,6 +27,7 @@ from services.delivery.filters import parse_filters
 from services.delivery.model import Channel, Content, Delivered, Incoming
 from services.delivery.store import DeliveryStore
 from services.delivery.tables import NotificationRow, RetentionPurgeRow
+from tests.integration.sent_audits import Sent
 from tests.retention_protocols import protocol
 
 LA, ED = "la-northshire", "nhs-riverside-ed"
@@ -68,19 +69,6 @@ def _deliver(store: DeliveryStore, agency: str, protocol: str | None, *, age_day
 def _leaks(record: AuditRecord, *secrets: str) -> list[str]:
     text = record.model_dump_json()
     return [s for s in (SECRET, *secrets) if s in text]
-
-
-class Sent:
-    """The audit path, recorded: fails while ``down`` (Kafka away)."""
-
-    def __init__(self) -> None:
-        self.records: list[AuditRecord] = []
-        self.down = False
-
-    async def __call__(self, record: AuditRecord) -> None:
-        if self.down:
-            raise ConnectionError("the broker is away")
-        self.records.append(record)
 
 
 def test_deliveries_past_their_retention_are_purged_and_the_purge_audited(

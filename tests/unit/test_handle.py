@@ -217,8 +217,9 @@ def test_a_plan_start_is_flagged_audited_and_remembered(
         ctx.topics.audit,
         ctx.topics.state("protection-plans"),
         ctx.topics.state("seen-events"),
+        ctx.topics.state("disclosed"),  # who received it, for a recall
     ]
-    delivery_out, audit_out, _, _, state_out, _ = handled.records
+    delivery_out, audit_out, _, _, state_out, _, _ = handled.records
 
     delivered = decode(delivery_out.key, delivery_out.value, delivery_out.headers)
     original = decode(rec.key, rec.value, rec.headers)
@@ -278,7 +279,11 @@ def test_a_plan_start_is_flagged_audited_and_remembered(
 
     assert handled.state_changes == {rkey: PLAN}
     assert state_out.key == rkey.encode()
-    assert orjson.loads(state_out.value or b"") == PLAN.to_json()
+    # With the event that started it: only a recall of that event ends it.
+    assert orjson.loads(state_out.value or b"") == {
+        **PLAN.to_json(),
+        "started_by": decode(rec.key, rec.value, rec.headers).id,
+    }
     assert state_out.partition == rec.partition
 
 
@@ -292,6 +297,7 @@ def test_an_attendance_with_a_plan_goes_to_the_authority_and_public_health(
         ctx.topics.deliver(PH),
         ctx.topics.audit,
         ctx.topics.state("seen-events"),
+        ctx.topics.state("disclosed"),
     ]
     assert [(a.recipient, a.decision) for a in audits(handled, ctx)] == [
         (LA, AuditOutcome.SHARED),
@@ -312,6 +318,7 @@ def test_an_attendance_without_a_plan_is_withheld_from_the_authority(
         ctx.topics.deliver(PH),
         ctx.topics.audit,
         ctx.topics.state("seen-events"),
+        ctx.topics.state("disclosed"),
     ]
     withheld, shared = audits(handled, ctx)
     assert (withheld.recipient, withheld.decision) == (LA, AuditOutcome.WITHHELD)

@@ -37,6 +37,8 @@ def test_loads_every_shipped_event_type(schemas: SchemaRegistry) -> None:
             "health.safeguarding.concern",
             ATTENDANCE,
             ACCESS_BACK,
+            "infoshare.recall.requested",
+            "infoshare.record.recalled",
             "socialcare.assessment.completed",
             "socialcare.case.closed",
             PLAN_ENDED,

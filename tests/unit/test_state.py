@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -85,4 +86,7 @@ def test_a_plan_round_trips_through_json() -> None:
         "plan_id": "CPP-2026-0117",
         "category": "neglect",
         "start_date": "2026-11-02",
+        "started_by": None,  # a plan kept before the event that started it was recorded
     }
+    started = dataclasses.replace(ACTIVE, started_by="e-1")
+    assert ProtectionPlan.from_bytes(started.to_bytes()).started_by == "e-1"

@@ -44,6 +44,7 @@ def test_all_specs(directory: Directory) -> None:
         "audit.checkpoints",
         "state.protection-plans",
         "state.seen-events",
+        "state.disclosed",
         "consent.records",
         "dlq.processor",
         "dlq.audit",
