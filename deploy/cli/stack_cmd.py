@@ -153,9 +153,9 @@ def demo(
         render(outcome, out)
         render_reviews(outcome, out)
         if observe:
-            out.print("10. Operations: the plan's trace and the counters, as operators see them")
+            out.print("11. Operations: the plan's trace and the counters, as operators see them")
             render_operations(observed(stack, outcome), out)
-        out.print("11. The IG console: an IG officer signs in and opens the child's report")
+        out.print("12. The IG console: an IG officer signs in and opens the child's report")
         render_console(check_console(stack), out, staying=stay)
         if stay:
             out.print("the stack keeps running; Ctrl-C stops everything")

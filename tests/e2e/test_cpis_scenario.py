@@ -19,6 +19,7 @@ from deploy.devstack.demo.play import Outcome, wait_for
 from deploy.devstack.stack import Stack
 from services.backbone import kafka
 from services.backbone.directory import Directory
+from services.backbone.recall import RECALLED
 from services.backbone.topics import Topics
 from tests.e2e.scenario_data import IDENTIFYING
 from tests.integration.kafka_helpers import end_offsets, read_all, read_topic
@@ -32,6 +33,11 @@ ED = "nhs-riverside-ed"
 pytestmark = [pytest.mark.kafka, pytest.mark.e2e]
 
 ATTENDANCE = "health.unscheduled_care.attendance"
+
+
+def delivered(outcome: Outcome, agency: str) -> list[dict[str, Any]]:
+    """What ``agency`` received, but for recall notices."""
+    return [i for i in outcome.received[agency] if i["type"] != RECALLED]
 
 
 def test_ed_receives_exactly_the_plan_flag(outcome: Outcome) -> None:
@@ -57,9 +63,11 @@ def test_ed_receives_exactly_the_plan_flag(outcome: Outcome) -> None:
 
 
 def test_authority_is_notified_only_of_the_child_on_its_plan(outcome: Outcome) -> None:
+    # The attendance sent under the wrong child and recalled (step 10) is gone: its notice
+    # is in its place.
     (notice,) = [
         n
-        for n in outcome.received["la-northshire"]
+        for n in delivered(outcome, "la-northshire")
         if n["protocol"] == "cpis-attendance-notification@2"
     ]
     assert notice["type"] == ATTENDANCE
@@ -102,7 +110,7 @@ def test_public_health_gets_pseudonymised_attendances(outcome: Outcome) -> None:
     # In arrival order: two children's deliveries sit on different partitions, whose order
     # between them Kafka does not keep.
     by_arrival = sorted(
-        outcome.received["ph-northshire"], key=lambda i: i["data"]["attendance"]["arrival_time"]
+        delivered(outcome, "ph-northshire"), key=lambda i: i["data"]["attendance"]["arrival_time"]
     )
     first, second, *rest = by_arrival
     assert len(rest) == 3  # every attendance, consent or not: planning needs no consent
@@ -133,6 +141,55 @@ def test_public_health_gets_pseudonymised_attendances(outcome: Outcome) -> None:
             assert value not in text
 
 
+def test_a_recall_removes_the_record_from_every_store_and_tells_each_recipient(
+    stack: Stack, outcome: Outcome
+) -> None:
+    """Step 10: the attendance sent under the wrong child, recalled. Each of its recipients
+    holds a notice naming its own id for it, and no longer the attendance; the trail has the
+    recall to each and each store's deletion, and the child's report shows them."""
+    notices = {}
+    for agency in ("la-northshire", "ph-northshire"):
+        (notice,) = [i for i in outcome.received[agency] if i["type"] == RECALLED]
+        assert notice["data"]["reason"] == "wrong_subject"
+        assert notice["data"]["recalled_type"] == ATTENDANCE
+        recalled = notice["data"]["recalls"]
+        assert recalled not in {i["id"] for i in outcome.received[agency]}  # deleted
+        notices[agency] = (notice["id"], recalled)
+    assert notices["la-northshire"][1] != notices["ph-northshire"][1]  # each its own id
+    assert "nhs_number" not in orjson.dumps(notices).decode()
+
+    rows = outcome.audit
+    recalls = [r for r in rows if r["action"] == "recall"]
+    assert {(r["recipient"], r["decision"], r["delivery_id"]) for r in recalls} == {
+        (agency, "recalled", notice_id) for agency, (notice_id, _) in notices.items()
+    }
+    disclosures = {r["audit_id"]: r for r in rows if r["action"] == "disclose"}
+    for r in recalls:
+        withdrawn = disclosures[r["refers_to"]]  # the disclosure it withdraws
+        assert (withdrawn["recipient"], withdrawn["event_id"]) == (r["recipient"], r["event_id"])
+    purges = sorted(
+        (r["recipient"], r["actor"], r["reason_code"])
+        for r in rows
+        if r["action"] == "recall_purge"
+    )
+    # The authority's copy in its own inbox and in the delivery store; public health's in
+    # the delivery store (it has no agency service).
+    assert [(p[0], p[2]) for p in purges] == [
+        ("la-northshire", "recall_purge.deleted"),
+        ("la-northshire", "recall_purge.deleted"),
+        ("ph-northshire", "recall_purge.deleted"),
+    ]
+    report = httpx.post(
+        stack.url("audit") + "/audit/disclosure-report",
+        json={"nhs_number": scenario.ON_PLAN.nhs_number},
+        headers={"Authorization": f"Bearer {_token(stack, IG)}"},
+        timeout=10,
+    ).json()["items"]
+    shown = {(r["action"], r["recipient"]) for r in report}
+    assert {("recall", "la-northshire"), ("recall", "ph-northshire")} <= shown
+    assert ("recall_purge", "ph-northshire") in shown
+
+
 def test_audit_records_every_decision_with_its_reason(outcome: Outcome) -> None:
     codes = sorted(
         (r["recipient"] or "-", r["protocol_id"] or "-", r["reason_code"]) for r in outcome.audit
@@ -148,14 +205,21 @@ def test_audit_records_every_decision_with_its_reason(outcome: Outcome) -> None:
             # Told the ED received its plan, and its correction.
             *[("la-northshire", "-", "shared.access_back")] * 2,
             ("-", "-", "duplicate.identical"),  # the correction sent again
-            ("la-northshire", cpis, "shared.protocol_allows"),
+            *[("la-northshire", cpis, "shared.protocol_allows")] * 2,
             *[("la-northshire", cpis, "withheld.condition_not_met")] * 4,
-            ("la-northshire", early, "withheld.condition_not_met"),  # on a plan: CP-IS covers it
+            # On a plan: CP-IS covers it (the child's attendances, and the one recalled).
+            *[("la-northshire", early, "withheld.condition_not_met")] * 2,
             ("la-northshire", early, "withheld.no_consent"),
             ("la-northshire", early, "shared.protocol_allows"),
             ("la-northshire", early, "withheld.consent_withdrawn"),
             ("la-northshire", early, "shared.safeguarding_override"),
-            *[("ph-northshire", ph, "shared.protocol_allows")] * 5,
+            *[("ph-northshire", ph, "shared.protocol_allows")] * 6,
+            # The attendance sent under the wrong child, recalled: each recipient told, and
+            # each copy infoshare held deleted (the authority's inbox, the delivery store).
+            ("la-northshire", cpis, "recall.wrong_subject"),
+            ("ph-northshire", ph, "recall.wrong_subject"),
+            *[("la-northshire", cpis, "recall_purge.deleted")] * 2,
+            ("ph-northshire", ph, "recall_purge.deleted"),
             ("-", "-", "duplicate.identical"),  # the attendance sent twice: decided once
             # The practitioner's consent for early help, given and withdrawn.
             ("la-northshire", "-", "consent.granted"),
@@ -182,7 +246,12 @@ def test_audit_records_every_decision_with_its_reason(outcome: Outcome) -> None:
     assert shared["lawful_basis"].startswith("UK GDPR Art 6(1)(e); Art 9(2)(i)")
     assert shared["fields_pseudonymised"] == ["subject.pseudonym"]
     assert "attendance.clinical_notes" in shared["fields_withheld"]
-    assert all(len(r["trace_id"]) == 32 and r["subject_key"] for r in outcome.audit)
+    # (A store's deletion on a recall names the notice, never the child.)
+    assert all(
+        len(r["trace_id"]) == 32 and r["subject_key"]
+        for r in outcome.audit
+        if r["action"] != "recall_purge"
+    )
     text = orjson.dumps(outcome.audit).decode()
     for child in (scenario.ON_PLAN, scenario.NOT_ON_PLAN, scenario.THIRD):
         assert child.nhs_number not in text
@@ -296,21 +365,43 @@ async def test_pseudonyms_are_stable_per_recipient_and_differ_across_recipients(
         )
     assert response.status_code == 202
     topics = Topics(namespace=stack.config.namespace)
-    ph = await read_topic(
-        topics.deliver("ph-northshire"), stack.kafka, until=lambda rs: len(rs) >= 6
-    )
-    # The access-back notice, the CP-IS notification, two early-help ones, and this one.
-    la_all = await read_topic(
-        topics.deliver("la-northshire"), stack.kafka, until=lambda rs: len(rs) >= 5
-    )
-    on_plan = [r for r in ph if orjson.loads(r.value)["subject"]["year_of_birth"] == "2016"]
-    assert len(on_plan) == 2
-    assert on_plan[0].key == on_plan[1].key  # same child, same recipient: same pseudonym
-    assert orjson.loads(on_plan[0].value)["subject"]["pseudonym"] == on_plan[0].key.decode()
     nhs = scenario.ON_PLAN.nhs_number
-    attendances = [r for r in la_all if dict(r.headers)["ce_type"] == ATTENDANCE.encode()]
-    la = [r for r in attendances if orjson.loads(r.value)["subject"]["nhs_number"] == nhs]
-    assert len(la) == 2 and la[0].key == la[1].key
+
+    def attendances(records: list[ConsumerRecord]) -> list[dict[str, Any]]:
+        return [
+            orjson.loads(r.value)
+            for r in records
+            if dict(r.headers)["ce_type"] == ATTENDANCE.encode()
+        ]
+
+    # The child's three attendances: the demo's, the one it sent in error and recalled (its
+    # copy on the topic goes with the topic's retention), and this one.
+    ph = await read_topic(
+        topics.deliver("ph-northshire"),
+        stack.kafka,
+        until=lambda rs: sum(a["subject"]["year_of_birth"] == "2016" for a in attendances(rs)) >= 3,
+    )
+    la_all = await read_topic(
+        topics.deliver("la-northshire"),
+        stack.kafka,
+        until=lambda rs: sum(a["subject"]["nhs_number"] == nhs for a in attendances(rs)) >= 3,
+    )
+    on_plan = [
+        r
+        for r in ph
+        if dict(r.headers)["ce_type"] == ATTENDANCE.encode()
+        and orjson.loads(r.value)["subject"]["year_of_birth"] == "2016"
+    ]
+    assert len(on_plan) == 3
+    assert len({r.key for r in on_plan}) == 1  # same child, same recipient: same pseudonym
+    assert orjson.loads(on_plan[0].value)["subject"]["pseudonym"] == on_plan[0].key.decode()
+    la = [
+        r
+        for r in la_all
+        if dict(r.headers)["ce_type"] == ATTENDANCE.encode()
+        and orjson.loads(r.value)["subject"]["nhs_number"] == nhs
+    ]
+    assert len(la) == 3 and len({r.key for r in la}) == 1
     assert la[0].key != on_plan[0].key  # two recipients cannot link their records
 
 
@@ -402,7 +493,7 @@ def test_audit_filters(stack: Stack, outcome: Outcome) -> None:
     ig = _bearer(stack, IG)
     expected = sum(r["decision"] == "withheld" for r in outcome.audit)
     withheld = httpx.get(audit, params={"decision": "withheld", "limit": 1000}, headers=ig)
-    assert withheld.json()["total"] >= expected == 7
+    assert withheld.json()["total"] >= expected == 8
     assert {i["recipient"] for i in withheld.json()["items"]} == {"la-northshire"}
     ph = httpx.get(audit, params={"recipient": "ph-northshire"}, headers=ig).json()
     assert ph["total"] >= 5 and {i["recipient"] for i in ph["items"]} == {"ph-northshire"}
@@ -508,7 +599,8 @@ def test_an_ig_officer_reidentifies_a_token_stating_why_and_it_is_audited(
     (attended,) = [
         i
         for i in delivered["items"]
-        if i["data"]["attendance"]["arrival_time"] == "2026-11-20T21:14:00Z"
+        if i["type"] == ATTENDANCE
+        and i["data"]["attendance"]["arrival_time"] == "2026-11-20T21:14:00Z"
     ]
     token = attended["data"]["attendance"]["encounter_token"]
     url = stack.url("consent") + "/reidentify"

@@ -35,7 +35,14 @@ CONSENT_RECORDS = 2
 # and the copy sent again, suppressed.
 AMENDMENT_DECISIONS = 3
 BEFORE_AMENDMENT = 1 + 1 + 5 * 3 + 1 + SCHOOL_CONCERNS + CONSENT_RECORDS
-EXPECTED_DECISIONS = BEFORE_AMENDMENT + AMENDMENT_DECISIONS
+# The attendance sent under the wrong child (three protocols decide it: the authority and
+# public health receive it); its recall, one notice to each; and what the notices deleted:
+# the authority's copy in its inbox and both copies in the delivery store.
+RECALLED_ATTENDANCE = 3
+RECALL_NOTICES = 2
+RECALL_PURGES = 3
+BEFORE_RECALL = BEFORE_AMENDMENT + AMENDMENT_DECISIONS
+EXPECTED_DECISIONS = BEFORE_RECALL + RECALLED_ATTENDANCE + RECALL_NOTICES + RECALL_PURGES
 
 
 class ScenarioFailed(RuntimeError):
@@ -73,6 +80,7 @@ class _Driver:
         self.stack, self.http, self.timeout = stack, http, timeout
         self.encounters = 0
         self.last: tuple[dict[str, str], bytes] = ({}, b"")
+        self.submission = ""  # the last attendance's
 
     def url(self, name: str) -> str:
         return self.stack.url(name)
@@ -119,8 +127,20 @@ class _Driver:
     def send_last(self) -> None:
         """The last attendance again, byte for byte: the same encounter, so the same event."""
         headers, body = self.last
-        _expect(
+        answer = _expect(
             self.http.post(f"{self.url('health')}/fhir/Bundle", headers=headers, content=body), 202
+        )
+        self.submission = str(answer["submission"])
+
+    def recall_last(self, reason: str) -> None:
+        """The last attendance's submission recalled, as the hospital's system would."""
+        _expect(
+            self.http.post(
+                f"{self.url('health')}/submissions/{self.submission}/recall",
+                json={"reason": reason},
+                headers=self.bearer(agency_credentials("nhs-riverside-ed")),
+            ),
+            202,
         )
 
     def correct_plan(self) -> None:
@@ -216,6 +236,15 @@ def play(stack: Stack, *, say: Callable[[str], None] = print, timeout: float = 3
             "correction, marked as superseding what it holds; sent again, it reaches nobody"
         )
         run.correct_plan()
+        run.decided(BEFORE_RECALL, "the correction's decisions")
+        say(
+            "10. The hospital sends an attendance under the wrong child's record, then recalls "
+            "it: the authority and public health are told to delete it, and infoshare deletes "
+            "its own copies"
+        )
+        run.attend(scenario.ON_PLAN, "2026-11-26T10:05:00Z")
+        run.decided(BEFORE_RECALL + RECALLED_ATTENDANCE, "the misfiled attendance's decisions")
+        run.recall_last("wrong_subject")
         run.decided(EXPECTED_DECISIONS, "every decision in the audit trail")
         queue = http.get(f"{run.url('audit')}/audit/overrides", headers=run.bearer(IG_OFFICER))
         queue.raise_for_status()
