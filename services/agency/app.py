@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import logging
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
@@ -28,6 +31,7 @@ from services.agency.inbox_store import Inbox
 from services.agency.inbox_view import load_private_key
 from services.agency.metrics import AgencyMetrics
 from services.agency.openapi import document_agency_api
+from services.agency.recalls import purge_outbox
 from services.agency.runtime import AgencyRuntime, AgencyServiceSettings
 from services.agency.submission import Intake
 from services.backbone import kafka
@@ -50,6 +54,8 @@ from services.backbone.tasks import critical_task
 from services.outbox.relay import OutboxRelay, RelayTopics
 from services.outbox.store import OutboxStore
 from services.personindex.store import PersonIndex
+
+log = logging.getLogger(__name__)
 
 
 class _StateHeaders:
@@ -151,6 +157,14 @@ def _audit_sender(settings: AgencyServiceSettings, key: bytes) -> SendAudit:
     return audited
 
 
+def _purge_outbox(rt: AgencyRuntime, now: datetime) -> None:
+    """The outbox's records past the recall window (no content: it went at publication; so
+    logged, not audited: no child's data is deleted)."""
+    gone = purge_outbox(rt.intake, now)
+    if gone:
+        log.info("outbox: deleted %d records published before the recall window", gone)
+
+
 def _purging(rt: AgencyRuntime) -> asyncio.Task[None]:
     """The inbox's items held past their retention purged at start and every period after,
     each run audited on ``audit.activity`` in counts, as the agency's own principal."""
@@ -170,6 +184,7 @@ def _purging(rt: AgencyRuntime) -> asyncio.Task[None]:
             audited,
             every_s=settings.retention_purge_every_s,
             stop=rt.stop,
+            also=functools.partial(_purge_outbox, rt),
             # Replicas share the database: one purges at a time.
             lease=Lease(
                 rt.outbox.engine,

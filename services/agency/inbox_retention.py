@@ -199,11 +199,19 @@ async def keep_purging(
     stop: asyncio.Event,
     lease: Lease | None = None,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    also: Callable[[datetime], object] | None = None,
 ) -> None:
     """Purge when started and every ``every_s`` after, until ``stop``, only while holding
-    ``lease`` (replicas share the database); a failure is logged and tried again next time."""
+    ``lease`` (replicas share the database); a failure is logged and tried again next time.
+    ``also``: another of the service's purges, run first (in a thread) each time."""
+
+    async def run() -> Tally:
+        if also is not None:
+            await asyncio.to_thread(also, now())
+        return await purge_and_audit(inbox, agency, rules, send, now=now)
+
     await keep_running(
-        lambda: purge_and_audit(inbox, agency, rules, send, now=now),
+        run,
         noun=NOUN,
         one=ONE,
         every_s=every_s,

@@ -95,6 +95,12 @@ def recall(intake: Intake, ask: Recall, *, now: datetime | None = None) -> Accep
     return stored
 
 
+def purge_outbox(intake: Intake, now: datetime) -> int:
+    """Delete the outbox's records published before anything can recall them (their
+    content went at publication); how many."""
+    return intake.outbox.purge_published(now - WINDOW)
+
+
 def _chosen(rows: Sequence[OutboxRow], event_ids: Sequence[str]) -> list[OutboxRow]:
     if any(r.event_type == RECALL_REQUESTED for r in rows):
         raise InputRejected(

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, func, insert
+from sqlalchemy import Connection, Table, delete, func, insert
 from sqlalchemy import select as select_columns  # sqlmodel's takes at most four
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session, SQLModel, col, select, update
@@ -154,10 +154,11 @@ OUTBOX_TABLES = (
     LEASE_TABLE,
 )
 # What an agency service's own database role may do with its outbox (the operator owns the
-# schema): take submissions, publish and mark events, hold the relay's lease. No DELETE.
+# schema): take submissions, publish and mark events, hold the relay's lease, and delete
+# what was published longer ago than anything needs it (purge_published).
 OUTBOX_PRIVILEGES = {
-    str(SubmissionRow.__tablename__): ("SELECT", "INSERT"),
-    str(OutboxRow.__tablename__): ("SELECT", "INSERT", "UPDATE"),
+    str(SubmissionRow.__tablename__): ("SELECT", "INSERT", "DELETE"),
+    str(OutboxRow.__tablename__): ("SELECT", "INSERT", "UPDATE", "DELETE"),
     str(NativeVersionRow.__tablename__): ("SELECT", "INSERT", "UPDATE"),
     LEASE_TABLE: ("SELECT", "INSERT", "UPDATE"),
 }
@@ -377,6 +378,24 @@ class OutboxStore:
                 .where(_EVENT.c.seq.in_(seqs))
                 .values(published_at=now, record_value=b"", record_headers=[])
             )
+
+    def purge_published(self, before: datetime) -> int:
+        """Delete what was published (or refused for good) before ``before``, and the
+        submissions left with no event; how many events. Their content went at publication;
+        what stays (ids, types, times, the routing key) serves recalls and retried requests,
+        and nothing older than the recall window needs it. Versions stay: an amendment
+        needs its record's last one, whenever it comes."""
+        done = _EVENT.c.published_at < before
+        failed = _EVENT.c.failed_at < before
+        with self._write_lock, self.engine.begin() as conn:
+            gone = conn.execute(delete(_EVENT).where(done | failed)).rowcount
+            left = select_columns(_EVENT.c.submission_id).distinct()
+            conn.execute(
+                delete(_SUBMISSION).where(
+                    _SUBMISSION.c.received_at < before, _SUBMISSION.c.id.not_in(left)
+                )
+            )
+        return int(gone or 0)
 
     def mark_failed(self, seq: int, *, failure: str, now: datetime) -> None:
         """The broker refused this record for good: it is not sent again, nor kept."""

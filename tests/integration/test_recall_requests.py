@@ -13,7 +13,7 @@ import orjson
 from sqlalchemy import text
 
 from deploy.devstack.demo import scenario
-from services.agency.recalls import WINDOW
+from services.agency.recalls import WINDOW, purge_outbox
 from services.backbone.recall import RECALL_REQUESTED
 from tests.e2e.scenario_data import IDENTIFYING
 from tests.integration.agency_helpers import (
@@ -157,3 +157,46 @@ async def test_what_cannot_be_recalled_is_refused_with_nothing_stored(
             assert got.status_code == 409, got.text
             assert says in got.json()["detail"]
     assert rt.outbox.pending(rt.source_topic, 10) == []
+
+
+async def test_the_outbox_forgets_what_no_recall_can_reach_any_more(
+    keyring_path: Path, database_url: str
+) -> None:
+    """Published longer ago than the recall window: its record and (with nothing left in it)
+    its submission are deleted; what is younger, or waiting, stays; so do versions."""
+    app = routes_only(SOCIAL_CARE, keyring_path, database_url)
+    rt = runtime_of(app)
+    async with client_of(app) as api:
+        auth = bearer(token(keyring_path, SOCIAL_CARE.agency))
+        sent = [
+            await api.post(
+                PLANS,
+                json=scenario.plan_started(scenario.ON_PLAN, plan_id=f"CPP-2026-070{n}"),
+                headers=auth,
+            )
+            for n in range(3)
+        ]
+        old, recent, waiting = (s.json() for s in sent)
+        published = [p for p in rt.outbox.pending(rt.source_topic, 10)][:2]
+        now = datetime.now(UTC)
+        rt.outbox.mark_published([p.seq for p in published], now=now)
+        with rt.outbox.engine.begin() as conn:
+            conn.execute(
+                text("UPDATE outbox_event SET published_at = :t WHERE event_id = :e"),
+                {"t": now - WINDOW - timedelta(days=1), "e": old["events"][0]["id"]},
+            )
+            conn.execute(
+                text("UPDATE outbox_submission SET received_at = :t WHERE id = :s"),
+                {"t": now - WINDOW - timedelta(days=1), "s": old["submission"]},
+            )
+        assert purge_outbox(rt.intake, now) == 1
+        assert (await api.get(f"/submissions/{old['submission']}", headers=auth)).status_code == 404
+        for kept in (recent, waiting):
+            got = await api.get(f"/submissions/{kept['submission']}", headers=auth)
+            assert got.status_code == 200, got.text
+        assert [p.event_id for p in rt.outbox.pending(rt.source_topic, 10)] == [
+            waiting["events"][0]["id"]
+        ]
+        assert purge_outbox(rt.intake, now) == 0
+    first = old["events"][0]["id"]
+    assert rt.outbox.versions(SOCIAL_CARE.agency, [first])[first].version == 1
