@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from opentelemetry.sdk.trace import TracerProvider
 
+from services.backbone.identifiers import upn_problem
 from services.backbone.logs import REDACTED, JsonFormatter, configure_logging, redact
 from tests.unit.strategies import valid_nhs_numbers
 
@@ -76,10 +77,63 @@ def test_numbers_that_are_not_identifiers_stay() -> None:
     assert redact("B801200005002") == "B801200005002"  # the check letter does not hold
 
 
-@given(nhs=valid_nhs_numbers(), before=st.text(max_size=20), after=st.text(max_size=20))
-def test_every_valid_nhs_number_is_redacted(nhs: str, before: str, after: str) -> None:
-    text = f"{before} {nhs} {after}"
-    assert nhs not in redact(text)
+# What can stand right beside an identifier in a log line: anything but what would make it
+# part of a longer number or word (a digit; for a UPN, a letter or digit too).
+NEIGHBOURS = st.text(
+    alphabet=st.characters(codec="utf-8", exclude_characters="0123456789"), max_size=6
+)
+# Punctuation, symbols, separators and controls: no letter or digit.
+UPN_NEIGHBOURS = st.text(
+    alphabet=st.characters(codec="utf-8").filter(lambda c: not c.isalnum()), max_size=6
+)
+
+
+@st.composite
+def nhs_as_written(draw: st.DrawFn) -> tuple[str, str]:
+    """A valid NHS number as people and systems write it: run together, or 3-3-4 with spaces
+    or dashes; and its bare digits."""
+    nhs = draw(valid_nhs_numbers())
+    sep = draw(st.sampled_from(["", " ", "-"]))
+    return f"{nhs[:3]}{sep}{nhs[3:6]}{sep}{nhs[6:]}", nhs
+
+
+@st.composite
+def valid_upns(draw: st.DrawFn) -> str:
+    """A valid UPN: a letter, eleven digits and the check letter that holds."""
+    body = draw(st.sampled_from("ABCDEFGHJKLMNPQRTUVWXYZ")) + draw(
+        st.text(alphabet="0123456789", min_size=11, max_size=11)
+    )
+    return next(body + c for c in "ABCDEFGHJKLMNPQRTUVWXYZ" if upn_problem(body + c) is None)
+
+
+@given(
+    written=nhs_as_written(),
+    before=NEIGHBOURS,
+    after=NEIGHBOURS,
+    prefix=st.text(max_size=20),
+)
+def test_every_valid_nhs_number_is_redacted_whatever_stands_beside_it(
+    written: tuple[str, str], before: str, after: str, prefix: str
+) -> None:
+    """``nhs:9434765919``, ``(943 476 5919)``, ``"943-476-5919"``: not only when spaces
+    stand on both sides."""
+    shown, digits = written
+    out = redact(f"{prefix} {before}{shown}{after}")
+    assert shown not in out and digits not in out
+
+
+@given(upn=valid_upns(), before=UPN_NEIGHBOURS, after=UPN_NEIGHBOURS)
+def test_every_valid_upn_is_redacted_whatever_stands_beside_it(
+    upn: str, before: str, after: str
+) -> None:
+    assert upn not in redact(f"{before}{upn}{after}")
+
+
+@pytest.mark.parametrize(
+    "line", [f"nhs:{NHS}", f"({NHS})", f'"{NHS}"', f"[{NHS[:3]}-{NHS[3:6]}-{NHS[6:]}]"]
+)
+def test_the_forms_a_whitespace_only_pattern_would_miss_are_redacted(line: str) -> None:
+    assert redact(line).count(REDACTED) == 1
 
 
 def test_configure_logging_writes_json_or_redacted_text(

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from services.backbone.directory import Directory
 from services.backbone.topics import (
-    DEAD_LETTER_RETENTION_MS,
-    DEDUP_WINDOW_MS,
-    OUTAGE_SURVIVED_DAYS,
     TRANSIT_RETENTION_MS,
     Topics,
     TopicSpec,
@@ -61,7 +58,7 @@ def test_every_class_keeps_its_records_as_declared(directory: Directory) -> None
     specs = {s.name: s.configs() for s in Topics(replication=3).all_specs(directory)}
     transit = {
         "cleanup.policy": "delete",
-        "retention.ms": str(TRANSIT_RETENTION_MS),
+        "retention.ms": "3024000000",  # 35 days: a 28-day outage and a week to notice
         "min.insync.replicas": "2",
         "unclean.leader.election.enable": "false",
     }
@@ -73,10 +70,11 @@ def test_every_class_keeps_its_records_as_declared(directory: Directory) -> None
     assert specs["audit.checkpoints"]["cleanup.policy"] == "delete"
     assert specs["audit.checkpoints"]["retention.ms"] == "-1"
     assert specs["state.seen-events"]["cleanup.policy"] == "compact,delete"
-    assert specs["state.seen-events"]["retention.ms"] == str(DEDUP_WINDOW_MS)
-    assert specs["dlq.outbox"]["retention.ms"] == str(DEAD_LETTER_RETENTION_MS)
-    # Kept longer than the longest outage the docs promise to survive, and a week more.
-    assert TRANSIT_RETENTION_MS >= (OUTAGE_SURVIVED_DAYS + 7) * 24 * 3600 * 1000
+    # Literals, as the docs state them: a constant changed by mistake is caught here.
+    assert specs["state.seen-events"]["retention.ms"] == "2592000000"  # 30 days
+    assert specs["state.disclosed"]["cleanup.policy"] == "compact,delete"
+    assert specs["state.disclosed"]["retention.ms"] == "31536000000"  # 365 days: recalls
+    assert specs["dlq.outbox"]["retention.ms"] == "7776000000"  # 90 days
 
 
 def test_a_single_broker_asks_one_in_sync_replica() -> None:
