@@ -152,7 +152,22 @@ def test_two_records_swapped_are_caught_at_the_first(n: int, data: st.DataObject
         trail[i] = Stored(a.seq, b.content, b.entry_hash, b.chain_hash)
         trail[j] = Stored(b.seq, a.content, a.entry_hash, a.chain_hash)
     problem = _verify(trail, []).problem
-    assert problem is not None and problem.seq == i + 1
+    # Read in that order, the rows show a later number where record i + 1 should be (those
+    # between are missing); the contents, moved, no longer give their hashes.
+    kind = "missing" if how == "rows" else "edited"
+    assert problem is not None and (problem.seq, problem.kind) == (i + 1, kind)
+
+
+@given(trails, st.data())
+def test_a_record_repeated_is_named_out_of_order(n: int, data: st.DataObject) -> None:
+    """A record stored a second time (a restored backup's row, a replayed insert): where the
+    next number should be, an earlier one."""
+    trail = _trail(n)
+    i = data.draw(st.integers(0, n - 1))
+    trail.insert(i + 1, trail[i])
+    problem = _verify(trail, []).problem
+    assert problem is not None and (problem.seq, problem.kind) == (i + 2, "out_of_order")
+    assert problem.detail == f"expected record {i + 2}, found {i + 1}"
 
 
 @given(trails, st.data())
