@@ -223,3 +223,26 @@ async def test_an_identifier_linked_to_two_children_is_refused_not_merged(
         response = await audit.post(path, json=body, headers=tokens["ig"])
         assert response.status_code == 409 and "more than one child" in response.text
     store.engine.dispose()
+
+
+async def test_a_report_over_its_limit_is_refused_whole_never_cut_short(
+    audit: httpx.AsyncClient, tokens: dict[str, dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README's limit (100,000 decisions a report), tried at a size a test can store:
+    one decision over it is 413, naming the search to page with; at it, the whole report.
+    A refused report is no look at the child, so none is recorded."""
+    from services.audit import routes_ig
+
+    assert routes_ig.MAX_REPORT == 100_000
+    child = {"nhs_number": NHS}
+    monkeypatch.setattr(routes_ig, "MAX_REPORT", 3)  # the child has four decisions
+    over = await audit.post("/audit/disclosure-report", json=child, headers=tokens["ig"])
+    assert over.status_code == 413, over.text
+    (problem,) = over.json()["detail"]
+    assert problem["type"] == "report.too_large"
+    assert "POST /audit/decisions/search" in problem["msg"]
+    looks = await audit.get("/audit/decisions?decision=accessed", headers=tokens["ig"])
+    assert looks.json()["total"] == 0
+    monkeypatch.setattr(routes_ig, "MAX_REPORT", 4)
+    whole = await audit.post("/audit/disclosure-report", json=child, headers=tokens["ig"])
+    assert whole.status_code == 200 and whole.json()["count"] == 4
