@@ -21,7 +21,7 @@ from consent.core.state import ProtectionPlan, SubjectState, next_state
 from consent.processor import access_back
 from consent.processor.dedup import Seen, duplicate_reason, seen_key
 from consent.processor.disclosed import Decided, Disclosed, of_decisions
-from consent.processor.recall import recall, recalled_before
+from consent.processor.recall import recall
 from consent.processor.records import (
     ACTOR,
     AuditSubject,
@@ -40,7 +40,7 @@ from services.backbone.identifiers import (
 )
 from services.backbone.keyed import Key, routing_key
 from services.backbone.keyring import Keyring
-from services.backbone.recall import RECALL_REQUESTED
+from services.backbone.recall import RECALL_REQUESTED, RECALLED_BEFORE
 from services.backbone.records import ReadRecord
 from services.backbone.schemas import SchemaRegistry
 from services.backbone.topics import DISCLOSED, PROTECTION_PLANS, SEEN_EVENTS, Topics
@@ -235,17 +235,20 @@ def _handle(
         # A replay passes the memory of its own run: a copy later in the range is skipped.
         earlier = (seen or {}).get(seen_key(event))
         if earlier is not None:
-            return suppressed(rec, ctx, event, earlier, now=now, trace_id=trace_id)
+            code, reason = duplicate_reason(earlier, rec.value)
+            return suppressed(rec, ctx, event, code, reason, now=now, trace_id=trace_id)
         routing = event.key
         current = SubjectState(state.get(routing))
         if event.type == RECALL_REQUESTED:
             return _recall(rec, ctx, event, disclosed, state, now, trace_id, delivery_trace)
         remembered = disclosed.get(seen_key(event))
         if remembered is not None and remembered.recalled:
-            again = recalled_before(
-                event, rec, ctx, subject=audit_subject(ctx, event), now=now, trace_id=trace_id
+            # A copy read again after its publisher recalled it (a dead letter retried):
+            # not shared again, as a duplicate is not.
+            why = "its publisher recalled this event; it is not shared again"
+            return suppressed(
+                rec, ctx, event, RECALLED_BEFORE, why, now=now, trace_id=trace_id, word="recalled"
             )
-            return Handled([again], {}, [], suppressed=True)
         decisions = decide(
             facts,
             ctx.protocols,
@@ -396,18 +399,21 @@ def suppressed(
     rec: ReadRecord,
     ctx: Context,
     event: envelope.CloudEvent,
-    earlier: Seen,
+    code: str,
+    reason: str,
     *,
     now: datetime,
     trace_id: str | None,
+    word: str = "duplicate",
 ) -> Handled:
-    """A duplicate: no delivery, no state change, one audit record saying it was suppressed."""
-    code, reason = duplicate_reason(earlier, rec.value)
+    """A copy not decided again (a duplicate; a recalled event read again): no delivery, no
+    state change, one audit record saying why it was suppressed. ``word`` keeps its audit
+    id apart from the record's others."""
     record = AuditRecord.about(
         topic=rec.topic,
         partition=rec.partition,
         offset=rec.offset,
-        protocol="duplicate",
+        protocol=word,
         id_key=ctx.id_key,
         recorded_at=now,
         occurred_at=event.time,

@@ -31,7 +31,6 @@ from services.backbone.recall import (
     NOTICE_SOURCE,
     REASON_CODE_PREFIX,
     RECALLED,
-    RECALLED_BEFORE,
     RecallReason,
 )
 from services.backbone.records import ReadRecord
@@ -119,40 +118,6 @@ def recall(
         if change is not None:
             done.plan[routing] = change.plan
     return done
-
-
-def recalled_before(
-    event: envelope.CloudEvent,
-    rec: ReadRecord,
-    ctx: Hub,
-    *,
-    subject: AuditSubject,
-    now: datetime,
-    trace_id: str | None,
-) -> OutRecord:
-    """The audit record of an event its publisher recalled arriving again (a dead letter
-    retried, a replay): it is not shared again."""
-    record = AuditRecord.json_about(
-        topic=rec.topic,
-        partition=rec.partition,
-        offset=rec.offset,
-        protocol="recalled",
-        id_key=ctx.id_key,
-        recorded_at=now,
-        occurred_at=event.time,
-        # A copy not shared, as a duplicate is (not a recall: the recall was audited).
-        action="suppress_duplicate",
-        decision=AuditOutcome.SUPPRESSED,
-        reason_code=RECALLED_BEFORE,
-        reason="its publisher recalled this event; it is not shared again",
-        actor=ACTOR,
-        event_id=event.id,
-        event_type=event.type,
-        source_agency=event.source_agency,
-        **subject.fields(),
-        trace_id=trace_id,
-    )
-    return OutRecord(ctx.topics.audit, event.key.encode(), record)
 
 
 def notice_id(event: envelope.CloudEvent, share: Share) -> str:

@@ -22,7 +22,7 @@ from sqlmodel import Field, Session, SQLModel, col, select
 from consent.core.retention import as_utc
 from services.backbone import envelope, recall
 from services.backbone.audit_contract import AuditRecord, audit_id_for
-from services.backbone.purge_runs import SendAudit, send_unaudited
+from services.backbone.purge_runs import SendAudit, committing, send_logged
 
 # The word an inbox's recall purge adds to its audit id: the delivery service purges what
 # the same notice record withdraws for the same recipient, and keeps its own record of it.
@@ -153,23 +153,16 @@ def unaudited(inbox: Holder) -> list[AuditRecord]:
         return [purge_audit(r) for r in rows]
 
 
-def mark_audited(inbox: Holder, purge_id: str, *, now: datetime) -> None:
-    with Session(inbox.engine) as s:
-        row = s.get(InboxRecallPurgeRow, purge_id)
-        if row is not None:
-            row.audited_at = as_utc(now)
-            s.add(row)
-            s.commit()
-
-
 async def send_audits(inbox: Holder, send: SendAudit, *, now: Callable[[], datetime]) -> int:
     """Send every recall purge's audit record of ``inbox`` not yet sent, marking each once
     the broker took it; how many were sent."""
-
-    def mark(purge_id: str) -> None:
-        mark_audited(inbox, purge_id, now=now())
-
-    return await send_unaudited(functools.partial(unaudited, inbox), mark, send)
+    return await send_logged(
+        functools.partial(unaudited, inbox),
+        functools.partial(committing, inbox.engine),
+        InboxRecallPurgeRow,
+        send,
+        now=lambda: as_utc(now()),
+    )
 
 
 def _fitting(value: Any, length: int) -> str | None:

@@ -34,7 +34,13 @@ from services.agency.inbox_recall import actor_of
 from services.agency.inbox_store import Inbox, InboxItemRow, InboxPurgeRow
 from services.backbone.audit_contract import AuditRecord
 from services.backbone.lease import Lease
-from services.backbone.purge_runs import SendAudit, between_sends, keep_running, send_unaudited
+from services.backbone.purge_runs import (
+    SendAudit,
+    between_sends,
+    committing,
+    keep_running,
+    send_logged,
+)
 
 NOUN, ONE = "received items", "received item"
 LEASE_TTL = timedelta(hours=1)  # long enough for a run over a large backlog
@@ -151,25 +157,18 @@ def unaudited(inbox: Inbox, agency: str) -> list[AuditRecord]:
         return [run_audit(r, noun=NOUN, one=ONE, recipient=agency) for r in runs]
 
 
-def mark_audited(inbox: Inbox, run_id: str, *, now: datetime) -> None:
-    with Session(inbox.engine) as s:
-        run = s.get(InboxPurgeRow, run_id)
-        if run is not None:
-            run.audited_at = as_utc(now)
-            s.add(run)
-            s.commit()
-
-
 async def send_audits(
     inbox: Inbox, send: SendAudit, *, agency: str, now: Callable[[], datetime]
 ) -> int:
     """Send every run's audit record of ``agency``'s inbox not yet sent, marking each once
     the broker took it; how many were sent."""
-
-    def mark(run_id: str) -> None:
-        mark_audited(inbox, run_id, now=now())
-
-    return await send_unaudited(functools.partial(unaudited, inbox, agency), mark, send)
+    return await send_logged(
+        functools.partial(unaudited, inbox, agency),
+        functools.partial(committing, inbox.engine),
+        InboxPurgeRow,
+        send,
+        now=lambda: as_utc(now()),
+    )
 
 
 async def purge_and_audit(

@@ -9,11 +9,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Protocol, TypeVar
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import Any, Protocol, TypeVar
 
 from aiokafka.errors import KafkaError
+from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session
 
 from services.backbone.audit_contract import AuditRecord
 from services.backbone.errors import ConfigurationError
@@ -48,6 +52,45 @@ async def send_unaudited(
         await asyncio.to_thread(mark_audited, record.audit_id)
         sent += 1
     return sent
+
+
+Write = Callable[[], AbstractContextManager[Session]]
+"""Opens a transaction on a store's database, committed when the block ends."""
+
+
+@contextlib.contextmanager
+def committing(engine: Engine) -> Iterator[Session]:
+    """A :data:`Write` for a store that has none of its own."""
+    with Session(engine) as session:
+        yield session
+        session.commit()
+
+
+def mark_audited(write: Write, log_table: type[Any], row_id: str, at: datetime) -> None:
+    """Mark the log row ``row_id`` of ``log_table`` (a purge run's, a recall purge's) as
+    audited ``at``: its record went out."""
+    with write() as session:
+        row = session.get(log_table, row_id)
+        if row is not None:
+            row.audited_at = at
+            session.add(row)
+
+
+async def send_logged(
+    unaudited: Callable[[], list[AuditRecord]],
+    write: Write,
+    log_table: type[Any],
+    send: SendAudit,
+    *,
+    now: Callable[[], datetime],
+) -> int:
+    """:func:`send_unaudited` for a store's log table: each row marked audited (at ``now()``,
+    in UTC) once the broker took its record."""
+
+    def mark(row_id: str) -> None:
+        mark_audited(write, log_table, row_id, now())
+
+    return await send_unaudited(unaudited, mark, send)
 
 
 async def between_sends(purge: Callable[[], C], send_unaudited: Callable[[], Awaitable[int]]) -> C:

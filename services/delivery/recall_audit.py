@@ -16,7 +16,7 @@ from aiokafka.errors import KafkaError
 from sqlmodel import col, select
 
 from services.backbone.audit_contract import AuditRecord
-from services.backbone.purge_runs import SendAudit, send_unaudited
+from services.backbone.purge_runs import SendAudit, send_logged
 from services.delivery.recalls import purge_audit
 from services.delivery.store import DeliveryStore, db_time
 from services.delivery.tables import RecallPurgeRow
@@ -41,22 +41,16 @@ def unaudited(store: DeliveryStore) -> list[AuditRecord]:
     return [purge_audit(r) for r in rows]
 
 
-def mark_audited(store: DeliveryStore, audit_id: str, *, now: datetime) -> None:
-    with store.write() as s:
-        row = s.get(RecallPurgeRow, audit_id)
-        if row is not None:
-            row.audited_at = db_time(now)
-            s.add(row)
-
-
 async def send_audits(store: DeliveryStore, send: SendAudit, *, now: Callable[[], datetime]) -> int:
     """Send every purge's audit record not yet sent, marking each once the broker took it;
     how many were sent."""
-
-    def mark(audit_id: str) -> None:
-        mark_audited(store, audit_id, now=now())
-
-    return await send_unaudited(functools.partial(unaudited, store), mark, send)
+    return await send_logged(
+        functools.partial(unaudited, store),
+        store.write,
+        RecallPurgeRow,
+        send,
+        now=lambda: db_time(now()),
+    )
 
 
 class Owed:

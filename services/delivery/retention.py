@@ -31,7 +31,7 @@ from consent.core.retention import (
 from consent.policy.load import ProtocolError
 from services.backbone.audit_contract import AuditRecord
 from services.backbone.lease import Lease
-from services.backbone.purge_runs import SendAudit, between_sends, keep_running, send_unaudited
+from services.backbone.purge_runs import SendAudit, between_sends, keep_running, send_logged
 from services.delivery.deadletter import ACTOR
 from services.delivery.store import DeliveryStore, db_time
 from services.delivery.tables import (
@@ -144,22 +144,16 @@ def unaudited(store: DeliveryStore) -> list[AuditRecord]:
     return [run_audit(r, noun=NOUN, one=ONE) for r in runs]
 
 
-def mark_audited(store: DeliveryStore, run_id: str, *, now: datetime) -> None:
-    with store.write() as s:
-        run = s.get(RetentionPurgeRow, run_id)
-        if run is not None:
-            run.audited_at = db_time(now)
-            s.add(run)
-
-
 async def send_audits(store: DeliveryStore, send: SendAudit, *, now: Callable[[], datetime]) -> int:
     """Send every run's audit record not yet sent, marking each once the broker took it;
     how many were sent."""
-
-    def mark(run_id: str) -> None:
-        mark_audited(store, run_id, now=now())
-
-    return await send_unaudited(functools.partial(unaudited, store), mark, send)
+    return await send_logged(
+        functools.partial(unaudited, store),
+        store.write,
+        RetentionPurgeRow,
+        send,
+        now=lambda: db_time(now()),
+    )
 
 
 async def purge_and_audit(
