@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +33,10 @@ KINDS = ("kafka", "zipkin", "jaeger", "postgres")
 ON_DEMAND = frozenset({"zipkin", "jaeger", "postgres"})
 
 
-def start_kafka(state_dir: Path) -> BrokerNode:
+def start_kafka(state_dir: Path, settings: Mapping[str, str] | None = None) -> BrokerNode:
     """A secured broker, as the stack runs by default: tests connect as its administrator
-    (kafka_access), and a test's own stack gives each of its components its own principal."""
+    (kafka_access), and a test's own stack gives each of its components its own principal.
+    ``settings``: broker properties over the template's."""
     port = free_listen_port(3)
     node = BrokerNode(
         state_dir=state_dir,
@@ -43,6 +44,7 @@ def start_kafka(state_dir: Path) -> BrokerNode:
         port=port,
         controller_port=port + 1,
         tls_port=port + 2,
+        settings=settings,
     )
     node.start()
     return node

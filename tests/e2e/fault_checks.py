@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from collections.abc import Set as AbstractSet
 from itertools import islice
 from typing import Any
 
@@ -31,6 +32,31 @@ from tests.e2e.fault_harness import ProcessorProcess
 from tests.integration.kafka_helpers import read_all
 from tests.unit.factories import ATTENDANCE, ED, LA, PH, PLAN_STARTED
 
+# What the shipped protocols decide for each input of the workload, read off the protocols
+# by hand rather than asked of the core under test (tests/unit/test_fault_expectations.py
+# holds the core to it): the reason code of each audit record an input gives.
+AUDITS_PER_INPUT: dict[tuple[str, bool], tuple[str, ...]] = {
+    # cpis-protection-plan-flag shares the flag with the ED; the authority asked to be told
+    # who received its plan (access back).
+    (PLAN_STARTED, True): ("shared.access_back", "shared.protocol_allows"),
+    # An attendance of a child on a plan: cpis-attendance-notification shares it with the
+    # authority; early-help-attendance withholds it (it shares only for a child not on a
+    # plan); public-health-attendance-analytics shares it pseudonymised.
+    (ATTENDANCE, True): (
+        "shared.protocol_allows",
+        "shared.protocol_allows",
+        "withheld.condition_not_met",
+    ),
+    # Not on a plan: cpis-attendance-notification withholds (no plan); early help withholds
+    # (no consent recorded); public health as before.
+    (ATTENDANCE, False): (
+        "shared.protocol_allows",
+        "withheld.condition_not_met",
+        "withheld.no_consent",
+    ),
+}
+COPY = ("duplicate.identical",)  # an event published again: suppressed, audited once
+
 
 def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
@@ -41,8 +67,6 @@ async def verify(
     access: KafkaAccess,
     topics: Topics,
     keyring: Keyring,
-    directory: Directory,
-    schemas: SchemaRegistry,
     plans: int,
     attendances: int,
     audits: list[AuditSummary],
@@ -53,43 +77,46 @@ async def verify(
     # The authority holding the plan: every attendance of a child on a plan, in order; and,
     # as it asked for access back, one notice per plan that the ED received it.
     to_la = await read_all(topics.deliver(LA), access, _la_delivery)
-    la = [(key, who, arrival) for kind, key, who, arrival in to_la if kind == ATTENDANCE]
-    _assert_exact(la, {(n, t) for n in on_plan for t in arrivals}, "la-northshire")
+    la = [(part, key, who, t) for kind, part, key, who, t in to_la if kind == ATTENDANCE]
+    assert_exact(la, {(n, t) for n in on_plan for t in arrivals}, "la-northshire")
     plans_in = await read_all(topics.source(LA), access, _input_summary)
     told = _assert_told_once(to_la, {event_id for _, (_, _, event_id) in plans_in})
     # Public health: every attendance, pseudonymised, in order per pseudonym.
     ph_key = keyring.pseudonym[PH]
     by_pseudonym = {pseudonym(ph_key, PH, c.subject_id): c for c in workload.children}
     ph = await read_all(topics.deliver(PH), access, _payload("subject", "pseudonym"))
-    assert {p for _, p, _ in ph} <= set(by_pseudonym), "a pseudonym no child has"
+    assert {p for _, _, p, _ in ph} <= set(by_pseudonym), "a pseudonym no child has"
     all_children = {c.nhs_number for c in workload.children}
-    _assert_exact(
-        [(k, by_pseudonym[p].nhs_number, t) for k, p, t in ph],
+    assert_exact(
+        [(part, k, by_pseudonym[p].nhs_number, t) for part, k, p, t in ph],
         {(n, t) for n in all_children for t in arrivals},
         "ph-northshire",
     )
     # The emergency department: one flag per plan.
     ed = await read_all(topics.deliver(ED), access, _payload("subject", "nhs_number"))
-    _assert_exact(ed, {(n, None) for n in on_plan}, "nhs-riverside-ed", ordered=False)
+    assert_exact(ed, {(n, None) for n in on_plan}, "nhs-riverside-ed", ordered=False)
 
-    # One audit record per decision, one per suppressed copy, none dead-lettered.
+    # One audit record per decision, one per suppressed copy, none dead-lettered: each
+    # input's reason codes exactly those the protocols give (AUDITS_PER_INPUT, by hand).
     ids = Counter(a[0] for a in audits)
     assert len(ids) == len(audits), f"{len(audits) - len(ids)} duplicate audit records"
     outcomes = Counter(a[2] for a in audits)
     assert outcomes.keys() <= {"shared", "withheld", "suppressed"}, outcomes
-    per_input = Counter(a[1] for a in audits)
-    expected = _audits_per_input(workload, topics, keyring, directory, schemas)
+    per_input: dict[tuple[str, int, int], Counter[str]] = {}
+    for _, where, _, code in audits:
+        per_input.setdefault(where, Counter())[code] += 1
     for topic in (topics.source(LA), topics.source(ED_SOURCE)):
         inputs = await read_all(topic, access, _input_summary)
         first: set[str] = set()
         for where, (event_type, nhs, event_id) in inputs:
-            want = 1 if event_id in first else expected[(event_type, nhs in on_plan)]
+            codes = COPY if event_id in first else AUDITS_PER_INPUT[(event_type, nhs in on_plan)]
             first.add(event_id)
-            assert per_input[where] == want, f"{where}: {per_input[where]} audits, want {want}"
-    assert sum(per_input.values()) == len(audits)
+            got = per_input.pop(where, Counter())
+            assert got == Counter(codes), f"{where}: audited {dict(got)}, want {codes}"
+    assert not per_input, f"{len(per_input)} audited inputs that are in no source topic"
     assert len(audits) - outcomes["suppressed"] == sum(
-        expected[(ATTENDANCE, c.on_plan)] * workload.per_child
-        + (expected[(PLAN_STARTED, True)] if c.on_plan else 0)
+        len(AUDITS_PER_INPUT[(ATTENDANCE, c.on_plan)]) * workload.per_child
+        + (len(AUDITS_PER_INPUT[(PLAN_STARTED, True)]) if c.on_plan else 0)
         for c in workload.children
     )
     log(
@@ -98,39 +125,43 @@ async def verify(
     )
 
 
-def _payload(*path: str) -> Callable[[ConsumerRecord], tuple[bytes | None, str, str | None]]:
-    def keep(rec: ConsumerRecord) -> tuple[bytes | None, str, str | None]:
+Delivery = tuple[int, bytes | None, str, str | None]  # partition, key, who, arrival
+
+
+def _payload(*path: str) -> Callable[[ConsumerRecord], Delivery]:
+    def keep(rec: ConsumerRecord) -> Delivery:
         data = orjson.loads(rec.value)
         who = data
         for step in path:
             who = who[step]
         arrival = (data.get("attendance") or {}).get("arrival_time")
-        return rec.key, str(who), arrival
+        return rec.partition, rec.key, str(who), arrival
 
     return keep
 
 
-def _la_delivery(rec: ConsumerRecord) -> tuple[str, bytes | None, str, str | None]:
-    """(type, key, who, arrival) of a delivery to the authority: ``who`` is the NHS number
-    of an attendance notification, the reported event id of an access-back notice."""
+def _la_delivery(rec: ConsumerRecord) -> tuple[str, int, bytes | None, str, str | None]:
+    """(type, partition, key, who, arrival) of a delivery to the authority: ``who`` is the
+    NHS number of an attendance notification, the reported event id of an access-back
+    notice."""
     if dict(rec.headers)["ce_type"] == ACCESS_BACK.encode():
-        return ACCESS_BACK, rec.key, str(orjson.loads(rec.value)["event_id"]), None
-    key, who, arrival = _payload("subject", "nhs_number")(rec)
-    return ATTENDANCE, key, who, arrival
+        event_id = str(orjson.loads(rec.value)["event_id"])
+        return ACCESS_BACK, rec.partition, rec.key, event_id, None
+    return (ATTENDANCE, *_payload("subject", "nhs_number")(rec))
 
 
 def _assert_told_once(
-    to_la: list[tuple[str, bytes | None, str, str | None]], plan_ids: set[str]
+    to_la: list[tuple[str, int, bytes | None, str, str | None]], plan_ids: set[str]
 ) -> int:
     """One access-back notice per plan, none twice, each on the key of that child's
     attendance notifications and ahead of them (plans were all decided before the first
     attendance was published). ``to_la`` is in partition order. The number of notices."""
-    told = [(key, event_id) for kind, key, event_id, _ in to_la if kind == ACCESS_BACK]
+    told = [(key, event_id) for kind, _, key, event_id, _ in to_la if kind == ACCESS_BACK]
     ids = Counter(event_id for _, event_id in told)
     assert sum(n - 1 for n in ids.values()) == 0, "an authority told twice of one plan"
     assert ids.keys() == plan_ids, "a plan the authority was not told of, or a stray notice"
     attended: set[bytes | None] = set()
-    for kind, key, _, _ in to_la:
+    for kind, _, key, _, _ in to_la:
         if kind == ACCESS_BACK:
             assert key is not None and key not in attended, "a notice behind its attendances"
         else:
@@ -139,15 +170,16 @@ def _assert_told_once(
     return len(told)
 
 
-def _assert_exact(
-    got: list[tuple[Any, ...]],
-    expected: set[tuple[str, str | None]],
+def assert_exact(
+    got: Sequence[Delivery],
+    expected: AbstractSet[tuple[str, str | None]],
     recipient: str,
     *,
     ordered: bool = True,
 ) -> None:
-    pairs = [(row[-2], row[-1]) for row in got]
-    counts = Counter(pairs)
+    """``got`` (in partition order) is exactly ``expected`` (who, arrival); with ``ordered``,
+    each child's deliveries share one key and one partition, and arrive in order."""
+    counts = Counter((who, arrival) for _, _, who, arrival in got)
     duplicates = sum(n - 1 for n in counts.values())
     missing = len(expected - counts.keys())
     unexpected = len(counts.keys() - expected)
@@ -156,12 +188,18 @@ def _assert_exact(
     )
     if not ordered:
         return
-    last: dict[object, str] = {}
+    by_child: dict[str, list[Delivery]] = {}
     for row in got:
-        key, arrival = row[0], row[-1]
-        assert key is not None and arrival is not None
-        assert last.get(key, "") < arrival, f"{recipient}: a child's attendances out of order"
-        last[key] = arrival
+        by_child.setdefault(row[2], []).append(row)
+    for rows in by_child.values():
+        assert len({(part, key) for part, key, _, _ in rows}) == 1, (
+            f"{recipient}: one child's deliveries under more than one key or partition"
+        )
+        arrivals = [arrival or "" for _, _, _, arrival in rows]
+        assert "" not in arrivals and arrivals == sorted(arrivals), (
+            f"{recipient}: a child's attendances out of order"
+        )
+        assert len(set(arrivals)) == len(arrivals)
 
 
 AuditSummary = tuple[str, tuple[str, int, int], str, str]  # id, input, decision, reason code
@@ -187,18 +225,23 @@ def verify_copies(audits: list[AuditSummary], copies: int) -> None:
     assert set(suppressed) == {"duplicate.identical"}
 
 
-def _audits_per_input(
+def audits_per_input_from_core(
     workload: Workload,
     topics: Topics,
     keyring: Keyring,
     directory: Directory,
     schemas: SchemaRegistry,
-) -> dict[tuple[str, bool], int]:
-    """How many audit records the shipped protocols and directory give per event kind, from
-    the pure core: a decision each, and a plan start's access-back notice to the authority."""
+) -> dict[tuple[str, bool], tuple[str, ...]]:
+    """The reason codes of the audit records the pure core gives per event kind under the
+    shipped protocols and directory (sorted), to hold beside AUDITS_PER_INPUT."""
 
-    def audited(handled: Handled) -> int:
-        return sum(r.topic == topics.audit for r in handled.records)
+    def audited(handled: Handled) -> tuple[str, ...]:
+        codes = (
+            orjson.loads(r.value or b"")["reason_code"]
+            for r in handled.records
+            if r.topic == topics.audit
+        )
+        return tuple(sorted(codes))
 
     ctx = Context.from_keyring(
         topics=topics,
@@ -210,7 +253,7 @@ def _audits_per_input(
     routing = keyring.require_routing()
     first_round = list(islice(workload.attendance_events(), len(workload.children)))
     plans = {c.nhs_number: d for c, _, d in workload.plan_events()}
-    counts: dict[tuple[str, bool], int] = {}
+    counts: dict[tuple[str, bool], tuple[str, ...]] = {}
     for on_plan in (True, False):
         child, _, attendance = next(e for e in first_round if e[0].on_plan is on_plan)
         state: dict[str, ProtectionPlan | None] = {}

@@ -107,5 +107,5 @@ async def test_the_pipeline_survives_losing_one_broker_then_another(
     assert status == 0, f"the processor exited with {status}"
 
     audits = await read_all(topics.audit, admin, audit_summary)
-    await verify(workload, admin, topics, keyring, directory, schemas, plans, attendances, audits)
+    await verify(workload, admin, topics, keyring, plans, attendances, audits)
     assert_logs_hold_no_identifiers([processor], workload)

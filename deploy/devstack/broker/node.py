@@ -16,7 +16,7 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from string import Template
@@ -145,12 +145,14 @@ class BrokerNode:
         voters: tuple[tuple[int, int], ...] | None = None,
         cluster_id: str | None = None,
         secrets_dir: Path | None = None,
+        settings: Mapping[str, str] | None = None,
     ) -> None:
         """``secured`` (the default): SASL_SSL for clients on ``port``, mutual TLS on
         ``tls_port`` (default ``port + 2``), TLS for the controller, ACLs enforced; else
         PLAINTEXT, for debugging. ``voters`` (node id, controller port) makes this node one
         of a static quorum (a cluster, which also gives ``cluster_id`` and ``secrets_dir``);
-        None: a standalone node."""
+        None: a standalone node. ``settings``: broker properties added to (and overriding)
+        the template's, as a test that must make the broker act sooner sets them."""
         self.state_dir = state_dir
         self.cache_dir = cache_dir
         self.port = port
@@ -161,6 +163,7 @@ class BrokerNode:
         self.voters = voters
         self.cluster_id = cluster_id
         self.secrets = BrokerSecrets(secrets_dir or state_dir)
+        self.settings = dict(settings or {})
         self.version = pinned_version()
 
     @property
@@ -238,6 +241,7 @@ class BrokerNode:
                 min_isr=min(2, replication),
                 data_dir=self.state_dir / "data",
             )
+            + "".join(f"{name}={value}\n" for name, value in self.settings.items())
         )
         return config
 
