@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import json
 import time
@@ -20,6 +21,7 @@ import pytest
 
 from deploy.devstack.broker import BrokerNode
 from deploy.devstack.demo import scenario
+from deploy.devstack.ports import free_port
 from deploy.devstack.postgres import PostgresNode
 from services.agency.runtime import AgencyRuntime
 from services.backbone import envelope, kafka
@@ -52,7 +54,10 @@ async def running_service(
     tmp_path: Path,
     directory: Directory,
     database_url: str | None = None,
+    topics_access: KafkaAccess | None = None,
 ) -> AsyncIterator[tuple[httpx.AsyncClient, AgencyRuntime]]:
+    """The social care service; its topics made through ``topics_access`` (default:
+    ``access``, which the service itself uses)."""
     settings = settings_for(
         SOCIALCARE,
         keyring_path=keyring_path,
@@ -60,7 +65,7 @@ async def running_service(
         **access.settings(),
         topic_namespace=namespace,
     )
-    await kafka.ensure_topics(access, settings.topics().all_specs(directory))
+    await kafka.ensure_topics(topics_access or access, settings.topics().all_specs(directory))
     app = SOCIALCARE.factory(settings)
     async with app.router.lifespan_context(app), client_of(app) as api:
         yield api, runtime_of(app)
@@ -171,6 +176,44 @@ async def test_kafka_down_requests_are_accepted_and_published_once_when_it_retur
     assert published == ids  # in the order they were accepted
     ends = await end_offsets(rt.source_topic, own_broker.admin_access())
     assert sum(ends.values()) == len(ids)  # and none twice: nothing after them either
+
+
+async def test_what_was_accepted_before_a_restart_is_published_once_after_it(
+    kafka_access: KafkaAccess,
+    namespace: str,
+    keyring_path: Path,
+    tmp_path: Path,
+    directory: Directory,
+) -> None:
+    """The service stops with records still in its outbox (here its broker was never
+    reachable); the next start, on the same database, publishes every one of them once,
+    in the order they were accepted, before what it accepts itself."""
+    nowhere = dataclasses.replace(kafka_access, bootstrap=f"127.0.0.1:{free_port()}")
+    service = functools.partial(
+        running_service,
+        namespace=namespace,
+        keyring_path=keyring_path,
+        tmp_path=tmp_path,
+        directory=directory,
+        topics_access=kafka_access,
+    )
+    async with service(access=nowhere) as (api, rt):
+        before = await send(api, keyring_path, 0, 12)
+        assert rt.outbox.backlog(rt.source_topic).pending == 12
+    # Stopped; started again on the same outbox, with a broker it can reach.
+    async with service(access=kafka_access) as (api, rt):
+        after = await send(api, keyring_path, 12, 3)
+        await until(
+            "the outbox is drained", lambda: rt.outbox.backlog(rt.source_topic).pending == 0
+        )
+        ids = before + after
+        records = await read_topic(
+            rt.source_topic, kafka_access, until=lambda r: len(r) >= len(ids)
+        )
+    published = [envelope.decode(r.key, r.value, list(r.headers)).id for r in records]
+    assert published == ids  # none lost, none twice, in the order accepted
+    ends = await end_offsets(rt.source_topic, kafka_access)
+    assert sum(ends.values()) == len(ids)
 
 
 async def test_a_record_the_broker_refuses_for_good_is_dead_lettered_not_retried(
