@@ -12,8 +12,9 @@ class NoFreePort(RuntimeError):
 
 
 def free_port() -> int:
-    """A port the OS says is free on loopback now (in the ephemeral range: only for things
-    that bind it at once; a server started later should have ``free_listen_port``)."""
+    """A port the OS says is free on loopback now, in the ephemeral range: only for an address
+    where nothing is meant to listen. A server should have ``listen_socket`` (or, for one
+    that binds the port itself, ``free_listen_port``)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -38,3 +39,19 @@ def free_listen_port(span: int = 1, *, attempts: int = 50) -> int:
                 continue
         return first
     raise NoFreePort(f"no {span} consecutive free ports in {LISTEN_PORTS} after {attempts} tries")
+
+
+def listen_socket(*, attempts: int = 50) -> socket.socket:
+    """A loopback TCP socket bound, not yet listening, to a free port below the ephemeral
+    range: the port is held from now on, so nothing can take it before the server this
+    process starts listens on it (hand the socket over, as uvicorn's ``sockets=``); until
+    then a connection to it is refused, as to a server that is down."""
+    for _ in range(attempts):
+        sock = socket.socket()
+        try:
+            sock.bind(("127.0.0.1", LISTEN_PORTS.start + secrets.randbelow(len(LISTEN_PORTS))))
+        except OSError:
+            sock.close()
+            continue
+        return sock
+    raise NoFreePort(f"no free port in {LISTEN_PORTS} after {attempts} tries")

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import re
@@ -19,12 +20,14 @@ import pytest
 
 from deploy.devstack.broker.node import port_open
 from deploy.devstack.paths import default_cache_dir
-from deploy.devstack.ports import free_listen_port, free_port
+from deploy.devstack.ports import free_listen_port
 from deploy.devstack.postgres import PostgresNode
 from services.backbone.kafka_access import KafkaAccess
+from tests.e2e.leftovers import alive, cmdline, descendants
 
 pytestmark = pytest.mark.e2e
 INFOSHARE = [sys.executable, "-m", "deploy.cli.main"]
+LEFTOVERS = [sys.executable, "-m", "tests.e2e.leftovers"]
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -72,28 +75,47 @@ class Lines:
         return "".join(self.seen)
 
 
-def _processes_mentioning(text: str) -> list[int]:
-    """Live processes whose command line or environment mentions ``text``."""
-    pids = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit() or int(proc.name) == os.getpid():
-            continue
-        try:
-            if "Z" in (proc / "stat").read_text().rsplit(")", 1)[-1].split()[:1]:
-                continue
-            if any(text.encode() in (proc / f).read_bytes() for f in ("cmdline", "environ")):
-                pids.append(int(proc.name))
-        except OSError:
-            continue
-    return pids
+def _left_behind(report: Path) -> list[str]:
+    """The command lines of the processes a command run under LEFTOVERS left running: only
+    processes it started, whatever else runs on the machine (tests/e2e/leftovers.py)."""
+    return [entry["cmdline"] for entry in json.loads(report.read_text(encoding="utf-8"))]
+
+
+def _mine(pid: int, name: str) -> list[int]:
+    """The live processes ``pid`` started (directly or not) whose command line says ``name``."""
+    return [p for p in descendants(pid) if name in cmdline(p)]
+
+
+def test_leftovers_are_what_the_command_left_running_and_nothing_else(tmp_path: Path) -> None:
+    # Another worker's process, naming this test's directory: not the command's.
+    bystander = subprocess.Popen(
+        ["sleep", "299"], env={**os.environ, "TMPDIR": str(tmp_path)}, cwd=tmp_path
+    )
+    report = tmp_path / "left.json"
+    try:
+        # The command leaves a process behind in a session of its own, naming nothing of ours.
+        daemon = (
+            "import subprocess; "
+            "subprocess.Popen(['sleep', '300'], start_new_session=True, env={}, cwd='/')"
+        )
+        done = subprocess.run(
+            [*LEFTOVERS, str(report), sys.executable, "-c", daemon], timeout=60, check=False
+        )
+        assert done.returncode == 0
+        assert _left_behind(report) == ["sleep 300"]
+        (left,) = json.loads(report.read_text(encoding="utf-8"))
+        assert not alive(left["pid"])  # killed, so that a failing test leaves nothing either
+        assert bystander.poll() is None
+    finally:
+        bystander.kill()
+        bystander.wait()
 
 
 @pytest.mark.kafka
 def test_demo_plays_the_scenario_and_stops_everything_it_started(tmp_path: Path) -> None:
-    # The demo's state directory under this test's own: another demo on the machine (a
-    # parallel test worker, a developer's) is never mistaken for this one's leftovers.
+    report = tmp_path / "left.json"
     result = subprocess.run(
-        [*INFOSHARE, "demo"],
+        [*LEFTOVERS, str(report), *INFOSHARE, "demo"],
         capture_output=True,
         text=True,
         timeout=240,
@@ -119,28 +141,28 @@ def test_demo_plays_the_scenario_and_stops_everything_it_started(tmp_path: Path)
     assert seen is not None and int(seen.group(1)) > 0, out[-2000:]
     assert re.search(r"console  http://127\.0\.0\.1:\d+/console", out)
     assert re.search(r"login    sam\.okafor / \S{12,}", out)
-    assert _processes_mentioning(f"{tmp_path}/infoshare-demo-") == []  # Zipkin, Prometheus too
+    assert _left_behind(report) == []  # Zipkin, Prometheus, PostgreSQL's server too
 
 
 @pytest.mark.kafka
 def test_demo_interrupted_stops_everything_it_started(tmp_path: Path) -> None:
+    report = tmp_path / "left.json"
     proc = subprocess.Popen(
-        [*INFOSHARE, "demo"],
+        [*LEFTOVERS, str(report), *INFOSHARE, "demo"],  # SIGINT is passed on to the demo
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
         env=_env(TMPDIR=str(tmp_path)),
     )
-    mine = f"{tmp_path}/infoshare-demo-"
     lines = Lines(proc)
     # Every component runs and the scenario plays. Alone this takes ~25 s; beside the
     # 100k-event fault run on two cores, Zipkin's JVM alone can take a minute to start.
     lines.wait_for("1. Social care", timeout=240)
-    assert _processes_mentioning(mine)
+    assert _mine(proc.pid, "services.ops.run")
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=90) == 1
     assert "interrupted" in lines.rest()
-    assert _processes_mentioning(mine) == []
+    assert _left_behind(report) == []
 
 
 @pytest.mark.kafka
@@ -172,11 +194,7 @@ def test_up_serves_until_interrupted(kafka_access: KafkaAccess, tmp_path: Path) 
         assert f"http://127.0.0.1:{base + 2}/docs" in "".join(lines.seen)
         assert httpx.get(f"http://127.0.0.1:{base + 20}/healthz").status_code == 200
         # A component that dies is started again.
-        (processor,) = [
-            pid
-            for pid in _processes_mentioning(str(tmp_path))
-            if b"processor" in Path(f"/proc/{pid}/cmdline").read_bytes()
-        ]
+        (processor,) = _mine(proc.pid, "services.ops.run processor")
         os.kill(processor, signal.SIGKILL)
         assert "processor (exit status -9)" in lines.wait_for("restarted it")
     finally:
@@ -254,9 +272,9 @@ def test_missing_java_says_what_to_install(tmp_path: Path) -> None:
             "--state-dir",
             str(tmp_path),
             "--port",
-            str(free_port()),
+            str(port := free_listen_port(2)),
             "--controller-port",
-            str(free_port()),
+            str(port + 1),
         ],
         capture_output=True,
         text=True,

@@ -6,7 +6,7 @@ local port, and waiting on conditions."""
 from __future__ import annotations
 
 import asyncio
-import os
+import socket
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,11 +19,10 @@ import httpx
 import orjson
 import uvicorn
 from fastapi import FastAPI, Request, Response
-from sqlalchemy import create_engine, make_url, text
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from deploy.devstack.ports import free_port
+from deploy.devstack.ports import listen_socket
 from services.backbone import envelope, kafka
 from services.backbone.kafka_access import KafkaAccess
 from services.delivery.app import create_app
@@ -37,18 +36,9 @@ LA, ED, PH = "la-northshire", "nhs-riverside-ed", "ph-northshire"
 
 
 def database_url(tmp_path: Path) -> str:
-    """A fresh, empty database: a SQLite file, or, when INFOSHARE_TEST_POSTGRES_URL names a
-    PostgreSQL server (and its driver is installed), a new database on it, so the same
-    tests show the store works unchanged on both."""
-    server = os.environ.get("INFOSHARE_TEST_POSTGRES_URL")
-    if not server:
-        return f"sqlite:///{tmp_path / 'delivery.db'}"
-    name = f"delivery_{uuid.uuid4().hex[:12]}"
-    engine = create_engine(server, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    engine.dispose()
-    return make_url(server).set(database=name).render_as_string(hide_password=False)
+    """A fresh SQLite file for the service's store. The store's own tests take the
+    ``database_url`` fixture instead, and so run on PostgreSQL as well."""
+    return f"sqlite:///{tmp_path / 'delivery.db'}"
 
 
 def fast_settings(
@@ -147,17 +137,27 @@ class Receiver:
     """A webhook endpoint on a real local port: it verifies signatures as a recipient would
     (the Standard Webhooks library), drops repeats by Idempotency-Key, and can answer 503
     for a stretch, fail after accepting (so the sender retries what it already has), answer
-    410, or be stopped altogether."""
+    410, or be stopped for good.
+
+    Its port, below the ephemeral range, is held from the moment the receiver is made: bound
+    but not listening until ``start``, so a sender is refused as by an endpoint that is down,
+    and nothing else on the machine (another test worker's server, a client's outgoing
+    connection) can take the port meanwhile; the server is handed that very socket."""
 
     secret: str = ""
-    port: int = field(default_factory=free_port)
     answer: int = 200
     fail_after_accept: set[int] = field(default_factory=set)  # event numbers
     requests: list[Received] = field(default_factory=list)
     kept: dict[str, dict[str, Any]] = field(default_factory=dict)  # deduplicated, in order
     heartbeats: list[dict[str, Any]] = field(default_factory=list)
+    port: int = field(init=False)
+    _socket: socket.socket | None = field(default_factory=listen_socket, repr=False)
     _server: uvicorn.Server | None = None
     _task: asyncio.Task[None] | None = None
+
+    def __post_init__(self) -> None:
+        assert self._socket is not None
+        self.port = int(self._socket.getsockname()[1])
 
     @property
     def url(self) -> str:
@@ -192,18 +192,21 @@ class Receiver:
         return app
 
     async def start(self) -> None:
-        config = uvicorn.Config(
-            self.app(), host="127.0.0.1", port=self.port, log_level="warning", lifespan="off"
-        )
+        # Once only: its connections outlive a stop (FIN_WAIT, TIME_WAIT) and would keep a
+        # second socket from binding the port without SO_REUSEADDR, which would let another
+        # server bind it beside this one.
+        assert self._socket is not None, "a receiver serves once: make another"
+        config = uvicorn.Config(self.app(), log_level="warning", lifespan="off")
         self._server = uvicorn.Server(config)
-        self._task = asyncio.create_task(self._server.serve())
+        self._task = asyncio.create_task(self._server.serve(sockets=[self._socket]))
         while not self._server.started:
             if self._task.done():
                 await self._task  # raises what stopped it
             await asyncio.sleep(0.02)
 
     async def stop(self) -> None:
+        """Stop serving for good and let the port go (the server closes the socket)."""
         if self._server is not None and self._task is not None:
             self._server.should_exit = True
             await self._task
-            self._server, self._task = None, None
+            self._server, self._task, self._socket = None, None, None

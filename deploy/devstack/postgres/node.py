@@ -4,7 +4,8 @@ Its settings live under ``<state_dir>/postgres`` (the port, the superuser's pass
 data directory lives there too, unless we are root: PostgreSQL refuses to run as root, so
 the server runs as Debian's ``postgres`` user and its data lives where that user can reach,
 under ``/var/lib/postgresql/infoshare/<digest of the state directory>``, beside a ``home``
-file naming the state directory it belongs to (see ``PostgresNode.sweep_orphans``).
+file naming the state directory it belongs to; the process that starts it claims it until it
+exits or destroys it (see ``PostgresNode.sweep_orphans``).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from urllib.parse import quote
 
 from deploy.devstack.postgres.errors import PostgresError
 from deploy.devstack.postgres.install import bin_for, data_version, ensure_server, pg_ctl_for
-from deploy.devstack.postgres.orphans import sweep
+from deploy.devstack.postgres.orphans import claim, sweep
 from services.backbone.filelock import exclusive
 
 if TYPE_CHECKING:
@@ -67,6 +68,7 @@ class PostgresNode:
         self.home = state_dir / "postgres"
         self._port = port
         self._as_root = os.geteuid() == 0
+        self._claim: int | None = None  # root: the descriptor holding the cluster's claim
 
     @property
     def port(self) -> int:
@@ -127,10 +129,13 @@ class PostgresNode:
         return result
 
     def _own_root_dir(self) -> None:
-        """Make the root cluster's directory, the postgres user's alone, and write down
-        whose it is (the home), so that ``sweep_orphans`` can tell when that is gone."""
+        """Make the root cluster's directory, the postgres user's alone, claim it for as
+        long as this process lives (or until ``destroy``), and write down whose it is (the
+        home): ``sweep_orphans`` takes it only once the home is gone and nobody claims it."""
         cluster = self.data_dir.parent
-        cluster.mkdir(parents=True, exist_ok=True)
+        while self._claim is None:  # again if a sweep deleted it as we claimed it
+            cluster.mkdir(parents=True, exist_ok=True)
+            self._claim = claim(cluster)
         shutil.chown(cluster, "postgres", "postgres")
         cluster.chmod(0o700)
         record = cluster / "home"
@@ -237,11 +242,15 @@ class PostgresNode:
         """Stop the cluster and delete its data (tests and benchmarks clean up with it)."""
         self.stop()
         shutil.rmtree(self.data_dir.parent if self._as_root else self.data_dir, True)
+        if self._claim is not None:
+            os.close(self._claim)
+            self._claim = None
 
     @staticmethod
     def sweep_orphans() -> list[Path]:
-        """Stop and delete every root cluster whose home is gone, as when the test run that
-        started it was killed; return their directories (see orphans.py)."""
+        """Stop and delete every root cluster whose home is gone and that nobody claims, as
+        when the test run that started it was killed; return their directories (see
+        orphans.py: never a cluster a live process uses, nor one just made)."""
         return sweep(ROOT_DATA)
 
     def _admin(self) -> psycopg.Connection[TupleRow]:
