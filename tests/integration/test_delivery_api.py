@@ -15,7 +15,7 @@ import pytest
 
 from services.delivery.app import create_app
 from services.delivery.settings import DeliverySettings
-from tests.integration.test_delivery_harness import ATTENDANCE, ED, LA, database_url, token
+from tests.integration.test_delivery_harness import ATTENDANCE, ED, LA, token
 
 SECRET_LOOKING = "https://hooks.example.org/very-private-path-9990000123"
 DNS = {  # what the test's resolver answers
@@ -36,17 +36,17 @@ async def resolver(host: str) -> Sequence[str]:
     return DNS[host]
 
 
-def _settings(tmp_path: Path, keyring_path: Path, **extra: Any) -> DeliverySettings:
+def _settings(database_url: str, keyring_path: Path, **extra: Any) -> DeliverySettings:
     return DeliverySettings(
         keyring_file=keyring_path,
-        delivery_database_url=database_url(tmp_path),
+        delivery_database_url=database_url,
         **extra,
     )
 
 
 @pytest.fixture
-async def api(tmp_path: Path, keyring_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(_settings(tmp_path, keyring_path), resolver=resolver)
+async def api(database_url: str, keyring_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(_settings(database_url, keyring_path), resolver=resolver)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://delivery") as client:
         yield client
@@ -116,10 +116,10 @@ async def test_a_bad_subscription_is_a_422_naming_field_and_rule_never_the_value
 
 
 async def test_http_to_loopback_only_when_the_setting_allows_it(
-    tmp_path: Path, keyring_path: Path
+    database_url: str, keyring_path: Path
 ) -> None:
     app = create_app(
-        _settings(tmp_path, keyring_path, delivery_webhook_allow_http_loopback=True),
+        _settings(database_url, keyring_path, delivery_webhook_allow_http_loopback=True),
         resolver=resolver,
     )
     async with httpx.AsyncClient(
@@ -168,9 +168,9 @@ async def test_a_host_that_resolves_to_an_internal_address_is_refused(
 
 
 async def test_a_recipient_may_be_allowed_private_endpoints_but_never_metadata(
-    tmp_path: Path, keyring_path: Path
+    database_url: str, keyring_path: Path
 ) -> None:
-    settings = _settings(tmp_path, keyring_path, delivery_webhook_private_agencies=[LA])
+    settings = _settings(database_url, keyring_path, delivery_webhook_private_agencies=[LA])
     app = create_app(settings, resolver=resolver)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://delivery"

@@ -11,7 +11,6 @@ import os
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import orjson
 from sqlmodel import col, select
@@ -29,7 +28,7 @@ from services.delivery.signing import new_secret
 from services.delivery.store import DeliveryStore, db_time
 from services.delivery.tables import NotificationRow, SubscriptionRow
 from services.delivery.webhook import PushOutcome, WebhookSender
-from tests.integration.test_delivery_harness import ATTENDANCE, ED, LA, database_url
+from tests.integration.test_delivery_harness import ATTENDANCE, ED, LA
 
 URL = "https://hooks.example.org/infoshare"
 HORIZON_S = 3600.0
@@ -75,9 +74,9 @@ DOWN = PushOutcome(ok=False, error="HTTP 503", endpoint_down=True)
 BAD_REQUEST = PushOutcome(ok=False, error="HTTP 400")
 
 
-def _store(tmp_path: Path) -> DeliveryStore:
+def _store(url: str) -> DeliveryStore:
     box = SecretBox({"k1": os.urandom(32)}, active="k1")
-    store = DeliveryStore(database_url(tmp_path), secret_box=box)
+    store = DeliveryStore(url, secret_box=box)
     store.create_schema()
     return store
 
@@ -148,8 +147,8 @@ def _age(store: DeliveryStore, sub_id: str, *, queued_s: float, due_s: float | N
         s.add(row)
 
 
-async def test_switching_back_on_gives_the_backlog_a_fresh_horizon(tmp_path: Path) -> None:
-    store, endpoint, letters = _store(tmp_path), Endpoint(DOWN, OK), Letters()
+async def test_switching_back_on_gives_the_backlog_a_fresh_horizon(database_url: str) -> None:
+    store, endpoint, letters = _store(database_url), Endpoint(DOWN, OK), Letters()
     dispatcher = _dispatcher(store, endpoint, letters)
     sub = _webhook(store)
     _deliver(store)
@@ -166,8 +165,8 @@ async def test_switching_back_on_gives_the_backlog_a_fresh_horizon(tmp_path: Pat
     assert _only(store, sub.id).state == State.DELIVERED.value
 
 
-async def test_the_horizon_counts_from_the_head_not_from_queueing(tmp_path: Path) -> None:
-    store, endpoint, letters = _store(tmp_path), Endpoint(OK), Letters()
+async def test_the_horizon_counts_from_the_head_not_from_queueing(database_url: str) -> None:
+    store, endpoint, letters = _store(database_url), Endpoint(OK), Letters()
     dispatcher = _dispatcher(store, endpoint, letters)
     sub = _webhook(store)
     _deliver(store)
@@ -176,8 +175,8 @@ async def test_the_horizon_counts_from_the_head_not_from_queueing(tmp_path: Path
     assert letters.letters == []
 
 
-async def test_the_last_try_on_the_horizon_goes_out(tmp_path: Path) -> None:
-    store, endpoint, letters = _store(tmp_path), Endpoint(DOWN), Letters()
+async def test_the_last_try_on_the_horizon_goes_out(database_url: str) -> None:
+    store, endpoint, letters = _store(database_url), Endpoint(DOWN), Letters()
     dispatcher = _dispatcher(store, endpoint, letters)
     sub = _webhook(store)
     _deliver(store)
@@ -193,8 +192,8 @@ async def test_the_last_try_on_the_horizon_goes_out(tmp_path: Path) -> None:
     assert _only(store, sub.id).state == State.DEAD_LETTERED.value
 
 
-async def test_a_resend_during_a_push_is_not_undone(tmp_path: Path) -> None:
-    store, endpoint, letters = _store(tmp_path), Endpoint(DOWN), Letters()
+async def test_a_resend_during_a_push_is_not_undone(database_url: str) -> None:
+    store, endpoint, letters = _store(database_url), Endpoint(DOWN), Letters()
     dispatcher = _dispatcher(store, endpoint, letters)
     sub = _webhook(store)
     _deliver(store)
@@ -213,8 +212,8 @@ async def test_a_resend_during_a_push_is_not_undone(tmp_path: Path) -> None:
     assert (row.state, row.attempts) == (State.PENDING.value, 0)  # queued again, as asked
 
 
-async def test_only_an_endpoint_in_trouble_trips_its_breaker(tmp_path: Path) -> None:
-    store, endpoint, letters = _store(tmp_path), Endpoint(BAD_REQUEST, DOWN), Letters()
+async def test_only_an_endpoint_in_trouble_trips_its_breaker(database_url: str) -> None:
+    store, endpoint, letters = _store(database_url), Endpoint(BAD_REQUEST, DOWN), Letters()
     dispatcher = _dispatcher(store, endpoint, letters)
     sub = _webhook(store)
     _deliver(store)
@@ -225,9 +224,9 @@ async def test_only_an_endpoint_in_trouble_trips_its_breaker(tmp_path: Path) -> 
 
 
 async def test_one_agencys_failing_endpoint_does_not_stop_another_agencys(
-    tmp_path: Path,
+    database_url: str,
 ) -> None:
-    store, endpoint, letters = _store(tmp_path), Endpoint(DOWN, OK), Letters()
+    store, endpoint, letters = _store(database_url), Endpoint(DOWN, OK), Letters()
     dispatcher = _dispatcher(store, endpoint, letters)
     la, ed = _webhook(store, LA), _webhook(store, ED)
     _deliver(store, LA)
@@ -237,11 +236,11 @@ async def test_one_agencys_failing_endpoint_does_not_stop_another_agencys(
     assert endpoint.calls == [la.id, ed.id]
 
 
-async def test_a_window_is_pushed_in_order_until_one_is_not_taken(tmp_path: Path) -> None:
+async def test_a_window_is_pushed_in_order_until_one_is_not_taken(database_url: str) -> None:
     """Up to a window of notifications is read at once and pushed one at a time in order;
     those taken before the first failure are recorded delivered together, the failed one is
     retried later, and those after it were not sent at all."""
-    store, letters = _store(tmp_path), Letters()
+    store, letters = _store(database_url), Letters()
     sub = _webhook(store)
     for _ in range(5):
         _deliver(store)
@@ -288,11 +287,11 @@ class Lanes(Endpoint):
         return BAD_REQUEST if number in self.refuse else OK
 
 
-async def test_children_are_pushed_at_once_each_childs_in_order(tmp_path: Path) -> None:
+async def test_children_are_pushed_at_once_each_childs_in_order(database_url: str) -> None:
     """A window's notifications for different children go out concurrently; one child's go
     one at a time in order, and stop at the first not taken, without holding up the
     others."""
-    store, letters = _store(tmp_path), Letters()
+    store, letters = _store(database_url), Letters()
     sub = _webhook(store)
     children = [b"child-a", b"child-b", b"child-c"]
     for n in range(9):  # a, b, c, a, b, c, ...: numbers 1..9

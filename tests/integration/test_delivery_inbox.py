@@ -32,7 +32,6 @@ from tests.integration.test_delivery_harness import (
     ED,
     LA,
     PLAN,
-    database_url,
     delivery,
     fast_settings,
     publish,
@@ -169,12 +168,12 @@ class CrashOnce(DeliveryStore):
 
 
 async def test_a_crash_inside_the_transaction_neither_skips_nor_repeats_a_number(
-    tmp_path: Path, kafka_access: KafkaAccess, namespace: str, directory: Directory
+    database_url: str, kafka_access: KafkaAccess, namespace: str, directory: Directory
 ) -> None:
     topics = Topics(namespace=namespace)
     topic = topics.deliver(LA)
     await kafka.ensure_topics(kafka_access, topics.all_specs(directory))
-    store = CrashOnce(database_url(tmp_path))
+    store = CrashOnce(database_url)
     store.create_schema()
     spec = subscriptions.NewSubscription(
         agency=LA,
@@ -296,14 +295,14 @@ async def test_the_inbox_cursor_follows_acknowledgements(
 
 
 async def test_an_over_long_attribute_is_dead_lettered_and_the_partition_moves_on(
-    tmp_path: Path, kafka_access: KafkaAccess, namespace: str, directory: Directory
+    database_url: str, kafka_access: KafkaAccess, namespace: str, directory: Directory
 ) -> None:
     # A ce_type longer than the store's column fails the insert on PostgreSQL, which would
     # roll the batch back and replay it forever: it must be refused before the store.
     topics = Topics(namespace=namespace)
     topic = topics.deliver(LA)
     await kafka.ensure_topics(kafka_access, topics.all_specs(directory))
-    store = DeliveryStore(database_url(tmp_path))
+    store = DeliveryStore(database_url)
     store.create_schema()
     spec = subscriptions.NewSubscription(
         agency=LA,

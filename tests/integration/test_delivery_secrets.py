@@ -26,7 +26,7 @@ from services.delivery.settings import DeliverySettings
 from services.delivery.store import DeliveryStore, db_time
 from services.delivery.tables import SubscriptionRow
 from tests.integration.test_delivery_api import resolver
-from tests.integration.test_delivery_harness import ATTENDANCE, LA, database_url, token
+from tests.integration.test_delivery_harness import ATTENDANCE, LA, token
 
 
 def _dump(store: DeliveryStore) -> bytes:
@@ -41,9 +41,9 @@ def _dump(store: DeliveryStore) -> bytes:
 
 
 async def test_a_new_webhook_secret_is_stored_encrypted_only(
-    tmp_path: Path, keyring_path: Path
+    database_url: str, keyring_path: Path
 ) -> None:
-    url = database_url(tmp_path)
+    url = database_url
     app = create_app(
         DeliverySettings(keyring_file=keyring_path, delivery_database_url=url), resolver=resolver
     )
@@ -69,9 +69,9 @@ async def test_a_new_webhook_secret_is_stored_encrypted_only(
 
 
 async def test_an_earlier_versions_clear_secrets_are_encrypted_in_place_on_start(
-    tmp_path: Path, keyring_path: Path, caplog: pytest.LogCaptureFixture
+    database_url: str, keyring_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    url = database_url(tmp_path)
+    url = database_url
     older = DeliveryStore(url)  # as an earlier version left it: one table, secrets in clear
     create_tables(older.engine, [SubscriptionRow.__table__])  # type: ignore[attr-defined]
     legacy = "whsec_" + base64.urlsafe_b64encode(os.urandom(32)).decode().rstrip("=")
@@ -112,7 +112,8 @@ def test_the_service_does_not_start_without_a_webhook_secret_key(
     del doc["webhook_secret"]
     older = tmp_path / "older-keyring.yaml"
     older.write_text(yaml.safe_dump(doc))
-    settings = DeliverySettings(keyring_file=older, delivery_database_url=database_url(tmp_path))
+    url = f"sqlite:///{tmp_path / 'delivery.db'}"  # refused before any store is opened
+    settings = DeliverySettings(keyring_file=older, delivery_database_url=url)
     with pytest.raises(ConfigurationError, match="webhook_secret"):
         create_app(settings, resolver=resolver)
 
@@ -127,9 +128,9 @@ def _with_webhook_keys(keyring_path: Path, out: Path, *, old: bool, new: dict[st
 
 
 async def test_after_a_key_rotation_secrets_are_sealed_again_under_the_new_key(
-    tmp_path: Path, keyring_path: Path
+    database_url: str, keyring_path: Path, tmp_path: Path
 ) -> None:
-    url = database_url(tmp_path)
+    url = database_url
     app = create_app(
         DeliverySettings(keyring_file=keyring_path, delivery_database_url=url), resolver=resolver
     )
