@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date
 from enum import StrEnum
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
+from consent.core import clock
 from consent.core.consent import ConsentRecord, Override, evaluate
 from consent.core.fields import TransformError, leaf_paths
 from consent.core.model import IdentityLevel, Protocol, ProtocolSet, RecipientRule
@@ -278,7 +279,7 @@ def decide(
                 reason=f"no protocol covers {event.type} from {event.source_agency}",
             )
         ]
-    today = on or datetime.now(UTC).date()
+    today = on or clock.today()
     prepared = _Prepared(
         cel_event={"type": event.type, "source": event.source_agency, "data": event.data},
         cel_state=state.as_cel(),

@@ -7,11 +7,12 @@ rule, and raised together, so a running processor keeps its last good set.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 
 import yaml
 
+from consent.core import clock
 from consent.core.model import ProtocolSet
 from consent.core.retention import RetentionRules
 from consent.policy.checks import check_protocols
@@ -50,7 +51,7 @@ def check_directory(
     Warnings (a review date passed) never stop a set from loading; they come back with it.
     """
     root = directory_path or DEFAULT_DIR
-    today = today or datetime.now(UTC).date()
+    today = today or clock.today()
     files = sorted(root.glob("*.yaml"))
     if not files:
         return None, [Problem(str(root), 0, "empty", "no protocol files (*.yaml)")]

@@ -6,13 +6,14 @@ with, each time the page is opened (a protocol edited is seen at once)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from markupsafe import Markup
 
+from consent.core import clock
 from consent.core.model import Protocol
 from consent.policy.load import check_directory
 from services.audit.console import sharing_map, web
@@ -61,7 +62,7 @@ def add_protocol_routes(app: FastAPI, console: Console) -> None:
             return got
         session, protocols = got
         console.record_view(session, "access.protocols", "viewed the protocols and sharing map")
-        today = datetime.now(UTC).date()
+        today = clock.today()
         in_force = [p for p in protocols if p.in_force(today)]
         found = sharing_map.links(in_force)
         return console.show(
@@ -89,7 +90,7 @@ def add_protocol_routes(app: FastAPI, console: Console) -> None:
                 "The protocol set has no protocol of this id and version.",
             )
         console.record_view(session, "access.protocols", f"viewed protocol {found.ref}")
-        today: date = datetime.now(UTC).date()
+        today: date = clock.today()
         return console.show(
             "protocol.html",
             session,
