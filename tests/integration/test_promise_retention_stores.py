@@ -5,10 +5,14 @@ commands, against SQLite stores and the real broker:
   the purge alike;
 - the audit trail "is never purged by this command": a trail holding decisions older than
   any retention, whether in its own database or in the very database of the delivery log,
-  is left exactly as it was by a purge that does purge the deliveries beside it."""
+  is left exactly as it was by a purge that does purge the deliveries beside it;
+- "nothing is purged while the protocol set does not load": a purge over stores holding
+  deliveries past their retention, given a protocol set that does not load, is refused
+  and leaves every row where it was."""
 
 from __future__ import annotations
 
+import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,6 +21,7 @@ import orjson
 import pytest
 from sqlalchemy import MetaData, Table, create_engine, inspect, select
 
+from consent.policy.load import DEFAULT_DIR
 from services.audit.sealing import sealing_from
 from services.audit.store import AuditStore
 from services.backbone import kafka
@@ -77,11 +82,12 @@ def _files(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir())
 
 
-def _trail(url: str) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every audit table of the database at ``url``."""
+def _trail(url: str, prefixes: tuple[str, ...] = ("audit", "over")) -> dict[str, list[Any]]:
+    """Every row of every table named with one of ``prefixes`` (the audit trail's by
+    default; ``("",)``: every table) of the database at ``url``."""
     engine = create_engine(url)
     try:
-        tables = [t for t in inspect(engine).get_table_names() if t.startswith(("audit", "over"))]
+        tables = [t for t in inspect(engine).get_table_names() if t.startswith(prefixes)]
         with engine.connect() as db:
             every = (Table(t, MetaData(), autoload_with=db) for t in tables)
             return {t.name: sorted(map(tuple, db.execute(select(t))), key=repr) for t in every}
@@ -124,3 +130,26 @@ async def test_the_audit_trail_is_never_purged_by_retention_purge(
     assert "2 purge record(s) sent" in purged.output  # the deliveries beside it were purged
 
     assert _trail(audit_url) == before
+
+
+async def test_nothing_is_purged_while_the_protocol_set_does_not_load(
+    kafka_access: KafkaAccess, namespace: str, directory: Directory, tmp_path: Path
+) -> None:
+    env = await _env(kafka_access, namespace, directory)
+    made = _stores(tmp_path, datetime.now(UTC), Topics(namespace=namespace).deliver(LA))
+    bad = tmp_path / "protocols"
+    shutil.copytree(DEFAULT_DIR, bad)
+    (bad / "typo.yaml").write_text("id: half-written\nversion: one\n")
+    before = {name: _trail(made[name], ("",)) for name in ("delivery", "inbox")}
+    where = ["--delivery-database-url", made["delivery"], "--agency", LA]
+    where += ["--inbox", f"{LA}={made['inbox']}", "--protocols", str(bad)]
+
+    refused = await _invoke(["retention", "purge", "--yes", *where], env)
+    assert refused.exit_code == 2, refused.output
+    assert "the protocol set does not load" in refused.output
+    assert {name: _trail(made[name], ("",)) for name in ("delivery", "inbox")} == before
+
+    # The same stores and the good set: the deliveries past their retention do go.
+    where[-1] = str(DEFAULT_DIR)
+    purged = await _invoke(["retention", "purge", "--yes", *where], env)
+    assert purged.exit_code == 0 and "2 purge record(s) sent" in purged.output, purged.output
