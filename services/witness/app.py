@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import FastAPI, HTTPException
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictInt
 
 from services.audit.chain import Checkpoint
 from services.audit.proof_doc import read_public_keys
@@ -39,7 +39,7 @@ class WitnessSettings(HttpSettings):
 
 
 class CheckpointIn(BaseModel):
-    tree_size: int = Field(ge=1, le=2**62)
+    tree_size: StrictInt = Field(ge=1, le=2**62)  # JSON true is not the number 1
     root: str = Field(min_length=64, max_length=64, pattern=HEX)
     chain_head: str = Field(min_length=64, max_length=64, pattern=HEX)
     created_at: str = Field(max_length=64)

@@ -1,15 +1,20 @@
 """A service against its own OpenAPI document (schemathesis), in process through its ASGI
-app: what the agency services' fuzz test and the other services' share. Generation is
-derandomised, so CI and a laptop send the same requests."""
+app: what the agency services' fuzz test and the other services' share.
+
+Each run sends requests of its own: generation starts from a new seed every time (so runs
+together try far more than any one does), printed before the requests are sent and named in
+any failure. ``INFOSHARE_FUZZ_SEED=<seed>`` replays a run's requests exactly."""
 
 from __future__ import annotations
 
+import os
+import secrets
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
 from typing import Any
 
 import pytest
 import schemathesis
-from hypothesis import given, settings
+from hypothesis import given, seed, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.checks import CheckFunction, not_a_server_error
@@ -39,7 +44,16 @@ CHECKS = [
     negative_data_rejection,
     ignored_auth,
 ]
-FUZZ = settings(deadline=None, derandomize=True, database=None)
+# No example database: what a run sends is its seed's, and nothing else's.
+FUZZ = settings(deadline=None, database=None)
+SEED_VARIABLE = "INFOSHARE_FUZZ_SEED"
+
+
+def fuzz_seed() -> int:
+    """The seed requests are generated from: ``INFOSHARE_FUZZ_SEED`` to replay a run, else a
+    new one."""
+    given_seed = os.environ.get(SEED_VARIABLE, "").strip()
+    return int(given_seed) if given_seed else secrets.randbits(64)
 
 
 def without_lifespan(app: ASGIApp) -> ASGIApp:
@@ -86,6 +100,9 @@ def fuzz_operations(
     operations = [operation for methods in schema.values() for operation in methods.values()]
     operations.sort(key=lambda operation: operation.method.upper() == "DELETE")
     answered: dict[str, set[int]] = {}
+    run_seed = fuzz_seed()
+    replay = f"{SEED_VARIABLE}={run_seed}"
+    print(f"fuzzing {len(operations)} operations from seed {run_seed} (replay: {replay})")
     for operation in operations:
         seen = answered.setdefault(operation.label, set())
         with subtests.test(operation.label):
@@ -94,7 +111,19 @@ def fuzz_operations(
                 for p in operation.path_parameters
                 if p.name in (path_parameters or {})
             }
-            _fuzzer(operation, examples=examples, checks=checks, seen=seen, fixed=fixed)()
+            fuzzer = _fuzzer(
+                operation,
+                examples=examples,
+                checks=checks,
+                seen=seen,
+                fixed=fixed,
+                from_seed=run_seed,
+            )
+            try:
+                fuzzer()
+            except (Exception, BaseExceptionGroup) as exc:  # schemathesis's failures: a group
+                exc.add_note(f"the requests came from seed {run_seed}: replay them with {replay}")
+                raise
     return answered
 
 
@@ -105,6 +134,7 @@ def _fuzzer(
     checks: Sequence[CheckFunction],
     seen: set[int],
     fixed: dict[str, str],
+    from_seed: int,
 ) -> Callable[[], None]:
     path = {"path_parameters": fixed} if fixed else {}
     requests = st.one_of(
@@ -112,6 +142,7 @@ def _fuzzer(
         operation.as_strategy(GenerationMode.NEGATIVE, **path),
     )
 
+    @seed(from_seed)
     @settings(FUZZ, max_examples=examples)
     @given(case=requests)
     def answers_as_documented(case: schemathesis.Case[Any]) -> None:

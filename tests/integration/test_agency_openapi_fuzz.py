@@ -5,8 +5,8 @@ body are the ones documented for that status; input that breaks the document is 
 and a route that says it needs a key does. (The other services: test_openapi_fuzz.py.)
 
 No Kafka: the app's background tasks (outbox relay, inbox reader) are not started; the
-outbox is a SQLite database of the test's own. Generation is derandomised, so CI and a
-laptop run the same requests."""
+outbox is a SQLite database of the test's own. Each run sends requests of its own, from a
+new seed it prints and names in any failure; INFOSHARE_FUZZ_SEED=<seed> replays a run's."""
 
 from __future__ import annotations
 

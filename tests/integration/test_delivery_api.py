@@ -247,6 +247,10 @@ async def test_a_subscription_lives_and_dies(api: httpx.AsyncClient, keyring_pat
 
     ack = await api.post(f"/subscriptions/{inbox['id']}/ack", json={"through": 1}, headers=la)
     assert ack.status_code == 409  # nothing numbered yet
+    for not_a_number in (True, "1", 1.5):  # JSON true is not 1 (the fuzzer found it taken)
+        wrong = {"through": not_a_number}
+        ack = await api.post(f"/subscriptions/{inbox['id']}/ack", json=wrong, headers=la)
+        assert ack.status_code == 422, not_a_number
     events = (await api.get(f"/subscriptions/{inbox['id']}/events", headers=la)).json()
     assert events["notification_events"] == [] and events["events_since_subscription_start"] == 0
 

@@ -12,7 +12,8 @@ subscription, a delivery, an override), so generated requests reach the answers 
 data, not only 404s; with the credentials that reach the rules, every operation answers a
 success at least once but those that need what no generator makes (a valid NHS number, a
 real token to reverse, a known event type), whose successes are checked with requests
-written here, against the same checks. Generation is derandomised.
+written here, against the same checks. Each run sends requests of its own, from a new seed
+it prints and names in any failure; INFOSHARE_FUZZ_SEED=<seed> replays a run's.
 
 Delivery and audit run without their lifespan (no Kafka: their readers are not started),
 on SQLite and, with the credentials that reach the rules, on PostgreSQL too (it refuses
@@ -424,7 +425,7 @@ def test_audit_without_an_identity_provider_answers_as_documented(
 @pytest.mark.kafka
 # The registry's Kafka reader runs beside the generator (schemathesis's event loop thread)
 # and uses the random module: Hypothesis takes that for the strategy's own use, which it is
-# not (generation is derandomised, from Hypothesis's own seed).
+# not (generation is from the run's fuzz seed, never the random module).
 @pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisDeprecationWarning")
 @pytest.mark.parametrize("caller", ["a practitioner", "an IG officer", "no token"])
 def test_consent_answers_as_documented(

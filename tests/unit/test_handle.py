@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from datetime import UTC, date, datetime
 
 import orjson
 import pytest
@@ -12,8 +13,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from consent.core.decide import delivery_id
+from consent.core.generalise import generalise
 from consent.core.model import FieldRule, Generalisation, IdentityLevel, RuleKind
 from consent.core.state import ProtectionPlan
+from consent.core.tokens import tokenise
 from consent.processor.handle import Context, handle
 from deploy.devstack.demo import scenario
 from services.backbone.audit_contract import AuditOutcome
@@ -34,6 +37,7 @@ from tests.unit.factories import (
     audits,
     on,
 )
+from tests.unit.strategies import valid_nhs_numbers
 
 NHS = scenario.ON_PLAN.nhs_number
 SUBJECT = subject_identifier(nhs_number=NHS)
@@ -489,64 +493,213 @@ def test_two_recipients_deliveries_share_no_header_value_nor_key(
     assert la.key != ph.key
 
 
-# Letters that hex, header names and the JSON keys here never run together twelve long.
-_TEXT = st.text(alphabet="qxzjkwvy", min_size=12, max_size=30)
+@dataclasses.dataclass(frozen=True)
+class Attendance:
+    """What an attendance event holds that a property varies, and when it was published."""
+
+    nhs_number: str
+    given_name: str
+    family_name: str
+    date_of_birth: date
+    postcode: str
+    encounter_id: str
+    site_name: str
+    clinical_notes: str | None
+    setting_type: str
+    override: tuple[str, str] | None  # a safeguarding override's justification and role
+    published: datetime
+
+    def record(self, ctx: Context, keyring: Keyring) -> ReadRecord:
+        data = attendance_data(scenario.ON_PLAN)
+        data["subject"].update(
+            nhs_number=self.nhs_number,
+            given_name=self.given_name,
+            family_name=self.family_name,
+            date_of_birth=self.date_of_birth.isoformat(),
+            postcode=self.postcode,
+        )
+        data["attendance"].update(encounter_id=self.encounter_id, setting_type=self.setting_type)
+        data["attendance"]["site"]["name"] = self.site_name
+        data["attendance"].pop("clinical_notes")
+        if self.clinical_notes is not None:
+            data["attendance"]["clinical_notes"] = self.clinical_notes
+        if self.override is not None:
+            justification, role = self.override
+            data["safeguarding_override"] = {"justification": justification, "role": role}
+        event = CloudEvent(
+            type=ATTENDANCE,
+            source=agency_source(ED),
+            data=data,
+            key=self.routing(keyring),
+            id="ev-attendance-1",
+            time=self.published,
+            dataschema=ctx.schemas.get(ATTENDANCE).uri,
+        )
+        key, value, headers = encode(event)
+        return ReadRecord(ctx.topics.source(ED), 0, 7, key, value, headers)
+
+    def routing(self, keyring: Keyring) -> str:
+        return routing_key(
+            keyring.require_routing(), subject_identifier(nhs_number=self.nhs_number)
+        )
 
 
-@settings(max_examples=60, deadline=None)
-@given(secret_notes=_TEXT, secret_site=_TEXT, with_plan=st.booleans())
+CANONICAL = Attendance(
+    nhs_number=NHS,
+    given_name="Maisie",
+    family_name="Testchild",
+    date_of_birth=date(2016, 4, 9),
+    postcode="NS1 4AP",
+    encounter_id="ED-77812",
+    site_name="Riverside General Hospital ED",
+    clinical_notes="Bruising to left forearm, history inconsistent",
+    setting_type="emergency_department",
+    override=None,
+    published=datetime(2026, 11, 20, 21, 15, 3, tzinfo=UTC),
+)
+# Text as people and systems write it: any Unicode (but lone surrogates, which no UTF-8
+# event can carry), up to the lengths the schema allows; an override's text without the
+# control characters the processor refuses in it.
+_PLAIN = st.characters(exclude_categories=["Cs", "Cc"])
+ATTENDANCES = st.builds(
+    Attendance,
+    nhs_number=valid_nhs_numbers(),
+    given_name=st.text(min_size=1, max_size=40),
+    family_name=st.text(min_size=1, max_size=40),
+    date_of_birth=st.dates(date(2008, 11, 21), date(2026, 11, 20)),
+    postcode=st.from_regex(r"\A[A-Z]{1,2}[0-9][A-Z0-9]? ?[0-9][A-Z]{2}\Z"),
+    encounter_id=st.text(min_size=1, max_size=64),
+    site_name=st.text(min_size=1, max_size=80),
+    clinical_notes=st.none() | st.text(max_size=300),
+    setting_type=st.sampled_from(["emergency_department", "urgent_treatment_centre", "maternity"]),
+    override=st.none()
+    | st.tuples(
+        st.text(_PLAIN, min_size=20, max_size=200), st.text(_PLAIN, min_size=2, max_size=80)
+    ),
+    published=st.datetimes(datetime(2026, 11, 20), datetime(2026, 11, 20, 23, 59, 59)).map(
+        lambda t: t.replace(tzinfo=UTC)
+    ),
+)
+
+
+def withheld_from(recipient: str, drawn: Attendance) -> Attendance:
+    """``drawn`` with what ``recipient``'s rules do not give it put back to the scenario's:
+    what it receives must be the same for both. The emergency department's notice to the
+    authority holding the plan names the child, the exact time and the site; the analytics
+    feed gets the year of birth, the postcode district and a token of the encounter (left
+    out of what is compared: ``delivered``), but not the time of day the event was
+    published."""
+    if recipient == LA:
+        return dataclasses.replace(
+            drawn,
+            given_name=CANONICAL.given_name,
+            family_name=CANONICAL.family_name,
+            date_of_birth=CANONICAL.date_of_birth,
+            postcode=CANONICAL.postcode,
+            encounter_id=CANONICAL.encounter_id,
+            clinical_notes=CANONICAL.clinical_notes,
+            override=None,
+        )
+    district = generalise(drawn.postcode, Generalisation.POSTCODE_DISTRICT, on=date(2026, 11, 20))
+    return dataclasses.replace(
+        drawn,
+        encounter_id=CANONICAL.encounter_id,
+        given_name=CANONICAL.given_name,
+        family_name=CANONICAL.family_name,
+        date_of_birth=CANONICAL.date_of_birth.replace(year=drawn.date_of_birth.year),
+        postcode=f"{district} 4AP",
+        site_name=CANONICAL.site_name,
+        clinical_notes=CANONICAL.clinical_notes,
+        override=None,
+        published=drawn.published.replace(hour=21, minute=15, second=3, microsecond=0),
+    )
+
+
+Delivery = tuple[bytes | None, bytes | None, list[tuple[str, bytes | None]]]
+
+
+def delivered(
+    ctx: Context, keyring: Keyring, attendance: Attendance, *, with_plan: bool
+) -> dict[str, Delivery]:
+    """What each recipient receives of ``attendance``: key, value and headers. The token
+    of the encounter the analytics feed gets is checked, and left out: it is the one value
+    that may change with the encounter id."""
+    rkey = attendance.routing(keyring)
+    handled = handle(
+        attendance.record(ctx, keyring),
+        ctx,
+        {rkey: PLAN if with_plan else None},
+        None,
+        lambda _: TRACE,
+    )
+    assert handled.dead_letter_reason is None, handled.dead_letter_reason
+    out = {}
+    for recipient in (LA, PH):
+        for r in on(handled.records, ctx.topics.deliver(recipient)):
+            assert recipient not in out
+            value = r.value
+            if recipient == PH:
+                data = orjson.loads(r.value or b"")
+                token_key = keyring.token_key()
+                assert token_key is not None
+                assert data["attendance"].pop("encounter_token") == tokenise(
+                    token_key,
+                    recipient=PH,
+                    path="attendance.encounter_id",
+                    value=attendance.encounter_id,
+                )
+                value = orjson.dumps(data)
+            out[recipient] = (r.key, value, list(r.headers))
+    return out
+
+
+def differences(got: Delivery, want: Delivery) -> list[str]:
+    """Which parts of two deliveries differ, and how."""
+    found = [
+        f"{part} {a!r} != {b!r}"
+        for part, a, b in zip(("key", "value"), got, want, strict=False)
+        if a != b
+    ]
+    headers = dict(want[2])
+    found += [f"header {n} {v!r} != {headers.get(n)!r}" for n, v in got[2] if headers.get(n) != v]
+    return found
+
+
+@settings(max_examples=200, deadline=None)
+@given(drawn=ATTENDANCES, with_plan=st.booleans())
 def test_nothing_unallowed_reaches_a_delivered_value_key_or_header(
-    ctx: Context,
-    keyring: Keyring,
-    rkey: str,
-    secret_notes: str,
-    secret_site: str,
-    with_plan: bool,
+    ctx: Context, keyring: Keyring, drawn: Attendance, with_plan: bool
 ) -> None:
-    # Values no rule for the analytics recipient names (notes, site name, identifiers)
-    # must not appear anywhere in what it receives: payload, key, header names or values.
-    data = attendance_data(scenario.ON_PLAN)
-    data["attendance"]["clinical_notes"] = secret_notes
-    data["attendance"]["site"]["name"] = secret_site
-    event = CloudEvent(
-        type=ATTENDANCE,
-        source=agency_source(ED),
-        data=data,
-        key=routing_key(keyring.require_routing(), SUBJECT),
-        dataschema=ctx.schemas.get(ATTENDANCE).uri,
-    )
-    key, value, headers = encode(event)
-    rec = ReadRecord(ctx.topics.source(ED), 0, 7, key, value, headers)
-    handled = handle(rec, ctx, {rkey: PLAN if with_plan else None}, None, lambda _: TRACE)
-    (ph,) = on(handled.records, ctx.topics.deliver(PH))
-    exposed = (
-        (ph.key or b"")
-        + (ph.value or b"")
-        + b"".join(n.encode() + (v or b"") for n, v in ph.headers)
-    )
-    for secret in (
-        secret_notes,
-        secret_site,
-        NHS,
-        "Maisie",
-        "Testchild",
-        "2016-04-09",
-        "NS1 4AP",
-        "ED-77812",
-        rkey,
-    ):
-        assert secret.encode() not in exposed, secret
-    assert {n for n, _ in ph.headers} <= {
-        "ce_specversion",
-        "ce_id",
-        "ce_source",
-        "ce_type",
-        "ce_time",
-        "content-type",
-        "ce_protocol",
-        "ce_identitylevel",
-        "traceparent",
-    }
+    """Whatever an attendance holds (names, notes, site, dates, postcode, identifiers,
+    override, in any script and at any length), each recipient receives the same key,
+    value and headers as for the same attendance with everything its rules do not give
+    it replaced: so none of that reaches it, in any form (escaped, cut, transformed).
+    Neither does the NHS number reach the analytics feed, nor the routing key anyone."""
+    deliveries = delivered(ctx, keyring, drawn, with_plan=with_plan)
+    assert set(deliveries) == ({LA, PH} if with_plan else {PH})
+    for recipient, (key, value, headers) in deliveries.items():
+        baseline = delivered(ctx, keyring, withheld_from(recipient, drawn), with_plan=with_plan)
+        assert (key, value, headers) == baseline[recipient], (
+            f"what {recipient} receives changes with what its rules do not give it: "
+            + ", ".join(differences((key, value, headers), baseline[recipient]))
+        )
+        assert {n for n, _ in headers} <= {
+            "ce_specversion",
+            "ce_id",
+            "ce_source",
+            "ce_type",
+            "ce_time",
+            "content-type",
+            "ce_protocol",
+            "ce_identitylevel",
+            "traceparent",
+        }
+        exposed = (
+            (key or b"") + (value or b"") + b"".join(n.encode() + (v or b"") for n, v in headers)
+        )
+        assert drawn.routing(keyring).encode() not in exposed
+        if recipient == PH:
+            assert drawn.nhs_number.encode() not in exposed
 
 
 def test_an_anonymised_recipient_gets_a_delivery_with_no_key_at_all(
