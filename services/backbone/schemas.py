@@ -7,9 +7,10 @@ so a broken contract stops the service at start, not at the first event.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -81,6 +82,11 @@ class SchemaRegistry:
             raise ConfigurationError(f"schema directory {directory} does not exist")
         schemas: list[EventSchema] = []
         checker = FormatChecker()
+        # jsonschema-rs takes dates the reference and Python refuse (the year 0000, a sign
+        # or "/" among a year's digits, a leap second): for dates it asks the reference.
+        dates: dict[str, Callable[..., bool]] = {
+            f: functools.partial(checker.conforms, format=f) for f in ("date", "date-time")
+        }
         for path in sorted(directory.glob("*/v*.json")):
             match = _VERSION_FILE.match(path.name)
             if not match:
@@ -102,7 +108,7 @@ class SchemaRegistry:
                     uri=uri,
                     document=doc,
                     validator=Draft202012Validator(doc, format_checker=checker),
-                    fast=jsonschema_rs.validator_for(doc, validate_formats=True),
+                    fast=jsonschema_rs.validator_for(doc, validate_formats=True, formats=dates),
                 )
             )
         if not schemas:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 import functools
 import json
-import re
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
@@ -16,7 +15,6 @@ import jsonschema_rs
 import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
-from jsonschema import FormatChecker
 
 from consent.processor.access_back import ACCESS_BACK
 from deploy.devstack.demo import scenario
@@ -216,8 +214,7 @@ _LEAVES = st.one_of(
     st.builds(dict),  # a new one each time: a later change must not alter the strategy
     st.builds(list),
 )
-# Values for each format: well formed ones and near misses (but the dates jsonschema-rs is
-# known to take wrongly, which the nudges below still make: see known_fast_defect).
+# Values for each format: well formed ones and near misses.
 _FORMATS = {
     "date": st.dates().map(date.isoformat)
     | st.sampled_from(
@@ -492,46 +489,6 @@ def test_every_schema_file_is_loaded_and_has_a_valid_sample(schemas: SchemaRegis
                 assert not reference_accepts(schema, broken), (event_type, at, name)
 
 
-# jsonschema-rs 0.60.3 takes for a date or date-time what the reference (and Python's date)
-# refuses, and validate() then accepts it: a character from * to / for a digit of the year
-# (also of the minutes, seconds or offset of a date-time), the year 0000, a leap second. A
-# known defect, pinned by the strict xfail test below; the property tolerates exactly that.
-_TAKEN_FOR_A_DIGIT = re.compile(r"[*-/]")
-
-
-def _mended(value: str, fmt: str) -> str:
-    """``value`` with those known defects put right."""
-    spots = [0, 1, 2, 3]
-    if fmt == "date-time":
-        spots += [14, 15, 17, 18]
-        if re.search(r"[+-]..:..$", value):
-            spots += [len(value) - k for k in (5, 4, 2, 1)]
-    chars = list(value)
-    for i in spots:
-        if i < len(chars) and _TAKEN_FOR_A_DIGIT.fullmatch(chars[i]):
-            chars[i] = "1"
-    mended = "".join(chars)
-    mended = "2000" + mended[4:] if mended.startswith("0000") else mended
-    if fmt == "date-time" and mended[17:19] == "60":
-        mended = mended[:17] + "59" + mended[19:]
-    return mended
-
-
-def known_fast_defect(schema: EventSchema, doc: Any) -> bool:
-    """Whether all the reference finds wrong with ``doc`` is a date or date-time of the
-    kind jsonschema-rs 0.60.3 is known to take (and nothing else wrong with it)."""
-    errors = list(schema.validator.iter_errors(doc))
-    checker = FormatChecker()
-    return bool(errors) and all(
-        error.validator == "format"
-        and error.validator_value in ("date", "date-time")
-        and isinstance(error.instance, str)
-        and _mended(error.instance, error.validator_value) != error.instance
-        and checker.conforms(_mended(error.instance, error.validator_value), error.validator_value)
-        for error in errors
-    )
-
-
 @pytest.mark.parametrize(("event_type", "version"), ON_DISK, ids=[t for t, _ in ON_DISK])
 @settings(max_examples=200, deadline=None)
 @given(data=st.data())
@@ -541,15 +498,12 @@ def test_the_fast_validator_agrees_with_the_reference_one(
     """Valid events and events broken anywhere (a field dropped, a stranger added, a value
     of the wrong type or format, out of its pattern, bounds or enum, a declared field that
     was absent set) get the same verdict from validate() as from the reference validator;
-    jsonschema-rs never accepts what the reference refuses (but for its known defect with
-    dates), and refuses what it accepts only where the reference is laxer (``_relaxed``)."""
+    jsonschema-rs never accepts what the reference refuses, and refuses what it accepts only
+    where the reference is laxer (``_relaxed``)."""
     schema = schemas.get(event_type, version)
     doc = data.draw(instances(schema.document, event_samples.valid_data(event_type)))
     reference = reference_accepts(schema, doc)
     event(f"reference {'accepts' if reference else 'refuses'}")
-    if schema.fast.is_valid(doc) and not reference and known_fast_defect(schema, doc):
-        event("a date jsonschema-rs takes and the reference does not (xfail below)")
-        return
     accepted = product_accepts(schema, doc)
     assert accepted == reference, (
         f"validate() {'accepts' if accepted else 'refuses'}, the reference not"
@@ -560,11 +514,6 @@ def test_the_fast_validator_agrees_with_the_reference_one(
         assert relaxed_fast(event_type, version).is_valid(doc), "refused for no known reason"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="jsonschema-rs 0.60.3 takes these dates, the reference and Python's date do not: "
-    "validate() accepts them",
-)
 @pytest.mark.parametrize(
     ("field", "value"),
     [
@@ -577,8 +526,11 @@ def test_the_fast_validator_agrees_with_the_reference_one(
     ],
 )
 def test_a_date_python_refuses_is_refused(schemas: SchemaRegistry, field: str, value: str) -> None:
+    """jsonschema-rs 0.60 alone takes these (a sign or "/" for a digit, the year 0000, a
+    leap second); the registry has it ask the reference for dates, so it refuses them."""
     schema = schemas.get(ATTENDANCE)
     doc = event_samples.valid_data(ATTENDANCE)
     doc["subject" if field == "date_of_birth" else "attendance"][field] = value
-    assert known_fast_defect(schema, doc)  # what the property above tolerates
+    assert not reference_accepts(schema, doc)
+    assert not schema.fast.is_valid(doc)
     assert not product_accepts(schema, doc)
