@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 # module runs on one worker (its module-scoped stack starts once), the longest test first.
 PYTEST_PARALLEL ?= -n 4 --dist loadscope --no-loadscope-reorder
 
-.PHONY: demo test test-cluster lint unit integration e2e run kafka-jars observe-backends browser clean help bench bench-more
+.PHONY: demo test test-cluster lint unit integration e2e run kafka-jars observe-backends browser clean help bench bench-more mutate
 
 help:
 	@echo "make demo   - run the CP-IS scenario end to end on a real Kafka, print the result"
@@ -18,6 +18,7 @@ help:
 	@echo "make lint   - ruff and mypy strict"
 	@echo "make bench  - the fast-path benchmark and its plot, the policy decision, agency services and delivery (docs/benchmarks.md)"
 	@echo "make bench-more - every other benchmark"
+	@echo "make mutate - mutation testing of the policy core and the audit chain (docs/mutation.md)"
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is needed, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
@@ -85,3 +86,16 @@ bench-more: $(BENCH_STAMP) kafka-jars
 	@$(BIN)/infoshare bench audit --write docs/benchmarks.md
 	@$(BIN)/infoshare bench telemetry --write docs/benchmarks.md
 	@$(BIN)/infoshare bench kafka --write docs/benchmarks.md
+
+# The mutate extra: mutmut. Mutation testing of consent/core and the audit chain, each with
+# the unit tests that cover it, in a copy of the tree (never this one), one mutant at a time
+# and niced: about 50 minutes on two busy cores. Not part of make test (docs/mutation.md).
+# One target: make mutate MUTATE_ARGS="--target audit-chain".
+MUTATE_ARGS ?=
+MUTATE_STAMP := $(VENV)/.installed-mutate
+$(MUTATE_STAMP): $(STAMP)
+	@PYTHONWARNINGS=ignore $(BIN)/python -m pip install -q -e '.[dev,mutate]'
+	@touch $(MUTATE_STAMP)
+
+mutate: $(MUTATE_STAMP)
+	@nice -n 10 $(BIN)/infoshare mutate $(MUTATE_ARGS)

@@ -12,6 +12,7 @@ from deploy.cli import (
     dlq_cmd,
     kafka_cmd,
     keys_cmd,
+    mutate_cmd,
     observe_cmd,
     persons_cmd,
     postgres_cmd,
@@ -73,6 +74,9 @@ app.add_typer(retention_cmd.app, name="retention")
 app.add_typer(witness_cmd.app, name="witness")
 app.add_typer(persons_cmd.app, name="persons")
 app.add_typer(bench_cmd.app, name="bench")
+app.command("mutate", short_help="Mutation testing of the policy core and the audit chain")(
+    mutate_cmd.mutate
+)
 
 if __name__ == "__main__":
     app()

@@ -4,7 +4,8 @@ memory. Nothing here touches the network or Kafka."""
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -123,3 +124,13 @@ def build(ctx: Context, keyring: Keyring, authority_name: str) -> Callable[..., 
         return ReadRecord(ctx.topics.source(source), 2, offset, key, value, headers)
 
     return build_record
+
+
+@pytest.fixture
+def new_york(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The process in a zone other than UTC, as a server (or a verifier's machine) may be."""
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
