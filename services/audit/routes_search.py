@@ -6,11 +6,12 @@ is itself recorded (decision ``accessed``)."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import FastAPI, HTTPException, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
 
 from services.audit.access import Reader, reader
 from services.audit.child import AMBIGUOUS, Child, ChildQuery, find_child
@@ -35,6 +36,18 @@ def _filter(description: str, max_length: int) -> Any:
     return Field(None, description=description, max_length=max_length, pattern=_TEXT)
 
 
+def _iso_text(value: object) -> object:
+    """Only ISO 8601 text is a time here: pydantic would read a number (or text of one) as
+    Unix seconds."""
+    if isinstance(value, datetime) or (isinstance(value, str) and _ISO_DATE.match(value)):
+        return value
+    raise ValueError("an ISO 8601 date and time is required")
+
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
+IsoInstant = Annotated[datetime, BeforeValidator(_iso_text)]
+
+
 class DecisionFilters(BaseModel):
     recipient: str | None = _filter("recipient agency id", 64)
     decision: AuditOutcome | None = None
@@ -42,10 +55,12 @@ class DecisionFilters(BaseModel):
     event_type: str | None = _filter("CloudEvents type", 128)
     protocol_id: str | None = _filter("sharing protocol id", 128)
     purpose: str | None = _filter("purpose of use, as the protocol names it", 64)
-    since: datetime | None = Field(
+    since: IsoInstant | None = Field(
         None, description="recorded at or after (ISO 8601; UTC if no offset)"
     )
-    until: datetime | None = Field(None, description="recorded before (ISO 8601; UTC if no offset)")
+    until: IsoInstant | None = Field(
+        None, description="recorded before (ISO 8601; UTC if no offset)"
+    )
     limit: int = Field(100, ge=1, le=MAX_PAGE)
     offset: int = Field(0, ge=0, le=MAX_OFFSET)
 

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Annotated, Any
 
-from fastapi import FastAPI, HTTPException, Request, Response, params
+from fastapi import Depends, FastAPI, HTTPException, Request, Response, params
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -72,6 +72,20 @@ def bearer_holder(authorization: str | None, lookup: Callable[[str], str | None]
     return holder
 
 
+def one_value_per_query_parameter(request: Request) -> None:
+    """Refuse (422) a query parameter given more than once: every one here is a single
+    value, and FastAPI would take the last, answering a request other than the one sent."""
+    names = [name for name, _ in request.query_params.multi_items()]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise RequestValidationError(
+            [
+                {"loc": ("query", name), "msg": "given more than once", "type": "query.repeated"}
+                for name in repeated
+            ]
+        )
+
+
 def create_service_app(
     *,
     title: str,
@@ -95,7 +109,7 @@ def create_service_app(
         description=description,
         version="0.1.0",
         lifespan=lifespan,
-        dependencies=dependencies,
+        dependencies=[Depends(one_value_per_query_parameter), *(dependencies or ())],
         # FastAPI's own spans would carry url.path and url.query, where an identifier can
         # sit: requests are traced by http_telemetry.HttpTelemetry, with the route's
         # template only. Its logs would carry exception messages.
