@@ -12,7 +12,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from consent.core.decide import field_pseudonym, pseudonym
-from consent.core.fields import project
+from consent.core.fields import TransformError, project
 from consent.core.model import FieldRule, Generalisation, RuleKind
 from consent.core.purge_log import LastPurge, counted, finish, run_audit
 from consent.core.retention import (
@@ -42,8 +42,8 @@ def test_retention_rules_hold_each_version_and_the_newest_per_protocol() -> None
     rules = RetentionRules.of(
         [
             protocol("p", 2, (ED, "P1Y")),
-            protocol("p", 1, (ED, "P2Y"), (SCHOOL, "P6M")),
             protocol("p", 3, (ED, None)),
+            protocol("p", 1, (ED, "P2Y"), (SCHOOL, "P6M")),
             protocol("q", 1, (LA, "P30D")),
         ]
     )
@@ -191,6 +191,14 @@ def test_a_purge_log_counts_as_it_deletes_and_tells_its_audit_record() -> None:
     assert LastPurge.of(run).audited
 
 
+def test_a_purge_of_one_item_is_told_in_the_singular() -> None:
+    run = _Run()
+    counted(run, LA, "q@1", 1)
+    assert run_audit(run, noun="deliveries", one="delivery").reason == (
+        "purged 1 delivery held past its retention (q@1 to la-northshire: 1)"
+    )
+
+
 def test_a_purge_that_removed_nothing_counts_as_audited_at_its_end() -> None:
     run = _Run()
     finish(run, NOW)
@@ -271,6 +279,12 @@ def test_project_gives_age_bands_for_the_day_it_is_given() -> None:
     rule = FieldRule(RuleKind.GENERALISE, "dob", "age", Generalisation.AGE_BAND)
     got = project({"dob": "2010-09-01"}, (rule,), pseudonymise=_unused, on=date(2026, 6, 1))
     assert got.payload == {"age": "11-15"} and got.disclosed == ("age",)
+
+
+@pytest.mark.parametrize("kind", [RuleKind.TOKENISE, RuleKind.ENCRYPT])
+def test_a_keyed_rule_given_no_key_refuses_rather_than_copy(kind: RuleKind) -> None:
+    with pytest.raises(TransformError, match="no key is configured for this rule"):
+        project({"upn": "A123"}, (FieldRule(kind, "upn", "upn"),), pseudonymise=_unused)
 
 
 def _unused(_path: str, _value: str) -> str:
