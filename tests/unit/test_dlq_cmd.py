@@ -303,7 +303,12 @@ class Kafka:
 
 @pytest.fixture
 def kafka(monkeypatch: pytest.MonkeyPatch) -> Kafka:
-    fake = Kafka([letter(n) for n in range(0, 16, 2)])
+    return stand_in(monkeypatch, [letter(n) for n in range(0, 16, 2)])
+
+
+def stand_in(monkeypatch: pytest.MonkeyPatch, letters: list[DeadLetter]) -> Kafka:
+    """A Kafka holding ``letters`` in place of the command's, signed in as an operator."""
+    fake = Kafka(letters)
     monkeypatch.setattr(dlq_cmd, "read_letters", fake.read)
     monkeypatch.setattr(dlq_cmd, "publish_retries", fake.publish)
     monkeypatch.setenv("INFOSHARE_TOPIC_NAMESPACE", "ns.")

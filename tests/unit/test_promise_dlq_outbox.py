@@ -4,16 +4,13 @@ is mended (README, "Dead letters")."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from typer.testing import CliRunner
 
-from deploy.cli import dlq_cmd
 from deploy.cli.main import app
 from services.backbone.deadletter import DeadLetter, Origin, dead_letter_headers
-from services.backbone.kafka_access import KafkaAccess
 from services.backbone.topics import Topics
+from tests.unit.test_dlq_cmd import Kafka, stand_in
 
 TOPICS = Topics(namespace="ns.")
 SOURCE = TOPICS.source("school-oakfield")
@@ -34,31 +31,9 @@ def outbox_letter(offset: int) -> DeadLetter:
     )
 
 
-class Kafka:
-    """Stands in for read_letters and publish_retries, and records what was published."""
-
-    def __init__(self, letters: list[DeadLetter]) -> None:
-        self.letters = letters
-        self.published: list[DeadLetter] = []
-
-    async def read(self, access: KafkaAccess, stages: dict[str, str], **_: Any) -> list[DeadLetter]:
-        return [d for d in self.letters if d.topic in stages]
-
-    async def publish(self, access: KafkaAccess, letters: list[DeadLetter], **kw: Any) -> None:
-        self.published.extend(letters)
-        kw["advance"](len(letters))
-
-
 @pytest.fixture
 def kafka(monkeypatch: pytest.MonkeyPatch) -> Kafka:
-    fake = Kafka([outbox_letter(n) for n in range(3)])
-    monkeypatch.setattr(dlq_cmd, "read_letters", fake.read)
-    monkeypatch.setattr(dlq_cmd, "publish_retries", fake.publish)
-    monkeypatch.setenv("INFOSHARE_TOPIC_NAMESPACE", "ns.")
-    monkeypatch.setenv("INFOSHARE_KAFKA_USERNAME", "operator")
-    monkeypatch.setenv("INFOSHARE_KAFKA_PASSWORD", "operator-password")
-    monkeypatch.setenv("COLUMNS", "300")
-    return fake
+    return stand_in(monkeypatch, [outbox_letter(n) for n in range(3)])
 
 
 @pytest.mark.parametrize(
