@@ -98,40 +98,16 @@ class StoreRoots:
         return self._leaves[index]
 
 
-class BlockCheck:
-    """Recomputes the block index from the records as ``verify`` walks them (``add``, in
-    order), then compares it with the index stored (``problem``)."""
-
-    def __init__(self, start: int = 0, leaves: Sequence[str] = ()) -> None:
-        """``start``: the records walked before (a resumed walk), ``leaves`` the hashes of
-        those in the part block at its end."""
-        self._first = start // BLOCK  # the block the walk's first head is
-        self._leaves: list[bytes] = [bytes.fromhex(h) for h in leaves]
-        self.heads: list[bytes] = []
-
-    @property
-    def leaves_hex(self) -> list[str]:
-        """The hashes of the part block at the walk's end, to resume from."""
-        return [leaf.hex() for leaf in self._leaves]
-
-    def add(self, entry_hash: str) -> None:
-        try:
-            self._leaves.append(bytes.fromhex(entry_hash))
-        except ValueError:  # not a hash at all: the chain's check names the record
-            self._leaves.append(b"")
-        if len(self._leaves) == BLOCK:
-            self.heads.append(merkle_root(self._leaves))
-            self._leaves = []
-
-    def problem(self, session: Session) -> str | None:
-        """Why the stored index differs from the records walked; None if it does not.
-        Blocks completed after the walk are the next verification's."""
-        stored = indexed_blocks(session, below=self._first + len(self.heads))
-        for index, head in enumerate(self.heads, start=self._first):
-            if index in stored and stored[index] != head.hex():
-                return (
-                    f"the Merkle block index (audit_merkle_block) differs from the records "
-                    f"at block {index} (records {index * BLOCK + 1}..{(index + 1) * BLOCK}): "
-                    "proofs made from it would not check"
-                )
-        return None
+def blocks_problem(session: Session, heads: Sequence[tuple[int, bytes]]) -> str | None:
+    """Why the stored index differs from the blocks a walk completed (``heads``: index and
+    head, from the records' own hashes); None if it does not. Blocks completed after the
+    walk are the next verification's."""
+    stored = indexed_blocks(session, below=max((i for i, _ in heads), default=-1) + 1)
+    for index, head in heads:
+        if index in stored and stored[index] != head.hex():
+            return (
+                f"the Merkle block index (audit_merkle_block) differs from the records "
+                f"at block {index} (records {index * BLOCK + 1}..{(index + 1) * BLOCK}): "
+                "proofs made from it would not check"
+            )
+    return None

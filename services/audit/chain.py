@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from itertools import islice
+from typing import Any, NamedTuple
 
 import orjson
 from cryptography.exceptions import InvalidSignature
@@ -39,18 +40,27 @@ def canonical(seq: int, content: Mapping[str, Any], fields: Iterable[str] | None
     an empty list is left out, as if absent: a migration that adds an optional column leaves
     the hashes of the records sealed before it as they were. ``fields``: the names covered,
     when ``content`` holds more (a stored row); by default all of it."""
-    covered: dict[str, Any] = {"seq": seq}
-    for k in content if fields is None else fields:
-        v = content.get(k)
-        if v is not None and v != []:
-            covered[k] = _utc(v) if isinstance(v, datetime) else v
+    items = content.items() if fields is None else ((k, content.get(k)) for k in fields)
+    covered = {
+        k: _utc(v) if isinstance(v, datetime) else v
+        for k, v in items
+        if v or (v is not None and v != _EMPTY)  # the common case, truthy, tested once
+    }
+    covered.setdefault("seq", seq)
+    return encoded(covered)
+
+
+def encoded(covered: Mapping[str, Any]) -> bytes:
     return orjson.dumps(covered, option=_CANONICAL, default=str)
 
 
 _CANONICAL = orjson.OPT_SORT_KEYS | orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC
+_EMPTY: list[Any] = []
 
 
 def _utc(moment: datetime) -> datetime:
+    if moment.tzinfo is UTC:  # as the store reads them back
+        return moment
     return moment.astimezone(UTC) if moment.tzinfo else moment
 
 
@@ -104,6 +114,11 @@ class MerkleAccumulator:
             if peak[0] == self._keep:
                 self.kept.append(((self.size - 1) // self._keep, peak[1]))
         self._peaks.append(peak)
+
+    def extend(self, leaves: bytes) -> None:
+        """Append each 32-byte leaf hash in ``leaves``, in order."""
+        for i in range(0, len(leaves), 32):
+            self.append(leaves[i : i + 32])
 
     @property
     def peaks(self) -> list[tuple[int, str]]:
@@ -179,14 +194,17 @@ class Checkpoint:
         )
 
 
-@dataclass(frozen=True)
-class Stored:
-    """A record as read back: its sequence number, content, and the hashes stored with it."""
+class Stored(NamedTuple):
+    """A record as read back: its sequence number, content, and the hashes stored with it
+    (a tuple: verify reads millions, and a frozen dataclass cost a microsecond each)."""
 
     seq: int
     content: Mapping[str, Any]
     entry_hash: str
     chain_hash: str
+    # The content is already as ``canonical`` covers it (the store's reader gives it so):
+    # its sequence number in it, no nulls or empty lists, times in UTC.
+    canonical: bool = False
 
 
 @dataclass(frozen=True)
@@ -237,10 +255,85 @@ class Verdict:
     checkpoints: int
     problem: Problem | None
     walked: Walked | None = None  # where an intact walk ended
+    # With ``keep``: the Merkle blocks the walk completed, (index, head), for the store's
+    # block index to be compared with.
+    blocks: tuple[tuple[int, bytes], ...] = ()
 
     @property
     def ok(self) -> bool:
         return self.problem is None
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A run of records checked on its own (``walk``), so that runs can be checked apart,
+    in worker processes, and joined in order (``join``), which checks the seams."""
+
+    first: int  # the sequence number the run should begin with
+    found: int | None  # the sequence number of its first record (None: it had none)
+    leaves: bytes  # the entry hashes of the records found intact, 32 bytes each, in order
+    after: bytes  # the chain link it was checked to follow
+    head: bytes  # the chain link after its last intact record
+    heads: Mapping[int, bytes]  # the chain links after the records asked for (``marks``)
+    keys: tuple[tuple[int, int], ...]  # (seq, key index): where each key's links begin
+    problem: Problem | None  # the first problem, after its last intact record
+
+    @property
+    def size(self) -> int:
+        return len(self.leaves) // 32
+
+
+SEGMENT = 4096  # records per run of a walk in one process
+
+
+def walk(
+    keys: Sequence[bytes],
+    records: Iterable[Stored],
+    *,
+    first: int,
+    previous: bytes,
+    at: int = 0,
+    marks: Set[int] = frozenset(),
+) -> Segment:
+    """Check ``records``, which should be numbered from ``first`` and linked after
+    ``previous`` under the key ``at`` (counted from the oldest) or a newer one, up to the
+    first problem: a sequence number skipped (missing) or going back (out_of_order),
+    content that does not give its stored hash (edited), a link that does not follow."""
+    chain = _ChainKeys(keys, at=at)
+    leaves = bytearray()
+    heads: dict[int, bytes] = {}
+    changes: list[tuple[int, int]] = []
+    found: int | None = None
+    problem: Problem | None = None
+    link = previous
+    expected = first
+    for stored in records:
+        seq = stored.seq
+        if found is None:
+            found = seq
+        if seq != expected:
+            kind = "missing" if seq > expected else "out_of_order"
+            problem = Problem(expected, kind, f"expected record {expected}, found {seq}")
+            break
+        data = encoded(stored.content) if stored.canonical else canonical(seq, stored.content)
+        entry = leaf_hash(data)
+        if entry.hex() != stored.entry_hash:
+            problem = Problem(expected, "edited", "its content does not give its stored hash")
+            break
+        before = chain.at
+        following = _link(stored.chain_hash)
+        if following is None or not chain.follows(link, entry, following):
+            why = "its chain link does not follow from the record before"
+            problem = Problem(expected, "chain_broken", why)
+            break
+        if keys and (not changes or chain.at != before):
+            changes.append((expected, chain.at))
+        leaves += entry
+        link = following
+        if expected in marks:
+            heads[expected] = link
+        expected += 1
+    return Segment(first, found, bytes(leaves), previous, link, heads, tuple(changes), problem)
 
 
 def verify(
@@ -250,6 +343,7 @@ def verify(
     public: Mapping[str, Ed25519PublicKey],
     start: Walked | None = None,
     keep_at: int | None = None,
+    keep: int = 0,
 ) -> Verdict:
     """Walk ``records`` (in the order the store returns them, by sequence number) and stop
     at the first problem: a record whose content no longer gives its stored hash (edited),
@@ -268,7 +362,102 @@ def verify(
     a smaller one was. ``start``: carry on from an earlier walk (``records`` then begin
     after it); checkpoints within it are checked for their signatures only. The verdict's
     ``walked`` is where the walk stood after record ``keep_at`` (a checkpoint's size; None:
-    the last record), for a later walk to carry on from."""
+    the last record), for a later walk to carry on from; with ``keep`` (a power of two), its
+    ``blocks`` are the perfect subtrees of that many records the walk completed."""
+    marks = {cp.tree_size for cp in checkpoints} | ({keep_at} if keep_at is not None else set())
+
+    def runs() -> Iterator[Segment]:
+        it = iter(records)
+        first = (start.size if start else 0) + 1
+        link = bytes.fromhex(start.chain_head) if start else GENESIS
+        at = start.key_at if start else 0
+        while True:
+            run = walk(keys, islice(it, SEGMENT), first=first, previous=link, at=at, marks=marks)
+            yield run
+            if run.problem is not None or run.size < SEGMENT:
+                return
+            first, link, at = first + run.size, run.head, run.keys[-1][1] if run.keys else at
+
+    return join(runs(), checkpoints, public, start, keep_at, keep)
+
+
+def join(
+    runs: Iterable[Segment],
+    checkpoints: Sequence[Checkpoint],
+    public: Mapping[str, Ed25519PublicKey],
+    start: Walked | None = None,
+    keep_at: int | None = None,
+    keep: int = 0,
+) -> Verdict:
+    """The verdict over ``runs`` checked in order (``walk``), as ``verify``'s: each run must
+    begin where the one before it ended, follow its last link, and under the same or a
+    newer key; every checkpoint is checked against the tree and chain at its size."""
+    ordered, problem = _signed(checkpoints, public)
+    if problem is not None:
+        return Verdict(0, 0, problem)
+    tree = (
+        MerkleAccumulator.resume(start.peaks, keep=keep) if start else MerkleAccumulator(keep=keep)
+    )
+    link = bytes.fromhex(start.chain_head) if start else GENESIS
+    at = start.key_at if start else 0
+    pending = iter([cp for cp in ordered if cp.tree_size > tree.size])
+    due = next(pending, None)
+    checked = 0
+    kept = start if keep_at is not None and keep_at <= tree.size else None
+
+    def verdict(problem: Problem | None) -> Verdict:
+        return Verdict(tree.size, checked, problem, None, tuple(tree.kept))
+
+    for run in runs:
+        expected = tree.size + 1
+        if run.found is None:  # nothing in its range: a later run names the gap, if any
+            continue
+        if run.first != expected:  # the run before ended short: records are missing
+            why = f"expected record {expected}, found {run.found}"
+            return verdict(Problem(expected, "missing", why))
+        if run.size and (run.after != link or (run.keys and run.keys[0][1] < at)):
+            why = "its chain link does not follow from the record before"
+            return verdict(Problem(expected, "chain_broken", why))
+        changes = dict(run.keys)
+        end = expected + run.size - 1
+        # Only where a key changes, a checkpoint is due or the walk is asked to stand is
+        # each record looked at; the tree takes the leaves between in one go.
+        stops = {*changes, *run.heads, *((keep_at,) if keep_at is not None else ()), end}
+        for seq in sorted(s for s in stops if expected <= s <= end):
+            tree.extend(run.leaves[32 * (tree.size - expected + 1) : 32 * (seq - expected + 1)])
+            at = changes.get(seq, at)
+            head = run.heads.get(seq, run.head)
+            while due is not None and due.tree_size == seq:
+                problem = _check_checkpoint(due, tree.root(), head)
+                if problem is not None:
+                    return verdict(problem)
+                checked += 1
+                due = next(pending, None)
+            if seq == keep_at:
+                kept = Walked(tree.size, tree.peaks, head.hex(), at)
+        link = run.head
+        if run.problem is not None:
+            return verdict(run.problem)
+    if due is not None:
+        last = ordered[-1]
+        return verdict(
+            Problem(
+                tree.size + 1,
+                "truncated",
+                f"checkpoint {last.created_at} covers {last.tree_size} records, "
+                f"the store holds {tree.size}",
+            )
+        )
+    if keep_at is None:
+        kept = Walked(tree.size, tree.peaks, link.hex(), at)
+    return Verdict(tree.size, checked, None, kept, tuple(tree.kept))
+
+
+def _signed(
+    checkpoints: Sequence[Checkpoint], public: Mapping[str, Ed25519PublicKey]
+) -> tuple[list[Checkpoint], Problem | None]:
+    """The checkpoints in tree order, and the first whose signature fails or whose key is
+    older than a smaller tree's."""
     ranks = {key_id: rank for rank, key_id in enumerate(public)}
     ordered = sorted(checkpoints, key=lambda c: (c.tree_size, ranks.get(c.key_id, -1)))
     newest = -1
@@ -276,47 +465,12 @@ def verify(
         signer = public.get(cp.key_id)
         if signer is None or not cp.signature_valid(signer):
             why = "bad signature" if signer else f"signed by an unknown key {cp.key_id!r}"
-            return Verdict(0, 0, Problem(None, "checkpoint", f"{why} at size {cp.tree_size}"))
+            return ordered, Problem(None, "checkpoint", f"{why} at size {cp.tree_size}")
         if ranks[cp.key_id] < newest:
             why = f"signed by {cp.key_id!r}, rotated out before a smaller tree's key"
-            return Verdict(0, 0, Problem(None, "checkpoint", f"{why} at size {cp.tree_size}"))
+            return ordered, Problem(None, "checkpoint", f"{why} at size {cp.tree_size}")
         newest = ranks[cp.key_id]
-    tree = MerkleAccumulator.resume(start.peaks) if start else MerkleAccumulator()
-    previous = bytes.fromhex(start.chain_head) if start else GENESIS
-    pending = iter([cp for cp in ordered if cp.tree_size > tree.size])
-    due = next(pending, None)
-    checked = 0
-    chain = _ChainKeys(keys, at=start.key_at if start else 0)
-    kept = start if keep_at is not None and keep_at <= tree.size else None
-    for expected, stored in enumerate(records, start=tree.size + 1):
-        problem = _check_one(chain, expected, stored, previous)
-        if problem is not None:
-            return Verdict(expected - 1, checked, problem)
-        previous = bytes.fromhex(stored.chain_hash)
-        tree.append(bytes.fromhex(stored.entry_hash))
-        while due is not None and due.tree_size == expected:
-            problem = _check_checkpoint(due, tree.root(), previous)
-            if problem is not None:
-                return Verdict(expected, checked, problem)
-            checked += 1
-            due = next(pending, None)
-        if expected == keep_at:
-            kept = Walked(tree.size, tree.peaks, previous.hex(), chain.at)
-    if due is not None:
-        last = ordered[-1]
-        return Verdict(
-            tree.size,
-            checked,
-            Problem(
-                tree.size + 1,
-                "truncated",
-                f"checkpoint {last.created_at} covers {last.tree_size} records, "
-                f"the store holds {tree.size}",
-            ),
-        )
-    if keep_at is None:
-        kept = Walked(tree.size, tree.peaks, previous.hex(), chain.at)
-    return Verdict(tree.size, checked, None, kept)
+    return ordered, None
 
 
 class _ChainKeys:
@@ -332,28 +486,23 @@ class _ChainKeys:
     def at(self) -> int:
         return self._at
 
-    def follows(self, previous: bytes, entry: bytes, stored: str) -> bool:
+    def follows(self, previous: bytes, entry: bytes, stored: bytes) -> bool:
         if not self._keys:  # a verifier without the secret: the signed heads cover all
             return True
         for i in range(self._at, len(self._keys)):
-            if hmac.compare_digest(chain_hash(self._keys[i], previous, entry).hex(), stored):
+            if hmac.compare_digest(chain_hash(self._keys[i], previous, entry), stored):
                 self._at = i
                 return True
         return False
 
 
-def _check_one(chain: _ChainKeys, expected: int, stored: Stored, previous: bytes) -> Problem | None:
-    if stored.seq != expected:
-        kind = "missing" if stored.seq > expected else "out_of_order"
-        return Problem(expected, kind, f"expected record {expected}, found {stored.seq}")
-    entry = leaf_hash(canonical(stored.seq, stored.content))
-    if entry.hex() != stored.entry_hash:
-        return Problem(stored.seq, "edited", "its content does not give its stored hash")
-    if not chain.follows(previous, entry, stored.chain_hash):
-        return Problem(
-            stored.seq, "chain_broken", "its chain link does not follow from the record before"
-        )
-    return None
+def _link(stored: str) -> bytes | None:
+    """A stored chain link as bytes; None if it is not a hash at all."""
+    try:
+        link = bytes.fromhex(stored)
+    except (ValueError, TypeError):
+        return None
+    return link if len(link) == 32 else None
 
 
 def _check_checkpoint(cp: Checkpoint, root: bytes, head: bytes) -> Problem | None:

@@ -43,7 +43,6 @@ class Verified:
     links: set[str] = field(default_factory=set)  # digests of the alias links sealed
     reviews: set[str] = field(default_factory=set)  # digests of the reviews sealed
     since: dict[str, int] = field(default_factory=dict)  # signing key: the record it came in
-    block_leaves: list[str] = field(default_factory=list)  # the part block at the end
     keyed: bool = True  # the chain links were checked (with the chain keys) up to the head
 
     def to_json(self) -> bytes:
@@ -54,7 +53,6 @@ class Verified:
             "links": sorted(self.links),
             "reviews": sorted(self.reviews),
             "since": self.since,
-            "block_leaves": self.block_leaves,
             "keyed": self.keyed,
         }
         return orjson.dumps(doc)
@@ -78,7 +76,6 @@ class Verified:
                 links=set(doc["links"]),
                 reviews=set(doc["reviews"]),
                 since={str(k): int(v) for k, v in doc["since"].items()},
-                block_leaves=[str(h) for h in doc["block_leaves"]],
                 keyed=bool(doc["keyed"]),
             )
         except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:

@@ -5,7 +5,7 @@ write signed checkpoints to the database and to a file outside it, read everythi
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -14,11 +14,10 @@ from typing import Any
 import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy import Engine
-from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, func, select
 
 from services.audit.blocks import BLOCK, add_blocks
-from services.audit.chain import GENESIS, Checkpoint, MerkleAccumulator, Stored, seal
+from services.audit.chain import GENESIS, Checkpoint, MerkleAccumulator, seal
 from services.audit.models import CONTENT_FIELDS, AuditCheckpoint, AuditEntry, as_utc
 from services.backbone.keyring import Keyring
 from services.backbone.private_files import open_private
@@ -163,25 +162,6 @@ def write_checkpoint(engine: Engine, sealing: Sealing, *, now: datetime) -> Chec
         session.commit()
     append_to_file(sealing, cp)
     return cp
-
-
-def stored_records(engine: Engine, batch: int = 5000, *, after: int = 0) -> Iterator[Stored]:
-    """Every record after ``after`` in seq order, read in pages (the table may be large).
-    Rows, not ORM objects: each value through its column type as the ORM would, without
-    building an object per record (which cost verify more than the hashing did)."""
-    table: Any = AuditEntry.__table__  # type: ignore[attr-defined]
-    columns = [table.c.seq, table.c.entry_hash, table.c.chain_hash]
-    columns += [table.c[name] for name in CONTENT_FIELDS]
-    while True:
-        with engine.connect() as conn:
-            page = conn.execute(
-                sa_select(*columns).where(table.c.seq > after).order_by(table.c.seq).limit(batch)
-            ).all()
-        for row in page:
-            yield Stored(row[0], dict(zip(CONTENT_FIELDS, row[3:], strict=True)), row[1], row[2])
-        if len(page) < batch:
-            return
-        after = page[-1][0]
 
 
 def sealing_from(

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -22,20 +22,19 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from services.audit.anchoring import Anchor
-from services.audit.blocks import BlockCheck
-from services.audit.chain import Checkpoint, MerkleAccumulator, Stored, Walked, verify
+from services.audit.blocks import blocks_problem
+from services.audit.chain import Checkpoint, MerkleAccumulator, Stored, Walked
 from services.audit.models import AuditEntry
 from services.audit.resume import Verified, digests
 from services.audit.reviews import (
-    Review,
     index_problem,
     review_index,
     reviews_after,
-    sealed_review,
 )
-from services.audit.rotation import announced, out_of_period
-from services.audit.sealing import stored_checkpoints, stored_records
+from services.audit.rotation import out_of_period
+from services.audit.sealing import stored_checkpoints
 from services.audit.store import alias_links, sealed_links
+from services.audit.walking import Noted, Progress, walk_trail
 
 log = logging.getLogger(__name__)
 
@@ -63,19 +62,17 @@ class TrailVerdict:
 Anchors = Callable[[], Sequence[Anchor]]  # read again when asked: they grow while we walk
 
 
-def identity(records: Iterable[Stored]) -> Iterator[Stored]:
-    yield from records
-
-
 def verify_trail(
     engine: Engine,
     *,
     public_keys: Mapping[str, Ed25519PublicKey],
     anchors: Anchors,
     chain_keys: Sequence[bytes] = (),
-    counted: Callable[[Iterable[Stored]], Iterable[Stored]] = identity,
+    counted: Callable[[Iterable[Stored]], Iterable[Stored]] | None = None,
     settle_s: float = SETTLE_S,
     resume: Verified | None = None,
+    workers: int = 1,
+    progress: Progress | None = None,
 ) -> TrailVerdict:
     """Verify the trail in ``engine``'s store with public material only: every record's
     hash and number, every checkpoint's signature (by the key it names, ``public_keys``
@@ -115,20 +112,23 @@ def verify_trail(
     # What a later walk may carry on from: the largest signed head known now (records
     # sealed while this one walks come after it, and the next walk reads them again).
     bound = max((c.tree_size for c in merged.values()), default=0)
-    noted = _Noted(
-        bound=bound,
-        blocks=BlockCheck(after, resume.block_leaves if resume else []),
-        since=dict(resume.since) if resume else {},
-    )
-    verdict = verify(
+    walked = walk_trail(
+        engine,
         chain_keys,
-        noted.walk(counted(stored_records(engine, after=after))),
         list(merged.values()),
         public_keys,
-        start,
-        keep_at=bound,
+        start=start,
+        bound=bound,
+        counted=counted,
+        workers=workers,
+        progress=progress,
     )
-    sealed, reviews, since, blocks = noted.links, noted.reviews, noted.since, noted.blocks
+    verdict, noted = walked.verdict, walked.noted
+    every = noted.all
+    since = dict(resume.since) if resume else {}
+    for key, seq in every.since.items():
+        since.setdefault(key, seq)
+    sealed, reviews = every.links, every.reviews
     linked = bool(chain_keys)
     if verdict.problem is not None:
         failed: Check = "anchor" if verdict.problem.kind == "truncated" else "chain"
@@ -158,7 +158,7 @@ def verify_trail(
             verdict.records, verdict.checkpoints, review_problem, "review_index", linked, anchored
         )
     with Session(engine) as session:
-        block_problem = blocks.problem(session)
+        block_problem = blocks_problem(session, verdict.blocks)
     if block_problem is not None:
         return TrailVerdict(
             verdict.records, verdict.checkpoints, block_problem, "block_index", linked, anchored
@@ -172,7 +172,7 @@ def verify_trail(
 def _kept(
     walked: Walked | None,
     merged: Mapping[str, Checkpoint],
-    noted: _Noted,
+    noted: Noted,
     resume: Verified | None,
     *,
     keyed: bool,
@@ -183,48 +183,17 @@ def _kept(
     if resume is not None and walked == resume.walked:
         return resume  # nothing new was signed: resume from the same head again
     signature = next(c.signature for c in merged.values() if c.tree_size == walked.size)
+    since = dict(resume.since) if resume else {}
+    for key, seq in noted.upto.since.items():
+        since.setdefault(key, seq)
     return Verified(
         walked,
         signature,
-        (resume.links if resume else set()) | digests(noted.kept_links),
-        (resume.reviews if resume else set()) | digests(noted.kept_reviews),
-        noted.kept_since,
-        noted.kept_leaves,
+        (resume.links if resume else set()) | digests(noted.upto.links),
+        (resume.reviews if resume else set()) | digests(noted.upto.reviews),
+        since,
         keyed=keyed,
     )
-
-
-@dataclass
-class _Noted:
-    """What the indexes should say of the records walked (the alias links each makes, the
-    review each is, the Merkle blocks) and where each signing key came in; and the same up
-    to ``bound``, the largest signed head when the walk began: what a later walk keeps."""
-
-    bound: int
-    blocks: BlockCheck
-    since: dict[str, int]
-    links: Links = field(default_factory=set)
-    reviews: set[Review] = field(default_factory=set)
-    kept_links: Links = field(default_factory=set)
-    kept_reviews: set[Review] = field(default_factory=set)
-    kept_since: dict[str, int] = field(default_factory=dict)
-    kept_leaves: list[str] = field(default_factory=list)
-
-    def walk(self, records: Iterable[Stored]) -> Iterator[Stored]:
-        """The records, unchanged, noted on the way."""
-        for record in records:
-            self.blocks.add(record.entry_hash)
-            self.links |= sealed_links(record.content)
-            review = sealed_review(record.content)
-            if review is not None:
-                self.reviews.add(review)
-            key = announced(record.content)
-            if key is not None:
-                self.since.setdefault(key, record.seq)
-            if record.seq == self.bound:
-                self.kept_links, self.kept_reviews = set(self.links), set(self.reviews)
-                self.kept_since, self.kept_leaves = dict(self.since), self.blocks.leaves_hex
-            yield record
 
 
 def _resumed_problem(resume: Verified, merged: Mapping[str, Checkpoint]) -> str | None:

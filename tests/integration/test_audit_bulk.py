@@ -14,8 +14,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from services.audit import migrate
+from services.audit.chain import canonical, encoded, verify
 from services.audit.models import AuditEntry
-from services.audit.sealing import sealing_from, stored_records
+from services.audit.records import stored_records
+from services.audit.sealing import sealing_from, stored_checkpoints
 from services.audit.store import AuditStore
 from services.backbone.audit_contract import AuditOutcome, AuditRecord
 from services.backbone.bulk import insert_rows
@@ -85,25 +87,65 @@ def test_a_refused_row_raises_as_sqlalchemy_would(database_url: str) -> None:
 
 def test_stored_records_read_what_the_orm_reads(database_url: str, keyring: Keyring) -> None:
     """``stored_records`` reads rows, not ORM objects (verify's hot path): the same
-    sequence numbers, content and hashes as the ORM gives, so the same verdicts."""
+    sequence numbers, content and hashes as the ORM gives, so the same verdicts. Its
+    content is as the hash covers it (nulls and empty lists left out, the number in it),
+    and gives the same bytes."""
     store = AuditStore(database_url, sealing_from(keyring, None))
     store.create_schema()
     records = []
     for row in _rows():
-        fields = {k: v for k, v in row.items() if k not in ("seq", "entry_hash", "chain_hash")}
-        records.append(AuditRecord(**fields))
+        records.append(AuditRecord(**_fields(row)))
     store.add_batch(records[:3])
     store.add_batch(records[3:])
     with Session(store.engine) as session:
-        orm = [
-            (e.seq, e.content(), e.entry_hash, e.chain_hash)
-            for e in session.exec(select(AuditEntry).order_by(col(AuditEntry.seq)))
-        ]
-    rows = [
-        (r.seq, dict(r.content), r.entry_hash, r.chain_hash)
-        for r in stored_records(store.engine, batch=2)
+        entries = list(session.exec(select(AuditEntry).order_by(col(AuditEntry.seq))))
+    read = list(stored_records(store.engine, batch=2))
+    assert [(r.seq, dict(r.content), r.entry_hash, r.chain_hash) for r in read] == [
+        (e.seq, _covered(e.seq or 0, e.content()), e.entry_hash, e.chain_hash) for e in entries
     ]
-    assert rows == orm and len(rows) == 4
+    assert len(read) == 4 and all(r.canonical for r in read)
+    for r, e in zip(read, entries, strict=True):
+        assert encoded(r.content) == canonical(e.seq or 0, e.content())
+
+
+def _covered(seq: int, content: dict[str, Any]) -> dict[str, Any]:
+    return {"seq": seq, **{k: v for k, v in content.items() if v is not None and v != []}}
+
+
+@pytest.mark.parametrize(
+    ("column", "stored"),
+    [
+        ("recorded_at", "'not a time'"),
+        ("recorded_at", "12345"),
+        ("fields_disclosed", "'[not json'"),
+        ("subject_aliases", "'\"a string\"'"),
+    ],
+)
+def test_a_value_altered_beyond_its_type_is_named_edited_not_a_crash(
+    database_url: str, keyring: Keyring, column: str, stored: str
+) -> None:
+    """By hand, a time that is no time or a list that is no JSON: verify reads the row
+    as it is, and its hash names the record."""
+    store = AuditStore(database_url, sealing_from(keyring, None))
+    store.create_schema()
+    store.add_batch([AuditRecord(**_fields(row)) for row in _rows()[:2]])
+    if store.engine.dialect.name == "postgresql":
+        if column == "recorded_at":
+            pytest.skip("PostgreSQL keeps a time column a time")
+        if "not json" in stored:
+            pytest.skip("PostgreSQL keeps a JSON column JSON")
+        stored = f"CAST({stored} AS JSON)"
+    altered = f"UPDATE audit_entry SET {column} = {stored} WHERE seq = 2"  # noqa: S608 (ours)
+    with store.engine.begin() as conn:
+        conn.execute(sqlalchemy.text(altered))
+    keys, public = store.sealing.chain_keys(), store.sealing.public_keys()
+    verdict = verify(keys, stored_records(store.engine), stored_checkpoints(store.engine), public)
+    assert verdict.problem is not None
+    assert (verdict.records, verdict.problem.seq, verdict.problem.kind) == (1, 2, "edited")
+
+
+def _fields(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in row.items() if k not in ("seq", "entry_hash", "chain_hash")}
 
 
 def test_rows_naming_different_columns_are_refused_not_padded_with_nulls(

@@ -17,7 +17,8 @@ from sqlmodel import Session, SQLModel, col, select
 from services.audit import migrate
 from services.audit.chain import checkpoint_for, verify
 from services.audit.models import AuditEntry
-from services.audit.sealing import seal_new, sealing_from, stored_checkpoints, stored_records
+from services.audit.records import stored_records
+from services.audit.sealing import seal_new, sealing_from, stored_checkpoints
 from services.audit.store import AuditStore
 from services.backbone.audit_contract import AuditOutcome, AuditRecord, audit_id_for
 from services.backbone.keyring import Keyring

@@ -19,7 +19,7 @@ import sqlalchemy
 from typer.testing import CliRunner
 
 from deploy.cli.main import app
-from services.audit import anchoring
+from services.audit import anchoring, walking
 from services.audit.models import OVERRIDE_CODE, OverrideReviewIn, ReviewOutcome
 from services.audit.reviews import review_override
 from services.audit.sealing import sealing_from
@@ -185,13 +185,38 @@ TAMPERING: dict[str, tuple[Any, str]] = {
 }
 
 
+@pytest.mark.parametrize("workers", ["1", "2"])
 @pytest.mark.parametrize("case", list(TAMPERING))
-def test_each_tampering_exits_1_naming_the_record_or_the_anchor(trail: Trail, case: str) -> None:
+def test_each_tampering_exits_1_naming_the_record_or_the_anchor(
+    trail: Trail, case: str, workers: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In one process, and with two workers checking ranges of 4 records (the thirteen
+    records split at 4, 8 and 12, the review among them)."""
+    monkeypatch.setattr(walking, "RANGE", 4)
+    monkeypatch.setattr(walking, "APART_FROM", 8)
     tamper, named = TAMPERING[case]
     tamper(trail)
-    code, said = _verify(trail)
+    code, said = _verify(trail, "--workers", workers)
     assert code == 1, said
     assert named in said, said
+
+
+def test_an_intact_trail_checked_in_ranges_by_two_workers_passes(
+    trail: Trail, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(walking, "RANGE", 4)
+    monkeypatch.setattr(walking, "APART_FROM", 8)
+    split: list[int] = []
+    apart = walking._apart
+
+    def counted(*args: Any) -> walking.Walk:
+        split.append(args[-2])  # the workers
+        return apart(*args)
+
+    monkeypatch.setattr(walking, "_apart", counted)
+    code, said = _verify(trail, "--workers", "2")
+    assert code == 0 and "intact: 13 record(s)" in said, said
+    assert split == [2]
 
 
 def test_anchors_that_disagree_are_named(trail: Trail, tmp_path: Path) -> None:

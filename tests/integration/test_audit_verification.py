@@ -233,8 +233,9 @@ def test_a_trail_verifies_across_rotations_of_its_chain_and_signing_keys(
 
     from services.audit.chain import checkpoint_for
     from services.audit.models import AuditCheckpoint
+    from services.audit.records import stored_records
     from services.audit.rotation import record_rotation
-    from services.audit.sealing import stored_checkpoints, stored_records
+    from services.audit.sealing import stored_checkpoints
     from services.backbone.key_rotation import rotate_key
     from services.backbone.keyring import generate_keyring, load_keyring
 

@@ -3,7 +3,6 @@ truncation of stored records is caught, and the first bad record is named."""
 
 from __future__ import annotations
 
-import dataclasses
 import secrets
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -123,7 +122,7 @@ def test_an_edited_record_is_named(n: int, data: st.DataObject) -> None:
     i = data.draw(st.integers(0, n - 1))
     field = data.draw(st.sampled_from(["decision", "recipient", "fields_disclosed", "extra"]))
     edited = {**trail[i].content, field: "tampered"}
-    trail[i] = dataclasses.replace(trail[i], content=edited)
+    trail[i] = trail[i]._replace(content=edited)
     problem = _verify(trail, []).problem
     assert problem is not None and (problem.seq, problem.kind) == (i + 1, "edited")
 
@@ -146,8 +145,8 @@ def test_two_records_swapped_are_caught_at_the_first(n: int, data: st.DataObject
     if how == "rows":  # the rows themselves change places, sequence numbers and all
         trail[i], trail[j] = b, a
     elif how == "contents":
-        trail[i] = dataclasses.replace(a, content=b.content)
-        trail[j] = dataclasses.replace(b, content=a.content)
+        trail[i] = a._replace(content=b.content)
+        trail[j] = b._replace(content=a.content)
     else:  # everything but the sequence number
         trail[i] = Stored(a.seq, b.content, b.entry_hash, b.chain_hash)
         trail[j] = Stored(b.seq, a.content, a.entry_hash, a.chain_hash)

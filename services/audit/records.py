@@ -1,0 +1,103 @@
+"""Reading sealed records back for verification, millions at a time: on the driver's own
+cursor, JSON columns as their stored text and parsed only when they hold more than an empty
+list, times parsed from SQLite's text. SQLAlchemy's result processing cost verify four
+times what the driver's fetch did (14 µs a record against 5).
+
+Each record comes as ``chain.canonical`` covers it (``Stored.canonical``): nulls and empty
+lists left out, its sequence number in it, so the walk hashes it without going over it
+again. Otherwise it reads as the ORM reads it (tests/integration/test_audit_bulk.py holds
+the two equal), so a verdict over these is a verdict over what the IG API shows."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import JSON, Engine, Text, cast
+from sqlalchemy import select as sa_select
+
+from services.audit.chain import Stored
+from services.audit.models import CONTENT_FIELDS, AuditEntry
+
+PAGE = 5000  # records a query reads: the table may hold millions
+
+_TABLE: Any = AuditEntry.__table__  # type: ignore[attr-defined]
+_JSON = frozenset(
+    i for i, name in enumerate(CONTENT_FIELDS) if isinstance(_TABLE.c[name].type, JSON)
+)
+_TIMES = frozenset(CONTENT_FIELDS.index(name) for name in ("recorded_at", "occurred_at"))
+
+
+def stored_records(
+    engine: Engine, batch: int = PAGE, *, after: int = 0, through: int | None = None
+) -> Iterator[Stored]:
+    """Every record after ``after`` (up to ``through``) in sequence order, read a page of
+    ``batch`` at a time."""
+    columns = [_TABLE.c.seq, _TABLE.c.entry_hash, _TABLE.c.chain_hash]
+    columns += [
+        cast(_TABLE.c[name], Text) if i in _JSON else _TABLE.c[name]
+        for i, name in enumerate(CONTENT_FIELDS)
+    ]
+    while True:
+        query = sa_select(*columns).where(_TABLE.c.seq > after)
+        if through is not None:
+            query = query.where(_TABLE.c.seq <= through)
+        query = query.order_by(_TABLE.c.seq).limit(batch)
+        # Sequence numbers and the page size are integers: bound as literals, so that the
+        # driver takes the statement as it is, whatever its parameter style.
+        sql = str(query.compile(engine, compile_kwargs={"literal_binds": True}))
+        with engine.connect() as conn:
+            driver = conn.connection.driver_connection
+            assert driver is not None
+            cursor = driver.cursor()
+            try:
+                cursor.execute(sql)
+                page = cursor.fetchall()
+            finally:
+                cursor.close()
+        for row in page:
+            yield Stored(row[0], _content(row), row[1], row[2], canonical=True)
+        if len(page) < batch:
+            return
+        after = page[-1][0]
+
+
+def _content(row: Any) -> dict[str, Any]:
+    """The record's content as ``chain.canonical`` covers it, in one pass: its sequence
+    number and every field that is neither null nor an empty list, times in UTC. A value
+    that cannot be read as its column's type (altered by hand) is kept as it is stored:
+    it does not give the stored hash, and the walk names the record edited."""
+    content: dict[str, Any] = {"seq": row[0]}
+    for i, value in enumerate(row[3:]):
+        if value is None:
+            continue
+        if i in _JSON:
+            if value == "[]":
+                continue
+            value = _parsed(value)
+            if value is None or value == []:
+                continue
+        elif i in _TIMES:
+            value = _in_utc(value)
+        content[CONTENT_FIELDS[i]] = value
+    return content
+
+
+def _parsed(text: Any) -> Any:
+    try:
+        return orjson.loads(text)
+    except (orjson.JSONDecodeError, TypeError):
+        return text
+
+
+def _in_utc(value: Any) -> Any:
+    if isinstance(value, str):  # SQLite keeps times as text, in UTC, without a zone
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    if not isinstance(value, datetime):
+        return value
+    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
