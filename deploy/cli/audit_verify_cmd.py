@@ -76,7 +76,7 @@ def verify_cmd(
             min=1,
             max=64,
             help="processes that check records side by side, each a range of the trail "
-            "(a trail under 40,000 records is walked in one); default: one per CPU",
+            "(a trail under 10,000 records is walked in one); default: one per CPU",
         ),
     ] = None,
 ) -> None:

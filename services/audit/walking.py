@@ -44,7 +44,7 @@ from services.audit.store import AuditStore, sealed_links
 Links = set[tuple[str, str, str]]
 _NOTED = frozenset({REVIEW_ACTION, ROTATION_ACTION})  # actions an index notes
 _TABLE: Any = AuditEntry.__table__  # type: ignore[attr-defined]
-RANGE = 20_000  # records a worker checks at a time
+RANGE = 5_000  # records a worker checks at a time (smaller ranges keep both busy to the end)
 APART_FROM = 2 * RANGE  # fewer records than this are walked in this process
 
 
