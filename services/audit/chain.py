@@ -40,7 +40,11 @@ def canonical(seq: int, content: Mapping[str, Any], fields: Iterable[str] | None
     an empty list is left out, as if absent: a migration that adds an optional column leaves
     the hashes of the records sealed before it as they were. ``fields``: the names covered,
     when ``content`` holds more (a stored row); by default all of it."""
-    items = content.items() if fields is None else ((k, content.get(k)) for k in fields)
+    if fields is None:
+        items: Iterable[tuple[str, Any]] = content.items()
+    else:
+        names = tuple(fields)  # a tuple's tuple is itself
+        items = zip(names, map(content.get, names), strict=True)
     covered = {
         k: _utc(v) if isinstance(v, datetime) else v
         for k, v in items

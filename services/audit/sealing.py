@@ -115,18 +115,29 @@ def _resumed(checkpoint: AuditCheckpoint | None) -> MerkleAccumulator:
 
 
 def sign_head(
-    session: Session, sealing: Sealing, *, now: datetime, min_new: int = 1
+    session: Session,
+    sealing: Sealing,
+    *,
+    now: datetime,
+    min_new: int = 1,
+    sealed: Sequence[Mapping[str, Any]] = (),
 ) -> Checkpoint | None:
     """Sign the tree head over every record in ``session``'s view, in its transaction (the
     caller commits); None if fewer than ``min_new`` records are new since the last
     checkpoint, or a record is missing. Hashes only the records after the last checkpoint
-    (its compact range carries the rest), and indexes the blocks of records it completes."""
+    (its compact range carries the rest), and indexes the blocks of records it completes.
+    ``sealed``: the rows the transaction just sealed (``seal_new``'s), the last ones stored;
+    when they are all that came after the last checkpoint, they are not read back."""
     tree = _resumed(trusted_checkpoint(session, sealing))
-    rows = session.exec(
-        select(AuditEntry.seq, AuditEntry.entry_hash, AuditEntry.chain_hash)
-        .where(col(AuditEntry.seq) > tree.size)
-        .order_by(col(AuditEntry.seq))
-    ).all()
+    rows: Sequence[Any]
+    if sealed and sealed[0]["seq"] == tree.size + 1:
+        rows = [(row["seq"], row["entry_hash"], row["chain_hash"]) for row in sealed]
+    else:
+        rows = session.exec(
+            select(AuditEntry.seq, AuditEntry.entry_hash, AuditEntry.chain_hash)
+            .where(col(AuditEntry.seq) > tree.size)
+            .order_by(col(AuditEntry.seq))
+        ).all()
     if not rows or len(rows) < min_new:
         return None
     for _, entry, _ in rows:

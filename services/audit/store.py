@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, func, insert, text
+from sqlalchemy import ARRAY, Engine, String, any_, bindparam, func, insert, text
 from sqlmodel import Session, col, select
 
 from services.audit import migrate
@@ -94,9 +94,7 @@ class AuditStore:
         with Session(self.engine) as session:
             if self.engine.dialect.name == "postgresql":  # another process may seal too
                 session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _SEALING_LOCK})
-            existing = set(
-                session.exec(select(AuditEntry.audit_id).where(col(AuditEntry.audit_id).in_(ids)))
-            )
+            existing = set(session.execute(self._stored_of(ids), {"ids": ids}).scalars())
             fresh: dict[str, AuditRecord] = {}
             for r in records:
                 if r.audit_id not in existing:
@@ -117,10 +115,19 @@ class AuditStore:
                     self.sealing,
                     now=datetime.now(UTC),
                     min_new=self.sealing.checkpoint_every,
+                    sealed=rows,
                 )
             session.commit()
         append_to_file(self.sealing, signed)
         return len(fresh)
+
+    def _stored_of(self, ids: Sequence[str]) -> Any:
+        """The query for which of ``ids`` are stored: on PostgreSQL one array parameter
+        (5,000 parameters of their own took a fifth of its ingest), elsewhere ``IN``."""
+        column = col(AuditEntry.audit_id)
+        if self.engine.dialect.name == "postgresql":
+            return select(column).where(column == any_(bindparam("ids", type_=ARRAY(String))))
+        return select(column).where(column.in_(bindparam("ids", expanding=True)))
 
     @staticmethod
     def _add_aliases(session: Session, rows: Sequence[dict[str, Any]]) -> None:

@@ -7,6 +7,7 @@ row as SQLite spent storing it)."""
 from __future__ import annotations
 
 import functools
+import operator
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -48,23 +49,26 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) 
 
 def _copy(driver: Any, table: Table, names: Sequence[str], rows: Sequence[dict[str, Any]]) -> None:
     from psycopg.sql import SQL, Identifier
-    from psycopg.types.json import Json
 
     columns = [table.columns[name] for name in names]
-    json_columns = {c.name for c in columns if isinstance(c.type, JSON)}
+    json_columns = [i for i, c in enumerate(columns) if isinstance(c.type, JSON)]
     statement = SQL("COPY {} ({}) FROM STDIN").format(
         Identifier(table.name), SQL(", ").join(Identifier(c.name) for c in columns)
     )
+    values = _getter(names)
     with driver.cursor() as cursor, cursor.copy(statement) as copy:
         for row in rows:
-            copy.write_row(
-                [
-                    Json(row.get(c.name), dumps=_json)
-                    if c.name in json_columns
-                    else row.get(c.name)
-                    for c in columns
-                ]
-            )
+            bound = list(values(row))
+            for i in json_columns:  # JSON as its text (a null as JSON's null, as SQLAlchemy)
+                bound[i] = _json(bound[i])
+            copy.write_row(bound)
+
+
+def _getter(names: Sequence[str]) -> Callable[[dict[str, Any]], Sequence[Any]]:
+    """A row's values of ``names``, in order, in one C call (every row names them all)."""
+    if len(names) == 1:
+        return lambda row: (row[names[0]],)
+    return operator.itemgetter(*names)
 
 
 def _json(value: Any) -> str:
@@ -80,17 +84,19 @@ def _statement(
     processing (as SQLAlchemy's executemany would, without its per-row bookkeeping)."""
     compiled = insert(table).values({name: None for name in columns}).compile(dialect=dialect)
     names = list(compiled.positiontup or ())
-    processors = [
-        table.columns[name].type.dialect_impl(dialect).bind_processor(dialect) or _same
-        for name in names
+    # Only a few types process what they bind (times, JSON): every other value goes as it
+    # is, taken from the row in one C call rather than a call per column.
+    processed = [
+        (i, process)
+        for i, name in enumerate(names)
+        if (process := table.columns[name].type.dialect_impl(dialect).bind_processor(dialect))
     ]
-    pairs = list(zip(names, processors, strict=True))
+    values = _getter(names)
 
     def prepare(row: dict[str, Any]) -> tuple[Any, ...]:
-        return tuple(process(row.get(name)) for name, process in pairs)
+        bound = list(values(row))
+        for i, process in processed:
+            bound[i] = process(bound[i])
+        return tuple(bound)
 
     return str(compiled), prepare
-
-
-def _same(value: Any) -> Any:
-    return value

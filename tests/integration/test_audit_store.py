@@ -13,8 +13,10 @@ import sqlalchemy
 from typer.testing import CliRunner
 
 from deploy.cli.main import app
+from services.audit.chain import verify
 from services.audit.models import AuditEntry
-from services.audit.sealing import sealing_from
+from services.audit.records import stored_records
+from services.audit.sealing import sealing_from, stored_checkpoints
 from services.audit.store import AuditQuery, AuditStore
 from services.backbone.audit_contract import AuditOutcome, AuditRecord, audit_id_for
 from services.backbone.keyring import Keyring
@@ -92,6 +94,31 @@ TAMPERING = {
     ),
     "truncated": ("DELETE FROM audit_entry WHERE seq > 9", 10, "truncated"),
 }
+
+
+def test_a_head_signed_every_few_batches_covers_the_unsigned_batches_before(
+    database_url: str, tmp_path: Path, keyring: Keyring
+) -> None:
+    """With a checkpoint every 3 records, batches of 2: the second batch signs records 1..4,
+    the two it sealed and the two before, which it reads back (it holds only its own)."""
+    store = _store(database_url, tmp_path, keyring, every=3)
+    t0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+    for first in (1, 3, 5):
+        store.add_batch(
+            [
+                _record(i, recipient="la-northshire", decision=AuditOutcome.SHARED, at=t0)
+                for i in (first, first + 1)
+            ]
+        )
+    assert [c.tree_size for c in stored_checkpoints(store.engine)] == [4]
+    store.checkpoint()
+    assert [c.tree_size for c in stored_checkpoints(store.engine)] == [4, 6]
+    assert verify(
+        store.sealing.chain_keys(),
+        stored_records(store.engine),
+        stored_checkpoints(store.engine),
+        store.sealing.public_keys(),
+    ).ok
 
 
 @pytest.mark.parametrize("how", list(TAMPERING))
