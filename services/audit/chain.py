@@ -226,8 +226,20 @@ def seal(
 ) -> Sealed:
     """The hashes to store with a new record ``seq`` after a chain head ``previous_chain``
     (``fields`` as ``canonical``'s)."""
+    entry, link = links(key, previous_chain, seq, content, fields)
+    return Sealed(entry.hex(), link.hex())
+
+
+def links(
+    key: bytes,
+    previous_chain: bytes,
+    seq: int,
+    content: Mapping[str, Any],
+    fields: Iterable[str] | None = None,
+) -> tuple[bytes, bytes]:
+    """``seal``'s entry hash and chain link, as bytes (the next link follows from these)."""
     entry = leaf_hash(canonical(seq, content, fields))
-    return Sealed(entry.hex(), chain_hash(key, previous_chain, entry).hex())
+    return entry, chain_hash(key, previous_chain, entry)
 
 
 @dataclass(frozen=True)

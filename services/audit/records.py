@@ -24,10 +24,8 @@ from services.audit.models import CONTENT_FIELDS, AuditEntry
 PAGE = 5000  # records a query reads: the table may hold millions
 
 _TABLE: Any = AuditEntry.__table__  # type: ignore[attr-defined]
-_JSON = frozenset(
-    i for i, name in enumerate(CONTENT_FIELDS) if isinstance(_TABLE.c[name].type, JSON)
-)
-_TIMES = frozenset(CONTENT_FIELDS.index(name) for name in ("recorded_at", "occurred_at"))
+_JSON_NAMES = tuple(name for name in CONTENT_FIELDS if isinstance(_TABLE.c[name].type, JSON))
+_TIME_NAMES = ("recorded_at", "occurred_at")
 
 
 def stored_records(
@@ -37,8 +35,8 @@ def stored_records(
     ``batch`` at a time."""
     columns = [_TABLE.c.seq, _TABLE.c.entry_hash, _TABLE.c.chain_hash]
     columns += [
-        cast(_TABLE.c[name], Text) if i in _JSON else _TABLE.c[name]
-        for i, name in enumerate(CONTENT_FIELDS)
+        cast(_TABLE.c[name], Text) if name in _JSON_NAMES else _TABLE.c[name]
+        for name in CONTENT_FIELDS
     ]
     while True:
         query = sa_select(*columns).where(_TABLE.c.seq > after)
@@ -65,23 +63,24 @@ def stored_records(
 
 
 def _content(row: Any) -> dict[str, Any]:
-    """The record's content as ``chain.canonical`` covers it, in one pass: its sequence
-    number and every field that is neither null nor an empty list, times in UTC. A value
-    that cannot be read as its column's type (altered by hand) is kept as it is stored:
-    it does not give the stored hash, and the walk names the record edited."""
-    content: dict[str, Any] = {"seq": row[0]}
-    for i, value in enumerate(row[3:]):
-        if value is None:
+    """The record's content as ``chain.canonical`` covers it: its sequence number and every
+    field that is neither null nor an empty list, times in UTC. A value that cannot be read
+    as its column's type (altered by hand) is kept as it is stored: it does not give the
+    stored hash, and the walk names the record edited."""
+    content = {k: v for k, v in zip(CONTENT_FIELDS, row[3:], strict=True) if v is not None}
+    for name in _JSON_NAMES:
+        text = content.get(name)
+        if text is None:
             continue
-        if i in _JSON:
-            if value == "[]":
-                continue
-            value = _parsed(value)
-            if value is None or value == []:
-                continue
-        elif i in _TIMES:
-            value = _in_utc(value)
-        content[CONTENT_FIELDS[i]] = value
+        value = [] if text == "[]" else _parsed(text)
+        if value is None or value == []:
+            del content[name]
+        else:
+            content[name] = value
+    for name in _TIME_NAMES:
+        if name in content:
+            content[name] = _in_utc(content[name])
+    content["seq"] = row[0]
     return content
 
 
@@ -94,6 +93,10 @@ def _parsed(text: Any) -> Any:
 
 def _in_utc(value: Any) -> Any:
     if isinstance(value, str):  # SQLite keeps times as text, in UTC, without a zone
+        try:
+            return datetime.fromisoformat(value + "+00:00")
+        except ValueError:
+            pass  # not as the store writes it: read it as it is
         try:
             value = datetime.fromisoformat(value)
         except ValueError:

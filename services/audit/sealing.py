@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, func, select
 
 from services.audit.blocks import BLOCK, add_blocks
-from services.audit.chain import GENESIS, Checkpoint, MerkleAccumulator, seal
+from services.audit.chain import GENESIS, Checkpoint, MerkleAccumulator, links
 from services.audit.models import CONTENT_FIELDS, AuditCheckpoint, AuditEntry, as_utc
 from services.backbone.keyring import Keyring
 from services.backbone.private_files import open_private
@@ -60,9 +60,8 @@ def seal_new(session: Session, rows: Sequence[dict[str, Any]], key: bytes) -> in
         row["occurred_at"] = as_utc(row.get("occurred_at"))
         seq += 1
         row["seq"] = seq
-        sealed = seal(key, previous, seq, row, CONTENT_FIELDS)
-        row["entry_hash"], row["chain_hash"] = sealed.entry_hash, sealed.chain_hash
-        previous = bytes.fromhex(sealed.chain_hash)
+        entry, previous = links(key, previous, seq, row, CONTENT_FIELDS)
+        row["entry_hash"], row["chain_hash"] = entry.hex(), previous.hex()
     return seq
 
 
