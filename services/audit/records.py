@@ -57,8 +57,8 @@ def stored_records(
                 cursor.close()
         for row in page:
             yield Stored(row[0], _content(row), row[1], row[2], canonical=True)
-        if len(page) < batch:
-            return
+        if len(page) < batch or (through is not None and page[-1][0] >= through):
+            return  # no second round trip to find the range ended
         after = page[-1][0]
 
 
