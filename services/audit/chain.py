@@ -337,7 +337,7 @@ def walk(
             problem = Problem(expected, "edited", "its content does not give its stored hash")
             break
         before = chain.at
-        following = _link(stored.chain_hash)
+        following = stored_link(stored.chain_hash)
         if following is None or not chain.follows(link, entry, following):
             why = "its chain link does not follow from the record before"
             problem = Problem(expected, "chain_broken", why)
@@ -512,13 +512,15 @@ class _ChainKeys:
         return False
 
 
-def _link(stored: str) -> bytes | None:
-    """A stored chain link as bytes; None if it is not a hash at all."""
+def stored_link(stored: str | None) -> bytes | None:
+    """A stored chain link (or entry hash) as bytes; None unless it is written exactly as
+    the store writes one: 64 lowercase hex digits (``bytes.fromhex`` alone would take
+    capitals and spaces, and a link rewritten so would pass unseen)."""
     try:
-        link = bytes.fromhex(stored)
+        link = bytes.fromhex(stored)  # type: ignore[arg-type]
     except (ValueError, TypeError):
         return None
-    return link if len(link) == 32 else None
+    return link if len(link) == 32 and link.hex() == stored else None
 
 
 def _check_checkpoint(cp: Checkpoint, root: bytes, head: bytes) -> Problem | None:

@@ -15,8 +15,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import JSON, Engine, Text, cast
+from sqlalchemy import JSON, Connection, Engine, Text, cast
 from sqlalchemy import select as sa_select
+from sqlalchemy.exc import DBAPIError
 
 from services.audit.chain import Stored
 from services.audit.models import CONTENT_FIELDS, AuditEntry
@@ -47,19 +48,28 @@ def stored_records(
         # driver takes the statement as it is, whatever its parameter style.
         sql = str(query.compile(engine, compile_kwargs={"literal_binds": True}))
         with engine.connect() as conn:
-            driver = conn.connection.driver_connection
-            assert driver is not None
-            cursor = driver.cursor()
-            try:
-                cursor.execute(sql)
-                page = cursor.fetchall()
-            finally:
-                cursor.close()
+            page = _fetched(conn, sql)
         for row in page:
             yield Stored(row[0], _content(row), row[1], row[2], canonical=True)
         if len(page) < batch or (through is not None and page[-1][0] >= through):
             return  # no second round trip to find the range ended
         after = page[-1][0]
+
+
+def _fetched(conn: Connection, sql: str) -> list[Any]:
+    """The rows ``sql`` gives on the driver's cursor; the driver's refusal (a value it
+    cannot decode, say) raised as SQLAlchemy raises it, so callers tell it apart."""
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    dbapi = conn.dialect.loaded_dbapi
+    cursor = driver.cursor()
+    try:
+        cursor.execute(sql)
+        return list(cursor.fetchall())
+    except dbapi.Error as exc:
+        raise DBAPIError.instance(sql, None, exc, dbapi.Error, dialect=conn.dialect) from exc
+    finally:
+        cursor.close()
 
 
 def _content(row: Any) -> dict[str, Any]:
@@ -94,11 +104,7 @@ def _parsed(text: Any) -> Any:
 def _in_utc(value: Any) -> Any:
     if isinstance(value, str):  # SQLite keeps times as text, in UTC, without a zone
         try:
-            return datetime.fromisoformat(value + "+00:00")
-        except ValueError:
-            pass  # not as the store writes it: read it as it is
-        try:
-            value = datetime.fromisoformat(value)
+            value = datetime.fromisoformat(value)  # as the ORM reads it, no more
         except ValueError:
             return value
     if not isinstance(value, datetime):

@@ -32,6 +32,7 @@ from services.audit.chain import (
     Verdict,
     Walked,
     join,
+    stored_link,
     verify,
     walk,
 )
@@ -131,8 +132,13 @@ def walk_trail(
     after = start.size if start else 0
     if workers > 1 and counted is None:
         with engine.connect() as conn:
-            through = conn.execute(select(func.max(_TABLE.c.seq))).scalar() or 0
-        if through - after >= APART_FROM:
+            top, count = conn.execute(
+                select(func.max(_TABLE.c.seq), func.count()).where(_TABLE.c.seq > after)
+            ).one()
+        through = top or 0
+        # Only a trail numbered without a gap is split: ranges are planned by number, and a
+        # record planted far ahead would make them endless (one process names the gap).
+        if count >= APART_FROM and through - after == count:
             return _apart(
                 engine, keys, checkpoints, public, start, bound, through, workers, progress
             )
@@ -172,9 +178,10 @@ def _apart(
     ranges = iter(range(after, through, RANGE))
     noted = Noted(bound)
     # Forked, not spawned: a worker starts in milliseconds, with the modules loaded. It
-    # opens its own connections (the parent's pool is forgotten in it, never used).
+    # opens its own connections; the parent's pool is emptied first.
     context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(workers, context, initializer=_forget, initargs=(engine,)) as pool:
+    engine.dispose()  # no connection of ours is open across the fork
+    with ProcessPoolExecutor(workers, context) as pool:
         ahead: deque[Future[tuple[Segment, Noted]]] = deque()
 
         def submit() -> None:
@@ -205,12 +212,6 @@ def _apart(
     return Walk(verdict, noted)
 
 
-def _forget(engine: Engine) -> None:
-    """In a forked worker: drop the parent's pooled connections without closing them (they
-    are the parent's), so that nothing here ever uses them."""
-    engine.dispose(close=False)
-
-
 @functools.cache
 def _engine(url: str, pid: int) -> Engine:
     return AuditStore.engine_for(url)
@@ -226,14 +227,7 @@ def _check_range(
     if lo > 0:
         with engine.connect() as conn:
             stored = conn.execute(select(_TABLE.c.chain_hash).where(_TABLE.c.seq == lo)).scalar()
-        link = _hex(stored) or GENESIS  # missing: the range before names the gap
+        link = stored_link(stored) or GENESIS  # none, or no hash: the range before names it
     noted = Noted(bound)
     records = noted.walk(stored_records(engine, after=lo, through=hi))
     return walk(keys, records, first=lo + 1, previous=link, marks=marks), noted
-
-
-def _hex(text: str | None) -> bytes | None:
-    try:
-        return bytes.fromhex(text) if text is not None else None
-    except ValueError:  # not a link at all: the range before names that record
-        return None

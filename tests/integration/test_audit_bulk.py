@@ -6,11 +6,12 @@ verify reads are what the ORM reads."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session, col, select
 
 from services.audit import migrate
@@ -119,6 +120,7 @@ def _covered(seq: int, content: dict[str, Any]) -> dict[str, Any]:
         ("recorded_at", "12345"),
         ("fields_disclosed", "'[not json'"),
         ("subject_aliases", "'\"a string\"'"),
+        ("recorded_at", "'2026-11-20+12:'"),
     ],
 )
 def test_a_value_altered_beyond_its_type_is_named_edited_not_a_crash(
@@ -142,6 +144,20 @@ def test_a_value_altered_beyond_its_type_is_named_edited_not_a_crash(
     verdict = verify(keys, stored_records(store.engine), stored_checkpoints(store.engine), public)
     assert verdict.problem is not None
     assert (verdict.records, verdict.problem.seq, verdict.problem.kind) == (1, 2, "edited")
+
+
+def test_a_value_the_driver_cannot_read_is_raised_as_sqlalchemy_raises_it(
+    tmp_path: Path, keyring: Keyring
+) -> None:
+    """Bytes that are no UTF-8 in a text column: the reader raises SQLAlchemy's error (the
+    CLI's "cannot read the audit store", exit 2), not the driver's own."""
+    store = AuditStore(f"sqlite:///{tmp_path / 'a.db'}", sealing_from(keyring, None))
+    store.create_schema()
+    store.add_batch([AuditRecord(**_fields(row)) for row in _rows()[:2]])
+    with store.engine.begin() as conn:
+        conn.execute(sqlalchemy.text("UPDATE audit_entry SET reason = CAST(x'ff' AS TEXT)"))
+    with pytest.raises(DBAPIError):
+        list(stored_records(store.engine))
 
 
 def _fields(row: dict[str, Any]) -> dict[str, Any]:

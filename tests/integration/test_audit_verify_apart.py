@@ -125,6 +125,38 @@ def test_a_link_made_under_another_key_is_named_alike_apart(
     assert apart == one
 
 
+@pytest.mark.parametrize("seq", [2, 16, 17, 33, ROTATED_AT + 1, 100])
+def test_a_link_rewritten_in_capitals_is_named_alike_apart(
+    trail: tuple[AuditStore, bytes], seq: int
+) -> None:
+    """The same bytes, written otherwise: not as the store writes a link, so named."""
+    store, _ = trail
+    _update(store, "UPDATE audit_entry SET chain_hash = UPPER(chain_hash) WHERE seq = :s", s=seq)
+    one, apart = _both(store)
+    assert str(one.problem).startswith(f"record {seq}: chain_broken"), one.problem
+    assert apart == one
+
+
+def test_a_record_planted_far_ahead_is_named_in_one_process(
+    trail: tuple[AuditStore, bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ranges are planned by number: a trail with a gap is walked in one process, which
+    names the gap at once (split, the ranges up to 10^12 would never end)."""
+    store, _ = trail
+    _update(
+        store,
+        "INSERT INTO audit_entry (seq, audit_id, recorded_at, action, decision, reason_code, "
+        "reason, actor, entry_hash, chain_hash) SELECT 1000000000000, 'planted', recorded_at, "
+        "action, decision, reason_code, reason, actor, entry_hash, chain_hash "
+        "FROM audit_entry WHERE seq = 100",
+    )
+    one = _verify(store)
+    monkeypatch.setattr(walking, "_apart", _never)
+    apart = _verify(store, workers=2)
+    assert str(one.problem).startswith("record 101: missing"), one.problem
+    assert apart == one
+
+
 def test_a_trail_too_short_to_split_is_walked_in_one_process(
     trail: tuple[AuditStore, bytes], monkeypatch: pytest.MonkeyPatch
 ) -> None:

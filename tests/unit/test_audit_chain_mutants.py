@@ -229,13 +229,13 @@ def test_without_the_chain_key_an_intact_trail_verifies_and_a_relinked_head_is_c
     )
 
 
-@pytest.mark.parametrize("link", ["zz" * 32, "ab" * 31, "", "ab" * 33])
+@pytest.mark.parametrize("link", ["zz" * 32, "ab" * 31, "", "ab" * 33, "AB" * 32, "ab " * 32])
 @pytest.mark.parametrize("keys", [[], [KEY]])
 def test_a_stored_link_that_is_no_hash_is_named_with_or_without_the_key(
     link: str, keys: list[bytes]
 ) -> None:
-    """Not hex, or not 32 bytes: named, never a crash (without the key, nothing else would
-    look at it before the next record follows from it)."""
+    """Not hex, not 32 bytes, or not written as the store writes a link (capitals, spaces):
+    named, never a crash, and never read as the bytes it might spell."""
     trail = _trail([KEY] * 5)
     trail[2] = trail[2]._replace(chain_hash=link)
     verdict = verify(keys, trail, [], PUBLIC)
