@@ -337,8 +337,8 @@ def walk(
             problem = Problem(expected, "edited", "its content does not give its stored hash")
             break
         before = chain.at
-        following = stored_link(stored.chain_hash)
-        if following is None or not chain.follows(link, entry, following):
+        following = chain.follows(link, entry, stored.chain_hash)
+        if following is None:
             why = "its chain link does not follow from the record before"
             problem = Problem(expected, "chain_broken", why)
             break
@@ -502,14 +502,19 @@ class _ChainKeys:
     def at(self) -> int:
         return self._at
 
-    def follows(self, previous: bytes, entry: bytes, stored: bytes) -> bool:
+    def follows(self, previous: bytes, entry: bytes, stored: str) -> bytes | None:
+        """The link, if ``stored`` is one that follows (as the store writes it, so compared
+        as text); None if not."""
         if not self._keys:  # a verifier without the secret: the signed heads cover all
-            return True
+            return stored_link(stored)
+        if not isinstance(stored, str) or not stored.isascii():
+            return None
         for i in range(self._at, len(self._keys)):
-            if hmac.compare_digest(chain_hash(self._keys[i], previous, entry), stored):
+            made = chain_hash(self._keys[i], previous, entry)
+            if hmac.compare_digest(made.hex(), stored):
                 self._at = i
-                return True
-        return False
+                return made
+        return None
 
 
 def stored_link(stored: str | None) -> bytes | None:

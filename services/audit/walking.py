@@ -132,13 +132,8 @@ def walk_trail(
     after = start.size if start else 0
     if workers > 1 and counted is None:
         with engine.connect() as conn:
-            top, count = conn.execute(
-                select(func.max(_TABLE.c.seq), func.count()).where(_TABLE.c.seq > after)
-            ).one()
-        through = top or 0
-        # Only a trail numbered without a gap is split: ranges are planned by number, and a
-        # record planted far ahead would make them endless (one process names the gap).
-        if count >= APART_FROM and through - after == count:
+            through = conn.execute(select(func.max(_TABLE.c.seq))).scalar() or 0
+        if through - after >= APART_FROM:
             return _apart(
                 engine, keys, checkpoints, public, start, bound, through, workers, progress
             )
@@ -175,20 +170,21 @@ def _apart(
     url = engine.url.render_as_string(hide_password=False)
     marks = frozenset({cp.tree_size for cp in checkpoints} | {bound})
     after = start.size if start else 0
-    ranges = iter(range(after, through, RANGE))
+    ranges = planned(after, through)
     noted = Noted(bound)
     # Forked, not spawned: a worker starts in milliseconds, with the modules loaded. It
     # opens its own connections; the parent's pool is emptied first.
     context = multiprocessing.get_context("fork")
     engine.dispose()  # no connection of ours is open across the fork
     with ProcessPoolExecutor(workers, context) as pool:
-        ahead: deque[Future[tuple[Segment, Noted]]] = deque()
+        ahead: deque[tuple[int, Future[tuple[Segment, Noted]]]] = deque()
 
         def submit() -> None:
-            lo = next(ranges, None)
-            if lo is not None:
-                hi = min(lo + RANGE, through)
-                ahead.append(pool.submit(_check_range, url, tuple(keys), lo, hi, bound, marks))
+            span = next(ranges, None)
+            if span is not None:
+                lo, hi = span
+                job = pool.submit(_check_range, url, tuple(keys), lo, hi, bound, marks)
+                ahead.append((hi, job))
 
         for _ in range(workers * 2):
             submit()
@@ -196,20 +192,47 @@ def _apart(
         def runs() -> Iterator[Segment]:
             walked = 0
             while ahead:
-                run, notes = ahead.popleft().result()
-                submit()
+                hi, job = ahead.popleft()
+                run, notes = job.result()
                 noted.add(notes)
                 walked += run.size
                 if progress is not None:
                     progress(walked)
                 yield run
+                if run.problem is None and run.first + run.size <= hi:
+                    # Ended short of its range: records are missing (or one was planted
+                    # far ahead). No more ranges: the join names the gap from the next
+                    # record there is, as the one-process walk would.
+                    gap = _after_gap(engine, run.first + run.size - 1)
+                    if gap is not None:
+                        yield gap
+                    return
+                submit()
 
         try:
             verdict = join(runs(), checkpoints, public, start, bound, BLOCK)
         finally:
-            for future in ahead:
-                future.cancel()
+            for _, job in ahead:
+                job.cancel()
     return Walk(verdict, noted)
+
+
+def planned(after: int, through: int) -> Iterator[tuple[int, int]]:
+    """The ranges (after the first number, through the last) the records after ``after``
+    through ``through`` are checked in, in order, as they are asked for."""
+    for lo in range(after, through, RANGE):
+        yield lo, min(lo + RANGE, through)
+
+
+def _after_gap(engine: Engine, last: int) -> Segment | None:
+    """An empty run beginning at the next record after ``last`` there is, so that the join
+    names the records missing before it. None if there is none, or it is the very next
+    (stored since the worker read): the walk ends at ``last``, the rest is the next's."""
+    with engine.connect() as conn:
+        found = conn.execute(select(func.min(_TABLE.c.seq)).where(_TABLE.c.seq > last)).scalar()
+    if found is None or found == last + 1:
+        return None
+    return Segment(found, found, b"", GENESIS, GENESIS, {}, (), None)
 
 
 @functools.cache

@@ -137,11 +137,16 @@ def test_a_link_rewritten_in_capitals_is_named_alike_apart(
     assert apart == one
 
 
-def test_a_record_planted_far_ahead_is_named_in_one_process(
-    trail: tuple[AuditStore, bytes], monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(("deleted", "named"), [(None, 101), (40, 40)])
+def test_a_record_planted_far_ahead_is_named_alike_and_ends_the_ranges(
+    trail: tuple[AuditStore, bytes],
+    monkeypatch: pytest.MonkeyPatch,
+    deleted: int | None,
+    named: int,
 ) -> None:
-    """Ranges are planned by number: a trail with a gap is walked in one process, which
-    names the gap at once (split, the ranges up to 10^12 would never end)."""
+    """Ranges are planned by number, up to the last: a record planted at 10^12 would make
+    them endless. A range that ends short is a gap, and no range after it is checked; the
+    join names the gap from the record found after it, as one process does."""
     store, _ = trail
     _update(
         store,
@@ -150,11 +155,21 @@ def test_a_record_planted_far_ahead_is_named_in_one_process(
         "action, decision, reason_code, reason, actor, entry_hash, chain_hash "
         "FROM audit_entry WHERE seq = 100",
     )
-    one = _verify(store)
-    monkeypatch.setattr(walking, "_apart", _never)
-    apart = _verify(store, workers=2)
-    assert str(one.problem).startswith("record 101: missing"), one.problem
-    assert apart == one
+    if deleted is not None:
+        _update(store, "DELETE FROM audit_entry WHERE seq = :s", s=deleted)
+    drawn: list[tuple[int, int]] = []
+    planned = walking.planned
+
+    def counted(after: int, through: int) -> Iterator[tuple[int, int]]:
+        for span in planned(after, through):
+            drawn.append(span)
+            assert len(drawn) <= 12, "ranges went on past the gap"
+            yield span
+
+    monkeypatch.setattr(walking, "planned", counted)
+    one, apart = _both(store)
+    assert str(one.problem).startswith(f"record {named}: missing: expected record {named}")
+    assert apart == one and drawn
 
 
 def test_a_trail_too_short_to_split_is_walked_in_one_process(
