@@ -3,9 +3,11 @@ overridable, keyed as the processor keys them."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from services.audit.chain import GENESIS, Stored, seal
 from services.backbone.audit_contract import AuditOutcome, AuditRecord
 from services.backbone.identifiers import subject_identifier
 from services.backbone.keyed import keyed_id
@@ -40,3 +42,15 @@ def decision(keyring: Keyring, offset: int, **fields: Any) -> AuditRecord:
     return AuditRecord.about(
         topic="source.x", partition=0, offset=offset, recipient=recipient, protocol="p", **values
     )
+
+
+def sealed_trail(keys: list[bytes], content: Callable[[int], Mapping[str, Any]]) -> list[Stored]:
+    """A trail of ``content(n)`` records whose record n (from 1) is linked under
+    ``keys[n - 1]``, as the store would read them back."""
+    out: list[Stored] = []
+    previous = GENESIS
+    for seq, key in enumerate(keys, start=1):
+        sealed = seal(key, previous, seq, content(seq))
+        out.append(Stored(seq, content(seq), sealed.entry_hash, sealed.chain_hash))
+        previous = bytes.fromhex(sealed.chain_hash)
+    return out

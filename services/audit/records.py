@@ -18,10 +18,10 @@ from typing import Any
 import orjson
 from sqlalchemy import JSON, Connection, Engine, Text, cast
 from sqlalchemy import select as sa_select
-from sqlalchemy.exc import DBAPIError
 
 from services.audit.chain import Stored
 from services.audit.models import CONTENT_FIELDS, AuditEntry
+from services.backbone.bulk import driver_errors
 
 PAGE = 5000  # records a query reads: the table may hold millions
 
@@ -62,15 +62,13 @@ def _fetched(conn: Connection, sql: str) -> list[Any]:
     cannot decode, say) raised as SQLAlchemy raises it, so callers tell it apart."""
     driver = conn.connection.driver_connection
     assert driver is not None
-    dbapi = conn.dialect.loaded_dbapi
-    cursor = driver.cursor()
-    try:
-        cursor.execute(sql)
-        return list(cursor.fetchall())
-    except dbapi.Error as exc:
-        raise DBAPIError.instance(sql, None, exc, dbapi.Error, dialect=conn.dialect) from exc
-    finally:
-        cursor.close()
+    with driver_errors(conn, sql):
+        cursor = driver.cursor()
+        try:
+            cursor.execute(sql)
+            return list(cursor.fetchall())
+        finally:
+            cursor.close()
 
 
 def _content(row: Any) -> dict[str, Any]:

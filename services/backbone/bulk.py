@@ -6,9 +6,10 @@ row as SQLite spent storing it)."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import operator
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import orjson
@@ -31,7 +32,7 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) 
     if any(row.keys() != first for row in rows):
         raise ValueError(f"rows for {table.name} name different columns")  # not NULLs by surprise
     names = tuple(c.name for c in table.columns if c.name in first)
-    try:
+    with driver_errors(conn, f"INSERT INTO {table.name}"):
         if dialect.name == "postgresql":
             _copy(driver, table, names, rows)
         else:
@@ -41,10 +42,18 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) 
                 cursor.executemany(sql, [prepare(row) for row in rows])
             finally:
                 cursor.close()
-    except dialect.loaded_dbapi.Error as exc:  # as SQLAlchemy raises it, for the callers
-        raise DBAPIError.instance(
-            f"INSERT INTO {table.name}", None, exc, dialect.loaded_dbapi.Error, dialect=dialect
-        ) from exc
+
+
+@contextlib.contextmanager
+def driver_errors(conn: Connection, statement: str) -> Iterator[None]:
+    """Work on the driver's own cursor, its errors raised as SQLAlchemy raises them
+    (``DBAPIError``): callers tell the database's refusal from a fault of ours as they do
+    for SQLAlchemy's own statements."""
+    error = conn.dialect.loaded_dbapi.Error
+    try:
+        yield
+    except error as exc:
+        raise DBAPIError.instance(statement, None, exc, error, dialect=conn.dialect) from exc
 
 
 def _copy(driver: Any, table: Table, names: Sequence[str], rows: Sequence[dict[str, Any]]) -> None:

@@ -26,6 +26,7 @@ from services.audit.chain import (
     seal,
     verify,
 )
+from tests.audit_records import sealed_trail
 
 KEY = secrets.token_bytes(32)
 SIGNING = Ed25519PrivateKey.generate()
@@ -239,13 +240,7 @@ def test_a_checkpoint_round_trips_through_json(size: int) -> None:
 
 def _sealed_under(keys: list[bytes]) -> list[Stored]:
     """A trail whose record n (from 1) is linked under ``keys[n - 1]``."""
-    out: list[Stored] = []
-    previous = GENESIS
-    for seq, key in enumerate(keys, start=1):
-        sealed = seal(key, previous, seq, _content(seq))
-        out.append(Stored(seq, _content(seq), sealed.entry_hash, sealed.chain_hash))
-        previous = bytes.fromhex(sealed.chain_hash)
-    return out
+    return sealed_trail(keys, _content)
 
 
 def test_a_rotated_chain_key_verifies_forward_and_never_back() -> None:

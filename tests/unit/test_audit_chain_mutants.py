@@ -26,9 +26,9 @@ from services.audit.chain import (
     checkpoint_for,
     leaf_hash,
     merkle_root,
-    seal,
     verify,
 )
+from tests.audit_records import sealed_trail
 
 KEY = secrets.token_bytes(32)
 NEW_KEY = secrets.token_bytes(32)
@@ -43,13 +43,7 @@ def _content(i: int) -> dict[str, Any]:
 
 def _trail(keys: list[bytes]) -> list[Stored]:
     """Record n (from 1) linked under ``keys[n - 1]``."""
-    out: list[Stored] = []
-    previous = GENESIS
-    for seq, key in enumerate(keys, start=1):
-        sealed = seal(key, previous, seq, _content(seq))
-        out.append(Stored(seq, _content(seq), sealed.entry_hash, sealed.chain_hash))
-        previous = bytes.fromhex(sealed.chain_hash)
-    return out
+    return sealed_trail(keys, _content)
 
 
 def _leaves(trail: list[Stored]) -> list[bytes]:
