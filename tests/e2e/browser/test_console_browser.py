@@ -200,11 +200,15 @@ async def test_an_ig_officer_answers_who_received_what_and_why(
     await _clean(page, axe_violations, screenshot, "console-6-protocol")
 
     await page.get_by_role("link", name="Integrity").click()
-    await page.get_by_role("button", name="Verify now").click()
+    async with page.expect_navigation():  # the page after the post, not the one before it
+        await page.get_by_role("button", name="Verify now").click()
     deadline = time.monotonic() + 30
-    while not await page.get_by_text("Intact").count():  # asking again, as an officer would
+    progress = page.get_by_role("link", name="Check progress")
+    while await progress.count():  # asking again, as an officer would, until it has ended
         assert time.monotonic() < deadline, "the verification did not end"
-        await page.get_by_role("link", name="Check progress").click()
+        async with page.expect_navigation():
+            await progress.click()
+    await expect(page.get_by_text("Intact")).to_be_visible()
     await _clean(page, axe_violations, screenshot, "console-7-integrity")
 
     await page.get_by_role("link", name="Access log").click()
