@@ -19,8 +19,13 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from deploy.bench.audit_record import bench_record
-from deploy.bench.audit_report import ReportResult, measure_reports, report_section
+from deploy.bench.audit_record import bench_audit_id, bench_record, bench_subject_key
+from deploy.bench.audit_report import (
+    RECORDS_PER_CHILD,
+    ReportResult,
+    measure_reports,
+    report_section,
+)
 from deploy.devstack.ports import free_listen_port
 from deploy.devstack.postgres import PostgresNode
 from services.audit.anchoring import file_anchor
@@ -104,11 +109,12 @@ def measure(
     collect_less_often()
     now = datetime.now(UTC)
     batch = batch_for(records)
+    children = max(1, records // RECORDS_PER_CHILD)
     ingest_s = 0.0
     for start in range(0, records, batch):
         # As they arrive from audit.decisions: JSON, parsed and validated in the timed part.
         arriving = [
-            bench_record(i, now, f"{i % 1000:064x}").model_dump_json().encode()
+            bench_record(i, now, bench_subject_key(i % children)).model_dump_json().encode()
             for i in range(start, min(start + batch, records))
         ]
         started = time.perf_counter()
@@ -124,7 +130,7 @@ def measure(
     verify_s, verdict = _timed_verify(store, seal.chain_keys(), seal.public_keys(), cpus)
     one_s, one = _timed_verify(store, seal.chain_keys(), seal.public_keys(), 1)
     public_s, public = _timed_verify(store, (), seal.public_keys(), cpus)
-    middle = bench_record(records // 2, now, f"{(records // 2) % 1000:064x}").audit_id
+    middle = bench_audit_id(records // 2)
     started = time.perf_counter()
     proof = prove(store.engine, middle, stored_checkpoints(store.engine))
     prove_s = time.perf_counter() - started

@@ -11,7 +11,6 @@ import random
 import statistics
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,7 +21,7 @@ import httpx
 from sqlalchemy import text
 from sqlmodel import Session
 
-from deploy.bench.audit_record import bench_record
+from deploy.bench.audit_record import bench_audit_id, bench_event_id, bench_record
 from deploy.devstack.identity.provider import IG_OFFICER
 from deploy.devstack.identity.serve import identity_provider
 from services.audit.models import AuditEntry
@@ -140,9 +139,9 @@ def _row(template: dict[str, Any], i: int, subject_key: str) -> dict[str, Any]:
     load time): the values that differ per record, and fresh lists for the JSON columns."""
     row = {k: list(v) if isinstance(v, list) else v for k, v in template.items()}
     row.update(
-        audit_id=str(uuid.UUID(int=i + 1)),
+        audit_id=bench_audit_id(i),
         decision="shared" if i % 3 else "withheld",
-        event_id=f"event-{i}",
+        event_id=bench_event_id(i),
         subject_key=subject_key,
         partition_in=i % 6,
         offset_in=i,
