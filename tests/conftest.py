@@ -209,8 +209,22 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     """A new, empty database for this test, once on each backend: contract tests take it
     and so run the same assertions on SQLite and PostgreSQL. The PostgreSQL one is dropped
     afterwards, so a session does not pile databases up."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'test.db'}"
+    yield from _new_database(request, tmp_path / "test.db", postgres=request.param != "sqlite")
+
+
+@pytest.fixture
+def second_database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, database_url: str
+) -> Iterator[str]:
+    """Another new database on ``database_url``'s backend, for a test that copies between
+    two."""
+    postgres = not database_url.startswith("sqlite")
+    yield from _new_database(request, tmp_path / "second.db", postgres=postgres)
+
+
+def _new_database(request: pytest.FixtureRequest, path: Path, *, postgres: bool) -> Iterator[str]:
+    if not postgres:
+        yield f"sqlite:///{path}"
         return
     node: PostgresNode = request.getfixturevalue("postgres")
     name = f"t{uuid.uuid4().hex[:12]}"

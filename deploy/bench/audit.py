@@ -19,6 +19,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from deploy.bench.audit_floor import database_alone
 from deploy.bench.audit_record import bench_audit_id, bench_record, bench_subject_key
 from deploy.bench.audit_report import (
     RECORDS_PER_CHILD,
@@ -63,6 +64,11 @@ class Result:
     check_s: float = 0.0  # checking it offline (infoshare audit check-proof)
     growth_s: float = 0.0  # a consistency proof from half the trail (audit prove-growth)
     one_s: float = 0.0  # the same walk in one process (the audit service's own check)
+    alone_s: float = 0.0  # the database alone storing the same rows (audit_floor.py)
+
+    @property
+    def alone_per_s(self) -> float:
+        return self.records / self.alone_s if self.alone_s else 0.0
 
     @property
     def one_per_s(self) -> float:
@@ -99,7 +105,10 @@ def measure(
     root: Path,
     every: int = 1,
     say: Callable[[str], None] = print,
+    alone_url: str | None = None,
 ) -> Result:
+    """Ingest ``records`` into a new store at ``url`` and time what the section reports;
+    with ``alone_url``, also the database alone storing the same rows there."""
     seal = sealing(root, f"{backend}-{records}-{every}", every)
     store = AuditStore(url, seal)
     store.create_schema()
@@ -143,13 +152,19 @@ def measure(
     growth = prove_growth(store.engine, signed, half.tree_size)
     growth_s = time.perf_counter() - started
     problem = problem or check_consistency(growth, seal.public_keys())
+    alone_s = 0.0
+    if alone_url is not None:
+        say("  the database alone storing the same rows")
+        alone_s = database_alone(store.engine, alone_url, batch)
     store.engine.dispose()
     for name, v in (("keyed", verdict), ("one process", one), ("public", public)):
         if not v.ok or v.records != records:
             raise RuntimeError(f"the benchmark's own trail did not verify ({name}): {v}")
     if problem is not None:
         raise RuntimeError(f"the benchmark's own proof did not check: {problem}")
-    return Result(backend, records, ingest_s, verify_s, public_s, prove_s, check_s, growth_s, one_s)
+    return Result(
+        backend, records, ingest_s, verify_s, public_s, prove_s, check_s, growth_s, one_s, alone_s
+    )
 
 
 def _timed_verify(
@@ -205,7 +220,8 @@ def run(
                 for backend in BACKENDS:
                     say(f"{backend}, {size} records: ingesting in batches of {BATCH}, verifying")
                     where = url(backend, f"ingest{size}")
-                    results.append(measure(backend, where, size, root, say=say))
+                    alone = url(backend, f"alone{size}")
+                    results.append(measure(backend, where, size, root, say=say, alone_url=alone))
             reports = [
                 measure_reports(backend, url(backend, "report"), report_records, say=say)
                 for backend in BACKENDS
@@ -246,7 +262,11 @@ def report(results: Sequence[Result], reports: Sequence[ReportResult]) -> str:
         "its JSON "
         "and validated, checked against the stored ids, "
         "numbered, hashed, chained (HMAC) and committed with a checkpoint signed in the "
-        "same transaction. Verify is `infoshare audit verify`'s work (`verify_trail` against "
+        "same transaction. *Database alone* is the yardstick: a new database of the same "
+        "schema storing the same rows, read back as stored, in the same batches each "
+        "committed, by the driver alone (SQLite: executemany; PostgreSQL: COPY of the rows' "
+        "text), with no parsing, sealing or binding: the most an ingest could reach on that "
+        "database here. Verify is `infoshare audit verify`'s work (`verify_trail` against "
         "the checkpoint file): every record re-hashed, every checkpoint's Merkle tree head "
         "recomputed and its signature checked, the alias, review and Merkle block indexes "
         "compared; with the keyring also every chain link re-computed, with public keys only "
@@ -259,15 +279,16 @@ def report(results: Sequence[Result], reports: Sequence[ReportResult]) -> str:
         "growth proof is `infoshare audit prove-growth` from the first checkpoint of at "
         "least half the trail to the newest (RFC 9162 consistency proof).",
         "",
-        "| backend | records | batch | ingest s | ingest records/s | verify s | verify records/s "
-        "| in one process records/s | public verify records/s | one proof ms | checking it ms "
-        "| growth proof ms |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| backend | records | batch | ingest s | ingest records/s | database alone records/s "
+        "| ingest / alone | verify s | verify records/s | in one process records/s "
+        "| public verify records/s | one proof ms | checking it ms | growth proof ms |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in results:
         lines.append(
             f"| {r.backend} | {r.records:,} | {batch_for(r.records):,} | "
-            f"{r.ingest_s:.1f} | {r.ingest_per_s:.0f} | "
+            f"{r.ingest_s:.1f} | {r.ingest_per_s:.0f} | {r.alone_per_s:.0f} | "
+            f"{r.ingest_per_s / r.alone_per_s if r.alone_s else 0:.2f} | "
             f"{r.verify_s:.1f} | {r.verify_per_s:.0f} | {r.one_per_s:.0f} | "
             f"{r.public_per_s:.0f} | "
             f"{r.prove_s * 1000:.1f} | {r.check_s * 1000:.2f} | {r.growth_s * 1000:.1f} |"
