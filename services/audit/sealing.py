@@ -5,7 +5,7 @@ write signed checkpoints to the database and to a file outside it, read everythi
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -50,11 +50,28 @@ def seal_new(session: Session, rows: Sequence[dict[str, Any]], key: bytes) -> in
     """Number ``rows`` (column dicts) after the last stored record and chain them to it, in
     the caller's transaction (the audit service is the only writer). Returns the new last
     seq."""
+    head = chain_head(session)
+    for _ in sealed_in_turn(rows, key, head):
+        pass
+    return head[0] + len(rows)
+
+
+def chain_head(session: Session) -> tuple[int, bytes]:
+    """The last stored record's seq and chain link (0 and the genesis link if none)."""
     last = session.exec(
         select(AuditEntry.seq, AuditEntry.chain_hash).order_by(col(AuditEntry.seq).desc()).limit(1)
     ).first()
-    seq = (last[0] or 0) if last else 0
-    previous = bytes.fromhex(last[1]) if last else GENESIS
+    return ((last[0] or 0), bytes.fromhex(last[1])) if last else (0, GENESIS)
+
+
+def sealed_in_turn(
+    rows: Iterable[dict[str, Any]], key: bytes, head: tuple[int, bytes]
+) -> Iterator[dict[str, Any]]:
+    """Each of ``rows`` numbered and chained after ``head`` (``chain_head``'s) in place, as
+    it is taken: a writer streaming rows to the database seals the next one while the
+    server stores those before (PostgreSQL's COPY; sealing them all first left the server
+    idle meanwhile, and then the ingest waiting for it)."""
+    seq, previous = head
     for row in rows:
         row["recorded_at"] = as_utc(row["recorded_at"])
         row["occurred_at"] = as_utc(row.get("occurred_at"))
@@ -62,7 +79,7 @@ def seal_new(session: Session, rows: Sequence[dict[str, Any]], key: bytes) -> in
         row["seq"] = seq
         entry, previous = links(key, previous, seq, row, CONTENT_FIELDS)
         row["entry_hash"], row["chain_hash"] = entry.hex(), previous.hex()
-    return seq
+        yield row
 
 
 def trusted_checkpoint(session: Session, sealing: Sealing) -> AuditCheckpoint | None:

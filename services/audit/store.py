@@ -20,7 +20,8 @@ from services.audit.models import (
 from services.audit.sealing import (
     Sealing,
     append_to_file,
-    seal_new,
+    chain_head,
+    sealed_in_turn,
     sign_head,
     write_checkpoint,
 )
@@ -101,10 +102,11 @@ class AuditStore:
                     fresh.setdefault(r.audit_id, r)
             # Plain rows and one executemany: building ORM objects cost half the ingest time.
             rows = [r.columns() for r in fresh.values()]
-            seal_new(session, rows, self.sealing.chain_key)
             signed = None
             if rows:
-                insert_rows(session.connection(), AuditEntry.__table__, rows)  # type: ignore[attr-defined]
+                # Sealed as they are written: the database stores some while we seal more.
+                sealed = sealed_in_turn(rows, self.sealing.chain_key, chain_head(session))
+                insert_rows(session.connection(), AuditEntry.__table__, sealed)  # type: ignore[attr-defined]
                 self._add_aliases(session, rows)
                 if also is not None:
                     also(session)

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import operator
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, KeysView, Sequence
 from typing import Any
 
 import orjson
@@ -19,19 +20,21 @@ from sqlalchemy.exc import DBAPIError
 Prepare = Callable[[dict[str, Any]], tuple[Any, ...]]  # a row's parameters, in order
 
 
-def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert ``rows`` into ``table`` in the connection's transaction. Every row names the
-    same columns (the first row's keys); a column none names takes its default (an
-    autoincrementing key, say)."""
-    if not rows:
+def insert_rows(conn: Connection, table: Table, rows: Iterable[dict[str, Any]]) -> None:
+    """Insert ``rows`` into ``table`` in the connection's transaction, taking each as it is
+    written (an iterator may make them meanwhile). Every row names the same columns (the
+    first row's keys); a column none names takes its default (an autoincrementing key,
+    say)."""
+    taken = iter(rows)
+    head = next(taken, None)
+    if head is None:
         return
     dialect = conn.dialect
     driver = conn.connection.driver_connection
     assert driver is not None
-    first = rows[0].keys()
-    if any(row.keys() != first for row in rows):
-        raise ValueError(f"rows for {table.name} name different columns")  # not NULLs by surprise
+    first = head.keys()
     names = tuple(c.name for c in table.columns if c.name in first)
+    rows = _alike(table.name, first, itertools.chain((head,), taken))
     with driver_errors(conn, f"INSERT INTO {table.name}"):
         if dialect.name == "postgresql":
             _copy(driver, table, names, rows)
@@ -39,9 +42,18 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) 
             sql, prepare = _statement(table, names, dialect)
             cursor = driver.cursor()
             try:
-                cursor.executemany(sql, [prepare(row) for row in rows])
+                cursor.executemany(sql, map(prepare, rows))
             finally:
                 cursor.close()
+
+
+def _alike(
+    name: str, first: KeysView[str], rows: Iterable[dict[str, Any]]
+) -> Iterator[dict[str, Any]]:
+    for row in rows:
+        if row.keys() != first:  # not NULLs by surprise
+            raise ValueError(f"rows for {name} name different columns")
+        yield row
 
 
 @contextlib.contextmanager
@@ -56,7 +68,7 @@ def driver_errors(conn: Connection, statement: str) -> Iterator[None]:
         raise DBAPIError.instance(statement, None, exc, error, dialect=conn.dialect) from exc
 
 
-def _copy(driver: Any, table: Table, names: Sequence[str], rows: Sequence[dict[str, Any]]) -> None:
+def _copy(driver: Any, table: Table, names: Sequence[str], rows: Iterable[dict[str, Any]]) -> None:
     from psycopg.sql import SQL, Identifier
 
     columns = [table.columns[name] for name in names]
