@@ -142,8 +142,9 @@ def sign_head(
     caller commits); None if fewer than ``min_new`` records are new since the last
     checkpoint, or a record is missing. Hashes only the records after the last checkpoint
     (its compact range carries the rest), and indexes the blocks of records it completes.
-    ``sealed``: the rows the transaction just sealed (``seal_new``'s), the last ones stored;
-    when they are all that came after the last checkpoint, they are not read back."""
+    ``sealed``: the rows the transaction just sealed and stored (``sealed_in_turn``'s),
+    the last ones; when they are all that came after the last checkpoint, they are not read
+    back."""
     tree = _resumed(trusted_checkpoint(session, sealing))
     rows: Sequence[Any]
     if sealed and sealed[0]["seq"] == tree.size + 1:

@@ -24,7 +24,7 @@ def insert_rows(conn: Connection, table: Table, rows: Iterable[dict[str, Any]]) 
     """Insert ``rows`` into ``table`` in the connection's transaction, taking each as it is
     written (an iterator may make them meanwhile). Every row names the same columns (the
     first row's keys); a column none names takes its default (an autoincrementing key,
-    say)."""
+    say). On any error some rows may be in the transaction already: the caller rolls back."""
     taken = iter(rows)
     head = next(taken, None)
     if head is None:

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy
 from typer.testing import CliRunner
 
 from deploy.cli.main import app
-from services.audit.chain import verify
+from services.audit.chain import links, verify
 from services.audit.models import AuditEntry
 from services.audit.records import stored_records
 from services.audit.sealing import sealing_from, stored_checkpoints
@@ -113,6 +114,48 @@ def test_a_head_signed_every_few_batches_covers_the_unsigned_batches_before(
     assert [c.tree_size for c in stored_checkpoints(store.engine)] == [4]
     store.checkpoint()
     assert [c.tree_size for c in stored_checkpoints(store.engine)] == [4, 6]
+    assert verify(
+        store.sealing.chain_keys(),
+        stored_records(store.engine),
+        stored_checkpoints(store.engine),
+        store.sealing.public_keys(),
+    ).ok
+
+
+def test_a_batch_that_fails_while_it_is_written_leaves_nothing_of_itself(
+    database_url: str, tmp_path: Path, keyring: Keyring, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Records are sealed as the database takes them: a fault sealing the third, after two
+    were sent, leaves no record, checkpoint or checkpoint-file line of the batch, and the
+    next batch follows the last one stored."""
+    store = _store(database_url, tmp_path, keyring)
+    t0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+
+    def batch(first: int) -> list[AuditRecord]:
+        return [
+            _record(i, recipient="la-northshire", decision=AuditOutcome.SHARED, at=t0)
+            for i in range(first, first + 4)
+        ]
+
+    store.add_batch(batch(1))
+    checkpoint_lines = (tmp_path / "checkpoints.jsonl").read_text()
+    calls = 0
+
+    def failing(*args: Any, **kwargs: Any) -> tuple[bytes, bytes]:
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            raise RuntimeError("a fault while sealing")
+        return links(*args, **kwargs)
+
+    monkeypatch.setattr("services.audit.sealing.links", failing)
+    with pytest.raises(RuntimeError, match="while sealing"):
+        store.add_batch(batch(5))
+    monkeypatch.undo()
+    assert [r.seq for r in stored_records(store.engine)] == [1, 2, 3, 4]
+    assert [c.tree_size for c in stored_checkpoints(store.engine)] == [4]
+    assert (tmp_path / "checkpoints.jsonl").read_text() == checkpoint_lines
+    assert store.add_batch(batch(5)) == 4
     assert verify(
         store.sealing.chain_keys(),
         stored_records(store.engine),
