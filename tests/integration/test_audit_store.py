@@ -97,6 +97,15 @@ TAMPERING = {
 }
 
 
+def _intact(store: AuditStore) -> bool:
+    return verify(
+        store.sealing.chain_keys(),
+        stored_records(store.engine),
+        stored_checkpoints(store.engine),
+        store.sealing.public_keys(),
+    ).ok
+
+
 def test_a_head_signed_every_few_batches_covers_the_unsigned_batches_before(
     database_url: str, tmp_path: Path, keyring: Keyring
 ) -> None:
@@ -114,12 +123,7 @@ def test_a_head_signed_every_few_batches_covers_the_unsigned_batches_before(
     assert [c.tree_size for c in stored_checkpoints(store.engine)] == [4]
     store.checkpoint()
     assert [c.tree_size for c in stored_checkpoints(store.engine)] == [4, 6]
-    assert verify(
-        store.sealing.chain_keys(),
-        stored_records(store.engine),
-        stored_checkpoints(store.engine),
-        store.sealing.public_keys(),
-    ).ok
+    assert _intact(store)
 
 
 def test_a_batch_that_fails_while_it_is_written_leaves_nothing_of_itself(
@@ -156,12 +160,7 @@ def test_a_batch_that_fails_while_it_is_written_leaves_nothing_of_itself(
     assert [c.tree_size for c in stored_checkpoints(store.engine)] == [4]
     assert (tmp_path / "checkpoints.jsonl").read_text() == checkpoint_lines
     assert store.add_batch(batch(5)) == 4
-    assert verify(
-        store.sealing.chain_keys(),
-        stored_records(store.engine),
-        stored_checkpoints(store.engine),
-        store.sealing.public_keys(),
-    ).ok
+    assert _intact(store)
 
 
 @pytest.mark.parametrize("how", list(TAMPERING))
