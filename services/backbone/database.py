@@ -17,7 +17,9 @@ from sqlmodel import SQLModel, create_engine
 from services.backbone.private_files import private_file
 
 
-def engine_for(url: str, *, sqlite_cache_kib: int | None = None) -> Engine:
+def engine_for(
+    url: str, *, sqlite_cache_kib: int | None = None, sqlite_page_bytes: int | None = None
+) -> Engine:
     """An engine for ``url``. On SQLite: WAL (readers never wait for the writer), a busy
     timeout (another process's writer is waited for, not refused) and fully synchronous
     commits (a service acknowledges or commits Kafka offsets only after the database
@@ -34,7 +36,8 @@ def engine_for(url: str, *, sqlite_cache_kib: int | None = None) -> Engine:
         json_deserializer=orjson.loads,
     )
     if sqlite:
-        event.listen(engine, "connect", partial(_sqlite_pragmas, cache_kib=sqlite_cache_kib))
+        pragmas = partial(_sqlite_pragmas, cache_kib=sqlite_cache_kib, page_bytes=sqlite_page_bytes)
+        event.listen(engine, "connect", pragmas)
     return engine
 
 
@@ -48,11 +51,15 @@ def _private_sqlite_file(url: str) -> None:
         private_file(path)
 
 
-def _sqlite_pragmas(connection: Any, _record: object, *, cache_kib: int | None) -> None:
+def _sqlite_pragmas(
+    connection: Any, _record: object, *, cache_kib: int | None, page_bytes: int | None = None
+) -> None:
     cursor = connection.cursor()
     cursor.execute("PRAGMA busy_timeout = 10000")
     if cache_kib:
         cursor.execute(f"PRAGMA cache_size = -{int(cache_kib)}")
+    if page_bytes:  # takes only on a new file, before WAL: an existing one keeps its own
+        cursor.execute(f"PRAGMA page_size = {int(page_bytes)}")
     _wal(cursor)
     cursor.execute("PRAGMA synchronous = FULL")
     cursor.close()

@@ -18,8 +18,9 @@ from services.audit.chain import links, verify
 from services.audit.models import AuditEntry
 from services.audit.records import stored_records
 from services.audit.sealing import sealing_from, stored_checkpoints
-from services.audit.store import AuditQuery, AuditStore
+from services.audit.store import SQLITE_PAGE_BYTES, AuditQuery, AuditStore
 from services.backbone.audit_contract import AuditOutcome, AuditRecord, audit_id_for
+from services.backbone.database import engine_for
 from services.backbone.keyring import Keyring
 
 
@@ -161,6 +162,29 @@ def test_a_batch_that_fails_while_it_is_written_leaves_nothing_of_itself(
     assert (tmp_path / "checkpoints.jsonl").read_text() == checkpoint_lines
     assert store.add_batch(batch(5)) == 4
     assert _intact(store)
+
+
+def test_a_new_sqlite_store_has_large_pages_and_one_made_before_keeps_its_own(
+    tmp_path: Path, keyring: Keyring
+) -> None:
+    """Page size takes only on a new file: a store opened on an older one works on in the
+    page size it was made with."""
+    older = tmp_path / "older.db"
+    plain = engine_for(f"sqlite:///{older}")
+    with plain.begin() as conn:
+        conn.execute(sqlalchemy.text("CREATE TABLE made_before (x INTEGER)"))
+        default = conn.execute(sqlalchemy.text("PRAGMA page_size")).scalar()
+    plain.dispose()
+    assert default != SQLITE_PAGE_BYTES
+    t0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+    for path, pages in ((tmp_path / "new.db", SQLITE_PAGE_BYTES), (older, default)):
+        store = _store(f"sqlite:///{path}", tmp_path, keyring)
+        store.add_batch([_record(1, recipient="la-x", decision=AuditOutcome.SHARED, at=t0)])
+        with store.engine.connect() as conn:
+            assert conn.execute(sqlalchemy.text("PRAGMA page_size")).scalar() == pages
+            assert conn.execute(sqlalchemy.text("PRAGMA journal_mode")).scalar() == "wal"
+        assert _intact(store)
+        store.engine.dispose()
 
 
 @pytest.mark.parametrize("how", list(TAMPERING))
