@@ -265,6 +265,12 @@ class Walked:
     key_at: int = 0
 
 
+def _carried(start: Walked | None) -> tuple[bytes, int]:
+    """The chain link and key (counted from the oldest) a walk carries on from: the genesis
+    link and the oldest key at the trail's start."""
+    return (bytes.fromhex(start.chain_head), start.key_at) if start else (GENESIS, 0)
+
+
 @dataclass(frozen=True)
 class Verdict:
     records: int
@@ -385,8 +391,7 @@ def verify(
     def runs() -> Iterator[Segment]:
         it = iter(records)
         first = (start.size if start else 0) + 1
-        link = bytes.fromhex(start.chain_head) if start else GENESIS
-        at = start.key_at if start else 0
+        link, at = _carried(start)
         while True:
             run = walk(keys, islice(it, SEGMENT), first=first, previous=link, at=at, marks=marks)
             yield run
@@ -414,8 +419,7 @@ def join(
     tree = (
         MerkleAccumulator.resume(start.peaks, keep=keep) if start else MerkleAccumulator(keep=keep)
     )
-    link = bytes.fromhex(start.chain_head) if start else GENESIS
-    at = start.key_at if start else 0
+    link, at = _carried(start)
     pending = iter([cp for cp in ordered if cp.tree_size > tree.size])
     due = next(pending, None)
     checked = 0

@@ -97,9 +97,7 @@ def _json(value: Any) -> str:
 
 
 @functools.lru_cache(maxsize=16)
-def _statement(
-    table: Table, columns: tuple[str, ...], dialect: Dialect
-) -> tuple[str, Callable[[dict[str, Any]], tuple[Any, ...]]]:
+def _statement(table: Table, columns: tuple[str, ...], dialect: Dialect) -> tuple[str, Prepare]:
     """The table's INSERT of ``columns`` compiled once for the dialect, and a function
     giving a row's parameters in its order, each through its column type's own bind
     processing (as SQLAlchemy's executemany would, without its per-row bookkeeping)."""
