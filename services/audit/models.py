@@ -70,8 +70,8 @@ def as_utc(moment: datetime | None) -> datetime | None:
     database gives, or none: SQLite keeps no zone) is the same instant the hash covered;
     before a search, so SQLite never compares wall-clock digits of two zones; and in every
     answer, so a time always carries its offset."""
-    if moment is None:
-        return None
+    if moment is None or moment.tzinfo is UTC:
+        return moment
     return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 

@@ -17,12 +17,13 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, func, select
 
 from services.audit.blocks import BLOCK, add_blocks
-from services.audit.chain import GENESIS, Checkpoint, MerkleAccumulator, links
+from services.audit.chain import GENESIS, Checkpoint, MerkleAccumulator, canonical_row, linked
 from services.audit.models import CONTENT_FIELDS, AuditCheckpoint, AuditEntry, as_utc
 from services.backbone.keyring import Keyring
 from services.backbone.private_files import open_private
 
 log = logging.getLogger(__name__)
+_SEALED_KEYS = frozenset((*CONTENT_FIELDS, "seq"))  # a row's keys as it is sealed
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ def sealed_in_turn(
         row["occurred_at"] = as_utc(row.get("occurred_at"))
         seq += 1
         row["seq"] = seq
-        entry, previous = links(key, previous, seq, row, CONTENT_FIELDS)
+        entry, previous = linked(key, previous, canonical_row(row, _SEALED_KEYS))
         row["entry_hash"], row["chain_hash"] = entry.hex(), previous.hex()
         yield row
 

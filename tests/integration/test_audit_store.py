@@ -14,7 +14,7 @@ import sqlalchemy
 from typer.testing import CliRunner
 
 from deploy.cli.main import app
-from services.audit.chain import links, verify
+from services.audit.chain import linked, verify
 from services.audit.models import AuditEntry
 from services.audit.records import stored_records
 from services.audit.sealing import sealing_from, stored_checkpoints
@@ -151,9 +151,9 @@ def test_a_batch_that_fails_while_it_is_written_leaves_nothing_of_itself(
         calls += 1
         if calls == 3:
             raise RuntimeError("a fault while sealing")
-        return links(*args, **kwargs)
+        return linked(*args, **kwargs)
 
-    monkeypatch.setattr("services.audit.sealing.links", failing)
+    monkeypatch.setattr("services.audit.sealing.linked", failing)
     with pytest.raises(RuntimeError, match="while sealing"):
         store.add_batch(batch(5))
     monkeypatch.undo()
