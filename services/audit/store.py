@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ARRAY, Engine, String, any_, bindparam, func, insert, text
+from sqlalchemy import JSON, Engine, bindparam, func, insert, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Session, col, select
 
 from services.audit import migrate
@@ -107,7 +108,7 @@ class AuditStore:
         with Session(self.engine) as session:
             if self.engine.dialect.name == "postgresql":  # another process may seal too
                 session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _SEALING_LOCK})
-            existing = set(session.execute(self._stored_of(ids), {"ids": ids}).scalars())
+            existing = set(session.execute(self._stored_of(), {"ids": ids}).scalars())
             fresh: dict[str, AuditRecord] = {}
             for r in records:
                 if r.audit_id not in existing:
@@ -136,13 +137,19 @@ class AuditStore:
         append_to_file(self.sealing, signed)
         return len(fresh)
 
-    def _stored_of(self, ids: Sequence[str]) -> Any:
-        """The query for which of ``ids`` are stored: on PostgreSQL one array parameter
-        (5,000 parameters of their own took a fifth of its ingest), elsewhere ``IN``."""
+    def _stored_of(self) -> Any:
+        """The query for which of the ids are stored, given as one JSON array that the
+        database takes apart: a parameter per id (or PostgreSQL's array of them) cost more
+        to send than the lookups did (5,000 ids: 10-20 ms against 7 on SQLite, 40-47 against
+        28-31 on PostgreSQL)."""
         column = col(AuditEntry.audit_id)
         if self.engine.dialect.name == "postgresql":
-            return select(column).where(column == any_(bindparam("ids", type_=ARRAY(String))))
-        return select(column).where(column.in_(bindparam("ids", expanding=True)))
+            listed = select(func.jsonb_array_elements_text(bindparam("ids", type_=JSONB)))
+        else:
+            listed = select(
+                func.json_each(bindparam("ids", type_=JSON)).table_valued("value").c.value
+            )
+        return select(column).where(column.in_(listed))
 
     @staticmethod
     def _add_aliases(session: Session, rows: Sequence[dict[str, Any]]) -> None:
