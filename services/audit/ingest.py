@@ -92,7 +92,7 @@ async def _admitted(
     """The audit record ``msg`` holds, or, if it holds none or a disclosure decision on the
     activity topic, the record of its dead-lettering."""
     try:
-        record = AuditRecord.model_validate_json(msg.value or b"")
+        record = AuditRecord.from_json(msg.value or b"")
     except ValidationError:
         reason: str | None = NOT_AN_AUDIT_RECORD
     else:

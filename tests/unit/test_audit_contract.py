@@ -119,7 +119,8 @@ TEXT_FIELDS = ("reason", "actor", "event_id", "lawful_basis", "override_justific
     st.text(alphabet=st.sampled_from(["a", "\\", "u", "0", "\x00", "é", '"']), max_size=12),
 )
 def test_a_record_is_refused_exactly_when_some_text_holds_a_nul(field: str, text: str) -> None:
-    """Whatever the text, including text that spells ``\\u0000`` as JSON escapes a NUL."""
+    """Whatever the text, including text that spells ``\\u0000`` as JSON escapes a NUL; read
+    from JSON as the audit service reads it (``from_json``) too."""
     value: Any = [text] if field == "fields_withheld" else text
     arguments = {
         "audit_id": "a",
@@ -131,12 +132,14 @@ def test_a_record_is_refused_exactly_when_some_text_holds_a_nul(field: str, text
         "actor": "infoshare-processor",
         field: value,
     }
+    sent = AuditRecord.model_construct(**arguments).model_dump_json().encode()
     if "\x00" in text:
         with pytest.raises(ValueError, match="may not contain NUL"):
             AuditRecord(**arguments)
         with pytest.raises(ValueError, match="may not contain NUL"):
-            AuditRecord.model_validate_json(
-                AuditRecord.model_construct(**arguments).model_dump_json()
-            )
+            AuditRecord.model_validate_json(sent)
+        with pytest.raises(ValueError, match="may not contain NUL"):
+            AuditRecord.from_json(sent)
     else:
         assert getattr(AuditRecord(**arguments), field) == value
+        assert getattr(AuditRecord.from_json(sent), field) == value
