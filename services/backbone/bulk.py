@@ -11,7 +11,7 @@ import functools
 import itertools
 import operator
 from collections.abc import Callable, Iterable, Iterator, KeysView, Sequence
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from sqlalchemy import JSON, Connection, Dialect, Table, insert
@@ -119,7 +119,7 @@ def _statement(table: Table, columns: tuple[str, ...], dialect: Dialect) -> tupl
     processed = [
         (i, process)
         for i, name in enumerate(names)
-        if (process := table.columns[name].type.dialect_impl(dialect).bind_processor(dialect))
+        if (process := _binding(table.columns[name].type, dialect))
     ]
     values = _getter(names)
 
@@ -130,3 +130,14 @@ def _statement(table: Table, columns: tuple[str, ...], dialect: Dialect) -> tupl
         return tuple(bound)
 
     return str(compiled), prepare
+
+
+def _binding(column_type: Any, dialect: Dialect) -> Callable[[Any], Any] | None:
+    """How a value of ``column_type`` is bound: its type's processing; for JSON, the
+    engine's serializer itself, which that processing calls (through three calls of its
+    own per value); rows hold plain values (lists, dicts, None), never its NULL markers."""
+    process = column_type.dialect_impl(dialect).bind_processor(dialect)
+    serializer = getattr(dialect, "_json_serializer", None)
+    if process is not None and isinstance(column_type, JSON) and serializer is not None:
+        return cast("Callable[[Any], Any]", serializer)
+    return cast("Callable[[Any], Any] | None", process)
