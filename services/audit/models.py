@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, overload
 
@@ -58,6 +58,9 @@ class AuditEntryBase(SQLModel):
     refers_to: str | None = Field(default=None, max_length=36, index=True)
 
 
+_NO_OFFSET = timedelta(0)
+
+
 @overload
 def as_utc(moment: datetime) -> datetime: ...
 @overload
@@ -72,7 +75,10 @@ def as_utc(moment: datetime | None) -> datetime | None:
     answer, so a time always carries its offset."""
     if moment is None or moment.tzinfo is UTC:
         return moment
-    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    # UTC by another name (pydantic's own, for every time it parses) is UTC already.
+    return moment if moment.utcoffset() == _NO_OFFSET else moment.astimezone(UTC)
 
 
 CONTENT_FIELDS = tuple(AuditEntryBase.model_fields)

@@ -108,6 +108,11 @@ def test_times_are_taken_as_utc_whatever_the_processs_zone() -> None:
     moved = as_utc(datetime(2026, 7, 1, 11, 0, tzinfo=timezone(timedelta(hours=2))))
     assert moved == datetime(2026, 7, 1, 9, 0, tzinfo=UTC) and moved.utcoffset() == timedelta(0)
     assert moved.tzinfo is UTC
+    # UTC by another name (pydantic's parse of "Z", say) is the same instant, unchanged.
+    other = datetime(2026, 7, 1, 9, 0, tzinfo=timezone(timedelta(0), "Z"))
+    assert as_utc(other) == datetime(2026, 7, 1, 9, 0, tzinfo=UTC) and as_utc(
+        other
+    ).utcoffset() == timedelta(0)
 
 
 # -- a purge's counts, log and audit record --
