@@ -72,14 +72,7 @@ def encoded(covered: Mapping[str, Any]) -> bytes:
     return orjson.dumps(covered, option=_CANONICAL, default=str)
 
 
-def encoded_in_order(covered: Mapping[str, Any]) -> bytes:
-    """``encoded``'s bytes for ``covered`` whose keys, and its values' keys, are in sorted
-    order already (as the store's reader gives a record): not sorted again."""
-    return orjson.dumps(covered, option=_IN_ORDER, default=str)
-
-
-_IN_ORDER = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC
-_CANONICAL = orjson.OPT_SORT_KEYS | _IN_ORDER
+_CANONICAL = orjson.OPT_SORT_KEYS | orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC
 _EMPTY: list[Any] = []
 
 
@@ -228,7 +221,7 @@ class Stored(NamedTuple):
     entry_hash: str
     chain_hash: str
     # The content is already as ``canonical`` covers it (the store's reader gives it so):
-    # its sequence number in it, no nulls or empty lists, times in UTC, keys in sorted order.
+    # its sequence number in it, no nulls or empty lists, times in UTC.
     canonical: bool = False
 
 
@@ -364,9 +357,7 @@ def walk(
             kind = "missing" if seq > expected else "out_of_order"
             problem = Problem(expected, kind, f"expected record {expected}, found {seq}")
             break
-        data = (
-            encoded_in_order(stored.content) if stored.canonical else canonical(seq, stored.content)
-        )
+        data = encoded(stored.content) if stored.canonical else canonical(seq, stored.content)
         entry = leaf_hash(data)
         if entry.hex() != stored.entry_hash:
             problem = Problem(expected, "edited", "its content does not give its stored hash")

@@ -4,10 +4,9 @@ list, times parsed from SQLite's text. SQLAlchemy's result processing cost verif
 times what the driver's fetch did (14 µs a record against 5).
 
 Each record comes as ``chain.canonical`` covers it (``Stored.canonical``): nulls and empty
-lists left out, its sequence number in it, its fields in sorted order (the columns are read
-in that order), so the walk encodes it as it is, without going over it again or sorting it.
-Otherwise it reads as the ORM reads it (tests/integration/test_audit_bulk.py holds the two
-equal), so a verdict over these is a verdict over what the IG API shows."""
+lists left out, its sequence number in it, so the walk hashes it without going over it
+again. Otherwise it reads as the ORM reads it (tests/integration/test_audit_bulk.py holds
+the two equal), so a verdict over these is a verdict over what the IG API shows."""
 
 from __future__ import annotations
 
@@ -17,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import JSON, Connection, Engine, Text, cast, func
+from sqlalchemy import JSON, Connection, Engine, Text, cast
 from sqlalchemy import select as sa_select
 
 from services.audit.chain import Stored
@@ -29,9 +28,6 @@ PAGE = 5000  # records a query reads: the table may hold millions
 _TABLE: Any = AuditEntry.__table__  # type: ignore[attr-defined]
 _JSON_NAMES = tuple(name for name in CONTENT_FIELDS if isinstance(_TABLE.c[name].type, JSON))
 _TIME_NAMES = ("recorded_at", "occurred_at")
-# The fields in the order canonical bytes name them (sorted), the sequence number among them.
-_IN_ORDER = tuple(sorted((*CONTENT_FIELDS, "seq")))
-_SEQ = 2 + _IN_ORDER.index("seq")  # its place in a row read (after the two hashes)
 
 
 def stored_records(
@@ -39,12 +35,10 @@ def stored_records(
 ) -> Iterator[Stored]:
     """Every record after ``after`` (up to ``through``) in sequence order, read a page of
     ``batch`` at a time."""
-    columns = [_TABLE.c.entry_hash, _TABLE.c.chain_hash]
-    # An empty list, nearly every record's in some JSON column, reads as null: left out
-    # with the nulls, not parsed.
+    columns = [_TABLE.c.seq, _TABLE.c.entry_hash, _TABLE.c.chain_hash]
     columns += [
-        func.nullif(cast(_TABLE.c[name], Text), "[]") if name in _JSON_NAMES else _TABLE.c[name]
-        for name in _IN_ORDER
+        cast(_TABLE.c[name], Text) if name in _JSON_NAMES else _TABLE.c[name]
+        for name in CONTENT_FIELDS
     ]
     while True:
         query = sa_select(*columns).where(_TABLE.c.seq > after)
@@ -62,11 +56,10 @@ def stored_records(
                 conn.exec_driver_sql("SET LOCAL enable_sort = off")
             page = _fetched(conn, sql)
         for row in page:
-            content, in_order = _content(row)
-            yield Stored(row[_SEQ], content, row[0], row[1], canonical=in_order)
-        if len(page) < batch or (through is not None and page[-1][_SEQ] >= through):
+            yield Stored(row[0], _content(row), row[1], row[2], canonical=True)
+        if len(page) < batch or (through is not None and page[-1][0] >= through):
             return  # no second round trip to find the range ended
-        after = page[-1][_SEQ]
+        after = page[-1][0]
 
 
 def _fetched(conn: Connection, sql: str) -> list[Any]:
@@ -83,30 +76,26 @@ def _fetched(conn: Connection, sql: str) -> list[Any]:
             cursor.close()
 
 
-def _content(row: Any) -> tuple[dict[str, Any], bool]:
+def _content(row: Any) -> dict[str, Any]:
     """The record's content as ``chain.canonical`` covers it: its sequence number and every
-    field that is neither null nor an empty list, times in UTC, in sorted order; and whether
-    that order holds all through (not if a JSON column holds an object, as no sealed record's
-    does: its keys would need sorting). A value that cannot be read as its column's type
-    (altered by hand) is kept as it is stored: it does not give the stored hash, and the walk
-    names the record edited."""
-    content = {k: v for k, v in zip(_IN_ORDER, row[2:], strict=True) if v is not None}
-    in_order = True
+    field that is neither null nor an empty list, times in UTC. A value that cannot be read
+    as its column's type (altered by hand) is kept as it is stored: it does not give the
+    stored hash, and the walk names the record edited."""
+    content = {k: v for k, v in zip(CONTENT_FIELDS, row[3:], strict=True) if v is not None}
     for name in _JSON_NAMES:
         text = content.get(name)
         if text is None:
             continue
-        value = _parsed(text)
+        value = [] if text == "[]" else _parsed(text)
         if value is None or value == []:
             del content[name]
         else:
             content[name] = value
-            in_order = in_order and "{" not in text
     for name in _TIME_NAMES:
-        value = content.get(name)
-        if value is not None:
-            content[name] = _in_utc(value)
-    return content, in_order
+        if name in content:
+            content[name] = _in_utc(content[name])
+    content["seq"] = row[0]
+    return content
 
 
 def _parsed(text: Any) -> Any:
@@ -117,7 +106,7 @@ def _parsed(text: Any) -> Any:
 
 
 def _in_utc(value: Any) -> Any:
-    if type(value) is str:  # SQLite keeps times as text, in UTC, without a zone
+    if isinstance(value, str):  # SQLite keeps times as text, in UTC, without a zone
         if len(value) == 26 and value[10] == " " and value[19] == "." and value[20:].isdigit():
             with contextlib.suppress(ValueError):  # as the store writes one: UTC at once
                 return datetime.fromisoformat(value + "+00:00")
