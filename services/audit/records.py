@@ -10,7 +10,6 @@ the two equal), so a verdict over these is a verdict over what the IG API shows.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -108,8 +107,10 @@ def _parsed(text: Any) -> Any:
 def _in_utc(value: Any) -> Any:
     if isinstance(value, str):  # SQLite keeps times as text, in UTC, without a zone
         if len(value) == 26 and value[10] == " " and value[19] == "." and value[20:].isdigit():
-            with contextlib.suppress(ValueError):  # as the store writes one: UTC at once
+            try:  # as the store writes one: UTC at once (try costs nothing; suppress() did)
                 return datetime.fromisoformat(value + "+00:00")
+            except ValueError:
+                pass
         try:
             value = datetime.fromisoformat(value)  # as the ORM reads it, no more
         except ValueError:
