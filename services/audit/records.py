@@ -27,6 +27,9 @@ PAGE = 5000  # records a query reads: the table may hold millions
 _TABLE: Any = AuditEntry.__table__  # type: ignore[attr-defined]
 _JSON_NAMES = tuple(name for name in CONTENT_FIELDS if isinstance(_TABLE.c[name].type, JSON))
 _TIME_NAMES = ("recorded_at", "occurred_at")
+_NAMES = (*CONTENT_FIELDS, "seq")  # the columns read, in order, then the two hashes
+_SEQ = len(_NAMES) - 1
+_ENTRY = len(_NAMES)
 
 
 def stored_records(
@@ -34,11 +37,12 @@ def stored_records(
 ) -> Iterator[Stored]:
     """Every record after ``after`` (up to ``through``) in sequence order, read a page of
     ``batch`` at a time."""
-    columns = [_TABLE.c.seq, _TABLE.c.entry_hash, _TABLE.c.chain_hash]
-    columns += [
-        cast(_TABLE.c[name], Text) if name in _JSON_NAMES else _TABLE.c[name]
-        for name in CONTENT_FIELDS
+    # The content's columns first, then the hashes: a row is zipped with the names as it
+    # comes, with no copy of its tail.
+    columns = [
+        cast(_TABLE.c[name], Text) if name in _JSON_NAMES else _TABLE.c[name] for name in _NAMES
     ]
+    columns += [_TABLE.c.entry_hash, _TABLE.c.chain_hash]
     while True:
         query = sa_select(*columns).where(_TABLE.c.seq > after)
         if through is not None:
@@ -55,10 +59,10 @@ def stored_records(
                 conn.exec_driver_sql("SET LOCAL enable_sort = off")
             page = _fetched(conn, sql)
         for row in page:
-            yield Stored(row[0], _content(row), row[1], row[2], canonical=True)
-        if len(page) < batch or (through is not None and page[-1][0] >= through):
+            yield Stored(row[_SEQ], _content(row), row[_ENTRY], row[_ENTRY + 1], canonical=True)
+        if len(page) < batch or (through is not None and page[-1][_SEQ] >= through):
             return  # no second round trip to find the range ended
-        after = page[-1][0]
+        after = page[-1][_SEQ]
 
 
 def _fetched(conn: Connection, sql: str) -> list[Any]:
@@ -80,12 +84,15 @@ def _content(row: Any) -> dict[str, Any]:
     field that is neither null nor an empty list, times in UTC. A value that cannot be read
     as its column's type (altered by hand) is kept as it is stored: it does not give the
     stored hash, and the walk names the record edited."""
-    content = {k: v for k, v in zip(CONTENT_FIELDS, row[3:], strict=True) if v is not None}
+    content = {k: v for k, v in zip(_NAMES, row, strict=False) if v is not None}
     for name in _JSON_NAMES:
         text = content.get(name)
         if text is None:
             continue
-        value = [] if text == "[]" else _parsed(text)
+        if text == "[]":  # nearly every record's, in some column
+            del content[name]
+            continue
+        value = _parsed(text)
         if value is None or value == []:
             del content[name]
         else:
@@ -93,7 +100,6 @@ def _content(row: Any) -> dict[str, Any]:
     for name in _TIME_NAMES:
         if name in content:
             content[name] = _in_utc(content[name])
-    content["seq"] = row[0]
     return content
 
 
