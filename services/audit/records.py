@@ -11,7 +11,7 @@ the two equal), so a verdict over these is a verdict over what the IG API shows.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -19,7 +19,7 @@ from sqlalchemy import JSON, Connection, Engine, Text, cast
 from sqlalchemy import select as sa_select
 
 from services.audit.chain import Stored
-from services.audit.models import CONTENT_FIELDS, AuditEntry
+from services.audit.models import CONTENT_FIELDS, AuditEntry, as_utc
 from services.backbone.bulk import driver_errors
 
 PAGE = 5000  # records a query reads: the table may hold millions
@@ -123,4 +123,4 @@ def _in_utc(value: Any) -> Any:
             return value
     if not isinstance(value, datetime):
         return value
-    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    return as_utc(value)  # PostgreSQL's are in its zone, UTC by another name: kept as they are
