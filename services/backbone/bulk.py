@@ -1,5 +1,5 @@
-"""Writing sealed rows in one round trip where the database allows it: PostgreSQL's binary
-COPY (one statement per row, pipelined, spent half the ingest time waiting on the server);
+"""Writing sealed rows in one round trip where the database allows it: PostgreSQL's COPY
+(one statement per row, pipelined, spent half the ingest time waiting on the server);
 elsewhere one executemany on the driver's cursor, the statement compiled once and each value
 bound by its column type (SQLAlchemy's own executemany spent as long on its bookkeeping per
 row as SQLite spent storing it)."""
@@ -69,31 +69,20 @@ def driver_errors(conn: Connection, statement: str) -> Iterator[None]:
 
 
 def _copy(driver: Any, table: Table, names: Sequence[str], rows: Iterable[dict[str, Any]]) -> None:
-    """COPY in PostgreSQL's binary format: each value goes as the server stores it, not as
-    text for the server to parse (its times above all). The columns' types are the table's
-    own, asked of the server; JSON goes as its text, which the server's json type reads."""
     from psycopg.sql import SQL, Identifier
 
     columns = [table.columns[name] for name in names]
     json_columns = [i for i, c in enumerate(columns) if isinstance(c.type, JSON)]
-    listed = SQL(", ").join(Identifier(c.name) for c in columns)
+    statement = SQL("COPY {} ({}) FROM STDIN").format(
+        Identifier(table.name), SQL(", ").join(Identifier(c.name) for c in columns)
+    )
     values = _getter(names)
-    with driver.cursor() as cursor:
-        cursor.execute(SQL("SELECT {} FROM {} LIMIT 0").format(listed, Identifier(table.name)))
-        types = [d.type_code for d in cursor.description]
-        for i in json_columns:
-            types[i] = _TEXT_OID
-        statement = SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)")
-        with cursor.copy(statement.format(Identifier(table.name), listed)) as copy:
-            copy.set_types(types)
-            for row in rows:
-                bound = list(values(row))
-                for i in json_columns:  # as its text (a null as JSON's null, as SQLAlchemy)
-                    bound[i] = _json(bound[i])
-                copy.write_row(bound)
-
-
-_TEXT_OID = 25
+    with driver.cursor() as cursor, cursor.copy(statement) as copy:
+        for row in rows:
+            bound = list(values(row))
+            for i in json_columns:  # JSON as its text (a null as JSON's null, as SQLAlchemy)
+                bound[i] = _json(bound[i])
+            copy.write_row(bound)
 
 
 def _getter(names: Sequence[str]) -> Callable[[dict[str, Any]], Sequence[Any]]:

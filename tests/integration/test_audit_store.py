@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy
+from sqlalchemy.exc import DBAPIError
 from typer.testing import CliRunner
 
 from deploy.cli.main import app
@@ -45,6 +46,29 @@ def _store(url: str, tmp_path: Path, keyring: Keyring, every: int = 1) -> AuditS
     store = AuditStore(url, sealing)
     store.create_schema()
     return store
+
+
+def test_a_number_too_large_for_its_column_is_refused_never_stored_changed(
+    database_url: str, tmp_path: Path, keyring: Keyring
+) -> None:
+    """The record's numbers are unbounded ints; the columns are not. A number the database
+    cannot hold is refused as the database's error (the ingester dead-letters the record),
+    or stored as it is: never stored wrapped, which verify would then name as edited.
+    (PostgreSQL's binary COPY wrapped 2**32 + 5 into a 4-byte column as 5.)"""
+    store = _store(database_url, tmp_path, keyring)
+    t0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+    store.add_batch([_record(1, recipient="la-northshire", decision=AuditOutcome.SHARED, at=t0)])
+    big = _record(2, recipient="la-northshire", decision=AuditOutcome.SHARED, at=t0)
+    big = big.model_copy(update={"protocol_version": 2**32 + 5})
+    try:
+        store.add_batch([big])
+    except DBAPIError:
+        _, total = store.search(AuditQuery())
+        assert total == 1
+    else:
+        rows, total = store.search(AuditQuery())
+        assert total == 2 and {r.protocol_version for r in rows} >= {2**32 + 5}
+    assert _intact(store)
 
 
 def test_batches_are_idempotent_and_searchable(
