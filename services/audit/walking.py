@@ -223,12 +223,16 @@ def _apart(
 def _left_alone_inherited() -> Iterator[None]:
     """What forked workers inherit left out of their garbage collections: a full one went
     over every object of this process, copying each page it touched, and the range it
-    befell took twice as long (a walk of 100,000 records met two or three)."""
+    befell took twice as long (a walk of 100,000 records met two or three). A process that
+    froze its own objects before (``freeze_startup_objects``) keeps them frozen: the freeze
+    does not nest, so it is undone only if it was this walk's."""
+    frozen_before = gc.get_freeze_count() > 0
     gc.freeze()
     try:
         yield
     finally:
-        gc.unfreeze()
+        if not frozen_before:
+            gc.unfreeze()
 
 
 def planned(after: int, through: int) -> Iterator[tuple[int, int]]:
