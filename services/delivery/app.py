@@ -121,7 +121,7 @@ def create_app(
         )
         producer = kafka.producer(access)
         await producer.start()
-        http = webhook.Clients(settings.delivery_webhook_timeout_s, private_agencies=private)
+        http = webhook.Clients(settings.delivery_webhook_timeout_s)
         dead_letters = DeadLetters(
             producer, dlq_topic=topics.dlq("delivery"), audit_topic=topics.audit_activity
         )

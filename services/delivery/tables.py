@@ -87,6 +87,9 @@ class NotificationRow(SQLModel, table=True):
     __tablename__ = "delivery_notification"
     __table_args__ = (
         UniqueConstraint("subscription_id", "event_number", name="uq_notification_number"),
+        # A webhook worker's window: a subscription's pending ones in number order, found
+        # directly (by the unique index above, it stepped past every one delivered before).
+        Index("ix_delivery_notification_queue", "subscription_id", "state", "event_number"),
         {"sqlite_autoincrement": True},  # purged with their delivery: ids never given twice
     )
     id: int | None = Field(default=None, primary_key=True)

@@ -6,14 +6,15 @@ a failed push, and a host that resolves to an internal address is not contacted.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import httpx
 import pytest
 
 from services.delivery.addresses import AddressPolicy
 from services.delivery.resolving import EndpointGuard
-from services.delivery.webhook import MAX_BODY, PushOutcome, WebhookSender
+from services.delivery.webhook import MAX_BODY, Clients, PushOutcome, WebhookSender
+from tests.integration.kafka_helpers import eventually
 
 PUBLIC = "93.184.215.14"  # a public address; never contacted (the transport is in-process)
 
@@ -168,3 +169,39 @@ async def test_a_push_carries_the_standard_webhooks_headers() -> None:
     assert request.headers["webhook-timestamp"].isdigit()
     assert request.headers["webhook-signature"].startswith("v1,")
     assert "infoshare-signature" not in request.headers
+
+
+async def test_each_recipients_endpoint_has_a_client_of_its_own() -> None:
+    clients = Clients(10.0)
+    try:
+        first = clients("la-northshire", "https://hooks.example.org/a")
+        assert clients("la-northshire", "https://hooks.example.org/a") is first
+        others = {
+            id(clients("la-northshire", "https://hooks.example.org/b")),
+            id(clients("nhs-riverside", "https://hooks.example.org/a")),
+        }
+        assert id(first) not in others and len(others) == 2
+    finally:
+        await clients.aclose()
+
+
+def _closed(client: httpx.AsyncClient) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        return client.is_closed
+
+    return check
+
+
+async def test_past_the_most_kept_the_least_recently_used_is_dropped_and_closed_later() -> None:
+    clients = Clients(0.05, most=2)
+    try:
+        oldest = clients("la-northshire", "https://hooks.example.org/1")
+        kept = clients("la-northshire", "https://hooks.example.org/2")
+        assert clients("la-northshire", "https://hooks.example.org/1") is oldest  # used again
+        clients("la-northshire", "https://hooks.example.org/3")  # drops /2, not /1
+        assert len(clients) == 2 and not kept.is_closed
+        assert clients("la-northshire", "https://hooks.example.org/1") is oldest
+        await eventually("the dropped client closed", _closed(kept), wait_s=5)
+        assert not oldest.is_closed
+    finally:
+        await clients.aclose()
