@@ -3,26 +3,40 @@
 A host name is resolved and judged (:mod:`services.delivery.resolving`); if the HTTP client
 then resolved it again, a hostile name server could answer differently the second time
 (an internal address) and the check would be for nothing. So the client never resolves:
-its network backend connects to the addresses pinned for the host by :func:`pinned`, and
-refuses a host nothing was pinned for. Everything else stays keyed to the host name: the
-Host header, TLS SNI and certificate verification, and the pool's kept-alive connections
-(one is only ever made to an address checked for its host).
+
+- its connector sends a request only while addresses are pinned for the request's host by
+  :func:`pinned`, and refuses any other (a kept-alive connection included);
+- its resolver answers a host name with the addresses pinned for it, nothing else;
+- an address written as the host is pinned as itself (the guard judged it).
+
+Everything else stays keyed to the host name: the Host header, TLS SNI and certificate
+verification, and the pool's kept-alive connections (one is only ever made to an address
+checked for its host).
 
 Pins live in a context variable: they hold for the task that pushes, inside its ``with
-pinned(...)`` block (httpcore connects in the requesting task).
+pinned(...)`` block. aiohttp connects and, with its name cache off, resolves in the
+requesting task, so they are that push's own.
 """
 
 from __future__ import annotations
 
+import socket
 import ssl
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import TYPE_CHECKING
 
-import httpcore
-import httpx
+import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
+
+if TYPE_CHECKING:  # aiohttp's connector interface, for the override's signature
+    from aiohttp.client_reqrep import ClientRequest
+    from aiohttp.connector import Connection
+    from aiohttp.tracing import Trace
 
 _PINS: ContextVar[Mapping[str, tuple[str, ...]] | None] = ContextVar("webhook_pins", default=None)
+NOT_PINNED = "no checked address for this host"
 
 
 @contextmanager
@@ -36,63 +50,54 @@ def pinned(host: str, addresses: Sequence[str]) -> Iterator[None]:
         _PINS.reset(token)
 
 
-class PinnedBackend(httpcore.AsyncNetworkBackend):
-    def __init__(self, inner: httpcore.AsyncNetworkBackend | None = None) -> None:
-        self._inner = inner or httpcore.AnyIOBackend()
+def _pins_of(host: str) -> tuple[str, ...]:
+    return (_PINS.get() or {}).get(host.lower(), ())
 
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,  # noqa: ASYNC109  (httpcore's interface)
-        local_address: str | None = None,
-        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        addresses = (_PINS.get() or {}).get(host.lower())
+
+class PinnedResolver(AbstractResolver):
+    """A host name's pinned addresses; never a lookup."""
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        addresses = _pins_of(host)
         if not addresses:
-            raise httpcore.ConnectError("no checked address for this host")
-        failure: Exception | None = None
-        for address in addresses:
-            try:
-                return await self._inner.connect_tcp(
-                    address,
-                    port,
-                    timeout=timeout,
-                    local_address=local_address,
-                    socket_options=socket_options,
-                )
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
-                failure = exc
-        assert failure is not None
-        raise failure
+            raise OSError(NOT_PINNED)
+        return [
+            ResolveResult(
+                hostname=host,
+                host=address,
+                port=port,
+                family=socket.AF_INET6 if ":" in address else socket.AF_INET,
+                proto=0,
+                flags=socket.AI_NUMERICHOST,
+            )
+            for address in addresses
+        ]
 
-    async def connect_unix_socket(
-        self,
-        path: str,
-        timeout: float | None = None,  # noqa: ASYNC109  (httpcore's interface)
-        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        raise httpcore.ConnectError("webhooks go over TCP only")
-
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
+    async def close(self) -> None:
+        """Nothing to release."""
 
 
-class PinnedTransport(httpx.AsyncHTTPTransport):
-    """httpx's own transport, its connection pool on a :class:`PinnedBackend`; no proxies."""
+class PinnedConnector(aiohttp.TCPConnector):
+    """aiohttp's TCP connector, its names answered by :class:`PinnedResolver`, and no
+    request sent to a host with no pinned address."""
 
-    def __init__(self, *, limits: httpx.Limits, verify: ssl.SSLContext | None = None) -> None:
-        """``verify``: the CAs to trust (default: certifi's); certificates are always
-        checked."""
-        super().__init__(verify=verify or True, trust_env=False, limits=limits)
-        # httpx takes no network backend: its pool is made again, as httpx makes it, with
-        # ours (httpx is pinned; tests/unit/test_delivery_pinning.py connects through this).
-        self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(verify=verify or True, trust_env=False),
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
-            http1=True,
-            http2=False,
-            network_backend=PinnedBackend(),
+    def __init__(self, *, tls: ssl.SSLContext, limit: int) -> None:
+        super().__init__(
+            resolver=PinnedResolver(),
+            use_dns_cache=False,
+            ssl=tls,
+            limit=limit,
+            limit_per_host=limit,
         )
+
+    async def connect(
+        self,
+        req: ClientRequest,
+        traces: list[Trace],
+        timeout: aiohttp.ClientTimeout,  # noqa: ASYNC109  (aiohttp's interface)
+    ) -> Connection:
+        if not _pins_of(req.url.raw_host or ""):
+            raise aiohttp.ClientConnectorError(req.connection_key, OSError(NOT_PINNED))
+        return await super().connect(req, traces, timeout)

@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
+import aiohttp
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -23,6 +23,7 @@ from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from services.delivery.addresses import AddressPolicy
+from services.delivery.pinning import NOT_PINNED, pinned
 from services.delivery.resolving import EndpointGuard
 from services.delivery.signing import new_secret
 from services.delivery.webhook import PushOutcome, WebhookSender, client
@@ -38,6 +39,7 @@ class Server:
     port: int = 0
     requests: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
     server_names: list[str | None] = field(default_factory=list)  # TLS SNI as received
+    keep_alive: bool = False
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -51,14 +53,21 @@ class Server:
         }
         body = await reader.readexactly(int(headers.get("content-length", "0")))
         self.requests.append((headers, body))
+        if self.keep_alive:  # answer, and wait for the next request on this connection
+            writer.write(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n")
+            await writer.drain()
+            await self.handle(reader, writer)
+            return
         writer.write(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
         await writer.drain()
         writer.close()
 
 
 @asynccontextmanager
-async def serving(tls: ssl.SSLContext | None = None) -> AsyncIterator[Server]:
-    server = Server()
+async def serving(
+    tls: ssl.SSLContext | None = None, *, keep_alive: bool = False
+) -> AsyncIterator[Server]:
+    server = Server(keep_alive=keep_alive)
     if tls is not None:
 
         def sni(_sock: ssl.SSLObject, name: str | None, _ctx: ssl.SSLContext) -> None:
@@ -122,9 +131,25 @@ async def test_the_recipient_verifies_a_real_push_with_standard_webhooks() -> No
 
 async def test_the_client_connects_nowhere_without_a_checked_address() -> None:
     async with serving() as server, client(5.0) as http:
-        with pytest.raises(httpx.ConnectError):
-            await http.post(f"http://127.0.0.1:{server.port}/hook", content=b"{}")
+        for host in ("127.0.0.1", HOST):  # an address as the host, and a name
+            with pytest.raises(aiohttp.ClientConnectorError) as refused:
+                await http.post(f"http://{host}:{server.port}/hook", data=b"{}")
+            assert str(refused.value.os_error) == NOT_PINNED
+        with pinned("other.example.test", ["127.0.0.1"]), pytest.raises(aiohttp.ClientError):
+            await http.post(f"http://{HOST}:{server.port}/hook", data=b"{}")  # not its pin
         assert server.requests == []
+
+
+async def test_a_kept_alive_connection_carries_no_request_once_its_pin_is_gone() -> None:
+    async with serving(keep_alive=True) as server, client(5.0) as http:
+        url = f"http://{HOST}:{server.port}/hook"
+        with pinned(HOST, ["127.0.0.1"]):
+            async with http.post(url, data=b"{}") as answer:
+                assert answer.status == 204
+        with pytest.raises(aiohttp.ClientConnectorError) as refused:
+            await http.post(url, data=b"{}")
+        assert str(refused.value.os_error) == NOT_PINNED
+        assert len(server.requests) == 1
 
 
 async def test_tls_checks_the_certificate_for_the_host_name_sent_as_sni(tmp_path: Path) -> None:
@@ -137,7 +162,7 @@ async def test_tls_checks_the_certificate_for_the_host_name_sent_as_sni(tmp_path
         assert server.requests[0][0]["host"] == f"{HOST}:{server.port}"
         # Same address, another name: the certificate is not that name's, so no push.
         wrong = await _push(sender, f"https://other.example.test:{server.port}/hook")
-        assert not wrong.ok and wrong.error == "request failed (ConnectError)"
+        assert not wrong.ok and wrong.error == "request failed (ClientConnectorCertificateError)"
         assert len(server.requests) == 1
 
 
