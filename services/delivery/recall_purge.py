@@ -72,7 +72,7 @@ def purge(
     plan: Sequence[Withdrawal],
     *,
     fresh: Sequence[Incoming],
-    rows: Sequence[DeliveryRow],
+    rows: Sequence[Held],
     held_before: dict[Key, Held],
     stamp: datetime,
 ) -> int:
@@ -85,7 +85,7 @@ def purge(
         target = None
         if w.found:
             key = (w.agency, w.recalls)
-            target = held_before[key] if w.earlier is None else _held(rows[w.earlier])
+            target = held_before[key] if w.earlier is None else rows[w.earlier]
         notifications = _delete(s, w.agency, target) if target is not None else None
         if notifications is None:  # not held, or purged by retention since it was read
             target = None

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import orjson
-from sqlalchemy import Engine, and_, func, or_, union_all
+from sqlalchemy import Engine, Table, and_, func, insert, or_, union_all
 from sqlmodel import Session, SQLModel, col, select
 
 from services.backbone.database import create_tables, engine_for
@@ -37,6 +37,8 @@ from services.delivery.tables import (
 )
 
 TopicPartition = tuple[str, int]
+_DELIVERY: Table = DeliveryRow.__table__  # type: ignore[attr-defined]
+_NOTIFICATION: Table = NotificationRow.__table__  # type: ignore[attr-defined]
 
 _CHANGING = ("SELECT", "INSERT", "UPDATE", "DELETE")
 # What the delivery service's own database role may do (the operator owns the schema): a
@@ -182,19 +184,24 @@ class DeliveryStore:
             numbered = assign_numbers(
                 [subscriber(r) for r in subs.values()], events, withdrawals=plan
             )
-            for n in numbered:
-                seq = rows[n.index].seq
-                assert seq is not None  # flushed
-                s.add(
-                    NotificationRow(
-                        subscription_id=n.subscription_id,
-                        event_number=n.event_number,
-                        delivery_seq=seq,
-                        state=State.PENDING.value,
-                        queued_at=stamp,
-                        created_at=stamp,
-                    )
+            if numbered:
+                s.execute(
+                    insert(_NOTIFICATION),
+                    [
+                        {
+                            "subscription_id": n.subscription_id,
+                            "event_number": n.event_number,
+                            "delivery_seq": rows[n.index].seq,
+                            "state": State.PENDING.value,
+                            "attempts": 0,
+                            "queued_at": stamp,
+                            "acknowledged": False,
+                            "created_at": stamp,
+                        }
+                        for n in numbered
+                    ],
                 )
+            for n in numbered:
                 result.notified[n.subscription_id] = n.event_number
             for sub_id, last in result.notified.items():
                 subs[sub_id].events_since_start = last
@@ -244,39 +251,49 @@ class DeliveryStore:
 
     def _store_deliveries(
         self, s: Session, fresh: Sequence[Incoming], stamp: datetime
-    ) -> list[DeliveryRow]:
+    ) -> list[recall_purge.Held]:
+        """Store ``fresh`` under each recipient's next numbers, in one statement (rows
+        written by SQLAlchemy Core, not ORM objects: building those cost more than the
+        writing); each as it is held, with its seq."""
         last: dict[str, int] = {}
-        rows = []
+        values: list[dict[str, object]] = []
+        held: list[tuple[int, str, str | None]] = []  # number, type, protocol
         for i in fresh:
             if i.agency not in last:
                 last[i.agency] = _last_number(s, i.agency)
             last[i.agency] += 1
-            row = DeliveryRow(
-                agency=i.agency,
-                number=last[i.agency],
-                event_id=i.event.event_id,
-                event_type=i.event.type,
-                source=i.event.source,
-                event_time=db_time(i.event.time),
-                protocol=i.event.protocol,
-                identity_level=i.event.identity_level,
-                supersedes=i.event.supersedes,
-                recalls=i.event.recalls,
-                kafka_topic=i.topic,
-                kafka_partition=i.partition,
-                kafka_offset=i.offset,
-                record_key=i.key,
-                record_value=i.value,
-                record_headers=[
-                    [n, base64.b64encode(v).decode() if v is not None else None]
-                    for n, v in i.headers
-                ],
-                received_at=stamp,
+            e = i.event
+            held.append((last[i.agency], e.type, e.protocol))
+            values.append(
+                {
+                    "agency": i.agency,
+                    "number": last[i.agency],
+                    "event_id": e.event_id,
+                    "event_type": e.type,
+                    "source": e.source,
+                    "event_time": db_time(e.time),
+                    "protocol": e.protocol,
+                    "identity_level": e.identity_level,
+                    "supersedes": e.supersedes,
+                    "recalls": e.recalls,
+                    "kafka_topic": i.topic,
+                    "kafka_partition": i.partition,
+                    "kafka_offset": i.offset,
+                    "record_key": i.key,
+                    "record_value": i.value,
+                    "record_headers": [
+                        [n, base64.b64encode(v).decode() if v is not None else None]
+                        for n, v in i.headers
+                    ],
+                    "received_at": stamp,
+                }
             )
-            s.add(row)
-            rows.append(row)
-        s.flush()  # gives every row its seq
-        return rows
+        if not values:
+            return []
+        stored = s.execute(
+            insert(_DELIVERY).returning(_DELIVERY.c.seq, sort_by_parameter_order=True), values
+        ).scalars()
+        return [recall_purge.Held(seq, *kept) for seq, kept in zip(stored, held, strict=True)]
 
     def _advance(self, s: Session, offsets: Mapping[TopicPartition, int]) -> None:
         for (topic, partition), next_offset in offsets.items():
