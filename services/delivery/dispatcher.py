@@ -49,9 +49,9 @@ log = logging.getLogger(__name__)
 PUSH_MARGIN_S = 5.0
 WINDOW = 64  # notifications read, pushed in order and recorded together
 # Children whose notifications are pushed to one endpoint at once. More lanes help an
-# endpoint slow to answer, but every open connection costs each request a check in httpx's
-# pool: with 4 subscriptions and a receiver answering in 10 ms, 1 lane gave 281 deliveries/s,
-# 4 gave 455 and 8 gave 382; answering at once, 605, 496 and 459 (bench delivery).
+# endpoint slow to answer, and cost CPU: when pushes went through one httpx pool, with 4
+# subscriptions and a receiver answering in 10 ms, 1 lane gave 281 deliveries/s, 4 gave 455
+# and 8 gave 382; answering at once, 605, 496 and 459 (bench delivery).
 LANES = 4
 MIN_WAIT_S = 0.02  # never spin: even a wait that is already over yields this long
 
