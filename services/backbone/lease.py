@@ -67,10 +67,15 @@ class Lease:
         """Whether we hold it for at least ``need`` more (default: half the lease),
         renewing it only when less is left (a write a few times a lease, not on every pass
         of the work). Work that may take a while (a webhook push) asks for its longest."""
-        margin = max(self.ttl / 2, need or timedelta(0)).total_seconds()
-        if self._until is not None and self.monotonic() < self._until - margin:
+        if self.surely_held(need):
             return True
         return self.hold() and (need is None or need < self.ttl)
+
+    def surely_held(self, need: timedelta | None = None) -> bool:
+        """:meth:`held`'s answer when it needs no renewal, without touching the database
+        (an event loop can ask it itself); False when only :meth:`held` can tell."""
+        margin = max(self.ttl / 2, need or timedelta(0)).total_seconds()
+        return self._until is not None and self.monotonic() < self._until - margin
 
     def hold(self) -> bool:
         """Take or renew the lease if it is ours or has lapsed; whether we hold it now."""

@@ -161,7 +161,7 @@ class Dispatcher:
                 return
             if sub.status != Status.ACTIVE.value or sub.channel != Channel.WEBHOOK.value:
                 return
-            if lease is not None and not await asyncio.to_thread(lease.held, self._longest):
+            if lease is not None and not await self._still_held(lease):
                 await self.changes.wait(self.poll_s)  # another replica pushes it
                 continue
             assert sub.endpoint is not None
@@ -175,6 +175,12 @@ class Dispatcher:
                     last_sent = time.monotonic()
             finally:
                 self._pushing.discard(sub_id)
+
+    async def _still_held(self, lease: Lease) -> bool:
+        """Whether the lease is ours for as long as a push may take: from memory when it
+        needs no renewal (before every push), from the database when it does."""
+        longest = self._longest
+        return lease.surely_held(longest) or await asyncio.to_thread(lease.held, longest)
 
     @property
     def _longest(self) -> timedelta:
@@ -199,7 +205,7 @@ class Dispatcher:
                 if self._stopping:
                     return
                 async with slots:
-                    if lease is not None and not await asyncio.to_thread(lease.held, self._longest):
+                    if lease is not None and not await self._still_held(lease):
                         return
                     if not await self._push(sub, head, secret=secret):
                         return

@@ -4,10 +4,11 @@ each push, ranges to re-read or send again, and what was given up (the alerts)."
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Table, bindparam, case, func, update
+from sqlalchemy import Select, Table, bindparam, case, func, update
 from sqlmodel import Session, col, select
 
 from services.delivery.model import State
@@ -16,12 +17,65 @@ from services.delivery.tables import DeliveryRow, NotificationRow, SubscriptionR
 
 _NOTIFICATION: Table = NotificationRow.__table__  # type: ignore[attr-defined]
 _SUBSCRIPTION: Table = SubscriptionRow.__table__  # type: ignore[attr-defined]
+_DELIVERY: Table = DeliveryRow.__table__  # type: ignore[attr-defined]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """A notification as a worker or a reader read it (a row of NotificationRow's table)."""
+
+    id: int
+    subscription_id: str
+    event_number: int
+    state: str
+    attempts: int
+    queued_at: datetime
+    next_attempt_at: datetime | None
+    last_error: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """A delivery as read with its notification (a row of DeliveryRow's table, less what
+    nobody reading a queue needs)."""
+
+    event_id: str
+    event_type: str
+    source: str
+    event_time: datetime
+    protocol: str | None
+    identity_level: str | None
+    supersedes: str | None
+    recalls: str | None
+    kafka_topic: str
+    kafka_partition: int
+    kafka_offset: int
+    record_key: bytes | None
+    record_value: bytes
+    record_headers: list[list[str | None]]
+
+
+@dataclass(frozen=True, slots=True)
 class Queued:
-    notification: NotificationRow
-    delivery: DeliveryRow
+    notification: Pending
+    delivery: Stored
+
+
+_N = _NOTIFICATION.c
+_D = _DELIVERY.c
+# Read by SQLAlchemy Core into the two plain records above: loading ORM objects cost a
+# worker more than the rest of reading its window (bench delivery).
+_READ = select(
+    *(_N[f.name] for f in fields(Pending)), *(_D[f.name] for f in fields(Stored))
+).join_from(_NOTIFICATION, _DELIVERY, _D.seq == _N.delivery_seq)
+_SPLIT = len(fields(Pending))
+
+
+def _read(store: DeliveryStore, stmt: Select[Any]) -> list[Queued]:
+    with store.read() as s:
+        rows = s.connection().execute(stmt).all()
+    return [Queued(Pending(*r[:_SPLIT]), Stored(*r[_SPLIT:])) for r in rows]
 
 
 def head(store: DeliveryStore, sub_id: str) -> Queued | None:
@@ -34,37 +88,25 @@ def head(store: DeliveryStore, sub_id: str) -> Queued | None:
 def window(store: DeliveryStore, sub_id: str, size: int) -> list[Queued]:
     """The ``size`` pending notifications with the lowest event numbers, in order: the
     head, and those to push after it if it is taken."""
-    with store.read() as s:
-        rows = s.exec(
-            select(NotificationRow, DeliveryRow)
-            .join(DeliveryRow, col(DeliveryRow.seq) == col(NotificationRow.delivery_seq))
-            .where(
-                col(NotificationRow.subscription_id) == sub_id,
-                col(NotificationRow.state) == State.PENDING.value,
-            )
-            .order_by(col(NotificationRow.event_number))
-            .limit(size)
-        ).all()
-    return [Queued(n, d) for n, d in rows]
+    return _read(
+        store,
+        _READ.where(_N.subscription_id == sub_id, _N.state == State.PENDING.value)
+        .order_by(_N.event_number)
+        .limit(size),
+    )
 
 
 def entries(store: DeliveryStore, sub_id: str, low: int, high: int) -> list[Queued]:
     """Notifications numbered ``low`` to ``high`` (inclusive), in order, in any state."""
-    with store.read() as s:
-        rows = s.exec(
-            select(NotificationRow, DeliveryRow)
-            .join(DeliveryRow, col(DeliveryRow.seq) == col(NotificationRow.delivery_seq))
-            .where(
-                col(NotificationRow.subscription_id) == sub_id,
-                col(NotificationRow.event_number) >= low,
-                col(NotificationRow.event_number) <= high,
-            )
-            .order_by(col(NotificationRow.event_number))
-        ).all()
-    return [Queued(n, d) for n, d in rows]
+    return _read(
+        store,
+        _READ.where(
+            _N.subscription_id == sub_id, _N.event_number >= low, _N.event_number <= high
+        ).order_by(_N.event_number),
+    )
 
 
-def _as_read(s: Session, queued: NotificationRow) -> NotificationRow | None:
+def _as_read(s: Session, queued: Pending) -> NotificationRow | None:
     """The row, locked, if it is still what the worker read: pending, with the same attempt
     count and horizon start. A resend, a switch back on or a deletion meanwhile changed it,
     and the worker's outcome must not undo that."""
@@ -79,7 +121,7 @@ def _as_read(s: Session, queued: NotificationRow) -> NotificationRow | None:
     return row
 
 
-def start(store: DeliveryStore, queued: NotificationRow, *, now: datetime) -> bool:
+def start(store: DeliveryStore, queued: Pending, *, now: datetime) -> bool:
     """The notification became the head of its queue at ``now``: its retry horizon counts
     from here. False if it changed meanwhile."""
     with store.write() as s:
@@ -91,15 +133,13 @@ def start(store: DeliveryStore, queued: NotificationRow, *, now: datetime) -> bo
         return True
 
 
-def mark_delivered(store: DeliveryStore, queued: NotificationRow, *, now: datetime) -> bool:
+def mark_delivered(store: DeliveryStore, queued: Pending, *, now: datetime) -> bool:
     """The endpoint answered 2xx: delivered and acknowledged. False (nothing changed) if
     the row is no longer as the worker read it."""
     return mark_delivered_all(store, [queued], now=now) == 1
 
 
-def mark_delivered_all(
-    store: DeliveryStore, queued: Sequence[NotificationRow], *, now: datetime
-) -> int:
+def mark_delivered_all(store: DeliveryStore, queued: Sequence[Pending], *, now: datetime) -> int:
     """:func:`mark_delivered` for each of ``queued`` (one subscription's), in one write;
     how many were still as the worker read them, and so marked. Each row is changed by one
     UPDATE whose WHERE is the check (pending, the same attempts and horizon start), so a
@@ -116,7 +156,7 @@ def mark_delivered_all(
         .values(state=State.DELIVERED.value, acknowledged=True, settled_at=db_time(now))
         .values(last_error=None)
     )
-    marked: list[NotificationRow] = []
+    marked: list[Pending] = []
     with store.write() as s:
         conn = s.connection()
         for one in queued:
@@ -143,7 +183,7 @@ def mark_delivered_all(
 
 def mark_failed(
     store: DeliveryStore,
-    queued: NotificationRow,
+    queued: Pending,
     *,
     attempts: int,
     started: datetime,
@@ -169,7 +209,7 @@ def mark_failed(
 
 def mark_dead_lettered(
     store: DeliveryStore,
-    queued: NotificationRow,
+    queued: Pending,
     *,
     attempts: int,
     error: str | None,

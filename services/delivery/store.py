@@ -11,6 +11,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Protocol
 
 import orjson
 from sqlalchemy import Engine, Table, and_, func, insert, or_, union_all
@@ -70,7 +71,33 @@ def utc(moment: datetime) -> datetime:
     return db_time(moment)
 
 
-def delivered(row: DeliveryRow) -> Delivered:
+class HeldDelivery(Protocol):
+    """What :func:`delivered` and :func:`headers_of` read of a stored delivery: a
+    DeliveryRow, or a queue's plain record of one (queue.Stored)."""
+
+    @property
+    def event_id(self) -> str: ...
+    @property
+    def event_type(self) -> str: ...
+    @property
+    def source(self) -> str: ...
+    @property
+    def event_time(self) -> datetime: ...
+    @property
+    def protocol(self) -> str | None: ...
+    @property
+    def identity_level(self) -> str | None: ...
+    @property
+    def supersedes(self) -> str | None: ...
+    @property
+    def recalls(self) -> str | None: ...
+    @property
+    def record_value(self) -> bytes: ...
+    @property
+    def record_headers(self) -> list[list[str | None]]: ...
+
+
+def delivered(row: HeldDelivery) -> Delivered:
     return Delivered(
         event_id=row.event_id,
         type=row.event_type,
@@ -84,7 +111,7 @@ def delivered(row: DeliveryRow) -> Delivered:
     )
 
 
-def headers_of(row: DeliveryRow) -> list[tuple[str, bytes | None]]:
+def headers_of(row: HeldDelivery) -> list[tuple[str, bytes | None]]:
     return [(str(n), base64.b64decode(v) if v is not None else None) for n, v in row.record_headers]
 
 

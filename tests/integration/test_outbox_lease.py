@@ -109,6 +109,25 @@ def test_work_that_takes_a_while_gets_the_lease_renewed_for_it_first(database_ur
     assert not a.held(TTL)  # work longer than a lease: refused
 
 
+def test_surely_held_answers_from_memory_and_says_no_when_only_the_database_can_tell(
+    database_url: str,
+) -> None:
+    a, _, time = _two(database_url)
+    push = timedelta(seconds=5)
+    assert not a.surely_held(push)  # never held
+    assert a.hold()  # until 0:15
+    a.engine.dispose()
+    a.engine = None  # type: ignore[assignment]  # any database call now fails
+    time.at(2)
+    assert a.surely_held(timedelta(seconds=12))  # 13 s left: a 12 s push fits
+    time.at(4)
+    assert not a.surely_held(timedelta(seconds=12))  # 11 s left: it would not
+    time.at(7)
+    assert a.surely_held() and a.surely_held(push)  # 8 s left: more than half, and the push
+    time.at(8)
+    assert not a.surely_held()  # less than half left: a renewal is due
+
+
 def test_the_holder_renews_before_the_database_would_let_it_lapse(database_url: str) -> None:
     a, b, time = _two(database_url)
     assert a.hold()
