@@ -8,7 +8,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, Table, bindparam, case, func, update
+from sqlalchemy import Select, Table, case, func, update
 from sqlmodel import Session, col, select
 
 from services.delivery.model import State
@@ -141,43 +141,52 @@ def mark_delivered(store: DeliveryStore, queued: Pending, *, now: datetime) -> b
 
 def mark_delivered_all(store: DeliveryStore, queued: Sequence[Pending], *, now: datetime) -> int:
     """:func:`mark_delivered` for each of ``queued`` (one subscription's), in one write;
-    how many were still as the worker read them, and so marked. Each row is changed by one
-    UPDATE whose WHERE is the check (pending, the same attempts and horizon start), so a
-    resend or a switch back on meanwhile is never undone."""
+    how many were still as the worker read them, and so marked. The rows are read locked
+    and checked (pending, the same attempts and horizon start), and those still as read are
+    changed by one UPDATE that checks them again, so a resend or a switch back on meanwhile
+    is never undone. (An UPDATE a row cost more than the rest of recording a window.)"""
+    if not queued:
+        return 0
     table, subs = _NOTIFICATION, _SUBSCRIPTION
-    change = (
-        update(table)
-        .where(
-            table.c.id == bindparam("row_id"),
-            table.c.state == State.PENDING.value,
-            table.c.attempts == bindparam("row_attempts"),
-            table.c.queued_at == bindparam("row_queued_at"),
-        )
-        .values(state=State.DELIVERED.value, acknowledged=True, settled_at=db_time(now))
-        .values(last_error=None)
-    )
-    marked: list[Pending] = []
+    wanted = {one.id: one for one in queued}
     with store.write() as s:
         conn = s.connection()
-        for one in queued:
-            done = conn.execute(
-                change,
-                {"row_id": one.id, "row_attempts": one.attempts, "row_queued_at": one.queued_at},
+        now_rows = conn.execute(
+            select(table.c.id, table.c.state, table.c.attempts, table.c.queued_at)
+            .where(table.c.id.in_(sorted(wanted)))
+            .with_for_update()
+        ).all()
+        marked = [
+            wanted[row_id]
+            for row_id, state, attempts, queued_at in now_rows
+            if state == State.PENDING.value
+            and attempts == wanted[row_id].attempts
+            and utc(queued_at) == utc(wanted[row_id].queued_at)
+        ]
+        if not marked:
+            return 0
+        done = conn.execute(
+            update(table)
+            .where(
+                table.c.id.in_(sorted(one.id for one in marked)),
+                table.c.state == State.PENDING.value,
             )
-            if done.rowcount == 1:
-                marked.append(one)
-        if marked:
-            highest = max(n.event_number for n in marked)
-            conn.execute(
-                update(subs)
-                .where(subs.c.id == marked[0].subscription_id)
-                .values(
-                    acked_through=case(
-                        (subs.c.acked_through < highest, highest), else_=subs.c.acked_through
-                    ),
-                    last_error=None,
-                )
+            .values(state=State.DELIVERED.value, acknowledged=True, settled_at=db_time(now))
+            .values(last_error=None)
+        )
+        if done.rowcount != len(marked):  # cannot be, the rows being locked: never half
+            raise RuntimeError("notifications changed while locked; nothing recorded")
+        highest = max(n.event_number for n in marked)
+        conn.execute(
+            update(subs)
+            .where(subs.c.id == marked[0].subscription_id)
+            .values(
+                acked_through=case(
+                    (subs.c.acked_through < highest, highest), else_=subs.c.acked_through
+                ),
+                last_error=None,
             )
+        )
     return len(marked)
 
 

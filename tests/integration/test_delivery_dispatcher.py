@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
+import pytest
 from sqlalchemy import event, update
 from sqlmodel import col, select
 
@@ -216,6 +217,36 @@ async def test_a_resend_during_a_push_is_not_undone(database_url: str) -> None:
     assert not await _push_head(dispatcher, sub.id)
     row = _only(store, sub.id)
     assert (row.state, row.attempts) == (State.PENDING.value, 0)  # queued again, as asked
+
+
+def _change_it(store: DeliveryStore, sub_id: str, change: str) -> None:
+    """What another actor may do to a notification while its push is out."""
+    if change == "resent":  # POST /subscriptions/{id}/resend: a fresh horizon
+        queue.requeue(store, sub_id, 1, 1, now=datetime.now(UTC) + timedelta(seconds=1))
+        return
+    with store.write() as s:
+        row = s.exec(select(NotificationRow)).one()
+        if change == "dead-lettered":  # by another replica that held the lease before
+            row.state = State.DEAD_LETTERED.value
+        else:  # "tried": a failed try recorded by another replica
+            row.attempts += 1
+        s.add(row)
+
+
+@pytest.mark.parametrize("change", ["resent", "dead-lettered", "tried"])
+async def test_a_push_taken_is_not_recorded_over_a_change_made_meanwhile(
+    database_url: str, change: str
+) -> None:
+    store, endpoint, letters = _store(database_url), Endpoint(OK), Letters()
+    dispatcher = _dispatcher(store, endpoint, letters)
+    sub = _webhook(store)
+    _deliver(store)
+    endpoint.during = lambda: _change_it(store, sub.id, change)
+    assert await _push_head(dispatcher, sub.id)  # the endpoint took it ...
+    after = _only(store, sub.id)  # ... but what changed meanwhile stands
+    kept = State.DEAD_LETTERED if change == "dead-lettered" else State.PENDING
+    assert after.state == kept.value and not after.acknowledged
+    assert subscriptions.get(store, sub.id).acked_through == 0
 
 
 async def test_only_an_endpoint_in_trouble_trips_its_breaker(database_url: str) -> None:
