@@ -18,6 +18,12 @@ from pydantic_core import PydanticUndefined
 
 from services.backbone.keyed import keyed_mac
 
+# The audit store's columns for a record's numbers (INTEGER, and BIGINT for the offset):
+# a number outside them is not an audit record, refused as one (the ingester dead-letters
+# it), rather than failing or being changed where it is stored.
+INT_MIN, INT_MAX = -(2**31), 2**31 - 1
+BIGINT_MIN, BIGINT_MAX = -(2**63), 2**63 - 1
+
 _AUDIT_NS = uuid.UUID("6f0b1c1e-8d3a-4b8e-9b1a-0c5e2f7d9a11")
 
 
@@ -70,7 +76,7 @@ class AuditRecord(BaseModel):
     recipient: str | None = Field(None, max_length=64)
     purpose: str | None = Field(None, max_length=64)
     protocol_id: str | None = Field(None, max_length=128)
-    protocol_version: int | None = None
+    protocol_version: int | None = Field(None, ge=INT_MIN, le=INT_MAX)
     lawful_basis: str | None = None
     identity_level: str | None = Field(None, max_length=32)
     subject_key: str | None = Field(None, max_length=64, description="keyed audit subject key")
@@ -86,14 +92,14 @@ class AuditRecord(BaseModel):
     key_id: str | None = Field(None, max_length=128)
     token_key_id: str | None = Field(None, max_length=128)
     consent_record_id: str | None = Field(None, max_length=64)
-    consent_version: int | None = None
+    consent_version: int | None = Field(None, ge=INT_MIN, le=INT_MAX)
     override_justification: str | None = Field(
         None, description="why the publisher shared without consent (reviewed by IG)"
     )
     override_role: str | None = Field(None, max_length=80)
     topic_in: str | None = Field(None, max_length=255)
-    partition_in: int | None = None
-    offset_in: int | None = None
+    partition_in: int | None = Field(None, ge=INT_MIN, le=INT_MAX)
+    offset_in: int | None = Field(None, ge=BIGINT_MIN, le=BIGINT_MAX)
     topic_out: str | None = Field(None, max_length=255)
     delivery_id: str | None = Field(
         None, max_length=64, description="the event id the recipient received"

@@ -143,3 +143,34 @@ def test_a_record_is_refused_exactly_when_some_text_holds_a_nul(field: str, text
     else:
         assert getattr(AuditRecord(**arguments), field) == value
         assert getattr(AuditRecord.from_json(sent), field) == value
+
+
+NUMBERS = {  # a record's numbers and the columns that hold them: INTEGER, BIGINT
+    "protocol_version": 2**31 - 1,
+    "consent_version": 2**31 - 1,
+    "partition_in": 2**31 - 1,
+    "offset_in": 2**63 - 1,
+}
+
+
+@pytest.mark.parametrize(("field", "most"), NUMBERS.items())
+def test_a_number_its_column_cannot_hold_is_not_an_audit_record(field: str, most: int) -> None:
+    """Refused as not an audit record (the ingester dead-letters it), never left for the
+    store to fail on: SQLite's driver raises OverflowError past 64 bits, which no database
+    error handler catches."""
+    arguments: dict[str, Any] = {
+        "audit_id": "a",
+        "recorded_at": datetime.now(UTC),
+        "action": "disclose",
+        "decision": AuditOutcome.SHARED,
+        "reason_code": "r",
+        "reason": "ok",
+        "actor": "infoshare-processor",
+    }
+    for fits in (most, -most - 1, 0):
+        sent = AuditRecord.model_construct(**{**arguments, field: fits}).model_dump_json()
+        assert getattr(AuditRecord.from_json(sent.encode()), field) == fits
+    for too_far in (most + 1, -most - 2, 2**64):
+        sent = AuditRecord.model_construct(**{**arguments, field: too_far}).model_dump_json()
+        with pytest.raises(ValueError, match=field):
+            AuditRecord.from_json(sent.encode())
