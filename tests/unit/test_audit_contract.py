@@ -110,6 +110,19 @@ def test_a_keyed_audit_id_is_hmac_of_its_name() -> None:
     ) == str(uuid.UUID(bytes=expected[:16], version=4))
 
 
+def _least() -> dict[str, Any]:
+    """The fields a record cannot be without."""
+    return {
+        "audit_id": "a",
+        "recorded_at": datetime.now(UTC),
+        "action": "disclose",
+        "decision": AuditOutcome.SHARED,
+        "reason_code": "r",
+        "reason": "ok",
+        "actor": "infoshare-processor",
+    }
+
+
 TEXT_FIELDS = ("reason", "actor", "event_id", "lawful_basis", "override_justification")
 
 
@@ -122,16 +135,7 @@ def test_a_record_is_refused_exactly_when_some_text_holds_a_nul(field: str, text
     """Whatever the text, including text that spells ``\\u0000`` as JSON escapes a NUL; read
     from JSON as the audit service reads it (``from_json``) too."""
     value: Any = [text] if field == "fields_withheld" else text
-    arguments = {
-        "audit_id": "a",
-        "recorded_at": datetime.now(UTC),
-        "action": "disclose",
-        "decision": AuditOutcome.SHARED,
-        "reason_code": "r",
-        "reason": "ok",
-        "actor": "infoshare-processor",
-        field: value,
-    }
+    arguments = {**_least(), field: value}
     sent = AuditRecord.model_construct(**arguments).model_dump_json().encode()
     if "\x00" in text:
         with pytest.raises(ValueError, match="may not contain NUL"):
@@ -158,15 +162,7 @@ def test_a_number_its_column_cannot_hold_is_not_an_audit_record(field: str, most
     """Refused as not an audit record (the ingester dead-letters it), never left for the
     store to fail on: SQLite's driver raises OverflowError past 64 bits, which no database
     error handler catches."""
-    arguments: dict[str, Any] = {
-        "audit_id": "a",
-        "recorded_at": datetime.now(UTC),
-        "action": "disclose",
-        "decision": AuditOutcome.SHARED,
-        "reason_code": "r",
-        "reason": "ok",
-        "actor": "infoshare-processor",
-    }
+    arguments = _least()
     for fits in (most, -most - 1, 0):
         sent = AuditRecord.model_construct(**{**arguments, field: fits}).model_dump_json()
         assert getattr(AuditRecord.from_json(sent.encode()), field) == fits
