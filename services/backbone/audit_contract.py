@@ -255,4 +255,7 @@ def protocol_parts(ref: str | None) -> tuple[str | None, int | None]:
     if not ref or "@" not in ref:
         return ref, None
     name, _, version = ref.rpartition("@")
-    return name, int(version) if version.isdigit() else None
+    # Only plain ASCII digits ("²" is a digit to str.isdigit), and only a version the
+    # record's column can hold: a delivered event's protocol is not ours to trust.
+    number = int(version) if version.isascii() and version.isdigit() else None
+    return name, number if number is not None and number <= INT_MAX else None

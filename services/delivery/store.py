@@ -279,7 +279,7 @@ class DeliveryStore:
     def _store_deliveries(
         self, s: Session, fresh: Sequence[Incoming], stamp: datetime
     ) -> list[recall_purge.Held]:
-        """Store ``fresh`` under each recipient's next numbers, in one statement (rows
+        """Store ``fresh`` under each recipient's next numbers by one executemany (rows
         written by SQLAlchemy Core, not ORM objects: building those cost more than the
         writing); each as it is held, with its seq."""
         last: dict[str, int] = {}

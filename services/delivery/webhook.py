@@ -39,6 +39,7 @@ USER_AGENT = "infoshare-delivery/0.1"
 _ENDPOINT_TROUBLE = {408, 429}
 MAX_BODY = 4096  # bytes of an answer read (and dropped) before the connection is closed
 MAX_CLIENTS = 1024  # endpoints' clients kept (Clients)
+CLOSE_MARGIN_S = 1.0  # a dropped client is closed this long after a push on it timed out
 
 
 @dataclass(frozen=True)
@@ -192,7 +193,7 @@ class Clients:
         self._most = most
         self._clients: OrderedDict[tuple[str, str], aiohttp.ClientSession] = OrderedDict()
         self._tls: ssl.SSLContext | None = None
-        self._closing: set[asyncio.Task[None]] = set()
+        self._closing: dict[asyncio.Task[None], aiohttp.ClientSession] = {}
 
     def __call__(self, recipient: str, url: str) -> aiohttp.ClientSession:
         key = (recipient, url)
@@ -206,20 +207,26 @@ class Clients:
         while len(self._clients) > self._most:
             _, dropped = self._clients.popitem(last=False)
             task = asyncio.get_running_loop().create_task(self._close_later(dropped))
-            self._closing.add(task)
-            task.add_done_callback(self._closing.discard)
+            self._closing[task] = dropped
+            task.add_done_callback(lambda done: self._closing.pop(done, None))
         return made
 
     async def _close_later(self, dropped: aiohttp.ClientSession) -> None:
-        await asyncio.sleep(self._timeout_s)
+        """Close ``dropped`` once a push that took it before it was dropped has ended: its
+        timeout began before the drop, so after it (and a margin for the clock's ticks)
+        nothing is in flight on it."""
+        await asyncio.sleep(self._timeout_s + CLOSE_MARGIN_S)
         await dropped.close()
 
     def __len__(self) -> int:
         return len(self._clients)
 
     async def aclose(self) -> None:
-        for task in list(self._closing):
+        """Close every client, those dropped and waiting to be closed too."""
+        waiting = dict(self._closing)
+        for task in waiting:
             task.cancel()
-        for c in self._clients.values():
+        await asyncio.gather(*waiting, return_exceptions=True)
+        for c in [*waiting.values(), *self._clients.values()]:
             await c.close()
         self._clients.clear()

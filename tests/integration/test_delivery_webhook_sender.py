@@ -222,3 +222,12 @@ async def test_past_the_most_kept_the_least_recently_used_is_dropped_and_closed_
         assert not oldest.closed
     finally:
         await clients.aclose()
+
+
+async def test_closing_closes_the_clients_dropped_and_waiting_too() -> None:
+    clients = Clients(30.0, most=1)
+    dropped = clients("la-northshire", "https://hooks.example.org/1")
+    kept = clients("la-northshire", "https://hooks.example.org/2")  # drops /1, to close later
+    assert not dropped.closed
+    await clients.aclose()
+    assert dropped.closed and kept.closed and len(clients) == 0

@@ -11,7 +11,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.backbone.audit_contract import AuditOutcome, AuditRecord, audit_id_for, uuid4_text
+from services.backbone.audit_contract import (
+    AuditOutcome,
+    AuditRecord,
+    audit_id_for,
+    protocol_parts,
+    uuid4_text,
+)
 
 TEXT = st.text(st.characters(exclude_categories=["Cs"]), max_size=40)
 OPTIONAL_TEXT = st.none() | TEXT
@@ -170,3 +176,23 @@ def test_a_number_its_column_cannot_hold_is_not_an_audit_record(field: str, most
         sent = AuditRecord.model_construct(**{**arguments, field: too_far}).model_dump_json()
         with pytest.raises(ValueError, match=field):
             AuditRecord.from_json(sent.encode())
+
+
+@pytest.mark.parametrize(
+    ("ref", "parts"),
+    [
+        ("cpis-attendance@1", ("cpis-attendance", 1)),
+        ("flag@2147483647", ("flag", 2**31 - 1)),
+        ("flag@2147483648", ("flag", None)),  # past its column: no version, never a refusal
+        ("flag@²", ("flag", None)),  # a digit to str.isdigit, not to int()
+        ("flag@v2", ("flag", None)),
+        ("no-version", ("no-version", None)),
+    ],
+)
+def test_a_protocol_ref_gives_a_version_only_when_the_record_can_hold_it(
+    ref: str, parts: tuple[str, int | None]
+) -> None:
+    assert protocol_parts(ref) == parts
+    name, version = parts
+    record = AuditRecord(**_least(), protocol_id=name, protocol_version=version)
+    assert AuditRecord.from_json(record.model_dump_json().encode()) == record
