@@ -20,6 +20,7 @@ requesting task, so they are that push's own.
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 import ssl
 from collections.abc import Iterator, Mapping, Sequence
@@ -43,7 +44,7 @@ NOT_PINNED = "no checked address for this host"
 def pinned(host: str, addresses: Sequence[str]) -> Iterator[None]:
     """Within the block, connections to ``host`` go to ``addresses`` (in order, the next if
     one fails), and to nothing else."""
-    token = _PINS.set({host.lower(): tuple(addresses)})
+    token = _PINS.set({_key(host): tuple(addresses)})
     try:
         yield
     finally:
@@ -51,7 +52,17 @@ def pinned(host: str, addresses: Sequence[str]) -> Iterator[None]:
 
 
 def _pins_of(host: str) -> tuple[str, ...]:
-    return (_PINS.get() or {}).get(host.lower(), ())
+    return (_PINS.get() or {}).get(_key(host), ())
+
+
+def _key(host: str) -> str:
+    """A host as pins are kept: a name in lower case, an address in its one canonical
+    spelling (the guard parses a URL with httpx, aiohttp with yarl, and they spell an
+    address such as ``::FFFF:127.0.0.1`` differently)."""
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        return host.lower()
 
 
 class PinnedResolver(AbstractResolver):

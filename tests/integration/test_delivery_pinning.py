@@ -221,3 +221,14 @@ def _certificates(tmp_path: Path, name: str) -> tuple[ssl.SSLContext, ssl.SSLCon
     server.load_cert_chain(tmp_path / "server.pem", tmp_path / "server.key")
     trust = ssl.create_default_context(cadata=ca.public_bytes(pem).decode())
     return trust, server
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "[::FFFF:127.0.0.1]", "[::ffff:7f00:1]"])
+async def test_an_address_as_the_host_is_pinned_however_it_is_spelt(host: str) -> None:
+    """The guard and the client parse the URL with different libraries; an address written
+    as an IPv4-mapped IPv6 one is spelt differently by each, and must still be found."""
+    async with serving() as server, client(5.0) as http:
+        sender = WebhookSender(http, guard=_guard({}), timeout_s=5.0)
+        outcome = await _push(sender, f"http://{host}:{server.port}/hook")
+        assert outcome.ok, outcome
+        assert len(server.requests) == 1
