@@ -129,20 +129,23 @@ async def _send(
     client: aiohttp.ClientSession, url: str, body: bytes, headers: dict[str, str]
 ) -> int:
     """POST, and the answer's status. A connection that broke after it was made (most
-    often a kept-alive one the endpoint closed as it was reused) is tried once more on a
-    fresh one: the push carries its idempotency key, so the endpoint drops a repeat
-    (RFC 9112 9.3.1 allows a retry of a request known to be idempotent)."""
-    for last in (False, True):
-        try:
-            async with client.post(
-                url, data=body, headers=headers, allow_redirects=False
-            ) as answer:
-                await _read_some(answer)
-                return answer.status
-        except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
-            if last or isinstance(exc, aiohttp.ClientConnectorError):  # never connected
-                raise
-    raise AssertionError("unreachable")
+    often a kept-alive one the endpoint closed as it was reused) is tried once more, on
+    another connection: the push carries its idempotency key, so the endpoint drops a
+    repeat (RFC 9112 9.3.1 allows a retry of a request known to be idempotent)."""
+    try:
+        return await _post(client, url, body, headers)
+    except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
+        if isinstance(exc, aiohttp.ClientConnectorError):  # never connected: not again
+            raise
+    return await _post(client, url, body, headers)
+
+
+async def _post(
+    client: aiohttp.ClientSession, url: str, body: bytes, headers: dict[str, str]
+) -> int:
+    async with client.post(url, data=body, headers=headers, allow_redirects=False) as answer:
+        await _read_some(answer)
+        return answer.status
 
 
 async def _read_some(answer: aiohttp.ClientResponse) -> None:
