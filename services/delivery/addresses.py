@@ -15,6 +15,7 @@ networks or carrier-grade NAT (recipient agencies listed in
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -50,6 +51,7 @@ _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _PRIVATE_KINDS = frozenset({AddressKind.PRIVATE, AddressKind.SHARED})
 
 
+@functools.lru_cache(maxsize=4096)  # every push parses its endpoint's address: pure, cached
 def parse_address(text: str) -> IPAddress | None:
     """An address as a resolver gives it (an IPv6 zone such as ``%eth0`` dropped); None if
     it is not one."""
@@ -89,6 +91,7 @@ def _own_kind(ip: IPAddress) -> AddressKind | None:
     return None
 
 
+@functools.lru_cache(maxsize=4096)
 def kind_of(ip: IPAddress) -> AddressKind | None:
     """What makes ``ip`` not a public address; None if it is one."""
     inner = _embedded(ip) if isinstance(ip, ipaddress.IPv6Address) else None

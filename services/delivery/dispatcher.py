@@ -215,6 +215,8 @@ class Dispatcher:
             await asyncio.gather(*(lane(heads) for heads in _lanes(window)))
         finally:
             if taken:  # also when stopping: what an endpoint took is recorded
+                if self.telemetry is not None:
+                    self.telemetry.pushed_all(sub.agency, len(taken))
                 await asyncio.to_thread(
                     queue.mark_delivered_all,
                     self.store,

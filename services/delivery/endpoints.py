@@ -10,6 +10,7 @@ every address judged by resolving.py, when the subscription is made and before e
 
 from __future__ import annotations
 
+import functools
 import re
 from urllib.parse import urlsplit
 
@@ -70,6 +71,7 @@ def check_endpoint(url: str, *, allow_http_loopback: bool, allow_private: bool =
     return url
 
 
+@functools.lru_cache(maxsize=4096)  # twice a push: pure, cached
 def origin(url: str) -> str:
     """scheme://host:port."""
     parts = urlsplit(url)

@@ -10,6 +10,7 @@ a value from an event.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -67,7 +68,7 @@ class DeliveryTelemetry:
         self, *, recipient: str, subscription: str, url: str, attempt: int, headers: Headers
     ) -> Iterator[trace.Span]:
         """The CLIENT span of one push of one event (a heartbeat has none)."""
-        where = urlsplit(url)
+        host, port = _server(url)
         with telemetry.span(
             tracer,
             "POST",
@@ -75,8 +76,8 @@ class DeliveryTelemetry:
             kind=trace.SpanKind.CLIENT,
             attributes={
                 "http.request.method": "POST",
-                "server.address": where.hostname or "",
-                "server.port": where.port or (443 if where.scheme == "https" else 80),
+                "server.address": host,
+                "server.port": port,
                 "infoshare.recipient": recipient,
                 "infoshare.subscription": subscription,
                 "infoshare.attempt": attempt,
@@ -89,12 +90,17 @@ class DeliveryTelemetry:
         if outcome.status is not None:
             span.set_attribute("http.response.status_code", outcome.status)
         if outcome.ok:
-            self.deliveries.add(1, _labels(recipient, "webhook", "delivered"))
-            return
+            return  # counted with the others of its window (pushed_all)
         span.set_attribute("error.type", outcome.error or "failed")
         span.set_status(trace.StatusCode.ERROR)
         if outcome.gone:
             self.deliveries.add(1, _labels(recipient, "webhook", "gone"))
+
+    def pushed_all(self, recipient: str, taken: int) -> None:
+        """The pushes of one window its endpoint took: counted once a window, not once a
+        push (adding to the counter showed in profiles at a twelfth of a push's cost)."""
+        if taken > 0:
+            self.deliveries.add(taken, _labels(recipient, "webhook", "delivered"))
 
     def retrying(self, recipient: str) -> None:
         self.retries.add(1, {"recipient": recipient})
@@ -134,6 +140,13 @@ class DeliveryTelemetry:
             recipient = recipient_of(key)
             worst[recipient] = max(worst.get(recipient, 0), CIRCUIT_VALUE[state])
         return [Observation(float(v), {"recipient": r}) for r, v in sorted(worst.items())]
+
+
+@functools.lru_cache(maxsize=4096)  # once a push: pure, cached
+def _server(url: str) -> tuple[str, int]:
+    """The host and port a push to ``url`` goes to, as the span names them."""
+    where = urlsplit(url)
+    return where.hostname or "", where.port or (443 if where.scheme == "https" else 80)
 
 
 def _labels(recipient: str, channel: str, outcome: str) -> dict[str, str]:

@@ -20,6 +20,7 @@ requesting task, so they are that push's own.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import socket
 import ssl
@@ -55,6 +56,7 @@ def _pins_of(host: str) -> tuple[str, ...]:
     return (_PINS.get() or {}).get(_key(host), ())
 
 
+@functools.lru_cache(maxsize=4096)  # twice a push: pure, cached
 def _key(host: str) -> str:
     """A host as pins are kept: a name in lower case, an address in its one canonical
     spelling (the guard parses a URL with httpx, aiohttp with yarl, and they spell an
