@@ -106,7 +106,7 @@ def _statement(table: Table, columns: tuple[str, ...], dialect: Dialect) -> tupl
     # Only a few types process what they bind (times, JSON): every other value goes as it
     # is, taken from the row in one C call rather than a call per column.
     processed = [
-        (i, process)
+        (i, _remembering(process))
         for i, name in enumerate(names)
         if (process := _binding(table.columns[name].type, dialect))
     ]
@@ -119,6 +119,29 @@ def _statement(table: Table, columns: tuple[str, ...], dialect: Dialect) -> tupl
         return tuple(bound)
 
     return str(compiled), prepare
+
+
+def _remembering(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``process``, answering again at once for the very object it was last given: a
+    batch's rows mostly share their times (when each was received, queued, stored), so a
+    time is formatted once a batch rather than once a row. Only the same object counts
+    (``is``), and never a list or dict (JSON), which may have changed since; the answer is
+    kept with its value as one tuple, so threads sharing the statement never mix them up."""
+    last: tuple[Any, Any] = (_NOTHING, None)
+
+    def remembered(value: Any) -> Any:
+        nonlocal last
+        given, answer = last
+        if value is given and not isinstance(value, (list, dict)):
+            return answer
+        answer = process(value)
+        last = (value, answer)
+        return answer
+
+    return remembered
+
+
+_NOTHING = object()
 
 
 def _binding(column_type: Any, dialect: Dialect) -> Callable[[Any], Any] | None:

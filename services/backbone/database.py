@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Mapping, Sequence
-from functools import partial
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -130,8 +130,19 @@ def too_long(model: type[SQLModel], values: Mapping[str, str | None]) -> str | N
     """Which of ``values`` is longer than its column of ``model`` holds, said; None if all
     fit. PostgreSQL refuses a longer value (SQLite does not check), failing the whole batch
     of a reader again and again: readers turn such a record away before they store it."""
+    lengths = _lengths(model)
     for column, value in values.items():
-        length = getattr(model.__table__.c[column].type, "length", None)  # type: ignore[attr-defined]
-        if value is not None and isinstance(length, int) and len(value) > length:
+        length = lengths[column]
+        if value is not None and length is not None and len(value) > length:
             return f"{column} is longer than {length} characters"
     return None
+
+
+@lru_cache(maxsize=64)  # asked for every record a reader takes: one lookup a model
+def _lengths(model: type[SQLModel]) -> dict[str, int | None]:
+    """The most characters each column of ``model`` holds (None: no limit)."""
+    table = model.__table__  # type: ignore[attr-defined]
+    return {
+        c.name: length if isinstance(length := getattr(c.type, "length", None), int) else None
+        for c in table.columns
+    }

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import threading
+from binascii import b2a_base64
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -14,9 +15,10 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 import orjson
-from sqlalchemy import Engine, Table, and_, func, insert, or_, union_all
+from sqlalchemy import Engine, Table, and_, func, or_, union_all
 from sqlmodel import Session, SQLModel, col, select
 
+from services.backbone.bulk import insert_rows
 from services.backbone.database import create_tables, engine_for
 from services.backbone.errors import ConfigurationError
 from services.backbone.lease import LEASE_TABLE
@@ -212,21 +214,23 @@ class DeliveryStore:
                 [subscriber(r) for r in subs.values()], events, withdrawals=plan
             )
             if numbered:
-                s.execute(
-                    insert(_NOTIFICATION),
-                    [
+                pending = State.PENDING.value
+                insert_rows(
+                    s.connection(),
+                    _NOTIFICATION,
+                    (
                         {
                             "subscription_id": n.subscription_id,
                             "event_number": n.event_number,
                             "delivery_seq": rows[n.index].seq,
-                            "state": State.PENDING.value,
+                            "state": pending,
                             "attempts": 0,
                             "queued_at": stamp,
                             "acknowledged": False,
                             "created_at": stamp,
                         }
                         for n in numbered
-                    ],
+                    ),
                 )
             for n in numbered:
                 result.notified[n.subscription_id] = n.event_number
@@ -279,15 +283,18 @@ class DeliveryStore:
     def _store_deliveries(
         self, s: Session, fresh: Sequence[Incoming], stamp: datetime
     ) -> list[recall_purge.Held]:
-        """Store ``fresh`` under each recipient's next numbers by one executemany (rows
-        written by SQLAlchemy Core, not ORM objects: building those cost more than the
-        writing); each as it is held, with its seq."""
+        """Store ``fresh`` under each recipient's next numbers in one statement (the
+        driver's executemany, or COPY: plain rows, not ORM objects, and without
+        SQLAlchemy's bookkeeping per row, which cost more than the writing); each as it is
+        held, with its seq, read back by the numbers just given."""
+        first: dict[str, int] = {}
         last: dict[str, int] = {}
         values: list[dict[str, object]] = []
         held: list[tuple[int, str, str | None]] = []  # number, type, protocol
         for i in fresh:
             if i.agency not in last:
                 last[i.agency] = _last_number(s, i.agency)
+                first[i.agency] = last[i.agency] + 1
             last[i.agency] += 1
             e = i.event
             held.append((last[i.agency], e.type, e.protocol))
@@ -309,7 +316,7 @@ class DeliveryStore:
                     "record_key": i.key,
                     "record_value": i.value,
                     "record_headers": [
-                        [n, base64.b64encode(v).decode() if v is not None else None]
+                        [n, b2a_base64(v, newline=False).decode() if v is not None else None]
                         for n, v in i.headers
                     ],
                     "received_at": stamp,
@@ -317,10 +324,18 @@ class DeliveryStore:
             )
         if not values:
             return []
-        stored = s.execute(
-            insert(_DELIVERY).returning(_DELIVERY.c.seq, sort_by_parameter_order=True), values
-        ).scalars()
-        return [recall_purge.Held(seq, *kept) for seq, kept in zip(stored, held, strict=True)]
+        insert_rows(s.connection(), _DELIVERY, values)
+        seqs: dict[tuple[str, int], int] = {}
+        c = _DELIVERY.c
+        for agency, low in first.items():
+            given = select(c.number, c.seq).where(
+                c.agency == agency, c.number >= low, c.number <= last[agency]
+            )
+            seqs.update(((agency, n), seq) for n, seq in s.connection().execute(given))
+        return [
+            recall_purge.Held(seqs[(i.agency, kept[0])], *kept)
+            for i, kept in zip(fresh, held, strict=True)
+        ]
 
     def _advance(self, s: Session, offsets: Mapping[TopicPartition, int]) -> None:
         for (topic, partition), next_offset in offsets.items():
