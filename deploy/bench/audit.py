@@ -30,13 +30,14 @@ from deploy.bench.audit_report import (
 from deploy.devstack.ports import free_listen_port
 from deploy.devstack.postgres import PostgresNode
 from services.audit.anchoring import file_anchor
-from services.audit.ingest import BATCH_MAX, collect_less_often
+from services.audit.ingest import BATCH_MAX
 from services.audit.proof_doc import check_consistency, check_inclusion
 from services.audit.proving import prove, prove_growth
 from services.audit.sealing import Sealing, stored_checkpoints
 from services.audit.store import AuditStore
 from services.audit.verification import TrailVerdict, verify_trail
 from services.backbone.audit_contract import AuditRecord
+from services.backbone.collector import collect_less_often
 from services.ops.components import freeze_startup_objects
 
 BATCH = BATCH_MAX  # as the audit service's ingester takes them from Kafka

@@ -9,7 +9,6 @@ nothing is dropped silently.
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import time
 from datetime import UTC, datetime
@@ -22,6 +21,7 @@ from services.audit.observe import AuditTelemetry
 from services.audit.store import AuditStore
 from services.backbone import deadletter, kafka
 from services.backbone.audit_contract import AuditOutcome, AuditRecord, is_disclosure_decision
+from services.backbone.collector import collect_less_often
 from services.backbone.kafka_access import KafkaAccess
 
 log = logging.getLogger(__name__)
@@ -29,20 +29,6 @@ CHECKPOINT_EVERY_S = 60.0
 # Records taken from Kafka and stored per transaction, at most: each commit waits for the
 # disk (about 18 ms on SQLite here), so at 1,000 a record paid 18 µs for it alone.
 BATCH_MAX = 5000
-# Allocations between young collections of the garbage collector, in the audit service: a
-# batch of 5,000 records (ten objects each, none in a cycle) lived through some seventy of
-# Python's default (700), each walking what the batch had made so far, a fifth of the
-# ingest time. Startup's objects are frozen out of its reach (services/ops/components.py).
-YOUNG_COLLECTION_EVERY = 100_000
-
-
-def collect_less_often() -> None:
-    """Collect the young generation every ``YOUNG_COLLECTION_EVERY`` allocations; the older
-    generations as Python's defaults say."""
-    _, middle, old = gc.get_threshold()
-    gc.set_threshold(YOUNG_COLLECTION_EVERY, middle, old)
-
-
 NOT_AN_AUDIT_RECORD = "not an audit record (schema validation failed)"
 NOT_THE_PROCESSORS = (
     "a disclosure decision on the activity topic: only the processor decides disclosures, "

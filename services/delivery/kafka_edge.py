@@ -13,6 +13,7 @@ from aiokafka import AIOKafkaProducer, ConsumerRecord
 from sqlalchemy.exc import SQLAlchemyError
 
 from services.backbone import envelope, kafka, recall
+from services.backbone.collector import collect_less_often
 from services.backbone.database import too_long
 from services.backbone.errors import EnvelopeError
 from services.backbone.kafka_access import KafkaAccess
@@ -138,6 +139,8 @@ async def ingest(
 
     With a ``lease`` (replicas sharing the store), only its holder reads; the others wait
     and, once they hold it, start from the offsets the store has then."""
+
+    collect_less_often()
 
     async def still_held() -> bool:
         if lease is None:
