@@ -212,6 +212,34 @@ def consumer_span(
     )
 
 
+def consumed(
+    tracer: trace.Tracer, rec: KafkaRecord, *, operation: str = "process", context: Context | None
+) -> None:
+    """:func:`consumer_span` around nothing: a record read and stored, no work of its own."""
+    moment(
+        tracer,
+        f"{operation} {rec.topic}",
+        context=context,
+        kind=trace.SpanKind.CONSUMER,
+        attributes=messaging(operation, rec.topic, rec),
+    )
+
+
+def moment(
+    tracer: trace.Tracer,
+    name: str,
+    *,
+    context: Context | None,
+    kind: trace.SpanKind,
+    attributes: Mapping[str, AttributeValue],
+    links: Sequence[trace.Link] = (),
+) -> None:
+    """A span around nothing (a record read into a store, an event a recipient pulled),
+    started and ended at once and never made current: :func:`span`'s context manager and
+    its attaching of the context cost more than the span itself, once a delivery."""
+    tracer.start_span(name, context=context, kind=kind, attributes=attributes, links=links).end()
+
+
 def inject_headers() -> list[tuple[str, bytes]]:
     """The current trace context as Kafka headers."""
     carrier: dict[str, str] = {}
