@@ -12,7 +12,7 @@ import binascii
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from typing import Protocol
+from typing import Any, Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -203,26 +203,23 @@ def consumer_span(
 ) -> AbstractContextManager[trace.Span]:
     """A CONSUMER span for one record read from Kafka, a child of ``context`` (the trace
     the record carries). Coordinates only: never the key, which a recipient's pseudonym is."""
-    return span(
-        tracer,
-        f"{operation} {rec.topic}",
-        context=context,
-        kind=trace.SpanKind.CONSUMER,
-        attributes=messaging(operation, rec.topic, rec),
-    )
+    return span(tracer, **_consuming(rec, operation, context))
 
 
 def consumed(
     tracer: trace.Tracer, rec: KafkaRecord, *, operation: str = "process", context: Context | None
 ) -> None:
     """:func:`consumer_span` around nothing: a record read and stored, no work of its own."""
-    moment(
-        tracer,
-        f"{operation} {rec.topic}",
-        context=context,
-        kind=trace.SpanKind.CONSUMER,
-        attributes=messaging(operation, rec.topic, rec),
-    )
+    moment(tracer, **_consuming(rec, operation, context))
+
+
+def _consuming(rec: KafkaRecord, operation: str, context: Context | None) -> dict[str, Any]:
+    return {
+        "name": f"{operation} {rec.topic}",
+        "context": context,
+        "kind": trace.SpanKind.CONSUMER,
+        "attributes": messaging(operation, rec.topic, rec),
+    }
 
 
 def moment(
