@@ -11,10 +11,11 @@ import functools
 import itertools
 import operator
 from collections.abc import Callable, Iterable, Iterator, KeysView, Sequence
+from datetime import date, datetime, time
 from typing import Any, cast
 
 import orjson
-from sqlalchemy import JSON, Connection, Dialect, Table, insert
+from sqlalchemy import JSON, Connection, Dialect, Table, TypeDecorator, insert
 from sqlalchemy.exc import DBAPIError
 
 Prepare = Callable[[dict[str, Any]], tuple[Any, ...]]  # a row's parameters, in order
@@ -106,9 +107,9 @@ def _statement(table: Table, columns: tuple[str, ...], dialect: Dialect) -> tupl
     # Only a few types process what they bind (times, JSON): every other value goes as it
     # is, taken from the row in one C call rather than a call per column.
     processed = [
-        (i, _remembering(process))
+        (i, _remembering(process) if _of_times(column_type) else process)
         for i, name in enumerate(names)
-        if (process := _binding(table.columns[name].type, dialect))
+        if (process := _binding(column_type := table.columns[name].type, dialect))
     ]
     values = _getter(names)
 
@@ -121,18 +122,28 @@ def _statement(table: Table, columns: tuple[str, ...], dialect: Dialect) -> tupl
     return str(compiled), prepare
 
 
+def _of_times(column_type: Any) -> bool:
+    """Whether a column holds times (which cannot change once made)."""
+    if isinstance(column_type, TypeDecorator):  # such as sqlmodel's UTCDateTime
+        column_type = column_type.impl_instance
+    try:
+        return column_type.python_type in (datetime, date, time)
+    except NotImplementedError:
+        return False
+
+
 def _remembering(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
     """``process``, answering again at once for the very object it was last given: a
     batch's rows mostly share their times (when each was received, queued, stored), so a
     time is formatted once a batch rather than once a row. Only the same object counts
-    (``is``), and never a list or dict (JSON), which may have changed since; the answer is
-    kept with its value as one tuple, so threads sharing the statement never mix them up."""
+    (``is``), and only times, which cannot change; the answer is kept with its value as
+    one tuple, so threads sharing the statement never mix them up."""
     last: tuple[Any, Any] = (_NOTHING, None)
 
     def remembered(value: Any) -> Any:
         nonlocal last
         given, answer = last
-        if value is given and not isinstance(value, (list, dict)):
+        if value is given:
             return answer
         answer = process(value)
         last = (value, answer)
