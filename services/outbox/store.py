@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import threading
 import uuid
+from binascii import b2a_base64
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -106,17 +107,48 @@ class Backlog:
     failed: int = 0  # refused by the broker for good, dead-lettered
 
 
-def _write_version(conn: Connection, agency: str, change: VersionChange, now: datetime) -> None:
-    """The record's new latest version, if it is still at the version it was read at: a
-    first version is inserted (a concurrent first insert fails on the key), a later one
-    updated only from the version read; otherwise AmendedMeanwhile."""
-    c = _VERSION.c
-    values = {
+def _write_versions(
+    conn: Connection, agency: str, changes: Sequence[VersionChange], now: datetime
+) -> None:
+    """:func:`_write_version` for each of ``changes``, in their order, the first versions
+    inserted together (a school's upload is thousands of them: a statement and a savepoint
+    each cost more than the rest of storing its event). If any of them was inserted
+    meanwhile, they are inserted again one by one, which names that one."""
+    firsts = [change for change in changes if change.previous is None]
+    if firsts:
+        try:
+            with conn.begin_nested():
+                insert_rows(
+                    conn,
+                    _VERSION,
+                    (
+                        {"agency": agency, "first_event_id": c.first_event_id, **_values(c, now)}
+                        for c in firsts
+                    ),
+                )
+        except IntegrityError:
+            for change in firsts:
+                _write_version(conn, agency, change, now)
+    for change in changes:  # later versions, each from the one before (perhaps just inserted)
+        if change.previous is not None:
+            _write_version(conn, agency, change, now)
+
+
+def _values(change: VersionChange, now: datetime) -> dict[str, Any]:
+    return {
         "version": change.now.version,
         "digest": change.now.digest,
         "event_id": change.now.event_id,
         "updated_at": now,
     }
+
+
+def _write_version(conn: Connection, agency: str, change: VersionChange, now: datetime) -> None:
+    """The record's new latest version, if it is still at the version it was read at: a
+    first version is inserted (a concurrent first insert fails on the key), a later one
+    updated only from the version read; otherwise AmendedMeanwhile."""
+    c = _VERSION.c
+    values = _values(change, now)
     if change.previous is None:
         try:
             with conn.begin_nested():
@@ -267,8 +299,7 @@ class OutboxStore:
             },
         )
         insert_rows(conn, _EVENT, [_row(submission_id, r, now) for r in sub.records])
-        for change in sub.versions:
-            _write_version(conn, sub.agency, change, now)
+        _write_versions(conn, sub.agency, sub.versions, now)
         return Accepted(submission_id, answer, replayed=False)
 
     def versions(self, agency: str, first_event_ids: Sequence[str]) -> dict[str, Version]:
@@ -438,7 +469,7 @@ def _row(submission_id: str, r: Record, now: datetime) -> dict[str, Any]:
         "topic": r.topic,
         "record_key": r.key,
         "record_value": r.value,
-        "record_headers": [[n, base64.b64encode(v).decode()] for n, v in r.headers],
+        "record_headers": [[n, b2a_base64(v, newline=False).decode()] for n, v in r.headers],
         "created_at": now,
         "published_at": None,
         "failed_at": None,

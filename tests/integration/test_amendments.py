@@ -92,6 +92,31 @@ async def test_two_amendments_of_one_record_at_once_cannot_both_win(
     assert outbox.versions(SOCIAL_CARE.agency, ["first"])["first"] == Version(2, "d2", "e2")
 
 
+async def test_first_versions_go_in_together_and_one_taken_meanwhile_refuses_them_all(
+    keyring_path: Path, database_url: str
+) -> None:
+    app = routes_only(SOCIAL_CARE, keyring_path, database_url)
+    outbox = runtime_of(app).outbox
+    now = datetime.now(UTC)
+
+    def change(first: str, previous: int | None, version: int) -> VersionChange:
+        return VersionChange(first, previous, Version(version, f"d{version}", f"{first}{version}"))
+
+    def submission(fingerprint: str, *changes: VersionChange) -> NewSubmission:
+        return NewSubmission(SOCIAL_CARE.agency, "k", None, fingerprint, [], {}, list(changes))
+
+    (taken,) = outbox.accept_all([submission("b", change("b", None, 1))], now=now)
+    assert not isinstance(taken, Exception)
+    firsts = [change(name, None, 1) for name in ("a", "b", "c")]  # "b" was taken meanwhile
+    (refused,) = outbox.accept_all([submission("abc", *firsts)], now=now)
+    assert isinstance(refused, AmendedMeanwhile) and refused.args == ("b",)
+    assert set(outbox.versions(SOCIAL_CARE.agency, ["a", "b", "c"])) == {"b"}  # none half-in
+    # A record's first version and its amendment in one submission: in their order.
+    (both,) = outbox.accept_all([submission("d", change("d", None, 1), change("d", 1, 2))], now=now)
+    assert not isinstance(both, Exception)
+    assert outbox.versions(SOCIAL_CARE.agency, ["d"])["d"] == Version(2, "d2", "d2")
+
+
 async def test_a_record_from_before_versions_were_kept_is_amended_not_lost(
     keyring_path: Path, database_url: str
 ) -> None:
