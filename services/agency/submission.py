@@ -133,7 +133,10 @@ def _store_all(intake: Intake, batch: Sequence[_Taken]) -> list[Accepted | Excep
         links=[link for link in links if link.context.is_valid],
         attributes={"infoshare.batch.submissions": len(batch)},
     ):
-        return _store_batch(intake, batch)
+        try:
+            return _store_batch(intake, batch)
+        finally:
+            intake.builder.forget_ids()
 
 
 def _store_batch(intake: Intake, batch: Sequence[_Taken]) -> list[Accepted | Exception]:
@@ -304,14 +307,10 @@ def _records(
             record_version=v.version,
             supersedes=v.supersedes,
         )
-        with telemetry.producer_span(
-            tracer,
-            operation="create",
-            topic=intake.source_topic,
-            event_id=event.id,
-            event_type=event.type,
-        ):
-            key, value, headers = envelope.encode(event, extra_headers=telemetry.inject_headers())
+        traced = telemetry.created(
+            tracer, topic=intake.source_topic, event_id=event.id, event_type=event.type
+        )
+        key, value, headers = envelope.encode(event, extra_headers=traced)
         size = len(key or b"") + len(value) + sum(len(n) + len(v) for n, v in headers)
         if size > MAX_RECORD_BYTES:
             # Kafka takes up to 1 MiB by default; what it would refuse is refused here.

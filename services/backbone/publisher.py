@@ -22,6 +22,7 @@ from services.backbone.keyed import Key, keyed_id, routing_key
 from services.backbone.schemas import SchemaRegistry
 
 tracer = trace.get_tracer("infoshare.publisher")
+MAX_IDS_KEPT = 20_000  # the most EventBuilder remembers, whatever forgets them
 
 
 class EventBuilder:
@@ -31,6 +32,10 @@ class EventBuilder:
         self.agency_id = agency_id
         self.schemas = schemas
         self.routing = routing
+        # Ids made since forget_ids: storing an upload asks each event's id four times (its
+        # versions, the person index's links, the event), each an HMAC and a UUID to format.
+        # Their native ids may hold identifiers (a UPN), so they are kept no longer.
+        self._ids: dict[tuple[str, str, int], str] = {}
 
     def event_id(self, event_type: str, native_id: str, record_version: int = 1) -> str:
         """The id of the event for the record ``native_id`` of the agency's own system:
@@ -39,6 +44,19 @@ class EventBuilder:
         routing key), because a native id can hold an identifier (a pupil's UPN in an
         attendance record's natural key), and an unkeyed hash of it could be reversed by
         trying every UPN of a school. Formatted as an RFC 9562 version 8 UUID."""
+        asked = (event_type, native_id, record_version)
+        made = self._ids.get(asked)
+        if made is None:
+            if len(self._ids) >= MAX_IDS_KEPT:
+                self._ids.clear()
+            made = self._ids[asked] = self._event_id(*asked)
+        return made
+
+    def forget_ids(self) -> None:
+        """Drop the ids remembered (at the end of each group of submissions stored)."""
+        self._ids.clear()
+
+    def _event_id(self, event_type: str, native_id: str, record_version: int) -> str:
         named = f"{self.agency_id}|{event_type}|{native_id}"
         if record_version > 1:
             named += f"|v{record_version}"

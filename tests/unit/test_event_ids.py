@@ -36,3 +36,14 @@ def test_the_id_depends_on_the_key_and_is_not_an_unkeyed_hash() -> None:
     for namespace in (uuid.NAMESPACE_DNS, uuid.NAMESPACE_URL, uuid.NAMESPACE_OID):
         assert a != str(uuid.uuid5(namespace, name))
     assert "H999400116001" not in a
+
+
+def test_an_id_remembered_is_the_one_made_and_is_forgotten_with_its_native_id() -> None:
+    b = builder(b"k" * 32)
+    fresh = builder(b"k" * 32)
+    asked = [("education.attendance.concern", NATIVE, v) for v in (1, 2, 1)]
+    assert [b.event_id(*a) for a in asked] == [fresh.event_id(*a) for a in asked]
+    assert len({b.event_id(*a) for a in asked}) == 2  # each version its own id
+    b.forget_ids()
+    assert "H999400116001" not in repr(vars(b))  # the UPN in the native id is gone
+    assert b.event_id(*asked[0]) == fresh.event_id(*asked[0])
