@@ -36,7 +36,6 @@ from services.agency.runtime import AgencyRuntime, AgencyServiceSettings
 from services.agency.submission import Intake
 from services.backbone import kafka
 from services.backbone.audit_contract import AuditRecord
-from services.backbone.collector import collect_less_often
 from services.backbone.directory import AgencyKind
 from services.backbone.errors import (
     ConfigurationError,
@@ -207,8 +206,6 @@ def create_agency_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # A bulk upload's thousands of events lived through dozens of young collections.
-        collect_less_often()
         relay = critical_task(rt.relay.run(rt.stop), name="outbox relay")
         reader = critical_task(
             consume_into(
