@@ -72,9 +72,11 @@ def bearer_holder(authorization: str | None, lookup: Callable[[str], str | None]
     return holder
 
 
-def one_value_per_query_parameter(request: Request) -> None:
+async def one_value_per_query_parameter(request: Request) -> None:
     """Refuse (422) a query parameter given more than once: every one here is a single
-    value, and FastAPI would take the last, answering a request other than the one sent."""
+    value, and FastAPI would take the last, answering a request other than the one sent.
+    (``async``: FastAPI runs a plain ``def`` dependency in a worker thread, a hop for every
+    request of every service.)"""
     names = [name for name, _ in request.query_params.multi_items()]
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:
