@@ -307,19 +307,19 @@ class OutboxStore:
         if not first_event_ids:
             return {}
         c = _VERSION.c
-        with self.engine.connect() as conn:
+        with self.engine.connect() as conn:  # one connection for both looks
             rows = conn.execute(
                 select_columns(c.first_event_id, c.version, c.digest, c.event_id).where(
                     c.agency == agency, c.first_event_id.in_(set(first_event_ids))
                 )
             ).all()
-        known = {first: Version(v, digest, event_id) for first, v, digest, event_id in rows}
-        # A record first sent before versions were kept has its first event in the outbox
-        # and no version: version 1, of content unknown, so a change becomes version 2
-        # (an identical re-send too: a correction delivered twice, never one lost).
-        unversioned = set(first_event_ids) - known.keys()
-        if unversioned:
-            with self.engine.connect() as conn:
+            known = {first: Version(v, digest, event_id) for first, v, digest, event_id in rows}
+            # A record first sent before versions were kept has its first event in the
+            # outbox and no version: version 1, of content unknown, so a change becomes
+            # version 2 (an identical re-send too: a correction delivered twice, never one
+            # lost).
+            unversioned = set(first_event_ids) - known.keys()
+            if unversioned:
                 sent = conn.execute(
                     select_columns(_EVENT.c.event_id).where(_EVENT.c.event_id.in_(unversioned))
                 ).scalars()
