@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, delete, func, insert
+from sqlalchemy import Connection, Table, bindparam, delete, func, insert
 from sqlalchemy import select as select_columns  # sqlmodel's takes at most four
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session, SQLModel, col, select, update
@@ -108,13 +108,15 @@ class Backlog:
 
 
 def _write_versions(
-    conn: Connection, agency: str, changes: Sequence[VersionChange], now: datetime
+    conn: Connection, changes: Sequence[tuple[str, VersionChange]], now: datetime
 ) -> None:
-    """:func:`_write_version` for each of ``changes``, in their order, the first versions
-    inserted together (a school's upload is thousands of them: a statement and a savepoint
-    each cost more than the rest of storing its event). If any of them was inserted
-    meanwhile, they are inserted again one by one, which names that one."""
-    firsts = [change for change in changes if change.previous is None]
+    """:func:`_write_version` for each ``(agency, change)``, the first versions inserted
+    together before the later ones are written in their order (a later version follows its
+    record's first or the one before it, never another record's). A group's uploads hold
+    thousands of first versions: a statement and a savepoint each cost more than the rest
+    of storing an event. If any was inserted meanwhile, they go again one by one, which
+    names that one."""
+    firsts = [(agency, change) for agency, change in changes if change.previous is None]
     if firsts:
         try:
             with conn.begin_nested():
@@ -123,13 +125,13 @@ def _write_versions(
                     _VERSION,
                     (
                         {"agency": agency, "first_event_id": c.first_event_id, **_values(c, now)}
-                        for c in firsts
+                        for agency, c in firsts
                     ),
                 )
         except IntegrityError:
-            for change in firsts:
+            for agency, change in firsts:
                 _write_version(conn, agency, change, now)
-    for change in changes:  # later versions, each from the one before (perhaps just inserted)
+    for agency, change in changes:  # later versions, each from the one before it
         if change.previous is not None:
             _write_version(conn, agency, change, now)
 
@@ -179,6 +181,17 @@ def _utc(moment: datetime) -> datetime:
 _SUBMISSION: Table = SubmissionRow.__table__  # type: ignore[attr-defined]
 _EVENT: Table = OutboxRow.__table__  # type: ignore[attr-defined]
 _VERSION: Table = NativeVersionRow.__table__  # type: ignore[attr-defined]
+# Asked before every group commit: built once, not a statement to build and coerce a time.
+_VERSIONS_OF = select_columns(
+    _VERSION.c.first_event_id, _VERSION.c.version, _VERSION.c.digest, _VERSION.c.event_id
+).where(
+    _VERSION.c.agency == bindparam("agency"),
+    _VERSION.c.first_event_id.in_(bindparam("firsts", expanding=True)),
+)
+_SENT_OF = select_columns(_EVENT.c.event_id).where(
+    _EVENT.c.event_id.in_(bindparam("ids", expanding=True))
+)
+
 OUTBOX_TABLES = (
     str(SubmissionRow.__tablename__),
     str(OutboxRow.__tablename__),
@@ -237,8 +250,9 @@ class OutboxStore:
         fresh = {i: str(uuid.uuid4()) for i, answer in enumerate(answers) if answer is None}
         try:
             with self._write_lock, self.engine.begin() as conn:
-                for i, submission_id in fresh.items():
-                    answers[i] = self._insert(conn, submissions[i], submission_id, now)
+                stored = _insert_all(conn, [(submissions[i], sid) for i, sid in fresh.items()], now)
+            for i, accepted in zip(fresh, stored, strict=True):
+                answers[i] = accepted
         except AmendedMeanwhile as exc:
             # A record one of them changes was changed meanwhile: each one again alone, so
             # only that one is refused (and asked to send again).
@@ -280,38 +294,13 @@ class OutboxStore:
             return None
         return self._earlier(sub.agency, sub.idempotency_key, sub.fingerprint)
 
-    @staticmethod
-    def _insert(
-        conn: Connection, sub: NewSubmission, submission_id: str, now: datetime
-    ) -> Accepted:
-        answer = {"submission": submission_id, **sub.response}
-        # The submission first: its key's uniqueness guards the records.
-        conn.execute(
-            insert(_SUBMISSION),
-            {
-                "id": submission_id,
-                "agency": sub.agency,
-                "key_id": sub.key_id,
-                "idempotency_key": sub.idempotency_key,
-                "fingerprint": sub.fingerprint,
-                "response": answer,
-                "received_at": now,
-            },
-        )
-        insert_rows(conn, _EVENT, [_row(submission_id, r, now) for r in sub.records])
-        _write_versions(conn, sub.agency, sub.versions, now)
-        return Accepted(submission_id, answer, replayed=False)
-
     def versions(self, agency: str, first_event_ids: Sequence[str]) -> dict[str, Version]:
         """The latest version of each record named by its first version's event id."""
         if not first_event_ids:
             return {}
-        c = _VERSION.c
         with self.engine.connect() as conn:  # one connection for both looks
             rows = conn.execute(
-                select_columns(c.first_event_id, c.version, c.digest, c.event_id).where(
-                    c.agency == agency, c.first_event_id.in_(set(first_event_ids))
-                )
+                _VERSIONS_OF, {"agency": agency, "firsts": sorted(set(first_event_ids))}
             ).all()
             known = {first: Version(v, digest, event_id) for first, v, digest, event_id in rows}
             # A record first sent before versions were kept has its first event in the
@@ -320,9 +309,7 @@ class OutboxStore:
             # lost).
             unversioned = set(first_event_ids) - known.keys()
             if unversioned:
-                sent = conn.execute(
-                    select_columns(_EVENT.c.event_id).where(_EVENT.c.event_id.in_(unversioned))
-                ).scalars()
+                sent = conn.execute(_SENT_OF, {"ids": sorted(unversioned)}).scalars()
                 known |= {first: Version(1, "", first) for first in set(sent)}
         return known
 
@@ -459,6 +446,38 @@ class OutboxStore:
                 )
             ).one()
         return Backlog(int(count), _utc(oldest) if oldest is not None else None, int(failed))
+
+
+def _insert_all(
+    conn: Connection, group: Sequence[tuple[NewSubmission, str]], now: datetime
+) -> list[Accepted]:
+    """Each submission of ``group`` under its id, in three statements for all of them: the
+    submissions (their keys' uniqueness guards the records: a key taken meanwhile fails the
+    transaction, and accept_all tries each alone), their events, and their records'
+    versions."""
+    accepted = [
+        Accepted(submission_id, {"submission": submission_id, **sub.response}, replayed=False)
+        for sub, submission_id in group
+    ]
+    insert_rows(
+        conn,
+        _SUBMISSION,
+        (
+            {
+                "id": submission_id,
+                "agency": sub.agency,
+                "key_id": sub.key_id,
+                "idempotency_key": sub.idempotency_key,
+                "fingerprint": sub.fingerprint,
+                "response": answer.response,
+                "received_at": now,
+            }
+            for (sub, submission_id), answer in zip(group, accepted, strict=True)
+        ),
+    )
+    insert_rows(conn, _EVENT, (_row(sid, r, now) for sub, sid in group for r in sub.records))
+    _write_versions(conn, [(sub.agency, c) for sub, _ in group for c in sub.versions], now)
+    return accepted
 
 
 def _row(submission_id: str, r: Record, now: datetime) -> dict[str, Any]:

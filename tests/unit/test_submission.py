@@ -24,6 +24,7 @@ from services.backbone.identifiers import subject_identifier
 from services.backbone.keyring import Keyring
 from services.backbone.publisher import EventBuilder
 from services.backbone.schemas import SchemaRegistry
+from services.outbox import store as outbox_store
 from services.outbox.store import IdempotencyKeyReused, OutboxStore
 from services.personindex.store import PersonIndex
 from tests.spans import spans
@@ -208,14 +209,14 @@ def test_a_submission_the_database_refuses_fails_alone_in_its_batch(
 ) -> None:
     """A value the database refuses (PostgreSQL's DataError, say) fails its own request, not
     the others committed with it."""
-    insert = OutboxStore._insert
+    insert = outbox_store._insert_all
 
-    def refusing(conn: Any, sub: Any, submission_id: str, now: Any) -> Any:
-        if sub.fingerprint == "refused":
+    def refusing(conn: Any, group: Any, now: Any) -> Any:
+        if any(sub.fingerprint == "refused" for sub, _ in group):
             raise OperationalError("INSERT", None, Exception("refused"))
-        return insert(conn, sub, submission_id, now)
+        return insert(conn, group, now)
 
-    monkeypatch.setattr(OutboxStore, "_insert", staticmethod(refusing))
+    monkeypatch.setattr(outbox_store, "_insert_all", refusing)
 
     async def together() -> Any:
         return await asyncio.gather(
