@@ -7,6 +7,7 @@ number or a whole body about a child."""
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Annotated, Any
@@ -77,8 +78,8 @@ async def one_value_per_query_parameter(request: Request) -> None:
     value, and FastAPI would take the last, answering a request other than the one sent.
     (``async``: FastAPI runs a plain ``def`` dependency in a worker thread, a hop for every
     request of every service.)"""
-    names = [name for name, _ in request.query_params.multi_items()]
-    repeated = sorted({name for name in names if names.count(name) > 1})
+    counted = Counter(name for name, _ in request.query_params.multi_items())
+    repeated = sorted(name for name, times in counted.items() if times > 1)
     if repeated:
         raise RequestValidationError(
             [

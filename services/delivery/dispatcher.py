@@ -212,7 +212,11 @@ class Dispatcher:
                 taken.append(head)
 
         try:
-            await asyncio.gather(*(lane(heads) for heads in _lanes(window)))
+            # Every lane to its end, even if one fails: a failing lane (its store or the
+            # dead-letter topic down) must not leave the others pushing on unrecorded.
+            ended = await asyncio.gather(
+                *(lane(heads) for heads in _lanes(window)), return_exceptions=True
+            )
         finally:
             if taken:  # also when stopping: what an endpoint took is recorded
                 if self.telemetry is not None:
@@ -223,6 +227,9 @@ class Dispatcher:
                     [q.notification for q in taken],
                     now=datetime.now(UTC),
                 )
+        for outcome in ended:
+            if isinstance(outcome, BaseException):
+                raise outcome
         return bool(taken)
 
     async def _idle(self, sub: SubscriptionRow, last_sent: float) -> float:

@@ -345,6 +345,33 @@ async def test_children_are_pushed_at_once_each_childs_in_order(database_url: st
     assert pending == [2, 5, 8]  # b's first to retry, and those after it, unsent
 
 
+async def test_a_failing_lane_leaves_no_push_of_the_others_unrecorded(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lane that fails (here its store refuses to record a failed try) ends the window
+    with its error, but only once the other children's lanes have ended too, and all they
+    pushed is recorded delivered."""
+    store, letters = _store(database_url), Letters()
+    sub = _webhook(store)
+    children = [b"child-a", b"child-b", b"child-c"]
+    for n in range(9):  # a, b, c, a, b, c, ...: numbers 1..9
+        _deliver(store, key=children[n % 3])
+    endpoint = Lanes(refuse={2})  # child b's first, whose failure cannot be recorded
+
+    def refusing(*args: object, **kwargs: object) -> bool:
+        raise RuntimeError("the store is down")
+
+    monkeypatch.setattr(queue, "mark_failed", refusing)
+    dispatcher = _dispatcher(store, endpoint, letters)
+    window = queue.window(store, sub.id, 64)
+
+    with pytest.raises(RuntimeError, match="the store is down"):
+        await dispatcher._push_window(subscriptions.get(store, sub.id), window, None)
+    assert sorted(endpoint.sent) == [1, 2, 3, 4, 6, 7, 9]
+    pending = [q.notification.event_number for q in queue.window(store, sub.id, 64)]
+    assert pending == [2, 5, 8]  # every push taken was recorded, none left pending
+
+
 def _window_steps(store: DeliveryStore, sub_id: str) -> tuple[int, int]:
     """(notifications in the window, SQLite virtual-machine steps its read took, in
     hundreds): the work, counted, not timed."""
