@@ -44,6 +44,7 @@ class RecordVersions:
         self.builder = builder
         firsts = [builder.event_id(event_type, native_id) for event_type, native_id in natives]
         self.latest = outbox.versions(agency, firsts)
+        self.made: set[str] = set()  # records whose latest version this batch made
 
     def of(
         self, natives: Sequence[Native], datas: Sequence[Mapping[str, Any]]
@@ -57,6 +58,11 @@ class RecordVersions:
             known = self.latest.get(first)
             if known is not None and known.digest == digest:
                 version = known.version  # sent again unchanged
+                if first in self.made:
+                    # Unchanged from a version an earlier request of this batch made, which
+                    # may yet fail: its commit checks that version is stored (a write of the
+                    # same version from itself), or asks this one to send again.
+                    changes.append(VersionChange(first, version, known))
             else:
                 version = known.version + 1 if known else 1
                 now = Version(
@@ -67,6 +73,7 @@ class RecordVersions:
                 read = known.version if known is not None and known.digest else None
                 changes.append(VersionChange(first, read, now))
                 self.latest[first] = now
+                self.made.add(first)
             before = self.builder.event_id(event_type, native_id, version - 1)
             versioned.append(Versioned(version, before if version > 1 else None))
         return versioned, changes

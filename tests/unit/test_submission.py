@@ -204,19 +204,55 @@ def test_each_requests_trace_leads_to_the_group_commit_that_stored_it(
     assert dict(batch.attributes or {}) == {"infoshare.batch.submissions": 2}
 
 
+def refuse_fingerprint(monkeypatch: pytest.MonkeyPatch, fingerprint: str) -> None:
+    """The outbox's database refuses any group holding the submission of ``fingerprint``
+    (PostgreSQL's DataError, say); each is then tried alone."""
+    insert = outbox_store._insert_all
+
+    def refusing(conn: Any, group: Any, now: Any) -> Any:
+        if any(sub.fingerprint == fingerprint for sub, _ in group):
+            raise OperationalError("INSERT", None, Exception("refused"))
+        return insert(conn, group, now)
+
+    monkeypatch.setattr(outbox_store, "_insert_all", refusing)
+
+
+def test_a_copy_of_an_amendment_refused_in_its_batch_is_not_taken_as_unchanged(
+    intake: Intake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two requests of one batch amend a record alike, and the database refuses the first.
+    The second is no copy of a version stored: it is asked to send again, and sent again it
+    is the record's version 2, stored as such (not an event the store's versions deny)."""
+    run(intake, Submission([attendance(scenario.ON_PLAN, "enc-1")], "k1", "v1"))
+    data = attendance_data(scenario.ON_PLAN)
+    data["attendance"]["presenting_complaint_category"] = "other"
+    amended = [Outgoing(ATTENDANCE, data, "enc-1")]
+    refuse_fingerprint(monkeypatch, "refused")
+
+    async def together() -> Any:
+        return await asyncio.gather(
+            submit(intake, Submission(amended, "k1", "refused")),
+            submit(intake, Submission(amended, "k1", "copy")),
+            return_exceptions=True,
+        )
+
+    refused, copy = asyncio.run(together())
+    assert isinstance(refused, OperationalError)
+    assert isinstance(copy, outbox_store.AmendedMeanwhile)
+    first = intake.builder.event_id(ATTENDANCE, "enc-1")
+    assert intake.outbox.versions(ED, [first])[first].version == 1
+    again = run(intake, Submission(amended, "k1", "again"))
+    (event,) = again.response["events"]
+    assert (event["version"], event["supersedes"]) == (2, first)
+    assert intake.outbox.versions(ED, [first])[first].version == 2
+
+
 def test_a_submission_the_database_refuses_fails_alone_in_its_batch(
     intake: Intake, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A value the database refuses (PostgreSQL's DataError, say) fails its own request, not
     the others committed with it."""
-    insert = outbox_store._insert_all
-
-    def refusing(conn: Any, group: Any, now: Any) -> Any:
-        if any(sub.fingerprint == "refused" for sub, _ in group):
-            raise OperationalError("INSERT", None, Exception("refused"))
-        return insert(conn, group, now)
-
-    monkeypatch.setattr(outbox_store, "_insert_all", refusing)
+    refuse_fingerprint(monkeypatch, "refused")
 
     async def together() -> Any:
         return await asyncio.gather(
