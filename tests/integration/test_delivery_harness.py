@@ -25,10 +25,15 @@ from standardwebhooks.webhooks import WebhookVerificationError
 from deploy.devstack.ports import listen_socket
 from services.backbone import envelope, kafka
 from services.backbone.kafka_access import KafkaAccess
+from services.delivery import subscriptions
 from services.delivery.app import create_app
+from services.delivery.filters import parse_filters
+from services.delivery.model import Channel, Content
 from services.delivery.resolving import Resolver, system_resolver
 from services.delivery.settings import DeliverySettings
 from services.delivery.signing import IDEMPOTENCY_HEADER
+from services.delivery.store import DeliveryStore
+from services.delivery.tables import SubscriptionRow
 
 ATTENDANCE = "health.unscheduled_care.attendance"
 PLAN = "socialcare.child_protection_plan.started"
@@ -39,6 +44,24 @@ def database_url(tmp_path: Path) -> str:
     """A fresh SQLite file for the service's store. The store's own tests take the
     ``database_url`` fixture instead, and so run on PostgreSQL as well."""
     return f"sqlite:///{tmp_path / 'delivery.db'}"
+
+
+def inbox_subscription(
+    store: DeliveryStore,
+    agency: str = LA,
+    *,
+    content: Content = Content.FULL,
+    now: datetime | None = None,
+) -> SubscriptionRow:
+    """An inbox subscription of ``agency`` to attendances, every one (no filters)."""
+    spec = subscriptions.NewSubscription(
+        agency=agency,
+        event_types=[ATTENDANCE],
+        filters=parse_filters([]),
+        content=content,
+        channel=Channel.INBOX,
+    )
+    return subscriptions.create(store, spec, now=now or datetime.now(UTC))
 
 
 def fast_settings(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +19,8 @@ from services.backbone.directory import Directory
 from services.backbone.kafka_access import KafkaAccess
 from services.backbone.topics import Topics
 from services.delivery import queue, subscriptions
-from services.delivery.filters import parse_filters
 from services.delivery.kafka_edge import DeadLetters, ingest
-from services.delivery.model import Channel, Content
+from services.delivery.model import Content
 from services.delivery.settings import DeliverySettings
 from services.delivery.store import DeliveryStore
 from services.delivery.tables import NotificationRow
@@ -34,6 +32,7 @@ from tests.integration.test_delivery_harness import (
     PLAN,
     delivery,
     fast_settings,
+    inbox_subscription,
     publish,
     running,
     token,
@@ -175,14 +174,7 @@ async def test_a_crash_inside_the_transaction_neither_skips_nor_repeats_a_number
     await kafka.ensure_topics(kafka_access, topics.all_specs(directory))
     store = CrashOnce(database_url)
     store.create_schema()
-    spec = subscriptions.NewSubscription(
-        agency=LA,
-        event_types=[ATTENDANCE],
-        filters=parse_filters([]),
-        content=Content.ID_ONLY,
-        channel=Channel.INBOX,
-    )
-    sub = subscriptions.create(store, spec, now=datetime.now(UTC))
+    sub = inbox_subscription(store, content=Content.ID_ONLY)
     published = [delivery(n=i) for i in range(5)]
     await publish(kafka_access, topic, [r for _, r in published])
     producer = kafka.producer(kafka_access)
@@ -304,14 +296,7 @@ async def test_an_over_long_attribute_is_dead_lettered_and_the_partition_moves_o
     await kafka.ensure_topics(kafka_access, topics.all_specs(directory))
     store = DeliveryStore(database_url)
     store.create_schema()
-    spec = subscriptions.NewSubscription(
-        agency=LA,
-        event_types=[ATTENDANCE],
-        filters=parse_filters([]),
-        content=Content.ID_ONLY,
-        channel=Channel.INBOX,
-    )
-    sub = subscriptions.create(store, spec, now=datetime.now(UTC))
+    sub = inbox_subscription(store, content=Content.ID_ONLY)
     key, value, headers = delivery()[1]
     long_type = [(n, b"x" * 129 if n == "ce_type" else v) for n, v in headers]
     good = [delivery(n=i) for i in range(2)]

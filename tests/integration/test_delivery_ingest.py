@@ -10,14 +10,13 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 
-from services.delivery import queue, subscriptions
-from services.delivery.filters import parse_filters
-from services.delivery.model import Channel, Content, Delivered, Incoming
+from services.delivery import queue
+from services.delivery.model import Delivered, Incoming
 from services.delivery.secret_box import SecretBox
 from services.delivery.store import DeliveryStore, headers_of
+from tests.integration.test_delivery_harness import ATTENDANCE, LA, inbox_subscription
 
-LA, SCHOOL = "la-northshire", "school-oakfield"
-ATT = "health.unscheduled_care.attendance"
+SCHOOL = "school-oakfield"
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
 
 
@@ -27,23 +26,10 @@ def _store(url: str) -> DeliveryStore:
     return store
 
 
-def _subscribe(store: DeliveryStore, agency: str) -> str:
-    spec = subscriptions.NewSubscription(
-        agency=agency,
-        event_types=[ATT],
-        filters=parse_filters([]),
-        content=Content.FULL,
-        channel=Channel.INBOX,
-        endpoint=None,
-        secret=None,
-    )
-    return subscriptions.create(store, spec, now=NOW).id
-
-
 def _item(agency: str, offset: int) -> Incoming:
     event = Delivered(
         event_id=str(uuid.uuid4()),
-        type=ATT,
+        type=ATTENDANCE,
         source="/agencies/nhs-riverside-ed",
         time=NOW - timedelta(days=1),
         protocol="flag@2",
@@ -57,7 +43,7 @@ def _item(agency: str, offset: int) -> Incoming:
 
 def test_an_interleaved_batch_numbers_each_recipients_own_deliveries(database_url: str) -> None:
     store = _store(database_url)
-    subs = {agency: _subscribe(store, agency) for agency in (LA, SCHOOL)}
+    subs = {agency: inbox_subscription(store, agency).id for agency in (LA, SCHOOL)}
     earlier = [_item(LA, 0), _item(LA, 1)]  # LA's numbers start at 3 in the next batch
     store.ingest(earlier, {}, now=NOW)
     batch = [_item([LA, SCHOOL, SCHOOL][n % 3], n) for n in range(2, 32)]

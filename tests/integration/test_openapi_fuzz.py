@@ -47,11 +47,8 @@ from services.backbone.directory import Directory
 from services.backbone.kafka_access import KafkaAccess
 from services.backbone.keyring import Keyring
 from services.backbone.settings import HttpSettings
-from services.delivery import subscriptions
 from services.delivery.app import create_app as delivery_app
-from services.delivery.filters import parse_filters
 from services.delivery.kafka_edge import incoming
-from services.delivery.model import Channel, Content
 from services.delivery.settings import DeliverySettings
 from services.delivery.store import DeliveryStore
 from tests.audit_records import decision
@@ -62,7 +59,7 @@ from tests.integration.fuzz_helpers import (
     fuzz_operations,
     without_lifespan,
 )
-from tests.integration.test_delivery_harness import ATTENDANCE, ED, LA, delivery
+from tests.integration.test_delivery_harness import ATTENDANCE, ED, LA, delivery, inbox_subscription
 from tests.people import IG_OFFICER, PRACTITIONER, People
 
 NHS = "9434765919"
@@ -186,14 +183,7 @@ def delivery_target(keyring_path: Path, url: str) -> tuple[Target, DeliverySetti
     settings = DeliverySettings(keyring_file=keyring_path, delivery_database_url=url)
     app = delivery_app(settings, resolver=resolver)
     store = DeliveryStore(url)
-    spec = subscriptions.NewSubscription(
-        agency=LA,
-        event_types=[ATTENDANCE],
-        filters=parse_filters([]),
-        content=Content.FULL,
-        channel=Channel.INBOX,
-    )
-    sub = subscriptions.create(store, spec, now=datetime.now(UTC))
+    sub = inbox_subscription(store)
     store.engine.dispose()
     first, *_ = deliver(settings, 3)
     parameters = {"agency": LA, "sub_id": sub.id, "event_id": first}

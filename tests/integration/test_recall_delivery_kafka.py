@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -17,15 +16,18 @@ from services.backbone import envelope, kafka, recall
 from services.backbone.directory import Directory
 from services.backbone.kafka_access import KafkaAccess
 from services.backbone.topics import Topics
-from services.delivery import queue, recall_audit, subscriptions
-from services.delivery.filters import parse_filters
+from services.delivery import queue, recall_audit
 from services.delivery.kafka_edge import DeadLetters, ingest
-from services.delivery.model import Channel, Content
 from services.delivery.store import DeliveryStore
 from tests.integration.kafka_helpers import eventually
 from tests.integration.sent_audits import Sent
 from tests.integration.test_delivery_dispatcher import Letters
-from tests.integration.test_delivery_harness import ATTENDANCE, LA, delivery, publish
+from tests.integration.test_delivery_harness import (
+    LA,
+    delivery,
+    inbox_subscription,
+    publish,
+)
 
 pytestmark = pytest.mark.kafka
 
@@ -61,14 +63,7 @@ async def test_the_reader_withdraws_and_audits_once_sent_again_after_a_restart(
     )
     store = DeliveryStore(f"sqlite:///{tmp_path / 'delivery.db'}")
     store.create_schema()
-    spec = subscriptions.NewSubscription(
-        agency=LA,
-        event_types=[ATTENDANCE],
-        filters=parse_filters([]),
-        content=Content.FULL,
-        channel=Channel.INBOX,
-    )
-    sub = subscriptions.create(store, spec, now=datetime.now(UTC))
+    sub = inbox_subscription(store)
     withdrawn, record = delivery()
     notice = _notice(withdrawn)
     await publish(kafka_access, topic, [record])

@@ -22,16 +22,14 @@ from services.agency.inbox_store import Inbox
 from services.backbone.audit_contract import AuditRecord, is_disclosure_decision
 from services.backbone.database import engine_for
 from services.backbone.envelope import EXT_PROTOCOL, CloudEvent
-from services.delivery import retention, subscriptions
-from services.delivery.filters import parse_filters
-from services.delivery.model import Channel, Content, Delivered, Incoming
+from services.delivery import retention
+from services.delivery.model import Delivered, Incoming
 from services.delivery.store import DeliveryStore
 from services.delivery.tables import NotificationRow, RetentionPurgeRow
 from tests.integration.sent_audits import Sent
+from tests.integration.test_delivery_harness import ATTENDANCE, ED, LA, inbox_subscription
 from tests.retention_protocols import protocol
 
-LA, ED = "la-northshire", "nhs-riverside-ed"
-ATTENDANCE = "health.unscheduled_care.attendance"
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
 SECRET = "Ada Lovelace 943 476 5919"  # a value no audit record may hold
 
@@ -76,14 +74,7 @@ def test_deliveries_past_their_retention_are_purged_and_the_purge_audited(
 ) -> None:
     store = DeliveryStore(database_url)
     store.create_schema()
-    spec = subscriptions.NewSubscription(
-        agency=LA,
-        event_types=[ATTENDANCE],
-        filters=parse_filters([]),
-        content=Content.FULL,
-        channel=Channel.INBOX,
-    )
-    sub = subscriptions.create(store, spec, now=NOW - timedelta(days=3000))
+    sub = inbox_subscription(store, now=NOW - timedelta(days=3000))
     old = _deliver(store, LA, "flag@1", age_days=800)  # past P2Y
     recent = _deliver(store, LA, "flag@1", age_days=700)  # within P2Y
     notice = _deliver(store, LA, "notice@1", age_days=31)  # past P30D
