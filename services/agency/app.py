@@ -30,6 +30,7 @@ from services.agency.inbox import consume_into
 from services.agency.inbox_store import Inbox
 from services.agency.inbox_view import load_private_key
 from services.agency.metrics import AgencyMetrics
+from services.agency.offload import Offload
 from services.agency.openapi import document_agency_api
 from services.agency.recalls import purge_outbox
 from services.agency.runtime import AgencyRuntime, AgencyServiceSettings
@@ -136,6 +137,7 @@ def build_runtime(settings: AgencyServiceSettings, kind: AgencyKind) -> AgencyRu
         relay=relay,
         private_key=load_private_key(key_path) if key_path else None,
         inbox=Inbox(outbox.engine, topics.deliver(settings.agency_id), agency=settings.agency_id),
+        offload=Offload(settings.parse_workers),
     )
 
 
@@ -230,6 +232,7 @@ def create_agency_app(
                 with contextlib.suppress(Exception):  # already reported by critical_task
                     await task
             rt.intake.batcher.close()
+            rt.offload.close()
             rt.outbox.engine.dispose()
             rt.index.engine.dispose()
             metrics.shutdown()  # an OTLP reader sends its last interval

@@ -12,6 +12,7 @@ from pydantic import Field, SecretStr
 
 from services.agency.children import ADULT_AGE, CARE_LEAVERS_TO
 from services.agency.inbox_store import Inbox
+from services.agency.offload import Offload
 from services.agency.sealed import DataKeyCache
 from services.agency.submission import Intake
 from services.backbone.key_reload import KeyringSource
@@ -46,6 +47,14 @@ class AgencyServiceSettings(HttpSettings):
         description="purge the inbox of items held past their retention at start and this "
         "often (0: only when `infoshare retention purge` is run)",
     )
+    parse_workers: int = Field(
+        1,
+        ge=0,
+        le=8,
+        description="worker processes that parse a large upload (a CSV or Bundle of 64 KiB "
+        "or more) beside the service, so its other requests are not held up meanwhile "
+        "(0: parse every upload in the service itself)",
+    )
     agency_key_file: Path | None = Field(
         None,
         description="the agency's own X25519 private key (`infoshare keys recipient new`), "
@@ -70,6 +79,8 @@ class AgencyRuntime:
     inbox: Inbox  # what the agency received, in the service's database
     # unwrapped data keys of sealed fields: one HPKE opening per window of the hub's
     data_keys: DataKeyCache = field(default_factory=DataKeyCache)
+    # large uploads parsed in worker processes (services/agency/offload.py)
+    offload: Offload = field(default_factory=lambda: Offload(0))
     stop: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property

@@ -1,5 +1,7 @@
 """One exception hierarchy for the backbone; edges translate these into HTTP or dead letters."""
 
+from __future__ import annotations
+
 
 class BackboneError(Exception):
     """Base of every error the backbone raises."""
@@ -39,6 +41,11 @@ class InputRejected(BackboneError):
         self.loc = loc
         self.msg = msg
         self.rule = rule
+
+    def __reduce__(self) -> tuple[type[InputRejected], tuple[list[str | int], str, str]]:
+        """Pickled as made: a worker process that parsed the input raises it in the
+        service (services/agency/offload.py)."""
+        return type(self), (self.loc, self.msg, self.rule)
 
 
 class InputTooLarge(InputRejected):

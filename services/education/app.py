@@ -2,25 +2,25 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated
 
 from fastapi import FastAPI, Query, Request, status
-from starlette.concurrency import run_in_threadpool
 
 from services.agency.app import create_agency_app
+from services.agency.offload import large
 from services.agency.publish import Accepted, publish_event, publish_events
-from services.agency.runtime import AgencyServiceSettings
+from services.agency.runtime import AgencyServiceSettings, runtime
 from services.agency.submission import Outgoing
 from services.backbone.directory import AgencyKind
-from services.education import attendance, mapping
-from services.education.attendance_csv import parse_attendance
-from services.education.exclusions_csv import parse_exclusions
+from services.education import mapping
 from services.education.native import (
     AttendanceConcern,
     ChildMissingEducation,
     ExclusionRecorded,
     SafeguardingConcern,
 )
+from services.education.upload_events import attendance_events, exclusion_events
 from services.education.uploads import (
     CSV_BODY,
     UPLOAD_RESPONSES,
@@ -58,27 +58,23 @@ def create_app(settings: AgencyServiceSettings | None = None) -> FastAPI:
         request: Request, query: Annotated[AttendanceUploadQuery, Query()]
     ) -> AttendanceUploadAccepted:
         body = await read_csv_body(request)
-        rows = await run_in_threadpool(
-            parse_attendance, body, school=query.school(), period=query.period()
+        made = await runtime(request).offload.run(
+            partial(
+                attendance_events,
+                body,
+                school=query.school(),
+                period=query.period(),
+                threshold=query.threshold,
+                school_name=school_name,
+            ),
+            large=large(body),
+            in_thread=True,
         )
-        concerns = [
-            r.concern for r in rows if attendance.is_concern(r.concern, threshold=query.threshold)
-        ]
-        published = await publish_events(
-            request,
-            [
-                Outgoing(
-                    mapping.ATTENDANCE_CONCERN,
-                    mapping.attendance_concern(c, school_name=school_name),
-                    mapping.attendance_native_id(c),
-                )
-                for c in concerns
-            ],
-        )
+        published = await publish_events(request, made.events)
         return AttendanceUploadAccepted(
             **published.model_dump(),
-            rows_read=len(rows),
-            rows_at_or_below_threshold=len(concerns),
+            rows_read=made.rows_read,
+            rows_at_or_below_threshold=len(made.events),
             events_published=len(published.events),
             threshold=query.threshold,
         )
@@ -95,20 +91,16 @@ def create_app(settings: AgencyServiceSettings | None = None) -> FastAPI:
         request: Request, query: Annotated[SchoolQuery, Query()]
     ) -> ExclusionsUploadAccepted:
         body = await read_csv_body(request)
-        rows = await run_in_threadpool(parse_exclusions, body, school=query.school())
-        published = await publish_events(
-            request,
-            [
-                Outgoing(
-                    mapping.EXCLUSION_RECORDED,
-                    mapping.exclusion_recorded(r.record, school_name=school_name),
-                    mapping.exclusion_native_id(r.record),
-                )
-                for r in rows
-            ],
+        made = await runtime(request).offload.run(
+            partial(exclusion_events, body, school=query.school(), school_name=school_name),
+            large=large(body),
+            in_thread=True,
         )
+        published = await publish_events(request, made.events)
         return ExclusionsUploadAccepted(
-            **published.model_dump(), rows_read=len(rows), events_published=len(published.events)
+            **published.model_dump(),
+            rows_read=made.rows_read,
+            events_published=len(published.events),
         )
 
     @app.post(

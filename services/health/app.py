@@ -9,8 +9,9 @@ from enum import Enum
 from fastapi import FastAPI, Request, status
 
 from services.agency.app import create_agency_app
+from services.agency.offload import large
 from services.agency.publish import Accepted, publish_events
-from services.agency.runtime import AgencyServiceSettings
+from services.agency.runtime import AgencyServiceSettings, runtime
 from services.agency.submission import Outgoing
 from services.backbone.directory import AgencyKind
 from services.health import fhir_mapping
@@ -55,7 +56,10 @@ def create_app(settings: AgencyServiceSettings | None = None) -> FastAPI:
     )
     async def bundle(request: Request) -> Accepted:
         doc = await fhir_json(request)
-        return await _publish(request, fhir_mapping.events_from_bundle(doc))
+        mapped = await runtime(request).offload.run(
+            fhir_mapping.events_from_bundle, doc, large=large(await request.body())
+        )
+        return await _publish(request, mapped)
 
     @app.post(
         "/fhir/Bundle",

@@ -1,0 +1,88 @@
+"""Large uploads parsed in a worker process (services/agency/offload.py): a small one is
+parsed where it arrives, a large one in a worker; what the worker raises is raised in the
+service as it was made; a worker that dies costs the upload nothing."""
+
+from __future__ import annotations
+
+import os
+import pickle
+
+import pytest
+
+from services.agency.offload import LARGE_BYTES, Offload, large
+from services.backbone.errors import InputRejected, InputTooLarge
+
+
+def test_an_input_rejected_comes_back_from_pickling_whole() -> None:
+    for made in (
+        InputRejected(["body", "entry", 3], "an entry is not valid", "fhir.invalid"),
+        InputTooLarge(["body"], "the body is over 5 MB", "size"),
+    ):
+        back = pickle.loads(pickle.dumps(made))  # noqa: S301 (our own bytes, as a worker's)
+        assert type(back) is type(made)
+        assert (back.loc, back.msg, back.rule, str(back)) == (
+            made.loc,
+            made.msg,
+            made.rule,
+            str(made),
+        )
+
+
+def test_an_input_is_large_from_64_kib() -> None:
+    assert not large(b"x" * (LARGE_BYTES - 1))
+    assert large(b"x" * LARGE_BYTES)
+
+
+def _pid() -> int:
+    return os.getpid()
+
+
+def _settings() -> list[str]:
+    return sorted(n for n in os.environ if n.upper().startswith("INFOSHARE_"))
+
+
+def _refuse(row: int) -> None:
+    raise InputRejected(["body", row], "row refused", "csv.row")
+
+
+def _die_unless_in(service: int) -> int:
+    if os.getpid() != service:
+        os._exit(3)  # as a worker killed for its memory would
+    return os.getpid()
+
+
+async def test_a_large_input_is_parsed_in_a_worker_and_a_small_one_here(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("INFOSHARE_KEYRING_YAML", "the service's keys")
+    offload = Offload(1)
+    here = os.getpid()
+    try:
+        assert await offload.run(_settings, large=False) != []
+        assert await offload.run(_settings, large=True) == []
+        assert await offload.run(_pid, large=False) == here
+        assert await offload.run(_pid, large=False, in_thread=True) == here
+        assert offload.sent == 1
+        assert await offload.run(_pid, large=True) != here
+        assert offload.sent == 2
+        with pytest.raises(InputRejected) as refused:
+            await offload.run(_refuse, 7, large=True)
+        assert (refused.value.loc, refused.value.msg, refused.value.rule) == (
+            ["body", 7],
+            "row refused",
+            "csv.row",
+        )
+        # The worker dies: this input is parsed here, and the next has a new worker.
+        assert await offload.run(_die_unless_in, here, large=True) == here
+        assert offload.died == 1
+        assert await offload.run(_pid, large=True) != here
+        assert (offload.sent, offload.died) == (5, 1)
+    finally:
+        offload.close()
+
+
+async def test_without_workers_every_input_is_parsed_here() -> None:
+    offload = Offload(0)
+    assert await offload.run(_pid, large=True) == os.getpid()
+    assert offload.sent == 0
+    offload.close()
