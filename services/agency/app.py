@@ -232,7 +232,7 @@ def create_agency_app(
                 with contextlib.suppress(Exception):  # already reported by critical_task
                     await task
             rt.intake.batcher.close()
-            rt.offload.close()
+            await asyncio.to_thread(rt.offload.close)
             rt.outbox.engine.dispose()
             rt.index.engine.dispose()
             metrics.shutdown()  # an OTLP reader sends its last interval

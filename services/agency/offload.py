@@ -20,11 +20,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import multiprocessing.connection
 import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
+
+from starlette.concurrency import run_in_threadpool
 
 log = logging.getLogger(__name__)
 R = TypeVar("R")
@@ -46,49 +50,74 @@ class Offload:
     def __init__(self, workers: int) -> None:
         self.workers = workers
         self.sent = 0  # inputs given to a worker
-        self.died = 0  # of them, parsed here after all: the worker died, or its answer broke
+        self.died = 0  # of them, parsed here after all: their workers died twice
         self._pool: ProcessPoolExecutor | None = None
+        self._closed = False
 
     async def run(
         self, work: Callable[..., R], *args: Any, large: bool, in_thread: bool = False
     ) -> R:
         """``work(*args)``: in a worker process if ``large`` and there are workers, else
         here (``in_thread``: in a thread of this process). Its exception is raised here
-        either way. A worker that died (killed, out of memory) is reported and ``work`` is
-        run here instead: the upload is not lost for it."""
-        if not large or self.workers <= 0:
-            return await asyncio.to_thread(work, *args) if in_thread else work(*args)
-        pool = self._started()
-        self.sent += 1
-        try:
-            return await asyncio.get_running_loop().run_in_executor(pool, work, *args)
-        except BrokenProcessPool:
-            log.error("a parsing worker process died; parsing this upload in the service")
+        either way.
+
+        A worker that dies (killed, out of memory) breaks every parse its pool was given:
+        each is given once more to a new pool, and one whose second worker dies too is
+        parsed here, in a thread. Either way the upload is not lost."""
+        if large and self.workers > 0 and not self._closed:
+            self.sent += 1
+            for _attempt in range(2):
+                pool = self._started()
+                try:
+                    return await asyncio.get_running_loop().run_in_executor(pool, work, *args)
+                except BrokenProcessPool:
+                    self._forget(pool)
+            log.error("parsing worker processes died twice; parsing this upload in the service")
             self.died += 1
-            if self._pool is pool:
-                self._pool = None
-            pool.shutdown(wait=False, cancel_futures=True)
-            return await asyncio.to_thread(work, *args) if in_thread else work(*args)
+            in_thread = True
+        return await run_in_threadpool(work, *args) if in_thread else work(*args)
 
     def _started(self) -> ProcessPoolExecutor:
         if self._pool is None:
             self._pool = ProcessPoolExecutor(
                 max_workers=self.workers,
                 mp_context=multiprocessing.get_context("spawn"),
-                initializer=_forget_settings,
+                initializer=_worker_started,
             )
         return self._pool
 
+    def _forget(self, pool: ProcessPoolExecutor) -> None:
+        """A broken pool is dropped (once, by whichever of its parses notices first)."""
+        if self._pool is pool:
+            log.error("a parsing worker process died; its uploads go to a new one")
+            self._pool = None
+            pool.shutdown(wait=False, cancel_futures=True)
+
     def close(self) -> None:
-        """Stop the workers (what they were parsing is answered with an error)."""
+        """Stop the workers, waiting for what they are parsing; later inputs are parsed
+        here. Blocks: call it from a thread."""
+        self._closed = True
         pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _forget_settings() -> None:
-    """In a worker, before any work: the service's settings (its keyring, when given as a
-    variable's value, and its database URLs among them) are no longer in its environment,
-    so nothing a parser calls can pick them up."""
+def _worker_started() -> None:
+    """In a worker, before any work:
+    - the service's settings (its keyring, when given as a variable's value, and its
+      database URLs among them) leave its environment, so nothing a parser calls can pick
+      them up;
+    - it exits when the service does, however the service ends (a worker waits on its
+      queue, which a killed service never closes)."""
     for name in [n for n in os.environ if n.upper().startswith("INFOSHARE_")]:
         del os.environ[name]
+    service = multiprocessing.parent_process()
+    if service is not None:
+        threading.Thread(
+            target=_exit_after, args=(service.sentinel,), name="service-watch", daemon=True
+        ).start()
+
+
+def _exit_after(sentinel: int) -> None:
+    multiprocessing.connection.wait([sentinel])
+    os._exit(0)

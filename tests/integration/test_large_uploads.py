@@ -10,11 +10,12 @@ from typing import Any
 
 import orjson
 
-from deploy.bench.agency_bulk import attendance_export, encounter_bundle
+from deploy.bench.agency_bulk import SAMPLES, attendance_export, encounter_bundle, upns
 from services.agency.offload import large
 from tests.integration.agency_helpers import (
     CSV_QUERY,
     FHIR,
+    SCHOOL_QUERY,
     SERVICES,
     Service,
     bearer,
@@ -75,6 +76,19 @@ async def test_a_large_csv_export_is_answered_alike_parsed_in_a_worker(
     bad = b"\r\n".join(lines)
     (here, worker) = await _answers(education, keyring_path, tmp_path, path, "text/csv", bad)
     assert here[0] == 422 and worker == (here[0], here[1], 1)
+
+
+async def test_a_large_exclusions_export_is_answered_alike_parsed_in_a_worker(
+    keyring_path: Path, tmp_path: Path
+) -> None:
+    header, first, *_ = (SAMPLES / "education" / "exclusions.csv").read_bytes().splitlines()
+    rows = [first.replace(first[:13], upn.encode(), 1) for upn in upns(2 * ROWS, 71_000)]
+    body = b"\r\n".join([header, *rows]) + b"\r\n"
+    education = SERVICES["education"]
+    path = "/exclusions/upload" + SCHOOL_QUERY
+    (here, worker) = await _answers(education, keyring_path, tmp_path, path, "text/csv", body)
+    assert here[0] == 202 and here[1]["events_published"] == 2 * ROWS
+    assert worker == (here[0], here[1], 1)
 
 
 async def test_a_large_bundle_is_answered_alike_parsed_in_a_worker(

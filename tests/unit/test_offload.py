@@ -4,8 +4,14 @@ service as it was made; a worker that dies costs the upload nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import pickle
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -45,6 +51,13 @@ def _refuse(row: int) -> None:
     raise InputRejected(["body", row], "row refused", "csv.row")
 
 
+def _pid_once_marked(mark: str) -> int:
+    """The worker's pid, after a while: a mark says when it has begun."""
+    Path(mark).write_text(str(os.getpid()))
+    time.sleep(1.0)
+    return os.getpid()
+
+
 def _die_unless_in(service: int) -> int:
     if os.getpid() != service:
         os._exit(3)  # as a worker killed for its memory would
@@ -72,11 +85,30 @@ async def test_a_large_input_is_parsed_in_a_worker_and_a_small_one_here(
             "row refused",
             "csv.row",
         )
-        # The worker dies: this input is parsed here, and the next has a new worker.
+        # An input whose every worker dies is parsed here; the next has a new worker.
         assert await offload.run(_die_unless_in, here, large=True) == here
         assert offload.died == 1
         assert await offload.run(_pid, large=True) != here
         assert (offload.sent, offload.died) == (5, 1)
+    finally:
+        offload.close()
+
+
+async def test_a_parse_whose_worker_is_killed_is_given_to_a_new_worker(tmp_path: Path) -> None:
+    offload = Offload(1)
+    mark = tmp_path / "began"
+    try:
+        parsing = asyncio.create_task(offload.run(_pid_once_marked, str(mark), large=True))
+        deadline = time.monotonic() + 30
+        while not mark.exists() or not mark.read_text():
+            assert time.monotonic() < deadline and not parsing.done()
+            await asyncio.sleep(0.01)
+        first = int(mark.read_text())
+        mark.unlink()
+        os.kill(first, signal.SIGKILL)
+        second = await parsing
+        assert second not in (first, os.getpid())
+        assert (offload.sent, offload.died) == (1, 0)
     finally:
         offload.close()
 
@@ -86,3 +118,52 @@ async def test_without_workers_every_input_is_parsed_here() -> None:
     assert await offload.run(_pid, large=True) == os.getpid()
     assert offload.sent == 0
     offload.close()
+
+
+SERVICE = """
+import asyncio, os, time
+from services.agency.offload import Offload
+
+def pid():
+    return os.getpid()
+
+async def main():
+    offload = Offload(1)  # kept: a pool collected would stop its worker itself
+    print(await offload.run(pid, large=True), flush=True)
+    time.sleep(60)
+
+if __name__ == "__main__":
+    asyncio.run(main())
+"""
+
+
+def test_a_worker_exits_when_its_service_is_killed(tmp_path: Path) -> None:
+    script = tmp_path / "service.py"
+    script.write_text(SERVICE)
+    root = Path(__file__).resolve().parents[2]
+    service = subprocess.Popen(
+        [sys.executable, str(script)],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert service.stdout is not None
+        worker = int(service.stdout.readline())
+        service.kill()  # SIGKILL: nothing of the service runs after it
+        service.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while _alive(worker):
+            assert time.monotonic() < deadline, "the worker outlived its service"
+            time.sleep(0.02)
+    finally:
+        service.kill()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"  # a zombie has exited; only its parent's reaping is left
