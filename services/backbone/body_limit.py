@@ -32,21 +32,15 @@ MAX_JSON_DEPTH = 32
 """Arrays and objects inside one another, by default: request bodies of these APIs nest a
 handful deep."""
 
-# Lexing JSON just enough to tell strings from the rest, in the regular expression engine
-# (possessive: linear, whatever the input). _LEXED: bytes outside strings and whole strings,
-# up to a string still open at the end; _STRING: one whole string; _INSIDE: the inside of a
-# string, up to its closing quote, or a backslash that ends the text, or the end.
-_LEXED = re.compile(rb'(?:[^"]++|"(?:[^"\\]++|\\.)*+")*+', re.DOTALL)
-_STRING = re.compile(rb'"(?:[^"\\]++|\\.)*+"', re.DOTALL)
-_INSIDE = re.compile(rb'(?:[^"\\]++|\\.)*+', re.DOTALL)
-_NOT_BRACKETS = bytes(set(range(256)) - set(b"[]{}"))
+# Scanning JSON just enough to tell strings from the rest, in bytes' C methods and the
+# regular expression engine (each linear, whatever the input), never a Python loop per byte:
+# escapes (a backslash and the byte it escapes) go first, then everything but brackets and
+# quotes; what is left between two quotes was a string. Quotes paired side by side left to
+# right are each a string's two until the first quote left unpaired: if none is left, every
+# pair was one string's.
+_ESCAPE = re.compile(rb"\\.", re.DOTALL)
+_NOT_SCANNED = bytes(set(range(256)) - set(b'[]{}"'))
 _STEPS = bytes.maketrans(b"[{]}", b"\x02\x02\x00\x00")
-
-
-def _end(pattern: re.Pattern[bytes], text: bytes, start: int) -> int:
-    found = pattern.match(text, start)
-    assert found is not None  # each of them matches the empty text
-    return found.end()
 
 
 def size_text(limit: int) -> str:
@@ -71,8 +65,8 @@ async def answer_json(
 class JsonDepth:
     """How deeply the JSON text fed so far nests arrays and objects, across chunks cut
     anywhere (strings and their escapes skipped). It does not check that the text is JSON:
-    the parser does, once the depth is known to be safe. The scanning is the regular
-    expression engine's and ``bytes.translate``'s, not a Python loop over every byte."""
+    the parser does, once the depth is known to be safe. (A backslash outside a string
+    is not JSON: the parser stops there, before any bracket the scan may then miscount.)"""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
@@ -82,28 +76,30 @@ class JsonDepth:
 
     def too_deep(self, chunk: bytes) -> bool:
         """Feed the next chunk: True once the nesting has gone past the limit."""
-        at = self._after_open_string(chunk) if self._in_string else 0
-        if at < 0:
+        if not chunk:
             return False
-        lexed = _end(_LEXED, chunk, at)
-        if lexed < len(chunk):  # a string opens here and goes on into the next chunk
-            self._in_string = True
-            self._escaped = _end(_INSIDE, chunk, lexed + 1) < len(chunk)
-        outside = _STRING.sub(b"", chunk[at:lexed])
-        return self._nest(outside.translate(None, _NOT_BRACKETS))
-
-    def _after_open_string(self, chunk: bytes) -> int:
-        """Where the string open at the last chunk's end ends in this one; -1: not here."""
-        start, self._escaped = (1, False) if self._escaped else (0, False)
-        if start > len(chunk):
-            self._escaped = True
-            return -1
-        end = _end(_INSIDE, chunk, start)
-        if end < len(chunk) and chunk[end] == ord('"'):
-            self._in_string = False
-            return end + 1
-        self._escaped = end < len(chunk)  # stopped at a backslash, the chunk's last byte
-        return -1
+        if self._escaped:  # the last chunk ended on a backslash inside a string
+            chunk, self._escaped = chunk[1:], False
+        ends_escaping = False
+        if b"\\" in chunk:
+            chunk = _ESCAPE.sub(b"", chunk)
+            # Only a backslash that is the chunk's last byte is left: it escapes the next
+            # chunk's first (inside a string; outside one, the text is not JSON).
+            ends_escaping = chunk.endswith(b"\\")
+        scanned = chunk.translate(None, _NOT_SCANNED)
+        if self._in_string:
+            scanned = b'"' + scanned
+        # Quotes alternate, opening and closing a string: an odd count, and the last
+        # opens one that goes on into the next chunk.
+        quotes = scanned.count(b'"')
+        self._in_string = quotes % 2 == 1
+        self._escaped = ends_escaping and self._in_string
+        closed = scanned[: scanned.rindex(b'"')] if self._in_string else scanned
+        # Most strings hold no bracket: each is then two quotes side by side.
+        outside = closed.replace(b'""', b"")
+        if b'"' in outside:  # a string holds a bracket: take every other piece instead
+            outside = b"".join(closed.split(b'"')[0::2])
+        return self._nest(outside)
 
     def _nest(self, brackets: bytes) -> bool:
         closing = brackets.count(b"]") + brackets.count(b"}")

@@ -161,3 +161,24 @@ def test_the_depth_is_found_however_the_text_is_cut(value: Any, cuts: list[int])
     for limit, expected in ((depth, False), (depth - 1, depth > 0)):
         scanner = JsonDepth(limit)
         assert any(scanner.too_deep(c) for c in chunks) is expected, (text, limit)
+
+
+# Escaped quotes and backslashes, and brackets inside strings, where a cut falls between a
+# backslash and what it escapes, or inside a run of backslashes.
+TRICKY: list[Any] = [
+    {'a"[': [']\\'], "{": "}}"},
+    ["\\", ['"]]', [["\\\\"]]], '"'],
+    {'\\\\"{': [[["x"]]], "": ['\\"', {"]": "["}]},
+]
+
+
+@pytest.mark.parametrize("value", TRICKY)
+def test_the_depth_is_found_for_every_cut_into_three_chunks(value: Any) -> None:
+    text = json.dumps(value).encode()
+    depth = _depth(value)
+    for first in range(len(text) + 1):
+        for second in range(first, len(text) + 1):
+            chunks = [text[:first], text[first:second], text[second:]]
+            for limit, expected in ((depth, False), (depth - 1, True)):
+                scanner = JsonDepth(limit)
+                assert any(scanner.too_deep(c) for c in chunks) is expected, (chunks, limit)
