@@ -15,7 +15,7 @@ from services.agency.runtime import AgencyServiceSettings, runtime
 from services.agency.submission import Outgoing
 from services.backbone.directory import AgencyKind
 from services.health import fhir_mapping
-from services.health.fhir_http import ERRORS, fhir_json, request_body
+from services.health.fhir_http import ERRORS, fhir_body, fhir_json, request_body
 from services.health.fhir_parse import Mapped
 
 TAGS: list[str | Enum] = ["FHIR R4"]
@@ -55,9 +55,9 @@ def create_app(settings: AgencyServiceSettings | None = None) -> FastAPI:
         responses=ERRORS,
     )
     async def bundle(request: Request) -> Accepted:
-        doc = await fhir_json(request)
+        body = await fhir_body(request)
         mapped = await runtime(request).offload.run(
-            fhir_mapping.events_from_bundle, doc, large=large(await request.body())
+            fhir_mapping.events_from_bundle_body, body, large=large(body)
         )
         return await _publish(request, mapped)
 

@@ -5,23 +5,22 @@ servers commonly do. Anything else is 415. The body is read only after authentic
 (the shared app's dependency), so an unauthenticated caller learns nothing about it.
 
 A document nested deeper than :data:`MAX_DEPTH` is refused before FHIR validation, which
-recurses once per level and would otherwise fail with RecursionError (a 500).
+recurses once per level and would otherwise fail with RecursionError (a 500): the
+body becomes a document in fhir_parse, where a worker process can do it too.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import HTTPException, Request, status
 
-from services.backbone.errors import InputRejected, InputTooLarge
+from services.backbone.errors import InputTooLarge
+from services.health.fhir_parse import MAX_DEPTH, json_document
 
 FHIR_MEDIA_TYPES = ("application/fhir+json", "application/json")
 MAX_BODY_BYTES = 5 * 1024 * 1024  # a Bundle of a day's attendances fits many times over
-# Arrays and objects inside one another: a Bundle's contained resources' nested extensions
-# reach about 15; FHIR validation recurses about five Python frames a level.
-MAX_DEPTH = 64
+__all__ = ["ERRORS", "MAX_BODY_BYTES", "MAX_DEPTH", "fhir_body", "fhir_json", "request_body"]
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     status.HTTP_413_CONTENT_TOO_LARGE: {
@@ -50,9 +49,9 @@ def request_body(resource_type: str, description: str) -> dict[str, Any]:
     }
 
 
-async def fhir_json(request: Request) -> Any:
-    """The request's FHIR JSON document: 415 for another media type, 413 when too large,
-    422 when it is not JSON (``json_invalid``) or is nested too deeply (``json_depth``)."""
+async def fhir_body(request: Request) -> bytes:
+    """The request's body, once its media type and size are FHIR JSON's: 415 for another
+    media type, 413 when too large. :func:`json_document` makes it a document."""
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media not in FHIR_MEDIA_TYPES:
         raise HTTPException(
@@ -66,37 +65,15 @@ async def fhir_json(request: Request) -> Any:
     body = await request.body()
     if len(body) > MAX_BODY_BYTES:
         raise _too_large()
-    try:
-        doc = json.loads(body)
-    except RecursionError:
-        raise _too_deep() from None
-    except ValueError:
-        raise InputRejected(["body"], "the body is not valid JSON", "json_invalid") from None
-    if _depth(doc) > MAX_DEPTH:
-        raise _too_deep()
-    return doc
+    return body
+
+
+async def fhir_json(request: Request) -> Any:
+    """The request's FHIR JSON document: :func:`fhir_body`'s refusals, and 422 when it is
+    not JSON (``json_invalid``) or is nested too deeply (``json_depth``)."""
+    return json_document(await fhir_body(request))
 
 
 def _too_large() -> InputTooLarge:
     limit = MAX_BODY_BYTES // (1024 * 1024)
     return InputTooLarge(["body"], f"the body is larger than {limit} MiB", "body.too_large")
-
-
-def _too_deep() -> InputRejected:
-    msg = f"the body nests arrays and objects more than {MAX_DEPTH} deep"
-    return InputRejected(["body"], msg, "json_depth")
-
-
-def _depth(doc: Any) -> int:
-    """How deeply arrays and objects nest in ``doc`` (0 for a scalar), without recursion."""
-    deepest = 0
-    stack = [(doc, 1)]
-    while stack:
-        node, level = stack.pop()
-        if not isinstance(node, dict | list):
-            continue
-        deepest = max(deepest, level)
-        if level <= MAX_DEPTH:  # one level past the limit is enough to know
-            children = node.values() if isinstance(node, dict) else node
-            stack.extend((child, level + 1) for child in children)
-    return deepest

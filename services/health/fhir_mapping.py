@@ -26,7 +26,13 @@ from services.health.fhir_bundle import Located, References, bundle_entries
 from services.health.fhir_codes import ATTENDANCE, SAFEGUARDING_CONCERN, WAS_NOT_BROUGHT
 from services.health.fhir_encounter import attendance
 from services.health.fhir_flag import safeguarding_concern
-from services.health.fhir_parse import Mapped, body_loc, parse_bundle, parse_resource
+from services.health.fhir_parse import (
+    Mapped,
+    body_loc,
+    json_document,
+    parse_bundle,
+    parse_resource,
+)
 from services.health.fhir_patient import subject_from_patient
 
 Mapper = Callable[[Located, References], Mapped]
@@ -45,6 +51,7 @@ __all__ = [
     "attendance_from_bundle",
     "event_from_resource",
     "events_from_bundle",
+    "events_from_bundle_body",
 ]
 
 
@@ -71,6 +78,12 @@ def events_from_bundle(doc: Any) -> list[Mapped]:
         elif entry.kind in MAPPERS:
             events.append(MAPPERS[entry.kind](entry, refs))
     return events
+
+
+def events_from_bundle_body(body: bytes) -> list[Mapped]:
+    """:func:`events_from_bundle` of the JSON document ``body`` holds: the whole of a large
+    Bundle's parsing in one call, given to a worker process as bytes."""
+    return events_from_bundle(json_document(body))
 
 
 def attendance_from_bundle(doc: Any) -> dict[str, Any]:

@@ -1,5 +1,9 @@
 """FHIR R4 JSON into fhir.resources models, or InputRejected naming the element and rule.
 
+A body's bytes become a JSON document here too (:func:`json_document`), so that a large
+Bundle is parsed wholly in a worker process, its bytes the only thing sent there
+(services/agency/offload.py).
+
 Models come from ``fhir.resources.R4B``: R4B changed nothing in Bundle, Encounter, Flag,
 Appointment, Patient, Organization or MessageHeader that this adapter reads, and
 fhir.resources ships no separate R4 package. The models check structure, cardinality and
@@ -9,6 +13,7 @@ primitive formats (dates, instants, ids); they do not check required code bindin
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +33,9 @@ from pydantic import ValidationError
 from services.backbone.errors import InputRejected
 
 Loc = tuple[str | int, ...]
+# Arrays and objects inside one another: a Bundle's contained resources' nested extensions
+# reach about 15; FHIR validation recurses about five Python frames a level.
+MAX_DEPTH = 64
 
 
 @dataclass(frozen=True)
@@ -51,6 +59,45 @@ SUPPORTING: dict[str, type[Any]] = {
     "PractitionerRole": PractitionerRole,
     "MessageHeader": MessageHeader,
 }
+
+
+def json_document(body: bytes) -> Any:
+    """The JSON document ``body`` holds, or InputRejected when it is not JSON
+    (``json_invalid``) or nests arrays and objects deeper than :data:`MAX_DEPTH`
+    (``json_depth``): FHIR validation would recurse into it and fail with RecursionError."""
+    try:
+        doc = json.loads(body)
+    except RecursionError:
+        raise _too_deep() from None
+    except ValueError:
+        raise InputRejected(["body"], "the body is not valid JSON", "json_invalid") from None
+    if _depth(doc) > MAX_DEPTH:
+        raise _too_deep()
+    return doc
+
+
+def _too_deep() -> InputRejected:
+    msg = f"the body nests arrays and objects more than {MAX_DEPTH} deep"
+    return InputRejected(["body"], msg, "json_depth")
+
+
+def _depth(doc: Any) -> int:
+    """How deeply arrays and objects nest in ``doc`` (0 for a scalar), level by level and
+    without recursion; one level past the limit is enough to know."""
+    if not isinstance(doc, dict | list):
+        return 0
+    level, nodes = 1, [doc]
+    while level <= MAX_DEPTH:
+        nodes = [
+            child
+            for node in nodes
+            for child in (node.values() if isinstance(node, dict) else node)
+            if isinstance(child, dict | list)
+        ]
+        if not nodes:
+            break
+        level += 1
+    return level
 
 
 def body_loc(*parts: str | int) -> list[str | int]:

@@ -106,3 +106,8 @@ async def test_a_large_bundle_is_answered_alike_parsed_in_a_worker(
     (here, worker) = await _answers(health, keyring_path, tmp_path, "/fhir", FHIR, bad)
     assert here[0] == 422 and worker == (here[0], here[1], 1)
     assert here[1]["detail"][0]["loc"][:3] == ["body", "entry", 57]
+
+    cut = body[: len(body) - 10]  # a Bundle that stops short: not JSON, found in the worker
+    (here, worker) = await _answers(health, keyring_path, tmp_path, "/fhir", FHIR, cut)
+    assert here[0] == 422 and worker == (here[0], here[1], 1)
+    assert here[1]["detail"][0]["type"] == "json_invalid"
