@@ -18,6 +18,7 @@ sending them to a worker would cost more than parsing them.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import multiprocessing
 import multiprocessing.connection
@@ -69,7 +70,8 @@ class Offload:
             for _attempt in range(2):
                 pool = self._started()
                 try:
-                    return await asyncio.get_running_loop().run_in_executor(pool, work, *args)
+                    loop = asyncio.get_running_loop()
+                    return await loop.run_in_executor(pool, _in_worker, work, *args)
                 except BrokenProcessPool:
                     self._forget(pool)
             log.error("parsing worker processes died twice; parsing this upload in the service")
@@ -100,6 +102,30 @@ class Offload:
         pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _in_worker(work: Callable[..., R], *args: Any) -> R:
+    """``work(*args)`` in a worker, the garbage collector kept out of it:
+    - Before its first work, what the worker has made lives as long as it does (the modules
+      and models ``work`` imported as it was unpickled): it is frozen out of the
+      collector's reach.
+    - During a parse the collector is off. A parse's objects (a 5 MiB body's at most) are
+      freed by reference counting as it ends, or collected after it. With it on, a 2,000-entry
+      Bundle met a dozen full collections of 30 to 160 ms, each walking every object the
+      parse had made so far."""
+    global _frozen
+    if not _frozen:
+        gc.collect()
+        gc.freeze()
+        _frozen = True
+    gc.disable()
+    try:
+        return work(*args)
+    finally:
+        gc.enable()
+
+
+_frozen = False
 
 
 def _worker_started() -> None:

@@ -5,6 +5,7 @@ service as it was made; a worker that dies costs the upload nothing."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import pickle
 import signal
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from services.agency import offload as offload_module
 from services.agency.offload import LARGE_BYTES, Offload, large
 from services.backbone.errors import InputRejected, InputTooLarge
 
@@ -45,6 +47,12 @@ def _pid() -> int:
 
 def _settings() -> list[str]:
     return sorted(n for n in os.environ if n.upper().startswith("INFOSHARE_"))
+
+
+def _collector() -> tuple[bool, bool]:
+    """In a worker: whether the collector is on during a parse, and whether what the worker
+    had made before it is frozen."""
+    return gc.isenabled(), gc.get_freeze_count() > 0
 
 
 def _refuse(row: int) -> None:
@@ -111,6 +119,23 @@ async def test_a_parse_whose_worker_is_killed_is_given_to_a_new_worker(tmp_path:
         assert (offload.sent, offload.died) == (1, 0)
     finally:
         offload.close()
+
+
+async def test_a_worker_parses_with_the_collector_off_and_its_start_frozen(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    offload = Offload(1)
+    try:
+        assert await offload.run(_collector, large=True) == (False, True)
+        assert await offload.run(_collector, large=False) == (True, gc.get_freeze_count() > 0)
+    finally:
+        offload.close()
+    # After a parse, even one that fails, the collector is on again (here, in this process:
+    # marked as frozen already, so that nothing of the test's is frozen).
+    monkeypatch.setattr(offload_module, "_frozen", True)
+    with pytest.raises(InputRejected):
+        offload_module._in_worker(_refuse, 3)
+    assert gc.isenabled()
 
 
 async def test_without_workers_every_input_is_parsed_here() -> None:
