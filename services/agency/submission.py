@@ -16,6 +16,7 @@ The HTTP edge (``services/agency/publish.py``) only reads the request into a
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -45,6 +46,10 @@ from services.personindex.store import PersonIndex, Resolution
 
 tracer = trace.get_tracer("infoshare.agency")
 MAX_RECORD_BYTES = 900 * 1024
+# A request of at least this many events (an upload) has them checked in a thread: 2,000
+# events' schemas and subjects take a tenth of a second or more, which on the event loop
+# would hold up every other request of the service.
+CHECKED_IN_THREAD = 100
 
 
 @dataclass(frozen=True)
@@ -116,7 +121,10 @@ async def submit(intake: Intake, submission: Submission) -> Accepted:
     InputTooLarge, or IdempotencyKeyReused for a key used for another request); the answer
     names the submission and its events."""
     datas = [_with_override(e.data, submission.override) for e in submission.events]
-    presented = _subjects(intake, submission.events, datas)
+    if len(datas) >= CHECKED_IN_THREAD:
+        presented = await asyncio.to_thread(_subjects, intake, submission.events, datas)
+    else:
+        presented = _subjects(intake, submission.events, datas)
     taken = _Taken(submission, datas, presented, contextvars.copy_context())
     accepted = await intake.batcher.run(taken)
     intake.published()
