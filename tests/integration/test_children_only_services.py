@@ -10,9 +10,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from fastapi import FastAPI
 
+from deploy.bench.agency_bulk import encounter_bundle
+from services.agency.submission import CHECK_SLICE
 from tests.integration.agency_helpers import (
     DATA,
     FHIR,
@@ -104,3 +107,22 @@ async def test_social_care_accepts_care_leavers_up_to_its_configured_age(
         auth = bearer(token(keyring_path, SERVICES["health"].agency))
         young_adult = await _sample("health", "2002-01-01").post(api, **auth)
         assert young_adult.status_code == 422  # the exception is social care's alone
+
+
+async def test_an_adult_deep_in_a_bundle_is_refused_by_its_place_and_nothing_is_stored(
+    keyring_path: Path, database_url: str
+) -> None:
+    """An upload's events are checked a slice at a time: the refusal still names the
+    event's place in the whole request, and no event of the request is stored."""
+    entries = 2 * CHECK_SLICE + 50
+    doc = orjson.loads(encounter_bundle(entries, 90_000))
+    adult = CHECK_SLICE * 2 + 30
+    doc["entry"][adult]["resource"]["contained"][0]["birthDate"] = ADULT
+    app = _app("health", keyring_path, database_url)
+    async with client_of(app) as api:
+        auth = bearer(token(keyring_path, SERVICES["health"].agency))
+        refused = await Sample("/fhir", orjson.dumps(doc), FHIR).post(api, **auth)
+    assert refused.status_code == 422, refused.text
+    (problem,) = refused.json()["detail"]
+    assert (problem["loc"], problem["type"]) == (["event", adult, "subject"], "subject.not_a_child")
+    assert pending(app) == 0
