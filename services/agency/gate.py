@@ -18,7 +18,7 @@ OPEN_PATHS = frozenset(
     {"/healthz", "/metrics", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
 )
 MAX_BODY_BYTES = 6 * 1024 * 1024  # the largest native input (a 5 MiB export) and its framing
-MAX_JSON_DEPTH = 64  # a FHIR Bundle's nested extensions reach about 15 (health/fhir_http.py)
+MAX_JSON_DEPTH = 64  # a FHIR Bundle's nested extensions reach about 15 (health/fhir_parse.py)
 
 
 class AgencyGate:

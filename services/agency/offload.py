@@ -121,6 +121,13 @@ def _in_worker(work: Callable[..., R], *args: Any) -> R:
     gc.disable()
     try:
         return work(*args)
+    except BaseException as exc:
+        # Only the exception goes back. What it was raised while handling (fhir.resources'
+        # ValidationError, its traceback's frames) holds the whole parse, and the pool keeps
+        # the last exception until the next: with the collector this rarely on, a refused
+        # 5 MiB Bundle's objects outlived it by some ten uploads.
+        exc.__context__ = exc.__cause__ = None
+        raise
     finally:
         gc.enable()
 

@@ -18,7 +18,6 @@ byte of the body, and close the connection: what the client still sends is not r
 
 from __future__ import annotations
 
-import re
 from itertools import accumulate
 from operator import sub
 from typing import Any
@@ -32,13 +31,12 @@ MAX_JSON_DEPTH = 32
 """Arrays and objects inside one another, by default: request bodies of these APIs nest a
 handful deep."""
 
-# Scanning JSON just enough to tell strings from the rest, in bytes' C methods and the
-# regular expression engine (each linear, whatever the input), never a Python loop per byte:
-# escapes (a backslash and the byte it escapes) go first, then everything but brackets and
+# Scanning JSON just enough to tell strings from the rest, in bytes' C methods (each linear,
+# whatever the input), never a Python loop per byte: escapes (a backslash and the byte it
+# escapes) go first, then everything but brackets and
 # quotes; what is left between two quotes was a string. Quotes paired side by side left to
 # right are each a string's two until the first quote left unpaired: if none is left, every
 # pair was one string's.
-_ESCAPE = re.compile(rb"\\.", re.DOTALL)
 _NOT_SCANNED = bytes(set(range(256)) - set(b'[]{}"'))
 _STEPS = bytes.maketrans(b"[{]}", b"\x02\x02\x00\x00")
 
@@ -82,9 +80,11 @@ class JsonDepth:
             chunk, self._escaped = chunk[1:], False
         ends_escaping = False
         if b"\\" in chunk:
-            chunk = _ESCAPE.sub(b"", chunk)
-            # Only a backslash that is the chunk's last byte is left: it escapes the next
+            # Escaped backslashes go first, pairs taken left to right as a run of them
+            # pairs; then escaped quotes. Any other escaped byte is neither a quote nor a
+            # bracket in JSON. A backslash left as the chunk's last byte escapes the next
             # chunk's first (inside a string; outside one, the text is not JSON).
+            chunk = chunk.replace(b"\\\\", b"").replace(b'\\"', b"")
             ends_escaping = chunk.endswith(b"\\")
         scanned = chunk.translate(None, _NOT_SCANNED)
         if self._in_string:

@@ -166,7 +166,7 @@ def test_the_depth_is_found_however_the_text_is_cut(value: Any, cuts: list[int])
 # Escaped quotes and backslashes, and brackets inside strings, where a cut falls between a
 # backslash and what it escapes, or inside a run of backslashes.
 TRICKY: list[Any] = [
-    {'a"[': [']\\'], "{": "}}"},
+    {'a"[': ["]\\"], "{": "}}"},
     ["\\", ['"]]', [["\\\\"]]], '"'],
     {'\\\\"{': [[["x"]]], "": ['\\"', {"]": "["}]},
 ]

@@ -55,6 +55,24 @@ def _collector() -> tuple[bool, bool]:
     return gc.isenabled(), gc.get_freeze_count() > 0
 
 
+def _refuse_holding_much() -> None:
+    """Refused while handling an error that holds what the parse made, as fhir.resources'
+    ValidationError does."""
+    made: list[list[int]] = [[] for _ in range(HELD)]
+    try:
+        raise ValueError(made)
+    except ValueError:
+        raise InputRejected(["body", "entry", 4400], "entry refused", "fhir.invalid") from None
+
+
+def _objects_alive() -> int:
+    gc.collect()
+    return len(gc.get_objects())
+
+
+HELD = 200_000
+
+
 def _refuse(row: int) -> None:
     raise InputRejected(["body", row], "row refused", "csv.row")
 
@@ -136,6 +154,19 @@ async def test_a_worker_parses_with_the_collector_off_and_its_start_frozen(
     with pytest.raises(InputRejected):
         offload_module._in_worker(_refuse, 3)
     assert gc.isenabled()
+
+
+async def test_a_refused_parse_leaves_nothing_of_itself_in_the_worker() -> None:
+    offload = Offload(1)
+    try:
+        before = await offload.run(_objects_alive, large=True)
+        with pytest.raises(InputRejected) as refused:
+            await offload.run(_refuse_holding_much, large=True)
+        assert refused.value.loc == ["body", "entry", 4400]
+        after = await offload.run(_objects_alive, large=True)
+        assert after - before < HELD // 10
+    finally:
+        offload.close()
 
 
 async def test_without_workers_every_input_is_parsed_here() -> None:
