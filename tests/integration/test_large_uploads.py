@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 
 from deploy.bench.agency_bulk import SAMPLES, attendance_export, encounter_bundle, upns
+from deploy.devstack.ports import free_listen_port
 from services.agency.offload import large
 from tests.integration.agency_helpers import (
     CSV_QUERY,
@@ -111,3 +112,35 @@ async def test_a_large_bundle_is_answered_alike_parsed_in_a_worker(
     (here, worker) = await _answers(health, keyring_path, tmp_path, "/fhir", FHIR, cut)
     assert here[0] == 422 and worker == (here[0], here[1], 1)
     assert here[1]["detail"][0]["type"] == "json_invalid"
+
+
+async def test_a_service_that_stops_stops_its_parsing_worker(
+    keyring_path: Path, tmp_path: Path
+) -> None:
+    """The service's lifespan, run whole (its relay finds no Kafka: nothing listens on its
+    port), closes the worker its first large upload started."""
+    education = SERVICES["education"]
+    settings = settings_for(
+        education,
+        keyring_path=keyring_path,
+        database_url=f"sqlite:///{tmp_path / 'lifespan.db'}",
+        parse_workers=1,
+        kafka_bootstrap=f"127.0.0.1:{free_listen_port()}",
+        kafka_security_protocol="PLAINTEXT",
+    )
+    app = education.factory(settings)
+    body = attendance_export(ROWS, 72_000)
+    async with app.router.lifespan_context(app), client_of(app) as api:
+        got = await api.post(
+            "/attendance/upload" + CSV_QUERY,
+            content=body,
+            headers={"content-type": "text/csv", **bearer(token(keyring_path, education.agency))},
+        )
+        assert got.status_code == 202, got.text
+        offload = runtime_of(app).offload
+        assert offload.sent == 1 and offload.died == 0
+        pool = offload._pool
+        assert pool is not None
+        workers = list(pool._processes.values())
+        assert workers and all(w.is_alive() for w in workers)
+    assert all(not w.is_alive() for w in workers)
