@@ -30,7 +30,6 @@ from services.agency.inbox import consume_into
 from services.agency.inbox_store import Inbox
 from services.agency.inbox_view import load_private_key
 from services.agency.metrics import AgencyMetrics
-from services.agency.offload import Offload
 from services.agency.openapi import document_agency_api
 from services.agency.recalls import purge_outbox
 from services.agency.runtime import AgencyRuntime, AgencyServiceSettings
@@ -49,6 +48,7 @@ from services.backbone.http_telemetry import instrument_http
 from services.backbone.key_roles import Role
 from services.backbone.lease import Lease
 from services.backbone.metering import Metrics
+from services.backbone.offload import Offload
 from services.backbone.publisher import EventBuilder
 from services.backbone.purge_runs import SendAudit
 from services.backbone.tasks import critical_task

@@ -12,10 +12,10 @@ from pydantic import Field, SecretStr
 
 from services.agency.children import ADULT_AGE, CARE_LEAVERS_TO
 from services.agency.inbox_store import Inbox
-from services.agency.offload import Offload
 from services.agency.sealed import DataKeyCache
 from services.agency.submission import Intake
 from services.backbone.key_reload import KeyringSource
+from services.backbone.offload import Offload
 from services.backbone.settings import HttpSettings
 from services.outbox.relay import OutboxRelay
 from services.outbox.store import OutboxStore
@@ -79,7 +79,7 @@ class AgencyRuntime:
     inbox: Inbox  # what the agency received, in the service's database
     # unwrapped data keys of sealed fields: one HPKE opening per window of the hub's
     data_keys: DataKeyCache = field(default_factory=DataKeyCache)
-    # large uploads parsed in worker processes (services/agency/offload.py)
+    # large uploads parsed in worker processes (services/backbone/offload.py)
     offload: Offload = field(default_factory=lambda: Offload(0))
     stop: asyncio.Event = field(default_factory=asyncio.Event)
 

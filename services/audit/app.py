@@ -30,6 +30,7 @@ from services.audit.models import (
     OverrideReviewPublic,
 )
 from services.audit.observe import AuditTelemetry
+from services.audit.overlap import workers_for
 from services.audit.reviews import (
     AlreadyReviewed,
     NotAnOverride,
@@ -50,6 +51,7 @@ from services.backbone.http import create_service_app
 from services.backbone.http_telemetry import instrument_http
 from services.backbone.key_roles import Role
 from services.backbone.metering import Metrics
+from services.backbone.offload import Offload
 from services.backbone.openapi_responses import answers
 from services.backbone.people import PersonRole
 from services.backbone.people_http import is_person, person_of
@@ -92,6 +94,15 @@ class AuditSettings(HttpSettings):
         description="the service's own verification walks every record again at least this "
         "often (seconds); between, each one walks only the records sealed since the last "
         "intact one (as `infoshare audit verify --resume` does); 0: every one walks them all",
+    )
+    audit_prepare_workers: int | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="worker processes that parse and prepare each batch from Kafka while "
+        "the batch before is written, so the two overlap (0: prepare them in the service, "
+        "in turn with the writes); default: 1 on SQLite, 0 on PostgreSQL, whose server "
+        "already stores a batch on the second CPU while the service seals it",
     )
 
     protocols_dir: Path | None = Field(
@@ -156,6 +167,8 @@ def create_app(settings: AuditSettings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        workers = settings.audit_prepare_workers
+        preparing = Offload(workers_for(store.engine.dialect.name) if workers is None else workers)
         task = critical_task(
             ingest(
                 store,
@@ -166,6 +179,7 @@ def create_app(settings: AuditSettings | None = None) -> FastAPI:
                 dlq_topic=settings.topics().dlq("audit"),
                 stop=stop,
                 seen=seen,
+                offload=preparing,
             ),
             name="audit ingestion",
         )
@@ -197,6 +211,7 @@ def create_app(settings: AuditSettings | None = None) -> FastAPI:
             stop.set()
             with contextlib.suppress(Exception):  # already reported by critical_task
                 await task
+            await asyncio.to_thread(preparing.close)
             with contextlib.suppress(Exception):  # (ingestion's last checkpoint included)
                 await anchors
             if witnessed is not None:

@@ -54,18 +54,33 @@ def canonical(seq: int, content: Mapping[str, Any], fields: Iterable[str] | None
     return encoded(covered)
 
 
-def canonical_row(row: Mapping[str, Any], names: Set[str]) -> bytes:
-    """``canonical(row["seq"], row, fields)``'s bytes, at half the cost, for a row about to be
-    sealed: its keys are ``names`` (the fields and "seq") and its times are in UTC already
-    (``as_utc``), so only its nulls and empty lists are left out. A row with other keys is
-    covered the general way."""
-    if row.keys() != names:
-        return canonical(row["seq"], row, names - {"seq"})
-    covered = dict(row)
-    for name, value in row.items():
-        if value is None or value == _EMPTY:
-            del covered[name]
-    return encoded(covered)
+def canonical_halves(
+    content: Mapping[str, Any], fields: Sequence[str] | None = None
+) -> tuple[bytes, bytes]:
+    """``canonical``'s bytes for ``content`` (its times in UTC already) before and after its
+    sequence number, which is not known yet: ``head + b"%d" % seq + tail`` is
+    ``canonical(seq, content, fields)``. So a record's canonical bytes can be made
+    anywhere, and only the chain, which needs its number, in the writer's turn.
+    ``fields``: the names covered, when ``content`` holds more; by default all of it.
+
+    Encoded once with the number 0 and cut there: ``"seq":`` can stand in these bytes
+    only as that key, because inside a JSON string every ``"`` is written ``\\"``, so
+    no ``q`` is ever followed by a bare ``"`` there (fields are flat: no object holds
+    another). A property test holds the halves to ``canonical``."""
+    items = (
+        content.items() if fields is None else zip(fields, map(content.get, fields), strict=True)
+    )
+    covered = {
+        name: value for name, value in items if value or (value is not None and value != _EMPTY)
+    }
+    covered["seq"] = 0
+    whole = encoded(covered)
+    at = whole.index(_SEQ_ZERO) + len(_SEQ_KEY)
+    return whole[:at], whole[at + 1 :]
+
+
+_SEQ_KEY = b'"seq":'
+_SEQ_ZERO = _SEQ_KEY + b"0"
 
 
 def encoded(covered: Mapping[str, Any]) -> bytes:

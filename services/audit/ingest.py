@@ -13,30 +13,26 @@ import logging
 import time
 from datetime import UTC, datetime
 
-from aiokafka import AIOKafkaProducer, ConsumerRecord
-from pydantic import ValidationError
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from services.audit.observe import AuditTelemetry
+from services.audit.overlap import Overlap
+from services.audit.prepared import NOT_AN_AUDIT_RECORD, Ready
 from services.audit.store import AuditStore
 from services.backbone import deadletter, kafka
-from services.backbone.audit_contract import AuditOutcome, AuditRecord, is_disclosure_decision
+from services.backbone.audit_contract import AuditOutcome, AuditRecord
 from services.backbone.collector import collect_less_often
 from services.backbone.kafka_access import KafkaAccess
+from services.backbone.offload import Offload
 
 log = logging.getLogger(__name__)
 CHECKPOINT_EVERY_S = 60.0
 # Records taken from Kafka and stored per transaction, at most: each commit waits for the
 # disk (about 18 ms on SQLite here), so at 1,000 a record paid 18 µs for it alone.
 BATCH_MAX = 5000
-NOT_AN_AUDIT_RECORD = "not an audit record (schema validation failed)"
-NOT_THE_PROCESSORS = (
-    "a disclosure decision on the activity topic: only the processor decides disclosures, "
-    "and only on the decisions topic, which no one else may write"
-)
-
-
 REFUSED_BY_STORE = "the audit store refused it"
+Arrived = list[tuple[ConsumerRecord, Ready]]
 
 
 async def _dead_letter(
@@ -68,56 +64,80 @@ async def _dead_letter(
     )
 
 
-async def _admitted(
-    msg: ConsumerRecord,
-    activity: str | None,
-    producer: AIOKafkaProducer,
-    dlq_topic: str,
-    seen: AuditTelemetry | None,
-) -> AuditRecord:
-    """The audit record ``msg`` holds, or, if it holds none or a disclosure decision on the
-    activity topic, the record of its dead-lettering."""
-    try:
-        record = AuditRecord.from_json(msg.value or b"")
-    except ValidationError:
-        reason: str | None = NOT_AN_AUDIT_RECORD
-    else:
-        misplaced = msg.topic == activity and is_disclosure_decision(record.decision, record.action)
-        reason = NOT_THE_PROCESSORS if misplaced else None
-    if reason is None:
-        return record
-    if seen is not None:
-        seen.dead_lettered()
-    return await _dead_letter(producer, dlq_topic, msg, reason)
+class _Ingester:
+    """One batch from Kafka at a time, prepared while the batch before is written
+    (``Overlap``); its offsets committed after its database commit."""
+
+    def __init__(
+        self,
+        store: AuditStore,
+        reader: AIOKafkaConsumer,
+        producer: AIOKafkaProducer,
+        *,
+        activity: str | None,
+        dlq_topic: str,
+        seen: AuditTelemetry | None,
+        offload: Offload,
+    ) -> None:
+        self.store, self.reader, self.producer = store, reader, producer
+        self.activity, self.dlq_topic, self.seen = activity, dlq_topic, seen
+        self.driver = store.engine.url.drivername
+        self.overlap = Overlap(offload, self.driver)
+
+    async def take(self, msgs: list[ConsumerRecord]) -> None:
+        """Prepare ``msgs`` while the batch before is stored; then start storing them."""
+        started_ns = time.time_ns()
+        made = await self.overlap.prepare(
+            [msg.value or b"" for msg in msgs], [msg.topic == self.activity for msg in msgs]
+        )
+        arrived = [(msg, await self._admitted(msg, p)) for msg, p in zip(msgs, made, strict=True)]
+        await self.overlap.then(self._store(arrived, started_ns))
+
+    async def _admitted(self, msg: ConsumerRecord, made: Ready | str) -> Ready:
+        """The record, or for a refused one, its dead-lettering's."""
+        if not isinstance(made, str):
+            return made
+        if self.seen is not None:
+            self.seen.dead_lettered()
+        return await _dead_letter(self.producer, self.dlq_topic, msg, made)
+
+    async def _store(self, arrived: Arrived, started_ns: int) -> None:
+        try:
+            await asyncio.to_thread(self.store.add_batch, [p for _, p in arrived])
+        except DBAPIError as exc:
+            if not _data_refused(exc):
+                raise  # the database is away, not the data: the service restarts
+            await self._one_by_one(arrived)
+        last: dict[TopicPartition, int] = {}
+        for msg, _ in arrived:
+            last[TopicPartition(msg.topic, msg.partition)] = msg.offset + 1
+        # This batch's offsets, not the consumer's position: the next batch is taken already.
+        await self.reader.commit(last)
+        if self.seen is not None:
+            self.seen.stored(arrived, started_ns=started_ns)
+            await self.seen.lag.refresh()
+
+    async def _one_by_one(self, arrived: Arrived) -> None:
+        """The database refused the batch for its data: store what it takes, one record at
+        a time, and dead-letter (and audit) the rest, so one bad record never stops the
+        trail."""
+        for msg, made in arrived:
+            try:
+                await asyncio.to_thread(self.store.add_batch, [made])
+            except DBAPIError as exc:
+                if not _data_refused(exc):
+                    raise
+                reason = f"{REFUSED_BY_STORE} ({type(exc.orig).__name__})"
+                parked = await _dead_letter(self.producer, self.dlq_topic, msg, reason)
+                await asyncio.to_thread(self.store.add_batch, [parked])
+                if self.seen is not None:
+                    self.seen.dead_lettered()
 
 
 def _data_refused(exc: DBAPIError) -> bool:
     """The database refused the data (a constraint, a value it cannot store), rather than
     being unreachable: only then is storing record by record worth trying."""
     return not (exc.connection_invalidated or isinstance(exc, OperationalError))
-
-
-async def _one_by_one(
-    store: AuditStore,
-    producer: AIOKafkaProducer,
-    dlq_topic: str,
-    arrived: list[tuple[ConsumerRecord, AuditRecord]],
-    seen: AuditTelemetry | None = None,
-) -> None:
-    """The database refused the batch for its data: store what it takes, one record at a
-    time, and dead-letter (and audit) the rest, so one bad record never stops the trail."""
-    for msg, record in arrived:
-        try:
-            await asyncio.to_thread(store.add_batch, [record])
-        except DBAPIError as exc:
-            if not _data_refused(exc):
-                raise
-            reason = f"{REFUSED_BY_STORE} ({type(exc.orig).__name__})"
-            await asyncio.to_thread(
-                store.add_batch, [await _dead_letter(producer, dlq_topic, msg, reason)]
-            )
-            if seen is not None:
-                seen.dead_lettered()
 
 
 async def ingest(
@@ -130,9 +150,11 @@ async def ingest(
     dlq_topic: str,
     stop: asyncio.Event,
     seen: AuditTelemetry | None = None,
+    offload: Offload | None = None,
 ) -> None:
     """Store what arrives on ``topic`` (the processor's decisions) and ``activity``
-    (everyone else's records, never a disclosure decision)."""
+    (everyone else's records, never a disclosure decision). ``offload``: the worker
+    process that prepares each batch (none: prepared here, in a thread)."""
     collect_less_often()
     reader = kafka.consumer(*[t for t in (topic, activity) if t], access=access, group_id=group_id)
     producer = kafka.producer(access)
@@ -140,34 +162,32 @@ async def ingest(
     await reader.start()
     if seen is not None:
         seen.lag.attach(reader)
+    ingester = _Ingester(
+        store,
+        reader,
+        producer,
+        activity=activity,
+        dlq_topic=dlq_topic,
+        seen=seen,
+        offload=offload or Offload(0),
+    )
     next_checkpoint = time.monotonic() + CHECKPOINT_EVERY_S
     try:
         while not stop.is_set():
             if time.monotonic() >= next_checkpoint:
                 next_checkpoint = time.monotonic() + CHECKPOINT_EVERY_S
+                await ingester.overlap.written()
                 await asyncio.to_thread(store.checkpoint)
             batch = await reader.getmany(timeout_ms=500, max_records=BATCH_MAX)
-            if not batch:
-                if seen is not None:
-                    await seen.lag.refresh()
+            if batch:
+                await ingester.take([msg for msgs in batch.values() for msg in msgs])
                 continue
-            started_ns = time.time_ns()
-            arrived: list[tuple[ConsumerRecord, AuditRecord]] = []
-            for msgs in batch.values():
-                for msg in msgs:
-                    record = await _admitted(msg, activity, producer, dlq_topic, seen)
-                    arrived.append((msg, record))
-            try:
-                await asyncio.to_thread(store.add_batch, [r for _, r in arrived])
-            except DBAPIError as exc:
-                if not _data_refused(exc):
-                    raise  # the database is away, not the data: the service restarts
-                await _one_by_one(store, producer, dlq_topic, arrived, seen)
-            await reader.commit()
+            await ingester.overlap.written()
             if seen is not None:
-                seen.stored(arrived, started_ns=started_ns)
                 await seen.lag.refresh()
+        await ingester.overlap.written()
     finally:
+        await ingester.overlap.abandon()
         if seen is not None:
             seen.lag.attach(None)
         await reader.stop()

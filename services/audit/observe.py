@@ -18,8 +18,8 @@ from aiokafka import ConsumerRecord
 from opentelemetry import trace
 from opentelemetry.metrics import CallbackOptions, Observation
 
+from services.audit.prepared import Ready
 from services.backbone import telemetry
-from services.backbone.audit_contract import AuditRecord
 from services.backbone.consumer_lag import ConsumerLag
 from services.backbone.metering import LATENCY_BUCKETS, Metrics, dead_letter_counter
 
@@ -63,9 +63,7 @@ class AuditTelemetry:
         )
         self.lag = ConsumerLag(meter, group)
 
-    def stored(
-        self, batch: Sequence[tuple[ConsumerRecord, AuditRecord]], *, started_ns: int
-    ) -> None:
+    def stored(self, batch: Sequence[tuple[ConsumerRecord, Ready]], *, started_ns: int) -> None:
         """After a batch is committed to the store: count it and end its spans. Never
         raises: what is stored is stored, whatever its telemetry makes of it."""
         try:
@@ -73,12 +71,12 @@ class AuditTelemetry:
         except Exception as exc:
             log.error("audit telemetry failed (%s); ingestion goes on", type(exc).__name__)
 
-    def _stored(self, batch: Sequence[tuple[ConsumerRecord, AuditRecord]], started_ns: int) -> None:
+    def _stored(self, batch: Sequence[tuple[ConsumerRecord, Ready]], started_ns: int) -> None:
         now = datetime.now(UTC)
+        self.ingested.add(len(batch))
         for _, record in batch:
-            self.ingested.add(1)
             recorded = record.recorded_at
-            if recorded is not None and recorded.tzinfo is not None:  # a naive one says nothing
+            if recorded.tzinfo is not None:  # a time without a zone says nothing
                 self.delay.record(max(0.0, (now - recorded).total_seconds()))
         spans: dict[bytes, list[ConsumerRecord]] = {}
         for msg, _ in batch:

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -17,13 +17,13 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, func, select
 
 from services.audit.blocks import BLOCK, add_blocks
-from services.audit.chain import GENESIS, Checkpoint, MerkleAccumulator, canonical_row, linked
+from services.audit.chain import GENESIS, Checkpoint, MerkleAccumulator, canonical_halves, linked
 from services.audit.models import CONTENT_FIELDS, AuditCheckpoint, AuditEntry, as_utc
+from services.audit.prepared import Prepared
 from services.backbone.keyring import Keyring
 from services.backbone.private_files import open_private
 
 log = logging.getLogger(__name__)
-_SEALED_KEYS = frozenset((*CONTENT_FIELDS, "seq"))  # a row's keys as it is sealed
 
 
 @dataclass(frozen=True)
@@ -68,19 +68,42 @@ def chain_head(session: Session) -> tuple[int, bytes]:
 def sealed_in_turn(
     rows: Iterable[dict[str, Any]], key: bytes, head: tuple[int, bytes]
 ) -> Iterator[dict[str, Any]]:
-    """Each of ``rows`` numbered and chained after ``head`` (``chain_head``'s) in place, as
-    it is taken: a writer streaming rows to the database seals the next one while the
-    server stores those before (PostgreSQL's COPY; sealing them all first left the server
-    idle meanwhile, and then the ingest waiting for it)."""
+    """Each of ``rows`` (column dicts) numbered and chained after ``head`` (``chain_head``'s)
+    in place, as it is taken: for loading rows written some other way (the benchmarks'
+    tables of millions). The store writes prepared records (``sealed_values``)."""
     seq, previous = head
     for row in rows:
         row["recorded_at"] = as_utc(row["recorded_at"])
         row["occurred_at"] = as_utc(row.get("occurred_at"))
         seq += 1
         row["seq"] = seq
-        entry, previous = linked(key, previous, canonical_row(row, _SEALED_KEYS))
+        before, after = canonical_halves(row, CONTENT_FIELDS)
+        entry, previous = linked(key, previous, before + b"%d" % seq + after)
         row["entry_hash"], row["chain_hash"] = entry.hex(), previous.hex()
         yield row
+
+
+class Link(NamedTuple):
+    seq: int
+    entry_hash: str
+    chain_hash: str
+
+
+def sealed_values(
+    records: Iterable[Prepared], key: bytes, head: tuple[int, bytes], links: list[Link]
+) -> Iterator[tuple[Any, ...]]:
+    """Each prepared record's values for the table's ``COLUMNS``, numbered and chained after
+    ``head`` (``chain_head``'s), as it is taken: a writer streaming rows to the database
+    seals the next while the server stores those before (PostgreSQL's COPY; sealing them
+    all first left the server idle meanwhile, and then the ingest waiting for it). Each
+    record's link is added to ``links`` as it is sealed."""
+    seq, previous = head
+    for record in records:
+        seq += 1
+        entry, previous = linked(key, previous, record.head + b"%d" % seq + record.tail)
+        link = Link(seq, entry.hex(), previous.hex())
+        links.append(link)
+        yield record.values + link
 
 
 def trusted_checkpoint(session: Session, sealing: Sealing) -> AuditCheckpoint | None:
@@ -137,19 +160,19 @@ def sign_head(
     *,
     now: datetime,
     min_new: int = 1,
-    sealed: Sequence[Mapping[str, Any]] = (),
+    sealed: Sequence[Link] = (),
 ) -> Checkpoint | None:
     """Sign the tree head over every record in ``session``'s view, in its transaction (the
     caller commits); None if fewer than ``min_new`` records are new since the last
     checkpoint, or a record is missing. Hashes only the records after the last checkpoint
     (its compact range carries the rest), and indexes the blocks of records it completes.
-    ``sealed``: the rows the transaction just sealed and stored (``sealed_in_turn``'s),
-    the last ones; when they are all that came after the last checkpoint, they are not read
-    back."""
+    ``sealed``: the links of the records the transaction just sealed and stored
+    (``sealed_values``'), the last ones; when they are all that came after the last
+    checkpoint, they are not read back."""
     tree = _resumed(trusted_checkpoint(session, sealing))
     rows: Sequence[Any]
-    if sealed and sealed[0]["seq"] == tree.size + 1:
-        rows = [(row["seq"], row["entry_hash"], row["chain_hash"]) for row in sealed]
+    if sealed and sealed[0].seq == tree.size + 1:
+        rows = sealed
     else:
         rows = session.exec(
             select(AuditEntry.seq, AuditEntry.entry_hash, AuditEntry.chain_hash)

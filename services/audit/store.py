@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -18,16 +18,17 @@ from services.audit.models import (
     AuditEntry,
     SubjectAlias,
 )
+from services.audit.prepared import COLUMNS, Prepared, Ready, prepared
 from services.audit.sealing import (
+    Link,
     Sealing,
     append_to_file,
     chain_head,
-    sealed_in_turn,
+    sealed_values,
     sign_head,
     write_checkpoint,
 )
-from services.backbone.audit_contract import AuditRecord
-from services.backbone.bulk import insert_rows
+from services.backbone.bulk import write_bound
 from services.backbone.database import engine_for
 from services.backbone.recall import AUDIT_ACTION as RECALL_ACTION
 from services.backbone.recall import PURGE_ACTION as RECALL_PURGE_ACTION
@@ -92,36 +93,45 @@ class AuditStore:
         migrate.upgrade(self.engine)
 
     def add_batch(
-        self, records: Sequence[AuditRecord], *, also: Callable[[Session], None] | None = None
+        self, records: Sequence[Ready], *, also: Callable[[Session], None] | None = None
     ) -> int:
         """Store records not stored before (by audit id); return how many were new.
-        ``also`` writes into the same transaction (an index of what the records say)."""
+        ``records``: audit records, or records prepared already (``prepared.prepare``, for
+        this store's ``engine.url.drivername``), perhaps in another process. ``also``
+        writes into the same transaction (an index of what the records say)."""
         if not records:
             return 0
         with self._sealing:
             return self._add_batch(records, also)
 
-    def _add_batch(
-        self, records: Sequence[AuditRecord], also: Callable[[Session], None] | None = None
-    ) -> int:
-        ids = [r.audit_id for r in records]
+    def _add_batch(self, records: Sequence[Ready], also: Callable[[Session], None] | None) -> int:
+        driver = self.engine.url.drivername
         with Session(self.engine) as session:
             if self.engine.dialect.name == "postgresql":  # another process may seal too
                 session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _SEALING_LOCK})
+            ids = [r.audit_id for r in records]
             existing = set(session.execute(self._stored_of(), {"ids": ids}).scalars())
-            fresh: dict[str, AuditRecord] = {}
+            fresh: dict[str, Ready] = {}
             for r in records:
                 if r.audit_id not in existing:
                     fresh.setdefault(r.audit_id, r)
-            # Plain rows, written in one statement (insert_rows): ORM objects cost half the
-            # ingest time.
-            rows = [r.columns() for r in fresh.values()]
             signed = None
-            if rows:
-                # Sealed as they are written: the database stores some while we seal more.
-                sealed = sealed_in_turn(rows, self.sealing.chain_key, chain_head(session))
-                insert_rows(session.connection(), AuditEntry.__table__, sealed)  # type: ignore[attr-defined]
-                self._add_aliases(session, rows)
+            if fresh:
+                links: list[Link] = []
+                aliases: set[tuple[str, str, str]] = set()
+
+                def taken() -> Iterator[Prepared]:
+                    for r in fresh.values():
+                        made = prepared(r, driver)
+                        aliases.update(made.links)
+                        yield made
+
+                # Prepared and sealed as they are written: the database stores some while
+                # we seal more.
+                key, head = self.sealing.chain_key, chain_head(session)
+                sealed = sealed_values(taken(), key, head, links)
+                write_bound(session.connection(), AuditEntry.__table__, COLUMNS, sealed)  # type: ignore[attr-defined]
+                self._add_aliases(session, aliases)
                 if also is not None:
                     also(session)
                 # In the records' own transaction: with checkpoint_every 1 (the default),
@@ -131,7 +141,7 @@ class AuditStore:
                     self.sealing,
                     now=datetime.now(UTC),
                     min_new=self.sealing.checkpoint_every,
-                    sealed=rows,
+                    sealed=links,
                 )
             session.commit()
         append_to_file(self.sealing, signed)
@@ -152,8 +162,7 @@ class AuditStore:
         return select(column).where(column.in_(listed))
 
     @staticmethod
-    def _add_aliases(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-        links = {link for row in rows for link in sealed_links(row)}
+    def _add_aliases(session: Session, links: set[tuple[str, str, str]]) -> None:
         if not links:
             return
         known = set(
@@ -252,12 +261,3 @@ def alias_links(engine: Engine) -> set[tuple[str, str, str]]:
                 select(SubjectAlias.alias_key, SubjectAlias.subject_key, SubjectAlias.source_agency)
             )
         )
-
-
-def sealed_links(content: Mapping[str, Any]) -> set[tuple[str, str, str]]:
-    """The alias links one sealed record makes (as ``AuditStore`` stores them)."""
-    subject = content.get("subject_key")
-    if not subject:
-        return set()
-    agency = content.get("source_agency") or ""
-    return {(alias, subject, agency) for alias in content.get("subject_aliases") or ()}

@@ -25,6 +25,7 @@ from services.audit.anchoring import Anchor
 from services.audit.blocks import blocks_problem
 from services.audit.chain import Checkpoint, MerkleAccumulator, Stored, Walked
 from services.audit.models import AuditEntry
+from services.audit.prepared import sealed_links
 from services.audit.resume import Verified, digests
 from services.audit.reviews import (
     index_problem,
@@ -33,7 +34,7 @@ from services.audit.reviews import (
 )
 from services.audit.rotation import out_of_period
 from services.audit.sealing import stored_checkpoints
-from services.audit.store import alias_links, sealed_links
+from services.audit.store import alias_links
 from services.audit.walking import Noted, Progress, walk_trail
 
 log = logging.getLogger(__name__)

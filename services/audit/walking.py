@@ -39,10 +39,11 @@ from services.audit.chain import (
     walk,
 )
 from services.audit.models import AuditEntry
+from services.audit.prepared import sealed_links
 from services.audit.records import stored_records
 from services.audit.reviews import REVIEW_ACTION, Review, sealed_review
 from services.audit.rotation import ROTATION_ACTION, announced
-from services.audit.store import AuditStore, sealed_links
+from services.audit.store import AuditStore
 
 Links = set[tuple[str, str, str]]
 _NOTED = frozenset({REVIEW_ACTION, ROTATION_ACTION})  # actions an index notes

@@ -30,20 +30,42 @@ def insert_rows(conn: Connection, table: Table, rows: Iterable[dict[str, Any]]) 
     head = next(taken, None)
     if head is None:
         return
+    first = head.keys()
+    names = tuple(c.name for c in table.columns if c.name in first)
+    bind = row_binder(table, names, conn.dialect)
+    write_bound(
+        conn, table, names, map(bind, _alike(table.name, first, itertools.chain((head,), taken)))
+    )
+
+
+def row_binder(table: Table, names: tuple[str, ...], dialect: Dialect) -> Prepare:
+    """How a row (a dict naming at least ``names``, which are in the table's order) becomes
+    the tuple ``write_bound`` writes on ``dialect``: its values of ``names`` in order, each
+    bound as the dialect's writer takes it (for PostgreSQL's COPY, JSON as its text; for
+    executemany, through its column type's bind processing). A pure function of the row:
+    another process may bind rows for the writer."""
+    if dialect.name == "postgresql":
+        return _copy_binder(table, names)
+    return _processing_binder(table, names, dialect)
+
+
+def write_bound(
+    conn: Connection, table: Table, names: tuple[str, ...], bound: Iterable[tuple[Any, ...]]
+) -> None:
+    """Write rows already bound by ``row_binder(table, names, conn.dialect)`` (or values
+    of the same shape) in the connection's transaction, each as it is taken. On any error
+    some rows may be in the transaction already: the caller rolls back."""
     dialect = conn.dialect
     driver = conn.connection.driver_connection
     assert driver is not None
-    first = head.keys()
-    names = tuple(c.name for c in table.columns if c.name in first)
-    rows = _alike(table.name, first, itertools.chain((head,), taken))
     with driver_errors(conn, f"INSERT INTO {table.name}"):
         if dialect.name == "postgresql":
-            _copy(driver, table, names, rows)
+            _copy(driver, table, names, bound)
         else:
-            sql, prepare = _statement(table, names, dialect)
+            sql = _statement(table, names, dialect)
             cursor = driver.cursor()
             try:
-                cursor.executemany(sql, map(prepare, rows))
+                cursor.executemany(sql, bound)
             finally:
                 cursor.close()
 
@@ -69,21 +91,31 @@ def driver_errors(conn: Connection, statement: str) -> Iterator[None]:
         raise DBAPIError.instance(statement, None, exc, error, dialect=conn.dialect) from exc
 
 
-def _copy(driver: Any, table: Table, names: Sequence[str], rows: Iterable[dict[str, Any]]) -> None:
+def _copy(driver: Any, table: Table, names: Sequence[str], bound: Iterable[Sequence[Any]]) -> None:
     from psycopg.sql import SQL, Identifier
 
-    columns = [table.columns[name] for name in names]
-    json_columns = [i for i, c in enumerate(columns) if isinstance(c.type, JSON)]
     statement = SQL("COPY {} ({}) FROM STDIN").format(
-        Identifier(table.name), SQL(", ").join(Identifier(c.name) for c in columns)
+        Identifier(table.name), SQL(", ").join(Identifier(name) for name in names)
     )
-    values = _getter(names)
     with driver.cursor() as cursor, cursor.copy(statement) as copy:
-        for row in rows:
-            bound = list(values(row))
-            for i in json_columns:  # JSON as its text (a null as JSON's null, as SQLAlchemy)
-                bound[i] = _json(bound[i])
-            copy.write_row(bound)
+        for row in bound:
+            copy.write_row(row)
+
+
+@functools.lru_cache(maxsize=16)
+def _copy_binder(table: Table, names: tuple[str, ...]) -> Prepare:
+    """A row's values of ``names`` for COPY: JSON as its text (a null as JSON's null, as
+    SQLAlchemy), everything else as it is, for psycopg to write."""
+    json_columns = [i for i, name in enumerate(names) if isinstance(table.columns[name].type, JSON)]
+    values = _getter(names)
+
+    def bind(row: dict[str, Any]) -> tuple[Any, ...]:
+        bound = list(values(row))
+        for i in json_columns:
+            bound[i] = json_text(bound[i])
+        return tuple(bound)
+
+    return bind
 
 
 def _getter(names: Sequence[str]) -> Callable[[dict[str, Any]], Sequence[Any]]:
@@ -93,17 +125,25 @@ def _getter(names: Sequence[str]) -> Callable[[dict[str, Any]], Sequence[Any]]:
     return operator.itemgetter(*names)
 
 
-def _json(value: Any) -> str:
+def json_text(value: Any) -> str:
+    """A JSON column's value as the services' engines write it (``engine_for``)."""
     return orjson.dumps(value).decode()
 
 
 @functools.lru_cache(maxsize=16)
-def _statement(table: Table, columns: tuple[str, ...], dialect: Dialect) -> tuple[str, Prepare]:
-    """The table's INSERT of ``columns`` compiled once for the dialect, and a function
-    giving a row's parameters in its order, each through its column type's own bind
-    processing (as SQLAlchemy's executemany would, without its per-row bookkeeping)."""
+def _statement(table: Table, columns: tuple[str, ...], dialect: Dialect) -> str:
+    """The table's INSERT of ``columns`` compiled once for the dialect, its parameters in
+    the order of ``columns`` (the table's)."""
     compiled = insert(table).values({name: None for name in columns}).compile(dialect=dialect)
-    names = list(compiled.positiontup or ())
+    if tuple(compiled.positiontup or ()) != columns:  # bound rows are in the given order
+        raise ValueError(f"columns for {table.name} are not in the table's order: {columns}")
+    return str(compiled)
+
+
+@functools.lru_cache(maxsize=16)
+def _processing_binder(table: Table, names: tuple[str, ...], dialect: Dialect) -> Prepare:
+    """A row's parameters for ``names``, in order, each through its column type's own bind
+    processing (as SQLAlchemy's executemany would, without its per-row bookkeeping)."""
     # Only a few types process what they bind (times, JSON): every other value goes as it
     # is, taken from the row in one C call rather than a call per column.
     processed = [
@@ -119,7 +159,7 @@ def _statement(table: Table, columns: tuple[str, ...], dialect: Dialect) -> tupl
             bound[i] = process(bound[i])
         return tuple(bound)
 
-    return str(compiled), prepare
+    return prepare
 
 
 def _of_times(column_type: Any) -> bool:

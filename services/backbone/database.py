@@ -14,6 +14,7 @@ import orjson
 from sqlalchemy import Connection, Engine, Table, event, inspect, make_url, text
 from sqlmodel import SQLModel, create_engine
 
+from services.backbone.bulk import json_text
 from services.backbone.private_files import private_file
 
 
@@ -32,7 +33,7 @@ def engine_for(
     engine = create_engine(
         url,
         connect_args={"check_same_thread": False} if sqlite else {},
-        json_serializer=lambda value: orjson.dumps(value).decode(),
+        json_serializer=json_text,
         json_deserializer=orjson.loads,
     )
     if sqlite:

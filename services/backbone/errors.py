@@ -44,7 +44,7 @@ class InputRejected(BackboneError):
 
     def __reduce__(self) -> tuple[type[InputRejected], tuple[list[str | int], str, str]]:
         """Pickled as made: a worker process that parsed the input raises it in the
-        service (services/agency/offload.py)."""
+        service (services/backbone/offload.py)."""
         return type(self), (self.loc, self.msg, self.rule)
 
 

@@ -8,11 +8,11 @@ from typing import Annotated
 from fastapi import FastAPI, Query, Request, status
 
 from services.agency.app import create_agency_app
-from services.agency.offload import large
 from services.agency.publish import Accepted, publish_event, publish_events
 from services.agency.runtime import AgencyServiceSettings, runtime
 from services.agency.submission import Outgoing
 from services.backbone.directory import AgencyKind
+from services.backbone.offload import large
 from services.education import mapping
 from services.education.native import (
     AttendanceConcern,

@@ -1,6 +1,6 @@
 """A school's CSV export to the events it makes, as one pure function per export: parsed,
 checked and mapped where the service runs it, in a worker process for a large upload
-(services/agency/offload.py). What comes back is plain data: the events' JSON-ready dicts
+(services/backbone/offload.py). What comes back is plain data: the events' JSON-ready dicts
 cost a tenth of the parsed rows' models to send from a worker."""
 
 from __future__ import annotations

@@ -9,11 +9,11 @@ from enum import Enum
 from fastapi import FastAPI, Request, status
 
 from services.agency.app import create_agency_app
-from services.agency.offload import large
 from services.agency.publish import Accepted, publish_events
 from services.agency.runtime import AgencyServiceSettings, runtime
 from services.agency.submission import Outgoing
 from services.backbone.directory import AgencyKind
+from services.backbone.offload import large
 from services.health import fhir_mapping
 from services.health.fhir_http import ERRORS, fhir_body, fhir_json, request_body
 from services.health.fhir_parse import Mapped

@@ -2,7 +2,7 @@
 
 A body's bytes become a JSON document here too (:func:`json_document`), so that a large
 Bundle is parsed wholly in a worker process, its bytes the only thing sent there
-(services/agency/offload.py).
+(services/backbone/offload.py).
 
 Models come from ``fhir.resources.R4B``: R4B changed nothing in Bundle, Encounter, Flag,
 Appointment, Patient, Organization or MessageHeader that this adapter reads, and

@@ -11,17 +11,23 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy
-from aiokafka import ConsumerRecord
+from aiokafka import ConsumerRecord, TopicPartition
+from sqlalchemy.exc import OperationalError
 
-from services.audit.ingest import NOT_AN_AUDIT_RECORD, NOT_THE_PROCESSORS, REFUSED_BY_STORE, ingest
+from services.audit.anchoring import file_anchor
+from services.audit.ingest import REFUSED_BY_STORE, ingest
 from services.audit.models import AuditEntry
+from services.audit.prepared import NOT_AN_AUDIT_RECORD, NOT_THE_PROCESSORS
 from services.audit.sealing import sealing_from
 from services.audit.store import AuditQuery, AuditStore
+from services.audit.verification import verify_trail
 from services.backbone import kafka
 from services.backbone.audit_contract import AuditOutcome, AuditRecord, audit_id_for
 from services.backbone.kafka_access import KafkaAccess
 from services.backbone.keyring import Keyring
+from services.backbone.offload import Offload
 from services.backbone.topics import Topics, TopicSpec
 from tests.integration.kafka_helpers import eventually, read_topic
 
@@ -55,10 +61,17 @@ def _store(tmp_path: Path, keyring: Keyring) -> AuditStore:
 
 @contextlib.asynccontextmanager
 async def _ingesting(
-    store: AuditStore, kafka_access: KafkaAccess, topics: Topics, *, activity: bool = False
+    store: AuditStore,
+    kafka_access: KafkaAccess,
+    topics: Topics,
+    *,
+    activity: bool = False,
+    workers: int = 0,
 ) -> AsyncIterator[None]:
-    """The ingester running on the decisions topic (and the activity topic) meanwhile."""
+    """The ingester running on the decisions topic (and the activity topic) meanwhile,
+    preparing batches in ``workers`` worker processes (0: in the test's process)."""
     stop = asyncio.Event()
+    preparing = Offload(workers)
     task = asyncio.create_task(
         ingest(
             store,
@@ -68,6 +81,7 @@ async def _ingesting(
             group_id=topics.namespace + "audit",
             dlq_topic=topics.dlq("audit"),
             stop=stop,
+            offload=preparing,
         )
     )
     try:
@@ -75,25 +89,22 @@ async def _ingesting(
     finally:
         stop.set()
         await task
+        preparing.close()
 
 
 async def _ingest(
-    store: AuditStore, kafka_access: KafkaAccess, namespace: str, values: list[bytes], stored: int
+    store: AuditStore,
+    kafka_access: KafkaAccess,
+    namespace: str,
+    values: list[bytes],
+    stored: int,
+    workers: int = 0,
 ) -> tuple[ConsumerRecord, list[AuditEntry]]:
     """Publish ``values`` to the audit topic, run the ingester until ``stored`` records are
     in the store; return the one dead letter and what was stored."""
     topics = Topics(namespace=namespace)
-    await kafka.ensure_topics(
-        kafka_access, [TopicSpec(topics.audit, 1), TopicSpec(topics.dlq("audit"), 1)]
-    )
-    producer = kafka.producer(kafka_access)
-    await producer.start()
-    try:
-        for value in values:
-            await producer.send_and_wait(topics.audit, value, key=b"k")
-    finally:
-        await producer.stop()
-    async with _ingesting(store, kafka_access, topics):
+    await _publish(kafka_access, topics, values)
+    async with _ingesting(store, kafka_access, topics, workers=workers):
         (parked,) = await read_topic(topics.dlq("audit"), kafka_access, until=lambda r: len(r) >= 1)
 
         async def all_stored() -> bool:
@@ -105,12 +116,13 @@ async def _ingest(
     return parked, rows
 
 
+@pytest.mark.parametrize("workers", [0, 1], ids=["here", "in-a-worker"])
 async def test_records_are_stored_once_and_garbage_is_dead_lettered_and_audited(
-    kafka_access: KafkaAccess, namespace: str, keyring: Keyring, tmp_path: Path
+    kafka_access: KafkaAccess, namespace: str, keyring: Keyring, tmp_path: Path, workers: int
 ) -> None:
     good = _decision(1, "e1")
     parked, rows = await _ingest(
-        _store(tmp_path, keyring), kafka_access, namespace, [good, b"{not json", good], 2
+        _store(tmp_path, keyring), kafka_access, namespace, [good, b"{not json", good], 2, workers
     )
     assert parked.value == b"{not json"
     assert dict(parked.headers)["dlq_reason"] == NOT_AN_AUDIT_RECORD.encode()
@@ -120,8 +132,9 @@ async def test_records_are_stored_once_and_garbage_is_dead_lettered_and_audited(
     assert (dead.topic_in, dead.offset_in, dead.topic_out) == (audit_topic, 1, dlq_topic("audit"))
 
 
+@pytest.mark.parametrize("workers", [0, 1], ids=["here", "in-a-worker"])
 async def test_a_record_the_database_refuses_is_dead_lettered_and_the_rest_stored(
-    kafka_access: KafkaAccess, namespace: str, keyring: Keyring, tmp_path: Path
+    kafka_access: KafkaAccess, namespace: str, keyring: Keyring, tmp_path: Path, workers: int
 ) -> None:
     """One record the database will not take (here a trigger refuses it, as PostgreSQL
     refuses text it cannot store) must not stop the trail: its batch is stored one by one."""
@@ -134,7 +147,7 @@ async def test_a_record_the_database_refuses_is_dead_lettered_and_the_rest_store
             )
         )
     values = [_decision(1, "fine-1"), _decision(2, "poison"), _decision(3, "fine-2")]
-    parked, rows = await _ingest(store, kafka_access, namespace, values, 3)
+    parked, rows = await _ingest(store, kafka_access, namespace, values, 3, workers)
     assert parked.value == values[1]
     assert dict(parked.headers)["dlq_reason"] == f"{REFUSED_BY_STORE} (IntegrityError)".encode()
     assert sorted(r.event_id or r.decision for r in rows) == ["dead_lettered", "fine-1", "fine-2"]
@@ -203,3 +216,114 @@ async def test_only_the_processor_decides_and_a_guessed_id_pre_empts_nothing(
     assert parked.value == forged_decision.model_dump_json().encode()
     (stored,) = store.search(AuditQuery(decision="shared"))[0]
     assert (stored.audit_id, stored.actor) == (real.audit_id, "infoshare-processor")
+
+
+async def _publish(kafka_access: KafkaAccess, topics: Topics, values: list[bytes]) -> None:
+    await kafka.ensure_topics(
+        kafka_access, [TopicSpec(topics.audit, 1), TopicSpec(topics.dlq("audit"), 1)]
+    )
+    producer = kafka.producer(kafka_access)
+    await producer.start()
+    try:
+        for value in values:
+            await producer.send(topics.audit, value, key=b"k")
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+async def _committed(kafka_access: KafkaAccess, topics: Topics) -> int | None:
+    admin = kafka.admin(kafka_access)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(topics.namespace + "audit")
+    finally:
+        await admin.close()
+    meta = offsets.get(TopicPartition(topics.audit, 0))
+    return None if meta is None else meta.offset
+
+
+async def test_batches_prepared_in_a_worker_are_sealed_in_the_order_they_arrived(
+    kafka_access: KafkaAccess,
+    namespace: str,
+    keyring: Keyring,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Batches of ten, each prepared in the worker while the one before is written: every
+    record is stored once, numbered in the order of its offset (a dead letter in its
+    record's place), the trail verifies, and the group's offset ends past the last."""
+    monkeypatch.setattr("services.audit.ingest.BATCH_MAX", 10)
+    topics = Topics(namespace=namespace)
+    values = [_decision(i, f"e{i:03d}") for i in range(45)]
+    values.insert(23, b"[]")
+    await _publish(kafka_access, topics, values)
+    store = _store(tmp_path, keyring)
+    async with _ingesting(store, kafka_access, topics, workers=1):
+
+        async def all_stored() -> bool:
+            return store.search(AuditQuery(limit=1))[1] >= 46
+
+        await eventually("every record stored", all_stored)
+    rows, total = store.search(AuditQuery(limit=100))
+    assert total == 46
+    in_order = [r.event_id if r.decision != AuditOutcome.DEAD_LETTERED else "dead" for r in rows]
+    expected = [f"e{i:03d}" for i in range(45)]
+    expected.insert(23, "dead")
+    assert in_order == expected
+    assert [r.seq for r in rows] == list(range(1, 47))
+    verdict = verify_trail(
+        store.engine,
+        public_keys=store.sealing.public_keys(),
+        anchors=lambda: [file_anchor(tmp_path / "cp.jsonl")],
+        chain_keys=store.sealing.chain_keys(),
+    )
+    assert verdict.ok and verdict.records == 46, verdict
+    assert await _committed(kafka_access, topics) == 46
+
+
+class _FailingThird(AuditStore):
+    """A store whose database goes away at its third batch."""
+
+    batches = 0
+
+    def add_batch(self, records: Any, **kwargs: Any) -> int:
+        self.batches += 1
+        if self.batches == 3:
+            raise OperationalError("INSERT", None, Exception("the disk went away"))
+        return super().add_batch(records, **kwargs)
+
+
+async def test_a_batch_not_written_is_not_committed_though_the_next_is_taken(
+    kafka_access: KafkaAccess,
+    namespace: str,
+    keyring: Keyring,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The database goes away at the third batch of ten, while the fourth is being
+    prepared: the ingester stops (the service restarts), and the group's offset is where
+    the second batch ended, not the consumer's position past what it took."""
+    monkeypatch.setattr("services.audit.ingest.BATCH_MAX", 10)
+    topics = Topics(namespace=namespace)
+    await _publish(kafka_access, topics, [_decision(i, f"e{i}") for i in range(40)])
+    store = _FailingThird(
+        f"sqlite:///{tmp_path / 'audit.db'}", sealing_from(keyring, tmp_path / "cp.jsonl")
+    )
+    store.create_schema()
+    preparing = Offload(1)
+    try:
+        with pytest.raises(OperationalError):
+            await ingest(
+                store,
+                topic=topics.audit,
+                access=kafka_access,
+                group_id=topics.namespace + "audit",
+                dlq_topic=topics.dlq("audit"),
+                stop=asyncio.Event(),
+                offload=preparing,
+            )
+    finally:
+        preparing.close()
+    assert store.search(AuditQuery(limit=1))[1] == 20
+    assert await _committed(kafka_access, topics) == 20

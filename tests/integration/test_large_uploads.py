@@ -1,5 +1,5 @@
 """A large upload (a school's CSV export, a FHIR batch Bundle) is parsed in a worker
-process, beside the service (services/agency/offload.py), and answered as the service
+process, beside the service (services/backbone/offload.py), and answered as the service
 answers it parsed in place: the same events, or the same 422 naming the same row or entry.
 No Kafka: what the outbox takes is what is compared."""
 
@@ -12,7 +12,7 @@ import orjson
 
 from deploy.bench.agency_bulk import SAMPLES, attendance_export, encounter_bundle, upns
 from deploy.devstack.ports import free_listen_port
-from services.agency.offload import large
+from services.backbone.offload import large
 from tests.integration.agency_helpers import (
     CSV_QUERY,
     FHIR,

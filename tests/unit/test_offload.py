@@ -1,4 +1,4 @@
-"""Large uploads parsed in a worker process (services/agency/offload.py): a small one is
+"""Large uploads parsed in a worker process (services/backbone/offload.py): a small one is
 parsed where it arrives, a large one in a worker; what the worker raises is raised in the
 service as it was made; a worker that dies costs the upload nothing."""
 
@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from services.agency import offload as offload_module
-from services.agency.offload import LARGE_BYTES, Offload, large
+from services.backbone import offload as offload_module
 from services.backbone.errors import InputRejected, InputTooLarge
+from services.backbone.offload import LARGE_BYTES, Offload, large
 
 
 def test_an_input_rejected_comes_back_from_pickling_whole() -> None:
@@ -178,7 +178,7 @@ async def test_without_workers_every_input_is_parsed_here() -> None:
 
 SERVICE = """
 import asyncio, os, time
-from services.agency.offload import Offload
+from services.backbone.offload import Offload
 
 def pid():
     return os.getpid()

@@ -25,8 +25,8 @@ from sqlmodel import Session
 from consent.processor.handle import Handled
 from consent.processor.observe import Headers_, ProcessorMetrics
 from deploy.bench.fastpath.clock import Clock
+from services.audit.prepared import Ready
 from services.audit.store import AuditStore
-from services.backbone.audit_contract import AuditRecord
 from services.backbone.kafka_access import KafkaAccess
 from services.backbone.topics import Topics
 
@@ -126,7 +126,7 @@ class CountingStore(AuditStore):
     clock: Clock | None = None
 
     def add_batch(
-        self, records: Sequence[AuditRecord], *, also: Callable[[Session], None] | None = None
+        self, records: Sequence[Ready], *, also: Callable[[Session], None] | None = None
     ) -> int:
         added = super().add_batch(records, also=also)
         if self.clock is not None:

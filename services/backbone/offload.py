@@ -1,18 +1,19 @@
-"""Parsing a large native input in a worker process, off the service's event loop.
+"""Work on an input in a worker process, off the service's event loop and its GIL.
 
-A FHIR Bundle of 2,000 Encounters took over a second of CPU to validate
-(fhir.resources), and a school's CSV export of 2,000 pupils a quarter of one. Parsed on
-the event loop, or in a thread that holds the GIL as long, that stopped every other
-request of the service meanwhile (a single event, a health check, the relay's pass).
-In a worker process it runs beside them, on another CPU, while the service stores the
-upload before.
+- An agency's large native input: a FHIR Bundle of 2,000 Encounters took over a second of
+  CPU to validate (fhir.resources), and a school's CSV export of 2,000 pupils a quarter of
+  one. Parsed on the event loop, or in a thread that holds the GIL as long, that stopped
+  every other request of the service meanwhile (a single event, a health check, the
+  relay's pass). Small inputs are parsed where they arrive: sending them to a worker would
+  cost more than parsing them.
+- The audit service's batches from Kafka, parsed and prepared for the store while the
+  batch before is written (services/audit/ingest.py).
 
-What a worker runs is a pure function of the bytes or document it is given (parsing,
-validation, mapping): it is given no key, database or socket. Workers are started by
-``spawn`` (nothing of the service's memory is inherited) when the first large input
-arrives, not at start: most services never get one. They drop the service's settings from
-their environment before any work. Small inputs are parsed where they arrive, as before:
-sending them to a worker would cost more than parsing them.
+In a worker it runs beside the service, on another CPU. What a worker runs is a pure
+function of the bytes or document it is given (parsing, validation, mapping): it is given
+no key, database or socket. Workers are started by ``spawn`` (nothing of the service's
+memory is inherited) when the first input for them arrives, not at start. They drop the
+service's settings from their environment before any work.
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ class Offload:
                     return await loop.run_in_executor(pool, _in_worker, work, *args)
                 except BrokenProcessPool:
                     self._forget(pool)
-            log.error("parsing worker processes died twice; parsing this upload in the service")
+            log.error("worker processes died twice; doing their work in the service")
             self.died += 1
             in_thread = True
         return await run_in_threadpool(work, *args) if in_thread else work(*args)
@@ -91,7 +92,7 @@ class Offload:
     def _forget(self, pool: ProcessPoolExecutor) -> None:
         """A broken pool is dropped (once, by whichever of its parses notices first)."""
         if self._pool is pool:
-            log.error("a parsing worker process died; its uploads go to a new one")
+            log.error("a worker process died; its work goes to a new one")
             self._pool = None
             pool.shutdown(wait=False, cancel_futures=True)
 
