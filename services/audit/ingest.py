@@ -14,6 +14,7 @@ import time
 from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.errors import IllegalStateError
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from services.audit.observe import AuditTelemetry
@@ -108,14 +109,28 @@ class _Ingester:
             if not _data_refused(exc):
                 raise  # the database is away, not the data: the service restarts
             await self._one_by_one(arrived)
-        last: dict[TopicPartition, int] = {}
-        for msg, _ in arrived:
-            last[TopicPartition(msg.topic, msg.partition)] = msg.offset + 1
-        # This batch's offsets, not the consumer's position: the next batch is taken already.
-        await self.reader.commit(last)
+        await self._commit(arrived)
         if self.seen is not None:
             self.seen.stored(arrived, started_ns=started_ns)
             await self.seen.lag.refresh()
+
+    async def _commit(self, arrived: Arrived) -> None:
+        """Commit this batch's offsets, not the consumer's position: the next batch is
+        taken already. Those of a partition taken from this instance since (the group
+        rebalanced) are left: its new reader reads them again, and the store keeps each
+        record once."""
+        assigned = self.reader.assignment()
+        last: dict[TopicPartition, int] = {}
+        for msg, _ in arrived:
+            partition = TopicPartition(msg.topic, msg.partition)
+            if partition in assigned:
+                last[partition] = msg.offset + 1
+        if not last:
+            return
+        try:
+            await self.reader.commit(last)
+        except IllegalStateError:  # revoked between the look and the commit
+            log.warning("an audit batch's offsets were not committed: its partition moved")
 
     async def _one_by_one(self, arrived: Arrived) -> None:
         """The database refused the batch for its data: store what it takes, one record at
