@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -84,10 +85,14 @@ class _Ingester:
         self.activity, self.dlq_topic, self.seen = activity, dlq_topic, seen
         self.driver = store.engine.url.drivername
         self.overlap = Overlap(offload, self.driver)
+        # Records taken from Kafka but not yet stored, by (topic, partition): the consumer's
+        # position is a batch ahead of what is stored, and the lag gauge counts them too.
+        self.taken: Counter[tuple[str, int]] = Counter()
 
     async def take(self, msgs: list[ConsumerRecord]) -> None:
         """Prepare ``msgs`` while the batch before is stored; then start storing them."""
         started_ns = time.time_ns()
+        self.taken.update((msg.topic, msg.partition) for msg in msgs)
         made = await self.overlap.prepare(
             [msg.value or b"" for msg in msgs], [msg.topic == self.activity for msg in msgs]
         )
@@ -110,9 +115,10 @@ class _Ingester:
                 raise  # the database is away, not the data: the service restarts
             await self._one_by_one(arrived)
         await self._commit(arrived)
+        self.taken.subtract((msg.topic, msg.partition) for msg, _ in arrived)
         if self.seen is not None:
             self.seen.stored(arrived, started_ns=started_ns)
-            await self.seen.lag.refresh()
+            await self.seen.lag.refresh(+self.taken)
 
     async def _commit(self, arrived: Arrived) -> None:
         """Commit this batch's offsets, not the consumer's position: the next batch is
@@ -199,7 +205,7 @@ async def ingest(
                 continue
             await ingester.overlap.written()
             if seen is not None:
-                await seen.lag.refresh()
+                await seen.lag.refresh(+ingester.taken)
         await ingester.overlap.written()
     finally:
         await ingester.overlap.abandon()

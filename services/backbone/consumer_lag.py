@@ -10,6 +10,7 @@ scrape, which may run in another thread (the processor's metrics server does).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import IllegalStateError, KafkaError
@@ -33,11 +34,12 @@ class ConsumerLag:
         """The consumer of this session (None between sessions: no lag is claimed then)."""
         self.consumer, self._values = consumer, {}
 
-    async def refresh(self) -> None:
+    async def refresh(self, taken: Mapping[tuple[str, int], int] | None = None) -> None:
         """After each poll, on the event loop: the lag of every assigned partition. Never
         raises and never waits: a partition whose position is not known at once (being
         reset, or revoked meanwhile) is left out this time, so a metric cannot stall or end
-        the work it measures."""
+        the work it measures. ``taken``: records past the position that are read but not
+        yet processed, by (topic, partition) (a reader that takes a batch ahead)."""
         consumer = self.consumer
         if consumer is None:
             return
@@ -51,7 +53,8 @@ class ConsumerLag:
                     position = await consumer.position(tp)
             except (TimeoutError, AssertionError, IllegalStateError, KafkaError):
                 continue
-            values[(tp.topic, tp.partition)] = max(0, stable - position)
+            behind = (taken or {}).get((tp.topic, tp.partition), 0)
+            values[(tp.topic, tp.partition)] = max(0, stable - position) + behind
         self._values = values  # one assignment: a scrape sees the old or the new, whole
 
     def observe(self, _: CallbackOptions) -> list[Observation]:

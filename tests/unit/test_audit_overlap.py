@@ -15,6 +15,7 @@ from aiokafka.errors import IllegalStateError
 
 from services.audit.ingest import _Ingester
 from services.audit.overlap import Overlap
+from services.backbone.consumer_lag import ConsumerLag
 from services.backbone.offload import Offload
 
 
@@ -83,3 +84,45 @@ async def test_a_partition_moved_during_the_commit_is_left_to_its_new_reader() -
     reader = _Reader({TopicPartition("audit", 0)}, moves=True)
     await _ingester(reader)._commit(_arrived((0, 4)))  # logged, not raised
     assert reader.committed == []
+
+
+class _Consumer:
+    """What the lag gauge reads of a consumer: stable end 100, position 60."""
+
+    def assignment(self) -> set[TopicPartition]:
+        return {TopicPartition("audit", 0)}
+
+    def last_stable_offset(self, _tp: TopicPartition) -> int:
+        return 100
+
+    async def position(self, _tp: TopicPartition) -> int:
+        return 60
+
+
+async def test_the_lag_counts_a_batch_taken_but_not_yet_stored() -> None:
+    """The ingester reads a batch ahead: records it has taken but not stored are lag."""
+    seen: dict[str, float] = {}
+
+    class Meter:
+        def create_observable_gauge(self, name: str, callbacks: Any, **_: Any) -> None:
+            seen["callback"] = callbacks[0]
+
+    lag = ConsumerLag(Meter(), "audit")  # type: ignore[arg-type]
+    lag.attach(_Consumer())
+    await lag.refresh()
+    assert [o.value for o in lag.observe(None)] == [40]  # type: ignore[arg-type]
+    ingester = _ingester(_Reader({TopicPartition("audit", 0)}))
+    ingester.taken.update({("audit", 0): 10, ("audit", 1): 5})
+    await lag.refresh(+ingester.taken)
+    assert [o.value for o in lag.observe(None)] == [50]  # type: ignore[arg-type]
+
+
+async def test_a_stored_batch_is_no_longer_counted_as_taken() -> None:
+    reader = _Reader({TopicPartition("audit", 0)})
+    ingester = _ingester(reader)
+    ingester.store = SimpleNamespace(add_batch=lambda records: len(records))  # type: ignore[assignment]
+    arrived = _arrived((0, 4), (0, 5))
+    ingester.taken.update({("audit", 0): 3})
+    await ingester._store(arrived, 0)
+    assert +ingester.taken == {("audit", 0): 1}
+    assert reader.committed == [{TopicPartition("audit", 0): 6}]
