@@ -80,6 +80,19 @@ def configure_logging(service: str, *, level: int = logging.INFO) -> None:
         handler.setFormatter(_RedactingText("%(asctime)s %(levelname)s %(name)s %(message)s"))
     else:
         handler.setFormatter(JsonFormatter(service))
+    handler.set_name(_HANDLER + service)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+
+
+_HANDLER = "infoshare-logs:"
+
+
+def configured_service() -> str | None:
+    """The service ``configure_logging`` set this process's logs up for, if it did: a
+    worker process it starts logs as the same service."""
+    for handler in logging.getLogger().handlers:
+        if handler.name and handler.name.startswith(_HANDLER):
+            return handler.name.removeprefix(_HANDLER)
+    return None

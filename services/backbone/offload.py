@@ -32,6 +32,8 @@ from typing import Any, TypeVar
 
 from starlette.concurrency import run_in_threadpool
 
+from services.backbone import logs
+
 log = logging.getLogger(__name__)
 R = TypeVar("R")
 
@@ -86,6 +88,7 @@ class Offload:
                 max_workers=self.workers,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_worker_started,
+                initargs=(logs.configured_service(),),
             )
         return self._pool
 
@@ -136,19 +139,24 @@ def _in_worker(work: Callable[..., R], *args: Any) -> R:
 _frozen = False
 
 
-def _worker_started() -> None:
+def _worker_started(service: str | None = None) -> None:
     """In a worker, before any work:
+    - it logs as its service does (``service``: JSON lines, redacted), Python's warnings
+      among them, rather than raw to the stderr it shares with the service;
     - the service's settings (its keyring, when given as a variable's value, and its
       database URLs among them) leave its environment, so nothing a parser calls can pick
       them up;
     - it exits when the service does, however the service ends (a worker waits on its
       queue, which a killed service never closes)."""
+    if service is not None:
+        logs.configure_logging(service)  # before the settings go: it reads the log format
+        logging.captureWarnings(True)
     for name in [n for n in os.environ if n.upper().startswith("INFOSHARE_")]:
         del os.environ[name]
-    service = multiprocessing.parent_process()
-    if service is not None:
+    service_process = multiprocessing.parent_process()
+    if service_process is not None:
         threading.Thread(
-            target=_exit_after, args=(service.sentinel,), name="service-watch", daemon=True
+            target=_exit_after, args=(service_process.sentinel,), name="service-watch", daemon=True
         ).start()
 
 

@@ -6,18 +6,22 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import os
 import pickle
 import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
+import orjson
 import pytest
 
 from services.backbone import offload as offload_module
 from services.backbone.errors import InputRejected, InputTooLarge
+from services.backbone.logs import configure_logging
 from services.backbone.offload import LARGE_BYTES, Offload, large
 
 
@@ -223,3 +227,30 @@ def _alive(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return state != "Z"  # a zombie has exited; only its parent's reaping is left
+
+
+def _log_and_warn() -> int:
+    logging.getLogger("infoshare.test").warning("about 943 476 5919, in the worker")
+    warnings.warn("a library's warning naming 9434765919", UserWarning, stacklevel=1)
+    return os.getpid()
+
+
+async def test_a_worker_logs_as_its_service_does_redacted(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """What a worker logs, and a library's warning in it, come out as its service's JSON
+    lines, redacted, not raw on the stderr the two share."""
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    configure_logging("infoshare-offload-test")
+    offload = Offload(1)
+    try:
+        assert await offload.run(_log_and_warn, large=True) != os.getpid()
+    finally:
+        offload.close()
+        root.handlers[:], level = saved
+        root.setLevel(level)
+    err = capfd.readouterr().err
+    lines = [orjson.loads(line) for line in err.splitlines() if "infoshare-offload-test" in line]
+    assert {line["logger"] for line in lines} >= {"infoshare.test", "py.warnings"}
+    assert "9434765919" not in err and "943 476 5919" not in err
