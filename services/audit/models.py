@@ -81,6 +81,12 @@ def as_utc(moment: datetime | None) -> datetime | None:
     return moment if moment.utcoffset() == _NO_OFFSET else moment.astimezone(UTC)
 
 
+def in_utc(row: dict[str, Any]) -> None:
+    """A record's times (its columns, as a dict) in UTC, in place, before it is sealed."""
+    row["recorded_at"] = as_utc(row["recorded_at"])
+    row["occurred_at"] = as_utc(row.get("occurred_at"))
+
+
 CONTENT_FIELDS = tuple(AuditEntryBase.model_fields)
 """What a record's hash covers: every field of the record, none of the storage's own."""
 

@@ -25,7 +25,7 @@ from sqlalchemy import Dialect
 from sqlalchemy.engine import make_url
 
 from services.audit.chain import canonical_halves
-from services.audit.models import CONTENT_FIELDS, AuditEntry, as_utc
+from services.audit.models import CONTENT_FIELDS, AuditEntry, in_utc
 from services.backbone.audit_contract import AuditRecord, is_disclosure_decision
 from services.backbone.bulk import Prepare, json_text, row_binder
 
@@ -62,8 +62,7 @@ def prepare(record: AuditRecord, driver: str) -> Prepared:
     """``record`` ready for a store on the database of ``driver`` (an engine's
     ``url.drivername``)."""
     row = record.columns()  # CONTENT_FIELDS, no more (a unit test holds it)
-    row["recorded_at"] = as_utc(row["recorded_at"])
-    row["occurred_at"] = as_utc(row.get("occurred_at"))
+    in_utc(row)
     head, tail = canonical_halves(row)
     return Prepared(
         row["audit_id"],

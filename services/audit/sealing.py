@@ -18,7 +18,7 @@ from sqlmodel import Session, col, func, select
 
 from services.audit.blocks import BLOCK, add_blocks
 from services.audit.chain import GENESIS, Checkpoint, MerkleAccumulator, canonical_halves, linked
-from services.audit.models import CONTENT_FIELDS, AuditCheckpoint, AuditEntry, as_utc
+from services.audit.models import CONTENT_FIELDS, AuditCheckpoint, AuditEntry, in_utc
 from services.audit.prepared import Prepared
 from services.backbone.keyring import Keyring
 from services.backbone.private_files import open_private
@@ -71,15 +71,10 @@ def sealed_in_turn(
     """Each of ``rows`` (column dicts) numbered and chained after ``head`` (``chain_head``'s)
     in place, as it is taken: for loading rows written some other way (the benchmarks'
     tables of millions). The store writes prepared records (``sealed_values``)."""
-    seq, previous = head
     for row in rows:
-        row["recorded_at"] = as_utc(row["recorded_at"])
-        row["occurred_at"] = as_utc(row.get("occurred_at"))
-        seq += 1
-        row["seq"] = seq
-        before, after = canonical_halves(row, CONTENT_FIELDS)
-        entry, previous = linked(key, previous, before + b"%d" % seq + after)
-        row["entry_hash"], row["chain_hash"] = entry.hex(), previous.hex()
+        in_utc(row)
+        link, head = _chained(key, head, *canonical_halves(row, CONTENT_FIELDS))
+        row["seq"], row["entry_hash"], row["chain_hash"] = link
         yield row
 
 
@@ -97,13 +92,20 @@ def sealed_values(
     seals the next while the server stores those before (PostgreSQL's COPY; sealing them
     all first left the server idle meanwhile, and then the ingest waiting for it). Each
     record's link is added to ``links`` as it is sealed."""
-    seq, previous = head
     for record in records:
-        seq += 1
-        entry, previous = linked(key, previous, record.head + b"%d" % seq + record.tail)
-        link = Link(seq, entry.hex(), previous.hex())
+        link, head = _chained(key, head, record.head, record.tail)
         links.append(link)
         yield record.values + link
+
+
+def _chained(
+    key: bytes, head: tuple[int, bytes], before: bytes, after: bytes
+) -> tuple[Link, tuple[int, bytes]]:
+    """The link of the record after ``head`` whose canonical bytes are ``before`` and
+    ``after`` its number (``chain.canonical_halves``), and the new head."""
+    seq = head[0] + 1
+    entry, chain = linked(key, head[1], before + b"%d" % seq + after)
+    return Link(seq, entry.hex(), chain.hex()), (seq, chain)
 
 
 def trusted_checkpoint(session: Session, sealing: Sealing) -> AuditCheckpoint | None:

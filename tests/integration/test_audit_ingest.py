@@ -243,17 +243,19 @@ async def _committed(kafka_access: KafkaAccess, topics: Topics) -> int | None:
     return None if meta is None else meta.offset
 
 
+@pytest.fixture
+def batches_of_ten(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ingester takes ten records at a time: many batches from a few records."""
+    monkeypatch.setattr("services.audit.ingest.BATCH_MAX", 10)
+
+
+@pytest.mark.usefixtures("batches_of_ten")
 async def test_batches_prepared_in_a_worker_are_sealed_in_the_order_they_arrived(
-    kafka_access: KafkaAccess,
-    namespace: str,
-    keyring: Keyring,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    kafka_access: KafkaAccess, namespace: str, keyring: Keyring, tmp_path: Path
 ) -> None:
     """Batches of ten, each prepared in the worker while the one before is written: every
     record is stored once, numbered in the order of its offset (a dead letter in its
     record's place), the trail verifies, and the group's offset ends past the last."""
-    monkeypatch.setattr("services.audit.ingest.BATCH_MAX", 10)
     topics = Topics(namespace=namespace)
     values = [_decision(i, f"e{i:03d}") for i in range(45)]
     values.insert(23, b"[]")
@@ -294,17 +296,13 @@ class _FailingThird(AuditStore):
         return super().add_batch(records, **kwargs)
 
 
+@pytest.mark.usefixtures("batches_of_ten")
 async def test_a_batch_not_written_is_not_committed_though_the_next_is_taken(
-    kafka_access: KafkaAccess,
-    namespace: str,
-    keyring: Keyring,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    kafka_access: KafkaAccess, namespace: str, keyring: Keyring, tmp_path: Path
 ) -> None:
     """The database goes away at the third batch of ten, while the fourth is being
     prepared: the ingester stops (the service restarts), and the group's offset is where
     the second batch ended, not the consumer's position past what it took."""
-    monkeypatch.setattr("services.audit.ingest.BATCH_MAX", 10)
     topics = Topics(namespace=namespace)
     await _publish(kafka_access, topics, [_decision(i, f"e{i}") for i in range(40)])
     store = _FailingThird(
