@@ -3,10 +3,13 @@ foreground until Ctrl-C, or playing the CP-IS scenario and stopping everything a
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import signal
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 from typing import Annotated
 
 import typer
@@ -14,6 +17,25 @@ import typer
 from deploy.cli.terminal import CacheDir, StateDir, err, fail, out
 
 STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}  # a foreground stack waits for either
+
+
+@contextlib.contextmanager
+def uninterruptible() -> Iterator[None]:
+    """Ctrl-C or SIGTERM again, while the stack stops, changes nothing: the stop under way
+    is what was asked for. The stack's processes run in sessions of their own (a Ctrl-C
+    reaches only this one), so a stop cut short by a second press would leave the services
+    and the broker running with nothing left to stop them."""
+    previous = {sig: signal.signal(sig, _stopping_already) for sig in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _stopping_already(_signum: int, _frame: FrameType | None) -> None:
+    """A stop signal that came while the stack stops: nothing more to do."""
+
 
 Bootstrap = Annotated[
     str | None, typer.Option(help="use this running Kafka instead of starting one (host:port)")
@@ -108,7 +130,7 @@ def up(
     except Exception as exc:
         raise fail(str(exc)) from None
     finally:
-        with err.status("stopping ..."):
+        with uninterruptible(), err.status("stopping ..."):
             stack.stop()
 
 
@@ -168,12 +190,13 @@ def demo(
     except Exception as exc:
         raise fail(f"{exc} (logs in {state_dir / 'logs'})") from None
     finally:
-        with err.status("stopping everything the demo started ..."):
-            stack.stop()
+        with uninterruptible():
+            with err.status("stopping everything the demo started ..."):
+                stack.stop()
+            if not keep_state:
+                if stack.postgres is not None:
+                    stack.postgres.destroy()
+                shutil.rmtree(state_dir, ignore_errors=True)
         signal.signal(signal.SIGTERM, previous)
         signal.signal(signal.SIGINT, previous_int)
-        if not keep_state:
-            if stack.postgres is not None:
-                stack.postgres.destroy()
-            shutil.rmtree(state_dir, ignore_errors=True)
     out.print("[bold green]demo complete[/]: everything it started has stopped")
