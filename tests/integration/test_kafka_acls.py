@@ -4,6 +4,7 @@ and a refusal is an authorisation error, said at once, never a timeout."""
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Awaitable
 from dataclasses import dataclass, replace
@@ -18,6 +19,7 @@ from aiokafka.errors import (
     TopicAuthorizationFailedError,
     TransactionalIdAuthorizationFailed,
 )
+from confluent_kafka import Consumer, KafkaError
 from typer.testing import CliRunner
 
 from deploy.cli.main import app
@@ -184,6 +186,50 @@ async def test_a_recipient_on_mutual_tls_is_the_same_principal_under_the_same_ac
     group = f"{d.topics.namespace}{LA}.tls-app"
     assert await _read(itself, d.topics.deliver(LA), group=group) >= 1
     await _refused(_read(itself, d.topics.deliver(ED)))
+
+
+def _read_by_librdkafka(access: KafkaAccess, topic: str, group: str) -> int | KafkaError:
+    """Read ``topic`` in ``group`` with librdkafka's consumer, the client most recipients'
+    systems use (through confluent-kafka, kcat, Go's or .NET's bindings): the first record's
+    offset, or the first error the broker gave."""
+    conf = access.librdkafka() | {"group.id": group, "auto.offset.reset": "earliest"}
+    reader = Consumer(conf)
+    try:
+        reader.subscribe([topic])
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            message = reader.poll(0.5)
+            if message is None:
+                continue
+            error = message.error()
+            if error is not None:
+                return error
+            offset = message.offset()
+            assert offset is not None
+            return offset
+        raise AssertionError(f"librdkafka read nothing from {topic} in 30 s")
+    finally:
+        reader.close()
+
+
+async def test_a_recipient_on_librdkafka_logs_in_by_scram_and_reads_only_its_own(
+    d: Deployment,
+) -> None:
+    # librdkafka before 2.6.1 repeats the client's nonce in SCRAM's final message, and
+    # Kafka 4 refuses it as invalid credentials (docs/security.md): this is the one shipped
+    # with confluent-kafka, which recipients' systems pin as we do.
+    await _write(d.as_(d.principals.names.processor), d.topics.deliver(LA))
+    recipient = d.as_(d.principals.names.recipient(LA))
+    ns = d.topics.namespace
+    own = await asyncio.to_thread(
+        _read_by_librdkafka, recipient, d.topics.deliver(LA), f"{ns}{LA}.rdkafka"
+    )
+    assert isinstance(own, int), own
+    other = await asyncio.to_thread(
+        _read_by_librdkafka, recipient, d.topics.deliver(ED), f"{ns}{LA}.rdkafka-other"
+    )
+    assert isinstance(other, KafkaError)
+    assert other.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED, other
 
 
 def test_the_acls_command_applies_them_once_and_then_has_nothing_to_do(
