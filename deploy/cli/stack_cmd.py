@@ -10,31 +10,49 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from deploy.cli.terminal import CacheDir, StateDir, err, fail, out
 
+if TYPE_CHECKING:
+    from deploy.devstack.stack import Stack
+
 STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}  # a foreground stack waits for either
 
 
+class Stopping:
+    """A foreground stack's stop signals (Ctrl-C, SIGTERM), as ``stop_signals`` handles them:
+    the first interrupts what runs (KeyboardInterrupt), unless the stop has ``begun``; none
+    after it changes anything. The stack's processes run in sessions of their own, so a
+    Ctrl-C reaches only this process: a stop cut short by a second one would leave the
+    services and the broker running with nothing left to stop them."""
+
+    def __init__(self) -> None:
+        self.begun = False  # set first thing where the stop begins: no signal interrupts it
+
+    def handle(self, _signum: int, _frame: FrameType | None) -> None:
+        if self.begun:
+            return  # the stop under way is what was asked for
+        self.begun = True
+        raise KeyboardInterrupt
+
+
 @contextlib.contextmanager
-def uninterruptible() -> Iterator[None]:
-    """Ctrl-C or SIGTERM again, while the stack stops, changes nothing: the stop under way
-    is what was asked for. The stack's processes run in sessions of their own (a Ctrl-C
-    reaches only this one), so a stop cut short by a second press would leave the services
-    and the broker running with nothing left to stop them."""
-    previous = {sig: signal.signal(sig, _stopping_already) for sig in STOP_SIGNALS}
+def stop_signals() -> Iterator[Stopping]:
+    """Ctrl-C and SIGTERM handled by a ``Stopping`` for the block, even when this process
+    was launched with SIGINT ignored (as a shell does for a command run in the background);
+    the handlers before are restored after it. The block sets ``begun`` as the first
+    statement of the ``finally`` that stops the stack: Python runs a signal's handler only
+    between calls and loops, so none can run between entering that ``finally`` and it."""
+    stopping = Stopping()
+    previous = {sig: signal.signal(sig, stopping.handle) for sig in STOP_SIGNALS}
     try:
-        yield
+        yield stopping
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-
-
-def _stopping_already(_signum: int, _frame: FrameType | None) -> None:
-    """A stop signal that came while the stack stops: nothing more to do."""
 
 
 Bootstrap = Annotated[
@@ -104,6 +122,13 @@ def up(
         )
     )
     stack.config.plaintext = plaintext_kafka
+    with stop_signals() as stopping:
+        _serve(stack, state_dir, stopping, plaintext_kafka=plaintext_kafka)
+
+
+def _serve(stack: Stack, state_dir: Path, stopping: Stopping, *, plaintext_kafka: bool) -> None:
+    """``up``'s work: start the stack, say where everything listens, restart what exits,
+    and stop everything on the first stop signal."""
     try:
         with err.status("starting infoshare ..."):
             stack.start(say=out.print)
@@ -130,7 +155,8 @@ def up(
     except Exception as exc:
         raise fail(str(exc)) from None
     finally:
-        with uninterruptible(), err.status("stopping ..."):
+        stopping.begun = True
+        with err.status("stopping ..."):
             stack.stop()
 
 
@@ -149,6 +175,28 @@ def demo(
 ) -> None:
     """Play the CP-IS scenario end to end on a real Kafka, show the result, stop everything
     (with --stay: once you press Ctrl-C)."""
+    from deploy.devstack.stack import Stack, demo_config
+
+    state_dir = Path(tempfile.mkdtemp(prefix="infoshare-demo-"))
+    stack = Stack(
+        demo_config(state_dir, cache_dir, bootstrap=bootstrap, postgres=postgres, observe=observe)
+    )
+    with stop_signals() as stopping:
+        _play(stack, state_dir, stopping, keep_state=keep_state, observe=observe, stay=stay)
+    out.print("[bold green]demo complete[/]: everything it started has stopped")
+
+
+def _play(
+    stack: Stack,
+    state_dir: Path,
+    stopping: Stopping,
+    *,
+    keep_state: bool,
+    observe: bool,
+    stay: bool,
+) -> None:
+    """``demo``'s work: start the stack, play the scenario and show it, wait if asked to,
+    and stop everything it started (on the first stop signal too)."""
     from deploy.devstack.demo.console_check import check_console
     from deploy.devstack.demo.observe import observe as observed
     from deploy.devstack.demo.play import play
@@ -158,16 +206,7 @@ def demo(
         render_operations,
         render_reviews,
     )
-    from deploy.devstack.stack import Stack, demo_config
 
-    state_dir = Path(tempfile.mkdtemp(prefix="infoshare-demo-"))
-    stack = Stack(
-        demo_config(state_dir, cache_dir, bootstrap=bootstrap, postgres=postgres, observe=observe)
-    )
-    # Ctrl-C and SIGTERM stop the demo and everything it started, even when this process was
-    # launched with SIGINT ignored (as a shell does for a command run in the background).
-    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
-    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         with err.status("starting Kafka and the services ..."):
             stack.start(say=out.print)
@@ -190,13 +229,10 @@ def demo(
     except Exception as exc:
         raise fail(f"{exc} (logs in {state_dir / 'logs'})") from None
     finally:
-        with uninterruptible():
-            with err.status("stopping everything the demo started ..."):
-                stack.stop()
-            if not keep_state:
-                if stack.postgres is not None:
-                    stack.postgres.destroy()
-                shutil.rmtree(state_dir, ignore_errors=True)
-        signal.signal(signal.SIGTERM, previous)
-        signal.signal(signal.SIGINT, previous_int)
-    out.print("[bold green]demo complete[/]: everything it started has stopped")
+        stopping.begun = True
+        with err.status("stopping everything the demo started ..."):
+            stack.stop()
+        if not keep_state:
+            if stack.postgres is not None:
+                stack.postgres.destroy()
+            shutil.rmtree(state_dir, ignore_errors=True)

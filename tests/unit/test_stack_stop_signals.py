@@ -1,16 +1,18 @@
-"""Stopping the local stack is not cut short by a second Ctrl-C: the stack's processes run
-in sessions of their own, so a stop abandoned half way would leave them running."""
+"""A foreground stack's stop signals: the first interrupts what runs, and none after it cuts
+the stop short. The stack's processes run in sessions of their own, so a stop abandoned
+half way would leave them running."""
 
 from __future__ import annotations
 
 import os
 import signal
 import threading
+from collections.abc import Iterator
 from types import FrameType
 
 import pytest
 
-from deploy.cli.stack_cmd import STOP_SIGNALS, uninterruptible
+from deploy.cli.stack_cmd import STOP_SIGNALS, stop_signals
 
 pytestmark = pytest.mark.skipif(
     threading.current_thread() is not threading.main_thread(),
@@ -18,24 +20,48 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def test_a_stop_signal_during_the_stop_changes_nothing_and_the_handlers_come_back() -> None:
+@pytest.fixture
+def callers_handlers() -> Iterator[list[int]]:
+    """Handlers that record the signals they get, as the caller's, for the test's length."""
     seen: list[int] = []
 
-    def caller_handler(signum: int, _frame: FrameType | None) -> None:
-        seen.append(signum)  # what the caller had: it would cut the stop short
+    def record(signum: int, _frame: FrameType | None) -> None:
+        seen.append(signum)
 
-    before = {sig: signal.signal(sig, caller_handler) for sig in STOP_SIGNALS}
+    before = {sig: signal.signal(sig, record) for sig in STOP_SIGNALS}
+    yield seen
+    for sig, handler in before.items():
+        signal.signal(sig, handler)
+
+
+def test_the_first_signal_interrupts_and_none_after_it_does(callers_handlers: list[int]) -> None:
+    caller = signal.getsignal(signal.SIGINT)
+    steps: list[int] = []
+    with stop_signals() as stopping:
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGTERM)  # a supervisor's, or the first Ctrl-C
+            steps.append(0)  # not reached
+        assert stopping.begun
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGINT):
+            _sent_while_stopping(sig)  # pressed again while the stack stops
+            steps.append(sig)  # handled, and nothing raised, before this line runs
+    assert steps == [signal.SIGINT, signal.SIGTERM, signal.SIGINT]
+    assert callers_handlers == []
+    assert signal.getsignal(signal.SIGINT) is caller  # restored after the block
+    os.kill(os.getpid(), signal.SIGINT)
+    assert callers_handlers == [signal.SIGINT]
+
+
+def test_no_signal_interrupts_a_stop_once_begun(callers_handlers: list[int]) -> None:
+    with stop_signals() as stopping:
+        stopping.begun = True  # as the stack's stop sets it, first thing
+        for sig in sorted(STOP_SIGNALS):
+            _sent_while_stopping(sig)
+    assert callers_handlers == []
+
+
+def _sent_while_stopping(sig: int) -> None:
     try:
-        steps = []
-        with uninterruptible():
-            for sig in sorted(STOP_SIGNALS):
-                os.kill(os.getpid(), sig)  # a second Ctrl-C, a supervisor's SIGTERM
-                steps.append(sig)  # handled before this line runs
-        assert steps == sorted(STOP_SIGNALS)  # the stop went on to its end
-        assert seen == []
-        assert all(signal.getsignal(sig) is caller_handler for sig in STOP_SIGNALS)
-        os.kill(os.getpid(), signal.SIGINT)  # once stopped, the caller's handler again
-        assert seen == [signal.SIGINT]
-    finally:
-        for sig, handler in before.items():
-            signal.signal(sig, handler)
+        os.kill(os.getpid(), sig)
+    except KeyboardInterrupt:  # caught here, or it would end the whole test run
+        pytest.fail(f"signal {sig} cut the stop short")
