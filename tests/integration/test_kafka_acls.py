@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Awaitable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -192,12 +193,17 @@ def _read_by_librdkafka(access: KafkaAccess, topic: str, group: str) -> int | Ka
     """Read ``topic`` in ``group`` with librdkafka's consumer, the client most recipients'
     systems use (through confluent-kafka, kcat, Go's or .NET's bindings): the first record's
     offset, or the first error the broker gave."""
-    conf = access.librdkafka() | {"group.id": group, "auto.offset.reset": "earliest"}
+    said: list[KafkaError] = []  # what librdkafka reports but retries: a refused login
+    conf: dict[str, Any] = access.librdkafka()
+    conf |= {"group.id": group, "auto.offset.reset": "earliest", "error_cb": said.append}
     reader = Consumer(conf)
     try:
         reader.subscribe([topic])
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
+            refused = [e for e in said if e.code() == KafkaError._AUTHENTICATION]
+            if refused:
+                return refused[0]
             message = reader.poll(0.5)
             if message is None:
                 continue
