@@ -432,19 +432,19 @@ class OutboxStore:
             s.commit()
 
     def backlog(self, topic: str) -> Backlog:
-        with Session(self.engine) as s:
-            count, oldest = s.exec(
-                select(func.count(), func.min(OutboxRow.created_at)).where(
-                    OutboxRow.topic == topic,
-                    col(OutboxRow.published_at).is_(None),
-                    col(OutboxRow.failed_at).is_(None),
-                )
-            ).one()
-            failed = s.exec(
-                select(func.count()).where(
-                    OutboxRow.topic == topic, col(OutboxRow.failed_at).is_not(None)
-                )
-            ).one()
+        """What waits for the relay (how many, and since when the first in line), and how
+        many records were refused for good; read on the partial indexes of waiting and
+        refused records (tables.py), never over what was published."""
+        c = _EVENT.c
+        waiting = (c.topic == topic, c.published_at.is_(None), c.failed_at.is_(None))
+        with self.engine.connect() as conn:
+            count = conn.execute(select_columns(func.count()).where(*waiting)).scalar_one()
+            oldest = conn.execute(
+                select_columns(c.created_at).where(*waiting).order_by(c.seq).limit(1)
+            ).scalar()
+            failed = conn.execute(
+                select_columns(func.count()).where(c.topic == topic, c.failed_at.is_not(None))
+            ).scalar_one()
         return Backlog(int(count), _utc(oldest) if oldest is not None else None, int(failed))
 
 
