@@ -20,6 +20,7 @@ from services.audit.routes_ig import access_record
 from services.audit.store import AuditQuery, AuditStore
 from services.backbone.audit_contract import AuditOutcome
 from services.backbone.bearer import AgencyOrPersonAuthorization
+from services.backbone.http import WholeNumber
 from services.backbone.key_reload import KeyringSource
 from services.backbone.openapi_responses import answers
 from services.backbone.people import PeopleVerifier
@@ -66,9 +67,14 @@ class DecisionFilters(BaseModel):
 
 
 class ChildSearch(DecisionFilters):
+    """The search as a JSON body: its numbers JSON numbers (the filters' own, as query
+    parameters or a form, are text)."""
+
     child: ChildQuery | None = Field(
         None, description="the child, by exactly one of NHS number, UPN or LA person id"
     )
+    limit: WholeNumber = Field(100, ge=1, le=MAX_PAGE)
+    offset: WholeNumber = Field(0, ge=0, le=MAX_OFFSET)
 
 
 def search(

@@ -16,7 +16,7 @@ from fastapi import Depends, FastAPI, HTTPException, Request, Response, params
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import AfterValidator, StringConstraints
+from pydantic import AfterValidator, BeforeValidator, StringConstraints
 from pydantic_core import PydanticCustomError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -60,6 +60,23 @@ Upn = Annotated[
 ]
 """A Unique Pupil Number in a request body: check letter and 12 characters, check letter
 matching (modulus 23); upper case, spaces removed."""
+
+
+def _json_number(value: object) -> object:
+    """Only a JSON number is a number in a request body: pydantic's lax mode would read
+    true as 1 and "12" as 12, where the OpenAPI document says number (a fuzzer's
+    schema-violating request was accepted so)."""
+    if isinstance(value, bool | str):
+        raise PydanticCustomError("number_type", "Input should be a JSON number")
+    return value
+
+
+WholeNumber = Annotated[int, BeforeValidator(_json_number)]
+"""An integer in a JSON request body: 12, or 12.0 (JSON Schema's integer too), never true,
+false or text. Query parameters and forms, which are text, keep plain ``int``."""
+
+Number = Annotated[float, BeforeValidator(_json_number)]
+"""A number in a JSON request body: never true, false or text."""
 
 
 def bearer_holder(authorization: str | None, lookup: Callable[[str], str | None]) -> str:

@@ -10,6 +10,7 @@ from pydantic import StrictInt, StringConstraints, model_validator
 from pydantic_core import PydanticCustomError
 from sqlmodel import Field, SQLModel
 
+from services.backbone.http import WholeNumber
 from services.delivery.errors import InvalidSubscription
 from services.delivery.filters import Op, parse_filter
 from services.delivery.model import Channel, Content, Status
@@ -50,7 +51,7 @@ class SubscriptionBase(SQLModel):
     endpoint: str | None = Field(
         None, max_length=2048, description="webhook only: the https URL notifications go to"
     )
-    heartbeat_period: int | None = Field(
+    heartbeat_period: WholeNumber | None = Field(
         None, ge=1, le=86400, description="webhook only: seconds of silence before a heartbeat"
     )
 

@@ -20,7 +20,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from services.backbone.http import NhsNumber, Upn
+from services.backbone.http import NhsNumber, Number, Upn, WholeNumber
 from services.education.codes import EXCLUSION_REASONS
 
 EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
@@ -73,12 +73,12 @@ class Period(_Native):
         return self
 
 
+Sessions = Annotated[WholeNumber, Field(ge=0, le=MAX_SESSIONS)]
+
+
 class AbsenceCodeCount(_Native):
     code: str = Field(min_length=1, max_length=2, description="DfE attendance code")
-    sessions: int = Field(ge=0, le=MAX_SESSIONS)
-
-
-Sessions = Annotated[int, Field(ge=0, le=MAX_SESSIONS)]
+    sessions: Sessions
 
 
 class AttendanceConcern(_Native):
@@ -90,7 +90,7 @@ class AttendanceConcern(_Native):
     possible_sessions: Sessions = Field(alias="possibleSessions")
     authorised_absences: Sessions = Field(alias="authorisedAbsences")
     unauthorised_absences: Sessions = Field(alias="unauthorisedAbsences")
-    attendance_percentage: float | None = Field(
+    attendance_percentage: Number | None = Field(
         None,
         alias="attendancePercentage",
         ge=0,
@@ -120,7 +120,7 @@ ReasonCode = Annotated[str, BeforeValidator(_upper), AfterValidator(_reason_code
 class Exclusion(_Native):
     category: Literal["suspension", "permanent"]
     start_date: date = Field(alias="startDate")
-    sessions: int | None = Field(
+    sessions: WholeNumber | None = Field(
         None, ge=1, le=MAX_SESSIONS, description="half-day sessions; required for a suspension"
     )
     reasons: list[ReasonCode] = Field(

@@ -1,0 +1,105 @@
+"""A number in a JSON request body is a JSON number: true, false and text are refused with
+422, as the OpenAPI documents say (pydantic's lax mode read true as 1 and "12" as 12, and
+the fuzzer found a search that took ``"offset": false``). Every numeric field of every
+request body model, nested models too, is checked on its own type."""
+
+from __future__ import annotations
+
+import typing
+from typing import Annotated, Any
+
+import pytest
+from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic.fields import FieldInfo
+
+from consent.registry.api import ConsentIn, SubjectQuery
+from consent.registry.reidentify import ReidentifyIn
+from services.agency.routes import RecallRequest
+from services.audit.models import OverrideReviewIn
+from services.audit.routes_search import ChildSearch
+from services.delivery.api_models import AckIn, SubscriptionCreate, SubscriptionUpdate
+from services.education import native as education
+from services.socialcare import native, native_cin, native_looked_after
+from services.witness.app import CosignIn
+
+BODIES: list[type[BaseModel]] = [
+    AckIn,
+    ChildSearch,
+    ConsentIn,
+    CosignIn,
+    OverrideReviewIn,
+    RecallRequest,
+    ReidentifyIn,
+    SubjectQuery,
+    SubscriptionCreate,
+    SubscriptionUpdate,
+    education.AttendanceConcern,
+    education.ChildMissingEducation,
+    education.ExclusionRecorded,
+    education.SafeguardingConcern,
+    native.ChildProtectionPlanEnded,
+    native.ChildProtectionPlanStarted,
+    native_cin.AssessmentCompleted,
+    native_cin.CaseClosed,
+    native_cin.ReferralReceived,
+    native_looked_after.LookedAfterEnded,
+    native_looked_after.LookedAfterStarted,
+]
+
+
+def _inner(annotation: Any) -> list[Any]:
+    """The types ``annotation`` is made of (unions, lists and Annotated opened)."""
+    origin = typing.get_origin(annotation)
+    if origin is None:
+        return [annotation]
+    if origin is Annotated:
+        return _inner(typing.get_args(annotation)[0])
+    return [t for arg in typing.get_args(annotation) for t in _inner(arg)]
+
+
+def numeric_fields(
+    model: type[BaseModel], seen: set[type[BaseModel]] | None = None
+) -> list[tuple[str, FieldInfo]]:
+    """Every int or float field of ``model`` and of the models inside it."""
+    seen = set() if seen is None else seen
+    seen.add(model)
+    found = []
+    for name, info in model.model_fields.items():
+        kinds = _inner(info.annotation)
+        if any(k in (int, float) for k in kinds):
+            found.append((f"{model.__name__}.{name}", info))
+        for kind in kinds:
+            if isinstance(kind, type) and issubclass(kind, BaseModel) and kind not in seen:
+                found += numeric_fields(kind, seen)
+    return found
+
+
+def _typed(info: FieldInfo) -> Any:
+    """The field's type with its constraints and validators, as the model checks it."""
+    return typing.cast(Any, Annotated)[(info.annotation, *info.metadata)]
+
+
+FIELDS = sorted({n: f for body in BODIES for n, f in numeric_fields(body)}.items())
+
+
+def test_the_bodies_hold_the_numeric_fields_checked() -> None:
+    names = {name for name, _ in FIELDS}
+    # Those the issue found, and those of their kind at the time of the fix.
+    assert {"ChildSearch.limit", "ChildSearch.offset", "AckIn.through"} <= names
+    assert {"SubscriptionCreate.heartbeat_period", "AbsenceCodeCount.sessions"} <= names
+    assert {"AttendanceConcern.attendance_percentage", "Exclusion.sessions"} <= names
+
+
+@pytest.mark.parametrize(("name", "info"), FIELDS, ids=[name for name, _ in FIELDS])
+@pytest.mark.parametrize("raw", ["true", "false", '"12"', '"1"'])
+def test_a_body_number_is_never_true_false_or_text(name: str, info: FieldInfo, raw: str) -> None:
+    field: TypeAdapter[Any] = TypeAdapter(_typed(info))
+    with pytest.raises(ValidationError):
+        field.validate_json(raw)
+    field.validate_json("12")  # while a number in range is one
+
+
+def test_text_still_counts_where_numbers_come_as_text() -> None:
+    from services.audit.routes_search import DecisionFilters
+
+    assert DecisionFilters.model_validate({"limit": "5", "offset": "10"}).offset == 10
