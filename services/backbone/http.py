@@ -79,6 +79,18 @@ Number = Annotated[float, BeforeValidator(_json_number)]
 """A number in a JSON request body: never true, false or text."""
 
 
+def _json_boolean(value: object) -> object:
+    """Only true or false is a boolean in a request body: pydantic's lax mode would read 1,
+    "yes" and "off" as one."""
+    if not isinstance(value, bool):
+        raise PydanticCustomError("bool_type", "Input should be true or false")
+    return value
+
+
+Flag = Annotated[bool, BeforeValidator(_json_boolean)]
+"""A boolean in a JSON request body: true or false, nothing else."""
+
+
 def bearer_holder(authorization: str | None, lookup: Callable[[str], str | None]) -> str:
     """Who the ``Authorization: Bearer`` token belongs to, or 401."""
     scheme, _, token = (authorization or "").partition(" ")

@@ -20,7 +20,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from services.backbone.http import NhsNumber, Number, Upn, WholeNumber
+from services.backbone.http import Flag, NhsNumber, Number, Upn, WholeNumber
 from services.education.codes import EXCLUSION_REASONS
 
 EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
@@ -196,7 +196,7 @@ class Concern(_Native):
     category: Literal["neglect", "physical", "emotional", "sexual", "other"]
     summary: str = Field(min_length=1, max_length=SUMMARY_MAX)
     raised_on: date = Field(alias="date", description="when the concern was raised")
-    referred: bool = Field(alias="referredToChildrensSocialCare")
+    referred: Flag = Field(alias="referredToChildrensSocialCare")
     referral_date: date | None = Field(None, alias="referralDate")
 
     @model_validator(mode="after")

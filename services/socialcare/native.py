@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.backbone.http import NhsNumber
+from services.backbone.http import Flag, NhsNumber
 
 Category = Literal["neglect", "physical_abuse", "emotional_abuse", "sexual_abuse", "multiple"]
 
@@ -41,7 +41,7 @@ class PlanStart(_Native):
     id: str = Field(min_length=1, max_length=64)
     start_date: date = Field(alias="startDate")
     category: Category
-    unborn: bool = False
+    unborn: Flag = False
 
 
 class ChildProtectionPlanStarted(_Native):

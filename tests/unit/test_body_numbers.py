@@ -1,7 +1,8 @@
-"""A number in a JSON request body is a JSON number: true, false and text are refused with
-422, as the OpenAPI documents say (pydantic's lax mode read true as 1 and "12" as 12, and
-the fuzzer found a search that took ``"offset": false``). Every numeric field of every
-request body model, nested models too, is checked on its own type."""
+"""A number in a JSON request body is a JSON number, and a boolean is true or false: other
+JSON types are refused with 422, as the OpenAPI documents say (pydantic's lax mode read
+true as 1, "12" as 12 and "yes" as true, and the fuzzer found a search that took
+``"offset": false``). Every numeric and boolean field of every request body model, nested
+models too, is checked on its own type."""
 
 from __future__ import annotations
 
@@ -57,20 +58,20 @@ def _inner(annotation: Any) -> list[Any]:
     return [t for arg in typing.get_args(annotation) for t in _inner(arg)]
 
 
-def numeric_fields(
-    model: type[BaseModel], seen: set[type[BaseModel]] | None = None
+def fields_of(
+    model: type[BaseModel], types: tuple[type, ...], seen: set[type[BaseModel]] | None = None
 ) -> list[tuple[str, FieldInfo]]:
-    """Every int or float field of ``model`` and of the models inside it."""
+    """Every field of ``model``, and of the models inside it, of one of ``types``."""
     seen = set() if seen is None else seen
     seen.add(model)
     found = []
     for name, info in model.model_fields.items():
         kinds = _inner(info.annotation)
-        if any(k in (int, float) for k in kinds):
+        if any(k in types for k in kinds):
             found.append((f"{model.__name__}.{name}", info))
         for kind in kinds:
             if isinstance(kind, type) and issubclass(kind, BaseModel) and kind not in seen:
-                found += numeric_fields(kind, seen)
+                found += fields_of(kind, types, seen)
     return found
 
 
@@ -79,7 +80,8 @@ def _typed(info: FieldInfo) -> Any:
     return typing.cast(Any, Annotated)[(info.annotation, *info.metadata)]
 
 
-FIELDS = sorted({n: f for body in BODIES for n, f in numeric_fields(body)}.items())
+FIELDS = sorted({n: f for body in BODIES for n, f in fields_of(body, (int, float))}.items())
+FLAGS = sorted({n: f for body in BODIES for n, f in fields_of(body, (bool,))}.items())
 
 
 def test_the_bodies_hold_the_numeric_fields_checked() -> None:
@@ -88,6 +90,7 @@ def test_the_bodies_hold_the_numeric_fields_checked() -> None:
     assert {"ChildSearch.limit", "ChildSearch.offset", "AckIn.through"} <= names
     assert {"SubscriptionCreate.heartbeat_period", "AbsenceCodeCount.sessions"} <= names
     assert {"AttendanceConcern.attendance_percentage", "Exclusion.sessions"} <= names
+    assert {name for name, _ in FLAGS} >= {"Concern.referred", "PlanStart.unborn"}
 
 
 @pytest.mark.parametrize(("name", "info"), FIELDS, ids=[name for name, _ in FIELDS])
@@ -97,6 +100,15 @@ def test_a_body_number_is_never_true_false_or_text(name: str, info: FieldInfo, r
     with pytest.raises(ValidationError):
         field.validate_json(raw)
     field.validate_json("12")  # while a number in range is one
+
+
+@pytest.mark.parametrize(("name", "info"), FLAGS, ids=[name for name, _ in FLAGS])
+@pytest.mark.parametrize("raw", ["0", "1", '"true"', '"yes"', '"N"'])
+def test_a_body_boolean_is_true_or_false_only(name: str, info: FieldInfo, raw: str) -> None:
+    field: TypeAdapter[Any] = TypeAdapter(_typed(info))
+    with pytest.raises(ValidationError):
+        field.validate_json(raw)
+    assert field.validate_json("false") is False
 
 
 def test_text_still_counts_where_numbers_come_as_text() -> None:
