@@ -30,7 +30,7 @@ from consent.registry.view import ConsentView
 from services.backbone import kafka, telemetry
 from services.backbone.audit_contract import AuditRecord
 from services.backbone.bearer import PersonAuthorization
-from services.backbone.http import NhsNumber, create_service_app
+from services.backbone.http import IsoDate, NhsNumber, create_service_app
 from services.backbone.http_telemetry import instrument_http
 from services.backbone.identifiers import subject_identifier
 from services.backbone.key_roles import Role
@@ -60,7 +60,7 @@ class ConsentIn(_Body):
     given_by: GivenBy
     # Who recorded it is the signed-in person (their token), never what a body says.
     evidence_ref: str | None = Field(None, max_length=200, description="where the form is kept")
-    valid_until: date | None = Field(
+    valid_until: IsoDate | None = Field(
         None,
         description="a grant lasts to the end of this day (UTC) and no longer: after it, "
         "events are withheld as withheld.consent_expired; none: until withdrawn",

@@ -6,12 +6,10 @@ is itself recorded (decision ``accessed``)."""
 
 from __future__ import annotations
 
-import re
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import FastAPI, HTTPException, Query
-from pydantic import BaseModel, BeforeValidator, Field
+from pydantic import BaseModel, Field
 
 from services.audit.access import Reader, reader
 from services.audit.child import AMBIGUOUS, Child, ChildQuery, find_child
@@ -20,7 +18,7 @@ from services.audit.routes_ig import access_record
 from services.audit.store import AuditQuery, AuditStore
 from services.backbone.audit_contract import AuditOutcome
 from services.backbone.bearer import AgencyOrPersonAuthorization
-from services.backbone.http import WholeNumber
+from services.backbone.http import IsoInstant, WholeNumber
 from services.backbone.key_reload import KeyringSource
 from services.backbone.openapi_responses import answers
 from services.backbone.people import PeopleVerifier
@@ -35,18 +33,6 @@ ANOTHER_SOURCE = "an agency's key with another agency as source_agency"
 
 def _filter(description: str, max_length: int) -> Any:
     return Field(None, description=description, max_length=max_length, pattern=_TEXT)
-
-
-def _iso_text(value: object) -> object:
-    """Only ISO 8601 text is a time here: pydantic would read a number (or text of one) as
-    Unix seconds."""
-    if isinstance(value, datetime) or (isinstance(value, str) and _ISO_DATE.match(value)):
-        return value
-    raise ValueError("an ISO 8601 date and time is required")
-
-
-_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
-IsoInstant = Annotated[datetime, BeforeValidator(_iso_text)]
 
 
 class DecisionFilters(BaseModel):

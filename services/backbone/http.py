@@ -7,9 +7,11 @@ number or a whole body about a child."""
 from __future__ import annotations
 
 import asyncio
+import re
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
+from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request, Response, params
@@ -89,6 +91,27 @@ def _json_boolean(value: object) -> object:
 
 Flag = Annotated[bool, BeforeValidator(_json_boolean)]
 """A boolean in a JSON request body: true or false, nothing else."""
+
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
+
+
+def _iso_text(value: object) -> object:
+    """Only ISO 8601 text is a date or a time here (a time part after a date is the date's
+    parser's to judge, as systems that write dates as midnights send them): pydantic would
+    read a number, or text of one, as Unix seconds (0 as 1 January 1970)."""
+    if isinstance(value, date) or (isinstance(value, str) and _ISO_DATE.match(value)):
+        return value
+    raise PydanticCustomError(
+        "iso_date", "ISO 8601 text is required: yyyy-mm-dd, and a time if any"
+    )
+
+
+IsoDate = Annotated[date, BeforeValidator(_iso_text)]
+"""A date in a request body, query or form: ISO 8601 text (or a date), never a number."""
+
+IsoInstant = Annotated[datetime, BeforeValidator(_iso_text)]
+"""A time in a request body, query or form: ISO 8601 text (or a datetime), never a number."""
 
 
 def bearer_holder(authorization: str | None, lookup: Callable[[str], str | None]) -> str:

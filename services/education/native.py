@@ -6,7 +6,6 @@ Validation errors name the field and the rule, never the value (it may be a chil
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -20,7 +19,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from services.backbone.http import Flag, NhsNumber, Number, Upn, WholeNumber
+from services.backbone.http import Flag, IsoDate, NhsNumber, Number, Upn, WholeNumber
 from services.education.codes import EXCLUSION_REASONS
 
 EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
@@ -45,7 +44,7 @@ class Pupil(_Native):
     )
     forename: Name | None = Field(None, description="legal forename")
     surname: Name | None = Field(None, description="legal surname")
-    date_of_birth: date | None = Field(None, alias="dateOfBirth")
+    date_of_birth: IsoDate | None = Field(None, alias="dateOfBirth")
 
 
 class DslContact(_Native):
@@ -63,8 +62,8 @@ class School(_Native):
 
 
 class Period(_Native):
-    start: date
-    end: date
+    start: IsoDate
+    end: IsoDate
 
     @model_validator(mode="after")
     def _in_order(self) -> Period:
@@ -119,7 +118,7 @@ ReasonCode = Annotated[str, BeforeValidator(_upper), AfterValidator(_reason_code
 
 class Exclusion(_Native):
     category: Literal["suspension", "permanent"]
-    start_date: date = Field(alias="startDate")
+    start_date: IsoDate = Field(alias="startDate")
     sessions: WholeNumber | None = Field(
         None, ge=1, le=MAX_SESSIONS, description="half-day sessions; required for a suspension"
     )
@@ -171,10 +170,10 @@ class Reporter(_Native):
 
 
 class MissingReport(_Native):
-    last_seen_date: date = Field(alias="lastSeenDate")
+    last_seen_date: IsoDate = Field(alias="lastSeenDate")
     reason: MissingReason
     reported_by: Reporter = Field(alias="reportedBy")
-    reported_date: date = Field(alias="reportedDate")
+    reported_date: IsoDate = Field(alias="reportedDate")
 
     @model_validator(mode="after")
     def _in_order(self) -> MissingReport:
@@ -195,9 +194,9 @@ class Concern(_Native):
     id: str = Field(min_length=1, max_length=64, description="the concern's id in its system")
     category: Literal["neglect", "physical", "emotional", "sexual", "other"]
     summary: str = Field(min_length=1, max_length=SUMMARY_MAX)
-    raised_on: date = Field(alias="date", description="when the concern was raised")
+    raised_on: IsoDate = Field(alias="date", description="when the concern was raised")
     referred: Flag = Field(alias="referredToChildrensSocialCare")
-    referral_date: date | None = Field(None, alias="referralDate")
+    referral_date: IsoDate | None = Field(None, alias="referralDate")
 
     @model_validator(mode="after")
     def _referral(self) -> Concern:

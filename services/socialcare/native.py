@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.backbone.http import Flag, NhsNumber
+from services.backbone.http import Flag, IsoDate, NhsNumber
 
 Category = Literal["neglect", "physical_abuse", "emotional_abuse", "sexual_abuse", "multiple"]
 
@@ -23,7 +22,7 @@ class Child(_Native):
     )
     first_name: str | None = Field(None, alias="firstName", min_length=1)
     last_name: str | None = Field(None, alias="lastName", min_length=1)
-    date_of_birth: date | None = Field(None, alias="dateOfBirth")
+    date_of_birth: IsoDate | None = Field(None, alias="dateOfBirth")
 
 
 class Contact(_Native):
@@ -39,7 +38,7 @@ class Practitioner(_Native):
 
 class PlanStart(_Native):
     id: str = Field(min_length=1, max_length=64)
-    start_date: date = Field(alias="startDate")
+    start_date: IsoDate = Field(alias="startDate")
     category: Category
     unborn: Flag = False
 
@@ -55,8 +54,8 @@ class ChildProtectionPlanStarted(_Native):
 
 class PlanEnd(_Native):
     id: str = Field(min_length=1, max_length=64)
-    start_date: date | None = Field(None, alias="startDate")
-    end_date: date = Field(alias="endDate")
+    start_date: IsoDate | None = Field(None, alias="startDate")
+    end_date: IsoDate = Field(alias="endDate")
     category: Category
     end_reason: Literal["no_longer_at_risk", "moved_authority", "looked_after", "other"] = Field(
         "other", alias="endReason"

@@ -7,11 +7,11 @@ outcomes and assessment types are this integration's own small vocabularies.
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Literal
 
 from pydantic import Field
 
+from services.backbone.http import IsoDate
 from services.socialcare.codes import cin_census
 from services.socialcare.native import Contact
 from services.socialcare.native_common import NativeModel, OnList, Person, RecordId
@@ -35,7 +35,7 @@ AgencyId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")]
 
 class Referral(NativeModel):
     id: RecordId
-    received_date: date = Field(alias="receivedDate")
+    received_date: IsoDate = Field(alias="receivedDate")
     source: ReferralSource = Field(description="CIN census referral source code (1A to 10)")
     primary_need: PrimaryNeed = Field(
         alias="primaryNeed", description="CIN census primary need code (N0 to N9)"
@@ -63,8 +63,8 @@ class Assessment(NativeModel):
         description="single assessment (Children Act 1989 s17) or s47 enquiry"
     )
     referral_id: RecordId | None = Field(None, alias="referralId")
-    start_date: date = Field(alias="startDate")
-    completed_date: date = Field(alias="completedDate")
+    start_date: IsoDate = Field(alias="startDate")
+    completed_date: IsoDate = Field(alias="completedDate")
     outcome: AssessmentOutcome
     factors: list[AssessmentFactor] = Field(
         default_factory=list,
@@ -83,8 +83,8 @@ class AssessmentCompleted(NativeModel):
 
 class Case(NativeModel):
     id: RecordId
-    referral_date: date | None = Field(None, alias="referralDate")
-    closure_date: date = Field(alias="closureDate")
+    referral_date: IsoDate | None = Field(None, alias="referralDate")
+    closure_date: IsoDate = Field(alias="closureDate")
     reason: ClosureReason = Field(description="CIN census reason for closure (RC1 to RC9)")
 
 

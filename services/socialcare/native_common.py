@@ -8,14 +8,13 @@ drop silently (a placement address, say) is an error the integrator sees at once
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler, GetJsonSchemaHandler
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import PydanticCustomError, core_schema
 
-from services.backbone.http import NhsNumber, Upn
+from services.backbone.http import IsoDate, NhsNumber, Upn
 from services.socialcare.codes import CodeList, normalise_code
 
 RecordId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^\S(.*\S)?$")]
@@ -66,4 +65,4 @@ class Person(NativeModel):
     upn: Upn | None = Field(None, description="unique pupil number, check letter validated")
     first_name: str | None = Field(None, alias="firstName", min_length=1, max_length=100)
     last_name: str | None = Field(None, alias="lastName", min_length=1, max_length=100)
-    date_of_birth: date | None = Field(None, alias="dateOfBirth")
+    date_of_birth: IsoDate | None = Field(None, alias="dateOfBirth")

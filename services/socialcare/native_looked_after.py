@@ -11,11 +11,11 @@ and every model refuses fields it does not know, so a case system that sends one
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 from pydantic import Field
 
+from services.backbone.http import IsoDate
 from services.socialcare.codes import ssda903
 from services.socialcare.native import Contact
 from services.socialcare.native_common import NativeModel, OnList, Person, RecordId
@@ -27,7 +27,7 @@ ReasonEnded = Annotated[str, OnList(ssda903.REASON_EPISODE_CEASED)]
 
 class EpisodeStart(NativeModel):
     id: RecordId
-    start_date: date = Field(alias="startDate")
+    start_date: IsoDate = Field(alias="startDate")
     legal_status: LegalStatus = Field(alias="legalStatus", description="SSDA903 legal status")
     placement_type: PlacementType = Field(
         alias="placementType", description="SSDA903 placement type (never where it is)"
@@ -44,8 +44,8 @@ class LookedAfterStarted(NativeModel):
 
 class EpisodeEnd(NativeModel):
     id: RecordId
-    start_date: date | None = Field(None, alias="startDate")
-    end_date: date = Field(alias="endDate")
+    start_date: IsoDate | None = Field(None, alias="startDate")
+    end_date: IsoDate = Field(alias="endDate")
     reason_ended: ReasonEnded = Field(
         alias="reasonEnded", description="SSDA903 reason episode ceased (REC)"
     )

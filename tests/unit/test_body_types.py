@@ -1,12 +1,13 @@
-"""A number in a JSON request body is a JSON number, and a boolean is true or false: other
-JSON types are refused with 422, as the OpenAPI documents say (pydantic's lax mode read
-true as 1, "12" as 12 and "yes" as true, and the fuzzer found a search that took
-``"offset": false``). Every numeric and boolean field of every request body model, nested
-models too, is checked on its own type."""
+"""A number in a JSON request body is a JSON number, a boolean is true or false, and a date
+is ISO 8601 text: other JSON types are refused with 422, as the OpenAPI documents say.
+pydantic's lax mode read true as 1, "12" as 12, "yes" as true and 0 as 1 January 1970, and
+the fuzzer found a search that took ``"offset": false``. Every such field of every request
+body model, nested models too, is checked on its own type."""
 
 from __future__ import annotations
 
 import typing
+from datetime import date, datetime
 from typing import Annotated, Any
 
 import pytest
@@ -77,11 +78,14 @@ def fields_of(
 
 def _typed(info: FieldInfo) -> Any:
     """The field's type with its constraints and validators, as the model checks it."""
+    if not info.metadata:
+        return info.annotation
     return typing.cast(Any, Annotated)[(info.annotation, *info.metadata)]
 
 
 FIELDS = sorted({n: f for body in BODIES for n, f in fields_of(body, (int, float))}.items())
 FLAGS = sorted({n: f for body in BODIES for n, f in fields_of(body, (bool,))}.items())
+DATES = sorted({n: f for body in BODIES for n, f in fields_of(body, (date, datetime))}.items())
 
 
 def test_the_bodies_hold_the_numeric_fields_checked() -> None:
@@ -91,6 +95,8 @@ def test_the_bodies_hold_the_numeric_fields_checked() -> None:
     assert {"SubscriptionCreate.heartbeat_period", "AbsenceCodeCount.sessions"} <= names
     assert {"AttendanceConcern.attendance_percentage", "Exclusion.sessions"} <= names
     assert {name for name, _ in FLAGS} >= {"Concern.referred", "PlanStart.unborn"}
+    assert {name for name, _ in DATES} >= {"Pupil.date_of_birth", "ChildSearch.since"}
+    assert len(DATES) >= 24
 
 
 @pytest.mark.parametrize(("name", "info"), FIELDS, ids=[name for name, _ in FIELDS])
@@ -109,6 +115,17 @@ def test_a_body_boolean_is_true_or_false_only(name: str, info: FieldInfo, raw: s
     with pytest.raises(ValidationError):
         field.validate_json(raw)
     assert field.validate_json("false") is False
+
+
+@pytest.mark.parametrize(("name", "info"), DATES, ids=[name for name, _ in DATES])
+@pytest.mark.parametrize("raw", ["0", "86400", '"0"', '"1468"', "true"])
+def test_a_body_date_is_iso_text_never_a_number(name: str, info: FieldInfo, raw: str) -> None:
+    # pydantic alone reads 0, and "0", as 1 January 1970
+    field: TypeAdapter[Any] = TypeAdapter(_typed(info))
+    with pytest.raises(ValidationError):
+        field.validate_json(raw)
+    field.validate_json('"2026-09-01"')
+    field.validate_json('"2026-09-01T00:00:00"')  # as systems that keep dates as midnights
 
 
 def test_text_still_counts_where_numbers_come_as_text() -> None:
