@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import StrictInt, StringConstraints, model_validator
+from pydantic import StringConstraints, model_validator
 from pydantic_core import PydanticCustomError
 from sqlmodel import Field, SQLModel
 
@@ -108,7 +108,7 @@ class SubscriptionUpdate(SQLModel):
 
 class AckIn(SQLModel):
     # Strict: JSON true is not the number 1 (pydantic's lax mode would take it as one).
-    through: StrictInt = Field(
+    through: WholeNumber = Field(
         ge=0, le=MAX_NUMBER, description="acknowledge every event numbered up to this"
     )
 

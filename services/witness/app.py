@@ -15,12 +15,12 @@ from typing import Any
 import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import FastAPI, HTTPException
-from pydantic import BaseModel, Field, StrictInt
+from pydantic import BaseModel, Field
 
 from services.audit.chain import Checkpoint
 from services.audit.proof_doc import read_public_keys
 from services.backbone.errors import ConfigurationError
-from services.backbone.http import create_service_app
+from services.backbone.http import WholeNumber, create_service_app
 from services.backbone.keyring import write_private
 from services.backbone.openapi_responses import answers
 from services.backbone.settings import HttpSettings
@@ -39,7 +39,7 @@ class WitnessSettings(HttpSettings):
 
 
 class CheckpointIn(BaseModel):
-    tree_size: StrictInt = Field(ge=1, le=2**62)  # JSON true is not the number 1
+    tree_size: WholeNumber = Field(ge=1, le=2**62)  # JSON true is not the number 1
     root: str = Field(min_length=64, max_length=64, pattern=HEX)
     chain_head: str = Field(min_length=64, max_length=64, pattern=HEX)
     created_at: str = Field(max_length=64)
