@@ -107,7 +107,7 @@ class SubscriptionUpdate(SQLModel):
 
 
 class AckIn(SQLModel):
-    # Strict: JSON true is not the number 1 (pydantic's lax mode would take it as one).
+    # A JSON number: true is not the number 1 (pydantic's lax mode would take it as one).
     through: WholeNumber = Field(
         ge=0, le=MAX_NUMBER, description="acknowledge every event numbered up to this"
     )

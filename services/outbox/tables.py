@@ -31,6 +31,11 @@ class SubmissionRow(SQLModel, table=True):
     received_at: datetime
 
 
+def _partial(name: str, columns: tuple[str, ...], where: str) -> Index:
+    """An index of the rows ``where`` holds only, on SQLite and PostgreSQL alike."""
+    return Index(name, *columns, sqlite_where=text(where), postgresql_where=text(where))
+
+
 class OutboxRow(SQLModel, table=True):
     """An encoded Kafka record waiting for, or sent by, the relay; ``seq`` is the order it
     is published in. Once published, its key, value and headers are blanked: the outbox is
@@ -44,19 +49,12 @@ class OutboxRow(SQLModel, table=True):
     # down, took 0.8 s to count and date, and 0.07 s on this index. Partial: it holds only
     # what waits, so publishing keeps it small.
     __table_args__ = (
-        Index(
+        _partial(
             "ix_outbox_event_waiting",
-            "topic",
-            "seq",
-            sqlite_where=text("published_at IS NULL AND failed_at IS NULL"),
-            postgresql_where=text("published_at IS NULL AND failed_at IS NULL"),
+            ("topic", "seq"),
+            "published_at IS NULL AND failed_at IS NULL",
         ),
-        Index(
-            "ix_outbox_event_refused",
-            "topic",
-            sqlite_where=text("failed_at IS NOT NULL"),
-            postgresql_where=text("failed_at IS NOT NULL"),
-        ),
+        _partial("ix_outbox_event_refused", ("topic",), "failed_at IS NOT NULL"),
     )
     seq: int | None = Field(default=None, primary_key=True)
     submission_id: str = Field(index=True, max_length=36)
