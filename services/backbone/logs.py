@@ -5,7 +5,8 @@ Code in infoshare logs ids, types and counts, never values. As a second line of 
 every line is scanned before it is written: anything shaped like an NHS number whose check
 digit holds, or like a UPN whose check letter holds, is replaced by ``[redacted]``, and so
 is an exception's message (a library's message may quote what it was given): only its
-type and the frames are kept.
+type and the frames are kept. Python's warnings come into the same log, by their category
+and the line that raised them, for the same reason without their text.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ import os
 import re
 import sys
 import traceback
+import warnings
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TextIO
 
 import orjson
 from opentelemetry import trace
@@ -84,6 +86,21 @@ def configure_logging(service: str, *, level: int = logging.INFO) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    warnings.showwarning = _logged_warning
+
+
+def _logged_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
+    """A warning as a log line: its category and the line that raised it. Not its text: a
+    library's warning may quote a value it was given (pydantic's serialisation warnings
+    name the input), as an exception's message may, and a name is no pattern to redact."""
+    logging.getLogger("py.warnings").warning("%s at %s:%d", category.__name__, filename, lineno)
 
 
 _HANDLER = "infoshare-logs:"

@@ -150,7 +150,6 @@ def _worker_started(service: str | None = None) -> None:
       queue, which a killed service never closes)."""
     if service is not None:
         logs.configure_logging(service)  # before the settings go: it reads the log format
-        logging.captureWarnings(True)
     for name in [n for n in os.environ if n.upper().startswith("INFOSHARE_")]:
         del os.environ[name]
     service_process = multiprocessing.parent_process()

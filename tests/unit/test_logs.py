@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import logging
+import warnings
 from collections.abc import Iterator
 
 import orjson
@@ -153,3 +154,24 @@ def test_configure_logging_writes_json_or_redacted_text(
     finally:
         root.handlers[:] = saved[0]
         root.setLevel(saved[1])
+
+
+def test_a_warning_is_logged_by_its_category_and_line_never_its_text(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Every process's warnings come into its log (not raw on stderr), as a library's
+    exception does: what and where, not its message, which may quote a name."""
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    try:
+        with warnings.catch_warnings():  # restores the warnings' display after
+            warnings.simplefilter("always")
+            configure_logging("infoshare-x")
+            said = f"input_value='Ada Lovelace', {NHS}"
+            warnings.warn_explicit(said, UserWarning, "/venv/somelibrary/main.py", 42)
+            line = orjson.loads(capsys.readouterr().err)
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+    assert line["logger"] == "py.warnings" and line["level"] == "warning"
+    assert line["message"] == "UserWarning at /venv/somelibrary/main.py:42"
