@@ -23,7 +23,7 @@ from services.backbone.directory import Directory, load_directory
 from services.backbone.kafka_access import KafkaAccess
 from services.backbone.keyring import Keyring, generate_keyring, load_keyring
 from services.backbone.settings import BackboneSettings
-from tests import backends, fixed_clock
+from tests import backends, fixed_clock, stopping
 from tests.people import People
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,6 +52,7 @@ def pytest_configure(config: pytest.Config) -> None:
     settings.load_profile("infoshare")
     # Protocols are judged on a fixed day, here and in every process a test starts.
     fixed_clock.fix_here_and_in_children()
+    config.pluginmanager.register(stopping, "infoshare-stopping")
     if hasattr(config, "workerinput"):
         # pytest-xdist's workers are started with COLUMNS=80 and LINES=24 (execnet's
         # default terminal): a test must see the environment a serial run gives it, where

@@ -3,57 +3,19 @@ foreground until Ctrl-C, or playing the CP-IS scenario and stopping everything a
 
 from __future__ import annotations
 
-import contextlib
 import shutil
 import signal
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from deploy.cli.terminal import CacheDir, StateDir, err, fail, out
+from deploy.devstack.stopping import STOP_SIGNALS, Stopping, stop_signals
 
 if TYPE_CHECKING:
     from deploy.devstack.stack import Stack
-
-STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}  # a foreground stack waits for either
-
-
-class Stopping:
-    """A foreground stack's stop signals (Ctrl-C, SIGTERM), as ``stop_signals`` handles them:
-    the first interrupts what runs (KeyboardInterrupt), unless the stop has ``begun``; none
-    after it changes anything. The stack's processes run in sessions of their own, so a
-    Ctrl-C reaches only this process: a stop cut short by a second one would leave the
-    services and the broker running with nothing left to stop them."""
-
-    def __init__(self) -> None:
-        self.begun = False  # set first thing where the stop begins: no signal interrupts it
-
-    def handle(self, _signum: int, _frame: FrameType | None) -> None:
-        if self.begun:
-            return  # the stop under way is what was asked for
-        self.begun = True
-        raise KeyboardInterrupt
-
-
-@contextlib.contextmanager
-def stop_signals() -> Iterator[Stopping]:
-    """Ctrl-C and SIGTERM handled by a ``Stopping`` for the block, even when this process
-    was launched with SIGINT ignored (as a shell does for a command run in the background);
-    the handlers before are restored after it. The block sets ``begun`` as the first
-    statement of the ``finally`` that stops the stack: Python runs a signal's handler only
-    between calls and loops, so none can run between entering that ``finally`` and it."""
-    stopping = Stopping()
-    previous = {sig: signal.signal(sig, stopping.handle) for sig in STOP_SIGNALS}
-    try:
-        yield stopping
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
 
 Bootstrap = Annotated[
     str | None, typer.Option(help="use this running Kafka instead of starting one (host:port)")

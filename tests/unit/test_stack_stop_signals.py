@@ -12,7 +12,7 @@ from types import FrameType
 
 import pytest
 
-from deploy.cli.stack_cmd import STOP_SIGNALS, stop_signals
+from deploy.devstack.stopping import STOP_SIGNALS, stop_signals
 
 pytestmark = pytest.mark.skipif(
     threading.current_thread() is not threading.main_thread(),
