@@ -15,7 +15,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-Header = tuple[str, bytes | None]
+from services.backbone import records
+
+Header = records.Header
 Headers = list[Header]
 
 PREFIX = "dlq_"

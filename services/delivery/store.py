@@ -5,9 +5,7 @@ them, and advances the Kafka offsets the batch was read up to."""
 
 from __future__ import annotations
 
-import base64
 import threading
-from binascii import b2a_base64
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,6 +20,7 @@ from services.backbone.bulk import insert_rows
 from services.backbone.database import create_tables, engine_for
 from services.backbone.errors import ConfigurationError
 from services.backbone.lease import LEASE_TABLE
+from services.backbone.records import Header, headers_from_stored, stored_headers
 from services.delivery import recall_purge
 from services.delivery.filters import parse_filters
 from services.delivery.model import Channel, Delivered, Incoming, State, Status
@@ -113,8 +112,8 @@ def delivered(row: HeldDelivery) -> Delivered:
     )
 
 
-def headers_of(row: HeldDelivery) -> list[tuple[str, bytes | None]]:
-    return [(str(n), base64.b64decode(v) if v is not None else None) for n, v in row.record_headers]
+def headers_of(row: HeldDelivery) -> list[Header]:
+    return headers_from_stored(row.record_headers)
 
 
 def _last_number(s: Session, agency: str) -> int:
@@ -315,10 +314,7 @@ class DeliveryStore:
                     "kafka_offset": i.offset,
                     "record_key": i.key,
                     "record_value": i.value,
-                    "record_headers": [
-                        [n, b2a_base64(v, newline=False).decode() if v is not None else None]
-                        for n, v in i.headers
-                    ],
+                    "record_headers": stored_headers(i.headers),
                     "received_at": stamp,
                 }
             )

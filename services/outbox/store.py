@@ -9,10 +9,8 @@ stored, so a retried request never publishes twice.
 
 from __future__ import annotations
 
-import base64
 import threading
 import uuid
-from binascii import b2a_base64
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,6 +24,7 @@ from sqlmodel import Session, SQLModel, col, select, update
 from services.backbone.bulk import insert_rows
 from services.backbone.database import create_tables, engine_for
 from services.backbone.lease import LEASE_TABLE
+from services.backbone.records import Header, headers_from_stored, stored_headers
 from services.outbox.tables import NativeVersionRow, OutboxRow, SubmissionRow
 
 
@@ -96,7 +95,7 @@ class Pending:
     topic: str
     key: bytes | None
     value: bytes
-    headers: list[tuple[str, bytes]]
+    headers: Sequence[Header]
     created_at: datetime
 
 
@@ -378,7 +377,7 @@ class OutboxStore:
                 topic=topic_,
                 key=key,
                 value=value,
-                headers=[(n, base64.b64decode(v)) for n, v in headers],
+                headers=headers_from_stored(headers),
                 created_at=_utc(created_at),
             )
             for seq, event_id, event_type, topic_, key, value, headers, created_at in rows
@@ -488,7 +487,7 @@ def _row(submission_id: str, r: Record, now: datetime) -> dict[str, Any]:
         "topic": r.topic,
         "record_key": r.key,
         "record_value": r.value,
-        "record_headers": [[n, b2a_base64(v, newline=False).decode()] for n, v in r.headers],
+        "record_headers": stored_headers(r.headers),
         "created_at": now,
         "published_at": None,
         "failed_at": None,
