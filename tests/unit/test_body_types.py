@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import typing
 from datetime import date, datetime
+from pathlib import Path
 from typing import Annotated, Any
 
+import orjson
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic.fields import FieldInfo
 
 from consent.registry.api import ConsentIn, SubjectQuery
 from consent.registry.reidentify import ReidentifyIn
 from services.agency.routes import RecallRequest
+from services.audit.child import ChildQuery
 from services.audit.models import OverrideReviewIn
 from services.audit.routes_search import ChildSearch
 from services.delivery.api_models import AckIn, SubscriptionCreate, SubscriptionUpdate
@@ -26,6 +30,7 @@ from services.witness.app import CosignIn
 
 BODIES: list[type[BaseModel]] = [
     AckIn,
+    ChildQuery,  # text only: listed so that a number added to it is checked
     ChildSearch,
     ConsentIn,
     CosignIn,
@@ -133,3 +138,97 @@ def test_text_still_counts_where_numbers_come_as_text() -> None:
     from services.audit.routes_search import DecisionFilters
 
     assert DecisionFilters.model_validate({"limit": "5", "offset": "10"}).offset == 10
+
+
+def test_every_json_body_a_service_takes_is_one_checked_here(
+    keyring_path: Path, tmp_path: Path
+) -> None:
+    """BODIES is every model a service reads a JSON request body as, nothing left out: read
+    from each service's own OpenAPI document, so a new body model fails here until its
+    numbers, booleans and dates are checked above."""
+    taken = {
+        f"{service}: {name}"
+        for service, document in _documents(keyring_path, tmp_path).items()
+        for name in _json_bodies(document)
+    }
+    checked = {model.__name__ for model in BODIES}
+    assert {body for body in taken if body.split(": ")[1] not in checked} == set()
+    assert len(taken) >= len(BODIES)  # each service's document was read
+
+
+def _json_bodies(document: dict[str, Any]) -> set[str]:
+    """The component each operation's JSON request body names."""
+    found = set()
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            content = operation.get("requestBody", {}).get("content", {})
+            schema = content.get("application/json", {}).get("schema", {})
+            if "$ref" in schema:
+                found.add(schema["$ref"].rsplit("/", 1)[-1])
+    return found
+
+
+def _documents(keyring_path: Path, tmp_path: Path) -> dict[str, dict[str, Any]]:
+    """Every HTTP service's OpenAPI document, from its app (nothing started)."""
+    from consent.registry.api import create_app as consent_app
+    from services.agency.runtime import AgencyServiceSettings
+    from services.audit.app import AuditSettings
+    from services.audit.app import create_app as audit_app
+    from services.audit.proof_doc import public_keys_document
+    from services.backbone.settings import HttpSettings
+    from services.delivery.app import create_app as delivery_app
+    from services.delivery.settings import DeliverySettings
+    from services.education.app import create_app as education_app
+    from services.health.app import create_app as health_app
+    from services.socialcare.app import create_app as socialcare_app
+    from services.witness.app import WitnessSettings, new_witness_key
+    from services.witness.app import create_app as witness_app
+
+    def db(name: str) -> str:
+        return f"sqlite:///{tmp_path / name}.db"
+
+    def agency(agency_id: str) -> AgencyServiceSettings:
+        url = db(agency_id)
+        return AgencyServiceSettings(
+            agency_id=agency_id,
+            keyring_file=keyring_path,
+            outbox_database_url=url,
+            person_index_database_url=url,
+        )
+
+    log_keys = tmp_path / "log-keys.json"
+    log_keys.write_bytes(
+        orjson.dumps(public_keys_document({"k1": Ed25519PrivateKey.generate().public_key()}))
+    )
+    new_witness_key(tmp_path / "witness.key")
+    apps = {
+        "consent": consent_app(
+            HttpSettings(
+                keyring_file=keyring_path,
+                person_index_database_url=db("index"),
+                kafka_bootstrap="127.0.0.1:9",  # never reached: the document needs no broker
+                kafka_security_protocol="PLAINTEXT",
+            )
+        ),
+        "audit": audit_app(
+            AuditSettings(
+                keyring_file=keyring_path,
+                audit_database_url=db("audit"),
+                audit_checkpoint_file=tmp_path / "checkpoints.jsonl",
+            )
+        ),
+        "delivery": delivery_app(
+            DeliverySettings(keyring_file=keyring_path, delivery_database_url=db("delivery"))
+        ),
+        "witness": witness_app(
+            WitnessSettings(
+                witness_key_file=tmp_path / "witness.key",
+                witness_log_keys=log_keys,
+                witness_state_file=tmp_path / "cosigned.json",
+            )
+        ),
+        "socialcare": socialcare_app(agency("la-northshire")),
+        "health": health_app(agency("nhs-riverside-ed")),
+        "education": education_app(agency("school-oakfield")),
+    }
+    return {name: app.openapi() for name, app in apps.items()}
