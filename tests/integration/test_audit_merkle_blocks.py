@@ -125,7 +125,12 @@ def test_a_missing_block_is_computed_and_a_doctored_one_refused_and_named(trail:
     assert [bytes.fromhex(p) for p in doc["path"]] == ref_path(5, trail.leaves)
     assert trail.verify().ok  # derived, and nothing a proof needs is lost
 
-    trail.sql("UPDATE audit_merkle_block SET root = REPLACE(root, '0', '1') WHERE block = 1")
+    # Its first digit changed (replacing every 0 changed nothing when the root had none).
+    trail.sql(
+        "UPDATE audit_merkle_block SET root = "
+        "CASE WHEN substr(root, 1, 1) = '0' THEN '1' ELSE '0' END || substr(root, 2) "
+        "WHERE block = 1"
+    )
     with pytest.raises(ProofError, match="run `infoshare audit verify`"):
         prove(trail.store.engine, trail.records[5].audit_id, _known(trail))
     # Against a checkpoint signed before block 1 was complete, the proof is still made.
