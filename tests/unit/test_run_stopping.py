@@ -17,7 +17,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 INNER = """
-import os, signal, subprocess, sys, threading, time
+import os, subprocess, sys, threading, time
 from pathlib import Path
 
 import pytest
@@ -25,8 +25,16 @@ import pytest
 HERE = Path(__file__).parent
 
 
+def _until(name):
+    deadline = time.monotonic() + 60
+    while not (HERE / name).exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 @pytest.fixture(scope="session")
 def server():
+    (HERE / "setting-up").touch()
+    _until("set-up")  # a signal may arrive here, before the server is started
     child = subprocess.Popen(
         [sys.executable, "-c", "import threading; threading.Event().wait(120)"],
         start_new_session=True,  # as the broker is: no signal to the run reaches it
@@ -34,9 +42,7 @@ def server():
     (HERE / "server.pid").write_text(str(child.pid))
     yield child
     (HERE / "tearing").touch()
-    deadline = time.monotonic() + 60
-    while not (HERE / "go").exists() and time.monotonic() < deadline:
-        time.sleep(0.05)  # the second signal arrives here
+    _until("go")  # the later signals arrive here
     child.kill()
     child.wait()
     (HERE / "torn").touch()
@@ -48,44 +54,48 @@ def test_runs_until_stopped(server):
         threading.Event().wait(120)
 """
 
+MODES = {
+    "stopped while setting up": [],
+    "stopped while running": [],
+    "stopped while running on two workers": ["-n", "2"],
+    "signalled only as the run ends": [],
+}
 
-@pytest.mark.parametrize("stopped", [True, False], ids=["stopped-while-running", "ending"])
-def test_sigterm_ends_a_run_with_its_fixtures_torn_down(tmp_path: Path, stopped: bool) -> None:
-    """Stopped while a test runs, then signalled twice more while the fixtures are torn
-    down; or signalled only while the fixtures of a run ending by itself are torn down."""
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_sigterm_ends_a_run_with_its_fixtures_torn_down(tmp_path: Path, mode: str) -> None:
+    """SIGTERM while a session fixture starts its server, or while a test runs (in one
+    process or on workers), then twice more while the fixtures are torn down; or only while
+    the fixtures of a run ending by itself are torn down: each time the server is stopped."""
     (tmp_path / "test_inner.py").write_text(INNER)
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
     inner = ["-c", str(tmp_path / "pytest.ini"), "--rootdir", str(tmp_path), str(tmp_path)]
+    plugins = ["-p", "no:cacheprovider", "-p", "tests.stopping"]
     run = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "-p",
-            "tests.stopping",
-            *inner,
-        ],
+        [sys.executable, "-m", "pytest", "-q", *plugins, *MODES[mode], *inner],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         env={
             **os.environ,
             "PYTHONPATH": str(ROOT),
-            "INNER_RUNS": "until stopped" if stopped else "and ends",
+            "INNER_RUNS": "and ends" if mode.startswith("signalled") else "until stopped",
         },
     )
     server = 0
     try:
-        _wait_for(lambda: (tmp_path / "running").exists() or run.poll() is not None)
+        _wait_for(lambda: (tmp_path / "setting-up").exists() or run.poll() is not None)
+        if mode == "stopped while setting up":
+            run.send_signal(signal.SIGTERM)
+        (tmp_path / "set-up").touch()
+        _wait_for(lambda: (tmp_path / "server.pid").exists() or run.poll() is not None)
         server = int((tmp_path / "server.pid").read_text())
-        if stopped:
+        if mode.startswith("stopped while running"):
+            _wait_for(lambda: (tmp_path / "running").exists() or run.poll() is not None)
             run.send_signal(signal.SIGTERM)
         _wait_for(lambda: (tmp_path / "tearing").exists() or run.poll() is not None)
-        run.send_signal(signal.SIGTERM)  # again, while the fixtures are torn down
-        run.send_signal(signal.SIGINT)
+        run.send_signal(signal.SIGTERM)  # again, twice, while the fixtures are torn down
+        run.send_signal(signal.SIGTERM)
         (tmp_path / "go").touch()
         output = run.communicate(timeout=60)[0].decode()
     finally:
@@ -95,9 +105,10 @@ def test_sigterm_ends_a_run_with_its_fixtures_torn_down(tmp_path: Path, stopped:
         if left:
             os.kill(server, signal.SIGKILL)
     assert (tmp_path / "torn").exists() and not left, output
-    assert run.returncode == (pytest.ExitCode.INTERRUPTED if stopped else pytest.ExitCode.OK), (
-        output
-    )
+    if mode == "stopped while setting up":
+        assert not (tmp_path / "running").exists(), output  # interrupted once set up
+    ended = pytest.ExitCode.OK if mode.startswith("signalled") else pytest.ExitCode.INTERRUPTED
+    assert run.returncode == ended, output
 
 
 def _wait_for(condition: Callable[[], bool], timeout: float = 60) -> None:

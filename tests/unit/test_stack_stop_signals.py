@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from types import FrameType
 
 import pytest
@@ -65,3 +68,46 @@ def _sent_while_stopping(sig: int) -> None:
         os.kill(os.getpid(), sig)
     except KeyboardInterrupt:  # caught here, or it would end the whole test run
         pytest.fail(f"signal {sig} cut the stop short")
+
+
+def test_a_signal_while_held_interrupts_as_the_held_work_ends(
+    callers_handlers: list[int],
+) -> None:
+    steps = []
+    with stop_signals() as stopping:
+        with pytest.raises(KeyboardInterrupt):
+            with stopping.held():  # a server being started
+                os.kill(os.getpid(), signal.SIGTERM)
+                steps.append("started")  # reached: the signal waits
+            steps.append("after")  # not reached: it interrupts as the block ends
+        assert stopping.begun and stopping.signalled
+    assert steps == ["started"]
+
+
+GRACE = """
+import os, signal, sys
+from deploy.devstack.stopping import stop_signals
+
+with stop_signals({signal.SIGTERM}, grace_s=float(sys.argv[1]) if sys.argv[1] else None) as s:
+    s.begun = True
+    os.kill(os.getpid(), signal.SIGTERM)  # ignored: the stop is under way
+    print("ignored", flush=True)
+    os.kill(os.getpid(), signal.SIGTERM)  # with a grace of 0, past it: the default action
+    print("ignored again", flush=True)
+"""
+
+
+@pytest.mark.parametrize(("grace", "ends"), [("0", -signal.SIGTERM), ("", 0)])
+def test_a_signal_past_the_grace_ends_a_stop_that_hangs(grace: str, ends: int) -> None:
+    """Once the stop has begun, signals are ignored, unless a grace is given and one comes
+    that long after the first ignored: then it ends the process, as without the handler."""
+    done = subprocess.run(
+        [sys.executable, "-c", GRACE, grace],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parents[2],
+        check=False,
+    )
+    said = ["ignored"] if ends else ["ignored", "ignored again"]
+    assert (done.returncode, done.stdout.split("\n")[:-1]) == (ends, said), done.stderr
