@@ -21,7 +21,7 @@ class ReadRecord:
     offset: int
     key: bytes | None
     value: bytes | None
-    headers: Sequence[tuple[str, bytes | None]]
+    headers: Sequence[Header]
 
 
 def stored_headers(headers: Iterable[Header]) -> StoredHeaders:

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Select, Table, case, func, update
 from sqlmodel import Session, col, select
 
+from services.backbone.records import StoredHeaders
 from services.delivery.model import State
 from services.delivery.store import DeliveryStore, db_time, utc
 from services.delivery.tables import DeliveryRow, NotificationRow, SubscriptionRow
@@ -53,7 +54,7 @@ class Stored:
     kafka_offset: int
     record_key: bytes | None
     record_value: bytes
-    record_headers: list[list[str | None]]
+    record_headers: StoredHeaders
 
 
 @dataclass(frozen=True, slots=True)

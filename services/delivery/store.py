@@ -20,7 +20,7 @@ from services.backbone.bulk import insert_rows
 from services.backbone.database import create_tables, engine_for
 from services.backbone.errors import ConfigurationError
 from services.backbone.lease import LEASE_TABLE
-from services.backbone.records import Header, headers_from_stored, stored_headers
+from services.backbone.records import Header, StoredHeaders, headers_from_stored, stored_headers
 from services.delivery import recall_purge
 from services.delivery.filters import parse_filters
 from services.delivery.model import Channel, Delivered, Incoming, State, Status
@@ -95,7 +95,7 @@ class HeldDelivery(Protocol):
     @property
     def record_value(self) -> bytes: ...
     @property
-    def record_headers(self) -> list[list[str | None]]: ...
+    def record_headers(self) -> StoredHeaders: ...
 
 
 def delivered(row: HeldDelivery) -> Delivered:

@@ -13,6 +13,8 @@ from typing import Any
 from sqlalchemy import JSON, Column, Index, LargeBinary, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from services.backbone.records import StoredHeaders
+
 
 class SubscriptionRow(SQLModel, table=True):
     __tablename__ = "delivery_subscription"
@@ -77,7 +79,7 @@ class DeliveryRow(SQLModel, table=True):
     kafka_offset: int
     record_key: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
     record_value: bytes = Field(sa_column=Column(LargeBinary, nullable=False), repr=False)
-    record_headers: list[list[str | None]] = Field(default_factory=list, sa_column=Column(JSON))
+    record_headers: StoredHeaders = Field(default_factory=list, sa_column=Column(JSON))
     received_at: datetime
 
 

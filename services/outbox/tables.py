@@ -12,6 +12,8 @@ from typing import Any
 from sqlalchemy import JSON, Column, Index, LargeBinary, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
+from services.backbone.records import StoredHeaders
+
 
 class SubmissionRow(SQLModel, table=True):
     """One accepted request. ``idempotency_key`` (unique per agency) and ``fingerprint``
@@ -63,7 +65,7 @@ class OutboxRow(SQLModel, table=True):
     topic: str = Field(max_length=255)
     record_key: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
     record_value: bytes = Field(sa_column=Column(LargeBinary, nullable=False), repr=False)
-    record_headers: list[list[str]] = Field(default_factory=list, sa_column=Column(JSON))
+    record_headers: StoredHeaders = Field(default_factory=list, sa_column=Column(JSON))
     created_at: datetime
     published_at: datetime | None = Field(default=None, index=True)
     # Set when the broker refused the record for good (its type, never its text); the

@@ -242,14 +242,15 @@ async def test_a_worker_logs_as_its_service_does_redacted(
     lines, redacted, not raw on the stderr the two share."""
     root = logging.getLogger()
     saved = root.handlers[:], root.level
-    configure_logging("infoshare-offload-test")
-    offload = Offload(1)
-    try:
-        assert await offload.run(_log_and_warn, large=True) != os.getpid()
-    finally:
-        offload.close()
-        root.handlers[:], level = saved
-        root.setLevel(level)
+    with warnings.catch_warnings():  # the warnings' display, which it sets, put back after
+        configure_logging("infoshare-offload-test")
+        offload = Offload(1)
+        try:
+            assert await offload.run(_log_and_warn, large=True) != os.getpid()
+        finally:
+            offload.close()
+            root.handlers[:], level = saved
+            root.setLevel(level)
     err = capfd.readouterr().err
     lines = [orjson.loads(line) for line in err.splitlines() if "infoshare-offload-test" in line]
     assert {line["logger"] for line in lines} >= {"infoshare.test", "py.warnings"}
