@@ -31,6 +31,7 @@ from fhir.resources.R4B.practitionerrole import PractitionerRole
 from pydantic import ValidationError
 
 from services.backbone.errors import InputRejected
+from services.health.fhir_json import type_problem
 
 Loc = tuple[str | int, ...]
 # Arrays and objects inside one another: a Bundle's contained resources' nested extensions
@@ -107,7 +108,11 @@ def body_loc(*parts: str | int) -> list[str | int]:
 
 def validated(doc: Mapping[str, Any], model: type[Any], loc: Loc = ()) -> Any:
     """``doc`` as a ``model`` instance, or InputRejected (rule ``fhir.invalid``) naming the
-    first invalid element. The message quotes the model's rule, never the value."""
+    first invalid element. The message quotes the model's rule, never the value. Each
+    element's JSON type is checked first: the models take a number for a date."""
+    wrong = type_problem(doc, model)
+    if wrong is not None:
+        raise InputRejected(body_loc(*loc, *wrong[0]), wrong[1], "fhir.invalid")
     try:
         return model.model_validate(doc)
     except ValidationError as exc:
