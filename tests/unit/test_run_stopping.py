@@ -70,14 +70,16 @@ def test_sigterm_ends_a_run_with_its_fixtures_torn_down(tmp_path: Path, mode: st
     (tmp_path / "test_inner.py").write_text(INNER)
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
     inner = ["-c", str(tmp_path / "pytest.ini"), "--rootdir", str(tmp_path), str(tmp_path)]
+    inner += ["--basetemp", str(tmp_path / "inner-tmp")]  # never the outer run's
     plugins = ["-p", "no:cacheprovider", "-p", "tests.stopping"]
+    outer = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     run = subprocess.Popen(
         [sys.executable, "-m", "pytest", "-q", *plugins, *MODES[mode], *inner],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
-        env={
-            **os.environ,
+        env={  # without the outer run's PYTEST_ADDOPTS (its --basetemp would be wiped)
+            **outer,
             "PYTHONPATH": str(ROOT),
             "INNER_RUNS": "and ends" if mode.startswith("signalled") else "until stopped",
         },
