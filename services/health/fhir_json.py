@@ -1,14 +1,15 @@
 """FHIR's JSON types, checked before the fhir.resources models read a document.
 
 FHIR's JSON format (https://hl7.org/fhir/R4/json.html) writes a ``boolean`` as JSON
-``true`` or ``false``, an ``integer``, ``positiveInt``, ``unsignedInt`` or ``decimal`` as a
-JSON number, and every other primitive (dates, times, codes, strings, ids, uris) as a JSON
-string. The models are pydantic's, in its lax mode, and ignore ``strict``: they read
-``"birthDate": 0`` as 1 January 1970, a number of seconds as a ``dateTime``, ``"true"`` or
-``1`` as true and ``"2"`` as 2. A child's date of birth sent as a number is an error to
-refuse, not a date to invent, so each element's JSON type is checked against the model's
-declared type first, the model guiding the walk (an element it does not know is left to
-it to refuse).
+``true`` or ``false``, an ``integer``, ``positiveInt`` or ``unsignedInt`` as a JSON number
+without a decimal point, a ``decimal`` as a JSON number, and every other primitive (dates,
+times, codes, strings, ids, uris) as a JSON string, each under its JSON name. The models
+are pydantic's, in its lax mode, and ignore ``strict``: they read ``"birthDate": 0`` as 1
+January 1970, a number of seconds as a ``dateTime``, ``"true"`` or ``1`` as true, ``"2"``
+and 2.0 as 2, and take a field's Python name too (``birthDate__ext`` for ``_birthDate``).
+A child's date of birth sent as a number is an error to refuse, not a date to invent, so
+each element's JSON type is checked against the model's declared type first, the model
+guiding the walk (an element it does not know is left to it to refuse).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ Loc = tuple[str | int, ...]
 # (None for a resource, whose model its resourceType names).
 Kind = str | type[Any] | None
 _NUMBER = "a number"
+_WHOLE = "a whole number"
 _BOOLEAN = "true or false"
 _STRING = "a string"
 _RESOURCE = "Resource"
@@ -38,10 +40,15 @@ _TEXT = (str, bytes, datetime.date, datetime.datetime, datetime.time, uuid.UUID)
 def type_problem(doc: Mapping[str, Any], model: type[Any]) -> tuple[Loc, str] | None:
     """The first element of ``doc`` (a resource or element read as ``model``) whose JSON
     type is not its FHIR type: where it is, and what it should be."""
+    kinds = _kinds(model)
     for key, value in doc.items():
-        kind = _kinds(model).get(key, _UNKNOWN)
-        if kind is _UNKNOWN or value is None:
-            continue  # not an element of the model (it refuses that), or empty
+        kind = kinds.get(key, _UNKNOWN)
+        if kind is _UNKNOWN:
+            if key in _python_names(model):  # the models take these too
+                return (key,), "FHIR R4 JSON: this is not an element's JSON name"
+            continue  # not an element of the model: it refuses that
+        if value is None:
+            continue
         if isinstance(value, list):
             for i, item in enumerate(value):
                 problem = _item_problem(item, kind, (key, i))
@@ -76,6 +83,8 @@ def _item_problem(value: Any, kind: Kind, loc: Loc) -> tuple[Loc, str] | None:
 def _is(value: Any, kind: str) -> bool:
     if kind == _BOOLEAN:
         return isinstance(value, bool)
+    if kind == _WHOLE:
+        return isinstance(value, int) and not isinstance(value, bool)
     if kind == _NUMBER:
         return isinstance(value, int | float) and not isinstance(value, bool)
     return isinstance(value, str)
@@ -107,6 +116,20 @@ def _kinds(model: type[Any]) -> dict[str, Kind]:
 _KINDS: dict[type[Any], dict[str, Kind]] = {}  # filled as models are met (a few dozen)
 
 
+def _python_names(model: type[Any]) -> frozenset[str]:
+    """The fields' Python names where the JSON name differs (``birthDate__ext`` for
+    ``_birthDate``): the models accept either, FHIR's JSON only the JSON name."""
+    names = _PYTHON_NAMES.get(model)
+    if names is None:
+        fields = model.model_fields.items()
+        names = frozenset(n for n, f in fields if f.alias is not None and f.alias != n)
+        _PYTHON_NAMES[model] = names
+    return names
+
+
+_PYTHON_NAMES: dict[type[Any], frozenset[str]] = {}
+
+
 def _kind(annotation: Any) -> Any:
     """What an element of this annotation holds; _UNKNOWN if it cannot be told."""
     origin = typing.get_origin(annotation)
@@ -117,7 +140,9 @@ def _kind(annotation: Any) -> Any:
         return kinds[0] if all(k is kinds[0] for k in kinds) else _UNKNOWN  # str | AnyUrl
     if annotation is bool:
         return _BOOLEAN
-    if annotation in (int, float, decimal.Decimal):
+    if annotation is int:
+        return _WHOLE  # FHIR's integer has no decimal point: 2.0 is no integer
+    if annotation in (float, decimal.Decimal):
         return _NUMBER
     if annotation in _TEXT or (isinstance(annotation, type) and issubclass(annotation, AnyUrl)):
         return _STRING
