@@ -44,9 +44,9 @@ def type_problem(doc: Mapping[str, Any], model: type[Any]) -> tuple[Loc, str] | 
     for key, value in doc.items():
         kind = kinds.get(key, _UNKNOWN)
         if kind is _UNKNOWN:
-            if key in _python_names(model):  # the models take these too
-                return (key,), "FHIR R4 JSON: this is not an element's JSON name"
             continue  # not an element of the model: it refuses that
+        if kind is _PYTHON_NAME:
+            return (key,), "FHIR R4 JSON: this is not an element's JSON name"
         if value is None:
             continue
         if isinstance(value, list):
@@ -62,6 +62,7 @@ def type_problem(doc: Mapping[str, Any], model: type[Any]) -> tuple[Loc, str] | 
 
 
 _UNKNOWN: Any = object()
+_PYTHON_NAME: Any = object()  # a field's name in the model where its JSON name differs
 
 
 def _item_problem(value: Any, kind: Kind, loc: Loc) -> tuple[Loc, str] | None:
@@ -101,7 +102,9 @@ def _resource_model(doc: Mapping[str, Any]) -> type[Any] | None:
 
 
 def _kinds(model: type[Any]) -> dict[str, Kind]:
-    """Each element the model reads, by its JSON name, and what it holds."""
+    """Each element the model reads, by its JSON name, and what it holds; and the fields'
+    Python names where the JSON name differs (``birthDate__ext`` for ``_birthDate``): the
+    models take either, FHIR's JSON only the JSON name."""
     kinds = _KINDS.get(model)
     if kinds is None:
         kinds = {}
@@ -109,25 +112,14 @@ def _kinds(model: type[Any]) -> dict[str, Kind]:
             kind = _kind(field.annotation)
             if kind is not _UNKNOWN:
                 kinds[field.alias or name] = kind
+        for name, field in model.model_fields.items():
+            if field.alias is not None and field.alias != name:
+                kinds.setdefault(name, _PYTHON_NAME)
         _KINDS[model] = kinds
     return kinds
 
 
 _KINDS: dict[type[Any], dict[str, Kind]] = {}  # filled as models are met (a few dozen)
-
-
-def _python_names(model: type[Any]) -> frozenset[str]:
-    """The fields' Python names where the JSON name differs (``birthDate__ext`` for
-    ``_birthDate``): the models accept either, FHIR's JSON only the JSON name."""
-    names = _PYTHON_NAMES.get(model)
-    if names is None:
-        fields = model.model_fields.items()
-        names = frozenset(n for n, f in fields if f.alias is not None and f.alias != n)
-        _PYTHON_NAMES[model] = names
-    return names
-
-
-_PYTHON_NAMES: dict[type[Any], frozenset[str]] = {}
 
 
 def _kind(annotation: Any) -> Any:
